@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs test dependencies, then runs every test.
+# Nothing is skipped silently: tests that need sipp fail if it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-test-deps.sh
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked --all-targets

@@ -1,0 +1,347 @@
+//! Gateway configuration (TOML): listeners, trusted peers, media ports, paths, limits.
+//!
+//! Every key has a default, so an empty file (or no file: `umgw run` without `--config`) is a
+//! working loopback gateway. Dial plans carry the per-plan call limits; this file carries what
+//! belongs to the host.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub media: MediaConfig,
+    pub peers: PeersConfig,
+    pub paths: PathsConfig,
+    pub call: CallConfig,
+}
+
+/// SIP listeners and protocol timers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// UDP listen addresses.
+    pub udp: Vec<SocketAddr>,
+    /// TCP listen addresses.
+    pub tcp: Vec<SocketAddr>,
+    /// RFC 3261 T1 in milliseconds (RTT estimate).
+    pub t1_ms: u64,
+    /// RFC 3261 T2 in milliseconds (maximum retransmit interval for non-INVITE and 2xx).
+    pub t2_ms: u64,
+    /// RFC 3261 T4 in milliseconds (maximum time a message stays in the network).
+    pub t4_ms: u64,
+    /// Largest SIP message accepted, in bytes; larger gets 513 (UDP) or closes the stream (TCP).
+    pub max_message_bytes: usize,
+    /// User-Agent / Server header value.
+    pub server_name: String,
+}
+
+/// RTP address and port range.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Address RTP sockets bind to and advertise in SDP.
+    pub address: IpAddr,
+    /// First RTP port (even) of the range used for calls.
+    pub rtp_port_min: u16,
+    /// Last RTP port of the range.
+    pub rtp_port_max: u16,
+}
+
+/// Who may send calls. Anyone else gets 403 and no state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PeersConfig {
+    /// Trusted peer addresses: single IPs or CIDR blocks (`10.0.0.0/8`).
+    pub trusted: Vec<String>,
+}
+
+/// Where the gateway finds its files. `None` means the embedded defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathsConfig {
+    /// Directory of dial-plan files (`*.toml`).
+    pub dialplans: Option<PathBuf>,
+    /// Directory of prompt files.
+    pub prompts: Option<PathBuf>,
+    /// Data directory: `mailboxes/` (Maildir store) and `spool/` (recordings in progress).
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Call handling that is not per dial plan.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallConfig {
+    /// Ring time before answering (180 Ringing is sent meanwhile); 0 answers at once.
+    pub answer_delay_ms: u64,
+    /// Beep frequency after the greeting.
+    pub beep_hz: f32,
+    /// Beep length.
+    pub beep_ms: u32,
+    /// Level below which a 20 ms frame counts as silence for the idle timeout.
+    pub silence_threshold_dbfs: f32,
+    /// Seed for Call-IDs, tags, branches, SSRCs; 0 seeds from the OS.
+    pub rng_seed: u64,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            udp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            tcp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            max_message_bytes: 65_535,
+            server_name: format!("umgw/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            address: IpAddr::from([127, 0, 0, 1]),
+            rtp_port_min: 20000,
+            rtp_port_max: 29999,
+        }
+    }
+}
+
+impl Default for PeersConfig {
+    fn default() -> Self {
+        Self {
+            trusted: vec!["127.0.0.0/8".into(), "::1".into()],
+        }
+    }
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        Self {
+            answer_delay_ms: 0,
+            beep_hz: 1000.0,
+            beep_ms: 250,
+            silence_threshold_dbfs: -45.0,
+            rng_seed: 0,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            sip: SipConfig::default(),
+            media: MediaConfig::default(),
+            peers: PeersConfig::default(),
+            paths: PathsConfig::default(),
+            call: CallConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file. Relative paths inside are taken from the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::parse(path, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.paths.dialplans,
+            &mut config.paths.prompts,
+            &mut config.paths.data_dir,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses config text; `path` only names the source in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Syntax {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().to_owned(),
+            }
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        if self.sip.udp.is_empty() && self.sip.tcp.is_empty() {
+            return Err(invalid("no SIP listener: set sip.udp or sip.tcp".into()));
+        }
+        if self.media.rtp_port_min == 0 || self.media.rtp_port_min > self.media.rtp_port_max {
+            return Err(invalid(format!(
+                "media.rtp_port_min ({}) must be non-zero and not above media.rtp_port_max ({})",
+                self.media.rtp_port_min, self.media.rtp_port_max
+            )));
+        }
+        if self.sip.t1_ms == 0 || self.sip.t2_ms < self.sip.t1_ms {
+            return Err(invalid(
+                "sip.t1_ms must be > 0 and sip.t2_ms >= sip.t1_ms".into(),
+            ));
+        }
+        self.trusted_peers().map_err(invalid)?;
+        Ok(())
+    }
+
+    /// The trusted peer list as parsed networks.
+    pub fn trusted_peers(&self) -> Result<Vec<IpNet>, String> {
+        self.peers.trusted.iter().map(|s| IpNet::parse(s)).collect()
+    }
+
+    pub fn t1(&self) -> Duration {
+        Duration::from_millis(self.sip.t1_ms)
+    }
+}
+
+/// An IP network (address + prefix length) for the trusted-peer ACL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `1.2.3.4`, `1.2.3.0/24`, `::1` or `fd00::/8`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("trusted peer {s:?} is not an IP address or CIDR block"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("trusted peer {s:?}: prefix length must be 0..={max}"))?,
+        };
+        Ok(Self { addr, prefix })
+    }
+
+    /// Whether `ip` is inside this network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_loopback_default() {
+        let c = Config::parse(Path::new("x.toml"), "").unwrap();
+        assert_eq!(c.sip.udp, vec!["127.0.0.1:5060".parse().unwrap()]);
+        assert_eq!(c.media.rtp_port_min, 20000);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let err = Config::parse(Path::new("gw.toml"), "[sip]\nt1_ms = 500\nbogus = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("gw.toml:3:1: unknown field `bogus`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_peer_is_rejected() {
+        let err = Config::parse(
+            Path::new("gw.toml"),
+            "[peers]\ntrusted = [\"10.0.0.0/33\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("prefix length must be 0..=32"), "{err}");
+    }
+
+    #[test]
+    fn cidr_matching() {
+        let net = IpNet::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let any = IpNet::parse("0.0.0.0/0").unwrap();
+        assert!(any.contains("192.0.2.1".parse().unwrap()));
+        let host6 = IpNet::parse("::1").unwrap();
+        assert!(host6.contains("::1".parse().unwrap()));
+        assert!(!host6.contains("::2".parse().unwrap()));
+    }
+}

@@ -1,0 +1,886 @@
+//! The SIP endpoint: demultiplexes messages to transactions and dialogs, applies the peer ACL,
+//! answers what needs no application decision (OPTIONS, CANCEL, BYE, stateless 400/403/405/481/501)
+//! and reports calls to the gateway as events. Sans-IO: bytes and `now` in, [`Transmit`]s,
+//! timeouts and [`EndpointEvent`]s out.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tracing::{debug, info, warn};
+
+use super::message::{self, Message, Method, ParseError};
+use super::transaction::{ClientNonInvite, ServerInvite, ServerNonInvite, TimerConfig, TxEvent};
+use super::{Remote, Transmit};
+use crate::config::IpNet;
+
+/// Methods we implement, for `Allow` headers.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+
+/// Endpoint settings.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub timers: TimerConfig,
+    pub trusted: Vec<IpNet>,
+    pub server_name: String,
+    pub rng_seed: u64,
+}
+
+/// Handle of one call (one INVITE dialog) inside the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+/// Handle of an out-of-dialog request we sent (NOTIFY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(pub u64);
+
+/// What the endpoint tells the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointEvent {
+    /// A new INVITE from a trusted peer; the gateway must `answer` or `reject` it.
+    IncomingCall {
+        call: CallId,
+        request: Box<Message>,
+        remote: Remote,
+    },
+    /// The caller acknowledged our 200: media may start.
+    Acked { call: CallId },
+    /// The caller cancelled before we answered (487 already sent).
+    Cancelled { call: CallId },
+    /// The caller sent BYE (200 already sent).
+    RemoteHangup { call: CallId },
+    /// No ACK came for our 200 within 64·T1; the endpoint sends BYE itself.
+    AckTimeout { call: CallId },
+    /// A re-INVITE carried a new offer (already answered with our current SDP).
+    MediaUpdate { call: CallId, offer: Vec<u8> },
+    /// All signalling for the call is over.
+    Ended { call: CallId },
+    /// Outcome of a request we sent: its final status, or `None` on timeout.
+    RequestDone { id: RequestId, status: Option<u16> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TxKey {
+    branch: String,
+    sent_by: String,
+    method: String,
+}
+
+impl TxKey {
+    /// RFC 3261 §17.2.3 (ACK matches the INVITE transaction). Requests without an RFC 3261
+    /// branch get a key from the fields RFC 2543 matching used.
+    fn of(msg: &Message) -> Option<TxKey> {
+        let via = msg.top_via()?;
+        let (cseq, method) = msg.cseq()?;
+        let method = match method {
+            Method::Ack => Method::Invite,
+            m => m,
+        };
+        let branch = match via.branch {
+            Some(b) if b.starts_with("z9hG4bK") => b,
+            _ => format!(
+                "2543:{}:{}:{}",
+                msg.call_id().unwrap_or(""),
+                cseq,
+                msg.from_tag().unwrap_or("")
+            ),
+        };
+        Some(TxKey {
+            branch,
+            sent_by: via.sent_by,
+            method: method.as_str().to_owned(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DialogState {
+    /// INVITE received, no final response yet.
+    Early,
+    /// 200 sent, waiting for ACK.
+    Answered,
+    Confirmed,
+    /// We sent BYE.
+    Ending,
+    /// Rejected, cancelled or hung up by the peer; removed when its transactions end.
+    Terminated,
+}
+
+#[derive(Debug)]
+struct Dialog {
+    state: DialogState,
+    invite: Message,
+    invite_tx: TxKey,
+    remote: Remote,
+    call_id: String,
+    local_tag: String,
+    remote_tag: String,
+    local_cseq: u32,
+    local_sdp: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+enum Purpose {
+    Bye(CallId),
+    Request(RequestId),
+}
+
+#[derive(Debug)]
+struct ClientEntry {
+    tx: ClientNonInvite,
+    remote: Remote,
+    purpose: Purpose,
+}
+
+/// The SIP endpoint. See the module docs.
+pub struct Endpoint {
+    config: EndpointConfig,
+    rng: StdRng,
+    next_id: u64,
+    invites: HashMap<TxKey, (ServerInvite, CallId, Remote)>,
+    others: HashMap<TxKey, (ServerNonInvite, Remote)>,
+    clients: HashMap<String, ClientEntry>,
+    calls: HashMap<CallId, Dialog>,
+    dialog_index: HashMap<(String, String, String), CallId>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<EndpointEvent>,
+}
+
+impl Endpoint {
+    pub fn new(config: EndpointConfig) -> Self {
+        let rng = if config.rng_seed == 0 {
+            StdRng::from_entropy()
+        } else {
+            StdRng::seed_from_u64(config.rng_seed)
+        };
+        Self {
+            config,
+            rng,
+            next_id: 1,
+            invites: HashMap::new(),
+            others: HashMap::new(),
+            clients: HashMap::new(),
+            calls: HashMap::new(),
+            dialog_index: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Number of calls with dialog state (for status and tests).
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Number of live transactions of all kinds.
+    pub fn transactions(&self) -> usize {
+        self.invites.len() + self.others.len() + self.clients.len()
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.config.trusted.iter().any(|net| net.contains(ip))
+    }
+
+    /// A random token for tags, branches and Call-IDs.
+    pub fn token(&mut self) -> String {
+        format!("{:016x}", self.rng.gen::<u64>())
+    }
+
+    /// Feeds one received message.
+    pub fn handle(&mut self, now: Instant, remote: Remote, bytes: &[u8]) {
+        let trusted = self.is_trusted(remote.addr.ip());
+        let msg = match Message::parse(bytes) {
+            Ok(msg) => msg,
+            Err(err) => {
+                if trusted {
+                    self.reject_malformed(remote, bytes, err);
+                } else {
+                    self.reject_untrusted_unparsed(remote, bytes);
+                }
+                return;
+            }
+        };
+        if msg.is_request() {
+            if !trusted {
+                // Cheap and stateless: no transaction, no dialog, no lookup (DESIGN: ACL).
+                if msg.method() != Some(&Method::Ack) {
+                    info!(peer = %remote.addr, method = ?msg.method().map(Method::as_str), "untrusted peer: 403");
+                    self.respond_stateless(remote, &msg, 403, "Forbidden");
+                }
+                return;
+            }
+            self.handle_request(now, remote, msg);
+        } else if trusted {
+            self.handle_response(now, msg);
+        }
+    }
+
+    fn reject_untrusted_unparsed(&mut self, remote: Remote, bytes: &[u8]) {
+        if let Ok(msg) = Message::parse_unvalidated(bytes) {
+            if msg.is_request() && msg.method() != Some(&Method::Ack) && msg.top_via().is_some() {
+                self.respond_stateless(remote, &msg, 403, "Forbidden");
+            }
+        }
+    }
+
+    /// 400/513 with the parse error as reason, when there is enough to address a response.
+    fn reject_malformed(&mut self, remote: Remote, bytes: &[u8], err: ParseError) {
+        match Message::parse_unvalidated(bytes) {
+            Ok(msg)
+                if msg.is_request()
+                    && msg.method() != Some(&Method::Ack)
+                    && msg.top_via().is_some() =>
+            {
+                info!(peer = %remote.addr, error = %err, "malformed request");
+                let reason = err.to_string();
+                self.respond_stateless(remote, &msg, err.status(), &reason);
+            }
+            _ => debug!(peer = %remote.addr, error = %err, "dropped unparseable message"),
+        }
+    }
+
+    fn respond_stateless(&mut self, remote: Remote, req: &Message, code: u16, reason: &str) {
+        let tag = self.token();
+        let mut resp = Message::response_to(req, code, reason, Some(&tag));
+        self.decorate(&mut resp, code);
+        self.transmits.push_back(Transmit {
+            remote,
+            bytes: resp.to_bytes(),
+        });
+    }
+
+    /// Headers every response of ours carries.
+    fn decorate(&self, resp: &mut Message, code: u16) {
+        resp.push("Server", self.config.server_name.clone());
+        if code == 405 || (200..300).contains(&code) {
+            resp.push("Allow", ALLOW);
+        }
+    }
+
+    fn handle_request(&mut self, now: Instant, remote: Remote, msg: Message) {
+        let Some(key) = TxKey::of(&msg) else {
+            return; // validated by Message::parse; unreachable in practice
+        };
+        let method = msg
+            .method()
+            .cloned()
+            .unwrap_or(Method::Other(String::new()));
+        match method {
+            Method::Ack => return self.handle_ack(now, &msg, &key),
+            Method::Cancel => return self.handle_cancel(now, remote, &msg, key),
+            Method::Invite => {
+                if let Some((tx, _, _)) = self.invites.get_mut(&key) {
+                    tx.handle_retransmitted_invite();
+                    return self.drain_invite(now, &key);
+                }
+            }
+            _ => {
+                if let Some((tx, _)) = self.others.get_mut(&key) {
+                    tx.handle_retransmitted_request();
+                    return self.drain_other(&key);
+                }
+            }
+        }
+        if msg.to_tag().is_some() {
+            return self.handle_in_dialog(now, remote, msg, key, method);
+        }
+        match method {
+            Method::Invite => self.new_call(now, remote, msg, key),
+            Method::Options => self.respond(now, remote, &msg, key, 200, "OK", |r| {
+                r.push("Accept", "application/sdp");
+                r.push("Supported", "");
+            }),
+            Method::Bye => self.respond(
+                now,
+                remote,
+                &msg,
+                key,
+                481,
+                "Call/Transaction Does Not Exist",
+                |_| {},
+            ),
+            Method::Other(_) => {
+                self.respond(now, remote, &msg, key, 501, "Not Implemented", |_| {})
+            }
+            _ => self.respond(now, remote, &msg, key, 405, "Method Not Allowed", |_| {}),
+        }
+    }
+
+    /// Answers a non-INVITE request through a server transaction (absorbs retransmissions).
+    fn respond(
+        &mut self,
+        now: Instant,
+        remote: Remote,
+        req: &Message,
+        key: TxKey,
+        code: u16,
+        reason: &str,
+        extra: impl FnOnce(&mut Message),
+    ) {
+        let tag = self.token();
+        let mut resp = Message::response_to(req, code, reason, Some(&tag));
+        self.decorate(&mut resp, code);
+        extra(&mut resp);
+        let mut tx = ServerNonInvite::new(remote.transport.is_reliable(), self.config.timers);
+        tx.send_response(now, code, resp.to_bytes());
+        self.others.insert(key.clone(), (tx, remote));
+        self.drain_other(&key);
+    }
+
+    fn new_call(&mut self, now: Instant, remote: Remote, msg: Message, key: TxKey) {
+        let call = CallId(self.next_id);
+        self.next_id += 1;
+        let local_tag = self.token();
+        let call_id = msg.call_id().unwrap_or_default().to_owned();
+        let remote_tag = msg.from_tag().unwrap_or_default().to_owned();
+        let mut tx = ServerInvite::new(remote.transport.is_reliable(), self.config.timers);
+        let mut trying = Message::response_to(&msg, 100, "Trying", None);
+        self.decorate(&mut trying, 100);
+        tx.send_response(now, 100, trying.to_bytes());
+        self.invites.insert(key.clone(), (tx, call, remote));
+        self.dialog_index.insert(
+            (call_id.clone(), local_tag.clone(), remote_tag.clone()),
+            call,
+        );
+        self.calls.insert(
+            call,
+            Dialog {
+                state: DialogState::Early,
+                invite: msg.clone(),
+                invite_tx: key.clone(),
+                remote,
+                call_id,
+                local_tag,
+                remote_tag,
+                local_cseq: 0,
+                local_sdp: None,
+            },
+        );
+        self.drain_invite(now, &key);
+        self.events.push_back(EndpointEvent::IncomingCall {
+            call,
+            request: Box::new(msg),
+            remote,
+        });
+    }
+
+    fn find_dialog(&self, msg: &Message) -> Option<CallId> {
+        let key = (
+            msg.call_id()?.to_owned(),
+            msg.to_tag()?.to_owned(),
+            msg.from_tag().unwrap_or_default().to_owned(),
+        );
+        self.dialog_index.get(&key).copied()
+    }
+
+    fn handle_in_dialog(
+        &mut self,
+        now: Instant,
+        remote: Remote,
+        msg: Message,
+        key: TxKey,
+        method: Method,
+    ) {
+        let Some(call) = self.find_dialog(&msg) else {
+            return self.respond(
+                now,
+                remote,
+                &msg,
+                key,
+                481,
+                "Call/Transaction Does Not Exist",
+                |_| {},
+            );
+        };
+        match method {
+            Method::Bye => {
+                self.respond(now, remote, &msg, key, 200, "OK", |_| {});
+                if let Some(d) = self.calls.get_mut(&call) {
+                    if d.state != DialogState::Terminated {
+                        d.state = DialogState::Terminated;
+                        self.events.push_back(EndpointEvent::RemoteHangup { call });
+                    }
+                }
+                self.forget_call_if_idle(call);
+            }
+            Method::Invite => self.handle_reinvite(now, remote, msg, key, call),
+            Method::Options | Method::Info => {
+                self.respond(now, remote, &msg, key, 200, "OK", |_| {})
+            }
+            Method::Other(_) => {
+                self.respond(now, remote, &msg, key, 501, "Not Implemented", |_| {})
+            }
+            _ => self.respond(now, remote, &msg, key, 405, "Method Not Allowed", |_| {}),
+        }
+    }
+
+    fn handle_reinvite(
+        &mut self,
+        now: Instant,
+        remote: Remote,
+        msg: Message,
+        key: TxKey,
+        call: CallId,
+    ) {
+        let Some(d) = self.calls.get(&call) else {
+            return;
+        };
+        let mut tx = ServerInvite::new(remote.transport.is_reliable(), self.config.timers);
+        let (code, reason) = match (d.state, &d.local_sdp) {
+            (DialogState::Confirmed, Some(_)) => (200, "OK"),
+            // RFC 3261 §14.2: a re-INVITE while the previous one is pending.
+            (DialogState::Answered, _) => (500, "Server Internal Error"),
+            _ => (481, "Call/Transaction Does Not Exist"),
+        };
+        let mut resp = Message::response_to(&msg, code, reason, None);
+        self.decorate(&mut resp, code);
+        if code == 200 {
+            resp.push("Contact", contact(remote));
+            resp.push("Content-Type", "application/sdp");
+            resp.body = d.local_sdp.clone().unwrap_or_default();
+        } else if code == 500 {
+            resp.push("Retry-After", "1");
+        }
+        tx.send_response(now, code, resp.to_bytes());
+        self.invites.insert(key.clone(), (tx, call, remote));
+        if code == 200 {
+            if let Some(d) = self.calls.get_mut(&call) {
+                d.invite_tx = key.clone();
+            }
+            if !msg.body.is_empty() {
+                self.events.push_back(EndpointEvent::MediaUpdate {
+                    call,
+                    offer: msg.body,
+                });
+            }
+        }
+        self.drain_invite(now, &key);
+    }
+
+    fn handle_ack(&mut self, now: Instant, msg: &Message, key: &TxKey) {
+        // ACK for a non-2xx shares the INVITE's branch; ACK for a 2xx is matched by dialog.
+        if let Some((tx, _, _)) = self.invites.get_mut(key) {
+            tx.handle_ack(now);
+            return self.drain_invite(now, key);
+        }
+        let Some(call) = self.find_dialog(msg) else {
+            return debug!(call_id = ?msg.call_id(), "ACK matches nothing");
+        };
+        let Some(tx_key) = self.calls.get(&call).map(|d| d.invite_tx.clone()) else {
+            return;
+        };
+        if let Some((tx, _, _)) = self.invites.get_mut(&tx_key) {
+            tx.handle_ack(now);
+            self.drain_invite(now, &tx_key);
+        }
+    }
+
+    fn handle_cancel(&mut self, now: Instant, remote: Remote, msg: &Message, key: TxKey) {
+        if let Some((tx, _)) = self.others.get_mut(&key) {
+            tx.handle_retransmitted_request();
+            return self.drain_other(&key);
+        }
+        let invite_key = TxKey {
+            method: "INVITE".into(),
+            ..key.clone()
+        };
+        let Some((tx, call, _)) = self.invites.get(&invite_key) else {
+            return self.respond(
+                now,
+                remote,
+                msg,
+                key,
+                481,
+                "Call/Transaction Does Not Exist",
+                |_| {},
+            );
+        };
+        let (is_final, call) = (tx.is_final(), *call);
+        self.respond(now, remote, msg, key, 200, "OK", |_| {});
+        if !is_final {
+            self.final_response(now, call, 487, "Request Terminated", |_| {});
+            if let Some(d) = self.calls.get_mut(&call) {
+                d.state = DialogState::Terminated;
+            }
+            self.events.push_back(EndpointEvent::Cancelled { call });
+        }
+    }
+
+    fn handle_response(&mut self, now: Instant, msg: Message) {
+        let Some(branch) = msg.top_via().and_then(|v| v.branch) else {
+            return;
+        };
+        let Some(code) = msg.status() else { return };
+        if let Some(entry) = self.clients.get_mut(&branch) {
+            entry.tx.handle_response(now, code);
+            self.drain_client(&branch);
+        } else {
+            debug!(%branch, code, "response matches no transaction");
+        }
+    }
+
+    /// Sends a response on the call's INVITE transaction.
+    fn final_response(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        code: u16,
+        reason: &str,
+        extra: impl FnOnce(&mut Message),
+    ) {
+        let Some(d) = self.calls.get(&call) else {
+            return;
+        };
+        let mut resp = Message::response_to(&d.invite, code, reason, Some(&d.local_tag));
+        self.decorate(&mut resp, code);
+        extra(&mut resp);
+        let key = d.invite_tx.clone();
+        if let Some((tx, _, _)) = self.invites.get_mut(&key) {
+            tx.send_response(now, code, resp.to_bytes());
+        }
+        self.drain_invite(now, &key);
+    }
+
+    /// 180 Ringing for a call not yet answered.
+    pub fn ringing(&mut self, now: Instant, call: CallId) {
+        if self.calls.get(&call).map(|d| d.state) == Some(DialogState::Early) {
+            self.final_response(now, call, 180, "Ringing", |_| {});
+        }
+    }
+
+    /// Answers the call with our SDP.
+    pub fn answer(&mut self, now: Instant, call: CallId, sdp: Vec<u8>) {
+        let Some(d) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if d.state != DialogState::Early {
+            return;
+        }
+        d.state = DialogState::Answered;
+        d.local_sdp = Some(sdp.clone());
+        let contact = contact(d.remote);
+        self.final_response(now, call, 200, "OK", move |r| {
+            r.push("Contact", contact);
+            r.push("Supported", "");
+            r.push("Content-Type", "application/sdp");
+            r.body = sdp;
+        });
+    }
+
+    /// Refuses the call with a final error response.
+    pub fn reject(&mut self, now: Instant, call: CallId, code: u16, reason: &str) {
+        let Some(d) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if d.state != DialogState::Early {
+            return;
+        }
+        d.state = DialogState::Terminated;
+        self.final_response(now, call, code, reason, |_| {});
+    }
+
+    /// Ends the call from our side: BYE once answered, 480 before.
+    pub fn hangup(&mut self, now: Instant, call: CallId) {
+        let Some(d) = self.calls.get_mut(&call) else {
+            return;
+        };
+        match d.state {
+            DialogState::Early => self.reject(now, call, 480, "Temporarily Unavailable"),
+            DialogState::Answered | DialogState::Confirmed => {
+                d.state = DialogState::Ending;
+                self.send_bye(now, call);
+            }
+            DialogState::Ending | DialogState::Terminated => {}
+        }
+    }
+
+    fn send_bye(&mut self, now: Instant, call: CallId) {
+        let branch = format!("z9hG4bK{}", self.token());
+        let Some(d) = self.calls.get_mut(&call) else {
+            return;
+        };
+        d.local_cseq += 1;
+        let invite = &d.invite;
+        let target = invite
+            .header("Contact")
+            .map(|c| message::uri_of(c).to_owned())
+            .unwrap_or_else(|| message::uri_of(invite.header("From").unwrap_or("")).to_owned());
+        let mut bye = Message::request(Method::Bye, target);
+        bye.push(
+            "Via",
+            format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                d.remote.transport.via_name(),
+                d.remote.transport.local()
+            ),
+        );
+        bye.push("Max-Forwards", "70");
+        // A UAS uses the Record-Route set in order (RFC 3261 §12.1.1).
+        for route in invite.headers_named("Record-Route") {
+            bye.push("Route", route);
+        }
+        bye.push(
+            "From",
+            format!("{};tag={}", invite.header("To").unwrap_or(""), d.local_tag),
+        );
+        bye.push("To", invite.header("From").unwrap_or("").to_owned());
+        bye.push("Call-ID", d.call_id.clone());
+        bye.push("CSeq", format!("{} BYE", d.local_cseq));
+        bye.push("User-Agent", self.config.server_name.clone());
+        // The next hop is the peer the call came from: a trusted pool, SBC or proxy.
+        let remote = d.remote;
+        let tx = ClientNonInvite::new(
+            now,
+            bye.to_bytes(),
+            remote.transport.is_reliable(),
+            self.config.timers,
+        );
+        self.clients.insert(
+            branch.clone(),
+            ClientEntry {
+                tx,
+                remote,
+                purpose: Purpose::Bye(call),
+            },
+        );
+        self.drain_client(&branch);
+    }
+
+    /// Sends an out-of-dialog request (MWI NOTIFY). Via, Max-Forwards and CSeq are added here.
+    pub fn send_request(&mut self, now: Instant, remote: Remote, mut req: Message) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        let branch = format!("z9hG4bK{}", self.token());
+        let mut full = Message::request(
+            req.method().cloned().unwrap_or(Method::Options),
+            req.request_uri().unwrap_or_default().to_owned(),
+        );
+        full.push(
+            "Via",
+            format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                remote.transport.via_name(),
+                remote.transport.local()
+            ),
+        );
+        full.push("Max-Forwards", "70");
+        for (name, value) in req.headers() {
+            full.push(name, value.clone());
+        }
+        full.push("User-Agent", self.config.server_name.clone());
+        full.body = std::mem::take(&mut req.body);
+        let tx = ClientNonInvite::new(
+            now,
+            full.to_bytes(),
+            remote.transport.is_reliable(),
+            self.config.timers,
+        );
+        self.clients.insert(
+            branch.clone(),
+            ClientEntry {
+                tx,
+                remote,
+                purpose: Purpose::Request(id),
+            },
+        );
+        self.drain_client(&branch);
+        id
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        let invites: Vec<TxKey> = self
+            .invites
+            .iter()
+            .filter(|(_, (tx, _, _))| due(tx.poll_timeout()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in invites {
+            if let Some((tx, _, _)) = self.invites.get_mut(&key) {
+                tx.handle_timeout(now);
+            }
+            self.drain_invite(now, &key);
+        }
+        let others: Vec<TxKey> = self
+            .others
+            .iter()
+            .filter(|(_, (tx, _))| due(tx.poll_timeout()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in others {
+            if let Some((tx, _)) = self.others.get_mut(&key) {
+                tx.handle_timeout(now);
+            }
+            self.drain_other(&key);
+        }
+        let clients: Vec<String> = self
+            .clients
+            .iter()
+            .filter(|(_, e)| due(e.tx.poll_timeout()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in clients {
+            if let Some(e) = self.clients.get_mut(&key) {
+                e.tx.handle_timeout(now);
+            }
+            self.drain_client(&key);
+        }
+    }
+
+    fn drain_invite(&mut self, now: Instant, key: &TxKey) {
+        let Some((tx, call, remote)) = self.invites.get_mut(key) else {
+            return;
+        };
+        let (call, remote) = (*call, *remote);
+        while let Some(bytes) = tx.poll_transmit() {
+            self.transmits.push_back(Transmit { remote, bytes });
+        }
+        let mut events = Vec::new();
+        while let Some(ev) = tx.poll_event() {
+            events.push(ev);
+        }
+        for ev in events {
+            match ev {
+                TxEvent::Acked => {
+                    if let Some(d) = self.calls.get_mut(&call) {
+                        if d.state == DialogState::Answered {
+                            d.state = DialogState::Confirmed;
+                            self.events.push_back(EndpointEvent::Acked { call });
+                        }
+                    }
+                }
+                TxEvent::AckTimeout { was_2xx: true } => {
+                    if self.calls.get(&call).map(|d| d.state) == Some(DialogState::Answered) {
+                        warn!(
+                            ?call,
+                            "no ACK for 200 OK within 64*T1: ending the call with BYE"
+                        );
+                        self.events.push_back(EndpointEvent::AckTimeout { call });
+                        if let Some(d) = self.calls.get_mut(&call) {
+                            d.state = DialogState::Ending;
+                        }
+                        self.send_bye(now, call);
+                    }
+                }
+                TxEvent::Terminated => {
+                    self.invites.remove(key);
+                    self.forget_call_if_idle(call);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn drain_other(&mut self, key: &TxKey) {
+        let Some((tx, remote)) = self.others.get_mut(key) else {
+            return;
+        };
+        let remote = *remote;
+        while let Some(bytes) = tx.poll_transmit() {
+            self.transmits.push_back(Transmit { remote, bytes });
+        }
+        while let Some(ev) = tx.poll_event() {
+            if ev == TxEvent::Terminated {
+                self.others.remove(key);
+                break;
+            }
+        }
+    }
+
+    fn drain_client(&mut self, key: &str) {
+        let Some(entry) = self.clients.get_mut(key) else {
+            return;
+        };
+        let remote = entry.remote;
+        while let Some(bytes) = entry.tx.poll_transmit() {
+            self.transmits.push_back(Transmit { remote, bytes });
+        }
+        let mut events = Vec::new();
+        while let Some(ev) = entry.tx.poll_event() {
+            events.push(ev);
+        }
+        let purpose = match &entry.purpose {
+            Purpose::Bye(c) => Purpose::Bye(*c),
+            Purpose::Request(r) => Purpose::Request(*r),
+        };
+        for ev in events {
+            let status = match ev {
+                TxEvent::Response(code) if code >= 200 => Some(Some(code)),
+                TxEvent::Timeout => Some(None),
+                TxEvent::Terminated => {
+                    self.clients.remove(key);
+                    None
+                }
+                _ => None,
+            };
+            let Some(status) = status else { continue };
+            match purpose {
+                Purpose::Bye(call) => {
+                    if let Some(d) = self.calls.get_mut(&call) {
+                        d.state = DialogState::Terminated;
+                    }
+                    self.forget_call_if_idle(call);
+                }
+                Purpose::Request(id) => {
+                    self.events
+                        .push_back(EndpointEvent::RequestDone { id, status });
+                }
+            }
+        }
+    }
+
+    /// Removes a terminated dialog once its INVITE transactions have ended.
+    fn forget_call_if_idle(&mut self, call: CallId) {
+        let Some(d) = self.calls.get(&call) else {
+            return;
+        };
+        if d.state != DialogState::Terminated {
+            return;
+        }
+        if self.invites.values().any(|(_, c, _)| *c == call) {
+            return;
+        }
+        if let Some(d) = self.calls.remove(&call) {
+            self.dialog_index
+                .remove(&(d.call_id, d.local_tag, d.remote_tag));
+            self.events.push_back(EndpointEvent::Ended { call });
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<EndpointEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest timer of any transaction.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let a = self
+            .invites
+            .values()
+            .filter_map(|(tx, _, _)| tx.poll_timeout());
+        let b = self.others.values().filter_map(|(tx, _)| tx.poll_timeout());
+        let c = self.clients.values().filter_map(|e| e.tx.poll_timeout());
+        a.chain(b).chain(c).min()
+    }
+}
+
+/// Our Contact for a dialog on `remote`'s transport.
+fn contact(remote: Remote) -> String {
+    let transport = match remote.transport {
+        super::Transport::Udp { .. } => "udp",
+        super::Transport::Tcp { .. } => "tcp",
+    };
+    format!(
+        "<sip:umgw@{};transport={transport}>",
+        remote.transport.local()
+    )
+}
+
+#[cfg(test)]
+mod test;

@@ -1,0 +1,270 @@
+//! Endpoint scenarios on a fake clock: no sockets, no sleeps.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::sip::Transport;
+
+fn endpoint() -> Endpoint {
+    Endpoint::new(EndpointConfig {
+        timers: TimerConfig::default(),
+        trusted: vec![IpNet::parse("10.0.0.0/8").unwrap()],
+        server_name: "umgw-test".into(),
+        rng_seed: 7,
+    })
+}
+
+fn peer(ip: &str) -> Remote {
+    Remote {
+        transport: Transport::Udp {
+            local: "127.0.0.1:5060".parse().unwrap(),
+        },
+        addr: SocketAddr::new(ip.parse().unwrap(), 5060),
+    }
+}
+
+fn invite(branch: &str) -> String {
+    format!(
+        "INVITE sip:alice@contoso.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\r\n\
+         From: <sip:bob@contoso.com>;tag=caller\r\n\
+         To: <sip:alice@contoso.com>\r\n\
+         Call-ID: call-1\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:bob@10.0.0.1:5060>\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: 3\r\n\r\nv=0"
+    )
+}
+
+fn responses(ep: &mut Endpoint) -> Vec<Message> {
+    let mut out = Vec::new();
+    while let Some(t) = ep.poll_transmit() {
+        out.push(Message::parse(&t.bytes).unwrap());
+    }
+    out
+}
+
+fn incoming(ep: &mut Endpoint) -> CallId {
+    match ep.poll_event() {
+        Some(EndpointEvent::IncomingCall { call, .. }) => call,
+        other => panic!("expected IncomingCall, got {other:?}"),
+    }
+}
+
+fn ack_for(ok: &Message, branch: &str) -> String {
+    format!(
+        "ACK sip:umgw@127.0.0.1:5060 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\r\n\
+         From: <sip:bob@contoso.com>;tag=caller\r\n\
+         To: {}\r\n\
+         Call-ID: call-1\r\n\
+         CSeq: 1 ACK\r\n\
+         Content-Length: 0\r\n\r\n",
+        ok.header("To").unwrap()
+    )
+}
+
+#[test]
+fn untrusted_peer_gets_403_and_leaves_no_state() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    ep.handle(t0, peer("192.0.2.9"), invite("z9hG4bK1").as_bytes());
+    let r = responses(&mut ep);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].status(), Some(403));
+    assert_eq!(r[0].call_id(), Some("call-1"));
+    assert_eq!(ep.transactions(), 0);
+    assert_eq!(ep.active_calls(), 0);
+    assert_eq!(ep.poll_event(), None);
+}
+
+#[test]
+fn invite_answer_ack_bye() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bK1").as_bytes());
+    let r = responses(&mut ep);
+    assert_eq!(r[0].status(), Some(100));
+    assert_eq!(r[0].to_tag(), None, "100 Trying carries no To tag");
+    let call = incoming(&mut ep);
+    ep.answer(t0, call, b"v=0\r\n".to_vec());
+    let r = responses(&mut ep);
+    assert_eq!(r[0].status(), Some(200));
+    assert!(r[0].to_tag().is_some());
+    assert_eq!(r[0].header("Content-Type"), Some("application/sdp"));
+    assert!(r[0]
+        .header("Contact")
+        .unwrap()
+        .contains("sip:umgw@127.0.0.1:5060"));
+    assert_eq!(r[0].cseq(), Some((1, Method::Invite)));
+    // The 2xx is retransmitted at T1 until the ACK arrives.
+    ep.handle_timeout(t0 + Duration::from_millis(500));
+    assert_eq!(responses(&mut ep)[0].status(), Some(200));
+    ep.handle(
+        t0 + Duration::from_millis(600),
+        peer("10.0.0.1"),
+        ack_for(&r[0], "z9hG4bKack").as_bytes(),
+    );
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::Acked { call }));
+    ep.handle_timeout(t0 + Duration::from_millis(1500));
+    assert!(responses(&mut ep).is_empty(), "no retransmission after ACK");
+
+    let bye = format!(
+        "BYE sip:umgw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKbye\r\n\
+         From: <sip:bob@contoso.com>;tag=caller\r\nTo: {}\r\nCall-ID: call-1\r\nCSeq: 2 BYE\r\n\
+         Content-Length: 0\r\n\r\n",
+        r[0].header("To").unwrap()
+    );
+    ep.handle(
+        t0 + Duration::from_secs(2),
+        peer("10.0.0.1"),
+        bye.as_bytes(),
+    );
+    let r = responses(&mut ep);
+    assert_eq!(r[0].status(), Some(200));
+    assert_eq!(r[0].cseq(), Some((2, Method::Bye)));
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::RemoteHangup { call }));
+    // Dialog goes once the INVITE transaction's Timer L has run.
+    ep.handle_timeout(t0 + Duration::from_secs(60));
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::Ended { call }));
+    assert_eq!(ep.active_calls(), 0);
+    assert_eq!(ep.transactions(), 0);
+}
+
+#[test]
+fn cancel_before_answer_gives_200_and_487() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bKc").as_bytes());
+    responses(&mut ep);
+    let call = incoming(&mut ep);
+    let cancel = "CANCEL sip:alice@contoso.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKc\r\n\
+        From: <sip:bob@contoso.com>;tag=caller\r\nTo: <sip:alice@contoso.com>\r\nCall-ID: call-1\r\n\
+        CSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
+    ep.handle(t0, peer("10.0.0.1"), cancel.as_bytes());
+    let r = responses(&mut ep);
+    let codes: Vec<_> = r
+        .iter()
+        .map(|m| (m.status().unwrap(), m.cseq().unwrap().1))
+        .collect();
+    assert_eq!(codes, [(200, Method::Cancel), (487, Method::Invite)]);
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::Cancelled { call }));
+    // Answering afterwards does nothing.
+    ep.answer(t0, call, b"v=0".to_vec());
+    assert!(responses(&mut ep).is_empty());
+    // ACK for the 487 (same branch) ends the transaction after Timer I.
+    let ack = ack_for(&r[1], "z9hG4bKc");
+    ep.handle(t0, peer("10.0.0.1"), ack.as_bytes());
+    ep.handle_timeout(t0 + Duration::from_secs(6));
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::Ended { call }));
+    assert_eq!(ep.active_calls(), 0);
+}
+
+#[test]
+fn missing_ack_ends_call_with_bye() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bK2").as_bytes());
+    responses(&mut ep);
+    let call = incoming(&mut ep);
+    ep.answer(t0, call, b"v=0".to_vec());
+    responses(&mut ep);
+    let mut t;
+    let mut bye = None;
+    while let Some(next) = ep.poll_timeout() {
+        if next > t0 + Duration::from_secs(33) {
+            break;
+        }
+        t = next;
+        ep.handle_timeout(t);
+        for m in responses(&mut ep) {
+            if m.method() == Some(&Method::Bye) && bye.is_none() {
+                bye = Some((t - t0, m));
+            }
+        }
+    }
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::AckTimeout { call }));
+    let (at, bye) = bye.expect("BYE sent");
+    assert_eq!(at, Duration::from_secs(32), "Timer H = 64*T1");
+    assert_eq!(bye.request_uri(), Some("sip:bob@10.0.0.1:5060"));
+    assert_eq!(bye.to_tag(), Some("caller"));
+    assert_eq!(bye.call_id(), Some("call-1"));
+}
+
+#[test]
+fn options_unknown_and_unsupported_methods() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let req = |m: &str, b: &str| {
+        format!(
+            "{m} sip:umgw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={b}\r\n\
+             From: <sip:pool@contoso.com>;tag=x\r\nTo: <sip:umgw@127.0.0.1>\r\nCall-ID: {b}\r\n\
+             CSeq: 5 {m}\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    ep.handle(t0, peer("10.0.0.1"), req("OPTIONS", "z9hG4bKo").as_bytes());
+    ep.handle(t0, peer("10.0.0.1"), req("FOO", "z9hG4bKf").as_bytes());
+    ep.handle(t0, peer("10.0.0.1"), req("REGISTER", "z9hG4bKr").as_bytes());
+    let r = responses(&mut ep);
+    assert_eq!(r[0].status(), Some(200));
+    assert_eq!(r[0].header("Allow"), Some(ALLOW));
+    assert_eq!(r[0].header("Accept"), Some("application/sdp"));
+    assert_eq!(r[1].status(), Some(501));
+    assert_eq!(r[2].status(), Some(405));
+    assert_eq!(r[2].header("Allow"), Some(ALLOW));
+    // A retransmitted OPTIONS is answered from the transaction, not anew.
+    ep.handle(t0, peer("10.0.0.1"), req("OPTIONS", "z9hG4bKo").as_bytes());
+    let again = responses(&mut ep);
+    assert_eq!(again[0].to_tag(), r[0].to_tag());
+}
+
+#[test]
+fn malformed_request_gets_400_with_reason() {
+    let mut ep = endpoint();
+    let no_call_id = invite("z9hG4bK3").replace("Call-ID: call-1\r\n", "");
+    ep.handle(Instant::now(), peer("10.0.0.1"), no_call_id.as_bytes());
+    let t = ep.poll_transmit().unwrap();
+    let text = String::from_utf8(t.bytes).unwrap();
+    assert!(
+        text.starts_with("SIP/2.0 400 Missing Call-ID\r\n"),
+        "{text}"
+    );
+    assert_eq!(ep.transactions(), 0);
+}
+
+#[test]
+fn bye_for_unknown_dialog_is_481_and_notify_result_is_reported() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let bye = "BYE sip:umgw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKz\r\n\
+        From: <sip:bob@contoso.com>;tag=a\r\nTo: <sip:x@y>;tag=nope\r\nCall-ID: zz\r\nCSeq: 2 BYE\r\n\
+        Content-Length: 0\r\n\r\n";
+    ep.handle(t0, peer("10.0.0.1"), bye.as_bytes());
+    assert_eq!(responses(&mut ep)[0].status(), Some(481));
+
+    let mut notify = Message::request(Method::Notify, "sip:alice@10.0.0.5:5070");
+    notify.push("From", "<sip:umgw@127.0.0.1>;tag=1");
+    notify.push("To", "<sip:alice@contoso.com>");
+    notify.push("Call-ID", "n1");
+    notify.push("CSeq", "1 NOTIFY");
+    let id = ep.send_request(t0, peer("10.0.0.5"), notify);
+    let sent = ep.poll_transmit().unwrap();
+    let sent = Message::parse(&sent.bytes).unwrap();
+    let branch = sent.top_via().unwrap().branch.unwrap();
+    let ok = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: <sip:umgw@127.0.0.1>;tag=1\r\nTo: <sip:alice@contoso.com>;tag=2\r\n\
+         Call-ID: n1\r\nCSeq: 1 NOTIFY\r\nContent-Length: 0\r\n\r\n",
+        sent.header("Via").unwrap()
+    );
+    assert!(branch.starts_with("z9hG4bK"));
+    ep.handle(t0, peer("10.0.0.5"), ok.as_bytes());
+    assert_eq!(
+        ep.poll_event(),
+        Some(EndpointEvent::RequestDone {
+            id,
+            status: Some(200)
+        })
+    );
+}

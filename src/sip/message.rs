@@ -1,0 +1,796 @@
+//! SIP message model, parser and serialiser (RFC 3261 §7).
+//!
+//! This module owns the wire format. The parser never panics: every malformed input maps to a
+//! [`ParseError`] whose text becomes the reason phrase of a 400 ("400 Missing Call-ID"), in the
+//! spirit of rustls' `InvalidMessage`. Header names are stored in their canonical long form, so
+//! compact forms (`i:`, `v:`, `l:` …) and odd capitalisation (`history-info` from Lync) look the
+//! same to everyone above this layer. See docs/ARCHITECTURE.md for why this is not rsip.
+
+use std::fmt;
+
+/// Why bytes are not a usable SIP message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    #[error("Bad Request-Line")]
+    StartLine,
+    #[error("Missing {0}")]
+    MissingHeader(&'static str),
+    #[error("Bad {name} header: {why}")]
+    BadHeader {
+        name: &'static str,
+        why: &'static str,
+    },
+    #[error("Malformed header line")]
+    HeaderLine,
+    #[error("Content-Length larger than the body")]
+    BodyLength,
+    #[error("Message too large")]
+    TooLarge,
+    #[error("Message is not UTF-8 in its header section")]
+    NotText,
+    #[error("CSeq method does not match the request method")]
+    CSeqMethod,
+}
+
+impl ParseError {
+    /// Status code to answer a request that failed with this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            ParseError::TooLarge => 513,
+            _ => 400,
+        }
+    }
+}
+
+/// SIP request method. Unknown methods are kept by name so they can be answered 501.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    Ack,
+    Bye,
+    Cancel,
+    Info,
+    Invite,
+    Message,
+    Notify,
+    Options,
+    Prack,
+    Publish,
+    Refer,
+    Register,
+    Subscribe,
+    Update,
+    Other(String),
+}
+
+impl Method {
+    /// Parses a method token; `None` for characters a token may not contain.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.is_empty() || !s.bytes().all(is_token_char) {
+            return None;
+        }
+        Some(match s {
+            "ACK" => Method::Ack,
+            "BYE" => Method::Bye,
+            "CANCEL" => Method::Cancel,
+            "INFO" => Method::Info,
+            "INVITE" => Method::Invite,
+            "MESSAGE" => Method::Message,
+            "NOTIFY" => Method::Notify,
+            "OPTIONS" => Method::Options,
+            "PRACK" => Method::Prack,
+            "PUBLISH" => Method::Publish,
+            "REFER" => Method::Refer,
+            "REGISTER" => Method::Register,
+            "SUBSCRIBE" => Method::Subscribe,
+            "UPDATE" => Method::Update,
+            other => Method::Other(other.to_owned()),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Info => "INFO",
+            Method::Invite => "INVITE",
+            Method::Message => "MESSAGE",
+            Method::Notify => "NOTIFY",
+            Method::Options => "OPTIONS",
+            Method::Prack => "PRACK",
+            Method::Publish => "PUBLISH",
+            Method::Refer => "REFER",
+            Method::Register => "REGISTER",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Update => "UPDATE",
+            Method::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// First line of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    Request { method: Method, uri: String },
+    Response { code: u16, reason: String },
+}
+
+/// A parsed SIP message: start line, headers in wire order, body bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub start: StartLine,
+    headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The parts of a Via header value the transaction layer needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    pub transport: String,
+    pub sent_by: String,
+    pub branch: Option<String>,
+}
+
+/// RFC 3261 compact forms and their long names; also fixes the capitalisation of the long names
+/// we read, so lookups are exact string compares afterwards.
+const CANONICAL: &[(&str, &str)] = &[
+    ("i", "Call-ID"),
+    ("m", "Contact"),
+    ("e", "Content-Encoding"),
+    ("l", "Content-Length"),
+    ("c", "Content-Type"),
+    ("f", "From"),
+    ("s", "Subject"),
+    ("k", "Supported"),
+    ("t", "To"),
+    ("v", "Via"),
+    ("call-id", "Call-ID"),
+    ("contact", "Contact"),
+    ("content-length", "Content-Length"),
+    ("content-type", "Content-Type"),
+    ("cseq", "CSeq"),
+    ("diversion", "Diversion"),
+    ("from", "From"),
+    ("history-info", "History-Info"),
+    ("max-forwards", "Max-Forwards"),
+    ("record-route", "Record-Route"),
+    ("route", "Route"),
+    ("supported", "Supported"),
+    ("require", "Require"),
+    ("to", "To"),
+    ("via", "Via"),
+    ("event", "Event"),
+    ("allow", "Allow"),
+    ("accept", "Accept"),
+    ("p-asserted-identity", "P-Asserted-Identity"),
+];
+
+fn canonical_name(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    CANONICAL
+        .iter()
+        .find(|(k, _)| *k == lower)
+        .map(|(_, v)| (*v).to_owned())
+        .unwrap_or_else(|| name.to_owned())
+}
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+/// Finds the end of the header section: index just past the blank line, accepting bare LF.
+fn header_end(buf: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < buf.len() {
+        if buf[i] == b'\n' {
+            if buf.get(i + 1) == Some(&b'\n') {
+                return Some(i + 2);
+            }
+            if buf.get(i + 1) == Some(&b'\r') && buf.get(i + 2) == Some(&b'\n') {
+                return Some(i + 3);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// For stream transports: the length of the first complete message in `buf`, if there is one.
+/// Leading CRLFs (RFC 5626 keep-alives) must be stripped by the caller first.
+pub fn frame_length(buf: &[u8], max: usize) -> Result<Option<usize>, ParseError> {
+    let Some(head) = header_end(buf) else {
+        return if buf.len() > max {
+            Err(ParseError::TooLarge)
+        } else {
+            Ok(None)
+        };
+    };
+    let text = std::str::from_utf8(&buf[..head]).map_err(|_| ParseError::NotText)?;
+    let mut length = None;
+    for line in text.split('\n') {
+        if let Some((name, value)) = line.split_once(':') {
+            let name = name.trim();
+            if name.eq_ignore_ascii_case("content-length") || name == "l" {
+                length =
+                    Some(
+                        value
+                            .trim()
+                            .parse::<usize>()
+                            .map_err(|_| ParseError::BadHeader {
+                                name: "Content-Length",
+                                why: "not a number",
+                            })?,
+                    );
+            }
+        }
+    }
+    // RFC 3261 §18.3: Content-Length is mandatory on streams.
+    let length = length.ok_or(ParseError::MissingHeader("Content-Length"))?;
+    let total = head.checked_add(length).ok_or(ParseError::TooLarge)?;
+    if total > max {
+        return Err(ParseError::TooLarge);
+    }
+    Ok((buf.len() >= total).then_some(total))
+}
+
+impl Message {
+    /// Parses one message from a datagram (or a framed stream message).
+    pub fn parse(buf: &[u8]) -> Result<Message, ParseError> {
+        let msg = Self::parse_unvalidated(buf)?;
+        if let Some(declared) = msg.header("Content-Length") {
+            if declared.parse::<usize>().ok() != Some(msg.body.len()) {
+                return Err(ParseError::BodyLength);
+            }
+        }
+        if msg.is_request() {
+            msg.validate_request()?;
+        }
+        Ok(msg)
+    }
+
+    /// Parses the start line and headers without checking mandatory headers or the body length:
+    /// enough to address a 400 to a request that [`Message::parse`] refused.
+    pub fn parse_unvalidated(buf: &[u8]) -> Result<Message, ParseError> {
+        let head_len = header_end(buf).unwrap_or(buf.len());
+        let head = std::str::from_utf8(&buf[..head_len]).map_err(|_| ParseError::NotText)?;
+        let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+        // RFC 3261 §7.5: ignore CRLFs before the start line.
+        let first = lines
+            .by_ref()
+            .find(|l| !l.is_empty())
+            .ok_or(ParseError::StartLine)?;
+        let start = parse_start_line(first)?;
+
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in lines {
+            if line.is_empty() {
+                break;
+            }
+            if line.starts_with([' ', '\t']) {
+                // Folded continuation (RFC 3261 §7.3.1): joins the previous header value.
+                let last = headers.last_mut().ok_or(ParseError::HeaderLine)?;
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+                continue;
+            }
+            let (name, value) = line.split_once(':').ok_or(ParseError::HeaderLine)?;
+            let name = name.trim_end();
+            if name.is_empty() || !name.bytes().all(is_token_char) {
+                return Err(ParseError::HeaderLine);
+            }
+            headers.push((canonical_name(name), value.trim().to_owned()));
+        }
+
+        let rest = &buf[head_len.min(buf.len())..];
+        let mut msg = Message {
+            start,
+            headers,
+            body: Vec::new(),
+        };
+        let body_len = match msg.header("Content-Length") {
+            Some(v) => v.parse::<usize>().map_err(|_| ParseError::BadHeader {
+                name: "Content-Length",
+                why: "not a number",
+            })?,
+            None => rest.len(),
+        };
+        // Bytes past Content-Length in a datagram are discarded (RFC 3261 §18.3); a body shorter
+        // than Content-Length is refused by `parse`.
+        msg.body = rest[..body_len.min(rest.len())].to_vec();
+        Ok(msg)
+    }
+
+    /// Checks the headers every request must carry (RFC 3261 §8.1.1).
+    fn validate_request(&self) -> Result<(), ParseError> {
+        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            if self.header(name).is_none() {
+                return Err(ParseError::MissingHeader(name));
+            }
+        }
+        let via = self.top_via().ok_or(ParseError::BadHeader {
+            name: "Via",
+            why: "not SIP/2.0/transport sent-by",
+        })?;
+        if via.sent_by.is_empty() {
+            return Err(ParseError::BadHeader {
+                name: "Via",
+                why: "empty sent-by",
+            });
+        }
+        let (_, method) = self.cseq().ok_or(ParseError::BadHeader {
+            name: "CSeq",
+            why: "expected number and method",
+        })?;
+        if Some(&method) != self.method() {
+            return Err(ParseError::CSeqMethod);
+        }
+        if self.call_id().is_none_or(str::is_empty) {
+            return Err(ParseError::MissingHeader("Call-ID"));
+        }
+        Ok(())
+    }
+
+    /// A new request with the given start line and no headers.
+    pub fn request(method: Method, uri: impl Into<String>) -> Message {
+        Message {
+            start: StartLine::Request {
+                method,
+                uri: uri.into(),
+            },
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A response to `req` (RFC 3261 §8.2.6): copies Via, From, To, Call-ID and CSeq, and adds
+    /// `to_tag` to To when To has no tag yet.
+    pub fn response_to(req: &Message, code: u16, reason: &str, to_tag: Option<&str>) -> Message {
+        let mut resp = Message {
+            start: StartLine::Response {
+                code,
+                reason: sanitize_reason(reason),
+            },
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        for (name, value) in &req.headers {
+            match name.as_str() {
+                "Via" | "From" | "Call-ID" | "CSeq" => resp.push(name, value.clone()),
+                "To" => {
+                    let mut to = value.clone();
+                    if let Some(tag) = to_tag {
+                        if tag_param(value).is_none() {
+                            to.push_str(";tag=");
+                            to.push_str(tag);
+                        }
+                    }
+                    resp.push("To", to);
+                }
+                _ => {}
+            }
+        }
+        resp
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    pub fn method(&self) -> Option<&Method> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn request_uri(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { code, .. } => Some(*code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// First value of a header (canonical name, e.g. "Call-ID").
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, in wire order.
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All headers in wire order.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// Appends a header. CR and LF are removed from the value so nothing can inject headers.
+    pub fn push(&mut self, name: &str, value: impl Into<String>) {
+        let mut value: String = value.into();
+        if value.contains(['\r', '\n']) {
+            value.retain(|c| c != '\r' && c != '\n');
+        }
+        self.headers.push((name.to_owned(), value));
+    }
+
+    /// Replaces all values of a header by one.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.push(name, value);
+    }
+
+    pub fn call_id(&self) -> Option<&str> {
+        self.header("Call-ID")
+    }
+
+    /// CSeq number and method.
+    pub fn cseq(&self) -> Option<(u32, Method)> {
+        let v = self.header("CSeq")?;
+        let mut it = v.split_whitespace();
+        let n = it.next()?.parse::<u32>().ok()?;
+        let m = Method::parse(it.next()?)?;
+        if it.next().is_some() {
+            return None;
+        }
+        Some((n, m))
+    }
+
+    /// The topmost Via (first value of the first Via header).
+    pub fn top_via(&self) -> Option<Via> {
+        let v = self.header("Via")?;
+        let first = split_header_list(v).into_iter().next()?;
+        parse_via(first)
+    }
+
+    pub fn from_tag(&self) -> Option<&str> {
+        tag_param(self.header("From")?)
+    }
+
+    pub fn to_tag(&self) -> Option<&str> {
+        tag_param(self.header("To")?)
+    }
+
+    /// Serialises with a correct Content-Length (replacing any given one).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.body.len());
+        match &self.start {
+            StartLine::Request { method, uri } => {
+                out.extend_from_slice(format!("{method} {uri} SIP/2.0\r\n").as_bytes())
+            }
+            StartLine::Response { code, reason } => {
+                out.extend_from_slice(format!("SIP/2.0 {code} {reason}\r\n").as_bytes())
+            }
+        }
+        for (name, value) in &self.headers {
+            if name.eq_ignore_ascii_case("Content-Length") {
+                continue;
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", self.body.len()).as_bytes());
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
+    if let Some(rest) = line.strip_prefix("SIP/2.0 ") {
+        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        let code = code
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (100..=699).contains(c))
+            .ok_or(ParseError::StartLine)?;
+        return Ok(StartLine::Response {
+            code,
+            reason: reason.to_owned(),
+        });
+    }
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ParseError::StartLine);
+    };
+    let method = Method::parse(method).ok_or(ParseError::StartLine)?;
+    if !version.eq_ignore_ascii_case("SIP/2.0") || uri.is_empty() || !uri.contains(':') {
+        return Err(ParseError::StartLine);
+    }
+    Ok(StartLine::Request {
+        method,
+        uri: uri.to_owned(),
+    })
+}
+
+fn parse_via(v: &str) -> Option<Via> {
+    let (proto, rest) = v.trim().split_once(char::is_whitespace)?;
+    let mut p = proto.split('/').map(str::trim);
+    let (Some(name), Some(version), Some(transport)) = (p.next(), p.next(), p.next()) else {
+        return None;
+    };
+    if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
+        return None;
+    }
+    let mut params = rest.split(';');
+    let sent_by = params.next()?.trim().to_owned();
+    let branch = params.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("branch")
+            .then(|| v.trim().to_owned())
+    });
+    Some(Via {
+        transport: transport.to_ascii_uppercase(),
+        sent_by,
+        branch,
+    })
+}
+
+/// Splits a comma-separated header value, respecting quotes and angle brackets.
+pub fn split_header_list(v: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut quoted, mut escaped, mut start) = (0u32, false, false, 0);
+    for (i, c) in v.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => depth += 1,
+            '>' if !quoted => depth = depth.saturating_sub(1),
+            ',' if !quoted && depth == 0 => {
+                out.push(v[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(v[start..].trim());
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// The `tag` parameter of a From/To value (outside any <...> URI).
+pub fn tag_param(v: &str) -> Option<&str> {
+    let params = match v.rfind('>') {
+        Some(i) => &v[i + 1..],
+        None => v,
+    };
+    params.split(';').skip(1).find_map(|p| {
+        let (k, val) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("tag").then(|| val.trim())
+    })
+}
+
+/// The URI inside a name-addr (`"Bob" <sip:bob@x>;tag=1` → `sip:bob@x`) or an addr-spec.
+pub fn uri_of(v: &str) -> &str {
+    if let (Some(a), Some(b)) = (v.find('<'), v.rfind('>')) {
+        if a < b {
+            return v[a + 1..b].trim();
+        }
+    }
+    v.split(';').next().unwrap_or(v).trim()
+}
+
+/// Display name of a name-addr, unquoted, if any.
+pub fn display_name_of(v: &str) -> Option<String> {
+    let a = v.find('<')?;
+    let name = v[..a].trim().trim_matches('"').trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Host and port of a SIP URI (`sip:user@host:port;params`), without resolving anything.
+pub fn uri_host_port(uri: &str) -> Option<(String, Option<u16>)> {
+    let rest = uri
+        .strip_prefix("sip:")
+        .or_else(|| uri.strip_prefix("sips:"))?;
+    let rest = rest.split(['?']).next()?;
+    let rest = rest.split(';').next()?;
+    let hostport = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    if let Some(v6) = hostport.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+        return Some((host.to_owned(), port));
+    }
+    match hostport.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_owned(), Some(p.parse().ok()?))),
+        None => Some((hostport.to_owned(), None)),
+    }
+}
+
+/// Keeps a reason phrase on one line of printable text.
+fn sanitize_reason(reason: &str) -> String {
+    reason
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const INVITE: &str = "INVITE sip:alice@contoso.com;opaque=app:voicemail SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport\r\n\
+        Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKother\r\n\
+        Max-Forwards: 70\r\n\
+        To: Alice <sip:alice@contoso.com>\r\n\
+        From: \"Bob, B.\" <sip:bob@contoso.com>;tag=1928301774\r\n\
+        i: a84b4c76e66710@pc33\r\n\
+        CSeq: 314159 INVITE\r\n\
+        history-info: <sip:alice@contoso.com>;index=1,\r\n <sip:vm@contoso.com>;index=1.1\r\n\
+        Content-Type: application/sdp\r\n\
+        Content-Length: 4\r\n\r\nv=0\r\nEXTRA";
+
+    #[test]
+    fn parses_request_with_compact_folded_and_lowercase_headers() {
+        let m = Message::parse(INVITE.as_bytes()).unwrap();
+        assert_eq!(m.method(), Some(&Method::Invite));
+        assert_eq!(
+            m.request_uri(),
+            Some("sip:alice@contoso.com;opaque=app:voicemail")
+        );
+        assert_eq!(m.call_id(), Some("a84b4c76e66710@pc33"));
+        assert_eq!(m.cseq(), Some((314159, Method::Invite)));
+        assert_eq!(m.from_tag(), Some("1928301774"));
+        assert_eq!(m.to_tag(), None);
+        let via = m.top_via().unwrap();
+        assert_eq!(via.transport, "UDP");
+        assert_eq!(via.sent_by, "10.0.0.1:5060");
+        assert_eq!(via.branch.as_deref(), Some("z9hG4bK776asdhds"));
+        assert_eq!(
+            m.header("History-Info"),
+            Some("<sip:alice@contoso.com>;index=1, <sip:vm@contoso.com>;index=1.1")
+        );
+        // Content-Length wins over trailing datagram bytes.
+        assert_eq!(m.body, b"v=0\r");
+    }
+
+    #[test]
+    fn response_copies_dialog_headers_and_adds_to_tag() {
+        let req = Message::parse(INVITE.as_bytes()).unwrap();
+        let resp = Message::response_to(&req, 486, "Busy Here", Some("abc"));
+        let bytes = resp.to_bytes();
+        let back = Message::parse(&bytes).unwrap();
+        assert_eq!(back.status(), Some(486));
+        assert_eq!(back.headers_named("Via").count(), 2);
+        assert_eq!(back.to_tag(), Some("abc"));
+        assert_eq!(back.from_tag(), Some("1928301774"));
+        assert_eq!(back.call_id(), req.call_id());
+        assert_eq!(back.cseq(), req.cseq());
+        assert!(String::from_utf8(bytes)
+            .unwrap()
+            .starts_with("SIP/2.0 486 Busy Here\r\n"));
+    }
+
+    #[test]
+    fn missing_headers_name_the_header() {
+        let no_call_id = INVITE.replace("i: a84b4c76e66710@pc33\r\n", "");
+        assert_eq!(
+            Message::parse(no_call_id.as_bytes()),
+            Err(ParseError::MissingHeader("Call-ID"))
+        );
+        assert_eq!(
+            ParseError::MissingHeader("Call-ID").to_string(),
+            "Missing Call-ID"
+        );
+        let bad_cseq = INVITE.replace("CSeq: 314159 INVITE", "CSeq: 314159 BYE");
+        assert_eq!(
+            Message::parse(bad_cseq.as_bytes()),
+            Err(ParseError::CSeqMethod)
+        );
+        let short = INVITE.replace("Content-Length: 4", "Content-Length: 400");
+        assert_eq!(
+            Message::parse(short.as_bytes()),
+            Err(ParseError::BodyLength)
+        );
+        assert_eq!(
+            Message::parse(b"INVITE sip:a@b SIP/3.0\r\n\r\n"),
+            Err(ParseError::StartLine)
+        );
+    }
+
+    #[test]
+    fn stream_framing_by_content_length() {
+        let msg = INVITE.replace("\nEXTRA", "");
+        let b = msg.as_bytes();
+        let total = b.len();
+        assert_eq!(frame_length(&b[..total - 1], 65535), Ok(None));
+        let mut two = b.to_vec();
+        two.extend_from_slice(b);
+        assert_eq!(frame_length(&two, 65535), Ok(Some(total)));
+        assert_eq!(frame_length(&two, 100), Err(ParseError::TooLarge));
+    }
+
+    #[test]
+    fn header_list_and_uri_helpers() {
+        assert_eq!(
+            split_header_list("\"a,b\" <sip:x@y;p=1,2>;tag=3, <sip:z@w>"),
+            vec!["\"a,b\" <sip:x@y;p=1,2>;tag=3", "<sip:z@w>"]
+        );
+        assert_eq!(uri_of("\"Bob\" <sip:bob@x>;tag=1"), "sip:bob@x");
+        assert_eq!(uri_of("sip:bob@x;tag=1"), "sip:bob@x");
+        assert_eq!(
+            display_name_of("\"Bob B\" <sip:bob@x>").as_deref(),
+            Some("Bob B")
+        );
+        assert_eq!(
+            uri_host_port("sip:mwi@127.0.0.1:5099;transport=udp"),
+            Some(("127.0.0.1".into(), Some(5099)))
+        );
+        assert_eq!(
+            uri_host_port("sip:[::1]:5070"),
+            Some(("::1".into(), Some(5070)))
+        );
+        assert_eq!(
+            uri_host_port("sip:pool.contoso.com"),
+            Some(("pool.contoso.com".into(), None))
+        );
+    }
+
+    #[test]
+    fn pushed_values_cannot_inject_headers() {
+        let mut m = Message::request(Method::Notify, "sip:a@b");
+        m.push("Subject", "hi\r\nVia: evil");
+        assert_eq!(m.header("Subject"), Some("hiVia: evil"));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = Message::parse(&bytes);
+            let _ = frame_length(&bytes, 1000);
+        }
+
+        #[test]
+        fn mutated_invite_never_panics(pos in 0usize..600, byte in any::<u8>()) {
+            let mut b = INVITE.as_bytes().to_vec();
+            let i = pos % b.len();
+            b[i] = byte;
+            let _ = Message::parse(&b);
+        }
+
+        #[test]
+        fn serialise_parse_round_trip(call_id in "[a-zA-Z0-9@.-]{1,40}", cseq in 1u32..1_000_000, body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut m = Message::request(Method::Options, "sip:umgw@127.0.0.1");
+            m.push("Via", "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKx");
+            m.push("From", "<sip:a@b>;tag=1");
+            m.push("To", "<sip:c@d>");
+            m.push("Call-ID", call_id.clone());
+            m.push("CSeq", format!("{cseq} OPTIONS"));
+            m.body = body.clone();
+            let back = Message::parse(&m.to_bytes()).unwrap();
+            prop_assert_eq!(back.call_id(), Some(call_id.as_str()));
+            prop_assert_eq!(back.cseq(), Some((cseq, Method::Options)));
+            prop_assert_eq!(back.body, body);
+        }
+    }
+}

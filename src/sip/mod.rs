@@ -1,0 +1,53 @@
+//! SIP: message model, header parsers, transactions and the endpoint (all sans-IO).
+
+pub mod endpoint;
+pub mod headers;
+pub mod message;
+pub mod transaction;
+
+use std::net::SocketAddr;
+
+/// The transport a message came in on or goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// A UDP listener, identified by its local address.
+    Udp { local: SocketAddr },
+    /// One accepted or opened TCP connection.
+    Tcp { conn: u64, local: SocketAddr },
+}
+
+impl Transport {
+    /// Reliable transports get no retransmissions from the transaction layer.
+    pub fn is_reliable(&self) -> bool {
+        matches!(self, Transport::Tcp { .. })
+    }
+
+    /// Local address of the listener or connection.
+    pub fn local(&self) -> SocketAddr {
+        match self {
+            Transport::Udp { local } | Transport::Tcp { local, .. } => *local,
+        }
+    }
+
+    /// The Via transport token.
+    pub fn via_name(&self) -> &'static str {
+        match self {
+            Transport::Udp { .. } => "UDP",
+            Transport::Tcp { .. } => "TCP",
+        }
+    }
+}
+
+/// Where a message came from or goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Remote {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+}
+
+/// Bytes for the network layer to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub remote: Remote,
+    pub bytes: Vec<u8>,
+}

@@ -1,0 +1,291 @@
+//! Message storage: the [`Mailbox`] trait, its Maildir implementation and the message format.
+//!
+//! The trait is synchronous on purpose: storage is blocking file (or later IMAP) work, and the
+//! async shell runs it in `spawn_blocking`. Call flows never touch the store directly; they emit a
+//! command that the shell executes through this trait.
+//!
+//! Invariants every backend keeps:
+//! - a deposit is atomic: a message is invisible until completely written and durable;
+//! - message ids are unique (never sequential numbers, which race between processes);
+//! - audio is never deleted on error: the caller's recording survives any storage failure.
+
+pub mod maildir;
+pub mod message;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+pub use maildir::Maildir;
+pub use message::{MessageError, ParsedMessage};
+
+/// Longest accepted mailbox id, in bytes.
+const MAILBOX_ID_MAX: usize = 64;
+
+/// A validated mailbox name, safe to use as a single directory name.
+///
+/// Only `[A-Za-z0-9._-]{1,64}` not starting with `.` is accepted, so an id can never be `..`, a
+/// dotfile, contain a path separator or a NUL byte: it cannot escape the store root.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MailboxId(String);
+
+impl MailboxId {
+    /// Validates `s` as a mailbox id.
+    pub fn new(s: &str) -> Result<Self, StoreError> {
+        let why = if s.is_empty() {
+            Some("is empty")
+        } else if s.len() > MAILBOX_ID_MAX {
+            Some("is longer than 64 bytes")
+        } else if s.starts_with('.') {
+            Some("starts with '.'")
+        } else if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            Some("contains a character outside [A-Za-z0-9._-]")
+        } else {
+            None
+        };
+        match why {
+            Some(why) => Err(StoreError::InvalidMailboxId {
+                value: s.chars().take(80).collect(),
+                why,
+            }),
+            None => Ok(MailboxId(s.to_owned())),
+        }
+    }
+
+    /// The id as a string (also its directory name).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MailboxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a stored message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A recorded voice message; counted in MWI `Voice-Message`.
+    VoiceMail,
+    /// A missed-call notice (caller hung up before recording); not counted in MWI.
+    MissedCall,
+}
+
+impl MessageKind {
+    /// The `X-UMGW-Kind` header value.
+    pub fn as_header(self) -> &'static str {
+        match self {
+            MessageKind::VoiceMail => "voice-mail",
+            MessageKind::MissedCall => "missed-call",
+        }
+    }
+
+    /// Parses an `X-UMGW-Kind` header value (case-insensitive, surrounding blanks ignored).
+    pub fn from_header(value: &str) -> Option<Self> {
+        let v = value.trim();
+        if v.eq_ignore_ascii_case("voice-mail") {
+            Some(MessageKind::VoiceMail)
+        } else if v.eq_ignore_ascii_case("missed-call") {
+            Some(MessageKind::MissedCall)
+        } else {
+            None
+        }
+    }
+}
+
+/// A message to deposit, as the deposit flow describes it.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    /// Voice mail or missed-call notice.
+    pub kind: MessageKind,
+    /// Number or SIP URI of the caller, if known. Caller-controlled: never trusted in headers.
+    pub caller: Option<String>,
+    /// Display name of the caller, if known. Caller-controlled.
+    pub caller_name: Option<String>,
+    /// The called user's address, e.g. `sip:alice@contoso.com`.
+    pub mailbox_address: String,
+    /// The called user's display name, if known.
+    pub mailbox_name: Option<String>,
+    /// When the call arrived.
+    pub received: SystemTime,
+    /// Length of the recording (or of the call, for a missed call).
+    pub duration: Duration,
+    /// SIP Call-ID of the call, for tracing a message back to its call.
+    pub call_id: String,
+    /// Finished WAV file; `None` for a missed call without audio. Never deleted by the store.
+    pub audio: Option<PathBuf>,
+}
+
+/// Message counts for MWI (RFC 3842 `Voice-Message: new/old`).
+///
+/// Only voice mails count: `new` = unseen voice mails, `old` = seen voice mails. Missed-call
+/// notices and trashed messages are not counted, so a missed call never lights the lamp.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Unseen voice mails.
+    pub new: u32,
+    /// Seen voice mails.
+    pub old: u32,
+}
+
+/// One message as listed by [`Mailbox::list`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Unique message id, as returned by [`Mailbox::deposit`]; pass it to [`Mailbox::read`].
+    pub id: String,
+    /// Voice mail or missed call (from `X-UMGW-Kind`; messages without it count as voice mail).
+    pub kind: MessageKind,
+    /// Whether the user has seen it.
+    pub seen: bool,
+    /// Caller from `X-UMGW-Caller`, if present.
+    pub caller: Option<String>,
+    /// Arrival time from `X-UMGW-Received`, if present.
+    pub received: Option<SystemTime>,
+    /// Size of the stored message in bytes.
+    pub size: u64,
+}
+
+/// A message store. Blocking: call it from `spawn_blocking` in async code.
+pub trait Mailbox: Send + Sync {
+    /// Stores `msg` atomically and returns its unique id. The source audio file is left in
+    /// place on success and on error (the caller removes it once the deposit succeeded).
+    fn deposit(&self, mailbox: &MailboxId, msg: &NewMessage) -> Result<String, StoreError>;
+    /// MWI counts: unseen and seen voice mails (missed calls and trashed messages excluded).
+    fn counts(&self, mailbox: &MailboxId) -> Result<Counts, StoreError>;
+    /// All messages (trashed ones excluded), oldest id first.
+    fn list(&self, mailbox: &MailboxId) -> Result<Vec<StoredMessage>, StoreError>;
+    /// The raw stored message (RFC 5322 bytes) with id `id`.
+    fn read(&self, mailbox: &MailboxId, id: &str) -> Result<Vec<u8>, StoreError>;
+    /// The user's recorded greeting, if there is one.
+    fn greeting(&self, mailbox: &MailboxId) -> Result<Option<PathBuf>, StoreError>;
+}
+
+/// Storage errors. I/O variants carry the path and the OS error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A mailbox id failed validation.
+    #[error("invalid mailbox id {value:?}: {why}")]
+    InvalidMailboxId {
+        /// The rejected value (truncated).
+        value: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A message id failed validation (it would not name a single file).
+    #[error("invalid message id {id:?}")]
+    InvalidMessageId {
+        /// The rejected id (truncated).
+        id: String,
+    },
+    /// No message with this id in this mailbox.
+    #[error("message {id:?} not found in mailbox {mailbox}")]
+    NotFound {
+        /// Mailbox searched.
+        mailbox: String,
+        /// Id asked for.
+        id: String,
+    },
+    /// Reading the recording to attach failed; the recording is left untouched.
+    #[error("cannot read audio file {path}: {source}")]
+    Audio {
+        /// The audio file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file-system operation failed.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// What was being done ("create directory", "write", "rename into new/", ...).
+        op: &'static str,
+        /// The path it was done on.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// Builds an [`StoreError::Io`]; used with `map_err`.
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| StoreError::Io { op, path, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mailbox_id_accepts_valid_names() {
+        for ok in [
+            "alice",
+            "a",
+            "Alice.Smith_2-x",
+            "10001",
+            &"x".repeat(64),
+            "a..b",
+        ] {
+            let id = MailboxId::new(ok).unwrap();
+            assert_eq!(id.as_str(), ok);
+            assert_eq!(id.to_string(), ok);
+        }
+    }
+
+    #[test]
+    fn mailbox_id_rejects_traversal_and_odd_names() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "a/b",
+            "../x",
+            "a\\b",
+            "a b",
+            "a\0",
+            "é",
+            "a:b",
+            &"x".repeat(65),
+            "/abs",
+        ] {
+            let err = MailboxId::new(bad).unwrap_err();
+            assert!(
+                matches!(err, StoreError::InvalidMailboxId { .. }),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn kind_header_round_trip() {
+        for k in [MessageKind::VoiceMail, MessageKind::MissedCall] {
+            assert_eq!(MessageKind::from_header(k.as_header()), Some(k));
+        }
+        assert_eq!(
+            MessageKind::from_header(" Voice-Mail "),
+            Some(MessageKind::VoiceMail)
+        );
+        assert_eq!(MessageKind::from_header("fax"), None);
+    }
+
+    #[test]
+    fn io_error_message_names_path_and_os_error() {
+        let e = StoreError::io("write", "/x/y")(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        let s = e.to_string();
+        assert!(s.contains("/x/y") && s.contains("write"), "{s}");
+        assert!(s.to_lowercase().contains("no space"), "{s}");
+    }
+}
