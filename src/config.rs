@@ -30,7 +30,7 @@ pub enum ConfigError {
 }
 
 /// The whole gateway configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub sip: SipConfig,
@@ -148,18 +148,6 @@ impl Default for CallConfig {
             beep_ms: 250,
             silence_threshold_dbfs: -45.0,
             rng_seed: 0,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            sip: SipConfig::default(),
-            media: MediaConfig::default(),
-            peers: PeersConfig::default(),
-            paths: PathsConfig::default(),
-            call: CallConfig::default(),
         }
     }
 }

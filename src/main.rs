@@ -1,1 +1,142 @@
-fn main() {}
+//! `umgw`: command line of the voice-mail gateway.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing::info;
+
+use umgw::config::Config;
+use umgw::gateway::{self, Resources};
+
+/// umgw: a unified-messaging voice-mail gateway (SIP in, greeting out, voice mail into a mailbox).
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway. Without --config it serves the embedded default: SIP on
+    /// 127.0.0.1:5060 (UDP and TCP), the sample dial plans, the shipped prompts and a Maildir
+    /// store under ./umgw-data (or $UMGW_DATA_DIR).
+    Run {
+        /// Gateway configuration file (TOML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Load the configuration and dial plans and report every error as file:line:column.
+    /// Exits non-zero if there is any error.
+    Check {
+        /// Gateway configuration file (TOML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Dial-plan directory to check (overrides the config's paths.dialplans).
+        #[arg(long)]
+        dialplans: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UMGW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Cmd::Run { config } => run(config),
+        Cmd::Check { config, dialplans } => check(config, dialplans),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("umgw: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(&p)?,
+        None => Config::default(),
+    })
+}
+
+fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let resources = Resources::load(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let data = gateway::data_dir(&config);
+        let running = gateway::start(config, resources).await?;
+        info!(
+            udp = ?running.udp, tcp = ?running.tcp, data_dir = %data.display(),
+            "umgw ready"
+        );
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => info!("interrupted: stopping"),
+            _ = terminate() => info!("SIGTERM: stopping"),
+        }
+        running.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+fn check(config_path: Option<PathBuf>, dialplans: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = match load_config(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let dir = dialplans.or(config.paths.dialplans.clone());
+    let loaded = match &dir {
+        Some(dir) => umgw::dialplan::load_dir(dir),
+        None => gateway::assets::dialplans(),
+    };
+    match loaded {
+        Ok(plans) => {
+            for w in plans.warnings() {
+                eprintln!("{w}");
+            }
+            let mailboxes: usize = plans.plans().iter().map(|p| p.mailboxes.len()).sum();
+            println!(
+                "ok: {} dial plan(s), {} mailbox(es){}",
+                plans.plans().len(),
+                mailboxes,
+                if plans.warnings().is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} warning(s)", plans.warnings().len())
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            eprintln!("{} error(s)", diags.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

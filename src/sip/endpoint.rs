@@ -288,7 +288,7 @@ impl Endpoint {
         }
         match method {
             Method::Invite => self.new_call(now, remote, msg, key),
-            Method::Options => self.respond(now, remote, &msg, key, 200, "OK", |r| {
+            Method::Options => self.respond(now, remote, &msg, key, (200, "OK"), |r| {
                 r.push("Accept", "application/sdp");
                 r.push("Supported", "");
             }),
@@ -297,14 +297,13 @@ impl Endpoint {
                 remote,
                 &msg,
                 key,
-                481,
-                "Call/Transaction Does Not Exist",
+                (481, "Call/Transaction Does Not Exist"),
                 |_| {},
             ),
             Method::Other(_) => {
-                self.respond(now, remote, &msg, key, 501, "Not Implemented", |_| {})
+                self.respond(now, remote, &msg, key, (501, "Not Implemented"), |_| {})
             }
-            _ => self.respond(now, remote, &msg, key, 405, "Method Not Allowed", |_| {}),
+            _ => self.respond(now, remote, &msg, key, (405, "Method Not Allowed"), |_| {}),
         }
     }
 
@@ -315,8 +314,7 @@ impl Endpoint {
         remote: Remote,
         req: &Message,
         key: TxKey,
-        code: u16,
-        reason: &str,
+        (code, reason): (u16, &str),
         extra: impl FnOnce(&mut Message),
     ) {
         let tag = self.token();
@@ -389,14 +387,13 @@ impl Endpoint {
                 remote,
                 &msg,
                 key,
-                481,
-                "Call/Transaction Does Not Exist",
+                (481, "Call/Transaction Does Not Exist"),
                 |_| {},
             );
         };
         match method {
             Method::Bye => {
-                self.respond(now, remote, &msg, key, 200, "OK", |_| {});
+                self.respond(now, remote, &msg, key, (200, "OK"), |_| {});
                 if let Some(d) = self.calls.get_mut(&call) {
                     if d.state != DialogState::Terminated {
                         d.state = DialogState::Terminated;
@@ -407,12 +404,12 @@ impl Endpoint {
             }
             Method::Invite => self.handle_reinvite(now, remote, msg, key, call),
             Method::Options | Method::Info => {
-                self.respond(now, remote, &msg, key, 200, "OK", |_| {})
+                self.respond(now, remote, &msg, key, (200, "OK"), |_| {})
             }
             Method::Other(_) => {
-                self.respond(now, remote, &msg, key, 501, "Not Implemented", |_| {})
+                self.respond(now, remote, &msg, key, (501, "Not Implemented"), |_| {})
             }
-            _ => self.respond(now, remote, &msg, key, 405, "Method Not Allowed", |_| {}),
+            _ => self.respond(now, remote, &msg, key, (405, "Method Not Allowed"), |_| {}),
         }
     }
 
@@ -492,13 +489,12 @@ impl Endpoint {
                 remote,
                 msg,
                 key,
-                481,
-                "Call/Transaction Does Not Exist",
+                (481, "Call/Transaction Does Not Exist"),
                 |_| {},
             );
         };
         let (is_final, call) = (tx.is_final(), *call);
-        self.respond(now, remote, msg, key, 200, "OK", |_| {});
+        self.respond(now, remote, msg, key, (200, "OK"), |_| {});
         if !is_final {
             self.final_response(now, call, 487, "Request Terminated", |_| {});
             if let Some(d) = self.calls.get_mut(&call) {
@@ -752,18 +748,18 @@ impl Endpoint {
                         }
                     }
                 }
-                TxEvent::AckTimeout { was_2xx: true } => {
-                    if self.calls.get(&call).map(|d| d.state) == Some(DialogState::Answered) {
-                        warn!(
-                            ?call,
-                            "no ACK for 200 OK within 64*T1: ending the call with BYE"
-                        );
-                        self.events.push_back(EndpointEvent::AckTimeout { call });
-                        if let Some(d) = self.calls.get_mut(&call) {
-                            d.state = DialogState::Ending;
-                        }
-                        self.send_bye(now, call);
+                TxEvent::AckTimeout { was_2xx: true }
+                    if self.calls.get(&call).map(|d| d.state) == Some(DialogState::Answered) =>
+                {
+                    warn!(
+                        ?call,
+                        "no ACK for 200 OK within 64*T1: ending the call with BYE"
+                    );
+                    self.events.push_back(EndpointEvent::AckTimeout { call });
+                    if let Some(d) = self.calls.get_mut(&call) {
+                        d.state = DialogState::Ending;
                     }
+                    self.send_bye(now, call);
                 }
                 TxEvent::Terminated => {
                     self.invites.remove(key);

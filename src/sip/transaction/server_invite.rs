@@ -106,8 +106,8 @@ impl ServerInvite {
                 };
                 self.timers.set(I, now + wait);
             }
-            State::Accepted => {
-                if self.timers.next().is_some() && self.last_response.is_some() {
+            State::Accepted if self.last_response.is_some() => {
+                {
                     self.timers.stop(G);
                     self.timers.stop(H);
                     self.timers.set(L, now + self.config.timeout());

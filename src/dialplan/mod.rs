@@ -1,0 +1,232 @@
+//! Dial plans: operator-edited TOML files (one plan per `dialplans/*.toml`),
+//! loaded with line-accurate diagnostics, and called-party resolution.
+//!
+//! Keys use the Exchange UM parameter names (`NumberOfDigitsInExtension`,
+//! `CountryOrRegionCode`, ...) so Exchange operators recognise them; see
+//! `dialplans/*.toml` for commented samples. Unknown keys are errors (the
+//! `deny_unknown_fields` rule, applied by hand so that every error in every
+//! file is reported in one run — see `parse`).
+
+mod model;
+mod parse;
+mod resolve;
+
+use std::path::Path;
+
+pub use model::{Diagnostic, DialPlan, DialPlans, MailboxEntry, Resolved, Severity, UriType};
+
+use parse::{check_duplicates, parse_plan};
+
+/// Loads every `*.toml` file in `dir` (sorted by file name) as one plan each.
+///
+/// All errors of all files are collected, including duplicates across files;
+/// an empty directory is an error. Warnings are kept in [`DialPlans::warnings`].
+pub fn load_dir(dir: &Path) -> Result<DialPlans, Vec<Diagnostic>> {
+    let no_pos = |message: String| Diagnostic {
+        file: dir.to_path_buf(),
+        line: 0,
+        column: 0,
+        severity: Severity::Error,
+        message,
+    };
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| vec![no_pos(format!("cannot read dial-plan directory: {e}"))])?;
+    let mut paths = Vec::new();
+    let mut diags = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(e) => {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "toml") && p.is_file() {
+                    paths.push(p);
+                }
+            }
+            Err(e) => diags.push(no_pos(format!("cannot list dial-plan directory: {e}"))),
+        }
+    }
+    paths.sort();
+    let mut files = Vec::new();
+    for p in paths {
+        match std::fs::read_to_string(&p) {
+            Ok(text) => files.push((p, text)),
+            Err(e) => diags.push(Diagnostic {
+                file: p,
+                ..no_pos(format!("cannot read dial plan: {e}"))
+            }),
+        }
+    }
+    if files.is_empty() && diags.is_empty() {
+        diags.push(no_pos(
+            "no dial plans: the directory has no *.toml files".to_string(),
+        ));
+    }
+    let loaded = load_files(files.iter().map(|(p, t)| (p.as_path(), t.as_str())));
+    match loaded {
+        Ok(plans) if diags.is_empty() => Ok(plans),
+        Ok(plans) => Err(diags.into_iter().chain(plans.warnings).collect()),
+        Err(mut more) => {
+            diags.append(&mut more);
+            Err(diags)
+        }
+    }
+}
+
+/// Loads plans from in-memory `(path, text)` pairs, in the given order, with the
+/// same checks as [`load_dir`] (for tests and embedders). No files is an error.
+pub fn load_files<'a>(
+    files: impl IntoIterator<Item = (&'a Path, &'a str)>,
+) -> Result<DialPlans, Vec<Diagnostic>> {
+    let mut parsed = Vec::new();
+    let mut diags = Vec::new();
+    let mut order = Vec::new();
+    for (path, text) in files {
+        order.push(path.to_path_buf());
+        let (plan, mut d) = parse_plan(path, text);
+        diags.append(&mut d);
+        parsed.extend(plan);
+    }
+    if order.is_empty() {
+        diags.push(Diagnostic {
+            file: Default::default(),
+            line: 0,
+            column: 0,
+            severity: Severity::Error,
+            message: "no dial plans".to_string(),
+        });
+    }
+    diags.extend(check_duplicates(&parsed));
+    // Stable: file order as given, then position.
+    diags.sort_by_key(|d| (order.iter().position(|f| *f == d.file), d.line, d.column));
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        return Err(diags);
+    }
+    Ok(DialPlans {
+        plans: parsed
+            .into_iter()
+            .filter(|p| p.ok)
+            .map(|p| p.plan)
+            .collect(),
+        warnings: diags,
+    })
+}
+
+/// Parses one plan; `name_for_errors` is the path diagnostics name.
+/// Duplicates within the plan are errors; warnings are dropped on success.
+pub fn load_str(name_for_errors: &Path, text: &str) -> Result<DialPlan, Vec<Diagnostic>> {
+    let mut plans = load_files([(name_for_errors, text)])?;
+    plans.plans.pop().ok_or_else(Vec::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTOSO: &str = include_str!("../../dialplans/contoso-lync.toml");
+    const PBX: &str = include_str!("../../dialplans/pbx-extensions.toml");
+
+    #[test]
+    fn shipped_samples_load_and_resolve() {
+        let plans = load_files([
+            (Path::new("contoso-lync.toml"), CONTOSO),
+            (Path::new("pbx-extensions.toml"), PBX),
+        ])
+        .unwrap();
+        assert!(plans.warnings().is_empty(), "{:?}", plans.warnings());
+        for (called, id) in [
+            ("sip:alice@contoso.com;opaque=app:voicemail", "alice"),
+            ("sip:bob@contoso.com", "bob"),
+            ("tel:20001", "carol"),
+            ("+442079460002", "dave"),
+        ] {
+            assert_eq!(plans.resolve(called).unwrap().mailbox.id, id, "{called}");
+        }
+        let mwi = Some("sip:mwi@127.0.0.1:5099");
+        assert_eq!(
+            plans
+                .mailbox("alice")
+                .unwrap()
+                .mailbox
+                .notify_target
+                .as_deref(),
+            mwi
+        );
+        assert_eq!(
+            plans
+                .mailbox("carol")
+                .unwrap()
+                .mailbox
+                .notify_target
+                .as_deref(),
+            mwi
+        );
+        assert_eq!(plans.mailbox("carol").unwrap().plan.name, "pbx-london");
+        assert!(plans.mailbox("nobody").is_none());
+    }
+
+    #[test]
+    fn load_dir_sorted_and_collects_errors_from_all_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.toml"), PBX).unwrap();
+        std::fs::write(dir.path().join("a.toml"), CONTOSO).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        let plans = load_dir(dir.path()).unwrap();
+        let names: Vec<_> = plans.plans().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["contoso", "pbx-london"]);
+        assert_eq!(plans.plans()[0].source, dir.path().join("a.toml"));
+
+        // Break both files: every error is reported, file order kept.
+        std::fs::write(
+            dir.path().join("a.toml"),
+            CONTOSO.replace("\"1002\"", "\"102\""),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("b.toml"),
+            PBX.replace("Id = \"dave\"", "Id = \"alice\""),
+        )
+        .unwrap();
+        let err = load_dir(dir.path()).unwrap_err();
+        let a = dir.path().join("a.toml");
+        let b = dir.path().join("b.toml");
+        let got: Vec<String> = err.iter().map(ToString::to_string).collect();
+        let line_of =
+            |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        let bad_ext = line_of(CONTOSO, "\"1002\"");
+        let dave = line_of(PBX, "Id = \"dave\"");
+        let alice = line_of(CONTOSO, "Id = \"alice\"");
+        assert_eq!(
+            got,
+            vec![
+                format!("{}:{bad_ext}:13: error: extension \"102\" has 3 digits; NumberOfDigitsInExtension is 4", a.display()),
+                format!(
+                    "{}:{dave}:6: error: duplicate Id \"alice\" (mailbox \"alice\"); first used by mailbox \"alice\" at {}:{alice}",
+                    b.display(),
+                    a.display()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_or_missing_dir_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_dir(dir.path()).unwrap_err();
+        assert_eq!(
+            err[0].to_string(),
+            format!(
+                "{}: error: no dial plans: the directory has no *.toml files",
+                dir.path().display()
+            )
+        );
+        let missing = dir.path().join("nope");
+        let err = load_dir(&missing).unwrap_err();
+        assert!(
+            err[0]
+                .message
+                .starts_with("cannot read dial-plan directory: "),
+            "{}",
+            err[0]
+        );
+        assert!(load_files([]).is_err());
+    }
+}

@@ -1,0 +1,379 @@
+//! Called-party normalisation and mailbox resolution.
+//!
+//! Order (first hit wins; ids, extensions, E.164s and SIP addresses are unique
+//! across plans, so the order only matters between KINDS of match):
+//! 1. SIP address: `sip:`/`sips:` equivalent, host case-insensitive, port
+//!    ignored, user exact (RFC 3261 §19.1.4 compares users case-sensitively).
+//! 2. E.164: `+` numbers exactly; numbers without `+` through every plan's
+//!    dialled forms (international `IAC + CC + N`, national `NNP + N` with the
+//!    plan's CC, `CC + N` at full length), since the caller may sit in any
+//!    plan. Only an exact E164 match counts; if the readings hit two
+//!    different mailboxes the number is ambiguous and resolves to nothing.
+//! 3. Extension: exactly `NumberOfDigitsInExtension` digits. The last N digits
+//!    of a longer number are never taken as an extension: a mailbox's own
+//!    E164 already matches in step 2, and anything else would be a guess.
+//!
+//! `UriType` does not restrict resolution: call servers mix forms (Lync sends
+//! SIP URIs but a PBX leg may send `tel:`), and all forms are unambiguous.
+
+use super::model::{DialPlan, DialPlans, MailboxEntry, Resolved};
+
+/// A `sip:`/`sips:` URI reduced to what identifies a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SipUri {
+    /// Percent-decoded user part without password or user parameters.
+    pub user: Option<String>,
+    /// Lower-cased host without port.
+    pub host: String,
+}
+
+/// Parses `sip:[user[:pw][;uparams]@]host[:port][;params][?headers]`.
+/// Returns `None` for other schemes or an empty/invalid host.
+pub(crate) fn parse_sip_uri(s: &str) -> Option<SipUri> {
+    let s = s.trim();
+    let rest = strip_prefix_ci(s, "sip:").or_else(|| strip_prefix_ci(s, "sips:"))?;
+    let rest = &rest[..rest.find('?').unwrap_or(rest.len())];
+    let head_end = rest.find(';').unwrap_or(rest.len());
+    // The userinfo ends at '@'; an '@' after the first ';' still belongs to the
+    // userinfo if what lies between is user parameters (no ':'), not a URI
+    // parameter value such as RFC 4458 `;target=sip:alice@host`.
+    let at = rest[..head_end].find('@').or_else(|| {
+        let at = rest.find('@')?;
+        (!rest[head_end..at].contains(':')).then_some(at)
+    });
+    let (user, hostpart) = match at {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let user = userinfo.split([':', ';']).next().unwrap_or("");
+            let user = percent_decode(user);
+            if user.is_empty()
+                || user
+                    .chars()
+                    .any(|c| c.is_whitespace() || "<>\"".contains(c))
+            {
+                return None;
+            }
+            (Some(user), &rest[at + 1..])
+        }
+        None => (None, rest),
+    };
+    let hostport = &hostpart[..hostpart.find(';').unwrap_or(hostpart.len())];
+    let (host, port) = match hostport.strip_prefix('[') {
+        Some(v6) => {
+            let end = v6.find(']')?;
+            (&hostport[..end + 2], &v6[end + 1..])
+        }
+        None => hostport.split_at(hostport.find(':').unwrap_or(hostport.len())),
+    };
+    if let Some(p) = port.strip_prefix(':') {
+        p.parse::<u16>().ok()?;
+    } else if !port.is_empty() {
+        return None;
+    }
+    let host_ok = !host.is_empty()
+        && (host.starts_with('[')
+            || host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
+    host_ok.then(|| SipUri {
+        user,
+        host: host.to_ascii_lowercase(),
+    })
+}
+
+/// Same user: sip/sips equivalent, host case-insensitive, port ignored.
+pub(crate) fn same_sip_address(a: &str, b: &str) -> bool {
+    match (parse_sip_uri(a), parse_sip_uri(b)) {
+        (Some(a), Some(b)) => a.user.is_some() && a == b,
+        _ => false,
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The called party in comparable form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Called {
+    /// User and host if the party was a SIP URI with a user.
+    pub sip: Option<SipUri>,
+    /// `+digits` or `digits`, visual separators removed.
+    pub number: Option<String>,
+}
+
+/// Normalises `sip:`/`sips:`/`tel:` URIs (optionally in `<...>`) and bare
+/// numbers or `user@host`. URI parameters and headers (`;user=phone`,
+/// `;phone-context=...`, Lync's `;opaque=app:voicemail`) are dropped.
+pub(crate) fn normalise(called: &str) -> Called {
+    let mut s = called.trim();
+    if let Some(open) = s.find('<') {
+        let inner = &s[open + 1..];
+        s = &inner[..inner.find('>').unwrap_or(inner.len())];
+    }
+    let s = s.trim();
+    if strip_prefix_ci(s, "sip:").is_some() || strip_prefix_ci(s, "sips:").is_some() {
+        let sip = parse_sip_uri(s);
+        let number = sip
+            .as_ref()
+            .and_then(|u| u.user.as_deref())
+            .and_then(as_number);
+        return Called { sip, number };
+    }
+    if let Some(rest) = strip_prefix_ci(s, "tel:") {
+        let end = rest.find([';', '?']).unwrap_or(rest.len());
+        return Called {
+            sip: None,
+            number: as_number(&percent_decode(&rest[..end])),
+        };
+    }
+    if s.contains('@') {
+        return normalise(&format!("sip:{s}"));
+    }
+    let end = s.find(';').unwrap_or(s.len());
+    Called {
+        sip: None,
+        number: as_number(&s[..end]),
+    }
+}
+
+/// `+1 (425) 555-1001` → `+14255551001`; `None` unless digits (after an optional `+`).
+fn as_number(s: &str) -> Option<String> {
+    let n: String = s
+        .chars()
+        .filter(|c| !matches!(c, '-' | '.' | '(' | ')' | ' ' | '\t'))
+        .collect();
+    let digits = n.strip_prefix('+').unwrap_or(&n);
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(n)
+}
+
+/// E.164 forms of a number dialled without `+` under `plan`'s prefixes.
+fn dialled_forms(plan: &DialPlan, digits: &str) -> Vec<String> {
+    let cc = plan.country_or_region_code.as_str();
+    let mut out = Vec::new();
+    if let Some(rest) = plan
+        .international_access_code
+        .as_deref()
+        .and_then(|iac| digits.strip_prefix(iac))
+    {
+        out.push(format!("+{rest}"));
+    }
+    if let Some(rest) = plan
+        .national_number_prefix
+        .as_deref()
+        .and_then(|nnp| digits.strip_prefix(nnp))
+    {
+        out.push(format!("+{cc}{rest}"));
+    }
+    if digits.starts_with(cc) {
+        out.push(format!("+{digits}"));
+    }
+    out
+}
+
+impl DialPlans {
+    /// The mailbox a call to `called_uri` is for (see the module docs for the
+    /// rules), or `None` if no mailbox matches.
+    pub fn resolve(&self, called_uri: &str) -> Option<Resolved<'_>> {
+        let called = normalise(called_uri);
+        if let Some(c) = called.sip.as_ref().filter(|c| c.user.is_some()) {
+            let hit = self.find(|_, m| {
+                m.sip_address
+                    .as_deref()
+                    .and_then(parse_sip_uri)
+                    .is_some_and(|u| &u == c)
+            });
+            if hit.is_some() {
+                return hit;
+            }
+        }
+        let number = called.number?;
+        if number.starts_with('+') {
+            return self.find(|_, m| m.e164.as_deref() == Some(number.as_str()));
+        }
+        // Every plan's prefixes may apply (a caller can sit in any plan), so
+        // collect all E.164 readings; two different mailboxes is ambiguous.
+        let forms: Vec<String> = self
+            .plans
+            .iter()
+            .flat_map(|p| dialled_forms(p, &number))
+            .collect();
+        let mut hits = self.plans.iter().flat_map(|plan| {
+            plan.mailboxes
+                .iter()
+                .filter(|m| m.e164.as_ref().is_some_and(|e| forms.contains(e)))
+                .map(move |mailbox| Resolved { plan, mailbox })
+        });
+        if let Some(first) = hits.next() {
+            return hits.next().is_none().then_some(first);
+        }
+        self.find(|plan, m| {
+            number.len() == plan.number_of_digits_in_extension && m.extension == number
+        })
+    }
+
+    fn find(&self, pred: impl Fn(&DialPlan, &MailboxEntry) -> bool) -> Option<Resolved<'_>> {
+        self.plans.iter().find_map(|plan| {
+            let mailbox = plan.mailboxes.iter().find(|m| pred(plan, m))?;
+            Some(Resolved { plan, mailbox })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialplan::load_files;
+    use std::path::Path;
+
+    const CONTOSO: &str = r#"
+Name = "contoso"
+UriType = "SipName"
+NumberOfDigitsInExtension = 4
+CountryOrRegionCode = "1"
+NationalNumberPrefix = "1"
+InternationalAccessCode = "011"
+[[Mailbox]]
+Id = "alice"
+Extension = "1001"
+E164 = "+14255551001"
+SipAddress = "sip:alice@contoso.com"
+[[Mailbox]]
+Id = "bob"
+Extension = "1002"
+E164 = "+14255551002"
+SipAddress = "sips:bob@Contoso.com"
+"#;
+    const PBX: &str = r#"
+Name = "pbx"
+UriType = "TelExtn"
+NumberOfDigitsInExtension = 5
+CountryOrRegionCode = "44"
+NationalNumberPrefix = "0"
+InternationalAccessCode = "00"
+[[Mailbox]]
+Id = "carol"
+Extension = "20001"
+E164 = "+442079460001"
+[[Mailbox]]
+Id = "dave"
+Extension = "20002"
+E164 = "+442079460002"
+"#;
+
+    fn plans() -> DialPlans {
+        load_files([(Path::new("a.toml"), CONTOSO), (Path::new("b.toml"), PBX)]).unwrap()
+    }
+
+    #[test]
+    fn resolution_table() {
+        let plans = plans();
+        let table: &[(&str, Option<&str>)] = &[
+            ("sip:alice@contoso.com", Some("alice")),
+            ("sips:alice@CONTOSO.com", Some("alice")),
+            (
+                "<sip:alice@contoso.com;opaque=app:voicemail>",
+                Some("alice"),
+            ),
+            ("sip:alice@contoso.com:5061;transport=tls", Some("alice")),
+            ("sip:bob@contoso.com?subject=x", Some("bob")),
+            ("alice@contoso.com", Some("alice")),
+            ("sip:Alice@contoso.com", None),
+            ("sip:alice@fabrikam.com", None),
+            ("tel:+1-425-555-1001", Some("alice")),
+            ("+1 (425) 555-1002", Some("bob")),
+            ("sip:+14255551001@gw.contoso.com;user=phone", Some("alice")),
+            ("14255551001", Some("alice")),
+            ("011 1 425 555 1002", Some("bob")),
+            ("0014255551001", Some("alice")),
+            ("1001", Some("alice")),
+            ("tel:1002;phone-context=contoso.com", Some("bob")),
+            ("sip:1001@pbx.example.com", Some("alice")),
+            ("20001", Some("carol")),
+            ("sip:20002@10.0.0.1;user=phone", Some("dave")),
+            ("+442079460001", Some("carol")),
+            ("020 7946 0002", Some("dave")),
+            ("00442079460001", Some("carol")),
+            ("011 44 20 7946 0001", Some("carol")),
+            ("442079460002", Some("dave")),
+            ("+14255559999", None),
+            ("5551001", None),
+            ("+15551231001", None),
+            ("100", None),
+            ("sip:contoso.com", None),
+            ("", None),
+            ("tel:", None),
+        ];
+        for (called, want) in table {
+            let got = plans.resolve(called).map(|r| r.mailbox.id.as_str());
+            assert_eq!(got, *want, "called {called:?}");
+        }
+        let r = plans.resolve("20001").unwrap();
+        assert_eq!(r.plan.name, "pbx");
+    }
+
+    #[test]
+    fn ambiguous_dialled_number_resolves_to_nothing() {
+        // "12345678901" is +1 2345678901 (CC form) in plan x and, via plan y's
+        // national prefix "1", +44 2345678901: two mailboxes, so no guess.
+        let x = "Name=\"x\"\nUriType=\"E164\"\nNumberOfDigitsInExtension=4\nCountryOrRegionCode=\"1\"\n[[Mailbox]]\nId=\"p\"\nExtension=\"1000\"\nE164=\"+12345678901\"\n";
+        let y = "Name=\"y\"\nUriType=\"E164\"\nNumberOfDigitsInExtension=4\nCountryOrRegionCode=\"44\"\nNationalNumberPrefix=\"1\"\n[[Mailbox]]\nId=\"q\"\nExtension=\"2000\"\nE164=\"+442345678901\"\n";
+        let plans = load_files([(Path::new("x.toml"), x), (Path::new("y.toml"), y)]).unwrap();
+        assert!(plans.resolve("12345678901").is_none());
+        assert_eq!(plans.resolve("+442345678901").unwrap().mailbox.id, "q");
+    }
+
+    #[test]
+    fn sip_uri_parts() {
+        let u = parse_sip_uri("sip:al%69ce:pw@[2001:db8::1]:5060;transport=tcp").unwrap();
+        assert_eq!(
+            (u.user.as_deref(), u.host.as_str()),
+            (Some("alice"), "[2001:db8::1]")
+        );
+        let u = parse_sip_uri("sip:vm@um.example.com;target=sip:alice@contoso.com").unwrap();
+        assert_eq!(
+            (u.user.as_deref(), u.host.as_str()),
+            (Some("vm"), "um.example.com")
+        );
+        let u = parse_sip_uri("sip:um.example.com;target=sip:alice@contoso.com").unwrap();
+        assert_eq!((u.user, u.host.as_str()), (None, "um.example.com"));
+        let u = parse_sip_uri("sip:+1425;phone-context=x@gw").unwrap();
+        assert_eq!((u.user.as_deref(), u.host.as_str()), (Some("+1425"), "gw"));
+        assert!(parse_sip_uri("sip:a@host:99999").is_none());
+        assert!(parse_sip_uri("sip:a@").is_none());
+        assert!(parse_sip_uri("sip:a b@h").is_none());
+        assert!(parse_sip_uri("http://x").is_none());
+        assert!(same_sip_address("sip:a@X.com", "sips:a@x.com:5061"));
+        assert!(!same_sip_address("sip:a@x.com", "sip:A@x.com"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn resolve_never_panics(s in "\\PC*", t in "[sipte:l<>@;+0-9a-z()\\-. %\\[\\]]{0,30}") {
+            let plans = plans();
+            let _ = plans.resolve(&s);
+            let _ = plans.resolve(&t);
+        }
+    }
+}

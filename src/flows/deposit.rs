@@ -1,0 +1,481 @@
+//! The voice-mail deposit call flow as a sans-IO state machine.
+//!
+//! greeting → beep → record → store → farewell → hang up. The flow never touches audio, disk or
+//! the network: it takes [`Input`]s with the time they happened and pushes [`Command`]s for the
+//! call shell to execute (play a prompt, start/stop the recorder, store, hang up). Only the
+//! recording step reacts to `#`; the greeting can be skipped with `#` as in Exchange UM.
+
+use std::time::{Duration, Instant};
+
+use crate::store::MessageKind;
+
+/// Limits of one deposit, taken from the dial plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DepositLimits {
+    /// Recording stops here (Exchange MaxRecordingDuration, default 20 min).
+    pub max_recording: Duration,
+    /// This long without speech ends the recording (RecordingIdleTimeout, default 5 s).
+    pub idle_timeout: Duration,
+    /// Shorter recordings become a missed-call notice (default 1 s).
+    pub min_message: Duration,
+}
+
+impl Default for DepositLimits {
+    fn default() -> Self {
+        Self {
+            max_recording: Duration::from_secs(20 * 60),
+            idle_timeout: Duration::from_secs(5),
+            min_message: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Prompts the flow asks for; the shell maps them to audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// The mailbox's own greeting, or the default one built from shipped prompts.
+    Greeting,
+    Beep,
+    /// "Your message has been saved. Goodbye."
+    Saved,
+    /// "Sorry, your message could not be saved. Goodbye."
+    NotSaved,
+    /// "Goodbye."
+    Goodbye,
+}
+
+/// Why the recording ended (logged, and kept in the message metadata).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Pound,
+    CallerHungUp,
+    IdleTimeout,
+    MaxLength,
+}
+
+/// Something that happened on the call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Input {
+    /// The call is up (ACK received).
+    Answered,
+    /// The prompt queue ran dry.
+    PlaybackDone,
+    Dtmf(char),
+    /// One 20 ms frame was recorded; `silent` per the level detector; `recorded` is the total
+    /// number of samples in the recording so far.
+    Audio {
+        silent: bool,
+        recorded: u64,
+    },
+    /// Time passes (the shell calls this at least every 20 ms while recording).
+    Tick,
+    CallerHungUp,
+    /// The store finished with the message.
+    Stored {
+        ok: bool,
+    },
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Play(Prompt),
+    StopPlayback,
+    StartRecording,
+    /// Finish the recording file, keeping only the first `keep_samples` if set (trailing
+    /// silence after an idle timeout is trimmed).
+    StopRecording {
+        keep_samples: Option<u64>,
+    },
+    /// Discard the recording (nothing worth keeping).
+    DiscardRecording,
+    /// Deposit a message of this kind (with the recording for a voice mail).
+    Store(MessageKind),
+    HangUp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    Ringing,
+    Greeting,
+    Beep,
+    Recording(Recording),
+    Storing { farewell: bool },
+    Farewell,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Recording {
+    started: Instant,
+    last_voice: Instant,
+    recorded: u64,
+    /// Samples recorded up to the end of the last non-silent frame.
+    voiced_until: u64,
+}
+
+/// The deposit flow. Feed it with [`Deposit::handle`]; read `out` after each call.
+#[derive(Debug)]
+pub struct Deposit {
+    limits: DepositLimits,
+    state: State,
+    end_reason: Option<EndReason>,
+    kind: Option<MessageKind>,
+}
+
+/// Samples of trailing silence kept after the last speech when trimming (200 ms).
+const TRIM_TAIL: u64 = 1600;
+
+impl Deposit {
+    pub fn new(limits: DepositLimits) -> Self {
+        Self {
+            limits,
+            state: State::Ringing,
+            end_reason: None,
+            kind: None,
+        }
+    }
+
+    /// True once the flow has nothing more to do.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// True while audio should be recorded.
+    pub fn is_recording(&self) -> bool {
+        matches!(self.state, State::Recording(_))
+    }
+
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.end_reason
+    }
+
+    /// The kind of message stored (or being stored).
+    pub fn kind(&self) -> Option<MessageKind> {
+        self.kind
+    }
+
+    /// The next instant the flow needs a `Tick` (idle or maximum-length deadline).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Recording(r) => Some(
+                (r.last_voice + self.limits.idle_timeout)
+                    .min(r.started + self.limits.max_recording),
+            ),
+            _ => None,
+        }
+    }
+
+    pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Command>) {
+        let hung_up = input == Input::CallerHungUp;
+        self.state = match (self.state, input) {
+            (State::Done, _) => State::Done,
+            (State::Ringing, Input::Answered) => {
+                out.push(Command::Play(Prompt::Greeting));
+                State::Greeting
+            }
+            (State::Ringing | State::Greeting | State::Beep, Input::CallerHungUp) => {
+                // Hung up before the tone: a missed call, never an empty voice mail.
+                out.push(Command::StopPlayback);
+                self.kind = Some(MessageKind::MissedCall);
+                self.end_reason = Some(EndReason::CallerHungUp);
+                out.push(Command::Store(MessageKind::MissedCall));
+                State::Storing { farewell: false }
+            }
+            (State::Greeting, Input::Dtmf('#')) => {
+                out.push(Command::StopPlayback);
+                out.push(Command::Play(Prompt::Beep));
+                State::Beep
+            }
+            (State::Greeting, Input::PlaybackDone) => {
+                out.push(Command::Play(Prompt::Beep));
+                State::Beep
+            }
+            (State::Beep, Input::PlaybackDone) => {
+                out.push(Command::StartRecording);
+                State::Recording(Recording {
+                    started: now,
+                    last_voice: now,
+                    recorded: 0,
+                    voiced_until: 0,
+                })
+            }
+            (State::Recording(mut r), input) => match input {
+                Input::Audio { silent, recorded } => {
+                    r.recorded = recorded;
+                    if !silent {
+                        r.last_voice = now;
+                        r.voiced_until = recorded;
+                    }
+                    self.check_limits(now, r, out)
+                }
+                Input::Tick => self.check_limits(now, r, out),
+                Input::Dtmf('#') => self.stop(r, EndReason::Pound, out),
+                Input::CallerHungUp => self.stop(r, EndReason::CallerHungUp, out),
+                _ => State::Recording(r),
+            },
+            (State::Storing { farewell }, Input::Stored { ok }) => {
+                if !farewell {
+                    State::Done
+                } else {
+                    let prompt = match (ok, self.kind) {
+                        (false, _) => Prompt::NotSaved,
+                        (true, Some(MessageKind::VoiceMail)) => Prompt::Saved,
+                        (true, _) => Prompt::Goodbye,
+                    };
+                    out.push(Command::Play(prompt));
+                    State::Farewell
+                }
+            }
+            (State::Storing { .. }, Input::CallerHungUp) => State::Storing { farewell: false },
+            (State::Farewell, Input::PlaybackDone | Input::CallerHungUp) => {
+                if !hung_up {
+                    out.push(Command::HangUp);
+                }
+                State::Done
+            }
+            (state, _) => state,
+        };
+    }
+
+    fn check_limits(&mut self, now: Instant, r: Recording, out: &mut Vec<Command>) -> State {
+        if now >= r.started + self.limits.max_recording {
+            self.stop(r, EndReason::MaxLength, out)
+        } else if now >= r.last_voice + self.limits.idle_timeout {
+            self.stop(r, EndReason::IdleTimeout, out)
+        } else {
+            State::Recording(r)
+        }
+    }
+
+    fn stop(&mut self, r: Recording, reason: EndReason, out: &mut Vec<Command>) -> State {
+        self.end_reason = Some(reason);
+        let keep = match reason {
+            EndReason::IdleTimeout => Some((r.voiced_until + TRIM_TAIL).min(r.recorded)),
+            _ => None,
+        };
+        let kept = keep.unwrap_or(r.recorded);
+        let min_samples = self.limits.min_message.as_millis() as u64 * 8;
+        let kind = if kept >= min_samples {
+            out.push(Command::StopRecording { keep_samples: keep });
+            MessageKind::VoiceMail
+        } else {
+            out.push(Command::DiscardRecording);
+            MessageKind::MissedCall
+        };
+        self.kind = Some(kind);
+        out.push(Command::Store(kind));
+        State::Storing {
+            farewell: reason != EndReason::CallerHungUp,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Sim {
+        flow: Deposit,
+        now: Instant,
+        recorded: u64,
+        out: Vec<Command>,
+    }
+
+    impl Sim {
+        fn new() -> Self {
+            Self {
+                flow: Deposit::new(DepositLimits::default()),
+                now: Instant::now(),
+                recorded: 0,
+                out: Vec::new(),
+            }
+        }
+        fn send(&mut self, input: Input) -> Vec<Command> {
+            self.out.clear();
+            self.flow.handle(self.now, input, &mut self.out);
+            std::mem::take(&mut self.out)
+        }
+        /// Feeds `ms` of audio frames, then returns every command emitted.
+        fn audio(&mut self, ms: u64, silent: bool) -> Vec<Command> {
+            let mut all = Vec::new();
+            for _ in 0..ms / 20 {
+                if !self.flow.is_recording() {
+                    break;
+                }
+                self.now += Duration::from_millis(20);
+                self.recorded += 160;
+                all.extend(self.send(Input::Audio {
+                    silent,
+                    recorded: self.recorded,
+                }));
+            }
+            all
+        }
+        fn enter_recording(&mut self) {
+            assert_eq!(
+                self.send(Input::Answered),
+                [Command::Play(Prompt::Greeting)]
+            );
+            assert_eq!(
+                self.send(Input::PlaybackDone),
+                [Command::Play(Prompt::Beep)]
+            );
+            assert_eq!(self.send(Input::PlaybackDone), [Command::StartRecording]);
+            assert!(self.flow.is_recording());
+        }
+    }
+
+    #[test]
+    fn pound_ends_recording_stores_voicemail_and_says_goodbye() {
+        let mut s = Sim::new();
+        s.enter_recording();
+        assert!(s.audio(3000, false).is_empty());
+        assert_eq!(
+            s.send(Input::Dtmf('#')),
+            [
+                Command::StopRecording { keep_samples: None },
+                Command::Store(MessageKind::VoiceMail)
+            ]
+        );
+        assert_eq!(
+            s.send(Input::Stored { ok: true }),
+            [Command::Play(Prompt::Saved)]
+        );
+        assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
+        assert!(s.flow.is_done());
+        assert_eq!(s.flow.end_reason(), Some(EndReason::Pound));
+    }
+
+    #[test]
+    fn other_digits_do_not_end_recording() {
+        let mut s = Sim::new();
+        s.enter_recording();
+        assert!(s.send(Input::Dtmf('5')).is_empty());
+        assert!(s.flow.is_recording());
+    }
+
+    #[test]
+    fn hangup_mid_recording_keeps_message_without_farewell() {
+        let mut s = Sim::new();
+        s.enter_recording();
+        s.audio(2000, false);
+        assert_eq!(
+            s.send(Input::CallerHungUp),
+            [
+                Command::StopRecording { keep_samples: None },
+                Command::Store(MessageKind::VoiceMail)
+            ]
+        );
+        assert!(s.send(Input::Stored { ok: true }).is_empty());
+        assert!(s.flow.is_done());
+    }
+
+    #[test]
+    fn idle_timeout_trims_trailing_silence() {
+        let mut s = Sim::new();
+        s.enter_recording();
+        s.audio(2000, false);
+        let cmds = s.audio(6000, true);
+        assert_eq!(
+            cmds,
+            [
+                Command::StopRecording {
+                    keep_samples: Some(16000 + TRIM_TAIL)
+                },
+                Command::Store(MessageKind::VoiceMail)
+            ]
+        );
+        assert_eq!(s.flow.end_reason(), Some(EndReason::IdleTimeout));
+        // Exactly at 5 s of silence.
+        assert_eq!(s.recorded, 16000 + 5 * 8000);
+    }
+
+    #[test]
+    fn idle_timeout_without_any_rtp_fires_on_tick() {
+        let mut s = Sim::new();
+        s.enter_recording();
+        assert_eq!(s.flow.poll_timeout(), Some(s.now + Duration::from_secs(5)));
+        s.now += Duration::from_secs(5);
+        assert_eq!(
+            s.send(Input::Tick),
+            [
+                Command::DiscardRecording,
+                Command::Store(MessageKind::MissedCall)
+            ]
+        );
+        assert_eq!(
+            s.send(Input::Stored { ok: true }),
+            [Command::Play(Prompt::Goodbye)]
+        );
+    }
+
+    #[test]
+    fn max_length_stops_recording() {
+        let mut s = Sim::new();
+        s.flow = Deposit::new(DepositLimits {
+            max_recording: Duration::from_secs(3),
+            ..DepositLimits::default()
+        });
+        s.enter_recording();
+        let cmds = s.audio(4000, false);
+        assert_eq!(
+            cmds,
+            [
+                Command::StopRecording { keep_samples: None },
+                Command::Store(MessageKind::VoiceMail)
+            ]
+        );
+        assert_eq!(s.recorded, 3 * 8000);
+        assert_eq!(s.flow.end_reason(), Some(EndReason::MaxLength));
+    }
+
+    #[test]
+    fn too_short_becomes_missed_call() {
+        let mut s = Sim::new();
+        s.enter_recording();
+        s.audio(600, false);
+        assert_eq!(
+            s.send(Input::CallerHungUp),
+            [
+                Command::DiscardRecording,
+                Command::Store(MessageKind::MissedCall)
+            ]
+        );
+    }
+
+    #[test]
+    fn hangup_during_greeting_is_missed_call() {
+        let mut s = Sim::new();
+        s.send(Input::Answered);
+        assert_eq!(
+            s.send(Input::CallerHungUp),
+            [
+                Command::StopPlayback,
+                Command::Store(MessageKind::MissedCall)
+            ]
+        );
+    }
+
+    #[test]
+    fn store_failure_tells_the_caller() {
+        let mut s = Sim::new();
+        s.enter_recording();
+        s.audio(2000, false);
+        s.send(Input::Dtmf('#'));
+        assert_eq!(
+            s.send(Input::Stored { ok: false }),
+            [Command::Play(Prompt::NotSaved)]
+        );
+    }
+
+    #[test]
+    fn pound_skips_greeting() {
+        let mut s = Sim::new();
+        s.send(Input::Answered);
+        assert_eq!(
+            s.send(Input::Dtmf('#')),
+            [Command::StopPlayback, Command::Play(Prompt::Beep)]
+        );
+    }
+}

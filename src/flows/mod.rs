@@ -1,0 +1,3 @@
+//! Call flows as sans-IO state machines driven by call events and time.
+
+pub mod deposit;

@@ -1,0 +1,100 @@
+//! Files the binary carries so `umgw run` works with no configuration: the sample dial plans
+//! and the shipped prompts (audio/*.wav, 8 kHz mono 16-bit).
+
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::dialplan::{self, Diagnostic, DialPlans};
+use crate::media::prompts::{PromptError, PromptLibrary};
+
+/// The sample dial plans in `dialplans/`, by file name.
+pub const DIALPLANS: &[(&str, &str)] = &[
+    (
+        "dialplans/contoso-lync.toml",
+        include_str!("../../dialplans/contoso-lync.toml"),
+    ),
+    (
+        "dialplans/pbx-extensions.toml",
+        include_str!("../../dialplans/pbx-extensions.toml"),
+    ),
+];
+
+macro_rules! prompts {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_bytes!(concat!("../../audio/", $name, ".wav")))),*]
+    };
+}
+
+/// The shipped prompts, by name (file stem).
+pub const PROMPTS: &[(&str, &[u8])] = prompts![
+    "vm-person-at-extension",
+    "vm-not-available",
+    "vm-default-greeting",
+    "vm-saved",
+    "vm-not-saved",
+    "vm-goodbye",
+    "digit-0",
+    "digit-1",
+    "digit-2",
+    "digit-3",
+    "digit-4",
+    "digit-5",
+    "digit-6",
+    "digit-7",
+    "digit-8",
+    "digit-9",
+];
+
+/// Loads the embedded sample dial plans.
+pub fn dialplans() -> Result<DialPlans, Vec<Diagnostic>> {
+    dialplan::load_files(DIALPLANS.iter().map(|(p, t)| (Path::new(*p), *t)))
+}
+
+/// Decodes the embedded prompts.
+pub fn prompts() -> Result<PromptLibrary, PromptError> {
+    let mut lib = PromptLibrary::new();
+    for (name, bytes) in PROMPTS {
+        let samples = decode_wav(name, bytes)?;
+        lib.insert(name, Arc::from(samples));
+    }
+    Ok(lib)
+}
+
+fn decode_wav(name: &str, bytes: &[u8]) -> Result<Vec<i16>, PromptError> {
+    let bad = |why: String| PromptError::Decode {
+        path: Path::new("audio").join(format!("{name}.wav")),
+        reason: why,
+    };
+    let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
+    let spec = reader.spec();
+    if spec.sample_rate != 8000 || spec.channels != 1 || spec.bits_per_sample != 16 {
+        return Err(bad(format!(
+            "shipped prompt must be 8 kHz mono 16-bit, is {} Hz {} ch {} bit",
+            spec.sample_rate, spec.channels, spec.bits_per_sample
+        )));
+    }
+    reader
+        .into_samples::<i16>()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_assets_load() {
+        let plans = dialplans().expect("sample dial plans are valid");
+        assert!(plans.mailbox("alice").is_some());
+        let lib = prompts().unwrap();
+        assert_eq!(lib.len(), PROMPTS.len());
+        // Every prompt has audible content of a plausible length.
+        for (name, _) in PROMPTS {
+            let p = lib.get(name).unwrap();
+            assert!(p.len() > 1000, "{name} too short");
+            assert!(p.iter().any(|s| s.unsigned_abs() > 3000), "{name} silent");
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! One call's shell: its RTP socket, the 20 ms prompt clock, the recorder, and the deposit flow.
+//! It executes the flow's commands and feeds it media events; storage runs on the blocking pool.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::Rng;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+use super::{CoreCmd, Notify, Resources};
+use crate::dialplan::MailboxEntry;
+use crate::flows::deposit::{Command, Deposit, DepositLimits, Input, Prompt};
+use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
+use crate::media::g711::G711;
+use crate::media::pacer::{RtpSender, PACKET_LEN};
+use crate::media::player::Player;
+use crate::media::recorder::Recorder;
+use crate::media::rtp;
+use crate::media::vad::SilenceDetector;
+use crate::media::FRAME_SAMPLES;
+use crate::sip::endpoint::CallId;
+use crate::store::{MailboxId, MessageKind, NewMessage};
+
+/// What the core tells a call.
+#[derive(Debug)]
+pub(super) enum CallSignal {
+    Acked,
+    Cancelled,
+    Hangup,
+    RemoteMedia(SocketAddr),
+}
+
+pub(super) struct CallSetup {
+    pub call: CallId,
+    pub sip_call_id: String,
+    pub socket: UdpSocket,
+    pub codec: G711,
+    pub payload_type: u8,
+    pub telephone_event: Option<u8>,
+    pub remote_media: SocketAddr,
+    pub answer_sdp: Vec<u8>,
+    pub mailbox: MailboxEntry,
+    pub limits: DepositLimits,
+    pub caller: Option<String>,
+    pub caller_name: Option<String>,
+    pub answer_delay: Duration,
+    pub silence_threshold_dbfs: f32,
+    pub resources: Arc<Resources>,
+    pub beep: Arc<[i16]>,
+    pub commands: mpsc::Sender<CoreCmd>,
+    pub signals: mpsc::Receiver<CallSignal>,
+}
+
+/// How long to wait for the ACK after answering before giving up locally (the endpoint's
+/// Timer H ends the dialog at 64·T1 anyway).
+const ACK_WAIT: Duration = Duration::from_secs(40);
+
+pub(super) async fn run(mut s: CallSetup) {
+    let call = s.call;
+    if answer(&mut s).await {
+        deposit(&mut s).await;
+    }
+    let _ = s.commands.send(CoreCmd::Finished(call)).await;
+}
+
+/// Rings (if configured), answers and waits for the ACK. False if the caller went away.
+async fn answer(s: &mut CallSetup) -> bool {
+    if !s.answer_delay.is_zero() {
+        let _ = s.commands.send(CoreCmd::Ringing(s.call)).await;
+        let ring = tokio::time::sleep(s.answer_delay);
+        tokio::pin!(ring);
+        loop {
+            tokio::select! {
+                _ = &mut ring => break,
+                sig = s.signals.recv() => match sig {
+                    Some(CallSignal::RemoteMedia(_)) => {}
+                    Some(CallSignal::Cancelled | CallSignal::Hangup) | None => {
+                        info!("caller cancelled before answer");
+                        return false;
+                    }
+                    Some(CallSignal::Acked) => {}
+                }
+            }
+        }
+    }
+    let _ = s
+        .commands
+        .send(CoreCmd::Answer(s.call, s.answer_sdp.clone()))
+        .await;
+    let wait = tokio::time::sleep(ACK_WAIT);
+    tokio::pin!(wait);
+    loop {
+        tokio::select! {
+            _ = &mut wait => {
+                warn!("no ACK: call abandoned");
+                return false;
+            }
+            sig = s.signals.recv() => match sig {
+                Some(CallSignal::Acked) => return true,
+                Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
+                Some(CallSignal::Cancelled | CallSignal::Hangup) | None => {
+                    info!("caller left before ACK");
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Media state of the deposit.
+struct Media {
+    sender: RtpSender,
+    player: Player,
+    recorder: Option<Recorder>,
+    recording: Option<PathBuf>,
+    recorded_samples: u64,
+    dtmf: DtmfReceiver,
+    vad: SilenceDetector,
+    greeting: Arc<[i16]>,
+    packets_in: u64,
+}
+
+async fn deposit(s: &mut CallSetup) {
+    let started = Instant::now();
+    let received = SystemTime::now();
+    let (ssrc, seq, ts) = {
+        let mut rng = rand::thread_rng();
+        (rng.gen(), rng.gen(), rng.gen())
+    };
+    let mut media = Media {
+        sender: RtpSender::new(started, s.codec, ssrc, seq, ts),
+        player: Player::new(),
+        recorder: None,
+        recording: None,
+        recorded_samples: 0,
+        dtmf: DtmfReceiver::new(),
+        vad: SilenceDetector::new(s.silence_threshold_dbfs),
+        greeting: greeting(s).await,
+        packets_in: 0,
+    };
+    let mut flow = Deposit::new(s.limits);
+    let mut out = Vec::new();
+    let mut store_done: Option<oneshot::Receiver<bool>> = None;
+    let mut tx_buf = [0u8; PACKET_LEN];
+    let mut rx_buf = [0u8; 1500];
+    let mut caller_gone = false;
+
+    flow.handle(Instant::now(), Input::Answered, &mut out);
+    execute(
+        s,
+        &mut media,
+        &mut flow,
+        &mut out,
+        &mut store_done,
+        received,
+    )
+    .await;
+
+    while !flow.is_done() {
+        let next_media = media.sender.poll_timeout();
+        let next = flow
+            .poll_timeout()
+            .map_or(next_media, |t| t.min(next_media));
+        let store_wait = async {
+            match store_done.as_mut() {
+                Some(rx) => rx.await.unwrap_or(false),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {
+                let now = Instant::now();
+                let was_playing = media.player.is_playing();
+                while let Some(n) = media.sender.poll_transmit(now, &mut media.player, &mut tx_buf) {
+                    if let Err(e) = s.socket.send_to(&tx_buf[..n], s.remote_media).await {
+                        debug!(error = %e, "RTP send failed");
+                    }
+                }
+                if was_playing && !media.player.is_playing() {
+                    flow.handle(now, Input::PlaybackDone, &mut out);
+                }
+                flow.handle(now, Input::Tick, &mut out);
+            }
+            r = s.socket.recv_from(&mut rx_buf) => {
+                if let Ok((n, from)) = r {
+                    on_packet(s, &mut media, &mut flow, &rx_buf[..n], from, &mut out);
+                }
+            }
+            sig = s.signals.recv(), if !caller_gone => match sig {
+                Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
+                Some(CallSignal::Acked) => {}
+                Some(CallSignal::Hangup | CallSignal::Cancelled) | None => {
+                    caller_gone = true;
+                    flow.handle(Instant::now(), Input::CallerHungUp, &mut out);
+                }
+            },
+            ok = store_wait => {
+                store_done = None;
+                flow.handle(Instant::now(), Input::Stored { ok }, &mut out);
+            }
+        }
+        execute(
+            s,
+            &mut media,
+            &mut flow,
+            &mut out,
+            &mut store_done,
+            received,
+        )
+        .await;
+    }
+    info!(
+        reason = ?flow.end_reason(),
+        kind = ?flow.kind(),
+        packets_in = media.packets_in,
+        packets_out = media.sender.packets_sent(),
+        skipped_slots = media.sender.skipped_slots(),
+        seconds = started.elapsed().as_secs_f32(),
+        "call ended"
+    );
+}
+
+fn on_packet(
+    s: &CallSetup,
+    media: &mut Media,
+    flow: &mut Deposit,
+    bytes: &[u8],
+    from: SocketAddr,
+    out: &mut Vec<Command>,
+) {
+    // Only the peer's media address may feed the recording (its port may differ: symmetric
+    // RTP is not assumed).
+    if from.ip() != s.remote_media.ip() {
+        return;
+    }
+    let Ok(pkt) = rtp::parse(bytes) else { return };
+    media.packets_in += 1;
+    let now = Instant::now();
+    if Some(pkt.payload_type) == s.telephone_event {
+        if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
+            if let Some(digit) = media.dtmf.handle(pkt.ssrc, pkt.timestamp, &ev) {
+                debug!(%digit, "DTMF");
+                flow.handle(now, Input::Dtmf(digit), out);
+            }
+        }
+        return;
+    }
+    if pkt.payload_type != s.payload_type {
+        return;
+    }
+    let Some(recorder) = media.recorder.as_mut() else {
+        return;
+    };
+    if let Err(e) = recorder.push(s.codec, &pkt) {
+        error!(error = %e, "recording write failed");
+        return;
+    }
+    media.recorded_samples = recorder.samples();
+    let mut frame = [0i16; FRAME_SAMPLES];
+    let n = pkt.payload.len().min(FRAME_SAMPLES);
+    s.codec.decode(&pkt.payload[..n], &mut frame[..n]);
+    let silent = media.vad.is_silent(&frame[..n]);
+    flow.handle(
+        now,
+        Input::Audio {
+            silent,
+            recorded: media.recorded_samples,
+        },
+        out,
+    );
+}
+
+/// The mailbox's own greeting if it has one, else the default built from shipped prompts:
+/// "The person at extension 1 0 0 1 is not available. After the tone..."
+async fn greeting(s: &CallSetup) -> Arc<[i16]> {
+    let store = s.resources.store.clone();
+    let id = s.mailbox.id.clone();
+    let custom = tokio::task::spawn_blocking(move || {
+        let id = MailboxId::new(&id).ok()?;
+        let path = store.greeting(&id).ok()??;
+        match crate::media::prompts::load(&path) {
+            Ok(samples) if !samples.is_empty() => Some(samples),
+            Ok(_) => None,
+            Err(e) => {
+                warn!(error = %e, "mailbox greeting unusable; using the default");
+                None
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    if let Some(samples) = custom {
+        return Arc::from(samples);
+    }
+    let prompts = &s.resources.prompts;
+    let mut samples: Vec<i16> = Vec::new();
+    let parts: Vec<String> = std::iter::once("vm-person-at-extension".to_owned())
+        .chain(s.mailbox.extension.chars().map(|d| format!("digit-{d}")))
+        .chain(std::iter::once("vm-not-available".to_owned()))
+        .collect();
+    for part in &parts {
+        match prompts.get(part) {
+            Some(p) => samples.extend_from_slice(&p),
+            None => {
+                // A missing digit prompt must not leave the caller in silence.
+                return prompts
+                    .get("vm-default-greeting")
+                    .unwrap_or_else(|| Arc::from(Vec::new()));
+            }
+        }
+    }
+    Arc::from(samples)
+}
+
+async fn execute(
+    s: &mut CallSetup,
+    media: &mut Media,
+    flow: &mut Deposit,
+    out: &mut Vec<Command>,
+    store_done: &mut Option<oneshot::Receiver<bool>>,
+    received: SystemTime,
+) {
+    // Commands can produce inputs (a prompt that cannot play finishes at once), so loop.
+    while !out.is_empty() {
+        let cmds: Vec<Command> = std::mem::take(out);
+        for cmd in cmds {
+            match cmd {
+                Command::Play(prompt) => {
+                    let audio = match prompt {
+                        Prompt::Greeting => Some(media.greeting.clone()),
+                        Prompt::Beep => Some(s.beep.clone()),
+                        Prompt::Saved => s.resources.prompts.get("vm-saved"),
+                        Prompt::NotSaved => s.resources.prompts.get("vm-not-saved"),
+                        Prompt::Goodbye => s.resources.prompts.get("vm-goodbye"),
+                    };
+                    match audio.filter(|a| !a.is_empty()) {
+                        Some(a) => media.player.enqueue(a),
+                        None => flow.handle(Instant::now(), Input::PlaybackDone, out),
+                    }
+                }
+                Command::StopPlayback => media.player.clear(),
+                Command::StartRecording => {
+                    let path = s.resources.spool_dir.join(format!(
+                        "{}-{:016x}.wav",
+                        s.mailbox.id,
+                        rand::thread_rng().gen::<u64>()
+                    ));
+                    match Recorder::create(&path) {
+                        Ok(r) => {
+                            media.recorder = Some(r);
+                            media.recording = Some(path);
+                        }
+                        Err(e) => error!(error = %e, "cannot start recording"),
+                    }
+                }
+                Command::StopRecording { keep_samples } => {
+                    if let Some(r) = media.recorder.take() {
+                        match r.finish(keep_samples) {
+                            Ok(info) => media.recorded_samples = info.samples,
+                            Err(e) => error!(error = %e, "cannot finish recording"),
+                        }
+                    }
+                }
+                Command::DiscardRecording => {
+                    if let Some(r) = media.recorder.take() {
+                        let _ = r.finish(None);
+                    }
+                    if let Some(path) = media.recording.take() {
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
+                Command::Store(kind) => {
+                    *store_done = Some(spawn_store(s, media, kind, received));
+                }
+                Command::HangUp => {
+                    let _ = s.commands.send(CoreCmd::HangUp(s.call)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Deposits the message on the blocking pool, then sends the MWI NOTIFY. The spool file is
+/// removed only after the store has committed the message: audio is never lost to an error.
+fn spawn_store(
+    s: &CallSetup,
+    media: &mut Media,
+    kind: MessageKind,
+    received: SystemTime,
+) -> oneshot::Receiver<bool> {
+    let (tx, rx) = oneshot::channel();
+    let audio = match kind {
+        MessageKind::VoiceMail => media.recording.take(),
+        MessageKind::MissedCall => None,
+    };
+    let duration = Duration::from_millis(media.recorded_samples / 8);
+    let address = s
+        .mailbox
+        .sip_address
+        .clone()
+        .or_else(|| s.mailbox.e164.clone())
+        .unwrap_or_else(|| s.mailbox.extension.clone());
+    let msg = NewMessage {
+        kind,
+        caller: s.caller.clone(),
+        caller_name: s.caller_name.clone(),
+        mailbox_address: address.clone(),
+        mailbox_name: s.mailbox.display_name.clone(),
+        received,
+        duration,
+        call_id: s.sip_call_id.clone(),
+        audio: audio.clone(),
+    };
+    let store = s.resources.store.clone();
+    let mailbox_id = s.mailbox.id.clone();
+    let notify_target = s.mailbox.notify_target.clone();
+    let commands = s.commands.clone();
+    tokio::spawn(async move {
+        let result = tokio::task::spawn_blocking(move || {
+            let id = MailboxId::new(&mailbox_id)?;
+            let stored = store.deposit(&id, &msg)?;
+            let counts = store.counts(&id);
+            Ok::<_, crate::store::StoreError>((stored, counts))
+        })
+        .await;
+        let ok = match result {
+            Ok(Ok((stored, counts))) => {
+                info!(message = %stored, ?kind, seconds = duration.as_secs_f32(), "message deposited");
+                if let Some(path) = &audio {
+                    let _ = tokio::fs::remove_file(path).await;
+                }
+                match (counts, notify_target) {
+                    (Ok(counts), Some(target)) => {
+                        send_mwi(&commands, &target, &address, counts).await
+                    }
+                    (Err(e), _) => warn!(error = %e, "cannot count messages for MWI"),
+                    _ => {}
+                }
+                true
+            }
+            Ok(Err(e)) => {
+                error!(error = %e, spool = ?audio, "deposit failed; recording kept in spool");
+                false
+            }
+            Err(e) => {
+                error!(error = %e, spool = ?audio, "deposit task failed; recording kept in spool");
+                false
+            }
+        };
+        let _ = tx.send(ok);
+    });
+    rx
+}
+
+async fn send_mwi(
+    commands: &mpsc::Sender<CoreCmd>,
+    target: &str,
+    account: &str,
+    counts: crate::store::Counts,
+) {
+    let Some((host, port)) = crate::sip::message::uri_host_port(target) else {
+        warn!(%target, "NotifyTarget is not a SIP URI");
+        return;
+    };
+    let port = port.unwrap_or(5060);
+    let dest = match tokio::net::lookup_host((host.as_str(), port)).await {
+        Ok(mut addrs) => addrs.next(),
+        Err(e) => {
+            warn!(%target, error = %e, "cannot resolve MWI target");
+            None
+        }
+    };
+    let Some(dest) = dest else { return };
+    let body = crate::mwi::message_summary_body(account, counts);
+    let _ = commands
+        .send(CoreCmd::Notify(Notify {
+            target_uri: target.to_owned(),
+            dest,
+            account: account.to_owned(),
+            body,
+        }))
+        .await;
+}

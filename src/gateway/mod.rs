@@ -1,0 +1,577 @@
+//! The gateway: the one place where a call's life is visible end to end.
+//!
+//! A core task drives the sans-IO [`Endpoint`] with bytes from [`Network`] and with its timers,
+//! decides what each new INVITE is for (peer ACL already applied by the endpoint; then the
+//! called party from History-Info / Diversion / Request-URI, the dial plan, the SDP answer) and
+//! spawns one task per call (`call.rs`) that runs the media and the deposit flow.
+
+pub mod assets;
+mod call;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rand::Rng;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, info_span, warn, Instrument};
+
+use crate::config::Config;
+use crate::dialplan::DialPlans;
+use crate::flows::deposit::DepositLimits;
+use crate::media::g711::G711;
+use crate::media::prompts::PromptLibrary;
+use crate::net::{Inbound, Network};
+use crate::sdp;
+use crate::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent};
+use crate::sip::headers;
+use crate::sip::message::{self, Message, Method};
+use crate::sip::transaction::TimerConfig;
+use crate::sip::{Remote, Transport};
+use crate::store::{Mailbox, Maildir};
+
+use call::{CallSetup, CallSignal};
+
+/// Everything a running gateway needs besides its config.
+pub struct Resources {
+    pub dialplans: DialPlans,
+    pub prompts: PromptLibrary,
+    pub store: Arc<dyn Mailbox>,
+    /// Recordings in progress (and recordings kept after a failed deposit).
+    pub spool_dir: PathBuf,
+}
+
+impl Resources {
+    /// Loads dial plans, prompts and the Maildir store as the config says (embedded defaults
+    /// where a path is not set).
+    pub fn load(config: &Config) -> anyhow::Result<Resources> {
+        let dialplans = match &config.paths.dialplans {
+            Some(dir) => crate::dialplan::load_dir(dir),
+            None => assets::dialplans(),
+        }
+        .map_err(|diags| {
+            let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("dial plans have errors:\n{}", lines.join("\n"))
+        })?;
+        let mut prompts = assets::prompts().context("embedded prompts")?;
+        if let Some(dir) = &config.paths.prompts {
+            // Operator prompts override shipped ones of the same name.
+            let custom = PromptLibrary::load_dir(dir)?;
+            for name in custom.names() {
+                if let Some(p) = custom.get(name) {
+                    prompts.insert(name, p);
+                }
+            }
+        }
+        let data = data_dir(config);
+        let store = Maildir::open(data.join("mailboxes"))
+            .with_context(|| format!("opening Maildir store under {}", data.display()))?;
+        let spool_dir = data.join("spool");
+        std::fs::create_dir_all(&spool_dir)
+            .with_context(|| format!("creating spool directory {}", spool_dir.display()))?;
+        Ok(Resources {
+            dialplans,
+            prompts,
+            store: Arc::new(store),
+            spool_dir,
+        })
+    }
+}
+
+/// The data directory: configured, else `$UMGW_DATA_DIR`, else `./umgw-data`.
+pub fn data_dir(config: &Config) -> PathBuf {
+    config
+        .paths
+        .data_dir
+        .clone()
+        .or_else(|| std::env::var_os("UMGW_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("umgw-data"))
+}
+
+/// Commands from call tasks to the core.
+#[derive(Debug)]
+enum CoreCmd {
+    Ringing(CallId),
+    Answer(CallId, Vec<u8>),
+    HangUp(CallId),
+    Finished(CallId),
+    Notify(Notify),
+}
+
+/// A message-waiting NOTIFY to send (RFC 3842, unsolicited as Lync expects).
+#[derive(Debug)]
+struct Notify {
+    target_uri: String,
+    dest: SocketAddr,
+    account: String,
+    body: String,
+}
+
+/// A running gateway: its bound addresses and a handle to stop it.
+pub struct Running {
+    pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the core task and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.task.await;
+    }
+
+    /// Waits until the core task ends by itself (it does not, unless it fails).
+    pub async fn join(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Binds the listeners and starts the gateway.
+pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Running> {
+    let trusted = config
+        .trusted_peers()
+        .map_err(|e| anyhow::anyhow!("peers.trusted: {e}"))?;
+    let (in_tx, in_rx) = mpsc::channel::<Inbound>(4096);
+    let network = Network::start(
+        &config.sip.udp,
+        &config.sip.tcp,
+        config.sip.max_message_bytes,
+        in_tx,
+    )
+    .await?;
+    let endpoint = Endpoint::new(EndpointConfig {
+        timers: TimerConfig {
+            t1: Duration::from_millis(config.sip.t1_ms),
+            t2: Duration::from_millis(config.sip.t2_ms),
+            t4: Duration::from_millis(config.sip.t4_ms),
+        },
+        trusted,
+        server_name: config.sip.server_name.clone(),
+        rng_seed: config.call.rng_seed,
+    });
+    let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let udp = network.udp_addrs();
+    let tcp = network.tcp_addrs();
+    let core = Core {
+        beep: Arc::from(crate::media::prompts::tone(
+            config.call.beep_hz,
+            config.call.beep_ms,
+            0.5,
+        )),
+        config,
+        resources: Arc::new(resources),
+        network,
+        endpoint,
+        calls: HashMap::new(),
+        cmd_tx,
+        next_rtp_port: 0,
+    };
+    let task = tokio::spawn(core.run(in_rx, cmd_rx, stop_rx));
+    Ok(Running {
+        udp,
+        tcp,
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+struct Core {
+    config: Config,
+    resources: Arc<Resources>,
+    network: Network,
+    endpoint: Endpoint,
+    calls: HashMap<CallId, mpsc::Sender<CallSignal>>,
+    cmd_tx: mpsc::Sender<CoreCmd>,
+    beep: Arc<[i16]>,
+    next_rtp_port: u16,
+}
+
+impl Core {
+    async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        mut commands: mpsc::Receiver<CoreCmd>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        loop {
+            let deadline = self
+                .endpoint
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = inbound.recv() => match msg {
+                    Some(msg) => self.endpoint.handle(Instant::now(), msg.remote, &msg.bytes),
+                    None => break,
+                },
+                cmd = commands.recv() => {
+                    if let Some(cmd) = cmd {
+                        self.handle_command(cmd);
+                    }
+                }
+                _ = timer => self.endpoint.handle_timeout(Instant::now()),
+                _ = &mut stop => break,
+            }
+            self.flush().await;
+        }
+        info!("gateway core stopped");
+    }
+
+    /// Sends what the endpoint queued and acts on its events, until both are empty.
+    async fn flush(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.endpoint.poll_transmit() {
+                self.network.send(t).await;
+                progressed = true;
+            }
+            while let Some(ev) = self.endpoint.poll_event() {
+                self.handle_event(ev).await;
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn handle_command(&mut self, cmd: CoreCmd) {
+        let now = Instant::now();
+        match cmd {
+            CoreCmd::Ringing(call) => self.endpoint.ringing(now, call),
+            CoreCmd::Answer(call, sdp) => self.endpoint.answer(now, call, sdp),
+            CoreCmd::HangUp(call) => self.endpoint.hangup(now, call),
+            CoreCmd::Finished(call) => {
+                self.calls.remove(&call);
+            }
+            CoreCmd::Notify(n) => self.send_notify(now, n),
+        }
+    }
+
+    fn send_notify(&mut self, now: Instant, n: Notify) {
+        let Some(transport) = self.network.udp_transport() else {
+            warn!(target = %n.target_uri, "no UDP listener to send MWI NOTIFY from");
+            return;
+        };
+        let local = transport.local();
+        let tag = self.endpoint.token();
+        let call_id = format!("{}@umgw", self.endpoint.token());
+        let mut req = Message::request(Method::Notify, n.target_uri.clone());
+        req.push("From", format!("<sip:umgw@{local}>;tag={tag}"));
+        req.push("To", format!("<{}>", n.account));
+        req.push("Call-ID", call_id);
+        req.push("CSeq", "1 NOTIFY");
+        req.push("Contact", format!("<sip:umgw@{local}>"));
+        req.push("Event", "message-summary");
+        req.push("Subscription-State", "terminated");
+        req.push("Content-Type", "application/simple-message-summary");
+        req.body = n.body.into_bytes();
+        let remote = Remote {
+            transport,
+            addr: n.dest,
+        };
+        let id = self.endpoint.send_request(now, remote, req);
+        info!(target = %n.target_uri, account = %n.account, ?id, "MWI NOTIFY sent");
+    }
+
+    async fn handle_event(&mut self, ev: EndpointEvent) {
+        match ev {
+            EndpointEvent::IncomingCall {
+                call,
+                request,
+                remote,
+            } => {
+                let span = info_span!("call", call_id = request.call_id().unwrap_or(""));
+                self.incoming_call(call, *request, remote)
+                    .instrument(span)
+                    .await;
+            }
+            EndpointEvent::Acked { call } => self.signal(call, CallSignal::Acked),
+            EndpointEvent::Cancelled { call } => self.signal(call, CallSignal::Cancelled),
+            EndpointEvent::RemoteHangup { call } | EndpointEvent::AckTimeout { call } => {
+                self.signal(call, CallSignal::Hangup)
+            }
+            EndpointEvent::MediaUpdate { call, offer } => {
+                if let Ok(text) = std::str::from_utf8(&offer) {
+                    if let Ok(n) = sdp::negotiate(text, self.config.media.address, 9, 0) {
+                        self.signal(call, CallSignal::RemoteMedia(n.remote));
+                    }
+                }
+            }
+            EndpointEvent::Ended { .. } => {}
+            EndpointEvent::RequestDone { id, status } => match status {
+                Some(code) if code < 300 => info!(?id, code, "NOTIFY accepted"),
+                Some(code) => warn!(?id, code, "NOTIFY refused"),
+                None => warn!(?id, "NOTIFY timed out"),
+            },
+        }
+    }
+
+    fn signal(&mut self, call: CallId, signal: CallSignal) {
+        if let Some(tx) = self.calls.get(&call) {
+            // A full queue means a stuck call task; dropping the signal beats stalling SIP.
+            let _ = tx.try_send(signal);
+        }
+    }
+
+    async fn incoming_call(&mut self, call: CallId, request: Message, remote: Remote) {
+        let now = Instant::now();
+        let called = called_party(&request);
+        let Some(resolved) = self.resources.dialplans.resolve(&called) else {
+            info!(%called, peer = %remote.addr, "no mailbox for called party: 404");
+            self.endpoint.reject(now, call, 404, "Not Found");
+            return;
+        };
+        let mailbox = resolved.mailbox.clone();
+        let limits = DepositLimits {
+            max_recording: resolved.plan.max_recording_duration,
+            idle_timeout: resolved.plan.recording_idle_timeout,
+            min_message: resolved.plan.minimum_message_duration,
+        };
+        let plan_name = resolved.plan.name.clone();
+
+        let offer = match sdp_offer(&request) {
+            Ok(offer) => offer,
+            Err(why) => {
+                info!(%why, "refusing call: 488");
+                self.endpoint.reject(now, call, 488, "Not Acceptable Here");
+                return;
+            }
+        };
+        let socket = match self.bind_rtp().await {
+            Ok(s) => s,
+            Err(e) => {
+                error!(error = %e, "no RTP port available: 503");
+                self.endpoint.reject(now, call, 503, "Service Unavailable");
+                return;
+            }
+        };
+        let Ok(local) = socket.local_addr() else {
+            self.endpoint
+                .reject(now, call, 500, "Server Internal Error");
+            return;
+        };
+        let session_id = rand::thread_rng().gen_range(1..u32::MAX as u64);
+        let negotiated = match sdp::negotiate(&offer, local.ip(), local.port(), session_id) {
+            Ok(n) => n,
+            Err(e) => {
+                let code = e.status_code();
+                info!(error = %e, code, "SDP offer refused");
+                let reason = if code == 488 {
+                    "Not Acceptable Here"
+                } else {
+                    "Bad Request"
+                };
+                self.endpoint.reject(now, call, code, reason);
+                return;
+            }
+        };
+        let Some(codec) = G711::from_payload_type(match negotiated.encoding {
+            "PCMA" => 8,
+            _ => 0,
+        }) else {
+            self.endpoint.reject(now, call, 488, "Not Acceptable Here");
+            return;
+        };
+        let caller_header = request
+            .header("P-Asserted-Identity")
+            .or_else(|| request.header("From"))
+            .unwrap_or("");
+        let caller = caller_number(message::uri_of(caller_header));
+        let caller_name = message::display_name_of(caller_header);
+        info!(
+            %called, mailbox = %mailbox.id, plan = %plan_name, caller = ?caller,
+            codec = negotiated.encoding, remote_media = %negotiated.remote,
+            "accepting call for voice mail"
+        );
+
+        let (sig_tx, sig_rx) = mpsc::channel(32);
+        self.calls.insert(call, sig_tx);
+        let setup = CallSetup {
+            call,
+            sip_call_id: request.call_id().unwrap_or_default().to_owned(),
+            socket,
+            codec,
+            payload_type: negotiated.payload_type,
+            telephone_event: negotiated.telephone_event,
+            remote_media: negotiated.remote,
+            answer_sdp: negotiated.answer.into_bytes(),
+            mailbox,
+            limits,
+            caller,
+            caller_name,
+            answer_delay: Duration::from_millis(self.config.call.answer_delay_ms),
+            silence_threshold_dbfs: self.config.call.silence_threshold_dbfs,
+            resources: self.resources.clone(),
+            beep: self.beep.clone(),
+            commands: self.cmd_tx.clone(),
+            signals: sig_rx,
+        };
+        let span = tracing::Span::current();
+        tokio::spawn(call::run(setup).instrument(span));
+    }
+
+    /// Binds an RTP socket on the next free even port of the configured range.
+    async fn bind_rtp(&mut self) -> std::io::Result<UdpSocket> {
+        let (min, max) = (
+            self.config.media.rtp_port_min,
+            self.config.media.rtp_port_max,
+        );
+        let span = u32::from(max - min) + 1;
+        let addr: IpAddr = self.config.media.address;
+        for _ in 0..span.div_ceil(2) {
+            let offset = u32::from(self.next_rtp_port) % span;
+            self.next_rtp_port = ((offset + 2) % span) as u16;
+            let port = min + (offset as u16 & !1);
+            if port == 0 || port > max {
+                continue;
+            }
+            if let Ok(s) = UdpSocket::bind(SocketAddr::new(addr, port)).await {
+                return Ok(s);
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            format!("every RTP port in {min}-{max} is in use"),
+        ))
+    }
+}
+
+/// Who the call was for: History-Info (RFC 7044), else Diversion (RFC 5806), else the
+/// Request-URI's RFC 4458 `target`, else the Request-URI itself.
+pub fn called_party(request: &Message) -> String {
+    let hi: Vec<&str> = request.headers_named("History-Info").collect();
+    if !hi.is_empty() {
+        match headers::parse_history_info(&hi) {
+            Ok(entries) => {
+                if let Some(e) = headers::called_from_history_info(&entries) {
+                    return e.uri.clone();
+                }
+            }
+            Err(e) => warn!(error = %e, "ignoring unparseable History-Info"),
+        }
+    }
+    let div: Vec<&str> = request.headers_named("Diversion").collect();
+    if !div.is_empty() {
+        match headers::parse_diversion(&div) {
+            Ok(entries) => {
+                if let Some(e) = headers::called_from_diversion(&entries) {
+                    return e.uri.clone();
+                }
+            }
+            Err(e) => warn!(error = %e, "ignoring unparseable Diversion"),
+        }
+    }
+    let ruri = request.request_uri().unwrap_or_default();
+    headers::target_from_uri_params(ruri).unwrap_or_else(|| ruri.to_owned())
+}
+
+/// The SDP offer of an INVITE, or why there is none we can use.
+fn sdp_offer(request: &Message) -> Result<String, &'static str> {
+    if request.body.is_empty() {
+        return Err("INVITE without SDP offer (delayed offer is not supported)");
+    }
+    let ctype = request.header("Content-Type").unwrap_or("application/sdp");
+    if !ctype
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/sdp")
+    {
+        return Err("body is not application/sdp");
+    }
+    String::from_utf8(request.body.clone()).map_err(|_| "SDP is not UTF-8")
+}
+
+/// The caller as a number where the URI's user part is one, else the URI.
+fn caller_number(uri: &str) -> Option<String> {
+    if uri.is_empty() {
+        return None;
+    }
+    let rest = uri
+        .strip_prefix("sip:")
+        .or_else(|| uri.strip_prefix("sips:"))
+        .or_else(|| uri.strip_prefix("tel:"))
+        .unwrap_or(uri);
+    let user = rest.split(['@', ';']).next().unwrap_or(rest);
+    if !user.is_empty()
+        && user
+            .trim_start_matches('+')
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+    {
+        Some(user.to_owned())
+    } else {
+        Some(uri.to_owned())
+    }
+}
+
+/// The UDP transport descriptor for a listener (used by tests and tools).
+pub fn udp_remote(local: SocketAddr, addr: SocketAddr) -> Remote {
+    Remote {
+        transport: Transport::Udp { local },
+        addr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite_with(headers: &str) -> Message {
+        let text = format!(
+            "INVITE sip:vm@umgw.contoso.com;opaque=app:voicemail SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:bob@x>;tag=1\r\n\
+             To: <sip:vm@umgw.contoso.com>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n{headers}\
+             Content-Length: 0\r\n\r\n"
+        );
+        Message::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn called_party_precedence() {
+        let hi = invite_with(
+            "History-Info: <sip:alice@contoso.com?Reason=SIP%3Bcause%3D480>;index=1,\
+             <sip:vm@umgw.contoso.com>;index=1.1\r\nDiversion: <tel:+14255551002>;reason=no-answer\r\n",
+        );
+        assert_eq!(called_party(&hi), "sip:alice@contoso.com");
+        let div = invite_with(
+            "Diversion: <tel:1002>;reason=no-answer;counter=1\r\nDiversion: <tel:1001>;reason=unconditional\r\n",
+        );
+        assert_eq!(called_party(&div), "tel:1002");
+        let plain = invite_with("");
+        assert_eq!(
+            called_party(&plain),
+            "sip:vm@umgw.contoso.com;opaque=app:voicemail"
+        );
+    }
+
+    #[test]
+    fn caller_numbers() {
+        assert_eq!(
+            caller_number("sip:+14255550100@x;user=phone").as_deref(),
+            Some("+14255550100")
+        );
+        assert_eq!(
+            caller_number("sip:bob@contoso.com").as_deref(),
+            Some("sip:bob@contoso.com")
+        );
+        assert_eq!(caller_number("tel:1001").as_deref(), Some("1001"));
+        assert_eq!(caller_number(""), None);
+    }
+}

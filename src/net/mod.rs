@@ -1,0 +1,241 @@
+//! The only place that owns SIP sockets: UDP listeners and TCP connections (framed by
+//! Content-Length). Received messages go to the gateway core over a channel; the core hands
+//! back [`Transmit`]s to send. RTP sockets belong to each call (`gateway::call`).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::sip::message::frame_length;
+use crate::sip::{Remote, Transmit, Transport};
+
+/// One message received from the network.
+#[derive(Debug)]
+pub struct Inbound {
+    pub remote: Remote,
+    pub bytes: Vec<u8>,
+}
+
+type Writers = Arc<Mutex<HashMap<u64, mpsc::Sender<Vec<u8>>>>>;
+
+/// The bound SIP sockets.
+pub struct Network {
+    udp: Vec<Arc<UdpSocket>>,
+    tcp_local: Vec<SocketAddr>,
+    writers: Writers,
+}
+
+/// Idle TCP connections are closed after this long without a message.
+const TCP_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl Network {
+    /// Binds every listener and starts the receive loops, which feed `inbound`.
+    pub async fn start(
+        udp: &[SocketAddr],
+        tcp: &[SocketAddr],
+        max_message: usize,
+        inbound: mpsc::Sender<Inbound>,
+    ) -> io::Result<Network> {
+        let writers: Writers = Arc::default();
+        let mut udp_sockets = Vec::new();
+        for addr in udp {
+            let socket = Arc::new(UdpSocket::bind(addr).await.map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot bind SIP UDP {addr}: {e}"))
+            })?);
+            let local = socket.local_addr()?;
+            info!(%local, "SIP UDP listening");
+            tokio::spawn(udp_loop(socket.clone(), local, inbound.clone()));
+            udp_sockets.push(socket);
+        }
+        let next_conn = Arc::new(AtomicU64::new(1));
+        let mut tcp_local = Vec::new();
+        for addr in tcp {
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot bind SIP TCP {addr}: {e}"))
+            })?;
+            let local = listener.local_addr()?;
+            info!(%local, "SIP TCP listening");
+            tcp_local.push(local);
+            let (inbound, writers, next_conn) =
+                (inbound.clone(), writers.clone(), next_conn.clone());
+            tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, peer)) => {
+                            let conn = next_conn.fetch_add(1, Ordering::Relaxed);
+                            spawn_connection(
+                                stream,
+                                conn,
+                                local,
+                                peer,
+                                max_message,
+                                inbound.clone(),
+                                writers.clone(),
+                            );
+                        }
+                        Err(e) => {
+                            warn!(%local, error = %e, "TCP accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            });
+        }
+        Ok(Network {
+            udp: udp_sockets,
+            tcp_local,
+            writers,
+        })
+    }
+
+    /// Local addresses of the UDP listeners (ports resolved when bound to 0).
+    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
+        self.udp
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
+    }
+
+    /// Local addresses of the TCP listeners.
+    pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
+        self.tcp_local.clone()
+    }
+
+    /// Sends one message. Errors are logged: SIP retransmission covers transient loss.
+    pub async fn send(&self, t: Transmit) {
+        match t.remote.transport {
+            Transport::Udp { local } => {
+                let socket = self
+                    .udp
+                    .iter()
+                    .find(|s| s.local_addr().ok() == Some(local))
+                    .or_else(|| self.udp.first());
+                if let Some(socket) = socket {
+                    if let Err(e) = socket.send_to(&t.bytes, t.remote.addr).await {
+                        debug!(to = %t.remote.addr, error = %e, "UDP send failed");
+                    }
+                }
+            }
+            Transport::Tcp { conn, .. } => {
+                let writer = self.writers.lock().ok().and_then(|w| w.get(&conn).cloned());
+                match writer {
+                    Some(w) => {
+                        if w.send(t.bytes).await.is_err() {
+                            debug!(conn, "TCP connection closed before send");
+                        }
+                    }
+                    None => debug!(conn, to = %t.remote.addr, "no TCP connection for send"),
+                }
+            }
+        }
+    }
+
+    /// The transport for requests we originate over UDP (MWI NOTIFY).
+    pub fn udp_transport(&self) -> Option<Transport> {
+        self.udp_addrs()
+            .first()
+            .map(|local| Transport::Udp { local: *local })
+    }
+}
+
+async fn udp_loop(socket: Arc<UdpSocket>, local: SocketAddr, inbound: mpsc::Sender<Inbound>) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, addr)) => {
+                // RFC 5626 keep-alives (CRLF) carry no message.
+                if buf[..n].iter().all(|b| b.is_ascii_whitespace()) {
+                    continue;
+                }
+                let msg = Inbound {
+                    remote: Remote {
+                        transport: Transport::Udp { local },
+                        addr,
+                    },
+                    bytes: buf[..n].to_vec(),
+                };
+                if inbound.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            // ICMP port unreachable from an earlier send shows up here on Linux: not fatal.
+            Err(e) => debug!(%local, error = %e, "UDP receive error"),
+        }
+    }
+}
+
+fn spawn_connection(
+    stream: TcpStream,
+    conn: u64,
+    local: SocketAddr,
+    peer: SocketAddr,
+    max_message: usize,
+    inbound: mpsc::Sender<Inbound>,
+    writers: Writers,
+) {
+    let (mut reader, mut writer) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
+    if let Ok(mut w) = writers.lock() {
+        w.insert(conn, tx);
+    }
+    debug!(conn, %peer, "TCP connection");
+    tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let remote = Remote {
+            transport: Transport::Tcp { conn, local },
+            addr: peer,
+        };
+        let mut buf: Vec<u8> = Vec::with_capacity(4096);
+        let mut chunk = vec![0u8; 16 * 1024];
+        'conn: loop {
+            let read = tokio::time::timeout(TCP_IDLE, reader.read(&mut chunk)).await;
+            let n = match read {
+                Ok(Ok(0)) | Err(_) => break,
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
+                    debug!(conn, error = %e, "TCP read error");
+                    break;
+                }
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            loop {
+                let skip = buf
+                    .iter()
+                    .take_while(|b| matches!(b, b'\r' | b'\n'))
+                    .count();
+                buf.drain(..skip);
+                match frame_length(&buf, max_message) {
+                    Ok(Some(len)) => {
+                        let bytes: Vec<u8> = buf.drain(..len).collect();
+                        if inbound.send(Inbound { remote, bytes }).await.is_err() {
+                            break 'conn;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        // A stream that lost framing cannot be resynchronised: close it.
+                        warn!(conn, %peer, error = %e, "closing TCP connection: bad framing");
+                        break 'conn;
+                    }
+                }
+            }
+        }
+        if let Ok(mut w) = writers.lock() {
+            w.remove(&conn);
+        }
+        debug!(conn, %peer, "TCP connection closed");
+    });
+}
