@@ -126,6 +126,9 @@ pub struct Deposit {
 /// Samples of trailing silence kept after the last speech when trimming (200 ms).
 const TRIM_TAIL: u64 = 1600;
 
+/// How far past the maximum length the wall clock may run when audio stops arriving.
+const MAX_SLACK: Duration = Duration::from_secs(1);
+
 impl Deposit {
     pub fn new(limits: DepositLimits) -> Self {
         Self {
@@ -160,7 +163,7 @@ impl Deposit {
         match self.state {
             State::Recording(r) => Some(
                 (r.last_voice + self.limits.idle_timeout)
-                    .min(r.started + self.limits.max_recording),
+                    .min(r.started + self.limits.max_recording + MAX_SLACK),
             ),
             _ => None,
         }
@@ -239,7 +242,10 @@ impl Deposit {
     }
 
     fn check_limits(&mut self, now: Instant, r: Recording, out: &mut Vec<Command>) -> State {
-        if now >= r.started + self.limits.max_recording {
+        // The limit is on recorded audio; the wall clock (with slack for a late first packet)
+        // only backs it up when media stalls.
+        let max_samples = self.limits.max_recording.as_millis() as u64 * 8;
+        if r.recorded >= max_samples || now >= r.started + self.limits.max_recording + MAX_SLACK {
             self.stop(r, EndReason::MaxLength, out)
         } else if now >= r.last_voice + self.limits.idle_timeout {
             self.stop(r, EndReason::IdleTimeout, out)
@@ -250,8 +256,10 @@ impl Deposit {
 
     fn stop(&mut self, r: Recording, reason: EndReason, out: &mut Vec<Command>) -> State {
         self.end_reason = Some(reason);
+        let max_samples = self.limits.max_recording.as_millis() as u64 * 8;
         let keep = match reason {
             EndReason::IdleTimeout => Some((r.voiced_until + TRIM_TAIL).min(r.recorded)),
+            EndReason::MaxLength if r.recorded > max_samples => Some(max_samples),
             _ => None,
         };
         let kept = keep.unwrap_or(r.recorded);

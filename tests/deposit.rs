@@ -1,0 +1,373 @@
+//! Voice-mail deposit against the real `umgw` binary over loopback UDP, driven by a small
+//! Rust user agent (tests/support). The SIPp scenarios are in tests/sipp.rs.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use support::*;
+use umgw::mwi::parse_message_summary;
+use umgw::sip::message::Method;
+use umgw::store::MessageKind;
+
+const ALICE: &str = "sip:alice@contoso.com";
+
+fn short_greeting() -> Vec<(String, Vec<i16>)> {
+    // 400 ms greeting keeps the tests quick; the default greeting has its own test (SIPp).
+    vec![("alice".into(), umgw::media::prompts::tone(800.0, 400, 0.3))]
+}
+
+/// Places a call to alice and returns after the greeting and beep were received.
+fn establish(gw: &Gateway, ua: &mut Ua) -> (SocketAddr, Vec<OwnedRtp>) {
+    let offer = ua.g711_offer();
+    ua.invite(
+        &format!("sip:vm@{}", gw.sip),
+        &format!(
+            "History-Info: <{ALICE}?Reason=SIP%3Bcause%3D480>;index=1, <sip:vm@{}>;index=1.1\r\n",
+            gw.sip
+        ),
+        &offer,
+    );
+    let ok = ua.final_response(Duration::from_secs(5));
+    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
+    ua.ack(&ok);
+    let media = Ua::media_target(&ok);
+    let prompt = ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    (media, prompt)
+}
+
+#[test]
+fn options_keepalive_is_answered() {
+    let gw = Gateway::start(GatewayOptions::default());
+    let ua = Ua::new("127.0.0.1", gw.sip);
+    ua.send_options();
+    let r = ua.recv(Duration::from_secs(2)).unwrap();
+    assert_eq!(r.status(), Some(200));
+    assert!(r.header("Allow").unwrap().contains("INVITE"));
+    assert_eq!(r.header("Accept"), Some("application/sdp"));
+}
+
+#[test]
+fn untrusted_peer_gets_403() {
+    let gw = Gateway::start(GatewayOptions::default());
+    let mut ua = Ua::new("127.0.0.9", gw.sip);
+    let offer = ua.g711_offer();
+    ua.invite(ALICE, "", &offer);
+    let r = ua.final_response(Duration::from_secs(2));
+    assert_eq!(r.status(), Some(403));
+    // Stateless: no 100 Trying came first, and the gateway logged the refusal.
+    assert!(gw.log().contains("untrusted peer: 403"));
+    assert!(gw.messages("alice").is_empty());
+}
+
+#[test]
+fn unknown_mailbox_gets_404() {
+    let gw = Gateway::start(GatewayOptions::default());
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    ua.invite("sip:nobody@contoso.com", "", &offer);
+    let r = ua.final_response(Duration::from_secs(2));
+    assert_eq!(r.status(), Some(404));
+    assert!(r.to_tag().is_some());
+    assert_eq!(r.call_id(), Some(ua.call_id.as_str()));
+    ua.ack(&r);
+    assert!(gw.log().contains("no mailbox for called party"));
+}
+
+#[test]
+fn no_common_codec_gets_488() {
+    let gw = Gateway::start(GatewayOptions::default());
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.sdp_offer("18", "a=rtpmap:18 G729/8000\r\n");
+    ua.invite(ALICE, "", &offer);
+    let r = ua.final_response(Duration::from_secs(2));
+    assert_eq!(r.status(), Some(488));
+    ua.ack(&r);
+}
+
+#[test]
+fn cancel_before_answer() {
+    let gw = Gateway::start(GatewayOptions {
+        answer_delay_ms: 3000,
+        ..GatewayOptions::default()
+    });
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    ua.invite(ALICE, "", &offer);
+    // 100 Trying then 180 Ringing while the gateway waits to answer.
+    let mut ringing = false;
+    for _ in 0..20 {
+        if let Some(m) = ua.recv(Duration::from_millis(100)) {
+            if m.status() == Some(180) {
+                ringing = true;
+                break;
+            }
+        }
+    }
+    assert!(ringing, "no 180; log:\n{}", gw.log());
+    ua.cancel(ALICE);
+    let mut codes = Vec::new();
+    for _ in 0..2 {
+        let m = ua.recv(Duration::from_secs(2)).expect("response to CANCEL");
+        codes.push((m.status().unwrap(), m.cseq().unwrap().1));
+        if m.status() == Some(487) {
+            ua.ack(&m);
+        }
+    }
+    codes.sort_by_key(|c| c.0);
+    assert_eq!(codes, [(200, Method::Cancel), (487, Method::Invite)]);
+    // The gateway must not answer afterwards.
+    assert!(ua.recv(Duration::from_millis(3500)).is_none());
+    assert!(gw.messages("alice").is_empty());
+}
+
+#[test]
+fn caller_hangup_mid_recording_keeps_message_and_lights_lamp() {
+    let mwi = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mwi_port = mwi.local_addr().unwrap().port();
+    let gw = Gateway::start(GatewayOptions {
+        plan: test_plan(5, 1200, Some(mwi_port)),
+        greetings: short_greeting(),
+        ..GatewayOptions::default()
+    });
+    let mut ua = Ua::new("127.0.0.2", gw.sip);
+    let (media, prompt) = establish(&gw, &mut ua);
+    // Greeting (400 ms) then the beep (250 ms), paced and numbered correctly.
+    assert!(
+        prompt.len() >= 30 && prompt.len() <= 36,
+        "{} prompt packets",
+        prompt.len()
+    );
+    for w in prompt.windows(2) {
+        assert_eq!(w[1].sequence, w[0].sequence.wrapping_add(1));
+        assert_eq!(w[1].ssrc, w[0].ssrc);
+        let dts = w[1].timestamp.wrapping_sub(w[0].timestamp);
+        assert!(dts == 160 || dts == 320, "timestamp step {dts}");
+    }
+    assert!(prompt[0].marker);
+
+    let sent = test_signal(2000);
+    let (mut seq, mut ts) = (100u16, 8000u32);
+    ua.send_audio(media, &sent, 0x1234, &mut seq, &mut ts);
+    ua.bye();
+    let ok = ua.final_response(Duration::from_secs(2));
+    assert_eq!(ok.status(), Some(200));
+
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    let m = &msgs[0];
+    assert_eq!(m.kind, MessageKind::VoiceMail);
+    assert_eq!(m.call_id, ua.call_id);
+    assert_eq!(m.caller.as_deref(), Some("+14255550199"));
+    assert_eq!(m.mailbox_address, ALICE);
+    assert!(m.subject.contains("Voice mail from"), "{}", m.subject);
+    let audio = read_wav(m.audio_wav.as_ref().expect("audio attached"));
+    let diff_ms = (audio.len() as i64 - sent.len() as i64).abs() / 8;
+    assert!(
+        diff_ms <= 40,
+        "recorded {} ms, sent 2000 ms",
+        audio.len() / 8
+    );
+    let (corr, lag) = best_correlation(&through_pcmu(&sent), &audio, 400);
+    assert!(corr > 0.95, "correlation {corr} at lag {lag}");
+    assert_eq!(gw.tmp_files("alice"), 0);
+
+    // MWI: unsolicited NOTIFY with the new count.
+    mwi.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, from) = mwi.recv_from(&mut buf).expect("MWI NOTIFY");
+    let notify = umgw::sip::message::Message::parse(&buf[..n]).unwrap();
+    assert_eq!(notify.method(), Some(&Method::Notify));
+    assert_eq!(notify.header("Event"), Some("message-summary"));
+    assert_eq!(notify.header("Subscription-State"), Some("terminated"));
+    assert_eq!(
+        notify.header("Content-Type"),
+        Some("application/simple-message-summary")
+    );
+    let summary = parse_message_summary(std::str::from_utf8(&notify.body).unwrap()).unwrap();
+    assert!(summary.waiting);
+    assert_eq!(summary.account.as_deref(), Some(ALICE));
+    assert_eq!((summary.voice_new, summary.voice_old), (1, 0));
+    let resp = umgw::sip::message::Message::response_to(&notify, 200, "OK", Some("m"));
+    mwi.send_to(&resp.to_bytes(), from).unwrap();
+}
+
+#[test]
+fn pound_ends_recording_and_gateway_hangs_up() {
+    let gw = Gateway::start(GatewayOptions {
+        greetings: short_greeting(),
+        ..GatewayOptions::default()
+    });
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let (media, _) = establish(&gw, &mut ua);
+    let sent = test_signal(1500);
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &sent, 0x99, &mut seq, &mut ts);
+    ua.send_dtmf(media, '#', ts);
+    // "Your message has been saved. Goodbye." then BYE from the gateway.
+    let farewell = ua.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(6));
+    assert!(
+        farewell.len() > 50,
+        "farewell prompt: {} packets",
+        farewell.len()
+    );
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(5));
+    assert_eq!(bye.call_id(), Some(ua.call_id.as_str()));
+    assert_eq!(bye.to_tag(), Some(ua.from_tag.as_str()));
+    ua.ok(&bye);
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    let audio = read_wav(msgs[0].audio_wav.as_ref().unwrap());
+    assert!(
+        (audio.len() as i64 - 12000).abs() <= 320,
+        "{} samples",
+        audio.len()
+    );
+    let (corr, _) = best_correlation(&through_pcmu(&sent), &audio, 400);
+    assert!(corr > 0.95, "correlation {corr}");
+}
+
+#[test]
+fn idle_timeout_ends_recording_and_trims_silence() {
+    let gw = Gateway::start(GatewayOptions {
+        plan: test_plan(1, 1200, None),
+        greetings: short_greeting(),
+        ..GatewayOptions::default()
+    });
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let (media, _) = establish(&gw, &mut ua);
+    let mut sent = test_signal(1500);
+    sent.extend(std::iter::repeat_n(0i16, 8000 * 3));
+    let (mut seq, mut ts) = (1u16, 0u32);
+    // The gateway stops recording 1 s into the silence; the rest of the stream is ignored.
+    ua.send_audio(media, &sent[..(1500 + 1400) * 8], 0x77, &mut seq, &mut ts);
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(8));
+    ua.ok(&bye);
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
+    let audio = read_wav(msgs[0].audio_wav.as_ref().unwrap());
+    // 1.5 s of speech plus the 200 ms tail kept after the last voiced frame.
+    let ms = audio.len() / 8;
+    assert!((1660..=1760).contains(&ms), "recorded {ms} ms");
+    assert!(gw.log().contains("IdleTimeout"), "{}", gw.log());
+}
+
+#[test]
+fn max_length_stops_recording() {
+    let gw = Gateway::start(GatewayOptions {
+        plan: test_plan(5, 2, None),
+        greetings: short_greeting(),
+        ..GatewayOptions::default()
+    });
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let (media, _) = establish(&gw, &mut ua);
+    let sent = test_signal(3000);
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &sent, 0x55, &mut seq, &mut ts);
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(8));
+    ua.ok(&bye);
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    let audio = read_wav(msgs[0].audio_wav.as_ref().unwrap());
+    let ms = audio.len() / 8;
+    assert!((1960..=2040).contains(&ms), "recorded {ms} ms, limit 2000");
+    assert!(gw.log().contains("MaxLength"));
+}
+
+#[test]
+fn too_short_call_becomes_missed_call_notice() {
+    let gw = Gateway::start(GatewayOptions {
+        greetings: short_greeting(),
+        ..GatewayOptions::default()
+    });
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let (media, _) = establish(&gw, &mut ua);
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &test_signal(400), 0x11, &mut seq, &mut ts);
+    ua.bye();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(2)).status(),
+        Some(200)
+    );
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].kind, MessageKind::MissedCall);
+    assert!(msgs[0].audio_wav.is_none());
+    assert!(
+        msgs[0].subject.starts_with("Missed call from"),
+        "{}",
+        msgs[0].subject
+    );
+    // The spool holds nothing once the notice is stored.
+    let spool = std::fs::read_dir(gw.dir.path().join("data/spool"))
+        .unwrap()
+        .count();
+    assert_eq!(spool, 0);
+}
+
+#[test]
+fn diversion_selects_the_most_recent_diverting_user() {
+    let gw = Gateway::start(GatewayOptions::default());
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    // carol forwarded to alice? No: alice (1001) diverted last, carol first. Voice mail is alice's.
+    ua.invite(
+        &format!("sip:vm@{}", gw.sip),
+        "Diversion: <tel:1001>;reason=no-answer;counter=2\r\nDiversion: <sip:carol@contoso.com>;reason=unconditional;counter=1\r\n",
+        &offer,
+    );
+    let ok = ua.final_response(Duration::from_secs(5));
+    assert_eq!(ok.status(), Some(200));
+    ua.ack(&ok);
+    ua.bye();
+    let _ = ua.final_response(Duration::from_secs(2));
+    // Hung up during the greeting: a missed-call notice in alice's mailbox, none in carol's.
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].kind, MessageKind::MissedCall);
+    assert!(gw.messages("carol").is_empty());
+}
+
+#[test]
+fn malformed_request_gets_400_with_reason() {
+    let gw = Gateway::start(GatewayOptions::default());
+    let ua = Ua::new("127.0.0.1", gw.sip);
+    ua.send(&format!(
+        "INVITE {ALICE} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKbad\r\nFrom: <sip:x@y>;tag=1\r\n\
+         To: <{ALICE}>\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        ua.local()
+    ));
+    let r = ua.recv(Duration::from_secs(2)).unwrap();
+    assert_eq!(r.status(), Some(400));
+    let text = String::from_utf8(r.to_bytes()).unwrap();
+    assert!(text.starts_with("SIP/2.0 400 Missing Call-ID"), "{text}");
+    // Still serving afterwards.
+    ua.send_options();
+    assert_eq!(ua.recv(Duration::from_secs(2)).unwrap().status(), Some(200));
+}
+
+#[test]
+fn options_over_tcp() {
+    use std::io::{Read, Write};
+    let gw = Gateway::start(GatewayOptions::default());
+    let mut s = std::net::TcpStream::connect(gw.sip).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let local = s.local_addr().unwrap();
+    let req = |n: u32| {
+        format!(
+            "OPTIONS sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKtcp{n}\r\n\
+             From: <sip:pool@contoso.com>;tag=t\r\nTo: <sip:umgw@{gw}>\r\nCall-ID: tcp-{n}\r\n\
+             CSeq: {n} OPTIONS\r\nContent-Length: 0\r\n\r\n",
+            gw = gw.sip
+        )
+    };
+    // Two requests in one segment: framing by Content-Length must split them.
+    s.write_all(format!("{}{}", req(1), req(2)).as_bytes())
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.windows(4).filter(|w| w == b"\r\n\r\n").count() < 2 {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8(got).unwrap();
+    assert_eq!(text.matches("SIP/2.0 200 OK").count(), 2, "{text}");
+    assert!(text.contains("CSeq: 2 OPTIONS"));
+}

@@ -1,0 +1,579 @@
+//! Test support: the real `umgw` binary on loopback, a small SIP/RTP user agent, and audio
+//! helpers. No mocks: every test talks to the gateway over real sockets.
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use umgw::media::g711::G711;
+use umgw::media::{dtmf, rtp};
+use umgw::sip::message::{Message, Method};
+use umgw::store::message::{parse, ParsedMessage};
+
+pub const CALLER: &str = "\"Bob Caller\" <sip:+14255550199@127.0.0.1>";
+
+/// Gateway knobs a test may turn.
+pub struct GatewayOptions {
+    /// Dial-plan file text (one plan).
+    pub plan: String,
+    pub answer_delay_ms: u64,
+    pub trusted: Vec<String>,
+    /// Custom greetings to install: (mailbox id, samples).
+    pub greetings: Vec<(String, Vec<i16>)>,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        Self {
+            plan: test_plan(5, 1200, None),
+            answer_delay_ms: 0,
+            trusted: vec!["127.0.0.1".into(), "127.0.0.2".into()],
+            greetings: Vec::new(),
+        }
+    }
+}
+
+/// A one-plan dial plan with alice (1001) and carol (1003, no notify target).
+pub fn test_plan(idle_s: u32, max_s: u32, notify_port: Option<u16>) -> String {
+    let notify = notify_port
+        .map(|p| format!("NotifyTarget = \"sip:mwi@127.0.0.1:{p}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "Name = \"test\"\nUriType = \"SipName\"\nNumberOfDigitsInExtension = 4\n\
+         CountryOrRegionCode = \"1\"\nDomain = \"contoso.com\"\n\
+         MaxRecordingDuration = {max_s}\nRecordingIdleTimeout = {idle_s}\n\
+         MinimumMessageDuration = 1000\n\n\
+         [[Mailbox]]\nId = \"alice\"\nExtension = \"1001\"\nE164 = \"+14255551001\"\n\
+         SipAddress = \"sip:alice@contoso.com\"\nDisplayName = \"Alice Anders\"\n{notify}\n\
+         [[Mailbox]]\nId = \"carol\"\nExtension = \"1003\"\nSipAddress = \"sip:carol@contoso.com\"\n"
+    )
+}
+
+/// A running `umgw` process with its own data directory.
+pub struct Gateway {
+    child: Child,
+    pub sip: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn free_port() -> u16 {
+    // UDP and TCP on the same port must both be free.
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+impl Gateway {
+    pub fn start(opts: GatewayOptions) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let plans = dir.path().join("dialplans");
+        fs::create_dir_all(&plans).unwrap();
+        fs::write(plans.join("test.toml"), &opts.plan).unwrap();
+        for (mailbox, samples) in &opts.greetings {
+            let mdir = dir.path().join("data/mailboxes").join(mailbox);
+            fs::create_dir_all(&mdir).unwrap();
+            write_wav(&mdir.join("greeting.wav"), samples);
+        }
+        let port = free_port();
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let rtp_base = 40000 + ((std::process::id() % 40) * 400 + k * 40) % 20000;
+        let trusted: Vec<String> = opts.trusted.iter().map(|t| format!("\"{t}\"")).collect();
+        let config = format!(
+            "[sip]\nudp = [\"127.0.0.1:{port}\"]\ntcp = [\"127.0.0.1:{port}\"]\n\
+             [media]\naddress = \"127.0.0.1\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
+             [peers]\ntrusted = [{}]\n\
+             [paths]\ndialplans = \"dialplans\"\ndata_dir = \"data\"\n\
+             [call]\nanswer_delay_ms = {}\n",
+            rtp_base + 39,
+            trusted.join(", "),
+            opts.answer_delay_ms
+        );
+        let config_path = dir.path().join("umgw.toml");
+        fs::write(&config_path, config).unwrap();
+        let log = fs::File::create(dir.path().join("umgw.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_umgw"))
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .env("UMGW_LOG", "debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn umgw");
+        let gw = Gateway {
+            child,
+            sip: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
+        };
+        gw.wait_ready();
+        gw
+    }
+
+    fn wait_ready(&self) {
+        let ua = Ua::new("127.0.0.1", self.sip);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            ua.send_options();
+            if let Some(m) = ua.recv(Duration::from_millis(100)) {
+                if m.status() == Some(200) {
+                    return;
+                }
+            }
+        }
+        panic!("gateway did not answer OPTIONS; log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("umgw.log")).unwrap_or_default()
+    }
+
+    pub fn mailbox_dir(&self, mailbox: &str) -> PathBuf {
+        self.dir.path().join("data/mailboxes").join(mailbox)
+    }
+
+    /// Messages in `new/`, parsed.
+    pub fn messages(&self, mailbox: &str) -> Vec<ParsedMessage> {
+        let new = self.mailbox_dir(mailbox).join("new");
+        let Ok(entries) = fs::read_dir(&new) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| parse(&fs::read(p).unwrap()).expect("message parses back"))
+            .collect()
+    }
+
+    /// Waits until `n` messages are in `new/` (or fails with the gateway log).
+    pub fn wait_messages(&self, mailbox: &str, n: usize, timeout: Duration) -> Vec<ParsedMessage> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let msgs = self.messages(mailbox);
+            if msgs.len() >= n || Instant::now() > deadline {
+                assert_eq!(msgs.len(), n, "messages in {mailbox}; log:\n{}", self.log());
+                return msgs;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Files in the mailbox's tmp/ (must be empty between deposits).
+    pub fn tmp_files(&self, mailbox: &str) -> usize {
+        fs::read_dir(self.mailbox_dir(mailbox).join("tmp"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal SIP user agent over UDP with an RTP socket.
+pub struct Ua {
+    pub sip: UdpSocket,
+    pub rtp: UdpSocket,
+    pub gw: SocketAddr,
+    pub call_id: String,
+    pub from_tag: String,
+    branch_seq: u32,
+    /// To header of the dialog (with the gateway's tag) once answered.
+    pub to: Option<String>,
+    pub invite_branch: String,
+}
+
+impl Ua {
+    pub fn new(ip: &str, gw: SocketAddr) -> Ua {
+        let sip = UdpSocket::bind((ip, 0)).unwrap();
+        let rtp = UdpSocket::bind((ip, 0)).unwrap();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Ua {
+            sip,
+            rtp,
+            gw,
+            call_id: format!("test-{}-{n}@umgw-tests", std::process::id()),
+            from_tag: format!("ft{n}"),
+            branch_seq: 0,
+            to: None,
+            invite_branch: String::new(),
+        }
+    }
+
+    pub fn local(&self) -> SocketAddr {
+        self.sip.local_addr().unwrap()
+    }
+
+    fn branch(&mut self) -> String {
+        self.branch_seq += 1;
+        format!("z9hG4bK-{}-{}", self.from_tag, self.branch_seq)
+    }
+
+    pub fn send(&self, text: &str) {
+        self.sip.send_to(text.as_bytes(), self.gw).unwrap();
+    }
+
+    pub fn send_options(&self) {
+        let text = format!(
+            "OPTIONS sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bKopt{n}\r\n\
+             From: <sip:pool@contoso.com>;tag=o1\r\nTo: <sip:umgw@{gw}>\r\nCall-ID: opt-{n}\r\n\
+             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            gw = self.gw,
+            l = self.local(),
+            n = NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        self.send(&text);
+    }
+
+    pub fn sdp_offer(&self, formats: &str, rtpmaps: &str) -> String {
+        let addr = self.rtp.local_addr().unwrap();
+        let (ip, port) = (addr.ip(), addr.port());
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+             m=audio {port} RTP/AVP {formats}\r\n{rtpmaps}a=sendrecv\r\n"
+        )
+    }
+
+    pub fn g711_offer(&self) -> String {
+        self.sdp_offer(
+            "0 8 101",
+            "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n",
+        )
+    }
+
+    /// Sends an INVITE for `ruri` with extra header lines (each ending in CRLF).
+    pub fn invite(&mut self, ruri: &str, extra: &str, sdp: &str) {
+        self.invite_branch = self.branch();
+        let text = format!(
+            "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={b}\r\nMax-Forwards: 70\r\n\
+             From: {CALLER};tag={ft}\r\nTo: <{ruri}>\r\nCall-ID: {cid}\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:bob@{l}>\r\n{extra}Content-Type: application/sdp\r\n\
+             Content-Length: {len}\r\n\r\n{sdp}",
+            l = self.local(),
+            b = self.invite_branch,
+            ft = self.from_tag,
+            cid = self.call_id,
+            len = sdp.len()
+        );
+        self.send(&text);
+    }
+
+    pub fn recv(&self, timeout: Duration) -> Option<Message> {
+        self.sip.set_read_timeout(Some(timeout)).unwrap();
+        let mut buf = [0u8; 65535];
+        match self.sip.recv_from(&mut buf) {
+            Ok((n, _)) => Some(Message::parse(&buf[..n]).expect("gateway sent valid SIP")),
+            Err(_) => None,
+        }
+    }
+
+    /// Next response that is final (skips 1xx); panics after `timeout`.
+    pub fn final_response(&mut self, timeout: Duration) -> Message {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(m) = self.recv(Duration::from_millis(100)) {
+                if let Some(code) = m.status() {
+                    if code >= 200 {
+                        if code < 300 {
+                            self.to = m.header("To").map(str::to_owned);
+                        }
+                        return m;
+                    }
+                }
+            }
+        }
+        panic!("no final response");
+    }
+
+    pub fn ack(&mut self, resp: &Message) {
+        let to = resp.header("To").unwrap().to_owned();
+        let branch = if resp.status().is_some_and(|c| c >= 300) {
+            self.invite_branch.clone() // non-2xx ACK belongs to the INVITE transaction
+        } else {
+            self.branch()
+        };
+        let text = format!(
+            "ACK sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch}\r\nMax-Forwards: 70\r\n\
+             From: {CALLER};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 1 ACK\r\n\
+             Content-Length: 0\r\n\r\n",
+            gw = self.gw,
+            l = self.local(),
+            ft = self.from_tag,
+            cid = self.call_id,
+        );
+        self.send(&text);
+    }
+
+    pub fn cancel(&mut self, ruri: &str) {
+        let text = format!(
+            "CANCEL {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={b}\r\nMax-Forwards: 70\r\n\
+             From: {CALLER};tag={ft}\r\nTo: <{ruri}>\r\nCall-ID: {cid}\r\nCSeq: 1 CANCEL\r\n\
+             Content-Length: 0\r\n\r\n",
+            l = self.local(),
+            b = self.invite_branch,
+            ft = self.from_tag,
+            cid = self.call_id,
+        );
+        self.send(&text);
+    }
+
+    pub fn bye(&mut self) {
+        let to = self.to.clone().expect("dialog established");
+        let branch = self.branch();
+        let text = format!(
+            "BYE sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch}\r\nMax-Forwards: 70\r\n\
+             From: {CALLER};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 2 BYE\r\n\
+             Content-Length: 0\r\n\r\n",
+            gw = self.gw,
+            l = self.local(),
+            ft = self.from_tag,
+            cid = self.call_id,
+        );
+        self.send(&text);
+    }
+
+    /// Answers a request from the gateway (BYE, NOTIFY) with 200.
+    pub fn ok(&self, req: &Message) {
+        let resp = Message::response_to(req, 200, "OK", Some("uas"));
+        self.sip.send_to(&resp.to_bytes(), self.gw).unwrap();
+    }
+
+    /// Waits for a request with `method` (answering nothing); panics after `timeout`.
+    pub fn expect_request(&self, method: Method, timeout: Duration) -> Message {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(m) = self.recv(Duration::from_millis(100)) {
+                if m.method() == Some(&method) {
+                    return m;
+                }
+            }
+        }
+        panic!("no {method} within {timeout:?}");
+    }
+
+    /// The gateway's RTP address from its SDP answer.
+    pub fn media_target(resp: &Message) -> SocketAddr {
+        let sdp = umgw::sdp::parse(std::str::from_utf8(&resp.body).unwrap()).unwrap();
+        let text = std::str::from_utf8(&resp.body).unwrap();
+        let port: u16 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("m=audio "))
+            .and_then(|r| r.split(' ').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let _ = sdp;
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// Receives RTP until none has arrived for `quiet` (after at least one packet) or `max`.
+    pub fn recv_rtp_until_quiet(&self, quiet: Duration, max: Duration) -> Vec<OwnedRtp> {
+        let deadline = Instant::now() + max;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1500];
+        while Instant::now() < deadline {
+            self.rtp.set_read_timeout(Some(quiet)).unwrap();
+            match self.rtp.recv_from(&mut buf) {
+                Ok((n, _)) => {
+                    let p = rtp::parse(&buf[..n]).expect("gateway sent valid RTP");
+                    out.push(OwnedRtp {
+                        at: Instant::now(),
+                        marker: p.marker,
+                        payload_type: p.payload_type,
+                        sequence: p.sequence,
+                        timestamp: p.timestamp,
+                        ssrc: p.ssrc,
+                        payload: p.payload.to_vec(),
+                    });
+                }
+                Err(_) if !out.is_empty() => break,
+                Err(_) => {}
+            }
+        }
+        out
+    }
+
+    /// Streams `samples` as PCMU RTP in real time (20 ms packets) to `to`.
+    pub fn send_audio(
+        &self,
+        to: SocketAddr,
+        samples: &[i16],
+        ssrc: u32,
+        seq: &mut u16,
+        ts: &mut u32,
+    ) {
+        let start = Instant::now();
+        let mut buf = [0u8; 172];
+        for (i, frame) in samples.chunks(160).enumerate() {
+            let hdr = rtp::RtpHeader {
+                marker: i == 0,
+                payload_type: 0,
+                sequence: *seq,
+                timestamp: *ts,
+                ssrc,
+            };
+            let h = hdr.write(&mut buf);
+            G711::Pcmu.encode(frame, &mut buf[h..h + frame.len()]);
+            self.rtp.send_to(&buf[..h + frame.len()], to).unwrap();
+            *seq = seq.wrapping_add(1);
+            *ts = ts.wrapping_add(frame.len() as u32);
+            let due = start + Duration::from_millis(20 * (i as u64 + 1));
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+
+    /// Sends one RFC 4733 event (3 packets, then 3 end packets) with its own SSRC.
+    pub fn send_dtmf(&self, to: SocketAddr, digit: char, ts: u32) {
+        let event = dtmf::char_event(digit).unwrap();
+        let mut buf = [0u8; 16];
+        for (i, (end, duration)) in [
+            (false, 160u16),
+            (false, 320),
+            (false, 480),
+            (true, 640),
+            (true, 640),
+            (true, 640),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let h = rtp::RtpHeader {
+                marker: i == 0,
+                payload_type: 101,
+                sequence: 5000 + i as u16,
+                timestamp: ts,
+                ssrc: 0xD7F0,
+            }
+            .write(&mut buf);
+            let n = dtmf::TelephoneEvent {
+                event,
+                end,
+                volume: 10,
+                duration,
+            }
+            .write(&mut buf[h..]);
+            self.rtp.send_to(&buf[..h + n], to).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// An RTP packet the UA received.
+#[derive(Debug, Clone)]
+pub struct OwnedRtp {
+    pub at: Instant,
+    pub marker: bool,
+    pub payload_type: u8,
+    pub sequence: u16,
+    pub timestamp: u32,
+    pub ssrc: u32,
+    pub payload: Vec<u8>,
+}
+
+/// A test signal with a distinctive envelope: two tones under a 1.5 Hz amplitude swell.
+pub fn test_signal(ms: u32) -> Vec<i16> {
+    let n = (ms * 8) as usize;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            let env = 0.3 + 0.7 * (std::f64::consts::PI * 1.5 * t).sin().abs();
+            let s = (2.0 * std::f64::consts::PI * 350.0 * t).sin()
+                + 0.6 * (2.0 * std::f64::consts::PI * 620.0 * t).sin();
+            (s * env * 9000.0) as i16
+        })
+        .collect()
+}
+
+/// What `samples` sound like after a G.711 round trip.
+pub fn through_pcmu(samples: &[i16]) -> Vec<i16> {
+    let mut enc = vec![0u8; samples.len()];
+    G711::Pcmu.encode(samples, &mut enc);
+    let mut dec = vec![0i16; samples.len()];
+    G711::Pcmu.decode(&enc, &mut dec);
+    dec
+}
+
+/// Best normalised cross-correlation of `a` against `b` over lags in ±`max_lag` samples.
+pub fn best_correlation(a: &[i16], b: &[i16], max_lag: usize) -> (f64, isize) {
+    let mut best = (f64::MIN, 0isize);
+    for lag in -(max_lag as isize)..=(max_lag as isize) {
+        let (mut dot, mut ea, mut eb) = (0f64, 0f64, 0f64);
+        for (i, &x) in a.iter().enumerate() {
+            let j = i as isize + lag;
+            if j < 0 || j as usize >= b.len() {
+                continue;
+            }
+            let y = b[j as usize] as f64;
+            let x = x as f64;
+            dot += x * y;
+            ea += x * x;
+            eb += y * y;
+        }
+        if ea > 0.0 && eb > 0.0 {
+            let c = dot / (ea.sqrt() * eb.sqrt());
+            if c > best.0 {
+                best = (c, lag);
+            }
+        }
+    }
+    best
+}
+
+/// Per-20 ms-frame RMS levels.
+pub fn frame_energy(samples: &[i16]) -> Vec<f64> {
+    samples
+        .chunks(160)
+        .map(|f| (f.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / f.len() as f64).sqrt())
+        .collect()
+}
+
+pub fn read_wav(bytes: &[u8]) -> Vec<i16> {
+    let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).unwrap();
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.sample_rate, spec.channels, spec.bits_per_sample),
+        (8000, 1, 16)
+    );
+    reader.into_samples::<i16>().map(Result::unwrap).collect()
+}
+
+pub fn write_wav(path: &Path, samples: &[i16]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for &s in samples {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// Decodes received PCMU packets into samples, in arrival order.
+pub fn decode_pcmu(packets: &[OwnedRtp]) -> Vec<i16> {
+    let mut out = Vec::new();
+    for p in packets {
+        let mut buf = vec![0i16; p.payload.len()];
+        G711::Pcmu.decode(&p.payload, &mut buf);
+        out.extend_from_slice(&buf);
+    }
+    out
+}
