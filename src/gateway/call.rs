@@ -297,24 +297,7 @@ async fn greeting(s: &CallSetup) -> Arc<[i16]> {
     if let Some(samples) = custom {
         return Arc::from(samples);
     }
-    let prompts = &s.resources.prompts;
-    let mut samples: Vec<i16> = Vec::new();
-    let parts: Vec<String> = std::iter::once("vm-person-at-extension".to_owned())
-        .chain(s.mailbox.extension.chars().map(|d| format!("digit-{d}")))
-        .chain(std::iter::once("vm-not-available".to_owned()))
-        .collect();
-    for part in &parts {
-        match prompts.get(part) {
-            Some(p) => samples.extend_from_slice(&p),
-            None => {
-                // A missing digit prompt must not leave the caller in silence.
-                return prompts
-                    .get("vm-default-greeting")
-                    .unwrap_or_else(|| Arc::from(Vec::new()));
-            }
-        }
-    }
-    Arc::from(samples)
+    super::default_greeting(&s.resources.prompts, &s.mailbox.extension)
 }
 
 async fn execute(

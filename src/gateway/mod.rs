@@ -480,6 +480,27 @@ pub fn called_party(request: &Message) -> String {
     headers::target_from_uri_params(ruri).unwrap_or_else(|| ruri.to_owned())
 }
 
+/// The greeting for a mailbox without its own, composed from shipped prompts:
+/// "The person at extension 1 0 0 1 is not available. After the tone, please record...".
+pub fn default_greeting(prompts: &PromptLibrary, extension: &str) -> Arc<[i16]> {
+    let parts = std::iter::once("vm-person-at-extension".to_owned())
+        .chain(extension.chars().map(|d| format!("digit-{d}")))
+        .chain(std::iter::once("vm-not-available".to_owned()));
+    let mut samples: Vec<i16> = Vec::new();
+    for part in parts {
+        match prompts.get(&part) {
+            Some(p) => samples.extend_from_slice(&p),
+            // A missing prompt must not leave the caller in silence.
+            None => {
+                return prompts
+                    .get("vm-default-greeting")
+                    .unwrap_or_else(|| Arc::from(Vec::new()))
+            }
+        }
+    }
+    Arc::from(samples)
+}
+
 /// The SDP offer of an INVITE, or why there is none we can use.
 fn sdp_offer(request: &Message) -> Result<String, &'static str> {
     if request.body.is_empty() {

@@ -1,0 +1,417 @@
+//! SIPp scenarios (tests/sipp/*.xml) against the real `umgw` binary.
+//!
+//! sipp comes from the Debian package `sip-tester`, installed by scripts/install-test-deps.sh
+//! (the README's test command runs it first). These tests fail, never skip, when sipp is
+//! missing. `play_pcap_audio` sends through a raw socket, so the media scenario needs root,
+//! as CI has.
+
+mod support;
+
+use std::fs;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use support::*;
+use umgw::media::g711::G711;
+use umgw::media::{dtmf, rtp};
+use umgw::store::MessageKind;
+
+/// sipp runs use fixed media ports and raw sockets: one at a time.
+static SIPP: Mutex<()> = Mutex::new(());
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+fn sipp_bin() -> &'static str {
+    let ok = Command::new("sipp").arg("-v").output().is_ok();
+    assert!(
+        ok,
+        "sipp not found: run scripts/install-test-deps.sh (Debian package sip-tester)"
+    );
+    "sipp"
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs one sipp call; returns (success, sipp's output and error log).
+fn run_sipp(gw: &Gateway, xml: &str, cwd: &Path, args: &[&str]) -> (bool, String) {
+    let port = free_udp_port().to_string();
+    let media_port = free_udp_port().to_string();
+    let target = gw.sip.to_string();
+    // A scenario named `x.xml:404` is x.xml with its `STATUS` placeholder set to 404
+    // (sipp does not substitute -key values inside attributes).
+    let sf = match xml.split_once(':') {
+        Some((file, status)) => {
+            let text = fs::read_to_string(scenario(file))
+                .unwrap()
+                .replace("STATUS", status);
+            let path = cwd.join(format!("{status}-{file}"));
+            fs::write(&path, text).unwrap();
+            path
+        }
+        None => scenario(xml),
+    };
+    let mut cmd = Command::new(sipp_bin());
+    cmd.current_dir(cwd)
+        .args([target.as_str(), "-sf"])
+        .arg(&sf)
+        .args([
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-mp",
+            &media_port,
+        ])
+        .args([
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err",
+        ])
+        .args(args);
+    let out = cmd.output().expect("run sipp");
+    let mut log = String::from_utf8_lossy(&out.stdout).into_owned();
+    log.push_str(&String::from_utf8_lossy(&out.stderr));
+    for entry in fs::read_dir(cwd).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().contains("errors.log") {
+            log.push_str(&fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    (out.status.success(), log)
+}
+
+/// A pcap (Ethernet/IPv4/UDP) of PCMU `audio` in 20 ms packets followed by an RFC 4733 `#`,
+/// as SIPp's play_pcap_audio replays it (it rewrites addresses and ports).
+fn write_pcap(path: &Path, audio: &[i16]) {
+    let mut packets: Vec<(u32, Vec<u8>)> = Vec::new();
+    let mut ts = 1000u32;
+    let mut seq = 1u16;
+    for (i, frame) in audio.chunks(160).enumerate() {
+        let mut p = vec![0u8; 12 + frame.len()];
+        rtp::RtpHeader {
+            marker: i == 0,
+            payload_type: 0,
+            sequence: seq,
+            timestamp: ts,
+            ssrc: 0x5EED,
+        }
+        .write(&mut p);
+        G711::Pcmu.encode(frame, &mut p[12..]);
+        packets.push((i as u32 * 20_000, p));
+        seq = seq.wrapping_add(1);
+        ts = ts.wrapping_add(160);
+    }
+    let start = packets.len() as u32 * 20_000;
+    for k in 0..6u32 {
+        let end = k >= 3;
+        let mut p = vec![0u8; 16];
+        rtp::RtpHeader {
+            marker: k == 0,
+            payload_type: 101,
+            sequence: seq,
+            timestamp: ts,
+            ssrc: 0x5EED,
+        }
+        .write(&mut p);
+        dtmf::TelephoneEvent {
+            event: 11,
+            end,
+            volume: 10,
+            duration: (160 * (k + 1)).min(640) as u16,
+        }
+        .write(&mut p[12..]);
+        packets.push((start + k * 20_000, p));
+        seq = seq.wrapping_add(1);
+    }
+
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
+    for (usec, rtp) in packets {
+        let udp_len = 8 + rtp.len();
+        let ip_len = 20 + udp_len;
+        let mut frame = Vec::with_capacity(14 + ip_len);
+        frame.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x08, 0x00]);
+        frame.extend_from_slice(&[
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ]);
+        frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+        frame.extend_from_slice(&6000u16.to_be_bytes());
+        frame.extend_from_slice(&6002u16.to_be_bytes());
+        frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        frame.extend_from_slice(&[0, 0]);
+        frame.extend_from_slice(&rtp);
+        out.extend_from_slice(&(usec / 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(usec % 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    fs::write(path, out).unwrap();
+}
+
+#[test]
+fn sipp_deposit_with_history_info_ends_in_maildir() {
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(
+        unsafe_is_root(),
+        "play_pcap_audio needs root (raw socket); run the test suite as root, as CI does"
+    );
+    let gw = Gateway::start(GatewayOptions::default());
+    let work = tempfile::tempdir().unwrap();
+    let spoken = test_signal(3000);
+    write_pcap(&work.path().join("deposit.pcap"), &spoken);
+
+    // The greeting alice's callers hear: composed from the shipped prompts, then the beep.
+    let prompts = umgw::gateway::assets::prompts().unwrap();
+    let greeting = umgw::gateway::default_greeting(&prompts, "1001");
+    let listen_ms = (greeting.len() / 8) as u64 + 250 + 400;
+
+    let rtp_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtp_port = rtp_rx.local_addr().unwrap().port().to_string();
+    let collector = std::thread::spawn(move || {
+        rtp_rx
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut got: Vec<(Instant, Vec<u8>)> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let mut buf = [0u8; 1500];
+        while Instant::now() < deadline {
+            match rtp_rx.recv_from(&mut buf) {
+                Ok((n, _)) => got.push((Instant::now(), buf[..n].to_vec())),
+                Err(_)
+                    if got.len() > 100
+                        && got.last().unwrap().0.elapsed() > Duration::from_secs(3) =>
+                {
+                    break
+                }
+                Err(_) => {}
+            }
+        }
+        got
+    });
+
+    let listen = listen_ms.to_string();
+    let (ok, log) = run_sipp(
+        &gw,
+        "deposit_history_info.xml",
+        work.path(),
+        &[
+            "-key",
+            "called",
+            "sip:alice@contoso.com",
+            "-key",
+            "rtp_port",
+            &rtp_port,
+            "-d",
+            &listen,
+        ],
+    );
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+
+    // 1. The message is in alice's Maildir, with the caller's audio.
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    let m = &msgs[0];
+    assert_eq!(m.kind, MessageKind::VoiceMail);
+    assert_eq!(m.mailbox_address, "sip:alice@contoso.com");
+    assert_eq!(m.caller.as_deref(), Some("+14255550199"));
+    let audio = read_wav(m.audio_wav.as_ref().expect("audio attached"));
+    let diff_ms = (audio.len() as i64 - spoken.len() as i64).abs() as f64 / 8.0;
+    assert!(
+        diff_ms <= 40.0,
+        "recording {} ms, sent 3000 ms",
+        audio.len() / 8
+    );
+    let (corr, lag) = best_correlation(&through_pcmu(&spoken), &audio, 400);
+    assert!(corr > 0.95, "waveform correlation {corr} (lag {lag})");
+    let (env_corr, _) = {
+        let a: Vec<i16> = frame_energy(&spoken).iter().map(|&e| e as i16).collect();
+        let b: Vec<i16> = frame_energy(&audio).iter().map(|&e| e as i16).collect();
+        best_correlation(&a, &b, 3)
+    };
+    assert!(env_corr > 0.98, "per-frame energy correlation {env_corr}");
+
+    // 2. The caller heard the greeting and the beep: paced 20 ms packets, correct numbering,
+    //    and audio that is the greeting.
+    let got = collector.join().unwrap();
+    let packets: Vec<_> = got
+        .iter()
+        .map(|(at, b)| {
+            let p = rtp::parse(b).unwrap();
+            (
+                *at,
+                p.marker,
+                p.sequence,
+                p.timestamp,
+                p.ssrc,
+                p.payload.to_vec(),
+            )
+        })
+        .collect();
+    let greeting_packets = greeting.len().div_ceil(160);
+    assert!(
+        packets.len() > greeting_packets,
+        "{} RTP packets, greeting alone is {greeting_packets}",
+        packets.len()
+    );
+    assert!(packets[0].1, "first packet carries the marker bit");
+    for w in packets[..greeting_packets].windows(2) {
+        assert_eq!(w[1].2, w[0].2.wrapping_add(1), "sequence");
+        assert_eq!(w[1].3.wrapping_sub(w[0].3), 160, "timestamp step");
+        assert_eq!(w[1].4, w[0].4, "ssrc");
+    }
+    let span = packets[greeting_packets - 1].0 - packets[0].0;
+    let expected = Duration::from_millis(20 * (greeting_packets as u64 - 1));
+    let drift = span.as_secs_f64() - expected.as_secs_f64();
+    assert!(
+        drift.abs() < 0.1,
+        "greeting took {span:?}, expected {expected:?}"
+    );
+    let mut heard = Vec::new();
+    for p in &packets[..greeting_packets] {
+        let mut s = vec![0i16; p.5.len()];
+        G711::Pcmu.decode(&p.5, &mut s);
+        heard.extend(s);
+    }
+    let (gcorr, glag) = best_correlation(&through_pcmu(&greeting), &heard, 10);
+    assert!(gcorr > 0.99, "greeting correlation {gcorr} (lag {glag})");
+}
+
+#[test]
+fn sipp_unknown_mailbox_gets_404() {
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    let gw = Gateway::start(GatewayOptions::default());
+    let work = tempfile::tempdir().unwrap();
+    let (ok, log) = run_sipp(
+        &gw,
+        "reject.xml:404",
+        work.path(),
+        &[
+            "-key",
+            "called",
+            "sip:nobody@contoso.com",
+            "-key",
+            "pt",
+            "0",
+            "-key",
+            "codec_name",
+            "PCMU",
+        ],
+    );
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+}
+
+#[test]
+fn sipp_untrusted_peer_gets_403() {
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    let gw = Gateway::start(GatewayOptions {
+        trusted: vec!["127.0.0.2".into()],
+        ..GatewayOptions::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    let (ok, log) = run_sipp(
+        &gw,
+        "reject.xml:403",
+        work.path(),
+        &[
+            "-key",
+            "called",
+            "sip:alice@contoso.com",
+            "-key",
+            "pt",
+            "0",
+            "-key",
+            "codec_name",
+            "PCMU",
+        ],
+    );
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+    assert!(gw.messages("alice").is_empty());
+}
+
+#[test]
+fn sipp_no_common_codec_gets_488() {
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    let gw = Gateway::start(GatewayOptions::default());
+    let work = tempfile::tempdir().unwrap();
+    let (ok, log) = run_sipp(
+        &gw,
+        "reject.xml:488",
+        work.path(),
+        &[
+            "-key",
+            "called",
+            "sip:alice@contoso.com",
+            "-key",
+            "pt",
+            "18",
+            "-key",
+            "codec_name",
+            "G729",
+        ],
+    );
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+}
+
+#[test]
+fn sipp_cancel_before_answer() {
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    let gw = Gateway::start(GatewayOptions {
+        answer_delay_ms: 5000,
+        ..GatewayOptions::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    let (ok, log) = run_sipp(
+        &gw,
+        "cancel.xml",
+        work.path(),
+        &["-key", "called", "sip:alice@contoso.com"],
+    );
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(gw.messages("alice").is_empty());
+}
+
+fn unsafe_is_root() -> bool {
+    // /proc/self/status "Uid:" line: real, effective, saved, fs.
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
