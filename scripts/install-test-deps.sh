@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from Debian packages, idempotently.
 #   sipp  (package sip-tester): drives the SIP/RTP scenarios in tests/sipp/
-#   sox:  converts prompt fixtures (MP3/FLAC/OGG) in the prompt decoding tests
+#   sox, libsox-fmt-all: write the MP3/FLAC/OGG fixtures of the prompt decoding tests
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
 need=()
-command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
-command -v sox >/dev/null 2>&1 || need+=(sox libsox-fmt-all)
+for pkg in sip-tester sox libsox-fmt-all; do
+    installed "$pkg" || need+=("$pkg")
+done
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

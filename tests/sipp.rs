@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use support::*;
 use umgw::media::g711::G711;
-use umgw::media::{dtmf, rtp};
+use umgw::media::rtp;
 use umgw::store::MessageKind;
 
 /// sipp runs use fixed media ports and raw sockets: one at a time.
@@ -96,92 +96,6 @@ fn run_sipp(gw: &Gateway, xml: &str, cwd: &Path, args: &[&str]) -> (bool, String
     (out.status.success(), log)
 }
 
-/// A pcap (Ethernet/IPv4/UDP) of PCMU `audio` in 20 ms packets followed by an RFC 4733 `#`,
-/// as SIPp's play_pcap_audio replays it (it rewrites addresses and ports).
-fn write_pcap(path: &Path, audio: &[i16]) {
-    let mut packets: Vec<(u32, Vec<u8>)> = Vec::new();
-    let mut ts = 1000u32;
-    let mut seq = 1u16;
-    for (i, frame) in audio.chunks(160).enumerate() {
-        let mut p = vec![0u8; 12 + frame.len()];
-        rtp::RtpHeader {
-            marker: i == 0,
-            payload_type: 0,
-            sequence: seq,
-            timestamp: ts,
-            ssrc: 0x5EED,
-        }
-        .write(&mut p);
-        G711::Pcmu.encode(frame, &mut p[12..]);
-        packets.push((i as u32 * 20_000, p));
-        seq = seq.wrapping_add(1);
-        ts = ts.wrapping_add(160);
-    }
-    let start = packets.len() as u32 * 20_000;
-    for k in 0..6u32 {
-        let end = k >= 3;
-        let mut p = vec![0u8; 16];
-        rtp::RtpHeader {
-            marker: k == 0,
-            payload_type: 101,
-            sequence: seq,
-            timestamp: ts,
-            ssrc: 0x5EED,
-        }
-        .write(&mut p);
-        dtmf::TelephoneEvent {
-            event: 11,
-            end,
-            volume: 10,
-            duration: (160 * (k + 1)).min(640) as u16,
-        }
-        .write(&mut p[12..]);
-        packets.push((start + k * 20_000, p));
-        seq = seq.wrapping_add(1);
-    }
-
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&0i32.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&65535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
-    for (usec, rtp) in packets {
-        let udp_len = 8 + rtp.len();
-        let ip_len = 20 + udp_len;
-        let mut frame = Vec::with_capacity(14 + ip_len);
-        frame.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x08, 0x00]);
-        frame.extend_from_slice(&[
-            0x45,
-            0,
-            (ip_len >> 8) as u8,
-            ip_len as u8,
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            17,
-            0,
-            0,
-        ]);
-        frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
-        frame.extend_from_slice(&6000u16.to_be_bytes());
-        frame.extend_from_slice(&6002u16.to_be_bytes());
-        frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
-        frame.extend_from_slice(&[0, 0]);
-        frame.extend_from_slice(&rtp);
-        out.extend_from_slice(&(usec / 1_000_000).to_le_bytes());
-        out.extend_from_slice(&(usec % 1_000_000).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&frame);
-    }
-    fs::write(path, out).unwrap();
-}
-
 #[test]
 fn sipp_deposit_with_history_info_ends_in_maildir() {
     let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
@@ -192,7 +106,7 @@ fn sipp_deposit_with_history_info_ends_in_maildir() {
     let gw = Gateway::start(GatewayOptions::default());
     let work = tempfile::tempdir().unwrap();
     let spoken = test_signal(3000);
-    write_pcap(&work.path().join("deposit.pcap"), &spoken);
+    support::pcap::write_deposit_pcap(&work.path().join("deposit.pcap"), &spoken).unwrap();
 
     // The greeting alice's callers hear: composed from the shipped prompts, then the beep.
     let prompts = umgw::gateway::assets::prompts().unwrap();

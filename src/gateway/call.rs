@@ -413,7 +413,7 @@ fn spawn_store(
         .await;
         let ok = match result {
             Ok(Ok((stored, counts))) => {
-                info!(message = %stored, ?kind, seconds = duration.as_secs_f32(), "message deposited");
+                info!(id = %stored, ?kind, seconds = duration.as_secs_f32(), "message deposited");
                 if let Some(path) = &audio {
                     let _ = tokio::fs::remove_file(path).await;
                 }

@@ -2,6 +2,8 @@
 //! helpers. No mocks: every test talks to the gateway over real sockets.
 #![allow(dead_code)]
 
+pub mod pcap;
+
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,65 @@
+//! The `umgw` command line: `check` reports dial-plan errors as file:line:column.
+
+use std::process::Command;
+
+fn umgw() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_umgw"))
+}
+
+#[test]
+fn check_passes_on_the_shipped_dial_plans() {
+    let out = umgw()
+        .args(["check", "--dialplans"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/dialplans"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("ok: 2 dial plan(s), 4 mailbox(es)"), "{stdout}");
+    // Without flags it checks the embedded defaults, which are the same files.
+    let out = umgw().arg("check").output().unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn check_reports_every_error_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        "Name = \"broken\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\n\
+         CountryOrRegionCode = \"1\"\n\n[[Mailbox]]\nId = \"x\"\nExtension = \"101\"\n\n\
+         [[Mailbox]]\nId = \"y\"\nExtension = \"1002\"\nE164 = \"14255550100\"\n",
+    )
+    .unwrap();
+    let out = umgw()
+        .args(["check", "--dialplans"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = dir.path().join("broken.toml");
+    let file = file.display();
+    assert!(
+        stderr.contains(&format!(
+            "{file}:8:13: error: extension \"101\" has 3 digits; NumberOfDigitsInExtension is 4"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("{file}:13:")), "E164 error on line 13: {stderr}");
+    assert!(stderr.trim_end().ends_with("2 error(s)"), "{stderr}");
+}
+
+#[test]
+fn bad_config_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("umgw.toml");
+    std::fs::write(&cfg, "[sip]\nudp = [\"127.0.0.1:5060\"]\nt1 = 3\n").unwrap();
+    let out = umgw().args(["run", "--config"]).arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:3:1: unknown field `t1`", cfg.display())),
+        "{stderr}"
+    );
+}
