@@ -40,7 +40,9 @@ fn receive_path(c: &mut Criterion) {
         b.iter(|| G711::Pcmu.decode(black_box(&p[12..]), &mut frame))
     });
     let vad = SilenceDetector::default();
-    g.bench_function("silence_detect_160", |b| b.iter(|| vad.is_silent(black_box(&frame))));
+    g.bench_function("silence_detect_160", |b| {
+        b.iter(|| vad.is_silent(black_box(&frame)))
+    });
     let ev = [11u8, 0x0a, 0x00, 0xa0];
     let mut dtmf = DtmfReceiver::new();
     let mut ts = 0u32;

@@ -35,7 +35,9 @@ fn parse(c: &mut Criterion) {
         b.iter(|| Message::parse(black_box(invite.as_bytes())).ok())
     });
     let msg = Message::parse(invite.as_bytes()).unwrap();
-    g.bench_function("serialise_invite", |b| b.iter(|| black_box(&msg).to_bytes()));
+    g.bench_function("serialise_invite", |b| {
+        b.iter(|| black_box(&msg).to_bytes())
+    });
     let untrusted = Remote {
         transport: Transport::Udp {
             local: "10.0.0.5:5060".parse::<SocketAddr>().unwrap(),

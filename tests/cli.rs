@@ -13,9 +13,16 @@ fn check_passes_on_the_shipped_dial_plans() {
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/dialplans"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.starts_with("ok: 2 dial plan(s), 4 mailbox(es)"), "{stdout}");
+    assert!(
+        stdout.starts_with("ok: 2 dial plan(s), 4 mailbox(es)"),
+        "{stdout}"
+    );
     // Without flags it checks the embedded defaults, which are the same files.
     let out = umgw().arg("check").output().unwrap();
     assert!(out.status.success());
@@ -46,7 +53,10 @@ fn check_reports_every_error_with_file_line_and_column() {
         )),
         "{stderr}"
     );
-    assert!(stderr.contains(&format!("{file}:13:")), "E164 error on line 13: {stderr}");
+    assert!(
+        stderr.contains(&format!("{file}:13:")),
+        "E164 error on line 13: {stderr}"
+    );
     assert!(stderr.trim_end().ends_with("2 error(s)"), "{stderr}");
 }
 

@@ -64,7 +64,20 @@ pub fn write_deposit_pcap(path: &Path, audio: &[i16]) -> std::io::Result<()> {
         let ip_len = 20 + udp_len;
         let mut frame = Vec::with_capacity(14 + ip_len);
         frame.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x08, 0x00]);
-        frame.extend_from_slice(&[0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+        frame.extend_from_slice(&[
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ]);
         frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
         frame.extend_from_slice(&6000u16.to_be_bytes());
         frame.extend_from_slice(&6002u16.to_be_bytes());

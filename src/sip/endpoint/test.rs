@@ -268,3 +268,45 @@ fn bye_for_unknown_dialog_is_481_and_notify_result_is_reported() {
         })
     );
 }
+
+#[test]
+fn reinvite_is_answered_with_the_current_sdp() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bK4").as_bytes());
+    responses(&mut ep);
+    let call = incoming(&mut ep);
+    ep.answer(t0, call, b"v=0\r\nanswer".to_vec());
+    let ok = responses(&mut ep).remove(0);
+    ep.handle(t0, peer("10.0.0.1"), ack_for(&ok, "z9hG4bKa4").as_bytes());
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::Acked { call }));
+
+    let reinvite = format!(
+        "INVITE sip:umgw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKre\r\n\
+         From: <sip:bob@contoso.com>;tag=caller\r\nTo: {}\r\nCall-ID: call-1\r\nCSeq: 2 INVITE\r\n\
+         Content-Type: application/sdp\r\nContent-Length: 6\r\n\r\nv=0\r\nX",
+        ok.header("To").unwrap()
+    );
+    ep.handle(t0, peer("10.0.0.1"), reinvite.as_bytes());
+    let r = responses(&mut ep);
+    assert_eq!(r[0].status(), Some(200));
+    assert_eq!(r[0].cseq(), Some((2, Method::Invite)));
+    assert_eq!(r[0].body, b"v=0\r\nanswer");
+    assert_eq!(r[0].to_tag(), ok.to_tag());
+    assert_eq!(
+        ep.poll_event(),
+        Some(EndpointEvent::MediaUpdate {
+            call,
+            offer: b"v=0\r\nX".to_vec()
+        })
+    );
+    // Its ACK does not restart the call.
+    let ack = ack_for(&r[0], "z9hG4bKa5").replace("CSeq: 1 ACK", "CSeq: 2 ACK");
+    ep.handle(t0, peer("10.0.0.1"), ack.as_bytes());
+    assert_eq!(ep.poll_event(), None);
+    ep.handle_timeout(t0 + Duration::from_millis(600));
+    assert!(
+        responses(&mut ep).is_empty(),
+        "2xx to the re-INVITE was acknowledged"
+    );
+}
