@@ -34,6 +34,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub sip: SipConfig,
+    pub tls: TlsConfig,
     pub media: MediaConfig,
     pub peers: PeersConfig,
     pub paths: PathsConfig,
@@ -58,6 +59,57 @@ pub struct SipConfig {
     pub max_message_bytes: usize,
     /// User-Agent / Server header value.
     pub server_name: String,
+    /// Outbound targets resolved without DNS.
+    pub routes: Vec<StaticRoute>,
+}
+
+/// SIP over TLS (RFC 3261 §26, port 5061) with rustls; mutual TLS for trusted peers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// TLS listen addresses (empty: no TLS).
+    pub listen: Vec<SocketAddr>,
+    /// PEM certificate chain of this gateway (a real FQDN subject, no wildcard).
+    pub certificate: Option<PathBuf>,
+    /// PEM private key of `certificate`.
+    pub private_key: Option<PathBuf>,
+    /// PEM CA certificates that sign the peers' client certificates.
+    pub ca: Option<PathBuf>,
+    /// Require a client certificate signed by `ca` (mutual TLS, VoIPSecurity SIPSecured/Secured).
+    pub require_client_certificate: bool,
+    /// Accepted peer certificate names (DNS SAN); empty accepts any certificate `ca` signed.
+    /// Dial-plan `[[Peer]] CertificateName` entries are added to this list.
+    pub peer_names: Vec<String>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            certificate: None,
+            private_key: None,
+            ca: None,
+            require_client_certificate: true,
+            peer_names: Vec::new(),
+        }
+    }
+}
+
+/// Static outbound routes that bypass DNS (RFC 3263 resolution is used otherwise).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticRoute {
+    /// Host part of target URIs this route applies to (e.g. `pool.contoso.com`).
+    pub domain: String,
+    /// Where to send: `ip:port`.
+    pub address: SocketAddr,
+    /// `udp`, `tcp` or `tls`.
+    #[serde(default = "default_transport")]
+    pub transport: String,
+}
+
+fn default_transport() -> String {
+    "udp".into()
 }
 
 /// RTP address and port range.
@@ -118,6 +170,7 @@ impl Default for SipConfig {
             t4_ms: 5000,
             max_message_bytes: 65_535,
             server_name: format!("umgw/{}", env!("CARGO_PKG_VERSION")),
+            routes: Vec::new(),
         }
     }
 }
@@ -165,6 +218,9 @@ impl Config {
             &mut config.paths.dialplans,
             &mut config.paths.prompts,
             &mut config.paths.data_dir,
+            &mut config.tls.certificate,
+            &mut config.tls.private_key,
+            &mut config.tls.ca,
         ]
         .into_iter()
         .flatten()
@@ -196,8 +252,31 @@ impl Config {
             path: path.to_owned(),
             message,
         };
-        if self.sip.udp.is_empty() && self.sip.tcp.is_empty() {
-            return Err(invalid("no SIP listener: set sip.udp or sip.tcp".into()));
+        if self.sip.udp.is_empty() && self.sip.tcp.is_empty() && self.tls.listen.is_empty() {
+            return Err(invalid(
+                "no SIP listener: set sip.udp, sip.tcp or tls.listen".into(),
+            ));
+        }
+        if !self.tls.listen.is_empty() {
+            if self.tls.certificate.is_none() || self.tls.private_key.is_none() {
+                return Err(invalid(
+                    "tls.listen is set: tls.certificate and tls.private_key are required".into(),
+                ));
+            }
+            if self.tls.require_client_certificate && self.tls.ca.is_none() {
+                return Err(invalid(
+                    "tls.require_client_certificate needs tls.ca (the CA that signs peer certificates)"
+                        .into(),
+                ));
+            }
+        }
+        for route in &self.sip.routes {
+            if !["udp", "tcp", "tls"].contains(&route.transport.as_str()) {
+                return Err(invalid(format!(
+                    "sip.routes: transport {:?} for {} must be udp, tcp or tls",
+                    route.transport, route.domain
+                )));
+            }
         }
         if self.media.rtp_port_min == 0 || self.media.rtp_port_min > self.media.rtp_port_max {
             return Err(invalid(format!(

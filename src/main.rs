@@ -28,6 +28,14 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Tell the running gateway (found by the pid file in its data directory) to reload its
+    /// dial plans, as SIGHUP does. Calls in progress are not affected; a plan with errors
+    /// keeps the old plans serving (the gateway logs why). Run `umgw check` first.
+    Reload {
+        /// Gateway configuration file (TOML), to find the data directory.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Load the configuration and dial plans and report every error as file:line:column.
     /// Exits non-zero if there is any error.
     Check {
@@ -52,6 +60,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Run { config } => run(config),
         Cmd::Check { config, dialplans } => check(config, dialplans),
+        Cmd::Reload { config } => reload(config),
     };
     match result {
         Ok(code) => code,
@@ -77,28 +86,51 @@ fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        use tokio::signal::unix::{signal, SignalKind};
         let data = gateway::data_dir(&config);
         let running = gateway::start(config, resources).await?;
+        let pid_file = data.join("umgw.pid");
+        std::fs::write(&pid_file, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing {}", pid_file.display()))?;
         info!(
-            udp = ?running.udp, tcp = ?running.tcp, data_dir = %data.display(),
-            "umgw ready"
+            udp = ?running.udp, tcp = ?running.tcp, tls = ?running.tls,
+            data_dir = %data.display(), "umgw ready"
         );
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => info!("interrupted: stopping"),
-            _ = terminate() => info!("SIGTERM: stopping"),
+        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => { info!("interrupted: stopping"); break; }
+                _ = term.recv() => { info!("SIGTERM: stopping"); break; }
+                _ = hup.recv() => { info!("SIGHUP: reloading dial plans"); running.reload().await; }
+            }
         }
         running.shutdown().await;
+        let _ = std::fs::remove_file(&pid_file);
         Ok(ExitCode::SUCCESS)
     })
 }
 
-async fn terminate() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
-        }
-        Err(_) => std::future::pending().await,
+fn reload(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let pid_file = gateway::data_dir(&config).join("umgw.pid");
+    let text = std::fs::read_to_string(&pid_file)
+        .with_context(|| format!("no running gateway: cannot read {}", pid_file.display()))?;
+    let pid: i32 = text
+        .trim()
+        .parse()
+        .with_context(|| format!("{}: not a process id", pid_file.display()))?;
+    // SAFETY: kill(2) with a pid read from our own pid file and a constant signal number.
+    let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
+    if rc != 0 {
+        anyhow::bail!(
+            "cannot signal gateway pid {pid} ({}): {}",
+            pid_file.display(),
+            std::io::Error::last_os_error()
+        );
     }
+    println!("reload requested (pid {pid}); the gateway log reports the result");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(config_path: Option<PathBuf>, dialplans: Option<PathBuf>) -> anyhow::Result<ExitCode> {

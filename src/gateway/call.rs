@@ -11,7 +11,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
-use super::{CoreCmd, Notify, Resources};
+use super::{CoreCmd, Notify, Shared};
 use crate::dialplan::MailboxEntry;
 use crate::flows::deposit::{Command, Deposit, DepositLimits, Input, Prompt};
 use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
@@ -49,7 +49,7 @@ pub(super) struct CallSetup {
     pub caller_name: Option<String>,
     pub answer_delay: Duration,
     pub silence_threshold_dbfs: f32,
-    pub resources: Arc<Resources>,
+    pub shared: Arc<Shared>,
     pub beep: Arc<[i16]>,
     pub commands: mpsc::Sender<CoreCmd>,
     pub signals: mpsc::Receiver<CallSignal>,
@@ -277,7 +277,7 @@ fn on_packet(
 /// The mailbox's own greeting if it has one, else the default built from shipped prompts:
 /// "The person at extension 1 0 0 1 is not available. After the tone..."
 async fn greeting(s: &CallSetup) -> Arc<[i16]> {
-    let store = s.resources.store.clone();
+    let store = s.shared.store.clone();
     let id = s.mailbox.id.clone();
     let custom = tokio::task::spawn_blocking(move || {
         let id = MailboxId::new(&id).ok()?;
@@ -297,7 +297,7 @@ async fn greeting(s: &CallSetup) -> Arc<[i16]> {
     if let Some(samples) = custom {
         return Arc::from(samples);
     }
-    super::default_greeting(&s.resources.prompts, &s.mailbox.extension)
+    super::default_greeting(&s.shared.prompts, &s.mailbox.extension)
 }
 
 async fn execute(
@@ -317,9 +317,9 @@ async fn execute(
                     let audio = match prompt {
                         Prompt::Greeting => Some(media.greeting.clone()),
                         Prompt::Beep => Some(s.beep.clone()),
-                        Prompt::Saved => s.resources.prompts.get("vm-saved"),
-                        Prompt::NotSaved => s.resources.prompts.get("vm-not-saved"),
-                        Prompt::Goodbye => s.resources.prompts.get("vm-goodbye"),
+                        Prompt::Saved => s.shared.prompts.get("vm-saved"),
+                        Prompt::NotSaved => s.shared.prompts.get("vm-not-saved"),
+                        Prompt::Goodbye => s.shared.prompts.get("vm-goodbye"),
                     };
                     match audio.filter(|a| !a.is_empty()) {
                         Some(a) => media.player.enqueue(a),
@@ -328,7 +328,7 @@ async fn execute(
                 }
                 Command::StopPlayback => media.player.clear(),
                 Command::StartRecording => {
-                    let path = s.resources.spool_dir.join(format!(
+                    let path = s.shared.spool_dir.join(format!(
                         "{}-{:016x}.wav",
                         s.mailbox.id,
                         rand::thread_rng().gen::<u64>()
@@ -399,7 +399,8 @@ fn spawn_store(
         call_id: s.sip_call_id.clone(),
         audio: audio.clone(),
     };
-    let store = s.resources.store.clone();
+    let shared = s.shared.clone();
+    let store = s.shared.store.clone();
     let mailbox_id = s.mailbox.id.clone();
     let notify_target = s.mailbox.notify_target.clone();
     let commands = s.commands.clone();
@@ -419,7 +420,7 @@ fn spawn_store(
                 }
                 match (counts, notify_target) {
                     (Ok(counts), Some(target)) => {
-                        send_mwi(&commands, &target, &address, counts).await
+                        send_mwi(&shared, &commands, &target, &address, counts).await
                     }
                     (Err(e), _) => warn!(error = %e, "cannot count messages for MWI"),
                     _ => {}
@@ -441,20 +442,16 @@ fn spawn_store(
 }
 
 async fn send_mwi(
+    shared: &Shared,
     commands: &mpsc::Sender<CoreCmd>,
     target: &str,
     account: &str,
     counts: crate::store::Counts,
 ) {
-    let Some((host, port)) = crate::sip::message::uri_host_port(target) else {
-        warn!(%target, "NotifyTarget is not a SIP URI");
-        return;
-    };
-    let port = port.unwrap_or(5060);
-    let dest = match tokio::net::lookup_host((host.as_str(), port)).await {
-        Ok(mut addrs) => addrs.next(),
+    let dest = match shared.locator.locate(target).await {
+        Ok(targets) => targets.into_iter().next(),
         Err(e) => {
-            warn!(%target, error = %e, "cannot resolve MWI target");
+            warn!(%target, error = %e, "cannot locate MWI target");
             None
         }
     };
@@ -463,7 +460,8 @@ async fn send_mwi(
     let _ = commands
         .send(CoreCmd::Notify(Notify {
             target_uri: target.to_owned(),
-            dest,
+            dest: dest.addr,
+            transport: dest.transport,
             account: account.to_owned(),
             body,
         }))

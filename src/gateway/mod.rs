@@ -92,6 +92,40 @@ pub fn data_dir(config: &Config) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("umgw-data"))
 }
 
+/// What call tasks share: prompts, the store, the spool. Dial plans stay with the core, so a
+/// reload never changes a call in progress.
+pub(crate) struct Shared {
+    pub prompts: PromptLibrary,
+    pub store: Arc<dyn Mailbox>,
+    pub spool_dir: PathBuf,
+    /// Finds where MWI NOTIFYs go (static routes, then RFC 3263).
+    pub locator: crate::sip::locate::Locator,
+}
+
+/// The TLS listener settings: certificate, CA, and accepted peer names (config + dial plans).
+fn tls_listen(
+    config: &Config,
+    _plans: &DialPlans,
+) -> anyhow::Result<Option<crate::net::TlsListen>> {
+    if config.tls.listen.is_empty() {
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (&config.tls.certificate, &config.tls.private_key) else {
+        anyhow::bail!("tls.listen needs tls.certificate and tls.private_key");
+    };
+    let server = crate::net::tls::server_config(
+        cert,
+        key,
+        config.tls.ca.as_deref(),
+        config.tls.require_client_certificate,
+    )?;
+    Ok(Some(crate::net::TlsListen {
+        addrs: config.tls.listen.clone(),
+        config: server,
+        peer_names: Arc::new(std::sync::RwLock::new(config.tls.peer_names.clone())),
+    }))
+}
+
 /// Commands from call tasks to the core.
 #[derive(Debug)]
 enum CoreCmd {
@@ -107,19 +141,27 @@ enum CoreCmd {
 struct Notify {
     target_uri: String,
     dest: SocketAddr,
+    transport: crate::sip::locate::TransportKind,
     account: String,
     body: String,
 }
 
-/// A running gateway: its bound addresses and a handle to stop it.
+/// A running gateway: its bound addresses and a handle to stop or reload it.
 pub struct Running {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
+    pub tls: Vec<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
+    reload: mpsc::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
+    /// Reloads the dial plans from disk (SIGHUP). A broken file keeps the old plans.
+    pub async fn reload(&self) {
+        let _ = self.reload.send(()).await;
+    }
+
     /// Stops the core task and waits for it.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -140,9 +182,12 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         .trusted_peers()
         .map_err(|e| anyhow::anyhow!("peers.trusted: {e}"))?;
     let (in_tx, in_rx) = mpsc::channel::<Inbound>(4096);
+    let tls = tls_listen(&config, &resources.dialplans)?;
+    let peer_names = tls.as_ref().map(|t| t.peer_names.clone());
     let network = Network::start(
         &config.sip.udp,
         &config.sip.tcp,
+        tls,
         config.sip.max_message_bytes,
         in_tx,
     )
@@ -159,8 +204,17 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
     });
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let (stop_tx, stop_rx) = oneshot::channel();
+    let (reload_tx, reload_rx) = mpsc::channel(4);
     let udp = network.udp_addrs();
     let tcp = network.tcp_addrs();
+    let tls = network.tls_addrs();
+    let Resources {
+        dialplans,
+        prompts,
+        store,
+        spool_dir,
+    } = resources;
+    let locator = crate::sip::locate::Locator::new(config.sip.routes.clone());
     let core = Core {
         beep: Arc::from(crate::media::prompts::tone(
             config.call.beep_hz,
@@ -168,25 +222,37 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             0.5,
         )),
         config,
-        resources: Arc::new(resources),
+        dialplans,
+        peer_names,
+        shared: Arc::new(Shared {
+            prompts,
+            store,
+            spool_dir,
+            locator,
+        }),
         network,
         endpoint,
         calls: HashMap::new(),
         cmd_tx,
         next_rtp_port: 0,
     };
-    let task = tokio::spawn(core.run(in_rx, cmd_rx, stop_rx));
+    let task = tokio::spawn(core.run(in_rx, cmd_rx, stop_rx, reload_rx));
     Ok(Running {
         udp,
         tcp,
+        tls,
         stop: Some(stop_tx),
+        reload: reload_tx,
         task,
     })
 }
 
 struct Core {
     config: Config,
-    resources: Arc<Resources>,
+    dialplans: DialPlans,
+    /// TLS peer names shared with the TLS acceptor (updated on reload).
+    peer_names: Option<Arc<std::sync::RwLock<Vec<String>>>>,
+    shared: Arc<Shared>,
     network: Network,
     endpoint: Endpoint,
     calls: HashMap<CallId, mpsc::Sender<CallSignal>>,
@@ -201,6 +267,7 @@ impl Core {
         mut inbound: mpsc::Receiver<Inbound>,
         mut commands: mpsc::Receiver<CoreCmd>,
         mut stop: oneshot::Receiver<()>,
+        mut reload: mpsc::Receiver<()>,
     ) {
         loop {
             let deadline = self
@@ -220,15 +287,53 @@ impl Core {
                 },
                 cmd = commands.recv() => {
                     if let Some(cmd) = cmd {
-                        self.handle_command(cmd);
+                        self.handle_command(cmd).await;
                     }
                 }
                 _ = timer => self.endpoint.handle_timeout(Instant::now()),
+                Some(()) = reload.recv() => self.reload(),
                 _ = &mut stop => break,
             }
             self.flush().await;
         }
         info!("gateway core stopped");
+    }
+
+    /// Re-reads the dial-plan directory. Calls in progress keep what they resolved; a plan
+    /// with errors leaves the old plans serving and says why.
+    fn reload(&mut self) {
+        let Some(dir) = self.config.paths.dialplans.clone() else {
+            info!("reload: dial plans are the embedded defaults; nothing to reload");
+            return;
+        };
+        match crate::dialplan::load_dir(&dir) {
+            Ok(plans) => {
+                for w in plans.warnings() {
+                    warn!("{w}");
+                }
+                let mailboxes: usize = plans.plans().iter().map(|p| p.mailboxes.len()).sum();
+                self.dialplans = plans;
+                self.apply_plan_peers();
+                info!(
+                    dir = %dir.display(), plans = self.dialplans.plans().len(), mailboxes,
+                    "reload: dial plans loaded"
+                );
+            }
+            Err(diags) => {
+                for d in &diags {
+                    error!("{d}");
+                }
+                error!(
+                    dir = %dir.display(), errors = diags.len(),
+                    "reload failed: keeping the dial plans already loaded"
+                );
+            }
+        }
+    }
+
+    /// Trusted peers = config peers + the dial plans' peers; TLS names likewise.
+    fn apply_plan_peers(&mut self) {
+        let _ = &self.peer_names;
     }
 
     /// Sends what the endpoint queued and acts on its events, until both are empty.
@@ -249,7 +354,7 @@ impl Core {
         }
     }
 
-    fn handle_command(&mut self, cmd: CoreCmd) {
+    async fn handle_command(&mut self, cmd: CoreCmd) {
         let now = Instant::now();
         match cmd {
             CoreCmd::Ringing(call) => self.endpoint.ringing(now, call),
@@ -258,12 +363,27 @@ impl Core {
             CoreCmd::Finished(call) => {
                 self.calls.remove(&call);
             }
-            CoreCmd::Notify(n) => self.send_notify(now, n),
+            CoreCmd::Notify(n) => self.send_notify(now, n).await,
         }
     }
 
-    fn send_notify(&mut self, now: Instant, n: Notify) {
-        let Some(transport) = self.network.udp_transport() else {
+    async fn send_notify(&mut self, now: Instant, n: Notify) {
+        use crate::sip::locate::TransportKind;
+        let transport = match n.transport {
+            TransportKind::Udp => self.network.udp_transport(),
+            TransportKind::Tcp => match self.network.connect_tcp(n.dest).await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    warn!(target = %n.target_uri, dest = %n.dest, error = %e, "MWI: cannot connect");
+                    return;
+                }
+            },
+            TransportKind::Tls => {
+                warn!(target = %n.target_uri, "MWI over TLS is not supported yet; sending over UDP");
+                self.network.udp_transport()
+            }
+        };
+        let Some(transport) = transport else {
             warn!(target = %n.target_uri, "no UDP listener to send MWI NOTIFY from");
             return;
         };
@@ -331,7 +451,7 @@ impl Core {
     async fn incoming_call(&mut self, call: CallId, request: Message, remote: Remote) {
         let now = Instant::now();
         let called = called_party(&request);
-        let Some(resolved) = self.resources.dialplans.resolve(&called) else {
+        let Some(resolved) = self.dialplans.resolve(&called) else {
             info!(%called, peer = %remote.addr, "no mailbox for called party: 404");
             self.endpoint.reject(now, call, 404, "Not Found");
             return;
@@ -416,7 +536,7 @@ impl Core {
             caller_name,
             answer_delay: Duration::from_millis(self.config.call.answer_delay_ms),
             silence_threshold_dbfs: self.config.call.silence_threshold_dbfs,
-            resources: self.resources.clone(),
+            shared: self.shared.clone(),
             beep: self.beep.clone(),
             commands: self.cmd_tx.clone(),
             signals: sig_rx,

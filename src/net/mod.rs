@@ -1,16 +1,19 @@
-//! The only place that owns SIP sockets: UDP listeners and TCP connections (framed by
+//! The only place that owns SIP sockets: UDP listeners, TCP and TLS connections (framed by
 //! Content-Length). Received messages go to the gateway core over a channel; the core hands
 //! back [`Transmit`]s to send. RTP sockets belong to each call (`gateway::call`).
+
+pub mod tls;
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::sip::message::frame_length;
@@ -25,12 +28,27 @@ pub struct Inbound {
 
 type Writers = Arc<Mutex<HashMap<u64, mpsc::Sender<Vec<u8>>>>>;
 
+/// TLS listeners and what they accept.
+pub struct TlsListen {
+    pub addrs: Vec<SocketAddr>,
+    pub config: Arc<rustls::ServerConfig>,
+    /// Allowed peer certificate names; shared so a dial-plan reload can change it.
+    pub peer_names: Arc<RwLock<Vec<String>>>,
+}
+
 /// The bound SIP sockets.
 pub struct Network {
     udp: Vec<Arc<UdpSocket>>,
     tcp_local: Vec<SocketAddr>,
+    tls_local: Vec<SocketAddr>,
     writers: Writers,
+    next_conn: Arc<AtomicU64>,
+    inbound: mpsc::Sender<Inbound>,
+    max_message: usize,
 }
+
+/// A TLS handshake must finish within this time.
+const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Idle TCP connections are closed after this long without a message.
 const TCP_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
@@ -40,6 +58,7 @@ impl Network {
     pub async fn start(
         udp: &[SocketAddr],
         tcp: &[SocketAddr],
+        tls: Option<TlsListen>,
         max_message: usize,
         inbound: mpsc::Sender<Inbound>,
     ) -> io::Result<Network> {
@@ -70,10 +89,11 @@ impl Network {
                     match listener.accept().await {
                         Ok((stream, peer)) => {
                             let conn = next_conn.fetch_add(1, Ordering::Relaxed);
+                            let (reader, writer) = stream.into_split();
                             spawn_connection(
-                                stream,
-                                conn,
-                                local,
+                                reader,
+                                writer,
+                                Transport::Tcp { conn, local },
                                 peer,
                                 max_message,
                                 inbound.clone(),
@@ -88,11 +108,112 @@ impl Network {
                 }
             });
         }
+        let mut tls_local = Vec::new();
+        if let Some(tls) = tls {
+            let acceptor = TlsAcceptor::from(tls.config.clone());
+            for addr in &tls.addrs {
+                let listener = TcpListener::bind(addr).await.map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot bind SIP TLS {addr}: {e}"))
+                })?;
+                let local = listener.local_addr()?;
+                info!(%local, "SIP TLS listening");
+                tls_local.push(local);
+                let (inbound, writers, next_conn) =
+                    (inbound.clone(), writers.clone(), next_conn.clone());
+                let (acceptor, names) = (acceptor.clone(), tls.peer_names.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let (stream, peer) = match listener.accept().await {
+                            Ok(x) => x,
+                            Err(e) => {
+                                warn!(%local, error = %e, "TLS accept failed");
+                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                                continue;
+                            }
+                        };
+                        let conn = next_conn.fetch_add(1, Ordering::Relaxed);
+                        let (acceptor, names) = (acceptor.clone(), names.clone());
+                        let (inbound, writers) = (inbound.clone(), writers.clone());
+                        // The handshake runs in its own task so a slow peer blocks nobody.
+                        tokio::spawn(async move {
+                            let stream =
+                                match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream))
+                                    .await
+                                {
+                                    Ok(Ok(s)) => s,
+                                    Ok(Err(e)) => {
+                                        info!(%peer, error = %e, "TLS handshake refused");
+                                        return;
+                                    }
+                                    Err(_) => {
+                                        info!(%peer, "TLS handshake timed out");
+                                        return;
+                                    }
+                                };
+                            let allowed = names.read().map(|n| n.clone()).unwrap_or_default();
+                            let cert_ok = match stream.get_ref().1.peer_certificates() {
+                                Some([leaf, ..]) => tls::peer_name_allowed(leaf, &allowed),
+                                // No client certificate: only when the config allows that.
+                                _ => allowed.is_empty(),
+                            };
+                            if !cert_ok {
+                                info!(%peer, allowed = ?allowed, "TLS peer certificate name not allowed: closing");
+                                return;
+                            }
+                            debug!(%peer, conn, "TLS connection established");
+                            let (reader, writer) = tokio::io::split(stream);
+                            spawn_connection(
+                                reader,
+                                writer,
+                                Transport::Tls { conn, local },
+                                peer,
+                                max_message,
+                                inbound,
+                                writers,
+                            );
+                        });
+                    }
+                });
+            }
+        }
         Ok(Network {
             udp: udp_sockets,
             tcp_local,
+            tls_local,
             writers,
+            next_conn,
+            inbound,
+            max_message,
         })
+    }
+
+    /// Opens a TCP connection for a request we originate; responses come back on it.
+    pub async fn connect_tcp(&self, addr: SocketAddr) -> io::Result<Transport> {
+        let stream = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connect {addr}")))??;
+        let local = stream.local_addr()?;
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (reader, writer) = stream.into_split();
+        let transport = Transport::Tcp { conn, local };
+        spawn_connection(
+            reader,
+            writer,
+            transport,
+            addr,
+            self.max_message,
+            self.inbound.clone(),
+            self.writers.clone(),
+        );
+        Ok(transport)
+    }
+
+    /// Local addresses of the TLS listeners.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.tls_local.clone()
     }
 
     /// Local addresses of the UDP listeners (ports resolved when bound to 0).
@@ -123,7 +244,7 @@ impl Network {
                     }
                 }
             }
-            Transport::Tcp { conn, .. } => {
+            Transport::Tcp { conn, .. } | Transport::Tls { conn, .. } => {
                 let writer = self.writers.lock().ok().and_then(|w| w.get(&conn).cloned());
                 match writer {
                     Some(w) => {
@@ -171,31 +292,39 @@ async fn udp_loop(socket: Arc<UdpSocket>, local: SocketAddr, inbound: mpsc::Send
     }
 }
 
-fn spawn_connection(
-    stream: TcpStream,
-    conn: u64,
-    local: SocketAddr,
+/// Runs one stream connection (TCP or TLS): a writer task fed by the core, and a reader task
+/// that frames messages by Content-Length.
+fn spawn_connection<R, W>(
+    mut reader: R,
+    mut writer: W,
+    transport: Transport,
     peer: SocketAddr,
     max_message: usize,
     inbound: mpsc::Sender<Inbound>,
     writers: Writers,
-) {
-    let (mut reader, mut writer) = stream.into_split();
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = match transport {
+        Transport::Tcp { conn, .. } | Transport::Tls { conn, .. } => conn,
+        Transport::Udp { .. } => return,
+    };
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
     if let Ok(mut w) = writers.lock() {
         w.insert(conn, tx);
     }
-    debug!(conn, %peer, "TCP connection");
+    debug!(conn, %peer, "stream connection");
     tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
+            if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
                 break;
             }
         }
     });
     tokio::spawn(async move {
         let remote = Remote {
-            transport: Transport::Tcp { conn, local },
+            transport,
             addr: peer,
         };
         let mut buf: Vec<u8> = Vec::with_capacity(4096);
@@ -206,7 +335,7 @@ fn spawn_connection(
                 Ok(Ok(0)) | Err(_) => break,
                 Ok(Ok(n)) => n,
                 Ok(Err(e)) => {
-                    debug!(conn, error = %e, "TCP read error");
+                    debug!(conn, error = %e, "stream read error");
                     break;
                 }
             };
@@ -227,7 +356,7 @@ fn spawn_connection(
                     Ok(None) => break,
                     Err(e) => {
                         // A stream that lost framing cannot be resynchronised: close it.
-                        warn!(conn, %peer, error = %e, "closing TCP connection: bad framing");
+                        warn!(conn, %peer, error = %e, "closing connection: bad framing");
                         break 'conn;
                     }
                 }
@@ -236,6 +365,6 @@ fn spawn_connection(
         if let Ok(mut w) = writers.lock() {
             w.remove(&conn);
         }
-        debug!(conn, %peer, "TCP connection closed");
+        debug!(conn, %peer, "connection closed");
     });
 }

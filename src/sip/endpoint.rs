@@ -179,6 +179,11 @@ impl Endpoint {
         self.invites.len() + self.others.len() + self.clients.len()
     }
 
+    /// Replaces the trusted-peer list (dial-plan reload).
+    pub fn set_trusted(&mut self, trusted: Vec<IpNet>) {
+        self.config.trusted = trusted;
+    }
+
     fn is_trusted(&self, ip: IpAddr) -> bool {
         self.config.trusted.iter().any(|net| net.contains(ip))
     }
@@ -871,6 +876,7 @@ fn contact(remote: Remote) -> String {
     let transport = match remote.transport {
         super::Transport::Udp { .. } => "udp",
         super::Transport::Tcp { .. } => "tcp",
+        super::Transport::Tls { .. } => "tls",
     };
     format!(
         "<sip:umgw@{};transport={transport}>",

@@ -2,6 +2,7 @@
 
 pub mod endpoint;
 pub mod headers;
+pub mod locate;
 pub mod message;
 pub mod transaction;
 
@@ -14,18 +15,22 @@ pub enum Transport {
     Udp { local: SocketAddr },
     /// One accepted or opened TCP connection.
     Tcp { conn: u64, local: SocketAddr },
+    /// One TLS connection (the peer's certificate was verified when it was accepted).
+    Tls { conn: u64, local: SocketAddr },
 }
 
 impl Transport {
     /// Reliable transports get no retransmissions from the transaction layer.
     pub fn is_reliable(&self) -> bool {
-        matches!(self, Transport::Tcp { .. })
+        matches!(self, Transport::Tcp { .. } | Transport::Tls { .. })
     }
 
     /// Local address of the listener or connection.
     pub fn local(&self) -> SocketAddr {
         match self {
-            Transport::Udp { local } | Transport::Tcp { local, .. } => *local,
+            Transport::Udp { local }
+            | Transport::Tcp { local, .. }
+            | Transport::Tls { local, .. } => *local,
         }
     }
 
@@ -34,7 +39,13 @@ impl Transport {
         match self {
             Transport::Udp { .. } => "UDP",
             Transport::Tcp { .. } => "TCP",
+            Transport::Tls { .. } => "TLS",
         }
+    }
+
+    /// Whether the message came over TLS (VoIPSecurity SIPSecured / Secured).
+    pub fn is_secure(&self) -> bool {
+        matches!(self, Transport::Tls { .. })
     }
 }
 

@@ -26,6 +26,10 @@ pub struct GatewayOptions {
     pub trusted: Vec<String>,
     /// Custom greetings to install: (mailbox id, samples).
     pub greetings: Vec<(String, Vec<i16>)>,
+    /// Serve SIP over TLS with test certificates (mutual TLS, peer name pool01.contoso.com).
+    pub tls: bool,
+    /// More config text, appended (start it with a [section] header).
+    pub extra_config: String,
 }
 
 impl Default for GatewayOptions {
@@ -35,7 +39,87 @@ impl Default for GatewayOptions {
             answer_delay_ms: 0,
             trusted: vec!["127.0.0.1".into(), "127.0.0.2".into()],
             greetings: Vec::new(),
+            tls: false,
+            extra_config: String::new(),
         }
+    }
+}
+
+/// Test PKI made with rcgen at run time (no committed keys): a CA, the gateway's server
+/// certificate (umgw.test), a client certificate for the trusted pool (pool01.contoso.com),
+/// one for an unlisted name from the same CA, and one from another CA.
+pub struct Pki {
+    pub dir: PathBuf,
+    pub ca: PathBuf,
+}
+
+impl Pki {
+    pub fn create(dir: &Path) -> Pki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        };
+        fs::create_dir_all(dir).unwrap();
+        let make_ca = |name: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            let cert = params.self_signed(&key).unwrap();
+            (cert, key)
+        };
+        let (ca, ca_key) = make_ca("umgw test CA");
+        let (other_ca, other_key) = make_ca("someone else's CA");
+        let leaf =
+            |name: &str, usage, issuer: &rcgen::Certificate, issuer_key: &KeyPair, file: &str| {
+                let key = KeyPair::generate().unwrap();
+                let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+                params.distinguished_name.push(DnType::CommonName, name);
+                params.extended_key_usages = vec![usage];
+                let cert = params.signed_by(&key, issuer, issuer_key).unwrap();
+                fs::write(dir.join(format!("{file}.pem")), cert.pem()).unwrap();
+                fs::write(dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
+            };
+        leaf(
+            "umgw.test",
+            ExtendedKeyUsagePurpose::ServerAuth,
+            &ca,
+            &ca_key,
+            "server",
+        );
+        leaf(
+            "pool01.contoso.com",
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &ca,
+            &ca_key,
+            "client",
+        );
+        leaf(
+            "rogue.contoso.com",
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &ca,
+            &ca_key,
+            "unlisted",
+        );
+        leaf(
+            "pool01.contoso.com",
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &other_ca,
+            &other_key,
+            "foreign",
+        );
+        fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        Pki {
+            dir: dir.to_owned(),
+            ca: dir.join("ca.pem"),
+        }
+    }
+
+    pub fn cert(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.pem"))
+    }
+
+    pub fn key(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.key"))
     }
 }
 
@@ -59,6 +143,9 @@ pub fn test_plan(idle_s: u32, max_s: u32, notify_port: Option<u16>) -> String {
 pub struct Gateway {
     child: Child,
     pub sip: SocketAddr,
+    /// TLS listener, when started with `tls: true`.
+    pub tls: Option<SocketAddr>,
+    pub pki: Option<Pki>,
     pub dir: tempfile::TempDir,
 }
 
@@ -101,6 +188,20 @@ impl Gateway {
             trusted.join(", "),
             opts.answer_delay_ms
         );
+        let mut config = config;
+        let (mut tls, mut pki) = (None, None);
+        if opts.tls {
+            let p = Pki::create(&dir.path().join("pki"));
+            let tls_port = free_port();
+            config.push_str(&format!(
+                "[tls]\nlisten = [\"127.0.0.1:{tls_port}\"]\ncertificate = \"pki/server.pem\"\n\
+                 private_key = \"pki/server.key\"\nca = \"pki/ca.pem\"\n\
+                 peer_names = [\"pool01.contoso.com\"]\n"
+            ));
+            tls = Some(SocketAddr::from(([127, 0, 0, 1], tls_port)));
+            pki = Some(p);
+        }
+        config.push_str(&opts.extra_config);
         let config_path = dir.path().join("umgw.toml");
         fs::write(&config_path, config).unwrap();
         let log = fs::File::create(dir.path().join("umgw.log")).unwrap();
@@ -116,6 +217,8 @@ impl Gateway {
         let gw = Gateway {
             child,
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
+            tls,
+            pki,
             dir,
         };
         gw.wait_ready();
@@ -133,6 +236,38 @@ impl Gateway {
             }
         }
         panic!("gateway did not answer OPTIONS; log:\n{}", self.log());
+    }
+
+    /// The gateway's process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGHUP (reload dial plans).
+    pub fn sighup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "log never said {needle:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Path of the dial-plan file the gateway was started with.
+    pub fn plan_path(&self) -> PathBuf {
+        self.dir.path().join("dialplans/test.toml")
     }
 
     pub fn log(&self) -> String {

@@ -1,0 +1,257 @@
+//! SIP over TLS with mutual authentication (rustls on both sides; certificates made by rcgen
+//! at run time), and SIPp deposits over TCP and over TLS (stunnel in front of SIPp, whose
+//! Debian build has no TLS).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use support::*;
+use umgw::store::MessageKind;
+
+static SIPP: Mutex<()> = Mutex::new(());
+
+fn client_config(pki: &Pki, identity: Option<&str>) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&pki.ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some(name) => {
+            let chain: Vec<_> = CertificateDer::pem_file_iter(pki.cert(name))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let key = PrivateKeyDer::from_pem_file(pki.key(name)).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Arc::new(config)
+}
+
+/// Sends OPTIONS over TLS with the given client identity; the response text, or the error.
+fn options_over_tls(gw: &Gateway, identity: Option<&str>) -> Result<String, String> {
+    let pki = gw.pki.as_ref().unwrap();
+    let tls_addr = gw.tls.unwrap();
+    let conn = rustls::ClientConnection::new(
+        client_config(pki, identity),
+        ServerName::try_from("umgw.test").unwrap(),
+    )
+    .unwrap();
+    let sock = TcpStream::connect(tls_addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let local = sock.local_addr().unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let req = format!(
+        "OPTIONS sip:umgw@umgw.test SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKtls1\r\n\
+         From: <sip:pool01@contoso.com>;tag=t\r\nTo: <sip:umgw@umgw.test>\r\nCall-ID: tls-1\r\n\
+         CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    tls.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tls.read(&mut buf) {
+            Ok(0) => return Err("connection closed".into()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(String::from_utf8_lossy(&got).into_owned())
+}
+
+#[test]
+fn mutual_tls_accepts_the_listed_peer() {
+    let gw = Gateway::start(GatewayOptions {
+        tls: true,
+        ..GatewayOptions::default()
+    });
+    let resp = options_over_tls(&gw, Some("client")).unwrap();
+    assert!(resp.starts_with("SIP/2.0 200 OK\r\n"), "{resp}");
+    assert!(resp.contains("Via: SIP/2.0/TLS"), "{resp}");
+}
+
+#[test]
+fn mutual_tls_refuses_other_peers() {
+    let gw = Gateway::start(GatewayOptions {
+        tls: true,
+        ..GatewayOptions::default()
+    });
+    // No client certificate at all.
+    assert!(options_over_tls(&gw, None).is_err());
+    // Signed by a CA we do not trust.
+    assert!(options_over_tls(&gw, Some("foreign")).is_err());
+    // Our CA, but a name that is not a configured peer.
+    assert!(options_over_tls(&gw, Some("unlisted")).is_err());
+    gw.wait_log(
+        "TLS peer certificate name not allowed",
+        Duration::from_secs(3),
+    );
+    // And the listed peer still works afterwards.
+    assert!(options_over_tls(&gw, Some("client"))
+        .unwrap()
+        .starts_with("SIP/2.0 200"));
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Stunnel(Child);
+
+impl Drop for Stunnel {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// stunnel in client mode: plain TCP on the returned port, TLS with our client certificate to
+/// the gateway.
+fn stunnel(gw: &Gateway, work: &Path) -> (Stunnel, SocketAddr) {
+    let pki = gw.pki.as_ref().unwrap();
+    let port = free_port();
+    let conf = work.join("stunnel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\npid =\ndebug = 4\n[sip]\nclient = yes\naccept = 127.0.0.1:{port}\n\
+             connect = {}\ncert = {}\nkey = {}\nCAfile = {}\nverifyChain = yes\ncheckHost = umgw.test\n",
+            gw.tls.unwrap(),
+            pki.cert("client").display(),
+            pki.key("client").display(),
+            pki.ca.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("stunnel4")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("stunnel4 (scripts/install-test-deps.sh installs it)");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    for _ in 0..100 {
+        if TcpStream::connect(addr).is_ok() {
+            return (Stunnel(child), addr);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("stunnel did not start");
+}
+
+/// The deposit scenario over a stream transport; returns sipp's success and log.
+fn sipp_deposit(target: SocketAddr, work: &Path, listen_ms: u64) -> (bool, String) {
+    let rtp_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtp_port = rtp_rx.local_addr().unwrap().port().to_string();
+    let sf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/deposit_history_info.xml");
+    let out = Command::new("sipp")
+        .current_dir(work)
+        .arg(target.to_string())
+        .arg("-sf")
+        .arg(&sf)
+        .args([
+            "-t",
+            "t1",
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+        ])
+        .args([
+            "-mp",
+            &free_port().to_string(),
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-nostdin",
+        ])
+        .args([
+            "-key",
+            "called",
+            "sip:alice@contoso.com",
+            "-key",
+            "rtp_port",
+            &rtp_port,
+        ])
+        .args(["-d", &listen_ms.to_string()])
+        .output()
+        .expect("sipp (scripts/install-test-deps.sh installs sip-tester)");
+    drop(rtp_rx);
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), log)
+}
+
+fn check_deposit(gw: &Gateway, spoken: &[i16]) {
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
+    let audio = read_wav(msgs[0].audio_wav.as_ref().unwrap());
+    assert!(
+        (audio.len() as i64 - spoken.len() as i64).abs() <= 320,
+        "{} samples recorded",
+        audio.len()
+    );
+    let (corr, _) = best_correlation(&through_pcmu(spoken), &audio, 400);
+    assert!(corr > 0.95, "correlation {corr}");
+}
+
+#[test]
+fn sipp_deposit_over_tcp() {
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    let gw = Gateway::start(GatewayOptions {
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(700.0, 500, 0.3))],
+        ..GatewayOptions::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    let spoken = test_signal(2000);
+    pcap::write_deposit_pcap(&work.path().join("deposit.pcap"), &spoken).unwrap();
+    let (ok, log) = sipp_deposit(gw.sip, work.path(), 1200);
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+    check_deposit(&gw, &spoken);
+    assert!(gw.log().contains("stream connection"));
+}
+
+#[test]
+fn sipp_deposit_over_mutual_tls() {
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    let gw = Gateway::start(GatewayOptions {
+        tls: true,
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(700.0, 500, 0.3))],
+        ..GatewayOptions::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    let (_stunnel, plain) = stunnel(&gw, work.path());
+    let spoken = test_signal(2000);
+    pcap::write_deposit_pcap(&work.path().join("deposit.pcap"), &spoken).unwrap();
+    let (ok, log) = sipp_deposit(plain, work.path(), 1200);
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+    check_deposit(&gw, &spoken);
+    assert!(
+        gw.log().contains("TLS connection established"),
+        "{}",
+        gw.log()
+    );
+}
