@@ -1,12 +1,22 @@
-//! SDP (RFC 4566) parsing and the RFC 3264 answer for G.711 audio.
+//! SDP (RFC 4566) parsing and the RFC 3264 answer for G.711 audio, plain or SRTP with SDES keys
+//! (RFC 4568), and picking the SDP out of Lync's `multipart/alternative` INVITE bodies.
 //!
 //! We serve one audio stream: PCMU or PCMA at 8 kHz, plus RFC 4733
 //! telephone-event when offered. The parser is strict about the lines the
 //! answer depends on (`v=`, `c=`, `m=`) and lenient about attributes: an
 //! unparsable `a=` line in a stream we do not use must not fail the call.
+//!
+//! ICE (`a=candidate`, `a=ice-ufrag`, ...), `a=x-ssrc-range`, `a=rtcp-fb` and Lync's
+//! `a=cryptoscale` are ignored, and the answer carries no ICE: a peer whose answer has no ICE
+//! attributes does not do ICE (RFC 5245 §5.1), and Lync then sends media straight to the `c=`/`m=`
+//! address, as it does to any non-ICE gateway.
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use base64::Engine as _;
+
+use crate::media::srtp::{SrtpContext, SrtpSuite};
 
 /// Why an offer could not be parsed or answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,14 +39,39 @@ pub enum SdpError {
         /// What was offered, e.g. `RTP/AVP 18 G729/8000`.
         offered: String,
     },
+    /// SRTP is required but no stream offers it in a form we serve (answer 488).
+    #[error(
+        "no acceptable SRTP audio: offer has {offered}; SRTP is required and we serve \
+         PCMU/PCMA over RTP/SAVP with an SDES a=crypto line for AES_CM_128_HMAC_SHA1_80 or _32 \
+         without MKI"
+    )]
+    NoSecureMedia {
+        /// What was offered, with why each audio stream was refused.
+        offered: String,
+    },
+    /// The INVITE body is not SDP, or a multipart body holds no SDP part (answer 415).
+    #[error("no application/sdp body in Content-Type {content_type:?}")]
+    UnsupportedBody {
+        /// The body's Content-Type.
+        content_type: String,
+    },
+    /// A multipart body that cannot be split into parts (answer 400).
+    #[error("bad multipart body: {why}")]
+    BadMultipart {
+        /// What is wrong.
+        why: String,
+    },
 }
 
 impl SdpError {
     /// SIP status for a rejected offer: 400 for syntax, 488 Not Acceptable Here otherwise.
     pub fn status_code(&self) -> u16 {
         match self {
-            SdpError::Malformed { .. } => 400,
-            SdpError::NoAudio | SdpError::NoCommonCodec { .. } => 488,
+            SdpError::Malformed { .. } | SdpError::BadMultipart { .. } => 400,
+            SdpError::UnsupportedBody { .. } => 415,
+            SdpError::NoAudio | SdpError::NoCommonCodec { .. } | SdpError::NoSecureMedia { .. } => {
+                488
+            }
         }
     }
 }
@@ -119,6 +154,10 @@ pub struct MediaDescription {
     pub ptime: Option<u32>,
     /// Media-level direction attribute.
     pub direction: Option<Direction>,
+    /// `a=crypto` lines with a suite we implement, in offer order (the offerer's preference).
+    pub crypto: Vec<CryptoAttribute>,
+    /// Why each other `a=crypto` line was skipped (unknown suite, syntax), for 488 reasons.
+    pub crypto_skipped: Vec<String>,
     /// 1-based line of the `m=` line (for errors).
     pub line: usize,
 }
@@ -253,6 +292,8 @@ fn parse_media(v: &str, line: usize) -> Result<MediaDescription, String> {
         fmtps: Vec::new(),
         ptime: None,
         direction: None,
+        crypto: Vec::new(),
+        crypto_skipped: Vec::new(),
         line,
     })
 }
@@ -284,6 +325,10 @@ fn parse_attribute(sd: &mut SessionDescription, v: &str) {
             }
         }
         "ptime" => m.ptime = value.parse().ok(),
+        "crypto" => match value.parse::<CryptoAttribute>() {
+            Ok(c) => m.crypto.push(c),
+            Err(e) => m.crypto_skipped.push(e.to_string()),
+        },
         _ => {}
     }
 }
@@ -343,6 +388,223 @@ fn g711(m: &MediaDescription, pt: u8) -> Option<&'static str> {
     }
 }
 
+/// Shortest SDES key lifetime (packets) we accept: we never rekey, and a 30 min call
+/// (MaxCallDuration) at 50 packets/s is 90 000 packets, under 2^17. 2^20 leaves room.
+const MIN_KEY_LIFETIME: u64 = 1 << 20;
+
+/// Base64 as RFC 4568 uses it; padding is optional in the wild (30 bytes need none anyway).
+const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// An `a=crypto` line that could not be parsed or names a suite we do not implement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a=crypto {value:?}: {why}")]
+pub struct CryptoError {
+    /// The attribute value after `a=crypto:`.
+    pub value: String,
+    /// What is wrong.
+    pub why: String,
+}
+
+/// `a=crypto:<tag> <suite> inline:<key||salt>[|lifetime][|MKI:len] [session params]`
+/// (RFC 4568 §9.1) for a suite we implement, with one inline key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CryptoAttribute {
+    /// Tag the answer must echo.
+    pub tag: u32,
+    /// Crypto suite.
+    pub suite: SrtpSuite,
+    /// 16-byte master key followed by the 14-byte master salt.
+    pub key_salt: [u8; 30],
+    /// Key lifetime in packets (`2^31` is stored as 2147483648).
+    pub lifetime: Option<u64>,
+    /// `MKI value : MKI length in bytes`.
+    pub mki: Option<(u64, u8)>,
+    /// Session parameters as written (`KDR=0`, `WSH=64`, `UNENCRYPTED_SRTP`...).
+    pub session_params: Vec<String>,
+}
+
+impl std::fmt::Debug for CryptoAttribute {
+    // Keys stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CryptoAttribute")
+            .field("tag", &self.tag)
+            .field("suite", &self.suite)
+            .field("lifetime", &self.lifetime)
+            .field("mki", &self.mki)
+            .field("session_params", &self.session_params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::str::FromStr for CryptoAttribute {
+    type Err = CryptoError;
+
+    /// Parses the value after `a=crypto:`.
+    fn from_str(value: &str) -> Result<CryptoAttribute, CryptoError> {
+        let bad = |why: String| CryptoError {
+            value: value.to_string(),
+            why,
+        };
+        let mut it = value.split_ascii_whitespace();
+        let (Some(tag), Some(suite), Some(key_params)) = (it.next(), it.next(), it.next()) else {
+            return Err(bad("needs <tag> <suite> <key-params>".to_string()));
+        };
+        let tag = tag
+            .parse()
+            .ok()
+            .filter(|_| tag.len() <= 9 && tag.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| bad(format!("tag {tag:?} is not 1-9 digits")))?;
+        let suite = SrtpSuite::from_name(suite)
+            .ok_or_else(|| bad(format!("unsupported crypto suite {suite}")))?;
+        if key_params.contains(';') {
+            return Err(bad("several keys in one line (needs MKI)".to_string()));
+        }
+        let info = match key_params.split_once(':') {
+            Some((method, info)) if method.eq_ignore_ascii_case("inline") => info,
+            _ => return Err(bad("key method is not inline:".to_string())),
+        };
+        let mut fields = info.split('|');
+        let b64 = fields.next().unwrap_or_default();
+        let mut raw = [0u8; 48];
+        let key_salt = match B64.decode_slice(b64, &mut raw) {
+            Ok(30) => {
+                let mut k = [0u8; 30];
+                k.copy_from_slice(&raw[..30]);
+                k
+            }
+            Ok(n) => return Err(bad(format!("key||salt is {n} bytes, expected 30"))),
+            Err(_) => return Err(bad("key||salt is not base64".to_string())),
+        };
+        let (mut lifetime, mut mki) = (None, None);
+        for f in fields {
+            if let Some((v, len)) = f.split_once(':') {
+                let v = v.parse().map_err(|_| bad(format!("MKI value {v:?}")))?;
+                let len = len
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=128).contains(l))
+                    .ok_or_else(|| bad(format!("MKI length {len:?} is not 1-128")))?;
+                mki = Some((v, len));
+            } else if let Some(exp) = f.strip_prefix("2^") {
+                let exp: u32 = exp
+                    .parse()
+                    .ok()
+                    .filter(|&e| e < 64)
+                    .ok_or_else(|| bad(format!("lifetime {f:?}")))?;
+                lifetime = Some(1u64 << exp);
+            } else {
+                lifetime = Some(f.parse().map_err(|_| bad(format!("lifetime {f:?}")))?);
+            }
+        }
+        Ok(CryptoAttribute {
+            tag,
+            suite,
+            key_salt,
+            lifetime,
+            mki,
+            session_params: it.map(str::to_string).collect(),
+        })
+    }
+}
+
+impl std::fmt::Display for CryptoAttribute {
+    /// The value after `a=crypto:`, which parses back to `self`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = B64.encode(self.key_salt);
+        write!(f, "{} {} inline:{key}", self.tag, self.suite)?;
+        match self.lifetime {
+            Some(l) if l.is_power_of_two() => write!(f, "|2^{}", l.trailing_zeros())?,
+            Some(l) => write!(f, "|{l}")?,
+            None => {}
+        }
+        if let Some((v, len)) = self.mki {
+            write!(f, "|{v}:{len}")?;
+        }
+        for p in &self.session_params {
+            write!(f, " {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl CryptoAttribute {
+    /// Why we cannot use this line, if we cannot.
+    fn unusable(&self) -> Option<String> {
+        // An MKI field in every packet is a format our SRTP transform does not parse.
+        if let Some((v, len)) = self.mki {
+            return Some(format!("tag {} needs MKI {v}:{len}", self.tag));
+        }
+        if let Some(l) = self.lifetime.filter(|&l| l < MIN_KEY_LIFETIME) {
+            return Some(format!("tag {} key lifetime {l} needs rekeying", self.tag));
+        }
+        // These change the transform; others (WSH, FEC_ORDER, vendor ones) are safe to ignore.
+        for p in &self.session_params {
+            let upper = p.to_ascii_uppercase();
+            let changes = match upper.split_once('=') {
+                Some(("KDR", v)) => v != "0",
+                Some(("FEC_KEY", _)) => true,
+                _ => upper == "UNENCRYPTED_SRTP" || upper == "UNAUTHENTICATED_SRTP",
+            };
+            if changes {
+                return Some(format!(
+                    "tag {} session parameter {p} not supported",
+                    self.tag
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// What the gateway's dial plan allows on the media leg (Exchange's VoIPSecurity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaSecurity {
+    /// RTP/AVP only; RTP/SAVP streams are refused ("SRTP not configured").
+    RtpOnly,
+    /// RTP/SAVP with a usable `a=crypto` line only ("Secured").
+    SrtpRequired,
+    /// Either; RTP/SAVP is chosen whenever one is offered that we can serve.
+    SrtpOptional,
+}
+
+/// SDES keys agreed for one call: build an inbound and an outbound [`SrtpContext`] from them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SrtpKeys {
+    /// The offer's crypto tag that the answer echoes.
+    pub tag: u32,
+    /// Suite of the chosen crypto line (the same both ways).
+    pub suite: SrtpSuite,
+    /// The offerer's key||salt: decrypts what it sends us.
+    pub remote_key: [u8; 30],
+    /// Our key||salt, as put in the answer: encrypts what we send.
+    pub local_key: [u8; 30],
+}
+
+impl std::fmt::Debug for SrtpKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrtpKeys")
+            .field("tag", &self.tag)
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SrtpKeys {
+    /// Context that unprotects packets from the peer.
+    pub fn inbound(&self) -> SrtpContext {
+        SrtpContext::from_key_salt(self.suite, &self.remote_key)
+    }
+
+    /// Context that protects packets we send.
+    pub fn outbound(&self) -> SrtpContext {
+        SrtpContext::from_key_salt(self.suite, &self.local_key)
+    }
+}
+
 /// Result of answering an offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Negotiated {
@@ -361,19 +623,54 @@ pub struct Negotiated {
     pub answer: String,
 }
 
+/// Result of [`negotiate_secure`]: the stream, and SRTP keys when the answer is RTP/SAVP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NegotiatedSecure {
+    /// Codec, addresses and the answer text.
+    pub media: Negotiated,
+    /// `Some` when we answered RTP/SAVP.
+    pub srtp: Option<SrtpKeys>,
+}
+
 /// Answers `offer` (RFC 3264) with one G.711 audio stream at `local_addr:local_port`.
 ///
 /// The first `m=audio` line with a non-zero port, RTP/AVP and a PCMU/PCMA
 /// format is accepted; the codec is the first such format in the offer's
 /// order (the offerer's preference). Every other `m=` line is rejected with
 /// port 0, as RFC 3264 §6 requires the answer to keep the offer's m-line count.
-/// RTP/SAVP offers are refused until SRTP is configured.
+/// RTP/SAVP offers are refused: this is [`negotiate_secure`] with [`MediaSecurity::RtpOnly`].
 pub fn negotiate(
     offer: &str,
     local_addr: IpAddr,
     local_port: u16,
     session_id: u64,
 ) -> Result<Negotiated, SdpError> {
+    let n = negotiate_secure(
+        offer,
+        local_addr,
+        local_port,
+        session_id,
+        MediaSecurity::RtpOnly,
+        &[0; 30],
+    )?;
+    Ok(n.media)
+}
+
+/// Answers `offer` under `policy`, putting `local_key` (our SDES key||salt, fresh random
+/// per call) in the answer when it is RTP/SAVP.
+///
+/// Audio streams are taken in offer order; with [`MediaSecurity::SrtpOptional`] the first
+/// servable RTP/SAVP stream wins over any RTP/AVP one. An RTP/SAVP stream is servable when it
+/// has a PCMU/PCMA format and an `a=crypto` line we can use: the first in offer order whose suite
+/// we implement, without MKI, key derivation rate 0. The answer echoes that line's tag and suite.
+pub fn negotiate_secure(
+    offer: &str,
+    local_addr: IpAddr,
+    local_port: u16,
+    session_id: u64,
+    policy: MediaSecurity,
+    local_key: &[u8; 30],
+) -> Result<NegotiatedSecure, SdpError> {
     let sd = parse(offer)?;
     let audio: Vec<usize> = (0..sd.media.len())
         .filter(|&i| sd.media[i].media.eq_ignore_ascii_case("audio") && sd.media[i].port != 0)
@@ -382,35 +679,59 @@ pub fn negotiate(
         return Err(SdpError::NoAudio);
     }
     let mut offered = Vec::new();
-    let mut chosen = None;
+    let mut plain = None;
+    let mut secure = None;
     for &i in &audio {
         let m = &sd.media[i];
-        if !m.proto.eq_ignore_ascii_case("RTP/AVP") {
-            let note = if m.proto.to_ascii_uppercase().contains("SAVP") {
-                " (SRTP not configured)"
-            } else {
-                ""
-            };
-            offered.push(format!("{}{note}", m.describe()));
-            continue;
-        }
+        let is_avp = m.proto.eq_ignore_ascii_case("RTP/AVP");
+        let is_savp = m.proto.eq_ignore_ascii_case("RTP/SAVP");
         let codec = m
             .formats
             .iter()
             .filter_map(|f| f.parse::<u8>().ok())
             .find_map(|pt| Some((pt, g711(m, pt)?)));
-        match codec {
-            Some((pt, enc)) => {
-                chosen = Some((i, pt, enc));
-                break;
+        let refuse = |why: &str| format!("{} ({why})", m.describe());
+        match (is_avp, is_savp, codec, policy) {
+            (true, _, _, MediaSecurity::SrtpRequired) => offered.push(refuse("SRTP required")),
+            (true, _, Some((pt, enc)), _) => {
+                plain = plain.or(Some((i, pt, enc)));
+                if policy == MediaSecurity::RtpOnly {
+                    break;
+                }
             }
-            None => offered.push(m.describe()),
+            (_, true, _, MediaSecurity::RtpOnly) => {
+                offered.push(refuse("SRTP not configured"));
+            }
+            (_, true, Some((pt, enc)), _) => match m.crypto.iter().find(|c| c.unusable().is_none())
+            {
+                Some(c) => {
+                    secure = Some((i, pt, enc, c));
+                    break;
+                }
+                None => {
+                    let mut why: Vec<String> =
+                        m.crypto.iter().filter_map(|c| c.unusable()).collect();
+                    why.extend(m.crypto_skipped.iter().cloned());
+                    if why.is_empty() {
+                        why.push("no a=crypto line".to_string());
+                    }
+                    offered.push(refuse(&why.join("; ")));
+                }
+            },
+            _ => offered.push(m.describe()),
         }
     }
-    let Some((idx, payload_type, encoding)) = chosen else {
-        return Err(SdpError::NoCommonCodec {
-            offered: offered.join("; "),
-        });
+    let (idx, payload_type, encoding, crypto) = match (secure, plain) {
+        (Some((i, pt, enc, c)), _) => (i, pt, enc, Some(c)),
+        (None, Some((i, pt, enc))) => (i, pt, enc, None),
+        (None, None) => {
+            let offered = offered.join("; ");
+            return Err(if policy == MediaSecurity::SrtpRequired {
+                SdpError::NoSecureMedia { offered }
+            } else {
+                SdpError::NoCommonCodec { offered }
+            });
+        }
     };
     let m = &sd.media[idx];
     let telephone_event = m
@@ -434,6 +755,12 @@ pub fn negotiate(
         .or(sd.direction)
         .unwrap_or(Direction::SendRecv)
         .reverse();
+    let srtp = crypto.map(|c| SrtpKeys {
+        tag: c.tag,
+        suite: c.suite,
+        remote_key: c.key_salt,
+        local_key: *local_key,
+    });
     let answer = write_answer(&AnswerParts {
         sd: &sd,
         idx,
@@ -444,14 +771,18 @@ pub fn negotiate(
         encoding,
         telephone_event,
         direction,
+        srtp: srtp.as_ref(),
     });
-    Ok(Negotiated {
-        payload_type,
-        encoding,
-        telephone_event,
-        remote: SocketAddr::new(remote_ip, m.port),
-        direction,
-        answer,
+    Ok(NegotiatedSecure {
+        media: Negotiated {
+            payload_type,
+            encoding,
+            telephone_event,
+            remote: SocketAddr::new(remote_ip, m.port),
+            direction,
+            answer,
+        },
+        srtp,
     })
 }
 
@@ -465,12 +796,13 @@ struct AnswerParts<'a> {
     encoding: &'static str,
     telephone_event: Option<u8>,
     direction: Direction,
+    srtp: Option<&'a SrtpKeys>,
 }
 
 fn write_answer(p: &AnswerParts<'_>) -> String {
     let ipv = if p.local_addr.is_ipv4() { "IP4" } else { "IP6" };
     let (id, addr) = (p.session_id, p.local_addr);
-    let mut s = String::with_capacity(256);
+    let mut s = String::with_capacity(320);
     // Writing to a String cannot fail.
     let _ = write!(s, "v=0\r\no=umgw {id} {id} IN {ipv} {addr}\r\ns=umgw\r\n");
     let _ = write!(s, "c=IN {ipv} {addr}\r\nt=0 0\r\n");
@@ -480,7 +812,12 @@ fn write_answer(p: &AnswerParts<'_>) -> String {
             let _ = write!(s, "m={} 0 {} {fmt}\r\n", m.media, m.proto);
             continue;
         }
-        let _ = write!(s, "m=audio {} RTP/AVP {}", p.local_port, p.payload_type);
+        let proto = if p.srtp.is_some() {
+            "RTP/SAVP"
+        } else {
+            "RTP/AVP"
+        };
+        let _ = write!(s, "m=audio {} {proto} {}", p.local_port, p.payload_type);
         if let Some(te) = p.telephone_event {
             let _ = write!(s, " {te}");
         }
@@ -491,9 +828,181 @@ fn write_answer(p: &AnswerParts<'_>) -> String {
                 "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n"
             );
         }
+        if let Some(k) = p.srtp {
+            let key = B64.encode(k.local_key);
+            let _ = write!(s, "a=crypto:{} {} inline:{key}\r\n", k.tag, k.suite);
+        }
         let _ = write!(s, "a=ptime:20\r\na={}\r\n", p.direction.as_str());
     }
     s
+}
+
+/// Returns the SDP to answer from an INVITE body, for [`MediaSecurity::SrtpOptional`].
+///
+/// See [`select_offer_for`].
+pub fn select_offer(content_type: &str, body: &[u8]) -> Result<String, SdpError> {
+    select_offer_for(content_type, body, MediaSecurity::SrtpOptional)
+}
+
+/// Returns the SDP to answer under `policy` from an INVITE body.
+///
+/// `application/sdp`: the body. `multipart/*` (Lync sends `multipart/alternative` with two SDP
+/// parts): the `application/sdp` parts, those not marked `ms-proxy-2007fallback` first (that one
+/// exists for OCS 2007 peers), and of these the first that [`negotiate_secure`] can answer. When
+/// none can, the most preferred part: answering it yields the error (and SIP status) under the
+/// caller's own policy. Errors here are about the body itself (415 not SDP, 400 bad multipart).
+pub fn select_offer_for(
+    content_type: &str,
+    body: &[u8],
+    policy: MediaSecurity,
+) -> Result<String, SdpError> {
+    let mut parts = Vec::new();
+    collect_sdp(content_type, body, 0, &mut parts)?;
+    if parts.is_empty() {
+        return Err(SdpError::UnsupportedBody {
+            content_type: content_type.to_string(),
+        });
+    }
+    // Stable: keeps the body's order within each group.
+    parts.sort_by_key(|p| p.0);
+    let local = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    let servable = parts
+        .iter()
+        .position(|(_, text)| negotiate_secure(text, local, 9, 0, policy, &[0; 30]).is_ok());
+    let (_, text) = parts.swap_remove(servable.unwrap_or(0));
+    Ok(text)
+}
+
+/// Nesting depth of multipart bodies we follow (multipart/mixed around multipart/alternative).
+const MAX_MULTIPART_DEPTH: usize = 3;
+
+/// Appends `(is_fallback, sdp)` for each SDP in `body`.
+fn collect_sdp(
+    content_type: &str,
+    body: &[u8],
+    depth: usize,
+    out: &mut Vec<(bool, String)>,
+) -> Result<(), SdpError> {
+    let mut params = content_type.split(';');
+    let mime = params.next().unwrap_or_default().trim();
+    if mime.eq_ignore_ascii_case("application/sdp") {
+        let text = std::str::from_utf8(body).map_err(|e| SdpError::Malformed {
+            line: 1 + body[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count(),
+            why: "SDP is not UTF-8".to_string(),
+        })?;
+        out.push((false, text.to_string()));
+        return Ok(());
+    }
+    let is_multipart = mime.len() > 10 && mime[..10].eq_ignore_ascii_case("multipart/");
+    if !is_multipart || depth >= MAX_MULTIPART_DEPTH {
+        // A non-SDP part inside a multipart body is skipped; a non-SDP body is refused.
+        return if depth == 0 {
+            Err(SdpError::UnsupportedBody {
+                content_type: content_type.to_string(),
+            })
+        } else {
+            Ok(())
+        };
+    }
+    let boundary = params
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+        .map(|(_, v)| v.trim().trim_matches('"'))
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| SdpError::BadMultipart {
+            why: format!("no boundary parameter in {content_type:?}"),
+        })?;
+    let parts = split_multipart(body, boundary.as_bytes());
+    if parts.is_empty() {
+        return Err(SdpError::BadMultipart {
+            why: format!("no part delimited by --{boundary}"),
+        });
+    }
+    for part in parts {
+        let (headers, part_body) = split_part(&part);
+        let mut ctype = "text/plain"; // RFC 2046 §5.1 default
+        let mut fallback = false;
+        for (name, value) in &headers {
+            if name.eq_ignore_ascii_case("content-type") {
+                ctype = value;
+            } else if name.eq_ignore_ascii_case("content-disposition") {
+                fallback = value
+                    .split(';')
+                    .any(|p| p.trim().eq_ignore_ascii_case("ms-proxy-2007fallback"));
+            }
+        }
+        let before = out.len();
+        collect_sdp(ctype, &part_body, depth + 1, out)?;
+        for p in &mut out[before..] {
+            p.0 |= fallback;
+        }
+    }
+    Ok(())
+}
+
+/// Lines of `body` (LF or CRLF) without their line ends.
+fn body_lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    body.split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+}
+
+/// The parts between `--boundary` lines (RFC 2046 §5.1.1), each as lines; stops at `--boundary--`.
+fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<Vec<&'a [u8]>> {
+    let mut parts = Vec::new();
+    let mut current: Option<Vec<&[u8]>> = None;
+    for line in body_lines(body) {
+        let rest = line
+            .strip_prefix(b"--")
+            .and_then(|l| l.strip_prefix(boundary));
+        if let Some(rest) = rest {
+            let closing = rest.starts_with(b"--");
+            let rest = if closing { &rest[2..] } else { rest };
+            if rest.iter().all(|b| b.is_ascii_whitespace()) {
+                parts.extend(current.take());
+                if closing {
+                    return parts;
+                }
+                current = Some(Vec::new());
+                continue;
+            }
+        }
+        if let Some(c) = current.as_mut() {
+            c.push(line);
+        }
+    }
+    // No closing delimiter: keep what we have rather than fail a call on a truncated epilogue.
+    parts.extend(current);
+    parts
+}
+
+/// A part's headers (folded lines joined) and its body with CRLF line ends.
+fn split_part(lines: &[&[u8]]) -> (Vec<(String, String)>, Vec<u8>) {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut i = 0;
+    while let Some(line) = lines.get(i) {
+        i += 1;
+        if line.is_empty() {
+            break;
+        }
+        let text = String::from_utf8_lossy(line);
+        if text.starts_with([' ', '\t']) {
+            if let Some(last) = headers.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(text.trim());
+            }
+        } else if let Some((n, v)) = text.split_once(':') {
+            headers.push((n.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let mut body = Vec::new();
+    for line in &lines[i.min(lines.len())..] {
+        body.extend_from_slice(line);
+        body.extend_from_slice(b"\r\n");
+    }
+    (headers, body)
 }
 
 #[cfg(test)]
@@ -669,12 +1178,358 @@ mod tests {
         .is_ok());
     }
 
+    /// A fixture: `Content-Type: ...`, a blank line, then the body (LF; `crlf` converts).
+    fn fixture(text: &str, crlf: bool) -> (String, Vec<u8>) {
+        let (head, body) = text.split_once("\n\n").unwrap();
+        let ct = head
+            .strip_prefix("Content-Type:")
+            .unwrap()
+            .trim()
+            .to_string();
+        let body = if crlf {
+            body.replace('\n', "\r\n")
+        } else {
+            body.to_string()
+        };
+        (ct, body.into_bytes())
+    }
+
+    const MULTIPART: &str = include_str!("../tests/data/sdp/lync-multipart.txt");
+    const SAVP_SINGLE: &str = include_str!("../tests/data/sdp/lync-savp-single.txt");
+    const WIDEBAND_FIRST: &str = include_str!("../tests/data/sdp/lync-wideband-first.txt");
+    const OUR_KEY: [u8; 30] = [0x42; 30];
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn lync_multipart_picks_the_ice_part_and_answers_srtp() {
+        for crlf in [false, true] {
+            let (ct, body) = fixture(MULTIPART, crlf);
+            let offer = select_offer(&ct, &body).unwrap();
+            assert!(offer.contains("m=audio 19884 RTP/SAVP"), "{offer}");
+            assert!(!offer.contains("ms-proxy-2007fallback") && !offer.contains("Content-"));
+            for policy in [MediaSecurity::SrtpRequired, MediaSecurity::SrtpOptional] {
+                let n = negotiate_secure(&offer, LOCAL, 40000, 77, policy, &OUR_KEY).unwrap();
+                assert_eq!(n.media.remote, "10.20.30.41:19884".parse().unwrap());
+                assert_eq!(
+                    (
+                        n.media.payload_type,
+                        n.media.encoding,
+                        n.media.telephone_event
+                    ),
+                    (0, "PCMU", Some(101))
+                );
+                let k = n.srtp.clone().unwrap();
+                // Tag 2 needs MKI 1:1; tag 3 is the same suite without MKI.
+                assert_eq!((k.tag, k.suite), (3, SrtpSuite::AesCm128HmacSha1_80));
+                assert_eq!(
+                    k.remote_key.to_vec(),
+                    unhex("293065c4db167dbba6ccfdf796ef2898d96fd461aba3699a91b6223e88fb")
+                );
+                assert_eq!(k.local_key, OUR_KEY);
+                assert_eq!(
+                    n.media.answer,
+                    "v=0\r\no=umgw 77 77 IN IP4 192.0.2.10\r\ns=umgw\r\nc=IN IP4 192.0.2.10\r\n\
+                     t=0 0\r\nm=audio 40000 RTP/SAVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+                     a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n\
+                     a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC\r\n\
+                     a=ptime:20\r\na=sendrecv\r\n"
+                );
+                // The answer's key parses back to ours.
+                let back = parse(&n.media.answer).unwrap();
+                assert_eq!(back.media[0].crypto[0].key_salt, OUR_KEY);
+            }
+            // Without SRTP configured this body cannot be served, and the reason says why.
+            let offer = select_offer_for(&ct, &body, MediaSecurity::RtpOnly).unwrap();
+            assert!(offer.contains("m=audio 19884 RTP/SAVP"), "{offer}");
+            let e = negotiate(&offer, LOCAL, 1, 1).unwrap_err();
+            assert_eq!(e.status_code(), 488);
+            assert!(e.to_string().contains("(SRTP not configured)"), "{e}");
+        }
+    }
+
+    #[test]
+    fn negotiated_keys_build_working_contexts() {
+        let (ct, body) = fixture(MULTIPART, true);
+        let offer = select_offer(&ct, &body).unwrap();
+        let n =
+            negotiate_secure(&offer, LOCAL, 1, 1, MediaSecurity::SrtpRequired, &OUR_KEY).unwrap();
+        let keys = n.srtp.unwrap();
+        let (mut inbound, mut outbound) = (keys.inbound(), keys.outbound());
+        // The Lync side encrypts with its offered key and decrypts with the one we answered.
+        let mut lync_tx = SrtpContext::from_key_salt(keys.suite, &keys.remote_key);
+        let mut lync_rx = SrtpContext::from_key_salt(keys.suite, &OUR_KEY);
+        let mut pkt = [0u8; 12 + 160 + 10];
+        pkt[0] = 0x80;
+        pkt[12..172].fill(0xff);
+        let n1 = lync_tx.protect(&mut pkt, 172).unwrap();
+        assert_eq!(inbound.unprotect(&mut pkt[..n1]), Ok(172));
+        assert_eq!(pkt[12..172], [0xff; 160]);
+        let n2 = outbound.protect(&mut pkt, 172).unwrap();
+        assert!(inbound.unprotect(&mut pkt[..n2].to_vec()).is_err());
+        assert_eq!(lync_rx.unprotect(&mut pkt[..n2]), Ok(172));
+        assert!(
+            !format!("{keys:?}").contains("66"),
+            "keys must not be logged"
+        );
+    }
+
+    #[test]
+    fn lync_single_savp_with_32_bit_tag() {
+        let (ct, body) = fixture(SAVP_SINGLE, true);
+        let offer = select_offer(&ct, &body).unwrap();
+        assert_eq!(offer.as_bytes(), &body[..]);
+        let m = &parse(&offer).unwrap().media[0];
+        assert_eq!(m.crypto.iter().map(|c| c.tag).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(m.crypto[0].mki, Some((1, 1)));
+        assert_eq!(m.crypto[1].lifetime, Some(1 << 31));
+        assert!(m.crypto_skipped[0].contains("unsupported crypto suite AES_256_CM_HMAC_SHA1_80"));
+        let n = negotiate_secure(
+            &offer,
+            LOCAL,
+            40000,
+            1,
+            MediaSecurity::SrtpOptional,
+            &OUR_KEY,
+        )
+        .unwrap();
+        let k = n.srtp.unwrap();
+        assert_eq!((k.tag, k.suite), (3, SrtpSuite::AesCm128HmacSha1_32));
+        assert_eq!(
+            k.remote_key.to_vec(),
+            unhex("4ecec3cb9a496b5b9cd0dcb18efc0ef7fcf122db7f8e65b78d2c89d1e059")
+        );
+        assert!(n.media.answer.contains("m=audio 40000 RTP/SAVP 8 101\r\n"));
+        assert!(n
+            .media
+            .answer
+            .contains("\r\na=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:"));
+        assert!(!n.media.answer.contains("ice") && !n.media.answer.contains("candidate"));
+        // Only the MKI line and the unknown suite left: SRTP required fails with both reasons.
+        let no_usable = offer.replace("a=crypto:3", "a=x-removed:3");
+        let e = negotiate_secure(
+            &no_usable,
+            LOCAL,
+            1,
+            1,
+            MediaSecurity::SrtpRequired,
+            &OUR_KEY,
+        )
+        .unwrap_err();
+        let SdpError::NoSecureMedia { ref offered } = e else {
+            panic!("{e:?}")
+        };
+        assert!(offered.contains("tag 2 needs MKI 1:1"), "{offered}");
+        assert!(offered.contains("AES_256_CM_HMAC_SHA1_80"), "{offered}");
+        assert_eq!(e.status_code(), 488);
+    }
+
+    #[test]
+    fn wideband_only_part_falls_back_to_the_g711_part() {
+        let (ct, body) = fixture(WIDEBAND_FIRST, false);
+        let offer = select_offer(&ct, &body).unwrap();
+        assert!(offer.contains("m=audio 21002 RTP/AVP 9 8 0 101"), "{offer}");
+        let n = negotiate(&offer, LOCAL, 4000, 3).unwrap();
+        assert_eq!((n.payload_type, n.remote.port()), (8, 21002));
+        // Nothing servable: the preferred (non-fallback) part, whose answer says why.
+        let offer = select_offer_for(&ct, &body, MediaSecurity::SrtpRequired).unwrap();
+        assert!(offer.contains("m=audio 21000 RTP/AVP"), "{offer}");
+        let e = negotiate_secure(&offer, LOCAL, 1, 1, MediaSecurity::SrtpRequired, &OUR_KEY)
+            .unwrap_err();
+        assert!(
+            matches!(&e, SdpError::NoSecureMedia { offered } if offered.contains("(SRTP required)")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn policy_decides_between_avp_and_savp_streams() {
+        let key = "KTBlxNsWfbumzP33lu8omNlv1GGro2makbYiPoj7";
+        let offer = format!(
+            "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/AVP 0\r\nm=audio 5002 RTP/SAVP 0\r\n\
+             a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{key} WSH=64 KDR=0\r\n"
+        );
+        let run = |p| negotiate_secure(&offer, LOCAL, 4000, 1, p, &OUR_KEY);
+        let plain = run(MediaSecurity::RtpOnly).unwrap();
+        assert_eq!(
+            (plain.media.remote.port(), plain.srtp.clone()),
+            (5000, None)
+        );
+        let ports = |n: &NegotiatedSecure| -> Vec<(u16, String)> {
+            let sd = parse(&n.media.answer).unwrap();
+            sd.media.iter().map(|m| (m.port, m.proto.clone())).collect()
+        };
+        assert_eq!(
+            ports(&plain),
+            [(4000, "RTP/AVP".into()), (0, "RTP/SAVP".into())]
+        );
+        for p in [MediaSecurity::SrtpOptional, MediaSecurity::SrtpRequired] {
+            let n = run(p).unwrap();
+            assert_eq!(
+                (n.media.remote.port(), n.srtp.as_ref().unwrap().tag),
+                (5002, 7)
+            );
+            assert_eq!(
+                ports(&n),
+                [(0, "RTP/AVP".into()), (4000, "RTP/SAVP".into())]
+            );
+        }
+        // Plain-only offers: optional falls back to RTP, required refuses.
+        let n = negotiate_secure(SIPP, LOCAL, 1, 1, MediaSecurity::SrtpOptional, &OUR_KEY).unwrap();
+        assert_eq!(n.srtp, None);
+        let e = negotiate_secure(SIPP, LOCAL, 1, 1, MediaSecurity::SrtpRequired, &OUR_KEY);
+        assert_eq!(
+            e,
+            Err(SdpError::NoSecureMedia {
+                offered: "RTP/AVP 0(PCMU/8000) (SRTP required)".into()
+            })
+        );
+        // Session parameters that change the transform make a line unusable.
+        for bad in [
+            "KDR=4",
+            "UNENCRYPTED_SRTP",
+            "UNAUTHENTICATED_SRTP",
+            "FEC_KEY=inline:x",
+        ] {
+            let o = offer.replace("KDR=0", bad);
+            let e = negotiate_secure(&o, LOCAL, 1, 1, MediaSecurity::SrtpRequired, &OUR_KEY)
+                .unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+        let o = offer.replace("WSH=64", "|2^10");
+        assert!(o.contains(&format!("{key} |2^10")));
+        let o = offer.replace(" WSH=64", "|1024");
+        let e = negotiate_secure(&o, LOCAL, 1, 1, MediaSecurity::SrtpRequired, &OUR_KEY);
+        assert!(e.unwrap_err().to_string().contains("lifetime 1024"));
+    }
+
+    #[test]
+    fn crypto_attribute_syntax() {
+        let key = "KTBlxNsWfbumzP33lu8omNlv1GGro2makbYiPoj7";
+        let c: CryptoAttribute =
+            format!("1 AES_CM_128_HMAC_SHA1_32 inline:{key}|1099511627776|12:4 WSH=64")
+                .parse()
+                .unwrap();
+        assert_eq!(c.lifetime, Some(1 << 40));
+        assert_eq!(c.mki, Some((12, 4)));
+        assert_eq!(c.session_params, ["WSH=64"]);
+        assert_eq!(
+            c.to_string(),
+            format!("1 AES_CM_128_HMAC_SHA1_32 inline:{key}|2^40|12:4 WSH=64")
+        );
+        assert!(!format!("{c:?}").contains("key_salt"));
+        for (bad, why) in [
+            ("1 AES_CM_128_HMAC_SHA1_80", "needs <tag>"),
+            ("x AES_CM_128_HMAC_SHA1_80 inline:{k}", "tag \"x\""),
+            (
+                "1234567890 AES_CM_128_HMAC_SHA1_80 inline:{k}",
+                "1-9 digits",
+            ),
+            (
+                "1 F8_128_HMAC_SHA1_80 inline:{k}",
+                "unsupported crypto suite F8_128",
+            ),
+            ("1 AES_CM_128_HMAC_SHA1_80 uri:{k}", "not inline"),
+            (
+                "1 AES_CM_128_HMAC_SHA1_80 inline:{k}|1:1;inline:{k}|2:1",
+                "several keys",
+            ),
+            (
+                "1 AES_CM_128_HMAC_SHA1_80 inline:QUJD",
+                "3 bytes, expected 30",
+            ),
+            ("1 AES_CM_128_HMAC_SHA1_80 inline:@@@@", "not base64"),
+            ("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|2^64", "lifetime"),
+            ("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|x", "lifetime"),
+            ("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|1:0", "MKI length"),
+            ("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|a:1", "MKI value"),
+        ] {
+            let e = bad
+                .replace("{k}", key)
+                .parse::<CryptoAttribute>()
+                .unwrap_err();
+            assert!(e.why.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn body_selection_errors_and_shapes() {
+        let sdp = SIPP.as_bytes();
+        let e = select_offer("text/plain", b"hi").unwrap_err();
+        assert_eq!(
+            (e.status_code(), e.to_string().contains("text/plain")),
+            (415, true)
+        );
+        let e = select_offer("multipart/alternative", b"").unwrap_err();
+        assert_eq!(e.status_code(), 400);
+        let e = select_offer("multipart/mixed;boundary=b", b"--b\r\n\r\nhi\r\n--b--").unwrap_err();
+        assert_eq!(e.status_code(), 415, "{e}");
+        let e = select_offer("multipart/mixed;boundary=b", b"no parts").unwrap_err();
+        assert_eq!(e.status_code(), 400, "{e}");
+        let e = select_offer("application/sdp", b"v=0\r\n\xff\r\n").unwrap_err();
+        assert!(matches!(e, SdpError::Malformed { line: 2, .. }), "{e:?}");
+        assert_eq!(
+            select_offer("Application/SDP; charset=x", sdp).unwrap(),
+            SIPP
+        );
+        // multipart/mixed around multipart/alternative, a non-SDP part, folded headers,
+        // parameters in any case, and no closing delimiter.
+        let inner = format!(
+            "--in\nContent-Type: text/plain\n\nignore me\n--in\nContent-Type:\n application/sdp\n\n{}",
+            SIPP.replace("\r\n", "\n")
+        );
+        let body = format!(
+            "--out\r\nContent-Type: multipart/alternative; BOUNDARY=\"in\"\r\n\r\n{inner}\r\n--out--\r\n"
+        );
+        let got = select_offer("multipart/mixed; Boundary=out", body.as_bytes()).unwrap();
+        assert_eq!(parse(&got).unwrap(), parse(SIPP).unwrap());
+    }
+
     proptest! {
         #[test]
         fn never_panics(s in "\\PC*", lines in proptest::collection::vec("[vocmat]=[ -~]{0,30}", 0..12)) {
             let _ = negotiate(&s, LOCAL, 1, 1);
             let text = lines.join("\r\n");
             let _ = negotiate(&format!("v=0\r\n{text}"), LOCAL, 1, 1);
+        }
+
+        #[test]
+        fn select_offer_never_panics(
+            ct in prop::sample::select(vec!["application/sdp", "multipart/alternative;boundary=b",
+                "multipart/mixed; boundary=\"b\"", "multipart/x", "text/plain", ""]),
+            body in proptest::collection::vec(any::<u8>(), 0..400),
+            lines in proptest::collection::vec(
+                "(--b(--)?|Content-Type: (application/sdp|multipart/mixed;boundary=b)|\
+                  Content-Disposition: session; ms-proxy-2007fallback|v=0|c=IN IP4 1.2.3.4|\
+                  m=audio 5 RTP/S?AVP 0|a=crypto:[0-9] AES_CM_128_HMAC_SHA1_80 inline:[A-Za-z0-9+/|:^]{0,50}|)",
+                0..20),
+        ) {
+            let _ = select_offer(ct, &body);
+            let text = lines.join("\r\n");
+            for p in [MediaSecurity::RtpOnly, MediaSecurity::SrtpOptional, MediaSecurity::SrtpRequired] {
+                let _ = select_offer_for(ct, text.as_bytes(), p);
+            }
+        }
+
+        #[test]
+        fn crypto_round_trip(tag in 0u32..1_000_000_000, short: bool, key_salt: [u8; 30],
+                             lifetime in prop::option::of(prop_oneof![(0u32..64).prop_map(|e| 1u64 << e), any::<u64>()]),
+                             mki in prop::option::of((any::<u64>(), 1u8..=128)),
+                             params in proptest::collection::vec("[A-Z_]{1,8}(=[0-9]{1,3})?", 0..3)) {
+            let c = CryptoAttribute {
+                tag,
+                suite: if short { SrtpSuite::AesCm128HmacSha1_32 } else { SrtpSuite::AesCm128HmacSha1_80 },
+                key_salt, lifetime, mki, session_params: params,
+            };
+            let text = c.to_string();
+            prop_assert_eq!(text.parse::<CryptoAttribute>(), Ok(c.clone()));
+            let sd = parse(&format!("v=0\r\nm=audio 1 RTP/SAVP 0\r\na=crypto:{text}\r\n")).unwrap();
+            prop_assert_eq!(&sd.media[0].crypto, &vec![c]);
         }
 
         #[test]

@@ -12,6 +12,7 @@ pub mod player;
 pub mod prompts;
 pub mod recorder;
 pub mod rtp;
+pub mod srtp;
 pub mod vad;
 
 /// Sampling rate of all telephony audio handled here (G.711 narrowband).

@@ -1,0 +1,707 @@
+//! SRTP (RFC 3711) for SDES-keyed calls (RFC 4568): AES_CM_128_HMAC_SHA1_80 and _32.
+//!
+//! Own implementation on RustCrypto (`aes`, `ctr`, `hmac`, `sha1`, `subtle`) rather than
+//! `rtc-srtp` 0.21.1, which DESIGN.md names. Reading its source showed that it allocates per
+//! packet: `Context::encrypt_rtp`/`decrypt_rtp` return a fresh `BytesMut`
+//! (`BytesMut::with_capacity(plaintext.len() + tag_len)` in `cipher_aes_cm_hmac_sha1.rs`, then
+//! copies the packet into it), and parse the header into `rtp::Header`, whose CSRC and extension
+//! lists are `Vec`s. It also pulls in `ring` through `rtc-crypto`. The media path must not
+//! allocate per packet (src/media/mod.rs), so this module transforms the caller's buffer in place.
+//!
+//! Scope: SRTP only (no SRTCP: the gateway does not consume RTCP), key derivation rate 0, no MKI
+//! (the SDP layer refuses crypto lines that need one). One [`SrtpContext`] per direction, as the
+//! keys differ: inbound with the offerer's key, outbound with ours.
+
+use aes::cipher::{KeyInit, StreamCipher, StreamCipherCoreWrapper};
+use aes::Aes128;
+use ctr::cipher::InnerIvInit;
+use ctr::flavors::Ctr128BE;
+use ctr::CtrCore;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use subtle::ConstantTimeEq;
+
+type HmacSha1 = Hmac<Sha1>;
+
+/// SDES crypto suites we implement (RFC 4568 §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SrtpSuite {
+    /// AES-128 counter mode, HMAC-SHA1 with an 80-bit tag.
+    AesCm128HmacSha1_80,
+    /// AES-128 counter mode, HMAC-SHA1 with a 32-bit tag (SRTP only; SRTCP keeps 80).
+    AesCm128HmacSha1_32,
+}
+
+impl SrtpSuite {
+    /// Name as written in `a=crypto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SrtpSuite::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
+            SrtpSuite::AesCm128HmacSha1_32 => "AES_CM_128_HMAC_SHA1_32",
+        }
+    }
+
+    /// Parses an `a=crypto` suite name (case-sensitive, as RFC 4568 registers them).
+    pub fn from_name(name: &str) -> Option<SrtpSuite> {
+        match name {
+            "AES_CM_128_HMAC_SHA1_80" => Some(SrtpSuite::AesCm128HmacSha1_80),
+            "AES_CM_128_HMAC_SHA1_32" => Some(SrtpSuite::AesCm128HmacSha1_32),
+            _ => None,
+        }
+    }
+
+    /// Authentication tag length in bytes that SRTP packets carry.
+    pub fn tag_len(self) -> usize {
+        match self {
+            SrtpSuite::AesCm128HmacSha1_80 => 10,
+            SrtpSuite::AesCm128HmacSha1_32 => 4,
+        }
+    }
+}
+
+impl std::fmt::Display for SrtpSuite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a packet could not be protected or unprotected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SrtpError {
+    /// Shorter than an RTP header (plus tag, when unprotecting).
+    #[error("packet of {len} bytes is too short for SRTP (needs at least {min})")]
+    TooShort {
+        /// Bytes given.
+        len: usize,
+        /// Bytes needed.
+        min: usize,
+    },
+    /// Version is not 2, or CSRC/extension lengths run past the packet.
+    #[error("not a valid RTP packet: {why}")]
+    BadHeader {
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// `protect` needs `len + tag` bytes of buffer.
+    #[error("buffer of {have} bytes cannot hold the {need}-byte SRTP packet")]
+    BufferTooSmall {
+        /// Bytes needed.
+        need: usize,
+        /// Buffer size.
+        have: usize,
+    },
+    /// Tag mismatch: wrong key, tampering, or a ROC guess the sender did not use.
+    #[error("SRTP authentication failed (ssrc {ssrc:#010x}, seq {seq})")]
+    AuthFailed {
+        /// Packet SSRC.
+        ssrc: u32,
+        /// Packet sequence number.
+        seq: u16,
+    },
+    /// Already received (RFC 3711 §3.3.2).
+    #[error("replayed SRTP packet (ssrc {ssrc:#010x}, seq {seq})")]
+    Replayed {
+        /// Packet SSRC.
+        ssrc: u32,
+        /// Packet sequence number.
+        seq: u16,
+    },
+    /// Behind the 64-packet replay window, so a replay cannot be ruled out.
+    #[error("SRTP packet too old for the replay window (ssrc {ssrc:#010x}, seq {seq})")]
+    TooOld {
+        /// Packet SSRC.
+        ssrc: u32,
+        /// Packet sequence number.
+        seq: u16,
+    },
+    /// 2^48 packets under one key (RFC 3711 §9.2): the session must be rekeyed.
+    #[error("SRTP packet index space of this key is exhausted")]
+    KeyExhausted,
+}
+
+/// Streams (SSRCs) tracked per context. A call has one audio SSRC per direction; some peers send
+/// RFC 4733 events or restart with another SSRC, so keep a few and recycle the least recent.
+const MAX_STREAMS: usize = 4;
+/// Replay window size in packets (RFC 3711 §3.3.2 minimum).
+const WINDOW: u64 = 64;
+const RTP_HEADER: usize = 12;
+/// Largest packet index: 48 bits.
+const MAX_INDEX: u64 = (1 << 48) - 1;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Stream {
+    ssrc: u32,
+    in_use: bool,
+    /// Highest authenticated packet index (ROC << 16 | s_l).
+    highest: u64,
+    /// Bit i set: index `highest - i` was received.
+    window: u64,
+    /// Recency stamp for eviction.
+    last_used: u64,
+}
+
+/// One direction's SRTP crypto context (RFC 3711 §3.2) with derived session keys.
+#[derive(Clone)]
+pub struct SrtpContext {
+    suite: SrtpSuite,
+    cipher: Aes128,
+    /// HMAC keyed with the session auth key; cloned per packet so the key pads are hashed once.
+    mac: HmacSha1,
+    salt: [u8; 14],
+    streams: [Stream; MAX_STREAMS],
+    clock: u64,
+}
+
+impl std::fmt::Debug for SrtpContext {
+    // Keys stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrtpContext")
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+/// RFC 3711 §4.3.1 key derivation with kdr 0: AES-CM keystream under the master key, IV =
+/// (master_salt XOR label·2^48)·2^16.
+fn derive(master_key: &[u8; 16], master_salt: &[u8; 14], label: u8, out: &mut [u8]) {
+    let mut iv = [0u8; 16];
+    iv[..14].copy_from_slice(master_salt);
+    iv[7] ^= label;
+    out.fill(0);
+    let aes = Aes128::new(master_key.into());
+    keystream_xor(&aes, &iv, out);
+}
+
+/// XORs the AES-CM keystream that starts at counter `iv` into `buf`.
+fn keystream_xor(aes: &Aes128, iv: &[u8; 16], buf: &mut [u8]) {
+    // Aes128 is a plain struct of round keys: cloning it copies, never allocates.
+    let core = CtrCore::<Aes128, Ctr128BE>::inner_iv_init(aes.clone(), iv.into());
+    StreamCipherCoreWrapper::from_core(core).apply_keystream(buf);
+}
+
+/// RFC 3711 §4.1.1: IV = (k_s·2^16) XOR (SSRC·2^64) XOR (i·2^16).
+fn packet_iv(salt: &[u8; 14], ssrc: u32, index: u64) -> [u8; 16] {
+    let mut iv = [0u8; 16];
+    iv[..14].copy_from_slice(salt);
+    for (b, s) in iv[4..8].iter_mut().zip(ssrc.to_be_bytes()) {
+        *b ^= s;
+    }
+    for (b, s) in iv[8..14].iter_mut().zip(&index.to_be_bytes()[2..]) {
+        *b ^= s;
+    }
+    iv
+}
+
+/// Header length of the RTP packet `p` (fixed header, CSRCs, extension).
+fn header_len(p: &[u8]) -> Result<usize, SrtpError> {
+    if p.len() < RTP_HEADER {
+        return Err(SrtpError::TooShort {
+            len: p.len(),
+            min: RTP_HEADER,
+        });
+    }
+    if p[0] >> 6 != 2 {
+        return Err(SrtpError::BadHeader {
+            why: "version is not 2",
+        });
+    }
+    let mut len = RTP_HEADER + 4 * usize::from(p[0] & 0x0f);
+    if p[0] & 0x10 != 0 {
+        let ext = p.get(len + 2..len + 4).ok_or(SrtpError::BadHeader {
+            why: "extension header runs past the packet",
+        })?;
+        len += 4 + 4 * usize::from(u16::from_be_bytes([ext[0], ext[1]]));
+    }
+    if len > p.len() {
+        return Err(SrtpError::BadHeader {
+            why: "CSRC list or extension runs past the packet",
+        });
+    }
+    Ok(len)
+}
+
+/// RFC 3711 §3.3.1 / Appendix A: the packet index for `seq` given the highest index seen.
+/// `None` if the guess would fall before index 0.
+fn estimate_index(highest: u64, seq: u16) -> Option<u64> {
+    let roc = highest >> 16;
+    let s_l = (highest & 0xffff) as i64;
+    let seq_i = i64::from(seq);
+    let v = if s_l < 32768 {
+        if seq_i - s_l > 32768 {
+            roc.checked_sub(1)?
+        } else {
+            roc
+        }
+    } else if s_l - 32768 > seq_i {
+        roc + 1
+    } else {
+        roc
+    };
+    Some((v << 16) | u64::from(seq))
+}
+
+impl SrtpContext {
+    /// Context for one direction from the SDES master key and salt (`inline:` key||salt).
+    pub fn new(suite: SrtpSuite, master_key: [u8; 16], master_salt: [u8; 14]) -> SrtpContext {
+        let mut key = [0u8; 16];
+        let mut auth = [0u8; 20];
+        let mut salt = [0u8; 14];
+        derive(&master_key, &master_salt, 0x00, &mut key);
+        derive(&master_key, &master_salt, 0x01, &mut auth);
+        derive(&master_key, &master_salt, 0x02, &mut salt);
+        SrtpContext {
+            suite,
+            cipher: Aes128::new(&key.into()),
+            mac: <HmacSha1 as Mac>::new_from_slice(&auth)
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
+            salt,
+            streams: [Stream::default(); MAX_STREAMS],
+            clock: 0,
+        }
+    }
+
+    /// Context from the 30-byte `inline:` key material (16-byte key then 14-byte salt).
+    pub fn from_key_salt(suite: SrtpSuite, key_salt: &[u8; 30]) -> SrtpContext {
+        let mut key = [0u8; 16];
+        let mut salt = [0u8; 14];
+        key.copy_from_slice(&key_salt[..16]);
+        salt.copy_from_slice(&key_salt[16..]);
+        SrtpContext::new(suite, key, salt)
+    }
+
+    /// The suite this context uses.
+    pub fn suite(&self) -> SrtpSuite {
+        self.suite
+    }
+
+    /// Bytes `protect` appends.
+    pub fn tag_len(&self) -> usize {
+        self.suite.tag_len()
+    }
+
+    fn stream(&self, ssrc: u32) -> Option<usize> {
+        self.streams.iter().position(|s| s.in_use && s.ssrc == ssrc)
+    }
+
+    /// Slot for a new SSRC: a free one, else the least recently used.
+    fn new_slot(&self) -> usize {
+        let mut best = 0;
+        for (i, s) in self.streams.iter().enumerate() {
+            if !s.in_use {
+                return i;
+            }
+            if s.last_used < self.streams[best].last_used {
+                best = i;
+            }
+        }
+        best
+    }
+
+    /// Writes the truncated HMAC over `auth` || ROC into `tag`.
+    fn tag(&self, auth: &[u8], roc: u32, tag: &mut [u8]) {
+        let mut mac = self.mac.clone();
+        mac.update(auth);
+        mac.update(&roc.to_be_bytes());
+        let full = mac.finalize().into_bytes();
+        tag.copy_from_slice(&full[..tag.len()]);
+    }
+
+    /// Encrypts the RTP packet in `packet[..len]` in place and appends the tag.
+    ///
+    /// `packet` must have room for `len + tag_len()` bytes. Returns the SRTP length.
+    pub fn protect(&mut self, packet: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        let need = len + self.tag_len();
+        if packet.len() < need {
+            return Err(SrtpError::BufferTooSmall {
+                need,
+                have: packet.len(),
+            });
+        }
+        let hlen = header_len(&packet[..len])?;
+        let seq = u16::from_be_bytes([packet[2], packet[3]]);
+        let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
+        // The sender tracks its ROC with the same estimate: it sends in order, so the guess is
+        // exact, and a retransmitted old sequence number keeps its old ROC.
+        let slot = self.stream(ssrc);
+        let index = match slot {
+            Some(i) => estimate_index(self.streams[i].highest, seq).unwrap_or(u64::from(seq)),
+            None => u64::from(seq),
+        };
+        if index > MAX_INDEX {
+            return Err(SrtpError::KeyExhausted);
+        }
+        let iv = packet_iv(&self.salt, ssrc, index);
+        keystream_xor(&self.cipher, &iv, &mut packet[hlen..len]);
+        let (auth, tag) = packet[..need].split_at_mut(len);
+        self.tag(auth, (index >> 16) as u32, tag);
+        self.clock += 1;
+        let i = slot.unwrap_or_else(|| self.new_slot());
+        let s = &mut self.streams[i];
+        if slot.is_none() {
+            *s = Stream {
+                ssrc,
+                in_use: true,
+                highest: index,
+                window: 1,
+                last_used: 0,
+            };
+        }
+        s.highest = s.highest.max(index);
+        s.last_used = self.clock;
+        Ok(need)
+    }
+
+    /// Authenticates and decrypts the SRTP packet that fills `packet`, in place.
+    ///
+    /// Checks the tag in constant time before anything else is trusted, then the replay window;
+    /// state changes only for authentic packets. Returns the RTP length (tag stripped).
+    pub fn unprotect(&mut self, packet: &mut [u8]) -> Result<usize, SrtpError> {
+        let tag_len = self.tag_len();
+        let min = RTP_HEADER + tag_len;
+        if packet.len() < min {
+            return Err(SrtpError::TooShort {
+                len: packet.len(),
+                min,
+            });
+        }
+        let len = packet.len() - tag_len;
+        let hlen = header_len(&packet[..len])?;
+        let seq = u16::from_be_bytes([packet[2], packet[3]]);
+        let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
+        let slot = self.stream(ssrc);
+        let index = match slot {
+            Some(i) => {
+                let s = &self.streams[i];
+                let index =
+                    estimate_index(s.highest, seq).ok_or(SrtpError::TooOld { ssrc, seq })?;
+                if index <= s.highest {
+                    let delta = s.highest - index;
+                    if delta >= WINDOW {
+                        return Err(SrtpError::TooOld { ssrc, seq });
+                    }
+                    if s.window & (1 << delta) != 0 {
+                        return Err(SrtpError::Replayed { ssrc, seq });
+                    }
+                }
+                index
+            }
+            // First packet of a stream: SDES starts the ROC at 0 (RFC 4568 §6.4).
+            None => u64::from(seq),
+        };
+        if index > MAX_INDEX {
+            return Err(SrtpError::KeyExhausted);
+        }
+        let mut expected = [0u8; 10];
+        let expected = &mut expected[..tag_len];
+        self.tag(&packet[..len], (index >> 16) as u32, expected);
+        if !bool::from(expected.ct_eq(&packet[len..])) {
+            return Err(SrtpError::AuthFailed { ssrc, seq });
+        }
+        let iv = packet_iv(&self.salt, ssrc, index);
+        keystream_xor(&self.cipher, &iv, &mut packet[hlen..len]);
+        self.clock += 1;
+        let i = slot.unwrap_or_else(|| self.new_slot());
+        let s = &mut self.streams[i];
+        if slot.is_none() {
+            *s = Stream {
+                ssrc,
+                in_use: true,
+                highest: index,
+                window: 0,
+                last_used: 0,
+            };
+        }
+        if index > s.highest {
+            let shift = index - s.highest;
+            s.window = if shift >= WINDOW {
+                0
+            } else {
+                s.window << shift
+            };
+            s.highest = index;
+        }
+        s.window |= 1 << (s.highest - index);
+        s.last_used = self.clock;
+        Ok(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    // RFC 3711 Appendix B.3 master key and salt (also libsrtp's self-test key).
+    const MASTER_KEY: [u8; 16] = [
+        0xe1, 0xf9, 0x7a, 0x0d, 0x3e, 0x01, 0x8b, 0xe0, 0xd6, 0x4f, 0xa3, 0x2c, 0x06, 0xde, 0x41,
+        0x39,
+    ];
+    const MASTER_SALT: [u8; 14] = [
+        0x0e, 0xc6, 0x75, 0xad, 0x49, 0x8a, 0xfe, 0xeb, 0xb6, 0x96, 0x0b, 0x3a, 0xab, 0xe6,
+    ];
+
+    fn ctx(suite: SrtpSuite) -> SrtpContext {
+        SrtpContext::new(suite, MASTER_KEY, MASTER_SALT)
+    }
+
+    /// RTP packet: V=2, PT 0, `seq`, ts, `ssrc`, then `payload`; buffer has 16 spare bytes.
+    fn rtp(seq: u16, ssrc: u32, payload: &[u8]) -> (Vec<u8>, usize) {
+        let mut p = vec![0x80, 0x00];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(payload);
+        let len = p.len();
+        p.resize(len + 16, 0);
+        (p, len)
+    }
+
+    #[test]
+    fn rfc3711_b2_aes_cm_keystream() {
+        let aes = Aes128::new(hex("2B7E151628AED2A6ABF7158809CF4F3C")[..].into());
+        let salt: [u8; 14] = hex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD").try_into().unwrap();
+        let iv = packet_iv(&salt, 0, 0);
+        assert_eq!(iv.to_vec(), hex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000"));
+        // The RFC's whole segment: 65282 blocks, first three and last three given.
+        let mut ks = vec![0u8; 65282 * 16];
+        keystream_xor(&aes, &iv, &mut ks);
+        assert_eq!(
+            ks[..48].to_vec(),
+            hex(
+                "E03EAD0935C95E80E166B16DD92B4EB4 D23513162B02D0F72A43A2FE4A5F97AB
+                 41E95B3BB0A2E8DD477901E4FCA894C0"
+            )
+        );
+        assert_eq!(
+            ks[ks.len() - 48..].to_vec(),
+            hex(
+                "EC8CDF7398607CB0F2D21675EA9EA1E4 362B7C3C6773516318A077D7FC5073AE
+                 6A2CC3787889374FBEB4C81B17BA6C44"
+            )
+        );
+    }
+
+    #[test]
+    fn rfc3711_b3_key_derivation() {
+        let mut key = [0u8; 16];
+        let mut salt = [0u8; 14];
+        let mut auth = [0u8; 94];
+        derive(&MASTER_KEY, &MASTER_SALT, 0, &mut key);
+        derive(&MASTER_KEY, &MASTER_SALT, 2, &mut salt);
+        derive(&MASTER_KEY, &MASTER_SALT, 1, &mut auth);
+        assert_eq!(key.to_vec(), hex("C61E7A93744F39EE10734AFE3FF7A087"));
+        assert_eq!(salt.to_vec(), hex("30CBBC08863D8C85D49DB34A9AE1"));
+        // The RFC lists 94 bytes of the auth keystream; SHA1 uses the first 20.
+        assert_eq!(
+            auth.to_vec(),
+            hex(
+                "CEBE321F6FF7716B6FD4AB49AF256A15 6D38BAA48F0A0ACF3C34E2359E6CDBCE
+                 E049646C43D9327AD175578EF7227098 6371C10C9A369AC2F94A8C5FBCDDDC25
+                 6D6E919A48B610EF17C2041E47403576 6B68642C59BBFC2F34DB60DBDFB2"
+            )
+        );
+    }
+
+    /// libsrtp's `srtp_validate` vector: B.3 keys, SSRC 0xcafebabe, seq 0x1234, ROC 0.
+    const PLAIN: &str = "800f1234decafbadcafebabe abababababababababababababababab";
+    const CIPHER_80: &str =
+        "800f1234decafbadcafebabe 4e55dc4ce79978d88ca4d215949d2402 b78d6acc99ea179b8dbb";
+
+    #[test]
+    fn libsrtp_known_packet_80_and_32() {
+        for (suite, tag) in [
+            (SrtpSuite::AesCm128HmacSha1_80, 10),
+            (SrtpSuite::AesCm128HmacSha1_32, 4),
+        ] {
+            let expected = hex(CIPHER_80)[..28 + tag].to_vec();
+            let mut buf = hex(PLAIN);
+            buf.resize(40, 0xee);
+            let n = ctx(suite).protect(&mut buf, 28).unwrap();
+            assert_eq!(n, 28 + tag);
+            assert_eq!(buf[..n], expected[..], "{suite}");
+            assert_eq!(buf[n..], vec![0xee; 40 - n][..], "wrote past the tag");
+
+            let mut rx = ctx(suite);
+            let mut pkt = expected.clone();
+            assert_eq!(rx.unprotect(&mut pkt), Ok(28));
+            assert_eq!(pkt[..28], hex(PLAIN)[..]);
+        }
+    }
+
+    #[test]
+    fn round_trip_with_csrc_extension_and_padding() {
+        // V=2 P=1 X=1 CC=2, M=1 PT=8; 2 CSRCs, 1-word extension, 3 bytes payload + 1 padding.
+        let mut p = hex("b288 0007 00000460 11223344 aaaaaaaa bbbbbbbb bede0001 10ff0000");
+        p.extend_from_slice(&[1, 2, 3, 2]);
+        let plain = p.clone();
+        let len = p.len();
+        p.resize(len + 10, 0);
+        let mut tx = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        let n = tx.protect(&mut p, len).unwrap();
+        assert_eq!(p[..28], plain[..28], "header must stay in clear");
+        assert_ne!(p[28..len], plain[28..], "payload must be encrypted");
+        let mut rx = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        assert_eq!(rx.unprotect(&mut p[..n]), Ok(len));
+        assert_eq!(p[..len], plain[..]);
+    }
+
+    #[test]
+    fn tampering_is_rejected_and_does_not_move_state() {
+        let mut tx = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        let mut rx = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        let (mut p, len) = rtp(100, 7, &[0x55; 160]);
+        let n = tx.protect(&mut p, len).unwrap();
+        for at in [1, 3, 11, 12, 100, n - 1] {
+            let mut bad = p[..n].to_vec();
+            bad[at] ^= 0x01;
+            assert!(
+                matches!(rx.unprotect(&mut bad), Err(SrtpError::AuthFailed { .. })),
+                "flip at {at}"
+            );
+        }
+        // Wrong key.
+        let mut other = SrtpContext::new(SrtpSuite::AesCm128HmacSha1_80, [9; 16], MASTER_SALT);
+        assert!(matches!(
+            other.unprotect(&mut p[..n].to_vec()),
+            Err(SrtpError::AuthFailed { .. })
+        ));
+        // The forgeries did not consume seq 100.
+        assert_eq!(rx.unprotect(&mut p[..n]), Ok(len));
+        assert_eq!(p[12..len], [0x55; 160]);
+    }
+
+    #[test]
+    fn replay_window() {
+        let mut tx = ctx(SrtpSuite::AesCm128HmacSha1_32);
+        let mut rx = ctx(SrtpSuite::AesCm128HmacSha1_32);
+        let pkts: Vec<Vec<u8>> = (1000u16..1100)
+            .map(|seq| {
+                let (mut p, len) = rtp(seq, 1, &[seq as u8; 20]);
+                let n = tx.protect(&mut p, len).unwrap();
+                p.truncate(n);
+                p
+            })
+            .collect();
+        let mut get = |i: usize| rx.unprotect(&mut pkts[i].clone());
+        assert_eq!(get(0), Ok(32));
+        assert_eq!(get(0), Err(SrtpError::Replayed { ssrc: 1, seq: 1000 }));
+        assert_eq!(get(70), Ok(32));
+        // Out of order but inside the window: accepted once.
+        assert_eq!(get(10), Ok(32));
+        assert_eq!(get(10), Err(SrtpError::Replayed { ssrc: 1, seq: 1010 }));
+        assert_eq!(get(7), Ok(32)); // delta 63: last slot of the window
+        assert_eq!(get(6), Err(SrtpError::TooOld { ssrc: 1, seq: 1006 }));
+        assert_eq!(get(0), Err(SrtpError::TooOld { ssrc: 1, seq: 1000 }));
+        assert_eq!(get(70), Err(SrtpError::Replayed { ssrc: 1, seq: 1070 }));
+        assert_eq!(get(99), Ok(32));
+    }
+
+    #[test]
+    fn sequence_wrap_moves_the_roc() {
+        let mut tx = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        let mut rx = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        let mut sent = Vec::new();
+        for k in 0..20u32 {
+            let seq = (65530 + k) as u16; // 65530..=65535, then 0..=13 with ROC 1
+            let (mut p, len) = rtp(seq, 0xdead, &[k as u8; 40]);
+            let n = tx.protect(&mut p, len).unwrap();
+            p.truncate(n);
+            sent.push(p);
+        }
+        // Deliver the post-wrap ones first except one late pre-wrap packet.
+        let late = sent.remove(4); // seq 65534, ROC 0
+        for (k, p) in sent.iter().enumerate() {
+            let mut p = p.clone();
+            assert_eq!(rx.unprotect(&mut p), Ok(52), "packet {k}");
+            let k = if k >= 4 { k + 1 } else { k };
+            assert_eq!(p[12..52], [k as u8; 40]);
+        }
+        let mut late = late;
+        assert_eq!(rx.unprotect(&mut late), Ok(52));
+        assert_eq!(late[12..52], [4; 40]);
+        // A receiver that would use ROC 0 for seq 5 fails authentication: the ROC is in the tag.
+        let mut fresh = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        let mut p = sent[10].clone();
+        assert!(matches!(
+            fresh.unprotect(&mut p),
+            Err(SrtpError::AuthFailed { seq: 5, .. })
+        ));
+    }
+
+    #[test]
+    fn several_ssrcs_are_tracked_apart() {
+        let mut tx = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        let mut rx = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        for seq in 0..10u16 {
+            for ssrc in 1..=MAX_STREAMS as u32 + 1 {
+                let (mut p, len) = rtp(seq.wrapping_add(ssrc as u16 * 5000), ssrc, &[3; 8]);
+                let n = tx.protect(&mut p, len).unwrap();
+                assert_eq!(rx.unprotect(&mut p[..n]), Ok(len), "ssrc {ssrc} seq {seq}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_input_errors() {
+        let mut c = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        let (mut p, len) = rtp(1, 1, &[0; 4]);
+        assert_eq!(
+            c.protect(&mut p[..len + 9], len),
+            Err(SrtpError::BufferTooSmall { need: 26, have: 25 })
+        );
+        assert_eq!(
+            c.unprotect(&mut [0x80; 21]),
+            Err(SrtpError::TooShort { len: 21, min: 22 })
+        );
+        p[0] = 0x40;
+        assert!(matches!(
+            c.protect(&mut p, len),
+            Err(SrtpError::BadHeader { .. })
+        ));
+        p[0] = 0x8f; // 15 CSRCs in a 16-byte packet
+        assert!(matches!(
+            c.protect(&mut p, len),
+            Err(SrtpError::BadHeader { .. })
+        ));
+        assert!(matches!(
+            c.unprotect(&mut [0x90; 30]),
+            Err(SrtpError::BadHeader { .. })
+        ));
+        assert_eq!(estimate_index(5, 65000), None);
+        assert_eq!(estimate_index(0x1_0005, 65000), Some(65000));
+        assert_eq!(estimate_index(65000, 5), Some(0x1_0005));
+        assert!(!format!("{c:?}").contains("salt"));
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(seq: u16, ssrc: u32, payload in proptest::collection::vec(any::<u8>(), 0..300),
+                      short in any::<bool>()) {
+            let suite = if short { SrtpSuite::AesCm128HmacSha1_32 } else { SrtpSuite::AesCm128HmacSha1_80 };
+            let (mut p, len) = rtp(seq, ssrc, &payload);
+            let n = ctx(suite).protect(&mut p, len).unwrap();
+            prop_assert_eq!(n, len + suite.tag_len());
+            let mut rx = ctx(suite);
+            prop_assert_eq!(rx.unprotect(&mut p[..n]), Ok(len));
+            prop_assert_eq!(&p[12..len], &payload[..]);
+        }
+
+        #[test]
+        fn unprotect_never_panics(mut bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut c = ctx(SrtpSuite::AesCm128HmacSha1_80);
+            let _ = c.unprotect(&mut bytes);
+            let len = bytes.len();
+            bytes.resize(len + 10, 0);
+            let _ = c.protect(&mut bytes, len);
+        }
+    }
+}
