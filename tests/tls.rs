@@ -141,16 +141,19 @@ fn stunnel(gw: &Gateway, work: &Path) -> (Stunnel, SocketAddr) {
         ),
     )
     .unwrap();
-    let child = Command::new("stunnel4")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("stunnel4 (scripts/install-test-deps.sh installs it)");
+    // Wrapped at once so Drop kills and reaps it on every path.
+    let stunnel = Stunnel(
+        Command::new("stunnel4")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("stunnel4 (scripts/install-test-deps.sh installs it)"),
+    );
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     for _ in 0..100 {
         if TcpStream::connect(addr).is_ok() {
-            return (Stunnel(child), addr);
+            return (stunnel, addr);
         }
         std::thread::sleep(Duration::from_millis(50));
     }

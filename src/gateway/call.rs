@@ -20,6 +20,7 @@ use crate::media::pacer::{RtpSender, PACKET_LEN};
 use crate::media::player::Player;
 use crate::media::recorder::Recorder;
 use crate::media::rtp;
+use crate::media::srtp::SrtpContext;
 use crate::media::vad::SilenceDetector;
 use crate::media::FRAME_SAMPLES;
 use crate::sip::endpoint::CallId;
@@ -43,6 +44,8 @@ pub(super) struct CallSetup {
     pub telephone_event: Option<u8>,
     pub remote_media: SocketAddr,
     pub answer_sdp: Vec<u8>,
+    /// SDES keys when the call uses SRTP (VoIPSecurity Secured, Lync's default).
+    pub srtp: Option<crate::sdp::SrtpKeys>,
     pub mailbox: MailboxEntry,
     pub limits: DepositLimits,
     pub caller: Option<String>,
@@ -122,6 +125,9 @@ struct Media {
     vad: SilenceDetector,
     greeting: Arc<[i16]>,
     packets_in: u64,
+    /// (inbound, outbound) SRTP contexts.
+    srtp: Option<(SrtpContext, SrtpContext)>,
+    srtp_failures: u64,
 }
 
 async fn deposit(s: &mut CallSetup) {
@@ -141,11 +147,14 @@ async fn deposit(s: &mut CallSetup) {
         vad: SilenceDetector::new(s.silence_threshold_dbfs),
         greeting: greeting(s).await,
         packets_in: 0,
+        srtp: s.srtp.as_ref().map(|k| (k.inbound(), k.outbound())),
+        srtp_failures: 0,
     };
     let mut flow = Deposit::new(s.limits);
     let mut out = Vec::new();
     let mut store_done: Option<oneshot::Receiver<bool>> = None;
-    let mut tx_buf = [0u8; PACKET_LEN];
+    // Room for the SRTP authentication tag after the RTP packet.
+    let mut tx_buf = [0u8; PACKET_LEN + 16];
     let mut rx_buf = [0u8; 1500];
     let mut caller_gone = false;
 
@@ -175,7 +184,16 @@ async fn deposit(s: &mut CallSetup) {
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {
                 let now = Instant::now();
                 let was_playing = media.player.is_playing();
-                while let Some(n) = media.sender.poll_transmit(now, &mut media.player, &mut tx_buf) {
+                while let Some(mut n) = media.sender.poll_transmit(now, &mut media.player, &mut tx_buf) {
+                    if let Some((_, outbound)) = media.srtp.as_mut() {
+                        match outbound.protect(&mut tx_buf, n) {
+                            Ok(len) => n = len,
+                            Err(e) => {
+                                error!(error = ?e, "SRTP protect failed");
+                                continue;
+                            }
+                        }
+                    }
                     if let Err(e) = s.socket.send_to(&tx_buf[..n], s.remote_media).await {
                         debug!(error = %e, "RTP send failed");
                     }
@@ -186,7 +204,17 @@ async fn deposit(s: &mut CallSetup) {
                 flow.handle(now, Input::Tick, &mut out);
             }
             r = s.socket.recv_from(&mut rx_buf) => {
-                if let Ok((n, from)) = r {
+                if let Ok((mut n, from)) = r {
+                    if let Some((inbound, _)) = media.srtp.as_mut() {
+                        match inbound.unprotect(&mut rx_buf[..n]) {
+                            Ok(len) => n = len,
+                            Err(_) => {
+                                // Forged, replayed or garbled: dropped, counted at call end.
+                                media.srtp_failures += 1;
+                                continue;
+                            }
+                        }
+                    }
                     on_packet(s, &mut media, &mut flow, &rx_buf[..n], from, &mut out);
                 }
             }
@@ -219,6 +247,7 @@ async fn deposit(s: &mut CallSetup) {
         packets_in = media.packets_in,
         packets_out = media.sender.packets_sent(),
         skipped_slots = media.sender.skipped_slots(),
+        srtp_failures = media.srtp_failures,
         seconds = started.elapsed().as_secs_f32(),
         "call ended"
     );

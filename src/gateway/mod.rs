@@ -427,7 +427,16 @@ impl Core {
             }
             EndpointEvent::MediaUpdate { call, offer } => {
                 if let Ok(text) = std::str::from_utf8(&offer) {
-                    if let Ok(n) = sdp::negotiate(text, self.config.media.address, 9, 0) {
+                    // Only the remote address matters here; the answer was already sent.
+                    if let Ok(n) = sdp::negotiate_secure(
+                        text,
+                        self.config.media.address,
+                        9,
+                        0,
+                        sdp::MediaSecurity::SrtpOptional,
+                        &[0; 30],
+                    ) {
+                        let n = n.media;
                         self.signal(call, CallSignal::RemoteMedia(n.remote));
                     }
                 }
@@ -464,11 +473,12 @@ impl Core {
         };
         let plan_name = resolved.plan.name.clone();
 
-        let offer = match sdp_offer(&request) {
+        let policy = media_policy(&self.config);
+        let offer = match sdp_offer(&request, policy) {
             Ok(offer) => offer,
-            Err(why) => {
-                info!(%why, "refusing call: 488");
-                self.endpoint.reject(now, call, 488, "Not Acceptable Here");
+            Err((code, why)) => {
+                info!(%why, code, "refusing call");
+                self.endpoint.reject(now, call, code, reason_phrase(code));
                 return;
             }
         };
@@ -485,21 +495,30 @@ impl Core {
                 .reject(now, call, 500, "Server Internal Error");
             return;
         };
-        let session_id = rand::thread_rng().gen_range(1..u32::MAX as u64);
-        let negotiated = match sdp::negotiate(&offer, local.ip(), local.port(), session_id) {
+        let (session_id, local_key) = {
+            let mut rng = rand::thread_rng();
+            let mut key = [0u8; 30];
+            rng.fill(&mut key[..]);
+            (rng.gen_range(1..u32::MAX as u64), key)
+        };
+        let negotiated = match sdp::negotiate_secure(
+            &offer,
+            local.ip(),
+            local.port(),
+            session_id,
+            policy,
+            &local_key,
+        ) {
             Ok(n) => n,
             Err(e) => {
                 let code = e.status_code();
                 info!(error = %e, code, "SDP offer refused");
-                let reason = if code == 488 {
-                    "Not Acceptable Here"
-                } else {
-                    "Bad Request"
-                };
-                self.endpoint.reject(now, call, code, reason);
+                self.endpoint.reject(now, call, code, reason_phrase(code));
                 return;
             }
         };
+        let srtp = negotiated.srtp;
+        let negotiated = negotiated.media;
         let Some(codec) = G711::from_payload_type(match negotiated.encoding {
             "PCMA" => 8,
             _ => 0,
@@ -515,7 +534,7 @@ impl Core {
         let caller_name = message::display_name_of(caller_header);
         info!(
             %called, mailbox = %mailbox.id, plan = %plan_name, caller = ?caller,
-            codec = negotiated.encoding, remote_media = %negotiated.remote,
+            codec = negotiated.encoding, remote_media = %negotiated.remote, srtp = srtp.is_some(),
             "accepting call for voice mail"
         );
 
@@ -530,6 +549,7 @@ impl Core {
             telephone_event: negotiated.telephone_event,
             remote_media: negotiated.remote,
             answer_sdp: negotiated.answer.into_bytes(),
+            srtp,
             mailbox,
             limits,
             caller,
@@ -621,22 +641,36 @@ pub fn default_greeting(prompts: &PromptLibrary, extension: &str) -> Arc<[i16]> 
     Arc::from(samples)
 }
 
-/// The SDP offer of an INVITE, or why there is none we can use.
-fn sdp_offer(request: &Message) -> Result<String, &'static str> {
+/// How media must be protected. The dial plan's VoIPSecurity refines this per call.
+fn media_policy(_config: &Config) -> sdp::MediaSecurity {
+    sdp::MediaSecurity::SrtpOptional
+}
+
+/// The SDP offer of an INVITE (one part of a Lync multipart body), or the status to refuse with.
+fn sdp_offer(request: &Message, policy: sdp::MediaSecurity) -> Result<String, (u16, String)> {
     if request.body.is_empty() {
-        return Err("INVITE without SDP offer (delayed offer is not supported)");
+        return Err((
+            488,
+            "INVITE without SDP offer (delayed offer is not supported)".into(),
+        ));
     }
     let ctype = request.header("Content-Type").unwrap_or("application/sdp");
-    if !ctype
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .eq_ignore_ascii_case("application/sdp")
-    {
-        return Err("body is not application/sdp");
+    sdp::select_offer_for(ctype, &request.body, policy)
+        .map_err(|e| (e.status_code(), e.to_string()))
+}
+
+/// Reason phrases for the statuses the gateway refuses calls with.
+fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        415 => "Unsupported Media Type",
+        480 => "Temporarily Unavailable",
+        488 => "Not Acceptable Here",
+        503 => "Service Unavailable",
+        _ => "Server Internal Error",
     }
-    String::from_utf8(request.body.clone()).map_err(|_| "SDP is not UTF-8")
 }
 
 /// The caller as a number where the URI's user part is one, else the URI.
