@@ -258,3 +258,96 @@ fn sipp_deposit_over_mutual_tls() {
         gw.log()
     );
 }
+
+#[test]
+fn mwi_notify_over_mutual_tls_through_a_static_route() {
+    use std::net::TcpListener;
+    let pool = TcpListener::bind("127.0.0.1:0").unwrap();
+    let pool_addr = pool.local_addr().unwrap();
+    let plan = test_plan(5, 1200, Some(1)).replace("sip:mwi@127.0.0.1:1", "sip:pool01.contoso.com");
+    let gw = Gateway::start(GatewayOptions {
+        tls: true,
+        plan,
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(700.0, 300, 0.3))],
+        extra_config: format!(
+            "[[sip.routes]]\ndomain = \"pool01.contoso.com\"\naddress = \"{pool_addr}\"\ntransport = \"tls\"\n"
+        ),
+        ..GatewayOptions::default()
+    });
+    let pki = gw.pki.as_ref().unwrap();
+
+    // The pool: a TLS server that requires the gateway's client certificate.
+    let server_config = {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(&pki.ca).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .unwrap();
+        let chain: Vec<_> = CertificateDer::pem_file_iter(pki.cert("client"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(pki.key("client")).unwrap();
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(chain, key)
+                .unwrap(),
+        )
+    };
+    let server = std::thread::spawn(move || {
+        let (sock, _) = pool.accept().unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let conn = rustls::ServerConnection::new(server_config).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = tls.read(&mut buf).unwrap();
+            assert!(n > 0, "closed before a whole NOTIFY");
+            got.extend_from_slice(&buf[..n]);
+            if let Ok(Some(len)) = umgw::sip::message::frame_length(&got, 65535) {
+                got.truncate(len);
+                break;
+            }
+        }
+        let peer_cert = tls.conn.peer_certificates().unwrap()[0].clone();
+        let notify = umgw::sip::message::Message::parse(&got).unwrap();
+        let ok = umgw::sip::message::Message::response_to(&notify, 200, "OK", Some("pool"));
+        tls.write_all(&ok.to_bytes()).unwrap();
+        (notify, peer_cert)
+    });
+
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    ua.invite("sip:alice@contoso.com", "", &offer);
+    let ok = ua.final_response(Duration::from_secs(5));
+    ua.ack(&ok);
+    let media = Ua::media_target(&ok);
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(3));
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &test_signal(1200), 9, &mut seq, &mut ts);
+    ua.bye();
+
+    let (notify, peer_cert) = server.join().unwrap();
+    assert_eq!(notify.request_uri(), Some("sip:pool01.contoso.com"));
+    assert!(notify.header("Via").unwrap().starts_with("SIP/2.0/TLS"));
+    let summary =
+        umgw::mwi::parse_message_summary(std::str::from_utf8(&notify.body).unwrap()).unwrap();
+    assert_eq!((summary.voice_new, summary.voice_old), (1, 0));
+    // The gateway authenticated with its own certificate.
+    assert!(umgw::net::tls::peer_name_allowed(
+        &peer_cert,
+        &["umgw.test".into()]
+    ));
+    gw.wait_log("NOTIFY accepted", Duration::from_secs(3));
+}

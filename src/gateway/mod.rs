@@ -119,9 +119,14 @@ fn tls_listen(
         config.tls.ca.as_deref(),
         config.tls.require_client_certificate,
     )?;
+    let client = match &config.tls.ca {
+        Some(ca) => Some(crate::net::tls::client_config(cert, key, ca)?),
+        None => None,
+    };
     Ok(Some(crate::net::TlsListen {
         addrs: config.tls.listen.clone(),
         config: server,
+        client,
         peer_names: Arc::new(std::sync::RwLock::new(config.tls.peer_names.clone())),
     }))
 }
@@ -379,8 +384,16 @@ impl Core {
                 }
             },
             TransportKind::Tls => {
-                warn!(target = %n.target_uri, "MWI over TLS is not supported yet; sending over UDP");
-                self.network.udp_transport()
+                let host = crate::sip::locate::uri_target(&n.target_uri)
+                    .map(|t| t.host)
+                    .unwrap_or_default();
+                match self.network.connect_tls(n.dest, &host).await {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        warn!(target = %n.target_uri, dest = %n.dest, error = %e, "MWI: TLS connection failed");
+                        return;
+                    }
+                }
             }
         };
         let Some(transport) = transport else {

@@ -32,6 +32,8 @@ type Writers = Arc<Mutex<HashMap<u64, mpsc::Sender<Vec<u8>>>>>;
 pub struct TlsListen {
     pub addrs: Vec<SocketAddr>,
     pub config: Arc<rustls::ServerConfig>,
+    /// For connections we open (NOTIFY to a pool), when a CA is configured.
+    pub client: Option<Arc<rustls::ClientConfig>>,
     /// Allowed peer certificate names; shared so a dial-plan reload can change it.
     pub peer_names: Arc<RwLock<Vec<String>>>,
 }
@@ -45,6 +47,7 @@ pub struct Network {
     next_conn: Arc<AtomicU64>,
     inbound: mpsc::Sender<Inbound>,
     max_message: usize,
+    tls_client: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// A TLS handshake must finish within this time.
@@ -109,6 +112,7 @@ impl Network {
             });
         }
         let mut tls_local = Vec::new();
+        let tls_client = tls.as_ref().and_then(|t| t.client.clone());
         if let Some(tls) = tls {
             let acceptor = TlsAcceptor::from(tls.config.clone());
             for addr in &tls.addrs {
@@ -184,7 +188,45 @@ impl Network {
             next_conn,
             inbound,
             max_message,
+            tls_client,
         })
+    }
+
+    /// Opens a mutual-TLS connection to `addr`, checking its certificate for `host`.
+    pub async fn connect_tls(&self, addr: SocketAddr, host: &str) -> io::Result<Transport> {
+        let Some(client) = self.tls_client.clone() else {
+            return Err(io::Error::other(
+                "no TLS client configuration (tls.certificate, tls.private_key, tls.ca)",
+            ));
+        };
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tcp = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connect {addr}")))??;
+        let local = tcp.local_addr()?;
+        let stream = tokio::time::timeout(
+            TLS_HANDSHAKE,
+            tokio_rustls::TlsConnector::from(client).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("TLS handshake {addr}")))??;
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let transport = Transport::Tls { conn, local };
+        let (reader, writer) = tokio::io::split(stream);
+        spawn_connection(
+            reader,
+            writer,
+            transport,
+            addr,
+            self.max_message,
+            self.inbound.clone(),
+            self.writers.clone(),
+        );
+        Ok(transport)
     }
 
     /// Opens a TCP connection for a request we originate; responses come back on it.

@@ -84,6 +84,31 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// The client side, for requests we originate over TLS (MWI NOTIFY to a Lync pool): the peers'
+/// CA as roots, and our own certificate as the client identity (mutual TLS).
+pub fn client_config(
+    certificate: &Path,
+    private_key: &Path,
+    ca: &Path,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for cert in load_certs(ca)? {
+        roots
+            .add(cert)
+            .map_err(|e| TlsError::Rustls(format!("{}: {e}", ca.display())))?;
+    }
+    let chain = load_certs(certificate)?;
+    let key = PrivateKeyDer::from_pem_file(private_key).map_err(pem_error(private_key))?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| TlsError::Rustls(format!("{}: {e}", certificate.display())))?;
+    Ok(Arc::new(config))
+}
+
 /// Whether a verified peer certificate carries one of the allowed DNS names. An empty list
 /// allows any certificate the CA signed.
 pub fn peer_name_allowed(cert: &CertificateDer<'_>, allowed: &[String]) -> bool {

@@ -69,40 +69,46 @@ impl Pki {
         };
         let (ca, ca_key) = make_ca("umgw test CA");
         let (other_ca, other_key) = make_ca("someone else's CA");
-        let leaf =
-            |name: &str, usage, issuer: &rcgen::Certificate, issuer_key: &KeyPair, file: &str| {
-                let key = KeyPair::generate().unwrap();
-                let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
-                params.distinguished_name.push(DnType::CommonName, name);
-                params.extended_key_usages = vec![usage];
-                let cert = params.signed_by(&key, issuer, issuer_key).unwrap();
-                fs::write(dir.join(format!("{file}.pem")), cert.pem()).unwrap();
-                fs::write(dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
-            };
+        let leaf = |name: &str,
+                    usage: Vec<ExtendedKeyUsagePurpose>,
+                    issuer: &rcgen::Certificate,
+                    issuer_key: &KeyPair,
+                    file: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.extended_key_usages = usage;
+            let cert = params.signed_by(&key, issuer, issuer_key).unwrap();
+            fs::write(dir.join(format!("{file}.pem")), cert.pem()).unwrap();
+            fs::write(dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
+        };
+        use ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+        // Like Exchange UM's certificate: server and client authentication (it opens TLS to
+        // the pool for NOTIFY). The pool's certificate likewise.
         leaf(
             "umgw.test",
-            ExtendedKeyUsagePurpose::ServerAuth,
+            vec![ServerAuth, ClientAuth],
             &ca,
             &ca_key,
             "server",
         );
         leaf(
             "pool01.contoso.com",
-            ExtendedKeyUsagePurpose::ClientAuth,
+            vec![ServerAuth, ClientAuth],
             &ca,
             &ca_key,
             "client",
         );
         leaf(
             "rogue.contoso.com",
-            ExtendedKeyUsagePurpose::ClientAuth,
+            vec![ClientAuth],
             &ca,
             &ca_key,
             "unlisted",
         );
         leaf(
             "pool01.contoso.com",
-            ExtendedKeyUsagePurpose::ClientAuth,
+            vec![ClientAuth],
             &other_ca,
             &other_key,
             "foreign",
