@@ -1,5 +1,10 @@
 //! Dial plans: operator-edited TOML files (one plan per `dialplans/*.toml`),
-//! loaded with line-accurate diagnostics, and called-party resolution.
+//! loaded with line-accurate diagnostics, and call routing.
+//!
+//! Two entry points for calls: [`DialPlans::route`] (peer-selected plans,
+//! pilots for subscriber access and auto attendants, mailboxes) and the older
+//! [`DialPlans::resolve`] (mailbox only, all plans). Number forms are
+//! described in `number` ([`normalise_to_e164`]).
 //!
 //! Keys use the Exchange UM parameter names (`NumberOfDigitsInExtension`,
 //! `CountryOrRegionCode`, ...) so Exchange operators recognise them; see
@@ -7,15 +12,26 @@
 //! `deny_unknown_fields` rule, applied by hand so that every error in every
 //! file is reported in one run — see `parse`).
 
+mod items;
+mod lint;
 mod model;
+mod number;
 mod parse;
 mod resolve;
+mod route;
+mod table;
+mod values;
 
 use std::path::Path;
 
-pub use model::{Diagnostic, DialPlan, DialPlans, MailboxEntry, Resolved, Severity, UriType};
+pub use model::{
+    AudioCodec, AutoAttendant, Diagnostic, DialPlan, DialPlans, MailboxEntry, PeerEntry, Resolved,
+    Route, Severity, UriType, VoipSecurity,
+};
+pub use number::{e164_to_extension, normalise_to_e164};
 
-use parse::{check_duplicates, parse_plan};
+use lint::check_plans;
+use parse::parse_plan;
 
 /// Loads every `*.toml` file in `dir` (sorted by file name) as one plan each.
 ///
@@ -94,7 +110,7 @@ pub fn load_files<'a>(
             message: "no dial plans".to_string(),
         });
     }
-    diags.extend(check_duplicates(&parsed));
+    diags.extend(check_plans(&parsed));
     // Stable: file order as given, then position.
     diags.sort_by_key(|d| (order.iter().position(|f| *f == d.file), d.line, d.column));
     if diags.iter().any(|d| d.severity == Severity::Error) {
@@ -164,6 +180,48 @@ mod tests {
     }
 
     #[test]
+    fn shipped_samples_route() {
+        let plans = load_files([
+            (Path::new("contoso-lync.toml"), CONTOSO),
+            (Path::new("pbx-extensions.toml"), PBX),
+        ])
+        .unwrap();
+        let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let pbx: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+        let show = |r: Route<'_>| match r {
+            Route::Deposit(r) => r.mailbox.id.clone(),
+            Route::SubscriberAccess { plan } => format!("SA:{}", plan.name),
+            Route::AutoAttendant { attendant, .. } => format!("AA:{}", attendant.name),
+            Route::NotFound => "NotFound".into(),
+        };
+        // The README's SIPp demo: loopback, History-Info naming alice.
+        let vm = "sip:voicemail@127.0.0.1:5060";
+        assert_eq!(
+            show(plans.route(lo, vm, Some("sip:alice@contoso.com"))),
+            "alice"
+        );
+        assert_eq!(
+            show(plans.route(lo, "sip:alice@contoso.com", None)),
+            "alice"
+        );
+        assert_eq!(
+            show(plans.route(lo, "tel:+14255550100", None)),
+            "SA:contoso"
+        );
+        assert_eq!(show(plans.route(lo, "+1 425 555 0000", None)), "AA:Main");
+        assert_eq!(show(plans.route(pbx, "tel:20001", None)), "carol");
+        assert_eq!(show(plans.route(pbx, "9 020 7946 0002", None)), "dave");
+        let c = &plans.plans()[0];
+        assert_eq!(c.voip_security, VoipSecurity::Unsecured);
+        assert_eq!(c.max_call_duration, std::time::Duration::from_secs(1800));
+        assert_eq!(
+            c.max_recording_duration,
+            std::time::Duration::from_secs(1200)
+        );
+        assert_eq!(plans.peers().count(), 2);
+    }
+
+    #[test]
     fn load_dir_sorted_and_collects_errors_from_all_files() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("b.toml"), PBX).unwrap();
@@ -177,7 +235,7 @@ mod tests {
         // Break both files: every error is reported, file order kept.
         std::fs::write(
             dir.path().join("a.toml"),
-            CONTOSO.replace("\"1002\"", "\"102\""),
+            CONTOSO.replace("\nExtension = \"1002\"", "\nExtension = \"102\""),
         )
         .unwrap();
         std::fs::write(
@@ -191,7 +249,10 @@ mod tests {
         let got: Vec<String> = err.iter().map(ToString::to_string).collect();
         let line_of =
             |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
-        let bad_ext = line_of(CONTOSO, "\"1002\"");
+        let bad_ext = CONTOSO[..CONTOSO.find("\nExtension = \"1002\"").unwrap()]
+            .lines()
+            .count()
+            + 1;
         let dave = line_of(PBX, "Id = \"dave\"");
         let alice = line_of(CONTOSO, "Id = \"alice\"");
         assert_eq!(

@@ -1,6 +1,7 @@
 //! Validated dial-plan types and diagnostics.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,6 +29,110 @@ impl UriType {
     }
 }
 
+/// Exchange UM `VoIPSecurity`: what the plan's peers must use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VoipSecurity {
+    /// SIP over TCP/UDP, RTP (`Unsecured`, the default).
+    #[default]
+    Unsecured,
+    /// SIP over mutual TLS, RTP (`SIPSecured`).
+    SipSecured,
+    /// SIP over mutual TLS, SRTP (`Secured`; what Lync pools require by default).
+    Secured,
+}
+
+impl VoipSecurity {
+    /// The TOML (Exchange) spellings, in order.
+    pub const NAMES: [&'static str; 3] = ["Unsecured", "SIPSecured", "Secured"];
+
+    /// Parses the Exchange spelling.
+    pub fn from_name(s: &str) -> Option<VoipSecurity> {
+        match s {
+            "Unsecured" => Some(VoipSecurity::Unsecured),
+            "SIPSecured" => Some(VoipSecurity::SipSecured),
+            "Secured" => Some(VoipSecurity::Secured),
+            _ => None,
+        }
+    }
+
+    /// The Exchange spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            VoipSecurity::Unsecured => "Unsecured",
+            VoipSecurity::SipSecured => "SIPSecured",
+            VoipSecurity::Secured => "Secured",
+        }
+    }
+
+    /// True for the modes that need mutual TLS with every peer.
+    pub fn needs_tls(self) -> bool {
+        self != VoipSecurity::Unsecured
+    }
+}
+
+/// Exchange UM `AudioCodec`: how messages are recorded. umgw records WAV only
+/// (G.711 decoded to 16-bit PCM), which Exchange calls `G711`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AudioCodec {
+    /// `Wav` or `G711`.
+    #[default]
+    Wav,
+}
+
+/// One `[[AutoAttendant]]` of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoAttendant {
+    /// `Name` (unique within the plan).
+    pub name: String,
+    /// `PilotIdentifiers`: numbers or URIs that reach this attendant, as written.
+    pub pilot_identifiers: Vec<String>,
+    /// `OperatorExtension`: where "0" transfers; falls back to the plan's.
+    pub operator_extension: Option<String>,
+    /// 1-based line of the `[[AutoAttendant]]` header.
+    pub line: usize,
+}
+
+/// One `[[Peer]]`: an IP gateway or pool that routes calls into the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerEntry {
+    /// `Address`: network address (host bits cleared) of an IP or CIDR.
+    pub address: IpAddr,
+    /// CIDR prefix length: 32 / 128 for a single host.
+    pub prefix_len: u8,
+    /// `Name`.
+    pub name: Option<String>,
+    /// `CertificateName`: the FQDN the peer's TLS certificate must carry.
+    pub certificate_name: Option<String>,
+    /// 1-based line of the `[[Peer]]` header.
+    pub line: usize,
+}
+
+impl PeerEntry {
+    /// True if `ip` is inside this entry. An IPv4-mapped IPv6 address
+    /// (`::ffff:a.b.c.d`, what a dual-stack socket reports) counts as IPv4.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        super::values::cidr_contains(self.address, self.prefix_len, ip)
+    }
+
+    /// True if some address is inside both entries.
+    pub fn overlaps(&self, other: &PeerEntry) -> bool {
+        let p = self.prefix_len.min(other.prefix_len);
+        super::values::cidr_contains(self.address, p, other.address)
+    }
+}
+
+impl fmt::Display for PeerEntry {
+    /// `10.0.0.0/8`, or the bare address for a single host.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = if self.address.is_ipv4() { 32 } else { 128 };
+        if self.prefix_len == host {
+            write!(f, "{}", self.address)
+        } else {
+            write!(f, "{}/{}", self.address, self.prefix_len)
+        }
+    }
+}
+
 /// One dial plan (one `dialplans/*.toml` file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DialPlan {
@@ -43,17 +148,37 @@ pub struct DialPlan {
     pub national_number_prefix: Option<String>,
     /// `InternationalAccessCode` (e.g. `011`, `00`).
     pub international_access_code: Option<String>,
-    /// `Domain`: SIP domain of the users.
+    /// `OutsideLineAccessCode` (e.g. `9`): dialled before an external number.
+    pub outside_line_access_code: Option<String>,
+    /// `Domain`: SIP domain of the users (required for `SipName`).
     pub domain: Option<String>,
-    /// `MaxRecordingDuration` (TOML: seconds, default 1200).
+    /// `PilotIdentifiers`: subscriber-access numbers or URIs, as written.
+    pub pilot_identifiers: Vec<String>,
+    /// `VoIPSecurity` (default `Unsecured`).
+    pub voip_security: VoipSecurity,
+    /// `MaxCallDuration` (TOML integer: minutes, default 30).
+    pub max_call_duration: Duration,
+    /// `MaxRecordingDuration` (TOML integer: seconds, default 1200).
     pub max_recording_duration: Duration,
-    /// `RecordingIdleTimeout` (TOML: seconds, default 5).
+    /// `RecordingIdleTimeout` (TOML integer: seconds, default 5).
     pub recording_idle_timeout: Duration,
-    /// `MinimumMessageDuration` (TOML: ms, default 1000); shorter recordings
+    /// `MinimumMessageDuration` (TOML integer: ms, default 1000); shorter recordings
     /// become a missed-call notice.
     pub minimum_message_duration: Duration,
+    /// `InputFailuresBeforeDisconnect` (default 3).
+    pub input_failures_before_disconnect: u32,
+    /// `OperatorExtension`: a mailbox of this plan (checked at load).
+    pub operator_extension: Option<String>,
+    /// `DefaultLanguage` (default `en-US`).
+    pub default_language: String,
+    /// `AudioCodec` (default and only value: WAV).
+    pub audio_codec: AudioCodec,
     /// `[[Mailbox]]` entries in file order.
     pub mailboxes: Vec<MailboxEntry>,
+    /// `[[AutoAttendant]]` entries in file order.
+    pub auto_attendants: Vec<AutoAttendant>,
+    /// `[[Peer]]` entries in file order; none means "any peer".
+    pub peers: Vec<PeerEntry>,
     /// File the plan was read from.
     pub source: PathBuf,
 }
@@ -86,8 +211,30 @@ pub struct Resolved<'a> {
     pub mailbox: &'a MailboxEntry,
 }
 
-/// All plans of a directory; mailbox ids, extensions, E.164 numbers and SIP
-/// addresses are unique across them (checked at load).
+/// Where [`DialPlans::route`] sends a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// Leave a message for this mailbox (a diverted call, or a direct call to the user's voice-mail URI).
+    Deposit(Resolved<'a>),
+    /// The call is for a subscriber-access pilot of this plan.
+    SubscriberAccess {
+        /// The plan whose pilot was called.
+        plan: &'a DialPlan,
+    },
+    /// The call is for an auto attendant.
+    AutoAttendant {
+        /// The attendant's plan.
+        plan: &'a DialPlan,
+        /// The attendant whose pilot was called.
+        attendant: &'a AutoAttendant,
+    },
+    /// Nothing matches (the gateway answers 404).
+    NotFound,
+}
+
+/// All plans of a directory. Mailbox ids, E.164 numbers and SIP addresses are
+/// unique across them; extensions and extension-form pilots are unique across
+/// plans that can receive the same call (see `DialPlan::peers`); checked at load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DialPlans {
     pub(crate) plans: Vec<DialPlan>,
@@ -103,6 +250,13 @@ impl DialPlans {
     /// Non-fatal findings from loading (e.g. an E.164 outside the plan's country).
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.warnings
+    }
+
+    /// Every `[[Peer]]` of every plan, in plan then file order.
+    pub fn peers(&self) -> impl Iterator<Item = (&DialPlan, &PeerEntry)> {
+        self.plans
+            .iter()
+            .flat_map(|plan| plan.peers.iter().map(move |peer| (plan, peer)))
     }
 
     /// Mailbox by store `Id` (for MWI re-sends and subscriber access).

@@ -7,104 +7,16 @@
 //! (the `deny_unknown_fields` rule), types, value checks — is applied by hand,
 //! reporting all findings with their line and column.
 
-use std::collections::HashMap;
-use std::ops::Range;
+use std::ops::RangeInclusive;
 use std::path::Path;
-use std::time::Duration;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
-use super::model::{Diagnostic, DialPlan, MailboxEntry, Severity, UriType};
-use super::resolve::{parse_sip_uri, same_sip_address};
-
-/// A TOML value with spans on every nested key and value.
-#[derive(Debug)]
-enum Node {
-    Str(String),
-    Int(i64),
-    Other(&'static str),
-    Array(Vec<Spanned<Node>>),
-    Table(Vec<(Spanned<String>, Spanned<Node>)>),
-}
-
-impl Node {
-    fn kind(&self) -> &'static str {
-        match self {
-            Node::Str(_) => "a string",
-            Node::Int(_) => "an integer",
-            Node::Other(k) => k,
-            Node::Array(_) => "an array",
-            Node::Table(_) => "a table",
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a TOML value")
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::Str(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Node, E> {
-        Ok(Node::Str(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
-        Ok(Node::Int(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
-        Ok(i64::try_from(v).map_or(Node::Other("an integer out of range"), Node::Int))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
-        Ok(Node::Other("a float"))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
-        Ok(Node::Other("a boolean"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let mut out = Vec::new();
-        while let Some(v) = seq.next_element::<Spanned<Node>>()? {
-            out.push(v);
-        }
-        Ok(Node::Array(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut out = Vec::new();
-        while let Some(k) = map.next_key::<Spanned<String>>()? {
-            out.push((k, map.next_value::<Spanned<Node>>()?));
-        }
-        Ok(Node::Table(out))
-    }
-}
-
-/// Byte offset → 1-based (line, column in characters).
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
-/// Position of one checked value, for cross-file duplicate reports.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Pos {
-    pub line: usize,
-    pub column: usize,
-}
+use super::items::{array_of_tables, parse_attendant, parse_mailbox, parse_peer};
+use super::model::{AudioCodec, Diagnostic, DialPlan, Severity, UriType, VoipSecurity};
+pub(crate) use super::table::{Ctx, Node, Pos, Table};
+use super::table::{MILLIS, MINUTES, SECONDS};
+use super::values::is_language_tag;
 
 /// Positions of a mailbox's unique keys: Id, Extension, E164, SipAddress.
 #[derive(Debug, Clone, Default)]
@@ -115,6 +27,14 @@ pub(crate) struct MailboxPos {
     pub sip_address: Pos,
 }
 
+/// Positions of an attendant's name, pilots (one per kept pilot) and operator.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AttendantPos {
+    pub name: Pos,
+    pub pilots: Vec<Pos>,
+    pub operator: Pos,
+}
+
 /// A plan with the positions the cross-plan checks need.
 #[derive(Debug)]
 pub(crate) struct ParsedPlan {
@@ -123,120 +43,12 @@ pub(crate) struct ParsedPlan {
     pub plan: DialPlan,
     pub name_pos: Pos,
     pub mailbox_pos: Vec<MailboxPos>,
-}
-
-/// Collects diagnostics for one file.
-struct Ctx<'a> {
-    file: &'a Path,
-    text: &'a str,
-    diags: Vec<Diagnostic>,
-}
-
-impl Ctx<'_> {
-    fn pos(&self, span: Range<usize>) -> Pos {
-        let (line, column) = line_col(self.text, span.start);
-        Pos { line, column }
-    }
-
-    fn report(&mut self, severity: Severity, span: Range<usize>, message: String) {
-        let Pos { line, column } = self.pos(span);
-        self.diags.push(Diagnostic {
-            file: self.file.to_path_buf(),
-            line,
-            column,
-            severity,
-            message,
-        });
-    }
-
-    fn error(&mut self, span: Range<usize>, message: String) {
-        self.report(Severity::Error, span, message);
-    }
-}
-
-/// The keys of one TOML table, consumed by name; leftovers are unknown keys.
-struct Table<'n> {
-    what: &'static str,
-    span: Range<usize>,
-    entries: Vec<(&'n Spanned<String>, &'n Spanned<Node>, bool)>,
-}
-
-impl<'n> Table<'n> {
-    fn new(
-        what: &'static str,
-        span: Range<usize>,
-        entries: &'n [(Spanned<String>, Spanned<Node>)],
-    ) -> Self {
-        let entries = entries.iter().map(|(k, v)| (k, v, false)).collect();
-        Table {
-            what,
-            span,
-            entries,
-        }
-    }
-
-    fn take(&mut self, key: &str) -> Option<&'n Spanned<Node>> {
-        let e = self
-            .entries
-            .iter_mut()
-            .find(|(k, _, _)| k.get_ref() == key)?;
-        e.2 = true;
-        Some(e.1)
-    }
-
-    fn string(&mut self, cx: &mut Ctx<'_>, key: &str, required: bool) -> Option<Spanned<String>> {
-        match self.take(key) {
-            Some(v) => match v.get_ref() {
-                Node::Str(s) => Some(Spanned::new(v.span(), s.clone())),
-                other => {
-                    let msg = format!("{key} must be a string, found {}", other.kind());
-                    cx.error(v.span(), msg);
-                    None
-                }
-            },
-            None => {
-                if required {
-                    let msg = format!("missing required key {key}{}", self.what);
-                    cx.error(self.span.clone(), msg);
-                }
-                None
-            }
-        }
-    }
-
-    fn int(&mut self, cx: &mut Ctx<'_>, key: &str, required: bool) -> Option<Spanned<i64>> {
-        match self.take(key) {
-            Some(v) => match v.get_ref() {
-                Node::Int(i) => Some(Spanned::new(v.span(), *i)),
-                other => {
-                    let msg = format!("{key} must be an integer, found {}", other.kind());
-                    cx.error(v.span(), msg);
-                    None
-                }
-            },
-            None => {
-                if required {
-                    let msg = format!("missing required key {key}{}", self.what);
-                    cx.error(self.span.clone(), msg);
-                }
-                None
-            }
-        }
-    }
-
-    fn finish(self, cx: &mut Ctx<'_>, known: &[&str]) {
-        for (k, _, used) in self.entries {
-            if !used {
-                let msg = format!(
-                    "unknown key {}{}; expected one of {}",
-                    k.get_ref(),
-                    self.what,
-                    known.join(", ")
-                );
-                cx.error(k.span(), msg);
-            }
-        }
-    }
+    /// One per `plan.pilot_identifiers` entry.
+    pub pilot_pos: Vec<Pos>,
+    pub attendant_pos: Vec<AttendantPos>,
+    /// Position of each peer's `Address` value.
+    pub peer_pos: Vec<Pos>,
+    pub operator_pos: Pos,
 }
 
 const PLAN_KEYS: &[&str] = &[
@@ -246,21 +58,30 @@ const PLAN_KEYS: &[&str] = &[
     "CountryOrRegionCode",
     "NationalNumberPrefix",
     "InternationalAccessCode",
+    "OutsideLineAccessCode",
     "Domain",
+    "PilotIdentifiers",
+    "VoIPSecurity",
+    "MaxCallDuration",
     "MaxRecordingDuration",
     "RecordingIdleTimeout",
     "MinimumMessageDuration",
+    "InputFailuresBeforeDisconnect",
+    "OperatorExtension",
+    "DefaultLanguage",
+    "AudioCodec",
     "Mailbox",
+    "AutoAttendant",
+    "Peer",
 ];
 
-const MAILBOX_KEYS: &[&str] = &[
-    "Id",
-    "Extension",
-    "E164",
-    "SipAddress",
-    "DisplayName",
-    "NotifyTarget",
-];
+/// `"secured"` for `"Secured"`: the hint for a wrong-case enum value.
+fn case_hint(s: &str, names: &[&str]) -> String {
+    names
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case(s))
+        .map_or(String::new(), |n| format!("; did you mean \"{n}\"?"))
+}
 
 /// Parses and checks one file. Returns the (possibly partial, see
 /// `ParsedPlan::ok`) plan unless the TOML itself is unreadable, and all
@@ -289,32 +110,49 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
     };
     let mut t = Table::new("", 0..0, &root);
     let name = t.string(&mut cx, "Name", true);
-    let uri_type = t.string(&mut cx, "UriType", true);
+    let uri_type_s = t.string(&mut cx, "UriType", true);
     let digits = t.int(&mut cx, "NumberOfDigitsInExtension", true);
     let cc = t.string(&mut cx, "CountryOrRegionCode", true);
     let nnp = t.string(&mut cx, "NationalNumberPrefix", false);
     let iac = t.string(&mut cx, "InternationalAccessCode", false);
+    let olac = t.string(&mut cx, "OutsideLineAccessCode", false);
     let domain = t.string(&mut cx, "Domain", false);
-    let max_rec = t.int(&mut cx, "MaxRecordingDuration", false);
-    let idle = t.int(&mut cx, "RecordingIdleTimeout", false);
-    let min_msg = t.int(&mut cx, "MinimumMessageDuration", false);
+    let pilots = t
+        .string_list(&mut cx, "PilotIdentifiers")
+        .unwrap_or_default();
+    let security = t.string(&mut cx, "VoIPSecurity", false);
+    let (max_call, call_span) = t.duration(&mut cx, "MaxCallDuration", 1..=120, 30, MINUTES);
+    let (max_rec, rec_span) = t.duration(&mut cx, "MaxRecordingDuration", 1..=6000, 1200, SECONDS);
+    let (idle, _) = t.duration(&mut cx, "RecordingIdleTimeout", 1..=300, 5, SECONDS);
+    let (min_msg, _) = t.duration(&mut cx, "MinimumMessageDuration", 0..=60_000, 1000, MILLIS);
+    let failures = t.int(&mut cx, "InputFailuresBeforeDisconnect", false);
+    let operator = t.string(&mut cx, "OperatorExtension", false);
+    let language = t.string(&mut cx, "DefaultLanguage", false);
+    let codec = t.string(&mut cx, "AudioCodec", false);
     let mailbox_node = t.take("Mailbox");
+    let attendant_node = t.take("AutoAttendant");
+    let peer_node = t.take("Peer");
     t.finish(&mut cx, PLAN_KEYS);
 
     if let Some(n) = &name {
         check_id(&mut cx, "Name", n);
     }
-    let uri_type = uri_type.and_then(|u| {
+    let uri_type = uri_type_s.as_ref().and_then(|u| {
         let parsed = UriType::from_name(u.get_ref());
         if parsed.is_none() {
             let msg = format!(
-                "UriType \"{}\" is not one of TelExtn, E164, SipName",
-                u.get_ref()
+                "UriType \"{}\" is not one of TelExtn, E164, SipName{}",
+                u.get_ref(),
+                case_hint(u.get_ref(), &["TelExtn", "E164", "SipName"])
             );
             cx.error(u.span(), msg);
         }
         parsed
     });
+    if let (Some(UriType::SipName), None, Some(u)) = (uri_type, &domain, &uri_type_s) {
+        let msg = "UriType SipName needs Domain, the SIP domain of the plan's users".to_string();
+        cx.error(u.span(), msg);
+    }
     let digits = digits.and_then(|d| {
         let ok = (1..=20).contains(d.get_ref());
         if !ok {
@@ -332,76 +170,90 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
     for (key, v) in [
         ("NationalNumberPrefix", &nnp),
         ("InternationalAccessCode", &iac),
+        ("OutsideLineAccessCode", &olac),
     ] {
         if let Some(v) = v {
             check_digits(&mut cx, key, v, 1..=4);
         }
     }
     if let Some(d) = &domain {
-        let ok = !d.get_ref().is_empty()
-            && d.get_ref()
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-        if !ok {
+        if !super::values::is_host_name(d.get_ref()) {
             cx.error(
                 d.span(),
                 format!("Domain \"{}\" is not a host name", d.get_ref()),
             );
         }
     }
-    let max_rec = duration(
-        &mut cx,
-        "MaxRecordingDuration",
-        max_rec,
-        1..=6000,
-        1200,
-        Duration::from_secs,
-    );
-    let idle = duration(
-        &mut cx,
-        "RecordingIdleTimeout",
-        idle,
-        1..=300,
-        5,
-        Duration::from_secs,
-    );
-    let min_msg = duration(
-        &mut cx,
-        "MinimumMessageDuration",
-        min_msg,
-        0..=60_000,
-        1000,
-        Duration::from_millis,
-    );
+    let voip_security = security
+        .as_ref()
+        .and_then(|s| {
+            let parsed = VoipSecurity::from_name(s.get_ref());
+            if parsed.is_none() {
+                let msg = format!(
+                    "VoIPSecurity \"{}\" is not one of {}{}",
+                    s.get_ref(),
+                    VoipSecurity::NAMES.join(", "),
+                    case_hint(s.get_ref(), &VoipSecurity::NAMES)
+                );
+                cx.error(s.span(), msg);
+            }
+            parsed
+        })
+        .unwrap_or_default();
+    if let Some(c) = &codec {
+        if !matches!(c.get_ref().as_str(), "Wav" | "G711") {
+            let msg = format!(
+                "AudioCodec \"{}\" is not supported: umgw records WAV (G.711 decoded to 16-bit PCM); use \"Wav\" or \"G711\"",
+                c.get_ref()
+            );
+            cx.error(c.span(), msg);
+        }
+    }
+    if max_rec > max_call {
+        if let Some(span) = call_span.or(rec_span) {
+            let msg = format!(
+                "MaxRecordingDuration ({} s) is longer than MaxCallDuration ({} s); the call limit ends recordings first",
+                max_rec.as_secs(),
+                max_call.as_secs()
+            );
+            cx.report(Severity::Warning, span, msg);
+        }
+    }
+    let failures = failures.map_or(3, |f| match u32::try_from(*f.get_ref()) {
+        Ok(n) if (1..=99).contains(&n) => n,
+        _ => {
+            let msg = format!(
+                "InputFailuresBeforeDisconnect {} must be between 1 and 99",
+                f.get_ref()
+            );
+            cx.error(f.span(), msg);
+            3
+        }
+    });
+    if let Some(l) = &language {
+        if !is_language_tag(l.get_ref()) {
+            let msg = format!(
+                "DefaultLanguage \"{}\" is not a language tag such as \"en-US\"",
+                l.get_ref()
+            );
+            cx.error(l.span(), msg);
+        }
+    }
+    let mut pilot_identifiers = Vec::new();
+    let mut pilot_pos = Vec::new();
+    for p in pilots {
+        if super::items::check_pilot(&mut cx, "PilotIdentifiers", &p) {
+            pilot_pos.push(cx.pos(p.span()));
+            pilot_identifiers.push(p.into_inner());
+        }
+    }
 
     let mut mailboxes = Vec::new();
     let mut mailbox_pos = Vec::new();
-    match mailbox_node.map(|n| (n.span(), n.get_ref())) {
-        None => {}
-        Some((_, Node::Array(items))) => {
-            for item in items {
-                let entries = match item.get_ref() {
-                    Node::Table(e) => e,
-                    other => {
-                        let msg = format!("each Mailbox must be a table, found {}", other.kind());
-                        cx.error(item.span(), msg);
-                        continue;
-                    }
-                };
-                if let Some((m, p)) =
-                    parse_mailbox(&mut cx, item.span(), entries, digits, cc.as_ref())
-                {
-                    mailboxes.push(m);
-                    mailbox_pos.push(p);
-                }
-            }
-        }
-        Some((span, other)) => {
-            let msg = format!(
-                "Mailbox must be an array of tables ([[Mailbox]]), found {}",
-                other.kind()
-            );
-            cx.error(span, msg);
+    for (span, entries) in array_of_tables(&mut cx, "Mailbox", mailbox_node) {
+        if let Some((m, p)) = parse_mailbox(&mut cx, span, entries, digits, cc.as_ref()) {
+            mailboxes.push(m);
+            mailbox_pos.push(p);
         }
     }
     if mailboxes.is_empty() && mailbox_node.is_none() {
@@ -411,11 +263,31 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
             "plan has no [[Mailbox]] entries".to_string(),
         );
     }
+    let mut auto_attendants = Vec::new();
+    let mut attendant_pos = Vec::new();
+    for (span, entries) in array_of_tables(&mut cx, "AutoAttendant", attendant_node) {
+        if let Some((a, p)) = parse_attendant(&mut cx, span, entries) {
+            auto_attendants.push(a);
+            attendant_pos.push(p);
+        }
+    }
+    let mut peers = Vec::new();
+    let mut peer_pos = Vec::new();
+    for (span, entries) in array_of_tables(&mut cx, "Peer", peer_node) {
+        if let Some((p, pos)) = parse_peer(&mut cx, span, entries, voip_security) {
+            peers.push(p);
+            peer_pos.push(pos);
+        }
+    }
 
     // A plan with errors is still returned (marked) so that duplicates
     // against its valid parts are reported in the same run.
     let ok = !cx.diags.iter().any(|d| d.severity == Severity::Error);
     let name_pos = name.as_ref().map(|n| cx.pos(n.span())).unwrap_or_default();
+    let operator_pos = operator
+        .as_ref()
+        .map(|o| cx.pos(o.span()))
+        .unwrap_or_default();
     let plan = ParsedPlan {
         ok,
         name_pos,
@@ -426,50 +298,33 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
             country_or_region_code: cc.map(Spanned::into_inner).unwrap_or_default(),
             national_number_prefix: nnp.map(Spanned::into_inner),
             international_access_code: iac.map(Spanned::into_inner),
+            outside_line_access_code: olac.map(Spanned::into_inner),
             domain: domain.map(|d| d.into_inner().to_ascii_lowercase()),
+            pilot_identifiers,
+            voip_security,
+            max_call_duration: max_call,
             max_recording_duration: max_rec,
             recording_idle_timeout: idle,
             minimum_message_duration: min_msg,
+            input_failures_before_disconnect: failures,
+            operator_extension: operator.map(Spanned::into_inner),
+            default_language: language.map_or_else(|| "en-US".to_string(), Spanned::into_inner),
+            audio_codec: AudioCodec::Wav,
             mailboxes,
+            auto_attendants,
+            peers,
             source: file.to_path_buf(),
         },
         mailbox_pos,
+        pilot_pos,
+        attendant_pos,
+        peer_pos,
+        operator_pos,
     };
     (Some(plan), cx.diags)
 }
 
-fn duration(
-    cx: &mut Ctx<'_>,
-    key: &str,
-    v: Option<Spanned<i64>>,
-    range: std::ops::RangeInclusive<i64>,
-    default: u64,
-    unit: fn(u64) -> Duration,
-) -> Duration {
-    match v {
-        None => unit(default),
-        Some(v) if range.contains(v.get_ref()) => {
-            unit(u64::try_from(*v.get_ref()).unwrap_or(default))
-        }
-        Some(v) => {
-            let msg = format!(
-                "{key} {} must be between {} and {}",
-                v.get_ref(),
-                range.start(),
-                range.end()
-            );
-            cx.error(v.span(), msg);
-            unit(default)
-        }
-    }
-}
-
-fn check_digits(
-    cx: &mut Ctx<'_>,
-    key: &str,
-    v: &Spanned<String>,
-    len: std::ops::RangeInclusive<usize>,
-) {
+fn check_digits(cx: &mut Ctx<'_>, key: &str, v: &Spanned<String>, len: RangeInclusive<usize>) {
     let s = v.get_ref();
     if !len.contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
         let msg = format!(
@@ -482,7 +337,7 @@ fn check_digits(
 }
 
 /// Ids name mailbox directories: no separators, no hidden or `..` names.
-fn check_id(cx: &mut Ctx<'_>, key: &str, v: &Spanned<String>) -> bool {
+pub(crate) fn check_id(cx: &mut Ctx<'_>, key: &str, v: &Spanned<String>) -> bool {
     let s = v.get_ref();
     let ok = !s.is_empty()
         && s.len() <= 64
@@ -496,197 +351,9 @@ fn check_id(cx: &mut Ctx<'_>, key: &str, v: &Spanned<String>) -> bool {
     ok
 }
 
-fn parse_mailbox(
-    cx: &mut Ctx<'_>,
-    span: Range<usize>,
-    entries: &[(Spanned<String>, Spanned<Node>)],
-    digits: Option<usize>,
-    cc: Option<&Spanned<String>>,
-) -> Option<(MailboxEntry, MailboxPos)> {
-    let mut t = Table::new(" in [[Mailbox]]", span.clone(), entries);
-    let id = t.string(cx, "Id", true);
-    let ext = t.string(cx, "Extension", true);
-    let e164 = t.string(cx, "E164", false);
-    let sip = t.string(cx, "SipAddress", false);
-    let display = t.string(cx, "DisplayName", false);
-    let notify = t.string(cx, "NotifyTarget", false);
-    t.finish(cx, MAILBOX_KEYS);
-
-    if let Some(id) = &id {
-        check_id(cx, "Id", id);
-    }
-    if let Some(x) = &ext {
-        let s = x.get_ref();
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            cx.error(
-                x.span(),
-                format!("extension \"{s}\" must contain only digits 0-9"),
-            );
-        } else if let Some(n) = digits.filter(|&n| n != s.len()) {
-            let msg = format!(
-                "extension \"{s}\" has {} digits; NumberOfDigitsInExtension is {n}",
-                s.len()
-            );
-            cx.error(x.span(), msg);
-        }
-    }
-    if let Some(e) = &e164 {
-        let s = e.get_ref();
-        let digits = s.strip_prefix('+').unwrap_or("");
-        if !(8..=15).contains(&digits.len())
-            || !digits.bytes().all(|b| b.is_ascii_digit())
-            || s.len() == digits.len()
-        {
-            cx.error(
-                e.span(),
-                format!("E164 \"{s}\" must be + followed by 8 to 15 digits"),
-            );
-        } else if let Some(cc) = cc.filter(|cc| !digits.starts_with(cc.get_ref().as_str())) {
-            let msg = format!("E164 \"{s}\" does not start with CountryOrRegionCode {}; national dialled forms will not reach it", cc.get_ref());
-            cx.report(Severity::Warning, e.span(), msg);
-        }
-    }
-    if let Some(s) = &sip {
-        if parse_sip_uri(s.get_ref()).and_then(|u| u.user).is_none() {
-            let msg = format!(
-                "SipAddress \"{}\" is not a sip: or sips: URI with user@host",
-                s.get_ref()
-            );
-            cx.error(s.span(), msg);
-        }
-    }
-    if let Some(n) = &notify {
-        if parse_sip_uri(n.get_ref()).is_none() {
-            let msg = format!(
-                "NotifyTarget \"{}\" is not a sip: or sips: URI",
-                n.get_ref()
-            );
-            cx.error(n.span(), msg);
-        }
-    }
-    if let Some(d) = &display {
-        // It is copied into SIP and MIME headers: CR/LF would inject headers.
-        if d.get_ref().chars().any(char::is_control) {
-            cx.error(
-                d.span(),
-                "DisplayName must not contain control characters".to_string(),
-            );
-        }
-    }
-    let (id, ext) = (id?, ext?);
-    let pos = MailboxPos {
-        id: cx.pos(id.span()),
-        extension: cx.pos(ext.span()),
-        e164: e164.as_ref().map(|e| cx.pos(e.span())).unwrap_or_default(),
-        sip_address: sip.as_ref().map(|s| cx.pos(s.span())).unwrap_or_default(),
-    };
-    let entry = MailboxEntry {
-        id: id.into_inner(),
-        extension: ext.into_inner(),
-        e164: e164.map(Spanned::into_inner),
-        sip_address: sip.map(Spanned::into_inner),
-        display_name: display.map(Spanned::into_inner),
-        notify_target: notify.map(Spanned::into_inner),
-        line: cx.pos(span).line,
-    };
-    Some((entry, pos))
-}
-
-/// First occurrence of a unique value.
-struct First<'a> {
-    file: &'a Path,
-    line: usize,
-    owner: String,
-}
-
-/// Reports duplicate plan names and mailbox keys across `plans` (in order),
-/// at the second occurrence, naming the first's file:line.
-pub(crate) fn check_duplicates(plans: &[ParsedPlan]) -> Vec<Diagnostic> {
-    let mut diags = Vec::new();
-    let mut seen: HashMap<(&'static str, String), First<'_>> = HashMap::new();
-    let mut sips: Vec<(&str, First<'_>)> = Vec::new();
-    for pp in plans {
-        let file = pp.plan.source.as_path();
-        let mut dup = |kind: &str, value: &str, pos: Pos, what: String, first: &First<'_>| {
-            diags.push(Diagnostic {
-                file: file.to_path_buf(),
-                line: pos.line,
-                column: pos.column,
-                severity: Severity::Error,
-                message: format!(
-                    "duplicate {kind} \"{value}\"{what}; first used by {} at {}:{}",
-                    first.owner,
-                    first.file.display(),
-                    first.line
-                ),
-            });
-        };
-        let mut keys = Vec::new();
-        if !pp.plan.name.is_empty() {
-            keys.push(("Name", pp.plan.name.as_str(), pp.name_pos, None));
-        }
-        for (m, pos) in pp.plan.mailboxes.iter().zip(&pp.mailbox_pos) {
-            keys.push(("Id", m.id.as_str(), pos.id, Some(m.id.as_str())));
-            keys.push((
-                "extension",
-                m.extension.as_str(),
-                pos.extension,
-                Some(m.id.as_str()),
-            ));
-            if let Some(e) = &m.e164 {
-                keys.push(("E164", e.as_str(), pos.e164, Some(m.id.as_str())));
-            }
-            if let Some(s) = &m.sip_address {
-                // sip:/sips: and host case do not make a different user.
-                match sips.iter().find(|(other, _)| same_sip_address(other, s)) {
-                    Some((_, first)) => dup(
-                        "SipAddress",
-                        s,
-                        pos.sip_address,
-                        format!(" (mailbox \"{}\")", m.id),
-                        first,
-                    ),
-                    None => {
-                        let owner = format!("mailbox \"{}\"", m.id);
-                        sips.push((
-                            s,
-                            First {
-                                file,
-                                line: pos.sip_address.line,
-                                owner,
-                            },
-                        ));
-                    }
-                }
-            }
-        }
-        for (kind, value, pos, mailbox) in keys {
-            let what = mailbox.map_or(String::new(), |id| format!(" (mailbox \"{id}\")"));
-            match seen.get(&(kind, value.to_string())) {
-                Some(first) => dup(kind, value, pos, what, first),
-                None => {
-                    let owner = match mailbox {
-                        Some(id) => format!("mailbox \"{id}\""),
-                        None => format!("plan \"{value}\""),
-                    };
-                    seen.insert(
-                        (kind, value.to_string()),
-                        First {
-                            file,
-                            line: pos.line,
-                            owner,
-                        },
-                    );
-                }
-            }
-        }
-    }
-    diags
-}
-
 #[cfg(test)]
 mod tests {
-    use crate::dialplan::{load_files, load_str, Severity, UriType};
+    use crate::dialplan::{load_files, load_str, AudioCodec, UriType, VoipSecurity};
     use std::path::Path;
     use std::time::Duration;
 
@@ -728,8 +395,8 @@ mod tests {
         assert_eq!(
             lint(&text),
             vec![
-                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, Domain, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, Mailbox".to_string(),
-                "p.toml:6:24: error: MaxRecordingDuration 0 must be between 1 and 6000".to_string(),
+                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, OperatorExtension, DefaultLanguage, AudioCodec, Mailbox, AutoAttendant, Peer".to_string(),
+                "p.toml:6:24: error: MaxRecordingDuration 0 must be between 1 and 6000 (seconds)".to_string(),
                 "p.toml:9:6: error: Id \"../x\" must be 1-64 of A-Z a-z 0-9 . _ - and not start with '.'".to_string(),
                 "p.toml:10:13: error: extension \"101\" has 3 digits; NumberOfDigitsInExtension is 4".to_string(),
                 "p.toml:11:8: error: E164 \"14255551001\" must be + followed by 8 to 15 digits".to_string(),
@@ -777,23 +444,124 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_across_plans() {
-        let a = format!("{HEAD}[[Mailbox]]\nId = \"alice\"\nExtension = \"1001\"\nE164 = \"+14255551001\"\nSipAddress = \"sip:alice@contoso.com\"\n");
-        let b = "Name = \"contoso\"\nUriType = \"E164\"\nNumberOfDigitsInExtension = 4\nCountryOrRegionCode = \"1\"\n\n[[Mailbox]]\nId = \"alice\"\nExtension = \"1001\"\nE164 = \"+14255551001\"\nSipAddress = \"sips:alice@CONTOSO.com\"\n";
-        let err =
-            load_files([(Path::new("a.toml"), a.as_str()), (Path::new("b.toml"), b)]).unwrap_err();
-        let got: Vec<String> = err.iter().map(ToString::to_string).collect();
+    fn new_keys_defaults() {
+        let p = load_str(
+            Path::new("p.toml"),
+            &format!("{HEAD}[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n"),
+        )
+        .unwrap();
+        assert_eq!(p.voip_security, VoipSecurity::Unsecured);
+        assert_eq!(p.max_call_duration, Duration::from_secs(30 * 60));
+        assert_eq!(p.input_failures_before_disconnect, 3);
+        assert_eq!(p.default_language, "en-US");
+        assert_eq!(p.audio_codec, AudioCodec::Wav);
+        assert!(
+            p.pilot_identifiers.is_empty() && p.peers.is_empty() && p.auto_attendants.is_empty()
+        );
         assert_eq!(
-            got,
-            vec![
-                "b.toml:1:8: error: duplicate Name \"contoso\"; first used by plan \"contoso\" at a.toml:1",
-                "b.toml:7:6: error: duplicate Id \"alice\" (mailbox \"alice\"); first used by mailbox \"alice\" at a.toml:6",
-                "b.toml:8:13: error: duplicate extension \"1001\" (mailbox \"alice\"); first used by mailbox \"alice\" at a.toml:7",
-                "b.toml:9:8: error: duplicate E164 \"+14255551001\" (mailbox \"alice\"); first used by mailbox \"alice\" at a.toml:8",
-                "b.toml:10:14: error: duplicate SipAddress \"sips:alice@CONTOSO.com\" (mailbox \"alice\"); first used by mailbox \"alice\" at a.toml:9",
+            (
+                p.outside_line_access_code.as_deref(),
+                p.operator_extension.as_deref()
+            ),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn new_keys_values_and_units() {
+        let text = format!(
+            "{HEAD}OutsideLineAccessCode = \"9\"\nPilotIdentifiers = [\"+14255550100\", \"sip:sa@contoso.com\"]\nVoIPSecurity = \"SIPSecured\"\nMaxCallDuration = \"1h\"\nMaxRecordingDuration = \"20m\"\nRecordingIdleTimeout = \"10s\"\nMinimumMessageDuration = \"1s 500ms\"\nInputFailuresBeforeDisconnect = 5\nOperatorExtension = \"1001\"\nDefaultLanguage = \"fr-CA\"\nAudioCodec = \"G711\"\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n[[AutoAttendant]]\nName = \"Main Menu\"\nPilotIdentifiers = \"+14255550000\"\n[[Peer]]\nAddress = \"10.1.0.0/16\"\nName = \"pool\"\nCertificateName = \"Pool.Contoso.com\"\n"
+        );
+        let p = load_str(Path::new("p.toml"), &text).unwrap();
+        assert_eq!(p.outside_line_access_code.as_deref(), Some("9"));
+        assert_eq!(p.pilot_identifiers, ["+14255550100", "sip:sa@contoso.com"]);
+        assert_eq!(p.voip_security, VoipSecurity::SipSecured);
+        assert_eq!(p.max_call_duration, Duration::from_secs(3600));
+        assert_eq!(p.max_recording_duration, Duration::from_secs(1200));
+        assert_eq!(p.recording_idle_timeout, Duration::from_secs(10));
+        assert_eq!(p.minimum_message_duration, Duration::from_millis(1500));
+        assert_eq!(p.input_failures_before_disconnect, 5);
+        assert_eq!(p.operator_extension.as_deref(), Some("1001"));
+        assert_eq!(p.default_language, "fr-CA");
+        let aa = &p.auto_attendants[0];
+        assert_eq!(
+            (aa.name.as_str(), aa.pilot_identifiers.as_slice(), aa.line),
+            ("Main Menu", &["+14255550000".to_string()][..], 19)
+        );
+        let peer = &p.peers[0];
+        assert_eq!(peer.to_string(), "10.1.0.0/16");
+        assert_eq!(
+            (
+                peer.name.as_deref(),
+                peer.certificate_name.as_deref(),
+                peer.line
+            ),
+            (Some("pool"), Some("pool.contoso.com"), 22)
+        );
+        // Integers keep each key's unit: minutes, seconds, seconds, ms.
+        let ints = format!("{HEAD}MaxCallDuration = 45\nMaxRecordingDuration = 90\nRecordingIdleTimeout = 7\nMinimumMessageDuration = 250\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n");
+        let p = load_str(Path::new("p.toml"), &ints).unwrap();
+        assert_eq!(
+            [
+                p.max_call_duration,
+                p.max_recording_duration,
+                p.recording_idle_timeout,
+                p.minimum_message_duration
+            ],
+            [
+                Duration::from_secs(2700),
+                Duration::from_secs(90),
+                Duration::from_secs(7),
+                Duration::from_millis(250)
             ]
         );
-        assert!(err.iter().all(|d| d.severity == Severity::Error));
+    }
+
+    #[test]
+    fn new_key_errors() {
+        let text = format!(
+            "{HEAD}OutsideLineAccessCode = \"9x\"\nPilotIdentifiers = [\"+1425\", \"main\", 3]\nVoIPSecurity = \"secured\"\nMaxCallDuration = 121\nMaxRecordingDuration = \"20 minutes\"\nRecordingIdleTimeout = \"1h\"\nMinimumMessageDuration = true\nInputFailuresBeforeDisconnect = 0\nDefaultLanguage = \"English\"\nAudioCodec = \"Mp3\"\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n[[AutoAttendant]]\nPilotIdentifiers = []\nColour = 1\n[[Peer]]\nAddress = \"10.0.0.1/8\"\nCertificateName = \"*.contoso.com\"\n[[Peer]]\nName = \"x\"\nPeer = 1\n"
+        );
+        assert_eq!(
+            lint(&text),
+            vec![
+                "p.toml:5:25: error: OutsideLineAccessCode \"9x\" must be 1 to 4 digits",
+                "p.toml:6:21: error: PilotIdentifiers entry \"+1425\" is not a valid E.164 number (+ and 8 to 15 digits)",
+                "p.toml:6:30: error: PilotIdentifiers entry \"main\" is not a number or a sip:/sips:/tel: URI with a user",
+                "p.toml:6:38: error: PilotIdentifiers must be an array of strings, found an integer",
+                "p.toml:7:16: error: VoIPSecurity \"secured\" is not one of Unsecured, SIPSecured, Secured; did you mean \"Secured\"?",
+                "p.toml:8:19: error: MaxCallDuration 121 must be between 1 and 120 (minutes)",
+                "p.toml:9:24: error: MaxRecordingDuration \"20 minutes\" is not a duration: write a whole number and a unit (ms, s, m, h), e.g. \"20m\" or \"90s\"",
+                "p.toml:10:24: error: RecordingIdleTimeout \"1h\" must be between 1s and 300s",
+                "p.toml:11:26: error: MinimumMessageDuration must be an integer (milliseconds) or a string with a unit such as \"1000ms\", found a boolean",
+                "p.toml:12:33: error: InputFailuresBeforeDisconnect 0 must be between 1 and 99",
+                "p.toml:13:19: error: DefaultLanguage \"English\" is not a language tag such as \"en-US\"",
+                "p.toml:14:14: error: AudioCodec \"Mp3\" is not supported: umgw records WAV (G.711 decoded to 16-bit PCM); use \"Wav\" or \"G711\"",
+                "p.toml:18:1: error: missing required key Name in [[AutoAttendant]]",
+                "p.toml:18:1: error: PilotIdentifiers of an AutoAttendant must not be empty",
+                "p.toml:20:1: error: unknown key Colour in [[AutoAttendant]]; expected one of Name, PilotIdentifiers, OperatorExtension",
+                "p.toml:22:11: error: Peer Address \"10.0.0.1/8\" has host bits set; the network is 10.0.0.0/8",
+                "p.toml:23:19: error: CertificateName \"*.contoso.com\" must be the peer's FQDN, without wildcards (Lync and Exchange reject wildcard certificates)",
+                "p.toml:24:1: error: missing required key Address in [[Peer]]",
+                "p.toml:26:1: error: unknown key Peer in [[Peer]]; expected one of Address, Name, CertificateName",
+            ]
+        );
+    }
+
+    #[test]
+    fn sip_name_needs_domain_and_secured_peers_need_certificates() {
+        let text = "Name = \"lync\"\nUriType = \"SipName\"\nNumberOfDigitsInExtension = 4\nCountryOrRegionCode = \"1\"\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n";
+        assert_eq!(lint(text), vec!["p.toml:2:11: error: UriType SipName needs Domain, the SIP domain of the plan's users"]);
+        let text = format!("{HEAD}VoIPSecurity = \"Secured\"\nMaxCallDuration = 10\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n[[Peer]]\nAddress = \"192.0.2.10\"\nCertificateName = \"pool.contoso.com\"\n[[Peer]]\nAddress = \"2001:db8::/64\"\n");
+        let plans = load_files([(Path::new("p.toml"), text.as_str())]).unwrap();
+        let w: Vec<String> = plans.warnings().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            w,
+            vec![
+                "p.toml:6:19: warning: MaxRecordingDuration (1200 s) is longer than MaxCallDuration (600 s); the call limit ends recordings first",
+                "p.toml:13:1: warning: Peer 2001:db8::/64 has no CertificateName; VoIPSecurity \"Secured\" needs mutual TLS, so name the FQDN its certificate carries",
+            ]
+        );
     }
 
     #[test]
@@ -808,7 +576,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn never_panics(s in "\\PC*", lines in proptest::collection::vec("(Name|Id|Extension|E164|\\[\\[Mailbox\\]\\]|UriType|X) ?= ?(\"[0-9a-z+:@.]{0,12}\"|[0-9]{1,3}|\\[)?", 0..12)) {
+        fn never_panics(s in "\\PC*", lines in proptest::collection::vec("(Name|Id|Extension|E164|\\[\\[Mailbox\\]\\]|UriType|X|PilotIdentifiers|\\[\\[Peer\\]\\]|Address|\\[\\[AutoAttendant\\]\\]|OperatorExtension|MaxCallDuration|VoIPSecurity) ?= ?(\"[0-9a-z+:@./]{0,12}\"|[0-9]{1,3}|\\[)?", 0..12)) {
             let _ = load_str(Path::new("p.toml"), &s);
             let _ = load_str(Path::new("p.toml"), &format!("{HEAD}{}", lines.join("\n")));
         }

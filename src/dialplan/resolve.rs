@@ -1,7 +1,10 @@
 //! Called-party normalisation and mailbox resolution.
 //!
-//! Order (first hit wins; ids, extensions, E.164s and SIP addresses are unique
-//! across plans, so the order only matters between KINDS of match):
+//! This is the peer-blind lookup; [`DialPlans::route`] (in `route`) is the
+//! full one, with peer-selected plans, pilots and more dialled forms.
+//!
+//! Order (first hit wins; ids, E.164s and SIP addresses are unique across
+//! plans, so the order only matters between KINDS of match):
 //! 1. SIP address: `sip:`/`sips:` equivalent, host case-insensitive, port
 //!    ignored, user exact (RFC 3261 §19.1.4 compares users case-sensitively).
 //! 2. E.164: `+` numbers exactly; numbers without `+` through every plan's
@@ -9,7 +12,9 @@
 //!    plan's CC, `CC + N` at full length), since the caller may sit in any
 //!    plan. Only an exact E164 match counts; if the readings hit two
 //!    different mailboxes the number is ambiguous and resolves to nothing.
-//! 3. Extension: exactly `NumberOfDigitsInExtension` digits. The last N digits
+//! 3. Extension: exactly `NumberOfDigitsInExtension` digits; an extension that
+//!    repeats in two plans (allowed for peer-disjoint plans) resolves to
+//!    nothing, as only the peer could tell. The last N digits
 //!    of a longer number are never taken as an extension: a mailbox's own
 //!    E164 already matches in step 2, and anything else would be a guess.
 //!
@@ -82,6 +87,7 @@ pub(crate) fn parse_sip_uri(s: &str) -> Option<SipUri> {
 }
 
 /// Same user: sip/sips equivalent, host case-insensitive, port ignored.
+#[cfg(test)]
 pub(crate) fn same_sip_address(a: &str, b: &str) -> bool {
     match (parse_sip_uri(a), parse_sip_uri(b)) {
         (Some(a), Some(b)) => a.user.is_some() && a == b,
@@ -228,9 +234,18 @@ impl DialPlans {
         if let Some(first) = hits.next() {
             return hits.next().is_none().then_some(first);
         }
-        self.find(|plan, m| {
-            number.len() == plan.number_of_digits_in_extension && m.extension == number
-        })
+        // Extensions may repeat across plans with disjoint peers (see `lint`);
+        // without the peer, such an extension is ambiguous.
+        let mut hits = self.plans.iter().flat_map(|plan| {
+            plan.mailboxes
+                .iter()
+                .filter(|m| {
+                    number.len() == plan.number_of_digits_in_extension && m.extension == number
+                })
+                .map(move |mailbox| Resolved { plan, mailbox })
+        });
+        let first = hits.next()?;
+        hits.next().is_none().then_some(first)
     }
 
     fn find(&self, pred: impl Fn(&DialPlan, &MailboxEntry) -> bool) -> Option<Resolved<'_>> {
@@ -250,6 +265,7 @@ mod tests {
     const CONTOSO: &str = r#"
 Name = "contoso"
 UriType = "SipName"
+Domain = "contoso.com"
 NumberOfDigitsInExtension = 4
 CountryOrRegionCode = "1"
 NationalNumberPrefix = "1"
@@ -342,6 +358,26 @@ E164 = "+442079460002"
         let plans = load_files([(Path::new("x.toml"), x), (Path::new("y.toml"), y)]).unwrap();
         assert!(plans.resolve("12345678901").is_none());
         assert_eq!(plans.resolve("+442345678901").unwrap().mailbox.id, "q");
+        // A repeated extension (peer-disjoint plans) is ambiguous without the peer.
+        let x = x.replace(
+            "E164=\"+12345678901\"\n",
+            "[[Peer]]\nAddress=\"10.0.0.1\"\n",
+        );
+        let y = y.replace("\"2000\"", "\"1000\"").replace(
+            "E164=\"+442345678901\"\n",
+            "[[Peer]]\nAddress=\"10.0.0.2\"\n",
+        );
+        let plans = load_files([
+            (Path::new("x.toml"), x.as_str()),
+            (Path::new("y.toml"), y.as_str()),
+        ])
+        .unwrap();
+        assert!(plans.resolve("1000").is_none());
+        let x_ip = "10.0.0.1".parse().unwrap();
+        assert_eq!(
+            plans.route(x_ip, "1000", None),
+            crate::dialplan::Route::Deposit(plans.mailbox("p").unwrap())
+        );
     }
 
     #[test]

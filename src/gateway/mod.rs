@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::config::Config;
-use crate::dialplan::DialPlans;
+use crate::dialplan::{DialPlans, Route, VoipSecurity};
 use crate::flows::deposit::DepositLimits;
 use crate::media::g711::G711;
 use crate::media::prompts::PromptLibrary;
@@ -102,11 +102,26 @@ pub(crate) struct Shared {
     pub locator: crate::sip::locate::Locator,
 }
 
+/// The trusted peer networks and accepted TLS certificate names: the config's plus the dial
+/// plans' peers.
+fn plan_peers(config: &Config, plans: &DialPlans) -> (Vec<crate::config::IpNet>, Vec<String>) {
+    let mut trusted = config.trusted_peers().unwrap_or_default();
+    let mut names = config.tls.peer_names.clone();
+    for (_, peer) in plans.peers() {
+        if let Ok(net) = crate::config::IpNet::parse(&peer.to_string()) {
+            trusted.push(net);
+        }
+        if let Some(name) = &peer.certificate_name {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    (trusted, names)
+}
+
 /// The TLS listener settings: certificate, CA, and accepted peer names (config + dial plans).
-fn tls_listen(
-    config: &Config,
-    _plans: &DialPlans,
-) -> anyhow::Result<Option<crate::net::TlsListen>> {
+fn tls_listen(config: &Config, plans: &DialPlans) -> anyhow::Result<Option<crate::net::TlsListen>> {
     if config.tls.listen.is_empty() {
         return Ok(None);
     }
@@ -127,7 +142,7 @@ fn tls_listen(
         addrs: config.tls.listen.clone(),
         config: server,
         client,
-        peer_names: Arc::new(std::sync::RwLock::new(config.tls.peer_names.clone())),
+        peer_names: Arc::new(std::sync::RwLock::new(plan_peers(config, plans).1)),
     }))
 }
 
@@ -183,9 +198,10 @@ impl Running {
 
 /// Binds the listeners and starts the gateway.
 pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Running> {
-    let trusted = config
+    config
         .trusted_peers()
         .map_err(|e| anyhow::anyhow!("peers.trusted: {e}"))?;
+    let trusted = plan_peers(&config, &resources.dialplans).0;
     let (in_tx, in_rx) = mpsc::channel::<Inbound>(4096);
     let tls = tls_listen(&config, &resources.dialplans)?;
     let peer_names = tls.as_ref().map(|t| t.peer_names.clone());
@@ -336,9 +352,15 @@ impl Core {
         }
     }
 
-    /// Trusted peers = config peers + the dial plans' peers; TLS names likewise.
+    /// Trusted peers = config peers + the dial plans' `[[Peer]]`s; TLS names likewise.
     fn apply_plan_peers(&mut self) {
-        let _ = &self.peer_names;
+        let (trusted, names) = plan_peers(&self.config, &self.dialplans);
+        self.endpoint.set_trusted(trusted);
+        if let Some(shared) = &self.peer_names {
+            if let Ok(mut n) = shared.write() {
+                *n = names;
+            }
+        }
     }
 
     /// Sends what the endpoint queued and acts on its events, until both are empty.
@@ -472,12 +494,42 @@ impl Core {
 
     async fn incoming_call(&mut self, call: CallId, request: Message, remote: Remote) {
         let now = Instant::now();
-        let called = called_party(&request);
-        let Some(resolved) = self.dialplans.resolve(&called) else {
-            info!(%called, peer = %remote.addr, "no mailbox for called party: 404");
-            self.endpoint.reject(now, call, 404, "Not Found");
-            return;
+        let ruri = request.request_uri().unwrap_or_default().to_owned();
+        let diverted = diverted_from(&request);
+        let called = diverted.clone().unwrap_or_else(|| ruri.clone());
+        let resolved = match self
+            .dialplans
+            .route(remote.addr.ip(), &ruri, diverted.as_deref())
+        {
+            Route::Deposit(resolved) => resolved,
+            Route::SubscriberAccess { plan } => {
+                // Subscriber access (log-on, listen to messages) is issue #4.
+                info!(plan = %plan.name, %ruri, "subscriber access is not available yet: 480");
+                self.endpoint
+                    .reject(now, call, 480, "Temporarily Unavailable");
+                return;
+            }
+            Route::AutoAttendant { plan, attendant } => {
+                info!(plan = %plan.name, attendant = %attendant.name, "auto attendant is not available yet: 480");
+                self.endpoint
+                    .reject(now, call, 480, "Temporarily Unavailable");
+                return;
+            }
+            Route::NotFound => {
+                info!(%called, %ruri, peer = %remote.addr, "no mailbox for called party: 404");
+                self.endpoint.reject(now, call, 404, "Not Found");
+                return;
+            }
         };
+        let security = resolved.plan.voip_security;
+        if security.needs_tls() && !remote.transport.is_secure() {
+            info!(
+                plan = %resolved.plan.name, security = security.name(), peer = %remote.addr,
+                "dial plan requires TLS; call arrived unencrypted: 403"
+            );
+            self.endpoint.reject(now, call, 403, "Forbidden");
+            return;
+        }
         let mailbox = resolved.mailbox.clone();
         let limits = DepositLimits {
             max_recording: resolved.plan.max_recording_duration,
@@ -486,7 +538,7 @@ impl Core {
         };
         let plan_name = resolved.plan.name.clone();
 
-        let policy = media_policy(&self.config);
+        let policy = media_policy(security);
         let offer = match sdp_offer(&request, policy) {
             Ok(offer) => offer,
             Err((code, why)) => {
@@ -604,15 +656,16 @@ impl Core {
     }
 }
 
-/// Who the call was for: History-Info (RFC 7044), else Diversion (RFC 5806), else the
-/// Request-URI's RFC 4458 `target`, else the Request-URI itself.
-pub fn called_party(request: &Message) -> String {
+/// The user a diverted call was for: History-Info (RFC 7044), else Diversion (RFC 5806), else
+/// the Request-URI's RFC 4458 `target`. `None` for a direct call (to a pilot, or to a user's
+/// own voice-mail URI).
+pub fn diverted_from(request: &Message) -> Option<String> {
     let hi: Vec<&str> = request.headers_named("History-Info").collect();
     if !hi.is_empty() {
         match headers::parse_history_info(&hi) {
             Ok(entries) => {
                 if let Some(e) = headers::called_from_history_info(&entries) {
-                    return e.uri.clone();
+                    return Some(e.uri.clone());
                 }
             }
             Err(e) => warn!(error = %e, "ignoring unparseable History-Info"),
@@ -623,14 +676,13 @@ pub fn called_party(request: &Message) -> String {
         match headers::parse_diversion(&div) {
             Ok(entries) => {
                 if let Some(e) = headers::called_from_diversion(&entries) {
-                    return e.uri.clone();
+                    return Some(e.uri.clone());
                 }
             }
             Err(e) => warn!(error = %e, "ignoring unparseable Diversion"),
         }
     }
-    let ruri = request.request_uri().unwrap_or_default();
-    headers::target_from_uri_params(ruri).unwrap_or_else(|| ruri.to_owned())
+    headers::target_from_uri_params(request.request_uri().unwrap_or_default())
 }
 
 /// The greeting for a mailbox without its own, composed from shipped prompts:
@@ -654,9 +706,14 @@ pub fn default_greeting(prompts: &PromptLibrary, extension: &str) -> Arc<[i16]> 
     Arc::from(samples)
 }
 
-/// How media must be protected. The dial plan's VoIPSecurity refines this per call.
-fn media_policy(_config: &Config) -> sdp::MediaSecurity {
-    sdp::MediaSecurity::SrtpOptional
+/// How media must be protected under a dial plan's VoIPSecurity. Secured demands SRTP (a plain
+/// RTP offer gets 488). The other modes answer SRTP when that is all the peer offers, since a
+/// Lync pool requires encryption by default and refusing it would fail every call.
+fn media_policy(security: VoipSecurity) -> sdp::MediaSecurity {
+    match security {
+        VoipSecurity::Secured => sdp::MediaSecurity::SrtpRequired,
+        VoipSecurity::SipSecured | VoipSecurity::Unsecured => sdp::MediaSecurity::SrtpOptional,
+    }
 }
 
 /// The SDP offer of an INVITE (one part of a Lync multipart body), or the status to refuse with.
@@ -737,16 +794,12 @@ mod tests {
             "History-Info: <sip:alice@contoso.com?Reason=SIP%3Bcause%3D480>;index=1,\
              <sip:vm@umgw.contoso.com>;index=1.1\r\nDiversion: <tel:+14255551002>;reason=no-answer\r\n",
         );
-        assert_eq!(called_party(&hi), "sip:alice@contoso.com");
+        assert_eq!(diverted_from(&hi).as_deref(), Some("sip:alice@contoso.com"));
         let div = invite_with(
             "Diversion: <tel:1002>;reason=no-answer;counter=1\r\nDiversion: <tel:1001>;reason=unconditional\r\n",
         );
-        assert_eq!(called_party(&div), "tel:1002");
-        let plain = invite_with("");
-        assert_eq!(
-            called_party(&plain),
-            "sip:vm@umgw.contoso.com;opaque=app:voicemail"
-        );
+        assert_eq!(diverted_from(&div).as_deref(), Some("tel:1002"));
+        assert_eq!(diverted_from(&invite_with("")), None);
     }
 
     #[test]
