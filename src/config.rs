@@ -158,6 +158,11 @@ pub struct CallConfig {
     pub silence_threshold_dbfs: f32,
     /// Seed for Call-IDs, tags, branches, SSRCs; 0 seeds from the OS.
     pub rng_seed: u64,
+    /// New calls get 503 when the spool's file system has less free space than this (MiB).
+    pub min_free_disk_mb: u64,
+    /// On SIGTERM, calls in progress may finish for this long before the gateway exits;
+    /// recordings still running then are recovered at the next start.
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for SipConfig {
@@ -201,6 +206,8 @@ impl Default for CallConfig {
             beep_ms: 250,
             silence_threshold_dbfs: -45.0,
             rng_seed: 0,
+            min_free_disk_mb: 64,
+            shutdown_grace_ms: 30_000,
         }
     }
 }

@@ -303,28 +303,39 @@ fn mwi_notify_over_mutual_tls_through_a_static_route() {
                 .unwrap(),
         )
     };
+    // Each NOTIFY comes on its own connection: the start-up refresh (0/0) first, then the
+    // deposit's (1/0).
     let server = std::thread::spawn(move || {
-        let (sock, _) = pool.accept().unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let conn = rustls::ServerConnection::new(server_config).unwrap();
-        let mut tls = rustls::StreamOwned::new(conn, sock);
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
+        let mut seen = Vec::new();
         loop {
-            let n = tls.read(&mut buf).unwrap();
-            assert!(n > 0, "closed before a whole NOTIFY");
-            got.extend_from_slice(&buf[..n]);
-            if let Ok(Some(len)) = umgw::sip::message::frame_length(&got, 65535) {
-                got.truncate(len);
-                break;
+            let (sock, _) = pool.accept().unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let conn = rustls::ServerConnection::new(server_config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = tls.read(&mut buf).unwrap();
+                assert!(n > 0, "closed before a whole NOTIFY");
+                got.extend_from_slice(&buf[..n]);
+                if let Ok(Some(len)) = umgw::sip::message::frame_length(&got, 65535) {
+                    got.truncate(len);
+                    break;
+                }
+            }
+            let peer_cert = tls.conn.peer_certificates().unwrap()[0].clone();
+            let notify = umgw::sip::message::Message::parse(&got).unwrap();
+            let ok = umgw::sip::message::Message::response_to(&notify, 200, "OK", Some("pool"));
+            tls.write_all(&ok.to_bytes()).unwrap();
+            let summary =
+                umgw::mwi::parse_message_summary(std::str::from_utf8(&notify.body).unwrap())
+                    .unwrap();
+            seen.push((summary.voice_new, summary.voice_old));
+            if summary.voice_new > 0 {
+                return (notify, peer_cert, seen);
             }
         }
-        let peer_cert = tls.conn.peer_certificates().unwrap()[0].clone();
-        let notify = umgw::sip::message::Message::parse(&got).unwrap();
-        let ok = umgw::sip::message::Message::response_to(&notify, 200, "OK", Some("pool"));
-        tls.write_all(&ok.to_bytes()).unwrap();
-        (notify, peer_cert)
     });
 
     let mut ua = Ua::new("127.0.0.1", gw.sip);
@@ -338,7 +349,12 @@ fn mwi_notify_over_mutual_tls_through_a_static_route() {
     ua.send_audio(media, &test_signal(1200), 9, &mut seq, &mut ts);
     ua.bye();
 
-    let (notify, peer_cert) = server.join().unwrap();
+    let joined = server.join();
+    if joined.is_err() {
+        panic!("pool server failed; gateway log:\n{}", gw.log());
+    }
+    let (notify, peer_cert, seen) = joined.unwrap();
+    assert_eq!(seen, [(0, 0), (1, 0)], "start-up refresh, then the deposit");
     assert_eq!(notify.request_uri(), Some("sip:pool01.contoso.com"));
     assert!(notify.header("Via").unwrap().starts_with("SIP/2.0/TLS"));
     let summary =

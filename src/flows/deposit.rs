@@ -51,6 +51,8 @@ pub enum EndReason {
     CallerHungUp,
     IdleTimeout,
     MaxLength,
+    /// The recording could not be written (disk full, I/O error).
+    StorageError,
 }
 
 /// Something that happened on the call.
@@ -70,6 +72,8 @@ pub enum Input {
     /// Time passes (the shell calls this at least every 20 ms while recording).
     Tick,
     CallerHungUp,
+    /// The recorder cannot write (disk full, I/O error).
+    RecordFailed,
     /// The store finished with the message.
     Stored {
         ok: bool,
@@ -214,6 +218,7 @@ impl Deposit {
                 }
                 Input::Tick => self.check_limits(now, r, out),
                 Input::Dtmf('#') => self.stop(r, EndReason::Pound, out),
+                Input::RecordFailed => self.stop(r, EndReason::StorageError, out),
                 Input::CallerHungUp => self.stop(r, EndReason::CallerHungUp, out),
                 _ => State::Recording(r),
             },
@@ -221,7 +226,8 @@ impl Deposit {
                 if !farewell {
                     State::Done
                 } else {
-                    let prompt = match (ok, self.kind) {
+                    let storage_failed = self.end_reason == Some(EndReason::StorageError);
+                    let prompt = match (ok && !storage_failed, self.kind) {
                         (false, _) => Prompt::NotSaved,
                         (true, Some(MessageKind::VoiceMail)) => Prompt::Saved,
                         (true, _) => Prompt::Goodbye,
@@ -475,6 +481,26 @@ mod tests {
             s.send(Input::Stored { ok: false }),
             [Command::Play(Prompt::NotSaved)]
         );
+    }
+
+    #[test]
+    fn recording_failure_keeps_what_was_written_and_tells_the_caller() {
+        let mut s = Sim::new();
+        s.enter_recording();
+        s.audio(2000, false);
+        assert_eq!(
+            s.send(Input::RecordFailed),
+            [
+                Command::StopRecording { keep_samples: None },
+                Command::Store(MessageKind::VoiceMail)
+            ]
+        );
+        assert_eq!(s.flow.end_reason(), Some(EndReason::StorageError));
+        assert_eq!(
+            s.send(Input::Stored { ok: true }),
+            [Command::Play(Prompt::NotSaved)]
+        );
+        assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
     }
 
     #[test]

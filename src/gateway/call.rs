@@ -2,15 +2,15 @@
 //! It executes the flow's commands and feeds it media events; storage runs on the blocking pool.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
+use super::spool::{self, SpoolEntry, SpoolMeta};
 use super::{CoreCmd, Notify, Shared};
 use crate::dialplan::MailboxEntry;
 use crate::flows::deposit::{Command, Deposit, DepositLimits, Input, Prompt};
@@ -119,7 +119,8 @@ struct Media {
     sender: RtpSender,
     player: Player,
     recorder: Option<Recorder>,
-    recording: Option<PathBuf>,
+    /// The spool entry of the recording (metadata + WAV), once recording started.
+    spool: Option<SpoolEntry>,
     recorded_samples: u64,
     dtmf: DtmfReceiver,
     vad: SilenceDetector,
@@ -141,7 +142,7 @@ async fn deposit(s: &mut CallSetup) {
         sender: RtpSender::new(started, s.codec, ssrc, seq, ts),
         player: Player::new(),
         recorder: None,
-        recording: None,
+        spool: None,
         recorded_samples: 0,
         dtmf: DtmfReceiver::new(),
         vad: SilenceDetector::new(s.silence_threshold_dbfs),
@@ -285,8 +286,18 @@ fn on_packet(
         return;
     };
     if let Err(e) = recorder.push(s.codec, &pkt) {
+        // Disk full or failing: stop recording, keep what was written, tell the caller.
         error!(error = %e, "recording write failed");
+        flow.handle(now, Input::RecordFailed, out);
         return;
+    }
+    // Once a second the header is brought up to date, so a crash loses at most a second.
+    if recorder.packets() % 50 == 0 {
+        if let Err(e) = recorder.flush() {
+            error!(error = %e, "recording flush failed");
+            flow.handle(now, Input::RecordFailed, out);
+            return;
+        }
     }
     media.recorded_samples = recorder.samples();
     let mut frame = [0i16; FRAME_SAMPLES];
@@ -357,17 +368,36 @@ async fn execute(
                 }
                 Command::StopPlayback => media.player.clear(),
                 Command::StartRecording => {
-                    let path = s.shared.spool_dir.join(format!(
-                        "{}-{:016x}.wav",
-                        s.mailbox.id,
-                        rand::thread_rng().gen::<u64>()
-                    ));
-                    match Recorder::create(&path) {
-                        Ok(r) => {
+                    let id = format!("{}-{:016x}", s.mailbox.id, rand::thread_rng().gen::<u64>());
+                    let meta = SpoolMeta {
+                        mailbox_id: s.mailbox.id.clone(),
+                        mailbox_address: mailbox_address(&s.mailbox),
+                        mailbox_name: s.mailbox.display_name.clone(),
+                        caller: s.caller.clone(),
+                        caller_name: s.caller_name.clone(),
+                        call_id: s.sip_call_id.clone(),
+                        received_unix_ms: received
+                            .duration_since(UNIX_EPOCH)
+                            .map(|d| d.as_millis() as u64)
+                            .unwrap_or(0),
+                        min_message_ms: s.limits.min_message.as_millis() as u64,
+                        notify_target: s.mailbox.notify_target.clone(),
+                    };
+                    match spool::create(&s.shared.spool_dir, &id, &meta)
+                        .map_err(|e| e.to_string())
+                        .and_then(|entry| {
+                            Recorder::create(&entry.wav)
+                                .map(|r| (entry, r))
+                                .map_err(|e| e.to_string())
+                        }) {
+                        Ok((entry, r)) => {
                             media.recorder = Some(r);
-                            media.recording = Some(path);
+                            media.spool = Some(entry);
                         }
-                        Err(e) => error!(error = %e, "cannot start recording"),
+                        Err(e) => {
+                            error!(error = %e, "cannot start recording");
+                            flow.handle(Instant::now(), Input::RecordFailed, out);
+                        }
                     }
                 }
                 Command::StopRecording { keep_samples } => {
@@ -379,11 +409,13 @@ async fn execute(
                     }
                 }
                 Command::DiscardRecording => {
+                    // Too short to keep: the audio goes, the spool entry stays until the
+                    // missed-call notice that replaces it is stored.
                     if let Some(r) = media.recorder.take() {
                         let _ = r.finish(None);
                     }
-                    if let Some(path) = media.recording.take() {
-                        let _ = std::fs::remove_file(path);
+                    if let Some(entry) = &media.spool {
+                        let _ = std::fs::remove_file(&entry.wav);
                     }
                 }
                 Command::Store(kind) => {
@@ -397,6 +429,14 @@ async fn execute(
     }
 }
 
+/// The address a mailbox is known by in messages and MWI.
+fn mailbox_address(m: &MailboxEntry) -> String {
+    m.sip_address
+        .clone()
+        .or_else(|| m.e164.clone())
+        .unwrap_or_else(|| m.extension.clone())
+}
+
 /// Deposits the message on the blocking pool, then sends the MWI NOTIFY. The spool file is
 /// removed only after the store has committed the message: audio is never lost to an error.
 fn spawn_store(
@@ -406,17 +446,13 @@ fn spawn_store(
     received: SystemTime,
 ) -> oneshot::Receiver<bool> {
     let (tx, rx) = oneshot::channel();
+    let entry = media.spool.take();
     let audio = match kind {
-        MessageKind::VoiceMail => media.recording.take(),
+        MessageKind::VoiceMail => entry.as_ref().map(|e| e.wav.clone()),
         MessageKind::MissedCall => None,
     };
     let duration = Duration::from_millis(media.recorded_samples / 8);
-    let address = s
-        .mailbox
-        .sip_address
-        .clone()
-        .or_else(|| s.mailbox.e164.clone())
-        .unwrap_or_else(|| s.mailbox.extension.clone());
+    let address = mailbox_address(&s.mailbox);
     let msg = NewMessage {
         kind,
         caller: s.caller.clone(),
@@ -427,6 +463,8 @@ fn spawn_store(
         duration,
         call_id: s.sip_call_id.clone(),
         audio: audio.clone(),
+        delivery_id: entry.as_ref().map(|e| e.id.clone()),
+        recovered: false,
     };
     let shared = s.shared.clone();
     let store = s.shared.store.clone();
@@ -444,8 +482,8 @@ fn spawn_store(
         let ok = match result {
             Ok(Ok((stored, counts))) => {
                 info!(id = %stored, ?kind, seconds = duration.as_secs_f32(), "message deposited");
-                if let Some(path) = &audio {
-                    let _ = tokio::fs::remove_file(path).await;
+                if let Some(entry) = &entry {
+                    entry.remove();
                 }
                 match (counts, notify_target) {
                     (Ok(counts), Some(target)) => {
@@ -470,7 +508,7 @@ fn spawn_store(
     rx
 }
 
-async fn send_mwi(
+pub(super) async fn send_mwi(
     shared: &Shared,
     commands: &mpsc::Sender<CoreCmd>,
     target: &str,

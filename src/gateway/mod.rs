@@ -7,6 +7,7 @@
 
 pub mod assets;
 mod call;
+pub mod spool;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -154,6 +155,8 @@ enum CoreCmd {
     HangUp(CallId),
     Finished(CallId),
     Notify(Notify),
+    /// The connection for a NOTIFY is up.
+    NotifyConnected(Notify, Transport),
 }
 
 /// A message-waiting NOTIFY to send (RFC 3842, unsolicited as Lync expects).
@@ -182,7 +185,8 @@ impl Running {
         let _ = self.reload.send(()).await;
     }
 
-    /// Stops the core task and waits for it.
+    /// Stops taking calls, lets calls in progress finish (up to `call.shutdown_grace_ms`),
+    /// then stops the core task and waits for it.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -236,6 +240,19 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         spool_dir,
     } = resources;
     let locator = crate::sip::locate::Locator::new(config.sip.routes.clone());
+    // Recordings cut off by a crash or a kill are deposited before any new call is taken.
+    let recovered = {
+        let (dir, store) = (spool_dir.clone(), store.clone());
+        tokio::task::spawn_blocking(move || spool::recover(&dir, &*store))
+            .await
+            .unwrap_or_default()
+    };
+    if !recovered.is_empty() {
+        info!(
+            count = recovered.len(),
+            "deposited recordings recovered from the spool"
+        );
+    }
     let core = Core {
         beep: Arc::from(crate::media::prompts::tone(
             config.call.beep_hz,
@@ -251,12 +268,14 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             spool_dir,
             locator,
         }),
-        network,
+        network: Arc::new(network),
         endpoint,
         calls: HashMap::new(),
         cmd_tx,
         next_rtp_port: 0,
+        draining: None,
     };
+    core.resend_mwi();
     let task = tokio::spawn(core.run(in_rx, cmd_rx, stop_rx, reload_rx));
     Ok(Running {
         udp,
@@ -274,12 +293,14 @@ struct Core {
     /// TLS peer names shared with the TLS acceptor (updated on reload).
     peer_names: Option<Arc<std::sync::RwLock<Vec<String>>>>,
     shared: Arc<Shared>,
-    network: Network,
+    network: Arc<Network>,
     endpoint: Endpoint,
     calls: HashMap<CallId, mpsc::Sender<CallSignal>>,
     cmd_tx: mpsc::Sender<CoreCmd>,
     beep: Arc<[i16]>,
     next_rtp_port: u16,
+    /// Set on shutdown: new calls get 503; the core exits when calls end or at this deadline.
+    draining: Option<tokio::time::Instant>,
 }
 
 impl Core {
@@ -313,11 +334,58 @@ impl Core {
                 }
                 _ = timer => self.endpoint.handle_timeout(Instant::now()),
                 Some(()) = reload.recv() => self.reload(),
-                _ = &mut stop => break,
+                _ = &mut stop, if self.draining.is_none() => {
+                    let grace = Duration::from_millis(self.config.call.shutdown_grace_ms);
+                    info!(calls = self.calls.len(), ?grace, "shutting down: no new calls; waiting for calls in progress");
+                    self.draining = Some(tokio::time::Instant::now() + grace);
+                }
+                _ = sleep_until_opt(self.draining) => {
+                    warn!(calls = self.calls.len(), "shutdown grace over: recordings still running are recovered at the next start");
+                    break;
+                }
             }
             self.flush().await;
+            if self.draining.is_some() && self.calls.is_empty() {
+                info!("all calls finished");
+                break;
+            }
         }
         info!("gateway core stopped");
+    }
+
+    /// Sends every mailbox's current counts to its notify target: after a restart the call
+    /// server's lamps may be stale (DESIGN: MWI lamps stuck after restarts).
+    fn resend_mwi(&self) {
+        let targets: Vec<(String, String, String)> = self
+            .dialplans
+            .plans()
+            .iter()
+            .flat_map(|p| p.mailboxes.iter())
+            .filter_map(|m| {
+                let address = m
+                    .sip_address
+                    .clone()
+                    .or_else(|| m.e164.clone())
+                    .unwrap_or_else(|| m.extension.clone());
+                Some((m.id.clone(), address, m.notify_target.clone()?))
+            })
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        let (shared, commands) = (self.shared.clone(), self.cmd_tx.clone());
+        tokio::spawn(async move {
+            for (id, address, target) in targets {
+                let store = shared.store.clone();
+                let counts = tokio::task::spawn_blocking(move || {
+                    crate::store::MailboxId::new(&id).and_then(|id| store.counts(&id))
+                })
+                .await;
+                if let Ok(Ok(counts)) = counts {
+                    call::send_mwi(&shared, &commands, &target, &address, counts).await;
+                }
+            }
+        });
     }
 
     /// Re-reads the dial-plan directory. Calls in progress keep what they resolved; a plan
@@ -390,38 +458,46 @@ impl Core {
             CoreCmd::Finished(call) => {
                 self.calls.remove(&call);
             }
-            CoreCmd::Notify(n) => self.send_notify(now, n).await,
+            CoreCmd::Notify(n) => self.send_notify(now, n),
+            CoreCmd::NotifyConnected(n, t) => self.send_notify_on(now, n, t),
         }
     }
 
-    async fn send_notify(&mut self, now: Instant, n: Notify) {
+    /// Opens the connection a NOTIFY needs (TCP/TLS) off the core task, so a slow or dead
+    /// target never stalls SIP; the NOTIFY is sent when the connection is up.
+    fn send_notify(&mut self, now: Instant, n: Notify) {
         use crate::sip::locate::TransportKind;
-        let transport = match n.transport {
-            TransportKind::Udp => self.network.udp_transport(),
-            TransportKind::Tcp => match self.network.connect_tcp(n.dest).await {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    warn!(target = %n.target_uri, dest = %n.dest, error = %e, "MWI: cannot connect");
-                    return;
+        if n.transport == TransportKind::Udp {
+            match self.network.udp_transport() {
+                Some(t) => self.send_notify_on(now, n, t),
+                None => warn!(target = %n.target_uri, "no UDP listener to send MWI NOTIFY from"),
+            }
+            return;
+        }
+        let (network, commands) = (self.network.clone(), self.cmd_tx.clone());
+        tokio::spawn(async move {
+            let connected = match n.transport {
+                TransportKind::Tls => {
+                    let host = crate::sip::locate::uri_target(&n.target_uri)
+                        .map(|t| t.host)
+                        .unwrap_or_default();
+                    network.connect_tls(n.dest, &host).await
                 }
-            },
-            TransportKind::Tls => {
-                let host = crate::sip::locate::uri_target(&n.target_uri)
-                    .map(|t| t.host)
-                    .unwrap_or_default();
-                match self.network.connect_tls(n.dest, &host).await {
-                    Ok(t) => Some(t),
-                    Err(e) => {
-                        warn!(target = %n.target_uri, dest = %n.dest, error = %e, "MWI: TLS connection failed");
-                        return;
-                    }
+                _ => network.connect_tcp(n.dest).await,
+            };
+            match connected {
+                Ok(t) => {
+                    let _ = commands.send(CoreCmd::NotifyConnected(n, t)).await;
+                }
+                Err(e) => {
+                    warn!(target = %n.target_uri, dest = %n.dest, error = %e, "MWI: cannot connect")
                 }
             }
-        };
-        let Some(transport) = transport else {
-            warn!(target = %n.target_uri, "no UDP listener to send MWI NOTIFY from");
-            return;
-        };
+        });
+    }
+
+    /// Sends a NOTIFY on a transport that is ready.
+    fn send_notify_on(&mut self, now: Instant, n: Notify, transport: Transport) {
         let local = transport.local();
         let tag = self.endpoint.token();
         let call_id = format!("{}@umgw", self.endpoint.token());
@@ -494,6 +570,26 @@ impl Core {
 
     async fn incoming_call(&mut self, call: CallId, request: Message, remote: Remote) {
         let now = Instant::now();
+        if self.draining.is_some() {
+            info!("shutting down: 503 for a new call");
+            self.endpoint.reject(now, call, 503, "Service Unavailable");
+            return;
+        }
+        let min_free = self
+            .config
+            .call
+            .min_free_disk_mb
+            .saturating_mul(1024 * 1024);
+        if let Some(free) = free_bytes(&self.shared.spool_dir) {
+            if free < min_free {
+                error!(
+                    free_mb = free / (1024 * 1024), min_mb = self.config.call.min_free_disk_mb,
+                    spool = %self.shared.spool_dir.display(), "disk almost full: 503 for a new call"
+                );
+                self.endpoint.reject(now, call, 503, "Service Unavailable");
+                return;
+            }
+        }
         let ruri = request.request_uri().unwrap_or_default().to_owned();
         let diverted = diverted_from(&request);
         let called = diverted.clone().unwrap_or_else(|| ruri.clone());
@@ -653,6 +749,30 @@ impl Core {
             std::io::ErrorKind::AddrInUse,
             format!("every RTP port in {min}-{max} is in use"),
         ))
+    }
+}
+
+/// Free bytes for an unprivileged writer on the file system holding `path`.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: statvfs(3) with a NUL-terminated path and a buffer of the right type; the buffer
+    // is read only when the call reports success.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: initialised by the successful call above.
+    let st = unsafe { st.assume_init() };
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Sleeps until `at`, or forever when there is no deadline.
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

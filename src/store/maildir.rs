@@ -97,6 +97,25 @@ impl Maildir {
         )
     }
 
+    /// The id of a message in `new/` or `cur/` whose name contains `marker`.
+    fn find_by_marker(&self, dir: &Path, marker: &str) -> Result<Option<String>, StoreError> {
+        for sub in ["new", "cur"] {
+            let d = dir.join(sub);
+            let entries = match fs::read_dir(&d) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io("read directory", &d)(e)),
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.contains(marker) {
+                    return Ok(Some(name.split(':').next().unwrap_or(&name).to_owned()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// One pass over `new/` and `cur/`; the flag is true if a message vanished mid-scan.
     fn scan_once(&self, mailbox: &MailboxId) -> Result<(Vec<StoredMessage>, bool), StoreError> {
         let dir = self.mailbox_dir(mailbox);
@@ -189,7 +208,25 @@ impl Mailbox for Maildir {
         };
         let bytes = message::render(msg, audio.as_deref(), &self.host);
         let dir = self.ensure_dirs(mailbox)?;
-        let id = self.unique_name(SystemTime::now());
+        let id = match &msg.delivery_id {
+            Some(delivery) => {
+                if !valid_delivery_id(delivery) {
+                    return Err(StoreError::InvalidMessageId {
+                        id: delivery.chars().take(80).collect(),
+                    });
+                }
+                // Already delivered (a retry after a crash): the same message, once.
+                let marker = format!(".U{delivery}.");
+                if let Some(existing) = self.find_by_marker(&dir, &marker)? {
+                    return Ok(existing);
+                }
+                let d = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or(Duration::ZERO);
+                format!("{}{marker}{}", d.as_secs(), self.host)
+            }
+            None => self.unique_name(SystemTime::now()),
+        };
         commit(&dir, &id, &bytes)?;
         Ok(id)
     }
@@ -409,6 +446,14 @@ fn system_hostname() -> String {
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
+fn valid_delivery_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,6 +483,8 @@ mod tests {
             duration: Duration::from_millis(4_321),
             call_id: "call-1".into(),
             audio,
+            delivery_id: None,
+            recovered: false,
         }
     }
 

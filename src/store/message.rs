@@ -32,6 +32,8 @@ pub const H_CALL_ID: &str = "X-UMGW-Call-ID";
 pub const H_DURATION_MS: &str = "X-UMGW-Duration-Ms";
 /// Arrival time in Unix milliseconds.
 pub const H_RECEIVED: &str = "X-UMGW-Received";
+/// Present (value `crash`) on messages rebuilt from the spool after the gateway died mid-call.
+pub const H_RECOVERED: &str = "X-UMGW-Recovered";
 
 /// Longest display string (caller name, number) used in Subject/To/body, in characters.
 const DISPLAY_MAX_CHARS: usize = 100;
@@ -146,6 +148,9 @@ pub fn render(msg: &NewMessage, audio_wav: Option<&[u8]>, message_id_host: &str)
     h.push_str(&unstructured(H_CALL_ID, &msg.call_id));
     h.push_str(&format!("{H_DURATION_MS}: {duration_ms}\r\n"));
     h.push_str(&format!("{H_RECEIVED}: {received_ms}\r\n"));
+    if msg.recovered {
+        h.push_str(&format!("{H_RECOVERED}: crash\r\n"));
+    }
     h.push_str(&format!(
         "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
     ));
@@ -801,6 +806,8 @@ mod tests {
             duration: Duration::from_millis(22_600),
             call_id: "a84b4c76e66710@pc33.contoso.com".into(),
             audio: Some(PathBuf::from("/nonexistent.wav")),
+            delivery_id: None,
+            recovered: false,
         }
     }
 

@@ -119,6 +119,12 @@ pub struct NewMessage {
     pub call_id: String,
     /// Finished WAV file; `None` for a missed call without audio. Never deleted by the store.
     pub audio: Option<PathBuf>,
+    /// Makes the deposit idempotent: a second deposit with the same id (a retry after a crash
+    /// between committing the message and removing its spool entry) stores nothing new.
+    /// `[A-Za-z0-9_-]`, at most 64 characters.
+    pub delivery_id: Option<String>,
+    /// The gateway died during the call; the message was rebuilt from the spool at start-up.
+    pub recovered: bool,
 }
 
 /// Message counts for MWI (RFC 3842 `Voice-Message: new/old`).

@@ -30,6 +30,8 @@ pub struct GatewayOptions {
     pub tls: bool,
     /// More config text, appended (start it with a [section] header).
     pub extra_config: String,
+    /// `call.min_free_disk_mb`.
+    pub min_free_disk_mb: Option<u64>,
 }
 
 impl Default for GatewayOptions {
@@ -41,6 +43,7 @@ impl Default for GatewayOptions {
             greetings: Vec::new(),
             tls: false,
             extra_config: String::new(),
+            min_free_disk_mb: None,
         }
     }
 }
@@ -148,6 +151,7 @@ pub fn test_plan(idle_s: u32, max_s: u32, notify_port: Option<u16>) -> String {
 /// A running `umgw` process with its own data directory.
 pub struct Gateway {
     child: Child,
+    config_path: PathBuf,
     pub sip: SocketAddr,
     /// TLS listener, when started with `tls: true`.
     pub tls: Option<SocketAddr>,
@@ -169,7 +173,57 @@ fn free_port() -> u16 {
     panic!("no free port");
 }
 
+fn spawn_gateway(config_path: &Path, dir: &Path) -> Child {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("umgw.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_umgw"))
+        .args(["run", "--config"])
+        .arg(config_path)
+        .env("UMGW_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn umgw")
+}
+
 impl Gateway {
+    /// kill -9, then start again on the same config and data directory.
+    pub fn crash_and_restart(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+        self.child = spawn_gateway(&self.config_path, self.dir.path());
+        self.wait_ready();
+    }
+
+    /// Sends SIGTERM (graceful shutdown).
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not exit; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn start(opts: GatewayOptions) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let plans = dir.path().join("dialplans");
@@ -189,10 +243,11 @@ impl Gateway {
              [media]\naddress = \"127.0.0.1\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
              [peers]\ntrusted = [{}]\n\
              [paths]\ndialplans = \"dialplans\"\ndata_dir = \"data\"\n\
-             [call]\nanswer_delay_ms = {}\n",
+             [call]\nanswer_delay_ms = {}\nmin_free_disk_mb = {}\nshutdown_grace_ms = 10000\n",
             rtp_base + 39,
             trusted.join(", "),
-            opts.answer_delay_ms
+            opts.answer_delay_ms,
+            opts.min_free_disk_mb.unwrap_or(16),
         );
         let mut config = config;
         let (mut tls, mut pki) = (None, None);
@@ -210,18 +265,10 @@ impl Gateway {
         config.push_str(&opts.extra_config);
         let config_path = dir.path().join("umgw.toml");
         fs::write(&config_path, config).unwrap();
-        let log = fs::File::create(dir.path().join("umgw.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_umgw"))
-            .args(["run", "--config"])
-            .arg(&config_path)
-            .env("UMGW_LOG", "debug")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn umgw");
+        let child = spawn_gateway(&config_path, dir.path());
         let gw = Gateway {
             child,
+            config_path,
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
             tls,
             pki,

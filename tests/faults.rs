@@ -1,0 +1,208 @@
+//! Faults: kill -9 mid-recording (every call's audio in exactly one message, never a partial
+//! one), graceful shutdown, and refusing calls when the disk is (nearly) full.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::*;
+use umgw::sip::message::Method;
+use umgw::store::MessageKind;
+
+/// A distinct signal per call, so each message can be matched to its call by content.
+fn call_signal(k: usize, ms: u32) -> Vec<i16> {
+    let f = 300.0 + 170.0 * k as f64;
+    (0..(ms * 8) as usize)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            let env = 0.4
+                + 0.6
+                    * (std::f64::consts::PI * (0.7 + 0.4 * k as f64) * t)
+                        .sin()
+                        .abs();
+            ((2.0 * std::f64::consts::PI * f * t).sin() * env * 9000.0) as i16
+        })
+        .collect()
+}
+
+#[test]
+fn kill_9_mid_recording_loses_no_message_and_shows_no_partial_one() {
+    let mut gw = Gateway::start(GatewayOptions {
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(700.0, 300, 0.3))],
+        ..GatewayOptions::default()
+    });
+    let new_dir = gw.mailbox_dir("alice").join("new");
+
+    // Watch the mailbox the whole time: every visible file must be a complete message.
+    let stop = Arc::new(AtomicBool::new(false));
+    let partial = Arc::new(Mutex::new(Vec::<String>::new()));
+    let watcher = {
+        let (stop, partial, new_dir) = (stop.clone(), partial.clone(), new_dir.clone());
+        std::thread::spawn(move || {
+            let mut checked = HashSet::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(entries) = std::fs::read_dir(&new_dir) {
+                    for e in entries.flatten() {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        if checked.contains(&name) {
+                            continue;
+                        }
+                        let ok = std::fs::read(e.path())
+                            .ok()
+                            .and_then(|b| umgw::store::message::parse(&b).ok())
+                            .is_some_and(|m| {
+                                m.kind == MessageKind::MissedCall
+                                    || m.audio_wav
+                                        .as_ref()
+                                        .is_some_and(|w| hound::WavReader::new(&w[..]).is_ok())
+                            });
+                        if ok {
+                            checked.insert(name);
+                        } else {
+                            partial.lock().unwrap().push(name);
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+
+    // Three callers, each 2 s into their message when the gateway is killed.
+    let calls: Vec<_> = (0..3)
+        .map(|k| {
+            let sip = gw.sip;
+            std::thread::spawn(move || {
+                let mut ua = Ua::new("127.0.0.1", sip);
+                let offer = ua.g711_offer();
+                ua.invite("sip:alice@contoso.com", "", &offer);
+                let ok = ua.final_response(Duration::from_secs(5));
+                assert_eq!(ok.status(), Some(200));
+                ua.ack(&ok);
+                let media = Ua::media_target(&ok);
+                ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(3));
+                let audio = call_signal(k, 2000);
+                let (mut seq, mut ts) = (1u16, 0u32);
+                ua.send_audio(media, &audio, 100 + k as u32, &mut seq, &mut ts);
+                (ua.call_id.clone(), audio)
+            })
+        })
+        .collect();
+    let sent: Vec<(String, Vec<i16>)> = calls.into_iter().map(|t| t.join().unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        gw.messages("alice").is_empty(),
+        "nothing deposited before the crash"
+    );
+
+    gw.crash_and_restart();
+    let msgs = gw.wait_messages("alice", 3, Duration::from_secs(10));
+    stop.store(true, Ordering::Relaxed);
+    watcher.join().unwrap();
+    assert!(
+        partial.lock().unwrap().is_empty(),
+        "partial messages seen: {:?}",
+        partial.lock().unwrap()
+    );
+
+    let mut matched = HashSet::new();
+    for m in &msgs {
+        assert_eq!(m.kind, MessageKind::VoiceMail);
+        assert!(
+            m.headers
+                .iter()
+                .any(|(k, v)| k == "X-UMGW-Recovered" && v == "crash"),
+            "recovered messages are marked"
+        );
+        let (k, (call_id, audio)) = sent
+            .iter()
+            .enumerate()
+            .find(|(_, (id, _))| *id == m.call_id)
+            .expect("message belongs to one of the calls");
+        assert!(matched.insert(k), "call {call_id} deposited twice");
+        let got = read_wav(m.audio_wav.as_ref().unwrap());
+        // Everything up to the last per-second flush survives: at least 1 s of the 2 s.
+        assert!(
+            got.len() >= 8000 && got.len() <= audio.len() + 160,
+            "{} samples",
+            got.len()
+        );
+        let (corr, _) = best_correlation(&through_pcmu(&audio[..got.len()]), &got, 200);
+        assert!(corr > 0.95, "call {k}: correlation {corr}");
+    }
+    assert_eq!(matched.len(), 3);
+    let spool: Vec<_> = std::fs::read_dir(gw.dir.path().join("data/spool"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(spool.is_empty(), "spool emptied: {spool:?}");
+
+    // A second restart deposits nothing again.
+    gw.crash_and_restart();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(gw.messages("alice").len(), 3);
+}
+
+#[test]
+fn sigterm_lets_calls_finish_and_refuses_new_ones() {
+    let mut gw = Gateway::start(GatewayOptions {
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(700.0, 300, 0.3))],
+        ..GatewayOptions::default()
+    });
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    ua.invite("sip:alice@contoso.com", "", &offer);
+    let ok = ua.final_response(Duration::from_secs(5));
+    ua.ack(&ok);
+    let media = Ua::media_target(&ok);
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(3));
+    let audio = test_signal(1500);
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &audio[..4000], 5, &mut seq, &mut ts);
+
+    gw.sigterm();
+    gw.wait_log("shutting down: no new calls", Duration::from_secs(3));
+    let mut late = Ua::new("127.0.0.1", gw.sip);
+    let offer = late.g711_offer();
+    late.invite("sip:alice@contoso.com", "", &offer);
+    assert_eq!(
+        late.final_response(Duration::from_secs(3)).status(),
+        Some(503)
+    );
+
+    // The call in progress goes on to the end.
+    ua.send_audio(media, &audio[4000..], 5, &mut seq, &mut ts);
+    ua.send_dtmf(media, '#', ts);
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(8));
+    ua.ok(&bye);
+    let status = gw.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}");
+    let msgs = gw.messages("alice");
+    assert_eq!(msgs.len(), 1);
+    let got = read_wav(msgs[0].audio_wav.as_ref().unwrap());
+    assert!((got.len() as i64 - 12000).abs() <= 320, "{}", got.len());
+}
+
+#[test]
+fn nearly_full_disk_refuses_new_calls_with_503() {
+    // Require more free space than any disk has: every new call must be refused at once.
+    let mut gw = Gateway::start(GatewayOptions {
+        min_free_disk_mb: Some(1_000_000_000),
+        ..GatewayOptions::default()
+    });
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    let start = Instant::now();
+    ua.invite("sip:alice@contoso.com", "", &offer);
+    assert_eq!(
+        ua.final_response(Duration::from_secs(3)).status(),
+        Some(503)
+    );
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(gw.log().contains("disk almost full"));
+    gw.sigterm();
+    assert!(gw.wait_exit(Duration::from_secs(5)).success());
+}
