@@ -39,6 +39,38 @@ pub struct Config {
     pub peers: PeersConfig,
     pub paths: PathsConfig,
     pub call: CallConfig,
+    pub limits: LimitsConfig,
+}
+
+/// Flood and scan protection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Messages per second one untrusted source may send (answered 403); more are dropped.
+    pub untrusted_per_source: f64,
+    /// Burst allowance per untrusted source.
+    pub untrusted_burst: f64,
+    /// Messages per second from all untrusted sources together.
+    pub untrusted_total: f64,
+    /// Open TCP/TLS connections one source address may hold.
+    pub connections_per_source: usize,
+    /// Open TCP/TLS connections in all.
+    pub connections_total: usize,
+    /// A TCP/TLS connection with no message for this long is closed (seconds).
+    pub connection_idle_s: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            untrusted_per_source: 10.0,
+            untrusted_burst: 20.0,
+            untrusted_total: 200.0,
+            connections_per_source: 64,
+            connections_total: 4096,
+            connection_idle_s: 600,
+        }
+    }
 }
 
 /// SIP listeners and protocol timers.

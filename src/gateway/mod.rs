@@ -26,6 +26,7 @@ use crate::dialplan::{DialPlans, Route, VoipSecurity};
 use crate::flows::deposit::DepositLimits;
 use crate::media::g711::G711;
 use crate::media::prompts::PromptLibrary;
+use crate::net::limits::{Admission, FloodLimits};
 use crate::net::{Inbound, Network};
 use crate::sdp;
 use crate::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent};
@@ -206,6 +207,15 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         .trusted_peers()
         .map_err(|e| anyhow::anyhow!("peers.trusted: {e}"))?;
     let trusted = plan_peers(&config, &resources.dialplans).0;
+    let admission = Arc::new(Admission::new(
+        trusted.clone(),
+        FloodLimits {
+            per_source: config.limits.untrusted_per_source,
+            per_source_burst: config.limits.untrusted_burst,
+            total: config.limits.untrusted_total,
+            ..FloodLimits::default()
+        },
+    ));
     let (in_tx, in_rx) = mpsc::channel::<Inbound>(4096);
     let tls = tls_listen(&config, &resources.dialplans)?;
     let peer_names = tls.as_ref().map(|t| t.peer_names.clone());
@@ -214,6 +224,12 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         &config.sip.tcp,
         tls,
         config.sip.max_message_bytes,
+        crate::net::ConnectionLimits {
+            per_source: config.limits.connections_per_source,
+            total: config.limits.connections_total,
+            idle: Duration::from_secs(config.limits.connection_idle_s),
+        },
+        admission.clone(),
         in_tx,
     )
     .await?;
@@ -274,6 +290,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         cmd_tx,
         next_rtp_port: 0,
         draining: None,
+        admission,
     };
     core.resend_mwi();
     let task = tokio::spawn(core.run(in_rx, cmd_rx, stop_rx, reload_rx));
@@ -301,6 +318,8 @@ struct Core {
     next_rtp_port: u16,
     /// Set on shutdown: new calls get 503; the core exits when calls end or at this deadline.
     draining: Option<tokio::time::Instant>,
+    /// Flood limits for untrusted sources, applied in the receive loops before parsing.
+    admission: Arc<Admission>,
 }
 
 impl Core {
@@ -423,6 +442,7 @@ impl Core {
     /// Trusted peers = config peers + the dial plans' `[[Peer]]`s; TLS names likewise.
     fn apply_plan_peers(&mut self) {
         let (trusted, names) = plan_peers(&self.config, &self.dialplans);
+        self.admission.set_trusted(trusted.clone());
         self.endpoint.set_trusted(trusted);
         if let Some(shared) = &self.peer_names {
             if let Ok(mut n) = shared.write() {

@@ -2,6 +2,7 @@
 //! Content-Length). Received messages go to the gateway core over a channel; the core hands
 //! back [`Transmit`]s to send. RTP sockets belong to each call (`gateway::call`).
 
+pub mod limits;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -28,6 +29,59 @@ pub struct Inbound {
 
 type Writers = Arc<Mutex<HashMap<u64, mpsc::Sender<Vec<u8>>>>>;
 
+/// Limits on stream connections (per source address and in all) and their idle time.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub per_source: usize,
+    pub total: usize,
+    pub idle: std::time::Duration,
+}
+
+/// Counts open stream connections per source address.
+#[derive(Debug, Default)]
+struct ConnCounter {
+    per_source: HashMap<std::net::IpAddr, usize>,
+    total: usize,
+}
+
+/// A slot for one connection; released when dropped.
+struct ConnSlot {
+    counter: Arc<Mutex<ConnCounter>>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.counter.lock() {
+            c.total = c.total.saturating_sub(1);
+            if let Some(n) = c.per_source.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    c.per_source.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+fn claim_slot(
+    counter: &Arc<Mutex<ConnCounter>>,
+    ip: std::net::IpAddr,
+    limits: ConnectionLimits,
+) -> Option<ConnSlot> {
+    let mut c = counter.lock().ok()?;
+    let mine = c.per_source.get(&ip).copied().unwrap_or(0);
+    if mine >= limits.per_source || c.total >= limits.total {
+        return None;
+    }
+    c.total += 1;
+    *c.per_source.entry(ip).or_insert(0) += 1;
+    Some(ConnSlot {
+        counter: counter.clone(),
+        ip,
+    })
+}
+
 /// TLS listeners and what they accept.
 pub struct TlsListen {
     pub addrs: Vec<SocketAddr>,
@@ -47,14 +101,12 @@ pub struct Network {
     next_conn: Arc<AtomicU64>,
     inbound: mpsc::Sender<Inbound>,
     max_message: usize,
+    idle: std::time::Duration,
     tls_client: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// A TLS handshake must finish within this time.
 const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Idle TCP connections are closed after this long without a message.
-const TCP_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Network {
     /// Binds every listener and starts the receive loops, which feed `inbound`.
@@ -63,8 +115,11 @@ impl Network {
         tcp: &[SocketAddr],
         tls: Option<TlsListen>,
         max_message: usize,
+        conn_limits: ConnectionLimits,
+        admission: Arc<limits::Admission>,
         inbound: mpsc::Sender<Inbound>,
     ) -> io::Result<Network> {
+        let counter: Arc<Mutex<ConnCounter>> = Arc::default();
         let writers: Writers = Arc::default();
         let mut udp_sockets = Vec::new();
         for addr in udp {
@@ -73,7 +128,13 @@ impl Network {
             })?);
             let local = socket.local_addr()?;
             info!(%local, "SIP UDP listening");
-            tokio::spawn(udp_loop(socket.clone(), local, inbound.clone()));
+            set_receive_buffer(&socket, 4 << 20);
+            tokio::spawn(udp_loop(
+                socket.clone(),
+                local,
+                admission.clone(),
+                inbound.clone(),
+            ));
             udp_sockets.push(socket);
         }
         let next_conn = Arc::new(AtomicU64::new(1));
@@ -87,10 +148,15 @@ impl Network {
             tcp_local.push(local);
             let (inbound, writers, next_conn) =
                 (inbound.clone(), writers.clone(), next_conn.clone());
+            let counter = counter.clone();
             tokio::spawn(async move {
                 loop {
                     match listener.accept().await {
                         Ok((stream, peer)) => {
+                            let Some(slot) = claim_slot(&counter, peer.ip(), conn_limits) else {
+                                debug!(%peer, "TCP connection refused: connection limit");
+                                continue; // dropping the stream closes it
+                            };
                             let conn = next_conn.fetch_add(1, Ordering::Relaxed);
                             let (reader, writer) = stream.into_split();
                             spawn_connection(
@@ -98,9 +164,13 @@ impl Network {
                                 writer,
                                 Transport::Tcp { conn, local },
                                 peer,
-                                max_message,
-                                inbound.clone(),
-                                writers.clone(),
+                                Some(slot),
+                                StreamEnv {
+                                    max_message,
+                                    idle: conn_limits.idle,
+                                    inbound: inbound.clone(),
+                                    writers: writers.clone(),
+                                },
                             );
                         }
                         Err(e) => {
@@ -125,6 +195,7 @@ impl Network {
                 let (inbound, writers, next_conn) =
                     (inbound.clone(), writers.clone(), next_conn.clone());
                 let (acceptor, names) = (acceptor.clone(), tls.peer_names.clone());
+                let counter = counter.clone();
                 tokio::spawn(async move {
                     loop {
                         let (stream, peer) = match listener.accept().await {
@@ -134,6 +205,10 @@ impl Network {
                                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                                 continue;
                             }
+                        };
+                        let Some(slot) = claim_slot(&counter, peer.ip(), conn_limits) else {
+                            debug!(%peer, "TLS connection refused: connection limit");
+                            continue;
                         };
                         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
                         let (acceptor, names) = (acceptor.clone(), names.clone());
@@ -171,9 +246,13 @@ impl Network {
                                 writer,
                                 Transport::Tls { conn, local },
                                 peer,
-                                max_message,
-                                inbound,
-                                writers,
+                                Some(slot),
+                                StreamEnv {
+                                    max_message,
+                                    idle: conn_limits.idle,
+                                    inbound,
+                                    writers,
+                                },
                             );
                         });
                     }
@@ -188,6 +267,7 @@ impl Network {
             next_conn,
             inbound,
             max_message,
+            idle: conn_limits.idle,
             tls_client,
         })
     }
@@ -222,9 +302,13 @@ impl Network {
             writer,
             transport,
             addr,
-            self.max_message,
-            self.inbound.clone(),
-            self.writers.clone(),
+            None,
+            StreamEnv {
+                max_message: self.max_message,
+                idle: self.idle,
+                inbound: self.inbound.clone(),
+                writers: self.writers.clone(),
+            },
         );
         Ok(transport)
     }
@@ -246,9 +330,13 @@ impl Network {
             writer,
             transport,
             addr,
-            self.max_message,
-            self.inbound.clone(),
-            self.writers.clone(),
+            None,
+            StreamEnv {
+                max_message: self.max_message,
+                idle: self.idle,
+                inbound: self.inbound.clone(),
+                writers: self.writers.clone(),
+            },
         );
         Ok(transport)
     }
@@ -308,11 +396,38 @@ impl Network {
     }
 }
 
-async fn udp_loop(socket: Arc<UdpSocket>, local: SocketAddr, inbound: mpsc::Sender<Inbound>) {
+/// A larger kernel receive buffer absorbs bursts (and floods) while the core catches up.
+fn set_receive_buffer(socket: &UdpSocket, bytes: i32) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setsockopt(2) on a socket we own, with a pointer to a live c_int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&bytes as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        debug!(error = %io::Error::last_os_error(), "SO_RCVBUF not set");
+    }
+}
+
+async fn udp_loop(
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    admission: Arc<limits::Admission>,
+    inbound: mpsc::Sender<Inbound>,
+) {
     let mut buf = vec![0u8; 65_535];
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, addr)) => {
+                // Floods from untrusted sources end here: no copy, no parse, no core work.
+                if !admission.admit(addr.ip()) {
+                    continue;
+                }
                 // RFC 5626 keep-alives (CRLF) carry no message.
                 if buf[..n].iter().all(|b| b.is_ascii_whitespace()) {
                     continue;
@@ -334,6 +449,15 @@ async fn udp_loop(socket: Arc<UdpSocket>, local: SocketAddr, inbound: mpsc::Send
     }
 }
 
+/// What every stream connection needs from the network layer.
+#[derive(Clone)]
+struct StreamEnv {
+    max_message: usize,
+    idle: std::time::Duration,
+    inbound: mpsc::Sender<Inbound>,
+    writers: Writers,
+}
+
 /// Runs one stream connection (TCP or TLS): a writer task fed by the core, and a reader task
 /// that frames messages by Content-Length.
 fn spawn_connection<R, W>(
@@ -341,13 +465,18 @@ fn spawn_connection<R, W>(
     mut writer: W,
     transport: Transport,
     peer: SocketAddr,
-    max_message: usize,
-    inbound: mpsc::Sender<Inbound>,
-    writers: Writers,
+    slot: Option<ConnSlot>,
+    env: StreamEnv,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    let StreamEnv {
+        max_message,
+        idle,
+        inbound,
+        writers,
+    } = env;
     let conn = match transport {
         Transport::Tcp { conn, .. } | Transport::Tls { conn, .. } => conn,
         Transport::Udp { .. } => return,
@@ -372,7 +501,7 @@ fn spawn_connection<R, W>(
         let mut buf: Vec<u8> = Vec::with_capacity(4096);
         let mut chunk = vec![0u8; 16 * 1024];
         'conn: loop {
-            let read = tokio::time::timeout(TCP_IDLE, reader.read(&mut chunk)).await;
+            let read = tokio::time::timeout(idle, reader.read(&mut chunk)).await;
             let n = match read {
                 Ok(Ok(0)) | Err(_) => break,
                 Ok(Ok(n)) => n,
@@ -407,6 +536,7 @@ fn spawn_connection<R, W>(
         if let Ok(mut w) = writers.lock() {
             w.remove(&conn);
         }
+        drop(slot);
         debug!(conn, %peer, "connection closed");
     });
 }

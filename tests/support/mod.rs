@@ -384,6 +384,8 @@ pub struct Ua {
     /// To header of the dialog (with the gateway's tag) once answered.
     pub to: Option<String>,
     pub invite_branch: String,
+    /// The last INVITE, retransmitted (Timer A, unreliable transport) until answered.
+    last_invite: Option<String>,
 }
 
 impl Ua {
@@ -400,6 +402,7 @@ impl Ua {
             branch_seq: 0,
             to: None,
             invite_branch: String::new(),
+            last_invite: None,
         }
     }
 
@@ -459,6 +462,7 @@ impl Ua {
             len = sdp.len()
         );
         self.send(&text);
+        self.last_invite = Some(text);
     }
 
     pub fn recv(&self, timeout: Duration) -> Option<Message> {
@@ -473,8 +477,19 @@ impl Ua {
     /// Next response that is final (skips 1xx); panics after `timeout`.
     pub fn final_response(&mut self, timeout: Duration) -> Message {
         let deadline = Instant::now() + timeout;
+        let mut next_retransmit = Instant::now() + Duration::from_millis(500);
         while Instant::now() < deadline {
+            if Instant::now() >= next_retransmit {
+                // RFC 3261 Timer A: the INVITE (or the answer) may have been lost.
+                if let Some(invite) = &self.last_invite {
+                    self.send(invite);
+                }
+                next_retransmit = Instant::now() + Duration::from_millis(500);
+            }
             if let Some(m) = self.recv(Duration::from_millis(100)) {
+                if m.cseq().is_some_and(|(_, method)| method == Method::Invite) {
+                    self.last_invite = None; // any answer: the server has the INVITE
+                }
                 if let Some(code) = m.status() {
                     if code >= 200 {
                         if code < 300 {
