@@ -18,6 +18,8 @@ pub struct DepositLimits {
     pub idle_timeout: Duration,
     /// Shorter recordings become a missed-call notice (default 1 s).
     pub min_message: Duration,
+    /// The whole call ends here, greeting included (MaxCallDuration, default 30 min).
+    pub max_call: Duration,
 }
 
 impl Default for DepositLimits {
@@ -26,6 +28,7 @@ impl Default for DepositLimits {
             max_recording: Duration::from_secs(20 * 60),
             idle_timeout: Duration::from_secs(5),
             min_message: Duration::from_secs(1),
+            max_call: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -122,6 +125,8 @@ struct Recording {
 #[derive(Debug)]
 pub struct Deposit {
     limits: DepositLimits,
+    /// When the call was answered; MaxCallDuration counts from here.
+    answered: Option<Instant>,
     state: State,
     end_reason: Option<EndReason>,
     kind: Option<MessageKind>,
@@ -137,6 +142,7 @@ impl Deposit {
     pub fn new(limits: DepositLimits) -> Self {
         Self {
             limits,
+            answered: None,
             state: State::Ringing,
             end_reason: None,
             kind: None,
@@ -164,22 +170,42 @@ impl Deposit {
 
     /// The next instant the flow needs a `Tick` (idle or maximum-length deadline).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
+        let call_end = self.answered.map(|a| a + self.limits.max_call);
+        let recording = match self.state {
             State::Recording(r) => Some(
                 (r.last_voice + self.limits.idle_timeout)
                     .min(r.started + self.limits.max_recording + MAX_SLACK),
             ),
             _ => None,
+        };
+        match (call_end, recording) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Command>) {
         let hung_up = input == Input::CallerHungUp;
+        let call_over = self
+            .answered
+            .is_some_and(|a| now >= a + self.limits.max_call);
         self.state = match (self.state, input) {
             (State::Done, _) => State::Done,
             (State::Ringing, Input::Answered) => {
+                self.answered = Some(now);
                 out.push(Command::Play(Prompt::Greeting));
                 State::Greeting
+            }
+            // MaxCallDuration: a recording is kept as if the caller had pressed '#'.
+            (State::Recording(r), Input::Tick) if call_over => {
+                self.stop(r, EndReason::MaxLength, out)
+            }
+            (State::Greeting | State::Beep, Input::Tick) if call_over => {
+                out.push(Command::StopPlayback);
+                self.kind = Some(MessageKind::MissedCall);
+                self.end_reason = Some(EndReason::MaxLength);
+                out.push(Command::Store(MessageKind::MissedCall));
+                State::Storing { farewell: true }
             }
             (State::Ringing | State::Greeting | State::Beep, Input::CallerHungUp) => {
                 // Hung up before the tone: a missed call, never an empty voice mail.
@@ -501,6 +527,37 @@ mod tests {
             [Command::Play(Prompt::NotSaved)]
         );
         assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
+    }
+
+    #[test]
+    fn max_call_duration_ends_the_call() {
+        let mut s = Sim::new();
+        s.flow = Deposit::new(DepositLimits {
+            max_call: Duration::from_secs(10),
+            ..DepositLimits::default()
+        });
+        s.enter_recording();
+        s.audio(3000, false);
+        assert_eq!(s.flow.poll_timeout(), Some(s.now + Duration::from_secs(5)));
+        // Still talking at the call limit (idle never fires): stopped and kept.
+        let mut cmds = Vec::new();
+        for _ in 0..10 {
+            cmds = s.audio(1000, false);
+            if !cmds.is_empty() {
+                break;
+            }
+        }
+        assert!(
+            cmds.is_empty(),
+            "audio inputs do not end the call by themselves"
+        );
+        assert_eq!(
+            s.send(Input::Tick),
+            [
+                Command::StopRecording { keep_samples: None },
+                Command::Store(MessageKind::VoiceMail)
+            ]
+        );
     }
 
     #[test]

@@ -651,6 +651,7 @@ impl Core {
             max_recording: resolved.plan.max_recording_duration,
             idle_timeout: resolved.plan.recording_idle_timeout,
             min_message: resolved.plan.minimum_message_duration,
+            max_call: resolved.plan.max_call_duration,
         };
         let plan_name = resolved.plan.name.clone();
 
