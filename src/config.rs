@@ -40,6 +40,15 @@ pub struct Config {
     pub paths: PathsConfig,
     pub call: CallConfig,
     pub limits: LimitsConfig,
+    pub admin: AdminConfig,
+}
+
+/// The operator's HTTP endpoint: `/metrics` (Prometheus text), `/health`, `/status`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Listen address, e.g. `127.0.0.1:9060`; unset: no HTTP endpoint.
+    pub listen: Option<SocketAddr>,
 }
 
 /// Flood and scan protection.
