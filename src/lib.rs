@@ -4,6 +4,7 @@
 //! (`sip`, `sdp`, `media`, `flows`, `dialplan`) is sans-IO; `net` and `gateway` are the tokio
 //! shell that moves bytes, timers and files.
 
+pub mod admin;
 pub mod config;
 pub mod dialplan;
 pub mod flows;
@@ -14,3 +15,4 @@ pub mod net;
 pub mod sdp;
 pub mod sip;
 pub mod store;
+pub mod telemetry;

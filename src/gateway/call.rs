@@ -13,7 +13,7 @@ use tracing::{debug, error, info, warn};
 use super::spool::{self, SpoolEntry, SpoolMeta};
 use super::{CoreCmd, Notify, Shared};
 use crate::dialplan::MailboxEntry;
-use crate::flows::deposit::{Command, Deposit, DepositLimits, Input, Prompt};
+use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
 use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
 use crate::media::g711::G711;
 use crate::media::pacer::{RtpSender, PACKET_LEN};
@@ -25,6 +25,7 @@ use crate::media::vad::SilenceDetector;
 use crate::media::FRAME_SAMPLES;
 use crate::sip::endpoint::CallId;
 use crate::store::{MailboxId, MessageKind, NewMessage};
+use crate::telemetry;
 
 /// What the core tells a call.
 #[derive(Debug)]
@@ -129,6 +130,11 @@ struct Media {
     /// (inbound, outbound) SRTP contexts.
     srtp: Option<(SrtpContext, SrtpContext)>,
     srtp_failures: u64,
+    /// RFC 3550 §6.4.1 interarrival jitter of the caller's audio, in RTP units (1/8000 s).
+    jitter: f64,
+    last_transit: Option<f64>,
+    clock_origin: Instant,
+    lost: u64,
 }
 
 async fn deposit(s: &mut CallSetup) {
@@ -150,6 +156,10 @@ async fn deposit(s: &mut CallSetup) {
         packets_in: 0,
         srtp: s.srtp.as_ref().map(|k| (k.inbound(), k.outbound())),
         srtp_failures: 0,
+        jitter: 0.0,
+        last_transit: None,
+        clock_origin: started,
+        lost: 0,
     };
     let mut flow = Deposit::new(s.limits);
     let mut out = Vec::new();
@@ -242,9 +252,23 @@ async fn deposit(s: &mut CallSetup) {
         )
         .await;
     }
+    let jitter_ms = media.jitter / 8.0;
+    let outcome = match (flow.kind(), flow.end_reason()) {
+        (_, Some(EndReason::StorageError)) => "failed",
+        (Some(MessageKind::VoiceMail), _) => "voicemail",
+        (Some(MessageKind::MissedCall), _) => "missed_call",
+        (None, _) => "failed",
+    };
+    metrics::counter!(telemetry::CALLS_TOTAL, "outcome" => outcome).increment(1);
+    metrics::counter!(telemetry::RTP_RECEIVED).increment(media.packets_in);
+    metrics::counter!(telemetry::RTP_SENT).increment(media.sender.packets_sent());
+    metrics::counter!(telemetry::RTP_LOST).increment(media.lost);
+    metrics::histogram!(telemetry::RTP_JITTER).record(jitter_ms);
     info!(
         reason = ?flow.end_reason(),
         kind = ?flow.kind(),
+        jitter_ms,
+        lost = media.lost,
         packets_in = media.packets_in,
         packets_out = media.sender.packets_sent(),
         skipped_slots = media.sender.skipped_slots(),
@@ -282,6 +306,19 @@ fn on_packet(
     if pkt.payload_type != s.payload_type {
         return;
     }
+    // RFC 3550 A.8: transit time differences, smoothed by 1/16.
+    let arrival = now
+        .saturating_duration_since(media.clock_origin)
+        .as_secs_f64()
+        * 8000.0;
+    let transit = arrival - f64::from(pkt.timestamp);
+    if let Some(last) = media.last_transit {
+        let d = (transit - last).abs();
+        if d < 8000.0 * 10.0 {
+            media.jitter += (d - media.jitter) / 16.0;
+        }
+    }
+    media.last_transit = Some(transit);
     let Some(recorder) = media.recorder.as_mut() else {
         return;
     };
@@ -300,6 +337,7 @@ fn on_packet(
         }
     }
     media.recorded_samples = recorder.samples();
+    media.lost = recorder.lost();
     let mut frame = [0i16; FRAME_SAMPLES];
     let n = pkt.payload.len().min(FRAME_SAMPLES);
     s.codec.decode(&pkt.payload[..n], &mut frame[..n]);
@@ -472,9 +510,16 @@ fn spawn_store(
     let notify_target = s.mailbox.notify_target.clone();
     let commands = s.commands.clone();
     tokio::spawn(async move {
+        let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || {
             let id = MailboxId::new(&mailbox_id)?;
             let stored = store.deposit(&id, &msg)?;
+            metrics::histogram!(telemetry::STORE_LATENCY).record(started.elapsed().as_secs_f64());
+            let kind_label = match kind {
+                MessageKind::VoiceMail => "voicemail",
+                MessageKind::MissedCall => "missed_call",
+            };
+            metrics::counter!(telemetry::DEPOSITS, "kind" => kind_label).increment(1);
             let counts = store.counts(&id);
             Ok::<_, crate::store::StoreError>((stored, counts))
         })

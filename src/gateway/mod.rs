@@ -35,6 +35,7 @@ use crate::sip::message::{self, Message, Method};
 use crate::sip::transaction::TimerConfig;
 use crate::sip::{Remote, Transport};
 use crate::store::{Mailbox, Maildir};
+use crate::telemetry;
 
 use call::{CallSetup, CallSignal};
 
@@ -175,6 +176,8 @@ pub struct Running {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
     pub tls: Vec<SocketAddr>,
+    /// The admin HTTP endpoint, when configured.
+    pub admin: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     reload: mpsc::Sender<()>,
     task: tokio::task::JoinHandle<()>,
@@ -243,6 +246,12 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         server_name: config.sip.server_name.clone(),
         rng_seed: config.call.rng_seed,
     });
+    telemetry::install();
+    let board = telemetry::StatusBoard::new();
+    let admin = match config.admin.listen {
+        Some(addr) => Some(telemetry::serve(addr, board.clone()).await?),
+        None => None,
+    };
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let (stop_tx, stop_rx) = oneshot::channel();
     let (reload_tx, reload_rx) = mpsc::channel(4);
@@ -291,6 +300,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         next_rtp_port: 0,
         draining: None,
         admission,
+        board,
     };
     core.resend_mwi();
     let task = tokio::spawn(core.run(in_rx, cmd_rx, stop_rx, reload_rx));
@@ -298,6 +308,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         udp,
         tcp,
         tls,
+        admin,
         stop: Some(stop_tx),
         reload: reload_tx,
         task,
@@ -320,6 +331,8 @@ struct Core {
     draining: Option<tokio::time::Instant>,
     /// Flood limits for untrusted sources, applied in the receive loops before parsing.
     admission: Arc<Admission>,
+    /// Calls in progress, for `/status`.
+    board: Arc<telemetry::StatusBoard>,
 }
 
 impl Core {
@@ -456,6 +469,10 @@ impl Core {
         loop {
             let mut progressed = false;
             while let Some(t) = self.endpoint.poll_transmit() {
+                if let Some(code) = telemetry::response_code(&t.bytes) {
+                    metrics::counter!(telemetry::SIP_RESPONSES, "code" => code.to_string())
+                        .increment(1);
+                }
                 self.network.send(t).await;
                 progressed = true;
             }
@@ -477,6 +494,7 @@ impl Core {
             CoreCmd::HangUp(call) => self.endpoint.hangup(now, call),
             CoreCmd::Finished(call) => {
                 self.calls.remove(&call);
+                self.board.call_ended(call.0);
             }
             CoreCmd::Notify(n) => self.send_notify(now, n),
             CoreCmd::NotifyConnected(n, t) => self.send_notify_on(now, n, t),
@@ -588,11 +606,17 @@ impl Core {
         }
     }
 
+    /// Refuses a call with a final response, counted by status code.
+    fn refuse(&mut self, now: Instant, call: CallId, code: u16, reason: &str) {
+        metrics::counter!(telemetry::CALLS_REJECTED, "code" => code.to_string()).increment(1);
+        self.endpoint.reject(now, call, code, reason);
+    }
+
     async fn incoming_call(&mut self, call: CallId, request: Message, remote: Remote) {
         let now = Instant::now();
         if self.draining.is_some() {
             info!("shutting down: 503 for a new call");
-            self.endpoint.reject(now, call, 503, "Service Unavailable");
+            self.refuse(now, call, 503, "Service Unavailable");
             return;
         }
         let min_free = self
@@ -606,7 +630,7 @@ impl Core {
                     free_mb = free / (1024 * 1024), min_mb = self.config.call.min_free_disk_mb,
                     spool = %self.shared.spool_dir.display(), "disk almost full: 503 for a new call"
                 );
-                self.endpoint.reject(now, call, 503, "Service Unavailable");
+                self.refuse(now, call, 503, "Service Unavailable");
                 return;
             }
         }
@@ -633,7 +657,7 @@ impl Core {
             }
             Route::NotFound => {
                 info!(%called, %ruri, peer = %remote.addr, "no mailbox for called party: 404");
-                self.endpoint.reject(now, call, 404, "Not Found");
+                self.refuse(now, call, 404, "Not Found");
                 return;
             }
         };
@@ -643,7 +667,7 @@ impl Core {
                 plan = %resolved.plan.name, security = security.name(), peer = %remote.addr,
                 "dial plan requires TLS; call arrived unencrypted: 403"
             );
-            self.endpoint.reject(now, call, 403, "Forbidden");
+            self.refuse(now, call, 403, "Forbidden");
             return;
         }
         let mailbox = resolved.mailbox.clone();
@@ -660,7 +684,7 @@ impl Core {
             Ok(offer) => offer,
             Err((code, why)) => {
                 info!(%why, code, "refusing call");
-                self.endpoint.reject(now, call, code, reason_phrase(code));
+                self.refuse(now, call, code, reason_phrase(code));
                 return;
             }
         };
@@ -668,7 +692,7 @@ impl Core {
             Ok(s) => s,
             Err(e) => {
                 error!(error = %e, "no RTP port available: 503");
-                self.endpoint.reject(now, call, 503, "Service Unavailable");
+                self.refuse(now, call, 503, "Service Unavailable");
                 return;
             }
         };
@@ -695,7 +719,7 @@ impl Core {
             Err(e) => {
                 let code = e.status_code();
                 info!(error = %e, code, "SDP offer refused");
-                self.endpoint.reject(now, call, code, reason_phrase(code));
+                self.refuse(now, call, code, reason_phrase(code));
                 return;
             }
         };
@@ -705,7 +729,7 @@ impl Core {
             "PCMA" => 8,
             _ => 0,
         }) else {
-            self.endpoint.reject(now, call, 488, "Not Acceptable Here");
+            self.refuse(now, call, 488, "Not Acceptable Here");
             return;
         };
         let caller_header = request
@@ -722,6 +746,14 @@ impl Core {
 
         let (sig_tx, sig_rx) = mpsc::channel(32);
         self.calls.insert(call, sig_tx);
+        self.board.call_started(
+            call.0,
+            telemetry::CallStatus {
+                sip_call_id: request.call_id().unwrap_or_default().to_owned(),
+                mailbox: mailbox.id.clone(),
+                since: std::time::Instant::now(),
+            },
+        );
         let setup = CallSetup {
             call,
             sip_call_id: request.call_id().unwrap_or_default().to_owned(),

@@ -153,6 +153,9 @@ impl Admission {
             return false;
         };
         let ok = limiter.allow(ip, Instant::now());
+        if !ok {
+            metrics::counter!(crate::telemetry::UNTRUSTED_DROPPED).increment(1);
+        }
         if !ok && limiter.dropped().is_power_of_two() {
             tracing::warn!(peer = %ip, dropped = limiter.dropped(), "untrusted flood: dropping messages");
         }

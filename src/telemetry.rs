@@ -1,0 +1,202 @@
+//! Metrics (the `metrics` facade with the Prometheus text exporter) and the operator's HTTP
+//! endpoint: `GET /metrics`, `GET /health`, `GET /status`. The endpoint is a deliberately tiny
+//! HTTP/1.0 responder on loopback or a management address; it reads one request line.
+//!
+//! Metric names (one place, so the docs and the code agree):
+//! - `umgw_calls_active` (gauge), `umgw_calls_total{outcome}` (voicemail, missed_call, failed)
+//! - `umgw_calls_rejected_total{code}`, `umgw_sip_responses_total{code}`
+//! - `umgw_deposits_total{kind}`, `umgw_store_latency_seconds` (histogram)
+//! - `umgw_rtp_packets_received_total`, `umgw_rtp_packets_sent_total`,
+//!   `umgw_rtp_packets_lost_total`, `umgw_rtp_jitter_ms` (histogram, per call)
+//! - `umgw_untrusted_dropped_total` (flood limiter)
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+pub const CALLS_ACTIVE: &str = "umgw_calls_active";
+pub const CALLS_TOTAL: &str = "umgw_calls_total";
+pub const CALLS_REJECTED: &str = "umgw_calls_rejected_total";
+pub const SIP_RESPONSES: &str = "umgw_sip_responses_total";
+pub const DEPOSITS: &str = "umgw_deposits_total";
+pub const STORE_LATENCY: &str = "umgw_store_latency_seconds";
+pub const RTP_RECEIVED: &str = "umgw_rtp_packets_received_total";
+pub const RTP_SENT: &str = "umgw_rtp_packets_sent_total";
+pub const RTP_LOST: &str = "umgw_rtp_packets_lost_total";
+pub const RTP_JITTER: &str = "umgw_rtp_jitter_ms";
+pub const UNTRUSTED_DROPPED: &str = "umgw_untrusted_dropped_total";
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder once; later calls return the same handle.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(STORE_LATENCY.into()),
+                    &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(RTP_JITTER.into()),
+                        &[0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0],
+                    )
+                });
+            match builder.and_then(|b| b.install_recorder()) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// One call as `/status` shows it.
+#[derive(Debug, Clone)]
+pub struct CallStatus {
+    pub sip_call_id: String,
+    pub mailbox: String,
+    pub since: Instant,
+}
+
+/// Calls in progress, kept by the gateway core for `/status`.
+#[derive(Debug, Default)]
+pub struct StatusBoard {
+    calls: Mutex<BTreeMap<u64, CallStatus>>,
+    started: OnceLock<Instant>,
+}
+
+impl StatusBoard {
+    pub fn new() -> Arc<Self> {
+        let b = Arc::new(Self::default());
+        let _ = b.started.set(Instant::now());
+        b
+    }
+
+    pub fn call_started(&self, id: u64, status: CallStatus) {
+        if let Ok(mut c) = self.calls.lock() {
+            c.insert(id, status);
+            metrics::gauge!(CALLS_ACTIVE).set(c.len() as f64);
+        }
+    }
+
+    pub fn call_ended(&self, id: u64) {
+        if let Ok(mut c) = self.calls.lock() {
+            c.remove(&id);
+            metrics::gauge!(CALLS_ACTIVE).set(c.len() as f64);
+        }
+    }
+
+    /// `text/plain` lines: `uptime_s N`, `calls_active N`, then one line per call.
+    pub fn render(&self) -> String {
+        let uptime = self
+            .started
+            .get()
+            .map(|s| s.elapsed().as_secs())
+            .unwrap_or(0);
+        let calls = self.calls.lock().map(|c| c.clone()).unwrap_or_default();
+        let mut out = format!("uptime_s {uptime}\ncalls_active {}\n", calls.len());
+        for c in calls.values() {
+            out.push_str(&format!(
+                "call mailbox={} seconds={} call_id={}\n",
+                c.mailbox,
+                c.since.elapsed().as_secs(),
+                c.sip_call_id
+            ));
+        }
+        out
+    }
+}
+
+/// Serves `/metrics`, `/health` and `/status` on `addr` until the process ends.
+pub async fn serve(addr: SocketAddr, board: Arc<StatusBoard>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot bind admin endpoint {addr}: {e}"))
+    })?;
+    let local = listener.local_addr()?;
+    info!(%local, "admin endpoint (/metrics, /health, /status) listening");
+    let handle = install();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (board, handle) = (board.clone(), handle.clone());
+            tokio::spawn(async move {
+                // Read until the end of the request head (or 2 KiB, or 5 s).
+                let mut buf = [0u8; 2048];
+                let mut n = 0;
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+                while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tokio::time::timeout_at(deadline, stream.read(&mut buf[n..])).await {
+                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                        Ok(Ok(k)) => n += k,
+                    }
+                }
+                let request = String::from_utf8_lossy(&buf[..n]);
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let (status, body) = match path {
+                    "/metrics" => (
+                        "200 OK",
+                        handle.as_ref().map(|h| h.render()).unwrap_or_default(),
+                    ),
+                    "/health" => ("200 OK", "ok\n".to_owned()),
+                    "/status" => ("200 OK", board.render()),
+                    _ => ("404 Not Found", "not found\n".to_owned()),
+                };
+                let resp = format!(
+                    "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    Ok(local)
+}
+
+/// The status code of a serialised SIP response, without parsing the rest.
+pub fn response_code(bytes: &[u8]) -> Option<u16> {
+    let code = bytes.strip_prefix(b"SIP/2.0 ")?.get(..3)?;
+    std::str::from_utf8(code).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_codes() {
+        assert_eq!(response_code(b"SIP/2.0 403 Forbidden\r\n"), Some(403));
+        assert_eq!(response_code(b"INVITE sip:a@b SIP/2.0\r\n"), None);
+        assert_eq!(response_code(b"SIP/2.0 "), None);
+    }
+
+    #[test]
+    fn status_board_lists_calls() {
+        let b = StatusBoard::new();
+        b.call_started(
+            7,
+            CallStatus {
+                sip_call_id: "abc".into(),
+                mailbox: "alice".into(),
+                since: Instant::now(),
+            },
+        );
+        let text = b.render();
+        assert!(text.contains("calls_active 1\n"), "{text}");
+        assert!(text.contains("mailbox=alice"), "{text}");
+        b.call_ended(7);
+        assert!(b.render().contains("calls_active 0\n"));
+    }
+}
