@@ -1,5 +1,6 @@
 //! `umgw`: command line of the voice-mail gateway.
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,12 +8,45 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing::info;
 
+use umgw::admin::Admin;
 use umgw::config::Config;
 use umgw::gateway::{self, Resources};
 
+const LONG_ABOUT: &str = "\
+umgw answers calls that a call server (Lync / Skype for Business, an SBC, a PBX) forwards \
+when a user does not pick up: it plays the user's greeting, records the caller and drops the \
+message into the user's Maildir as a MIME message with a WAV attachment, then lights the \
+message-waiting lamp (SIP NOTIFY).
+
+The configuration file (TOML, see docs/CONFIG.md) names the listeners, the trusted peers, the \
+dial-plan directory and the data directory. Without --config every command uses the embedded \
+default: loopback listeners, the sample dial plans and ./umgw-data (or $UMGW_DATA_DIR). \
+Packaged installs keep it in /etc/umgw/umgw.toml: pass --config /etc/umgw/umgw.toml to every \
+command so they all see the same data directory.";
+
+const EXAMPLES: &str = "\
+EXAMPLES:
+    umgw run --config /etc/umgw/umgw.toml
+    umgw check --config /etc/umgw/umgw.toml
+    umgw reload --config /etc/umgw/umgw.toml
+    umgw status --config /etc/umgw/umgw.toml
+    umgw mailbox list --config /etc/umgw/umgw.toml
+    umgw mailbox show alice
+    umgw mailbox export alice --out /tmp/alice
+    umgw mailbox delete alice 1764236400.M52P901R7f3a.gw1
+    umgw play alice 1764236400.M52P901R7f3a.gw1 --out /tmp/msg.wav
+    umgw mailbox set-pin alice < pin.txt
+
+ENVIRONMENT:
+    UMGW_LOG        log filter (error, warn, info, debug, trace; e.g. umgw=debug)
+    UMGW_DATA_DIR   data directory when the configuration does not set paths.data_dir
+
+EXIT STATUS:
+    0 on success, 1 on any error (the message says what and where).";
+
 /// umgw: a unified-messaging voice-mail gateway (SIP in, greeting out, voice mail into a mailbox).
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = LONG_ABOUT, after_long_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -46,6 +80,85 @@ enum Cmd {
         #[arg(long)]
         dialplans: Option<PathBuf>,
     },
+    /// Inspect and manage mailboxes: counts, messages, export, delete, PIN.
+    #[command(
+        long_about = "Inspect and manage the mailboxes of the dial plans. These commands read \
+and change the same Maildir store the gateway writes (<data_dir>/mailboxes/<id>/), so they are \
+safe beside a running gateway: only committed messages are seen, and a deletion is one unlink.",
+        after_long_help = "EXAMPLES:
+    umgw mailbox list --config /etc/umgw/umgw.toml
+    umgw mailbox show alice --config /etc/umgw/umgw.toml
+    umgw mailbox export alice --out /tmp/alice-mail
+    umgw mailbox delete alice 1764236400.M52P901R7f3a.gw1
+    printf '582914\\n' | umgw mailbox set-pin alice"
+    )]
+    Mailbox {
+        /// Gateway configuration file (TOML), to find the dial plans and the data directory.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: MailboxCmd,
+    },
+    /// Write the recording of one message to a WAV file (8 kHz, 16-bit mono) to listen to.
+    #[command(after_long_help = "EXAMPLE:
+    umgw play alice 1764236400.M52P901R7f3a.gw1 --out /tmp/msg.wav && aplay /tmp/msg.wav")]
+    Play {
+        /// Mailbox id (as in the dial plan's [[Mailbox]] Id).
+        mailbox: String,
+        /// Message id, as `umgw mailbox show` prints it.
+        message: String,
+        /// WAV file to write.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Gateway configuration file (TOML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Ask the running gateway for its status (HTTP GET http://<admin.listen>/status) and
+    /// print the answer: calls in progress, and so on. Needs [admin] listen in the config.
+    #[command(after_long_help = "EXAMPLE:
+    umgw status --config /etc/umgw/umgw.toml")]
+    Status {
+        /// Gateway configuration file (TOML), to find admin.listen.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailboxCmd {
+    /// Every mailbox of the dial plans with its new/old voice-mail and missed-call counts.
+    List,
+    /// The messages of one mailbox: id, kind, caller, received time (UTC), duration, seen.
+    Show {
+        /// Mailbox id.
+        mailbox: String,
+    },
+    /// Copy every message of a mailbox, as raw RFC 5322 `<message id>.eml` files, into DIR.
+    Export {
+        /// Mailbox id.
+        mailbox: String,
+        /// Directory to write to (created if missing).
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Remove one message (seen or not) from a mailbox. The lamp is brought up to date at the
+    /// gateway's next MWI NOTIFY for the mailbox (the next deposit or restart).
+    Delete {
+        /// Mailbox id.
+        mailbox: String,
+        /// Message id, as `umgw mailbox show` prints it.
+        message: String,
+    },
+    /// Set the mailbox's PIN, read from standard input (never from the command line, where
+    /// other users could see it). On a terminal it asks twice without echo. The PIN must
+    /// have at least 6 digits, not be one digit repeated or a run like 123456 or 987654, not
+    /// contain the mailbox's extension, and differ from the last 5 PINs. Only an argon2id
+    /// hash is stored (<data_dir>/mailboxes/<id>/pin, mode 0600); the PIN is never logged.
+    SetPin {
+        /// Mailbox id.
+        mailbox: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,6 +174,14 @@ fn main() -> ExitCode {
         Cmd::Run { config } => run(config),
         Cmd::Check { config, dialplans } => check(config, dialplans),
         Cmd::Reload { config } => reload(config),
+        Cmd::Mailbox { config, command } => mailbox(config, command),
+        Cmd::Play {
+            mailbox,
+            message,
+            out,
+            config,
+        } => play(config, &mailbox, &message, &out),
+        Cmd::Status { config } => status(config),
     };
     match result {
         Ok(code) => code,
@@ -172,4 +293,104 @@ fn check(config_path: Option<PathBuf>, dialplans: Option<PathBuf>) -> anyhow::Re
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn mailbox(config_path: Option<PathBuf>, command: MailboxCmd) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let admin = Admin::open(&config)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match command {
+        MailboxCmd::List => admin.list(&mut out)?,
+        MailboxCmd::Show { mailbox } => admin.show(&mailbox, &mut out)?,
+        MailboxCmd::Export { mailbox, out: dir } => {
+            let n = admin.export(&mailbox, &dir)?;
+            writeln!(out, "exported {n} message(s) to {}", dir.display())?;
+        }
+        MailboxCmd::Delete { mailbox, message } => {
+            let path = admin.delete(&mailbox, &message)?;
+            writeln!(out, "deleted {}", path.display())?;
+        }
+        MailboxCmd::SetPin { mailbox } => {
+            let pin = read_pin()?;
+            admin.set_pin(&mailbox, &pin)?;
+            writeln!(out, "PIN set for mailbox {mailbox}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn play(
+    config_path: Option<PathBuf>,
+    mailbox: &str,
+    message: &str,
+    out: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    Admin::open(&config)?.play(mailbox, message, out)?;
+    println!("wrote {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let body = umgw::admin::status(&config)?;
+    print!("{body}");
+    if !body.is_empty() && !body.ends_with('\n') {
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a PIN from standard input: on a terminal twice, without echo; otherwise the first line.
+fn read_pin() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let first = prompt_hidden("New PIN: ")?;
+        let second = prompt_hidden("Repeat the PIN: ")?;
+        if first != second {
+            anyhow::bail!("the two PINs differ; nothing changed");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the PIN from standard input")?;
+    let pin = line.trim_end_matches(['\r', '\n']).to_owned();
+    if pin.is_empty() {
+        anyhow::bail!("no PIN on standard input (write it as the first line)");
+    }
+    Ok(pin)
+}
+
+/// Prompts on stderr and reads one line from the terminal with echo off.
+fn prompt_hidden(prompt: &str) -> anyhow::Result<String> {
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: tcgetattr/tcsetattr on stdin with a zeroed termios that tcgetattr fills in.
+    let saved = unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(fd, &mut t) != 0 {
+            anyhow::bail!(
+                "cannot read terminal settings: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        let saved = t;
+        t.c_lflag &= !libc::ECHO;
+        t.c_lflag |= libc::ECHONL;
+        libc::tcsetattr(fd, libc::TCSANOW, &t);
+        saved
+    };
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    // SAFETY: restores the settings read above.
+    unsafe {
+        libc::tcsetattr(fd, libc::TCSANOW, &saved);
+    }
+    read.context("reading the PIN")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }

@@ -11,6 +11,7 @@
 
 pub mod maildir;
 pub mod message;
+pub mod pin;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -1,0 +1,535 @@
+//! Mailbox PINs: the policy a new PIN must meet, argon2id hashing, and the per-mailbox PIN files.
+//!
+//! Files in a mailbox directory (`<data_dir>/mailboxes/<id>/`), each written atomically (tmp,
+//! fsync, rename, fsync directory) with mode 0600:
+//! - `pin`: the current PIN as one argon2id PHC string (`$argon2id$v=19$m=...`);
+//! - `pin-history`: the PHC strings of the last [`PinPolicy::history`] PINs (current one
+//!   included), newest last, one per line;
+//! - `pin-state`: `failed_attempts` and `locked` for subscriber access (log-on lockout).
+//!
+//! A PIN is never stored, logged or shown in clear: only hashes reach the disk, and
+//! [`PinError`] messages never include the PIN.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::RngCore;
+
+/// Name of the current-PIN file in a mailbox directory.
+pub const PIN_FILE: &str = "pin";
+/// Name of the PIN-history file in a mailbox directory.
+pub const HISTORY_FILE: &str = "pin-history";
+/// Name of the lockout-state file in a mailbox directory.
+pub const STATE_FILE: &str = "pin-state";
+
+/// Rules a new PIN must satisfy (Exchange UM mailbox policy names in brackets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinPolicy {
+    /// Fewest digits [MinPINLength]; default 6.
+    pub min_length: usize,
+    /// Most digits accepted; default 24 (Exchange's maximum).
+    pub max_length: usize,
+    /// How many previous PINs may not be reused [PINHistoryCount]; default 5.
+    pub history: usize,
+    /// Accept trivial PINs (one repeated digit, ascending/descending runs, the extension)
+    /// [AllowCommonPatterns]; default false.
+    pub allow_common_patterns: bool,
+    /// Failed log-ons before the mailbox locks [MaxLogonAttempts]; default 15.
+    pub max_failed_attempts: u32,
+}
+
+impl Default for PinPolicy {
+    fn default() -> Self {
+        Self {
+            min_length: 6,
+            max_length: 24,
+            history: 5,
+            allow_common_patterns: false,
+            max_failed_attempts: 15,
+        }
+    }
+}
+
+/// Why a PIN was refused or the PIN files could not be used. Never contains the PIN.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PinError {
+    /// The PIN has characters other than `0-9`.
+    #[error("the PIN must contain only digits 0-9")]
+    NotDigits,
+    /// Too short for the policy.
+    #[error("the PIN is too short: at least {min} digits are required")]
+    TooShort {
+        /// The policy's minimum.
+        min: usize,
+    },
+    /// Too long for the policy.
+    #[error("the PIN is too long: at most {max} digits are allowed")]
+    TooLong {
+        /// The policy's maximum.
+        max: usize,
+    },
+    /// One digit repeated (`111111`).
+    #[error("the PIN is too simple: it repeats one digit")]
+    RepeatedDigit,
+    /// An ascending or descending run (`123456`, `987654`, `890123`).
+    #[error("the PIN is too simple: it is a run of consecutive digits")]
+    Sequence,
+    /// Contains the mailbox's extension (or the extension reversed).
+    #[error("the PIN must not contain the mailbox's extension")]
+    Extension,
+    /// Matches one of the last `history` PINs.
+    #[error("the PIN was used recently: it must differ from the last {history} PINs")]
+    Reused {
+        /// The policy's history length.
+        history: usize,
+    },
+    /// Hashing failed (parameters or output length; not expected with the defaults).
+    #[error("cannot hash the PIN: {0}")]
+    Hash(String),
+    /// A PIN file is not what this module writes.
+    #[error("{path}: {why}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A file-system operation failed.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path it was done on.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PinError + 'a {
+    move |source| PinError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl PinPolicy {
+    /// Checks a new `pin` for the mailbox with `extension` against the policy, including the
+    /// hashes of previous PINs (`history_hashes`, any order; only the newest `history` count).
+    pub fn check(
+        &self,
+        pin: &str,
+        extension: &str,
+        history_hashes: &[String],
+    ) -> Result<(), PinError> {
+        if pin.is_empty() || !pin.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PinError::NotDigits);
+        }
+        if pin.len() < self.min_length {
+            return Err(PinError::TooShort {
+                min: self.min_length,
+            });
+        }
+        if pin.len() > self.max_length {
+            return Err(PinError::TooLong {
+                max: self.max_length,
+            });
+        }
+        if !self.allow_common_patterns {
+            let d = pin.as_bytes();
+            if d.iter().all(|&b| b == d[0]) {
+                return Err(PinError::RepeatedDigit);
+            }
+            // Runs wrap around (…8901…), as keypad sequences do.
+            let step = |a: u8, b: u8| (10 + b - b'0' - (a - b'0')) % 10;
+            let first = step(d[0], d[1]);
+            if (first == 1 || first == 9) && d.windows(2).all(|w| step(w[0], w[1]) == first) {
+                return Err(PinError::Sequence);
+            }
+            let ext = extension.trim();
+            if !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_digit()) {
+                let reversed: String = ext.chars().rev().collect();
+                if pin.contains(ext) || pin.contains(&reversed) {
+                    return Err(PinError::Extension);
+                }
+            }
+        }
+        let recent = &history_hashes[history_hashes.len().saturating_sub(self.history)..];
+        if recent.iter().any(|h| verify(pin, h)) {
+            return Err(PinError::Reused {
+                history: self.history,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Hashes `pin` with argon2id (default parameters: 19 MiB, 2 passes) and a random 16-byte salt;
+/// returns the PHC string.
+pub fn hash(pin: &str) -> Result<String, PinError> {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| PinError::Hash(e.to_string()))?;
+    Argon2::default()
+        .hash_password(pin.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PinError::Hash(e.to_string()))
+}
+
+/// Whether `pin` matches the PHC string `hash` (false for a malformed hash). The comparison is
+/// constant-time; the cost parameters are the ones recorded in the hash.
+pub fn verify(pin: &str, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(pin.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The PIN files of one mailbox, in memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PinStore {
+    /// PHC string of the current PIN; `None` if no PIN has been set.
+    pub hash: Option<String>,
+    /// PHC strings of recent PINs, newest last (current one included).
+    pub history: Vec<String>,
+    /// Consecutive failed log-ons since the last success.
+    pub failed_attempts: u32,
+    /// Locked out: log-on refused until an administrator sets a new PIN.
+    pub locked: bool,
+}
+
+impl PinStore {
+    /// Reads the PIN files of the mailbox directory `dir`; missing files mean "not set".
+    pub fn load(dir: &Path) -> Result<Self, PinError> {
+        let mut store = PinStore::default();
+        let pin_path = dir.join(PIN_FILE);
+        if let Some(text) = read_optional(&pin_path)? {
+            let h = text.trim();
+            if PasswordHash::new(h).is_err() {
+                return Err(PinError::Corrupt {
+                    path: pin_path,
+                    why: "not a PHC password-hash string".into(),
+                });
+            }
+            store.hash = Some(h.to_owned());
+        }
+        if let Some(text) = read_optional(&dir.join(HISTORY_FILE))? {
+            store.history = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        let state_path = dir.join(STATE_FILE);
+        if let Some(text) = read_optional(&state_path)? {
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                let corrupt = |why: &str| PinError::Corrupt {
+                    path: state_path.clone(),
+                    why: format!("{why}: {line:?}"),
+                };
+                let (key, value) = line
+                    .split_once('=')
+                    .ok_or_else(|| corrupt("expected key = value"))?;
+                match key.trim() {
+                    "failed_attempts" => {
+                        store.failed_attempts =
+                            value.trim().parse().map_err(|_| corrupt("not a count"))?
+                    }
+                    "locked" => {
+                        store.locked = value.trim().parse().map_err(|_| corrupt("not a bool"))?
+                    }
+                    _ => return Err(corrupt("unknown key")),
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// Writes the PIN files into `dir` (created with mode 0700 if missing), each atomically
+    /// with mode 0600.
+    pub fn save(&self, dir: &Path) -> Result<(), PinError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_err("create directory", dir))?;
+        if let Some(h) = &self.hash {
+            write_atomic(dir, PIN_FILE, format!("{h}\n").as_bytes())?;
+        }
+        let mut history = String::new();
+        for h in &self.history {
+            history.push_str(h);
+            history.push('\n');
+        }
+        write_atomic(dir, HISTORY_FILE, history.as_bytes())?;
+        let state = format!(
+            "failed_attempts = {}\nlocked = {}\n",
+            self.failed_attempts, self.locked
+        );
+        write_atomic(dir, STATE_FILE, state.as_bytes())?;
+        fsync_dir(dir)
+    }
+
+    /// Replaces the PIN after checking it against `policy` and the history; unlocks the mailbox
+    /// and resets the failure counter. Call [`PinStore::save`] to persist.
+    pub fn set(&mut self, pin: &str, extension: &str, policy: &PinPolicy) -> Result<(), PinError> {
+        let mut recent = self.history.clone();
+        if let Some(current) = &self.hash {
+            if !recent.contains(current) {
+                recent.push(current.clone());
+            }
+        }
+        policy.check(pin, extension, &recent)?;
+        let h = hash(pin)?;
+        recent.push(h.clone());
+        let keep = recent.len().saturating_sub(policy.history.max(1));
+        recent.drain(..keep);
+        self.history = recent;
+        self.hash = Some(h);
+        self.failed_attempts = 0;
+        self.locked = false;
+        Ok(())
+    }
+
+    /// Whether `pin` is the current PIN (false if none is set or the mailbox is locked).
+    pub fn verify(&self, pin: &str) -> bool {
+        !self.locked && self.hash.as_deref().is_some_and(|h| verify(pin, h))
+    }
+
+    /// Counts a failed log-on; locks the mailbox at `policy.max_failed_attempts`.
+    pub fn record_failure(&mut self, policy: &PinPolicy) {
+        self.failed_attempts = self.failed_attempts.saturating_add(1);
+        if self.failed_attempts >= policy.max_failed_attempts {
+            self.locked = true;
+        }
+    }
+
+    /// Resets the failure counter after a successful log-on.
+    pub fn record_success(&mut self) {
+        self.failed_attempts = 0;
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>, PinError> {
+    match fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("read", path)(e)),
+    }
+}
+
+/// tmp file (0600), write, fsync, rename over `name`: readers see the old or the new file.
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), PinError> {
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let target = dir.join(name);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
+        f.write_all(bytes).map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("fsync", &tmp))?;
+        fs::rename(&tmp, &target).map_err(io_err("rename into place", &target))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), PinError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync directory", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn check(pin: &str) -> Result<(), PinError> {
+        PinPolicy::default().check(pin, "1001", &[])
+    }
+
+    #[test]
+    fn policy_accepts_a_good_pin() {
+        check("582914").unwrap();
+        check("90817263").unwrap();
+    }
+
+    #[test]
+    fn policy_rules() {
+        assert!(matches!(check("58291"), Err(PinError::TooShort { min: 6 })));
+        assert!(matches!(check(""), Err(PinError::NotDigits)));
+        assert!(matches!(check("58a914"), Err(PinError::NotDigits)));
+        assert!(matches!(check(" 582914"), Err(PinError::NotDigits)));
+        assert!(matches!(
+            check(&"5829146".repeat(4)),
+            Err(PinError::TooLong { max: 24 })
+        ));
+        for same in ["000000", "777777", "11111111"] {
+            assert!(
+                matches!(check(same), Err(PinError::RepeatedDigit)),
+                "{same}"
+            );
+        }
+        for run in ["123456", "654321", "890123", "321098", "0123456789"] {
+            assert!(matches!(check(run), Err(PinError::Sequence)), "{run}");
+        }
+        // Not a run: mixed direction.
+        check("123454").unwrap();
+        for pin in ["100158", "271001", "581001"] {
+            let r = PinPolicy::default().check(pin, "1001", &[]);
+            assert!(matches!(r, Err(PinError::Extension)), "{pin}");
+        }
+        assert!(matches!(
+            PinPolicy::default().check("512345", "5432", &[]),
+            Err(PinError::Extension)
+        ));
+        let lax = PinPolicy {
+            allow_common_patterns: true,
+            min_length: 4,
+            ..PinPolicy::default()
+        };
+        lax.check("1111", "1111", &[]).unwrap();
+    }
+
+    #[test]
+    fn errors_never_contain_the_pin() {
+        let pin = "58291";
+        let e = check(pin).unwrap_err().to_string();
+        assert!(!e.contains(pin), "{e}");
+    }
+
+    #[test]
+    fn hash_is_argon2id_phc_and_verifies() {
+        let h = hash("582914").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$"), "{h}");
+        assert!(!h.contains("582914"));
+        assert!(verify("582914", &h));
+        assert!(!verify("582915", &h));
+        assert!(!verify("582914", "not a hash"));
+        // Random salt: the same PIN hashes differently.
+        assert_ne!(h, hash("582914").unwrap());
+    }
+
+    #[test]
+    fn history_refuses_recent_pins_only() {
+        let policy = PinPolicy {
+            history: 2,
+            ..PinPolicy::default()
+        };
+        let hs: Vec<String> = ["582914", "730162", "914273"]
+            .iter()
+            .map(|p| hash(p).unwrap())
+            .collect();
+        assert!(matches!(
+            policy.check("914273", "", &hs),
+            Err(PinError::Reused { history: 2 })
+        ));
+        assert!(matches!(
+            policy.check("730162", "", &hs),
+            Err(PinError::Reused { .. })
+        ));
+        // Older than the history window: allowed again.
+        policy.check("582914", "", &hs).unwrap();
+    }
+
+    #[test]
+    fn store_set_save_load_round_trip() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("mailboxes").join("alice");
+        let policy = PinPolicy::default();
+        let mut s = PinStore::load(&dir).unwrap();
+        assert_eq!(s, PinStore::default());
+        s.set("582914", "1001", &policy).unwrap();
+        s.record_failure(&policy);
+        s.save(&dir).unwrap();
+
+        let text = fs::read_to_string(dir.join(PIN_FILE)).unwrap();
+        assert!(PasswordHash::new(text.trim()).is_ok());
+        assert!(!text.contains("582914"));
+        for f in [PIN_FILE, HISTORY_FILE, STATE_FILE] {
+            let mode = fs::metadata(dir.join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 3, "no tmp files left");
+
+        let mut back = PinStore::load(&dir).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.failed_attempts, 1);
+        assert!(back.verify("582914"));
+        assert!(!back.verify("582915"));
+        // Same PIN again: refused by history.
+        assert!(matches!(
+            back.set("582914", "1001", &policy),
+            Err(PinError::Reused { .. })
+        ));
+        back.set("730162", "1001", &policy).unwrap();
+        assert_eq!(back.history.len(), 2);
+        assert_eq!(back.failed_attempts, 0);
+    }
+
+    #[test]
+    fn history_is_trimmed_to_policy() {
+        let policy = PinPolicy {
+            history: 2,
+            ..PinPolicy::default()
+        };
+        let mut s = PinStore::default();
+        for pin in ["582914", "730162", "914273", "284619"] {
+            s.set(pin, "", &policy).unwrap();
+        }
+        assert_eq!(s.history.len(), 2);
+        assert_eq!(s.history.last(), s.hash.as_ref());
+        // Two PINs back is outside the window again.
+        s.set("730162", "", &policy).unwrap();
+    }
+
+    #[test]
+    fn lockout_after_max_failures() {
+        let policy = PinPolicy {
+            max_failed_attempts: 3,
+            ..PinPolicy::default()
+        };
+        let mut s = PinStore::default();
+        s.set("582914", "", &policy).unwrap();
+        s.record_failure(&policy);
+        s.record_failure(&policy);
+        assert!(!s.locked);
+        s.record_success();
+        for _ in 0..3 {
+            s.record_failure(&policy);
+        }
+        assert!(s.locked);
+        assert!(!s.verify("582914"), "locked mailbox never verifies");
+        s.set("730162", "", &policy).unwrap();
+        assert!(!s.locked && s.verify("730162"));
+    }
+
+    #[test]
+    fn corrupt_files_are_reported_with_path() {
+        let t = tempfile::tempdir().unwrap();
+        fs::write(t.path().join(PIN_FILE), "1234\n").unwrap();
+        let e = PinStore::load(t.path()).unwrap_err().to_string();
+        assert!(e.contains("pin:") && !e.contains("1234"), "{e}");
+        fs::remove_file(t.path().join(PIN_FILE)).unwrap();
+        fs::write(t.path().join(STATE_FILE), "failed_attempts = x\n").unwrap();
+        let e = PinStore::load(t.path()).unwrap_err().to_string();
+        assert!(e.contains("pin-state"), "{e}");
+    }
+}
