@@ -939,14 +939,6 @@ fn caller_number(uri: &str) -> Option<String> {
     }
 }
 
-/// The UDP transport descriptor for a listener (used by tests and tools).
-pub fn udp_remote(local: SocketAddr, addr: SocketAddr) -> Remote {
-    Remote {
-        transport: Transport::Udp { local },
-        addr,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -571,7 +571,6 @@ impl Ua {
 
     /// The gateway's RTP address from its SDP answer.
     pub fn media_target(resp: &Message) -> SocketAddr {
-        let sdp = umgw::sdp::parse(std::str::from_utf8(&resp.body).unwrap()).unwrap();
         let text = std::str::from_utf8(&resp.body).unwrap();
         let port: u16 = text
             .lines()
@@ -580,7 +579,6 @@ impl Ua {
             .unwrap()
             .parse()
             .unwrap();
-        let _ = sdp;
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
