@@ -12,6 +12,7 @@ pub mod player;
 pub mod prompts;
 pub mod recorder;
 pub mod rtp;
+pub mod speech;
 pub mod srtp;
 pub mod vad;
 
