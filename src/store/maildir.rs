@@ -299,6 +299,85 @@ impl Mailbox for Maildir {
             Err(e) => Err(StoreError::io("stat greeting", &p)(e)),
         }
     }
+
+    fn set_seen(&self, mailbox: &MailboxId, id: &str, seen: bool) -> Result<(), StoreError> {
+        validate_id(id)?;
+        let dir = self.mailbox_dir(mailbox);
+        let Some(path) = self.locate(mailbox, id)? else {
+            return Err(StoreError::NotFound {
+                mailbox: mailbox.to_string(),
+                id: id.chars().take(80).collect(),
+            });
+        };
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(id)
+            .to_owned();
+        let (base, flags) = split_info(&name);
+        // Maildir flags are kept sorted (ASCII order); only S is ours to change.
+        let mut flags: Vec<char> = flags.chars().filter(|&c| c != 'S').collect();
+        if seen {
+            flags.push('S');
+        }
+        flags.sort_unstable();
+        let flags: String = flags.into_iter().collect();
+        let target = dir.join("cur").join(format!("{base}:2,{flags}"));
+        if target != path {
+            fs::rename(&path, &target).map_err(StoreError::io("rename", &path))?;
+            sync_dir(&dir.join("cur"))?;
+        }
+        Ok(())
+    }
+
+    fn delete(&self, mailbox: &MailboxId, id: &str) -> Result<(), StoreError> {
+        validate_id(id)?;
+        match self.locate(mailbox, id)? {
+            Some(path) => match fs::remove_file(&path) {
+                Ok(()) => sync_dir(path.parent().unwrap_or(&self.root)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(StoreError::io("remove", &path)(e)),
+            },
+            None => Ok(()),
+        }
+    }
+
+    fn save_greeting(&self, mailbox: &MailboxId, wav: &Path) -> Result<(), StoreError> {
+        let dir = self.ensure_dirs(mailbox)?;
+        let bytes = fs::read(wav).map_err(|source| StoreError::Audio {
+            path: wav.to_owned(),
+            source,
+        })?;
+        let tmp = dir.join(".greeting.wav.tmp");
+        let target = dir.join("greeting.wav");
+        let write = || -> io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &target)?;
+            File::open(&dir)?.sync_all()
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            StoreError::io("write greeting", &target)(e)
+        })
+    }
+}
+
+/// Message ids are file names inside the mailbox: no separators, no flags, no dotfiles.
+fn validate_id(id: &str) -> Result<(), StoreError> {
+    if id.is_empty() || id.len() > ID_MAX || id.starts_with('.') || id.contains(['/', '\0', ':']) {
+        return Err(StoreError::InvalidMessageId {
+            id: id.chars().take(80).collect(),
+        });
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(StoreError::io("sync directory", dir))
 }
 
 /// Writes `bytes` to `dir/tmp/id`, syncs it, renames it to `dir/new/id` and syncs `new/`.
@@ -742,6 +821,36 @@ mod tests {
             store.read(&mb, "1.M1P1R1.h"),
             Err(StoreError::NotFound { .. })
         ));
+    }
+
+    #[test]
+    fn seen_delete_and_greeting_update_counts() {
+        let (t, store, mb, wav_path, wav) = setup();
+        let a = store
+            .deposit(&mb, &msg(MessageKind::VoiceMail, Some(wav_path.clone())))
+            .unwrap();
+        let b = store
+            .deposit(&mb, &msg(MessageKind::VoiceMail, Some(wav_path.clone())))
+            .unwrap();
+        assert_eq!(store.counts(&mb).unwrap(), Counts { new: 2, old: 0 });
+        store.set_seen(&mb, &a, true).unwrap();
+        assert_eq!(store.counts(&mb).unwrap(), Counts { new: 1, old: 1 });
+        // Idempotent, and readable by id after the move to cur/.
+        store.set_seen(&mb, &a, true).unwrap();
+        assert!(!store.read(&mb, &a).unwrap().is_empty());
+        store.set_seen(&mb, &a, false).unwrap();
+        assert_eq!(store.counts(&mb).unwrap(), Counts { new: 2, old: 0 });
+        store.delete(&mb, &b).unwrap();
+        store.delete(&mb, &b).unwrap();
+        assert_eq!(store.counts(&mb).unwrap(), Counts { new: 1, old: 0 });
+        assert!(store.set_seen(&mb, &b, true).is_err());
+        assert!(store.delete(&mb, "../x").is_err());
+
+        store.save_greeting(&mb, &wav_path).unwrap();
+        let g = store.greeting(&mb).unwrap().unwrap();
+        assert_eq!(fs::read(g).unwrap(), wav);
+        assert!(wav_path.exists(), "the source recording stays");
+        drop(t);
     }
 
     #[test]

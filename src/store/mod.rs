@@ -170,6 +170,16 @@ pub trait Mailbox: Send + Sync {
     fn read(&self, mailbox: &MailboxId, id: &str) -> Result<Vec<u8>, StoreError>;
     /// The user's recorded greeting, if there is one.
     fn greeting(&self, mailbox: &MailboxId) -> Result<Option<PathBuf>, StoreError>;
+
+    /// Marks a message seen (listened to) or new again; MWI counts follow.
+    fn set_seen(&self, mailbox: &MailboxId, id: &str, seen: bool) -> Result<(), StoreError>;
+
+    /// Removes a message. A message that is already gone is not an error.
+    fn delete(&self, mailbox: &MailboxId, id: &str) -> Result<(), StoreError>;
+
+    /// Replaces the mailbox's greeting with the WAV at `wav` (copied atomically; the source
+    /// stays where it is).
+    fn save_greeting(&self, mailbox: &MailboxId, wav: &std::path::Path) -> Result<(), StoreError>;
 }
 
 /// Storage errors. I/O variants carry the path and the OS error.
