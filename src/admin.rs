@@ -259,12 +259,14 @@ fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
     })?;
     stream.set_read_timeout(Some(STATUS_TIMEOUT))?;
     stream.set_write_timeout(Some(STATUS_TIMEOUT))?;
-    write!(
-        stream,
+    // One write: a server may answer (and close) as soon as it has the request head.
+    let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: umgw/{}\r\nConnection: close\r\n\r\n",
         env!("CARGO_PKG_VERSION")
-    )
-    .with_context(|| format!("sending the request to {addr}"))?;
+    );
+    stream
+        .write_all(request.as_bytes())
+        .with_context(|| format!("sending the request to {addr}"))?;
     let mut raw = Vec::new();
     stream
         .take(STATUS_MAX_BYTES)

@@ -8,43 +8,66 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("{path}: cannot read: {source}")]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// The OS error.
         source: std::io::Error,
     },
+    /// TOML syntax error, unknown key or wrong type, at a 1-based line and column.
     #[error("{path}:{line}:{column}: {message}")]
     Syntax {
+        /// The config file.
         path: PathBuf,
+        /// Line of the error.
         line: usize,
+        /// Column of the error.
         column: usize,
+        /// What is wrong.
         message: String,
     },
+    /// The values parse but do not make a usable gateway (e.g. no listener).
     #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
-/// The whole gateway configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The whole gateway configuration (`umgw.toml`; every key is documented in `docs/CONFIG.md`,
+/// which `tests/config_reference.rs` keeps in step with these structs).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// `[sip]`: SIP listeners (UDP, TCP), RFC 3261 timers, static routes.
     pub sip: SipConfig,
+    /// `[tls]`: SIP over TLS listeners and certificates.
     pub tls: TlsConfig,
+    /// `[media]`: RTP address and port range.
     pub media: MediaConfig,
+    /// `[peers]`: who may send calls.
     pub peers: PeersConfig,
+    /// `[paths]`: dial plans, prompts, data directory.
     pub paths: PathsConfig,
+    /// `[call]`: call handling that is not per dial plan.
     pub call: CallConfig,
+    /// `[limits]`: flood and scan protection.
     pub limits: LimitsConfig,
+    /// `[admin]`: the operator's HTTP endpoint.
     pub admin: AdminConfig,
 }
 
 /// The operator's HTTP endpoint: `/metrics` (Prometheus text), `/health`, `/status`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Listen address, e.g. `127.0.0.1:9060`; unset: no HTTP endpoint.
@@ -52,7 +75,7 @@ pub struct AdminConfig {
 }
 
 /// Flood and scan protection.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Messages per second one untrusted source may send (answered 403); more are dropped.
@@ -83,7 +106,7 @@ impl Default for LimitsConfig {
 }
 
 /// SIP listeners and protocol timers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SipConfig {
     /// UDP listen addresses.
@@ -105,7 +128,7 @@ pub struct SipConfig {
 }
 
 /// SIP over TLS (RFC 3261 §26, port 5061) with rustls; mutual TLS for trusted peers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// TLS listen addresses (empty: no TLS).
@@ -137,7 +160,7 @@ impl Default for TlsConfig {
 }
 
 /// Static outbound routes that bypass DNS (RFC 3263 resolution is used otherwise).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticRoute {
     /// Host part of target URIs this route applies to (e.g. `pool.contoso.com`).
@@ -154,7 +177,7 @@ fn default_transport() -> String {
 }
 
 /// RTP address and port range.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
     /// Address RTP sockets bind to and advertise in SDP.
@@ -166,7 +189,7 @@ pub struct MediaConfig {
 }
 
 /// Who may send calls. Anyone else gets 403 and no state.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PeersConfig {
     /// Trusted peer addresses: single IPs or CIDR blocks (`10.0.0.0/8`).
@@ -174,7 +197,7 @@ pub struct PeersConfig {
 }
 
 /// Where the gateway finds its files. `None` means the embedded defaults.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PathsConfig {
     /// Directory of dial-plan files (`*.toml`).
@@ -186,7 +209,7 @@ pub struct PathsConfig {
 }
 
 /// Call handling that is not per dial plan.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CallConfig {
     /// Ring time before answering (180 Ringing is sent meanwhile); 0 answers at once.
@@ -346,6 +369,7 @@ impl Config {
         self.peers.trusted.iter().map(|s| IpNet::parse(s)).collect()
     }
 
+    /// RFC 3261 T1 as a duration.
     pub fn t1(&self) -> Duration {
         Duration::from_millis(self.sip.t1_ms)
     }
