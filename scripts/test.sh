@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked --all-targets
 # The Debian package: build, install, `umgw check` on the installed files, purge.
 scripts/package-test.sh
+cargo test --locked --all-targets
