@@ -896,7 +896,11 @@ fn collect_sdp(
         out.push((false, text.to_string()));
         return Ok(());
     }
-    let is_multipart = mime.len() > 10 && mime[..10].eq_ignore_ascii_case("multipart/");
+    // `get` and not `[..10]`: a hostile Content-Type may put a multi-byte character there.
+    let is_multipart = mime.len() > 10
+        && mime
+            .get(..10)
+            .is_some_and(|p| p.eq_ignore_ascii_case("multipart/"));
     if !is_multipart || depth >= MAX_MULTIPART_DEPTH {
         // A non-SDP part inside a multipart body is skipped; a non-SDP body is refused.
         return if depth == 0 {

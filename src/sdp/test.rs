@@ -532,3 +532,11 @@ proptest! {
         prop_assert_eq!(back.media[0].formats.clone(), vec![pt.to_string(), te.to_string()]);
     }
 }
+
+#[test]
+fn multibyte_content_type_in_a_part_is_not_a_panic() {
+    // Found by the `sdp` fuzz target: byte 10 of the part's type falls inside 'é'.
+    let body = "--b\r\nContent-Type: multipartéx/y\r\n\r\nv=0\r\n--b--\r\n";
+    let _ = select_offer("multipart/alternative; boundary=b", body.as_bytes());
+    let _ = select_offer("multipartéx/alternative; boundary=b", body.as_bytes());
+}

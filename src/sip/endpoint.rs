@@ -19,6 +19,9 @@ use crate::config::IpNet;
 /// Methods we implement, for `Allow` headers.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
 
+/// Option tags we implement: none, so any `Require` is answered 420 (RFC 3261 §8.2.2.3).
+const SUPPORTED: &[&str] = &[];
+
 /// Endpoint settings.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
@@ -78,8 +81,9 @@ impl TxKey {
             Method::Ack => Method::Invite,
             m => m,
         };
+        // A bare magic cookie (RFC 4475 badbranch) identifies nothing: fall back to RFC 2543.
         let branch = match via.branch {
-            Some(b) if b.starts_with("z9hG4bK") => b,
+            Some(b) if b.starts_with("z9hG4bK") && b.len() > "z9hG4bK".len() => b,
             _ => format!(
                 "2543:{}:{}:{}",
                 msg.call_id().unwrap_or(""),
@@ -230,15 +234,21 @@ impl Endpoint {
         }
     }
 
-    /// 400/513 with the parse error as reason, when there is enough to address a response.
+    /// 400/513 with the parse error as reason (505 for a SIP version we do not speak), when
+    /// there is enough to address a response: a request (not ACK) with a Via to copy. Its
+    /// sent-by need not parse (a SIP/7.0 Via still gets its 505); the response goes back to the
+    /// source address either way.
     fn reject_malformed(&mut self, remote: Remote, bytes: &[u8], err: ParseError) {
         match Message::parse_unvalidated(bytes) {
             Ok(msg)
                 if msg.is_request()
                     && msg.method() != Some(&Method::Ack)
-                    && msg.top_via().is_some() =>
+                    && msg.header("Via").is_some() =>
             {
                 info!(peer = %remote.addr, error = %err, "malformed request");
+                if err == ParseError::StartLine && Message::has_unsupported_version(bytes) {
+                    return self.respond_stateless(remote, &msg, 505, "Version Not Supported");
+                }
                 let reason = err.to_string();
                 self.respond_stateless(remote, &msg, err.status(), &reason);
             }
@@ -259,7 +269,8 @@ impl Endpoint {
     /// Headers every response of ours carries.
     fn decorate(&self, resp: &mut Message, code: u16) {
         resp.push("Server", self.config.server_name.clone());
-        if code == 405 || (200..300).contains(&code) {
+        // RFC 4475 intmeth: a 501 lists the methods we do understand.
+        if code == 405 || code == 501 || (200..300).contains(&code) {
             resp.push("Allow", ALLOW);
         }
     }
@@ -287,6 +298,14 @@ impl Endpoint {
                     return self.drain_other(&key);
                 }
             }
+        }
+        if let Some((code, reason)) = unacceptable(&msg) {
+            info!(peer = %remote.addr, code, reason, "refusing request");
+            return self.refuse(now, remote, &msg, key, (code, reason), |r| match code {
+                420 => r.push("Unsupported", unsupported_tags(&msg).join(", ")),
+                406 => r.push("Accept", "application/sdp"),
+                _ => {}
+            });
         }
         if msg.to_tag().is_some() {
             return self.handle_in_dialog(now, remote, msg, key, method);
@@ -330,6 +349,33 @@ impl Endpoint {
         tx.send_response(now, code, resp.to_bytes());
         self.others.insert(key.clone(), (tx, remote));
         self.drain_other(&key);
+    }
+
+    /// A final error response through the right kind of server transaction: an INVITE one
+    /// (retransmitted until ACKed, absorbs the ACK) for INVITE, a non-INVITE one otherwise.
+    fn refuse(
+        &mut self,
+        now: Instant,
+        remote: Remote,
+        req: &Message,
+        key: TxKey,
+        (code, reason): (u16, &str),
+        extra: impl FnOnce(&mut Message),
+    ) {
+        if req.method() != Some(&Method::Invite) {
+            return self.respond(now, remote, req, key, (code, reason), extra);
+        }
+        // The transaction needs a call handle; no dialog exists for it, so none is reported.
+        let call = CallId(self.next_id);
+        self.next_id += 1;
+        let tag = self.token();
+        let mut resp = Message::response_to(req, code, reason, Some(&tag));
+        self.decorate(&mut resp, code);
+        extra(&mut resp);
+        let mut tx = ServerInvite::new(remote.transport.is_reliable(), self.config.timers);
+        tx.send_response(now, code, resp.to_bytes());
+        self.invites.insert(key.clone(), (tx, call, remote));
+        self.drain_invite(now, &key);
     }
 
     fn new_call(&mut self, now: Instant, remote: Remote, msg: Message, key: TxKey) {
@@ -387,7 +433,7 @@ impl Endpoint {
         method: Method,
     ) {
         let Some(call) = self.find_dialog(&msg) else {
-            return self.respond(
+            return self.refuse(
                 now,
                 remote,
                 &msg,
@@ -399,6 +445,12 @@ impl Endpoint {
         match method {
             Method::Bye => {
                 self.respond(now, remote, &msg, key, (200, "OK"), |_| {});
+                // BYE in an early dialog (after our 180): the INVITE still needs its final
+                // response, or its transaction waits forever (RFC 3261 §15.1.2; found by
+                // fuzz/endpoint_ops).
+                if self.calls.get(&call).map(|d| d.state) == Some(DialogState::Early) {
+                    self.final_response(now, call, 487, "Request Terminated", |_| {});
+                }
                 if let Some(d) = self.calls.get_mut(&call) {
                     if d.state != DialogState::Terminated {
                         d.state = DialogState::Terminated;
@@ -869,6 +921,53 @@ impl Endpoint {
         let c = self.clients.values().filter_map(|e| e.tx.poll_timeout());
         a.chain(b).chain(c).min()
     }
+}
+
+/// Why a request must be refused before any method handling: 416 for a Request-URI scheme we
+/// do not serve, 420 for an option tag we lack, 406 for an INVITE whose Accept rules out SDP
+/// (RFC 3261 §8.2.2.1, §8.2.2.3, §8.2.3; RFC 4475 unkscm, novelsc, bext01, sdp01).
+fn unacceptable(msg: &Message) -> Option<(u16, &'static str)> {
+    let uri = msg.request_uri().unwrap_or_default();
+    let scheme = uri.split_once(':').map_or(uri, |(s, _)| s);
+    if !["sip", "sips", "tel"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(scheme))
+    {
+        return Some((416, "Unsupported URI Scheme"));
+    }
+    if !unsupported_tags(msg).is_empty() {
+        return Some((420, "Bad Extension"));
+    }
+    if msg.method() == Some(&Method::Invite) {
+        // An empty Accept strictly means "no body"; we read it as no preference, as peers
+        // that send one still expect SDP.
+        let ranges: Vec<String> = msg
+            .headers_named("Accept")
+            .flat_map(|v| v.split(','))
+            .map(|r| {
+                r.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .filter(|r| !r.is_empty())
+            .collect();
+        let sdp = |r: &String| ["application/sdp", "application/*", "*/*"].contains(&r.as_str());
+        if !ranges.is_empty() && !ranges.iter().any(sdp) {
+            return Some((406, "Not Acceptable"));
+        }
+    }
+    None
+}
+
+/// Option tags in `Require` that we do not support, in order.
+fn unsupported_tags(msg: &Message) -> Vec<&str> {
+    msg.headers_named("Require")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
+        .collect()
 }
 
 /// Our Contact for a dialog on `remote`'s transport.

@@ -31,6 +31,9 @@ pub enum ParseError {
     NotText,
     #[error("CSeq method does not match the request method")]
     CSeqMethod,
+    /// The Request-URI is not a usable URI (`<sip:..>`, embedded LWS, bad host).
+    #[error("Bad Request-URI: {0}")]
+    RequestUri(&'static str),
 }
 
 impl ParseError {
@@ -218,16 +221,18 @@ pub fn frame_length(buf: &[u8], max: usize) -> Result<Option<usize>, ParseError>
         if let Some((name, value)) = line.split_once(':') {
             let name = name.trim();
             if name.eq_ignore_ascii_case("content-length") || name == "l" {
-                length =
-                    Some(
-                        value
-                            .trim()
-                            .parse::<usize>()
-                            .map_err(|_| ParseError::BadHeader {
-                                name: "Content-Length",
-                                why: "not a number",
-                            })?,
-                    );
+                let value = parse_digits(value.trim()).ok_or(ParseError::BadHeader {
+                    name: "Content-Length",
+                    why: "not a number",
+                })?;
+                // RFC 4475 mcl01: two different lengths leave the framing unknown.
+                if length.is_some_and(|l| l != value) {
+                    return Err(ParseError::BadHeader {
+                        name: "Content-Length",
+                        why: "conflicting values",
+                    });
+                }
+                length = Some(value);
             }
         }
     }
@@ -243,9 +248,23 @@ pub fn frame_length(buf: &[u8], max: usize) -> Result<Option<usize>, ParseError>
 impl Message {
     /// Parses one message from a datagram (or a framed stream message).
     pub fn parse(buf: &[u8]) -> Result<Message, ParseError> {
-        let msg = Self::parse_unvalidated(buf)?;
+        let (msg, version_ok) = Self::parse_head(buf)?;
+        if !version_ok {
+            // See `has_unsupported_version` for telling this apart from a garbled line.
+            return Err(ParseError::StartLine);
+        }
         if let Some(declared) = msg.header("Content-Length") {
-            if declared.parse::<usize>().ok() != Some(msg.body.len()) {
+            if msg.headers_named("Content-Length").nth(1).is_some() {
+                return Err(ParseError::BadHeader {
+                    name: "Content-Length",
+                    why: "more than one value",
+                });
+            }
+            let declared = parse_digits(declared).ok_or(ParseError::BadHeader {
+                name: "Content-Length",
+                why: "not a number",
+            })?;
+            if declared != msg.body.len() {
                 return Err(ParseError::BodyLength);
             }
         }
@@ -255,9 +274,22 @@ impl Message {
         Ok(msg)
     }
 
-    /// Parses the start line and headers without checking mandatory headers or the body length:
-    /// enough to address a 400 to a request that [`Message::parse`] refused.
+    /// Parses the start line and headers without checking mandatory headers, the body length,
+    /// the SIP version or the Request-URI: enough to address a 400 (or 505) to a request that
+    /// [`Message::parse`] refused.
     pub fn parse_unvalidated(buf: &[u8]) -> Result<Message, ParseError> {
+        Self::parse_head(buf).map(|(msg, _)| msg)
+    }
+
+    /// Whether `buf` is a well-formed request but for its SIP version (`SIP/7.0`, RFC 4475
+    /// badvers), which [`Message::parse`] refuses as a bad Request-Line and which deserves a 505
+    /// rather than a 400 (RFC 3261 §21.5.7).
+    pub fn has_unsupported_version(buf: &[u8]) -> bool {
+        Self::parse_head(buf).is_ok_and(|(msg, version_ok)| msg.is_request() && !version_ok)
+    }
+
+    /// The message, and whether a request line said SIP/2.0.
+    fn parse_head(buf: &[u8]) -> Result<(Message, bool), ParseError> {
         let head_len = header_end(buf).unwrap_or(buf.len());
         let head = std::str::from_utf8(&buf[..head_len]).map_err(|_| ParseError::NotText)?;
         let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
@@ -266,7 +298,7 @@ impl Message {
             .by_ref()
             .find(|l| !l.is_empty())
             .ok_or(ParseError::StartLine)?;
-        let start = parse_start_line(first)?;
+        let (start, version_ok) = parse_start_line(first)?;
 
         let mut headers: Vec<(String, String)> = Vec::new();
         for line in lines {
@@ -276,8 +308,15 @@ impl Message {
             if line.starts_with([' ', '\t']) {
                 // Folded continuation (RFC 3261 §7.3.1): joins the previous header value.
                 let last = headers.last_mut().ok_or(ParseError::HeaderLine)?;
-                last.1.push(' ');
-                last.1.push_str(line.trim());
+                // `To :` CRLF SP `sip:...` (RFC 4475 wsinv): no leading space in the value; a
+                // blank continuation adds nothing (else a trailing space; found by fuzzing).
+                let more = line.trim();
+                if !more.is_empty() {
+                    if !last.1.is_empty() {
+                        last.1.push(' ');
+                    }
+                    last.1.push_str(more);
+                }
                 continue;
             }
             let (name, value) = line.split_once(':').ok_or(ParseError::HeaderLine)?;
@@ -294,17 +333,15 @@ impl Message {
             headers,
             body: Vec::new(),
         };
-        let body_len = match msg.header("Content-Length") {
-            Some(v) => v.parse::<usize>().map_err(|_| ParseError::BadHeader {
-                name: "Content-Length",
-                why: "not a number",
-            })?,
-            None => rest.len(),
-        };
+        // A bad Content-Length is refused by `parse`; here it only means "the rest".
+        let body_len = msg
+            .header("Content-Length")
+            .and_then(parse_digits)
+            .unwrap_or(rest.len());
         // Bytes past Content-Length in a datagram are discarded (RFC 3261 §18.3); a body shorter
         // than Content-Length is refused by `parse`.
         msg.body = rest[..body_len.min(rest.len())].to_vec();
-        Ok(msg)
+        Ok((msg, version_ok))
     }
 
     /// Checks the headers every request must carry (RFC 3261 §8.1.1).
@@ -314,15 +351,31 @@ impl Message {
                 return Err(ParseError::MissingHeader(name));
             }
         }
-        let via = self.top_via().ok_or(ParseError::BadHeader {
-            name: "Via",
-            why: "not SIP/2.0/transport sent-by",
-        })?;
+        // RFC 4475 multi01: a second Call-ID or CSeq leaves the request ambiguous.
+        for name in ["Call-ID", "CSeq", "From", "To", "Max-Forwards"] {
+            if self.headers_named(name).nth(1).is_some() {
+                return Err(ParseError::BadHeader {
+                    name,
+                    why: "more than one value",
+                });
+            }
+        }
+        check_request_uri(self.request_uri().unwrap_or_default())
+            .map_err(ParseError::RequestUri)?;
+        let bad_via = |why| ParseError::BadHeader { name: "Via", why };
+        let via = self
+            .top_via()
+            .ok_or(bad_via("not SIP/2.0/transport sent-by"))?;
         if via.sent_by.is_empty() {
-            return Err(ParseError::BadHeader {
-                name: "Via",
-                why: "empty sent-by",
-            });
+            return Err(bad_via("empty sent-by"));
+        }
+        // RFC 4475 badinv01: `;;,;,,` is not a parameter list.
+        let top = split_header_list(self.header("Via").unwrap_or_default());
+        if top
+            .iter()
+            .any(|v| v.split(';').skip(1).any(|p| p.trim().is_empty()))
+        {
+            return Err(bad_via("empty parameter"));
         }
         let (_, method) = self.cseq().ok_or(ParseError::BadHeader {
             name: "CSeq",
@@ -333,6 +386,20 @@ impl Message {
         }
         if self.call_id().is_none_or(str::is_empty) {
             return Err(ParseError::MissingHeader("Call-ID"));
+        }
+        // After CSeq: RFC 4475 scalar02 wants the CSeq error named first.
+        if let Some(mf) = self.header("Max-Forwards") {
+            if parse_digits(mf).is_none_or(|n| n > 255) {
+                return Err(ParseError::BadHeader {
+                    name: "Max-Forwards",
+                    why: "not a number from 0 to 255",
+                });
+            }
+        }
+        for name in ["From", "To", "Contact"] {
+            for value in self.headers_named(name) {
+                check_delimiters(value).map_err(|why| ParseError::BadHeader { name, why })?;
+            }
         }
         Ok(())
     }
@@ -497,42 +564,134 @@ impl Message {
     }
 }
 
-fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
+/// The start line, and whether a request line's version is SIP/2.0.
+///
+/// Lenient where RFC 4475 allows it (extra SP between the elements, lwsstart and trws) and
+/// where a strict reading would leave nothing to answer: any `SIP/n.n` version (505 later) and
+/// any Request-URI (checked by [`check_request_uri`] in `parse`).
+fn parse_start_line(line: &str) -> Result<(StartLine, bool), ParseError> {
     if let Some(rest) = line.strip_prefix("SIP/2.0 ") {
         let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
-        let code = code
-            .parse::<u16>()
-            .ok()
+        let code = parse_digits(code)
             .filter(|c| (100..=699).contains(c))
             .ok_or(ParseError::StartLine)?;
-        return Ok(StartLine::Response {
-            code,
+        let start = StartLine::Response {
+            code: code as u16,
             reason: reason.to_owned(),
-        });
+        };
+        return Ok((start, true));
     }
-    let mut parts = line.split(' ');
-    let (Some(method), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let line = line.trim_end_matches(' ');
+    let (method, rest) = line.split_once(' ').ok_or(ParseError::StartLine)?;
+    let (uri, version) = rest.rsplit_once(' ').ok_or(ParseError::StartLine)?;
+    let method = Method::parse(method).ok_or(ParseError::StartLine)?;
+    let uri = uri.trim_matches(' ');
+    let numbers = version
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("SIP/"))
+        .and_then(|_| version[4..].split_once('.'));
+    let Some((major, minor)) = numbers else {
         return Err(ParseError::StartLine);
     };
-    let method = Method::parse(method).ok_or(ParseError::StartLine)?;
-    if !version.eq_ignore_ascii_case("SIP/2.0") || uri.is_empty() || !uri.contains(':') {
+    if uri.is_empty() || parse_digits(major).is_none() || parse_digits(minor).is_none() {
         return Err(ParseError::StartLine);
     }
-    Ok(StartLine::Request {
+    let start = StartLine::Request {
         method,
         uri: uri.to_owned(),
-    })
+    };
+    Ok((
+        start,
+        parse_digits(major) == Some(2) && parse_digits(minor) == Some(0),
+    ))
+}
+
+/// A run of ASCII digits as a number (no sign, no spaces; `0068` is 68).
+fn parse_digits(s: &str) -> Option<usize> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// RFC 3261 §19.1 syntax a Request-URI must have before we look at its scheme.
+fn check_request_uri(uri: &str) -> Result<(), &'static str> {
+    if uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err("contains whitespace"); // lwsruri
+    }
+    let (scheme, rest) = uri.split_once(':').ok_or("no scheme")?;
+    let mut chars = scheme.bytes();
+    let first_alpha = chars.next().is_some_and(|b| b.is_ascii_alphabetic());
+    if !first_alpha || !chars.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+        return Err("bad scheme"); // ltgtruri: `<sip:...>`
+    }
+    if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
+        return Ok(()); // the endpoint answers 416 for schemes it does not serve
+    }
+    // The user part may hold `;`, `?` and `:`; the host part starts after the last `@`.
+    let host_part = rest.rfind('@').map_or(rest, |i| &rest[i + 1..]);
+    if host_part.contains('?') {
+        return Err("header fields are not allowed"); // escruri
+    }
+    let hostport = host_part.split(';').next().unwrap_or_default();
+    let (host, port) = match hostport.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']').ok_or("unterminated IPv6 reference")?;
+            addr.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| "bad IPv6 reference")?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or("bad port")?),
+            };
+            ("v6", port)
+        }
+        None => match hostport.split_once(':') {
+            Some((_, p)) if p.contains(':') => return Err("IPv6 address without brackets"),
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        },
+    };
+    let host_char = |b: u8| b.is_ascii_alphanumeric() || b"-._".contains(&b);
+    if host.is_empty() || !host.bytes().all(host_char) {
+        return Err("bad host");
+    }
+    if port.is_some_and(|p| p.len() > 5 || parse_digits(p).is_none_or(|n| n > 65535)) {
+        return Err("bad port");
+    }
+    Ok(())
+}
+
+/// Quoted strings must end and `<` must have its `>` (RFC 4475 quotbal).
+fn check_delimiters(v: &str) -> Result<(), &'static str> {
+    let (mut quoted, mut escaped, mut angle) = (false, false, false);
+    for c in v.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            _ => {}
+        }
+    }
+    if quoted {
+        return Err("unterminated quoted string");
+    }
+    if angle {
+        return Err("unterminated <");
+    }
+    Ok(())
 }
 
 fn parse_via(v: &str) -> Option<Via> {
-    let (proto, rest) = v.trim().split_once(char::is_whitespace)?;
-    let mut p = proto.split('/').map(str::trim);
-    let (Some(name), Some(version), Some(transport)) = (p.next(), p.next(), p.next()) else {
+    // LWS may surround each `/` (RFC 4475 wsinv: `SIP  /   2.0 /UDP`).
+    let (name, rest) = v.split_once('/')?;
+    let (version, rest) = rest.split_once('/')?;
+    let (transport, rest) = rest.trim_start().split_once(char::is_whitespace)?;
+    if !name.trim().eq_ignore_ascii_case("SIP") || version.trim() != "2.0" {
         return None;
-    };
-    if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
+    }
+    if transport.is_empty() || !transport.bytes().all(is_token_char) {
         return None;
     }
     let mut params = rest.split(';');

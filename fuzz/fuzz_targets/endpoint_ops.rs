@@ -1,0 +1,233 @@
+//! A byte-driven sequence of operations on one Endpoint (in the style of quinn's `streams`
+//! target): requests built from templates so transactions and dialogs really match, raw
+//! datagrams, gateway decisions and clock steps. Nothing may panic, everything the endpoint
+//! sends must parse, and calls must all be gone once every timer has run out.
+#![no_main]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use umgw::config::IpNet;
+use umgw::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent};
+use umgw::sip::message::Message;
+use umgw::sip::transaction::TimerConfig;
+use umgw::sip::{Remote, Transport};
+
+#[derive(Arbitrary, Debug)]
+enum Kind {
+    Invite,
+    Ack,
+    Bye,
+    Cancel,
+    Options,
+    Info,
+    ReInvite,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    /// A request of `kind` for dialog `call % 4`, branch `branch % 4`.
+    Request {
+        kind: Kind,
+        call: u8,
+        branch: u8,
+        require: bool,
+        reliable: bool,
+    },
+    /// A response to one of our requests (BYE), by branch of the last one we sent.
+    Response {
+        code: u16,
+    },
+    /// Any bytes at all.
+    Raw(Vec<u8>),
+    /// Advance the clock.
+    Wait {
+        ms: u16,
+    },
+    Answer {
+        call: u8,
+    },
+    Reject {
+        call: u8,
+        code: u16,
+    },
+    Hangup {
+        call: u8,
+    },
+    Ringing {
+        call: u8,
+    },
+}
+
+fn remote(reliable: bool) -> Remote {
+    let local: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    Remote {
+        transport: if reliable {
+            Transport::Tcp { conn: 1, local }
+        } else {
+            Transport::Udp { local }
+        },
+        addr: SocketAddr::from(([127, 0, 0, 1], 5070)),
+    }
+}
+
+struct State {
+    ep: Endpoint,
+    now: Instant,
+    calls: Vec<CallId>,
+    /// To header (with our tag) of the last response per dialog index.
+    to: [Option<String>; 4],
+    last_bye_via: Option<String>,
+}
+
+impl State {
+    fn drain(&mut self) {
+        while let Some(t) = self.ep.poll_transmit() {
+            let msg = Message::parse(&t.bytes).expect("everything we send parses");
+            if msg.method() == Some(&umgw::sip::message::Method::Bye) {
+                self.last_bye_via = msg.header("Via").map(str::to_owned);
+            }
+            if let (Some(to), Some(cid)) = (msg.header("To"), msg.call_id()) {
+                if msg.to_tag().is_some() {
+                    if let Some(i) = cid
+                        .strip_prefix("fz-")
+                        .and_then(|s| s.parse::<usize>().ok())
+                    {
+                        self.to[i % 4] = Some(to.to_owned());
+                    }
+                }
+            }
+        }
+        while let Some(ev) = self.ep.poll_event() {
+            if let EndpointEvent::IncomingCall { call, .. } = ev {
+                self.calls.push(call);
+            }
+        }
+    }
+
+    fn call(&self, i: u8) -> Option<CallId> {
+        (!self.calls.is_empty()).then(|| self.calls[i as usize % self.calls.len()])
+    }
+}
+
+fn request(kind: &Kind, call: u8, branch: u8, require: bool, to: Option<&str>) -> String {
+    let i = call % 4;
+    let (method, cseq, in_dialog) = match kind {
+        Kind::Invite => ("INVITE", 1, false),
+        Kind::Ack => ("ACK", 1, true),
+        Kind::Bye => ("BYE", 2, true),
+        Kind::Cancel => ("CANCEL", 1, false),
+        Kind::Options => ("OPTIONS", 3, false),
+        Kind::Info => ("INFO", 4, true),
+        Kind::ReInvite => ("INVITE", 5, true),
+    };
+    let to = match (in_dialog, to) {
+        (true, Some(to)) => to.to_owned(),
+        _ => "<sip:vm@127.0.0.1>".to_owned(),
+    };
+    let body = if method == "INVITE" {
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+    } else {
+        ""
+    };
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    let req = if require { "Require: 100rel\r\n" } else { "" };
+    format!(
+        "{method} sip:vm@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK{i}x{}\r\n\
+         From: <sip:caller@127.0.0.1>;tag=c{i}\r\nTo: {to}\r\nCall-ID: fz-{i}\r\nCSeq: {cseq} {method}\r\n\
+         Contact: <sip:caller@127.0.0.1:5070>\r\nMax-Forwards: 70\r\n{req}{ct}Content-Length: {}\r\n\r\n{body}",
+        branch % 4,
+        body.len()
+    )
+}
+
+fuzz_target!(|ops: Vec<Op>| {
+    let mut s = State {
+        ep: Endpoint::new(EndpointConfig {
+            timers: TimerConfig::default(),
+            trusted: vec![IpNet::parse("127.0.0.0/8").unwrap()],
+            server_name: "fuzz".into(),
+            rng_seed: 1,
+        }),
+        now: Instant::now(),
+        calls: Vec::new(),
+        to: Default::default(),
+        last_bye_via: None,
+    };
+    for op in ops.iter().take(256) {
+        match op {
+            Op::Request {
+                kind,
+                call,
+                branch,
+                require,
+                reliable,
+            } => {
+                let to = s.to[(call % 4) as usize].clone();
+                let req = request(kind, *call, *branch, *require, to.as_deref());
+                s.ep.handle(s.now, remote(*reliable), req.as_bytes());
+            }
+            Op::Response { code } => {
+                if let Some(via) = s.last_bye_via.clone() {
+                    let resp = format!(
+                        "SIP/2.0 {} X\r\nVia: {via}\r\nFrom: <sip:vm@127.0.0.1>;tag=x\r\nTo: <sip:c@d>;tag=y\r\n\
+                         Call-ID: fz-0\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
+                        100 + code % 600
+                    );
+                    s.ep.handle(s.now, remote(false), resp.as_bytes());
+                }
+            }
+            Op::Raw(bytes) => s.ep.handle(s.now, remote(false), bytes),
+            Op::Wait { ms } => {
+                s.now += Duration::from_millis(u64::from(*ms));
+                s.ep.handle_timeout(s.now);
+            }
+            Op::Answer { call } => {
+                if let Some(c) = s.call(*call) {
+                    s.ep.answer(s.now, c, b"v=0\r\n".to_vec());
+                }
+            }
+            Op::Reject { call, code } => {
+                if let Some(c) = s.call(*call) {
+                    s.ep.reject(s.now, c, 300 + code % 400, "No");
+                }
+            }
+            Op::Hangup { call } => {
+                if let Some(c) = s.call(*call) {
+                    s.ep.hangup(s.now, c);
+                }
+            }
+            Op::Ringing { call } => {
+                if let Some(c) = s.call(*call) {
+                    s.ep.ringing(s.now, c);
+                }
+            }
+        }
+        s.drain();
+        if let Some(t) = s.ep.poll_timeout() {
+            assert!(
+                t + Duration::from_secs(3600) > s.now,
+                "timer far in the past"
+            );
+        }
+    }
+    // Run every timer out: an unanswered call stays (the gateway must decide), everything
+    // else ends, and no transaction outlives its timers.
+    for c in s.calls.clone() {
+        s.ep.hangup(s.now, c);
+    }
+    for _ in 0..200 {
+        s.drain();
+        let Some(t) = s.ep.poll_timeout() else { break };
+        s.now = s.now.max(t);
+        s.ep.handle_timeout(s.now);
+    }
+    s.drain();
+    assert_eq!(s.ep.transactions(), 0, "transactions outlived their timers");
+});
