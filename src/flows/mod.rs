@@ -1,3 +1,4 @@
 //! Call flows as sans-IO state machines driven by call events and time.
 
 pub mod deposit;
+pub mod subscriber;

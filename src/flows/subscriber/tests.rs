@@ -1,0 +1,250 @@
+//! Subscriber-access scenarios on a fake clock.
+
+use super::*;
+
+struct Sim {
+    flow: Subscriber,
+    now: Instant,
+}
+
+impl Sim {
+    fn new(mailbox: Option<&str>) -> Self {
+        Self {
+            flow: Subscriber::new(SubscriberLimits::default(), mailbox.map(str::to_owned)),
+            now: Instant::now(),
+        }
+    }
+    fn send(&mut self, input: Input) -> Vec<Command> {
+        let mut out = Vec::new();
+        self.flow.handle(self.now, input, &mut out);
+        out
+    }
+    /// Keys after the current prompt finished playing.
+    fn keys(&mut self, keys: &str) -> Vec<Command> {
+        let mut out = self.send(Input::PlaybackDone);
+        for c in keys.chars() {
+            out.extend(self.send(Input::Dtmf(c)));
+        }
+        out
+    }
+    fn logged_in(mailbox: &str) -> Self {
+        let mut s = Sim::new(Some(mailbox));
+        s.send(Input::Answered);
+        s.keys("135790#");
+        s.send(Input::Pin(PinCheck::Ok));
+        s.send(Input::Counts { new: 2, saved: 1 });
+        s
+    }
+}
+
+fn msg(id: &str) -> MessageRef {
+    MessageRef {
+        id: id.into(),
+        caller: Some("+14255550199".into()),
+        received: SystemTime::UNIX_EPOCH,
+        duration: Duration::from_secs(5),
+    }
+}
+
+fn play(names: &[&'static str]) -> Command {
+    Command::Play(names.iter().map(|n| Say::Prompt(n)).collect())
+}
+
+#[test]
+fn caller_id_then_pin_then_counts_and_menu() {
+    let mut s = Sim::new(Some("alice"));
+    assert_eq!(s.send(Input::Answered), [play(&["sa-enter-pin"])]);
+    assert_eq!(
+        s.keys("135790#"),
+        [Command::VerifyPin {
+            mailbox: "alice".into(),
+            pin: Pin("135790".into())
+        }]
+    );
+    assert_eq!(s.send(Input::Pin(PinCheck::Ok)), [Command::LoadCounts]);
+    assert_eq!(
+        s.send(Input::Counts { new: 2, saved: 1 }),
+        [Command::Play(vec![
+            Say::Counts { new: 2, saved: 1 },
+            Say::Prompt("sa-main-menu")
+        ])]
+    );
+}
+
+#[test]
+fn unknown_caller_is_asked_for_the_extension() {
+    let mut s = Sim::new(None);
+    assert_eq!(s.send(Input::Answered), [play(&["sa-enter-extension"])]);
+    assert_eq!(s.keys("1001#"), [Command::LookupExtension("1001".into())]);
+    assert_eq!(
+        s.send(Input::Extension(None)),
+        [play(&["sa-invalid", "sa-enter-extension"])]
+    );
+    s.keys("1002#");
+    assert_eq!(
+        s.send(Input::Extension(Some("bob".into()))),
+        [play(&["sa-enter-pin"])]
+    );
+    assert_eq!(s.flow.mailbox(), Some("bob"));
+}
+
+#[test]
+fn wrong_pins_disconnect_and_a_locked_mailbox_says_so() {
+    let mut s = Sim::new(Some("alice"));
+    s.send(Input::Answered);
+    s.keys("111111#");
+    assert_eq!(
+        s.send(Input::Pin(PinCheck::Wrong)),
+        [play(&["sa-pin-wrong", "sa-enter-pin"])]
+    );
+    s.keys("222222#");
+    s.send(Input::Pin(PinCheck::Wrong));
+    s.keys("333333#");
+    assert_eq!(s.send(Input::Pin(PinCheck::Wrong)), [play(&["vm-goodbye"])]);
+    assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
+    assert!(s.flow.is_done());
+
+    let mut s = Sim::new(Some("alice"));
+    s.send(Input::Answered);
+    s.keys("111111#");
+    assert_eq!(s.send(Input::Pin(PinCheck::Locked)), [play(&["sa-locked"])]);
+}
+
+#[test]
+fn listen_delete_save_with_mwi_updates() {
+    let mut s = Sim::logged_in("alice");
+    assert_eq!(s.keys("1"), [Command::LoadMessages(Folder::New)]);
+    assert_eq!(
+        s.send(Input::Messages(vec![msg("a"), msg("b")])),
+        [Command::Play(vec![
+            Say::Envelope(0),
+            Say::Audio(0),
+            Say::Prompt("sa-message-menu")
+        ])]
+    );
+    assert_eq!(s.keys("3"), [Command::Delete { id: "a".into() }]);
+    assert_eq!(
+        s.send(Input::StoreDone(true)),
+        [
+            Command::UpdateMwi,
+            Command::Play(vec![
+                Say::Prompt("sa-message-deleted"),
+                Say::Envelope(1),
+                Say::Audio(1),
+                Say::Prompt("sa-message-menu")
+            ])
+        ]
+    );
+    assert_eq!(
+        s.keys("2"),
+        [Command::SetSeen {
+            id: "b".into(),
+            seen: true
+        }]
+    );
+    assert_eq!(
+        s.send(Input::StoreDone(true)),
+        [
+            Command::UpdateMwi,
+            play(&["sa-message-saved", "sa-no-more-messages"]),
+            Command::LoadCounts
+        ]
+    );
+}
+
+#[test]
+fn keys_barge_in_on_prompts() {
+    let mut s = Sim::logged_in("alice");
+    // The main menu is still playing when the caller presses 1.
+    assert_eq!(
+        s.send(Input::Dtmf('1')),
+        [Command::StopPlayback, Command::LoadMessages(Folder::New)]
+    );
+}
+
+#[test]
+fn silence_reprompts_then_disconnects() {
+    let mut s = Sim::logged_in("alice");
+    s.send(Input::PlaybackDone);
+    assert_eq!(s.flow.poll_timeout(), Some(s.now + Duration::from_secs(5)));
+    s.now += Duration::from_secs(5);
+    let out = s.send(Input::Tick);
+    assert_eq!(
+        out,
+        [Command::Play(vec![
+            Say::Prompt("sa-invalid"),
+            Say::Counts { new: 2, saved: 1 },
+            Say::Prompt("sa-main-menu")
+        ])]
+    );
+    for _ in 0..2 {
+        s.send(Input::PlaybackDone);
+        s.now += Duration::from_secs(5);
+        s.send(Input::Tick);
+    }
+    assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
+}
+
+#[test]
+fn digits_without_pound_are_submitted_when_the_caller_stops() {
+    let mut s = Sim::new(None);
+    s.send(Input::Answered);
+    s.keys("1001");
+    s.now += Duration::from_secs(5);
+    assert_eq!(
+        s.send(Input::Tick),
+        [Command::LookupExtension("1001".into())]
+    );
+}
+
+#[test]
+fn record_greeting() {
+    let mut s = Sim::logged_in("alice");
+    assert_eq!(
+        s.keys("3"),
+        [Command::Play(vec![
+            Say::Prompt("sa-record-greeting"),
+            Say::Beep
+        ])]
+    );
+    assert_eq!(s.send(Input::PlaybackDone), [Command::StartRecording]);
+    assert!(s.flow.is_recording());
+    assert_eq!(s.send(Input::Dtmf('#')), [Command::SaveGreeting]);
+    assert_eq!(
+        s.send(Input::StoreDone(true)),
+        [play(&["sa-greeting-saved"]), Command::LoadCounts]
+    );
+    // The greeting has a maximum length.
+    let mut s = Sim::logged_in("alice");
+    s.keys("3");
+    s.send(Input::PlaybackDone);
+    s.now += Duration::from_secs(300);
+    assert_eq!(s.send(Input::Tick), [Command::SaveGreeting]);
+}
+
+#[test]
+fn change_pin_with_policy_refusal() {
+    let mut s = Sim::logged_in("alice");
+    assert_eq!(s.keys("5"), [play(&["sa-new-pin"])]);
+    assert_eq!(s.keys("123456#"), [Command::SetPin(Pin("123456".into()))]);
+    assert_eq!(
+        s.send(Input::PinSet(false)),
+        [play(&["sa-pin-rejected", "sa-new-pin"])]
+    );
+    s.keys("975318#");
+    assert_eq!(
+        s.send(Input::PinSet(true)),
+        [play(&["sa-pin-changed"]), Command::LoadCounts]
+    );
+}
+
+#[test]
+fn pins_never_print() {
+    let c = Command::VerifyPin {
+        mailbox: "alice".into(),
+        pin: Pin("135790".into()),
+    };
+    let text = format!("{c:?}");
+    assert!(!text.contains("135790"), "{text}");
+    assert!(!format!("{:?}", Command::SetPin(Pin("975318".into()))).contains("975318"));
+}
