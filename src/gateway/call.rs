@@ -36,6 +36,22 @@ pub(super) enum CallSignal {
     RemoteMedia(SocketAddr),
 }
 
+/// The call flow to run once the call is up.
+#[derive(Debug, Clone)]
+pub(super) enum FlowSetup {
+    /// Leave a message for this mailbox.
+    Deposit {
+        mailbox: MailboxEntry,
+        limits: DepositLimits,
+    },
+    /// Subscriber access through a pilot of this plan; `known` is the caller's own mailbox
+    /// when caller ID identifies one.
+    Subscriber {
+        plan: Box<crate::dialplan::DialPlan>,
+        known: Option<MailboxEntry>,
+    },
+}
+
 pub(super) struct CallSetup {
     pub call: CallId,
     pub sip_call_id: String,
@@ -47,8 +63,8 @@ pub(super) struct CallSetup {
     pub answer_sdp: Vec<u8>,
     /// SDES keys when the call uses SRTP (VoIPSecurity Secured, Lync's default).
     pub srtp: Option<crate::sdp::SrtpKeys>,
-    pub mailbox: MailboxEntry,
-    pub limits: DepositLimits,
+    /// What the call is for.
+    pub flow: FlowSetup,
     pub caller: Option<String>,
     pub caller_name: Option<String>,
     pub answer_delay: Duration,
@@ -66,7 +82,12 @@ const ACK_WAIT: Duration = Duration::from_secs(40);
 pub(super) async fn run(mut s: CallSetup) {
     let call = s.call;
     if answer(&mut s).await {
-        deposit(&mut s).await;
+        match s.flow.clone() {
+            FlowSetup::Deposit { mailbox, limits } => deposit(&mut s, &mailbox, limits).await,
+            FlowSetup::Subscriber { plan, known } => {
+                super::subscriber_call::run(&mut s, &plan, known).await
+            }
+        }
     }
     let _ = s.commands.send(CoreCmd::Finished(call)).await;
 }
@@ -137,9 +158,13 @@ struct Media {
     lost: u64,
 }
 
-async fn deposit(s: &mut CallSetup) {
+async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimits) {
     let started = Instant::now();
-    let received = SystemTime::now();
+    let ctx = DepositCtx {
+        mailbox,
+        limits,
+        received: SystemTime::now(),
+    };
     let (ssrc, seq, ts) = {
         let mut rng = rand::thread_rng();
         (rng.gen(), rng.gen(), rng.gen())
@@ -152,7 +177,7 @@ async fn deposit(s: &mut CallSetup) {
         recorded_samples: 0,
         dtmf: DtmfReceiver::new(),
         vad: SilenceDetector::new(s.silence_threshold_dbfs),
-        greeting: greeting(s).await,
+        greeting: greeting(s, mailbox).await,
         packets_in: 0,
         srtp: s.srtp.as_ref().map(|k| (k.inbound(), k.outbound())),
         srtp_failures: 0,
@@ -161,7 +186,7 @@ async fn deposit(s: &mut CallSetup) {
         clock_origin: started,
         lost: 0,
     };
-    let mut flow = Deposit::new(s.limits);
+    let mut flow = Deposit::new(limits);
     let mut out = Vec::new();
     let mut store_done: Option<oneshot::Receiver<bool>> = None;
     // Room for the SRTP authentication tag after the RTP packet.
@@ -170,15 +195,7 @@ async fn deposit(s: &mut CallSetup) {
     let mut caller_gone = false;
 
     flow.handle(Instant::now(), Input::Answered, &mut out);
-    execute(
-        s,
-        &mut media,
-        &mut flow,
-        &mut out,
-        &mut store_done,
-        received,
-    )
-    .await;
+    execute(s, &mut media, &mut flow, &mut out, &mut store_done, &ctx).await;
 
     while !flow.is_done() {
         let next_media = media.sender.poll_timeout();
@@ -242,15 +259,7 @@ async fn deposit(s: &mut CallSetup) {
                 flow.handle(Instant::now(), Input::Stored { ok }, &mut out);
             }
         }
-        execute(
-            s,
-            &mut media,
-            &mut flow,
-            &mut out,
-            &mut store_done,
-            received,
-        )
-        .await;
+        execute(s, &mut media, &mut flow, &mut out, &mut store_done, &ctx).await;
     }
     let jitter_ms = media.jitter / 8.0;
     let outcome = match (flow.kind(), flow.end_reason()) {
@@ -354,9 +363,9 @@ fn on_packet(
 
 /// The mailbox's own greeting if it has one, else the default built from shipped prompts:
 /// "The person at extension 1 0 0 1 is not available. After the tone..."
-async fn greeting(s: &CallSetup) -> Arc<[i16]> {
+async fn greeting(s: &CallSetup, mailbox: &MailboxEntry) -> Arc<[i16]> {
     let store = s.shared.store.clone();
-    let id = s.mailbox.id.clone();
+    let id = mailbox.id.clone();
     let custom = tokio::task::spawn_blocking(move || {
         let id = MailboxId::new(&id).ok()?;
         let path = store.greeting(&id).ok()??;
@@ -375,7 +384,15 @@ async fn greeting(s: &CallSetup) -> Arc<[i16]> {
     if let Some(samples) = custom {
         return Arc::from(samples);
     }
-    super::default_greeting(&s.shared.prompts, &s.mailbox.extension)
+    super::default_greeting(&s.shared.prompts, &mailbox.extension)
+}
+
+/// What the deposit's commands need besides the call: whose mailbox, its limits, and when the
+/// call came in.
+struct DepositCtx<'a> {
+    mailbox: &'a MailboxEntry,
+    limits: DepositLimits,
+    received: SystemTime,
 }
 
 async fn execute(
@@ -384,8 +401,9 @@ async fn execute(
     flow: &mut Deposit,
     out: &mut Vec<Command>,
     store_done: &mut Option<oneshot::Receiver<bool>>,
-    received: SystemTime,
+    ctx: &DepositCtx<'_>,
 ) {
+    let (mailbox, limits, received) = (ctx.mailbox, ctx.limits, ctx.received);
     // Commands can produce inputs (a prompt that cannot play finishes at once), so loop.
     while !out.is_empty() {
         let cmds: Vec<Command> = std::mem::take(out);
@@ -406,11 +424,11 @@ async fn execute(
                 }
                 Command::StopPlayback => media.player.clear(),
                 Command::StartRecording => {
-                    let id = format!("{}-{:016x}", s.mailbox.id, rand::thread_rng().gen::<u64>());
+                    let id = format!("{}-{:016x}", mailbox.id, rand::thread_rng().gen::<u64>());
                     let meta = SpoolMeta {
-                        mailbox_id: s.mailbox.id.clone(),
-                        mailbox_address: mailbox_address(&s.mailbox),
-                        mailbox_name: s.mailbox.display_name.clone(),
+                        mailbox_id: mailbox.id.clone(),
+                        mailbox_address: mailbox_address(mailbox),
+                        mailbox_name: mailbox.display_name.clone(),
                         caller: s.caller.clone(),
                         caller_name: s.caller_name.clone(),
                         call_id: s.sip_call_id.clone(),
@@ -418,8 +436,8 @@ async fn execute(
                             .duration_since(UNIX_EPOCH)
                             .map(|d| d.as_millis() as u64)
                             .unwrap_or(0),
-                        min_message_ms: s.limits.min_message.as_millis() as u64,
-                        notify_target: s.mailbox.notify_target.clone(),
+                        min_message_ms: limits.min_message.as_millis() as u64,
+                        notify_target: mailbox.notify_target.clone(),
                     };
                     match spool::create(&s.shared.spool_dir, &id, &meta)
                         .map_err(|e| e.to_string())
@@ -457,7 +475,7 @@ async fn execute(
                     }
                 }
                 Command::Store(kind) => {
-                    *store_done = Some(spawn_store(s, media, kind, received));
+                    *store_done = Some(spawn_store(s, mailbox, media, kind, received));
                 }
                 Command::HangUp => {
                     let _ = s.commands.send(CoreCmd::HangUp(s.call)).await;
@@ -468,7 +486,7 @@ async fn execute(
 }
 
 /// The address a mailbox is known by in messages and MWI.
-fn mailbox_address(m: &MailboxEntry) -> String {
+pub(super) fn mailbox_address(m: &MailboxEntry) -> String {
     m.sip_address
         .clone()
         .or_else(|| m.e164.clone())
@@ -479,6 +497,7 @@ fn mailbox_address(m: &MailboxEntry) -> String {
 /// removed only after the store has committed the message: audio is never lost to an error.
 fn spawn_store(
     s: &CallSetup,
+    mailbox: &MailboxEntry,
     media: &mut Media,
     kind: MessageKind,
     received: SystemTime,
@@ -490,13 +509,13 @@ fn spawn_store(
         MessageKind::MissedCall => None,
     };
     let duration = Duration::from_millis(media.recorded_samples / 8);
-    let address = mailbox_address(&s.mailbox);
+    let address = mailbox_address(mailbox);
     let msg = NewMessage {
         kind,
         caller: s.caller.clone(),
         caller_name: s.caller_name.clone(),
         mailbox_address: address.clone(),
-        mailbox_name: s.mailbox.display_name.clone(),
+        mailbox_name: mailbox.display_name.clone(),
         received,
         duration,
         call_id: s.sip_call_id.clone(),
@@ -506,8 +525,8 @@ fn spawn_store(
     };
     let shared = s.shared.clone();
     let store = s.shared.store.clone();
-    let mailbox_id = s.mailbox.id.clone();
-    let notify_target = s.mailbox.notify_target.clone();
+    let mailbox_id = mailbox.id.clone();
+    let notify_target = mailbox.notify_target.clone();
     let commands = s.commands.clone();
     tokio::spawn(async move {
         let started = Instant::now();

@@ -8,6 +8,7 @@
 pub mod assets;
 mod call;
 pub mod spool;
+mod subscriber_call;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -37,7 +38,7 @@ use crate::sip::{Remote, Transport};
 use crate::store::{Mailbox, Maildir};
 use crate::telemetry;
 
-use call::{CallSetup, CallSignal};
+use call::{CallSetup, CallSignal, FlowSetup};
 
 /// Everything a running gateway needs besides its config.
 pub struct Resources {
@@ -46,6 +47,8 @@ pub struct Resources {
     pub store: Arc<dyn Mailbox>,
     /// Recordings in progress (and recordings kept after a failed deposit).
     pub spool_dir: PathBuf,
+    /// The Maildir store's root: one directory per mailbox (messages, greeting, PIN state).
+    pub mailboxes_dir: PathBuf,
 }
 
 impl Resources {
@@ -71,7 +74,8 @@ impl Resources {
             }
         }
         let data = data_dir(config);
-        let store = Maildir::open(data.join("mailboxes"))
+        let mailboxes_dir = data.join("mailboxes");
+        let store = Maildir::open(&mailboxes_dir)
             .with_context(|| format!("opening Maildir store under {}", data.display()))?;
         let spool_dir = data.join("spool");
         std::fs::create_dir_all(&spool_dir)
@@ -81,6 +85,7 @@ impl Resources {
             prompts,
             store: Arc::new(store),
             spool_dir,
+            mailboxes_dir,
         })
     }
 }
@@ -101,6 +106,7 @@ pub(crate) struct Shared {
     pub prompts: PromptLibrary,
     pub store: Arc<dyn Mailbox>,
     pub spool_dir: PathBuf,
+    pub mailboxes_dir: PathBuf,
     /// Finds where MWI NOTIFYs go (static routes, then RFC 3263).
     pub locator: crate::sip::locate::Locator,
 }
@@ -263,6 +269,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         prompts,
         store,
         spool_dir,
+        mailboxes_dir,
     } = resources;
     let locator = crate::sip::locate::Locator::new(config.sip.routes.clone());
     // Recordings cut off by a crash or a kill are deposited before any new call is taken.
@@ -291,6 +298,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             prompts,
             store,
             spool_dir,
+            mailboxes_dir,
             locator,
         }),
         network: Arc::new(network),
@@ -637,22 +645,45 @@ impl Core {
         let ruri = request.request_uri().unwrap_or_default().to_owned();
         let diverted = diverted_from(&request);
         let called = diverted.clone().unwrap_or_else(|| ruri.clone());
-        let resolved = match self
+        let caller_header = request
+            .header("P-Asserted-Identity")
+            .or_else(|| request.header("From"))
+            .unwrap_or("");
+        let caller = caller_number(message::uri_of(caller_header));
+        let caller_name = message::display_name_of(caller_header);
+        let (plan, flow) = match self
             .dialplans
             .route(remote.addr.ip(), &ruri, diverted.as_deref())
         {
-            Route::Deposit(resolved) => resolved,
+            Route::Deposit(resolved) => (
+                resolved.plan,
+                FlowSetup::Deposit {
+                    mailbox: resolved.mailbox.clone(),
+                    limits: DepositLimits {
+                        max_recording: resolved.plan.max_recording_duration,
+                        idle_timeout: resolved.plan.recording_idle_timeout,
+                        min_message: resolved.plan.minimum_message_duration,
+                        max_call: resolved.plan.max_call_duration,
+                    },
+                },
+            ),
             Route::SubscriberAccess { plan } => {
-                // Subscriber access (log-on, listen to messages) is issue #4.
-                info!(plan = %plan.name, %ruri, "subscriber access is not available yet: 480");
-                self.endpoint
-                    .reject(now, call, 480, "Temporarily Unavailable");
-                return;
+                // Caller ID that is one of this plan's users skips the extension question.
+                let known = caller
+                    .as_deref()
+                    .and_then(|c| self.dialplans.resolve(c))
+                    .filter(|r| r.plan.name == plan.name)
+                    .map(|r| r.mailbox.clone());
+                let flow = FlowSetup::Subscriber {
+                    plan: Box::new(plan.clone()),
+                    known,
+                };
+                (plan, flow)
             }
             Route::AutoAttendant { plan, attendant } => {
+                // The auto attendant is the second half of issue #4.
                 info!(plan = %plan.name, attendant = %attendant.name, "auto attendant is not available yet: 480");
-                self.endpoint
-                    .reject(now, call, 480, "Temporarily Unavailable");
+                self.refuse(now, call, 480, "Temporarily Unavailable");
                 return;
             }
             Route::NotFound => {
@@ -661,23 +692,19 @@ impl Core {
                 return;
             }
         };
-        let security = resolved.plan.voip_security;
+        let (security, plan_name) = (plan.voip_security, plan.name.clone());
         if security.needs_tls() && !remote.transport.is_secure() {
             info!(
-                plan = %resolved.plan.name, security = security.name(), peer = %remote.addr,
+                plan = %plan_name, security = security.name(), peer = %remote.addr,
                 "dial plan requires TLS; call arrived unencrypted: 403"
             );
             self.refuse(now, call, 403, "Forbidden");
             return;
         }
-        let mailbox = resolved.mailbox.clone();
-        let limits = DepositLimits {
-            max_recording: resolved.plan.max_recording_duration,
-            idle_timeout: resolved.plan.recording_idle_timeout,
-            min_message: resolved.plan.minimum_message_duration,
-            max_call: resolved.plan.max_call_duration,
+        let label = match &flow {
+            FlowSetup::Deposit { mailbox, .. } => mailbox.id.clone(),
+            FlowSetup::Subscriber { .. } => "subscriber-access".to_owned(),
         };
-        let plan_name = resolved.plan.name.clone();
 
         let policy = media_policy(security);
         let offer = match sdp_offer(&request, policy) {
@@ -732,14 +759,8 @@ impl Core {
             self.refuse(now, call, 488, "Not Acceptable Here");
             return;
         };
-        let caller_header = request
-            .header("P-Asserted-Identity")
-            .or_else(|| request.header("From"))
-            .unwrap_or("");
-        let caller = caller_number(message::uri_of(caller_header));
-        let caller_name = message::display_name_of(caller_header);
         info!(
-            %called, mailbox = %mailbox.id, plan = %plan_name, caller = ?caller,
+            %called, mailbox = %label, plan = %plan_name, caller = ?caller,
             codec = negotiated.encoding, remote_media = %negotiated.remote, srtp = srtp.is_some(),
             "accepting call for voice mail"
         );
@@ -750,7 +771,7 @@ impl Core {
             call.0,
             telemetry::CallStatus {
                 sip_call_id: request.call_id().unwrap_or_default().to_owned(),
-                mailbox: mailbox.id.clone(),
+                mailbox: label.clone(),
                 since: std::time::Instant::now(),
             },
         );
@@ -764,8 +785,7 @@ impl Core {
             remote_media: negotiated.remote,
             answer_sdp: negotiated.answer.into_bytes(),
             srtp,
-            mailbox,
-            limits,
+            flow,
             caller,
             caller_name,
             answer_delay: Duration::from_millis(self.config.call.answer_delay_ms),

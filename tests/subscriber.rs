@@ -1,0 +1,189 @@
+//! Subscriber access against the real gateway: call the pilot, log in with extension and PIN,
+//! listen to a message, delete it (store and MWI follow), record a greeting.
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use support::*;
+use umgw::sip::message::{Message, Method};
+use umgw::store::pin::{PinPolicy, PinStore};
+use umgw::store::{Mailbox, MailboxId, Maildir, MessageKind, NewMessage};
+
+const PILOT: &str = "+14255550100";
+
+fn plan(mwi_port: u16) -> String {
+    let base = test_plan(5, 1200, Some(mwi_port));
+    let (head, mailboxes) = base.split_once("[[Mailbox]]").unwrap();
+    format!("{head}PilotIdentifiers = [\"{PILOT}\"]\n\n[[Mailbox]]{mailboxes}")
+}
+
+/// Sends digits as RFC 4733 events, each its own event (own timestamp).
+fn dial(ua: &Ua, media: SocketAddr, digits: &str, ts: &mut u32) {
+    for d in digits.chars() {
+        *ts = ts.wrapping_add(1600);
+        ua.send_dtmf(media, d, *ts);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+}
+
+/// Next MWI NOTIFY body as (new, old), answering it.
+fn next_mwi(sock: &UdpSocket, seen: &mut Vec<String>) -> (u32, u32) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let (n, from) = sock.recv_from(&mut buf).expect("MWI NOTIFY");
+        let notify = Message::parse(&buf[..n]).unwrap();
+        let ok = Message::response_to(&notify, 200, "OK", Some("mwi"));
+        sock.send_to(&ok.to_bytes(), from).unwrap();
+        let call_id = notify.call_id().unwrap().to_owned();
+        if seen.contains(&call_id) {
+            continue; // a retransmission
+        }
+        seen.push(call_id);
+        let s =
+            umgw::mwi::parse_message_summary(std::str::from_utf8(&notify.body).unwrap()).unwrap();
+        return (s.voice_new, s.voice_old);
+    }
+}
+
+#[test]
+fn log_in_listen_delete_and_record_a_greeting() {
+    let mwi = UdpSocket::bind("127.0.0.1:0").unwrap();
+    mwi.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let gw = Gateway::start(GatewayOptions {
+        plan: plan(mwi.local_addr().unwrap().port()),
+        ..GatewayOptions::default()
+    });
+    let mut seen = Vec::new();
+    assert_eq!(next_mwi(&mwi, &mut seen), (0, 0), "start-up refresh");
+
+    // Two voice mails for alice, and her PIN.
+    let mailboxes = gw.dir.path().join("data/mailboxes");
+    let store = Maildir::open(&mailboxes).unwrap();
+    let alice = MailboxId::new("alice").unwrap();
+    let wav = gw.dir.path().join("m.wav");
+    write_wav(&wav, &test_signal(1000));
+    for k in 0..2u64 {
+        store
+            .deposit(
+                &alice,
+                &NewMessage {
+                    kind: MessageKind::VoiceMail,
+                    caller: Some("+14255550199".into()),
+                    caller_name: None,
+                    mailbox_address: "sip:alice@contoso.com".into(),
+                    mailbox_name: None,
+                    received: UNIX_EPOCH + Duration::from_secs(1_795_700_000 + k * 60),
+                    duration: Duration::from_secs(1),
+                    call_id: format!("seed-{k}"),
+                    audio: Some(wav.clone()),
+                    delivery_id: None,
+                    recovered: false,
+                },
+            )
+            .unwrap();
+    }
+    let mut pins = PinStore::default();
+    pins.set("135790", "1001", &PinPolicy::default()).unwrap();
+    pins.save(&mailboxes.join("alice")).unwrap();
+
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    ua.invite(&format!("sip:{PILOT}@{};user=phone", gw.sip), "", &offer);
+    let ok = ua.final_response(Duration::from_secs(5));
+    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
+    ua.ack(&ok);
+    let media = Ua::media_target(&ok);
+    let mut ts = 0u32;
+
+    // "Please enter your extension" — typed over the prompt (barge-in).
+    std::thread::sleep(Duration::from_millis(300));
+    dial(&ua, media, "1001#", &mut ts);
+    std::thread::sleep(Duration::from_millis(400));
+    dial(&ua, media, "135790#", &mut ts);
+    // Counts and the main menu play; "1" lists new messages; the first one plays.
+    std::thread::sleep(Duration::from_millis(1500));
+    dial(&ua, media, "1", &mut ts);
+    std::thread::sleep(Duration::from_millis(800));
+    dial(&ua, media, "3", &mut ts); // delete it
+    assert_eq!(next_mwi(&mwi, &mut seen), (1, 0), "MWI after the delete");
+    let left = store.list(&alice).unwrap();
+    assert_eq!(left.len(), 1, "one message deleted");
+    // The second message plays; "2" saves it.
+    std::thread::sleep(Duration::from_millis(800));
+    dial(&ua, media, "2", &mut ts);
+    assert_eq!(next_mwi(&mwi, &mut seen), (0, 1), "MWI after the save");
+    assert!(store.list(&alice).unwrap()[0].seen);
+
+    // Back at the main menu: "3" records a greeting, "#" ends it.
+    std::thread::sleep(Duration::from_millis(1500));
+    dial(&ua, media, "3", &mut ts);
+    // Wait for the prompt and the beep to finish (RTP stops), then speak.
+    let start = Instant::now();
+    ua.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(15));
+    assert!(start.elapsed() < Duration::from_secs(15));
+    let greeting = test_signal(1500);
+    let (mut seq, mut ats) = (1u16, 0u32);
+    ua.send_audio(media, &greeting, 77, &mut seq, &mut ats);
+    dial(&ua, media, "#", &mut ts);
+    let path = mailboxes.join("alice/greeting.wav");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let saved = read_wav(&std::fs::read(&path).expect("greeting saved"));
+    let (corr, _) = best_correlation(&through_pcmu(&greeting), &saved, 400);
+    assert!(corr > 0.95, "greeting correlation {corr}");
+
+    // "*" at the main menu says goodbye and hangs up.
+    std::thread::sleep(Duration::from_millis(1500));
+    dial(&ua, media, "*", &mut ts);
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(10));
+    ua.ok(&bye);
+    assert!(
+        !gw.log().contains("135790"),
+        "the PIN never reaches the log"
+    );
+}
+
+#[test]
+fn wrong_pins_lock_the_mailbox() {
+    let gw = Gateway::start(GatewayOptions {
+        plan: plan(1),
+        ..GatewayOptions::default()
+    });
+    let mailboxes = gw.dir.path().join("data/mailboxes");
+    let mut pins = PinStore::default();
+    pins.set("135790", "1001", &PinPolicy::default()).unwrap();
+    pins.save(&mailboxes.join("alice")).unwrap();
+    let max = PinPolicy::default().max_failed_attempts;
+    let mut attempts = 0;
+    // Each call allows InputFailuresBeforeDisconnect (3) tries; keep calling until locked.
+    while attempts < max + 3 {
+        let mut ua = Ua::new("127.0.0.1", gw.sip);
+        let offer = ua.g711_offer();
+        ua.invite(&format!("sip:{PILOT}@{};user=phone", gw.sip), "", &offer);
+        let ok = ua.final_response(Duration::from_secs(5));
+        ua.ack(&ok);
+        let media = Ua::media_target(&ok);
+        let mut ts = 0;
+        std::thread::sleep(Duration::from_millis(300));
+        dial(&ua, media, "1001#", &mut ts);
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(400));
+            dial(&ua, media, "111111#", &mut ts);
+            attempts += 1;
+        }
+        let bye = ua.expect_request(Method::Bye, Duration::from_secs(20));
+        ua.ok(&bye);
+        if PinStore::load(&mailboxes.join("alice")).unwrap().locked {
+            break;
+        }
+    }
+    let state = PinStore::load(&mailboxes.join("alice")).unwrap();
+    assert!(state.locked, "locked after {attempts} wrong PINs");
+    assert!(attempts >= max);
+    // Even the right PIN is refused now.
+    assert!(gw.log().contains("mailbox locked after failed log-ons"));
+}
