@@ -64,6 +64,25 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[admin]`: the operator's HTTP endpoint.
     pub admin: AdminConfig,
+    /// `[log]`: what is logged.
+    pub log: LogConfig,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: a level (`info`, `debug`...) or per-module directives
+    /// (`info,umgw::sip=debug`). The `UMGW_LOG` environment variable overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
 }
 
 /// The operator's HTTP endpoint: `/metrics` (Prometheus text), `/health`, `/status`.
@@ -361,6 +380,12 @@ impl Config {
             ));
         }
         self.trusted_peers().map_err(invalid)?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
+            invalid(format!(
+                "log.level {:?} is not a log filter: {e}",
+                self.log.level
+            ))
+        })?;
         Ok(())
     }
 

@@ -163,8 +163,15 @@ enum MailboxCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("UMGW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // UMGW_LOG wins; else the config's log.level (for `run`); else info.
+    let configured = match &cli.command {
+        Cmd::Run { config: Some(path) } => Config::load(path).map(|c| c.log.level).ok(),
+        _ => None,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UMGW_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::try_new(configured.as_deref().unwrap_or("info"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -245,6 +245,21 @@ fn pound_ends_recording_and_gateway_hangs_up() {
     );
     let (corr, _) = best_correlation(&through_pcmu(&sent), &audio, 400);
     assert!(corr > 0.95, "correlation {corr}");
+    // Every line logged for the call carries its Call-ID and mailbox.
+    let log = gw.log();
+    let call_lines: Vec<&str> = log.lines().filter(|l| l.contains(&ua.call_id)).collect();
+    assert!(call_lines.len() >= 3, "{log}");
+    let after_routing = call_lines
+        .iter()
+        .skip_while(|l| !l.contains("accepting call"))
+        .collect::<Vec<_>>();
+    assert!(!after_routing.is_empty());
+    for l in after_routing {
+        assert!(
+            l.contains("mailbox=\"alice\"") || l.contains("mailbox=alice"),
+            "{l}"
+        );
+    }
 }
 
 #[test]

@@ -572,7 +572,11 @@ impl Core {
                 request,
                 remote,
             } => {
-                let span = info_span!("call", call_id = request.call_id().unwrap_or(""));
+                let span = info_span!(
+                    "call",
+                    call_id = request.call_id().unwrap_or(""),
+                    mailbox = tracing::field::Empty
+                );
                 self.incoming_call(call, *request, remote)
                     .instrument(span)
                     .await;
@@ -705,6 +709,8 @@ impl Core {
             FlowSetup::Deposit { mailbox, .. } => mailbox.id.clone(),
             FlowSetup::Subscriber { .. } => "subscriber-access".to_owned(),
         };
+        // Every later line of this call (core and call task) carries the mailbox.
+        tracing::Span::current().record("mailbox", label.as_str());
 
         let policy = media_policy(security);
         let offer = match sdp_offer(&request, policy) {

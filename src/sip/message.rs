@@ -25,6 +25,8 @@ pub enum ParseError {
     HeaderLine,
     #[error("Content-Length larger than the body")]
     BodyLength,
+    #[error("Too many header fields")]
+    TooManyHeaders,
     #[error("Message too large")]
     TooLarge,
     #[error("Message is not UTF-8 in its header section")]
@@ -132,6 +134,9 @@ pub struct Message {
     headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
+
+/// Most header fields accepted in one message (header lines, before splitting lists).
+pub const MAX_HEADERS: usize = 256;
 
 /// The parts of a Via header value the transaction layer needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,6 +328,10 @@ impl Message {
             let name = name.trim_end();
             if name.is_empty() || !name.bytes().all(is_token_char) {
                 return Err(ParseError::HeaderLine);
+            }
+            // A bound on work per message: real INVITEs carry a few dozen header fields.
+            if headers.len() >= MAX_HEADERS {
+                return Err(ParseError::TooManyHeaders);
             }
             headers.push((canonical_name(name), value.trim().to_owned()));
         }
@@ -912,6 +921,23 @@ mod tests {
         assert_eq!(
             uri_host_port("sip:pool.contoso.com"),
             Some(("pool.contoso.com".into(), None))
+        );
+    }
+
+    #[test]
+    fn header_count_is_bounded() {
+        let mut text = INVITE.replace("Content-Length: 4\r\n\r\nv=0\r\nEXTRA", "");
+        for i in 0..MAX_HEADERS {
+            text.push_str(&format!("X-Filler-{i}: x\r\n"));
+        }
+        text.push_str("Content-Length: 0\r\n\r\n");
+        assert_eq!(
+            Message::parse(text.as_bytes()),
+            Err(ParseError::TooManyHeaders)
+        );
+        assert_eq!(
+            ParseError::TooManyHeaders.to_string(),
+            "Too many header fields"
         );
     }
 
