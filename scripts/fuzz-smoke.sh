@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target for N seconds each (default 10), seeded from fuzz/seeds/<target>.
-# Needs cargo-fuzz (`cargo install cargo-fuzz`); on a stable toolchain RUSTC_BOOTSTRAP=1 lets it
-# use the nightly-only sanitizer flags. Not part of CI (see docs/FUZZING.md).
+# Installs cargo-fuzz on first use; on a stable toolchain RUSTC_BOOTSTRAP=1 lets it use the
+# nightly-only sanitizer flags. scripts/test.sh (and so CI) runs it with 10 s per target.
 #
 #   scripts/fuzz-smoke.sh            # 10 s per target
 #   scripts/fuzz-smoke.sh 60         # 60 s per target
 #   scripts/fuzz-smoke.sh 60 sdp     # one target
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz-smoke: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked
+fi
 seconds="${1:-10}"
 shift || true
 targets=("$@")

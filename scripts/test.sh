@@ -8,4 +8,6 @@ cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 # The Debian package: build, install, `umgw check` on the installed files, purge.
 scripts/package-test.sh
+# A short fuzz run of every cargo-fuzz target (docs/FUZZING.md has the long campaigns).
+scripts/fuzz-smoke.sh 10
 cargo test --locked --all-targets
