@@ -30,11 +30,17 @@ fn subscriber_access_pilot_is_recognised() {
         plan: plan_with("PilotIdentifiers = [\"+14255550100\"]", ""),
         ..GatewayOptions::default()
     });
+    // Any dialled form of the pilot reaches subscriber access (tests/subscriber.rs goes on
+    // to log in); the pilot is not anyone's mailbox.
     let pilot = format!("sip:+1-425-555-0100@{};user=phone", gw.sip);
-    assert_eq!(invite(&gw, "127.0.0.1", &pilot), 480);
-    assert!(gw.log().contains("subscriber access is not available yet"));
-    // The pilot is not a mailbox: alice is still reachable.
+    assert_eq!(invite(&gw, "127.0.0.1", &pilot), 200);
+    assert!(
+        gw.log().contains("mailbox=subscriber-access"),
+        "{}",
+        gw.log()
+    );
     assert_eq!(invite(&gw, "127.0.0.1", "sip:alice@contoso.com"), 200);
+    assert!(gw.log().contains("mailbox=alice"));
 }
 
 #[test]
