@@ -281,12 +281,7 @@ impl Network {
         };
         let name = rustls::pki_types::ServerName::try_from(host.to_owned())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let tcp = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            tokio::net::TcpStream::connect(addr),
-        )
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connect {addr}")))??;
+        let tcp = dial(addr).await?;
         let local = tcp.local_addr()?;
         let stream = tokio::time::timeout(
             TLS_HANDSHAKE,
@@ -297,47 +292,28 @@ impl Network {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let transport = Transport::Tls { conn, local };
         let (reader, writer) = tokio::io::split(stream);
-        spawn_connection(
-            reader,
-            writer,
-            transport,
-            addr,
-            None,
-            StreamEnv {
-                max_message: self.max_message,
-                idle: self.idle,
-                inbound: self.inbound.clone(),
-                writers: self.writers.clone(),
-            },
-        );
+        spawn_connection(reader, writer, transport, addr, None, self.stream_env());
         Ok(transport)
+    }
+
+    /// What a connection we open needs from the network layer.
+    fn stream_env(&self) -> StreamEnv {
+        StreamEnv {
+            max_message: self.max_message,
+            idle: self.idle,
+            inbound: self.inbound.clone(),
+            writers: self.writers.clone(),
+        }
     }
 
     /// Opens a TCP connection for a request we originate; responses come back on it.
     pub async fn connect_tcp(&self, addr: SocketAddr) -> io::Result<Transport> {
-        let stream = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            tokio::net::TcpStream::connect(addr),
-        )
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connect {addr}")))??;
+        let stream = dial(addr).await?;
         let local = stream.local_addr()?;
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (reader, writer) = stream.into_split();
         let transport = Transport::Tcp { conn, local };
-        spawn_connection(
-            reader,
-            writer,
-            transport,
-            addr,
-            None,
-            StreamEnv {
-                max_message: self.max_message,
-                idle: self.idle,
-                inbound: self.inbound.clone(),
-                writers: self.writers.clone(),
-            },
-        );
+        spawn_connection(reader, writer, transport, addr, None, self.stream_env());
         Ok(transport)
     }
 
@@ -394,6 +370,16 @@ impl Network {
             .first()
             .map(|local| Transport::Udp { local: *local })
     }
+}
+
+/// Connects to `addr` for a request we originate, giving up after 5 s.
+async fn dial(addr: SocketAddr) -> io::Result<tokio::net::TcpStream> {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connect {addr}")))?
 }
 
 /// A larger kernel receive buffer absorbs bursts (and floods) while the core catches up.
