@@ -71,6 +71,7 @@ impl Site {
             audio: audio_path,
             delivery_id: None,
             recovered: false,
+            media_stats: None,
         };
         self.store()
             .deposit(&MailboxId::new(mailbox).unwrap(), &msg)

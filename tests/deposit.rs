@@ -19,6 +19,29 @@ fn short_greeting() -> Vec<(String, Vec<i16>)> {
 }
 
 /// Places a call to alice and returns after the greeting and beep were received.
+/// A gateway with the short greeting and a plan with these idle and maximum lengths (s).
+fn short_greeting_gateway(idle_s: u32, max_s: u32) -> Gateway {
+    Gateway::start(GatewayOptions {
+        plan: test_plan(idle_s, max_s, None),
+        greetings: short_greeting(),
+        ..GatewayOptions::default()
+    })
+}
+
+/// The message's audio is as long as `sent` (within 40 ms) and correlates with it.
+fn assert_recording_matches(m: &umgw::store::message::ParsedMessage, sent: &[i16], min: f64) {
+    let audio = read_wav(m.audio_wav.as_ref().expect("audio attached"));
+    let diff_ms = (audio.len() as i64 - sent.len() as i64).abs() / 8;
+    assert!(
+        diff_ms <= 40,
+        "recorded {} ms, sent {} ms",
+        audio.len() / 8,
+        sent.len() / 8
+    );
+    let (corr, lag) = best_correlation(&through_pcmu(sent), &audio, 400);
+    assert!(corr > min, "correlation {corr} at lag {lag}");
+}
+
 fn establish(gw: &Gateway, ua: &mut Ua) -> (SocketAddr, Vec<OwnedRtp>) {
     let offer = ua.g711_offer();
     ua.invite(
@@ -161,15 +184,7 @@ fn caller_hangup_mid_recording_keeps_message_and_lights_lamp() {
     assert_eq!(m.caller.as_deref(), Some("+14255550199"));
     assert_eq!(m.mailbox_address, ALICE);
     assert!(m.subject.contains("Voice mail from"), "{}", m.subject);
-    let audio = read_wav(m.audio_wav.as_ref().expect("audio attached"));
-    let diff_ms = (audio.len() as i64 - sent.len() as i64).abs() / 8;
-    assert!(
-        diff_ms <= 40,
-        "recorded {} ms, sent 2000 ms",
-        audio.len() / 8
-    );
-    let (corr, lag) = best_correlation(&through_pcmu(&sent), &audio, 400);
-    assert!(corr > 0.95, "correlation {corr} at lag {lag}");
+    assert_recording_matches(m, &sent, 0.95);
     assert_eq!(gw.tmp_files("alice"), 0);
 
     // MWI: unsolicited NOTIFYs. The first is the start-up refresh (0/0: the lamp is off after a
@@ -211,6 +226,46 @@ fn caller_hangup_mid_recording_keeps_message_and_lights_lamp() {
     assert!(last.waiting);
     assert_eq!(last.account.as_deref(), Some(ALICE));
     assert_eq!((last.voice_new, last.voice_old), (1, 0));
+}
+
+/// Reordered packets are put back in place, dropped ones are filled with silence, and the
+/// call's receive statistics reach the message's metadata.
+#[test]
+fn reordered_and_lost_packets_are_counted_in_the_message() {
+    let gw = short_greeting_gateway(5, 1200);
+    let mut ua = Ua::new("127.0.0.2", gw.sip);
+    let (media, _prompt) = establish(&gw, &mut ua);
+    let sent = test_signal(2000);
+    // 100 frames: 10/11 swapped, 30..=32 reversed, 50 and 70 never sent.
+    let mut order: Vec<usize> = (0..100).filter(|k| *k != 50 && *k != 70).collect();
+    order.swap(10, 11);
+    order.swap(30, 32);
+    let (mut seq, mut ts) = (65500u16, 8000u32);
+    ua.send_frames(media, &sent, 0x1234, &mut seq, &mut ts, &order);
+    ua.bye();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(2)).status(),
+        Some(200)
+    );
+
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    let m = &msgs[0];
+    let header = m
+        .headers
+        .iter()
+        .find(|(k, _)| k == umgw::store::message::H_MEDIA_STATS)
+        .map(|(_, v)| v.as_str())
+        .expect("media stats header");
+    let stats: umgw::media::stats::MediaStats = header.parse().expect("parses back");
+    assert_eq!(stats.packets, 98, "{header}");
+    assert_eq!(stats.lost, 2, "{header}");
+    assert_eq!(stats.reordered, 3, "{header}");
+    assert_eq!((stats.late, stats.duplicates), (0, 0), "{header}");
+    assert!(gw
+        .log()
+        .contains("media=packets=98; lost=2; late=0; reordered=3"));
+    // Lost frames are silence in place, so the recording keeps its length and alignment.
+    assert_recording_matches(m, &sent, 0.9);
 }
 
 #[test]
@@ -264,11 +319,7 @@ fn pound_ends_recording_and_gateway_hangs_up() {
 
 #[test]
 fn idle_timeout_ends_recording_and_trims_silence() {
-    let gw = Gateway::start(GatewayOptions {
-        plan: test_plan(1, 1200, None),
-        greetings: short_greeting(),
-        ..GatewayOptions::default()
-    });
+    let gw = short_greeting_gateway(1, 1200);
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let (media, _) = establish(&gw, &mut ua);
     let mut sent = test_signal(1500);
@@ -289,11 +340,7 @@ fn idle_timeout_ends_recording_and_trims_silence() {
 
 #[test]
 fn max_length_stops_recording() {
-    let gw = Gateway::start(GatewayOptions {
-        plan: test_plan(5, 2, None),
-        greetings: short_greeting(),
-        ..GatewayOptions::default()
-    });
+    let gw = short_greeting_gateway(5, 2);
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let (media, _) = establish(&gw, &mut ua);
     let sent = test_signal(3000);

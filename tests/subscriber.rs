@@ -80,6 +80,7 @@ fn log_in_listen_delete_and_record_a_greeting() {
                     audio: Some(wav.clone()),
                     delivery_id: None,
                     recovered: false,
+                    media_stats: None,
                 },
             )
             .unwrap();

@@ -16,13 +16,15 @@ use crate::dialplan::MailboxEntry;
 use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
 use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
 use crate::media::g711::G711;
+use crate::media::jitter::JitterBuffer;
 use crate::media::pacer::{RtpSender, PACKET_LEN};
 use crate::media::player::Player;
 use crate::media::recorder::Recorder;
 use crate::media::rtp;
 use crate::media::srtp::SrtpContext;
+use crate::media::stats::{JitterEstimator, MediaStats};
 use crate::media::vad::SilenceDetector;
-use crate::media::FRAME_SAMPLES;
+use crate::media::{FRAME_SAMPLES, SAMPLE_RATE};
 use crate::sip::endpoint::CallId;
 use crate::store::{MailboxId, MessageKind, NewMessage};
 use crate::telemetry;
@@ -151,11 +153,17 @@ struct Media {
     /// (inbound, outbound) SRTP contexts.
     srtp: Option<(SrtpContext, SrtpContext)>,
     srtp_failures: u64,
-    /// RFC 3550 §6.4.1 interarrival jitter of the caller's audio, in RTP units (1/8000 s).
-    jitter: f64,
-    last_transit: Option<f64>,
+    /// Puts the caller's packets back in order before they reach DTMF and the recorder.
+    reorder: JitterBuffer,
+    /// RFC 3550 §6.4.1 interarrival jitter of the caller's audio.
+    jitter: JitterEstimator,
     clock_origin: Instant,
-    lost: u64,
+}
+
+impl Media {
+    fn stats(&self) -> MediaStats {
+        MediaStats::from_parts(self.reorder.counts(), &self.jitter)
+    }
 }
 
 async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimits) {
@@ -181,10 +189,9 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
         packets_in: 0,
         srtp: s.srtp.as_ref().map(|k| (k.inbound(), k.outbound())),
         srtp_failures: 0,
-        jitter: 0.0,
-        last_transit: None,
+        reorder: JitterBuffer::default(),
+        jitter: JitterEstimator::default(),
         clock_origin: started,
-        lost: 0,
     };
     let mut flow = Deposit::new(limits);
     let mut out = Vec::new();
@@ -261,7 +268,7 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
         }
         execute(s, &mut media, &mut flow, &mut out, &mut store_done, &ctx).await;
     }
-    let jitter_ms = media.jitter / 8.0;
+    let stats = media.stats();
     let outcome = match (flow.kind(), flow.end_reason()) {
         (_, Some(EndReason::StorageError)) => "failed",
         (Some(MessageKind::VoiceMail), _) => "voicemail",
@@ -271,13 +278,12 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
     metrics::counter!(telemetry::CALLS_TOTAL, "outcome" => outcome).increment(1);
     metrics::counter!(telemetry::RTP_RECEIVED).increment(media.packets_in);
     metrics::counter!(telemetry::RTP_SENT).increment(media.sender.packets_sent());
-    metrics::counter!(telemetry::RTP_LOST).increment(media.lost);
-    metrics::histogram!(telemetry::RTP_JITTER).record(jitter_ms);
+    metrics::counter!(telemetry::RTP_LOST).increment(stats.lost);
+    metrics::histogram!(telemetry::RTP_JITTER).record(stats.jitter_ms);
     info!(
         reason = ?flow.end_reason(),
         kind = ?flow.kind(),
-        jitter_ms,
-        lost = media.lost,
+        media = %stats,
         packets_in = media.packets_in,
         packets_out = media.sender.packets_sent(),
         skipped_slots = media.sender.skipped_slots(),
@@ -303,62 +309,71 @@ fn on_packet(
     let Ok(pkt) = rtp::parse(bytes) else { return };
     media.packets_in += 1;
     let now = Instant::now();
-    if Some(pkt.payload_type) == s.telephone_event {
-        if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
-            if let Some(digit) = media.dtmf.handle(pkt.ssrc, pkt.timestamp, &ev) {
-                debug!(%digit, "DTMF");
-                flow.handle(now, Input::Dtmf(digit), out);
+    if pkt.payload_type == s.payload_type {
+        let arrival = now
+            .saturating_duration_since(media.clock_origin)
+            .as_secs_f64()
+            * f64::from(SAMPLE_RATE);
+        media.jitter.on_packet(arrival, pkt.timestamp);
+    }
+    // Every payload type goes through the reorder buffer: RFC 4733 events and comfort noise
+    // share the audio's sequence space.
+    media.reorder.push(&pkt);
+    release(s, media, flow, now, out);
+}
+
+/// Feeds the packets the reorder buffer releases to DTMF detection, the recorder and the flow.
+fn release(
+    s: &CallSetup,
+    media: &mut Media,
+    flow: &mut Deposit,
+    now: Instant,
+    out: &mut Vec<Command>,
+) {
+    while let Some(pkt) = media.reorder.pop() {
+        if Some(pkt.payload_type) == s.telephone_event {
+            if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
+                if let Some(digit) = media.dtmf.handle(pkt.ssrc, pkt.timestamp, &ev) {
+                    debug!(%digit, "DTMF");
+                    flow.handle(now, Input::Dtmf(digit), out);
+                }
             }
+            continue;
         }
-        return;
-    }
-    if pkt.payload_type != s.payload_type {
-        return;
-    }
-    // RFC 3550 A.8: transit time differences, smoothed by 1/16.
-    let arrival = now
-        .saturating_duration_since(media.clock_origin)
-        .as_secs_f64()
-        * 8000.0;
-    let transit = arrival - f64::from(pkt.timestamp);
-    if let Some(last) = media.last_transit {
-        let d = (transit - last).abs();
-        if d < 8000.0 * 10.0 {
-            media.jitter += (d - media.jitter) / 16.0;
+        if pkt.payload_type != s.payload_type {
+            continue;
         }
-    }
-    media.last_transit = Some(transit);
-    let Some(recorder) = media.recorder.as_mut() else {
-        return;
-    };
-    if let Err(e) = recorder.push(s.codec, &pkt) {
-        // Disk full or failing: stop recording, keep what was written, tell the caller.
-        error!(error = %e, "recording write failed");
-        flow.handle(now, Input::RecordFailed, out);
-        return;
-    }
-    // Once a second the header is brought up to date, so a crash loses at most a second.
-    if recorder.packets() % 50 == 0 {
-        if let Err(e) = recorder.flush() {
-            error!(error = %e, "recording flush failed");
+        let Some(recorder) = media.recorder.as_mut() else {
+            continue;
+        };
+        if let Err(e) = recorder.push(s.codec, &pkt) {
+            // Disk full or failing: stop recording, keep what was written, tell the caller.
+            error!(error = %e, "recording write failed");
             flow.handle(now, Input::RecordFailed, out);
             return;
         }
+        // Once a second the header is brought up to date, so a crash loses at most a second.
+        if recorder.packets() % 50 == 0 {
+            if let Err(e) = recorder.flush() {
+                error!(error = %e, "recording flush failed");
+                flow.handle(now, Input::RecordFailed, out);
+                return;
+            }
+        }
+        media.recorded_samples = recorder.samples();
+        let mut frame = [0i16; FRAME_SAMPLES];
+        let n = pkt.payload.len().min(FRAME_SAMPLES);
+        s.codec.decode(&pkt.payload[..n], &mut frame[..n]);
+        let silent = media.vad.is_silent(&frame[..n]);
+        flow.handle(
+            now,
+            Input::Audio {
+                silent,
+                recorded: media.recorded_samples,
+            },
+            out,
+        );
     }
-    media.recorded_samples = recorder.samples();
-    media.lost = recorder.lost();
-    let mut frame = [0i16; FRAME_SAMPLES];
-    let n = pkt.payload.len().min(FRAME_SAMPLES);
-    s.codec.decode(&pkt.payload[..n], &mut frame[..n]);
-    let silent = media.vad.is_silent(&frame[..n]);
-    flow.handle(
-        now,
-        Input::Audio {
-            silent,
-            recorded: media.recorded_samples,
-        },
-        out,
-    );
 }
 
 /// The mailbox's own greeting if it has one, else the default built from shipped prompts:
@@ -457,6 +472,9 @@ async fn execute(
                     }
                 }
                 Command::StopRecording { keep_samples } => {
+                    // Packets still waiting for a gap belong to the recording.
+                    media.reorder.flush();
+                    release(s, media, flow, Instant::now(), out);
                     if let Some(r) = media.recorder.take() {
                         match r.finish(keep_samples) {
                             Ok(info) => media.recorded_samples = info.samples,
@@ -522,6 +540,7 @@ fn spawn_store(
         audio: audio.clone(),
         delivery_id: entry.as_ref().map(|e| e.id.clone()),
         recovered: false,
+        media_stats: Some(media.stats().to_string()),
     };
     let shared = s.shared.clone();
     let store = s.shared.store.clone();

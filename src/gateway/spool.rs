@@ -150,6 +150,7 @@ pub fn recover(dir: &Path, store: &dyn Mailbox) -> Vec<Recovered> {
             audio: (kind == MessageKind::VoiceMail).then(|| entry.wav.clone()),
             delivery_id: Some(entry.id.clone()),
             recovered: true,
+            media_stats: None,
         };
         let deposited = MailboxId::new(&meta.mailbox_id).and_then(|id| store.deposit(&id, &msg));
         match deposited {

@@ -7,6 +7,7 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod jitter;
 pub mod pacer;
 pub mod player;
 pub mod prompts;
@@ -14,6 +15,7 @@ pub mod recorder;
 pub mod rtp;
 pub mod speech;
 pub mod srtp;
+pub mod stats;
 pub mod vad;
 
 /// Sampling rate of all telephony audio handled here (G.711 narrowband).

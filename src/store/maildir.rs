@@ -564,6 +564,7 @@ mod tests {
             audio,
             delivery_id: None,
             recovered: false,
+            media_stats: None,
         }
     }
 

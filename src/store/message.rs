@@ -34,6 +34,8 @@ pub const H_DURATION_MS: &str = "X-UMGW-Duration-Ms";
 pub const H_RECEIVED: &str = "X-UMGW-Received";
 /// Present (value `crash`) on messages rebuilt from the spool after the gateway died mid-call.
 pub const H_RECOVERED: &str = "X-UMGW-Recovered";
+/// The call's receive statistics: `packets=…; lost=…; late=…; reordered=…; …`.
+pub const H_MEDIA_STATS: &str = "X-UMGW-Media-Stats";
 
 /// Longest display string (caller name, number) used in Subject/To/body, in characters.
 const DISPLAY_MAX_CHARS: usize = 100;
@@ -150,6 +152,9 @@ pub fn render(msg: &NewMessage, audio_wav: Option<&[u8]>, message_id_host: &str)
     h.push_str(&format!("{H_RECEIVED}: {received_ms}\r\n"));
     if msg.recovered {
         h.push_str(&format!("{H_RECOVERED}: crash\r\n"));
+    }
+    if let Some(st) = non_blank(msg.media_stats.as_deref()) {
+        h.push_str(&unstructured(H_MEDIA_STATS, st));
     }
     h.push_str(&format!(
         "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
@@ -808,6 +813,7 @@ mod tests {
             audio: Some(PathBuf::from("/nonexistent.wav")),
             delivery_id: None,
             recovered: false,
+            media_stats: None,
         }
     }
 

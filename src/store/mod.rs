@@ -126,6 +126,8 @@ pub struct NewMessage {
     pub delivery_id: Option<String>,
     /// The gateway died during the call; the message was rebuilt from the spool at start-up.
     pub recovered: bool,
+    /// The call's receive statistics (`media::stats::MediaStats` text), if known.
+    pub media_stats: Option<String>,
 }
 
 /// Message counts for MWI (RFC 3842 `Voice-Message: new/old`).

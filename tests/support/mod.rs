@@ -618,26 +618,43 @@ impl Ua {
         seq: &mut u16,
         ts: &mut u32,
     ) {
+        let order: Vec<usize> = (0..samples.len().div_ceil(160)).collect();
+        self.send_frames(to, samples, ssrc, seq, ts, &order);
+    }
+
+    /// Like [`Ua::send_audio`] but sends the 20 ms frames in `order` (indices into the frames;
+    /// leaving one out drops it, reordering reorders it), one per 20 ms.
+    pub fn send_frames(
+        &self,
+        to: SocketAddr,
+        samples: &[i16],
+        ssrc: u32,
+        seq: &mut u16,
+        ts: &mut u32,
+        order: &[usize],
+    ) {
         let start = Instant::now();
         let mut buf = [0u8; 172];
-        for (i, frame) in samples.chunks(160).enumerate() {
+        let frames: Vec<&[i16]> = samples.chunks(160).collect();
+        for (i, &k) in order.iter().enumerate() {
+            let frame = frames[k];
             let hdr = rtp::RtpHeader {
-                marker: i == 0,
+                marker: k == 0,
                 payload_type: 0,
-                sequence: *seq,
-                timestamp: *ts,
+                sequence: seq.wrapping_add(k as u16),
+                timestamp: ts.wrapping_add(160 * k as u32),
                 ssrc,
             };
             let h = hdr.write(&mut buf);
             G711::Pcmu.encode(frame, &mut buf[h..h + frame.len()]);
             self.rtp.send_to(&buf[..h + frame.len()], to).unwrap();
-            *seq = seq.wrapping_add(1);
-            *ts = ts.wrapping_add(frame.len() as u32);
             let due = start + Duration::from_millis(20 * (i as u64 + 1));
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
         }
+        *seq = seq.wrapping_add(frames.len() as u16);
+        *ts = ts.wrapping_add(samples.len() as u32);
     }
 
     /// Sends one RFC 4733 event (3 packets, then 3 end packets) with its own SSRC.
