@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Load harness (docs/PERFORMANCE.md): builds release, starts umgw on a temporary config, runs
+# umgw-load once per N and prints one table.
+#
+#   scripts/load.sh [-n "100 1000"] [-r RATE] [-t HOLD_S] [-g GREETING_MS] [--no-build]
+#
+# Each call: INVITE -> 200 -> ACK -> greeting (GREETING_MS tone + beep) while the caller streams a
+# PCMU tone for HOLD_S -> BYE. A fresh gateway serves every N, so RSS per call is measured from
+# an idle process.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+counts="100 1000"
+rate=200
+hold=10
+greeting_ms=1000
+build=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -n) counts="$2"; shift 2 ;;
+    -r) rate="$2"; shift 2 ;;
+    -t) hold="$2"; shift 2 ;;
+    -g) greeting_ms="$2"; shift 2 ;;
+    --no-build) build=0; shift ;;
+    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [--no-build]" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$build" = 1 ]; then
+  cargo build --release --bin umgw --bin umgw-load >&2
+fi
+umgw=target/release/umgw
+load=target/release/umgw-load
+
+# Sockets: one RTP port per call in the gateway, so raise the descriptor limit.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "# rate $rate/s, hold $hold s, greeting $greeting_ms ms + beep; load generator on the same machine"
+first=1
+for n in $counts; do
+  dir=$(mktemp -d /tmp/umgw-load.XXXXXX)
+  mkdir -p "$dir/dialplans" "$dir/data/mailboxes/alice"
+  "$load" --write-greeting "$dir/data/mailboxes/alice/greeting.wav" --greeting-ms "$greeting_ms"
+  sip=$(free_port)
+  admin=$(free_port)
+  cat >"$dir/dialplans/load.toml" <<PLAN
+Name = "load"
+UriType = "SipName"
+NumberOfDigitsInExtension = 4
+CountryOrRegionCode = "1"
+Domain = "contoso.com"
+MaxRecordingDuration = 3600
+RecordingIdleTimeout = 60
+MinimumMessageDuration = 0
+
+[[Mailbox]]
+Id = "alice"
+Extension = "1001"
+SipAddress = "sip:alice@contoso.com"
+DisplayName = "Alice Anders"
+PLAN
+  cat >"$dir/umgw.toml" <<CONF
+[log]
+level = "warn"
+[sip]
+udp = ["127.0.0.1:$sip"]
+tcp = ["127.0.0.1:$sip"]
+[media]
+address = "127.0.0.1"
+rtp_port_min = 20000
+rtp_port_max = 39999
+[peers]
+trusted = ["127.0.0.0/8"]
+[paths]
+dialplans = "$dir/dialplans"
+prompts = "$PWD/audio"
+data_dir = "$dir/data"
+[call]
+min_free_disk_mb = 16
+shutdown_grace_ms = 1000
+[admin]
+listen = "127.0.0.1:$admin"
+CONF
+  "$umgw" run --config "$dir/umgw.toml" 2>"$dir/umgw.log" &
+  gw=$!
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$admin/health" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  header=()
+  [ "$first" = 1 ] && header=(--header)
+  first=0
+  "$load" --gateway "127.0.0.1:$sip" --calls "$n" --rate "$rate" --hold "$hold" \
+    --gateway-pid "$gw" --metrics "127.0.0.1:$admin" "${header[@]}" || true
+  kill "$gw" 2>/dev/null || true
+  wait "$gw" 2>/dev/null || true
+  if grep -q -E "ERROR|panicked" "$dir/umgw.log"; then
+    echo "# gateway errors (first 5), log in $dir/umgw.log:"; grep -m5 -E "ERROR|panicked" "$dir/umgw.log" | sed 's/^/#   /'
+  else
+    rm -rf "$dir"
+  fi
+done
