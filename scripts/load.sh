@@ -2,7 +2,10 @@
 # Load harness (docs/PERFORMANCE.md): builds release, starts umgw on a temporary config, runs
 # umgw-load once per N and prints one table.
 #
-#   scripts/load.sh [-n "100 1000"] [-r RATE] [-t HOLD_S] [-g GREETING_MS] [--no-build]
+#   scripts/load.sh [-n "100 1000"] [-r RATE] [-t HOLD_S] [-g GREETING_MS] [--no-build] [--sipp]
+#
+# --sipp drives the calls with SIPp (tests/sipp/load/) instead of umgw-load and prints SIPp's
+# call counts and the gateway's RTP counters.
 #
 # Each call: INVITE -> 200 -> ACK -> greeting (GREETING_MS tone + beep) while the caller streams a
 # PCMU tone for HOLD_S -> BYE. A fresh gateway serves every N, so RSS per call is measured from
@@ -15,6 +18,7 @@ rate=200
 hold=10
 greeting_ms=1000
 build=1
+sipp=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -n) counts="$2"; shift 2 ;;
@@ -22,6 +26,7 @@ while [ $# -gt 0 ]; do
     -t) hold="$2"; shift 2 ;;
     -g) greeting_ms="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
+    --sipp) sipp=1; shift ;;
     *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [--no-build]" >&2; exit 2 ;;
   esac
 done
@@ -95,8 +100,15 @@ CONF
   header=()
   [ "$first" = 1 ] && header=(--header)
   first=0
-  "$load" --gateway "127.0.0.1:$sip" --calls "$n" --rate "$rate" --hold "$hold" \
-    --gateway-pid "$gw" --metrics "127.0.0.1:$admin" "${header[@]}" || true
+  if [ "$sipp" = 1 ]; then
+    hold_ms=$(python3 -c "print(int($hold * 1000))")
+    tests/sipp/load/run.sh "127.0.0.1:$sip" "$n" "$rate" "$hold_ms" || true
+    sleep 1
+    echo "N=$n gateway: $(curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^umgw_(rtp_packets|calls_total)' | tr '\n' ' ')"
+  else
+    "$load" --gateway "127.0.0.1:$sip" --calls "$n" --rate "$rate" --hold "$hold" \
+      --gateway-pid "$gw" --metrics "127.0.0.1:$admin" "${header[@]}" || true
+  fi
   kill "$gw" 2>/dev/null || true
   wait "$gw" 2>/dev/null || true
   if grep -q -E "ERROR|panicked" "$dir/umgw.log"; then
