@@ -34,7 +34,7 @@ done
 if [ "$build" = 1 ]; then
   cargo build --release --bin umgw --bin umgw-load >&2
 fi
-umgw=target/release/umgw
+umgw=${UMGW_BIN:-target/release/umgw}
 load=target/release/umgw-load
 
 # Sockets: one RTP port per call in the gateway, so raise the descriptor limit.

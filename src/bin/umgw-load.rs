@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use umgw::media::g711::G711;
 use umgw::media::rtp::{self, RtpHeader};
+use umgw::media::udp_batch::{self, Batch};
 use umgw::sip::message::{Message, Method};
 
 #[derive(Parser, Debug)]
@@ -190,194 +191,6 @@ fn scrape(addr: SocketAddr) -> Counters {
         value("umgw_rtp_packets_lost_total"),
         value("umgw_calls_active"),
     ))
-}
-
-/// Batched UDP I/O on one socket: sendmmsg and recvmmsg with SO_TIMESTAMPNS.
-struct Batch {
-    fd: i32,
-    bufs: Vec<[u8; 256]>,
-    lens: Vec<usize>,
-    addrs: Vec<libc::sockaddr_in>,
-    cmsg: Vec<[u64; 8]>,
-    iov: Vec<libc::iovec>,
-    hdrs: Vec<libc::mmsghdr>,
-    stamps: Vec<i64>,
-    queued: usize,
-}
-
-fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*a.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    }
-}
-
-impl Batch {
-    fn new(sock: &UdpSocket) -> Result<Batch> {
-        let fd = sock.as_raw_fd();
-        let one: libc::c_int = 1;
-        let size: libc::c_int = 8 << 20;
-        // SAFETY: valid fd and option values of the right size.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_TIMESTAMPNS,
-                (&one as *const libc::c_int).cast(),
-                4,
-            );
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&size as *const libc::c_int).cast(),
-                4,
-            );
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_SNDBUF,
-                (&size as *const libc::c_int).cast(),
-                4,
-            );
-        }
-        // SAFETY: these are plain C structs for which all-zero is a valid value.
-        let zero_in: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-        let zero_hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
-        Ok(Batch {
-            fd,
-            bufs: vec![[0; 256]; BATCH],
-            lens: vec![0; BATCH],
-            addrs: vec![zero_in; BATCH],
-            cmsg: vec![[0; 8]; BATCH],
-            iov: vec![
-                libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0
-                };
-                BATCH
-            ],
-            hdrs: vec![zero_hdr; BATCH],
-            stamps: vec![0; BATCH],
-            queued: 0,
-        })
-    }
-
-    /// Points the headers at the buffers (they are re-pointed each call: cheap, and safe
-    /// against the vectors having moved).
-    fn prepare(&mut self, n: usize, recv: bool) {
-        for i in 0..n {
-            self.iov[i] = libc::iovec {
-                iov_base: self.bufs[i].as_mut_ptr().cast(),
-                iov_len: if recv { 256 } else { self.lens[i] },
-            };
-            let h = &mut self.hdrs[i].msg_hdr;
-            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_in).cast();
-            h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
-            h.msg_iov = &mut self.iov[i];
-            h.msg_iovlen = 1;
-            h.msg_control = if recv {
-                self.cmsg[i].as_mut_ptr().cast()
-            } else {
-                std::ptr::null_mut()
-            };
-            h.msg_controllen = if recv { 64 } else { 0 };
-            h.msg_flags = 0;
-        }
-    }
-
-    /// Queues one datagram; sends the batch when full.
-    fn queue(&mut self, to: SocketAddr, fill: impl FnOnce(&mut [u8]) -> usize) -> u64 {
-        let SocketAddr::V4(v4) = to else { return 0 };
-        let i = self.queued;
-        self.lens[i] = fill(&mut self.bufs[i]);
-        self.addrs[i] = sockaddr(v4);
-        self.queued += 1;
-        if self.queued == BATCH {
-            self.flush()
-        } else {
-            0
-        }
-    }
-
-    /// Sends what is queued; the number of datagrams the kernel took.
-    fn flush(&mut self) -> u64 {
-        let n = self.queued;
-        self.queued = 0;
-        if n == 0 {
-            return 0;
-        }
-        self.prepare(n, false);
-        let mut done = 0;
-        while done < n {
-            // SAFETY: hdrs[done..n] point at live buffers prepared above.
-            let r = unsafe {
-                libc::sendmmsg(
-                    self.fd,
-                    self.hdrs[done..].as_mut_ptr(),
-                    (n - done) as u32,
-                    0,
-                )
-            };
-            if r <= 0 {
-                break;
-            }
-            done += r as usize;
-        }
-        done as u64
-    }
-
-    /// Receives up to BATCH datagrams without blocking; their count.
-    fn recv(&mut self) -> usize {
-        self.prepare(BATCH, true);
-        // SAFETY: all BATCH headers point at live buffers prepared above.
-        let r = unsafe {
-            libc::recvmmsg(
-                self.fd,
-                self.hdrs.as_mut_ptr(),
-                BATCH as u32,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if r <= 0 {
-            return 0;
-        }
-        let n = r as usize;
-        for i in 0..n {
-            self.lens[i] = self.hdrs[i].msg_len as usize;
-            self.stamps[i] = self.stamp(i);
-        }
-        n
-    }
-
-    fn stamp(&self, i: usize) -> i64 {
-        let h = &self.hdrs[i].msg_hdr;
-        // SAFETY: walking the control buffer the kernel filled, with the libc CMSG macros.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(h);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SO_TIMESTAMPNS {
-                    let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
-                    return ts.tv_sec * 1_000_000_000 + ts.tv_nsec;
-                }
-                c = libc::CMSG_NXTHDR(h, c);
-            }
-        }
-        0
-    }
-
-    fn from(&self, i: usize) -> SocketAddr {
-        let a = &self.addrs[i];
-        SocketAddr::from((
-            u32::from_be(a.sin_addr.s_addr).to_be_bytes(),
-            u16::from_be(a.sin_port),
-        ))
-    }
 }
 
 struct Load {
@@ -585,6 +398,7 @@ impl Load {
 
     /// Sends the audio packet of every talking call whose 1 ms slot this is.
     fn send_audio(&mut self, slot: u64, tx: &mut Batch) {
+        let fd = self.rtp.as_raw_fd();
         for i in (slot as usize..self.calls.len()).step_by(SLOTS as usize) {
             let c = &mut self.calls[i];
             let (Phase::Talking, Some(media)) = (c.phase, c.media) else {
@@ -594,7 +408,7 @@ impl Load {
             c.seq = c.seq.wrapping_add(1);
             c.ts = c.ts.wrapping_add(160);
             let tone = &self.tone;
-            self.totals.rtp_sent += tx.queue(media, |buf| {
+            self.totals.rtp_sent += tx.queue(fd, media, |buf| {
                 let h = RtpHeader {
                     marker: false,
                     payload_type: 0,
@@ -607,7 +421,7 @@ impl Load {
                 h + 160
             });
         }
-        self.totals.rtp_sent += tx.flush();
+        self.totals.rtp_sent += tx.flush(fd);
     }
 
     fn busy(&self) -> bool {
@@ -657,8 +471,9 @@ fn main() -> Result<()> {
     let rtp = UdpSocket::bind((args.local, 0)).context("binding the RTP socket")?;
     sip.set_nonblocking(true)?;
     rtp.set_nonblocking(true)?;
-    let mut tx = Batch::new(&rtp)?;
-    let mut rx = Batch::new(&rtp)?;
+    udp_batch::configure(rtp.as_raw_fd(), 8 << 20);
+    let mut tx = Batch::new(BATCH, 256);
+    let mut rx = Batch::new(BATCH, 256);
     let now = Instant::now();
     let calls = (0..args.calls)
         .map(|_| Call {
@@ -712,10 +527,10 @@ fn main() -> Result<()> {
             }
         }
         loop {
-            let n = rx.recv();
+            let n = rx.recv(load.rtp.as_raw_fd());
             for k in 0..n {
-                let (from, stamp, len) = (rx.from(k), rx.stamps[k], rx.lens[k]);
-                load.on_rtp(from, &rx.bufs[k][..len], stamp);
+                let (from, stamp) = (rx.source(k), rx.stamp_ns(k));
+                load.on_rtp(from, rx.datagram(k), stamp);
             }
             if n < BATCH {
                 break;

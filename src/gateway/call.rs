@@ -2,6 +2,7 @@
 //! It executes the flow's commands and feeds it media events; storage runs on the blocking pool.
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +24,7 @@ use crate::media::recorder::Recorder;
 use crate::media::rtp;
 use crate::media::srtp::SrtpContext;
 use crate::media::stats::{JitterEstimator, MediaStats};
+use crate::media::udp_batch::{self, Batch};
 use crate::media::vad::SilenceDetector;
 use crate::media::{FRAME_SAMPLES, SAMPLE_RATE};
 use crate::sip::endpoint::CallId;
@@ -198,17 +200,17 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
     let mut store_done: Option<oneshot::Receiver<bool>> = None;
     // Room for the SRTP authentication tag after the RTP packet.
     let mut tx_buf = [0u8; PACKET_LEN + 16];
-    let mut rx_buf = [0u8; 1500];
+    // Received packets wait in the socket until the tick, then come in one recvmmsg.
+    let mut rx = Batch::new(RX_BATCH, 1500);
+    udp_batch::configure(s.socket.as_raw_fd(), 0);
     let mut caller_gone = false;
 
     flow.handle(Instant::now(), Input::Answered, &mut out);
     execute(s, &mut media, &mut flow, &mut out, &mut store_done, &ctx).await;
 
+    // The shared clock paces the prompt and collects received packets once per 20 ms.
+    let mut tick = super::media_clock::subscribe();
     while !flow.is_done() {
-        let next_media = media.sender.poll_timeout();
-        let next = flow
-            .poll_timeout()
-            .map_or(next_media, |t| t.min(next_media));
         let store_wait = async {
             match store_done.as_mut() {
                 Some(rx) => rx.await.unwrap_or(false),
@@ -216,8 +218,13 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
             }
         };
         tokio::select! {
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {
+            changed = tick.changed() => {
+                if changed.is_err() {
+                    error!("media clock stopped");
+                    break;
+                }
                 let now = Instant::now();
+                receive(s, &mut media, &mut flow, &mut rx, &mut out);
                 let was_playing = media.player.is_playing();
                 while let Some(mut n) = media.sender.poll_transmit(now, &mut media.player, &mut tx_buf) {
                     if let Some((_, outbound)) = media.srtp.as_mut() {
@@ -229,7 +236,8 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
                             }
                         }
                     }
-                    if let Err(e) = s.socket.send_to(&tx_buf[..n], s.remote_media).await {
+                    // A full send buffer drops this packet rather than delay every later one.
+                    if let Err(e) = s.socket.try_send_to(&tx_buf[..n], s.remote_media) {
                         debug!(error = %e, "RTP send failed");
                     }
                 }
@@ -237,21 +245,6 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
                     flow.handle(now, Input::PlaybackDone, &mut out);
                 }
                 flow.handle(now, Input::Tick, &mut out);
-            }
-            r = s.socket.recv_from(&mut rx_buf) => {
-                if let Ok((mut n, from)) = r {
-                    if let Some((inbound, _)) = media.srtp.as_mut() {
-                        match inbound.unprotect(&mut rx_buf[..n]) {
-                            Ok(len) => n = len,
-                            Err(_) => {
-                                // Forged, replayed or garbled: dropped, counted at call end.
-                                media.srtp_failures += 1;
-                                continue;
-                            }
-                        }
-                    }
-                    on_packet(s, &mut media, &mut flow, &rx_buf[..n], from, &mut out);
-                }
             }
             sig = s.signals.recv(), if !caller_gone => match sig {
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
@@ -293,12 +286,51 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
     );
 }
 
+/// Datagrams read per recvmmsg: one tick normally brings one packet per call.
+const RX_BATCH: usize = 4;
+
+/// Drains the packets that arrived since the last tick (they waited in the socket buffer).
+fn receive(
+    s: &CallSetup,
+    media: &mut Media,
+    flow: &mut Deposit,
+    rx: &mut Batch,
+    out: &mut Vec<Command>,
+) {
+    let fd = s.socket.as_raw_fd();
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    loop {
+        let n = rx.recv(fd);
+        for i in 0..n {
+            let from = rx.source(i);
+            let arrival = rx.arrival(i, now, wall);
+            let bytes = rx.datagram(i);
+            let mut len = bytes.len();
+            if let Some((inbound, _)) = media.srtp.as_mut() {
+                match inbound.unprotect(bytes) {
+                    Ok(l) => len = l,
+                    Err(_) => {
+                        // Forged, replayed or garbled: dropped, counted at call end.
+                        media.srtp_failures += 1;
+                        continue;
+                    }
+                }
+            }
+            on_packet(s, media, flow, &bytes[..len], from, arrival, out);
+        }
+        if n < rx.capacity() {
+            break;
+        }
+    }
+}
+
 fn on_packet(
     s: &CallSetup,
     media: &mut Media,
     flow: &mut Deposit,
     bytes: &[u8],
     from: SocketAddr,
+    arrival: Instant,
     out: &mut Vec<Command>,
 ) {
     // Only the peer's media address may feed the recording (its port may differ: symmetric
@@ -310,7 +342,7 @@ fn on_packet(
     media.packets_in += 1;
     let now = Instant::now();
     if pkt.payload_type == s.payload_type {
-        let arrival = now
+        let arrival = arrival
             .saturating_duration_since(media.clock_origin)
             .as_secs_f64()
             * f64::from(SAMPLE_RATE);

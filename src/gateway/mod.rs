@@ -7,6 +7,7 @@
 
 pub mod assets;
 mod call;
+mod media_clock;
 pub mod spool;
 mod subscriber_call;
 

@@ -16,6 +16,7 @@ pub mod rtp;
 pub mod speech;
 pub mod srtp;
 pub mod stats;
+pub mod udp_batch;
 pub mod vad;
 
 /// Sampling rate of all telephony audio handled here (G.711 narrowband).
