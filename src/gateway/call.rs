@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -26,7 +25,7 @@ use crate::media::srtp::SrtpContext;
 use crate::media::stats::{JitterEstimator, MediaStats};
 use crate::media::udp_batch::{self, Batch};
 use crate::media::vad::SilenceDetector;
-use crate::media::{FRAME_SAMPLES, SAMPLE_RATE};
+use crate::media::{FRAME, FRAME_SAMPLES, SAMPLE_RATE};
 use crate::sip::endpoint::CallId;
 use crate::store::{MailboxId, MessageKind, NewMessage};
 use crate::telemetry;
@@ -59,7 +58,8 @@ pub(super) enum FlowSetup {
 pub(super) struct CallSetup {
     pub call: CallId,
     pub sip_call_id: String,
-    pub socket: UdpSocket,
+    /// Non-blocking, read on the media clock's tick (not registered with the runtime).
+    pub socket: std::net::UdpSocket,
     pub codec: G711,
     pub payload_type: u8,
     pub telephone_event: Option<u8>,
@@ -179,8 +179,12 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
         let mut rng = rand::thread_rng();
         (rng.gen(), rng.gen(), rng.gen())
     };
+    // The shared clock paces the prompt and collects received packets once per 20 ms; the
+    // sender's slots start on a tick, so each tick serves exactly one.
+    let mut tick = super::media_clock::subscribe();
+    let first_slot = *tick.borrow() + FRAME;
     let mut media = Media {
-        sender: RtpSender::new(started, s.codec, ssrc, seq, ts),
+        sender: RtpSender::new(first_slot, s.codec, ssrc, seq, ts),
         player: Player::new(),
         recorder: None,
         spool: None,
@@ -208,8 +212,6 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
     flow.handle(Instant::now(), Input::Answered, &mut out);
     execute(s, &mut media, &mut flow, &mut out, &mut store_done, &ctx).await;
 
-    // The shared clock paces the prompt and collects received packets once per 20 ms.
-    let mut tick = super::media_clock::subscribe();
     while !flow.is_done() {
         let store_wait = async {
             match store_done.as_mut() {
@@ -223,8 +225,7 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
                     error!("media clock stopped");
                     break;
                 }
-                let now = Instant::now();
-                receive(s, &mut media, &mut flow, &mut rx, &mut out);
+                let now = *tick.borrow_and_update();
                 let was_playing = media.player.is_playing();
                 while let Some(mut n) = media.sender.poll_transmit(now, &mut media.player, &mut tx_buf) {
                     if let Some((_, outbound)) = media.srtp.as_mut() {
@@ -237,10 +238,12 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
                         }
                     }
                     // A full send buffer drops this packet rather than delay every later one.
-                    if let Err(e) = s.socket.try_send_to(&tx_buf[..n], s.remote_media) {
+                    if let Err(e) = s.socket.send_to(&tx_buf[..n], s.remote_media) {
                         debug!(error = %e, "RTP send failed");
                     }
                 }
+                // Sending first: the prompt's timing does not wait for the recording's writes.
+                receive(s, &mut media, &mut flow, &mut rx, &mut out);
                 if was_playing && !media.player.is_playing() {
                     flow.handle(now, Input::PlaybackDone, &mut out);
                 }
