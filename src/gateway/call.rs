@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
+use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -58,8 +59,7 @@ pub(super) enum FlowSetup {
 pub(super) struct CallSetup {
     pub call: CallId,
     pub sip_call_id: String,
-    /// Non-blocking, read on the media clock's tick (not registered with the runtime).
-    pub socket: std::net::UdpSocket,
+    pub socket: UdpSocket,
     pub codec: G711,
     pub payload_type: u8,
     pub telephone_event: Option<u8>,
@@ -238,7 +238,7 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
                         }
                     }
                     // A full send buffer drops this packet rather than delay every later one.
-                    if let Err(e) = s.socket.send_to(&tx_buf[..n], s.remote_media) {
+                    if let Err(e) = s.socket.try_send_to(&tx_buf[..n], s.remote_media) {
                         debug!(error = %e, "RTP send failed");
                     }
                 }

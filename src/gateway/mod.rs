@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rand::Rng;
+use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, info_span, warn, Instrument};
 
@@ -806,9 +807,7 @@ impl Core {
     }
 
     /// Binds an RTP socket on the next free even port of the configured range.
-    /// Non-blocking and not registered with the runtime: a deposit call reads it on the media
-    /// clock's tick (`media_clock`), so its packets cost no reactor events.
-    async fn bind_rtp(&mut self) -> std::io::Result<std::net::UdpSocket> {
+    async fn bind_rtp(&mut self) -> std::io::Result<UdpSocket> {
         let (min, max) = (
             self.config.media.rtp_port_min,
             self.config.media.rtp_port_max,
@@ -822,8 +821,7 @@ impl Core {
             if port == 0 || port > max {
                 continue;
             }
-            if let Ok(s) = std::net::UdpSocket::bind(SocketAddr::new(addr, port)) {
-                s.set_nonblocking(true)?;
+            if let Ok(s) = UdpSocket::bind(SocketAddr::new(addr, port)).await {
                 return Ok(s);
             }
         }

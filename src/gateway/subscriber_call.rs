@@ -53,18 +53,6 @@ pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<Mailbo
     let mut out = Vec::new();
     let mut tx_buf = [0u8; PACKET_LEN + 16];
     let mut rx_buf = [0u8; 1500];
-    // Menus wait on the socket (the deposit path reads it on the media clock instead).
-    let socket = match s
-        .socket
-        .try_clone()
-        .and_then(tokio::net::UdpSocket::from_std)
-    {
-        Ok(sock) => sock,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot use the call's RTP socket");
-            return;
-        }
-    };
 
     flow.handle(Instant::now(), Input::Answered, &mut out);
     loop {
@@ -105,14 +93,14 @@ pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<Mailbo
                             Err(_) => continue,
                         }
                     }
-                    let _ = socket.send_to(&tx_buf[..n], s.remote_media).await;
+                    let _ = s.socket.send_to(&tx_buf[..n], s.remote_media).await;
                 }
                 if was_playing && !player.is_playing() {
                     flow.handle(now, Input::PlaybackDone, &mut out);
                 }
                 flow.handle(now, Input::Tick, &mut out);
             }
-            r = socket.recv_from(&mut rx_buf) => {
+            r = s.socket.recv_from(&mut rx_buf) => {
                 let Ok((mut n, from)) = r else { continue };
                 if from.ip() != s.remote_media.ip() {
                     continue;
