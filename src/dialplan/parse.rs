@@ -12,7 +12,8 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::items::{array_of_tables, parse_attendant, parse_mailbox, parse_peer};
+use super::attendant::parse_attendant;
+use super::items::{array_of_tables, parse_mailbox, parse_peer};
 use super::model::{AudioCodec, Diagnostic, DialPlan, Severity, UriType, VoipSecurity};
 pub(crate) use super::table::{Ctx, Node, Pos, Table};
 use super::table::{MILLIS, MINUTES, SECONDS};
@@ -33,6 +34,17 @@ pub(crate) struct AttendantPos {
     pub name: Pos,
     pub pilots: Vec<Pos>,
     pub operator: Pos,
+    /// Every `Target` of a `Transfer` or `Mailbox` key, for the mailbox checks.
+    pub targets: Vec<TargetPos>,
+}
+
+/// Where a key mapping's target is written, and whether it must be a mailbox.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TargetPos {
+    pub pos: Pos,
+    pub target: String,
+    /// `Mailbox` action: the target must be exactly one mailbox of the plan.
+    pub must_be_mailbox: bool,
 }
 
 /// A plan with the positions the cross-plan checks need.
