@@ -551,7 +551,7 @@ mod tests {
                 "p.toml:14:14: error: AudioCodec \"Mp3\" is not supported: umgw records WAV (G.711 decoded to 16-bit PCM); use \"Wav\" or \"G711\"",
                 "p.toml:18:1: error: missing required key Name in [[AutoAttendant]]",
                 "p.toml:18:1: error: PilotIdentifiers of an AutoAttendant must not be empty",
-                "p.toml:20:1: error: unknown key Colour in [[AutoAttendant]]; expected one of Name, PilotIdentifiers, OperatorExtension",
+                "p.toml:20:1: error: unknown key Colour in [[AutoAttendant]]; expected one of Name, PilotIdentifiers, OperatorExtension, TimeZone, BusinessHoursSchedule, HolidaySchedule, BusinessHoursGreeting, BusinessHoursMenuPrompt, BusinessHoursKeyMapping, AfterHoursGreeting, AfterHoursMenuPrompt, AfterHoursKeyMapping, HolidayGreeting, Menu",
                 "p.toml:22:11: error: Peer Address \"10.0.0.1/8\" has host bits set; the network is 10.0.0.0/8",
                 "p.toml:23:19: error: CertificateName \"*.contoso.com\" must be the peer's FQDN, without wildcards (Lync and Exchange reject wildcard certificates)",
                 "p.toml:24:1: error: missing required key Address in [[Peer]]",
