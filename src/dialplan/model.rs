@@ -104,6 +104,16 @@ pub struct AutoAttendant {
 }
 
 impl AutoAttendant {
+    /// Every prompt name the attendant plays (greetings and menu prompts).
+    pub fn prompt_names(&self) -> impl Iterator<Item = &str> {
+        [&self.business_hours, &self.after_hours]
+            .into_iter()
+            .chain(&self.menus)
+            .flat_map(|m| [&m.greeting, &m.prompt])
+            .chain([&self.holiday_greeting])
+            .filter_map(|p| p.as_deref())
+    }
+
     /// The submenu called `name` (case-insensitive, as Exchange names are).
     pub fn menu(&self, name: &str) -> Option<&AttendantMenu> {
         self.menus.iter().find(|m| m.name.eq_ignore_ascii_case(name))

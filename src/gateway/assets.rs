@@ -165,6 +165,19 @@ pub const PROMPTS: &[(&str, &[u8])] = prompts![
     "aa-transferring",
     "aa-after-hours",
     "aa-transfer-failed",
+    "aa-welcome",
+    "aa-holiday",
+    "aa-line-unavailable",
+    "aa-the-operator",
+    "aa-more-options",
+    "aa-know-extension",
+    "aa-main-menu-return",
+    "aa-leave-message-for",
+    "w-for",
+    "w-extension",
+    "w-press",
+    "key-star",
+    "key-pound",
 ];
 
 /// Loads the embedded sample dial plans.

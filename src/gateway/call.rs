@@ -34,6 +34,19 @@ pub(super) enum CallSignal {
     Cancelled,
     Hangup,
     RemoteMedia(SocketAddr),
+    /// News of a transfer (REFER) this call asked for.
+    Transfer(TransferUpdate),
+}
+
+/// How a REFER is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TransferUpdate {
+    /// The peer accepted the REFER (202); NOTIFYs follow.
+    Accepted,
+    /// The peer refused the REFER with this status, or never answered (`None`).
+    Refused(Option<u16>),
+    /// A NOTIFY: the status of the transfer's INVITE.
+    Progress(u16),
 }
 
 /// The call flow to run once the call is up.
@@ -49,6 +62,12 @@ pub(super) enum FlowSetup {
     Subscriber {
         plan: Box<crate::dialplan::DialPlan>,
         known: Option<MailboxEntry>,
+    },
+    /// Auto attendant `index` of `plan`, reached through `pilot_uri`.
+    Attendant {
+        plan: Box<crate::dialplan::DialPlan>,
+        index: usize,
+        pilot_uri: String,
     },
 }
 
@@ -87,9 +106,30 @@ pub(super) async fn run(mut s: CallSetup) {
             FlowSetup::Subscriber { plan, known } => {
                 super::subscriber_call::run(&mut s, &plan, known).await
             }
+            FlowSetup::Attendant {
+                plan,
+                index,
+                pilot_uri,
+            } => {
+                let outcome = super::attendant_call::run(&mut s, &plan, index, &pilot_uri).await;
+                if let super::attendant_call::Outcome::Deposit(mailbox) = outcome {
+                    info!(mailbox = %mailbox.id, "auto attendant hands the caller to voice mail");
+                    deposit(&mut s, &mailbox, deposit_limits(&plan)).await;
+                }
+            }
         }
     }
     let _ = s.commands.send(CoreCmd::Finished(call)).await;
+}
+
+/// The deposit limits a plan sets.
+pub(super) fn deposit_limits(plan: &crate::dialplan::DialPlan) -> DepositLimits {
+    DepositLimits {
+        max_recording: plan.max_recording_duration,
+        idle_timeout: plan.recording_idle_timeout,
+        min_message: plan.minimum_message_duration,
+        max_call: plan.max_call_duration,
+    }
 }
 
 /// Rings (if configured), answers and waits for the ACK. False if the caller went away.
@@ -107,7 +147,7 @@ async fn answer(s: &mut CallSetup) -> bool {
                         info!("caller cancelled before answer");
                         return false;
                     }
-                    Some(CallSignal::Acked) => {}
+                    Some(CallSignal::Acked | CallSignal::Transfer(_)) => {}
                 }
             }
         }
@@ -127,6 +167,7 @@ async fn answer(s: &mut CallSetup) -> bool {
             sig = s.signals.recv() => match sig {
                 Some(CallSignal::Acked) => return true,
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
+                Some(CallSignal::Transfer(_)) => {}
                 Some(CallSignal::Cancelled | CallSignal::Hangup) | None => {
                     info!("caller left before ACK");
                     return false;
@@ -248,7 +289,7 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
             }
             sig = s.signals.recv(), if !caller_gone => match sig {
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
-                Some(CallSignal::Acked) => {}
+                Some(CallSignal::Acked | CallSignal::Transfer(_)) => {}
                 Some(CallSignal::Hangup | CallSignal::Cancelled) | None => {
                     caller_gone = true;
                     flow.handle(Instant::now(), Input::CallerHungUp, &mut out);

@@ -6,7 +6,9 @@
 //! spawns one task per call (`call.rs`) that runs the media and the deposit flow.
 
 pub mod assets;
+mod attendant_call;
 mod call;
+mod interactive;
 pub mod spool;
 mod subscriber_call;
 
@@ -24,13 +26,12 @@ use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::config::Config;
 use crate::dialplan::{DialPlans, Route, VoipSecurity};
-use crate::flows::deposit::DepositLimits;
 use crate::media::g711::G711;
 use crate::media::prompts::PromptLibrary;
 use crate::net::limits::{Admission, FloodLimits};
 use crate::net::{Inbound, Network};
 use crate::sdp;
-use crate::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent};
+use crate::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent, RequestId};
 use crate::sip::headers;
 use crate::sip::message::{self, Message, Method};
 use crate::sip::transaction::TimerConfig;
@@ -38,7 +39,7 @@ use crate::sip::{Remote, Transport};
 use crate::store::{Mailbox, Maildir};
 use crate::telemetry;
 
-use call::{CallSetup, CallSignal, FlowSetup};
+use call::{CallSetup, CallSignal, FlowSetup, TransferUpdate};
 
 /// Everything a running gateway needs besides its config.
 pub struct Resources {
@@ -63,15 +64,9 @@ impl Resources {
             let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("dial plans have errors:\n{}", lines.join("\n"))
         })?;
-        let mut prompts = assets::prompts().context("embedded prompts")?;
-        if let Some(dir) = &config.paths.prompts {
-            // Operator prompts override shipped ones of the same name.
-            let custom = PromptLibrary::load_dir(dir)?;
-            for name in custom.names() {
-                if let Some(p) = custom.get(name) {
-                    prompts.insert(name, p);
-                }
-            }
+        let prompts = prompt_library(config)?;
+        for missing in missing_prompts(&dialplans, &prompts) {
+            warn!("{missing}; it will be skipped");
         }
         let data = data_dir(config);
         let mailboxes_dir = data.join("mailboxes");
@@ -163,6 +158,12 @@ enum CoreCmd {
     HangUp(CallId),
     Finished(CallId),
     Notify(Notify),
+    /// Ask the caller's side to transfer the call (REFER).
+    Transfer {
+        call: CallId,
+        refer_to: String,
+        referred_by: String,
+    },
     /// The connection for a NOTIFY is up.
     NotifyConnected(Notify, Transport),
 }
@@ -304,6 +305,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         network: Arc::new(network),
         endpoint,
         calls: HashMap::new(),
+        transfers: HashMap::new(),
         cmd_tx,
         next_rtp_port: 0,
         draining: None,
@@ -332,6 +334,8 @@ struct Core {
     network: Arc<Network>,
     endpoint: Endpoint,
     calls: HashMap<CallId, mpsc::Sender<CallSignal>>,
+    /// REFERs in flight, by request, and the call each transfers.
+    transfers: HashMap<RequestId, CallId>,
     cmd_tx: mpsc::Sender<CoreCmd>,
     beep: Arc<[i16]>,
     next_rtp_port: u16,
@@ -500,6 +504,16 @@ impl Core {
             CoreCmd::Ringing(call) => self.endpoint.ringing(now, call),
             CoreCmd::Answer(call, sdp) => self.endpoint.answer(now, call, sdp),
             CoreCmd::HangUp(call) => self.endpoint.hangup(now, call),
+            CoreCmd::Transfer {
+                call,
+                refer_to,
+                referred_by,
+            } => match self.endpoint.refer(now, call, &refer_to, &referred_by) {
+                Some(id) => {
+                    self.transfers.insert(id, call);
+                }
+                None => self.signal(call, CallSignal::Transfer(TransferUpdate::Refused(None))),
+            },
             CoreCmd::Finished(call) => {
                 self.calls.remove(&call);
                 self.board.call_ended(call.0);
@@ -603,6 +617,19 @@ impl Core {
                 }
             }
             EndpointEvent::Ended { .. } => {}
+            EndpointEvent::TransferProgress { call, status } => {
+                info!(?call, status, "transfer progress (NOTIFY)");
+                self.signal(call, CallSignal::Transfer(TransferUpdate::Progress(status)));
+            }
+            EndpointEvent::RequestDone { id, status } if self.transfers.contains_key(&id) => {
+                let call = self.transfers.remove(&id).unwrap_or(CallId(0));
+                let update = match status {
+                    Some(code) if code < 300 => TransferUpdate::Accepted,
+                    other => TransferUpdate::Refused(other),
+                };
+                info!(?call, ?status, "REFER answered");
+                self.signal(call, CallSignal::Transfer(update));
+            }
             EndpointEvent::RequestDone { id, status } => match status {
                 Some(code) if code < 300 => info!(?id, code, "NOTIFY accepted"),
                 Some(code) => warn!(?id, code, "NOTIFY refused"),
@@ -663,12 +690,7 @@ impl Core {
                 resolved.plan,
                 FlowSetup::Deposit {
                     mailbox: resolved.mailbox.clone(),
-                    limits: DepositLimits {
-                        max_recording: resolved.plan.max_recording_duration,
-                        idle_timeout: resolved.plan.recording_idle_timeout,
-                        min_message: resolved.plan.minimum_message_duration,
-                        max_call: resolved.plan.max_call_duration,
-                    },
+                    limits: call::deposit_limits(resolved.plan),
                 },
             ),
             Route::SubscriberAccess { plan } => {
@@ -685,10 +707,17 @@ impl Core {
                 (plan, flow)
             }
             Route::AutoAttendant { plan, attendant } => {
-                // The auto attendant is the second half of issue #4.
-                info!(plan = %plan.name, attendant = %attendant.name, "auto attendant is not available yet: 480");
-                self.refuse(now, call, 480, "Temporarily Unavailable");
-                return;
+                let index = plan
+                    .auto_attendants
+                    .iter()
+                    .position(|a| std::ptr::eq(a, attendant))
+                    .unwrap_or_default();
+                let flow = FlowSetup::Attendant {
+                    plan: Box::new(plan.clone()),
+                    index,
+                    pilot_uri: ruri.clone(),
+                };
+                (plan, flow)
             }
             Route::NotFound => {
                 info!(%called, %ruri, peer = %remote.addr, "no mailbox for called party: 404");
@@ -708,6 +737,7 @@ impl Core {
         let label = match &flow {
             FlowSetup::Deposit { mailbox, .. } => mailbox.id.clone(),
             FlowSetup::Subscriber { .. } => "subscriber-access".to_owned(),
+            FlowSetup::Attendant { .. } => "auto-attendant".to_owned(),
         };
         // Every later line of this call (core and call task) carries the mailbox.
         tracing::Span::current().record("mailbox", label.as_str());
@@ -829,6 +859,41 @@ impl Core {
             format!("every RTP port in {min}-{max} is in use"),
         ))
     }
+}
+
+/// The shipped prompts, overridden and extended by the operator's `[paths] prompts`.
+pub fn prompt_library(config: &Config) -> anyhow::Result<PromptLibrary> {
+    let mut prompts = assets::prompts().context("embedded prompts")?;
+    if let Some(dir) = &config.paths.prompts {
+        let custom = PromptLibrary::load_dir(dir)?;
+        for name in custom.names() {
+            if let Some(p) = custom.get(name) {
+                prompts.insert(name, p);
+            }
+        }
+    }
+    Ok(prompts)
+}
+
+/// One line per prompt an auto attendant names that the library lacks, with the plan file
+/// and the attendant's line.
+pub fn missing_prompts(plans: &DialPlans, prompts: &PromptLibrary) -> Vec<String> {
+    let mut out = Vec::new();
+    for plan in plans.plans() {
+        for a in &plan.auto_attendants {
+            for name in a.prompt_names() {
+                if prompts.get(name).is_none() {
+                    out.push(format!(
+                        "{}:{}: error: prompt \"{name}\" of auto attendant \"{}\" is not in the prompt library (shipped prompts or [paths] prompts)",
+                        plan.source.display(),
+                        a.line,
+                        a.name
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Free bytes for an unprivileged writer on the file system holding `path`.

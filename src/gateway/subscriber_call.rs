@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use rand::Rng;
 use tokio::sync::oneshot;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::call::{mailbox_address, send_mwi, CallSetup, CallSignal};
 use super::CoreCmd;
@@ -16,11 +16,10 @@ use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::subscriber::{
     Command, Folder, Input, MessageRef, PinCheck, Say, Subscriber, SubscriberLimits,
 };
-use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
-use crate::media::pacer::{RtpSender, PACKET_LEN};
+use super::interactive::{Heard, Interactive};
 use crate::media::player::Player;
 use crate::media::recorder::Recorder;
-use crate::media::{rtp, speech};
+use crate::media::speech;
 use crate::store::pin::{PinPolicy, PinStore};
 use crate::store::{MailboxId, MessageKind};
 
@@ -40,19 +39,10 @@ pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<Mailbo
     let mut mailbox = known;
     let mut loaded = Loaded::default();
     let started = Instant::now();
-    let (ssrc, seq, ts) = {
-        let mut rng = rand::thread_rng();
-        (rng.gen(), rng.gen(), rng.gen())
-    };
-    let mut sender = RtpSender::new(started, s.codec, ssrc, seq, ts);
-    let mut player = Player::new();
-    let mut dtmf = DtmfReceiver::new();
-    let mut srtp = s.srtp.as_ref().map(|k| (k.inbound(), k.outbound()));
+    let mut media = Interactive::new(s, started);
     let mut recorder: Option<(Recorder, PathBuf)> = None;
     let mut pending: Option<oneshot::Receiver<(Input, Option<Loaded>)>> = None;
     let mut out = Vec::new();
-    let mut tx_buf = [0u8; PACKET_LEN + 16];
-    let mut rx_buf = [0u8; 1500];
 
     flow.handle(Instant::now(), Input::Answered, &mut out);
     loop {
@@ -62,20 +52,17 @@ pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<Mailbo
                 plan,
                 &mut mailbox,
                 &loaded,
-                &mut player,
+                &mut media.player,
                 &mut recorder,
                 &mut pending,
                 cmd,
-                &mut out,
             )
             .await;
         }
         if flow.is_done() {
             break;
         }
-        let next = flow
-            .poll_timeout()
-            .map_or(sender.poll_timeout(), |t| t.min(sender.poll_timeout()));
+        let next = media.next_wakeup(flow.poll_timeout());
         let wait_pending = async {
             match pending.as_mut() {
                 Some(rx) => rx.await.ok(),
@@ -85,49 +72,26 @@ pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<Mailbo
         tokio::select! {
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {
                 let now = Instant::now();
-                let was_playing = player.is_playing();
-                while let Some(mut n) = sender.poll_transmit(now, &mut player, &mut tx_buf) {
-                    if let Some((_, outbound)) = srtp.as_mut() {
-                        match outbound.protect(&mut tx_buf, n) {
-                            Ok(len) => n = len,
-                            Err(_) => continue,
-                        }
-                    }
-                    let _ = s.socket.send_to(&tx_buf[..n], s.remote_media).await;
-                }
-                if was_playing && !player.is_playing() {
+                if media.send_due(s, now).await {
                     flow.handle(now, Input::PlaybackDone, &mut out);
                 }
                 flow.handle(now, Input::Tick, &mut out);
             }
-            r = s.socket.recv_from(&mut rx_buf) => {
-                let Ok((mut n, from)) = r else { continue };
-                if from.ip() != s.remote_media.ip() {
-                    continue;
-                }
-                if let Some((inbound, _)) = srtp.as_mut() {
-                    match inbound.unprotect(&mut rx_buf[..n]) {
-                        Ok(len) => n = len,
-                        Err(_) => continue,
-                    }
-                }
-                let Ok(pkt) = rtp::parse(&rx_buf[..n]) else { continue };
-                if Some(pkt.payload_type) == s.telephone_event {
-                    if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
-                        if let Some(digit) = dtmf.handle(pkt.ssrc, pkt.timestamp, &ev) {
-                            debug!(%digit, "DTMF");
-                            flow.handle(Instant::now(), Input::Dtmf(digit), &mut out);
+            r = s.socket.recv_from(&mut media.rx_buf) => {
+                let Ok((n, from)) = r else { continue };
+                match media.heard(s, n, from) {
+                    Heard::Digit(digit) => flow.handle(Instant::now(), Input::Dtmf(digit), &mut out),
+                    Heard::Audio(pkt) if flow.is_recording() => {
+                        if let Some((r, _)) = recorder.as_mut() {
+                            let _ = r.push(s.codec, &pkt);
                         }
                     }
-                } else if pkt.payload_type == s.payload_type && flow.is_recording() {
-                    if let Some((r, _)) = recorder.as_mut() {
-                        let _ = r.push(s.codec, &pkt);
-                    }
+                    _ => {}
                 }
             }
             sig = s.signals.recv() => match sig {
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
-                Some(CallSignal::Acked) => {}
+                Some(CallSignal::Acked | CallSignal::Transfer(_)) => {}
                 Some(CallSignal::Hangup | CallSignal::Cancelled) | None => {
                     flow.handle(Instant::now(), Input::CallerHungUp, &mut out);
                 }
@@ -172,12 +136,10 @@ async fn execute(
     recorder: &mut Option<(Recorder, PathBuf)>,
     pending: &mut Option<oneshot::Receiver<(Input, Option<Loaded>)>>,
     cmd: Command,
-    out: &mut Vec<crate::flows::subscriber::Command>,
 ) {
     let store = s.shared.store.clone();
     let mailbox_id = mailbox.as_ref().and_then(|m| MailboxId::new(&m.id).ok());
     let mailbox_dir = mailbox.as_ref().map(|m| s.shared.mailboxes_dir.join(&m.id));
-    let _ = out;
     match cmd {
         Command::Play(says) => {
             for say in says {

@@ -62,6 +62,9 @@ pub enum EndpointEvent {
     Ended { call: CallId },
     /// Outcome of a request we sent: its final status, or `None` on timeout.
     RequestDone { id: RequestId, status: Option<u16> },
+    /// A NOTIFY about our REFER (already answered 200): the status code of the transfer's
+    /// INVITE, from the `message/sipfrag` body (100 trying, 200 done, 4xx-6xx failed).
+    TransferProgress { call: CallId, status: u16 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -460,6 +463,7 @@ impl Endpoint {
                 self.forget_call_if_idle(call);
             }
             Method::Invite => self.handle_reinvite(now, remote, msg, key, call),
+            Method::Notify => self.handle_refer_notify(now, remote, msg, key, call),
             Method::Options | Method::Info => {
                 self.respond(now, remote, &msg, key, (200, "OK"), |_| {})
             }
@@ -467,6 +471,33 @@ impl Endpoint {
                 self.respond(now, remote, &msg, key, (501, "Not Implemented"), |_| {})
             }
             _ => self.respond(now, remote, &msg, key, (405, "Method Not Allowed"), |_| {}),
+        }
+    }
+
+    /// A NOTIFY about a REFER we sent (RFC 3515 §2.4.4): its `message/sipfrag` body carries
+    /// the status line of the transfer's INVITE.
+    fn handle_refer_notify(
+        &mut self,
+        now: Instant,
+        remote: Remote,
+        msg: Message,
+        key: TxKey,
+        call: CallId,
+    ) {
+        let event = msg.header("Event").unwrap_or("");
+        let package = event.split(';').next().unwrap_or("").trim();
+        if !package.eq_ignore_ascii_case("refer") {
+            return self.respond(now, remote, &msg, key, (489, "Bad Event"), |r| {
+                r.push("Allow-Events", "refer")
+            });
+        }
+        let status = sipfrag_status(&msg.body);
+        self.respond(now, remote, &msg, key, (200, "OK"), |_| {});
+        match status {
+            Some(status) => self
+                .events
+                .push_back(EndpointEvent::TransferProgress { call, status }),
+            None => debug!(?call, "REFER NOTIFY without a status line"),
         }
     }
 
@@ -650,6 +681,41 @@ impl Endpoint {
     }
 
     fn send_bye(&mut self, now: Instant, call: CallId) {
+        self.in_dialog_request(now, call, Method::Bye, Purpose::Bye(call), |_| {});
+    }
+
+    /// Asks the caller's side to transfer the call to `refer_to` (RFC 3515 REFER within the
+    /// dialog). Only for an established call; the outcome arrives as `RequestDone` for the
+    /// REFER, then `TransferProgress` for each NOTIFY the peer sends about it.
+    pub fn refer(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        refer_to: &str,
+        referred_by: &str,
+    ) -> Option<RequestId> {
+        if self.calls.get(&call).map(|d| d.state) != Some(DialogState::Confirmed) {
+            return None;
+        }
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        let (refer_to, referred_by) = (refer_to.to_owned(), referred_by.to_owned());
+        self.in_dialog_request(now, call, Method::Refer, Purpose::Request(id), |r| {
+            r.push("Refer-To", format!("<{refer_to}>"));
+            r.push("Referred-By", format!("<{referred_by}>"));
+        });
+        Some(id)
+    }
+
+    /// Sends a request within the call's dialog, as the UAS that accepted it.
+    fn in_dialog_request(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        method: Method,
+        purpose: Purpose,
+        extra: impl FnOnce(&mut Message),
+    ) {
         let branch = format!("z9hG4bK{}", self.token());
         let Some(d) = self.calls.get_mut(&call) else {
             return;
@@ -660,8 +726,9 @@ impl Endpoint {
             .header("Contact")
             .map(|c| message::uri_of(c).to_owned())
             .unwrap_or_else(|| message::uri_of(invite.header("From").unwrap_or("")).to_owned());
-        let mut bye = Message::request(Method::Bye, target);
-        bye.push(
+        let cseq = format!("{} {}", d.local_cseq, method.as_str());
+        let mut req = Message::request(method, target);
+        req.push(
             "Via",
             format!(
                 "SIP/2.0/{} {};branch={branch};rport",
@@ -669,24 +736,26 @@ impl Endpoint {
                 d.remote.transport.local()
             ),
         );
-        bye.push("Max-Forwards", "70");
+        req.push("Max-Forwards", "70");
         // A UAS uses the Record-Route set in order (RFC 3261 §12.1.1).
         for route in invite.headers_named("Record-Route") {
-            bye.push("Route", route);
+            req.push("Route", route);
         }
-        bye.push(
+        req.push(
             "From",
             format!("{};tag={}", invite.header("To").unwrap_or(""), d.local_tag),
         );
-        bye.push("To", invite.header("From").unwrap_or("").to_owned());
-        bye.push("Call-ID", d.call_id.clone());
-        bye.push("CSeq", format!("{} BYE", d.local_cseq));
-        bye.push("User-Agent", self.config.server_name.clone());
+        req.push("To", invite.header("From").unwrap_or("").to_owned());
+        req.push("Call-ID", d.call_id.clone());
+        req.push("CSeq", cseq);
+        req.push("Contact", contact(d.remote));
+        req.push("User-Agent", self.config.server_name.clone());
+        extra(&mut req);
         // The next hop is the peer the call came from: a trusted pool, SBC or proxy.
         let remote = d.remote;
         let tx = ClientNonInvite::new(
             now,
-            bye.to_bytes(),
+            req.to_bytes(),
             remote.transport.is_reliable(),
             self.config.timers,
         );
@@ -695,7 +764,7 @@ impl Endpoint {
             ClientEntry {
                 tx,
                 remote,
-                purpose: Purpose::Bye(call),
+                purpose,
             },
         );
         self.drain_client(&branch);
@@ -985,3 +1054,12 @@ fn contact(remote: Remote) -> String {
 
 #[cfg(test)]
 mod test;
+
+/// The status code of a `message/sipfrag` body (`SIP/2.0 200 OK`).
+fn sipfrag_status(body: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(body).ok()?;
+    let line = text.lines().next()?.trim();
+    let rest = line.strip_prefix("SIP/2.0 ")?;
+    let code: u16 = rest.get(..3)?.parse().ok()?;
+    (100..700).contains(&code).then_some(code)
+}

@@ -1,0 +1,111 @@
+//! The media side of an interactive call (subscriber access, auto attendant): prompts paced
+//! out on the 20 ms clock, DTMF and audio in, SRTP both ways. The flows decide; this moves
+//! packets.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand::Rng;
+use tracing::debug;
+
+use super::call::CallSetup;
+use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
+use crate::media::pacer::{RtpSender, PACKET_LEN};
+use crate::media::player::Player;
+use crate::media::rtp::{self, RtpPacket};
+use crate::media::srtp::SrtpContext;
+
+/// What a received datagram carried.
+pub(super) enum Heard<'a> {
+    /// A new DTMF digit (RFC 4733, deduplicated).
+    Digit(char),
+    /// Audio in the negotiated codec.
+    Audio(RtpPacket<'a>),
+    /// Nothing usable: another source, bad SRTP, a repeat of a digit, comfort noise.
+    Nothing,
+}
+
+pub(super) struct Interactive {
+    pub sender: RtpSender,
+    pub player: Player,
+    dtmf: DtmfReceiver,
+    /// (inbound, outbound) SRTP contexts.
+    srtp: Option<(SrtpContext, SrtpContext)>,
+    /// Room for the SRTP authentication tag after the RTP packet.
+    tx_buf: [u8; PACKET_LEN + 16],
+    pub rx_buf: [u8; 1500],
+}
+
+impl Interactive {
+    pub fn new(s: &CallSetup, started: Instant) -> Self {
+        let (ssrc, seq, ts) = {
+            let mut rng = rand::thread_rng();
+            (rng.gen(), rng.gen(), rng.gen())
+        };
+        Self {
+            sender: RtpSender::new(started, s.codec, ssrc, seq, ts),
+            player: Player::new(),
+            dtmf: DtmfReceiver::new(),
+            srtp: s.srtp.as_ref().map(|k| (k.inbound(), k.outbound())),
+            tx_buf: [0; PACKET_LEN + 16],
+            rx_buf: [0; 1500],
+        }
+    }
+
+    /// The next instant a packet is due, or `flow` needs a tick if sooner.
+    pub fn next_wakeup(&self, flow: Option<Instant>) -> Instant {
+        let media = self.sender.poll_timeout();
+        flow.map_or(media, |t| t.min(media))
+    }
+
+    /// Sends every packet due at `now`. True if the playback finished with them.
+    pub async fn send_due(&mut self, s: &CallSetup, now: Instant) -> bool {
+        let was_playing = self.player.is_playing();
+        while let Some(mut n) = self
+            .sender
+            .poll_transmit(now, &mut self.player, &mut self.tx_buf)
+        {
+            if let Some((_, outbound)) = self.srtp.as_mut() {
+                match outbound.protect(&mut self.tx_buf, n) {
+                    Ok(len) => n = len,
+                    Err(_) => continue,
+                }
+            }
+            if let Err(e) = s.socket.send_to(&self.tx_buf[..n], s.remote_media).await {
+                debug!(error = %e, "RTP send failed");
+            }
+        }
+        was_playing && !self.player.is_playing()
+    }
+
+    /// Interprets `n` bytes received into `rx_buf` from `from`.
+    pub fn heard(&mut self, s: &CallSetup, n: usize, from: SocketAddr) -> Heard<'_> {
+        // Only the peer's media address may feed the call (its port may differ).
+        if from.ip() != s.remote_media.ip() {
+            return Heard::Nothing;
+        }
+        let mut n = n;
+        if let Some((inbound, _)) = self.srtp.as_mut() {
+            match inbound.unprotect(&mut self.rx_buf[..n]) {
+                Ok(len) => n = len,
+                Err(_) => return Heard::Nothing,
+            }
+        }
+        let Ok(pkt) = rtp::parse(&self.rx_buf[..n]) else {
+            return Heard::Nothing;
+        };
+        if Some(pkt.payload_type) == s.telephone_event {
+            if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
+                if let Some(digit) = self.dtmf.handle(pkt.ssrc, pkt.timestamp, &ev) {
+                    debug!(%digit, "DTMF");
+                    return Heard::Digit(digit);
+                }
+            }
+            Heard::Nothing
+        } else if pkt.payload_type == s.payload_type {
+            Heard::Audio(pkt)
+        } else {
+            Heard::Nothing
+        }
+    }
+}
