@@ -292,10 +292,7 @@ fn key_mappings(
                     .iter()
                     .find(|n| n.eq_ignore_ascii_case(a))
                     .map_or(String::new(), |n| format!("; did you mean \"{n}\"?"));
-                let msg = format!(
-                    "Action \"{a}\" is not one of {}{hint}",
-                    ACTIONS.join(", ")
-                );
+                let msg = format!("Action \"{a}\" is not one of {}{hint}", ACTIONS.join(", "));
                 cx.error(action.span(), msg);
                 None
             }
@@ -390,7 +387,10 @@ mod tests {
             a.after_hours.action('#'),
             Some(&KeyAction::Mailbox("alice".into()))
         );
-        assert_eq!(a.menu("SALES").unwrap().action('*'), Some(&KeyAction::MainMenu));
+        assert_eq!(
+            a.menu("SALES").unwrap().action('*'),
+            Some(&KeyAction::MainMenu)
+        );
         // Friday 2026-11-27 12:00 UTC is 13:00 in Berlin: open; 17:00 UTC is 18:00: closed.
         let t = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
         assert_eq!(a.schedule.period(t(1_795_780_800)), Period::BusinessHours);
@@ -417,7 +417,8 @@ mod tests {
             "p.toml:28:44: error: unknown key Colour in a KeyMapping entry",
         ];
         assert!(
-            !got.iter().any(|g| g.contains("takes no Target") && g.contains("transfer")),
+            !got.iter()
+                .any(|g| g.contains("takes no Target") && g.contains("transfer")),
             "an unknown action gets one error, not two"
         );
         for w in want {

@@ -27,8 +27,8 @@ mod values;
 use std::path::Path;
 
 pub use model::{
-    AttendantMenu, AudioCodec, AutoAttendant, KeyAction, KeyMapping, Diagnostic, DialPlan, DialPlans, MailboxEntry, PeerEntry, Resolved,
-    Route, Severity, UriType, VoipSecurity,
+    AttendantMenu, AudioCodec, AutoAttendant, Diagnostic, DialPlan, DialPlans, KeyAction,
+    KeyMapping, MailboxEntry, PeerEntry, Resolved, Route, Severity, UriType, VoipSecurity,
 };
 pub use number::{e164_to_extension, normalise_to_e164};
 

@@ -116,7 +116,9 @@ impl AutoAttendant {
 
     /// The submenu called `name` (case-insensitive, as Exchange names are).
     pub fn menu(&self, name: &str) -> Option<&AttendantMenu> {
-        self.menus.iter().find(|m| m.name.eq_ignore_ascii_case(name))
+        self.menus
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name))
     }
 }
 

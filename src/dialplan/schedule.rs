@@ -242,7 +242,10 @@ mod tests {
     fn holidays_win_over_business_hours() {
         let s = seattle(
             &["Mon-Fri 08:00-17:30"],
-            &["2026-12-25 Christmas Day", "2026-12-31..2027-01-01 New Year"],
+            &[
+                "2026-12-25 Christmas Day",
+                "2026-12-31..2027-01-01 New Year",
+            ],
         );
         // Friday 2026-12-25 10:00 local.
         assert_eq!(s.period(at("2026-12-25T18:00:00Z")), Period::Holiday);
@@ -270,7 +273,10 @@ mod tests {
         assert_eq!(r.days, 0b111_0001);
         assert_eq!((r.start, r.end), (0, 1440));
         assert_eq!(parse_open_range("mon,Wed 9:05-10:00").unwrap().days, 0b101);
-        assert_eq!(parse_open_range("Sunday 10:00-11:00").unwrap().days, 0b100_0000);
+        assert_eq!(
+            parse_open_range("Sunday 10:00-11:00").unwrap().days,
+            0b100_0000
+        );
     }
 
     #[test]
@@ -287,7 +293,9 @@ mod tests {
             let e = parse_open_range(s).unwrap_err();
             assert!(e.contains(want), "{s}: {e}");
         }
-        assert!(parse_holiday("2026-02-30").unwrap_err().contains("not a date"));
+        assert!(parse_holiday("2026-02-30")
+            .unwrap_err()
+            .contains("not a date"));
         assert!(parse_holiday("2026-12-26..2026-12-25")
             .unwrap_err()
             .contains("ends before"));

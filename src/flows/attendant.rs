@@ -56,7 +56,9 @@ pub enum Input {
     /// The transfer went through: the caller is now talking to the target.
     Transferred,
     /// The transfer failed; `has_mailbox` when the target is a mailbox of the plan.
-    TransferFailed { has_mailbox: bool },
+    TransferFailed {
+        has_mailbox: bool,
+    },
 }
 
 /// What the shell must do.
@@ -66,9 +68,13 @@ pub enum Command {
     StopPlayback,
     LookupExtension(String),
     /// Transfer the caller to `target` (an extension, number or URI of the plan).
-    Transfer { target: String },
+    Transfer {
+        target: String,
+    },
     /// Leave a message for the mailbox `target` names; the attendant's part is over.
-    Deposit { target: String },
+    Deposit {
+        target: String,
+    },
     HangUp,
 }
 
@@ -76,12 +82,18 @@ pub enum Command {
 enum State {
     Ringing,
     /// Waiting for a key in menu `menu` (`None`: the top-level menu of the period).
-    Menu { menu: Option<usize> },
+    Menu {
+        menu: Option<usize>,
+    },
     /// Collecting an extension for dial-by-extension.
-    Extension { digits: String },
+    Extension {
+        digits: String,
+    },
     /// Waiting for the shell (lookup or transfer).
     Waiting,
-    Transferring { target: String },
+    Transferring {
+        target: String,
+    },
     Goodbye,
     Done,
 }
@@ -317,17 +329,15 @@ impl Attendant {
                     self.extension_failure(out);
                 }
             },
-            (State::Waiting, Input::Extension(found)) => {
-                match (found, self.last_lookup.take()) {
-                    (true, Some(ext)) => self.transfer(ext, out),
-                    _ => {
-                        self.state = State::Extension {
-                            digits: String::new(),
-                        };
-                        self.extension_failure(out);
-                    }
+            (State::Waiting, Input::Extension(found)) => match (found, self.last_lookup.take()) {
+                (true, Some(ext)) => self.transfer(ext, out),
+                _ => {
+                    self.state = State::Extension {
+                        digits: String::new(),
+                    };
+                    self.extension_failure(out);
                 }
-            }
+            },
             (State::Transferring { .. }, Input::Transferred) => {
                 self.state = State::Done;
             }

@@ -197,7 +197,10 @@ fn refer_target(plan: &DialPlan, target: &str, pilot_uri: &str) -> String {
         return format!("sip:{number}@{host};user=phone");
     }
     let lower = target.to_ascii_lowercase();
-    if ["sip:", "sips:", "tel:"].iter().any(|p| lower.starts_with(p)) {
+    if ["sip:", "sips:", "tel:"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
         return target.to_owned();
     }
     let number: String = target
@@ -209,10 +212,9 @@ fn refer_target(plan: &DialPlan, target: &str, pilot_uri: &str) -> String {
 
 /// `host[:port]` of a `sip:user@host;params` URI (empty if there is none).
 fn uri_host(uri: &str) -> &str {
-    let after_user = uri.rsplit_once('@').map_or_else(
-        || uri.split_once(':').map_or(uri, |(_, r)| r),
-        |(_, r)| r,
-    );
+    let after_user = uri
+        .rsplit_once('@')
+        .map_or_else(|| uri.split_once(':').map_or(uri, |(_, r)| r), |(_, r)| r);
     after_user
         .split([';', '>', '?'])
         .next()

@@ -11,12 +11,12 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::call::{mailbox_address, send_mwi, CallSetup, CallSignal};
+use super::interactive::{Heard, Interactive};
 use super::CoreCmd;
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::subscriber::{
     Command, Folder, Input, MessageRef, PinCheck, Say, Subscriber, SubscriberLimits,
 };
-use super::interactive::{Heard, Interactive};
 use crate::media::player::Player;
 use crate::media::recorder::Recorder;
 use crate::media::speech;

@@ -107,11 +107,26 @@ fn business_hours_greets_and_composes_the_menu_from_its_keys() {
         said,
         [
             "aa-welcome",
-            "w-for", "w-extension", "<1001>", "w-press", "digit-1",
-            "w-for", "aa-more-options", "w-press", "digit-2",
-            "aa-leave-message-for", "<1002>", "w-press", "digit-3",
-            "aa-know-extension", "w-press", "digit-9",
-            "w-for", "aa-the-operator", "w-press", "digit-0",
+            "w-for",
+            "w-extension",
+            "<1001>",
+            "w-press",
+            "digit-1",
+            "w-for",
+            "aa-more-options",
+            "w-press",
+            "digit-2",
+            "aa-leave-message-for",
+            "<1002>",
+            "w-press",
+            "digit-3",
+            "aa-know-extension",
+            "w-press",
+            "digit-9",
+            "w-for",
+            "aa-the-operator",
+            "w-press",
+            "digit-0",
         ]
     );
 }
@@ -204,7 +219,12 @@ fn operator_key_uses_the_attendant_operator_else_the_plan_one() {
     }));
     let mut a = attendant();
     a.operator_extension = None;
-    let mut flow = Attendant::new(&a, Period::BusinessHours, Some("1000"), AttendantLimits::default());
+    let mut flow = Attendant::new(
+        &a,
+        Period::BusinessHours,
+        Some("1000"),
+        AttendantLimits::default(),
+    );
     let mut out = Vec::new();
     let now = Instant::now();
     flow.handle(now, Input::Answered, &mut out);
