@@ -243,6 +243,10 @@ pub struct DialPlan {
     pub minimum_message_duration: Duration,
     /// `InputFailuresBeforeDisconnect` (default 3).
     pub input_failures_before_disconnect: u32,
+    /// `MinPINLength` (4-24, default 6), `PINHistoryCount` (1-20, default 5),
+    /// `AllowCommonPatterns` (default false), `MaxLogonAttempts` (default 15): Exchange UM's
+    /// mailbox-policy PIN settings, for every mailbox of the plan.
+    pub pin_policy: crate::store::pin::PinPolicy,
     /// `OperatorExtension`: a mailbox of this plan (checked at load).
     pub operator_extension: Option<String>,
     /// `DefaultLanguage` (default `en-US`).

@@ -19,6 +19,8 @@ pub struct SubscriberLimits {
     pub digit_timeout: Duration,
     /// Longest greeting (Exchange: 5 minutes).
     pub max_greeting: Duration,
+    /// MinPINLength of the plan, said when a new PIN is refused.
+    pub min_pin_length: u32,
 }
 
 impl Default for SubscriberLimits {
@@ -27,6 +29,7 @@ impl Default for SubscriberLimits {
             input_failures: 3,
             digit_timeout: Duration::from_secs(5),
             max_greeting: Duration::from_secs(300),
+            min_pin_length: 6,
         }
     }
 }
@@ -79,6 +82,8 @@ pub enum Say {
     Envelope(usize),
     /// The audio of message `i`.
     Audio(usize),
+    /// A number, spoken ("twelve").
+    Number(u32),
     Beep,
 }
 
@@ -259,12 +264,16 @@ impl Subscriber {
     /// A wrong key or a time-out: say so and repeat the question, or give up after
     /// InputFailuresBeforeDisconnect of them.
     fn failure(&mut self, lead: &'static str, out: &mut Vec<Command>) {
+        self.failure_saying(vec![Say::Prompt(lead)], out);
+    }
+
+    fn failure_saying(&mut self, lead: Vec<Say>, out: &mut Vec<Command>) {
         self.failures += 1;
         if self.failures >= self.limits.input_failures {
             self.goodbye("vm-goodbye", out);
             return;
         }
-        let mut say = vec![Say::Prompt(lead)];
+        let mut say = lead;
         say.extend(self.reprompt.clone());
         self.play(say, out);
     }
@@ -478,7 +487,13 @@ impl Subscriber {
                         purpose: Entry::NewPin,
                         digits: String::new(),
                     };
-                    self.failure("sa-pin-rejected", out);
+                    // "That PIN is not allowed. Please choose a PIN of at least N digits..."
+                    let rules = vec![
+                        Say::Prompt("sa-pin-rejected"),
+                        Say::Number(self.limits.min_pin_length),
+                        Say::Prompt("sa-pin-digits"),
+                    ];
+                    self.failure_saying(rules, out);
                 }
             }
             (state, _) => self.state = state,

@@ -160,6 +160,7 @@ pub const PROMPTS: &[(&str, &[u8])] = prompts![
     "sa-new-pin",
     "sa-pin-changed",
     "sa-pin-rejected",
+    "sa-pin-digits",
     "sa-invalid",
     "aa-enter-extension",
     "aa-transferring",

@@ -20,7 +20,7 @@ use crate::flows::subscriber::{
 use crate::media::player::Player;
 use crate::media::recorder::Recorder;
 use crate::media::speech;
-use crate::store::pin::{PinPolicy, PinStore};
+use crate::store::pin::PinStore;
 use crate::store::{MailboxId, MessageKind};
 
 /// Messages loaded for listening: what the flow sees, and their audio.
@@ -33,6 +33,7 @@ struct Loaded {
 pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<MailboxEntry>) {
     let limits = SubscriberLimits {
         input_failures: plan.input_failures_before_disconnect,
+        min_pin_length: plan.pin_policy.min_length as u32,
         ..SubscriberLimits::default()
     };
     let mut flow = Subscriber::new(limits, known.as_ref().map(|m| m.id.clone()));
@@ -160,7 +161,7 @@ async fn execute(
             spawn_job(pending, move || (Input::Extension(id), None));
         }
         Command::VerifyPin { mailbox: _, pin } => {
-            let policy = PinPolicy::default();
+            let policy = plan.pin_policy.clone();
             spawn_job(pending, move || {
                 let Some(dir) = mailbox_dir else {
                     return (Input::Pin(PinCheck::Wrong), None);
@@ -246,13 +247,14 @@ async fn execute(
                 .as_ref()
                 .map(|m| m.extension.clone())
                 .unwrap_or_default();
+            let policy = plan.pin_policy.clone();
             spawn_job(pending, move || {
                 let Some(dir) = mailbox_dir else {
                     return (Input::PinSet(false), None);
                 };
                 let mut pins = PinStore::load(&dir).unwrap_or_default();
                 let ok = pins
-                    .set(&pin.0, &extension, &PinPolicy::default())
+                    .set(&pin.0, &extension, &policy)
                     .and_then(|()| pins.save(&dir))
                     .is_ok();
                 (Input::PinSet(ok), None)
@@ -286,6 +288,7 @@ fn render(s: &CallSetup, loaded: &Loaded, say: &Say) -> Option<Arc<[i16]>> {
         Say::Prompt(name) => return prompts.get(name),
         Say::Beep => return Some(s.beep.clone()),
         Say::Audio(i) => return loaded.audio.get(*i).cloned(),
+        Say::Number(n) => speech::number(u64::from(*n)),
         Say::Counts { new, saved } => {
             let word = |n: u32| if n == 1 { "w-message" } else { "w-messages" };
             let mut names = vec!["w-you-have".to_owned()];

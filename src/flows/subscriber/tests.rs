@@ -229,7 +229,12 @@ fn change_pin_with_policy_refusal() {
     assert_eq!(s.keys("123456#"), [Command::SetPin(Pin("123456".into()))]);
     assert_eq!(
         s.send(Input::PinSet(false)),
-        [play(&["sa-pin-rejected", "sa-new-pin"])]
+        [Command::Play(vec![
+            Say::Prompt("sa-pin-rejected"),
+            Say::Number(6),
+            Say::Prompt("sa-pin-digits"),
+            Say::Prompt("sa-new-pin")
+        ])]
     );
     s.keys("975318#");
     assert_eq!(
