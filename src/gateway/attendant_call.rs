@@ -3,20 +3,16 @@
 //! the deposit flow.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use tracing::{info, warn};
 
-use super::call::{CallSetup, CallSignal, TransferUpdate};
-use super::interactive::{Heard, Interactive};
+use super::call::{CallSetup, CallSignal};
+use super::interactive::{refer_target, Heard, Interactive, PendingTransfer, TransferResult};
 use super::CoreCmd;
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::attendant::{Attendant, AttendantLimits, Command, Input, Say};
 use crate::media::speech;
-
-/// How long a transfer the peer accepted may take before it counts as failed (the target's
-/// phone rings out in about 30 s on Lync and most PBXs).
-const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What became of the call when the attendant's part ended.
 pub(super) enum Outcome {
@@ -51,8 +47,7 @@ pub(super) async fn run(
     let started = Instant::now();
     let mut media = Interactive::new(s, started);
     let mut out = Vec::new();
-    // The transfer in progress: its target and when it counts as failed.
-    let mut transfer: Option<(String, Instant)> = None;
+    let mut transfer: Option<PendingTransfer> = None;
     let mut outcome = Outcome::Over;
 
     flow.handle(started, Input::Answered, &mut out);
@@ -72,14 +67,7 @@ pub(super) async fn run(
                 }
                 Command::Transfer { target } => {
                     let refer_to = refer_target(plan, &target, pilot_uri);
-                    info!(%target, %refer_to, "transferring the caller (REFER)");
-                    let cmd = CoreCmd::Transfer {
-                        call: s.call,
-                        refer_to,
-                        referred_by: pilot_uri.to_owned(),
-                    };
-                    let _ = s.commands.send(cmd).await;
-                    transfer = Some((target, Instant::now() + TRANSFER_TIMEOUT));
+                    transfer = Some(PendingTransfer::start(s, target, refer_to, pilot_uri).await);
                 }
                 Command::Deposit { target } => match plan.mailbox_for_target(&target) {
                     Some(m) => outcome = Outcome::Deposit(m.clone()),
@@ -95,8 +83,8 @@ pub(super) async fn run(
             break;
         }
         let flow_deadline = match (flow.poll_timeout(), &transfer) {
-            (Some(a), Some((_, b))) => Some(a.min(*b)),
-            (a, t) => a.or(t.as_ref().map(|(_, b)| *b)),
+            (Some(a), Some(t)) => Some(a.min(t.deadline())),
+            (a, t) => a.or(t.as_ref().map(PendingTransfer::deadline)),
         };
         let next = media.next_wakeup(flow_deadline);
         tokio::select! {
@@ -105,13 +93,9 @@ pub(super) async fn run(
                 if media.send_due(s, now).await {
                     flow.handle(now, Input::PlaybackDone, &mut out);
                 }
-                if let Some((target, deadline)) = &transfer {
-                    if now >= *deadline {
-                        warn!(%target, "transfer not completed in time");
-                        let has_mailbox = plan.mailbox_for_target(target).is_some();
-                        transfer = None;
-                        flow.handle(now, Input::TransferFailed { has_mailbox }, &mut out);
-                    }
+                if let Some(t) = transfer.take_if(|t| t.expired(now)) {
+                    let has_mailbox = plan.mailbox_for_target(&t.target).is_some();
+                    flow.handle(now, Input::TransferFailed { has_mailbox }, &mut out);
                 }
                 flow.handle(now, Input::Tick, &mut out);
             }
@@ -125,25 +109,17 @@ pub(super) async fn run(
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
                 Some(CallSignal::Acked) => {}
                 Some(CallSignal::Transfer(update)) => {
-                    let Some((target, _)) = &transfer else { continue };
-                    match update {
-                        TransferUpdate::Accepted | TransferUpdate::Progress(100..=199) => {}
-                        TransferUpdate::Progress(200..=299) => {
-                            info!(%target, "transfer completed");
+                    let Some(t) = &transfer else { continue };
+                    match t.update(update) {
+                        None => {}
+                        Some(TransferResult::Done) => {
                             transfer = None;
                             flow.handle(Instant::now(), Input::Transferred, &mut out);
                             // RFC 5589 §6: the transferor ends its dialog once told of success.
                             let _ = s.commands.send(CoreCmd::HangUp(s.call)).await;
                         }
-                        TransferUpdate::Progress(code) | TransferUpdate::Refused(Some(code)) => {
-                            let has_mailbox = plan.mailbox_for_target(target).is_some();
-                            info!(%target, code, has_mailbox, "transfer failed");
-                            transfer = None;
-                            flow.handle(Instant::now(), Input::TransferFailed { has_mailbox }, &mut out);
-                        }
-                        TransferUpdate::Refused(None) => {
-                            let has_mailbox = plan.mailbox_for_target(target).is_some();
-                            info!(%target, has_mailbox, "transfer failed: REFER not answered");
+                        Some(TransferResult::Failed) => {
+                            let has_mailbox = plan.mailbox_for_target(&t.target).is_some();
                             transfer = None;
                             flow.handle(Instant::now(), Input::TransferFailed { has_mailbox }, &mut out);
                         }
@@ -182,48 +158,9 @@ fn render(s: &CallSetup, says: &[Say]) -> Option<Arc<[i16]>> {
     speech::render(prompts, &names).ok()
 }
 
-/// The URI a transfer to `target` goes to: a mailbox's SIP address (Lync users), else its
-/// number or the number itself at the plan's domain (or the pilot's host), `user=phone`.
-fn refer_target(plan: &DialPlan, target: &str, pilot_uri: &str) -> String {
-    let host = plan
-        .domain
-        .clone()
-        .unwrap_or_else(|| uri_host(pilot_uri).to_owned());
-    if let Some(m) = plan.mailbox_for_target(target) {
-        if let Some(sip) = &m.sip_address {
-            return sip.clone();
-        }
-        let number = m.e164.as_deref().unwrap_or(&m.extension);
-        return format!("sip:{number}@{host};user=phone");
-    }
-    let lower = target.to_ascii_lowercase();
-    if ["sip:", "sips:", "tel:"]
-        .iter()
-        .any(|p| lower.starts_with(p))
-    {
-        return target.to_owned();
-    }
-    let number: String = target
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == '+')
-        .collect();
-    format!("sip:{number}@{host};user=phone")
-}
-
-/// `host[:port]` of a `sip:user@host;params` URI (empty if there is none).
-fn uri_host(uri: &str) -> &str {
-    let after_user = uri
-        .rsplit_once('@')
-        .map_or_else(|| uri.split_once(':').map_or(uri, |(_, r)| r), |(_, r)| r);
-    after_user
-        .split([';', '>', '?'])
-        .next()
-        .unwrap_or(after_user)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::interactive::refer_target;
 
     #[test]
     fn refer_targets() {
@@ -247,6 +184,5 @@ mod tests {
             refer_target(&plan, "sip:desk@elsewhere.net", pilot),
             "sip:desk@elsewhere.net"
         );
-        assert_eq!(uri_host("sip:host.only"), "host.only");
     }
 }

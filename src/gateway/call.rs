@@ -24,7 +24,7 @@ use crate::media::srtp::SrtpContext;
 use crate::media::vad::SilenceDetector;
 use crate::media::FRAME_SAMPLES;
 use crate::sip::endpoint::CallId;
-use crate::store::{MailboxId, MessageKind, NewMessage};
+use crate::store::{GreetingKind, MailboxId, MessageKind, NewMessage};
 use crate::telemetry;
 
 /// What the core tells a call.
@@ -62,6 +62,7 @@ pub(super) enum FlowSetup {
     Subscriber {
         plan: Box<crate::dialplan::DialPlan>,
         known: Option<MailboxEntry>,
+        pilot_uri: String,
     },
     /// Auto attendant `index` of `plan`, reached through `pilot_uri`.
     Attendant {
@@ -103,9 +104,11 @@ pub(super) async fn run(mut s: CallSetup) {
     if answer(&mut s).await {
         match s.flow.clone() {
             FlowSetup::Deposit { mailbox, limits } => deposit(&mut s, &mailbox, limits).await,
-            FlowSetup::Subscriber { plan, known } => {
-                super::subscriber_call::run(&mut s, &plan, known).await
-            }
+            FlowSetup::Subscriber {
+                plan,
+                known,
+                pilot_uri,
+            } => super::subscriber_call::run(&mut s, &plan, known, &pilot_uri).await,
             FlowSetup::Attendant {
                 plan,
                 index,
@@ -402,30 +405,39 @@ fn on_packet(
     );
 }
 
-/// The mailbox's own greeting if it has one, else the default built from shipped prompts:
-/// "The person at extension 1 0 0 1 is not available. After the tone..."
+/// The mailbox's away greeting while it is on, else its own greeting, else the default built
+/// from shipped prompts: "Alice Anders [her recorded name] is not available. After the tone..."
+/// or, without a recorded name, "The person at extension 1 0 0 1 is not available...".
 async fn greeting(s: &CallSetup, mailbox: &MailboxEntry) -> Arc<[i16]> {
     let store = s.shared.store.clone();
     let id = mailbox.id.clone();
-    let custom = tokio::task::spawn_blocking(move || {
+    let found = tokio::task::spawn_blocking(move || {
         let id = MailboxId::new(&id).ok()?;
-        let path = store.greeting(&id).ok()??;
-        match crate::media::prompts::load(&path) {
-            Ok(samples) if !samples.is_empty() => Some(samples),
-            Ok(_) => None,
-            Err(e) => {
-                warn!(error = %e, "mailbox greeting unusable; using the default");
-                None
+        let load = |kind: GreetingKind| -> Option<Vec<i16>> {
+            let path = store.greeting(&id, kind).ok()??;
+            match crate::media::prompts::load(&path) {
+                Ok(samples) if !samples.is_empty() => Some(samples),
+                Ok(_) => None,
+                Err(e) => {
+                    warn!(error = %e, ?kind, "mailbox recording unusable; not used");
+                    None
+                }
             }
+        };
+        match load(GreetingKind::Away).or_else(|| load(GreetingKind::Personal)) {
+            Some(greeting) => Some(Ok(greeting)),
+            None => load(GreetingKind::Name).map(Err),
         }
     })
     .await
     .ok()
     .flatten();
-    if let Some(samples) = custom {
-        return Arc::from(samples);
+    match found {
+        Some(Ok(greeting)) => Arc::from(greeting),
+        Some(Err(name)) => super::named_greeting(&s.shared.prompts, &name)
+            .unwrap_or_else(|| super::default_greeting(&s.shared.prompts, &mailbox.extension)),
+        None => super::default_greeting(&s.shared.prompts, &mailbox.extension),
     }
-    super::default_greeting(&s.shared.prompts, &mailbox.extension)
 }
 
 /// What the deposit's commands need besides the call: whose mailbox, its limits, and when the

@@ -109,3 +109,114 @@ impl Interactive {
         }
     }
 }
+
+/// A transfer (REFER) this call asked for, until it is known to have worked or failed.
+pub(super) struct PendingTransfer {
+    pub target: String,
+    deadline: Instant,
+}
+
+/// What became of a pending transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TransferResult {
+    Done,
+    Failed,
+}
+
+impl PendingTransfer {
+    /// How long a transfer the peer accepted may take before it counts as failed (the
+    /// target's phone rings out in about 30 s on Lync and most PBXs).
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Asks the core to REFER the caller to `refer_to`, and starts watching for the outcome.
+    pub async fn start(s: &CallSetup, target: String, refer_to: String, referred_by: &str) -> Self {
+        tracing::info!(%target, %refer_to, "transferring the caller (REFER)");
+        let cmd = super::CoreCmd::Transfer {
+            call: s.call,
+            refer_to,
+            referred_by: referred_by.to_owned(),
+        };
+        let _ = s.commands.send(cmd).await;
+        Self {
+            target,
+            deadline: Instant::now() + Self::TIMEOUT,
+        }
+    }
+
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The outcome a core update tells, if it tells one.
+    pub fn update(&self, update: super::call::TransferUpdate) -> Option<TransferResult> {
+        use super::call::TransferUpdate::{Accepted, Progress, Refused};
+        let result = match update {
+            Accepted | Progress(100..=199) => return None,
+            Progress(200..=299) => TransferResult::Done,
+            Progress(code) | Refused(Some(code)) => {
+                tracing::info!(target = %self.target, code, "transfer failed");
+                TransferResult::Failed
+            }
+            Refused(None) => {
+                tracing::info!(target = %self.target, "transfer failed: REFER not answered");
+                TransferResult::Failed
+            }
+        };
+        if result == TransferResult::Done {
+            tracing::info!(target = %self.target, "transfer completed");
+        }
+        Some(result)
+    }
+
+    /// True once the transfer has taken too long.
+    pub fn expired(&self, now: Instant) -> bool {
+        if now >= self.deadline {
+            tracing::warn!(target = %self.target, "transfer not completed in time");
+            return true;
+        }
+        false
+    }
+}
+
+/// The URI a transfer to `target` goes to: a mailbox's SIP address (Lync users), else its
+/// number or the number itself at the plan's domain (or the pilot's host), `user=phone`.
+pub(super) fn refer_target(
+    plan: &crate::dialplan::DialPlan,
+    target: &str,
+    pilot_uri: &str,
+) -> String {
+    let host = plan
+        .domain
+        .clone()
+        .unwrap_or_else(|| uri_host(pilot_uri).to_owned());
+    if let Some(m) = plan.mailbox_for_target(target) {
+        if let Some(sip) = &m.sip_address {
+            return sip.clone();
+        }
+        let number = m.e164.as_deref().unwrap_or(&m.extension);
+        return format!("sip:{number}@{host};user=phone");
+    }
+    let lower = target.to_ascii_lowercase();
+    if ["sip:", "sips:", "tel:"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return target.to_owned();
+    }
+    let number: String = target
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect();
+    format!("sip:{number}@{host};user=phone")
+}
+
+/// `host[:port]` of a `sip:user@host;params` URI (empty if there is none).
+fn uri_host(uri: &str) -> &str {
+    let after_user = uri
+        .rsplit_once('@')
+        .map_or_else(|| uri.split_once(':').map_or(uri, |(_, r)| r), |(_, r)| r);
+    after_user
+        .split([';', '>', '?'])
+        .next()
+        .unwrap_or(after_user)
+}

@@ -703,6 +703,7 @@ impl Core {
                 let flow = FlowSetup::Subscriber {
                     plan: Box::new(plan.clone()),
                     known,
+                    pilot_uri: ruri.clone(),
                 };
                 (plan, flow)
             }
@@ -968,6 +969,18 @@ pub fn default_greeting(prompts: &PromptLibrary, extension: &str) -> Arc<[i16]> 
         }
     }
     Arc::from(samples)
+}
+
+/// The default greeting with the user's recorded name: "[name] is not available. After the
+/// tone...". `None` if the shipped prompt is missing.
+pub fn named_greeting(prompts: &PromptLibrary, name: &[i16]) -> Option<Arc<[i16]>> {
+    let rest = prompts.get("vm-not-available")?;
+    // The name as recorded, a short pause, then the shipped sentence.
+    let mut samples = Vec::with_capacity(name.len() + 1600 + rest.len());
+    samples.extend_from_slice(name);
+    samples.resize(samples.len() + 1600, 0);
+    samples.extend_from_slice(&rest);
+    Some(Arc::from(samples))
 }
 
 /// How media must be protected under a dial plan's VoIPSecurity. Secured demands SRTP (a plain

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::call::{mailbox_address, send_mwi, CallSetup, CallSignal};
-use super::interactive::{Heard, Interactive};
+use super::interactive::{refer_target, Heard, Interactive, PendingTransfer, TransferResult};
 use super::CoreCmd;
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::subscriber::{
@@ -30,7 +30,12 @@ struct Loaded {
     audio: Vec<Arc<[i16]>>,
 }
 
-pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<MailboxEntry>) {
+pub(super) async fn run(
+    s: &mut CallSetup,
+    plan: &DialPlan,
+    known: Option<MailboxEntry>,
+    pilot_uri: &str,
+) {
     let limits = SubscriberLimits {
         input_failures: plan.input_failures_before_disconnect,
         min_pin_length: plan.pin_policy.min_length as u32,
@@ -44,10 +49,17 @@ pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<Mailbo
     let mut recorder: Option<(Recorder, PathBuf)> = None;
     let mut pending: Option<oneshot::Receiver<(Input, Option<Loaded>)>> = None;
     let mut out = Vec::new();
+    // A call-back in progress.
+    let mut transfer: Option<PendingTransfer> = None;
 
     flow.handle(Instant::now(), Input::Answered, &mut out);
     loop {
         for cmd in std::mem::take(&mut out) {
+            if let Command::CallBack { number } = cmd {
+                let refer_to = refer_target(plan, &number, pilot_uri);
+                transfer = Some(PendingTransfer::start(s, number, refer_to, pilot_uri).await);
+                continue;
+            }
             execute(
                 s,
                 plan,
@@ -63,7 +75,11 @@ pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<Mailbo
         if flow.is_done() {
             break;
         }
-        let next = media.next_wakeup(flow.poll_timeout());
+        let deadline = match (flow.poll_timeout(), &transfer) {
+            (Some(a), Some(t)) => Some(a.min(t.deadline())),
+            (a, t) => a.or(t.as_ref().map(PendingTransfer::deadline)),
+        };
+        let next = media.next_wakeup(deadline);
         let wait_pending = async {
             match pending.as_mut() {
                 Some(rx) => rx.await.ok(),
@@ -75,6 +91,9 @@ pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<Mailbo
                 let now = Instant::now();
                 if media.send_due(s, now).await {
                     flow.handle(now, Input::PlaybackDone, &mut out);
+                }
+                if transfer.take_if(|t| t.expired(now)).is_some() {
+                    flow.handle(now, Input::TransferFailed, &mut out);
                 }
                 flow.handle(now, Input::Tick, &mut out);
             }
@@ -92,7 +111,21 @@ pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<Mailbo
             }
             sig = s.signals.recv() => match sig {
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
-                Some(CallSignal::Acked | CallSignal::Transfer(_)) => {}
+                Some(CallSignal::Acked) => {}
+                Some(CallSignal::Transfer(update)) => {
+                    let result = transfer.as_ref().and_then(|t| t.update(update));
+                    match result {
+                        None => {}
+                        Some(TransferResult::Done) => {
+                            transfer = None;
+                            flow.handle(Instant::now(), Input::Transferred, &mut out);
+                        }
+                        Some(TransferResult::Failed) => {
+                            transfer = None;
+                            flow.handle(Instant::now(), Input::TransferFailed, &mut out);
+                        }
+                    }
+                }
                 Some(CallSignal::Hangup | CallSignal::Cancelled) | None => {
                     flow.handle(Instant::now(), Input::CallerHungUp, &mut out);
                 }
@@ -230,14 +263,14 @@ async fn execute(
                 Err(e) => warn!(error = %e, "cannot record greeting"),
             }
         }
-        Command::SaveGreeting => {
+        Command::SaveGreeting(kind) => {
             let rec = recorder.take();
             spawn_job(pending, move || {
                 let Some((r, path)) = rec else {
                     return (Input::StoreDone(false), None);
                 };
                 let ok = r.finish(None).is_ok()
-                    && mailbox_id.is_some_and(|mb| store.save_greeting(&mb, &path).is_ok());
+                    && mailbox_id.is_some_and(|mb| store.save_greeting(&mb, kind, &path).is_ok());
                 let _ = std::fs::remove_file(&path);
                 (Input::StoreDone(ok), None)
             });
@@ -275,6 +308,12 @@ async fn execute(
                 }
             }
         }
+        Command::DeleteGreeting(kind) => spawn_job(pending, move || {
+            let ok = mailbox_id.is_some_and(|mb| store.delete_greeting(&mb, kind).is_ok());
+            (Input::StoreDone(ok), None)
+        }),
+        // Handled by the loop, which owns the transfer.
+        Command::CallBack { .. } => {}
         Command::HangUp => {
             let _ = s.commands.send(CoreCmd::HangUp(s.call)).await;
         }
