@@ -48,12 +48,7 @@ fn start(schedule: &str) -> Gateway {
 
 /// Calls the attendant; returns the gateway's media address once the menu is playing.
 fn call(gw: &Gateway, ua: &mut Ua) -> SocketAddr {
-    let offer = ua.g711_offer();
-    ua.invite(&format!("sip:{PILOT}@{};user=phone", gw.sip), "", &offer);
-    let ok = ua.final_response(Duration::from_secs(5));
-    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
-    ua.ack(&ok);
-    let media = Ua::media_target(&ok);
+    let media = ua.call(gw, &format!("sip:{PILOT}@{};user=phone", gw.sip), "");
     // The first packet of the greeting/menu: the attendant is talking.
     let mut buf = [0u8; 1500];
     ua.rtp

@@ -48,21 +48,8 @@ fn set_pin(gw: &Gateway, pin: &str) -> (bool, String) {
 
 fn call(gw: &Gateway) -> (Ua, SocketAddr) {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
-    let offer = ua.g711_offer();
-    ua.invite(&format!("sip:{PILOT}@{};user=phone", gw.sip), "", &offer);
-    let ok = ua.final_response(Duration::from_secs(5));
-    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
-    ua.ack(&ok);
-    let media = Ua::media_target(&ok);
+    let media = ua.call(gw, &format!("sip:{PILOT}@{};user=phone", gw.sip), "");
     (ua, media)
-}
-
-fn dial(ua: &Ua, media: SocketAddr, digits: &str, ts: &mut u32) {
-    for d in digits.chars() {
-        *ts = ts.wrapping_add(1600);
-        ua.send_dtmf(media, d, *ts);
-        std::thread::sleep(Duration::from_millis(60));
-    }
 }
 
 fn pins(gw: &Gateway) -> PinStore {
@@ -88,21 +75,21 @@ fn change_pin_menu_refuses_what_the_policy_refuses() {
     let (ua, media) = call(&gw);
     let mut ts = 0;
     std::thread::sleep(Duration::from_millis(300));
-    dial(&ua, media, "1001#", &mut ts);
+    ua.keys(media, "1001#", &mut ts);
     std::thread::sleep(Duration::from_millis(500));
-    dial(&ua, media, "58291473#", &mut ts);
+    ua.keys(media, "58291473#", &mut ts);
     std::thread::sleep(Duration::from_millis(1500));
     // Main menu: 5 changes the PIN. Too short, trivial, the current one: all refused.
-    dial(&ua, media, "5", &mut ts);
+    ua.keys(media, "5", &mut ts);
     for refused in ["2468", "11111111", "58291473"] {
         std::thread::sleep(Duration::from_millis(700));
-        dial(&ua, media, &format!("{refused}#"), &mut ts);
+        ua.keys(media, &format!("{refused}#"), &mut ts);
         std::thread::sleep(Duration::from_millis(700));
         assert!(pins(&gw).verify("58291473"), "{refused} was accepted");
     }
     // A good one is taken; the old one no longer works.
     std::thread::sleep(Duration::from_millis(700));
-    dial(&ua, media, "70318264#", &mut ts);
+    ua.keys(media, "70318264#", &mut ts);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !pins(&gw).verify("70318264") && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
@@ -119,12 +106,12 @@ fn lockout_after_max_logon_attempts() {
     let (ua, media) = call(&gw);
     let mut ts = 0;
     std::thread::sleep(Duration::from_millis(300));
-    dial(&ua, media, "1001#", &mut ts);
+    ua.keys(media, "1001#", &mut ts);
     // MaxLogonAttempts = 3 (below InputFailuresBeforeDisconnect = 5): the third wrong PIN
     // locks the mailbox and the gateway says so and hangs up.
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(600));
-        dial(&ua, media, "11223344#", &mut ts);
+        ua.keys(media, "11223344#", &mut ts);
     }
     let bye = ua.expect_request(Method::Bye, Duration::from_secs(20));
     ua.ok(&bye);
@@ -133,9 +120,9 @@ fn lockout_after_max_logon_attempts() {
     // Locked: even the right PIN is refused on the next call.
     let (ua, media) = call(&gw);
     std::thread::sleep(Duration::from_millis(300));
-    dial(&ua, media, "1001#", &mut ts);
+    ua.keys(media, "1001#", &mut ts);
     std::thread::sleep(Duration::from_millis(600));
-    dial(&ua, media, "58291473#", &mut ts);
+    ua.keys(media, "58291473#", &mut ts);
     let bye = ua.expect_request(Method::Bye, Duration::from_secs(20));
     ua.ok(&bye);
     assert!(pins(&gw).locked);

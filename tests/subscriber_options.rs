@@ -29,39 +29,26 @@ fn gateway() -> Gateway {
     gw
 }
 
-fn dial(ua: &Ua, media: SocketAddr, digits: &str, ts: &mut u32) {
-    for d in digits.chars() {
-        *ts = ts.wrapping_add(1600);
-        ua.send_dtmf(media, d, *ts);
-        std::thread::sleep(Duration::from_millis(60));
-    }
-}
-
 /// Calls subscriber access and logs in as alice; returns at the main menu.
 fn log_in(gw: &Gateway) -> (Ua, SocketAddr, u32) {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
-    let offer = ua.g711_offer();
-    ua.invite(&format!("sip:{PILOT}@{};user=phone", gw.sip), "", &offer);
-    let ok = ua.final_response(Duration::from_secs(5));
-    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
-    ua.ack(&ok);
-    let media = Ua::media_target(&ok);
+    let media = ua.call(gw, &format!("sip:{PILOT}@{};user=phone", gw.sip), "");
     let mut ts = 0;
     std::thread::sleep(Duration::from_millis(300));
-    dial(&ua, media, "1001#", &mut ts);
+    ua.keys(media, "1001#", &mut ts);
     std::thread::sleep(Duration::from_millis(400));
-    dial(&ua, media, "135790#", &mut ts);
+    ua.keys(media, "135790#", &mut ts);
     std::thread::sleep(Duration::from_millis(1500));
     (ua, media, ts)
 }
 
 /// Records something after the prompt and beep of menu key `key`.
 fn record(ua: &Ua, media: SocketAddr, key: &str, samples: &[i16], ts: &mut u32) {
-    dial(ua, media, key, ts);
+    ua.keys(media, key, ts);
     ua.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(15));
     let (mut seq, mut ats) = (1u16, 0u32);
     ua.send_audio(media, samples, 77, &mut seq, &mut ats);
-    dial(ua, media, "#", ts);
+    ua.keys(media, "#", ts);
 }
 
 /// What a caller diverted to alice's voice mail hears before the beep.
@@ -114,7 +101,7 @@ fn away_greeting_and_recorded_name_are_what_callers_hear() {
     // 7 turns it off: with no personal greeting, callers hear the recorded name and
     // "is not available...", not "the person at extension 1 0 0 1".
     std::thread::sleep(Duration::from_millis(1500));
-    dial(&ua, media, "7", &mut ts);
+    ua.keys(media, "7", &mut ts);
     wait_for(&dir.join("away.wav"), false);
     let heard = greeting_heard(&gw);
     let (corr, lag) = best_correlation(&through_pcmu(&through_pcmu(&name)), &heard, 800);
@@ -159,9 +146,9 @@ fn call_back_refers_the_user_to_the_caller() {
         )
         .unwrap();
     let (ua, media, mut ts) = log_in(&gw);
-    dial(&ua, media, "1", &mut ts);
+    ua.keys(media, "1", &mut ts);
     std::thread::sleep(Duration::from_millis(800));
-    dial(&ua, media, "4", &mut ts);
+    ua.keys(media, "4", &mut ts);
     let refer = ua.expect_request(Method::Refer, Duration::from_secs(5));
     assert_eq!(
         refer.header("Refer-To"),
