@@ -268,3 +268,138 @@ fn failed_transfer_to_a_number_without_mailbox_returns_to_the_menu() {
         assert!(gw.messages(mailbox).is_empty(), "{mailbox}");
     }
 }
+
+/// A second leg's answer: 200 with SDP pointing at `rtp`, our Contact.
+fn answer_second_leg(ua: &Ua, invite: &Message, rtp: &std::net::UdpSocket) {
+    let addr = rtp.local_addr().unwrap();
+    let sdp = format!(
+        "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+        addr.port()
+    );
+    let mut ok = Message::response_to(invite, 200, "OK", Some("leg-b"));
+    ok.push("Contact", format!("<sip:alice@{}>", ua.local()));
+    ok.push("Content-Type", "application/sdp");
+    ok.body = sdp.into_bytes();
+    ua.sip.send_to(&ok.to_bytes(), ua.gw).unwrap();
+}
+
+/// The gateway's media address in an SDP body.
+fn sdp_target(body: &[u8]) -> SocketAddr {
+    let text = std::str::from_utf8(body).unwrap();
+    let port: u16 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// One PCMU packet with a recognisable payload.
+fn rtp_packet(seq: u16, fill: u8) -> Vec<u8> {
+    let mut p = vec![fill; 12 + 160];
+    umgw::media::rtp::RtpHeader {
+        marker: false,
+        payload_type: 0,
+        sequence: seq,
+        timestamp: u32::from(seq) * 160,
+        ssrc: 0xB0B,
+    }
+    .write(&mut p);
+    p
+}
+
+#[test]
+fn peer_without_refer_gets_a_bridged_second_leg_with_media_both_ways() {
+    let gw = start("");
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let media = call(&gw, &mut ua);
+    let mut ts = 0;
+    dial(&ua, media, "1", &mut ts);
+    let (refer, _) = expect_refer(&ua, &gw);
+    respond(&ua, &refer, 501, "Not Implemented");
+
+    // The gateway calls alice itself, through the peer the call came from.
+    let invite = ua.expect_request(Method::Invite, Duration::from_secs(5));
+    assert_eq!(invite.request_uri(), Some("sip:alice@contoso.com"));
+    assert_ne!(invite.call_id(), Some(ua.call_id.as_str()), "a new dialog");
+    let leg_media = sdp_target(&invite.body);
+    let b_rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    answer_second_leg(&ua, &invite, &b_rtp);
+    let ack = ua.expect_request(Method::Ack, Duration::from_secs(5));
+    assert_eq!(ack.call_id(), invite.call_id());
+
+    // Media flows both ways through the gateway: B's packets reach the caller, the caller's
+    // reach B (payload intact). The attendant's own prompt may still be draining: skip it.
+    b_rtp
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    ua.rtp
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let (mut at_caller, mut at_b) = (0, 0);
+    let mut buf = [0u8; 1500];
+    for seq in 0..25u16 {
+        b_rtp.send_to(&rtp_packet(seq, 0x55), leg_media).unwrap();
+        ua.rtp.send_to(&rtp_packet(seq, 0x66), media).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        while let Ok((n, _)) = ua.rtp.recv_from(&mut buf) {
+            if n == 172 && buf[12..n].iter().all(|&b| b == 0x55) {
+                at_caller += 1;
+            }
+        }
+        while let Ok((n, _)) = b_rtp.recv_from(&mut buf) {
+            if n == 172 && buf[12..n].iter().all(|&b| b == 0x66) {
+                at_b += 1;
+            }
+        }
+    }
+    assert!(at_caller >= 20, "{at_caller} of 25 reached the caller");
+    assert!(at_b >= 20, "{at_b} of 25 reached the target");
+
+    // The target hangs up: the gateway ends the caller's call too.
+    let gw_tag = invite.from_tag().unwrap().to_owned();
+    ua.send(&format!(
+        "BYE sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-bye-b\r\n\
+         Max-Forwards: 70\r\nFrom: {to};tag=leg-b\r\nTo: {from}\r\nCall-ID: {cid}\r\n\
+         CSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
+        gw = ua.gw,
+        l = ua.local(),
+        to = invite.header("To").unwrap(),
+        from = invite.header("From").unwrap(),
+        cid = invite.call_id().unwrap(),
+    ));
+    assert!(invite.header("From").unwrap().contains(&gw_tag));
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(5));
+    assert_eq!(
+        bye.call_id(),
+        Some(ua.call_id.as_str()),
+        "the caller's call ends"
+    );
+    ua.ok(&bye);
+    assert!(gw.messages("alice").is_empty());
+}
+
+#[test]
+fn second_leg_refused_falls_back_to_the_mailbox() {
+    let gw = start("");
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let media = call(&gw, &mut ua);
+    let mut ts = 0;
+    dial(&ua, media, "1", &mut ts);
+    let (refer, _) = expect_refer(&ua, &gw);
+    respond(&ua, &refer, 405, "Method Not Allowed");
+    let invite = ua.expect_request(Method::Invite, Duration::from_secs(5));
+    respond(&ua, &invite, 486, "Busy Here");
+    let ack = ua.expect_request(Method::Ack, Duration::from_secs(5));
+    assert_eq!(
+        ack.call_id(),
+        invite.call_id(),
+        "the failure is acknowledged"
+    );
+    leave_message(&mut ua, media);
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
+}

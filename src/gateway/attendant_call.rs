@@ -8,7 +8,9 @@ use std::time::{Instant, SystemTime};
 use tracing::{info, warn};
 
 use super::call::{CallSetup, CallSignal};
-use super::interactive::{refer_target, Heard, Interactive, PendingTransfer, TransferResult};
+use super::interactive::{
+    refer_target, BridgeLeg, Heard, Interactive, PendingTransfer, TransferResult,
+};
 use super::CoreCmd;
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::attendant::{Attendant, AttendantLimits, Command, Input, Say};
@@ -20,17 +22,22 @@ pub(super) enum Outcome {
     Over,
     /// The caller chose (or a failed transfer fell back to) leaving a message here.
     Deposit(MailboxEntry),
+    /// The target answered a second leg we placed: relay media (the caller's media with it).
+    Bridged(BridgeLeg),
 }
 
-/// Runs attendant `index` of `plan` on an answered call for `pilot_uri`.
+/// Runs attendant `index` of `plan` on an answered call for `pilot_uri`; returns what became
+/// of the call and its media (which a bridged transfer goes on using).
 pub(super) async fn run(
     s: &mut CallSetup,
     plan: &DialPlan,
     index: usize,
     pilot_uri: &str,
-) -> Outcome {
+) -> (Outcome, Interactive) {
+    let started = Instant::now();
+    let mut media = Interactive::new(s, started);
     let Some(attendant) = plan.auto_attendants.get(index) else {
-        return Outcome::Over;
+        return (Outcome::Over, media);
     };
     let period = attendant.schedule.period(SystemTime::now());
     info!(attendant = %attendant.name, ?period, "auto attendant answered");
@@ -44,8 +51,6 @@ pub(super) async fn run(
         plan.operator_extension.as_deref(),
         limits,
     );
-    let started = Instant::now();
-    let mut media = Interactive::new(s, started);
     let mut out = Vec::new();
     let mut transfer: Option<PendingTransfer> = None;
     let mut outcome = Outcome::Over;
@@ -109,21 +114,14 @@ pub(super) async fn run(
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
                 Some(CallSignal::Acked) => {}
                 Some(CallSignal::Transfer(update)) => {
-                    let Some(t) = &transfer else { continue };
-                    match t.update(update) {
-                        None => {}
-                        Some(TransferResult::Done) => {
-                            transfer = None;
-                            flow.handle(Instant::now(), Input::Transferred, &mut out);
-                            // RFC 5589 §6: the transferor ends its dialog once told of success.
-                            let _ = s.commands.send(CoreCmd::HangUp(s.call)).await;
-                        }
-                        Some(TransferResult::Failed) => {
-                            let has_mailbox = plan.mailbox_for_target(&t.target).is_some();
-                            transfer = None;
-                            flow.handle(Instant::now(), Input::TransferFailed { has_mailbox }, &mut out);
-                        }
-                    }
+                    let Some(t) = transfer.as_mut() else { continue };
+                    let result = t.update(s, update).await;
+                    settle(s, plan, &mut transfer, result, &mut flow, &mut outcome, &mut out).await;
+                }
+                Some(CallSignal::Bridge(update)) => {
+                    let Some(t) = transfer.as_mut() else { continue };
+                    let result = t.bridge(update);
+                    settle(s, plan, &mut transfer, result, &mut flow, &mut outcome, &mut out).await;
                 }
                 Some(CallSignal::Hangup | CallSignal::Cancelled) | None => {
                     flow.handle(Instant::now(), Input::CallerHungUp, &mut out);
@@ -135,7 +133,37 @@ pub(super) async fn run(
         seconds = started.elapsed().as_secs_f32(),
         "auto attendant finished"
     );
-    outcome
+    (outcome, media)
+}
+
+/// Acts on the outcome of a transfer, if there is one yet.
+async fn settle(
+    s: &CallSetup,
+    plan: &DialPlan,
+    transfer: &mut Option<PendingTransfer>,
+    result: Option<TransferResult>,
+    flow: &mut Attendant,
+    outcome: &mut Outcome,
+    out: &mut Vec<Command>,
+) {
+    let Some(result) = result else { return };
+    let Some(t) = transfer.take() else { return };
+    let now = Instant::now();
+    match result {
+        TransferResult::Done => {
+            flow.handle(now, Input::Transferred, out);
+            // RFC 5589 §6: the transferor ends its dialog once told of success.
+            let _ = s.commands.send(CoreCmd::HangUp(s.call)).await;
+        }
+        TransferResult::Bridged(leg) => {
+            flow.handle(now, Input::Transferred, out);
+            *outcome = Outcome::Bridged(leg);
+        }
+        TransferResult::Failed => {
+            let has_mailbox = plan.mailbox_for_target(&t.target).is_some();
+            flow.handle(now, Input::TransferFailed { has_mailbox }, out);
+        }
+    }
 }
 
 /// Audio for what the flow says; missing prompts are logged and skipped.

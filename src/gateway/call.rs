@@ -36,6 +36,23 @@ pub(super) enum CallSignal {
     RemoteMedia(SocketAddr),
     /// News of a transfer (REFER) this call asked for.
     Transfer(TransferUpdate),
+    /// News of the second leg of a bridged transfer.
+    Bridge(BridgeUpdate),
+}
+
+/// How the second leg of a bridged transfer is doing.
+#[derive(Debug)]
+pub(super) enum BridgeUpdate {
+    /// The target answered: relay media between the caller and `remote` through `socket`.
+    Answered {
+        leg: crate::sip::endpoint::CallId,
+        socket: UdpSocket,
+        remote: SocketAddr,
+    },
+    /// The target refused (status) or never answered (`None`).
+    Failed(Option<u16>),
+    /// The target hung up.
+    Ended,
 }
 
 /// How a REFER is doing.
@@ -114,10 +131,16 @@ pub(super) async fn run(mut s: CallSetup) {
                 index,
                 pilot_uri,
             } => {
-                let outcome = super::attendant_call::run(&mut s, &plan, index, &pilot_uri).await;
-                if let super::attendant_call::Outcome::Deposit(mailbox) = outcome {
-                    info!(mailbox = %mailbox.id, "auto attendant hands the caller to voice mail");
-                    deposit(&mut s, &mailbox, deposit_limits(&plan)).await;
+                use super::attendant_call::Outcome;
+                let (outcome, media) =
+                    super::attendant_call::run(&mut s, &plan, index, &pilot_uri).await;
+                match outcome {
+                    Outcome::Deposit(mailbox) => {
+                        info!(mailbox = %mailbox.id, "auto attendant hands the caller to voice mail");
+                        deposit(&mut s, &mailbox, deposit_limits(&plan)).await;
+                    }
+                    Outcome::Bridged(leg) => super::interactive::relay(&mut s, media, leg).await,
+                    Outcome::Over => {}
                 }
             }
         }
@@ -150,7 +173,7 @@ async fn answer(s: &mut CallSetup) -> bool {
                         info!("caller cancelled before answer");
                         return false;
                     }
-                    Some(CallSignal::Acked | CallSignal::Transfer(_)) => {}
+                    Some(CallSignal::Acked | CallSignal::Transfer(_) | CallSignal::Bridge(_)) => {}
                 }
             }
         }
@@ -170,7 +193,7 @@ async fn answer(s: &mut CallSetup) -> bool {
             sig = s.signals.recv() => match sig {
                 Some(CallSignal::Acked) => return true,
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
-                Some(CallSignal::Transfer(_)) => {}
+                Some(CallSignal::Transfer(_) | CallSignal::Bridge(_)) => {}
                 Some(CallSignal::Cancelled | CallSignal::Hangup) | None => {
                     info!("caller left before ACK");
                     return false;
@@ -292,7 +315,7 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
             }
             sig = s.signals.recv(), if !caller_gone => match sig {
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
-                Some(CallSignal::Acked | CallSignal::Transfer(_)) => {}
+                Some(CallSignal::Acked | CallSignal::Transfer(_) | CallSignal::Bridge(_)) => {}
                 Some(CallSignal::Hangup | CallSignal::Cancelled) | None => {
                     caller_gone = true;
                     flow.handle(Instant::now(), Input::CallerHungUp, &mut out);

@@ -78,19 +78,32 @@ impl Interactive {
         was_playing && !self.player.is_playing()
     }
 
+    /// Removes SRTP from the `n` bytes in `rx_buf` (if the call uses it): the plain length.
+    pub fn unprotect(&mut self, n: usize) -> Option<usize> {
+        match self.srtp.as_mut() {
+            Some((inbound, _)) => inbound.unprotect(&mut self.rx_buf[..n]).ok(),
+            None => Some(n),
+        }
+    }
+
+    /// Applies SRTP to the `n`-byte RTP packet at the start of `buf` (which has room for the
+    /// tag), if the call uses it: the length to send.
+    pub fn protect(&mut self, buf: &mut [u8], n: usize) -> Option<usize> {
+        match self.srtp.as_mut() {
+            Some((_, outbound)) => outbound.protect(buf, n).ok(),
+            None => Some(n),
+        }
+    }
+
     /// Interprets `n` bytes received into `rx_buf` from `from`.
     pub fn heard(&mut self, s: &CallSetup, n: usize, from: SocketAddr) -> Heard<'_> {
         // Only the peer's media address may feed the call (its port may differ).
         if from.ip() != s.remote_media.ip() {
             return Heard::Nothing;
         }
-        let mut n = n;
-        if let Some((inbound, _)) = self.srtp.as_mut() {
-            match inbound.unprotect(&mut self.rx_buf[..n]) {
-                Ok(len) => n = len,
-                Err(_) => return Heard::Nothing,
-            }
-        }
+        let Some(n) = self.unprotect(n) else {
+            return Heard::Nothing;
+        };
         let Ok(pkt) = rtp::parse(&self.rx_buf[..n]) else {
             return Heard::Nothing;
         };
@@ -110,18 +123,37 @@ impl Interactive {
     }
 }
 
-/// A transfer (REFER) this call asked for, until it is known to have worked or failed.
+/// A transfer this call asked for, until it is known to have worked or failed: a REFER, and
+/// when the caller's side does not do REFER, a second leg bridged by us (B2BUA).
 pub(super) struct PendingTransfer {
     pub target: String,
+    refer_to: String,
+    referred_by: String,
     deadline: Instant,
+    bridging: bool,
 }
 
 /// What became of a pending transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum TransferResult {
+    /// The call server moved the caller (REFER): our part is over.
     Done,
     Failed,
+    /// The target answered our second leg: relay media until one side hangs up.
+    Bridged(BridgeLeg),
 }
+
+/// The answered second leg of a bridged transfer.
+#[derive(Debug)]
+pub(super) struct BridgeLeg {
+    pub leg: crate::sip::endpoint::CallId,
+    pub socket: tokio::net::UdpSocket,
+    pub remote: SocketAddr,
+}
+
+/// REFER refusals that mean "this peer does not do REFER" (rather than "not this target"):
+/// worth a bridged second leg.
+const NO_REFER: [u16; 4] = [405, 420, 489, 501];
 
 impl PendingTransfer {
     /// How long a transfer the peer accepted may take before it counts as failed (the
@@ -133,13 +165,16 @@ impl PendingTransfer {
         tracing::info!(%target, %refer_to, "transferring the caller (REFER)");
         let cmd = super::CoreCmd::Transfer {
             call: s.call,
-            refer_to,
+            refer_to: refer_to.clone(),
             referred_by: referred_by.to_owned(),
         };
         let _ = s.commands.send(cmd).await;
         Self {
             target,
+            refer_to,
+            referred_by: referred_by.to_owned(),
             deadline: Instant::now() + Self::TIMEOUT,
+            bridging: false,
         }
     }
 
@@ -147,25 +182,68 @@ impl PendingTransfer {
         self.deadline
     }
 
-    /// The outcome a core update tells, if it tells one.
-    pub fn update(&self, update: super::call::TransferUpdate) -> Option<TransferResult> {
+    /// The outcome a REFER update tells, if it tells one. A peer that does not do REFER gets
+    /// a bridged second leg instead (`bridge` then reports).
+    pub async fn update(
+        &mut self,
+        s: &CallSetup,
+        update: super::call::TransferUpdate,
+    ) -> Option<TransferResult> {
         use super::call::TransferUpdate::{Accepted, Progress, Refused};
-        let result = match update {
-            Accepted | Progress(100..=199) => return None,
-            Progress(200..=299) => TransferResult::Done,
+        let target = &self.target;
+        match update {
+            Accepted | Progress(100..=199) => None,
+            Progress(200..=299) => {
+                tracing::info!(%target, "transfer completed");
+                Some(TransferResult::Done)
+            }
+            Refused(Some(code)) if NO_REFER.contains(&code) && !self.bridging => {
+                tracing::info!(%target, code, "the peer does not accept REFER: bridging a second leg");
+                self.bridging = true;
+                self.deadline = Instant::now() + Self::TIMEOUT;
+                let cmd = super::CoreCmd::Bridge {
+                    call: s.call,
+                    target: self.refer_to.clone(),
+                    from: self.referred_by.clone(),
+                    encoding: s.codec.encoding_name(),
+                };
+                let _ = s.commands.send(cmd).await;
+                None
+            }
             Progress(code) | Refused(Some(code)) => {
-                tracing::info!(target = %self.target, code, "transfer failed");
-                TransferResult::Failed
+                tracing::info!(%target, code, "transfer failed");
+                Some(TransferResult::Failed)
             }
             Refused(None) => {
-                tracing::info!(target = %self.target, "transfer failed: REFER not answered");
-                TransferResult::Failed
+                tracing::info!(%target, "transfer failed: REFER not answered");
+                Some(TransferResult::Failed)
             }
-        };
-        if result == TransferResult::Done {
-            tracing::info!(target = %self.target, "transfer completed");
         }
-        Some(result)
+    }
+
+    /// The outcome news of the second leg tells.
+    pub fn bridge(&mut self, update: super::call::BridgeUpdate) -> Option<TransferResult> {
+        use super::call::BridgeUpdate::{Answered, Ended, Failed};
+        let target = &self.target;
+        match update {
+            Answered {
+                leg,
+                socket,
+                remote,
+            } => {
+                tracing::info!(%target, "transfer completed on a bridged leg");
+                Some(TransferResult::Bridged(BridgeLeg {
+                    leg,
+                    socket,
+                    remote,
+                }))
+            }
+            Failed(status) => {
+                tracing::info!(%target, ?status, "transfer failed: second leg not answered");
+                Some(TransferResult::Failed)
+            }
+            Ended => Some(TransferResult::Failed),
+        }
     }
 
     /// True once the transfer has taken too long.
@@ -176,6 +254,57 @@ impl PendingTransfer {
         }
         false
     }
+}
+
+/// Relays media between the caller and a bridged second leg until either hangs up. SRTP on
+/// the caller's side is removed and applied here; the second leg is plain RTP on the
+/// operator's network.
+pub(super) async fn relay(s: &mut CallSetup, mut media: Interactive, leg: BridgeLeg) {
+    let started = Instant::now();
+    let (mut to_leg, mut to_caller) = (0u64, 0u64);
+    let mut leg_buf = [0u8; 1500 + 16];
+    loop {
+        tokio::select! {
+            r = s.socket.recv_from(&mut media.rx_buf) => {
+                let Ok((n, from)) = r else { continue };
+                if from.ip() != s.remote_media.ip() {
+                    continue;
+                }
+                let Some(n) = media.unprotect(n) else { continue };
+                if leg.socket.send_to(&media.rx_buf[..n], leg.remote).await.is_ok() {
+                    to_leg += 1;
+                }
+            }
+            r = leg.socket.recv_from(&mut leg_buf[..1500]) => {
+                let Ok((n, from)) = r else { continue };
+                if from.ip() != leg.remote.ip() {
+                    continue;
+                }
+                let Some(n) = media.protect(&mut leg_buf, n) else { continue };
+                if s.socket.send_to(&leg_buf[..n], s.remote_media).await.is_ok() {
+                    to_caller += 1;
+                }
+            }
+            sig = s.signals.recv() => match sig {
+                Some(super::call::CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
+                Some(super::call::CallSignal::Bridge(super::call::BridgeUpdate::Ended)) => {
+                    let _ = s.commands.send(super::CoreCmd::HangUp(s.call)).await;
+                    break;
+                }
+                Some(super::call::CallSignal::Hangup | super::call::CallSignal::Cancelled) | None => {
+                    break; // the core hangs up the second leg when this call finishes
+                }
+                Some(_) => {}
+            },
+        }
+    }
+    tracing::info!(
+        ?leg.leg,
+        to_leg,
+        to_caller,
+        seconds = started.elapsed().as_secs_f32(),
+        "bridged transfer ended"
+    );
 }
 
 /// The URI a transfer to `target` goes to: a mailbox's SIP address (Lync users), else its

@@ -22,7 +22,7 @@ use anyhow::Context;
 use rand::Rng;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, info_span, warn, Instrument};
+use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use crate::config::Config;
 use crate::dialplan::{DialPlans, Route, VoipSecurity};
@@ -39,7 +39,7 @@ use crate::sip::{Remote, Transport};
 use crate::store::{Mailbox, Maildir};
 use crate::telemetry;
 
-use call::{CallSetup, CallSignal, FlowSetup, TransferUpdate};
+use call::{BridgeUpdate, CallSetup, CallSignal, FlowSetup, TransferUpdate};
 
 /// Everything a running gateway needs besides its config.
 pub struct Resources {
@@ -163,6 +163,14 @@ enum CoreCmd {
         call: CallId,
         refer_to: String,
         referred_by: String,
+    },
+    /// Call `target` on a second leg for `call` (the peer did not accept REFER), offering
+    /// `encoding`, the first leg's codec.
+    Bridge {
+        call: CallId,
+        target: String,
+        from: String,
+        encoding: &'static str,
     },
     /// The connection for a NOTIFY is up.
     NotifyConnected(Notify, Transport),
@@ -306,6 +314,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         endpoint,
         calls: HashMap::new(),
         transfers: HashMap::new(),
+        bridges: HashMap::new(),
         cmd_tx,
         next_rtp_port: 0,
         draining: None,
@@ -336,6 +345,9 @@ struct Core {
     calls: HashMap<CallId, mpsc::Sender<CallSignal>>,
     /// REFERs in flight, by request, and the call each transfers.
     transfers: HashMap<RequestId, CallId>,
+    /// Second legs of bridged transfers: the leg, the call it serves, and its RTP socket
+    /// until the leg is answered.
+    bridges: HashMap<CallId, (CallId, Option<UdpSocket>)>,
     cmd_tx: mpsc::Sender<CoreCmd>,
     beep: Arc<[i16]>,
     next_rtp_port: u16,
@@ -517,7 +529,24 @@ impl Core {
             CoreCmd::Finished(call) => {
                 self.calls.remove(&call);
                 self.board.call_ended(call.0);
+                // A bridged second leg ends with the call it served.
+                let legs: Vec<CallId> = self
+                    .bridges
+                    .iter()
+                    .filter(|(_, (a, _))| *a == call)
+                    .map(|(b, _)| *b)
+                    .collect();
+                for leg in legs {
+                    self.bridges.remove(&leg);
+                    self.endpoint.hangup(now, leg);
+                }
             }
+            CoreCmd::Bridge {
+                call,
+                target,
+                from,
+                encoding,
+            } => self.start_bridge(now, call, &target, &from, encoding).await,
             CoreCmd::Notify(n) => self.send_notify(now, n),
             CoreCmd::NotifyConnected(n, t) => self.send_notify_on(now, n, t),
         }
@@ -597,8 +626,24 @@ impl Core {
             }
             EndpointEvent::Acked { call } => self.signal(call, CallSignal::Acked),
             EndpointEvent::Cancelled { call } => self.signal(call, CallSignal::Cancelled),
+            EndpointEvent::RemoteHangup { call } if self.bridges.contains_key(&call) => {
+                if let Some((a, _)) = self.bridges.remove(&call) {
+                    info!(leg = ?call, "second leg hung up");
+                    self.signal(a, CallSignal::Bridge(BridgeUpdate::Ended));
+                }
+            }
             EndpointEvent::RemoteHangup { call } | EndpointEvent::AckTimeout { call } => {
                 self.signal(call, CallSignal::Hangup)
+            }
+            EndpointEvent::OutgoingProgress { call, status } => {
+                debug!(leg = ?call, status, "second leg progress");
+            }
+            EndpointEvent::OutgoingAnswered { call, sdp } => self.bridge_answered(call, &sdp),
+            EndpointEvent::OutgoingFailed { call, status } => {
+                if let Some((a, _)) = self.bridges.remove(&call) {
+                    info!(leg = ?call, ?status, "second leg failed");
+                    self.signal(a, CallSignal::Bridge(BridgeUpdate::Failed(status)));
+                }
             }
             EndpointEvent::MediaUpdate { call, offer } => {
                 if let Ok(text) = std::str::from_utf8(&offer) {
@@ -834,6 +879,71 @@ impl Core {
         };
         let span = tracing::Span::current();
         tokio::spawn(call::run(setup).instrument(span));
+    }
+
+    /// Places the second leg of a bridged transfer for `call` through the peer it came from.
+    async fn start_bridge(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        target: &str,
+        from: &str,
+        encoding: &'static str,
+    ) {
+        let failed =
+            |gw: &mut Self| gw.signal(call, CallSignal::Bridge(BridgeUpdate::Failed(None)));
+        let socket = match self.bind_rtp().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "no RTP port for the second leg");
+                return failed(self);
+            }
+        };
+        let Ok(local) = socket.local_addr() else {
+            return failed(self);
+        };
+        let session_id = rand::thread_rng().gen_range(1..u32::MAX as u64);
+        let offer = sdp::offer(local.ip(), local.port(), session_id, encoding);
+        match self
+            .endpoint
+            .invite_via(now, call, target, from, offer.into_bytes())
+        {
+            Some(leg) => {
+                info!(?call, ?leg, %target, "calling the transfer target on a second leg");
+                self.bridges.insert(leg, (call, Some(socket)));
+            }
+            None => failed(self),
+        }
+    }
+
+    /// The second leg answered: hand its socket and media address to the call.
+    fn bridge_answered(&mut self, leg: CallId, answer: &[u8]) {
+        let Some((a, socket)) = self.bridges.get_mut(&leg) else {
+            return;
+        };
+        let a = *a;
+        let remote = std::str::from_utf8(answer).ok().and_then(|text| {
+            sdp::negotiate(text, self.config.media.address, 9, 0)
+                .ok()
+                .map(|n| n.remote)
+        });
+        match (remote, socket.take()) {
+            (Some(remote), Some(socket)) => {
+                info!(?leg, %remote, "second leg answered");
+                let update = BridgeUpdate::Answered {
+                    leg,
+                    socket,
+                    remote,
+                };
+                self.signal(a, CallSignal::Bridge(update));
+            }
+            _ => {
+                warn!(?leg, "second leg answered without usable SDP: hanging up");
+                self.bridges.remove(&leg);
+                self.endpoint.hangup(Instant::now(), leg);
+                self.signal(a, CallSignal::Bridge(BridgeUpdate::Failed(Some(488))));
+            }
+        }
     }
 
     /// Binds an RTP socket on the next free even port of the configured range.

@@ -11,7 +11,9 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::call::{mailbox_address, send_mwi, CallSetup, CallSignal};
-use super::interactive::{refer_target, Heard, Interactive, PendingTransfer, TransferResult};
+use super::interactive::{
+    refer_target, BridgeLeg, Heard, Interactive, PendingTransfer, TransferResult,
+};
 use super::CoreCmd;
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::subscriber::{
@@ -49,12 +51,18 @@ pub(super) async fn run(
     let mut recorder: Option<(Recorder, PathBuf)> = None;
     let mut pending: Option<oneshot::Receiver<(Input, Option<Loaded>)>> = None;
     let mut out = Vec::new();
-    // A call-back in progress.
+    // A call-back in progress, and its second leg once bridged.
     let mut transfer: Option<PendingTransfer> = None;
+    let mut bridged: Option<BridgeLeg> = None;
 
     flow.handle(Instant::now(), Input::Answered, &mut out);
     loop {
         for cmd in std::mem::take(&mut out) {
+            // Bridged, the user talks to the caller through us: the flow's goodbye must not
+            // hang up the call.
+            if cmd == Command::HangUp && bridged.is_some() {
+                continue;
+            }
             if let Command::CallBack { number } = cmd {
                 let refer_to = refer_target(plan, &number, pilot_uri);
                 transfer = Some(PendingTransfer::start(s, number, refer_to, pilot_uri).await);
@@ -113,18 +121,15 @@ pub(super) async fn run(
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
                 Some(CallSignal::Acked) => {}
                 Some(CallSignal::Transfer(update)) => {
-                    let result = transfer.as_ref().and_then(|t| t.update(update));
-                    match result {
-                        None => {}
-                        Some(TransferResult::Done) => {
-                            transfer = None;
-                            flow.handle(Instant::now(), Input::Transferred, &mut out);
-                        }
-                        Some(TransferResult::Failed) => {
-                            transfer = None;
-                            flow.handle(Instant::now(), Input::TransferFailed, &mut out);
-                        }
-                    }
+                    let result = match transfer.as_mut() {
+                        Some(t) => t.update(s, update).await,
+                        None => None,
+                    };
+                    settle(&mut transfer, result, &mut flow, &mut bridged, &mut out);
+                }
+                Some(CallSignal::Bridge(update)) => {
+                    let result = transfer.as_mut().and_then(|t| t.bridge(update));
+                    settle(&mut transfer, result, &mut flow, &mut bridged, &mut out);
                 }
                 Some(CallSignal::Hangup | CallSignal::Cancelled) | None => {
                     flow.handle(Instant::now(), Input::CallerHungUp, &mut out);
@@ -145,7 +150,31 @@ pub(super) async fn run(
         let _ = r.finish(None);
         let _ = std::fs::remove_file(path);
     }
+    if let Some(leg) = bridged {
+        super::interactive::relay(s, media, leg).await;
+    }
     info!(mailbox = ?flow.mailbox(), seconds = started.elapsed().as_secs_f32(), "subscriber access ended");
+}
+
+/// Tells the flow how a call-back went, once known.
+fn settle(
+    transfer: &mut Option<PendingTransfer>,
+    result: Option<TransferResult>,
+    flow: &mut Subscriber,
+    bridged: &mut Option<BridgeLeg>,
+    out: &mut Vec<Command>,
+) {
+    let Some(result) = result else { return };
+    *transfer = None;
+    let input = match result {
+        TransferResult::Done => Input::Transferred,
+        TransferResult::Bridged(leg) => {
+            *bridged = Some(leg);
+            Input::Transferred
+        }
+        TransferResult::Failed => Input::TransferFailed,
+    };
+    flow.handle(Instant::now(), input, out);
 }
 
 /// Runs `job` on the blocking pool; its answer reaches the flow as an input.

@@ -65,6 +65,12 @@ pub enum EndpointEvent {
     /// A NOTIFY about our REFER (already answered 200): the status code of the transfer's
     /// INVITE, from the `message/sipfrag` body (100 trying, 200 done, 4xx-6xx failed).
     TransferProgress { call: CallId, status: u16 },
+    /// A provisional response to an INVITE we sent (`invite_via`).
+    OutgoingProgress { call: CallId, status: u16 },
+    /// Our INVITE was answered (ACK sent): `sdp` is the answer.
+    OutgoingAnswered { call: CallId, sdp: Vec<u8> },
+    /// Our INVITE failed with this status, or got no answer (`None`).
+    OutgoingFailed { call: CallId, status: Option<u16> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -126,12 +132,54 @@ struct Dialog {
     remote_tag: String,
     local_cseq: u32,
     local_sdp: Option<Vec<u8>>,
+    /// Our side of the dialog as our requests carry it in From (with our tag).
+    local_party: String,
+    /// The peer's side as our requests carry it in To (with its tag, once known).
+    remote_party: String,
+    /// Where our in-dialog requests go: the peer's Contact.
+    remote_target: String,
+    /// Route headers for our in-dialog requests (RFC 3261 §12.1).
+    route_set: Vec<String>,
+    /// We sent the INVITE (the bridged leg of a transfer).
+    outgoing: bool,
+    /// Our ACK for the 2xx of an outgoing call, resent for its retransmissions.
+    ack: Option<Vec<u8>>,
+}
+
+impl Dialog {
+    /// A request within the dialog, as far as every one needs: Via with `branch`,
+    /// Max-Forwards, the route set, From, To, Call-ID and CSeq.
+    fn request(&self, method: Method, branch: &str, cseq: u32) -> Message {
+        let cseq = format!("{cseq} {}", method.as_str());
+        let mut req = Message::request(method, self.remote_target.clone());
+        req.push("Via", via(self.remote, branch));
+        req.push("Max-Forwards", "70");
+        for route in &self.route_set {
+            req.push("Route", route.clone());
+        }
+        req.push("From", self.local_party.clone());
+        req.push("To", self.remote_party.clone());
+        req.push("Call-ID", self.call_id.clone());
+        req.push("CSeq", cseq);
+        req
+    }
+}
+
+/// Our Via for a request on `remote`'s transport.
+fn via(remote: Remote, branch: &str) -> String {
+    format!(
+        "SIP/2.0/{} {};branch={branch};rport",
+        remote.transport.via_name(),
+        remote.transport.local()
+    )
 }
 
 #[derive(Debug)]
 enum Purpose {
     Bye(CallId),
     Request(RequestId),
+    /// CANCEL of an outgoing INVITE: its outcome arrives through the INVITE (487).
+    Cancel,
 }
 
 #[derive(Debug)]
@@ -149,6 +197,8 @@ pub struct Endpoint {
     invites: HashMap<TxKey, (ServerInvite, CallId, Remote)>,
     others: HashMap<TxKey, (ServerNonInvite, Remote)>,
     clients: HashMap<String, ClientEntry>,
+    /// Our INVITEs, by branch.
+    outgoing: HashMap<String, uac::Outgoing>,
     calls: HashMap<CallId, Dialog>,
     dialog_index: HashMap<(String, String, String), CallId>,
     transmits: VecDeque<Transmit>,
@@ -169,6 +219,7 @@ impl Endpoint {
             invites: HashMap::new(),
             others: HashMap::new(),
             clients: HashMap::new(),
+            outgoing: HashMap::new(),
             calls: HashMap::new(),
             dialog_index: HashMap::new(),
             transmits: VecDeque::new(),
@@ -396,10 +447,24 @@ impl Endpoint {
             (call_id.clone(), local_tag.clone(), remote_tag.clone()),
             call,
         );
+        let remote_target = msg
+            .header("Contact")
+            .map(|c| message::uri_of(c).to_owned())
+            .unwrap_or_else(|| message::uri_of(msg.header("From").unwrap_or("")).to_owned());
         self.calls.insert(
             call,
             Dialog {
                 state: DialogState::Early,
+                local_party: format!("{};tag={local_tag}", msg.header("To").unwrap_or("")),
+                remote_party: msg.header("From").unwrap_or("").to_owned(),
+                remote_target,
+                // A UAS uses the Record-Route set in order (RFC 3261 §12.1.1).
+                route_set: msg
+                    .headers_named("Record-Route")
+                    .map(str::to_owned)
+                    .collect(),
+                outgoing: false,
+                ack: None,
                 invite: msg.clone(),
                 invite_tx: key.clone(),
                 remote,
@@ -597,6 +662,16 @@ impl Endpoint {
             return;
         };
         let Some(code) = msg.status() else { return };
+        if msg.cseq().is_some_and(|(_, m)| m == Method::Invite)
+            && self.handle_outgoing_response(now, &branch, msg.clone())
+        {
+            return;
+        }
+        let branch = if msg.cseq().is_some_and(|(_, m)| m == Method::Cancel) {
+            format!("{branch}:cancel")
+        } else {
+            branch
+        };
         if let Some(entry) = self.clients.get_mut(&branch) {
             entry.tx.handle_response(now, code);
             self.drain_client(&branch);
@@ -670,6 +745,10 @@ impl Endpoint {
         let Some(d) = self.calls.get_mut(&call) else {
             return;
         };
+        if d.outgoing && d.state == DialogState::Early {
+            self.cancel_outgoing(now, call);
+            return;
+        }
         match d.state {
             DialogState::Early => self.reject(now, call, 480, "Temporarily Unavailable"),
             DialogState::Answered | DialogState::Confirmed => {
@@ -721,33 +800,7 @@ impl Endpoint {
             return;
         };
         d.local_cseq += 1;
-        let invite = &d.invite;
-        let target = invite
-            .header("Contact")
-            .map(|c| message::uri_of(c).to_owned())
-            .unwrap_or_else(|| message::uri_of(invite.header("From").unwrap_or("")).to_owned());
-        let cseq = format!("{} {}", d.local_cseq, method.as_str());
-        let mut req = Message::request(method, target);
-        req.push(
-            "Via",
-            format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                d.remote.transport.via_name(),
-                d.remote.transport.local()
-            ),
-        );
-        req.push("Max-Forwards", "70");
-        // A UAS uses the Record-Route set in order (RFC 3261 §12.1.1).
-        for route in invite.headers_named("Record-Route") {
-            req.push("Route", route);
-        }
-        req.push(
-            "From",
-            format!("{};tag={}", invite.header("To").unwrap_or(""), d.local_tag),
-        );
-        req.push("To", invite.header("From").unwrap_or("").to_owned());
-        req.push("Call-ID", d.call_id.clone());
-        req.push("CSeq", cseq);
+        let mut req = d.request(method, &branch, d.local_cseq);
         req.push("Contact", contact(d.remote));
         req.push("User-Agent", self.config.server_name.clone());
         extra(&mut req);
@@ -779,14 +832,7 @@ impl Endpoint {
             req.method().cloned().unwrap_or(Method::Options),
             req.request_uri().unwrap_or_default().to_owned(),
         );
-        full.push(
-            "Via",
-            format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                remote.transport.via_name(),
-                remote.transport.local()
-            ),
-        );
+        full.push("Via", via(remote, &branch));
         full.push("Max-Forwards", "70");
         for (name, value) in req.headers() {
             full.push(name, value.clone());
@@ -850,6 +896,7 @@ impl Endpoint {
             }
             self.drain_client(&key);
         }
+        self.outgoing_timeouts(now);
     }
 
     fn drain_invite(&mut self, now: Instant, key: &TxKey) {
@@ -927,6 +974,7 @@ impl Endpoint {
         let purpose = match &entry.purpose {
             Purpose::Bye(c) => Purpose::Bye(*c),
             Purpose::Request(r) => Purpose::Request(*r),
+            Purpose::Cancel => Purpose::Cancel,
         };
         for ev in events {
             let status = match ev {
@@ -950,6 +998,7 @@ impl Endpoint {
                     self.events
                         .push_back(EndpointEvent::RequestDone { id, status });
                 }
+                Purpose::Cancel => {}
             }
         }
     }
@@ -988,7 +1037,10 @@ impl Endpoint {
             .filter_map(|(tx, _, _)| tx.poll_timeout());
         let b = self.others.values().filter_map(|(tx, _)| tx.poll_timeout());
         let c = self.clients.values().filter_map(|e| e.tx.poll_timeout());
-        a.chain(b).chain(c).min()
+        a.chain(b)
+            .chain(c)
+            .chain(self.outgoing_next_timeout())
+            .min()
     }
 }
 
@@ -1054,6 +1106,7 @@ fn contact(remote: Remote) -> String {
 
 #[cfg(test)]
 mod test;
+mod uac;
 
 /// The status code of a `message/sipfrag` body (`SIP/2.0 200 OK`).
 fn sipfrag_status(body: &[u8]) -> Option<u16> {
