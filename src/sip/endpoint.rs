@@ -234,7 +234,7 @@ impl Endpoint {
 
     /// Number of live transactions of all kinds.
     pub fn transactions(&self) -> usize {
-        self.invites.len() + self.others.len() + self.clients.len()
+        self.invites.len() + self.others.len() + self.clients.len() + self.outgoing.len()
     }
 
     /// Replaces the trusted-peer list (dial-plan reload).
