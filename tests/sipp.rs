@@ -631,7 +631,7 @@ fn sipp_attendant_refer_refused_lands_in_the_mailbox() {
     let sink_port = sink.local_addr().unwrap().port().to_string();
     let (ok, log) = run_sipp(
         &gw,
-        "attendant_refer_refused.xml:405",
+        "attendant_refer_refused.xml:603",
         work.path(),
         &["-key", "pilot", AA_PILOT, "-key", "rtp_port", &sink_port],
     );
