@@ -169,8 +169,13 @@ impl Admin {
         let entry = self.entry(id)?;
         let id = MailboxId::new(&entry.id)?;
         let dir = self.store.mailbox_dir(&id);
-        // The dial-plan format has no PIN-policy keys yet: Exchange's defaults apply.
-        let policy = PinPolicy::default();
+        // The policy of the plan the mailbox is in (MinPINLength, PINHistoryCount, ...).
+        let policy = self
+            .plans
+            .plans()
+            .iter()
+            .find(|p| p.mailboxes.iter().any(|m| m.id == entry.id))
+            .map_or_else(PinPolicy::default, |p| p.pin_policy.clone());
         let mut pins = PinStore::load(&dir)?;
         pins.set(pin, &entry.extension, &policy)?;
         let existed = dir.is_dir();

@@ -279,6 +279,21 @@ fn check(config_path: Option<PathBuf>, dialplans: Option<PathBuf>) -> anyhow::Re
             for w in plans.warnings() {
                 eprintln!("{w}");
             }
+            let prompts = match gateway::prompt_library(&config) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let missing = gateway::missing_prompts(&plans, &prompts);
+            if !missing.is_empty() {
+                for m in &missing {
+                    eprintln!("{m}");
+                }
+                eprintln!("{} error(s)", missing.len());
+                return Ok(ExitCode::FAILURE);
+            }
             let mailboxes: usize = plans.plans().iter().map(|p| p.mailboxes.len()).sum();
             println!(
                 "ok: {} dial plan(s), {} mailbox(es){}",

@@ -61,6 +61,35 @@ fn check_reports_every_error_with_file_line_and_column() {
 }
 
 #[test]
+fn check_names_attendant_prompts_missing_from_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("aa.toml"),
+        "Name = \"aa\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\n\
+         CountryOrRegionCode = \"1\"\n[[Mailbox]]\nId = \"x\"\nExtension = \"1001\"\n\
+         [[AutoAttendant]]\nName = \"Main\"\nPilotIdentifiers = [\"5000\"]\n\
+         BusinessHoursGreeting = \"aa-welcome\"\nBusinessHoursMenuPrompt = \"aa-our-menu\"\n",
+    )
+    .unwrap();
+    let out = umgw()
+        .args(["check", "--dialplans"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = dir.path().join("aa.toml");
+    assert!(
+        stderr.contains(&format!(
+            "{}:8: error: prompt \"aa-our-menu\" of auto attendant \"Main\" is not in the prompt library",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("aa-welcome"), "a shipped prompt: {stderr}");
+}
+
+#[test]
 fn bad_config_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("umgw.toml");

@@ -329,3 +329,319 @@ fn unsafe_is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Next MWI NOTIFY body as (new, old), answering it; retransmissions are skipped.
+fn next_mwi(sock: &UdpSocket, seen: &mut Vec<String>) -> (u32, u32) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let (n, from) = sock.recv_from(&mut buf).expect("MWI NOTIFY");
+        let notify = umgw::sip::message::Message::parse(&buf[..n]).unwrap();
+        let ok = umgw::sip::message::Message::response_to(&notify, 200, "OK", Some("mwi"));
+        sock.send_to(&ok.to_bytes(), from).unwrap();
+        let call_id = notify.call_id().unwrap().to_owned();
+        if seen.contains(&call_id) {
+            continue;
+        }
+        seen.push(call_id);
+        let s =
+            umgw::mwi::parse_message_summary(std::str::from_utf8(&notify.body).unwrap()).unwrap();
+        return (s.voice_new, s.voice_old);
+    }
+}
+
+/// Collects the RTP the gateway sends to a socket of ours until `stop` is set; returns the
+/// decoded PCMU audio in arrival order.
+fn rtp_collector(
+    sock: UdpSocket,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<i16>> {
+    std::thread::spawn(move || {
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut audio = Vec::new();
+        let mut buf = [0u8; 1500];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                if let Ok(p) = rtp::parse(&buf[..n]) {
+                    let mut s = vec![0i16; p.payload.len()];
+                    G711::Pcmu.decode(p.payload, &mut s);
+                    audio.extend(s);
+                }
+            }
+        }
+        audio
+    })
+}
+
+/// Where in `heard` (if anywhere) `message` was played: the offset and the normalised
+/// correlation of the 20 ms energy envelopes there.
+fn find_played(heard: &[i16], message: &[i16]) -> (usize, f64) {
+    let h = frame_energy(heard);
+    let m = frame_energy(message);
+    let mut best = (0, f64::MIN);
+    for off in 0..h.len().saturating_sub(m.len()) {
+        let w = &h[off..off + m.len()];
+        let (ma, mb) = (
+            w.iter().sum::<f64>() / m.len() as f64,
+            m.iter().sum::<f64>() / m.len() as f64,
+        );
+        let (mut num, mut da, mut db) = (0.0, 0.0, 0.0);
+        for (a, b) in w.iter().zip(&m) {
+            num += (a - ma) * (b - mb);
+            da += (a - ma) * (a - ma);
+            db += (b - mb) * (b - mb);
+        }
+        let c = num / (da.sqrt() * db.sqrt()).max(1e-9);
+        if c > best.1 {
+            best = (off, c);
+        }
+    }
+    best
+}
+
+/// One subscriber-access call by SIPp with the keys (and speech) of `parts`; returns what the
+/// gateway played to the caller.
+fn sipp_subscriber_call(
+    gw: &Gateway,
+    work: &Path,
+    step: &str,
+    parts: &[support::pcap::Part<'_>],
+) -> Vec<i16> {
+    support::pcap::write_pcap(&work.join(format!("{step}.pcap")), parts).unwrap();
+    let rtp_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtp_port = rtp_rx.local_addr().unwrap().port().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = rtp_collector(rtp_rx, stop.clone());
+    let (ok, log) = run_sipp(
+        gw,
+        &format!("subscriber.xml:{step}"),
+        work,
+        &["-key", "pilot", SA_PILOT, "-key", "rtp_port", &rtp_port],
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let heard = collector.join().unwrap();
+    assert!(
+        ok,
+        "sipp {step} failed:\n{log}\n--- umgw log ---\n{}",
+        gw.log()
+    );
+    heard
+}
+
+const SA_PILOT: &str = "+14255550100";
+
+/// Issue 4's walk-through, all by SIPp: a message deposited by the deposit scenario, then
+/// subscriber-access calls that log in and listen (and save), delete, and record a greeting;
+/// after each step the test reads the Maildir and the MWI NOTIFY the gateway sent.
+#[test]
+fn sipp_subscriber_access_listen_delete_and_record_greeting() {
+    use support::pcap::Part::{Audio, Keys, Pause};
+    use umgw::store::pin::{PinPolicy, PinStore};
+    use umgw::store::{Mailbox, MailboxId, Maildir};
+
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(unsafe_is_root(), "play_pcap_audio needs root (raw socket)");
+    let mwi = UdpSocket::bind("127.0.0.1:0").unwrap();
+    mwi.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let base = test_plan(5, 1200, Some(mwi.local_addr().unwrap().port()));
+    let (head, mailboxes) = base.split_once("[[Mailbox]]").unwrap();
+    let gw = Gateway::start(GatewayOptions {
+        plan: format!("{head}PilotIdentifiers = [\"{SA_PILOT}\"]\n\n[[Mailbox]]{mailboxes}"),
+        ..GatewayOptions::default()
+    });
+    let mut seen = Vec::new();
+    assert_eq!(next_mwi(&mwi, &mut seen), (0, 0), "start-up refresh");
+    let root = gw.dir.path().join("data/mailboxes");
+    let store = Maildir::open(&root).unwrap();
+    let alice = MailboxId::new("alice").unwrap();
+    let mut pins = PinStore::default();
+    pins.set("246813", "1001", &PinPolicy::default()).unwrap();
+    pins.save(&root.join("alice")).unwrap();
+    let work = tempfile::tempdir().unwrap();
+
+    // 1. Deposit: the SIPp deposit scenario leaves 3 s for alice.
+    let spoken = test_signal(3000);
+    support::pcap::write_deposit_pcap(&work.path().join("deposit.pcap"), &spoken).unwrap();
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sink_port = sink.local_addr().unwrap().port().to_string();
+    let (ok, log) = run_sipp(
+        &gw,
+        "deposit_history_info.xml",
+        work.path(),
+        &[
+            "-key",
+            "called",
+            "sip:alice@contoso.com",
+            "-key",
+            "rtp_port",
+            &sink_port,
+            "-d",
+            "9000",
+        ],
+    );
+    assert!(
+        ok,
+        "sipp deposit failed:\n{log}\n--- umgw log ---\n{}",
+        gw.log()
+    );
+    assert_eq!(next_mwi(&mwi, &mut seen), (1, 0), "MWI after the deposit");
+    let list = store.list(&alice).unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(!list[0].seen);
+    let stored = umgw::store::message::parse(&store.read(&alice, &list[0].id).unwrap()).unwrap();
+    let stored_audio = read_wav(stored.audio_wav.as_deref().unwrap());
+
+    // Extension, then PIN: typed as a person would, a pause for each answer.
+    let login = [
+        Pause(600),
+        Keys("1001#"),
+        Pause(900),
+        Keys("246813#"),
+        Pause(3000),
+    ];
+
+    // 2. Log in, listen to the new message (envelope, then the audio), save it, leave.
+    let mut parts = login.to_vec();
+    parts.extend([Keys("1"), Pause(16_000), Keys("2"), Pause(4000), Keys("*")]);
+    let heard = sipp_subscriber_call(&gw, work.path(), "listen", &parts);
+    assert_eq!(next_mwi(&mwi, &mut seen), (0, 1), "MWI after listen + save");
+    let list = store.list(&alice).unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(list[0].seen, "saved");
+    let (at, corr) = find_played(&heard, &through_pcmu(&stored_audio));
+    assert!(
+        corr > 0.9,
+        "the message was not played back (best envelope correlation {corr} at frame {at})"
+    );
+
+    // 3. Log in, open saved messages, delete the message, leave.
+    let mut parts = login.to_vec();
+    parts.extend([Keys("2"), Pause(2500), Keys("3"), Pause(4000), Keys("*")]);
+    sipp_subscriber_call(&gw, work.path(), "delete", &parts);
+    assert_eq!(next_mwi(&mwi, &mut seen), (0, 0), "MWI after the delete");
+    assert!(store.list(&alice).unwrap().is_empty(), "deleted");
+
+    // 4. Log in, record a greeting (after the prompt and beep), '#', leave.
+    let greeting = test_signal(2000);
+    let mut parts = login.to_vec();
+    parts.extend([
+        Keys("3"),
+        Pause(7000),
+        Audio(&greeting),
+        Keys("#"),
+        Pause(3000),
+        Keys("*"),
+    ]);
+    sipp_subscriber_call(&gw, work.path(), "greeting", &parts);
+    let saved = read_wav(&fs::read(root.join("alice/greeting.wav")).expect("greeting saved"));
+    let (corr, _) = best_correlation(&through_pcmu(&greeting), &saved, 400);
+    assert!(corr > 0.95, "greeting correlation {corr}");
+    // Recording a greeting changes no counts: no NOTIFY.
+    mwi.set_read_timeout(Some(Duration::from_millis(800)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    while let Ok((n, _)) = mwi.recv_from(&mut buf) {
+        let m = umgw::sip::message::Message::parse(&buf[..n]).unwrap();
+        let id = m.call_id().unwrap_or_default().to_owned();
+        assert!(
+            seen.contains(&id),
+            "no new MWI for a greeting, got {}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+    assert!(
+        !gw.log().contains("246813"),
+        "the PIN never reaches the log"
+    );
+}
+
+const AA_PILOT: &str = "+14255550000";
+
+/// A plan whose attendant transfers key 1 to alice; alice's greeting is a short tone.
+fn attendant_gateway() -> Gateway {
+    let base = test_plan(5, 1200, None);
+    let (head, mailboxes) = base.split_once("[[Mailbox]]").unwrap();
+    Gateway::start(GatewayOptions {
+        plan: format!(
+            "{head}[[AutoAttendant]]\nName = \"Main\"\nPilotIdentifiers = [\"{AA_PILOT}\"]\n\
+             BusinessHoursKeyMapping = [{{ Key = \"1\", Action = \"Transfer\", Target = \"1001\" }}]\n\n\
+             [[Mailbox]]{mailboxes}"
+        ),
+        greetings: vec![(
+            "alice".into(),
+            umgw::media::prompts::tone(800.0, 400, 0.3),
+        )],
+        ..GatewayOptions::default()
+    })
+}
+
+#[test]
+fn sipp_attendant_transfer_by_refer() {
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(unsafe_is_root(), "play_pcap_audio needs root (raw socket)");
+    let gw = attendant_gateway();
+    let work = tempfile::tempdir().unwrap();
+    support::pcap::write_pcap(
+        &work.path().join("transfer.pcap"),
+        &[
+            support::pcap::Part::Pause(800),
+            support::pcap::Part::Keys("1"),
+        ],
+    )
+    .unwrap();
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sink_port = sink.local_addr().unwrap().port().to_string();
+    let (ok, log) = run_sipp(
+        &gw,
+        "attendant_transfer.xml:transfer",
+        work.path(),
+        &["-key", "pilot", AA_PILOT, "-key", "rtp_port", &sink_port],
+    );
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+    assert!(
+        gw.log().contains("refer_to=sip:alice@contoso.com"),
+        "{}",
+        gw.log()
+    );
+    assert!(gw.messages("alice").is_empty(), "transferred: no message");
+}
+
+#[test]
+fn sipp_attendant_refer_refused_lands_in_the_mailbox() {
+    use support::pcap::Part::{Audio, Keys, Pause};
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(unsafe_is_root(), "play_pcap_audio needs root (raw socket)");
+    let gw = attendant_gateway();
+    let work = tempfile::tempdir().unwrap();
+    let spoken = test_signal(2500);
+    // '1', then the transfer announcement is cut short by the refusal; alice's greeting
+    // (400 ms) and the beep play; then the caller speaks and presses '#'.
+    support::pcap::write_pcap(
+        &work.path().join("refused.pcap"),
+        &[
+            Pause(800),
+            Keys("1"),
+            Pause(2500),
+            Audio(&spoken),
+            Keys("#"),
+        ],
+    )
+    .unwrap();
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sink_port = sink.local_addr().unwrap().port().to_string();
+    let (ok, log) = run_sipp(
+        &gw,
+        "attendant_refer_refused.xml:603",
+        work.path(),
+        &["-key", "pilot", AA_PILOT, "-key", "rtp_port", &sink_port],
+    );
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
+    let audio = read_wav(msgs[0].audio_wav.as_deref().expect("audio"));
+    let (corr, lag) = best_correlation(&through_pcmu(&spoken), &audio, 800);
+    assert!(
+        corr > 0.9,
+        "recorded the caller (correlation {corr}, lag {lag})"
+    );
+}

@@ -24,6 +24,8 @@ enum Kind {
     Options,
     Info,
     ReInvite,
+    /// The caller's report on our REFER (RFC 3515 NOTIFY with a sipfrag).
+    Notify,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -36,7 +38,7 @@ enum Op {
         require: bool,
         reliable: bool,
     },
-    /// A response to one of our requests (BYE), by branch of the last one we sent.
+    /// A response to the last request we sent (BYE, REFER, our INVITE, CANCEL).
     Response {
         code: u16,
     },
@@ -59,6 +61,18 @@ enum Op {
     Ringing {
         call: u8,
     },
+    /// Ask the caller's side to transfer call `call` (REFER).
+    Refer {
+        call: u8,
+    },
+    /// Place a second leg for call `call` (bridged transfer).
+    Bridge {
+        call: u8,
+    },
+    /// Hang up second leg `leg`.
+    HangupLeg {
+        leg: u8,
+    },
 }
 
 fn remote(reliable: bool) -> Remote {
@@ -79,15 +93,17 @@ struct State {
     calls: Vec<CallId>,
     /// To header (with our tag) of the last response per dialog index.
     to: [Option<String>; 4],
-    last_bye_via: Option<String>,
+    /// The last request we sent, to answer.
+    last_request: Option<Message>,
+    legs: Vec<CallId>,
 }
 
 impl State {
     fn drain(&mut self) {
         while let Some(t) = self.ep.poll_transmit() {
             let msg = Message::parse(&t.bytes).expect("everything we send parses");
-            if msg.method() == Some(&umgw::sip::message::Method::Bye) {
-                self.last_bye_via = msg.header("Via").map(str::to_owned);
+            if msg.is_request() {
+                self.last_request = Some(msg.clone());
             }
             if let (Some(to), Some(cid)) = (msg.header("To"), msg.call_id()) {
                 if msg.to_tag().is_some() {
@@ -122,20 +138,21 @@ fn request(kind: &Kind, call: u8, branch: u8, require: bool, to: Option<&str>) -
         Kind::Options => ("OPTIONS", 3, false),
         Kind::Info => ("INFO", 4, true),
         Kind::ReInvite => ("INVITE", 5, true),
+        Kind::Notify => ("NOTIFY", 6, true),
     };
     let to = match (in_dialog, to) {
         (true, Some(to)) => to.to_owned(),
         _ => "<sip:vm@127.0.0.1>".to_owned(),
     };
-    let body = if method == "INVITE" {
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
-    } else {
-        ""
+    let body = match method {
+        "INVITE" => "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n",
+        "NOTIFY" => "SIP/2.0 200 OK\r\n",
+        _ => "",
     };
-    let ct = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
+    let ct = match method {
+        "INVITE" => "Content-Type: application/sdp\r\n",
+        "NOTIFY" => "Event: refer\r\nContent-Type: message/sipfrag\r\n",
+        _ => "",
     };
     let req = if require { "Require: 100rel\r\n" } else { "" };
     format!(
@@ -158,7 +175,8 @@ fuzz_target!(|ops: Vec<Op>| {
         now: Instant::now(),
         calls: Vec::new(),
         to: Default::default(),
-        last_bye_via: None,
+        last_request: None,
+        legs: Vec::new(),
     };
     for op in ops.iter().take(256) {
         match op {
@@ -174,13 +192,36 @@ fuzz_target!(|ops: Vec<Op>| {
                 s.ep.handle(s.now, remote(*reliable), req.as_bytes());
             }
             Op::Response { code } => {
-                if let Some(via) = s.last_bye_via.clone() {
-                    let resp = format!(
-                        "SIP/2.0 {} X\r\nVia: {via}\r\nFrom: <sip:vm@127.0.0.1>;tag=x\r\nTo: <sip:c@d>;tag=y\r\n\
-                         Call-ID: fz-0\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
-                        100 + code % 600
+                if let Some(req) = s.last_request.clone() {
+                    let code = 100 + code % 600;
+                    let mut resp = Message::response_to(&req, code, "X", Some("y"));
+                    if (200..300).contains(&code) {
+                        resp.push("Contact", "<sip:leg@127.0.0.1:5070>");
+                    }
+                    s.ep.handle(s.now, remote(false), &resp.to_bytes());
+                }
+            }
+            Op::Refer { call } => {
+                if let Some(c) = s.call(*call) {
+                    s.ep.refer(s.now, c, "sip:target@127.0.0.1", "sip:vm@127.0.0.1");
+                }
+            }
+            Op::Bridge { call } => {
+                if let Some(c) = s.call(*call) {
+                    let leg = s.ep.invite_via(
+                        s.now,
+                        c,
+                        "sip:target@127.0.0.1",
+                        "sip:vm@127.0.0.1",
+                        b"v=0\r\n".to_vec(),
                     );
-                    s.ep.handle(s.now, remote(false), resp.as_bytes());
+                    s.legs.extend(leg);
+                }
+            }
+            Op::HangupLeg { leg } => {
+                if !s.legs.is_empty() {
+                    let l = s.legs[*leg as usize % s.legs.len()];
+                    s.ep.hangup(s.now, l);
                 }
             }
             Op::Raw(bytes) => s.ep.handle(s.now, remote(false), bytes),
@@ -219,7 +260,7 @@ fuzz_target!(|ops: Vec<Op>| {
     }
     // Run every timer out: an unanswered call stays (the gateway must decide), everything
     // else ends, and no transaction outlives its timers.
-    for c in s.calls.clone() {
+    for c in s.calls.clone().into_iter().chain(s.legs.clone()) {
         s.ep.hangup(s.now, c);
     }
     for _ in 0..200 {

@@ -1,12 +1,12 @@
-//! The `[[Mailbox]]`, `[[AutoAttendant]]` and `[[Peer]]` tables of a plan,
+//! The `[[Mailbox]]` and `[[Peer]]` tables of a plan,
 //! and pilot identifier checks.
 
 use std::ops::Range;
 
 use toml::Spanned;
 
-use super::model::{AutoAttendant, MailboxEntry, PeerEntry, Severity, VoipSecurity};
-use super::parse::{check_id, AttendantPos, Ctx, MailboxPos, Node, Pos, Table};
+use super::model::{MailboxEntry, PeerEntry, Severity, VoipSecurity};
+use super::parse::{check_id, Ctx, MailboxPos, Node, Pos, Table};
 use super::resolve::{normalise, parse_sip_uri};
 use super::values::{is_host_name, parse_cidr};
 
@@ -19,11 +19,9 @@ const MAILBOX_KEYS: &[&str] = &[
     "NotifyTarget",
 ];
 
-const ATTENDANT_KEYS: &[&str] = &["Name", "PilotIdentifiers", "OperatorExtension"];
-
 const PEER_KEYS: &[&str] = &["Address", "Name", "CertificateName"];
 
-type Entries = [(Spanned<String>, Spanned<Node>)];
+pub(crate) type Entries = [(Spanned<String>, Spanned<Node>)];
 
 /// The tables of a `[[key]]` array; anything else is reported.
 pub(crate) fn array_of_tables<'n>(
@@ -171,63 +169,6 @@ pub(crate) fn parse_mailbox(
         line: cx.pos(span).line,
     };
     Some((entry, pos))
-}
-
-pub(crate) fn parse_attendant(
-    cx: &mut Ctx<'_>,
-    span: Range<usize>,
-    entries: &Entries,
-) -> Option<(AutoAttendant, AttendantPos)> {
-    let mut t = Table::new(" in [[AutoAttendant]]", span.clone(), entries);
-    let name = t.string(cx, "Name", true);
-    let pilots = t.string_list(cx, "PilotIdentifiers");
-    let operator = t.string(cx, "OperatorExtension", false);
-    t.finish(cx, ATTENDANT_KEYS);
-    if let Some(n) = &name {
-        let s = n.get_ref();
-        if s.trim().is_empty() || s.len() > 64 || s.chars().any(char::is_control) {
-            let msg = format!(
-                "AutoAttendant Name \"{s}\" must be 1-64 characters without control characters"
-            );
-            cx.error(n.span(), msg);
-        }
-    }
-    let mut pos = AttendantPos {
-        name: name.as_ref().map(|n| cx.pos(n.span())).unwrap_or_default(),
-        pilots: Vec::new(),
-        operator: operator
-            .as_ref()
-            .map(|o| cx.pos(o.span()))
-            .unwrap_or_default(),
-    };
-    let mut pilot_identifiers = Vec::new();
-    match pilots {
-        None => cx.error(
-            span.clone(),
-            "missing required key PilotIdentifiers in [[AutoAttendant]]".to_string(),
-        ),
-        Some(list) => {
-            if list.is_empty() {
-                cx.error(
-                    span.clone(),
-                    "PilotIdentifiers of an AutoAttendant must not be empty".to_string(),
-                );
-            }
-            for p in list {
-                if check_pilot(cx, "PilotIdentifiers", &p) {
-                    pos.pilots.push(cx.pos(p.span()));
-                    pilot_identifiers.push(p.into_inner());
-                }
-            }
-        }
-    }
-    let attendant = AutoAttendant {
-        name: name?.into_inner(),
-        pilot_identifiers,
-        operator_extension: operator.map(Spanned::into_inner),
-        line: cx.pos(span).line,
-    };
-    Some((attendant, pos))
 }
 
 pub(crate) fn parse_peer(

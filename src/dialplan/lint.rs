@@ -14,7 +14,7 @@ use std::path::Path;
 use super::model::{Diagnostic, DialPlan, Severity};
 use super::number::{mailbox_keys, pilot_key, Key};
 use super::parse::{ParsedPlan, Pos};
-use super::route::mailboxes_for;
+use super::route::{attendant_targets, mailboxes_for};
 
 /// True unless both plans list peers and none overlaps.
 pub(crate) fn may_share_calls(a: &DialPlan, b: &DialPlan) -> bool {
@@ -234,7 +234,8 @@ fn conflict(plans: &[ParsedPlan], first: &Item<'_>, later: &Item<'_>) -> Diagnos
     diag(file_of(later), later.pos, Severity::Error, msg)
 }
 
-/// `OperatorExtension` (plan and attendants) must name a mailbox of the plan.
+/// `OperatorExtension` (plan and attendants) and attendant `Mailbox` targets must name a
+/// mailbox of the plan; a `Transfer` target may be any number but not an ambiguous one.
 fn check_operators(plans: &[ParsedPlan]) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     // A plan with errors may have lost mailboxes: no false reports.
@@ -263,6 +264,21 @@ fn check_operators(plans: &[ParsedPlan]) -> Vec<Diagnostic> {
                 pos.operator,
                 format!(" of auto attendant \"{}\"", a.name),
             );
+        }
+        for (a, pos) in plan.auto_attendants.iter().zip(&pp.attendant_pos) {
+            for t in &pos.targets {
+                let n = attendant_targets(plan, &t.target).len();
+                let why = match (n, t.must_be_mailbox) {
+                    (0, true) => "is not a mailbox",
+                    (2.., _) => "matches several mailboxes",
+                    _ => continue,
+                };
+                let msg = format!(
+                    "Target \"{}\" of auto attendant \"{}\" {why} of plan \"{}\"",
+                    t.target, a.name, plan.name
+                );
+                diags.push(diag(&plan.source, t.pos, Severity::Error, msg));
+            }
         }
     }
     diags

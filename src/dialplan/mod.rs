@@ -12,6 +12,7 @@
 //! `deny_unknown_fields` rule, applied by hand so that every error in every
 //! file is reported in one run — see `parse`).
 
+mod attendant;
 mod items;
 mod lint;
 mod model;
@@ -19,14 +20,15 @@ mod number;
 mod parse;
 mod resolve;
 mod route;
+pub mod schedule;
 mod table;
 mod values;
 
 use std::path::Path;
 
 pub use model::{
-    AudioCodec, AutoAttendant, Diagnostic, DialPlan, DialPlans, MailboxEntry, PeerEntry, Resolved,
-    Route, Severity, UriType, VoipSecurity,
+    AttendantMenu, AudioCodec, AutoAttendant, Diagnostic, DialPlan, DialPlans, KeyAction,
+    KeyMapping, MailboxEntry, PeerEntry, Resolved, Route, Severity, UriType, VoipSecurity,
 };
 pub use number::{e164_to_extension, normalise_to_e164};
 

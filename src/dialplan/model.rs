@@ -88,8 +88,84 @@ pub struct AutoAttendant {
     pub pilot_identifiers: Vec<String>,
     /// `OperatorExtension`: where "0" transfers; falls back to the plan's.
     pub operator_extension: Option<String>,
+    /// `TimeZone`, `BusinessHoursSchedule`, `HolidaySchedule`.
+    pub schedule: super::schedule::Schedule,
+    /// The business-hours menu (`BusinessHoursGreeting`, `BusinessHoursMenuPrompt`,
+    /// `BusinessHoursKeyMapping`).
+    pub business_hours: AttendantMenu,
+    /// The after-hours menu (`AfterHours*`), also used on holidays.
+    pub after_hours: AttendantMenu,
+    /// `HolidayGreeting`: played instead of the after-hours greeting on a holiday.
+    pub holiday_greeting: Option<String>,
+    /// `[[AutoAttendant.Menu]]`: submenus a key can open, by `Name`.
+    pub menus: Vec<AttendantMenu>,
     /// 1-based line of the `[[AutoAttendant]]` header.
     pub line: usize,
+}
+
+impl AutoAttendant {
+    /// Every prompt name the attendant plays (greetings and menu prompts).
+    pub fn prompt_names(&self) -> impl Iterator<Item = &str> {
+        [&self.business_hours, &self.after_hours]
+            .into_iter()
+            .chain(&self.menus)
+            .flat_map(|m| [&m.greeting, &m.prompt])
+            .chain([&self.holiday_greeting])
+            .filter_map(|p| p.as_deref())
+    }
+
+    /// The submenu called `name` (case-insensitive, as Exchange names are).
+    pub fn menu(&self, name: &str) -> Option<&AttendantMenu> {
+        self.menus
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// One menu of an auto attendant: what it says and what each key does.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AttendantMenu {
+    /// `BusinessHours`, `AfterHours` or the submenu's `Name`.
+    pub name: String,
+    /// Prompt played once when the call arrives (top-level menus only).
+    pub greeting: Option<String>,
+    /// Prompt that lists the choices; repeated after a wrong key or a time-out.
+    pub prompt: Option<String>,
+    /// Key mappings in file order; keys are unique within a menu.
+    pub keys: Vec<KeyMapping>,
+}
+
+impl AttendantMenu {
+    /// What `key` does in this menu.
+    pub fn action(&self, key: char) -> Option<&KeyAction> {
+        self.keys.iter().find(|k| k.key == key).map(|k| &k.action)
+    }
+}
+
+/// One key of a menu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMapping {
+    /// `0`-`9`, `*` or `#`.
+    pub key: char,
+    pub action: KeyAction,
+}
+
+/// What a key does (`Action` in a `KeyMapping` entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyAction {
+    /// `Transfer`: to an extension, number or SIP URI; if the target is a mailbox of the plan,
+    /// a failed transfer leaves a message there.
+    Transfer(String),
+    /// `Mailbox`: leave a message for this mailbox (an extension, number or URI of one).
+    Mailbox(String),
+    /// `Menu`: open the submenu of this name.
+    Menu(String),
+    /// `Operator`: transfer to the attendant's (else the plan's) OperatorExtension.
+    Operator,
+    /// `DialByExtension`: ask for an extension and transfer to it.
+    DialByExtension,
+    /// `MainMenu`: back to the top-level menu.
+    MainMenu,
 }
 
 /// One `[[Peer]]`: an IP gateway or pool that routes calls into the plan.
@@ -167,6 +243,10 @@ pub struct DialPlan {
     pub minimum_message_duration: Duration,
     /// `InputFailuresBeforeDisconnect` (default 3).
     pub input_failures_before_disconnect: u32,
+    /// `MinPINLength` (4-24, default 6), `PINHistoryCount` (1-20, default 5),
+    /// `AllowCommonPatterns` (default false), `MaxLogonAttempts` (default 15): Exchange UM's
+    /// mailbox-policy PIN settings, for every mailbox of the plan.
+    pub pin_policy: crate::store::pin::PinPolicy,
     /// `OperatorExtension`: a mailbox of this plan (checked at load).
     pub operator_extension: Option<String>,
     /// `DefaultLanguage` (default `en-US`).

@@ -12,11 +12,13 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::items::{array_of_tables, parse_attendant, parse_mailbox, parse_peer};
+use super::attendant::parse_attendant;
+use super::items::{array_of_tables, parse_mailbox, parse_peer};
 use super::model::{AudioCodec, Diagnostic, DialPlan, Severity, UriType, VoipSecurity};
 pub(crate) use super::table::{Ctx, Node, Pos, Table};
 use super::table::{MILLIS, MINUTES, SECONDS};
 use super::values::is_language_tag;
+use crate::store::pin::PinPolicy;
 
 /// Positions of a mailbox's unique keys: Id, Extension, E164, SipAddress.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +35,17 @@ pub(crate) struct AttendantPos {
     pub name: Pos,
     pub pilots: Vec<Pos>,
     pub operator: Pos,
+    /// Every `Target` of a `Transfer` or `Mailbox` key, for the mailbox checks.
+    pub targets: Vec<TargetPos>,
+}
+
+/// Where a key mapping's target is written, and whether it must be a mailbox.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TargetPos {
+    pub pos: Pos,
+    pub target: String,
+    /// `Mailbox` action: the target must be exactly one mailbox of the plan.
+    pub must_be_mailbox: bool,
 }
 
 /// A plan with the positions the cross-plan checks need.
@@ -67,6 +80,10 @@ const PLAN_KEYS: &[&str] = &[
     "RecordingIdleTimeout",
     "MinimumMessageDuration",
     "InputFailuresBeforeDisconnect",
+    "MinPINLength",
+    "PINHistoryCount",
+    "AllowCommonPatterns",
+    "MaxLogonAttempts",
     "OperatorExtension",
     "DefaultLanguage",
     "AudioCodec",
@@ -126,6 +143,15 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
     let (idle, _) = t.duration(&mut cx, "RecordingIdleTimeout", 1..=300, 5, SECONDS);
     let (min_msg, _) = t.duration(&mut cx, "MinimumMessageDuration", 0..=60_000, 1000, MILLIS);
     let failures = t.int(&mut cx, "InputFailuresBeforeDisconnect", false);
+    // Exchange UM mailbox-policy PIN settings, with Exchange's defaults and limits.
+    let defaults = PinPolicy::default();
+    let pin_policy = PinPolicy {
+        min_length: t.int_in(&mut cx, "MinPINLength", 4..=24, 6) as usize,
+        history: t.int_in(&mut cx, "PINHistoryCount", 1..=20, 5) as usize,
+        allow_common_patterns: t.bool(&mut cx, "AllowCommonPatterns", false),
+        max_failed_attempts: t.int_in(&mut cx, "MaxLogonAttempts", 1..=999, 15) as u32,
+        ..defaults
+    };
     let operator = t.string(&mut cx, "OperatorExtension", false);
     let language = t.string(&mut cx, "DefaultLanguage", false);
     let codec = t.string(&mut cx, "AudioCodec", false);
@@ -307,6 +333,7 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
             recording_idle_timeout: idle,
             minimum_message_duration: min_msg,
             input_failures_before_disconnect: failures,
+            pin_policy,
             operator_extension: operator.map(Spanned::into_inner),
             default_language: language.map_or_else(|| "en-US".to_string(), Spanned::into_inner),
             audio_codec: AudioCodec::Wav,
@@ -395,7 +422,7 @@ mod tests {
         assert_eq!(
             lint(&text),
             vec![
-                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, OperatorExtension, DefaultLanguage, AudioCodec, Mailbox, AutoAttendant, Peer".to_string(),
+                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, OperatorExtension, DefaultLanguage, AudioCodec, Mailbox, AutoAttendant, Peer".to_string(),
                 "p.toml:6:24: error: MaxRecordingDuration 0 must be between 1 and 6000 (seconds)".to_string(),
                 "p.toml:9:6: error: Id \"../x\" must be 1-64 of A-Z a-z 0-9 . _ - and not start with '.'".to_string(),
                 "p.toml:10:13: error: extension \"101\" has 3 digits; NumberOfDigitsInExtension is 4".to_string(),
@@ -539,7 +566,7 @@ mod tests {
                 "p.toml:14:14: error: AudioCodec \"Mp3\" is not supported: umgw records WAV (G.711 decoded to 16-bit PCM); use \"Wav\" or \"G711\"",
                 "p.toml:18:1: error: missing required key Name in [[AutoAttendant]]",
                 "p.toml:18:1: error: PilotIdentifiers of an AutoAttendant must not be empty",
-                "p.toml:20:1: error: unknown key Colour in [[AutoAttendant]]; expected one of Name, PilotIdentifiers, OperatorExtension",
+                "p.toml:20:1: error: unknown key Colour in [[AutoAttendant]]; expected one of Name, PilotIdentifiers, OperatorExtension, TimeZone, BusinessHoursSchedule, HolidaySchedule, BusinessHoursGreeting, BusinessHoursMenuPrompt, BusinessHoursKeyMapping, AfterHoursGreeting, AfterHoursMenuPrompt, AfterHoursKeyMapping, HolidayGreeting, Menu",
                 "p.toml:22:11: error: Peer Address \"10.0.0.1/8\" has host bits set; the network is 10.0.0.0/8",
                 "p.toml:23:19: error: CertificateName \"*.contoso.com\" must be the peer's FQDN, without wildcards (Lync and Exchange reject wildcard certificates)",
                 "p.toml:24:1: error: missing required key Address in [[Peer]]",
@@ -580,5 +607,30 @@ mod tests {
             let _ = load_str(Path::new("p.toml"), &s);
             let _ = load_str(Path::new("p.toml"), &format!("{HEAD}{}", lines.join("\n")));
         }
+    }
+
+    #[test]
+    fn pin_policy_keys() {
+        let p = load_str(
+            Path::new("p.toml"),
+            &format!("{HEAD}MinPINLength = 8\nPINHistoryCount = 2\nAllowCommonPatterns = true\nMaxLogonAttempts = 4\n"),
+        )
+        .unwrap();
+        assert_eq!(p.pin_policy.min_length, 8);
+        assert_eq!(p.pin_policy.history, 2);
+        assert!(p.pin_policy.allow_common_patterns);
+        assert_eq!(p.pin_policy.max_failed_attempts, 4);
+        let d = load_str(Path::new("p.toml"), HEAD).unwrap().pin_policy;
+        assert_eq!(d, crate::store::pin::PinPolicy::default());
+        assert_eq!(
+            lint(&format!("{HEAD}MinPINLength = 3\nPINHistoryCount = 0\nAllowCommonPatterns = \"no\"\nMaxLogonAttempts = 1000\n")),
+            [
+                "p.toml:1:1: warning: plan has no [[Mailbox]] entries",
+                "p.toml:5:16: error: MinPINLength 3 must be between 4 and 24",
+                "p.toml:6:19: error: PINHistoryCount 0 must be between 1 and 20",
+                "p.toml:7:23: error: AllowCommonPatterns must be true or false, found a string",
+                "p.toml:8:20: error: MaxLogonAttempts 1000 must be between 1 and 999",
+            ]
+        );
     }
 }

@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use super::model::{DialPlan, DialPlans, Resolved, Route};
+use super::model::{DialPlan, DialPlans, MailboxEntry, Resolved, Route};
 use super::number::{called_keys, dialled_number, pilot_key, read_number, Reading};
 use super::resolve::{normalise, parse_sip_uri};
 
@@ -33,6 +33,29 @@ pub(crate) fn is_voicemail_uri(uri: &str) -> bool {
 
 /// The mailboxes of `plans` that `called` names; a number is read in each
 /// plan's dialling context, its E.164 looked up in all of `plans`.
+/// The mailboxes of `plan` an attendant target names: a mailbox `Id`, else what
+/// [`mailboxes_for`] finds for it as a number or URI.
+pub(crate) fn attendant_targets<'a>(plan: &'a DialPlan, target: &str) -> Vec<&'a MailboxEntry> {
+    if let Some(m) = plan.mailboxes.iter().find(|m| m.id == target) {
+        return vec![m];
+    }
+    mailboxes_for(&[plan], target)
+        .into_iter()
+        .map(|r| r.mailbox)
+        .collect()
+}
+
+impl DialPlan {
+    /// The one mailbox an attendant target (`Transfer`/`Mailbox` `Target`, an extension typed
+    /// for dial-by-extension, the operator) names, if exactly one.
+    pub fn mailbox_for_target(&self, target: &str) -> Option<&MailboxEntry> {
+        match attendant_targets(self, target).as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+}
+
 pub(crate) fn mailboxes_for<'a>(plans: &[&'a DialPlan], called: &str) -> Vec<Resolved<'a>> {
     let mut hits: Vec<Resolved<'a>> = Vec::new();
     let mut push = |r: Resolved<'a>| {

@@ -16,6 +16,7 @@ use super::values::parse_duration;
 pub(crate) enum Node {
     Str(String),
     Int(i64),
+    Bool(bool),
     Other(&'static str),
     Array(Vec<Spanned<Node>>),
     Table(Vec<(Spanned<String>, Spanned<Node>)>),
@@ -26,6 +27,7 @@ impl Node {
         match self {
             Node::Str(_) => "a string",
             Node::Int(_) => "an integer",
+            Node::Bool(_) => "a boolean",
             Node::Other(k) => k,
             Node::Array(_) => "an array",
             Node::Table(_) => "a table",
@@ -61,8 +63,8 @@ impl<'de> Visitor<'de> for NodeVisitor {
     fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
         Ok(Node::Other("a float"))
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
-        Ok(Node::Other("a boolean"))
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Bool(v))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
         let mut out = Vec::new();
@@ -225,6 +227,45 @@ impl<'n> Table<'n> {
 
 impl<'n> Table<'n> {
     /// A string or an array of strings (a single string is a one-item list).
+    /// An optional integer within `range`; out of range or mistyped: an error and `default`.
+    pub(crate) fn int_in(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        key: &str,
+        range: RangeInclusive<i64>,
+        default: i64,
+    ) -> i64 {
+        match self.int(cx, key, false) {
+            Some(v) if range.contains(v.get_ref()) => *v.get_ref(),
+            Some(v) => {
+                let msg = format!(
+                    "{key} {} must be between {} and {}",
+                    v.get_ref(),
+                    range.start(),
+                    range.end()
+                );
+                cx.error(v.span(), msg);
+                default
+            }
+            None => default,
+        }
+    }
+
+    /// An optional `true`/`false`.
+    pub(crate) fn bool(&mut self, cx: &mut Ctx<'_>, key: &str, default: bool) -> bool {
+        match self.take(key) {
+            Some(v) => match v.get_ref() {
+                Node::Bool(b) => *b,
+                other => {
+                    let msg = format!("{key} must be true or false, found {}", other.kind());
+                    cx.error(v.span(), msg);
+                    default
+                }
+            },
+            None => default,
+        }
+    }
+
     pub(crate) fn string_list(
         &mut self,
         cx: &mut Ctx<'_>,

@@ -1,4 +1,5 @@
 //! Call flows as sans-IO state machines driven by call events and time.
 
+pub mod attendant;
 pub mod deposit;
 pub mod subscriber;

@@ -1,6 +1,7 @@
 //! Subscriber access (Outlook Voice Access / VoiceMailMain) as a sans-IO state machine:
 //! identify the user (caller ID, else the extension), check the PIN, then menus to listen to,
-//! save and delete messages, record the greeting and change the PIN.
+//! save, delete and call back messages, record the greeting, the away greeting and the name,
+//! and change the PIN.
 //!
 //! Like the deposit flow it never touches the store, audio or the network: it asks the shell
 //! through [`Command`]s (look up an extension, verify a PIN, load messages, mark seen, delete,
@@ -9,6 +10,8 @@
 
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
+
+pub use crate::store::GreetingKind;
 
 /// Limits from the dial plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +22,8 @@ pub struct SubscriberLimits {
     pub digit_timeout: Duration,
     /// Longest greeting (Exchange: 5 minutes).
     pub max_greeting: Duration,
+    /// MinPINLength of the plan, said when a new PIN is refused.
+    pub min_pin_length: u32,
 }
 
 impl Default for SubscriberLimits {
@@ -27,6 +32,7 @@ impl Default for SubscriberLimits {
             input_failures: 3,
             digit_timeout: Duration::from_secs(5),
             max_greeting: Duration::from_secs(300),
+            min_pin_length: 6,
         }
     }
 }
@@ -79,6 +85,8 @@ pub enum Say {
     Envelope(usize),
     /// The audio of message `i`.
     Audio(usize),
+    /// A number, spoken ("twelve").
+    Number(u32),
     Beep,
 }
 
@@ -102,6 +110,10 @@ pub enum Input {
     PinSet(bool),
     /// A store operation (seen, delete, greeting) finished.
     StoreDone(bool),
+    /// The call-back transfer went through.
+    Transferred,
+    /// The call-back transfer failed (refused, not answered).
+    TransferFailed,
 }
 
 /// What the shell must do.
@@ -124,8 +136,14 @@ pub enum Command {
         id: String,
     },
     StartRecording,
-    /// Stop and store the recording as the mailbox's greeting.
-    SaveGreeting,
+    /// Stop and store the recording as the mailbox's recording of this kind.
+    SaveGreeting(GreetingKind),
+    /// Remove a recording (the away greeting: turn it off).
+    DeleteGreeting(GreetingKind),
+    /// Transfer the user to the caller of the message being heard (REFER).
+    CallBack {
+        number: String,
+    },
     SetPin(Pin),
     /// Counts changed: send the message-waiting NOTIFY now.
     UpdateMwi,
@@ -147,10 +165,18 @@ enum State {
         list: Vec<MessageRef>,
         index: usize,
     },
-    /// The record-greeting prompt and beep are playing.
-    GreetingPrompt,
+    /// The record prompt and beep are playing.
+    GreetingPrompt {
+        kind: GreetingKind,
+    },
     RecordingGreeting {
         started: Instant,
+        kind: GreetingKind,
+    },
+    /// Calling back the sender of message `index`.
+    CallingBack {
+        list: Vec<MessageRef>,
+        index: usize,
     },
     Goodbye,
     Done,
@@ -172,7 +198,8 @@ enum Pending {
         index: usize,
         said: &'static str,
     },
-    Greeting,
+    Greeting(GreetingKind),
+    AwayOff,
 }
 
 /// The subscriber-access flow. Feed it with [`Subscriber::handle`].
@@ -221,7 +248,7 @@ impl Subscriber {
     /// The next instant the flow needs a `Tick`.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::RecordingGreeting { started } => Some(started + self.limits.max_greeting),
+            State::RecordingGreeting { started, .. } => Some(started + self.limits.max_greeting),
             _ => self.input_deadline,
         }
     }
@@ -259,12 +286,16 @@ impl Subscriber {
     /// A wrong key or a time-out: say so and repeat the question, or give up after
     /// InputFailuresBeforeDisconnect of them.
     fn failure(&mut self, lead: &'static str, out: &mut Vec<Command>) {
+        self.failure_saying(vec![Say::Prompt(lead)], out);
+    }
+
+    fn failure_saying(&mut self, lead: Vec<Say>, out: &mut Vec<Command>) {
         self.failures += 1;
         if self.failures >= self.limits.input_failures {
             self.goodbye("vm-goodbye", out);
             return;
         }
-        let mut say = vec![Say::Prompt(lead)];
+        let mut say = lead;
         say.extend(self.reprompt.clone());
         self.play(say, out);
     }
@@ -309,8 +340,8 @@ impl Subscriber {
                         self.state = State::Done;
                         out.push(Command::HangUp);
                     }
-                    State::GreetingPrompt => {
-                        self.state = State::RecordingGreeting { started: now };
+                    State::GreetingPrompt { kind } => {
+                        self.state = State::RecordingGreeting { started: now, kind };
                         out.push(Command::StartRecording);
                     }
                     State::Entry { .. } | State::MainMenu | State::Listening { .. } => {
@@ -401,11 +432,14 @@ impl Subscriber {
             (State::MainMenu, Input::Dtmf(c)) => match c {
                 '1' => out.push(Command::LoadMessages(Folder::New)),
                 '2' => out.push(Command::LoadMessages(Folder::Saved)),
-                '3' => {
-                    self.play(vec![Say::Prompt("sa-record-greeting"), Say::Beep], out);
-                    self.state = State::GreetingPrompt;
-                }
+                '3' => self.record(GreetingKind::Personal, out),
+                '4' => self.record(GreetingKind::Away, out),
                 '5' => self.ask_entry(Entry::NewPin, out),
+                '6' => self.record(GreetingKind::Name, out),
+                '7' => {
+                    self.pending = Some(Pending::AwayOff);
+                    out.push(Command::DeleteGreeting(GreetingKind::Away));
+                }
                 '*' => self.goodbye("vm-goodbye", out),
                 _ => {
                     self.state = State::MainMenu;
@@ -440,6 +474,17 @@ impl Subscriber {
                             said: "sa-message-deleted",
                         });
                     }
+                    '4' => match list[index].caller.clone() {
+                        Some(number) => {
+                            out.push(Command::CallBack { number });
+                            self.play(vec![Say::Prompt("aa-transferring")], out);
+                            self.state = State::CallingBack { list, index };
+                        }
+                        None => {
+                            self.state = State::Listening { list, index };
+                            self.failure("sa-no-caller-id", out);
+                        }
+                    },
                     '#' => self.next_message(list, index, None, out),
                     '*' => out.push(Command::LoadCounts),
                     _ => {
@@ -448,9 +493,26 @@ impl Subscriber {
                     }
                 }
             }
-            (State::RecordingGreeting { .. }, Input::Dtmf('#')) => {
-                self.pending = Some(Pending::Greeting);
-                out.push(Command::SaveGreeting);
+            (State::RecordingGreeting { kind, .. }, Input::Dtmf('#')) => {
+                self.pending = Some(Pending::Greeting(kind));
+                out.push(Command::SaveGreeting(kind));
+            }
+            (State::CallingBack { .. }, Input::Transferred) => {
+                // The user is talking to the caller now; this call is over.
+                self.state = State::Done;
+                out.push(Command::HangUp);
+            }
+            (State::CallingBack { list, index }, Input::TransferFailed) => {
+                out.push(Command::StopPlayback);
+                self.reprompt = vec![Say::Prompt("sa-message-menu")];
+                self.play(
+                    vec![
+                        Say::Prompt("aa-line-unavailable"),
+                        Say::Prompt("sa-message-menu"),
+                    ],
+                    out,
+                );
+                self.state = State::Listening { list, index };
             }
             (State::Waiting, Input::StoreDone(ok)) => match self.pending.take() {
                 Some(Pending::NextMessage { list, index, said }) => {
@@ -458,12 +520,18 @@ impl Subscriber {
                     let said = if ok { said } else { "vm-not-saved" };
                     self.next_message(list, index, Some(said), out);
                 }
-                Some(Pending::Greeting) => {
-                    let said = if ok {
-                        "sa-greeting-saved"
-                    } else {
-                        "vm-not-saved"
+                Some(Pending::Greeting(kind)) => {
+                    let said = match (ok, kind) {
+                        (false, _) => "vm-not-saved",
+                        (true, GreetingKind::Personal) => "sa-greeting-saved",
+                        (true, GreetingKind::Away) => "sa-away-on",
+                        (true, GreetingKind::Name) => "sa-name-saved",
                     };
+                    self.play(vec![Say::Prompt(said)], out);
+                    out.push(Command::LoadCounts);
+                }
+                Some(Pending::AwayOff) => {
+                    let said = if ok { "sa-away-off" } else { "vm-not-saved" };
                     self.play(vec![Say::Prompt(said)], out);
                     out.push(Command::LoadCounts);
                 }
@@ -478,11 +546,28 @@ impl Subscriber {
                         purpose: Entry::NewPin,
                         digits: String::new(),
                     };
-                    self.failure("sa-pin-rejected", out);
+                    // "That PIN is not allowed. Please choose a PIN of at least N digits..."
+                    let rules = vec![
+                        Say::Prompt("sa-pin-rejected"),
+                        Say::Number(self.limits.min_pin_length),
+                        Say::Prompt("sa-pin-digits"),
+                    ];
+                    self.failure_saying(rules, out);
                 }
             }
             (state, _) => self.state = state,
         }
+    }
+
+    /// Record prompt for `kind`, then the beep; recording starts when they have played.
+    fn record(&mut self, kind: GreetingKind, out: &mut Vec<Command>) {
+        let prompt = match kind {
+            GreetingKind::Personal => "sa-record-greeting",
+            GreetingKind::Away => "sa-record-away",
+            GreetingKind::Name => "sa-record-name",
+        };
+        self.play(vec![Say::Prompt(prompt), Say::Beep], out);
+        self.state = State::GreetingPrompt { kind };
     }
 
     fn next_message(
@@ -504,11 +589,11 @@ impl Subscriber {
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Command>) {
-        if let State::RecordingGreeting { started } = self.state {
+        if let State::RecordingGreeting { started, kind } = self.state {
             if now >= started + self.limits.max_greeting {
                 self.state = State::Waiting;
-                self.pending = Some(Pending::Greeting);
-                out.push(Command::SaveGreeting);
+                self.pending = Some(Pending::Greeting(kind));
+                out.push(Command::SaveGreeting(kind));
             }
             return;
         }

@@ -28,7 +28,7 @@ use crate::media::udp_batch::{self, Batch};
 use crate::media::vad::SilenceDetector;
 use crate::media::{FRAME, FRAME_SAMPLES, SAMPLE_RATE};
 use crate::sip::endpoint::CallId;
-use crate::store::{MailboxId, MessageKind, NewMessage};
+use crate::store::{GreetingKind, MailboxId, MessageKind, NewMessage};
 use crate::telemetry;
 
 /// What the core tells a call.
@@ -38,6 +38,36 @@ pub(super) enum CallSignal {
     Cancelled,
     Hangup,
     RemoteMedia(SocketAddr),
+    /// News of a transfer (REFER) this call asked for.
+    Transfer(TransferUpdate),
+    /// News of the second leg of a bridged transfer.
+    Bridge(BridgeUpdate),
+}
+
+/// How the second leg of a bridged transfer is doing.
+#[derive(Debug)]
+pub(super) enum BridgeUpdate {
+    /// The target answered: relay media between the caller and `remote` through `socket`.
+    Answered {
+        leg: crate::sip::endpoint::CallId,
+        socket: UdpSocket,
+        remote: SocketAddr,
+    },
+    /// The target refused (status) or never answered (`None`).
+    Failed(Option<u16>),
+    /// The target hung up.
+    Ended,
+}
+
+/// How a REFER is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TransferUpdate {
+    /// The peer accepted the REFER (202); NOTIFYs follow.
+    Accepted,
+    /// The peer refused the REFER with this status, or never answered (`None`).
+    Refused(Option<u16>),
+    /// A NOTIFY: the status of the transfer's INVITE.
+    Progress(u16),
 }
 
 /// The call flow to run once the call is up.
@@ -53,6 +83,13 @@ pub(super) enum FlowSetup {
     Subscriber {
         plan: Box<crate::dialplan::DialPlan>,
         known: Option<MailboxEntry>,
+        pilot_uri: String,
+    },
+    /// Auto attendant `index` of `plan`, reached through `pilot_uri`.
+    Attendant {
+        plan: Box<crate::dialplan::DialPlan>,
+        index: usize,
+        pilot_uri: String,
     },
 }
 
@@ -88,12 +125,41 @@ pub(super) async fn run(mut s: CallSetup) {
     if answer(&mut s).await {
         match s.flow.clone() {
             FlowSetup::Deposit { mailbox, limits } => deposit(&mut s, &mailbox, limits).await,
-            FlowSetup::Subscriber { plan, known } => {
-                super::subscriber_call::run(&mut s, &plan, known).await
+            FlowSetup::Subscriber {
+                plan,
+                known,
+                pilot_uri,
+            } => super::subscriber_call::run(&mut s, &plan, known, &pilot_uri).await,
+            FlowSetup::Attendant {
+                plan,
+                index,
+                pilot_uri,
+            } => {
+                use super::attendant_call::Outcome;
+                let (outcome, media) =
+                    super::attendant_call::run(&mut s, &plan, index, &pilot_uri).await;
+                match outcome {
+                    Outcome::Deposit(mailbox) => {
+                        info!(mailbox = %mailbox.id, "auto attendant hands the caller to voice mail");
+                        deposit(&mut s, &mailbox, deposit_limits(&plan)).await;
+                    }
+                    Outcome::Bridged(leg) => super::interactive::relay(&mut s, media, leg).await,
+                    Outcome::Over => {}
+                }
             }
         }
     }
     let _ = s.commands.send(CoreCmd::Finished(call)).await;
+}
+
+/// The deposit limits a plan sets.
+pub(super) fn deposit_limits(plan: &crate::dialplan::DialPlan) -> DepositLimits {
+    DepositLimits {
+        max_recording: plan.max_recording_duration,
+        idle_timeout: plan.recording_idle_timeout,
+        min_message: plan.minimum_message_duration,
+        max_call: plan.max_call_duration,
+    }
 }
 
 /// Rings (if configured), answers and waits for the ACK. False if the caller went away.
@@ -111,7 +177,7 @@ async fn answer(s: &mut CallSetup) -> bool {
                         info!("caller cancelled before answer");
                         return false;
                     }
-                    Some(CallSignal::Acked) => {}
+                    Some(CallSignal::Acked | CallSignal::Transfer(_) | CallSignal::Bridge(_)) => {}
                 }
             }
         }
@@ -131,6 +197,7 @@ async fn answer(s: &mut CallSetup) -> bool {
             sig = s.signals.recv() => match sig {
                 Some(CallSignal::Acked) => return true,
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
+                Some(CallSignal::Transfer(_) | CallSignal::Bridge(_)) => {}
                 Some(CallSignal::Cancelled | CallSignal::Hangup) | None => {
                     info!("caller left before ACK");
                     return false;
@@ -251,7 +318,7 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
             }
             sig = s.signals.recv(), if !caller_gone => match sig {
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
-                Some(CallSignal::Acked) => {}
+                Some(CallSignal::Acked | CallSignal::Transfer(_) | CallSignal::Bridge(_)) => {}
                 Some(CallSignal::Hangup | CallSignal::Cancelled) | None => {
                     caller_gone = true;
                     flow.handle(Instant::now(), Input::CallerHungUp, &mut out);
@@ -411,30 +478,39 @@ fn release(
     }
 }
 
-/// The mailbox's own greeting if it has one, else the default built from shipped prompts:
-/// "The person at extension 1 0 0 1 is not available. After the tone..."
+/// The mailbox's away greeting while it is on, else its own greeting, else the default built
+/// from shipped prompts: "Alice Anders [her recorded name] is not available. After the tone..."
+/// or, without a recorded name, "The person at extension 1 0 0 1 is not available...".
 async fn greeting(s: &CallSetup, mailbox: &MailboxEntry) -> Arc<[i16]> {
     let store = s.shared.store.clone();
     let id = mailbox.id.clone();
-    let custom = tokio::task::spawn_blocking(move || {
+    let found = tokio::task::spawn_blocking(move || {
         let id = MailboxId::new(&id).ok()?;
-        let path = store.greeting(&id).ok()??;
-        match crate::media::prompts::load(&path) {
-            Ok(samples) if !samples.is_empty() => Some(samples),
-            Ok(_) => None,
-            Err(e) => {
-                warn!(error = %e, "mailbox greeting unusable; using the default");
-                None
+        let load = |kind: GreetingKind| -> Option<Vec<i16>> {
+            let path = store.greeting(&id, kind).ok()??;
+            match crate::media::prompts::load(&path) {
+                Ok(samples) if !samples.is_empty() => Some(samples),
+                Ok(_) => None,
+                Err(e) => {
+                    warn!(error = %e, ?kind, "mailbox recording unusable; not used");
+                    None
+                }
             }
+        };
+        match load(GreetingKind::Away).or_else(|| load(GreetingKind::Personal)) {
+            Some(greeting) => Some(Ok(greeting)),
+            None => load(GreetingKind::Name).map(Err),
         }
     })
     .await
     .ok()
     .flatten();
-    if let Some(samples) = custom {
-        return Arc::from(samples);
+    match found {
+        Some(Ok(greeting)) => Arc::from(greeting),
+        Some(Err(name)) => super::named_greeting(&s.shared.prompts, &name)
+            .unwrap_or_else(|| super::default_greeting(&s.shared.prompts, &mailbox.extension)),
+        None => super::default_greeting(&s.shared.prompts, &mailbox.extension),
     }
-    super::default_greeting(&s.shared.prompts, &mailbox.extension)
 }
 
 /// What the deposit's commands need besides the call: whose mailbox, its limits, and when the

@@ -6,7 +6,9 @@
 //! spawns one task per call (`call.rs`) that runs the media and the deposit flow.
 
 pub mod assets;
+mod attendant_call;
 mod call;
+mod interactive;
 mod media_clock;
 pub mod spool;
 mod subscriber_call;
@@ -21,17 +23,16 @@ use anyhow::Context;
 use rand::Rng;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, info_span, warn, Instrument};
+use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use crate::config::Config;
 use crate::dialplan::{DialPlans, Route, VoipSecurity};
-use crate::flows::deposit::DepositLimits;
 use crate::media::g711::G711;
 use crate::media::prompts::PromptLibrary;
 use crate::net::limits::{Admission, FloodLimits};
 use crate::net::{Inbound, Network};
 use crate::sdp;
-use crate::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent};
+use crate::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent, RequestId};
 use crate::sip::headers;
 use crate::sip::message::{self, Message, Method};
 use crate::sip::transaction::TimerConfig;
@@ -39,7 +40,7 @@ use crate::sip::{Remote, Transport};
 use crate::store::{Mailbox, Maildir};
 use crate::telemetry;
 
-use call::{CallSetup, CallSignal, FlowSetup};
+use call::{BridgeUpdate, CallSetup, CallSignal, FlowSetup, TransferUpdate};
 
 /// Everything a running gateway needs besides its config.
 pub struct Resources {
@@ -64,15 +65,9 @@ impl Resources {
             let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("dial plans have errors:\n{}", lines.join("\n"))
         })?;
-        let mut prompts = assets::prompts().context("embedded prompts")?;
-        if let Some(dir) = &config.paths.prompts {
-            // Operator prompts override shipped ones of the same name.
-            let custom = PromptLibrary::load_dir(dir)?;
-            for name in custom.names() {
-                if let Some(p) = custom.get(name) {
-                    prompts.insert(name, p);
-                }
-            }
+        let prompts = prompt_library(config)?;
+        for missing in missing_prompts(&dialplans, &prompts) {
+            warn!("{missing}; it will be skipped");
         }
         let data = data_dir(config);
         let mailboxes_dir = data.join("mailboxes");
@@ -164,6 +159,20 @@ enum CoreCmd {
     HangUp(CallId),
     Finished(CallId),
     Notify(Notify),
+    /// Ask the caller's side to transfer the call (REFER).
+    Transfer {
+        call: CallId,
+        refer_to: String,
+        referred_by: String,
+    },
+    /// Call `target` on a second leg for `call` (the peer did not accept REFER), offering
+    /// `encoding`, the first leg's codec.
+    Bridge {
+        call: CallId,
+        target: String,
+        from: String,
+        encoding: &'static str,
+    },
     /// The connection for a NOTIFY is up.
     NotifyConnected(Notify, Transport),
 }
@@ -305,6 +314,8 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         network: Arc::new(network),
         endpoint,
         calls: HashMap::new(),
+        transfers: HashMap::new(),
+        bridges: HashMap::new(),
         cmd_tx,
         next_rtp_port: 0,
         draining: None,
@@ -333,6 +344,11 @@ struct Core {
     network: Arc<Network>,
     endpoint: Endpoint,
     calls: HashMap<CallId, mpsc::Sender<CallSignal>>,
+    /// REFERs in flight, by request, and the call each transfers.
+    transfers: HashMap<RequestId, CallId>,
+    /// Second legs of bridged transfers: the leg, the call it serves, and its RTP socket
+    /// until the leg is answered.
+    bridges: HashMap<CallId, (CallId, Option<UdpSocket>)>,
     cmd_tx: mpsc::Sender<CoreCmd>,
     beep: Arc<[i16]>,
     next_rtp_port: u16,
@@ -501,10 +517,37 @@ impl Core {
             CoreCmd::Ringing(call) => self.endpoint.ringing(now, call),
             CoreCmd::Answer(call, sdp) => self.endpoint.answer(now, call, sdp),
             CoreCmd::HangUp(call) => self.endpoint.hangup(now, call),
+            CoreCmd::Transfer {
+                call,
+                refer_to,
+                referred_by,
+            } => match self.endpoint.refer(now, call, &refer_to, &referred_by) {
+                Some(id) => {
+                    self.transfers.insert(id, call);
+                }
+                None => self.signal(call, CallSignal::Transfer(TransferUpdate::Refused(None))),
+            },
             CoreCmd::Finished(call) => {
                 self.calls.remove(&call);
                 self.board.call_ended(call.0);
+                // A bridged second leg ends with the call it served.
+                let legs: Vec<CallId> = self
+                    .bridges
+                    .iter()
+                    .filter(|(_, (a, _))| *a == call)
+                    .map(|(b, _)| *b)
+                    .collect();
+                for leg in legs {
+                    self.bridges.remove(&leg);
+                    self.endpoint.hangup(now, leg);
+                }
             }
+            CoreCmd::Bridge {
+                call,
+                target,
+                from,
+                encoding,
+            } => self.start_bridge(now, call, &target, &from, encoding).await,
             CoreCmd::Notify(n) => self.send_notify(now, n),
             CoreCmd::NotifyConnected(n, t) => self.send_notify_on(now, n, t),
         }
@@ -584,8 +627,24 @@ impl Core {
             }
             EndpointEvent::Acked { call } => self.signal(call, CallSignal::Acked),
             EndpointEvent::Cancelled { call } => self.signal(call, CallSignal::Cancelled),
+            EndpointEvent::RemoteHangup { call } if self.bridges.contains_key(&call) => {
+                if let Some((a, _)) = self.bridges.remove(&call) {
+                    info!(leg = ?call, "second leg hung up");
+                    self.signal(a, CallSignal::Bridge(BridgeUpdate::Ended));
+                }
+            }
             EndpointEvent::RemoteHangup { call } | EndpointEvent::AckTimeout { call } => {
                 self.signal(call, CallSignal::Hangup)
+            }
+            EndpointEvent::OutgoingProgress { call, status } => {
+                debug!(leg = ?call, status, "second leg progress");
+            }
+            EndpointEvent::OutgoingAnswered { call, sdp } => self.bridge_answered(call, &sdp),
+            EndpointEvent::OutgoingFailed { call, status } => {
+                if let Some((a, _)) = self.bridges.remove(&call) {
+                    info!(leg = ?call, ?status, "second leg failed");
+                    self.signal(a, CallSignal::Bridge(BridgeUpdate::Failed(status)));
+                }
             }
             EndpointEvent::MediaUpdate { call, offer } => {
                 if let Ok(text) = std::str::from_utf8(&offer) {
@@ -604,6 +663,19 @@ impl Core {
                 }
             }
             EndpointEvent::Ended { .. } => {}
+            EndpointEvent::TransferProgress { call, status } => {
+                info!(?call, status, "transfer progress (NOTIFY)");
+                self.signal(call, CallSignal::Transfer(TransferUpdate::Progress(status)));
+            }
+            EndpointEvent::RequestDone { id, status } if self.transfers.contains_key(&id) => {
+                let call = self.transfers.remove(&id).unwrap_or(CallId(0));
+                let update = match status {
+                    Some(code) if code < 300 => TransferUpdate::Accepted,
+                    other => TransferUpdate::Refused(other),
+                };
+                info!(?call, ?status, "REFER answered");
+                self.signal(call, CallSignal::Transfer(update));
+            }
             EndpointEvent::RequestDone { id, status } => match status {
                 Some(code) if code < 300 => info!(?id, code, "NOTIFY accepted"),
                 Some(code) => warn!(?id, code, "NOTIFY refused"),
@@ -664,12 +736,7 @@ impl Core {
                 resolved.plan,
                 FlowSetup::Deposit {
                     mailbox: resolved.mailbox.clone(),
-                    limits: DepositLimits {
-                        max_recording: resolved.plan.max_recording_duration,
-                        idle_timeout: resolved.plan.recording_idle_timeout,
-                        min_message: resolved.plan.minimum_message_duration,
-                        max_call: resolved.plan.max_call_duration,
-                    },
+                    limits: call::deposit_limits(resolved.plan),
                 },
             ),
             Route::SubscriberAccess { plan } => {
@@ -682,14 +749,22 @@ impl Core {
                 let flow = FlowSetup::Subscriber {
                     plan: Box::new(plan.clone()),
                     known,
+                    pilot_uri: ruri.clone(),
                 };
                 (plan, flow)
             }
             Route::AutoAttendant { plan, attendant } => {
-                // The auto attendant is the second half of issue #4.
-                info!(plan = %plan.name, attendant = %attendant.name, "auto attendant is not available yet: 480");
-                self.refuse(now, call, 480, "Temporarily Unavailable");
-                return;
+                let index = plan
+                    .auto_attendants
+                    .iter()
+                    .position(|a| std::ptr::eq(a, attendant))
+                    .unwrap_or_default();
+                let flow = FlowSetup::Attendant {
+                    plan: Box::new(plan.clone()),
+                    index,
+                    pilot_uri: ruri.clone(),
+                };
+                (plan, flow)
             }
             Route::NotFound => {
                 info!(%called, %ruri, peer = %remote.addr, "no mailbox for called party: 404");
@@ -709,6 +784,7 @@ impl Core {
         let label = match &flow {
             FlowSetup::Deposit { mailbox, .. } => mailbox.id.clone(),
             FlowSetup::Subscriber { .. } => "subscriber-access".to_owned(),
+            FlowSetup::Attendant { .. } => "auto-attendant".to_owned(),
         };
         // Every later line of this call (core and call task) carries the mailbox.
         tracing::Span::current().record("mailbox", label.as_str());
@@ -806,6 +882,71 @@ impl Core {
         tokio::spawn(call::run(setup).instrument(span));
     }
 
+    /// Places the second leg of a bridged transfer for `call` through the peer it came from.
+    async fn start_bridge(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        target: &str,
+        from: &str,
+        encoding: &'static str,
+    ) {
+        let failed =
+            |gw: &mut Self| gw.signal(call, CallSignal::Bridge(BridgeUpdate::Failed(None)));
+        let socket = match self.bind_rtp().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "no RTP port for the second leg");
+                return failed(self);
+            }
+        };
+        let Ok(local) = socket.local_addr() else {
+            return failed(self);
+        };
+        let session_id = rand::thread_rng().gen_range(1..u32::MAX as u64);
+        let offer = sdp::offer(local.ip(), local.port(), session_id, encoding);
+        match self
+            .endpoint
+            .invite_via(now, call, target, from, offer.into_bytes())
+        {
+            Some(leg) => {
+                info!(?call, ?leg, %target, "calling the transfer target on a second leg");
+                self.bridges.insert(leg, (call, Some(socket)));
+            }
+            None => failed(self),
+        }
+    }
+
+    /// The second leg answered: hand its socket and media address to the call.
+    fn bridge_answered(&mut self, leg: CallId, answer: &[u8]) {
+        let Some((a, socket)) = self.bridges.get_mut(&leg) else {
+            return;
+        };
+        let a = *a;
+        let remote = std::str::from_utf8(answer).ok().and_then(|text| {
+            sdp::negotiate(text, self.config.media.address, 9, 0)
+                .ok()
+                .map(|n| n.remote)
+        });
+        match (remote, socket.take()) {
+            (Some(remote), Some(socket)) => {
+                info!(?leg, %remote, "second leg answered");
+                let update = BridgeUpdate::Answered {
+                    leg,
+                    socket,
+                    remote,
+                };
+                self.signal(a, CallSignal::Bridge(update));
+            }
+            _ => {
+                warn!(?leg, "second leg answered without usable SDP: hanging up");
+                self.bridges.remove(&leg);
+                self.endpoint.hangup(Instant::now(), leg);
+                self.signal(a, CallSignal::Bridge(BridgeUpdate::Failed(Some(488))));
+            }
+        }
+    }
+
     /// Binds an RTP socket on the next free even port of the configured range.
     async fn bind_rtp(&mut self) -> std::io::Result<UdpSocket> {
         let (min, max) = (
@@ -830,6 +971,41 @@ impl Core {
             format!("every RTP port in {min}-{max} is in use"),
         ))
     }
+}
+
+/// The shipped prompts, overridden and extended by the operator's `[paths] prompts`.
+pub fn prompt_library(config: &Config) -> anyhow::Result<PromptLibrary> {
+    let mut prompts = assets::prompts().context("embedded prompts")?;
+    if let Some(dir) = &config.paths.prompts {
+        let custom = PromptLibrary::load_dir(dir)?;
+        for name in custom.names() {
+            if let Some(p) = custom.get(name) {
+                prompts.insert(name, p);
+            }
+        }
+    }
+    Ok(prompts)
+}
+
+/// One line per prompt an auto attendant names that the library lacks, with the plan file
+/// and the attendant's line.
+pub fn missing_prompts(plans: &DialPlans, prompts: &PromptLibrary) -> Vec<String> {
+    let mut out = Vec::new();
+    for plan in plans.plans() {
+        for a in &plan.auto_attendants {
+            for name in a.prompt_names() {
+                if prompts.get(name).is_none() {
+                    out.push(format!(
+                        "{}:{}: error: prompt \"{name}\" of auto attendant \"{}\" is not in the prompt library (shipped prompts or [paths] prompts)",
+                        plan.source.display(),
+                        a.line,
+                        a.name
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Free bytes for an unprivileged writer on the file system holding `path`.
@@ -904,6 +1080,18 @@ pub fn default_greeting(prompts: &PromptLibrary, extension: &str) -> Arc<[i16]> 
         }
     }
     Arc::from(samples)
+}
+
+/// The default greeting with the user's recorded name: "[name] is not available. After the
+/// tone...". `None` if the shipped prompt is missing.
+pub fn named_greeting(prompts: &PromptLibrary, name: &[i16]) -> Option<Arc<[i16]>> {
+    let rest = prompts.get("vm-not-available")?;
+    // The name as recorded, a short pause, then the shipped sentence.
+    let mut samples = Vec::with_capacity(name.len() + 1600 + rest.len());
+    samples.extend_from_slice(name);
+    samples.resize(samples.len() + 1600, 0);
+    samples.extend_from_slice(&rest);
+    Some(Arc::from(samples))
 }
 
 /// How media must be protected under a dial plan's VoIPSecurity. Secured demands SRTP (a plain

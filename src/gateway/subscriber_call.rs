@@ -8,20 +8,21 @@ use std::time::{Instant, SystemTime};
 
 use rand::Rng;
 use tokio::sync::oneshot;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::call::{mailbox_address, send_mwi, CallSetup, CallSignal};
+use super::interactive::{
+    refer_target, BridgeLeg, Heard, Interactive, PendingTransfer, TransferResult,
+};
 use super::CoreCmd;
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::subscriber::{
     Command, Folder, Input, MessageRef, PinCheck, Say, Subscriber, SubscriberLimits,
 };
-use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
-use crate::media::pacer::{RtpSender, PACKET_LEN};
 use crate::media::player::Player;
 use crate::media::recorder::Recorder;
-use crate::media::{rtp, speech};
-use crate::store::pin::{PinPolicy, PinStore};
+use crate::media::speech;
+use crate::store::pin::PinStore;
 use crate::store::{MailboxId, MessageKind};
 
 /// Messages loaded for listening: what the flow sees, and their audio.
@@ -31,51 +32,62 @@ struct Loaded {
     audio: Vec<Arc<[i16]>>,
 }
 
-pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<MailboxEntry>) {
+pub(super) async fn run(
+    s: &mut CallSetup,
+    plan: &DialPlan,
+    known: Option<MailboxEntry>,
+    pilot_uri: &str,
+) {
     let limits = SubscriberLimits {
         input_failures: plan.input_failures_before_disconnect,
+        min_pin_length: plan.pin_policy.min_length as u32,
         ..SubscriberLimits::default()
     };
     let mut flow = Subscriber::new(limits, known.as_ref().map(|m| m.id.clone()));
     let mut mailbox = known;
     let mut loaded = Loaded::default();
     let started = Instant::now();
-    let (ssrc, seq, ts) = {
-        let mut rng = rand::thread_rng();
-        (rng.gen(), rng.gen(), rng.gen())
-    };
-    let mut sender = RtpSender::new(started, s.codec, ssrc, seq, ts);
-    let mut player = Player::new();
-    let mut dtmf = DtmfReceiver::new();
-    let mut srtp = s.srtp.as_ref().map(|k| (k.inbound(), k.outbound()));
+    let mut media = Interactive::new(s, started);
     let mut recorder: Option<(Recorder, PathBuf)> = None;
     let mut pending: Option<oneshot::Receiver<(Input, Option<Loaded>)>> = None;
     let mut out = Vec::new();
-    let mut tx_buf = [0u8; PACKET_LEN + 16];
-    let mut rx_buf = [0u8; 1500];
+    // A call-back in progress, and its second leg once bridged.
+    let mut transfer: Option<PendingTransfer> = None;
+    let mut bridged: Option<BridgeLeg> = None;
 
     flow.handle(Instant::now(), Input::Answered, &mut out);
     loop {
         for cmd in std::mem::take(&mut out) {
+            // Bridged, the user talks to the caller through us: the flow's goodbye must not
+            // hang up the call.
+            if cmd == Command::HangUp && bridged.is_some() {
+                continue;
+            }
+            if let Command::CallBack { number } = cmd {
+                let refer_to = refer_target(plan, &number, pilot_uri);
+                transfer = Some(PendingTransfer::start(s, number, refer_to, pilot_uri).await);
+                continue;
+            }
             execute(
                 s,
                 plan,
                 &mut mailbox,
                 &loaded,
-                &mut player,
+                &mut media.player,
                 &mut recorder,
                 &mut pending,
                 cmd,
-                &mut out,
             )
             .await;
         }
         if flow.is_done() {
             break;
         }
-        let next = flow
-            .poll_timeout()
-            .map_or(sender.poll_timeout(), |t| t.min(sender.poll_timeout()));
+        let deadline = match (flow.poll_timeout(), &transfer) {
+            (Some(a), Some(t)) => Some(a.min(t.deadline())),
+            (a, t) => a.or(t.as_ref().map(PendingTransfer::deadline)),
+        };
+        let next = media.next_wakeup(deadline);
         let wait_pending = async {
             match pending.as_mut() {
                 Some(rx) => rx.await.ok(),
@@ -85,49 +97,40 @@ pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<Mailbo
         tokio::select! {
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {
                 let now = Instant::now();
-                let was_playing = player.is_playing();
-                while let Some(mut n) = sender.poll_transmit(now, &mut player, &mut tx_buf) {
-                    if let Some((_, outbound)) = srtp.as_mut() {
-                        match outbound.protect(&mut tx_buf, n) {
-                            Ok(len) => n = len,
-                            Err(_) => continue,
-                        }
-                    }
-                    let _ = s.socket.send_to(&tx_buf[..n], s.remote_media).await;
-                }
-                if was_playing && !player.is_playing() {
+                if media.send_due(s, now).await {
                     flow.handle(now, Input::PlaybackDone, &mut out);
+                }
+                if transfer.take_if(|t| t.expired(now)).is_some() {
+                    flow.handle(now, Input::TransferFailed, &mut out);
                 }
                 flow.handle(now, Input::Tick, &mut out);
             }
-            r = s.socket.recv_from(&mut rx_buf) => {
-                let Ok((mut n, from)) = r else { continue };
-                if from.ip() != s.remote_media.ip() {
-                    continue;
-                }
-                if let Some((inbound, _)) = srtp.as_mut() {
-                    match inbound.unprotect(&mut rx_buf[..n]) {
-                        Ok(len) => n = len,
-                        Err(_) => continue,
-                    }
-                }
-                let Ok(pkt) = rtp::parse(&rx_buf[..n]) else { continue };
-                if Some(pkt.payload_type) == s.telephone_event {
-                    if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
-                        if let Some(digit) = dtmf.handle(pkt.ssrc, pkt.timestamp, &ev) {
-                            debug!(%digit, "DTMF");
-                            flow.handle(Instant::now(), Input::Dtmf(digit), &mut out);
+            r = s.socket.recv_from(&mut media.rx_buf) => {
+                let Ok((n, from)) = r else { continue };
+                match media.heard(s, n, from) {
+                    Heard::Digit(digit) => flow.handle(Instant::now(), Input::Dtmf(digit), &mut out),
+                    Heard::Audio(pkt) if flow.is_recording() => {
+                        if let Some((r, _)) = recorder.as_mut() {
+                            let _ = r.push(s.codec, &pkt);
                         }
                     }
-                } else if pkt.payload_type == s.payload_type && flow.is_recording() {
-                    if let Some((r, _)) = recorder.as_mut() {
-                        let _ = r.push(s.codec, &pkt);
-                    }
+                    _ => {}
                 }
             }
             sig = s.signals.recv() => match sig {
                 Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
                 Some(CallSignal::Acked) => {}
+                Some(CallSignal::Transfer(update)) => {
+                    let result = match transfer.as_mut() {
+                        Some(t) => t.update(s, update).await,
+                        None => None,
+                    };
+                    settle(&mut transfer, result, &mut flow, &mut bridged, &mut out);
+                }
+                Some(CallSignal::Bridge(update)) => {
+                    let result = transfer.as_mut().and_then(|t| t.bridge(update));
+                    settle(&mut transfer, result, &mut flow, &mut bridged, &mut out);
+                }
                 Some(CallSignal::Hangup | CallSignal::Cancelled) | None => {
                     flow.handle(Instant::now(), Input::CallerHungUp, &mut out);
                 }
@@ -147,7 +150,31 @@ pub(super) async fn run(s: &mut CallSetup, plan: &DialPlan, known: Option<Mailbo
         let _ = r.finish(None);
         let _ = std::fs::remove_file(path);
     }
+    if let Some(leg) = bridged {
+        super::interactive::relay(s, media, leg).await;
+    }
     info!(mailbox = ?flow.mailbox(), seconds = started.elapsed().as_secs_f32(), "subscriber access ended");
+}
+
+/// Tells the flow how a call-back went, once known.
+fn settle(
+    transfer: &mut Option<PendingTransfer>,
+    result: Option<TransferResult>,
+    flow: &mut Subscriber,
+    bridged: &mut Option<BridgeLeg>,
+    out: &mut Vec<Command>,
+) {
+    let Some(result) = result else { return };
+    *transfer = None;
+    let input = match result {
+        TransferResult::Done => Input::Transferred,
+        TransferResult::Bridged(leg) => {
+            *bridged = Some(leg);
+            Input::Transferred
+        }
+        TransferResult::Failed => Input::TransferFailed,
+    };
+    flow.handle(Instant::now(), input, out);
 }
 
 /// Runs `job` on the blocking pool; its answer reaches the flow as an input.
@@ -172,12 +199,10 @@ async fn execute(
     recorder: &mut Option<(Recorder, PathBuf)>,
     pending: &mut Option<oneshot::Receiver<(Input, Option<Loaded>)>>,
     cmd: Command,
-    out: &mut Vec<crate::flows::subscriber::Command>,
 ) {
     let store = s.shared.store.clone();
     let mailbox_id = mailbox.as_ref().and_then(|m| MailboxId::new(&m.id).ok());
     let mailbox_dir = mailbox.as_ref().map(|m| s.shared.mailboxes_dir.join(&m.id));
-    let _ = out;
     match cmd {
         Command::Play(says) => {
             for say in says {
@@ -198,7 +223,7 @@ async fn execute(
             spawn_job(pending, move || (Input::Extension(id), None));
         }
         Command::VerifyPin { mailbox: _, pin } => {
-            let policy = PinPolicy::default();
+            let policy = plan.pin_policy.clone();
             spawn_job(pending, move || {
                 let Some(dir) = mailbox_dir else {
                     return (Input::Pin(PinCheck::Wrong), None);
@@ -267,14 +292,14 @@ async fn execute(
                 Err(e) => warn!(error = %e, "cannot record greeting"),
             }
         }
-        Command::SaveGreeting => {
+        Command::SaveGreeting(kind) => {
             let rec = recorder.take();
             spawn_job(pending, move || {
                 let Some((r, path)) = rec else {
                     return (Input::StoreDone(false), None);
                 };
                 let ok = r.finish(None).is_ok()
-                    && mailbox_id.is_some_and(|mb| store.save_greeting(&mb, &path).is_ok());
+                    && mailbox_id.is_some_and(|mb| store.save_greeting(&mb, kind, &path).is_ok());
                 let _ = std::fs::remove_file(&path);
                 (Input::StoreDone(ok), None)
             });
@@ -284,13 +309,14 @@ async fn execute(
                 .as_ref()
                 .map(|m| m.extension.clone())
                 .unwrap_or_default();
+            let policy = plan.pin_policy.clone();
             spawn_job(pending, move || {
                 let Some(dir) = mailbox_dir else {
                     return (Input::PinSet(false), None);
                 };
                 let mut pins = PinStore::load(&dir).unwrap_or_default();
                 let ok = pins
-                    .set(&pin.0, &extension, &PinPolicy::default())
+                    .set(&pin.0, &extension, &policy)
                     .and_then(|()| pins.save(&dir))
                     .is_ok();
                 (Input::PinSet(ok), None)
@@ -311,6 +337,12 @@ async fn execute(
                 }
             }
         }
+        Command::DeleteGreeting(kind) => spawn_job(pending, move || {
+            let ok = mailbox_id.is_some_and(|mb| store.delete_greeting(&mb, kind).is_ok());
+            (Input::StoreDone(ok), None)
+        }),
+        // Handled by the loop, which owns the transfer.
+        Command::CallBack { .. } => {}
         Command::HangUp => {
             let _ = s.commands.send(CoreCmd::HangUp(s.call)).await;
         }
@@ -324,6 +356,7 @@ fn render(s: &CallSetup, loaded: &Loaded, say: &Say) -> Option<Arc<[i16]>> {
         Say::Prompt(name) => return prompts.get(name),
         Say::Beep => return Some(s.beep.clone()),
         Say::Audio(i) => return loaded.audio.get(*i).cloned(),
+        Say::Number(n) => speech::number(u64::from(*n)),
         Say::Counts { new, saved } => {
             let word = |n: u32| if n == 1 { "w-message" } else { "w-messages" };
             let mut names = vec!["w-you-have".to_owned()];

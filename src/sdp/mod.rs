@@ -656,6 +656,24 @@ pub fn negotiate(
     Ok(n.media)
 }
 
+/// An RTP/AVP offer of one G.711 codec (`PCMU` or `PCMA`) and telephone-event/8000 (101):
+/// what the gateway sends on the second leg of a bridged transfer, in the codec of the first
+/// leg so packets can be relayed without transcoding.
+pub fn offer(local_addr: IpAddr, local_port: u16, session_id: u64, encoding: &str) -> String {
+    let pt = if encoding.eq_ignore_ascii_case("PCMA") {
+        8
+    } else {
+        0
+    };
+    let name = if pt == 8 { "PCMA" } else { "PCMU" };
+    let ip = if local_addr.is_ipv4() { "IP4" } else { "IP6" };
+    format!(
+        "v=0\r\no=umgw {session_id} 1 IN {ip} {local_addr}\r\ns=umgw\r\nc=IN {ip} {local_addr}\r\n\
+         t=0 0\r\nm=audio {local_port} RTP/AVP {pt} 101\r\na=rtpmap:{pt} {name}/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n"
+    )
+}
+
 /// Answers `offer` under `policy`, putting `local_key` (our SDES key||salt, fresh random
 /// per call) in the answer when it is RTP/SAVP.
 ///

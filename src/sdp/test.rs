@@ -540,3 +540,12 @@ fn multibyte_content_type_in_a_part_is_not_a_panic() {
     let _ = select_offer("multipart/alternative; boundary=b", body.as_bytes());
     let _ = select_offer("multipartéx/alternative; boundary=b", body.as_bytes());
 }
+
+#[test]
+fn bridge_offer_reads_back_as_the_same_codec() {
+    let text = offer("192.0.2.7".parse().unwrap(), 40002, 9, "PCMA");
+    let n = negotiate(&text, "192.0.2.1".parse().unwrap(), 5000, 1).unwrap();
+    assert_eq!((n.encoding, n.payload_type), ("PCMA", 8));
+    assert_eq!(n.telephone_event, Some(101));
+    assert_eq!(n.remote, "192.0.2.7:40002".parse().unwrap());
+}

@@ -62,6 +62,15 @@ pub enum EndpointEvent {
     Ended { call: CallId },
     /// Outcome of a request we sent: its final status, or `None` on timeout.
     RequestDone { id: RequestId, status: Option<u16> },
+    /// A NOTIFY about our REFER (already answered 200): the status code of the transfer's
+    /// INVITE, from the `message/sipfrag` body (100 trying, 200 done, 4xx-6xx failed).
+    TransferProgress { call: CallId, status: u16 },
+    /// A provisional response to an INVITE we sent (`invite_via`).
+    OutgoingProgress { call: CallId, status: u16 },
+    /// Our INVITE was answered (ACK sent): `sdp` is the answer.
+    OutgoingAnswered { call: CallId, sdp: Vec<u8> },
+    /// Our INVITE failed with this status, or got no answer (`None`).
+    OutgoingFailed { call: CallId, status: Option<u16> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -123,12 +132,54 @@ struct Dialog {
     remote_tag: String,
     local_cseq: u32,
     local_sdp: Option<Vec<u8>>,
+    /// Our side of the dialog as our requests carry it in From (with our tag).
+    local_party: String,
+    /// The peer's side as our requests carry it in To (with its tag, once known).
+    remote_party: String,
+    /// Where our in-dialog requests go: the peer's Contact.
+    remote_target: String,
+    /// Route headers for our in-dialog requests (RFC 3261 §12.1).
+    route_set: Vec<String>,
+    /// We sent the INVITE (the bridged leg of a transfer).
+    outgoing: bool,
+    /// Our ACK for the 2xx of an outgoing call, resent for its retransmissions.
+    ack: Option<Vec<u8>>,
+}
+
+impl Dialog {
+    /// A request within the dialog, as far as every one needs: Via with `branch`,
+    /// Max-Forwards, the route set, From, To, Call-ID and CSeq.
+    fn request(&self, method: Method, branch: &str, cseq: u32) -> Message {
+        let cseq = format!("{cseq} {}", method.as_str());
+        let mut req = Message::request(method, self.remote_target.clone());
+        req.push("Via", via(self.remote, branch));
+        req.push("Max-Forwards", "70");
+        for route in &self.route_set {
+            req.push("Route", route.clone());
+        }
+        req.push("From", self.local_party.clone());
+        req.push("To", self.remote_party.clone());
+        req.push("Call-ID", self.call_id.clone());
+        req.push("CSeq", cseq);
+        req
+    }
+}
+
+/// Our Via for a request on `remote`'s transport.
+fn via(remote: Remote, branch: &str) -> String {
+    format!(
+        "SIP/2.0/{} {};branch={branch};rport",
+        remote.transport.via_name(),
+        remote.transport.local()
+    )
 }
 
 #[derive(Debug)]
 enum Purpose {
     Bye(CallId),
     Request(RequestId),
+    /// CANCEL of an outgoing INVITE: its outcome arrives through the INVITE (487).
+    Cancel,
 }
 
 #[derive(Debug)]
@@ -146,6 +197,8 @@ pub struct Endpoint {
     invites: HashMap<TxKey, (ServerInvite, CallId, Remote)>,
     others: HashMap<TxKey, (ServerNonInvite, Remote)>,
     clients: HashMap<String, ClientEntry>,
+    /// Our INVITEs, by branch.
+    outgoing: HashMap<String, uac::Outgoing>,
     calls: HashMap<CallId, Dialog>,
     dialog_index: HashMap<(String, String, String), CallId>,
     transmits: VecDeque<Transmit>,
@@ -166,6 +219,7 @@ impl Endpoint {
             invites: HashMap::new(),
             others: HashMap::new(),
             clients: HashMap::new(),
+            outgoing: HashMap::new(),
             calls: HashMap::new(),
             dialog_index: HashMap::new(),
             transmits: VecDeque::new(),
@@ -180,7 +234,7 @@ impl Endpoint {
 
     /// Number of live transactions of all kinds.
     pub fn transactions(&self) -> usize {
-        self.invites.len() + self.others.len() + self.clients.len()
+        self.invites.len() + self.others.len() + self.clients.len() + self.outgoing.len()
     }
 
     /// Replaces the trusted-peer list (dial-plan reload).
@@ -393,10 +447,24 @@ impl Endpoint {
             (call_id.clone(), local_tag.clone(), remote_tag.clone()),
             call,
         );
+        let remote_target = msg
+            .header("Contact")
+            .map(|c| message::uri_of(c).to_owned())
+            .unwrap_or_else(|| message::uri_of(msg.header("From").unwrap_or("")).to_owned());
         self.calls.insert(
             call,
             Dialog {
                 state: DialogState::Early,
+                local_party: format!("{};tag={local_tag}", msg.header("To").unwrap_or("")),
+                remote_party: msg.header("From").unwrap_or("").to_owned(),
+                remote_target,
+                // A UAS uses the Record-Route set in order (RFC 3261 §12.1.1).
+                route_set: msg
+                    .headers_named("Record-Route")
+                    .map(str::to_owned)
+                    .collect(),
+                outgoing: false,
+                ack: None,
                 invite: msg.clone(),
                 invite_tx: key.clone(),
                 remote,
@@ -460,6 +528,7 @@ impl Endpoint {
                 self.forget_call_if_idle(call);
             }
             Method::Invite => self.handle_reinvite(now, remote, msg, key, call),
+            Method::Notify => self.handle_refer_notify(now, remote, msg, key, call),
             Method::Options | Method::Info => {
                 self.respond(now, remote, &msg, key, (200, "OK"), |_| {})
             }
@@ -467,6 +536,33 @@ impl Endpoint {
                 self.respond(now, remote, &msg, key, (501, "Not Implemented"), |_| {})
             }
             _ => self.respond(now, remote, &msg, key, (405, "Method Not Allowed"), |_| {}),
+        }
+    }
+
+    /// A NOTIFY about a REFER we sent (RFC 3515 §2.4.4): its `message/sipfrag` body carries
+    /// the status line of the transfer's INVITE.
+    fn handle_refer_notify(
+        &mut self,
+        now: Instant,
+        remote: Remote,
+        msg: Message,
+        key: TxKey,
+        call: CallId,
+    ) {
+        let event = msg.header("Event").unwrap_or("");
+        let package = event.split(';').next().unwrap_or("").trim();
+        if !package.eq_ignore_ascii_case("refer") {
+            return self.respond(now, remote, &msg, key, (489, "Bad Event"), |r| {
+                r.push("Allow-Events", "refer")
+            });
+        }
+        let status = sipfrag_status(&msg.body);
+        self.respond(now, remote, &msg, key, (200, "OK"), |_| {});
+        match status {
+            Some(status) => self
+                .events
+                .push_back(EndpointEvent::TransferProgress { call, status }),
+            None => debug!(?call, "REFER NOTIFY without a status line"),
         }
     }
 
@@ -566,6 +662,16 @@ impl Endpoint {
             return;
         };
         let Some(code) = msg.status() else { return };
+        if msg.cseq().is_some_and(|(_, m)| m == Method::Invite)
+            && self.handle_outgoing_response(now, &branch, msg.clone())
+        {
+            return;
+        }
+        let branch = if msg.cseq().is_some_and(|(_, m)| m == Method::Cancel) {
+            format!("{branch}:cancel")
+        } else {
+            branch
+        };
         if let Some(entry) = self.clients.get_mut(&branch) {
             entry.tx.handle_response(now, code);
             self.drain_client(&branch);
@@ -639,6 +745,10 @@ impl Endpoint {
         let Some(d) = self.calls.get_mut(&call) else {
             return;
         };
+        if d.outgoing && d.state == DialogState::Early {
+            self.cancel_outgoing(now, call);
+            return;
+        }
         match d.state {
             DialogState::Early => self.reject(now, call, 480, "Temporarily Unavailable"),
             DialogState::Answered | DialogState::Confirmed => {
@@ -650,43 +760,55 @@ impl Endpoint {
     }
 
     fn send_bye(&mut self, now: Instant, call: CallId) {
+        self.in_dialog_request(now, call, Method::Bye, Purpose::Bye(call), |_| {});
+    }
+
+    /// Asks the caller's side to transfer the call to `refer_to` (RFC 3515 REFER within the
+    /// dialog). Only for an established call; the outcome arrives as `RequestDone` for the
+    /// REFER, then `TransferProgress` for each NOTIFY the peer sends about it.
+    pub fn refer(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        refer_to: &str,
+        referred_by: &str,
+    ) -> Option<RequestId> {
+        if self.calls.get(&call).map(|d| d.state) != Some(DialogState::Confirmed) {
+            return None;
+        }
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        let (refer_to, referred_by) = (refer_to.to_owned(), referred_by.to_owned());
+        self.in_dialog_request(now, call, Method::Refer, Purpose::Request(id), |r| {
+            r.push("Refer-To", format!("<{refer_to}>"));
+            r.push("Referred-By", format!("<{referred_by}>"));
+        });
+        Some(id)
+    }
+
+    /// Sends a request within the call's dialog, as the UAS that accepted it.
+    fn in_dialog_request(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        method: Method,
+        purpose: Purpose,
+        extra: impl FnOnce(&mut Message),
+    ) {
         let branch = format!("z9hG4bK{}", self.token());
         let Some(d) = self.calls.get_mut(&call) else {
             return;
         };
         d.local_cseq += 1;
-        let invite = &d.invite;
-        let target = invite
-            .header("Contact")
-            .map(|c| message::uri_of(c).to_owned())
-            .unwrap_or_else(|| message::uri_of(invite.header("From").unwrap_or("")).to_owned());
-        let mut bye = Message::request(Method::Bye, target);
-        bye.push(
-            "Via",
-            format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                d.remote.transport.via_name(),
-                d.remote.transport.local()
-            ),
-        );
-        bye.push("Max-Forwards", "70");
-        // A UAS uses the Record-Route set in order (RFC 3261 §12.1.1).
-        for route in invite.headers_named("Record-Route") {
-            bye.push("Route", route);
-        }
-        bye.push(
-            "From",
-            format!("{};tag={}", invite.header("To").unwrap_or(""), d.local_tag),
-        );
-        bye.push("To", invite.header("From").unwrap_or("").to_owned());
-        bye.push("Call-ID", d.call_id.clone());
-        bye.push("CSeq", format!("{} BYE", d.local_cseq));
-        bye.push("User-Agent", self.config.server_name.clone());
+        let mut req = d.request(method, &branch, d.local_cseq);
+        req.push("Contact", contact(d.remote));
+        req.push("User-Agent", self.config.server_name.clone());
+        extra(&mut req);
         // The next hop is the peer the call came from: a trusted pool, SBC or proxy.
         let remote = d.remote;
         let tx = ClientNonInvite::new(
             now,
-            bye.to_bytes(),
+            req.to_bytes(),
             remote.transport.is_reliable(),
             self.config.timers,
         );
@@ -695,7 +817,7 @@ impl Endpoint {
             ClientEntry {
                 tx,
                 remote,
-                purpose: Purpose::Bye(call),
+                purpose,
             },
         );
         self.drain_client(&branch);
@@ -710,14 +832,7 @@ impl Endpoint {
             req.method().cloned().unwrap_or(Method::Options),
             req.request_uri().unwrap_or_default().to_owned(),
         );
-        full.push(
-            "Via",
-            format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                remote.transport.via_name(),
-                remote.transport.local()
-            ),
-        );
+        full.push("Via", via(remote, &branch));
         full.push("Max-Forwards", "70");
         for (name, value) in req.headers() {
             full.push(name, value.clone());
@@ -781,6 +896,7 @@ impl Endpoint {
             }
             self.drain_client(&key);
         }
+        self.outgoing_timeouts(now);
     }
 
     fn drain_invite(&mut self, now: Instant, key: &TxKey) {
@@ -858,6 +974,7 @@ impl Endpoint {
         let purpose = match &entry.purpose {
             Purpose::Bye(c) => Purpose::Bye(*c),
             Purpose::Request(r) => Purpose::Request(*r),
+            Purpose::Cancel => Purpose::Cancel,
         };
         for ev in events {
             let status = match ev {
@@ -881,6 +998,7 @@ impl Endpoint {
                     self.events
                         .push_back(EndpointEvent::RequestDone { id, status });
                 }
+                Purpose::Cancel => {}
             }
         }
     }
@@ -919,7 +1037,10 @@ impl Endpoint {
             .filter_map(|(tx, _, _)| tx.poll_timeout());
         let b = self.others.values().filter_map(|(tx, _)| tx.poll_timeout());
         let c = self.clients.values().filter_map(|e| e.tx.poll_timeout());
-        a.chain(b).chain(c).min()
+        a.chain(b)
+            .chain(c)
+            .chain(self.outgoing_next_timeout())
+            .min()
     }
 }
 
@@ -985,3 +1106,13 @@ fn contact(remote: Remote) -> String {
 
 #[cfg(test)]
 mod test;
+mod uac;
+
+/// The status code of a `message/sipfrag` body (`SIP/2.0 200 OK`).
+fn sipfrag_status(body: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(body).ok()?;
+    let line = text.lines().next()?.trim();
+    let rest = line.strip_prefix("SIP/2.0 ")?;
+    let code: u16 = rest.get(..3)?.parse().ok()?;
+    (100..700).contains(&code).then_some(code)
+}

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::message::{self, H_CALLER, H_KIND, H_RECEIVED};
-use super::{Counts, Mailbox, MailboxId, MessageKind, NewMessage, StoreError, StoredMessage};
+use super::{
+    Counts, GreetingKind, Mailbox, MailboxId, MessageKind, NewMessage, StoreError, StoredMessage,
+};
 
 /// Most header bytes read to classify a message (ours are about 1 KiB).
 const HEADER_READ_MAX: usize = 64 * 1024;
@@ -290,8 +292,12 @@ impl Mailbox for Maildir {
         })
     }
 
-    fn greeting(&self, mailbox: &MailboxId) -> Result<Option<PathBuf>, StoreError> {
-        let p = self.mailbox_dir(mailbox).join("greeting.wav");
+    fn greeting(
+        &self,
+        mailbox: &MailboxId,
+        kind: GreetingKind,
+    ) -> Result<Option<PathBuf>, StoreError> {
+        let p = self.mailbox_dir(mailbox).join(kind.file_name());
         match fs::metadata(&p) {
             Ok(m) if m.is_file() => Ok(Some(p)),
             Ok(_) => Ok(None),
@@ -342,14 +348,19 @@ impl Mailbox for Maildir {
         }
     }
 
-    fn save_greeting(&self, mailbox: &MailboxId, wav: &Path) -> Result<(), StoreError> {
+    fn save_greeting(
+        &self,
+        mailbox: &MailboxId,
+        kind: GreetingKind,
+        wav: &Path,
+    ) -> Result<(), StoreError> {
         let dir = self.ensure_dirs(mailbox)?;
         let bytes = fs::read(wav).map_err(|source| StoreError::Audio {
             path: wav.to_owned(),
             source,
         })?;
-        let tmp = dir.join(".greeting.wav.tmp");
-        let target = dir.join("greeting.wav");
+        let tmp = dir.join(format!(".{}.tmp", kind.file_name()));
+        let target = dir.join(kind.file_name());
         let write = || -> io::Result<()> {
             let mut f = File::create(&tmp)?;
             f.write_all(&bytes)?;
@@ -361,6 +372,16 @@ impl Mailbox for Maildir {
             let _ = fs::remove_file(&tmp);
             StoreError::io("write greeting", &target)(e)
         })
+    }
+
+    fn delete_greeting(&self, mailbox: &MailboxId, kind: GreetingKind) -> Result<(), StoreError> {
+        let dir = self.mailbox_dir(mailbox);
+        let path = dir.join(kind.file_name());
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("remove", &path)(e)),
+        }
     }
 }
 
@@ -847,8 +868,13 @@ mod tests {
         assert!(store.set_seen(&mb, &b, true).is_err());
         assert!(store.delete(&mb, "../x").is_err());
 
-        store.save_greeting(&mb, &wav_path).unwrap();
-        let g = store.greeting(&mb).unwrap().unwrap();
+        store
+            .save_greeting(&mb, GreetingKind::Personal, &wav_path)
+            .unwrap();
+        let g = store
+            .greeting(&mb, GreetingKind::Personal)
+            .unwrap()
+            .unwrap();
         assert_eq!(fs::read(g).unwrap(), wav);
         assert!(wav_path.exists(), "the source recording stays");
         drop(t);
@@ -857,11 +883,26 @@ mod tests {
     #[test]
     fn greeting_lookup() {
         let (_t, store, mb, _, _) = setup();
-        assert_eq!(store.greeting(&mb).unwrap(), None);
+        assert_eq!(store.greeting(&mb, GreetingKind::Personal).unwrap(), None);
         let dir = store.mailbox_dir(&mb);
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("greeting.wav"), b"RIFF").unwrap();
-        assert_eq!(store.greeting(&mb).unwrap(), Some(dir.join("greeting.wav")));
+        assert_eq!(
+            store.greeting(&mb, GreetingKind::Personal).unwrap(),
+            Some(dir.join("greeting.wav"))
+        );
+        // The away greeting and the name are separate files; deleting one leaves the others.
+        let wav = dir.join("src.wav");
+        fs::write(&wav, b"RIFFaway").unwrap();
+        store.save_greeting(&mb, GreetingKind::Away, &wav).unwrap();
+        assert_eq!(fs::read(dir.join("away.wav")).unwrap(), b"RIFFaway");
+        store.delete_greeting(&mb, GreetingKind::Away).unwrap();
+        store.delete_greeting(&mb, GreetingKind::Away).unwrap();
+        assert_eq!(store.greeting(&mb, GreetingKind::Away).unwrap(), None);
+        assert!(store
+            .greeting(&mb, GreetingKind::Personal)
+            .unwrap()
+            .is_some());
     }
 
     #[test]

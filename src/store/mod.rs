@@ -130,6 +130,29 @@ pub struct NewMessage {
     pub media_stats: Option<String>,
 }
 
+/// The recordings a user keeps besides messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GreetingKind {
+    /// The personal greeting callers hear.
+    Personal,
+    /// The extended-absence (away) greeting: while present, callers hear it instead.
+    Away,
+    /// The user's recorded name, spoken in the default greeting ("Alice Anders is not
+    /// available...").
+    Name,
+}
+
+impl GreetingKind {
+    /// File name of the recording in a mailbox directory (Maildir layout).
+    pub fn file_name(self) -> &'static str {
+        match self {
+            GreetingKind::Personal => "greeting.wav",
+            GreetingKind::Away => "away.wav",
+            GreetingKind::Name => "name.wav",
+        }
+    }
+}
+
 /// Message counts for MWI (RFC 3842 `Voice-Message: new/old`).
 ///
 /// Only voice mails count: `new` = unseen voice mails, `old` = seen voice mails. Missed-call
@@ -170,8 +193,12 @@ pub trait Mailbox: Send + Sync {
     fn list(&self, mailbox: &MailboxId) -> Result<Vec<StoredMessage>, StoreError>;
     /// The raw stored message (RFC 5322 bytes) with id `id`.
     fn read(&self, mailbox: &MailboxId, id: &str) -> Result<Vec<u8>, StoreError>;
-    /// The user's recorded greeting, if there is one.
-    fn greeting(&self, mailbox: &MailboxId) -> Result<Option<PathBuf>, StoreError>;
+    /// The user's recording of `kind`, if there is one.
+    fn greeting(
+        &self,
+        mailbox: &MailboxId,
+        kind: GreetingKind,
+    ) -> Result<Option<PathBuf>, StoreError>;
 
     /// Marks a message seen (listened to) or new again; MWI counts follow.
     fn set_seen(&self, mailbox: &MailboxId, id: &str, seen: bool) -> Result<(), StoreError>;
@@ -179,9 +206,17 @@ pub trait Mailbox: Send + Sync {
     /// Removes a message. A message that is already gone is not an error.
     fn delete(&self, mailbox: &MailboxId, id: &str) -> Result<(), StoreError>;
 
-    /// Replaces the mailbox's greeting with the WAV at `wav` (copied atomically; the source
-    /// stays where it is).
-    fn save_greeting(&self, mailbox: &MailboxId, wav: &std::path::Path) -> Result<(), StoreError>;
+    /// Replaces the mailbox's recording of `kind` with the WAV at `wav` (copied atomically;
+    /// the source stays where it is).
+    fn save_greeting(
+        &self,
+        mailbox: &MailboxId,
+        kind: GreetingKind,
+        wav: &std::path::Path,
+    ) -> Result<(), StoreError>;
+
+    /// Removes the recording of `kind` (turning the away greeting off). Absent is not an error.
+    fn delete_greeting(&self, mailbox: &MailboxId, kind: GreetingKind) -> Result<(), StoreError>;
 }
 
 /// Storage errors. I/O variants carry the path and the OS error.

@@ -465,6 +465,26 @@ impl Ua {
         self.last_invite = Some(text);
     }
 
+    /// INVITEs `ruri` with a G.711 offer, checks the 200, ACKs it; returns the gateway's
+    /// media address.
+    pub fn call(&mut self, gw: &Gateway, ruri: &str, extra: &str) -> SocketAddr {
+        let offer = self.g711_offer();
+        self.invite(ruri, extra, &offer);
+        let ok = self.final_response(Duration::from_secs(5));
+        assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
+        self.ack(&ok);
+        Ua::media_target(&ok)
+    }
+
+    /// Presses `keys` as RFC 4733 events, each with its own timestamp (advancing `ts`).
+    pub fn keys(&self, media: SocketAddr, keys: &str, ts: &mut u32) {
+        for k in keys.chars() {
+            *ts = ts.wrapping_add(1600);
+            self.send_dtmf(media, k, *ts);
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
     pub fn recv(&self, timeout: Duration) -> Option<Message> {
         self.sip.set_read_timeout(Some(timeout)).unwrap();
         let mut buf = [0u8; 65535];

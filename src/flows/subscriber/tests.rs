@@ -209,7 +209,10 @@ fn record_greeting() {
     );
     assert_eq!(s.send(Input::PlaybackDone), [Command::StartRecording]);
     assert!(s.flow.is_recording());
-    assert_eq!(s.send(Input::Dtmf('#')), [Command::SaveGreeting]);
+    assert_eq!(
+        s.send(Input::Dtmf('#')),
+        [Command::SaveGreeting(GreetingKind::Personal)]
+    );
     assert_eq!(
         s.send(Input::StoreDone(true)),
         [play(&["sa-greeting-saved"]), Command::LoadCounts]
@@ -219,7 +222,10 @@ fn record_greeting() {
     s.keys("3");
     s.send(Input::PlaybackDone);
     s.now += Duration::from_secs(300);
-    assert_eq!(s.send(Input::Tick), [Command::SaveGreeting]);
+    assert_eq!(
+        s.send(Input::Tick),
+        [Command::SaveGreeting(GreetingKind::Personal)]
+    );
 }
 
 #[test]
@@ -229,7 +235,12 @@ fn change_pin_with_policy_refusal() {
     assert_eq!(s.keys("123456#"), [Command::SetPin(Pin("123456".into()))]);
     assert_eq!(
         s.send(Input::PinSet(false)),
-        [play(&["sa-pin-rejected", "sa-new-pin"])]
+        [Command::Play(vec![
+            Say::Prompt("sa-pin-rejected"),
+            Say::Number(6),
+            Say::Prompt("sa-pin-digits"),
+            Say::Prompt("sa-new-pin")
+        ])]
     );
     s.keys("975318#");
     assert_eq!(
@@ -247,4 +258,92 @@ fn pins_never_print() {
     let text = format!("{c:?}");
     assert!(!text.contains("135790"), "{text}");
     assert!(!format!("{:?}", Command::SetPin(Pin("975318".into()))).contains("975318"));
+}
+
+#[test]
+fn away_greeting_on_and_off_and_recorded_name() {
+    let mut s = Sim::logged_in("alice");
+    assert_eq!(
+        s.keys("4"),
+        [Command::Play(vec![
+            Say::Prompt("sa-record-away"),
+            Say::Beep
+        ])]
+    );
+    assert_eq!(s.send(Input::PlaybackDone), [Command::StartRecording]);
+    assert_eq!(
+        s.send(Input::Dtmf('#')),
+        [Command::SaveGreeting(GreetingKind::Away)]
+    );
+    assert_eq!(
+        s.send(Input::StoreDone(true)),
+        [play(&["sa-away-on"]), Command::LoadCounts]
+    );
+    s.send(Input::Counts { new: 0, saved: 0 });
+    assert_eq!(s.keys("7"), [Command::DeleteGreeting(GreetingKind::Away)]);
+    assert_eq!(
+        s.send(Input::StoreDone(true)),
+        [play(&["sa-away-off"]), Command::LoadCounts]
+    );
+    s.send(Input::Counts { new: 0, saved: 0 });
+    assert_eq!(
+        s.keys("6"),
+        [Command::Play(vec![
+            Say::Prompt("sa-record-name"),
+            Say::Beep
+        ])]
+    );
+    s.send(Input::PlaybackDone);
+    assert_eq!(
+        s.send(Input::Dtmf('#')),
+        [Command::SaveGreeting(GreetingKind::Name)]
+    );
+    assert_eq!(
+        s.send(Input::StoreDone(true)),
+        [play(&["sa-name-saved"]), Command::LoadCounts]
+    );
+}
+
+#[test]
+fn call_back_transfers_and_a_failure_returns_to_the_message() {
+    let mut s = Sim::logged_in("alice");
+    s.keys("1");
+    s.send(Input::Messages(vec![msg("m1")]));
+    let out = s.keys("4");
+    assert_eq!(
+        out,
+        [
+            Command::CallBack {
+                number: "+14255550199".into()
+            },
+            play(&["aa-transferring"])
+        ]
+    );
+    // Refused: "That line is not available", and the message menu again.
+    assert_eq!(
+        s.send(Input::TransferFailed),
+        [
+            Command::StopPlayback,
+            play(&["aa-line-unavailable", "sa-message-menu"])
+        ]
+    );
+    // The message is still the current one: 3 deletes it.
+    assert_eq!(s.keys("3"), [Command::Delete { id: "m1".into() }]);
+    // Success ends subscriber access.
+    let mut s = Sim::logged_in("alice");
+    s.keys("1");
+    s.send(Input::Messages(vec![msg("m1")]));
+    s.keys("4");
+    assert_eq!(s.send(Input::Transferred), [Command::HangUp]);
+    assert!(s.flow.is_done());
+}
+
+#[test]
+fn call_back_without_caller_id_says_so() {
+    let mut s = Sim::logged_in("alice");
+    s.keys("1");
+    let mut anonymous = msg("m1");
+    anonymous.caller = None;
+    s.send(Input::Messages(vec![anonymous]));
+    assert_eq!(s.keys("4"), [play(&["sa-no-caller-id", "sa-message-menu"])]);
 }

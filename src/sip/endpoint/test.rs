@@ -310,3 +310,152 @@ fn reinvite_is_answered_with_the_current_sdp() {
         "2xx to the re-INVITE was acknowledged"
     );
 }
+
+/// An established incoming call (INVITE, 200, ACK), its handle.
+fn established(ep: &mut Endpoint, t0: Instant) -> CallId {
+    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bKa1").as_bytes());
+    let call = incoming(ep);
+    ep.answer(t0, call, b"v=0".to_vec());
+    let ok = responses(ep).pop().unwrap();
+    ep.handle(t0, peer("10.0.0.1"), ack_for(&ok, "z9hG4bKa2").as_bytes());
+    while ep.poll_event().is_some() {}
+    call
+}
+
+/// Places a second leg for `a` to alice: its handle and the INVITE sent.
+fn second_leg(ep: &mut Endpoint, t0: Instant, a: CallId) -> (CallId, Message) {
+    let b = ep
+        .invite_via(
+            t0,
+            a,
+            "sip:alice@contoso.com",
+            "sip:5000@contoso.com",
+            b"v=0".to_vec(),
+        )
+        .unwrap();
+    (b, responses(ep).pop().unwrap())
+}
+
+/// A response from the second leg's target to our `req`.
+fn reply(ep: &mut Endpoint, now: Instant, req: &Message, code: u16, extra: &str) {
+    let mut r = Message::response_to(req, code, "X", Some("b-tag"));
+    if !extra.is_empty() {
+        r.push("Contact", extra.to_owned());
+    }
+    ep.handle(now, peer("10.0.0.1"), &r.to_bytes());
+}
+
+#[test]
+fn second_leg_is_acked_and_answered_and_its_bye_is_ours() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let a = established(&mut ep, t0);
+    let (b, inv) = second_leg(&mut ep, t0, a);
+    assert_eq!(inv.method(), Some(&Method::Invite));
+    assert_eq!(inv.request_uri(), Some("sip:alice@contoso.com"));
+    reply(&mut ep, t0, &inv, 180, "");
+    assert_eq!(
+        ep.poll_event(),
+        Some(EndpointEvent::OutgoingProgress {
+            call: b,
+            status: 180
+        })
+    );
+    reply(&mut ep, t0, &inv, 200, "<sip:alice@10.0.0.7:5060>");
+    let ack = responses(&mut ep).pop().unwrap();
+    assert_eq!(ack.method(), Some(&Method::Ack));
+    assert_eq!(
+        ack.request_uri(),
+        Some("sip:alice@10.0.0.7:5060"),
+        "to the Contact"
+    );
+    assert!(ack.header("To").unwrap().contains("b-tag"));
+    assert!(matches!(
+        ep.poll_event(),
+        Some(EndpointEvent::OutgoingAnswered { call, .. }) if call == b
+    ));
+    // A retransmitted 200 gets the same ACK again, and no second event.
+    reply(&mut ep, t0, &inv, 200, "<sip:alice@10.0.0.7:5060>");
+    assert_eq!(responses(&mut ep).pop().unwrap().to_bytes(), ack.to_bytes());
+    assert_eq!(ep.poll_event(), None);
+    // Our hang-up is a BYE in the second leg's dialog.
+    ep.hangup(t0, b);
+    let bye = responses(&mut ep).pop().unwrap();
+    assert_eq!(bye.method(), Some(&Method::Bye));
+    assert_eq!(bye.call_id(), inv.call_id());
+    assert_eq!(bye.request_uri(), Some("sip:alice@10.0.0.7:5060"));
+    assert!(bye
+        .header("From")
+        .unwrap()
+        .contains(inv.from_tag().unwrap()));
+}
+
+#[test]
+fn second_leg_failure_is_acked_by_the_transaction() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let a = established(&mut ep, t0);
+    let (b, inv) = second_leg(&mut ep, t0, a);
+    reply(&mut ep, t0, &inv, 486, "");
+    let ack = responses(&mut ep).pop().unwrap();
+    assert_eq!(ack.method(), Some(&Method::Ack));
+    assert_eq!(ack.top_via().unwrap().branch, inv.top_via().unwrap().branch);
+    assert_eq!(
+        ep.poll_event(),
+        Some(EndpointEvent::OutgoingFailed {
+            call: b,
+            status: Some(486)
+        })
+    );
+}
+
+#[test]
+fn hanging_up_a_ringing_second_leg_cancels_it() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let a = established(&mut ep, t0);
+    let (b, inv) = second_leg(&mut ep, t0, a);
+    reply(&mut ep, t0, &inv, 180, "");
+    ep.poll_event();
+    ep.hangup(t0, b);
+    let cancel = responses(&mut ep).pop().unwrap();
+    assert_eq!(cancel.method(), Some(&Method::Cancel));
+    assert_eq!(
+        cancel.top_via().unwrap().branch,
+        inv.top_via().unwrap().branch
+    );
+    assert_eq!(cancel.cseq(), Some((1, Method::Cancel)));
+    // 200 for the CANCEL, 487 for the INVITE: the leg fails, the 487 is acknowledged.
+    reply(&mut ep, t0, &cancel, 200, "");
+    reply(&mut ep, t0, &inv, 487, "");
+    let ack = responses(&mut ep).pop().unwrap();
+    assert_eq!(ack.method(), Some(&Method::Ack));
+    assert_eq!(
+        ep.poll_event(),
+        Some(EndpointEvent::OutgoingFailed {
+            call: b,
+            status: Some(487)
+        })
+    );
+    // With no answer at all, Timer B ends it.
+    let b2 = ep
+        .invite_via(
+            t0,
+            a,
+            "sip:bob@contoso.com",
+            "sip:5000@contoso.com",
+            b"v=0".to_vec(),
+        )
+        .unwrap();
+    ep.handle_timeout(t0 + Duration::from_secs(33));
+    while ep.poll_transmit().is_some() {}
+    let mut failed = false;
+    while let Some(ev) = ep.poll_event() {
+        failed |= ev
+            == EndpointEvent::OutgoingFailed {
+                call: b2,
+                status: None,
+            };
+    }
+    assert!(failed);
+}

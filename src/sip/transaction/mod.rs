@@ -4,10 +4,12 @@
 //! `poll_timeout` and `poll_event` (the quinn-proto / str0m shape). Nothing here reads a clock
 //! or touches a socket, so the tests drive them with a fake clock and no sleeps.
 
+mod client_invite;
 mod client_non_invite;
 mod server_invite;
 mod server_non_invite;
 
+pub use client_invite::ClientInvite;
 pub use client_non_invite::ClientNonInvite;
 pub use server_invite::ServerInvite;
 pub use server_non_invite::ServerNonInvite;

@@ -1,0 +1,410 @@
+//! The auto attendant as a sans-IO state machine: greet, offer the menu of the period the call
+//! arrived in (business hours, after hours, holiday), and act on the caller's key: transfer,
+//! leave a message, open a submenu, reach the operator, or dial an extension.
+//!
+//! Like the other flows it touches no audio, store or network: it asks the shell through
+//! [`Command`]s and hears back through [`Input`]s. A transfer the shell could not complete
+//! comes back as [`Input::TransferFailed`]; if the target has a mailbox the caller leaves a
+//! message there ([`Command::Deposit`]), the field failure to avoid being a failed transfer that
+//! lands back in the attendant.
+
+use std::time::{Duration, Instant};
+
+use crate::dialplan::schedule::Period;
+use crate::dialplan::{AttendantMenu, AutoAttendant, KeyAction};
+
+/// Limits from the dial plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttendantLimits {
+    /// InputFailuresBeforeDisconnect: wrong keys and time-outs before goodbye.
+    pub input_failures: u32,
+    /// How long to wait for a key once the menu has been said.
+    pub digit_timeout: Duration,
+}
+
+impl Default for AttendantLimits {
+    fn default() -> Self {
+        Self {
+            input_failures: 3,
+            digit_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Something to say; the shell renders prompts by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Say {
+    Prompt(String),
+    /// Digits spoken one by one ("one zero zero one").
+    Digits(String),
+}
+
+fn prompt(name: &str) -> Say {
+    Say::Prompt(name.to_owned())
+}
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Answered,
+    PlaybackDone,
+    Dtmf(char),
+    Tick,
+    CallerHungUp,
+    /// Answer to [`Command::LookupExtension`]: whether the extension is a user of the plan.
+    Extension(bool),
+    /// The transfer went through: the caller is now talking to the target.
+    Transferred,
+    /// The transfer failed; `has_mailbox` when the target is a mailbox of the plan.
+    TransferFailed {
+        has_mailbox: bool,
+    },
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Play(Vec<Say>),
+    StopPlayback,
+    LookupExtension(String),
+    /// Transfer the caller to `target` (an extension, number or URI of the plan).
+    Transfer {
+        target: String,
+    },
+    /// Leave a message for the mailbox `target` names; the attendant's part is over.
+    Deposit {
+        target: String,
+    },
+    HangUp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    Ringing,
+    /// Waiting for a key in menu `menu` (`None`: the top-level menu of the period).
+    Menu {
+        menu: Option<usize>,
+    },
+    /// Collecting an extension for dial-by-extension.
+    Extension {
+        digits: String,
+    },
+    /// Waiting for the shell (lookup or transfer).
+    Waiting,
+    Transferring {
+        target: String,
+    },
+    Goodbye,
+    Done,
+}
+
+/// The attendant flow of one call.
+#[derive(Debug)]
+pub struct Attendant {
+    limits: AttendantLimits,
+    top: AttendantMenu,
+    menus: Vec<AttendantMenu>,
+    operator: Option<String>,
+    greeting: Option<String>,
+    state: State,
+    /// The menu to return to after a failed transfer or a dial-by-extension mistake.
+    current: Option<usize>,
+    failures: u32,
+    playing: bool,
+    input_deadline: Option<Instant>,
+    /// The extension a lookup in flight is for.
+    last_lookup: Option<String>,
+}
+
+impl Attendant {
+    /// The flow for a call to `attendant` arriving in `period`; `plan_operator` is the
+    /// plan's OperatorExtension, used when the attendant has none.
+    pub fn new(
+        attendant: &AutoAttendant,
+        period: Period,
+        plan_operator: Option<&str>,
+        limits: AttendantLimits,
+    ) -> Self {
+        let (top, greeting) = match period {
+            Period::BusinessHours => (
+                &attendant.business_hours,
+                attendant.business_hours.greeting.clone(),
+            ),
+            Period::AfterHours => (
+                &attendant.after_hours,
+                Some(
+                    attendant
+                        .after_hours
+                        .greeting
+                        .clone()
+                        .unwrap_or_else(|| "aa-after-hours".into()),
+                ),
+            ),
+            Period::Holiday => (
+                &attendant.after_hours,
+                Some(
+                    attendant
+                        .holiday_greeting
+                        .clone()
+                        .unwrap_or_else(|| "aa-holiday".into()),
+                ),
+            ),
+        };
+        Self {
+            limits,
+            top: top.clone(),
+            menus: attendant.menus.clone(),
+            operator: attendant
+                .operator_extension
+                .clone()
+                .or(plan_operator.map(str::to_owned)),
+            greeting,
+            state: State::Ringing,
+            current: None,
+            failures: 0,
+            playing: false,
+            input_deadline: None,
+            last_lookup: None,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// The next instant the flow needs a `Tick`.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.input_deadline
+    }
+
+    fn menu(&self, index: Option<usize>) -> &AttendantMenu {
+        index.and_then(|i| self.menus.get(i)).unwrap_or(&self.top)
+    }
+
+    /// What menu `index` says: its recorded prompt, else one composed from its keys.
+    fn menu_prompt(&self, index: Option<usize>) -> Vec<Say> {
+        let menu = self.menu(index);
+        if let Some(p) = &menu.prompt {
+            return vec![prompt(p)];
+        }
+        let mut say = Vec::new();
+        for k in &menu.keys {
+            let lead: Vec<Say> = match &k.action {
+                KeyAction::Transfer(t) => vec![prompt("w-for"), prompt("w-extension"), target(t)],
+                KeyAction::Mailbox(t) => vec![prompt("aa-leave-message-for"), target(t)],
+                KeyAction::Menu(_) => vec![prompt("w-for"), prompt("aa-more-options")],
+                KeyAction::Operator => vec![prompt("w-for"), prompt("aa-the-operator")],
+                KeyAction::DialByExtension => vec![prompt("aa-know-extension")],
+                KeyAction::MainMenu => vec![prompt("aa-main-menu-return")],
+            };
+            say.extend(lead);
+            say.push(prompt("w-press"));
+            say.push(key_prompt(k.key));
+        }
+        say
+    }
+
+    fn play(&mut self, say: Vec<Say>, out: &mut Vec<Command>) {
+        self.playing = true;
+        self.input_deadline = None;
+        out.push(Command::Play(say));
+    }
+
+    fn offer_menu(&mut self, index: Option<usize>, lead: Vec<Say>, out: &mut Vec<Command>) {
+        self.current = index;
+        let mut say = lead;
+        say.extend(self.menu_prompt(index));
+        self.play(say, out);
+        self.state = State::Menu { menu: index };
+    }
+
+    fn goodbye(&mut self, out: &mut Vec<Command>) {
+        self.state = State::Goodbye;
+        self.play(vec![prompt("vm-goodbye")], out);
+    }
+
+    /// A wrong key or a time-out: repeat the menu, or goodbye after too many.
+    fn failure(&mut self, out: &mut Vec<Command>) {
+        self.failures += 1;
+        if self.failures >= self.limits.input_failures {
+            self.goodbye(out);
+        } else {
+            self.offer_menu(self.current, vec![prompt("sa-invalid")], out);
+        }
+    }
+
+    fn transfer(&mut self, target: String, out: &mut Vec<Command>) {
+        self.play(vec![prompt("aa-transferring")], out);
+        out.push(Command::Transfer {
+            target: target.clone(),
+        });
+        self.state = State::Transferring { target };
+    }
+
+    pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Command>) {
+        match &input {
+            Input::CallerHungUp => {
+                self.state = State::Done;
+                return;
+            }
+            Input::PlaybackDone => {
+                self.playing = false;
+                match self.state {
+                    State::Goodbye => {
+                        self.state = State::Done;
+                        out.push(Command::HangUp);
+                    }
+                    State::Menu { .. } | State::Extension { .. } => {
+                        self.input_deadline = Some(now + self.limits.digit_timeout);
+                    }
+                    _ => {}
+                }
+                return;
+            }
+            Input::Tick => {
+                self.tick(now, out);
+                return;
+            }
+            Input::Dtmf(_) if self.playing && matches!(self.state, State::Transferring { .. }) => {
+                return; // keys during the transfer announcement mean nothing
+            }
+            Input::Dtmf(_) if self.playing && self.state != State::Goodbye => {
+                out.push(Command::StopPlayback);
+                self.playing = false;
+            }
+            _ => {}
+        }
+        self.input_deadline = None;
+        let state = std::mem::replace(&mut self.state, State::Waiting);
+        match (state, input) {
+            (State::Ringing, Input::Answered) => {
+                let lead = self.greeting.as_deref().map(prompt).into_iter().collect();
+                self.offer_menu(None, lead, out);
+            }
+            (State::Menu { menu }, Input::Dtmf(c)) => {
+                let Some(action) = self.menu(menu).action(c).cloned() else {
+                    self.state = State::Menu { menu };
+                    self.failure(out);
+                    return;
+                };
+                self.failures = 0;
+                match action {
+                    KeyAction::Transfer(t) => self.transfer(t, out),
+                    KeyAction::Mailbox(t) => {
+                        self.state = State::Done;
+                        out.push(Command::Deposit { target: t });
+                    }
+                    KeyAction::Menu(name) => {
+                        let index = self
+                            .menus
+                            .iter()
+                            .position(|m| m.name.eq_ignore_ascii_case(&name));
+                        self.offer_menu(index, Vec::new(), out);
+                    }
+                    KeyAction::Operator => match self.operator.clone() {
+                        Some(op) => self.transfer(op, out),
+                        None => self.offer_menu(menu, vec![prompt("aa-line-unavailable")], out),
+                    },
+                    KeyAction::DialByExtension => {
+                        self.play(vec![prompt("aa-enter-extension")], out);
+                        self.state = State::Extension {
+                            digits: String::new(),
+                        };
+                    }
+                    KeyAction::MainMenu => self.offer_menu(None, Vec::new(), out),
+                }
+            }
+            (State::Extension { mut digits }, Input::Dtmf(c)) => match c {
+                '#' if !digits.is_empty() => self.lookup(digits, out),
+                '0'..='9' if digits.len() < 32 => {
+                    digits.push(c);
+                    self.state = State::Extension { digits };
+                    self.input_deadline = Some(now + self.limits.digit_timeout);
+                }
+                '*' => self.offer_menu(self.current, Vec::new(), out),
+                _ => {
+                    self.state = State::Extension {
+                        digits: String::new(),
+                    };
+                    self.extension_failure(out);
+                }
+            },
+            (State::Waiting, Input::Extension(found)) => match (found, self.last_lookup.take()) {
+                (true, Some(ext)) => self.transfer(ext, out),
+                _ => {
+                    self.state = State::Extension {
+                        digits: String::new(),
+                    };
+                    self.extension_failure(out);
+                }
+            },
+            (State::Transferring { .. }, Input::Transferred) => {
+                self.state = State::Done;
+            }
+            (State::Transferring { target }, Input::TransferFailed { has_mailbox }) => {
+                if has_mailbox {
+                    self.state = State::Done;
+                    out.push(Command::StopPlayback);
+                    out.push(Command::Deposit { target });
+                } else {
+                    out.push(Command::StopPlayback);
+                    self.offer_menu(self.current, vec![prompt("aa-line-unavailable")], out);
+                }
+            }
+            (state, _) => self.state = state,
+        }
+    }
+
+    fn lookup(&mut self, digits: String, out: &mut Vec<Command>) {
+        self.last_lookup = Some(digits.clone());
+        out.push(Command::LookupExtension(digits));
+    }
+
+    fn extension_failure(&mut self, out: &mut Vec<Command>) {
+        self.failures += 1;
+        if self.failures >= self.limits.input_failures {
+            self.goodbye(out);
+        } else {
+            self.play(
+                vec![prompt("sa-invalid"), prompt("aa-enter-extension")],
+                out,
+            );
+        }
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Vec<Command>) {
+        if self.input_deadline.is_none_or(|d| now < d) {
+            return;
+        }
+        self.input_deadline = None;
+        match std::mem::replace(&mut self.state, State::Waiting) {
+            // Digits without '#': taken as entered when the caller stops typing.
+            State::Extension { digits } if !digits.is_empty() => self.lookup(digits, out),
+            State::Extension { digits } => {
+                self.state = State::Extension { digits };
+                self.extension_failure(out);
+            }
+            state @ State::Menu { .. } => {
+                self.state = state;
+                self.failure(out);
+            }
+            state => self.state = state,
+        }
+    }
+}
+
+/// A target as spoken in a composed menu: its digits, or nothing for a URI.
+fn target(t: &str) -> Say {
+    Say::Digits(t.chars().filter(char::is_ascii_digit).collect())
+}
+
+fn key_prompt(key: char) -> Say {
+    match key {
+        '*' => prompt("key-star"),
+        '#' => prompt("key-pound"),
+        d => Say::Prompt(format!("digit-{d}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,351 @@
+//! The media side of an interactive call (subscriber access, auto attendant): prompts paced
+//! out on the 20 ms clock, DTMF and audio in, SRTP both ways. The flows decide; this moves
+//! packets.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand::Rng;
+use tracing::debug;
+
+use super::call::CallSetup;
+use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
+use crate::media::pacer::{RtpSender, PACKET_LEN};
+use crate::media::player::Player;
+use crate::media::rtp::{self, RtpPacket};
+use crate::media::srtp::SrtpContext;
+
+/// What a received datagram carried.
+pub(super) enum Heard<'a> {
+    /// A new DTMF digit (RFC 4733, deduplicated).
+    Digit(char),
+    /// Audio in the negotiated codec.
+    Audio(RtpPacket<'a>),
+    /// Nothing usable: another source, bad SRTP, a repeat of a digit, comfort noise.
+    Nothing,
+}
+
+pub(super) struct Interactive {
+    pub sender: RtpSender,
+    pub player: Player,
+    dtmf: DtmfReceiver,
+    /// (inbound, outbound) SRTP contexts.
+    srtp: Option<(SrtpContext, SrtpContext)>,
+    /// Room for the SRTP authentication tag after the RTP packet.
+    tx_buf: [u8; PACKET_LEN + 16],
+    pub rx_buf: [u8; 1500],
+}
+
+impl Interactive {
+    pub fn new(s: &CallSetup, started: Instant) -> Self {
+        let (ssrc, seq, ts) = {
+            let mut rng = rand::thread_rng();
+            (rng.gen(), rng.gen(), rng.gen())
+        };
+        Self {
+            sender: RtpSender::new(started, s.codec, ssrc, seq, ts),
+            player: Player::new(),
+            dtmf: DtmfReceiver::new(),
+            srtp: s.srtp.as_ref().map(|k| (k.inbound(), k.outbound())),
+            tx_buf: [0; PACKET_LEN + 16],
+            rx_buf: [0; 1500],
+        }
+    }
+
+    /// The next instant a packet is due, or `flow` needs a tick if sooner.
+    pub fn next_wakeup(&self, flow: Option<Instant>) -> Instant {
+        let media = self.sender.poll_timeout();
+        flow.map_or(media, |t| t.min(media))
+    }
+
+    /// Sends every packet due at `now`. True if the playback finished with them.
+    pub async fn send_due(&mut self, s: &CallSetup, now: Instant) -> bool {
+        let was_playing = self.player.is_playing();
+        while let Some(mut n) = self
+            .sender
+            .poll_transmit(now, &mut self.player, &mut self.tx_buf)
+        {
+            if let Some((_, outbound)) = self.srtp.as_mut() {
+                match outbound.protect(&mut self.tx_buf, n) {
+                    Ok(len) => n = len,
+                    Err(_) => continue,
+                }
+            }
+            if let Err(e) = s.socket.send_to(&self.tx_buf[..n], s.remote_media).await {
+                debug!(error = %e, "RTP send failed");
+            }
+        }
+        was_playing && !self.player.is_playing()
+    }
+
+    /// Removes SRTP from the `n` bytes in `rx_buf` (if the call uses it): the plain length.
+    pub fn unprotect(&mut self, n: usize) -> Option<usize> {
+        match self.srtp.as_mut() {
+            Some((inbound, _)) => inbound.unprotect(&mut self.rx_buf[..n]).ok(),
+            None => Some(n),
+        }
+    }
+
+    /// Applies SRTP to the `n`-byte RTP packet at the start of `buf` (which has room for the
+    /// tag), if the call uses it: the length to send.
+    pub fn protect(&mut self, buf: &mut [u8], n: usize) -> Option<usize> {
+        match self.srtp.as_mut() {
+            Some((_, outbound)) => outbound.protect(buf, n).ok(),
+            None => Some(n),
+        }
+    }
+
+    /// Interprets `n` bytes received into `rx_buf` from `from`.
+    pub fn heard(&mut self, s: &CallSetup, n: usize, from: SocketAddr) -> Heard<'_> {
+        // Only the peer's media address may feed the call (its port may differ).
+        if from.ip() != s.remote_media.ip() {
+            return Heard::Nothing;
+        }
+        let Some(n) = self.unprotect(n) else {
+            return Heard::Nothing;
+        };
+        let Ok(pkt) = rtp::parse(&self.rx_buf[..n]) else {
+            return Heard::Nothing;
+        };
+        if Some(pkt.payload_type) == s.telephone_event {
+            if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
+                if let Some(digit) = self.dtmf.handle(pkt.ssrc, pkt.timestamp, &ev) {
+                    debug!(%digit, "DTMF");
+                    return Heard::Digit(digit);
+                }
+            }
+            Heard::Nothing
+        } else if pkt.payload_type == s.payload_type {
+            Heard::Audio(pkt)
+        } else {
+            Heard::Nothing
+        }
+    }
+}
+
+/// A transfer this call asked for, until it is known to have worked or failed: a REFER, and
+/// when the caller's side does not do REFER, a second leg bridged by us (B2BUA).
+pub(super) struct PendingTransfer {
+    pub target: String,
+    refer_to: String,
+    referred_by: String,
+    deadline: Instant,
+    bridging: bool,
+}
+
+/// What became of a pending transfer.
+#[derive(Debug)]
+pub(super) enum TransferResult {
+    /// The call server moved the caller (REFER): our part is over.
+    Done,
+    Failed,
+    /// The target answered our second leg: relay media until one side hangs up.
+    Bridged(BridgeLeg),
+}
+
+/// The answered second leg of a bridged transfer.
+#[derive(Debug)]
+pub(super) struct BridgeLeg {
+    pub leg: crate::sip::endpoint::CallId,
+    pub socket: tokio::net::UdpSocket,
+    pub remote: SocketAddr,
+}
+
+/// REFER refusals that mean "this peer does not do REFER" (rather than "not this target"):
+/// worth a bridged second leg.
+const NO_REFER: [u16; 4] = [405, 420, 489, 501];
+
+impl PendingTransfer {
+    /// How long a transfer the peer accepted may take before it counts as failed (the
+    /// target's phone rings out in about 30 s on Lync and most PBXs).
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Asks the core to REFER the caller to `refer_to`, and starts watching for the outcome.
+    pub async fn start(s: &CallSetup, target: String, refer_to: String, referred_by: &str) -> Self {
+        tracing::info!(%target, %refer_to, "transferring the caller (REFER)");
+        let cmd = super::CoreCmd::Transfer {
+            call: s.call,
+            refer_to: refer_to.clone(),
+            referred_by: referred_by.to_owned(),
+        };
+        let _ = s.commands.send(cmd).await;
+        Self {
+            target,
+            refer_to,
+            referred_by: referred_by.to_owned(),
+            deadline: Instant::now() + Self::TIMEOUT,
+            bridging: false,
+        }
+    }
+
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The outcome a REFER update tells, if it tells one. A peer that does not do REFER gets
+    /// a bridged second leg instead (`bridge` then reports).
+    pub async fn update(
+        &mut self,
+        s: &CallSetup,
+        update: super::call::TransferUpdate,
+    ) -> Option<TransferResult> {
+        use super::call::TransferUpdate::{Accepted, Progress, Refused};
+        let target = &self.target;
+        match update {
+            Accepted | Progress(100..=199) => None,
+            Progress(200..=299) => {
+                tracing::info!(%target, "transfer completed");
+                Some(TransferResult::Done)
+            }
+            Refused(Some(code)) if NO_REFER.contains(&code) && !self.bridging => {
+                tracing::info!(%target, code, "the peer does not accept REFER: bridging a second leg");
+                self.bridging = true;
+                self.deadline = Instant::now() + Self::TIMEOUT;
+                let cmd = super::CoreCmd::Bridge {
+                    call: s.call,
+                    target: self.refer_to.clone(),
+                    from: self.referred_by.clone(),
+                    encoding: s.codec.encoding_name(),
+                };
+                let _ = s.commands.send(cmd).await;
+                None
+            }
+            Progress(code) | Refused(Some(code)) => {
+                tracing::info!(%target, code, "transfer failed");
+                Some(TransferResult::Failed)
+            }
+            Refused(None) => {
+                tracing::info!(%target, "transfer failed: REFER not answered");
+                Some(TransferResult::Failed)
+            }
+        }
+    }
+
+    /// The outcome news of the second leg tells.
+    pub fn bridge(&mut self, update: super::call::BridgeUpdate) -> Option<TransferResult> {
+        use super::call::BridgeUpdate::{Answered, Ended, Failed};
+        let target = &self.target;
+        match update {
+            Answered {
+                leg,
+                socket,
+                remote,
+            } => {
+                tracing::info!(%target, "transfer completed on a bridged leg");
+                Some(TransferResult::Bridged(BridgeLeg {
+                    leg,
+                    socket,
+                    remote,
+                }))
+            }
+            Failed(status) => {
+                tracing::info!(%target, ?status, "transfer failed: second leg not answered");
+                Some(TransferResult::Failed)
+            }
+            Ended => Some(TransferResult::Failed),
+        }
+    }
+
+    /// True once the transfer has taken too long.
+    pub fn expired(&self, now: Instant) -> bool {
+        if now >= self.deadline {
+            tracing::warn!(target = %self.target, "transfer not completed in time");
+            return true;
+        }
+        false
+    }
+}
+
+/// Relays media between the caller and a bridged second leg until either hangs up. SRTP on
+/// the caller's side is removed and applied here; the second leg is plain RTP on the
+/// operator's network.
+pub(super) async fn relay(s: &mut CallSetup, mut media: Interactive, leg: BridgeLeg) {
+    let started = Instant::now();
+    let (mut to_leg, mut to_caller) = (0u64, 0u64);
+    let mut leg_buf = [0u8; 1500 + 16];
+    loop {
+        tokio::select! {
+            r = s.socket.recv_from(&mut media.rx_buf) => {
+                let Ok((n, from)) = r else { continue };
+                if from.ip() != s.remote_media.ip() {
+                    continue;
+                }
+                let Some(n) = media.unprotect(n) else { continue };
+                if leg.socket.send_to(&media.rx_buf[..n], leg.remote).await.is_ok() {
+                    to_leg += 1;
+                }
+            }
+            r = leg.socket.recv_from(&mut leg_buf[..1500]) => {
+                let Ok((n, from)) = r else { continue };
+                if from.ip() != leg.remote.ip() {
+                    continue;
+                }
+                let Some(n) = media.protect(&mut leg_buf, n) else { continue };
+                if s.socket.send_to(&leg_buf[..n], s.remote_media).await.is_ok() {
+                    to_caller += 1;
+                }
+            }
+            sig = s.signals.recv() => match sig {
+                Some(super::call::CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
+                Some(super::call::CallSignal::Bridge(super::call::BridgeUpdate::Ended)) => {
+                    let _ = s.commands.send(super::CoreCmd::HangUp(s.call)).await;
+                    break;
+                }
+                Some(super::call::CallSignal::Hangup | super::call::CallSignal::Cancelled) | None => {
+                    break; // the core hangs up the second leg when this call finishes
+                }
+                Some(_) => {}
+            },
+        }
+    }
+    tracing::info!(
+        ?leg.leg,
+        to_leg,
+        to_caller,
+        seconds = started.elapsed().as_secs_f32(),
+        "bridged transfer ended"
+    );
+}
+
+/// The URI a transfer to `target` goes to: a mailbox's SIP address (Lync users), else its
+/// number or the number itself at the plan's domain (or the pilot's host), `user=phone`.
+pub(super) fn refer_target(
+    plan: &crate::dialplan::DialPlan,
+    target: &str,
+    pilot_uri: &str,
+) -> String {
+    let host = plan
+        .domain
+        .clone()
+        .unwrap_or_else(|| uri_host(pilot_uri).to_owned());
+    if let Some(m) = plan.mailbox_for_target(target) {
+        if let Some(sip) = &m.sip_address {
+            return sip.clone();
+        }
+        let number = m.e164.as_deref().unwrap_or(&m.extension);
+        return format!("sip:{number}@{host};user=phone");
+    }
+    let lower = target.to_ascii_lowercase();
+    if ["sip:", "sips:", "tel:"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return target.to_owned();
+    }
+    let number: String = target
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect();
+    format!("sip:{number}@{host};user=phone")
+}
+
+/// `host[:port]` of a `sip:user@host;params` URI (empty if there is none).
+fn uri_host(uri: &str) -> &str {
+    let after_user = uri
+        .rsplit_once('@')
+        .map_or_else(|| uri.split_once(':').map_or(uri, |(_, r)| r), |(_, r)| r);
+    after_user
+        .split([';', '>', '?'])
+        .next()
+        .unwrap_or(after_user)
+}
