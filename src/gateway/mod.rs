@@ -75,19 +75,39 @@ impl Resources {
         }
         let data = data_dir(config);
         let mailboxes_dir = data.join("mailboxes");
-        let store = Maildir::open(&mailboxes_dir)
-            .with_context(|| format!("opening Maildir store under {}", data.display()))?;
+        let store = open_store(config, &mailboxes_dir)?;
         let spool_dir = data.join("spool");
         std::fs::create_dir_all(&spool_dir)
             .with_context(|| format!("creating spool directory {}", spool_dir.display()))?;
         Ok(Resources {
             dialplans,
             prompts,
-            store: Arc::new(store),
+            store,
             spool_dir,
             mailboxes_dir,
         })
     }
+}
+
+/// The `[store]` backend: Maildir under the data directory, or an IMAP server (greetings and
+/// PINs stay under `mailboxes_dir` either way).
+fn open_store(
+    config: &Config,
+    mailboxes_dir: &std::path::Path,
+) -> anyhow::Result<Arc<dyn Mailbox>> {
+    Ok(match config.store.backend.as_str() {
+        "imap" => {
+            let store = crate::store::Imap::open(&config.imap, mailboxes_dir)
+                .context("opening the IMAP store")?;
+            info!(server = %store.server(), "mailboxes on IMAP");
+            Arc::new(store)
+        }
+        _ => {
+            Arc::new(Maildir::open(mailboxes_dir).with_context(|| {
+                format!("opening Maildir store under {}", mailboxes_dir.display())
+            })?)
+        }
+    })
 }
 
 /// The data directory: configured, else `$UMGW_DATA_DIR`, else `./umgw-data`.

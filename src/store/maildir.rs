@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::message::{self, H_CALLER, H_KIND, H_RECEIVED};
-use super::{Counts, Mailbox, MailboxId, MessageKind, NewMessage, StoreError, StoredMessage};
+use super::{
+    valid_delivery_id, Counts, Mailbox, MailboxId, MessageKind, NewMessage, StoreError,
+    StoredMessage,
+};
 
 /// Most header bytes read to classify a message (ours are about 1 KiB).
 const HEADER_READ_MAX: usize = 64 * 1024;
@@ -523,14 +526,6 @@ fn system_hostname() -> String {
     }
     let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
-fn valid_delivery_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

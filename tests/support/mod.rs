@@ -2,6 +2,7 @@
 //! helpers. No mocks: every test talks to the gateway over real sockets.
 #![allow(dead_code)]
 
+pub mod dovecot;
 pub mod pcap;
 
 use std::fs;

@@ -1,0 +1,161 @@
+//! The IMAP store against a real Dovecot (tests/support/dovecot.rs): the backend in-process,
+//! and the gateway depositing into Dovecot, read back with the tests' own IMAP client.
+
+mod support;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use support::dovecot::Dovecot;
+use support::*;
+use umgw::store::message::parse;
+use umgw::store::{Imap, Mailbox, MailboxId, MessageKind, NewMessage, StoreError};
+
+fn voice_mail(wav: &std::path::Path, delivery: Option<&str>, k: u64) -> NewMessage {
+    NewMessage {
+        kind: MessageKind::VoiceMail,
+        caller: Some("+14255550199".into()),
+        caller_name: Some("Bob Caller".into()),
+        mailbox_address: "sip:alice@contoso.com".into(),
+        mailbox_name: Some("Alice Anders".into()),
+        received: UNIX_EPOCH + Duration::from_secs(1_795_700_000 + k),
+        duration: Duration::from_millis(1000),
+        call_id: format!("call-{k}"),
+        audio: Some(wav.to_owned()),
+        delivery_id: delivery.map(str::to_owned),
+        recovered: false,
+    }
+}
+
+#[test]
+fn imap_store_deposits_lists_reads_flags_and_deletes() {
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let t = tempfile::tempdir().unwrap();
+    let store = Imap::open(&dc.imap_config(), t.path().join("local")).unwrap();
+    let alice = MailboxId::new("alice").unwrap();
+    let wav = t.path().join("m.wav");
+    let spoken = test_signal(1000);
+    write_wav(&wav, &spoken);
+
+    // The user's own mail in the same INBOX is not ours: never listed, counted or deleted.
+    let mut client = dc.client("alice");
+    let plain = b"From: x@example.com\r\nSubject: lunch\r\n\r\nhi\r\n";
+    client.ok(&format!(
+        "APPEND INBOX {{{}}}\r\n{}",
+        plain.len(),
+        String::from_utf8_lossy(plain)
+    ));
+    assert_eq!(store.list(&alice).unwrap(), vec![]);
+
+    // Same delivery id twice (a retry): one message, same id.
+    let id1 = store
+        .deposit(&alice, &voice_mail(&wav, Some("alice-00000001"), 0))
+        .unwrap();
+    let again = store
+        .deposit(&alice, &voice_mail(&wav, Some("alice-00000001"), 0))
+        .unwrap();
+    assert_eq!(id1, again);
+    let id2 = store.deposit(&alice, &voice_mail(&wav, None, 60)).unwrap();
+    let mut missed = voice_mail(&wav, Some("alice-00000003"), 120);
+    missed.kind = MessageKind::MissedCall;
+    missed.audio = None;
+    let id3 = store.deposit(&alice, &missed).unwrap();
+    assert_eq!(dc.messages("alice").len(), 4, "3 of ours + the user's mail");
+
+    let list = store.list(&alice).unwrap();
+    let ids: Vec<&str> = list.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, [id1.as_str(), id2.as_str(), id3.as_str()]);
+    assert_eq!(list[2].kind, MessageKind::MissedCall);
+    assert_eq!(list[0].caller.as_deref(), Some("+14255550199"));
+    assert_eq!(
+        list[1].received,
+        Some(UNIX_EPOCH + Duration::from_secs(1_795_700_060))
+    );
+    assert!(list.iter().all(|m| !m.seen && m.size > 0));
+    let c = store.counts(&alice).unwrap();
+    assert_eq!((c.new, c.old), (2, 0), "missed calls do not count");
+    let usage = store.usage(&alice).unwrap();
+    assert_eq!(usage.messages, 3);
+    assert_eq!(usage.bytes, list.iter().map(|m| m.size).sum::<u64>());
+
+    // Read back: the message parses, the audio is what was deposited, the subject is human.
+    let m = parse(&store.read(&alice, &id1).unwrap()).unwrap();
+    assert_eq!(m.kind, MessageKind::VoiceMail);
+    assert_eq!(m.call_id, "call-0");
+    assert_eq!(m.subject, "Voice mail from Bob Caller (+14255550199), 0:01");
+    assert_eq!(read_wav(m.audio_wav.as_ref().unwrap()), spoken);
+    assert!(m
+        .headers
+        .iter()
+        .any(|(k, v)| k == "X-UMGW-Delivery-Id" && v == "alice-00000001"));
+
+    // Seen from the gateway, then from a mail client: MWI counts follow the server.
+    store.set_seen(&alice, &id1, true).unwrap();
+    assert_eq!(store.counts(&alice).unwrap().old, 1);
+    client.ok("SELECT INBOX");
+    client.ok("FETCH 1:* (FLAGS)");
+    let uid2 = id2.split_once('.').unwrap().1;
+    client.ok(&format!("UID STORE {uid2} +FLAGS (\\Seen)"));
+    let c = store.counts(&alice).unwrap();
+    assert_eq!((c.new, c.old), (0, 2), "read in a mail client");
+    store.set_seen(&alice, &id2, false).unwrap();
+    assert_eq!(store.counts(&alice).unwrap().new, 1);
+
+    // Delete removes exactly that message; deleting again is fine; read is NotFound.
+    store.delete(&alice, &id1).unwrap();
+    store.delete(&alice, &id1).unwrap();
+    assert!(matches!(
+        store.read(&alice, &id1),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.set_seen(&alice, &id1, true),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.list(&alice).unwrap().len(), 2);
+    assert_eq!(
+        dc.messages("alice").len(),
+        3,
+        "the user's mail is still there"
+    );
+    assert!(store
+        .list(&MailboxId::new("carol").unwrap())
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn imap_store_reconnects_after_a_restart_and_names_a_down_server() {
+    let mut dc = Dovecot::start(&["alice"]);
+    let t = tempfile::tempdir().unwrap();
+    let store = Imap::open(&dc.imap_config(), t.path().join("local")).unwrap();
+    let alice = MailboxId::new("alice").unwrap();
+    assert_eq!(store.counts(&alice).unwrap().new, 0); // a pooled connection now exists
+
+    dc.stop();
+    let e = store.counts(&alice).unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable { .. }), "{e}");
+    assert!(e.to_string().contains(&dc.addr.to_string()), "{e}");
+
+    dc.restart();
+    // The back-off is short in this config; the next attempts reconnect.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let counts = loop {
+        match store.counts(&alice) {
+            Ok(c) => break c,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert!(e.is_transient(), "{e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("no reconnect: {e}"),
+        }
+    };
+    assert_eq!(counts.new, 0);
+
+    // Wrong password: a server error, not "unavailable".
+    let mut cfg = dc.imap_config();
+    cfg.password = Some(umgw::config::Secret("wrong".into()));
+    let bad = Imap::open(&cfg, t.path().join("local2")).unwrap();
+    let e = bad.counts(&alice).unwrap_err();
+    assert!(matches!(e, StoreError::Server { .. }), "{e}");
+    assert!(!e.to_string().contains("wrong"), "password in error: {e}");
+}
