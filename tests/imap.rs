@@ -6,6 +6,7 @@ mod support;
 use std::time::{Duration, UNIX_EPOCH};
 
 use support::dovecot::Dovecot;
+use support::sipp::*;
 use support::*;
 use umgw::store::message::parse;
 use umgw::store::{Imap, Mailbox, MailboxId, MessageKind, NewMessage, StoreError};
@@ -158,4 +159,50 @@ fn imap_store_reconnects_after_a_restart_and_names_a_down_server() {
     let e = bad.counts(&alice).unwrap_err();
     assert!(matches!(e, StoreError::Server { .. }), "{e}");
     assert!(!e.to_string().contains("wrong"), "password in error: {e}");
+}
+
+/// The gateway on the IMAP backend, with a short greeting for alice.
+fn imap_gateway(dc: &Dovecot, extra: &str) -> Gateway {
+    Gateway::start(GatewayOptions {
+        extra_config: format!("{}{extra}", dc.store_config()),
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(800.0, 400, 0.3))],
+        ..GatewayOptions::default()
+    })
+}
+
+#[test]
+fn sipp_deposit_ends_in_the_dovecot_mailbox() {
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(
+        unsafe_is_root(),
+        "play_pcap_audio needs root (raw socket); run the test suite as root, as CI does"
+    );
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let gw = imap_gateway(&dc, "");
+    let work = tempfile::tempdir().unwrap();
+    let spoken = test_signal(3000);
+    support::pcap::write_deposit_pcap(&work.path().join("deposit.pcap"), &spoken).unwrap();
+    // The greeting goes to a socket nobody reads; the SIPp test checks what callers hear.
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtp_port = sink.local_addr().unwrap().port().to_string();
+    let (ok, log) = run_deposit(&gw, work.path(), "sip:alice@contoso.com", &rtp_port, 1200);
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+
+    // Read back over IMAP with the tests' own client: exactly one message, ours, with the
+    // caller's audio; nothing in the local Maildir.
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(10));
+    assert_eq!(raw.len(), 1, "umgw log:\n{}", gw.log());
+    let m = parse(&raw[0]).expect("the stored message parses back");
+    assert_eq!(m.kind, MessageKind::VoiceMail);
+    assert_eq!(m.mailbox_address, "sip:alice@contoso.com");
+    assert_eq!(m.caller.as_deref(), Some("+14255550199"));
+    assert!(m.subject.starts_with("Voice mail from "), "{}", m.subject);
+    assert_recording_matches(&spoken, m.audio_wav.as_ref().expect("audio attached"));
+    assert!(
+        gw.messages("alice").is_empty(),
+        "nothing in the local Maildir"
+    );
+    assert!(dc.messages("carol").is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(dc.messages("alice").len(), 1, "delivered once");
 }

@@ -206,7 +206,7 @@ impl Dovecot {
     pub fn messages(&self, user: &str) -> Vec<Vec<u8>> {
         let mut c = self.client(user);
         c.ok("SELECT INBOX");
-        let (_, literals) = c.ok("FETCH 1:* (BODY.PEEK[])");
+        let (_, literals) = c.ok("UID FETCH 1:* (BODY.PEEK[])");
         literals
     }
 

@@ -4,6 +4,7 @@
 
 pub mod dovecot;
 pub mod pcap;
+pub mod sipp;
 
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};
