@@ -206,3 +206,86 @@ fn sipp_deposit_ends_in_the_dovecot_mailbox() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(dc.messages("alice").len(), 1, "delivered once");
 }
+
+/// Calls alice, waits out the greeting and beep, streams `first`, runs `during`, streams
+/// `rest` and hangs up. Returns everything streamed.
+fn leave_message(gw: &Gateway, first: &[i16], during: impl FnOnce(), rest: &[i16]) -> Vec<i16> {
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    ua.invite("sip:alice@contoso.com", "", &offer);
+    let ok = ua.final_response(Duration::from_secs(5));
+    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
+    ua.ack(&ok);
+    let media = Ua::media_target(&ok);
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, first, 0x4242, &mut seq, &mut ts);
+    during();
+    ua.send_audio(media, rest, 0x4242, &mut seq, &mut ts);
+    ua.bye();
+    let bye_ok = ua.final_response(Duration::from_secs(5));
+    assert_eq!(bye_ok.status(), Some(200));
+    [first, rest].concat()
+}
+
+#[test]
+fn dovecot_restart_mid_call_delivers_the_message_exactly_once() {
+    let dc = std::cell::RefCell::new(Dovecot::start(&["alice", "carol"]));
+    let gw = imap_gateway(&dc.borrow(), "");
+    let sent = test_signal(3000);
+    // The server goes away while the caller is speaking and is still down at hang-up.
+    let spoken = leave_message(&gw, &sent[..8000], || dc.borrow_mut().stop(), &sent[8000..]);
+    gw.wait_log("delivered when the store is back", Duration::from_secs(10));
+    let spool = gw.dir.path().join("data/spool");
+    let spooled = |ext: &str| {
+        std::fs::read_dir(&spool)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+            .count()
+    };
+    assert_eq!(spooled("wav"), 1, "the recording waits in the spool");
+    assert_eq!(spooled("retry"), 1);
+    // A few failed attempts while the server is down, then it comes back.
+    std::thread::sleep(Duration::from_millis(1500));
+    dc.borrow_mut().restart();
+
+    let dc = dc.borrow();
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(15));
+    assert_eq!(raw.len(), 1, "umgw log:\n{}", gw.log());
+    // Further retries (there must be none left) would add a second copy: wait and recount.
+    std::thread::sleep(Duration::from_millis(2000));
+    let raw = dc.messages("alice");
+    assert_eq!(raw.len(), 1, "delivered exactly once; log:\n{}", gw.log());
+    let m = parse(&raw[0]).unwrap();
+    assert_eq!(m.kind, MessageKind::VoiceMail);
+    assert!(
+        !m.headers.iter().any(|(k, _)| k == "X-UMGW-Recovered"),
+        "a retry is not a crash recovery"
+    );
+    assert_recording_matches(&spoken, m.audio_wav.as_ref().unwrap());
+    assert_eq!(
+        spooled("wav") + spooled("meta") + spooled("retry"),
+        0,
+        "spool emptied"
+    );
+}
+
+#[test]
+fn spooled_recordings_survive_a_gateway_restart_while_the_server_is_down() {
+    let mut dc = Dovecot::start(&["alice", "carol"]);
+    let mut gw = imap_gateway(&dc, "");
+    let sent = test_signal(2000);
+    dc.stop();
+    let spoken = leave_message(&gw, &sent, || {}, &[]);
+    gw.wait_log("delivered when the store is back", Duration::from_secs(10));
+    // The gateway dies and starts again while the server is still down: start-up recovery
+    // fails too, and the entry stays for the background retry.
+    gw.crash_and_restart();
+    dc.restart();
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(dc.messages("alice").len(), 1, "log:\n{}", gw.log());
+    let m = parse(&raw[0]).unwrap();
+    assert_recording_matches(&spoken, m.audio_wav.as_ref().unwrap());
+}

@@ -558,10 +558,7 @@ fn spawn_store(
                 }
                 true
             }
-            Ok(Err(e)) => {
-                error!(error = %e, spool = ?audio, "deposit failed; recording kept in spool");
-                false
-            }
+            Ok(Err(e)) => keep_for_retry(entry.as_ref(), &e, audio.as_deref()),
             Err(e) => {
                 error!(error = %e, spool = ?audio, "deposit task failed; recording kept in spool");
                 false
@@ -570,6 +567,30 @@ fn spawn_store(
         let _ = tx.send(ok);
     });
     rx
+}
+
+/// After a failed deposit: the spool entry stays, marked for the background retry
+/// (`spool::Retry`). True when the message is safe to promise to the caller ("saved").
+fn keep_for_retry(
+    entry: Option<&SpoolEntry>,
+    e: &crate::store::StoreError,
+    audio: Option<&std::path::Path>,
+) -> bool {
+    let marked = entry.map(|en| en.mark_pending(false));
+    match marked {
+        Some(Ok(())) => {
+            warn!(error = %e, spool = ?audio, "deposit failed; recording kept in spool, delivered when the store is back");
+            true
+        }
+        Some(Err(me)) => {
+            error!(error = %e, mark_error = %me, spool = ?audio, "deposit failed; recording kept in spool for the next start");
+            false
+        }
+        None => {
+            error!(error = %e, "deposit failed; nothing spooled to retry");
+            false
+        }
+    }
 }
 
 pub(super) async fn send_mwi(

@@ -110,6 +110,47 @@ fn open_store(
     })
 }
 
+/// Delivers spool entries whose deposit failed (store down) in the background, then sends
+/// their MWI.
+fn spawn_spool_retry(core: &Core) {
+    let (shared, commands) = (core.shared.clone(), core.cmd_tx.clone());
+    let initial = Duration::from_millis(core.config.store.retry_initial_ms);
+    let max = Duration::from_millis(core.config.store.retry_max_ms);
+    tokio::spawn(async move {
+        let mut retry = Some(spool::Retry::new(initial, max));
+        // Scan often enough to honour the first delay, not more than twice a second.
+        let tick = initial.min(Duration::from_millis(500));
+        loop {
+            tokio::time::sleep(tick).await;
+            let Some(mut r) = retry.take() else { return };
+            let (dir, store) = (shared.spool_dir.clone(), shared.store.clone());
+            let Ok((r, delivered)) = tokio::task::spawn_blocking(move || {
+                let d = r.pass(&dir, &*store, Instant::now());
+                (r, d)
+            })
+            .await
+            else {
+                return;
+            };
+            retry = Some(r);
+            for d in delivered {
+                let Some(target) = d.notify_target else {
+                    continue;
+                };
+                let store = shared.store.clone();
+                let id = d.mailbox_id.clone();
+                let counts = tokio::task::spawn_blocking(move || {
+                    crate::store::MailboxId::new(&id).and_then(|id| store.counts(&id))
+                })
+                .await;
+                if let Ok(Ok(counts)) = counts {
+                    call::send_mwi(&shared, &commands, &target, &d.mailbox_address, counts).await;
+                }
+            }
+        }
+    });
+}
+
 /// The data directory: configured, else `$UMGW_DATA_DIR`, else `./umgw-data`.
 pub fn data_dir(config: &Config) -> PathBuf {
     config
@@ -331,6 +372,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         board,
     };
     core.resend_mwi();
+    spawn_spool_retry(&core);
     let task = tokio::spawn(core.run(in_rx, cmd_rx, stop_rx, reload_rx));
     Ok(Running {
         udp,

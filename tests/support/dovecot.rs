@@ -261,7 +261,11 @@ impl RawImap {
         let (mut lines, mut literals) = (Vec::new(), Vec::new());
         loop {
             let mut l = String::new();
-            assert!(self.io.read_line(&mut l).unwrap() > 0, "connection closed");
+            let n = self
+                .io
+                .read_line(&mut l)
+                .unwrap_or_else(|e| panic!("{line}: no answer: {e}; so far: {lines:?}"));
+            assert!(n > 0, "{line}: connection closed");
             if let Some(n) = l
                 .trim_end()
                 .strip_suffix('}')
