@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use support::dovecot::Dovecot;
+use support::dovecot::{Backend, Dovecot};
 use support::sipp::*;
 use support::*;
 use umgw::store::message::parse;
@@ -210,13 +210,7 @@ fn sipp_deposit_ends_in_the_dovecot_mailbox() {
 /// Calls alice, waits out the greeting and beep, streams `first`, runs `during`, streams
 /// `rest` and hangs up. Returns everything streamed.
 fn leave_message(gw: &Gateway, first: &[i16], during: impl FnOnce(), rest: &[i16]) -> Vec<i16> {
-    let mut ua = Ua::new("127.0.0.1", gw.sip);
-    let offer = ua.g711_offer();
-    ua.invite("sip:alice@contoso.com", "", &offer);
-    let ok = ua.final_response(Duration::from_secs(5));
-    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
-    ua.ack(&ok);
-    let media = Ua::media_target(&ok);
+    let (mut ua, media) = answered_call(gw, "sip:alice@contoso.com");
     ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
     let (mut seq, mut ts) = (1u16, 0u32);
     ua.send_audio(media, first, 0x4242, &mut seq, &mut ts);
@@ -288,4 +282,66 @@ fn spooled_recordings_survive_a_gateway_restart_while_the_server_is_down() {
     assert_eq!(dc.messages("alice").len(), 1, "log:\n{}", gw.log());
     let m = parse(&raw[0]).unwrap();
     assert_recording_matches(&spoken, m.audio_wav.as_ref().unwrap());
+}
+
+/// Over quota (here: one message): the caller hears "mailbox full" then goodbye, nothing is
+/// recorded, the gateway hangs up, and a missed-call notice is stored all the same.
+fn full_mailbox_plays_prompt_and_notes_missed_call(backend: Backend) {
+    let gw = backend.gateway(
+        GatewayOptions {
+            greetings: vec![("alice".into(), umgw::media::prompts::tone(800.0, 400, 0.3))],
+            ..GatewayOptions::default()
+        },
+        "max_messages = 1\n",
+    );
+    let sent = test_signal(2000);
+    leave_message(&gw, &sent, || {}, &[]);
+    let first = backend.wait_messages(&gw, "alice", 1);
+    assert_eq!(first[0].kind, MessageKind::VoiceMail);
+
+    let (ua, media) = answered_call(&gw, "sip:alice@contoso.com");
+    // Speaking (and '#') changes nothing: there is no recording.
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &test_signal(500), 0x77, &mut seq, &mut ts);
+    let heard =
+        decode_pcmu(&ua.recv_rtp_until_quiet(Duration::from_millis(500), Duration::from_secs(20)));
+    let prompts = umgw::gateway::assets::prompts().unwrap();
+    let full = prompts.get("vm-mailbox-full").unwrap();
+    assert!(heard.len() >= full.len(), "heard {} ms", heard.len() / 8);
+    let (corr, lag) = best_correlation(&through_pcmu(&full[..8000]), &heard[..8000 + 800], 800);
+    assert!(
+        corr > 0.99,
+        "mailbox-full prompt correlation {corr} (lag {lag})"
+    );
+    let bye = ua.expect_request(umgw::sip::message::Method::Bye, Duration::from_secs(10));
+    ua.ok(&bye);
+
+    let msgs = backend.wait_messages(&gw, "alice", 2);
+    let kinds: Vec<MessageKind> = msgs.iter().map(|m| m.kind).collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == MessageKind::VoiceMail)
+            .count(),
+        1
+    );
+    let notice = msgs
+        .iter()
+        .find(|m| m.kind == MessageKind::MissedCall)
+        .expect("missed-call notice");
+    assert!(notice.audio_wav.is_none(), "nothing recorded");
+    assert_eq!(notice.call_id, ua.call_id);
+    assert!(gw.log().contains("mailbox full: nothing recorded"));
+}
+
+#[test]
+fn quota_full_mailbox_on_maildir() {
+    full_mailbox_plays_prompt_and_notes_missed_call(Backend::Maildir);
+}
+
+#[test]
+fn quota_full_mailbox_on_imap() {
+    full_mailbox_plays_prompt_and_notes_missed_call(Backend::Imap(Dovecot::start(&[
+        "alice", "carol",
+    ])));
 }

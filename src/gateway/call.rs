@@ -194,6 +194,9 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
     let mut rx_buf = [0u8; 1500];
     let mut caller_gone = false;
 
+    if mailbox_full(s, mailbox).await {
+        flow.set_mailbox_full();
+    }
     flow.handle(Instant::now(), Input::Answered, &mut out);
     execute(s, &mut media, &mut flow, &mut out, &mut store_done, &ctx).await;
 
@@ -264,6 +267,7 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
     let jitter_ms = media.jitter / 8.0;
     let outcome = match (flow.kind(), flow.end_reason()) {
         (_, Some(EndReason::StorageError)) => "failed",
+        (_, Some(EndReason::MailboxFull)) => "mailbox_full",
         (Some(MessageKind::VoiceMail), _) => "voicemail",
         (Some(MessageKind::MissedCall), _) => "missed_call",
         (None, _) => "failed",
@@ -387,6 +391,36 @@ async fn greeting(s: &CallSetup, mailbox: &MailboxEntry) -> Arc<[i16]> {
     super::default_greeting(&s.shared.prompts, &mailbox.extension)
 }
 
+/// Whether the mailbox is over `store.max_messages` / `store.max_bytes`. A store that cannot
+/// say (down) is taken as not full: the recording waits in the spool rather than being refused.
+async fn mailbox_full(s: &CallSetup, mailbox: &MailboxEntry) -> bool {
+    let quota = s.shared.quota;
+    if quota == crate::store::Quota::default() {
+        return false;
+    }
+    let store = s.shared.store.clone();
+    let id = mailbox.id.clone();
+    let usage =
+        tokio::task::spawn_blocking(move || MailboxId::new(&id).and_then(|id| store.usage(&id)))
+            .await;
+    match usage {
+        Ok(Ok(u)) if quota.is_full(u) => {
+            info!(
+                messages = u.messages,
+                bytes = u.bytes,
+                "mailbox full: nothing recorded"
+            );
+            true
+        }
+        Ok(Ok(_)) => false,
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot check the mailbox quota; recording anyway");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 /// What the deposit's commands need besides the call: whose mailbox, its limits, and when the
 /// call came in.
 struct DepositCtx<'a> {
@@ -416,6 +450,7 @@ async fn execute(
                         Prompt::Saved => s.shared.prompts.get("vm-saved"),
                         Prompt::NotSaved => s.shared.prompts.get("vm-not-saved"),
                         Prompt::Goodbye => s.shared.prompts.get("vm-goodbye"),
+                        Prompt::MailboxFull => s.shared.prompts.get("vm-mailbox-full"),
                     };
                     match audio.filter(|a| !a.is_empty()) {
                         Some(a) => media.player.enqueue(a),

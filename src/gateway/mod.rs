@@ -168,6 +168,8 @@ pub(crate) struct Shared {
     pub store: Arc<dyn Mailbox>,
     pub spool_dir: PathBuf,
     pub mailboxes_dir: PathBuf,
+    /// `store.max_messages` / `store.max_bytes`.
+    pub quota: crate::store::Quota,
     /// Finds where MWI NOTIFYs go (static routes, then RFC 3263).
     pub locator: crate::sip::locate::Locator,
 }
@@ -346,6 +348,10 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             "deposited recordings recovered from the spool"
         );
     }
+    let quota = crate::store::Quota {
+        max_messages: config.store.max_messages,
+        max_bytes: config.store.max_bytes,
+    };
     let core = Core {
         beep: Arc::from(crate::media::prompts::tone(
             config.call.beep_hz,
@@ -360,6 +366,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             store,
             spool_dir,
             mailboxes_dir,
+            quota,
             locator,
         }),
         network: Arc::new(network),

@@ -289,3 +289,96 @@ impl RawImap {
 pub fn maildir_of(d: &Dovecot, user: &str) -> PathBuf {
     d.dir.path().join("mail").join(user)
 }
+
+/// Which store a gateway test runs on: the same scenarios on both backends.
+pub enum Backend {
+    Maildir,
+    Imap(Dovecot),
+}
+
+impl Backend {
+    /// Both backends, for tests that run on each (Dovecot with the test plan's mailboxes).
+    pub fn all() -> [fn() -> Backend; 2] {
+        [
+            || Backend::Maildir,
+            || Backend::Imap(Dovecot::start(&["alice", "carol"])),
+        ]
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Maildir => "maildir",
+            Backend::Imap(_) => "imap",
+        }
+    }
+
+    /// Starts a gateway on this backend; `opts.extra_config` is kept (after `[store]`/`[imap]`
+    /// when `store_extra` is given, which must be `[store]` keys).
+    pub fn gateway(&self, mut opts: super::GatewayOptions, store_extra: &str) -> super::Gateway {
+        let store = match self {
+            Backend::Maildir => format!("[store]\nbackend = \"maildir\"\n{store_extra}"),
+            Backend::Imap(dc) => {
+                let c = dc.store_config();
+                // `[store]` keys go before the `[imap]` table begins.
+                c.replacen("[imap]\n", &format!("{store_extra}[imap]\n"), 1)
+            }
+        };
+        opts.extra_config = format!("{store}{}", opts.extra_config);
+        super::Gateway::start(opts)
+    }
+
+    /// The store the gateway uses, opened from the test process (to seed or inspect it).
+    pub fn store(&self, gw: &super::Gateway) -> Box<dyn umgw::store::Mailbox> {
+        let local = gw.dir.path().join("data/mailboxes");
+        match self {
+            Backend::Maildir => Box::new(umgw::store::Maildir::open(local).unwrap()),
+            Backend::Imap(dc) => {
+                Box::new(umgw::store::Imap::open(&dc.imap_config(), local).unwrap())
+            }
+        }
+    }
+
+    /// `mailbox`'s messages as stored, parsed (Maildir: read from disk; IMAP: read over IMAP
+    /// with the tests' own client).
+    pub fn messages(&self, gw: &super::Gateway, mailbox: &str) -> Vec<umgw::store::ParsedMessage> {
+        match self {
+            Backend::Maildir => {
+                let dir = gw.mailbox_dir(mailbox);
+                let mut paths: Vec<PathBuf> = ["new", "cur"]
+                    .iter()
+                    .flat_map(|sub| fs::read_dir(dir.join(sub)).into_iter().flatten())
+                    .flatten()
+                    .map(|e| e.path())
+                    .collect();
+                paths.sort();
+                paths
+                    .iter()
+                    .map(|p| umgw::store::message::parse(&fs::read(p).unwrap()).unwrap())
+                    .collect()
+            }
+            Backend::Imap(dc) => dc
+                .messages(mailbox)
+                .iter()
+                .map(|m| umgw::store::message::parse(m).unwrap())
+                .collect(),
+        }
+    }
+
+    /// Waits until `mailbox` holds `n` messages (fails with the gateway log).
+    pub fn wait_messages(
+        &self,
+        gw: &super::Gateway,
+        mailbox: &str,
+        n: usize,
+    ) -> Vec<umgw::store::ParsedMessage> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let m = self.messages(gw, mailbox);
+            if m.len() >= n || Instant::now() > deadline {
+                assert_eq!(m.len(), n, "{} messages; log:\n{}", self.name(), gw.log());
+                return m;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
