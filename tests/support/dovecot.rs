@@ -297,14 +297,6 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Both backends, for tests that run on each (Dovecot with the test plan's mailboxes).
-    pub fn all() -> [fn() -> Backend; 2] {
-        [
-            || Backend::Maildir,
-            || Backend::Imap(Dovecot::start(&["alice", "carol"])),
-        ]
-    }
-
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Maildir => "maildir",
