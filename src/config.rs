@@ -86,6 +86,8 @@ pub struct StoreConfig {
     pub retry_initial_ms: u64,
     /// Longest delay between delivery attempts of a spooled recording (ms).
     pub retry_max_ms: u64,
+    /// Attachment format: `wav` (16-bit PCM) or `ima-adpcm` (a quarter of the size).
+    pub audio_format: String,
 }
 
 impl Default for StoreConfig {
@@ -96,6 +98,7 @@ impl Default for StoreConfig {
             max_bytes: 0,
             retry_initial_ms: 1000,
             retry_max_ms: 60_000,
+            audio_format: "wav".into(),
         }
     }
 }
@@ -507,6 +510,12 @@ impl Config {
                     "store.backend {other:?} must be maildir or imap"
                 )))
             }
+        }
+        if crate::store::audio::AudioFormat::from_config(&store.audio_format).is_none() {
+            return Err(invalid(format!(
+                "store.audio_format {:?} must be wav or ima-adpcm",
+                store.audio_format
+            )));
         }
         if store.retry_initial_ms == 0 || store.retry_max_ms < store.retry_initial_ms {
             return Err(invalid(

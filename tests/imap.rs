@@ -161,10 +161,11 @@ fn imap_store_reconnects_after_a_restart_and_names_a_down_server() {
     assert!(!e.to_string().contains("wrong"), "password in error: {e}");
 }
 
-/// The gateway on the IMAP backend, with a short greeting for alice.
-fn imap_gateway(dc: &Dovecot, extra: &str) -> Gateway {
+/// The gateway on the IMAP backend, with a short greeting for alice; `store_keys` are more
+/// `[store]` keys.
+fn imap_gateway(dc: &Dovecot, store_keys: &str) -> Gateway {
     Gateway::start(GatewayOptions {
-        extra_config: format!("{}{extra}", dc.store_config()),
+        extra_config: dc.store_config(store_keys),
         greetings: vec![("alice".into(), umgw::media::prompts::tone(800.0, 400, 0.3))],
         ..GatewayOptions::default()
     })
@@ -344,4 +345,28 @@ fn quota_full_mailbox_on_imap() {
     full_mailbox_plays_prompt_and_notes_missed_call(Backend::Imap(Dovecot::start(&[
         "alice", "carol",
     ])));
+}
+
+#[test]
+fn compressed_attachment_on_imap_is_a_quarter_of_the_size_and_sounds_the_same() {
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let gw = imap_gateway(&dc, "audio_format = \"ima-adpcm\"\n");
+    let sent = test_signal(3000);
+    let spoken = leave_message(&gw, &sent, || {}, &[]);
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(10));
+    assert_eq!(raw.len(), 1, "log:\n{}", gw.log());
+    let m = parse(&raw[0]).unwrap();
+    let wav = m.audio_wav.as_ref().expect("audio attached");
+    assert_eq!(&wav[20..22], &[0x11, 0x00], "WAVE_FORMAT_IMA_ADPCM");
+    let pcm_len = 44 + spoken.len() * 2;
+    assert!(
+        wav.len() * 3 < pcm_len,
+        "{} bytes vs {pcm_len} as PCM",
+        wav.len()
+    );
+    let audio = umgw::store::audio::wav_samples(wav).expect("decodes");
+    let diff_ms = (audio.len() as i64 - spoken.len() as i64).abs() / 8;
+    assert!(diff_ms <= 40, "{} ms recorded", audio.len() / 8);
+    let (corr, lag) = best_correlation(&through_pcmu(&spoken), &audio, 400);
+    assert!(corr > 0.95, "correlation {corr} at lag {lag}");
 }

@@ -95,18 +95,24 @@ fn open_store(
     config: &Config,
     mailboxes_dir: &std::path::Path,
 ) -> anyhow::Result<Arc<dyn Mailbox>> {
+    // Validated with the config: an unknown name cannot get here.
+    let format = crate::store::audio::AudioFormat::from_config(&config.store.audio_format)
+        .unwrap_or_default();
     Ok(match config.store.backend.as_str() {
         "imap" => {
             let store = crate::store::Imap::open(&config.imap, mailboxes_dir)
-                .context("opening the IMAP store")?;
+                .context("opening the IMAP store")?
+                .with_audio_format(format);
             info!(server = %store.server(), "mailboxes on IMAP");
             Arc::new(store)
         }
-        _ => {
-            Arc::new(Maildir::open(mailboxes_dir).with_context(|| {
-                format!("opening Maildir store under {}", mailboxes_dir.display())
-            })?)
-        }
+        _ => Arc::new(
+            Maildir::open(mailboxes_dir)
+                .with_context(|| {
+                    format!("opening Maildir store under {}", mailboxes_dir.display())
+                })?
+                .with_audio_format(format),
+        ),
     })
 }
 

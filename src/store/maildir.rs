@@ -34,6 +34,7 @@ const ID_MAX: usize = 255;
 pub struct Maildir {
     root: PathBuf,
     host: String,
+    audio_format: super::audio::AudioFormat,
 }
 
 impl Maildir {
@@ -54,7 +55,14 @@ impl Maildir {
         Ok(Maildir {
             root,
             host: maildir_host(host),
+            audio_format: Default::default(),
         })
+    }
+
+    /// Attaches recordings in `format` (`store.audio_format`).
+    pub fn with_audio_format(mut self, format: super::audio::AudioFormat) -> Self {
+        self.audio_format = format;
+        self
     }
 
     /// The store root.
@@ -202,13 +210,7 @@ impl Mailbox for Maildir {
     fn deposit(&self, mailbox: &MailboxId, msg: &NewMessage) -> Result<String, StoreError> {
         // Read the audio first: a failure here leaves nothing behind, and the source file is
         // only ever read, never moved or deleted.
-        let audio = match &msg.audio {
-            Some(p) => Some(fs::read(p).map_err(|source| StoreError::Audio {
-                path: p.clone(),
-                source,
-            })?),
-            None => None,
-        };
+        let audio = super::attachment(msg, self.audio_format)?;
         let bytes = message::render(msg, audio.as_deref(), &self.host);
         let dir = self.ensure_dirs(mailbox)?;
         let id = match &msg.delivery_id {

@@ -9,6 +9,7 @@
 //! - message ids are unique (never sequential numbers, which race between processes);
 //! - audio is never deleted on error: the caller's recording survives any storage failure.
 
+pub mod audio;
 pub mod imap;
 pub mod maildir;
 pub mod message;
@@ -218,6 +219,22 @@ impl Quota {
         (self.max_messages > 0 && u.messages >= self.max_messages)
             || (self.max_bytes > 0 && u.bytes >= self.max_bytes)
     }
+}
+
+/// The attachment for `msg`: its recording read and encoded as `format`; `None` without one.
+/// The source file is only read, never moved or deleted.
+pub(crate) fn attachment(
+    msg: &NewMessage,
+    format: audio::AudioFormat,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(p) = &msg.audio else {
+        return Ok(None);
+    };
+    let wav = std::fs::read(p).map_err(|source| StoreError::Audio {
+        path: p.clone(),
+        source,
+    })?;
+    Ok(Some(format.encode(wav)))
 }
 
 /// A delivery id (`NewMessage::delivery_id`): `[A-Za-z0-9_-]{1,64}`.

@@ -175,11 +175,11 @@ impl Dovecot {
         s
     }
 
-    /// The gateway's `[store]` section for this server (extra keys, e.g. quotas, appended by
-    /// the caller after it).
-    pub fn store_config(&self) -> String {
+    /// The gateway's `[store]` and `[imap]` sections for this server; `store_keys` are more
+    /// `[store]` keys (quotas, audio format).
+    pub fn store_config(&self, store_keys: &str) -> String {
         format!(
-            "[store]\nbackend = \"imap\"\nretry_initial_ms = 200\nretry_max_ms = 1000\n\
+            "[store]\nbackend = \"imap\"\nretry_initial_ms = 200\nretry_max_ms = 1000\n{store_keys}\
              [imap]\nserver = \"{}\"\nuser = \"{MASTER}\"\npassword = \"{MASTER_PASSWORD}\"\n\
              connect_timeout_ms = 1000\nio_timeout_ms = 5000\nreconnect_max_ms = 500\n",
             self.addr
@@ -304,16 +304,12 @@ impl Backend {
         }
     }
 
-    /// Starts a gateway on this backend; `opts.extra_config` is kept (after `[store]`/`[imap]`
-    /// when `store_extra` is given, which must be `[store]` keys).
+    /// Starts a gateway on this backend; `store_extra` are more `[store]` keys;
+    /// `opts.extra_config` follows.
     pub fn gateway(&self, mut opts: super::GatewayOptions, store_extra: &str) -> super::Gateway {
         let store = match self {
             Backend::Maildir => format!("[store]\nbackend = \"maildir\"\n{store_extra}"),
-            Backend::Imap(dc) => {
-                let c = dc.store_config();
-                // `[store]` keys go before the `[imap]` table begins.
-                c.replacen("[imap]\n", &format!("{store_extra}[imap]\n"), 1)
-            }
+            Backend::Imap(dc) => dc.store_config(store_extra),
         };
         opts.extra_config = format!("{store}{}", opts.extra_config);
         super::Gateway::start(opts)

@@ -50,6 +50,7 @@ pub struct Imap {
     /// Greetings stay on local disk (see the module docs).
     local: Maildir,
     host: String,
+    audio_format: super::audio::AudioFormat,
 }
 
 impl std::fmt::Debug for Imap {
@@ -110,7 +111,14 @@ impl Imap {
             health: Mutex::new(Health::default()),
             local: Maildir::open(local)?,
             host,
+            audio_format: Default::default(),
         })
+    }
+
+    /// Attaches recordings in `format` (`store.audio_format`).
+    pub fn with_audio_format(mut self, format: super::audio::AudioFormat) -> Self {
+        self.audio_format = format;
+        self
     }
 
     /// The server this store talks to (`host:port`).
@@ -295,13 +303,7 @@ impl Imap {
 
 impl Mailbox for Imap {
     fn deposit(&self, mailbox: &MailboxId, msg: &NewMessage) -> Result<String, StoreError> {
-        let audio = match &msg.audio {
-            Some(p) => Some(std::fs::read(p).map_err(|source| StoreError::Audio {
-                path: p.clone(),
-                source,
-            })?),
-            None => None,
-        };
+        let audio = super::attachment(msg, self.audio_format)?;
         // Every message gets a delivery id, so even a deposit without one can be found again
         // after a reply lost to a broken connection.
         let delivery = match &msg.delivery_id {
