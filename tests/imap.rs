@@ -370,3 +370,62 @@ fn compressed_attachment_on_imap_is_a_quarter_of_the_size_and_sounds_the_same() 
     let (corr, lag) = best_correlation(&through_pcmu(&spoken), &audio, 400);
     assert!(corr > 0.95, "correlation {corr} at lag {lag}");
 }
+
+#[test]
+fn admin_commands_work_on_the_imap_store() {
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(t.path().join("dialplans")).unwrap();
+    std::fs::write(
+        t.path().join("dialplans/test.toml"),
+        test_plan(5, 1200, None),
+    )
+    .unwrap();
+    let config = t.path().join("umgw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\ndialplans = \"dialplans\"\ndata_dir = \"data\"\n{}",
+            dc.store_config("")
+        ),
+    )
+    .unwrap();
+    let store = Imap::open(&dc.imap_config(), t.path().join("data/mailboxes")).unwrap();
+    let wav = t.path().join("m.wav");
+    write_wav(&wav, &test_signal(1000));
+    let alice = MailboxId::new("alice").unwrap();
+    let id = store.deposit(&alice, &voice_mail(&wav, None, 0)).unwrap();
+    let umgw = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_umgw"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let list = umgw(&["mailbox", "list"]);
+    let row: Vec<&str> = list
+        .lines()
+        .find(|l| l.starts_with("alice"))
+        .expect("alice listed")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row[3..5],
+        ["1", "0"],
+        "new/old counts from the server: {list}"
+    );
+    assert!(umgw(&["mailbox", "show", "alice"]).contains(&id));
+    let out = t.path().join("out.wav");
+    umgw(&["play", "alice", &id, "--out", out.to_str().unwrap()]);
+    assert_eq!(read_wav(&std::fs::read(&out).unwrap()), test_signal(1000));
+    umgw(&["mailbox", "delete", "alice", &id]);
+    assert!(dc.messages("alice").is_empty());
+}

@@ -91,7 +91,7 @@ impl Resources {
 
 /// The `[store]` backend: Maildir under the data directory, or an IMAP server (greetings and
 /// PINs stay under `mailboxes_dir` either way).
-fn open_store(
+pub fn open_store(
     config: &Config,
     mailboxes_dir: &std::path::Path,
 ) -> anyhow::Result<Arc<dyn Mailbox>> {

@@ -181,7 +181,7 @@ impl Dovecot {
         format!(
             "[store]\nbackend = \"imap\"\nretry_initial_ms = 200\nretry_max_ms = 1000\n{store_keys}\
              [imap]\nserver = \"{}\"\nuser = \"{MASTER}\"\npassword = \"{MASTER_PASSWORD}\"\n\
-             connect_timeout_ms = 1000\nio_timeout_ms = 5000\nreconnect_max_ms = 500\n",
+             connect_timeout_ms = 1000\nio_timeout_ms = 15000\nreconnect_max_ms = 500\n",
             self.addr
         )
     }
@@ -238,7 +238,7 @@ pub struct RawImap {
 impl RawImap {
     pub fn login(addr: SocketAddr, user: &str, password: &str) -> RawImap {
         let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut c = RawImap {
             io: BufReader::new(s),
             tag: 0,
