@@ -429,3 +429,49 @@ fn admin_commands_work_on_the_imap_store() {
     umgw(&["mailbox", "delete", "alice", &id]);
     assert!(dc.messages("alice").is_empty());
 }
+
+#[test]
+fn imap_store_over_tls_implicit_and_starttls_verifies_the_server() {
+    let dc = Dovecot::start_tls(&["alice"]);
+    let (imaps, ca) = dc.tls.clone().expect("TLS listener");
+    let t = tempfile::tempdir().unwrap();
+    let wav = t.path().join("m.wav");
+    write_wav(&wav, &test_signal(500));
+    let alice = MailboxId::new("alice").unwrap();
+    let tls_config =
+        |server: std::net::SocketAddr, mode: &str, name: &str| umgw::config::ImapConfig {
+            server: server.to_string(),
+            tls: mode.into(),
+            ca: Some(ca.clone()),
+            server_name: Some(name.into()),
+            ..dc.imap_config()
+        };
+    for (k, (server, mode)) in [(imaps, "implicit"), (dc.addr, "starttls")]
+        .into_iter()
+        .enumerate()
+    {
+        let store =
+            Imap::open(&tls_config(server, mode, "umgw.test"), t.path().join(mode)).unwrap();
+        let id = store
+            .deposit(&alice, &voice_mail(&wav, None, k as u64))
+            .unwrap_or_else(|e| panic!("{mode}: {e}\n{}", dc.log()));
+        let m = parse(&store.read(&alice, &id).unwrap()).unwrap();
+        assert_eq!(m.call_id, format!("call-{k}"), "{mode}");
+    }
+    assert_eq!(dc.messages("alice").len(), 2);
+    assert!(
+        dc.log().contains("TLS"),
+        "sessions were encrypted:\n{}",
+        dc.log()
+    );
+
+    // A certificate for another name is refused: no log-in, no password sent.
+    let wrong = Imap::open(
+        &tls_config(imaps, "implicit", "mail.example.org"),
+        t.path().join("wrong"),
+    )
+    .unwrap();
+    let e = wrong.counts(&alice).unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable { .. }), "{e}");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+}

@@ -20,7 +20,11 @@ pub const MASTER_PASSWORD: &str = "gw-secret";
 
 pub struct Dovecot {
     pub dir: tempfile::TempDir,
+    /// Plain IMAP (STARTTLS offered when started with TLS).
     pub addr: SocketAddr,
+    /// IMAPS (implicit TLS) and the CA that signs the server's certificate (`umgw.test`),
+    /// when started with [`Dovecot::start_tls`].
+    pub tls: Option<(SocketAddr, PathBuf)>,
     child: Option<Child>,
 }
 
@@ -40,6 +44,16 @@ fn is_root() -> bool {
 impl Dovecot {
     /// Starts Dovecot with `users` (each gets an empty INBOX on first login).
     pub fn start(users: &[&str]) -> Dovecot {
+        Self::start_with(users, false)
+    }
+
+    /// Like [`Dovecot::start`], also serving IMAPS and STARTTLS with a test certificate for
+    /// `umgw.test` signed by a test CA.
+    pub fn start_tls(users: &[&str]) -> Dovecot {
+        Self::start_with(users, true)
+    }
+
+    fn start_with(users: &[&str], tls: bool) -> Dovecot {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let (uid, gid) = if is_root() {
@@ -76,12 +90,25 @@ impl Dovecot {
             format!("default_login_user = {me}\ndefault_internal_user = {me}\n")
         };
         let r = root.display();
+        let (ssl, imaps, tls_info) = if tls {
+            let pki = super::Pki::create(&root.join("pki"));
+            let imaps = super::free_port();
+            let ssl = format!(
+                "ssl = yes\nssl_cert = <{}\nssl_key = <{}\n",
+                pki.cert("server").display(),
+                pki.key("server").display()
+            );
+            let addr = SocketAddr::from(([127, 0, 0, 1], imaps));
+            (ssl, imaps, Some((addr, pki.ca)))
+        } else {
+            ("ssl = no\n".to_owned(), 0, None)
+        };
         let conf = format!(
             "base_dir = {r}/run\nstate_dir = {r}/state\nlog_path = {r}/dovecot.log\n\
-             listen = 127.0.0.1\nprotocols = imap\nssl = no\ndisable_plaintext_auth = no\n\
+             listen = 127.0.0.1\nprotocols = imap\n{ssl}disable_plaintext_auth = no\n\
              auth_mechanisms = plain login\nauth_master_user_separator = *\n\
              mail_location = maildir:{r}/mail/%u\nfirst_valid_uid = 1\n{rootless}\
-             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n  }}\n}}\n\
              passdb {{\n  driver = passwd-file\n  args = {r}/master-users\n  master = yes\n}}\n\
              passdb {{\n  driver = passwd-file\n  args = {r}/users\n}}\n\
              userdb {{\n  driver = passwd-file\n  args = {r}/users\n}}\n"
@@ -89,6 +116,7 @@ impl Dovecot {
         fs::write(root.join("dovecot.conf"), conf).unwrap();
         let mut d = Dovecot {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            tls: tls_info,
             dir,
             child: None,
         };
