@@ -475,3 +475,29 @@ fn imap_store_over_tls_implicit_and_starttls_verifies_the_server() {
     assert!(matches!(e, StoreError::Unavailable { .. }), "{e}");
     assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
 }
+
+#[test]
+fn gateway_killed_mid_recording_delivers_once_to_imap_after_restart() {
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let mut gw = imap_gateway(&dc, "");
+    let (ua, media) = answered_call(&gw, "sip:alice@contoso.com");
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    let sent = test_signal(2000);
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &sent, 0x99, &mut seq, &mut ts);
+    // The recorder makes its data durable once a second.
+    std::thread::sleep(Duration::from_millis(1300));
+    gw.crash_and_restart();
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(dc.messages("alice").len(), 1, "once; log:\n{}", gw.log());
+    let m = parse(&raw[0]).unwrap();
+    assert!(m
+        .headers
+        .iter()
+        .any(|(k, v)| k == "X-UMGW-Recovered" && v == "crash"));
+    let audio = read_wav(m.audio_wav.as_ref().expect("audio recovered"));
+    assert!(audio.len() >= 8000, "{} ms recovered", audio.len() / 8);
+    let (corr, lag) = best_correlation(&through_pcmu(&sent[..8000]), &audio[..8000], 400);
+    assert!(corr > 0.95, "correlation {corr} at lag {lag}");
+}

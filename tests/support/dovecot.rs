@@ -108,6 +108,7 @@ impl Dovecot {
              listen = 127.0.0.1\nprotocols = imap\n{ssl}disable_plaintext_auth = no\n\
              auth_mechanisms = plain login\nauth_master_user_separator = *\n\
              mail_location = maildir:{r}/mail/%u\nfirst_valid_uid = 1\n{rootless}\
+             mail_fsync = never\n\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n  }}\n}}\n\
              passdb {{\n  driver = passwd-file\n  args = {r}/master-users\n  master = yes\n}}\n\
              passdb {{\n  driver = passwd-file\n  args = {r}/users\n}}\n\

@@ -236,6 +236,19 @@ impl Conn {
     }
 
     fn finish(&mut self, verb: &'static str, tag: &str) -> Result<Reply, ConnError> {
+        let started = std::time::Instant::now();
+        let result = self.collect(verb, tag);
+        // The verb only: arguments may hold a password or a caller's number.
+        tracing::debug!(
+            command = verb,
+            ms = started.elapsed().as_millis() as u64,
+            ok = result.is_ok(),
+            "IMAP"
+        );
+        result
+    }
+
+    fn collect(&mut self, verb: &'static str, tag: &str) -> Result<Reply, ConnError> {
         let mut reply = Reply::default();
         loop {
             match proto::parse(&proto::read_response(&mut self.io)?)? {
