@@ -501,3 +501,27 @@ fn gateway_killed_mid_recording_delivers_once_to_imap_after_restart() {
     let (corr, lag) = best_correlation(&through_pcmu(&sent[..8000]), &audio[..8000], 400);
     assert!(corr > 0.95, "correlation {corr} at lag {lag}");
 }
+
+#[test]
+fn missed_call_while_the_server_is_down_is_noted_once_it_is_back() {
+    let mut dc = Dovecot::start(&["alice", "carol"]);
+    let gw = imap_gateway(&dc, "");
+    dc.stop();
+    // carol has the default greeting (seconds long): hang up during it, before the tone.
+    let (mut ua, _media) = answered_call(&gw, "sip:carol@contoso.com");
+    std::thread::sleep(Duration::from_millis(500));
+    ua.bye();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(5)).status(),
+        Some(200)
+    );
+    gw.wait_log("delivered when the store is back", Duration::from_secs(10));
+    dc.restart();
+    let raw = dc.wait_messages("carol", 1, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(dc.messages("carol").len(), 1, "once; log:\n{}", gw.log());
+    let m = parse(&raw[0]).unwrap();
+    assert_eq!(m.kind, MessageKind::MissedCall);
+    assert_eq!(m.call_id, ua.call_id);
+    assert!(m.audio_wav.is_none());
+}

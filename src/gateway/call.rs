@@ -459,21 +459,8 @@ async fn execute(
                 }
                 Command::StopPlayback => media.player.clear(),
                 Command::StartRecording => {
-                    let id = format!("{}-{:016x}", mailbox.id, rand::thread_rng().gen::<u64>());
-                    let meta = SpoolMeta {
-                        mailbox_id: mailbox.id.clone(),
-                        mailbox_address: mailbox_address(mailbox),
-                        mailbox_name: mailbox.display_name.clone(),
-                        caller: s.caller.clone(),
-                        caller_name: s.caller_name.clone(),
-                        call_id: s.sip_call_id.clone(),
-                        received_unix_ms: received
-                            .duration_since(UNIX_EPOCH)
-                            .map(|d| d.as_millis() as u64)
-                            .unwrap_or(0),
-                        min_message_ms: limits.min_message.as_millis() as u64,
-                        notify_target: mailbox.notify_target.clone(),
-                    };
+                    let (id, meta) =
+                        spool_meta(s, mailbox, received, limits.min_message.as_millis() as u64);
                     match spool::create(&s.shared.spool_dir, &id, &meta)
                         .map_err(|e| e.to_string())
                         .and_then(|entry| {
@@ -528,6 +515,31 @@ pub(super) fn mailbox_address(m: &MailboxEntry) -> String {
         .unwrap_or_else(|| m.extension.clone())
 }
 
+/// A fresh spool id and the metadata of this call's message.
+fn spool_meta(
+    s: &CallSetup,
+    mailbox: &MailboxEntry,
+    received: SystemTime,
+    min_message_ms: u64,
+) -> (String, SpoolMeta) {
+    let id = format!("{}-{:016x}", mailbox.id, rand::thread_rng().gen::<u64>());
+    let meta = SpoolMeta {
+        mailbox_id: mailbox.id.clone(),
+        mailbox_address: mailbox_address(mailbox),
+        mailbox_name: mailbox.display_name.clone(),
+        caller: s.caller.clone(),
+        caller_name: s.caller_name.clone(),
+        call_id: s.sip_call_id.clone(),
+        received_unix_ms: received
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        min_message_ms,
+        notify_target: mailbox.notify_target.clone(),
+    };
+    (id, meta)
+}
+
 /// Deposits the message on the blocking pool, then sends the MWI NOTIFY. The spool file is
 /// removed only after the store has committed the message: audio is never lost to an error.
 fn spawn_store(
@@ -539,6 +551,14 @@ fn spawn_store(
 ) -> oneshot::Receiver<bool> {
     let (tx, rx) = oneshot::channel();
     let entry = media.spool.take();
+    // A missed call before the tone has no spool entry; should the store be down, one is made
+    // (metadata only: it can only become a missed-call notice) so the notice is not lost.
+    let unspooled = entry.is_none().then(|| {
+        (
+            s.shared.spool_dir.clone(),
+            spool_meta(s, mailbox, received, 0),
+        )
+    });
     let audio = match kind {
         MessageKind::VoiceMail => entry.as_ref().map(|e| e.wav.clone()),
         MessageKind::MissedCall => None,
@@ -593,7 +613,14 @@ fn spawn_store(
                 }
                 true
             }
-            Ok(Err(e)) => keep_for_retry(entry.as_ref(), &e, audio.as_deref()),
+            Ok(Err(e)) => {
+                let made = unspooled.and_then(|(dir, (id, meta))| {
+                    spool::create(&dir, &id, &meta)
+                        .map_err(|e| error!(error = %e, "cannot spool the missed-call notice"))
+                        .ok()
+                });
+                keep_for_retry(entry.as_ref().or(made.as_ref()), &e, audio.as_deref())
+            }
             Err(e) => {
                 error!(error = %e, spool = ?audio, "deposit task failed; recording kept in spool");
                 false
