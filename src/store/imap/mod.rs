@@ -274,15 +274,13 @@ impl Imap {
         Ok(None)
     }
 
-    fn parse_id(&self, mailbox: &MailboxId, id: &str) -> Result<(u32, u32), StoreError> {
+    /// `UIDVALIDITY.UID` → the two numbers (a UID is never 0).
+    fn parse_id(id: &str) -> Result<(u32, u32), StoreError> {
         id.split_once('.')
             .and_then(|(v, u)| Some((v.parse().ok()?, u.parse().ok()?)))
             .filter(|&(_, uid)| uid > 0)
-            .ok_or_else(|| {
-                let _ = mailbox;
-                StoreError::InvalidMessageId {
-                    id: id.chars().take(80).collect(),
-                }
+            .ok_or_else(|| StoreError::InvalidMessageId {
+                id: id.chars().take(80).collect(),
             })
     }
 
@@ -400,7 +398,7 @@ impl Mailbox for Imap {
     }
 
     fn read(&self, mailbox: &MailboxId, id: &str) -> Result<Vec<u8>, StoreError> {
-        let (validity, uid) = self.parse_id(mailbox, id)?;
+        let (validity, uid) = Self::parse_id(id)?;
         let body = self.with_conn(mailbox, |c| {
             if self.open_folder(c, false)? != validity {
                 return Ok(None);
@@ -416,7 +414,7 @@ impl Mailbox for Imap {
     }
 
     fn set_seen(&self, mailbox: &MailboxId, id: &str, seen: bool) -> Result<(), StoreError> {
-        let (validity, uid) = self.parse_id(mailbox, id)?;
+        let (validity, uid) = Self::parse_id(id)?;
         let found = self.with_conn(mailbox, |c| {
             if self.open_folder(c, true)? != validity || !Self::exists(c, uid)? {
                 return Ok(false);
@@ -436,7 +434,7 @@ impl Mailbox for Imap {
     }
 
     fn delete(&self, mailbox: &MailboxId, id: &str) -> Result<(), StoreError> {
-        let (validity, uid) = self.parse_id(mailbox, id)?;
+        let (validity, uid) = Self::parse_id(id)?;
         self.with_conn(mailbox, |c| {
             if self.open_folder(c, true)? != validity {
                 return Ok(());
@@ -583,6 +581,28 @@ mod tests {
         assert_eq!(host_of("[::1]:143"), "::1");
         assert_eq!(host_of("mail"), "mail");
         assert_eq!(uid_set(&[1, 5, 7]), "1,5,7");
+        assert_eq!(
+            Imap::parse_id("1795762994.17").unwrap(),
+            (1_795_762_994, 17)
+        );
+        for bad in [
+            "",
+            "17",
+            "1.0",
+            "a.b",
+            "1.2.3",
+            "../x",
+            "1.-2",
+            "99999999999.1",
+        ] {
+            assert!(
+                matches!(
+                    Imap::parse_id(bad),
+                    Err(StoreError::InvalidMessageId { .. })
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
