@@ -88,6 +88,9 @@ pub struct StoreConfig {
     pub retry_max_ms: u64,
     /// Attachment format: `wav` (16-bit PCM) or `ima-adpcm` (a quarter of the size).
     pub audio_format: String,
+    /// Re-read every mailbox's MWI counts this often (s) and notify changes made outside the
+    /// gateway (a mail client); 0: only on the gateway's own events.
+    pub mwi_poll_s: u64,
 }
 
 impl Default for StoreConfig {
@@ -99,6 +102,7 @@ impl Default for StoreConfig {
             retry_initial_ms: 1000,
             retry_max_ms: 60_000,
             audio_format: "wav".into(),
+            mwi_poll_s: 0,
         }
     }
 }

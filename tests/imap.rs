@@ -525,3 +525,69 @@ fn missed_call_while_the_server_is_down_is_noted_once_it_is_back() {
     assert_eq!(m.call_id, ua.call_id);
     assert!(m.audio_wav.is_none());
 }
+
+/// Answers MWI NOTIFYs on `sock` until one says `want` (new, old); false on time-out.
+fn mwi_says(sock: &std::net::UdpSocket, want: (u32, u32), timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    while std::time::Instant::now() < deadline {
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let Ok(notify) = umgw::sip::message::Message::parse(&buf[..n]) else {
+            continue;
+        };
+        let ok = umgw::sip::message::Message::response_to(&notify, 200, "OK", Some("mwi"));
+        sock.send_to(&ok.to_bytes(), from).unwrap();
+        let body = String::from_utf8_lossy(&notify.body).into_owned();
+        if let Ok(s) = umgw::mwi::parse_message_summary(&body) {
+            if (s.voice_new, s.voice_old) == want {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn mwi_poll_follows_changes_made_in_a_mail_client() {
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let mwi = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    mwi.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let gw = Gateway::start(GatewayOptions {
+        plan: test_plan(5, 1200, Some(mwi.local_addr().unwrap().port())),
+        extra_config: dc.store_config("mwi_poll_s = 1\n"),
+        ..GatewayOptions::default()
+    });
+    assert!(
+        mwi_says(&mwi, (0, 0), Duration::from_secs(10)),
+        "start-up refresh"
+    );
+    // A message that reaches the server without the gateway (another gateway of the cluster).
+    let t = tempfile::tempdir().unwrap();
+    let wav = t.path().join("m.wav");
+    write_wav(&wav, &test_signal(500));
+    let store = Imap::open(&dc.imap_config(), t.path().join("local")).unwrap();
+    let id = store
+        .deposit(
+            &MailboxId::new("alice").unwrap(),
+            &voice_mail(&wav, None, 0),
+        )
+        .unwrap();
+    assert!(
+        mwi_says(&mwi, (1, 0), Duration::from_secs(10)),
+        "lamp on; log:\n{}",
+        gw.log()
+    );
+    // The user reads it in a mail client: the lamp goes off at the next poll.
+    let mut client = dc.client("alice");
+    client.ok("SELECT INBOX");
+    let uid = id.split_once('.').unwrap().1;
+    client.ok(&format!("UID STORE {uid} +FLAGS (\\Seen)"));
+    assert!(
+        mwi_says(&mwi, (0, 1), Duration::from_secs(10)),
+        "lamp off; log:\n{}",
+        gw.log()
+    );
+}

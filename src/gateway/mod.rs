@@ -143,14 +143,51 @@ fn spawn_spool_retry(core: &Core) {
                 let Some(target) = d.notify_target else {
                     continue;
                 };
-                let store = shared.store.clone();
-                let id = d.mailbox_id.clone();
-                let counts = tokio::task::spawn_blocking(move || {
-                    crate::store::MailboxId::new(&id).and_then(|id| store.counts(&id))
-                })
-                .await;
-                if let Ok(Ok(counts)) = counts {
+                if let Some(counts) = store_counts(&shared, &d.mailbox_id).await {
                     call::send_mwi(&shared, &commands, &target, &d.mailbox_address, counts).await;
+                }
+            }
+        }
+    });
+}
+
+/// A mailbox's MWI counts from the store (on the blocking pool); `None` if it cannot say.
+async fn store_counts(shared: &Shared, id: &str) -> Option<crate::store::Counts> {
+    let (store, id) = (shared.store.clone(), id.to_owned());
+    tokio::task::spawn_blocking(move || {
+        crate::store::MailboxId::new(&id).and_then(|id| store.counts(&id))
+    })
+    .await
+    .ok()?
+    .ok()
+}
+
+/// With `store.mwi_poll_s`, re-reads every mailbox's counts that often and sends MWI when they
+/// changed since the previous poll, so a message read or deleted in a mail client (IMAP) turns
+/// the lamp off at the next poll. The mailboxes are the dial plans' at start-up.
+fn spawn_mwi_poll(core: &Core) {
+    let every = Duration::from_secs(core.config.store.mwi_poll_s);
+    let targets = core.mwi_targets();
+    if every.is_zero() || targets.is_empty() {
+        return;
+    }
+    let (shared, commands) = (core.shared.clone(), core.cmd_tx.clone());
+    tokio::spawn(async move {
+        // The baseline is read now, beside the start-up refresh that sends the same counts.
+        let mut last: HashMap<String, crate::store::Counts> = HashMap::new();
+        for (id, _, _) in &targets {
+            if let Some(counts) = store_counts(&shared, id).await {
+                last.insert(id.clone(), counts);
+            }
+        }
+        loop {
+            tokio::time::sleep(every).await;
+            for (id, address, target) in &targets {
+                let Some(counts) = store_counts(&shared, id).await else {
+                    continue;
+                };
+                if last.insert(id.clone(), counts) != Some(counts) {
+                    call::send_mwi(&shared, &commands, target, address, counts).await;
                 }
             }
         }
@@ -386,6 +423,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
     };
     core.resend_mwi();
     spawn_spool_retry(&core);
+    spawn_mwi_poll(&core);
     let task = tokio::spawn(core.run(in_rx, cmd_rx, stop_rx, reload_rx));
     Ok(Running {
         udp,
@@ -471,8 +509,23 @@ impl Core {
     /// Sends every mailbox's current counts to its notify target: after a restart the call
     /// server's lamps may be stale (DESIGN: MWI lamps stuck after restarts).
     fn resend_mwi(&self) {
-        let targets: Vec<(String, String, String)> = self
-            .dialplans
+        let targets = self.mwi_targets();
+        if targets.is_empty() {
+            return;
+        }
+        let (shared, commands) = (self.shared.clone(), self.cmd_tx.clone());
+        tokio::spawn(async move {
+            for (id, address, target) in targets {
+                if let Some(counts) = store_counts(&shared, &id).await {
+                    call::send_mwi(&shared, &commands, &target, &address, counts).await;
+                }
+            }
+        });
+    }
+
+    /// Every mailbox with a notify target: (id, address, target).
+    fn mwi_targets(&self) -> Vec<(String, String, String)> {
+        self.dialplans
             .plans()
             .iter()
             .flat_map(|p| p.mailboxes.iter())
@@ -484,23 +537,7 @@ impl Core {
                     .unwrap_or_else(|| m.extension.clone());
                 Some((m.id.clone(), address, m.notify_target.clone()?))
             })
-            .collect();
-        if targets.is_empty() {
-            return;
-        }
-        let (shared, commands) = (self.shared.clone(), self.cmd_tx.clone());
-        tokio::spawn(async move {
-            for (id, address, target) in targets {
-                let store = shared.store.clone();
-                let counts = tokio::task::spawn_blocking(move || {
-                    crate::store::MailboxId::new(&id).and_then(|id| store.counts(&id))
-                })
-                .await;
-                if let Ok(Ok(counts)) = counts {
-                    call::send_mwi(&shared, &commands, &target, &address, counts).await;
-                }
-            }
-        });
+            .collect()
     }
 
     /// Re-reads the dial-plan directory. Calls in progress keep what they resolved; a plan
