@@ -4,15 +4,27 @@
 #   sox, libsox-fmt-all: write the MP3/FLAC/OGG fixtures of the prompt decoding tests
 #   sipvicious: svwar/svmap scan the gateway in the scan test (it must learn no mailbox)
 #   stunnel4: puts TLS (with a client certificate) in front of SIPp, whose Debian build has no TLS
+#   dovecot-imapd: the IMAP store tests start a private Dovecot on a loopback port (tests/support/dovecot.rs);
+#     the system service the package starts is stopped and disabled so it holds no port
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 need=()
-for pkg in sip-tester sox libsox-fmt-all stunnel4 sipvicious; do
+for pkg in sip-tester sox libsox-fmt-all stunnel4 sipvicious dovecot-imapd; do
     installed "$pkg" || need+=("$pkg")
 done
+
+# The packaged service is not ours to run: the tests start their own instances.
+stop_system_dovecot() {
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/dovecot ]; then
+        $SUDO /etc/init.d/dovecot stop >/dev/null 2>&1 || true
+        $SUDO update-rc.d dovecot disable >/dev/null 2>&1 || true
+    fi
+}
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
@@ -31,6 +43,8 @@ echo "install-test-deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+stop_system_dovecot
 for tool in sipp sox stunnel4 svwar; do
     command -v "$tool" >/dev/null 2>&1 || { echo "install-test-deps: $tool still missing after install" >&2; exit 1; }
 done
+[ -x /usr/sbin/dovecot ] || { echo "install-test-deps: /usr/sbin/dovecot still missing after install" >&2; exit 1; }

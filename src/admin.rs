@@ -4,6 +4,9 @@
 //! [`crate::gateway::data_dir`]), so they run beside a live gateway: reads see only committed
 //! messages, and removing a message is a single `unlink`, as a mail client would do.
 //! Output goes to a caller-supplied writer so the tests can read it.
+//!
+//! With `store.backend = "imap"`, messages are listed, read, exported and deleted on the IMAP
+//! server through the store; PIN files and greetings stay in the local mailbox directories.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -29,7 +32,12 @@ const STATUS_MAX_BYTES: u64 = 1 << 20;
 /// The dial plans and the store of one gateway configuration.
 pub struct Admin {
     plans: DialPlans,
+    /// The local mailbox directories (PIN files, greetings; the messages too on Maildir).
     store: Maildir,
+    /// Where messages are: the configured `[store]` backend (the same Maildir, or IMAP).
+    mail: std::sync::Arc<dyn Mailbox>,
+    /// `store.backend = "imap"`: messages are on the server, not under `store`.
+    on_imap: bool,
 }
 
 impl Admin {
@@ -50,7 +58,13 @@ impl Admin {
         let root = crate::gateway::data_dir(config).join("mailboxes");
         let store = Maildir::open(&root)
             .with_context(|| format!("opening the mailbox store {}", root.display()))?;
-        Ok(Self { plans, store })
+        let mail = crate::gateway::open_store(config, &root)?;
+        Ok(Self {
+            plans,
+            store,
+            mail,
+            on_imap: config.store.backend == "imap",
+        })
     }
 
     /// The store root (`<data_dir>/mailboxes`).
@@ -72,8 +86,8 @@ impl Admin {
         for plan in self.plans.plans() {
             for mb in &plan.mailboxes {
                 let id = MailboxId::new(&mb.id)?;
-                let messages = self.store.list(&id)?;
-                let counts = self.store.counts(&id)?;
+                let messages = self.mail.list(&id)?;
+                let counts = self.mail.counts(&id)?;
                 let missed = messages
                     .iter()
                     .filter(|m| m.kind == MessageKind::MissedCall)
@@ -104,9 +118,9 @@ impl Admin {
             "DURATION".into(),
             "SEEN".into(),
         ]];
-        for m in self.store.list(&id)? {
+        for m in self.mail.list(&id)? {
             let duration = self
-                .store
+                .mail
                 .read(&id, &m.id)
                 .ok()
                 .and_then(|bytes| header_duration(&bytes))
@@ -134,8 +148,8 @@ impl Admin {
         let id = self.mailbox(id)?;
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut n = 0;
-        for m in self.store.list(&id)? {
-            let bytes = self.store.read(&id, &m.id)?;
+        for m in self.mail.list(&id)? {
+            let bytes = self.mail.read(&id, &m.id)?;
             let path = dir.join(format!("{}.eml", m.id));
             fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
             n += 1;
@@ -146,11 +160,19 @@ impl Admin {
     /// Removes message `message_id` from mailbox `id` (from `new/` or `cur/`, whatever its
     /// flags); returns the path removed.
     ///
-    /// Done here with Maildir paths rather than through the [`Mailbox`] trait, which has no
-    /// delete: the gateway itself never deletes messages.
+    /// On Maildir this is done with paths (a removal is one `unlink`, whatever the flags); on
+    /// IMAP through the store (`\Deleted` + `UID EXPUNGE`).
     pub fn delete(&self, id: &str, message_id: &str) -> anyhow::Result<PathBuf> {
         let id = self.mailbox(id)?;
         check_message_id(message_id)?;
+        if self.on_imap {
+            // Not found is an error here, as on Maildir (the trait's delete is idempotent).
+            self.mail.read(&id, message_id)?;
+            self.mail.delete(&id, message_id)?;
+            return Ok(PathBuf::from(format!(
+                "{id}/{message_id} on the IMAP server"
+            )));
+        }
         let dir = self.store.mailbox_dir(&id);
         let path = find_message(&dir, message_id)?
             .with_context(|| format!("message {message_id:?} not found in mailbox {id}"))?;
@@ -213,7 +235,7 @@ impl Admin {
     pub fn play(&self, id: &str, message_id: &str, out: &Path) -> anyhow::Result<()> {
         let id = self.mailbox(id)?;
         check_message_id(message_id)?;
-        let bytes = self.store.read(&id, message_id)?;
+        let bytes = self.mail.read(&id, message_id)?;
         let parsed = message::parse(&bytes)
             .with_context(|| format!("message {message_id} of mailbox {id} is malformed"))?;
         let Some(wav) = parsed.audio_wav else {

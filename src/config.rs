@@ -66,6 +66,114 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[log]`: what is logged.
     pub log: LogConfig,
+    /// `[store]`: where mailboxes live (Maildir or IMAP), quotas, delivery retries.
+    pub store: StoreConfig,
+    /// `[imap]`: the IMAP server, when `store.backend = "imap"`.
+    pub imap: ImapConfig,
+}
+
+/// Where messages are stored, mailbox limits and how a failed deposit is retried.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `maildir` (under `paths.data_dir`) or `imap` (`[imap]`).
+    pub backend: String,
+    /// Most messages (voice mails and missed-call notices) a mailbox holds; 0: no limit.
+    pub max_messages: u32,
+    /// Most bytes a mailbox's messages take in all; 0: no limit.
+    pub max_bytes: u64,
+    /// First delay before a failed deposit is tried again (ms); it doubles per failure.
+    pub retry_initial_ms: u64,
+    /// Longest delay between delivery attempts of a spooled recording (ms).
+    pub retry_max_ms: u64,
+    /// Attachment format: `wav` (16-bit PCM) or `ima-adpcm` (a quarter of the size).
+    pub audio_format: String,
+    /// Re-read every mailbox's MWI counts this often (s) and notify changes made outside the
+    /// gateway (a mail client); 0: only on the gateway's own events.
+    pub mwi_poll_s: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: "maildir".into(),
+            max_messages: 0,
+            max_bytes: 0,
+            retry_initial_ms: 1000,
+            retry_max_ms: 60_000,
+            audio_format: "wav".into(),
+            mwi_poll_s: 0,
+        }
+    }
+}
+
+/// An IMAP server holding the mailboxes (one account per mailbox, usually reached through a
+/// Dovecot master user).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImapConfig {
+    /// `host:port` of the server.
+    pub server: String,
+    /// `none` (plain IMAP, loopback or a trusted network only), `implicit` (IMAPS, port 993)
+    /// or `starttls`.
+    pub tls: String,
+    /// PEM CA certificates to verify the server with (required when `tls` is not `none`).
+    pub ca: Option<PathBuf>,
+    /// Name checked against the server certificate; default: the host part of `server`.
+    pub server_name: Option<String>,
+    /// The gateway's (master) user, substituted for `{user}` in `login`.
+    pub user: String,
+    /// Login name for a mailbox: `{mailbox}` is the mailbox id, `{user}` is `user`
+    /// (Dovecot master-user syntax `mailbox*master` by default).
+    pub login: String,
+    /// Password of `user` (prefer `password_file` or `password_env`).
+    pub password: Option<Secret>,
+    /// File whose first line is the password.
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Folder voice mail is delivered to and read from.
+    pub folder: String,
+    /// Idle connections kept open to the server.
+    pub pool_size: usize,
+    /// TCP connect timeout (ms).
+    pub connect_timeout_ms: u64,
+    /// Longest wait for a server response (ms).
+    pub io_timeout_ms: u64,
+    /// Longest back-off between reconnect attempts after the server went away (ms).
+    pub reconnect_max_ms: u64,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        Self {
+            server: "127.0.0.1:143".into(),
+            tls: "none".into(),
+            ca: None,
+            server_name: None,
+            user: "umgw".into(),
+            login: "{mailbox}*{user}".into(),
+            password: None,
+            password_file: None,
+            password_env: None,
+            folder: "INBOX".into(),
+            pool_size: 8,
+            connect_timeout_ms: 3000,
+            io_timeout_ms: 15_000,
+            reconnect_max_ms: 10_000,
+        }
+    }
+}
+
+/// A secret (password) that never shows in `Debug` output or logs.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
 }
 
 /// Logging.
@@ -311,6 +419,8 @@ impl Config {
             &mut config.tls.certificate,
             &mut config.tls.private_key,
             &mut config.tls.ca,
+            &mut config.imap.ca,
+            &mut config.imap.password_file,
         ]
         .into_iter()
         .flatten()
@@ -380,6 +490,42 @@ impl Config {
             ));
         }
         self.trusted_peers().map_err(invalid)?;
+        let (store, imap) = (&self.store, &self.imap);
+        match store.backend.as_str() {
+            "maildir" => {}
+            "imap" => {
+                if !["none", "implicit", "starttls"].contains(&imap.tls.as_str()) {
+                    return Err(invalid(format!(
+                        "imap.tls {:?} must be none, implicit or starttls",
+                        imap.tls
+                    )));
+                }
+                if imap.tls != "none" && imap.ca.is_none() {
+                    return Err(invalid(
+                        "imap.tls needs imap.ca (the CA that signs the server)".into(),
+                    ));
+                }
+                if !imap.login.contains("{mailbox}") {
+                    return Err(invalid("imap.login must contain {mailbox}".into()));
+                }
+            }
+            other => {
+                return Err(invalid(format!(
+                    "store.backend {other:?} must be maildir or imap"
+                )))
+            }
+        }
+        if crate::store::audio::AudioFormat::from_config(&store.audio_format).is_none() {
+            return Err(invalid(format!(
+                "store.audio_format {:?} must be wav or ima-adpcm",
+                store.audio_format
+            )));
+        }
+        if store.retry_initial_ms == 0 || store.retry_max_ms < store.retry_initial_ms {
+            return Err(invalid(
+                "store.retry_initial_ms must be > 0 and store.retry_max_ms >= it".into(),
+            ));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
             invalid(format!(
                 "log.level {:?} is not a log filter: {e}",

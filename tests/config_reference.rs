@@ -61,6 +61,11 @@ fn populated() -> Config {
     c.paths.prompts = Some("/usr/share/umgw/audio".into());
     c.paths.data_dir = Some("/var/lib/umgw".into());
     c.admin.listen = Some("127.0.0.1:9060".parse().unwrap());
+    c.imap.ca = Some("/etc/umgw/mail-ca.pem".into());
+    c.imap.server_name = Some("mail.contoso.com".into());
+    c.imap.password = Some(umgw::config::Secret("x".into()));
+    c.imap.password_file = Some("/etc/umgw/imap.password".into());
+    c.imap.password_env = Some("UMGW_IMAP_PASSWORD".into());
     c
 }
 
@@ -152,7 +157,7 @@ fn every_key_is_documented_with_its_default() {
 fn every_documented_key_exists() {
     let all = keys_of(&populated());
     let sections = [
-        "sip", "tls", "media", "peers", "paths", "call", "limits", "admin", "log",
+        "sip", "tls", "media", "peers", "paths", "call", "limits", "admin", "log", "store", "imap",
     ];
     for line in DOC.lines().filter(|l| l.starts_with("| `")) {
         let key = line.trim_start_matches("| `").split('`').next().unwrap();

@@ -9,92 +9,14 @@ mod support;
 
 use std::fs;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use support::sipp::*;
 use support::*;
 use umgw::media::g711::G711;
 use umgw::media::rtp;
 use umgw::store::MessageKind;
-
-/// sipp runs use fixed media ports and raw sockets: one at a time.
-static SIPP: Mutex<()> = Mutex::new(());
-
-fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-}
-
-fn sipp_bin() -> &'static str {
-    let ok = Command::new("sipp").arg("-v").output().is_ok();
-    assert!(
-        ok,
-        "sipp not found: run scripts/install-test-deps.sh (Debian package sip-tester)"
-    );
-    "sipp"
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Runs one sipp call; returns (success, sipp's output and error log).
-fn run_sipp(gw: &Gateway, xml: &str, cwd: &Path, args: &[&str]) -> (bool, String) {
-    let port = free_udp_port().to_string();
-    let media_port = free_udp_port().to_string();
-    let target = gw.sip.to_string();
-    // A scenario named `x.xml:404` is x.xml with its `STATUS` placeholder set to 404
-    // (sipp does not substitute -key values inside attributes).
-    let sf = match xml.split_once(':') {
-        Some((file, status)) => {
-            let text = fs::read_to_string(scenario(file))
-                .unwrap()
-                .replace("STATUS", status);
-            let path = cwd.join(format!("{status}-{file}"));
-            fs::write(&path, text).unwrap();
-            path
-        }
-        None => scenario(xml),
-    };
-    let mut cmd = Command::new(sipp_bin());
-    cmd.current_dir(cwd)
-        .args([target.as_str(), "-sf"])
-        .arg(&sf)
-        .args([
-            "-m",
-            "1",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-mp",
-            &media_port,
-        ])
-        .args([
-            "-timeout",
-            "60s",
-            "-timeout_error",
-            "-nostdin",
-            "-trace_err",
-        ])
-        .args(args);
-    let out = cmd.output().expect("run sipp");
-    let mut log = String::from_utf8_lossy(&out.stdout).into_owned();
-    log.push_str(&String::from_utf8_lossy(&out.stderr));
-    for entry in fs::read_dir(cwd).unwrap().flatten() {
-        if entry.file_name().to_string_lossy().contains("errors.log") {
-            log.push_str(&fs::read_to_string(entry.path()).unwrap_or_default());
-        }
-    }
-    (out.status.success(), log)
-}
 
 #[test]
 fn sipp_deposit_with_history_info_ends_in_maildir() {
@@ -137,21 +59,12 @@ fn sipp_deposit_with_history_info_ends_in_maildir() {
         got
     });
 
-    let listen = listen_ms.to_string();
-    let (ok, log) = run_sipp(
+    let (ok, log) = run_deposit(
         &gw,
-        "deposit_history_info.xml",
         work.path(),
-        &[
-            "-key",
-            "called",
-            "sip:alice@contoso.com",
-            "-key",
-            "rtp_port",
-            &rtp_port,
-            "-d",
-            &listen,
-        ],
+        "sip:alice@contoso.com",
+        &rtp_port,
+        listen_ms,
     );
     assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
 
@@ -161,21 +74,7 @@ fn sipp_deposit_with_history_info_ends_in_maildir() {
     assert_eq!(m.kind, MessageKind::VoiceMail);
     assert_eq!(m.mailbox_address, "sip:alice@contoso.com");
     assert_eq!(m.caller.as_deref(), Some("+14255550199"));
-    let audio = read_wav(m.audio_wav.as_ref().expect("audio attached"));
-    let diff_ms = (audio.len() as i64 - spoken.len() as i64).abs() as f64 / 8.0;
-    assert!(
-        diff_ms <= 40.0,
-        "recording {} ms, sent 3000 ms",
-        audio.len() / 8
-    );
-    let (corr, lag) = best_correlation(&through_pcmu(&spoken), &audio, 400);
-    assert!(corr > 0.95, "waveform correlation {corr} (lag {lag})");
-    let (env_corr, _) = {
-        let a: Vec<i16> = frame_energy(&spoken).iter().map(|&e| e as i16).collect();
-        let b: Vec<i16> = frame_energy(&audio).iter().map(|&e| e as i16).collect();
-        best_correlation(&a, &b, 3)
-    };
-    assert!(env_corr > 0.98, "per-frame energy correlation {env_corr}");
+    assert_recording_matches(&spoken, m.audio_wav.as_ref().expect("audio attached"));
 
     // 2. The caller heard the greeting and the beep: paced 20 ms packets, correct numbering,
     //    and audio that is the greeting.
@@ -316,18 +215,6 @@ fn sipp_cancel_before_answer() {
     assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
     std::thread::sleep(Duration::from_millis(300));
     assert!(gw.messages("alice").is_empty());
-}
-
-fn unsafe_is_root() -> bool {
-    // /proc/self/status "Uid:" line: real, effective, saved, fs.
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
 }
 
 /// Next MWI NOTIFY body as (new, old), answering it; retransmissions are skipped.

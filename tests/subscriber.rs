@@ -1,15 +1,17 @@
 //! Subscriber access against the real gateway: call the pilot, log in with extension and PIN,
-//! listen to a message, delete it (store and MWI follow), record a greeting.
+//! listen to a message, delete it (store and MWI follow), record a greeting. Every scenario
+//! runs on both stores: Maildir and IMAP (a private Dovecot).
 
 mod support;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use support::dovecot::{Backend, Dovecot};
 use support::*;
 use umgw::sip::message::{Message, Method};
 use umgw::store::pin::{PinPolicy, PinStore};
-use umgw::store::{Mailbox, MailboxId, Maildir, MessageKind, NewMessage};
+use umgw::store::{MailboxId, MessageKind, NewMessage};
 
 const PILOT: &str = "+14255550100";
 
@@ -47,20 +49,36 @@ fn next_mwi(sock: &UdpSocket, seen: &mut Vec<String>) -> (u32, u32) {
     }
 }
 
+fn imap() -> Backend {
+    Backend::Imap(Dovecot::start(&["alice", "carol"]))
+}
+
 #[test]
-fn log_in_listen_delete_and_record_a_greeting() {
+fn log_in_listen_delete_and_record_a_greeting_on_maildir() {
+    log_in_listen_delete_and_record_a_greeting(Backend::Maildir);
+}
+
+#[test]
+fn log_in_listen_delete_and_record_a_greeting_on_imap() {
+    log_in_listen_delete_and_record_a_greeting(imap());
+}
+
+fn log_in_listen_delete_and_record_a_greeting(backend: Backend) {
     let mwi = UdpSocket::bind("127.0.0.1:0").unwrap();
     mwi.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let gw = Gateway::start(GatewayOptions {
-        plan: plan(mwi.local_addr().unwrap().port()),
-        ..GatewayOptions::default()
-    });
+    let gw = backend.gateway(
+        GatewayOptions {
+            plan: plan(mwi.local_addr().unwrap().port()),
+            ..GatewayOptions::default()
+        },
+        "",
+    );
     let mut seen = Vec::new();
     assert_eq!(next_mwi(&mwi, &mut seen), (0, 0), "start-up refresh");
 
     // Two voice mails for alice, and her PIN.
     let mailboxes = gw.dir.path().join("data/mailboxes");
-    let store = Maildir::open(&mailboxes).unwrap();
+    let store = backend.store(&gw);
     let alice = MailboxId::new("alice").unwrap();
     let wav = gw.dir.path().join("m.wav");
     write_wav(&wav, &test_signal(1000));
@@ -149,11 +167,23 @@ fn log_in_listen_delete_and_record_a_greeting() {
 }
 
 #[test]
-fn wrong_pins_lock_the_mailbox() {
-    let gw = Gateway::start(GatewayOptions {
-        plan: plan(1),
-        ..GatewayOptions::default()
-    });
+fn wrong_pins_lock_the_mailbox_on_maildir() {
+    wrong_pins_lock_the_mailbox(Backend::Maildir);
+}
+
+#[test]
+fn wrong_pins_lock_the_mailbox_on_imap() {
+    wrong_pins_lock_the_mailbox(imap());
+}
+
+fn wrong_pins_lock_the_mailbox(backend: Backend) {
+    let gw = backend.gateway(
+        GatewayOptions {
+            plan: plan(1),
+            ..GatewayOptions::default()
+        },
+        "",
+    );
     let mailboxes = gw.dir.path().join("data/mailboxes");
     let mut pins = PinStore::default();
     pins.set("135790", "1001", &PinPolicy::default()).unwrap();

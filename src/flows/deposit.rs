@@ -45,6 +45,8 @@ pub enum Prompt {
     NotSaved,
     /// "Goodbye."
     Goodbye,
+    /// "Sorry, the mailbox ... is full and cannot take a message. Please try again later."
+    MailboxFull,
 }
 
 /// Why the recording ended (logged, and kept in the message metadata).
@@ -56,6 +58,8 @@ pub enum EndReason {
     MaxLength,
     /// The recording could not be written (disk full, I/O error).
     StorageError,
+    /// The mailbox is over its quota: nothing was recorded.
+    MailboxFull,
 }
 
 /// Something that happened on the call.
@@ -130,6 +134,8 @@ pub struct Deposit {
     state: State,
     end_reason: Option<EndReason>,
     kind: Option<MessageKind>,
+    /// Over quota: answer with "mailbox full", record nothing.
+    full: bool,
 }
 
 /// Samples of trailing silence kept after the last speech when trimming (200 ms).
@@ -146,7 +152,14 @@ impl Deposit {
             state: State::Ringing,
             end_reason: None,
             kind: None,
+            full: false,
         }
+    }
+
+    /// The mailbox is over its quota (call before `Answered`): the caller hears "mailbox
+    /// full" and goodbye, nothing is recorded, and a missed-call notice is stored.
+    pub fn set_mailbox_full(&mut self) {
+        self.full = true;
     }
 
     /// True once the flow has nothing more to do.
@@ -191,6 +204,15 @@ impl Deposit {
             .is_some_and(|a| now >= a + self.limits.max_call);
         self.state = match (self.state, input) {
             (State::Done, _) => State::Done,
+            (State::Ringing, Input::Answered) if self.full => {
+                self.answered = Some(now);
+                out.push(Command::Play(Prompt::MailboxFull));
+                self.kind = Some(MessageKind::MissedCall);
+                self.end_reason = Some(EndReason::MailboxFull);
+                out.push(Command::Store(MessageKind::MissedCall));
+                // The goodbye follows the prompt once the notice is stored.
+                State::Storing { farewell: true }
+            }
             (State::Ringing, Input::Answered) => {
                 self.answered = Some(now);
                 out.push(Command::Play(Prompt::Greeting));
@@ -568,5 +590,32 @@ mod tests {
             s.send(Input::Dtmf('#')),
             [Command::StopPlayback, Command::Play(Prompt::Beep)]
         );
+    }
+
+    #[test]
+    fn full_mailbox_says_so_records_nothing_and_notes_a_missed_call() {
+        let mut s = Sim::new();
+        s.flow.set_mailbox_full();
+        assert_eq!(
+            s.send(Input::Answered),
+            [
+                Command::Play(Prompt::MailboxFull),
+                Command::Store(MessageKind::MissedCall)
+            ]
+        );
+        assert!(!s.flow.is_recording());
+        assert!(s.send(Input::Dtmf('#')).is_empty(), "no way to record");
+        assert!(
+            s.send(Input::PlaybackDone).is_empty(),
+            "waits for the store"
+        );
+        assert_eq!(
+            s.send(Input::Stored { ok: true }),
+            [Command::Play(Prompt::Goodbye)]
+        );
+        assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
+        assert!(s.flow.is_done());
+        assert_eq!(s.flow.kind(), Some(MessageKind::MissedCall));
+        assert_eq!(s.flow.end_reason(), Some(EndReason::MailboxFull));
     }
 }

@@ -34,6 +34,7 @@ pub const PROMPTS: &[(&str, &[u8])] = prompts![
     "vm-saved",
     "vm-not-saved",
     "vm-goodbye",
+    "vm-mailbox-full",
     "digit-0",
     "digit-1",
     "digit-2",

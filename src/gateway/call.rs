@@ -276,6 +276,9 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
     udp_batch::configure(s.socket.as_raw_fd(), 0);
     let mut caller_gone = false;
 
+    if mailbox_full(s, mailbox).await {
+        flow.set_mailbox_full();
+    }
     flow.handle(Instant::now(), Input::Answered, &mut out);
     execute(s, &mut media, &mut flow, &mut out, &mut store_done, &ctx).await;
 
@@ -334,6 +337,7 @@ async fn deposit(s: &mut CallSetup, mailbox: &MailboxEntry, limits: DepositLimit
     let stats = media.stats();
     let outcome = match (flow.kind(), flow.end_reason()) {
         (_, Some(EndReason::StorageError)) => "failed",
+        (_, Some(EndReason::MailboxFull)) => "mailbox_full",
         (Some(MessageKind::VoiceMail), _) => "voicemail",
         (Some(MessageKind::MissedCall), _) => "missed_call",
         (None, _) => "failed",
@@ -513,6 +517,36 @@ async fn greeting(s: &CallSetup, mailbox: &MailboxEntry) -> Arc<[i16]> {
     }
 }
 
+/// Whether the mailbox is over `store.max_messages` / `store.max_bytes`. A store that cannot
+/// say (down) is taken as not full: the recording waits in the spool rather than being refused.
+async fn mailbox_full(s: &CallSetup, mailbox: &MailboxEntry) -> bool {
+    let quota = s.shared.quota;
+    if quota == crate::store::Quota::default() {
+        return false;
+    }
+    let store = s.shared.store.clone();
+    let id = mailbox.id.clone();
+    let usage =
+        tokio::task::spawn_blocking(move || MailboxId::new(&id).and_then(|id| store.usage(&id)))
+            .await;
+    match usage {
+        Ok(Ok(u)) if quota.is_full(u) => {
+            info!(
+                messages = u.messages,
+                bytes = u.bytes,
+                "mailbox full: nothing recorded"
+            );
+            true
+        }
+        Ok(Ok(_)) => false,
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot check the mailbox quota; recording anyway");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 /// What the deposit's commands need besides the call: whose mailbox, its limits, and when the
 /// call came in.
 struct DepositCtx<'a> {
@@ -542,6 +576,7 @@ async fn execute(
                         Prompt::Saved => s.shared.prompts.get("vm-saved"),
                         Prompt::NotSaved => s.shared.prompts.get("vm-not-saved"),
                         Prompt::Goodbye => s.shared.prompts.get("vm-goodbye"),
+                        Prompt::MailboxFull => s.shared.prompts.get("vm-mailbox-full"),
                     };
                     match audio.filter(|a| !a.is_empty()) {
                         Some(a) => media.player.enqueue(a),
@@ -550,21 +585,8 @@ async fn execute(
                 }
                 Command::StopPlayback => media.player.clear(),
                 Command::StartRecording => {
-                    let id = format!("{}-{:016x}", mailbox.id, rand::thread_rng().gen::<u64>());
-                    let meta = SpoolMeta {
-                        mailbox_id: mailbox.id.clone(),
-                        mailbox_address: mailbox_address(mailbox),
-                        mailbox_name: mailbox.display_name.clone(),
-                        caller: s.caller.clone(),
-                        caller_name: s.caller_name.clone(),
-                        call_id: s.sip_call_id.clone(),
-                        received_unix_ms: received
-                            .duration_since(UNIX_EPOCH)
-                            .map(|d| d.as_millis() as u64)
-                            .unwrap_or(0),
-                        min_message_ms: limits.min_message.as_millis() as u64,
-                        notify_target: mailbox.notify_target.clone(),
-                    };
+                    let (id, meta) =
+                        spool_meta(s, mailbox, received, limits.min_message.as_millis() as u64);
                     match spool::create(&s.shared.spool_dir, &id, &meta)
                         .map_err(|e| e.to_string())
                         .and_then(|entry| {
@@ -622,6 +644,31 @@ pub(super) fn mailbox_address(m: &MailboxEntry) -> String {
         .unwrap_or_else(|| m.extension.clone())
 }
 
+/// A fresh spool id and the metadata of this call's message.
+fn spool_meta(
+    s: &CallSetup,
+    mailbox: &MailboxEntry,
+    received: SystemTime,
+    min_message_ms: u64,
+) -> (String, SpoolMeta) {
+    let id = format!("{}-{:016x}", mailbox.id, rand::thread_rng().gen::<u64>());
+    let meta = SpoolMeta {
+        mailbox_id: mailbox.id.clone(),
+        mailbox_address: mailbox_address(mailbox),
+        mailbox_name: mailbox.display_name.clone(),
+        caller: s.caller.clone(),
+        caller_name: s.caller_name.clone(),
+        call_id: s.sip_call_id.clone(),
+        received_unix_ms: received
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        min_message_ms,
+        notify_target: mailbox.notify_target.clone(),
+    };
+    (id, meta)
+}
+
 /// Deposits the message on the blocking pool, then sends the MWI NOTIFY. The spool file is
 /// removed only after the store has committed the message: audio is never lost to an error.
 fn spawn_store(
@@ -633,6 +680,14 @@ fn spawn_store(
 ) -> oneshot::Receiver<bool> {
     let (tx, rx) = oneshot::channel();
     let entry = media.spool.take();
+    // A missed call before the tone has no spool entry; should the store be down, one is made
+    // (metadata only: it can only become a missed-call notice) so the notice is not lost.
+    let unspooled = entry.is_none().then(|| {
+        (
+            s.shared.spool_dir.clone(),
+            spool_meta(s, mailbox, received, 0),
+        )
+    });
     let audio = match kind {
         MessageKind::VoiceMail => entry.as_ref().map(|e| e.wav.clone()),
         MessageKind::MissedCall => None,
@@ -689,8 +744,12 @@ fn spawn_store(
                 true
             }
             Ok(Err(e)) => {
-                error!(error = %e, spool = ?audio, "deposit failed; recording kept in spool");
-                false
+                let made = unspooled.and_then(|(dir, (id, meta))| {
+                    spool::create(&dir, &id, &meta)
+                        .map_err(|e| error!(error = %e, "cannot spool the missed-call notice"))
+                        .ok()
+                });
+                keep_for_retry(entry.as_ref().or(made.as_ref()), &e, audio.as_deref())
             }
             Err(e) => {
                 error!(error = %e, spool = ?audio, "deposit task failed; recording kept in spool");
@@ -700,6 +759,30 @@ fn spawn_store(
         let _ = tx.send(ok);
     });
     rx
+}
+
+/// After a failed deposit: the spool entry stays, marked for the background retry
+/// (`spool::Retry`). True when the message is safe to promise to the caller ("saved").
+fn keep_for_retry(
+    entry: Option<&SpoolEntry>,
+    e: &crate::store::StoreError,
+    audio: Option<&std::path::Path>,
+) -> bool {
+    let marked = entry.map(|en| en.mark_pending(false));
+    match marked {
+        Some(Ok(())) => {
+            warn!(error = %e, spool = ?audio, "deposit failed; recording kept in spool, delivered when the store is back");
+            true
+        }
+        Some(Err(me)) => {
+            error!(error = %e, mark_error = %me, spool = ?audio, "deposit failed; recording kept in spool for the next start");
+            false
+        }
+        None => {
+            error!(error = %e, "deposit failed; nothing spooled to retry");
+            false
+        }
+    }
 }
 
 pub(super) async fn send_mwi(

@@ -71,19 +71,123 @@ impl Resources {
         }
         let data = data_dir(config);
         let mailboxes_dir = data.join("mailboxes");
-        let store = Maildir::open(&mailboxes_dir)
-            .with_context(|| format!("opening Maildir store under {}", data.display()))?;
+        let store = open_store(config, &mailboxes_dir)?;
         let spool_dir = data.join("spool");
         std::fs::create_dir_all(&spool_dir)
             .with_context(|| format!("creating spool directory {}", spool_dir.display()))?;
         Ok(Resources {
             dialplans,
             prompts,
-            store: Arc::new(store),
+            store,
             spool_dir,
             mailboxes_dir,
         })
     }
+}
+
+/// The `[store]` backend: Maildir under the data directory, or an IMAP server (greetings and
+/// PINs stay under `mailboxes_dir` either way).
+pub fn open_store(
+    config: &Config,
+    mailboxes_dir: &std::path::Path,
+) -> anyhow::Result<Arc<dyn Mailbox>> {
+    // Validated with the config: an unknown name cannot get here.
+    let format = crate::store::audio::AudioFormat::from_config(&config.store.audio_format)
+        .unwrap_or_default();
+    Ok(match config.store.backend.as_str() {
+        "imap" => {
+            let store = crate::store::Imap::open(&config.imap, mailboxes_dir)
+                .context("opening the IMAP store")?
+                .with_audio_format(format);
+            info!(server = %store.server(), "mailboxes on IMAP");
+            Arc::new(store)
+        }
+        _ => Arc::new(
+            Maildir::open(mailboxes_dir)
+                .with_context(|| {
+                    format!("opening Maildir store under {}", mailboxes_dir.display())
+                })?
+                .with_audio_format(format),
+        ),
+    })
+}
+
+/// Delivers spool entries whose deposit failed (store down) in the background, then sends
+/// their MWI.
+fn spawn_spool_retry(core: &Core) {
+    let (shared, commands) = (core.shared.clone(), core.cmd_tx.clone());
+    let initial = Duration::from_millis(core.config.store.retry_initial_ms);
+    let max = Duration::from_millis(core.config.store.retry_max_ms);
+    tokio::spawn(async move {
+        let mut retry = Some(spool::Retry::new(initial, max));
+        // Scan often enough to honour the first delay, not more than twice a second.
+        let tick = initial.min(Duration::from_millis(500));
+        loop {
+            tokio::time::sleep(tick).await;
+            let Some(mut r) = retry.take() else { return };
+            let (dir, store) = (shared.spool_dir.clone(), shared.store.clone());
+            let Ok((r, delivered)) = tokio::task::spawn_blocking(move || {
+                let d = r.pass(&dir, &*store, Instant::now());
+                (r, d)
+            })
+            .await
+            else {
+                return;
+            };
+            retry = Some(r);
+            for d in delivered {
+                let Some(target) = d.notify_target else {
+                    continue;
+                };
+                if let Some(counts) = store_counts(&shared, &d.mailbox_id).await {
+                    call::send_mwi(&shared, &commands, &target, &d.mailbox_address, counts).await;
+                }
+            }
+        }
+    });
+}
+
+/// A mailbox's MWI counts from the store (on the blocking pool); `None` if it cannot say.
+async fn store_counts(shared: &Shared, id: &str) -> Option<crate::store::Counts> {
+    let (store, id) = (shared.store.clone(), id.to_owned());
+    tokio::task::spawn_blocking(move || {
+        crate::store::MailboxId::new(&id).and_then(|id| store.counts(&id))
+    })
+    .await
+    .ok()?
+    .ok()
+}
+
+/// With `store.mwi_poll_s`, re-reads every mailbox's counts that often and sends MWI when they
+/// changed since the previous poll, so a message read or deleted in a mail client (IMAP) turns
+/// the lamp off at the next poll. The mailboxes are the dial plans' at start-up.
+fn spawn_mwi_poll(core: &Core) {
+    let every = Duration::from_secs(core.config.store.mwi_poll_s);
+    let targets = core.mwi_targets();
+    if every.is_zero() || targets.is_empty() {
+        return;
+    }
+    let (shared, commands) = (core.shared.clone(), core.cmd_tx.clone());
+    tokio::spawn(async move {
+        // The baseline is read now, beside the start-up refresh that sends the same counts.
+        let mut last: HashMap<String, crate::store::Counts> = HashMap::new();
+        for (id, _, _) in &targets {
+            if let Some(counts) = store_counts(&shared, id).await {
+                last.insert(id.clone(), counts);
+            }
+        }
+        loop {
+            tokio::time::sleep(every).await;
+            for (id, address, target) in &targets {
+                let Some(counts) = store_counts(&shared, id).await else {
+                    continue;
+                };
+                if last.insert(id.clone(), counts) != Some(counts) {
+                    call::send_mwi(&shared, &commands, target, address, counts).await;
+                }
+            }
+        }
+    });
 }
 
 /// The data directory: configured, else `$UMGW_DATA_DIR`, else `./umgw-data`.
@@ -103,6 +207,8 @@ pub(crate) struct Shared {
     pub store: Arc<dyn Mailbox>,
     pub spool_dir: PathBuf,
     pub mailboxes_dir: PathBuf,
+    /// `store.max_messages` / `store.max_bytes`.
+    pub quota: crate::store::Quota,
     /// Finds where MWI NOTIFYs go (static routes, then RFC 3263).
     pub locator: crate::sip::locate::Locator,
 }
@@ -295,6 +401,10 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             "deposited recordings recovered from the spool"
         );
     }
+    let quota = crate::store::Quota {
+        max_messages: config.store.max_messages,
+        max_bytes: config.store.max_bytes,
+    };
     let core = Core {
         beep: Arc::from(crate::media::prompts::tone(
             config.call.beep_hz,
@@ -309,6 +419,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             store,
             spool_dir,
             mailboxes_dir,
+            quota,
             locator,
         }),
         network: Arc::new(network),
@@ -323,6 +434,8 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         board,
     };
     core.resend_mwi();
+    spawn_spool_retry(&core);
+    spawn_mwi_poll(&core);
     let task = tokio::spawn(core.run(in_rx, cmd_rx, stop_rx, reload_rx));
     Ok(Running {
         udp,
@@ -413,8 +526,23 @@ impl Core {
     /// Sends every mailbox's current counts to its notify target: after a restart the call
     /// server's lamps may be stale (DESIGN: MWI lamps stuck after restarts).
     fn resend_mwi(&self) {
-        let targets: Vec<(String, String, String)> = self
-            .dialplans
+        let targets = self.mwi_targets();
+        if targets.is_empty() {
+            return;
+        }
+        let (shared, commands) = (self.shared.clone(), self.cmd_tx.clone());
+        tokio::spawn(async move {
+            for (id, address, target) in targets {
+                if let Some(counts) = store_counts(&shared, &id).await {
+                    call::send_mwi(&shared, &commands, &target, &address, counts).await;
+                }
+            }
+        });
+    }
+
+    /// Every mailbox with a notify target: (id, address, target).
+    fn mwi_targets(&self) -> Vec<(String, String, String)> {
+        self.dialplans
             .plans()
             .iter()
             .flat_map(|p| p.mailboxes.iter())
@@ -426,23 +554,7 @@ impl Core {
                     .unwrap_or_else(|| m.extension.clone());
                 Some((m.id.clone(), address, m.notify_target.clone()?))
             })
-            .collect();
-        if targets.is_empty() {
-            return;
-        }
-        let (shared, commands) = (self.shared.clone(), self.cmd_tx.clone());
-        tokio::spawn(async move {
-            for (id, address, target) in targets {
-                let store = shared.store.clone();
-                let counts = tokio::task::spawn_blocking(move || {
-                    crate::store::MailboxId::new(&id).and_then(|id| store.counts(&id))
-                })
-                .await;
-                if let Ok(Ok(counts)) = counts {
-                    call::send_mwi(&shared, &commands, &target, &address, counts).await;
-                }
-            }
-        });
+            .collect()
     }
 
     /// Re-reads the dial-plan directory. Calls in progress keep what they resolved; a plan

@@ -5,17 +5,23 @@
 //! the message is deposited with the entry's id as its delivery id → `remove`. A crash at any
 //! point leaves the entry; `recover` deposits it (idempotently: the store skips a delivery id
 //! it already holds) and removes it. Exactly one message per recording, never a partial one.
+//!
+//! A deposit that fails (the mail server is down or restarting) leaves the entry and a
+//! `<id>.retry` marker; [`Retry`] delivers marked entries in the background with exponential
+//! back-off. Only marked entries are retried, so a recording still in progress is never
+//! touched.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
 use crate::media::recorder;
-use crate::store::{Mailbox, MailboxId, MessageKind, NewMessage};
+use crate::store::{Mailbox, MailboxId, MessageKind, NewMessage, StoreError};
 
 /// What a deposit needs besides the audio.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,9 +72,23 @@ pub fn create(dir: &Path, id: &str, meta: &SpoolMeta) -> std::io::Result<SpoolEn
 }
 
 impl SpoolEntry {
+    fn marker(&self) -> PathBuf {
+        self.meta_path.with_extension("retry")
+    }
+
+    /// Marks the entry for background delivery after a failed deposit. `crash`: the entry
+    /// was left by a gateway that died, and its message says so.
+    pub fn mark_pending(&self, crash: bool) -> std::io::Result<()> {
+        let marker = self.marker();
+        fs::write(&marker, if crash { "crash" } else { "retry" })?;
+        // The marker must survive a crash too, or the entry would only go at the next start.
+        fs::File::open(&marker)?.sync_all()
+    }
+
     /// Removes the entry once its message is committed (or it is not worth keeping).
     pub fn remove(&self) {
         let _ = fs::remove_file(&self.wav);
+        let _ = fs::remove_file(self.marker());
         if let Err(e) = fs::remove_file(&self.meta_path) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 warn!(path = %self.meta_path.display(), error = %e, "cannot remove spool entry");
@@ -87,12 +107,32 @@ pub struct Recovered {
 }
 
 /// Deposits every spool entry left by a gateway that died mid-call. Entries that cannot be
-/// deposited stay in the spool (and are logged) for the next start.
+/// deposited stay in the spool, marked for [`Retry`] (and are logged).
 pub fn recover(dir: &Path, store: &dyn Mailbox) -> Vec<Recovered> {
-    let Ok(entries) = fs::read_dir(dir) else {
+    let mut out = Vec::new();
+    for (entry, meta) in entries(dir, |_| true) {
+        match deliver(&entry, meta, store, true) {
+            Ok(r) => out.push(r),
+            Err(e) => {
+                error!(
+                    error = %e, wav = %entry.wav.display(),
+                    "cannot deposit a recovered recording; it stays in the spool and is retried"
+                );
+                if let Err(e) = entry.mark_pending(true) {
+                    error!(error = %e, "cannot mark the spool entry for retry");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The readable entries of `dir` whose id passes `want`, oldest name first.
+fn entries(dir: &Path, want: impl Fn(&str) -> bool) -> Vec<(SpoolEntry, SpoolMeta)> {
+    let Ok(list) = fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut metas: Vec<PathBuf> = entries
+    let mut metas: Vec<PathBuf> = list
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "meta"))
@@ -107,6 +147,9 @@ pub fn recover(dir: &Path, store: &dyn Mailbox) -> Vec<Recovered> {
         else {
             continue;
         };
+        if !want(&id) {
+            continue;
+        }
         let meta: SpoolMeta = match fs::read_to_string(&meta_path)
             .map_err(|e| e.to_string())
             .and_then(|t| toml::from_str(&t).map_err(|e| e.to_string()))
@@ -122,58 +165,120 @@ pub fn recover(dir: &Path, store: &dyn Mailbox) -> Vec<Recovered> {
             id,
             meta_path,
         };
-        let samples = if entry.wav.exists() {
-            match recorder::repair(&entry.wav) {
-                Ok(n) => n,
-                Err(e) => {
-                    error!(error = %e, "spooled recording cannot be repaired; left in place");
-                    continue;
-                }
-            }
-        } else {
-            0
-        };
-        let kind = if samples * 1000 >= meta.min_message_ms * 8000 && samples > 0 {
-            MessageKind::VoiceMail
-        } else {
-            MessageKind::MissedCall
-        };
-        let msg = NewMessage {
-            kind,
-            caller: meta.caller.clone(),
-            caller_name: meta.caller_name.clone(),
-            mailbox_address: meta.mailbox_address.clone(),
-            mailbox_name: meta.mailbox_name.clone(),
-            received: meta.received(),
-            duration: Duration::from_millis(samples / 8),
-            call_id: meta.call_id.clone(),
-            audio: (kind == MessageKind::VoiceMail).then(|| entry.wav.clone()),
-            delivery_id: Some(entry.id.clone()),
-            recovered: true,
-            media_stats: None,
-        };
-        let deposited = MailboxId::new(&meta.mailbox_id).and_then(|id| store.deposit(&id, &msg));
-        match deposited {
-            Ok(stored) => {
-                info!(
-                    id = %stored, mailbox = %meta.mailbox_id, call_id = %meta.call_id, ?kind,
-                    seconds = samples as f32 / 8000.0, "recovered a recording cut off by a restart"
-                );
-                entry.remove();
-                out.push(Recovered {
-                    mailbox_id: meta.mailbox_id,
-                    mailbox_address: meta.mailbox_address,
-                    notify_target: meta.notify_target,
-                    kind,
-                });
-            }
-            Err(e) => error!(
-                error = %e, wav = %entry.wav.display(),
-                "cannot deposit a recovered recording; it stays in the spool"
-            ),
-        }
+        out.push((entry, meta));
     }
     out
+}
+
+/// Deposits one entry (its WAV repaired first) and removes it once the store committed.
+fn deliver(
+    entry: &SpoolEntry,
+    meta: SpoolMeta,
+    store: &dyn Mailbox,
+    recovered: bool,
+) -> Result<Recovered, StoreError> {
+    let samples = if entry.wav.exists() {
+        recorder::repair(&entry.wav).map_err(|e| StoreError::Audio {
+            path: entry.wav.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+    } else {
+        0
+    };
+    let kind = if samples * 1000 >= meta.min_message_ms * 8000 && samples > 0 {
+        MessageKind::VoiceMail
+    } else {
+        MessageKind::MissedCall
+    };
+    let msg = NewMessage {
+        kind,
+        caller: meta.caller.clone(),
+        caller_name: meta.caller_name.clone(),
+        mailbox_address: meta.mailbox_address.clone(),
+        mailbox_name: meta.mailbox_name.clone(),
+        received: meta.received(),
+        duration: Duration::from_millis(samples / 8),
+        call_id: meta.call_id.clone(),
+        audio: (kind == MessageKind::VoiceMail).then(|| entry.wav.clone()),
+        delivery_id: Some(entry.id.clone()),
+        recovered,
+        // Receive statistics live with the call; a message delivered later goes without.
+        media_stats: None,
+    };
+    let stored = MailboxId::new(&meta.mailbox_id).and_then(|id| store.deposit(&id, &msg))?;
+    info!(
+        id = %stored, mailbox = %meta.mailbox_id, call_id = %meta.call_id, ?kind, recovered,
+        seconds = samples as f32 / 8000.0, "spooled recording delivered"
+    );
+    entry.remove();
+    Ok(Recovered {
+        mailbox_id: meta.mailbox_id,
+        mailbox_address: meta.mailbox_address,
+        notify_target: meta.notify_target,
+        kind,
+    })
+}
+
+/// Background delivery of entries whose deposit failed, with per-entry exponential back-off.
+#[derive(Debug)]
+pub struct Retry {
+    initial: Duration,
+    max: Duration,
+    /// Entry id → (next attempt, current delay).
+    due: HashMap<String, (Instant, Duration)>,
+}
+
+impl Retry {
+    /// First retry after `initial`, doubling per failure up to `max`.
+    pub fn new(initial: Duration, max: Duration) -> Retry {
+        Retry {
+            initial,
+            max: max.max(initial),
+            due: HashMap::new(),
+        }
+    }
+
+    /// One pass over the marked entries: delivers those that are due; returns what was
+    /// delivered (for MWI).
+    pub fn pass(&mut self, dir: &Path, store: &dyn Mailbox, now: Instant) -> Vec<Recovered> {
+        let mut delivered = Vec::new();
+        let mut seen = Vec::new();
+        let pending = entries(dir, |id| dir.join(format!("{id}.retry")).exists());
+        for (entry, meta) in pending {
+            seen.push(entry.id.clone());
+            let initial = self.initial;
+            let (at, delay) = *self
+                .due
+                .entry(entry.id.clone())
+                .or_insert((now + initial, initial));
+            if at > now {
+                continue;
+            }
+            let crash = fs::read_to_string(entry.marker()).is_ok_and(|t| t.trim() == "crash");
+            match deliver(&entry, meta, store, crash) {
+                Ok(r) => {
+                    self.due.remove(&entry.id);
+                    delivered.push(r);
+                }
+                Err(e) => {
+                    let next = (delay * 2).min(self.max);
+                    warn!(
+                        error = %e, spool = %entry.id, retry_in_ms = next.as_millis() as u64,
+                        "spooled recording still not delivered"
+                    );
+                    self.due.insert(entry.id.clone(), (now + next, next));
+                }
+            }
+        }
+        // Forget entries that went away (delivered by a restart, removed by an operator).
+        self.due.retain(|id, _| seen.contains(id));
+        delivered
+    }
+
+    /// Entries waiting for a retry.
+    pub fn pending(&self) -> usize {
+        self.due.len()
+    }
 }
 
 #[cfg(test)]
@@ -182,7 +287,7 @@ mod tests {
     use crate::media::g711::G711;
     use crate::media::recorder::Recorder;
     use crate::media::rtp::RtpPacket;
-    use crate::store::Maildir;
+    use crate::store::{GreetingKind, Maildir};
 
     fn meta() -> SpoolMeta {
         SpoolMeta {
@@ -240,5 +345,104 @@ mod tests {
             .any(|(k, v)| k == "X-UMGW-Recovered" && v == "crash"));
         assert!(parsed.audio_wav.is_some());
         assert_eq!(fs::read_dir(&spool).unwrap().count(), 0, "spool emptied");
+    }
+
+    /// A store that is down while `down` is set.
+    struct Flaky {
+        inner: Maildir,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl Mailbox for Flaky {
+        fn deposit(&self, m: &MailboxId, msg: &NewMessage) -> Result<String, StoreError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Unavailable {
+                    server: "mail:143".into(),
+                    reason: "connection refused".into(),
+                });
+            }
+            self.inner.deposit(m, msg)
+        }
+        fn counts(&self, m: &MailboxId) -> Result<crate::store::Counts, StoreError> {
+            self.inner.counts(m)
+        }
+        fn list(&self, m: &MailboxId) -> Result<Vec<crate::store::StoredMessage>, StoreError> {
+            self.inner.list(m)
+        }
+        fn read(&self, m: &MailboxId, id: &str) -> Result<Vec<u8>, StoreError> {
+            self.inner.read(m, id)
+        }
+        fn greeting(
+            &self,
+            m: &MailboxId,
+            kind: GreetingKind,
+        ) -> Result<Option<PathBuf>, StoreError> {
+            self.inner.greeting(m, kind)
+        }
+        fn set_seen(&self, m: &MailboxId, id: &str, seen: bool) -> Result<(), StoreError> {
+            self.inner.set_seen(m, id, seen)
+        }
+        fn delete(&self, m: &MailboxId, id: &str) -> Result<(), StoreError> {
+            self.inner.delete(m, id)
+        }
+        fn save_greeting(
+            &self,
+            m: &MailboxId,
+            kind: GreetingKind,
+            wav: &Path,
+        ) -> Result<(), StoreError> {
+            self.inner.save_greeting(m, kind, wav)
+        }
+        fn delete_greeting(&self, m: &MailboxId, kind: GreetingKind) -> Result<(), StoreError> {
+            self.inner.delete_greeting(m, kind)
+        }
+    }
+
+    #[test]
+    fn retry_delivers_marked_entries_with_back_off_and_leaves_others() {
+        let t = tempfile::tempdir().unwrap();
+        let spool = t.path().join("spool");
+        fs::create_dir_all(&spool).unwrap();
+        let store = Flaky {
+            inner: Maildir::with_host(t.path().join("mail"), "gw").unwrap(),
+            down: true.into(),
+        };
+        let failed = create(&spool, "alice-failed", &meta()).unwrap();
+        Recorder::create(&failed.wav).unwrap().finish(None).unwrap();
+        failed.mark_pending(false).unwrap();
+        // A recording still in progress has no marker: never touched.
+        let live = create(&spool, "alice-live", &meta()).unwrap();
+
+        let ms = Duration::from_millis;
+        let mut r = Retry::new(ms(100), ms(300));
+        let t0 = Instant::now();
+        assert!(r.pass(&spool, &store, t0).is_empty(), "first sight: wait");
+        assert_eq!(r.pending(), 1);
+        assert!(
+            r.pass(&spool, &store, t0 + ms(100)).is_empty(),
+            "store down"
+        );
+        assert!(
+            r.pass(&spool, &store, t0 + ms(250)).is_empty(),
+            "backing off (200 ms)"
+        );
+        assert!(
+            r.pass(&spool, &store, t0 + ms(300)).is_empty(),
+            "still down"
+        );
+        store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            r.pass(&spool, &store, t0 + ms(500)).is_empty(),
+            "capped at 300 ms"
+        );
+        let done = r.pass(&spool, &store, t0 + ms(600));
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].kind, MessageKind::MissedCall, "empty recording");
+        assert!(r.pass(&spool, &store, t0 + ms(5000)).is_empty());
+        assert_eq!(r.pending(), 0);
+        let mb = MailboxId::new("alice").unwrap();
+        assert_eq!(store.list(&mb).unwrap().len(), 1);
+        assert!(!failed.wav.exists() && !failed.marker().exists());
+        assert!(live.meta_path.exists(), "the live entry stays");
     }
 }

@@ -408,8 +408,7 @@ fn load_messages(store: &dyn crate::store::Mailbox, id: &MailboxId, folder: Fold
         let audio: Vec<i16> = parsed
             .audio_wav
             .as_deref()
-            .and_then(|w| hound::WavReader::new(w).ok())
-            .map(|r| r.into_samples::<i16>().filter_map(Result::ok).collect())
+            .and_then(crate::store::audio::wav_samples)
             .unwrap_or_default();
         loaded.refs.push(MessageRef {
             id: m.id.clone(),

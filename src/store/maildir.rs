@@ -18,7 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::message::{self, H_CALLER, H_KIND, H_RECEIVED};
 use super::{
-    Counts, GreetingKind, Mailbox, MailboxId, MessageKind, NewMessage, StoreError, StoredMessage,
+    valid_delivery_id, Counts, GreetingKind, Mailbox, MailboxId, MessageKind, NewMessage,
+    StoreError, StoredMessage,
 };
 
 /// Most header bytes read to classify a message (ours are about 1 KiB).
@@ -33,6 +34,7 @@ const ID_MAX: usize = 255;
 pub struct Maildir {
     root: PathBuf,
     host: String,
+    audio_format: super::audio::AudioFormat,
 }
 
 impl Maildir {
@@ -53,7 +55,14 @@ impl Maildir {
         Ok(Maildir {
             root,
             host: maildir_host(host),
+            audio_format: Default::default(),
         })
+    }
+
+    /// Attaches recordings in `format` (`store.audio_format`).
+    pub fn with_audio_format(mut self, format: super::audio::AudioFormat) -> Self {
+        self.audio_format = format;
+        self
     }
 
     /// The store root.
@@ -201,13 +210,7 @@ impl Mailbox for Maildir {
     fn deposit(&self, mailbox: &MailboxId, msg: &NewMessage) -> Result<String, StoreError> {
         // Read the audio first: a failure here leaves nothing behind, and the source file is
         // only ever read, never moved or deleted.
-        let audio = match &msg.audio {
-            Some(p) => Some(fs::read(p).map_err(|source| StoreError::Audio {
-                path: p.clone(),
-                source,
-            })?),
-            None => None,
-        };
+        let audio = super::attachment(msg, self.audio_format)?;
         let bytes = message::render(msg, audio.as_deref(), &self.host);
         let dir = self.ensure_dirs(mailbox)?;
         let id = match &msg.delivery_id {
@@ -544,14 +547,6 @@ fn system_hostname() -> String {
     }
     let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
-fn valid_delivery_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ pub const H_CALL_ID: &str = "X-UMGW-Call-ID";
 pub const H_DURATION_MS: &str = "X-UMGW-Duration-Ms";
 /// Arrival time in Unix milliseconds.
 pub const H_RECEIVED: &str = "X-UMGW-Received";
+/// The deposit's delivery id: a retried deposit finds the first copy by it (exactly once).
+pub const H_DELIVERY_ID: &str = "X-UMGW-Delivery-Id";
 /// Present (value `crash`) on messages rebuilt from the spool after the gateway died mid-call.
 pub const H_RECOVERED: &str = "X-UMGW-Recovered";
 /// The call's receive statistics: `packets=…; lost=…; late=…; reordered=…; …`.
@@ -150,6 +152,13 @@ pub fn render(msg: &NewMessage, audio_wav: Option<&[u8]>, message_id_host: &str)
     h.push_str(&unstructured(H_CALL_ID, &msg.call_id));
     h.push_str(&format!("{H_DURATION_MS}: {duration_ms}\r\n"));
     h.push_str(&format!("{H_RECEIVED}: {received_ms}\r\n"));
+    if let Some(d) = msg
+        .delivery_id
+        .as_deref()
+        .filter(|d| super::valid_delivery_id(d))
+    {
+        h.push_str(&format!("{H_DELIVERY_ID}: {d}\r\n"));
+    }
     if msg.recovered {
         h.push_str(&format!("{H_RECOVERED}: crash\r\n"));
     }

@@ -9,6 +9,8 @@
 //! - message ids are unique (never sequential numbers, which race between processes);
 //! - audio is never deleted on error: the caller's recording survives any storage failure.
 
+pub mod audio;
+pub mod imap;
 pub mod maildir;
 pub mod message;
 pub mod pin;
@@ -17,6 +19,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+pub use imap::Imap;
 pub use maildir::Maildir;
 pub use message::{MessageError, ParsedMessage};
 
@@ -217,6 +220,67 @@ pub trait Mailbox: Send + Sync {
 
     /// Removes the recording of `kind` (turning the away greeting off). Absent is not an error.
     fn delete_greeting(&self, mailbox: &MailboxId, kind: GreetingKind) -> Result<(), StoreError>;
+
+    /// What the mailbox holds, for quotas: every message of ours (voice mails and missed-call
+    /// notices) and their total size.
+    fn usage(&self, mailbox: &MailboxId) -> Result<Usage, StoreError> {
+        let list = self.list(mailbox)?;
+        Ok(Usage {
+            messages: u32::try_from(list.len()).unwrap_or(u32::MAX),
+            bytes: list.iter().map(|m| m.size).sum(),
+        })
+    }
+}
+
+/// A mailbox's size, for quotas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Messages stored.
+    pub messages: u32,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+/// Mailbox limits (`store.max_messages`, `store.max_bytes`); 0 means no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quota {
+    /// Most messages a mailbox holds.
+    pub max_messages: u32,
+    /// Most bytes a mailbox's messages take.
+    pub max_bytes: u64,
+}
+
+impl Quota {
+    /// Whether a mailbox using `u` is full: no new message may be recorded.
+    pub fn is_full(&self, u: Usage) -> bool {
+        (self.max_messages > 0 && u.messages >= self.max_messages)
+            || (self.max_bytes > 0 && u.bytes >= self.max_bytes)
+    }
+}
+
+/// The attachment for `msg`: its recording read and encoded as `format`; `None` without one.
+/// The source file is only read, never moved or deleted.
+pub(crate) fn attachment(
+    msg: &NewMessage,
+    format: audio::AudioFormat,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(p) = &msg.audio else {
+        return Ok(None);
+    };
+    let wav = std::fs::read(p).map_err(|source| StoreError::Audio {
+        path: p.clone(),
+        source,
+    })?;
+    Ok(Some(format.encode(wav)))
+}
+
+/// A delivery id (`NewMessage::delivery_id`): `[A-Za-z0-9_-]{1,64}`.
+pub(crate) fn valid_delivery_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Storage errors. I/O variants carry the path and the OS error.
@@ -254,6 +318,25 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The mail server cannot be reached (down, restarting, network): try again later.
+    #[error("mail server {server} unavailable: {reason}")]
+    Unavailable {
+        /// `host:port` of the server.
+        server: String,
+        /// What failed (connect error, time-out, connection closed).
+        reason: String,
+    },
+    /// The mail server refused an operation (log-in refused, folder missing, ...).
+    #[error("mail server {server}: {reason}")]
+    Server {
+        /// `host:port` of the server.
+        server: String,
+        /// The operation and the server's answer.
+        reason: String,
+    },
+    /// The store's configuration is unusable.
+    #[error("{0}")]
+    Config(String),
     /// A file-system operation failed.
     #[error("cannot {op} {path}: {source}")]
     Io {
@@ -268,6 +351,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether trying again later may succeed (the server was down or restarting), as
+    /// opposed to an error that repeats (bad id, refused operation, unreadable audio).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. } | StoreError::Io { .. })
+    }
+
     /// Builds an [`StoreError::Io`]; used with `map_err`.
     pub(crate) fn io(
         op: &'static str,

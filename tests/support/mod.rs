@@ -2,7 +2,9 @@
 //! helpers. No mocks: every test talks to the gateway over real sockets.
 #![allow(dead_code)]
 
+pub mod dovecot;
 pub mod pcap;
+pub mod sipp;
 
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};
@@ -146,6 +148,18 @@ pub fn test_plan(idle_s: u32, max_s: u32, notify_port: Option<u16>) -> String {
          SipAddress = \"sip:alice@contoso.com\"\nDisplayName = \"Alice Anders\"\n{notify}\n\
          [[Mailbox]]\nId = \"carol\"\nExtension = \"1003\"\nSipAddress = \"sip:carol@contoso.com\"\n"
     )
+}
+
+/// Calls `ruri` from 127.0.0.1, expects 200 and ACKs it; the UA and the gateway's RTP address.
+pub fn answered_call(gw: &Gateway, ruri: &str) -> (Ua, SocketAddr) {
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    ua.invite(ruri, "", &offer);
+    let ok = ua.final_response(Duration::from_secs(5));
+    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
+    ua.ack(&ok);
+    let media = Ua::media_target(&ok);
+    (ua, media)
 }
 
 /// A running `umgw` process with its own data directory.

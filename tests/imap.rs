@@ -1,0 +1,594 @@
+//! The IMAP store against a real Dovecot (tests/support/dovecot.rs): the backend in-process,
+//! and the gateway depositing into Dovecot, read back with the tests' own IMAP client.
+
+mod support;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use support::dovecot::{Backend, Dovecot};
+use support::sipp::*;
+use support::*;
+use umgw::store::message::parse;
+use umgw::store::{Imap, Mailbox, MailboxId, MessageKind, NewMessage, StoreError};
+
+fn voice_mail(wav: &std::path::Path, delivery: Option<&str>, k: u64) -> NewMessage {
+    NewMessage {
+        kind: MessageKind::VoiceMail,
+        caller: Some("+14255550199".into()),
+        caller_name: Some("Bob Caller".into()),
+        mailbox_address: "sip:alice@contoso.com".into(),
+        mailbox_name: Some("Alice Anders".into()),
+        received: UNIX_EPOCH + Duration::from_secs(1_795_700_000 + k),
+        duration: Duration::from_millis(1000),
+        call_id: format!("call-{k}"),
+        audio: Some(wav.to_owned()),
+        delivery_id: delivery.map(str::to_owned),
+        recovered: false,
+        media_stats: Some("packets=50; lost=0".into()),
+    }
+}
+
+#[test]
+fn imap_store_deposits_lists_reads_flags_and_deletes() {
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let t = tempfile::tempdir().unwrap();
+    let store = Imap::open(&dc.imap_config(), t.path().join("local")).unwrap();
+    let alice = MailboxId::new("alice").unwrap();
+    let wav = t.path().join("m.wav");
+    let spoken = test_signal(1000);
+    write_wav(&wav, &spoken);
+
+    // The user's own mail in the same INBOX is not ours: never listed, counted or deleted.
+    let mut client = dc.client("alice");
+    let plain = b"From: x@example.com\r\nSubject: lunch\r\n\r\nhi\r\n";
+    client.ok(&format!(
+        "APPEND INBOX {{{}}}\r\n{}",
+        plain.len(),
+        String::from_utf8_lossy(plain)
+    ));
+    assert_eq!(store.list(&alice).unwrap(), vec![]);
+
+    // Same delivery id twice (a retry): one message, same id.
+    let id1 = store
+        .deposit(&alice, &voice_mail(&wav, Some("alice-00000001"), 0))
+        .unwrap();
+    let again = store
+        .deposit(&alice, &voice_mail(&wav, Some("alice-00000001"), 0))
+        .unwrap();
+    assert_eq!(id1, again);
+    let id2 = store.deposit(&alice, &voice_mail(&wav, None, 60)).unwrap();
+    let mut missed = voice_mail(&wav, Some("alice-00000003"), 120);
+    missed.kind = MessageKind::MissedCall;
+    missed.audio = None;
+    let id3 = store.deposit(&alice, &missed).unwrap();
+    assert_eq!(dc.messages("alice").len(), 4, "3 of ours + the user's mail");
+
+    let list = store.list(&alice).unwrap();
+    let ids: Vec<&str> = list.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, [id1.as_str(), id2.as_str(), id3.as_str()]);
+    assert_eq!(list[2].kind, MessageKind::MissedCall);
+    assert_eq!(list[0].caller.as_deref(), Some("+14255550199"));
+    assert_eq!(
+        list[1].received,
+        Some(UNIX_EPOCH + Duration::from_secs(1_795_700_060))
+    );
+    assert!(list.iter().all(|m| !m.seen && m.size > 0));
+    let c = store.counts(&alice).unwrap();
+    assert_eq!((c.new, c.old), (2, 0), "missed calls do not count");
+    let usage = store.usage(&alice).unwrap();
+    assert_eq!(usage.messages, 3);
+    assert_eq!(usage.bytes, list.iter().map(|m| m.size).sum::<u64>());
+
+    // Read back: the message parses, the audio is what was deposited, the subject is human.
+    let m = parse(&store.read(&alice, &id1).unwrap()).unwrap();
+    assert_eq!(m.kind, MessageKind::VoiceMail);
+    assert_eq!(m.call_id, "call-0");
+    assert_eq!(m.subject, "Voice mail from Bob Caller (+14255550199), 0:01");
+    assert_eq!(read_wav(m.audio_wav.as_ref().unwrap()), spoken);
+    assert!(m
+        .headers
+        .iter()
+        .any(|(k, v)| k == "X-UMGW-Delivery-Id" && v == "alice-00000001"));
+
+    // Seen from the gateway, then from a mail client: MWI counts follow the server.
+    store.set_seen(&alice, &id1, true).unwrap();
+    assert_eq!(store.counts(&alice).unwrap().old, 1);
+    client.ok("SELECT INBOX");
+    client.ok("FETCH 1:* (FLAGS)");
+    let uid2 = id2.split_once('.').unwrap().1;
+    client.ok(&format!("UID STORE {uid2} +FLAGS (\\Seen)"));
+    let c = store.counts(&alice).unwrap();
+    assert_eq!((c.new, c.old), (0, 2), "read in a mail client");
+    store.set_seen(&alice, &id2, false).unwrap();
+    assert_eq!(store.counts(&alice).unwrap().new, 1);
+
+    // Delete removes exactly that message; deleting again is fine; read is NotFound.
+    store.delete(&alice, &id1).unwrap();
+    store.delete(&alice, &id1).unwrap();
+    assert!(matches!(
+        store.read(&alice, &id1),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.set_seen(&alice, &id1, true),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.list(&alice).unwrap().len(), 2);
+    assert_eq!(
+        dc.messages("alice").len(),
+        3,
+        "the user's mail is still there"
+    );
+    assert!(store
+        .list(&MailboxId::new("carol").unwrap())
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn imap_store_reconnects_after_a_restart_and_names_a_down_server() {
+    let mut dc = Dovecot::start(&["alice"]);
+    let t = tempfile::tempdir().unwrap();
+    let store = Imap::open(&dc.imap_config(), t.path().join("local")).unwrap();
+    let alice = MailboxId::new("alice").unwrap();
+    assert_eq!(store.counts(&alice).unwrap().new, 0); // a pooled connection now exists
+
+    dc.stop();
+    let e = store.counts(&alice).unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable { .. }), "{e}");
+    assert!(e.to_string().contains(&dc.addr.to_string()), "{e}");
+
+    dc.restart();
+    // The back-off is short in this config; the next attempts reconnect.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let counts = loop {
+        match store.counts(&alice) {
+            Ok(c) => break c,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert!(e.is_transient(), "{e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("no reconnect: {e}"),
+        }
+    };
+    assert_eq!(counts.new, 0);
+
+    // Wrong password: a server error, not "unavailable".
+    let mut cfg = dc.imap_config();
+    cfg.password = Some(umgw::config::Secret("wrong".into()));
+    let bad = Imap::open(&cfg, t.path().join("local2")).unwrap();
+    let e = bad.counts(&alice).unwrap_err();
+    assert!(matches!(e, StoreError::Server { .. }), "{e}");
+    assert!(!e.to_string().contains("wrong"), "password in error: {e}");
+}
+
+/// The gateway on the IMAP backend, with a short greeting for alice; `store_keys` are more
+/// `[store]` keys.
+fn imap_gateway(dc: &Dovecot, store_keys: &str) -> Gateway {
+    Gateway::start(GatewayOptions {
+        extra_config: dc.store_config(store_keys),
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(800.0, 400, 0.3))],
+        ..GatewayOptions::default()
+    })
+}
+
+#[test]
+fn sipp_deposit_ends_in_the_dovecot_mailbox() {
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(
+        unsafe_is_root(),
+        "play_pcap_audio needs root (raw socket); run the test suite as root, as CI does"
+    );
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let gw = imap_gateway(&dc, "");
+    let work = tempfile::tempdir().unwrap();
+    let spoken = test_signal(3000);
+    support::pcap::write_deposit_pcap(&work.path().join("deposit.pcap"), &spoken).unwrap();
+    // The greeting goes to a socket nobody reads; the SIPp test checks what callers hear.
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtp_port = sink.local_addr().unwrap().port().to_string();
+    let (ok, log) = run_deposit(&gw, work.path(), "sip:alice@contoso.com", &rtp_port, 1200);
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+
+    // Read back over IMAP with the tests' own client: exactly one message, ours, with the
+    // caller's audio; nothing in the local Maildir.
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(10));
+    assert_eq!(raw.len(), 1, "umgw log:\n{}", gw.log());
+    let m = parse(&raw[0]).expect("the stored message parses back");
+    assert_eq!(m.kind, MessageKind::VoiceMail);
+    assert_eq!(m.mailbox_address, "sip:alice@contoso.com");
+    assert_eq!(m.caller.as_deref(), Some("+14255550199"));
+    assert!(m.subject.starts_with("Voice mail from "), "{}", m.subject);
+    assert_recording_matches(&spoken, m.audio_wav.as_ref().expect("audio attached"));
+    assert!(
+        gw.messages("alice").is_empty(),
+        "nothing in the local Maildir"
+    );
+    assert!(dc.messages("carol").is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(dc.messages("alice").len(), 1, "delivered once");
+}
+
+/// Calls alice, waits out the greeting and beep, streams `first`, runs `during`, streams
+/// `rest` and hangs up. Returns everything streamed.
+fn leave_message(gw: &Gateway, first: &[i16], during: impl FnOnce(), rest: &[i16]) -> Vec<i16> {
+    let (mut ua, media) = answered_call(gw, "sip:alice@contoso.com");
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, first, 0x4242, &mut seq, &mut ts);
+    during();
+    ua.send_audio(media, rest, 0x4242, &mut seq, &mut ts);
+    ua.bye();
+    let bye_ok = ua.final_response(Duration::from_secs(5));
+    assert_eq!(bye_ok.status(), Some(200));
+    [first, rest].concat()
+}
+
+#[test]
+fn dovecot_restart_mid_call_delivers_the_message_exactly_once() {
+    let dc = std::cell::RefCell::new(Dovecot::start(&["alice", "carol"]));
+    let gw = imap_gateway(&dc.borrow(), "");
+    let sent = test_signal(3000);
+    // The server goes away while the caller is speaking and is still down at hang-up.
+    let spoken = leave_message(&gw, &sent[..8000], || dc.borrow_mut().stop(), &sent[8000..]);
+    gw.wait_log("delivered when the store is back", Duration::from_secs(10));
+    let spool = gw.dir.path().join("data/spool");
+    let spooled = |ext: &str| {
+        std::fs::read_dir(&spool)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+            .count()
+    };
+    assert_eq!(spooled("wav"), 1, "the recording waits in the spool");
+    assert_eq!(spooled("retry"), 1);
+    // A few failed attempts while the server is down, then it comes back.
+    std::thread::sleep(Duration::from_millis(1500));
+    dc.borrow_mut().restart();
+
+    let dc = dc.borrow();
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(15));
+    assert_eq!(raw.len(), 1, "umgw log:\n{}", gw.log());
+    // Further retries (there must be none left) would add a second copy: wait and recount.
+    std::thread::sleep(Duration::from_millis(2000));
+    let raw = dc.messages("alice");
+    assert_eq!(raw.len(), 1, "delivered exactly once; log:\n{}", gw.log());
+    let m = parse(&raw[0]).unwrap();
+    assert_eq!(m.kind, MessageKind::VoiceMail);
+    assert!(
+        !m.headers.iter().any(|(k, _)| k == "X-UMGW-Recovered"),
+        "a retry is not a crash recovery"
+    );
+    assert_recording_matches(&spoken, m.audio_wav.as_ref().unwrap());
+    assert_eq!(
+        spooled("wav") + spooled("meta") + spooled("retry"),
+        0,
+        "spool emptied"
+    );
+}
+
+#[test]
+fn spooled_recordings_survive_a_gateway_restart_while_the_server_is_down() {
+    let mut dc = Dovecot::start(&["alice", "carol"]);
+    let mut gw = imap_gateway(&dc, "");
+    let sent = test_signal(2000);
+    dc.stop();
+    let spoken = leave_message(&gw, &sent, || {}, &[]);
+    gw.wait_log("delivered when the store is back", Duration::from_secs(10));
+    // The gateway dies and starts again while the server is still down: start-up recovery
+    // fails too, and the entry stays for the background retry.
+    gw.crash_and_restart();
+    dc.restart();
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(dc.messages("alice").len(), 1, "log:\n{}", gw.log());
+    let m = parse(&raw[0]).unwrap();
+    assert_recording_matches(&spoken, m.audio_wav.as_ref().unwrap());
+}
+
+/// Over quota (here: one message): the caller hears "mailbox full" then goodbye, nothing is
+/// recorded, the gateway hangs up, and a missed-call notice is stored all the same.
+fn full_mailbox_plays_prompt_and_notes_missed_call(backend: Backend) {
+    let gw = backend.gateway(
+        GatewayOptions {
+            greetings: vec![("alice".into(), umgw::media::prompts::tone(800.0, 400, 0.3))],
+            ..GatewayOptions::default()
+        },
+        "max_messages = 1\n",
+    );
+    let sent = test_signal(2000);
+    leave_message(&gw, &sent, || {}, &[]);
+    let first = backend.wait_messages(&gw, "alice", 1);
+    assert_eq!(first[0].kind, MessageKind::VoiceMail);
+
+    let (ua, media) = answered_call(&gw, "sip:alice@contoso.com");
+    // Speaking (and '#') changes nothing: there is no recording.
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &test_signal(500), 0x77, &mut seq, &mut ts);
+    let heard =
+        decode_pcmu(&ua.recv_rtp_until_quiet(Duration::from_millis(500), Duration::from_secs(20)));
+    let prompts = umgw::gateway::assets::prompts().unwrap();
+    let full = prompts.get("vm-mailbox-full").unwrap();
+    assert!(heard.len() >= full.len(), "heard {} ms", heard.len() / 8);
+    let (corr, lag) = best_correlation(&through_pcmu(&full[..8000]), &heard[..8000 + 800], 800);
+    assert!(
+        corr > 0.99,
+        "mailbox-full prompt correlation {corr} (lag {lag})"
+    );
+    let bye = ua.expect_request(umgw::sip::message::Method::Bye, Duration::from_secs(10));
+    ua.ok(&bye);
+
+    let msgs = backend.wait_messages(&gw, "alice", 2);
+    let kinds: Vec<MessageKind> = msgs.iter().map(|m| m.kind).collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == MessageKind::VoiceMail)
+            .count(),
+        1
+    );
+    let notice = msgs
+        .iter()
+        .find(|m| m.kind == MessageKind::MissedCall)
+        .expect("missed-call notice");
+    assert!(notice.audio_wav.is_none(), "nothing recorded");
+    assert_eq!(notice.call_id, ua.call_id);
+    assert!(gw.log().contains("mailbox full: nothing recorded"));
+}
+
+#[test]
+fn quota_full_mailbox_on_maildir() {
+    full_mailbox_plays_prompt_and_notes_missed_call(Backend::Maildir);
+}
+
+#[test]
+fn quota_full_mailbox_on_imap() {
+    full_mailbox_plays_prompt_and_notes_missed_call(Backend::Imap(Dovecot::start(&[
+        "alice", "carol",
+    ])));
+}
+
+#[test]
+fn compressed_attachment_on_imap_is_a_quarter_of_the_size_and_sounds_the_same() {
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let gw = imap_gateway(&dc, "audio_format = \"ima-adpcm\"\n");
+    let sent = test_signal(3000);
+    let spoken = leave_message(&gw, &sent, || {}, &[]);
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(10));
+    assert_eq!(raw.len(), 1, "log:\n{}", gw.log());
+    let m = parse(&raw[0]).unwrap();
+    let wav = m.audio_wav.as_ref().expect("audio attached");
+    assert_eq!(&wav[20..22], &[0x11, 0x00], "WAVE_FORMAT_IMA_ADPCM");
+    let pcm_len = 44 + spoken.len() * 2;
+    assert!(
+        wav.len() * 3 < pcm_len,
+        "{} bytes vs {pcm_len} as PCM",
+        wav.len()
+    );
+    let audio = umgw::store::audio::wav_samples(wav).expect("decodes");
+    let diff_ms = (audio.len() as i64 - spoken.len() as i64).abs() / 8;
+    assert!(diff_ms <= 40, "{} ms recorded", audio.len() / 8);
+    let (corr, lag) = best_correlation(&through_pcmu(&spoken), &audio, 400);
+    assert!(corr > 0.95, "correlation {corr} at lag {lag}");
+}
+
+#[test]
+fn admin_commands_work_on_the_imap_store() {
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(t.path().join("dialplans")).unwrap();
+    std::fs::write(
+        t.path().join("dialplans/test.toml"),
+        test_plan(5, 1200, None),
+    )
+    .unwrap();
+    let config = t.path().join("umgw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\ndialplans = \"dialplans\"\ndata_dir = \"data\"\n{}",
+            dc.store_config("")
+        ),
+    )
+    .unwrap();
+    let store = Imap::open(&dc.imap_config(), t.path().join("data/mailboxes")).unwrap();
+    let wav = t.path().join("m.wav");
+    write_wav(&wav, &test_signal(1000));
+    let alice = MailboxId::new("alice").unwrap();
+    let id = store.deposit(&alice, &voice_mail(&wav, None, 0)).unwrap();
+    let umgw = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_umgw"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let list = umgw(&["mailbox", "list"]);
+    let row: Vec<&str> = list
+        .lines()
+        .find(|l| l.starts_with("alice"))
+        .expect("alice listed")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row[3..5],
+        ["1", "0"],
+        "new/old counts from the server: {list}"
+    );
+    assert!(umgw(&["mailbox", "show", "alice"]).contains(&id));
+    let out = t.path().join("out.wav");
+    umgw(&["play", "alice", &id, "--out", out.to_str().unwrap()]);
+    assert_eq!(read_wav(&std::fs::read(&out).unwrap()), test_signal(1000));
+    umgw(&["mailbox", "delete", "alice", &id]);
+    assert!(dc.messages("alice").is_empty());
+}
+
+#[test]
+fn imap_store_over_tls_implicit_and_starttls_verifies_the_server() {
+    let dc = Dovecot::start_tls(&["alice"]);
+    let (imaps, ca) = dc.tls.clone().expect("TLS listener");
+    let t = tempfile::tempdir().unwrap();
+    let wav = t.path().join("m.wav");
+    write_wav(&wav, &test_signal(500));
+    let alice = MailboxId::new("alice").unwrap();
+    let tls_config =
+        |server: std::net::SocketAddr, mode: &str, name: &str| umgw::config::ImapConfig {
+            server: server.to_string(),
+            tls: mode.into(),
+            ca: Some(ca.clone()),
+            server_name: Some(name.into()),
+            ..dc.imap_config()
+        };
+    for (k, (server, mode)) in [(imaps, "implicit"), (dc.addr, "starttls")]
+        .into_iter()
+        .enumerate()
+    {
+        let store =
+            Imap::open(&tls_config(server, mode, "umgw.test"), t.path().join(mode)).unwrap();
+        let id = store
+            .deposit(&alice, &voice_mail(&wav, None, k as u64))
+            .unwrap_or_else(|e| panic!("{mode}: {e}\n{}", dc.log()));
+        let m = parse(&store.read(&alice, &id).unwrap()).unwrap();
+        assert_eq!(m.call_id, format!("call-{k}"), "{mode}");
+    }
+    assert_eq!(dc.messages("alice").len(), 2);
+    assert!(
+        dc.log().contains("TLS"),
+        "sessions were encrypted:\n{}",
+        dc.log()
+    );
+
+    // A certificate for another name is refused: no log-in, no password sent.
+    let wrong = Imap::open(
+        &tls_config(imaps, "implicit", "mail.example.org"),
+        t.path().join("wrong"),
+    )
+    .unwrap();
+    let e = wrong.counts(&alice).unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable { .. }), "{e}");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+}
+
+#[test]
+fn gateway_killed_mid_recording_delivers_once_to_imap_after_restart() {
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let mut gw = imap_gateway(&dc, "");
+    let (ua, media) = answered_call(&gw, "sip:alice@contoso.com");
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    let sent = test_signal(2000);
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &sent, 0x99, &mut seq, &mut ts);
+    // The recorder makes its data durable once a second.
+    std::thread::sleep(Duration::from_millis(1300));
+    gw.crash_and_restart();
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(dc.messages("alice").len(), 1, "once; log:\n{}", gw.log());
+    let m = parse(&raw[0]).unwrap();
+    assert!(m
+        .headers
+        .iter()
+        .any(|(k, v)| k == "X-UMGW-Recovered" && v == "crash"));
+    let audio = read_wav(m.audio_wav.as_ref().expect("audio recovered"));
+    assert!(audio.len() >= 8000, "{} ms recovered", audio.len() / 8);
+    let (corr, lag) = best_correlation(&through_pcmu(&sent[..8000]), &audio[..8000], 400);
+    assert!(corr > 0.95, "correlation {corr} at lag {lag}");
+}
+
+#[test]
+fn missed_call_while_the_server_is_down_is_noted_once_it_is_back() {
+    let mut dc = Dovecot::start(&["alice", "carol"]);
+    let gw = imap_gateway(&dc, "");
+    dc.stop();
+    // carol has the default greeting (seconds long): hang up during it, before the tone.
+    let (mut ua, _media) = answered_call(&gw, "sip:carol@contoso.com");
+    std::thread::sleep(Duration::from_millis(500));
+    ua.bye();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(5)).status(),
+        Some(200)
+    );
+    gw.wait_log("delivered when the store is back", Duration::from_secs(10));
+    dc.restart();
+    let raw = dc.wait_messages("carol", 1, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(dc.messages("carol").len(), 1, "once; log:\n{}", gw.log());
+    let m = parse(&raw[0]).unwrap();
+    assert_eq!(m.kind, MessageKind::MissedCall);
+    assert_eq!(m.call_id, ua.call_id);
+    assert!(m.audio_wav.is_none());
+}
+
+/// Answers MWI NOTIFYs on `sock` until one says `want` (new, old); false on time-out.
+fn mwi_says(sock: &std::net::UdpSocket, want: (u32, u32), timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    while std::time::Instant::now() < deadline {
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let Ok(notify) = umgw::sip::message::Message::parse(&buf[..n]) else {
+            continue;
+        };
+        let ok = umgw::sip::message::Message::response_to(&notify, 200, "OK", Some("mwi"));
+        sock.send_to(&ok.to_bytes(), from).unwrap();
+        let body = String::from_utf8_lossy(&notify.body).into_owned();
+        if let Ok(s) = umgw::mwi::parse_message_summary(&body) {
+            if (s.voice_new, s.voice_old) == want {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn mwi_poll_follows_changes_made_in_a_mail_client() {
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let mwi = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    mwi.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let gw = Gateway::start(GatewayOptions {
+        plan: test_plan(5, 1200, Some(mwi.local_addr().unwrap().port())),
+        extra_config: dc.store_config("mwi_poll_s = 1\n"),
+        ..GatewayOptions::default()
+    });
+    assert!(
+        mwi_says(&mwi, (0, 0), Duration::from_secs(10)),
+        "start-up refresh"
+    );
+    // A message that reaches the server without the gateway (another gateway of the cluster).
+    let t = tempfile::tempdir().unwrap();
+    let wav = t.path().join("m.wav");
+    write_wav(&wav, &test_signal(500));
+    let store = Imap::open(&dc.imap_config(), t.path().join("local")).unwrap();
+    let id = store
+        .deposit(
+            &MailboxId::new("alice").unwrap(),
+            &voice_mail(&wav, None, 0),
+        )
+        .unwrap();
+    assert!(
+        mwi_says(&mwi, (1, 0), Duration::from_secs(10)),
+        "lamp on; log:\n{}",
+        gw.log()
+    );
+    // The user reads it in a mail client: the lamp goes off at the next poll.
+    let mut client = dc.client("alice");
+    client.ok("SELECT INBOX");
+    let uid = id.split_once('.').unwrap().1;
+    client.ok(&format!("UID STORE {uid} +FLAGS (\\Seen)"));
+    assert!(
+        mwi_says(&mwi, (0, 1), Duration::from_secs(10)),
+        "lamp off; log:\n{}",
+        gw.log()
+    );
+}
