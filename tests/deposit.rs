@@ -4,7 +4,7 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::*;
 use umgw::mwi::parse_message_summary;
@@ -378,11 +378,19 @@ fn too_short_call_becomes_missed_call_notice() {
         "{}",
         msgs[0].subject
     );
-    // The spool holds nothing once the notice is stored.
-    let spool = std::fs::read_dir(gw.dir.path().join("data/spool"))
-        .unwrap()
-        .count();
-    assert_eq!(spool, 0);
+    // The spool holds nothing once the notice is stored (its entry goes just after the
+    // store commits, so allow that moment).
+    let spool_dir = gw.dir.path().join("data/spool");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left = usize::MAX;
+    while Instant::now() < deadline {
+        left = std::fs::read_dir(&spool_dir).unwrap().count();
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(left, 0, "spool entries left behind");
 }
 
 #[test]
