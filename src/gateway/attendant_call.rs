@@ -57,30 +57,34 @@ pub(super) async fn run(
 
     flow.handle(started, Input::Answered, &mut out);
     loop {
-        for cmd in std::mem::take(&mut out) {
-            match cmd {
-                Command::Play(says) => {
-                    if let Some(audio) = render(s, &says) {
-                        media.player.enqueue(audio);
+        // A lookup answers at once and may ask for more: drain until nothing is left.
+        while !out.is_empty() {
+            for cmd in std::mem::take(&mut out) {
+                match cmd {
+                    Command::Play(says) => {
+                        if let Some(audio) = render(s, &says) {
+                            media.player.enqueue(audio);
+                        }
                     }
-                }
-                Command::StopPlayback => media.player.clear(),
-                Command::LookupExtension(digits) => {
-                    let found = plan.mailboxes.iter().any(|m| m.extension == digits);
-                    info!(extension = %digits, found, "dial by extension");
-                    flow.handle(Instant::now(), Input::Extension(found), &mut out);
-                }
-                Command::Transfer { target } => {
-                    let refer_to = refer_target(plan, &target, pilot_uri);
-                    transfer = Some(PendingTransfer::start(s, target, refer_to, pilot_uri).await);
-                }
-                Command::Deposit { target } => match plan.mailbox_for_target(&target) {
-                    Some(m) => outcome = Outcome::Deposit(m.clone()),
-                    // `umgw check` refuses such plans; a reload race could still get here.
-                    None => warn!(%target, "attendant target is no longer a mailbox"),
-                },
-                Command::HangUp => {
-                    let _ = s.commands.send(CoreCmd::HangUp(s.call)).await;
+                    Command::StopPlayback => media.player.clear(),
+                    Command::LookupExtension(digits) => {
+                        let found = plan.mailboxes.iter().any(|m| m.extension == digits);
+                        info!(extension = %digits, found, "dial by extension");
+                        flow.handle(Instant::now(), Input::Extension(found), &mut out);
+                    }
+                    Command::Transfer { target } => {
+                        let refer_to = refer_target(plan, &target, pilot_uri);
+                        transfer =
+                            Some(PendingTransfer::start(s, target, refer_to, pilot_uri).await);
+                    }
+                    Command::Deposit { target } => match plan.mailbox_for_target(&target) {
+                        Some(m) => outcome = Outcome::Deposit(m.clone()),
+                        // `umgw check` refuses such plans; a reload race could still get here.
+                        None => warn!(%target, "attendant target is no longer a mailbox"),
+                    },
+                    Command::HangUp => {
+                        let _ = s.commands.send(CoreCmd::HangUp(s.call)).await;
+                    }
                 }
             }
         }
