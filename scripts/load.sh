@@ -2,7 +2,11 @@
 # Load harness (docs/PERFORMANCE.md): builds release, starts umgw on a temporary config, runs
 # umgw-load once per N and prints one table.
 #
-#   scripts/load.sh [-n "100 1000"] [-r RATE] [-t HOLD_S] [-g GREETING_MS] [--no-build] [--sipp]
+#   scripts/load.sh [-n "100 1000"] [-r RATE] [-t HOLD_S] [-g GREETING_MS] [-m MAILBOXES]
+#                   [--no-build] [--sipp]
+#
+# The calls are spread over MAILBOXES mailboxes (default 100, as callers of a real site are);
+# -m 1 sends them all to one.
 #
 # --sipp drives the calls with SIPp (tests/sipp/load/) instead of umgw-load and prints SIPp's
 # call counts and the gateway's RTP counters.
@@ -17,6 +21,7 @@ counts="100 1000"
 rate=200
 hold=10
 greeting_ms=1000
+mailboxes=100
 build=1
 sipp=0
 while [ $# -gt 0 ]; do
@@ -25,9 +30,10 @@ while [ $# -gt 0 ]; do
     -r) rate="$2"; shift 2 ;;
     -t) hold="$2"; shift 2 ;;
     -g) greeting_ms="$2"; shift 2 ;;
+    -m) mailboxes="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --sipp) sipp=1; shift ;;
-    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [--no-build]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [--no-build] [--sipp]" >&2; exit 2 ;;
   esac
 done
 
@@ -45,7 +51,7 @@ free_port() {
 }
 
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "# rate $rate/s, hold $hold s, greeting $greeting_ms ms + beep; load generator on the same machine"
+echo "# rate $rate/s, hold $hold s, greeting $greeting_ms ms + beep, $mailboxes mailboxes; load generator on the same machine"
 first=1
 for n in $counts; do
   dir=$(mktemp -d /tmp/umgw-load.XXXXXX)
@@ -69,6 +75,13 @@ Extension = "1001"
 SipAddress = "sip:alice@contoso.com"
 DisplayName = "Alice Anders"
 PLAN
+  # mb0..mbM-1 (umgw-load's {n}), each with the same greeting.
+  for ((k = 0; k < mailboxes; k++)); do
+    mkdir -p "$dir/data/mailboxes/mb$k"
+    ln "$dir/data/mailboxes/alice/greeting.wav" "$dir/data/mailboxes/mb$k/greeting.wav"
+    printf '\n[[Mailbox]]\nId = "mb%d"\nExtension = "%d"\nSipAddress = "sip:mb%d@contoso.com"\n' \
+      "$k" $((2000 + k)) "$k" >>"$dir/dialplans/load.toml"
+  done
   cat >"$dir/umgw.toml" <<CONF
 [log]
 level = "warn"
@@ -107,7 +120,8 @@ CONF
     echo "N=$n gateway: $(curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^umgw_(rtp_packets|calls_total)' | tr '\n' ' ')"
   else
     "$load" --gateway "127.0.0.1:$sip" --calls "$n" --rate "$rate" --hold "$hold" \
-      --gateway-pid "$gw" --metrics "127.0.0.1:$admin" "${header[@]}" || true
+      --gateway-pid "$gw" --metrics "127.0.0.1:$admin" "${header[@]}" \
+      --mailbox 'sip:mb{n}@contoso.com' --mailboxes "$mailboxes" || true
   fi
   kill "$gw" 2>/dev/null || true
   wait "$gw" 2>/dev/null || true

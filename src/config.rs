@@ -313,6 +313,9 @@ pub struct MediaConfig {
     pub rtp_port_min: u16,
     /// Last RTP port of the range.
     pub rtp_port_max: u16,
+    /// Nice value of the media worker threads (−20…19). Below 0 they are woken ahead of
+    /// storage and signalling work, which keeps prompt pacing even when the host is busy.
+    pub worker_nice: i32,
 }
 
 /// Who may send calls. Anyone else gets 403 and no state.
@@ -377,6 +380,7 @@ impl Default for MediaConfig {
             address: IpAddr::from([127, 0, 0, 1]),
             rtp_port_min: 20000,
             rtp_port_max: 29999,
+            worker_nice: -10,
         }
     }
 }
@@ -482,6 +486,12 @@ impl Config {
             return Err(invalid(format!(
                 "media.rtp_port_min ({}) must be non-zero and not above media.rtp_port_max ({})",
                 self.media.rtp_port_min, self.media.rtp_port_max
+            )));
+        }
+        if !(-20..=19).contains(&self.media.worker_nice) {
+            return Err(invalid(format!(
+                "media.worker_nice ({}) must be between -20 and 19",
+                self.media.worker_nice
             )));
         }
         if self.sip.t1_ms == 0 || self.sip.t2_ms < self.sip.t1_ms {

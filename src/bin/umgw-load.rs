@@ -38,9 +38,12 @@ struct Args {
     /// Seconds each call streams audio after the ACK before hanging up.
     #[arg(long, default_value_t = 10.0)]
     hold: f64,
-    /// The mailbox called (History-Info target).
+    /// The mailbox called (History-Info target). `{n}` in it becomes the call's number
+    /// modulo `--mailboxes`, spreading the calls over that many mailboxes.
     #[arg(long, default_value = "sip:alice@contoso.com")]
     mailbox: String,
+    #[arg(long, default_value_t = 1)]
+    mailboxes: usize,
     /// The gateway's process id, for CPU and RSS figures.
     #[arg(long)]
     gateway_pid: Option<u32>,
@@ -231,7 +234,10 @@ impl Load {
              Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:load@{local}>\r\n\
              History-Info: <{mb}?Reason=SIP%3Bcause%3D480>;index=1, <sip:vm@{gw}>;index=1.1\r\n\
              Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
-            mb = self.args.mailbox,
+            mb = self
+                .args
+                .mailbox
+                .replace("{n}", &(i % self.args.mailboxes.max(1)).to_string()),
             len = sdp.len()
         );
         self.send_sip(&text);

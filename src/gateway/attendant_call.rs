@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::call::{CallSetup, CallSignal};
 use super::interactive::{
@@ -27,17 +27,20 @@ pub(super) enum Outcome {
 }
 
 /// Runs attendant `index` of `plan` on an answered call for `pilot_uri`; returns what became
-/// of the call and its media (which a bridged transfer goes on using).
+/// of the call and its media (which a bridged transfer goes on using), or `None` when the
+/// call's media could not be set up.
 pub(super) async fn run(
     s: &mut CallSetup,
     plan: &DialPlan,
     index: usize,
     pilot_uri: &str,
-) -> (Outcome, Interactive) {
+) -> Option<(Outcome, Interactive)> {
     let started = Instant::now();
-    let mut media = Interactive::new(s, started);
+    let mut media = Interactive::new(s, started)
+        .map_err(|e| error!(error = %e, "cannot set up the call's media"))
+        .ok()?;
     let Some(attendant) = plan.auto_attendants.get(index) else {
-        return (Outcome::Over, media);
+        return Some((Outcome::Over, media));
     };
     let period = attendant.schedule.period(SystemTime::now());
     info!(attendant = %attendant.name, ?period, "auto attendant answered");
@@ -108,7 +111,7 @@ pub(super) async fn run(
                 }
                 flow.handle(now, Input::Tick, &mut out);
             }
-            r = s.socket.recv_from(&mut media.rx_buf) => {
+            r = media.socket.recv_from(&mut media.rx_buf) => {
                 let Ok((n, from)) = r else { continue };
                 if let Heard::Digit(d) = media.heard(s, n, from) {
                     flow.handle(Instant::now(), Input::Dtmf(d), &mut out);
@@ -137,7 +140,7 @@ pub(super) async fn run(
         seconds = started.elapsed().as_secs_f32(),
         "auto attendant finished"
     );
-    (outcome, media)
+    Some((outcome, media))
 }
 
 /// Acts on the outcome of a transfer, if there is one yet.

@@ -26,6 +26,9 @@ pub(super) enum Heard<'a> {
 }
 
 pub(super) struct Interactive {
+    /// The call's RTP socket, registered with the reactor for as long as the call is
+    /// interactive (a deposit that follows reads it on a media worker instead).
+    pub socket: tokio::net::UdpSocket,
     pub sender: RtpSender,
     pub player: Player,
     dtmf: DtmfReceiver,
@@ -37,19 +40,20 @@ pub(super) struct Interactive {
 }
 
 impl Interactive {
-    pub fn new(s: &CallSetup, started: Instant) -> Self {
+    pub fn new(s: &CallSetup, started: Instant) -> std::io::Result<Self> {
         let (ssrc, seq, ts) = {
             let mut rng = rand::thread_rng();
             (rng.gen(), rng.gen(), rng.gen())
         };
-        Self {
+        Ok(Self {
+            socket: tokio::net::UdpSocket::from_std(s.socket.try_clone()?)?,
             sender: RtpSender::new(started, s.codec, ssrc, seq, ts),
             player: Player::new(),
             dtmf: DtmfReceiver::new(),
             srtp: s.srtp.as_ref().map(|k| (k.inbound(), k.outbound())),
             tx_buf: [0; PACKET_LEN + 16],
             rx_buf: [0; 1500],
-        }
+        })
     }
 
     /// The next instant a packet is due, or `flow` needs a tick if sooner.
@@ -71,7 +75,7 @@ impl Interactive {
                     Err(_) => continue,
                 }
             }
-            if let Err(e) = s.socket.send_to(&self.tx_buf[..n], s.remote_media).await {
+            if let Err(e) = self.socket.send_to(&self.tx_buf[..n], s.remote_media).await {
                 debug!(error = %e, "RTP send failed");
             }
         }
@@ -230,14 +234,20 @@ impl PendingTransfer {
                 leg,
                 socket,
                 remote,
-            } => {
-                tracing::info!(%target, "transfer completed on a bridged leg");
-                Some(TransferResult::Bridged(BridgeLeg {
-                    leg,
-                    socket,
-                    remote,
-                }))
-            }
+            } => match tokio::net::UdpSocket::from_std(socket) {
+                Ok(socket) => {
+                    tracing::info!(%target, "transfer completed on a bridged leg");
+                    Some(TransferResult::Bridged(BridgeLeg {
+                        leg,
+                        socket,
+                        remote,
+                    }))
+                }
+                Err(e) => {
+                    tracing::error!(%target, error = %e, "cannot relay the bridged leg's media");
+                    Some(TransferResult::Failed)
+                }
+            },
             Failed(status) => {
                 tracing::info!(%target, ?status, "transfer failed: second leg not answered");
                 Some(TransferResult::Failed)
@@ -265,7 +275,7 @@ pub(super) async fn relay(s: &mut CallSetup, mut media: Interactive, leg: Bridge
     let mut leg_buf = [0u8; 1500 + 16];
     loop {
         tokio::select! {
-            r = s.socket.recv_from(&mut media.rx_buf) => {
+            r = media.socket.recv_from(&mut media.rx_buf) => {
                 let Ok((n, from)) = r else { continue };
                 if from.ip() != s.remote_media.ip() {
                     continue;
@@ -281,7 +291,7 @@ pub(super) async fn relay(s: &mut CallSetup, mut media: Interactive, leg: Bridge
                     continue;
                 }
                 let Some(n) = media.protect(&mut leg_buf, n) else { continue };
-                if s.socket.send_to(&leg_buf[..n], s.remote_media).await.is_ok() {
+                if media.socket.send_to(&leg_buf[..n], s.remote_media).await.is_ok() {
                     to_caller += 1;
                 }
             }

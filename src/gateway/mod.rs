@@ -3,25 +3,26 @@
 //! A core task drives the sans-IO [`Endpoint`] with bytes from [`Network`] and with its timers,
 //! decides what each new INVITE is for (peer ACL already applied by the endpoint; then the
 //! called party from History-Info / Diversion / Request-URI, the dial plan, the SDP answer) and
-//! spawns one task per call (`call.rs`) that runs the media and the deposit flow.
+//! spawns one task per call (`call.rs`) that runs its flow; a deposit's media runs on a media
+//! worker thread (`media_worker.rs`, `deposit_call.rs`).
 
 pub mod assets;
 mod attendant_call;
 mod call;
+mod deposit_call;
 mod interactive;
-mod media_clock;
+mod media_worker;
 pub mod spool;
 mod subscriber_call;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rand::Rng;
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
@@ -434,6 +435,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         board,
     };
     core.resend_mwi();
+    media_worker::init(core.config.media.worker_nice);
     spawn_spool_retry(&core);
     spawn_mwi_poll(&core);
     let task = tokio::spawn(core.run(in_rx, cmd_rx, stop_rx, reload_rx));
@@ -910,7 +912,7 @@ impl Core {
                 return;
             }
         };
-        let socket = match self.bind_rtp().await {
+        let socket = match self.bind_rtp() {
             Ok(s) => s,
             Err(e) => {
                 error!(error = %e, "no RTP port available: 503");
@@ -1005,7 +1007,7 @@ impl Core {
     ) {
         let failed =
             |gw: &mut Self| gw.signal(call, CallSignal::Bridge(BridgeUpdate::Failed(None)));
-        let socket = match self.bind_rtp().await {
+        let socket = match self.bind_rtp() {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "no RTP port for the second leg");
@@ -1060,7 +1062,9 @@ impl Core {
     }
 
     /// Binds an RTP socket on the next free even port of the configured range.
-    async fn bind_rtp(&mut self) -> std::io::Result<UdpSocket> {
+    /// The socket is non-blocking and not registered with the async reactor: a deposit's media
+    /// worker reads it on its ticks; an interactive call registers a handle of its own.
+    fn bind_rtp(&mut self) -> std::io::Result<UdpSocket> {
         let (min, max) = (
             self.config.media.rtp_port_min,
             self.config.media.rtp_port_max,
@@ -1074,7 +1078,8 @@ impl Core {
             if port == 0 || port > max {
                 continue;
             }
-            if let Ok(s) = UdpSocket::bind(SocketAddr::new(addr, port)).await {
+            if let Ok(s) = UdpSocket::bind(SocketAddr::new(addr, port)) {
+                s.set_nonblocking(true)?;
                 return Ok(s);
             }
         }

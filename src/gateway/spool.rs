@@ -170,6 +170,9 @@ fn entries(dir: &Path, want: impl Fn(&str) -> bool) -> Vec<(SpoolEntry, SpoolMet
     out
 }
 
+/// Bytes of the header `Recorder` writes before the first sample.
+const WAV_HEADER_LEN: u64 = 44;
+
 /// Deposits one entry (its WAV repaired first) and removes it once the store committed.
 fn deliver(
     entry: &SpoolEntry,
@@ -177,7 +180,10 @@ fn deliver(
     store: &dyn Mailbox,
     recovered: bool,
 ) -> Result<Recovered, StoreError> {
-    let samples = if entry.wav.exists() {
+    // A WAV without even its header (the call died before the first flush, or during the
+    // greeting, when the file is made but empty) holds no audio.
+    let has_audio = fs::metadata(&entry.wav).is_ok_and(|m| m.len() > WAV_HEADER_LEN);
+    let samples = if has_audio {
         recorder::repair(&entry.wav).map_err(|e| StoreError::Audio {
             path: entry.wav.clone(),
             source: std::io::Error::other(e.to_string()),
@@ -344,6 +350,21 @@ mod tests {
             .iter()
             .any(|(k, v)| k == "X-UMGW-Recovered" && v == "crash"));
         assert!(parsed.audio_wav.is_some());
+        assert_eq!(fs::read_dir(&spool).unwrap().count(), 0, "spool emptied");
+    }
+
+    #[test]
+    fn call_killed_before_its_first_flush_becomes_a_missed_call() {
+        let t = tempfile::tempdir().unwrap();
+        let spool = t.path().join("spool");
+        fs::create_dir_all(&spool).unwrap();
+        let store = Maildir::with_host(t.path().join("mail"), "gw").unwrap();
+        let entry = create(&spool, "alice-0002", &meta()).unwrap();
+        std::mem::forget(Recorder::create(&entry.wav).unwrap()); // killed: header never written
+        assert_eq!(fs::metadata(&entry.wav).unwrap().len(), 0);
+        let recovered = recover(&spool, &store);
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(recovered[0].kind, MessageKind::MissedCall);
         assert_eq!(fs::read_dir(&spool).unwrap().count(), 0, "spool emptied");
     }
 

@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use rand::Rng;
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::call::{mailbox_address, send_mwi, CallSetup, CallSignal};
 use super::interactive::{
@@ -47,7 +47,13 @@ pub(super) async fn run(
     let mut mailbox = known;
     let mut loaded = Loaded::default();
     let started = Instant::now();
-    let mut media = Interactive::new(s, started);
+    let mut media = match Interactive::new(s, started) {
+        Ok(media) => media,
+        Err(e) => {
+            error!(error = %e, "cannot set up the call's media");
+            return;
+        }
+    };
     let mut recorder: Option<(Recorder, PathBuf)> = None;
     let mut pending: Option<oneshot::Receiver<(Input, Option<Loaded>)>> = None;
     let mut out = Vec::new();
@@ -105,7 +111,7 @@ pub(super) async fn run(
                 }
                 flow.handle(now, Input::Tick, &mut out);
             }
-            r = s.socket.recv_from(&mut media.rx_buf) => {
+            r = media.socket.recv_from(&mut media.rx_buf) => {
                 let Ok((n, from)) = r else { continue };
                 match media.heard(s, n, from) {
                     Heard::Digit(digit) => flow.handle(Instant::now(), Input::Dtmf(digit), &mut out),

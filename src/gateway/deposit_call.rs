@@ -1,0 +1,707 @@
+//! A deposit call: greeting, beep, recording. The call's task prepares it (greeting, quota,
+//! spool entry, on the blocking pool) and hands it to a media worker
+//! ([`super::media_worker`]), which ticks it every 20 ms: paced prompt out, one `recvmmsg` in,
+//! the reorder buffer, DTMF, the recorder and the sans-IO [`Deposit`] flow, all on the
+//! worker's thread. What may block (finishing and storing the message, SIP) goes to the
+//! runtime; the worker polls its result on a later tick.
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use std::sync::Arc;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn, Instrument, Span};
+
+use super::call::{mailbox_address, send_mwi, CallSetup, CallSignal};
+use super::media_worker::{self, MediaCall};
+use super::spool::{self, SpoolEntry, SpoolMeta};
+use super::CoreCmd;
+use crate::dialplan::MailboxEntry;
+use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
+use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
+use crate::media::jitter::JitterBuffer;
+use crate::media::pacer::{RtpSender, PACKET_LEN};
+use crate::media::player::Player;
+use crate::media::recorder::Recorder;
+use crate::media::rtp;
+use crate::media::srtp::SrtpContext;
+use crate::media::stats::{JitterEstimator, MediaStats};
+use crate::media::udp_batch::{self, Batch};
+use crate::media::vad::SilenceDetector;
+use crate::media::{FRAME_SAMPLES, SAMPLE_RATE};
+use crate::store::{GreetingKind, MailboxId, MessageKind, NewMessage};
+use crate::telemetry;
+
+/// Runs the deposit of a message for `mailbox` to its end.
+pub(super) async fn run(s: CallSetup, mailbox: &MailboxEntry, limits: DepositLimits) {
+    let received = SystemTime::now();
+    let meta = spool_meta(&s, mailbox, received, limits.min_message.as_millis() as u64);
+    let prepared = {
+        let shared = s.shared.clone();
+        let mailbox = mailbox.clone();
+        tokio::task::spawn_blocking(move || prepare(&shared, &mailbox, &meta)).await
+    };
+    let Ok(prepared) = prepared else {
+        error!("deposit preparation failed");
+        return;
+    };
+    let (done_tx, done_rx) = oneshot::channel();
+    let call = DepositCall::new(s, mailbox.clone(), limits, received, prepared, done_tx);
+    if media_worker::spawn(Box::new(call)).is_err() {
+        error!("no media worker: call dropped");
+        return;
+    }
+    if done_rx.await.is_err() {
+        error!("the media worker lost the call");
+    }
+}
+
+/// What a deposit needs from storage before it starts.
+struct Prepared {
+    greeting: Arc<[i16]>,
+    mailbox_full: bool,
+    /// The call's spool entry and its (empty) WAV, made here so that the worker never
+    /// creates a file: neither the recording nor a missed-call notice waits for the disk
+    /// (or for the spool directory's lock) once media flows.
+    spool: Option<(SpoolEntry, Recorder)>,
+}
+
+fn prepare(shared: &super::Shared, mailbox: &MailboxEntry, meta: &(String, SpoolMeta)) -> Prepared {
+    let spool = spool::create(&shared.spool_dir, &meta.0, &meta.1)
+        .map_err(|e| e.to_string())
+        .and_then(|entry| {
+            let recorder = Recorder::create(&entry.wav).map_err(|e| e.to_string())?;
+            Ok((entry, recorder))
+        })
+        .map_err(|e| error!(error = %e, "cannot create the spool entry: nothing can be recorded"))
+        .ok();
+    Prepared {
+        greeting: greeting(shared, mailbox),
+        mailbox_full: mailbox_full(shared, mailbox),
+        spool,
+    }
+}
+
+/// The recording once the flow stopped it: finished (truncate, fsync) or discarded on the
+/// blocking pool together with the store, never on the worker.
+enum Closing {
+    Keep {
+        recorder: Recorder,
+        keep_samples: Option<u64>,
+    },
+    Discard(Recorder),
+}
+
+/// Media state of the deposit.
+struct Media {
+    sender: RtpSender,
+    player: Player,
+    /// The recording's file until the flow starts recording, then the recording.
+    idle_recorder: Option<Recorder>,
+    recorder: Option<Recorder>,
+    /// The spool entry of the recording (metadata + WAV).
+    spool: Option<SpoolEntry>,
+    closing: Option<Closing>,
+    recorded_samples: u64,
+    dtmf: DtmfReceiver,
+    vad: SilenceDetector,
+    greeting: Arc<[i16]>,
+    packets_in: u64,
+    /// (inbound, outbound) SRTP contexts.
+    srtp: Option<(SrtpContext, SrtpContext)>,
+    srtp_failures: u64,
+    /// Puts the caller's packets back in order before they reach DTMF and the recorder.
+    reorder: JitterBuffer,
+    /// RFC 3550 §6.4.1 interarrival jitter of the caller's audio.
+    jitter: JitterEstimator,
+    clock_origin: Instant,
+    /// Room for the SRTP authentication tag after the RTP packet.
+    tx_buf: [u8; PACKET_LEN + 16],
+}
+
+impl Media {
+    fn stats(&self) -> MediaStats {
+        MediaStats::from_parts(self.reorder.counts(), &self.jitter)
+    }
+}
+
+/// One deposit call as a media worker holds it.
+struct DepositCall {
+    s: CallSetup,
+    mailbox: MailboxEntry,
+    received: SystemTime,
+    media: Media,
+    flow: Deposit,
+    out: Vec<Command>,
+    store_done: Option<oneshot::Receiver<bool>>,
+    caller_gone: bool,
+    runtime: Handle,
+    /// The call's span (Call-ID), entered on the worker thread.
+    span: Span,
+    started: Instant,
+    /// Told when the call ends, which ends its task.
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl DepositCall {
+    fn new(
+        s: CallSetup,
+        mailbox: MailboxEntry,
+        limits: DepositLimits,
+        received: SystemTime,
+        prepared: Prepared,
+        done: oneshot::Sender<()>,
+    ) -> Self {
+        let started = Instant::now();
+        let (ssrc, seq, ts) = {
+            let mut rng = rand::thread_rng();
+            (rng.gen(), rng.gen(), rng.gen())
+        };
+        udp_batch::configure(s.socket.as_raw_fd(), 0);
+        let mut flow = Deposit::new(limits);
+        if prepared.mailbox_full {
+            flow.set_mailbox_full();
+        }
+        let (spool, idle_recorder) = prepared.spool.unzip();
+        let media = Media {
+            sender: RtpSender::new(started, s.codec, ssrc, seq, ts),
+            player: Player::new(),
+            idle_recorder,
+            recorder: None,
+            spool,
+            closing: None,
+            recorded_samples: 0,
+            dtmf: DtmfReceiver::new(),
+            vad: SilenceDetector::new(s.silence_threshold_dbfs),
+            greeting: prepared.greeting,
+            packets_in: 0,
+            srtp: s.srtp.as_ref().map(|k| (k.inbound(), k.outbound())),
+            srtp_failures: 0,
+            reorder: JitterBuffer::default(),
+            jitter: JitterEstimator::default(),
+            clock_origin: started,
+            tx_buf: [0; PACKET_LEN + 16],
+        };
+        let mut call = DepositCall {
+            s,
+            mailbox,
+            received,
+            media,
+            flow,
+            out: Vec::new(),
+            store_done: None,
+            caller_gone: false,
+            runtime: Handle::current(),
+            span: Span::current(),
+            started,
+            done: Some(done),
+        };
+        call.flow.handle(started, Input::Answered, &mut call.out);
+        call
+    }
+}
+
+impl MediaCall for DepositCall {
+    fn tick(&mut self, now: Instant, rx: &mut Batch) -> bool {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        self.poll_signals(now);
+        self.poll_store(now);
+        self.execute(now);
+        if !self.flow.is_done() {
+            let was_playing = self.media.player.is_playing();
+            self.send(now);
+            // Sending first: the prompt's timing does not wait for the recording's writes.
+            self.receive(rx, now);
+            if was_playing && !self.media.player.is_playing() {
+                self.flow.handle(now, Input::PlaybackDone, &mut self.out);
+            }
+            self.flow.handle(now, Input::Tick, &mut self.out);
+            self.execute(now);
+        }
+        if self.flow.is_done() {
+            self.report();
+            if let Some(done) = self.done.take() {
+                let _ = done.send(());
+            }
+            return false;
+        }
+        true
+    }
+}
+
+impl DepositCall {
+    /// What the core said since the last tick.
+    fn poll_signals(&mut self, now: Instant) {
+        while !self.caller_gone {
+            match self.s.signals.try_recv() {
+                Ok(CallSignal::RemoteMedia(addr)) => self.s.remote_media = addr,
+                Ok(CallSignal::Acked | CallSignal::Transfer(_) | CallSignal::Bridge(_)) => {}
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Ok(CallSignal::Hangup | CallSignal::Cancelled)
+                | Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.caller_gone = true;
+                    self.flow.handle(now, Input::CallerHungUp, &mut self.out);
+                }
+            }
+        }
+    }
+
+    /// Whether the store finished with the message.
+    fn poll_store(&mut self, now: Instant) {
+        let Some(rx) = self.store_done.as_mut() else {
+            return;
+        };
+        let ok = match rx.try_recv() {
+            Ok(ok) => ok,
+            Err(oneshot::error::TryRecvError::Empty) => return,
+            Err(oneshot::error::TryRecvError::Closed) => false,
+        };
+        self.store_done = None;
+        self.flow.handle(now, Input::Stored { ok }, &mut self.out);
+    }
+
+    fn send(&mut self, now: Instant) {
+        let media = &mut self.media;
+        while let Some(mut n) =
+            media
+                .sender
+                .poll_transmit(now, &mut media.player, &mut media.tx_buf)
+        {
+            if let Some((_, outbound)) = media.srtp.as_mut() {
+                match outbound.protect(&mut media.tx_buf, n) {
+                    Ok(len) => n = len,
+                    Err(e) => {
+                        error!(error = ?e, "SRTP protect failed");
+                        continue;
+                    }
+                }
+            }
+            // A full send buffer drops this packet rather than delay every later one.
+            if let Err(e) = self
+                .s
+                .socket
+                .send_to(&media.tx_buf[..n], self.s.remote_media)
+            {
+                debug!(error = %e, "RTP send failed");
+            }
+        }
+    }
+
+    /// Drains the packets that arrived since the last tick (they waited in the socket buffer).
+    fn receive(&mut self, rx: &mut Batch, now: Instant) {
+        let fd = self.s.socket.as_raw_fd();
+        let (clock, wall) = (Instant::now(), SystemTime::now());
+        loop {
+            let n = rx.recv(fd);
+            for i in 0..n {
+                let from = rx.source(i);
+                let arrival = rx.arrival(i, clock, wall);
+                let bytes = rx.datagram(i);
+                let mut len = bytes.len();
+                if let Some((inbound, _)) = self.media.srtp.as_mut() {
+                    match inbound.unprotect(bytes) {
+                        Ok(l) => len = l,
+                        Err(_) => {
+                            // Forged, replayed or garbled: dropped, counted at call end.
+                            self.media.srtp_failures += 1;
+                            continue;
+                        }
+                    }
+                }
+                self.on_packet(&bytes[..len], from, arrival, now);
+            }
+            if n < rx.capacity() {
+                break;
+            }
+        }
+    }
+
+    fn on_packet(&mut self, bytes: &[u8], from: SocketAddr, arrival: Instant, now: Instant) {
+        // Only the peer's media address may feed the recording (its port may differ:
+        // symmetric RTP is not assumed).
+        if from.ip() != self.s.remote_media.ip() {
+            return;
+        }
+        let Ok(pkt) = rtp::parse(bytes) else { return };
+        let media = &mut self.media;
+        media.packets_in += 1;
+        if pkt.payload_type == self.s.payload_type {
+            let arrival = arrival
+                .saturating_duration_since(media.clock_origin)
+                .as_secs_f64()
+                * f64::from(SAMPLE_RATE);
+            media.jitter.on_packet(arrival, pkt.timestamp);
+        }
+        // Every payload type goes through the reorder buffer: RFC 4733 events and comfort
+        // noise share the audio's sequence space.
+        media.reorder.push(&pkt);
+        self.release(now);
+    }
+
+    /// Feeds the packets the reorder buffer releases to DTMF detection, the recorder and the
+    /// flow.
+    fn release(&mut self, now: Instant) {
+        let (s, media, flow, out) = (&self.s, &mut self.media, &mut self.flow, &mut self.out);
+        while let Some(pkt) = media.reorder.pop() {
+            if Some(pkt.payload_type) == s.telephone_event {
+                if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
+                    if let Some(digit) = media.dtmf.handle(pkt.ssrc, pkt.timestamp, &ev) {
+                        debug!(%digit, "DTMF");
+                        flow.handle(now, Input::Dtmf(digit), out);
+                    }
+                }
+                continue;
+            }
+            if pkt.payload_type != s.payload_type {
+                continue;
+            }
+            let Some(recorder) = media.recorder.as_mut() else {
+                continue;
+            };
+            if let Err(e) = recorder.push(s.codec, &pkt) {
+                // Disk full or failing: stop recording, keep what was written, tell the caller.
+                error!(error = %e, "recording write failed");
+                flow.handle(now, Input::RecordFailed, out);
+                return;
+            }
+            // Once a second the header is brought up to date (page cache, no fsync), so a
+            // crash loses at most a second.
+            if recorder.packets() % 50 == 0 {
+                if let Err(e) = recorder.flush() {
+                    error!(error = %e, "recording flush failed");
+                    flow.handle(now, Input::RecordFailed, out);
+                    return;
+                }
+            }
+            media.recorded_samples = recorder.samples();
+            let mut frame = [0i16; FRAME_SAMPLES];
+            let n = pkt.payload.len().min(FRAME_SAMPLES);
+            s.codec.decode(&pkt.payload[..n], &mut frame[..n]);
+            let silent = media.vad.is_silent(&frame[..n]);
+            flow.handle(
+                now,
+                Input::Audio {
+                    silent,
+                    recorded: media.recorded_samples,
+                },
+                out,
+            );
+        }
+    }
+
+    fn execute(&mut self, now: Instant) {
+        // Commands can produce inputs (a prompt that cannot play finishes at once), so loop.
+        while !self.out.is_empty() {
+            let cmds = std::mem::take(&mut self.out);
+            for cmd in &cmds {
+                self.command(*cmd, now);
+            }
+            // Reuse the allocation when nothing new came in.
+            if self.out.is_empty() {
+                self.out = cmds;
+                self.out.clear();
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command, now: Instant) {
+        let media = &mut self.media;
+        match cmd {
+            Command::Play(prompt) => {
+                let prompts = &self.s.shared.prompts;
+                let audio = match prompt {
+                    Prompt::Greeting => Some(media.greeting.clone()),
+                    Prompt::Beep => Some(self.s.beep.clone()),
+                    Prompt::Saved => prompts.get("vm-saved"),
+                    Prompt::NotSaved => prompts.get("vm-not-saved"),
+                    Prompt::Goodbye => prompts.get("vm-goodbye"),
+                    Prompt::MailboxFull => prompts.get("vm-mailbox-full"),
+                };
+                match audio.filter(|a| !a.is_empty()) {
+                    Some(a) => media.player.enqueue(a),
+                    None => self.flow.handle(now, Input::PlaybackDone, &mut self.out),
+                }
+            }
+            Command::StopPlayback => media.player.clear(),
+            Command::StartRecording => match media.idle_recorder.take() {
+                Some(r) => media.recorder = Some(r),
+                None => {
+                    error!("cannot start recording: no spool entry");
+                    self.flow.handle(now, Input::RecordFailed, &mut self.out);
+                }
+            },
+            Command::StopRecording { keep_samples } => {
+                // Packets still waiting for a gap belong to the recording.
+                self.media.reorder.flush();
+                self.release(now);
+                if let Some(recorder) = self.media.recorder.take() {
+                    self.media.closing = Some(Closing::Keep {
+                        recorder,
+                        keep_samples,
+                    });
+                }
+            }
+            Command::DiscardRecording => {
+                // Too short to keep: the audio goes, the spool entry stays until the
+                // missed-call notice that replaces it is stored.
+                if let Some(recorder) = media.recorder.take() {
+                    media.closing = Some(Closing::Discard(recorder));
+                }
+            }
+            Command::Store(kind) => self.store_done = Some(self.spawn_store(kind)),
+            Command::HangUp => self.to_core(CoreCmd::HangUp(self.s.call)),
+        }
+    }
+
+    /// Sends a command to the core without blocking the worker.
+    fn to_core(&self, cmd: CoreCmd) {
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.s.commands.try_send(cmd) {
+            let commands = self.s.commands.clone();
+            self.runtime.spawn(async move {
+                let _ = commands.send(cmd).await;
+            });
+        }
+    }
+
+    /// Finishes the recording and deposits the message on the blocking pool, then sends the
+    /// MWI NOTIFY. The spool entry is removed only after the store has committed the message:
+    /// audio is never lost to an error.
+    fn spawn_store(&mut self, kind: MessageKind) -> oneshot::Receiver<bool> {
+        let (tx, rx) = oneshot::channel();
+        let media = &mut self.media;
+        let entry = media.spool.take();
+        // A recording never started (missed call) still has its empty file to remove.
+        let closing = media
+            .closing
+            .take()
+            .or_else(|| media.idle_recorder.take().map(Closing::Discard));
+        let audio = match kind {
+            MessageKind::VoiceMail => entry.as_ref().map(|e| e.wav.clone()),
+            MessageKind::MissedCall => None,
+        };
+        let recorded_samples = media.recorded_samples;
+        let address = mailbox_address(&self.mailbox);
+        let msg = NewMessage {
+            kind,
+            caller: self.s.caller.clone(),
+            caller_name: self.s.caller_name.clone(),
+            mailbox_address: address.clone(),
+            mailbox_name: self.mailbox.display_name.clone(),
+            received: self.received,
+            duration: Duration::ZERO,
+            call_id: self.s.sip_call_id.clone(),
+            audio: audio.clone(),
+            delivery_id: entry.as_ref().map(|e| e.id.clone()),
+            recovered: false,
+            media_stats: Some(media.stats().to_string()),
+        };
+        let shared = self.s.shared.clone();
+        let store = self.s.shared.store.clone();
+        let mailbox_id = self.mailbox.id.clone();
+        let notify_target = self.mailbox.notify_target.clone();
+        let lamp = notify_target.is_some();
+        let commands = self.s.commands.clone();
+        let span = self.span.clone();
+        let task = async move {
+            let started = Instant::now();
+            let wav = entry.as_ref().map(|e| e.wav.clone());
+            let result = tokio::task::spawn_blocking(move || {
+                let samples = close_recording(closing, wav.as_deref()).unwrap_or(recorded_samples);
+                let msg = NewMessage {
+                    duration: Duration::from_millis(samples / 8),
+                    ..msg
+                };
+                let id = MailboxId::new(&mailbox_id)?;
+                let stored = store.deposit(&id, &msg)?;
+                metrics::histogram!(telemetry::STORE_LATENCY)
+                    .record(started.elapsed().as_secs_f64());
+                let kind_label = match kind {
+                    MessageKind::VoiceMail => "voicemail",
+                    MessageKind::MissedCall => "missed_call",
+                };
+                metrics::counter!(telemetry::DEPOSITS, "kind" => kind_label).increment(1);
+                // Counting lists the mailbox: only worth it when a lamp is told.
+                let counts = lamp.then(|| store.counts(&id));
+                Ok::<_, crate::store::StoreError>((stored, msg.duration, counts))
+            })
+            .await;
+            let ok = match result {
+                Ok(Ok((stored, duration, counts))) => {
+                    info!(id = %stored, ?kind, seconds = duration.as_secs_f32(), "message deposited");
+                    if let Some(entry) = &entry {
+                        entry.remove();
+                    }
+                    match (counts, &notify_target) {
+                        (Some(Ok(counts)), Some(target)) => {
+                            send_mwi(&shared, &commands, target, &address, counts).await
+                        }
+                        (Some(Err(e)), _) => warn!(error = %e, "cannot count messages for MWI"),
+                        _ => {}
+                    }
+                    true
+                }
+                Ok(Err(e)) => keep_for_retry(entry.as_ref(), &e, audio.as_deref()),
+                Err(e) => {
+                    error!(error = %e, spool = ?audio, "deposit task failed; recording kept in spool");
+                    false
+                }
+            };
+            let _ = tx.send(ok);
+        };
+        self.runtime.spawn(task.instrument(span));
+        rx
+    }
+
+    /// The end of the call: its figures in the log and the metrics.
+    fn report(&self) {
+        let media = &self.media;
+        let stats = media.stats();
+        let outcome = match (self.flow.kind(), self.flow.end_reason()) {
+            (_, Some(EndReason::StorageError)) => "failed",
+            (_, Some(EndReason::MailboxFull)) => "mailbox_full",
+            (Some(MessageKind::VoiceMail), _) => "voicemail",
+            (Some(MessageKind::MissedCall), _) => "missed_call",
+            (None, _) => "failed",
+        };
+        metrics::counter!(telemetry::CALLS_TOTAL, "outcome" => outcome).increment(1);
+        metrics::counter!(telemetry::RTP_RECEIVED).increment(media.packets_in);
+        metrics::counter!(telemetry::RTP_SENT).increment(media.sender.packets_sent());
+        metrics::counter!(telemetry::RTP_LOST).increment(stats.lost);
+        metrics::histogram!(telemetry::RTP_JITTER).record(stats.jitter_ms);
+        info!(
+            reason = ?self.flow.end_reason(),
+            kind = ?self.flow.kind(),
+            media = %stats,
+            packets_in = media.packets_in,
+            packets_out = media.sender.packets_sent(),
+            skipped_slots = media.sender.skipped_slots(),
+            srtp_failures = media.srtp_failures,
+            seconds = self.started.elapsed().as_secs_f32(),
+            "call ended"
+        );
+    }
+}
+
+/// Finishes (or discards) the stopped recording: its length in samples, if it was kept.
+fn close_recording(closing: Option<Closing>, wav: Option<&std::path::Path>) -> Option<u64> {
+    match closing? {
+        Closing::Keep {
+            recorder,
+            keep_samples,
+        } => match recorder.finish(keep_samples) {
+            Ok(info) => Some(info.samples),
+            Err(e) => {
+                error!(error = %e, "cannot finish recording");
+                None
+            }
+        },
+        Closing::Discard(recorder) => {
+            drop(recorder); // no finish: nothing to make durable
+            if let Some(wav) = wav {
+                let _ = std::fs::remove_file(wav);
+            }
+            None
+        }
+    }
+}
+
+/// The mailbox's away greeting while it is on, else its own greeting, else the default built
+/// from shipped prompts: "Alice Anders [her recorded name] is not available. After the tone..."
+/// or, without a recorded name, "The person at extension 1 0 0 1 is not available...".
+fn greeting(shared: &super::Shared, mailbox: &MailboxEntry) -> Arc<[i16]> {
+    let load = |kind: GreetingKind| -> Option<Vec<i16>> {
+        let id = MailboxId::new(&mailbox.id).ok()?;
+        let path = shared.store.greeting(&id, kind).ok()??;
+        match crate::media::prompts::load(&path) {
+            Ok(samples) if !samples.is_empty() => Some(samples),
+            Ok(_) => None,
+            Err(e) => {
+                warn!(error = %e, ?kind, "mailbox recording unusable; not used");
+                None
+            }
+        }
+    };
+    if let Some(greeting) = load(GreetingKind::Away).or_else(|| load(GreetingKind::Personal)) {
+        return Arc::from(greeting);
+    }
+    load(GreetingKind::Name)
+        .and_then(|name| super::named_greeting(&shared.prompts, &name))
+        .unwrap_or_else(|| super::default_greeting(&shared.prompts, &mailbox.extension))
+}
+
+/// Whether the mailbox is over `store.max_messages` / `store.max_bytes`. A store that cannot
+/// say (down) is taken as not full: the recording waits in the spool rather than being refused.
+fn mailbox_full(shared: &super::Shared, mailbox: &MailboxEntry) -> bool {
+    let quota = shared.quota;
+    if quota == crate::store::Quota::default() {
+        return false;
+    }
+    match MailboxId::new(&mailbox.id).and_then(|id| shared.store.usage(&id)) {
+        Ok(u) if quota.is_full(u) => {
+            info!(
+                messages = u.messages,
+                bytes = u.bytes,
+                "mailbox full: nothing recorded"
+            );
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            warn!(error = %e, "cannot check the mailbox quota; recording anyway");
+            false
+        }
+    }
+}
+
+/// A fresh spool id and the metadata of this call's message.
+fn spool_meta(
+    s: &CallSetup,
+    mailbox: &MailboxEntry,
+    received: SystemTime,
+    min_message_ms: u64,
+) -> (String, SpoolMeta) {
+    let id = format!("{}-{:016x}", mailbox.id, rand::thread_rng().gen::<u64>());
+    let meta = SpoolMeta {
+        mailbox_id: mailbox.id.clone(),
+        mailbox_address: mailbox_address(mailbox),
+        mailbox_name: mailbox.display_name.clone(),
+        caller: s.caller.clone(),
+        caller_name: s.caller_name.clone(),
+        call_id: s.sip_call_id.clone(),
+        received_unix_ms: received
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        min_message_ms,
+        notify_target: mailbox.notify_target.clone(),
+    };
+    (id, meta)
+}
+
+/// After a failed deposit: the spool entry stays, marked for the background retry
+/// (`spool::Retry`). True when the message is safe to promise to the caller ("saved").
+fn keep_for_retry(
+    entry: Option<&SpoolEntry>,
+    e: &crate::store::StoreError,
+    audio: Option<&std::path::Path>,
+) -> bool {
+    let marked = entry.map(|en| en.mark_pending(false));
+    match marked {
+        Some(Ok(())) => {
+            warn!(error = %e, spool = ?audio, "deposit failed; recording kept in spool, delivered when the store is back");
+            true
+        }
+        Some(Err(me)) => {
+            error!(error = %e, mark_error = %me, spool = ?audio, "deposit failed; recording kept in spool for the next start");
+            false
+        }
+        None => {
+            error!(error = %e, "deposit failed; nothing spooled to retry");
+            false
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Media workers: one thread per core, each owning the media of the calls given to it.
+//!
+//! A worker keeps its calls in 20 phase buckets, 1 ms apart, and wakes once per millisecond
+//! to tick one bucket: every call in it sends the RTP that is due, drains its socket with one
+//! `recvmmsg` (packets wait in the kernel buffer until then) and steps its flow. A call costs
+//! no task, timer or wake-up of its own; its sockets are not registered with the async
+//! reactor, so an arriving packet wakes nobody. Work that may block (storage, SIP) is handed
+//! to the runtime by the call itself and its result polled on a later tick.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tracing::{error, warn};
+
+use crate::media::udp_batch::Batch;
+use crate::media::FRAME;
+
+/// Phases of the 20 ms frame, 1 ms apart: each wake-up of a worker serves 1/20 of its calls,
+/// so a call's position in its batch, hence its send time, varies little from tick to tick.
+const PHASES: usize = 20;
+
+/// Datagrams read per `recvmmsg`: one tick normally brings one packet per call.
+const RX_BATCH: usize = 4;
+
+/// Large enough for any RTP packet on an Ethernet path.
+const MAX_DATAGRAM: usize = 1500;
+
+/// A call whose media a worker drives.
+pub(super) trait MediaCall: Send {
+    /// One 20 ms tick at the scheduled instant `now`: send what is due, read what arrived
+    /// (into the worker's shared `rx` buffers), step the flow. False once the call is over;
+    /// the worker then drops it.
+    fn tick(&mut self, now: Instant, rx: &mut Batch) -> bool;
+}
+
+struct Workers {
+    inboxes: Vec<Sender<Box<dyn MediaCall>>>,
+    next: AtomicUsize,
+}
+
+static WORKERS: OnceLock<Workers> = OnceLock::new();
+
+/// Starts the workers, one per core, at nice value `nice` (`media.worker_nice`). Calls made
+/// before (in tests) start them with the default.
+pub(super) fn init(nice: i32) {
+    WORKERS.get_or_init(|| start(nice));
+}
+
+/// Gives `call` to a worker (round robin). Fails (handing the call back) only if no worker
+/// thread could be started.
+pub(super) fn spawn(call: Box<dyn MediaCall>) -> Result<(), Box<dyn MediaCall>> {
+    let workers = WORKERS.get_or_init(|| start(crate::config::MediaConfig::default().worker_nice));
+    if workers.inboxes.is_empty() {
+        return Err(call);
+    }
+    let k = workers.next.fetch_add(1, Ordering::Relaxed) % workers.inboxes.len();
+    workers.inboxes[k].send(call).map_err(|e| e.0)
+}
+
+fn start(nice: i32) -> Workers {
+    let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let inboxes = (0..count)
+        .filter_map(|i| {
+            let (tx, rx) = mpsc::channel();
+            let spawned = std::thread::Builder::new()
+                .name(format!("umgw-media-{i}"))
+                .spawn(move || run(&rx, nice));
+            match spawned {
+                Ok(_) => Some(tx),
+                Err(e) => {
+                    error!(error = %e, "cannot start a media worker thread");
+                    None
+                }
+            }
+        })
+        .collect();
+    Workers {
+        inboxes,
+        next: AtomicUsize::new(0),
+    }
+}
+
+/// A worker's calls, by phase.
+struct Schedule {
+    phases: Vec<Vec<Box<dyn MediaCall>>>,
+    live: usize,
+}
+
+impl Schedule {
+    fn new() -> Self {
+        Schedule {
+            phases: (0..PHASES).map(|_| Vec::new()).collect(),
+            live: 0,
+        }
+    }
+
+    /// Places a new call in the least busy phase.
+    fn add(&mut self, call: Box<dyn MediaCall>) {
+        if let Some(bucket) = self.phases.iter_mut().min_by_key(|b| b.len()) {
+            bucket.push(call);
+            self.live += 1;
+        }
+    }
+
+    /// Ticks every call of phase `k`, dropping the calls that end (or panic: one broken call
+    /// must not take the worker's other calls with it).
+    fn tick(&mut self, k: usize, now: Instant, rx: &mut Batch) {
+        let bucket = &mut self.phases[k % PHASES];
+        let before = bucket.len();
+        bucket.retain_mut(|call| {
+            catch_unwind(AssertUnwindSafe(|| call.tick(now, rx))).unwrap_or_else(|_| {
+                error!("media call panicked; dropped");
+                false
+            })
+        });
+        self.live -= before - bucket.len();
+    }
+}
+
+/// Sets this thread's nice value (`media.worker_nice`); 0 leaves it alone.
+fn set_nice(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    // SAFETY: setpriority on this thread's own id; no memory is passed.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+    if rc != 0 {
+        warn!(
+            nice,
+            error = %std::io::Error::last_os_error(),
+            "cannot raise the media worker's priority (needs CAP_SYS_NICE or LimitNICE); \
+             prompts may be paced less evenly on a busy host"
+        );
+    }
+}
+
+fn run(inbox: &Receiver<Box<dyn MediaCall>>, nice: i32) {
+    set_nice(nice);
+    let step = FRAME / PHASES as u32;
+    let mut calls = Schedule::new();
+    let mut rx = Batch::new(RX_BATCH, MAX_DATAGRAM);
+    let mut deadline = Instant::now();
+    let mut k = 0usize;
+    loop {
+        if calls.live == 0 {
+            // Nothing to pace: block until a call comes rather than tick an empty schedule.
+            match inbox.recv() {
+                Ok(call) => calls.add(call),
+                Err(_) => return,
+            }
+            deadline = deadline.max(Instant::now());
+        }
+        loop {
+            match inbox.try_recv() {
+                Ok(call) => calls.add(call),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        let now = Instant::now();
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+        // The scheduled instant, not the wake-up time: a pacer then serves exactly one
+        // 20 ms slot per tick, whatever the wake-up latency.
+        calls.tick(k, deadline, &mut rx);
+        k = (k + 1) % PHASES;
+        deadline = next_deadline(deadline, step, Instant::now());
+    }
+}
+
+/// The instant of the next phase. Far behind (the process was stopped), whole frames are
+/// skipped rather than burst through, so each phase keeps its place in the frame.
+fn next_deadline(deadline: Instant, step: Duration, now: Instant) -> Instant {
+    let next = deadline + step;
+    if next + FRAME < now {
+        let behind = (now - next).as_nanos() / FRAME.as_nanos();
+        return next + FRAME * behind as u32;
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Records its tick instants; ends after `ticks`.
+    struct Probe {
+        seen: Arc<Mutex<Vec<Instant>>>,
+        ticks: usize,
+    }
+
+    impl MediaCall for Probe {
+        fn tick(&mut self, now: Instant, _rx: &mut Batch) -> bool {
+            let mut seen = self.seen.lock().unwrap();
+            seen.push(now);
+            seen.len() < self.ticks
+        }
+    }
+
+    struct Panics;
+
+    impl MediaCall for Panics {
+        fn tick(&mut self, _now: Instant, _rx: &mut Batch) -> bool {
+            panic!("broken call")
+        }
+    }
+
+    #[test]
+    fn calls_spread_over_phases_and_tick_once_per_frame() {
+        let mut s = Schedule::new();
+        let seen: Vec<_> = (0..40).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+        for log in &seen {
+            s.add(Box::new(Probe {
+                seen: log.clone(),
+                ticks: 3,
+            }));
+        }
+        assert!(s.phases.iter().all(|b| b.len() == 2), "two calls per phase");
+        let mut rx = Batch::new(1, 16);
+        let t0 = Instant::now();
+        let step = FRAME / PHASES as u32;
+        for n in 0..PHASES * 3 {
+            s.tick(n, t0 + step * n as u32, &mut rx);
+        }
+        assert_eq!(s.live, 0, "every call ended after three ticks");
+        for log in &seen {
+            let ticks = log.lock().unwrap();
+            assert_eq!(ticks.len(), 3);
+            assert!(ticks.windows(2).all(|w| w[1] - w[0] == FRAME));
+        }
+    }
+
+    #[test]
+    fn a_panicking_call_is_dropped_alone() {
+        let mut s = Schedule::new();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        s.phases[0].push(Box::new(Panics));
+        s.phases[0].push(Box::new(Probe {
+            seen: log.clone(),
+            ticks: 10,
+        }));
+        s.live = 2;
+        let mut rx = Batch::new(1, 16);
+        s.tick(0, Instant::now(), &mut rx);
+        assert_eq!(s.live, 1);
+        assert_eq!(
+            log.lock().unwrap().len(),
+            1,
+            "the healthy call still ticked"
+        );
+    }
+
+    #[test]
+    fn a_stopped_process_skips_whole_frames() {
+        let t0 = Instant::now();
+        let step = Duration::from_millis(1);
+        assert_eq!(next_deadline(t0, step, t0), t0 + step);
+        let late = next_deadline(t0, step, t0 + Duration::from_millis(95));
+        assert_eq!((late - t0).as_millis() % 20, 1, "same phase of the frame");
+        assert!(late + FRAME >= t0 + Duration::from_millis(95));
+    }
+}
