@@ -58,15 +58,6 @@ fn call(gw: &Gateway, ua: &mut Ua) -> SocketAddr {
     media
 }
 
-/// Keys, each its own RFC 4733 event; keys during a prompt interrupt it (barge-in).
-fn dial(ua: &Ua, media: SocketAddr, keys: &str, ts: &mut u32) {
-    for k in keys.chars() {
-        *ts = ts.wrapping_add(1600);
-        ua.send_dtmf(media, k, *ts);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Answers `req` with `code`.
 fn respond(ua: &Ua, req: &Message, code: u16, reason: &str) {
     let resp = Message::response_to(req, code, reason, Some("uas"));
@@ -124,7 +115,7 @@ fn transfer_key_sends_refer_and_ends_the_call_when_the_transfer_succeeds() {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let media = call(&gw, &mut ua);
     let mut ts = 0;
-    dial(&ua, media, "1", &mut ts);
+    ua.keys(media, "1", &mut ts);
     let (refer, refer_to) = expect_refer(&ua, &gw);
     assert_eq!(refer_to, "<sip:alice@contoso.com>");
     respond(&ua, &refer, 202, "Accepted");
@@ -149,7 +140,7 @@ fn refer_rejected_by_the_peer_leaves_a_message_in_the_users_mailbox() {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let media = call(&gw, &mut ua);
     let mut ts = 0;
-    dial(&ua, media, "1", &mut ts);
+    ua.keys(media, "1", &mut ts);
     let (refer, _) = expect_refer(&ua, &gw);
     respond(&ua, &refer, 403, "Forbidden");
     leave_message(&mut ua, media);
@@ -167,9 +158,9 @@ fn submenu_transfer_that_fails_in_notify_falls_back_to_the_mailbox() {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let media = call(&gw, &mut ua);
     let mut ts = 0;
-    dial(&ua, media, "2", &mut ts);
+    ua.keys(media, "2", &mut ts);
     std::thread::sleep(Duration::from_millis(300));
-    dial(&ua, media, "1", &mut ts);
+    ua.keys(media, "1", &mut ts);
     let (refer, refer_to) = expect_refer(&ua, &gw);
     // carol has no SIP address: her extension at the plan's domain.
     assert_eq!(refer_to, "<sip:1003@contoso.com;user=phone>");
@@ -187,7 +178,7 @@ fn mailbox_key_goes_straight_to_voice_mail() {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let media = call(&gw, &mut ua);
     let mut ts = 0;
-    dial(&ua, media, "3", &mut ts);
+    ua.keys(media, "3", &mut ts);
     leave_message(&mut ua, media);
     let msgs = gw.wait_messages("carol", 1, Duration::from_secs(5));
     assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
@@ -200,7 +191,7 @@ fn operator_key_transfers_to_the_operator_extension() {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let media = call(&gw, &mut ua);
     let mut ts = 0;
-    dial(&ua, media, "0", &mut ts);
+    ua.keys(media, "0", &mut ts);
     let (refer, refer_to) = expect_refer(&ua, &gw);
     assert_eq!(refer_to, "<sip:bob@contoso.com>");
     respond(&ua, &refer, 202, "Accepted");
@@ -215,9 +206,9 @@ fn dial_by_extension_transfers_to_the_extension_typed() {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let media = call(&gw, &mut ua);
     let mut ts = 0;
-    dial(&ua, media, "9", &mut ts);
+    ua.keys(media, "9", &mut ts);
     std::thread::sleep(Duration::from_millis(300));
-    dial(&ua, media, "1001#", &mut ts);
+    ua.keys(media, "1001#", &mut ts);
     let (refer, refer_to) = expect_refer(&ua, &gw);
     assert_eq!(refer_to, "<sip:alice@contoso.com>");
     respond(&ua, &refer, 202, "Accepted");
@@ -235,7 +226,7 @@ fn after_hours_the_same_key_does_what_the_after_hours_menu_says() {
     let media = call(&gw, &mut ua);
     let mut ts = 0;
     // Key 1 transfers to alice in business hours; after hours it is carol's mailbox.
-    dial(&ua, media, "1", &mut ts);
+    ua.keys(media, "1", &mut ts);
     leave_message(&mut ua, media);
     let msgs = gw.wait_messages("carol", 1, Duration::from_secs(5));
     assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
@@ -248,7 +239,7 @@ fn failed_transfer_to_a_number_without_mailbox_returns_to_the_menu() {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let media = call(&gw, &mut ua);
     let mut ts = 0;
-    dial(&ua, media, "7", &mut ts);
+    ua.keys(media, "7", &mut ts);
     let (refer, refer_to) = expect_refer(&ua, &gw);
     assert_eq!(refer_to, "<sip:+14255550123@contoso.com;user=phone>");
     respond(&ua, &refer, 603, "Decline");
@@ -260,7 +251,7 @@ fn failed_transfer_to_a_number_without_mailbox_returns_to_the_menu() {
         again.len()
     );
     // The menu still works: key 0 now reaches the operator.
-    dial(&ua, media, "0", &mut ts);
+    ua.keys(media, "0", &mut ts);
     let (_, refer_to) = expect_refer(&ua, &gw);
     assert_eq!(refer_to, "<sip:bob@contoso.com>");
     ua.bye();
@@ -317,7 +308,7 @@ fn peer_without_refer_gets_a_bridged_second_leg_with_media_both_ways() {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let media = call(&gw, &mut ua);
     let mut ts = 0;
-    dial(&ua, media, "1", &mut ts);
+    ua.keys(media, "1", &mut ts);
     let (refer, _) = expect_refer(&ua, &gw);
     respond(&ua, &refer, 501, "Not Implemented");
 
@@ -388,7 +379,7 @@ fn second_leg_refused_falls_back_to_the_mailbox() {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let media = call(&gw, &mut ua);
     let mut ts = 0;
-    dial(&ua, media, "1", &mut ts);
+    ua.keys(media, "1", &mut ts);
     let (refer, _) = expect_refer(&ua, &gw);
     respond(&ua, &refer, 405, "Method Not Allowed");
     let invite = ua.expect_request(Method::Invite, Duration::from_secs(5));

@@ -217,25 +217,6 @@ fn sipp_cancel_before_answer() {
     assert!(gw.messages("alice").is_empty());
 }
 
-/// Next MWI NOTIFY body as (new, old), answering it; retransmissions are skipped.
-fn next_mwi(sock: &UdpSocket, seen: &mut Vec<String>) -> (u32, u32) {
-    let mut buf = [0u8; 4096];
-    loop {
-        let (n, from) = sock.recv_from(&mut buf).expect("MWI NOTIFY");
-        let notify = umgw::sip::message::Message::parse(&buf[..n]).unwrap();
-        let ok = umgw::sip::message::Message::response_to(&notify, 200, "OK", Some("mwi"));
-        sock.send_to(&ok.to_bytes(), from).unwrap();
-        let call_id = notify.call_id().unwrap().to_owned();
-        if seen.contains(&call_id) {
-            continue;
-        }
-        seen.push(call_id);
-        let s =
-            umgw::mwi::parse_message_summary(std::str::from_utf8(&notify.body).unwrap()).unwrap();
-        return (s.voice_new, s.voice_old);
-    }
-}
-
 /// Collects the RTP the gateway sends to a socket of ours until `stop` is set; returns the
 /// decoded PCMU audio in arrival order.
 fn rtp_collector(

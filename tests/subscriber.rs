@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use support::dovecot::{Backend, Dovecot};
 use support::*;
-use umgw::sip::message::{Message, Method};
+use umgw::sip::message::Method;
 use umgw::store::pin::{PinPolicy, PinStore};
 use umgw::store::{MailboxId, MessageKind, NewMessage};
 
@@ -27,25 +27,6 @@ fn dial(ua: &Ua, media: SocketAddr, digits: &str, ts: &mut u32) {
         *ts = ts.wrapping_add(1600);
         ua.send_dtmf(media, d, *ts);
         std::thread::sleep(Duration::from_millis(60));
-    }
-}
-
-/// Next MWI NOTIFY body as (new, old), answering it.
-fn next_mwi(sock: &UdpSocket, seen: &mut Vec<String>) -> (u32, u32) {
-    let mut buf = [0u8; 4096];
-    loop {
-        let (n, from) = sock.recv_from(&mut buf).expect("MWI NOTIFY");
-        let notify = Message::parse(&buf[..n]).unwrap();
-        let ok = Message::response_to(&notify, 200, "OK", Some("mwi"));
-        sock.send_to(&ok.to_bytes(), from).unwrap();
-        let call_id = notify.call_id().unwrap().to_owned();
-        if seen.contains(&call_id) {
-            continue; // a retransmission
-        }
-        seen.push(call_id);
-        let s =
-            umgw::mwi::parse_message_summary(std::str::from_utf8(&notify.body).unwrap()).unwrap();
-        return (s.voice_new, s.voice_old);
     }
 }
 

@@ -119,14 +119,19 @@ pub(crate) fn parse_attendant(
     let schedule = parse_schedule(cx, tz, hours, holidays);
 
     let mut menus = Vec::new();
+    // Menu targets of the kept submenus, reported after those of the top-level mappings,
+    // which come first in the file.
+    let mut submenu_refs = Vec::new();
     for (mspan, mentries) in array_of_tables(cx, "Menu", menus_node) {
         let mut mt = Table::new(" in [[AutoAttendant.Menu]]", mspan.clone(), mentries);
         let mname = mt.string(cx, "Name", true);
         let mprompt = prompt(cx, &mut mt, "Prompt");
         let keys = mt.take("KeyMapping");
         mt.finish(cx, MENU_KEYS);
-        let keys = key_mappings(cx, "KeyMapping", keys, &mut pos.targets);
+        let mut refs = Vec::new();
+        let keys = key_mappings(cx, "KeyMapping", keys, &mut pos.targets, &mut refs);
         let Some(mname) = mname else { continue };
+        submenu_refs.append(&mut refs);
         let s = mname.get_ref();
         let clash = menus
             .iter()
@@ -146,19 +151,33 @@ pub(crate) fn parse_attendant(
             keys,
         });
     }
+    let mut menu_refs = Vec::new();
     let business_hours = AttendantMenu {
         name: "BusinessHours".into(),
         greeting: bh_greeting,
         prompt: bh_prompt,
-        keys: key_mappings(cx, "BusinessHoursKeyMapping", bh_keys, &mut pos.targets),
+        keys: key_mappings(
+            cx,
+            "BusinessHoursKeyMapping",
+            bh_keys,
+            &mut pos.targets,
+            &mut menu_refs,
+        ),
     };
     let after_hours = AttendantMenu {
         name: "AfterHours".into(),
         greeting: ah_greeting,
         prompt: ah_prompt,
-        keys: key_mappings(cx, "AfterHoursKeyMapping", ah_keys, &mut pos.targets),
+        keys: key_mappings(
+            cx,
+            "AfterHoursKeyMapping",
+            ah_keys,
+            &mut pos.targets,
+            &mut menu_refs,
+        ),
     };
-    check_menu_references(cx, &menus, entries, [&business_hours, &after_hours]);
+    menu_refs.append(&mut submenu_refs);
+    check_menu_references(cx, &menus, &menu_refs);
 
     let attendant = AutoAttendant {
         name: name?.into_inner(),
@@ -229,12 +248,14 @@ fn parse_schedule(
     s
 }
 
-/// Parses a `KeyMapping` array; records mailbox-bearing targets in `targets`.
+/// Parses a `KeyMapping` array; records mailbox-bearing targets in `targets` and the
+/// `Target`s of kept `Menu` mappings in `menu_refs`, for their error positions.
 fn key_mappings(
     cx: &mut Ctx<'_>,
     key: &str,
     node: Option<&Spanned<Node>>,
     targets: &mut Vec<TargetPos>,
+    menu_refs: &mut Vec<Spanned<String>>,
 ) -> Vec<KeyMapping> {
     let mut out: Vec<KeyMapping> = Vec::new();
     for (span, entries) in array_of_tables(cx, key, node) {
@@ -307,50 +328,27 @@ fn key_mappings(
             });
         }
         if let (Some(key), Some(action)) = (digit, parsed) {
+            if let (KeyAction::Menu(_), Some(ts)) = (&action, &target) {
+                menu_refs.push(ts.clone());
+            }
             out.push(KeyMapping { key, action });
         }
     }
     out
 }
 
-/// Every `Menu` action names a submenu of the attendant.
-fn check_menu_references(
-    cx: &mut Ctx<'_>,
-    menus: &[AttendantMenu],
-    entries: &Entries,
-    top: [&AttendantMenu; 2],
-) {
+/// Every `Menu` action names a submenu of the attendant; `refs` are the actions' `Target`s.
+fn check_menu_references(cx: &mut Ctx<'_>, menus: &[AttendantMenu], refs: &[Spanned<String>]) {
     let known = |name: &str| menus.iter().any(|m| m.name.eq_ignore_ascii_case(name));
-    let missing: Vec<&str> = top
-        .into_iter()
-        .chain(menus)
-        .flat_map(|m| &m.keys)
-        .filter_map(|k| match &k.action {
-            KeyAction::Menu(name) if !known(name) => Some(name.as_str()),
-            _ => None,
-        })
-        .collect();
-    for name in missing {
-        // Point at the Target string that names it.
-        let span = find_string(entries, name).unwrap_or(0..0);
+    for r in refs.iter().filter(|r| !known(r.get_ref())) {
         cx.error(
-            span,
-            format!("Menu \"{name}\" is not a [[AutoAttendant.Menu]] of this attendant"),
+            r.span(),
+            format!(
+                "Menu \"{}\" is not a [[AutoAttendant.Menu]] of this attendant",
+                r.get_ref()
+            ),
         );
     }
-}
-
-/// The span of the first string value `needle` anywhere under `entries`.
-fn find_string(entries: &Entries, needle: &str) -> Option<Range<usize>> {
-    fn walk(node: &Spanned<Node>, needle: &str) -> Option<Range<usize>> {
-        match node.get_ref() {
-            Node::Str(s) if s == needle => Some(node.span()),
-            Node::Array(items) => items.iter().find_map(|i| walk(i, needle)),
-            Node::Table(e) => e.iter().find_map(|(_, v)| walk(v, needle)),
-            _ => None,
-        }
-    }
-    entries.iter().find_map(|(_, v)| walk(v, needle))
 }
 
 #[cfg(test)]
@@ -428,6 +426,20 @@ mod tests {
                 got.join("\n")
             );
         }
+    }
+
+    #[test]
+    fn a_missing_menu_is_reported_at_each_target_that_names_it() {
+        let text = format!(
+            "{HEAD}[[AutoAttendant]]\nName = \"Main\"\nPilotIdentifiers = [\"5000\"]\nBusinessHoursKeyMapping = [{{ Key = \"1\", Action = \"Menu\", Target = \"Nope\" }}]\nAfterHoursKeyMapping = [{{ Key = \"1\", Action = \"Menu\", Target = \"Nope\" }}]\n"
+        );
+        assert_eq!(
+            lint(&text),
+            [
+                "p.toml:16:67: error: Menu \"Nope\" is not a [[AutoAttendant.Menu]] of this attendant",
+                "p.toml:17:64: error: Menu \"Nope\" is not a [[AutoAttendant.Menu]] of this attendant",
+            ]
+        );
     }
 
     #[test]

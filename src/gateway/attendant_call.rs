@@ -192,32 +192,3 @@ fn render(s: &CallSetup, says: &[Say]) -> Option<Arc<[i16]>> {
     });
     speech::render(prompts, &names).ok()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::super::interactive::refer_target;
-
-    #[test]
-    fn refer_targets() {
-        let text = "Name = \"c\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\nCountryOrRegionCode = \"1\"\n[[Mailbox]]\nId = \"alice\"\nExtension = \"1001\"\nSipAddress = \"sip:alice@contoso.com\"\n[[Mailbox]]\nId = \"bob\"\nExtension = \"1002\"\nE164 = \"+14255551002\"\n[[Mailbox]]\nId = \"carol\"\nExtension = \"1003\"\n";
-        let plan = crate::dialplan::load_str(std::path::Path::new("p.toml"), text).unwrap();
-        let pilot = "sip:5000@pbx.example.net:5060;user=phone";
-        assert_eq!(refer_target(&plan, "1001", pilot), "sip:alice@contoso.com");
-        assert_eq!(
-            refer_target(&plan, "bob", pilot),
-            "sip:+14255551002@pbx.example.net:5060;user=phone"
-        );
-        assert_eq!(
-            refer_target(&plan, "1003", pilot),
-            "sip:1003@pbx.example.net:5060;user=phone"
-        );
-        assert_eq!(
-            refer_target(&plan, "+1 425 555 0199", pilot),
-            "sip:+14255550199@pbx.example.net:5060;user=phone"
-        );
-        assert_eq!(
-            refer_target(&plan, "sip:desk@elsewhere.net", pilot),
-            "sip:desk@elsewhere.net"
-        );
-    }
-}

@@ -781,19 +781,21 @@ impl Core {
                 info!(?call, status, "transfer progress (NOTIFY)");
                 self.signal(call, CallSignal::Transfer(TransferUpdate::Progress(status)));
             }
-            EndpointEvent::RequestDone { id, status } if self.transfers.contains_key(&id) => {
-                let call = self.transfers.remove(&id).unwrap_or(CallId(0));
-                let update = match status {
-                    Some(code) if code < 300 => TransferUpdate::Accepted,
-                    other => TransferUpdate::Refused(other),
-                };
-                info!(?call, ?status, "REFER answered");
-                self.signal(call, CallSignal::Transfer(update));
-            }
-            EndpointEvent::RequestDone { id, status } => match status {
-                Some(code) if code < 300 => info!(?id, code, "NOTIFY accepted"),
-                Some(code) => warn!(?id, code, "NOTIFY refused"),
-                None => warn!(?id, "NOTIFY timed out"),
+            EndpointEvent::RequestDone { id, status } => match self.transfers.remove(&id) {
+                Some(call) => {
+                    let update = match status {
+                        Some(code) if code < 300 => TransferUpdate::Accepted,
+                        other => TransferUpdate::Refused(other),
+                    };
+                    info!(?call, ?status, "REFER answered");
+                    self.signal(call, CallSignal::Transfer(update));
+                }
+                // Not a REFER: an MWI NOTIFY, the only other request we send.
+                None => match status {
+                    Some(code) if code < 300 => info!(?id, code, "NOTIFY accepted"),
+                    Some(code) => warn!(?id, code, "NOTIFY refused"),
+                    None => warn!(?id, "NOTIFY timed out"),
+                },
             },
         }
     }

@@ -150,6 +150,25 @@ pub fn test_plan(idle_s: u32, max_s: u32, notify_port: Option<u16>) -> String {
     )
 }
 
+/// Next MWI NOTIFY body as (new, old), answering it; retransmissions are skipped.
+pub fn next_mwi(sock: &UdpSocket, seen: &mut Vec<String>) -> (u32, u32) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let (n, from) = sock.recv_from(&mut buf).expect("MWI NOTIFY");
+        let notify = Message::parse(&buf[..n]).unwrap();
+        let ok = Message::response_to(&notify, 200, "OK", Some("mwi"));
+        sock.send_to(&ok.to_bytes(), from).unwrap();
+        let call_id = notify.call_id().unwrap().to_owned();
+        if seen.contains(&call_id) {
+            continue; // a retransmission
+        }
+        seen.push(call_id);
+        let s =
+            umgw::mwi::parse_message_summary(std::str::from_utf8(&notify.body).unwrap()).unwrap();
+        return (s.voice_new, s.voice_old);
+    }
+}
+
 /// Calls `ruri` from 127.0.0.1, expects 200 and ACKs it; the UA and the gateway's RTP address.
 pub fn answered_call(gw: &Gateway, ruri: &str) -> (Ua, SocketAddr) {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
