@@ -3,7 +3,10 @@
 # umgw-load once per N and prints one table.
 #
 #   scripts/load.sh [-n "100 1000"] [-r RATE] [-t HOLD_S] [-g GREETING_MS] [-m MAILBOXES]
-#                   [--no-build] [--sipp]
+#                   [-d BASE] [--no-build] [--sipp]
+#
+# -d BASE puts the gateway's temporary config and data directory under BASE (default /tmp),
+# e.g. /dev/shm to take the host's disk out of the figures.
 #
 # The calls are spread over MAILBOXES mailboxes (default 100, as callers of a real site are);
 # -m 1 sends them all to one.
@@ -22,6 +25,7 @@ rate=200
 hold=10
 greeting_ms=1000
 mailboxes=100
+base=/tmp
 build=1
 sipp=0
 while [ $# -gt 0 ]; do
@@ -31,9 +35,10 @@ while [ $# -gt 0 ]; do
     -t) hold="$2"; shift 2 ;;
     -g) greeting_ms="$2"; shift 2 ;;
     -m) mailboxes="$2"; shift 2 ;;
+    -d) base="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --sipp) sipp=1; shift ;;
-    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [--no-build] [--sipp]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [--no-build] [--sipp]" >&2; exit 2 ;;
   esac
 done
 
@@ -51,10 +56,10 @@ free_port() {
 }
 
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "# rate $rate/s, hold $hold s, greeting $greeting_ms ms + beep, $mailboxes mailboxes; load generator on the same machine"
+echo "# rate $rate/s, hold $hold s, greeting $greeting_ms ms + beep, $mailboxes mailboxes, data under $base; load generator on the same machine"
 first=1
 for n in $counts; do
-  dir=$(mktemp -d /tmp/umgw-load.XXXXXX)
+  dir=$(mktemp -d "$base/umgw-load.XXXXXX")
   mkdir -p "$dir/dialplans" "$dir/data/mailboxes/alice"
   "$load" --write-greeting "$dir/data/mailboxes/alice/greeting.wav" --greeting-ms "$greeting_ms"
   sip=$(free_port)

@@ -206,10 +206,17 @@ fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
     })
 }
 
+/// Threads of the runtime's blocking pool (storage, file I/O).
+const BLOCKING_THREADS: usize = 32;
+
 fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path)?;
     let resources = Resources::load(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        // Storage work queues rather than growing to hundreds of runnable threads after a
+        // wave of calls ends, which would crowd out the media workers. Enough for the IMAP
+        // pool (`imap.pool_size`) and the spool with room to spare.
+        .max_blocking_threads(BLOCKING_THREADS.max(2 * config.imap.pool_size))
         .enable_all()
         .build()
         .context("starting the async runtime")?;

@@ -9,6 +9,8 @@
 //! - `umgw_rtp_packets_received_total`, `umgw_rtp_packets_sent_total`,
 //!   `umgw_rtp_packets_lost_total`, `umgw_rtp_jitter_ms` (histogram, per call)
 //! - `umgw_untrusted_dropped_total` (flood limiter)
+//! - `umgw_media_ticks_late_total`: media worker ticks that started over 2 ms late (the
+//!   workers lack CPU; prompt pacing suffers)
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -31,6 +33,7 @@ pub const RTP_SENT: &str = "umgw_rtp_packets_sent_total";
 pub const RTP_LOST: &str = "umgw_rtp_packets_lost_total";
 pub const RTP_JITTER: &str = "umgw_rtp_jitter_ms";
 pub const UNTRUSTED_DROPPED: &str = "umgw_untrusted_dropped_total";
+pub const MEDIA_TICKS_LATE: &str = "umgw_media_ticks_late_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

@@ -70,8 +70,8 @@ const SLOTS: u64 = 20;
 
 /// CPU seconds and RSS KiB of a process.
 type Usage = Option<(f64, u64)>;
-/// The gateway's RTP (received, lost) counters and its active calls.
-type Counters = Option<(u64, u64, u64)>;
+/// The gateway's RTP (received, lost) counters, its active calls and its late media ticks.
+type Counters = Option<(u64, u64, u64, u64)>;
 /// Most concurrent calls seen, when, and the gateway's usage then.
 type Peak = Option<(usize, Instant, Usage)>;
 
@@ -193,6 +193,7 @@ fn scrape(addr: SocketAddr) -> Counters {
         value("umgw_rtp_packets_received_total"),
         value("umgw_rtp_packets_lost_total"),
         value("umgw_calls_active"),
+        value("umgw_media_ticks_late_total"),
     ))
 }
 
@@ -478,6 +479,9 @@ fn main() -> Result<()> {
     sip.set_nonblocking(true)?;
     rtp.set_nonblocking(true)?;
     udp_batch::configure(rtp.as_raw_fd(), 8 << 20);
+    // A burst of responses while the loop is sending media must not be dropped, or the
+    // set-up figures measure our retransmissions.
+    udp_batch::configure(sip.as_raw_fd(), 8 << 20);
     let mut tx = Batch::new(BATCH, 256);
     let mut rx = Batch::new(BATCH, 256);
     let now = Instant::now();
@@ -583,7 +587,7 @@ fn main() -> Result<()> {
     let mut metrics_after = None;
     for _ in 0..100 {
         metrics_after = load.args.metrics.and_then(scrape);
-        if metrics_after.is_none_or(|(_, _, active)| active == 0) {
+        if metrics_after.is_none_or(|(_, _, active, _)| active == 0) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -629,23 +633,24 @@ fn report(
         (Some((n, _, _)), _) => (n, "-".into()),
         _ => (0, "-".into()),
     };
-    let (gw_rx, gw_lost) = match metrics {
-        (Some((r0, l0, _)), Some((r1, l1, _))) => (
+    let (gw_rx, gw_lost, gw_late) = match metrics {
+        (Some((r0, l0, _, k0)), Some((r1, l1, _, k1))) => (
             (r1.saturating_sub(r0)).to_string(),
             (l1.saturating_sub(l0)).to_string(),
+            (k1.saturating_sub(k0)).to_string(),
         ),
-        _ => ("-".into(), "-".into()),
+        _ => ("-".into(), "-".into(), "-".into()),
     };
     if load.args.header {
         println!(
             "| calls | rate/s | hold s | peak concurrent | completed | failed | setups/s | setup p99 ms \
              | RTP sent | gw RTP rx | gw lost | prompt RTP rx | prompt gaps | pacing p50 ms | pacing p99 ms \
-             | gw CPU % | gw RSS/call KiB | loadgen CPU % |"
+             | gw late ticks | gw CPU % | gw RSS/call KiB | loadgen CPU % |"
         );
-        println!("|{}", "---|".repeat(18));
+        println!("|{}", "---|".repeat(19));
     }
     println!(
-        "| {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} | {} | {} | {} |",
         load.args.calls,
         load.args.rate,
         load.args.hold,
@@ -661,6 +666,7 @@ fn report(
         t.rtp_rx_gaps,
         t.pacing_ms.quantile_ms(0.5),
         t.pacing_ms.quantile_ms(0.99),
+        gw_late,
         cpu_pct(gw),
         rss_per_call,
         cpu_pct(me),
