@@ -3,7 +3,9 @@
 # umgw-load once per N and prints one table.
 #
 #   scripts/load.sh [-n "100 1000"] [-r RATE] [-t HOLD_S] [-g GREETING_MS] [-m MAILBOXES]
-#                   [-d BASE] [--no-build] [--sipp]
+#                   [-d BASE] [-R RT_PRIO] [--no-build] [--sipp]
+#
+# -R sets media.worker_realtime_priority (SCHED_RR media workers; default 0, off).
 #
 # -d BASE puts the gateway's temporary config and data directory under BASE (default /tmp),
 # e.g. /dev/shm to take the host's disk out of the figures.
@@ -26,6 +28,7 @@ hold=10
 greeting_ms=1000
 mailboxes=100
 base=/tmp
+rt_prio=0
 build=1
 sipp=0
 while [ $# -gt 0 ]; do
@@ -36,9 +39,10 @@ while [ $# -gt 0 ]; do
     -g) greeting_ms="$2"; shift 2 ;;
     -m) mailboxes="$2"; shift 2 ;;
     -d) base="$2"; shift 2 ;;
+    -R) rt_prio="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --sipp) sipp=1; shift ;;
-    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [--no-build] [--sipp]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [-R rt_prio] [--no-build] [--sipp]" >&2; exit 2 ;;
   esac
 done
 
@@ -97,6 +101,7 @@ tcp = ["127.0.0.1:$sip"]
 address = "127.0.0.1"
 rtp_port_min = 20000
 rtp_port_max = 39999
+$( [ "$rt_prio" = 0 ] || echo "worker_realtime_priority = $rt_prio" )
 [peers]
 trusted = ["127.0.0.0/8"]
 [paths]

@@ -316,6 +316,8 @@ pub struct MediaConfig {
     /// Nice value of the media worker threads (−20…19). Below 0 they are woken ahead of
     /// storage and signalling work, which keeps prompt pacing even when the host is busy.
     pub worker_nice: i32,
+    /// SCHED_RR priority (1…99) of the media workers; 0: not real-time (`worker_nice`).
+    pub worker_realtime_priority: u8,
 }
 
 /// Who may send calls. Anyone else gets 403 and no state.
@@ -381,6 +383,7 @@ impl Default for MediaConfig {
             rtp_port_min: 20000,
             rtp_port_max: 29999,
             worker_nice: -10,
+            worker_realtime_priority: 0,
         }
     }
 }
@@ -492,6 +495,12 @@ impl Config {
             return Err(invalid(format!(
                 "media.worker_nice ({}) must be between -20 and 19",
                 self.media.worker_nice
+            )));
+        }
+        if self.media.worker_realtime_priority > 99 {
+            return Err(invalid(format!(
+                "media.worker_realtime_priority ({}) must be between 0 (off) and 99",
+                self.media.worker_realtime_priority
             )));
         }
         if self.sip.t1_ms == 0 || self.sip.t2_ms < self.sip.t1_ms {

@@ -48,16 +48,33 @@ struct Workers {
 
 static WORKERS: OnceLock<Workers> = OnceLock::new();
 
-/// Starts the workers, one per core, at nice value `nice` (`media.worker_nice`). Calls made
-/// before (in tests) start them with the default.
-pub(super) fn init(nice: i32) {
-    WORKERS.get_or_init(|| start(nice));
+/// How the workers are scheduled (`media.worker_nice`, `media.worker_realtime_priority`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Priority {
+    nice: i32,
+    realtime: u8,
+}
+
+impl From<&crate::config::MediaConfig> for Priority {
+    fn from(m: &crate::config::MediaConfig) -> Self {
+        Priority {
+            nice: m.worker_nice,
+            realtime: m.worker_realtime_priority,
+        }
+    }
+}
+
+/// Starts the workers, one per core, scheduled per `priority`. Calls made before (in tests)
+/// start them with the default configuration.
+pub(super) fn init(priority: Priority) {
+    WORKERS.get_or_init(|| start(priority));
 }
 
 /// Gives `call` to a worker (round robin). Fails (handing the call back) only if no worker
 /// thread could be started.
 pub(super) fn spawn(call: Box<dyn MediaCall>) -> Result<(), Box<dyn MediaCall>> {
-    let workers = WORKERS.get_or_init(|| start(crate::config::MediaConfig::default().worker_nice));
+    let workers =
+        WORKERS.get_or_init(|| start(Priority::from(&crate::config::MediaConfig::default())));
     if workers.inboxes.is_empty() {
         return Err(call);
     }
@@ -65,14 +82,14 @@ pub(super) fn spawn(call: Box<dyn MediaCall>) -> Result<(), Box<dyn MediaCall>> 
     workers.inboxes[k].send(call).map_err(|e| e.0)
 }
 
-fn start(nice: i32) -> Workers {
+fn start(priority: Priority) -> Workers {
     let count = std::thread::available_parallelism().map_or(1, |n| n.get());
     let inboxes = (0..count)
         .filter_map(|i| {
             let (tx, rx) = mpsc::channel();
             let spawned = std::thread::Builder::new()
                 .name(format!("umgw-media-{i}"))
-                .spawn(move || run(&rx, nice));
+                .spawn(move || run(&rx, priority));
             match spawned {
                 Ok(_) => Some(tx),
                 Err(e) => {
@@ -125,25 +142,47 @@ impl Schedule {
     }
 }
 
-/// Sets this thread's nice value (`media.worker_nice`); 0 leaves it alone.
-fn set_nice(nice: i32) {
-    if nice == 0 {
+/// Schedules this thread per `priority`: SCHED_RR when a real-time priority is set, else its
+/// nice value (0 leaves it alone).
+fn set_priority(priority: Priority) {
+    let (rc, what) = if priority.realtime > 0 {
+        let param = libc::sched_param {
+            sched_priority: i32::from(priority.realtime),
+        };
+        // SAFETY: pthread_setschedparam on this thread with a live sched_param.
+        let rc =
+            unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_RR, &param) };
+        (rc, "real-time (needs CAP_SYS_NICE or LimitRTPRIO)")
+    } else if priority.nice != 0 {
+        // SAFETY: setpriority on this thread's own id; no memory is passed.
+        let rc = unsafe {
+            libc::setpriority(
+                libc::PRIO_PROCESS,
+                libc::gettid() as libc::id_t,
+                priority.nice,
+            )
+        };
+        let rc = if rc == 0 {
+            0
+        } else {
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+        };
+        (rc, "nice (needs CAP_SYS_NICE or LimitNICE)")
+    } else {
         return;
-    }
-    // SAFETY: setpriority on this thread's own id; no memory is passed.
-    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+    };
     if rc != 0 {
         warn!(
-            nice,
-            error = %std::io::Error::last_os_error(),
-            "cannot raise the media worker's priority (needs CAP_SYS_NICE or LimitNICE); \
-             prompts may be paced less evenly on a busy host"
+            ?priority,
+            error = %std::io::Error::from_raw_os_error(rc),
+            "cannot raise the media worker's priority to {what}; prompts may be paced less \
+             evenly on a busy host"
         );
     }
 }
 
-fn run(inbox: &Receiver<Box<dyn MediaCall>>, nice: i32) {
-    set_nice(nice);
+fn run(inbox: &Receiver<Box<dyn MediaCall>>, priority: Priority) {
+    set_priority(priority);
     let step = FRAME / PHASES as u32;
     let mut calls = Schedule::new();
     let mut rx = Batch::new(RX_BATCH, MAX_DATAGRAM);

@@ -435,7 +435,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         board,
     };
     core.resend_mwi();
-    media_worker::init(core.config.media.worker_nice);
+    media_worker::init(media_worker::Priority::from(&core.config.media));
     spawn_spool_retry(&core);
     spawn_mwi_poll(&core);
     let task = tokio::spawn(core.run(in_rx, cmd_rx, stop_rx, reload_rx));
