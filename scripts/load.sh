@@ -3,9 +3,11 @@
 # umgw-load once per N and prints one table.
 #
 #   scripts/load.sh [-n "100 1000"] [-r RATE] [-t HOLD_S] [-g GREETING_MS] [-m MAILBOXES]
-#                   [-d BASE] [-R RT_PRIO] [--no-build] [--sipp]
+#                   [-d BASE] [-R RT_PRIO] [-G GEN_RT_PRIO] [--no-build] [--sipp]
 #
-# -R sets media.worker_realtime_priority (SCHED_RR media workers; default 0, off).
+# -R sets media.worker_realtime_priority (SCHED_RR media workers; default 0, off). -G runs the
+# generator itself under SCHED_RR at that priority (chrt), so that real-time workers on the
+# same cores do not starve the measuring side.
 #
 # -d BASE puts the gateway's temporary config and data directory under BASE (default /tmp),
 # e.g. /dev/shm to take the host's disk out of the figures.
@@ -29,6 +31,7 @@ greeting_ms=1000
 mailboxes=100
 base=/tmp
 rt_prio=0
+gen_prio=0
 build=1
 sipp=0
 while [ $# -gt 0 ]; do
@@ -40,9 +43,10 @@ while [ $# -gt 0 ]; do
     -m) mailboxes="$2"; shift 2 ;;
     -d) base="$2"; shift 2 ;;
     -R) rt_prio="$2"; shift 2 ;;
+    -G) gen_prio="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --sipp) sipp=1; shift ;;
-    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [-R rt_prio] [--no-build] [--sipp]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [-R rt_prio] [-G gen_rt_prio] [--no-build] [--sipp]" >&2; exit 2 ;;
   esac
 done
 
@@ -129,7 +133,9 @@ CONF
     sleep 1
     echo "N=$n gateway: $(curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^umgw_(rtp_packets|calls_total)' | tr '\n' ' ')"
   else
-    "$load" --gateway "127.0.0.1:$sip" --calls "$n" --rate "$rate" --hold "$hold" \
+    gen=("$load")
+    [ "$gen_prio" = 0 ] || gen=(chrt -r "$gen_prio" "$load")
+    "${gen[@]}" --gateway "127.0.0.1:$sip" --calls "$n" --rate "$rate" --hold "$hold" \
       --gateway-pid "$gw" --metrics "127.0.0.1:$admin" "${header[@]}" \
       --mailbox 'sip:mb{n}@contoso.com' --mailboxes "$mailboxes" || true
   fi

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use support::dovecot::{Backend, Dovecot};
@@ -22,14 +22,6 @@ fn plan(mwi_port: u16) -> String {
 }
 
 /// Sends digits as RFC 4733 events, each its own event (own timestamp).
-fn dial(ua: &Ua, media: SocketAddr, digits: &str, ts: &mut u32) {
-    for d in digits.chars() {
-        *ts = ts.wrapping_add(1600);
-        ua.send_dtmf(media, d, *ts);
-        std::thread::sleep(Duration::from_millis(60));
-    }
-}
-
 fn imap() -> Backend {
     Backend::Imap(Dovecot::start(&["alice", "carol"]))
 }
@@ -99,26 +91,26 @@ fn log_in_listen_delete_and_record_a_greeting(backend: Backend) {
 
     // "Please enter your extension" — typed over the prompt (barge-in).
     std::thread::sleep(Duration::from_millis(300));
-    dial(&ua, media, "1001#", &mut ts);
+    ua.keys(media, "1001#", &mut ts);
     std::thread::sleep(Duration::from_millis(400));
-    dial(&ua, media, "135790#", &mut ts);
+    ua.keys(media, "135790#", &mut ts);
     // Counts and the main menu play; "1" lists new messages; the first one plays.
     std::thread::sleep(Duration::from_millis(1500));
-    dial(&ua, media, "1", &mut ts);
+    ua.keys(media, "1", &mut ts);
     std::thread::sleep(Duration::from_millis(800));
-    dial(&ua, media, "3", &mut ts); // delete it
+    ua.keys(media, "3", &mut ts); // delete it
     assert_eq!(next_mwi(&mwi, &mut seen), (1, 0), "MWI after the delete");
     let left = store.list(&alice).unwrap();
     assert_eq!(left.len(), 1, "one message deleted");
     // The second message plays; "2" saves it.
     std::thread::sleep(Duration::from_millis(800));
-    dial(&ua, media, "2", &mut ts);
+    ua.keys(media, "2", &mut ts);
     assert_eq!(next_mwi(&mwi, &mut seen), (0, 1), "MWI after the save");
     assert!(store.list(&alice).unwrap()[0].seen);
 
     // Back at the main menu: "3" records a greeting, "#" ends it.
     std::thread::sleep(Duration::from_millis(1500));
-    dial(&ua, media, "3", &mut ts);
+    ua.keys(media, "3", &mut ts);
     // Wait for the prompt and the beep to finish (RTP stops), then speak.
     let start = Instant::now();
     ua.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(15));
@@ -126,7 +118,7 @@ fn log_in_listen_delete_and_record_a_greeting(backend: Backend) {
     let greeting = test_signal(1500);
     let (mut seq, mut ats) = (1u16, 0u32);
     ua.send_audio(media, &greeting, 77, &mut seq, &mut ats);
-    dial(&ua, media, "#", &mut ts);
+    ua.keys(media, "#", &mut ts);
     let path = mailboxes.join("alice/greeting.wav");
     let deadline = Instant::now() + Duration::from_secs(5);
     while !path.exists() && Instant::now() < deadline {
@@ -138,7 +130,7 @@ fn log_in_listen_delete_and_record_a_greeting(backend: Backend) {
 
     // "*" at the main menu says goodbye and hangs up.
     std::thread::sleep(Duration::from_millis(1500));
-    dial(&ua, media, "*", &mut ts);
+    ua.keys(media, "*", &mut ts);
     let bye = ua.expect_request(Method::Bye, Duration::from_secs(10));
     ua.ok(&bye);
     assert!(
@@ -181,10 +173,10 @@ fn wrong_pins_lock_the_mailbox(backend: Backend) {
         let media = Ua::media_target(&ok);
         let mut ts = 0;
         std::thread::sleep(Duration::from_millis(300));
-        dial(&ua, media, "1001#", &mut ts);
+        ua.keys(media, "1001#", &mut ts);
         for _ in 0..3 {
             std::thread::sleep(Duration::from_millis(400));
-            dial(&ua, media, "111111#", &mut ts);
+            ua.keys(media, "111111#", &mut ts);
             attempts += 1;
         }
         let bye = ua.expect_request(Method::Bye, Duration::from_secs(20));
