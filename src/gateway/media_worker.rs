@@ -1,8 +1,9 @@
 //! Media workers: one thread per core, each owning the media of the calls given to it.
 //!
 //! A worker keeps its calls in 20 phase buckets, 1 ms apart, and wakes once per millisecond
-//! to tick one bucket: every call in it sends the RTP that is due, drains its socket with one
-//! `recvmmsg` (packets wait in the kernel buffer until then) and steps its flow. A call costs
+//! to tick one bucket: every call in it sends the RTP that is due, reads its socket with one
+//! `recvmmsg` every few ticks (packets wait in the kernel buffer until then) and steps its
+//! flow. A call costs
 //! no task, timer or wake-up of its own; its sockets are not registered with the async
 //! reactor, so an arriving packet wakes nobody. Work that may block (storage, SIP) is handed
 //! to the runtime by the call itself and its result polled on a later tick.
@@ -208,11 +209,11 @@ fn run(inbox: &Receiver<Box<dyn MediaCall>>, priority: Priority) {
         if deadline > now {
             std::thread::sleep(deadline - now);
         }
-        // The scheduled instant, not the wake-up time: a pacer then serves exactly one
-        // 20 ms slot per tick, whatever the wake-up latency.
         if Instant::now().saturating_duration_since(deadline) > LATE {
             metrics::counter!(crate::telemetry::MEDIA_TICKS_LATE).increment(1);
         }
+        // The scheduled instant, not the wake-up time: a pacer then serves exactly one
+        // 20 ms slot per tick, whatever the wake-up latency.
         calls.tick(k, deadline, &mut rx);
         k = (k + 1) % PHASES;
         deadline = next_deadline(deadline, step, Instant::now());
