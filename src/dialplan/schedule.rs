@@ -166,7 +166,8 @@ pub fn parse_holiday(s: &str) -> Result<Holiday, String> {
 fn day(s: &str) -> Result<u8, String> {
     let lower = s.trim().to_ascii_lowercase();
     DAYS.iter()
-        .position(|d| lower.len() >= 3 && d.starts_with(&lower[..3]) && is_day_word(&lower))
+        // `get`, not indexing: a multi-byte character in the first three bytes is no day.
+        .position(|d| lower.get(..3).is_some_and(|p| d.starts_with(p)) && is_day_word(&lower))
         .map(|i| i as u8)
         .ok_or_else(|| format!("\"{s}\" is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun)"))
 }
@@ -285,6 +286,8 @@ mod tests {
             ("Mon-Fri", "must look like"),
             ("Mon-Frx 08:00-17:00", "\"Frx\" is not a day"),
             ("Mo 08:00-17:00", "\"Mo\" is not a day"),
+            // A multi-byte character inside the first three bytes (found by cargo fuzz).
+            ("mo\u{fffd}n 08:00-17:00", "is not a day"),
             ("Mon 08:00", "HH:MM-HH:MM"),
             ("Mon 25:00-26:00", "not a time of day"),
             ("Mon 08:60-09:00", "not a time of day"),
