@@ -3,7 +3,8 @@
 //! and reports calls to the gateway as events. Sans-IO: bytes and `now` in, [`Transmit`]s,
 //! timeouts and [`EndpointEvent`]s out.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -73,7 +74,7 @@ pub enum EndpointEvent {
     OutgoingFailed { call: CallId, status: Option<u16> },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct TxKey {
     branch: String,
     sent_by: String,
@@ -187,6 +188,52 @@ struct ClientEntry {
     tx: ClientNonInvite,
     remote: Remote,
     purpose: Purpose,
+    armed: Option<Instant>,
+}
+
+/// An INVITE server transaction, its call and the deadline its timer is armed with.
+#[derive(Debug)]
+struct InviteEntry {
+    tx: ServerInvite,
+    call: CallId,
+    remote: Remote,
+    armed: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct OtherEntry {
+    tx: ServerNonInvite,
+    remote: Remote,
+    armed: Option<Instant>,
+}
+
+/// The transaction a timer belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerOf {
+    Invite(TxKey),
+    Other(TxKey),
+    Client(String),
+    Outgoing(String),
+}
+
+/// Transaction deadlines, earliest first. Lazy: a transaction whose deadline moved leaves its
+/// old entry behind, which is skipped when popped (its `armed` no longer matches), so no event
+/// scans every transaction: thousands linger for 32 s after each call (Timers J and L).
+type Timers = BinaryHeap<Reverse<(Instant, TimerOf)>>;
+
+/// Pushes a transaction's deadline when it changed since it was last armed.
+fn arm(
+    timers: &mut Timers,
+    armed: &mut Option<Instant>,
+    next: Option<Instant>,
+    of: impl FnOnce() -> TimerOf,
+) {
+    if next != *armed {
+        *armed = next;
+        if let Some(t) = next {
+            timers.push(Reverse((t, of())));
+        }
+    }
 }
 
 /// The SIP endpoint. See the module docs.
@@ -194,9 +241,12 @@ pub struct Endpoint {
     config: EndpointConfig,
     rng: StdRng,
     next_id: u64,
-    invites: HashMap<TxKey, (ServerInvite, CallId, Remote)>,
-    others: HashMap<TxKey, (ServerNonInvite, Remote)>,
+    invites: HashMap<TxKey, InviteEntry>,
+    /// INVITE server transactions per call, so ending a call needs no scan of `invites`.
+    invites_of: HashMap<CallId, usize>,
+    others: HashMap<TxKey, OtherEntry>,
     clients: HashMap<String, ClientEntry>,
+    timers: Timers,
     /// Our INVITEs, by branch.
     outgoing: HashMap<String, uac::Outgoing>,
     calls: HashMap<CallId, Dialog>,
@@ -217,8 +267,10 @@ impl Endpoint {
             rng,
             next_id: 1,
             invites: HashMap::new(),
+            invites_of: HashMap::new(),
             others: HashMap::new(),
             clients: HashMap::new(),
+            timers: BinaryHeap::new(),
             outgoing: HashMap::new(),
             calls: HashMap::new(),
             dialog_index: HashMap::new(),
@@ -341,13 +393,13 @@ impl Endpoint {
             Method::Ack => return self.handle_ack(now, &msg, &key),
             Method::Cancel => return self.handle_cancel(now, remote, &msg, key),
             Method::Invite => {
-                if let Some((tx, _, _)) = self.invites.get_mut(&key) {
+                if let Some(InviteEntry { tx, .. }) = self.invites.get_mut(&key) {
                     tx.handle_retransmitted_invite();
                     return self.drain_invite(now, &key);
                 }
             }
             _ => {
-                if let Some((tx, _)) = self.others.get_mut(&key) {
+                if let Some(OtherEntry { tx, .. }) = self.others.get_mut(&key) {
                     tx.handle_retransmitted_request();
                     return self.drain_other(&key);
                 }
@@ -401,7 +453,14 @@ impl Endpoint {
         extra(&mut resp);
         let mut tx = ServerNonInvite::new(remote.transport.is_reliable(), self.config.timers);
         tx.send_response(now, code, resp.to_bytes());
-        self.others.insert(key.clone(), (tx, remote));
+        self.others.insert(
+            key.clone(),
+            OtherEntry {
+                tx,
+                remote,
+                armed: None,
+            },
+        );
         self.drain_other(&key);
     }
 
@@ -428,7 +487,7 @@ impl Endpoint {
         extra(&mut resp);
         let mut tx = ServerInvite::new(remote.transport.is_reliable(), self.config.timers);
         tx.send_response(now, code, resp.to_bytes());
-        self.invites.insert(key.clone(), (tx, call, remote));
+        self.insert_invite(key.clone(), tx, call, remote);
         self.drain_invite(now, &key);
     }
 
@@ -442,7 +501,7 @@ impl Endpoint {
         let mut trying = Message::response_to(&msg, 100, "Trying", None);
         self.decorate(&mut trying, 100);
         tx.send_response(now, 100, trying.to_bytes());
-        self.invites.insert(key.clone(), (tx, call, remote));
+        self.insert_invite(key.clone(), tx, call, remote);
         self.dialog_index.insert(
             (call_id.clone(), local_tag.clone(), remote_tag.clone()),
             call,
@@ -594,7 +653,7 @@ impl Endpoint {
             resp.push("Retry-After", "1");
         }
         tx.send_response(now, code, resp.to_bytes());
-        self.invites.insert(key.clone(), (tx, call, remote));
+        self.insert_invite(key.clone(), tx, call, remote);
         if code == 200 {
             if let Some(d) = self.calls.get_mut(&call) {
                 d.invite_tx = key.clone();
@@ -611,7 +670,7 @@ impl Endpoint {
 
     fn handle_ack(&mut self, now: Instant, msg: &Message, key: &TxKey) {
         // ACK for a non-2xx shares the INVITE's branch; ACK for a 2xx is matched by dialog.
-        if let Some((tx, _, _)) = self.invites.get_mut(key) {
+        if let Some(InviteEntry { tx, .. }) = self.invites.get_mut(key) {
             tx.handle_ack(now);
             return self.drain_invite(now, key);
         }
@@ -621,14 +680,14 @@ impl Endpoint {
         let Some(tx_key) = self.calls.get(&call).map(|d| d.invite_tx.clone()) else {
             return;
         };
-        if let Some((tx, _, _)) = self.invites.get_mut(&tx_key) {
+        if let Some(InviteEntry { tx, .. }) = self.invites.get_mut(&tx_key) {
             tx.handle_ack(now);
             self.drain_invite(now, &tx_key);
         }
     }
 
     fn handle_cancel(&mut self, now: Instant, remote: Remote, msg: &Message, key: TxKey) {
-        if let Some((tx, _)) = self.others.get_mut(&key) {
+        if let Some(OtherEntry { tx, .. }) = self.others.get_mut(&key) {
             tx.handle_retransmitted_request();
             return self.drain_other(&key);
         }
@@ -636,7 +695,7 @@ impl Endpoint {
             method: "INVITE".into(),
             ..key.clone()
         };
-        let Some((tx, call, _)) = self.invites.get(&invite_key) else {
+        let Some(InviteEntry { tx, call, .. }) = self.invites.get(&invite_key) else {
             return self.respond(
                 now,
                 remote,
@@ -696,7 +755,7 @@ impl Endpoint {
         self.decorate(&mut resp, code);
         extra(&mut resp);
         let key = d.invite_tx.clone();
-        if let Some((tx, _, _)) = self.invites.get_mut(&key) {
+        if let Some(InviteEntry { tx, .. }) = self.invites.get_mut(&key) {
             tx.send_response(now, code, resp.to_bytes());
         }
         self.drain_invite(now, &key);
@@ -818,6 +877,7 @@ impl Endpoint {
                 tx,
                 remote,
                 purpose,
+                armed: None,
             },
         );
         self.drain_client(&branch);
@@ -851,6 +911,7 @@ impl Endpoint {
                 tx,
                 remote,
                 purpose: Purpose::Request(id),
+                armed: None,
             },
         );
         self.drain_client(&branch);
@@ -859,48 +920,85 @@ impl Endpoint {
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
-        let invites: Vec<TxKey> = self
-            .invites
-            .iter()
-            .filter(|(_, (tx, _, _))| due(tx.poll_timeout()))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in invites {
-            if let Some((tx, _, _)) = self.invites.get_mut(&key) {
-                tx.handle_timeout(now);
+        while let Some(Reverse((t, _))) = self.timers.peek() {
+            if *t > now {
+                break;
             }
-            self.drain_invite(now, &key);
-        }
-        let others: Vec<TxKey> = self
-            .others
-            .iter()
-            .filter(|(_, (tx, _))| due(tx.poll_timeout()))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in others {
-            if let Some((tx, _)) = self.others.get_mut(&key) {
-                tx.handle_timeout(now);
+            let Some(Reverse((t, of))) = self.timers.pop() else {
+                break;
+            };
+            // Disarm first, so the drain re-arms whatever deadline the transaction has next.
+            let current = |armed: &mut Option<Instant>| {
+                let current = *armed == Some(t);
+                if current {
+                    *armed = None;
+                }
+                current
+            };
+            match of {
+                TimerOf::Invite(key) => {
+                    if let Some(e) = self.invites.get_mut(&key) {
+                        if current(&mut e.armed) {
+                            e.tx.handle_timeout(now);
+                            self.drain_invite(now, &key);
+                        }
+                    }
+                }
+                TimerOf::Other(key) => {
+                    if let Some(e) = self.others.get_mut(&key) {
+                        if current(&mut e.armed) {
+                            e.tx.handle_timeout(now);
+                            self.drain_other(&key);
+                        }
+                    }
+                }
+                TimerOf::Client(key) => {
+                    if let Some(e) = self.clients.get_mut(&key) {
+                        if current(&mut e.armed) {
+                            e.tx.handle_timeout(now);
+                            self.drain_client(&key);
+                        }
+                    }
+                }
+                TimerOf::Outgoing(branch) => {
+                    if let Some(o) = self.outgoing.get_mut(&branch) {
+                        if current(&mut o.armed) {
+                            o.tx.handle_timeout(now);
+                            self.drain_outgoing(now, &branch);
+                        }
+                    }
+                }
             }
-            self.drain_other(&key);
         }
-        let clients: Vec<String> = self
-            .clients
-            .iter()
-            .filter(|(_, e)| due(e.tx.poll_timeout()))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in clients {
-            if let Some(e) = self.clients.get_mut(&key) {
-                e.tx.handle_timeout(now);
+    }
+
+    fn insert_invite(&mut self, key: TxKey, tx: ServerInvite, call: CallId, remote: Remote) {
+        let entry = InviteEntry {
+            tx,
+            call,
+            remote,
+            armed: None,
+        };
+        *self.invites_of.entry(call).or_default() += 1;
+        if let Some(old) = self.invites.insert(key, entry) {
+            self.invite_gone(old.call);
+        }
+    }
+
+    fn invite_gone(&mut self, call: CallId) {
+        if let Some(n) = self.invites_of.get_mut(&call) {
+            *n -= 1;
+            if *n == 0 {
+                self.invites_of.remove(&call);
             }
-            self.drain_client(&key);
         }
-        self.outgoing_timeouts(now);
     }
 
     fn drain_invite(&mut self, now: Instant, key: &TxKey) {
-        let Some((tx, call, remote)) = self.invites.get_mut(key) else {
+        let Some(InviteEntry {
+            tx, call, remote, ..
+        }) = self.invites.get_mut(key)
+        else {
             return;
         };
         let (call, remote) = (*call, *remote);
@@ -935,16 +1033,23 @@ impl Endpoint {
                     self.send_bye(now, call);
                 }
                 TxEvent::Terminated => {
-                    self.invites.remove(key);
+                    if self.invites.remove(key).is_some() {
+                        self.invite_gone(call);
+                    }
                     self.forget_call_if_idle(call);
                 }
                 _ => {}
             }
         }
+        if let Some(e) = self.invites.get_mut(key) {
+            arm(&mut self.timers, &mut e.armed, e.tx.poll_timeout(), || {
+                TimerOf::Invite(key.clone())
+            });
+        }
     }
 
     fn drain_other(&mut self, key: &TxKey) {
-        let Some((tx, remote)) = self.others.get_mut(key) else {
+        let Some(OtherEntry { tx, remote, armed }) = self.others.get_mut(key) else {
             return;
         };
         let remote = *remote;
@@ -954,9 +1059,12 @@ impl Endpoint {
         while let Some(ev) = tx.poll_event() {
             if ev == TxEvent::Terminated {
                 self.others.remove(key);
-                break;
+                return;
             }
         }
+        arm(&mut self.timers, armed, tx.poll_timeout(), || {
+            TimerOf::Other(key.clone())
+        });
     }
 
     fn drain_client(&mut self, key: &str) {
@@ -1001,6 +1109,11 @@ impl Endpoint {
                 Purpose::Cancel => {}
             }
         }
+        if let Some(e) = self.clients.get_mut(key) {
+            arm(&mut self.timers, &mut e.armed, e.tx.poll_timeout(), || {
+                TimerOf::Client(key.to_owned())
+            });
+        }
     }
 
     /// Removes a terminated dialog once its INVITE transactions have ended.
@@ -1011,7 +1124,7 @@ impl Endpoint {
         if d.state != DialogState::Terminated {
             return;
         }
-        if self.invites.values().any(|(_, c, _)| *c == call) {
+        if self.invites_of.contains_key(&call) {
             return;
         }
         if let Some(d) = self.calls.remove(&call) {
@@ -1029,18 +1142,10 @@ impl Endpoint {
         self.events.pop_front()
     }
 
-    /// The earliest timer of any transaction.
+    /// The earliest timer of any transaction (possibly one that has since moved: waking early
+    /// for it is harmless).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let a = self
-            .invites
-            .values()
-            .filter_map(|(tx, _, _)| tx.poll_timeout());
-        let b = self.others.values().filter_map(|(tx, _)| tx.poll_timeout());
-        let c = self.clients.values().filter_map(|e| e.tx.poll_timeout());
-        a.chain(b)
-            .chain(c)
-            .chain(self.outgoing_next_timeout())
-            .min()
+        self.timers.peek().map(|Reverse((t, _))| *t)
     }
 }
 

@@ -131,6 +131,36 @@ fn invite_answer_ack_bye() {
     assert_eq!(ep.poll_event(), Some(EndpointEvent::Ended { call }));
     assert_eq!(ep.active_calls(), 0);
     assert_eq!(ep.transactions(), 0);
+    assert_eq!(ep.poll_timeout(), None, "no timer left behind");
+}
+
+#[test]
+fn a_deadline_that_moved_does_not_fire_at_its_old_time() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bK1").as_bytes());
+    responses(&mut ep);
+    let call = incoming(&mut ep);
+    ep.answer(t0, call, b"v=0\r\n".to_vec());
+    let ok = responses(&mut ep).remove(0);
+    assert_eq!(ep.poll_timeout(), Some(t0 + Duration::from_millis(500)));
+    // The ACK before T1 moves the INVITE transaction's deadline to Timer L.
+    let ack = ack_for(&ok, "z9hG4bKack");
+    ep.handle(
+        t0 + Duration::from_millis(100),
+        peer("10.0.0.1"),
+        ack.as_bytes(),
+    );
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::Acked { call }));
+    // The old entry may still wake the driver; running it must do nothing.
+    ep.handle_timeout(t0 + Duration::from_millis(500));
+    assert!(
+        responses(&mut ep).is_empty(),
+        "no 200 retransmitted after the ACK"
+    );
+    assert_eq!(ep.transactions(), 1);
+    let next = ep.poll_timeout().expect("Timer L armed");
+    assert!(next > t0 + Duration::from_secs(1), "{:?}", next - t0);
 }
 
 #[test]

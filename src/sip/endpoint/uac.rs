@@ -7,7 +7,8 @@
 use std::time::Instant;
 
 use super::{
-    contact, via, CallId, Dialog, DialogState, Endpoint, EndpointEvent, Purpose, TxKey, ALLOW,
+    arm, contact, via, CallId, Dialog, DialogState, Endpoint, EndpointEvent, Purpose, TimerOf,
+    TxKey, ALLOW,
 };
 use crate::sip::message::{self, Message, Method};
 use crate::sip::transaction::{ClientInvite, ClientNonInvite, TxEvent};
@@ -16,10 +17,11 @@ use crate::sip::{Remote, Transmit};
 /// An INVITE we sent and its transaction.
 #[derive(Debug)]
 pub(super) struct Outgoing {
-    tx: ClientInvite,
+    pub(super) tx: ClientInvite,
     call: CallId,
     remote: Remote,
     request: Message,
+    pub(super) armed: Option<Instant>,
 }
 
 impl Endpoint {
@@ -91,6 +93,7 @@ impl Endpoint {
                 call,
                 remote,
                 request: req,
+                armed: None,
             },
         );
         self.drain_outgoing(now, &branch);
@@ -206,6 +209,7 @@ impl Endpoint {
                 tx,
                 remote,
                 purpose: Purpose::Cancel,
+                armed: None,
             },
         );
         self.drain_client(&key);
@@ -239,6 +243,11 @@ impl Endpoint {
                 _ => {}
             }
         }
+        if let Some(o) = self.outgoing.get_mut(branch) {
+            arm(&mut self.timers, &mut o.armed, o.tx.poll_timeout(), || {
+                TimerOf::Outgoing(branch.to_owned())
+            });
+        }
         let _ = now;
     }
 
@@ -249,29 +258,6 @@ impl Endpoint {
         self.events
             .push_back(EndpointEvent::OutgoingFailed { call, status });
         self.forget_call_if_idle(call);
-    }
-
-    /// Runs the timers of our INVITEs due at `now`.
-    pub(super) fn outgoing_timeouts(&mut self, now: Instant) {
-        let due: Vec<String> = self
-            .outgoing
-            .iter()
-            .filter(|(_, o)| o.tx.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for branch in due {
-            if let Some(o) = self.outgoing.get_mut(&branch) {
-                o.tx.handle_timeout(now);
-            }
-            self.drain_outgoing(now, &branch);
-        }
-    }
-
-    pub(super) fn outgoing_next_timeout(&self) -> Option<Instant> {
-        self.outgoing
-            .values()
-            .filter_map(|o| o.tx.poll_timeout())
-            .min()
     }
 }
 
