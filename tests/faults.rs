@@ -134,10 +134,7 @@ fn kill_9_mid_recording_loses_no_message_and_shows_no_partial_one() {
         assert!(corr > 0.95, "call {k}: correlation {corr}");
     }
     assert_eq!(matched.len(), 3);
-    let spool: Vec<_> = std::fs::read_dir(gw.dir.path().join("data/spool"))
-        .unwrap()
-        .flatten()
-        .collect();
+    let spool = gw.spool_entries();
     assert!(spool.is_empty(), "spool emptied: {spool:?}");
 
     // A second restart deposits nothing again.

@@ -17,7 +17,7 @@ use tracing::{debug, error, info, warn, Instrument, Span};
 
 use super::call::{mailbox_address, send_mwi, CallSetup, CallSignal};
 use super::media_worker::{self, MediaCall};
-use super::spool::{self, SpoolEntry, SpoolMeta};
+use super::spool::{SpoolEntry, SpoolMeta};
 use super::CoreCmd;
 use crate::dialplan::MailboxEntry;
 use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
@@ -70,7 +70,9 @@ struct Prepared {
 }
 
 fn prepare(shared: &super::Shared, mailbox: &MailboxEntry, meta: &(String, SpoolMeta)) -> Prepared {
-    let spool = spool::create(&shared.spool_dir, &meta.0, &meta.1)
+    let spool = shared
+        .spool
+        .create(&meta.0, &meta.1)
         .map_err(|e| e.to_string())
         .and_then(|entry| {
             let recorder = Recorder::create(&entry.wav).map_err(|e| e.to_string())?;
@@ -490,7 +492,7 @@ impl DepositCall {
         let (tx, rx) = oneshot::channel();
         let media = &mut self.media;
         let entry = media.spool.take();
-        // A recording never started (missed call) still has its empty file to remove.
+        // A recording never started (missed call) still has its empty file.
         let closing = media
             .closing
             .take()
@@ -524,9 +526,8 @@ impl DepositCall {
         let span = self.span.clone();
         let task = async move {
             let started = Instant::now();
-            let wav = entry.as_ref().map(|e| e.wav.clone());
             let result = tokio::task::spawn_blocking(move || {
-                let samples = close_recording(closing, wav.as_deref()).unwrap_or(recorded_samples);
+                let samples = close_recording(closing).unwrap_or(recorded_samples);
                 let msg = NewMessage {
                     duration: Duration::from_millis(samples / 8),
                     ..msg
@@ -603,7 +604,7 @@ impl DepositCall {
 }
 
 /// Finishes (or discards) the stopped recording: its length in samples, if it was kept.
-fn close_recording(closing: Option<Closing>, wav: Option<&std::path::Path>) -> Option<u64> {
+fn close_recording(closing: Option<Closing>) -> Option<u64> {
     match closing? {
         Closing::Keep {
             recorder,
@@ -615,10 +616,17 @@ fn close_recording(closing: Option<Closing>, wav: Option<&std::path::Path>) -> O
                 None
             }
         },
+        // Nothing to make durable: the audio is emptied here and the file goes (for reuse)
+        // with the spool entry.
         Closing::Discard(recorder) => {
-            drop(recorder); // no finish: nothing to make durable
-            if let Some(wav) = wav {
-                let _ = std::fs::remove_file(wav);
+            let path = recorder.path().to_owned();
+            drop(recorder);
+            let emptied = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(0));
+            if let Err(e) = emptied {
+                warn!(error = %e, path = %path.display(), "cannot empty a discarded recording");
             }
             None
         }

@@ -49,7 +49,7 @@ pub struct Resources {
     pub prompts: PromptLibrary,
     pub store: Arc<dyn Mailbox>,
     /// Recordings in progress (and recordings kept after a failed deposit).
-    pub spool_dir: PathBuf,
+    pub spool: Arc<spool::Spool>,
     /// The Maildir store's root: one directory per mailbox (messages, greeting, PIN state).
     pub mailboxes_dir: PathBuf,
 }
@@ -74,13 +74,13 @@ impl Resources {
         let mailboxes_dir = data.join("mailboxes");
         let store = open_store(config, &mailboxes_dir)?;
         let spool_dir = data.join("spool");
-        std::fs::create_dir_all(&spool_dir)
-            .with_context(|| format!("creating spool directory {}", spool_dir.display()))?;
+        let spool = spool::Spool::open(&spool_dir)
+            .with_context(|| format!("opening spool directory {}", spool_dir.display()))?;
         Ok(Resources {
             dialplans,
             prompts,
             store,
-            spool_dir,
+            spool,
             mailboxes_dir,
         })
     }
@@ -126,9 +126,9 @@ fn spawn_spool_retry(core: &Core) {
         loop {
             tokio::time::sleep(tick).await;
             let Some(mut r) = retry.take() else { return };
-            let (dir, store) = (shared.spool_dir.clone(), shared.store.clone());
+            let (spool, store) = (shared.spool.clone(), shared.store.clone());
             let Ok((r, delivered)) = tokio::task::spawn_blocking(move || {
-                let d = r.pass(&dir, &*store, Instant::now());
+                let d = r.pass(&spool, &*store, Instant::now());
                 (r, d)
             })
             .await
@@ -206,7 +206,7 @@ pub fn data_dir(config: &Config) -> PathBuf {
 pub(crate) struct Shared {
     pub prompts: PromptLibrary,
     pub store: Arc<dyn Mailbox>,
-    pub spool_dir: PathBuf,
+    pub spool: Arc<spool::Spool>,
     pub mailboxes_dir: PathBuf,
     /// `store.max_messages` / `store.max_bytes`.
     pub quota: crate::store::Quota,
@@ -385,14 +385,14 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         dialplans,
         prompts,
         store,
-        spool_dir,
+        spool,
         mailboxes_dir,
     } = resources;
     let locator = crate::sip::locate::Locator::new(config.sip.routes.clone());
     // Recordings cut off by a crash or a kill are deposited before any new call is taken.
     let recovered = {
-        let (dir, store) = (spool_dir.clone(), store.clone());
-        tokio::task::spawn_blocking(move || spool::recover(&dir, &*store))
+        let (spool, store) = (spool.clone(), store.clone());
+        tokio::task::spawn_blocking(move || spool::recover(&spool, &*store))
             .await
             .unwrap_or_default()
     };
@@ -418,7 +418,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         shared: Arc::new(Shared {
             prompts,
             store,
-            spool_dir,
+            spool,
             mailboxes_dir,
             quota,
             locator,
@@ -825,11 +825,11 @@ impl Core {
             .call
             .min_free_disk_mb
             .saturating_mul(1024 * 1024);
-        if let Some(free) = free_bytes(&self.shared.spool_dir) {
+        if let Some(free) = free_bytes(self.shared.spool.dir()) {
             if free < min_free {
                 error!(
                     free_mb = free / (1024 * 1024), min_mb = self.config.call.min_free_disk_mb,
-                    spool = %self.shared.spool_dir.display(), "disk almost full: 503 for a new call"
+                    spool = %self.shared.spool.dir().display(), "disk almost full: 503 for a new call"
                 );
                 self.refuse(now, call, 503, "Service Unavailable");
                 return;

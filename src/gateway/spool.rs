@@ -10,11 +10,20 @@
 //! `<id>.retry` marker; [`Retry`] delivers marked entries in the background with exponential
 //! back-off. Only marked entries are retried, so a recording still in progress is never
 //! touched.
+//!
+//! Removed entries are not deleted but emptied and moved to `free/`, and new entries are made
+//! from those files: a busy gateway creates and removes two files per call, and ext4 without a
+//! journal skips every inode freed in the last minute when it allocates one, so at hundreds of
+//! calls a second each creation would scan tens of thousands of inodes (docs/PERFORMANCE.md).
+//! A file is emptied before it enters `free/`, so no entry ever starts with another call's
+//! audio; whatever is in `free/` is garbage by definition.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -44,31 +53,121 @@ impl SpoolMeta {
     }
 }
 
+/// The spool directory and the emptied files kept for reuse.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    free_dir: PathBuf,
+    free: Mutex<Vec<PathBuf>>,
+    next_free_name: AtomicU64,
+}
+
+/// Emptied files kept beyond this many are deleted (after a burst of calls).
+const MAX_FREE: usize = 16_384;
+
+impl Spool {
+    /// Opens (creating) the spool at `dir` and takes stock of its free files.
+    pub fn open(dir: &Path) -> std::io::Result<Arc<Spool>> {
+        let free_dir = dir.join("free");
+        fs::create_dir_all(&free_dir)?;
+        let mut free = Vec::new();
+        let mut next = 0;
+        for e in fs::read_dir(&free_dir)?.flatten() {
+            let name = e.file_name();
+            let n = name.to_str().and_then(|n| n.parse::<u64>().ok());
+            match n {
+                Some(n) if free.len() < MAX_FREE => {
+                    next = next.max(n + 1);
+                    free.push(e.path());
+                }
+                _ => {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(Arc::new(Spool {
+            dir: dir.to_owned(),
+            free_dir,
+            free: Mutex::new(free),
+            next_free_name: AtomicU64::new(next),
+        }))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates an entry: the metadata is on disk (fsynced, renamed into place) before any
+    /// audio, and the (empty) WAV file exists.
+    pub fn create(self: &Arc<Self>, id: &str, meta: &SpoolMeta) -> std::io::Result<SpoolEntry> {
+        let text = toml::to_string(meta).map_err(std::io::Error::other)?;
+        let meta_path = self.dir.join(format!("{id}.meta"));
+        let tmp = self.dir.join(format!(".{id}.meta.tmp"));
+        self.reuse_as(&tmp);
+        {
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, &meta_path)?;
+        fs::File::open(&self.dir)?.sync_all()?;
+        let wav = self.dir.join(format!("{id}.wav"));
+        self.reuse_as(&wav);
+        Ok(SpoolEntry {
+            id: id.to_owned(),
+            wav,
+            meta_path,
+            spool: Arc::clone(self),
+        })
+    }
+
+    /// Moves a free (empty) file to `path`, if there is one; else `path` is created by its
+    /// writer as usual.
+    fn reuse_as(&self, path: &Path) {
+        loop {
+            let Some(file) = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+                return;
+            };
+            // A file an operator removed is simply skipped.
+            if fs::rename(&file, path).is_ok() {
+                return;
+            }
+        }
+    }
+
+    /// Empties `path` and keeps it for reuse, or deletes it when enough are kept.
+    fn recycle(&self, path: &Path) -> std::io::Result<()> {
+        let full = self.free.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_FREE;
+        if !full {
+            let name = self.next_free_name.fetch_add(1, Ordering::Relaxed);
+            let target = self.free_dir.join(name.to_string());
+            let emptied = fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|f| f.set_len(0));
+            match emptied.and_then(|()| fs::rename(path, &target)) {
+                Ok(()) => {
+                    self.free
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(target);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(e),
+                Err(_) => {}
+            }
+        }
+        fs::remove_file(path)
+    }
+}
+
 /// One recording in the spool.
 #[derive(Debug)]
 pub struct SpoolEntry {
     pub id: String,
     pub wav: PathBuf,
     meta_path: PathBuf,
-}
-
-/// Creates an entry: the metadata is on disk (fsynced, renamed into place) before any audio.
-pub fn create(dir: &Path, id: &str, meta: &SpoolMeta) -> std::io::Result<SpoolEntry> {
-    let text = toml::to_string(meta).map_err(std::io::Error::other)?;
-    let meta_path = dir.join(format!("{id}.meta"));
-    let tmp = dir.join(format!(".{id}.meta.tmp"));
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, &meta_path)?;
-    fs::File::open(dir)?.sync_all()?;
-    Ok(SpoolEntry {
-        id: id.to_owned(),
-        wav: dir.join(format!("{id}.wav")),
-        meta_path,
-    })
+    spool: Arc<Spool>,
 }
 
 impl SpoolEntry {
@@ -85,11 +184,12 @@ impl SpoolEntry {
         fs::File::open(&marker)?.sync_all()
     }
 
-    /// Removes the entry once its message is committed (or it is not worth keeping).
+    /// Removes the entry once its message is committed (or it is not worth keeping). The
+    /// metadata goes last: while it exists the entry is recovered (idempotently).
     pub fn remove(&self) {
-        let _ = fs::remove_file(&self.wav);
+        let _ = self.spool.recycle(&self.wav);
         let _ = fs::remove_file(self.marker());
-        if let Err(e) = fs::remove_file(&self.meta_path) {
+        if let Err(e) = self.spool.recycle(&self.meta_path) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 warn!(path = %self.meta_path.display(), error = %e, "cannot remove spool entry");
             }
@@ -108,9 +208,9 @@ pub struct Recovered {
 
 /// Deposits every spool entry left by a gateway that died mid-call. Entries that cannot be
 /// deposited stay in the spool, marked for [`Retry`] (and are logged).
-pub fn recover(dir: &Path, store: &dyn Mailbox) -> Vec<Recovered> {
+pub fn recover(spool: &Arc<Spool>, store: &dyn Mailbox) -> Vec<Recovered> {
     let mut out = Vec::new();
-    for (entry, meta) in entries(dir, |_| true) {
+    for (entry, meta) in entries(spool, |_| true) {
         match deliver(&entry, meta, store, true) {
             Ok(r) => out.push(r),
             Err(e) => {
@@ -127,8 +227,9 @@ pub fn recover(dir: &Path, store: &dyn Mailbox) -> Vec<Recovered> {
     out
 }
 
-/// The readable entries of `dir` whose id passes `want`, oldest name first.
-fn entries(dir: &Path, want: impl Fn(&str) -> bool) -> Vec<(SpoolEntry, SpoolMeta)> {
+/// The readable entries of the spool whose id passes `want`, oldest name first.
+fn entries(spool: &Arc<Spool>, want: impl Fn(&str) -> bool) -> Vec<(SpoolEntry, SpoolMeta)> {
+    let dir = spool.dir();
     let Ok(list) = fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -164,6 +265,7 @@ fn entries(dir: &Path, want: impl Fn(&str) -> bool) -> Vec<(SpoolEntry, SpoolMet
             wav: dir.join(format!("{id}.wav")),
             id,
             meta_path,
+            spool: Arc::clone(spool),
         };
         out.push((entry, meta));
     }
@@ -246,10 +348,16 @@ impl Retry {
 
     /// One pass over the marked entries: delivers those that are due; returns what was
     /// delivered (for MWI).
-    pub fn pass(&mut self, dir: &Path, store: &dyn Mailbox, now: Instant) -> Vec<Recovered> {
+    pub fn pass(
+        &mut self,
+        spool: &Arc<Spool>,
+        store: &dyn Mailbox,
+        now: Instant,
+    ) -> Vec<Recovered> {
         let mut delivered = Vec::new();
         let mut seen = Vec::new();
-        let pending = entries(dir, |id| dir.join(format!("{id}.retry")).exists());
+        let dir = spool.dir();
+        let pending = entries(spool, |id| dir.join(format!("{id}.retry")).exists());
         for (entry, meta) in pending {
             seen.push(entry.id.clone());
             let initial = self.initial;
@@ -295,6 +403,23 @@ mod tests {
     use crate::media::rtp::RtpPacket;
     use crate::store::{GreetingKind, Maildir};
 
+    /// A spool and a Maildir store in a fresh directory.
+    fn fixture() -> (tempfile::TempDir, Arc<Spool>, Maildir) {
+        let t = tempfile::tempdir().unwrap();
+        let spool = Spool::open(&t.path().join("spool")).unwrap();
+        let store = Maildir::with_host(t.path().join("mail"), "gw").unwrap();
+        (t, spool, store)
+    }
+
+    /// Names in the spool directory besides `free/`.
+    fn left(spool: &Spool) -> Vec<String> {
+        fs::read_dir(spool.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "free")
+            .collect()
+    }
+
     fn meta() -> SpoolMeta {
         SpoolMeta {
             mailbox_id: "alice".into(),
@@ -309,14 +434,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn crashed_recording_is_deposited_once_and_marked() {
-        let t = tempfile::tempdir().unwrap();
-        let spool = t.path().join("spool");
-        fs::create_dir_all(&spool).unwrap();
-        let store = Maildir::with_host(t.path().join("mail"), "gw").unwrap();
-        let entry = create(&spool, "alice-0001", &meta()).unwrap();
-        let mut rec = Recorder::create(&entry.wav).unwrap();
+    /// A recorder at `wav` that has recorded two seconds of audio.
+    fn two_seconds(wav: &Path) -> Recorder {
+        let mut rec = Recorder::create(wav).unwrap();
         let payload = [0x20u8; 160];
         for i in 0..100u16 {
             let p = RtpPacket {
@@ -329,6 +449,14 @@ mod tests {
             };
             rec.push(G711::Pcmu, &p).unwrap();
         }
+        rec
+    }
+
+    #[test]
+    fn crashed_recording_is_deposited_once_and_marked() {
+        let (_t, spool, store) = fixture();
+        let entry = spool.create("alice-0001", &meta()).unwrap();
+        let mut rec = two_seconds(&entry.wav);
         rec.flush().unwrap();
         std::mem::forget(rec); // killed
 
@@ -337,7 +465,7 @@ mod tests {
         let first = recover(&spool, &store);
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].kind, MessageKind::VoiceMail);
-        let entry = create(&spool, "alice-0001", &meta()).unwrap();
+        let entry = spool.create("alice-0001", &meta()).unwrap();
         Recorder::create(&entry.wav).unwrap().finish(None).unwrap();
         recover(&spool, &store);
         let mb = MailboxId::new("alice").unwrap();
@@ -350,22 +478,54 @@ mod tests {
             .iter()
             .any(|(k, v)| k == "X-UMGW-Recovered" && v == "crash"));
         assert!(parsed.audio_wav.is_some());
-        assert_eq!(fs::read_dir(&spool).unwrap().count(), 0, "spool emptied");
+        assert_eq!(left(&spool), Vec::<String>::new(), "spool emptied");
     }
 
     #[test]
     fn call_killed_before_its_first_flush_becomes_a_missed_call() {
-        let t = tempfile::tempdir().unwrap();
-        let spool = t.path().join("spool");
-        fs::create_dir_all(&spool).unwrap();
-        let store = Maildir::with_host(t.path().join("mail"), "gw").unwrap();
-        let entry = create(&spool, "alice-0002", &meta()).unwrap();
+        let (_t, spool, store) = fixture();
+        let entry = spool.create("alice-0002", &meta()).unwrap();
         std::mem::forget(Recorder::create(&entry.wav).unwrap()); // killed: header never written
         assert_eq!(fs::metadata(&entry.wav).unwrap().len(), 0);
         let recovered = recover(&spool, &store);
         assert_eq!(recovered.len(), 1);
         assert_eq!(recovered[0].kind, MessageKind::MissedCall);
-        assert_eq!(fs::read_dir(&spool).unwrap().count(), 0, "spool emptied");
+        assert_eq!(left(&spool), Vec::<String>::new(), "spool emptied");
+    }
+
+    #[test]
+    fn removed_entries_are_emptied_and_their_files_reused() {
+        use std::os::unix::fs::MetadataExt;
+        let (_t, spool, store) = fixture();
+        let inode = |p: &Path| fs::metadata(p).unwrap().ino();
+        let first = spool.create("alice-0003", &meta()).unwrap();
+        let rec = two_seconds(&first.wav);
+        rec.finish(None).unwrap();
+        let mut used = vec![inode(&first.wav), inode(&first.meta_path)];
+        first.remove();
+        assert!(left(&spool).is_empty(), "{:?}", left(&spool));
+        let free: Vec<fs::Metadata> = fs::read_dir(spool.dir().join("free"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap())
+            .collect();
+        assert_eq!(free.len(), 2);
+        assert!(free.iter().all(|m| m.len() == 0), "emptied before reuse");
+
+        let second = spool.create("alice-0004", &meta()).unwrap();
+        let mut reused = vec![inode(&second.wav), inode(&second.meta_path)];
+        used.sort();
+        reused.sort();
+        assert_eq!(used, reused, "no new inode for a new entry");
+        assert_eq!(fs::metadata(&second.wav).unwrap().len(), 0);
+        // Killed now: the entry is a missed call, never the first call's audio.
+        let recovered = recover(&spool, &store);
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(recovered[0].kind, MessageKind::MissedCall);
+        // A restarted gateway takes stock of the free files.
+        let reopened = Spool::open(spool.dir()).unwrap();
+        assert_eq!(reopened.free.lock().unwrap().len(), 2);
+        let third = reopened.create("alice-0005", &meta()).unwrap();
+        assert!(used.contains(&inode(&third.wav)));
     }
 
     /// A store that is down while `down` is set.
@@ -421,18 +581,16 @@ mod tests {
 
     #[test]
     fn retry_delivers_marked_entries_with_back_off_and_leaves_others() {
-        let t = tempfile::tempdir().unwrap();
-        let spool = t.path().join("spool");
-        fs::create_dir_all(&spool).unwrap();
+        let (_t, spool, inner) = fixture();
         let store = Flaky {
-            inner: Maildir::with_host(t.path().join("mail"), "gw").unwrap(),
+            inner,
             down: true.into(),
         };
-        let failed = create(&spool, "alice-failed", &meta()).unwrap();
+        let failed = spool.create("alice-failed", &meta()).unwrap();
         Recorder::create(&failed.wav).unwrap().finish(None).unwrap();
         failed.mark_pending(false).unwrap();
         // A recording still in progress has no marker: never touched.
-        let live = create(&spool, "alice-live", &meta()).unwrap();
+        let live = spool.create("alice-live", &meta()).unwrap();
 
         let ms = Duration::from_millis;
         let mut r = Retry::new(ms(100), ms(300));

@@ -289,7 +289,7 @@ async fn execute(
             (Input::StoreDone(ok), None)
         }),
         Command::StartRecording => {
-            let path = s.shared.spool_dir.join(format!(
+            let path = s.shared.spool.dir().join(format!(
                 "greeting-{:016x}.wav",
                 rand::thread_rng().gen::<u64>()
             ));

@@ -360,6 +360,18 @@ impl Gateway {
         fs::read_to_string(self.dir.path().join("umgw.log")).unwrap_or_default()
     }
 
+    /// Names in the spool besides `free/` (emptied files kept for reuse): the entries.
+    pub fn spool_entries(&self) -> Vec<String> {
+        fs::read_dir(self.dir.path().join("data/spool"))
+            .map(|list| {
+                list.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != "free")
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn mailbox_dir(&self, mailbox: &str) -> PathBuf {
         self.dir.path().join("data/mailboxes").join(mailbox)
     }
