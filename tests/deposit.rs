@@ -261,9 +261,11 @@ fn reordered_and_lost_packets_are_counted_in_the_message() {
     assert_eq!(stats.lost, 2, "{header}");
     assert_eq!(stats.reordered, 3, "{header}");
     assert_eq!((stats.late, stats.duplicates), (0, 0), "{header}");
-    assert!(gw
-        .log()
-        .contains("media=packets=98; lost=2; late=0; reordered=3"));
+    // The call's last log line follows the store's commit.
+    gw.wait_log(
+        "media=packets=98; lost=2; late=0; reordered=3",
+        Duration::from_secs(2),
+    );
     // Lost frames are silence in place, so the recording keeps its length and alignment.
     assert_recording_matches(m, &sent, 0.9);
 }
@@ -335,7 +337,7 @@ fn idle_timeout_ends_recording_and_trims_silence() {
     // 1.5 s of speech plus the 200 ms tail kept after the last voiced frame.
     let ms = audio.len() / 8;
     assert!((1660..=1760).contains(&ms), "recorded {ms} ms");
-    assert!(gw.log().contains("IdleTimeout"), "{}", gw.log());
+    gw.wait_log("IdleTimeout", Duration::from_secs(2));
 }
 
 #[test]
@@ -352,7 +354,7 @@ fn max_length_stops_recording() {
     let audio = read_wav(msgs[0].audio_wav.as_ref().unwrap());
     let ms = audio.len() / 8;
     assert!((1960..=2040).contains(&ms), "recorded {ms} ms, limit 2000");
-    assert!(gw.log().contains("MaxLength"));
+    gw.wait_log("MaxLength", Duration::from_secs(2));
 }
 
 #[test]

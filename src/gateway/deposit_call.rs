@@ -1,6 +1,7 @@
 //! A deposit call: greeting, beep, recording. The call's task prepares it (greeting, quota,
 //! spool entry, on the blocking pool) and hands it to a media worker
-//! ([`super::media_worker`]), which ticks it every 20 ms: paced prompt out, one `recvmmsg` in,
+//! ([`super::media_worker`]), which ticks it every 20 ms while a prompt plays and every 60 ms
+//! otherwise: paced prompt out, one `recvmmsg` in,
 //! the reorder buffer, DTMF, the recorder and the sans-IO [`Deposit`] flow, all on the
 //! worker's thread. What may block (finishing and storing the message, SIP) goes to the
 //! runtime; the worker polls its result on a later tick.
@@ -16,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn, Instrument, Span};
 
 use super::call::{mailbox_address, send_mwi, CallSetup, CallSignal};
-use super::media_worker::{self, MediaCall};
+use super::media_worker::{self, MediaCall, Next};
 use super::spool::{SpoolEntry, SpoolMeta};
 use super::CoreCmd;
 use crate::dialplan::MailboxEntry;
@@ -211,10 +212,25 @@ impl DepositCall {
 }
 
 impl MediaCall for DepositCall {
-    fn tick(&mut self, now: Instant, rx: &mut Batch) -> bool {
-        let span = self.span.clone();
-        let _entered = span.enter();
+    fn tick(&mut self, now: Instant, rx: &mut Batch) -> Next {
+        // Moved out and back rather than cloned: a clone is an atomic increment per call
+        // every tick.
+        let span = std::mem::replace(&mut self.span, Span::none());
+        let next = span.in_scope(|| self.step(now, rx));
+        self.span = span;
+        next
+    }
+}
+
+impl DepositCall {
+    fn step(&mut self, now: Instant, rx: &mut Batch) -> Next {
         self.ticks = self.ticks.wrapping_add(1);
+        let was_playing = self.media.player.is_playing();
+        if !was_playing {
+            // Let the pacer pass the frames skipped while silent, so a prompt started now
+            // does not go out as a burst catching up on them.
+            self.send(now);
+        }
         self.poll_signals(now, rx);
         self.poll_store(now);
         self.execute(now);
@@ -222,7 +238,8 @@ impl MediaCall for DepositCall {
             let was_playing = self.media.player.is_playing();
             self.send(now);
             // Sending first: the prompt's timing does not wait for the recording's writes.
-            if self.ticks % RECEIVE_EVERY == 0 {
+            // While silent the call is ticked only every RECEIVE_EVERY frames.
+            if !was_playing || self.ticks % RECEIVE_EVERY == 0 {
                 self.receive(rx, now);
             }
             if was_playing && !self.media.player.is_playing() {
@@ -236,16 +253,20 @@ impl MediaCall for DepositCall {
             if let Some(done) = self.done.take() {
                 let _ = done.send(());
             }
-            return false;
+            return Next::Done;
         }
-        true
+        if self.media.player.is_playing() {
+            Next::Frames(1)
+        } else {
+            Next::Frames(RECEIVE_EVERY as u8)
+        }
     }
 }
 
-/// Ticks between reads of a call's socket. Reading every third tick (60 ms, three packets
-/// per `recvmmsg`) costs a third of the system calls of reading every tick; arrival times come
-/// from kernel timestamps, so jitter figures are unaffected, and a digit is heard at most
-/// 40 ms later.
+/// Frames between reads of a call's socket. Reading every third frame (60 ms, three packets
+/// per `recvmmsg`) costs a third of the system calls of reading every frame; arrival times
+/// come from kernel timestamps, so jitter figures are unaffected, and a digit or a hang-up is
+/// acted on at most 40 ms later. A call that is not playing a prompt is ticked only then.
 const RECEIVE_EVERY: u32 = 3;
 
 impl DepositCall {

@@ -3,7 +3,9 @@
 //! A worker keeps its calls in 20 phase buckets, 1 ms apart, and wakes once per millisecond
 //! to tick one bucket: every call in it sends the RTP that is due, reads its socket with one
 //! `recvmmsg` every few ticks (packets wait in the kernel buffer until then) and steps its
-//! flow. A call costs
+//! flow. A call with nothing to send asks to be ticked only every few frames, and the worker
+//! passes it over in between without touching its state: with thousands of calls that state
+//! is not in the CPU's caches, so each touch costs memory stalls. A call costs
 //! no task, timer or wake-up of its own; its sockets are not registered with the async
 //! reactor, so an arriving packet wakes nobody. Work that may block (storage, SIP) is handed
 //! to the runtime by the call itself and its result polled on a later tick.
@@ -34,12 +36,26 @@ const LATE: Duration = Duration::from_millis(2);
 /// Large enough for any RTP packet on an Ethernet path.
 const MAX_DATAGRAM: usize = 1500;
 
+/// When a call wants its next tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Next {
+    /// After this many 20 ms frames (1: the next frame; 0 counts as 1).
+    Frames(u8),
+    /// The call is over; the worker drops it.
+    Done,
+}
+
 /// A call whose media a worker drives.
 pub(super) trait MediaCall: Send {
-    /// One 20 ms tick at the scheduled instant `now`: send what is due, read what arrived
-    /// (into the worker's shared `rx` buffers), step the flow. False once the call is over;
-    /// the worker then drops it.
-    fn tick(&mut self, now: Instant, rx: &mut Batch) -> bool;
+    /// One tick at the scheduled instant `now`: send what is due, read what arrived (into
+    /// the worker's shared `rx` buffers), step the flow.
+    fn tick(&mut self, now: Instant, rx: &mut Batch) -> Next;
+}
+
+/// A call and the frames until its next tick.
+struct Slot {
+    wait: u8,
+    call: Box<dyn MediaCall>,
 }
 
 struct Workers {
@@ -108,7 +124,7 @@ fn start(priority: Priority) -> Workers {
 
 /// A worker's calls, by phase.
 struct Schedule {
-    phases: Vec<Vec<Box<dyn MediaCall>>>,
+    phases: Vec<Vec<Slot>>,
     live: usize,
 }
 
@@ -123,21 +139,32 @@ impl Schedule {
     /// Places a new call in the least busy phase.
     fn add(&mut self, call: Box<dyn MediaCall>) {
         if let Some(bucket) = self.phases.iter_mut().min_by_key(|b| b.len()) {
-            bucket.push(call);
+            bucket.push(Slot { wait: 1, call });
             self.live += 1;
         }
     }
 
-    /// Ticks every call of phase `k`, dropping the calls that end (or panic: one broken call
-    /// must not take the worker's other calls with it).
+    /// Ticks the calls of phase `k` that are due, dropping the calls that end (or panic: one
+    /// broken call must not take the worker's other calls with it).
     fn tick(&mut self, k: usize, now: Instant, rx: &mut Batch) {
         let bucket = &mut self.phases[k % PHASES];
         let before = bucket.len();
-        bucket.retain_mut(|call| {
-            catch_unwind(AssertUnwindSafe(|| call.tick(now, rx))).unwrap_or_else(|_| {
-                error!("media call panicked; dropped");
-                false
-            })
+        bucket.retain_mut(|slot| {
+            slot.wait = slot.wait.saturating_sub(1);
+            if slot.wait > 0 {
+                return true;
+            }
+            match catch_unwind(AssertUnwindSafe(|| slot.call.tick(now, rx))) {
+                Ok(Next::Frames(n)) => {
+                    slot.wait = n.max(1);
+                    true
+                }
+                Ok(Next::Done) => false,
+                Err(_) => {
+                    error!("media call panicked; dropped");
+                    false
+                }
+            }
         });
         self.live -= before - bucket.len();
     }
@@ -236,24 +263,29 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
-    /// Records its tick instants; ends after `ticks`.
+    /// Records its tick instants; asks for a tick every `every` frames; ends after `ticks`.
     struct Probe {
         seen: Arc<Mutex<Vec<Instant>>>,
         ticks: usize,
+        every: u8,
     }
 
     impl MediaCall for Probe {
-        fn tick(&mut self, now: Instant, _rx: &mut Batch) -> bool {
+        fn tick(&mut self, now: Instant, _rx: &mut Batch) -> Next {
             let mut seen = self.seen.lock().unwrap();
             seen.push(now);
-            seen.len() < self.ticks
+            if seen.len() < self.ticks {
+                Next::Frames(self.every)
+            } else {
+                Next::Done
+            }
         }
     }
 
     struct Panics;
 
     impl MediaCall for Panics {
-        fn tick(&mut self, _now: Instant, _rx: &mut Batch) -> bool {
+        fn tick(&mut self, _now: Instant, _rx: &mut Batch) -> Next {
             panic!("broken call")
         }
     }
@@ -266,6 +298,7 @@ mod tests {
             s.add(Box::new(Probe {
                 seen: log.clone(),
                 ticks: 3,
+                every: 1,
             }));
         }
         assert!(s.phases.iter().all(|b| b.len() == 2), "two calls per phase");
@@ -287,12 +320,16 @@ mod tests {
     fn a_panicking_call_is_dropped_alone() {
         let mut s = Schedule::new();
         let log = Arc::new(Mutex::new(Vec::new()));
-        s.phases[0].push(Box::new(Panics));
-        s.phases[0].push(Box::new(Probe {
-            seen: log.clone(),
-            ticks: 10,
-        }));
-        s.live = 2;
+        s.add(Box::new(Panics));
+        s.phases[0].push(Slot {
+            wait: 1,
+            call: Box::new(Probe {
+                seen: log.clone(),
+                ticks: 10,
+                every: 1,
+            }),
+        });
+        s.live += 1;
         let mut rx = Batch::new(1, 16);
         s.tick(0, Instant::now(), &mut rx);
         assert_eq!(s.live, 1);
@@ -300,6 +337,30 @@ mod tests {
             log.lock().unwrap().len(),
             1,
             "the healthy call still ticked"
+        );
+    }
+
+    #[test]
+    fn a_call_is_ticked_as_often_as_it_asks() {
+        let mut s = Schedule::new();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        s.add(Box::new(Probe {
+            seen: log.clone(),
+            ticks: 4,
+            every: 3,
+        }));
+        let mut rx = Batch::new(1, 16);
+        let t0 = Instant::now();
+        let step = FRAME / PHASES as u32;
+        for n in 0..PHASES * 12 {
+            s.tick(n, t0 + step * n as u32, &mut rx);
+        }
+        assert_eq!(s.live, 0);
+        let ticks = log.lock().unwrap();
+        assert_eq!(ticks.len(), 4);
+        assert!(
+            ticks.windows(2).all(|w| w[1] - w[0] == FRAME * 3),
+            "{ticks:?}"
         );
     }
 
