@@ -3,9 +3,9 @@
 # umgw-load once per N and prints one table.
 #
 #   scripts/load.sh [-n "100 1000"] [-r RATE] [-t HOLD_S] [-g GREETING_MS] [-m MAILBOXES]
-#                   [-d BASE] [-R RT_PRIO] [-G GEN_RT_PRIO] [--no-build] [--sipp]
+#                   [-d BASE] [-N NICE] [-R RT_PRIO] [-G GEN_RT_PRIO] [--no-build] [--sipp]
 #
-# -R sets media.worker_realtime_priority (SCHED_RR media workers; default 0, off). -G runs the
+# -N sets media.worker_nice (default -10). -R sets media.worker_realtime_priority (SCHED_RR media workers; default 0, off). -G runs the
 # generator itself under SCHED_RR at that priority (chrt), so that real-time workers on the
 # same cores do not starve the measuring side.
 #
@@ -31,6 +31,7 @@ greeting_ms=1000
 mailboxes=100
 base=/tmp
 rt_prio=0
+nice=
 gen_prio=0
 build=1
 sipp=0
@@ -42,11 +43,12 @@ while [ $# -gt 0 ]; do
     -g) greeting_ms="$2"; shift 2 ;;
     -m) mailboxes="$2"; shift 2 ;;
     -d) base="$2"; shift 2 ;;
+    -N) nice="$2"; shift 2 ;;
     -R) rt_prio="$2"; shift 2 ;;
     -G) gen_prio="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --sipp) sipp=1; shift ;;
-    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [-R rt_prio] [-G gen_rt_prio] [--no-build] [--sipp]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [-N nice] [-R rt_prio] [-G gen_rt_prio] [--no-build] [--sipp]" >&2; exit 2 ;;
   esac
 done
 
@@ -106,6 +108,7 @@ address = "127.0.0.1"
 rtp_port_min = 20000
 rtp_port_max = 39999
 $( [ "$rt_prio" = 0 ] || echo "worker_realtime_priority = $rt_prio" )
+$( [ -z "$nice" ] || echo "worker_nice = $nice" )
 [peers]
 trusted = ["127.0.0.0/8"]
 [paths]
