@@ -173,14 +173,27 @@ impl Schedule {
 /// Schedules this thread per `priority`: SCHED_RR when a real-time priority is set, else its
 /// nice value (0 leaves it alone).
 fn set_priority(priority: Priority) {
-    let (rc, what) = if priority.realtime > 0 {
+    let warn = |error: std::io::Error, what: &str| {
+        warn!(
+            ?priority, %error,
+            "cannot raise the media worker's priority to {what}; prompts may be paced less \
+             evenly on a busy host"
+        );
+    };
+    if priority.realtime > 0 {
         let param = libc::sched_param {
             sched_priority: i32::from(priority.realtime),
         };
         // SAFETY: pthread_setschedparam on this thread with a live sched_param.
         let rc =
             unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_RR, &param) };
-        (rc, "real-time (needs CAP_SYS_NICE or LimitRTPRIO)")
+        if rc != 0 {
+            // pthread functions return the error number instead of setting errno.
+            warn(
+                std::io::Error::from_raw_os_error(rc),
+                "real-time (needs CAP_SYS_NICE or LimitRTPRIO)",
+            );
+        }
     } else if priority.nice != 0 {
         // SAFETY: setpriority on this thread's own id; no memory is passed.
         let rc = unsafe {
@@ -190,22 +203,12 @@ fn set_priority(priority: Priority) {
                 priority.nice,
             )
         };
-        let rc = if rc == 0 {
-            0
-        } else {
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
-        };
-        (rc, "nice (needs CAP_SYS_NICE or LimitNICE)")
-    } else {
-        return;
-    };
-    if rc != 0 {
-        warn!(
-            ?priority,
-            error = %std::io::Error::from_raw_os_error(rc),
-            "cannot raise the media worker's priority to {what}; prompts may be paced less \
-             evenly on a busy host"
-        );
+        if rc != 0 {
+            warn(
+                std::io::Error::last_os_error(),
+                "nice (needs CAP_SYS_NICE or LimitNICE)",
+            );
+        }
     }
 }
 
