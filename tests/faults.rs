@@ -124,7 +124,7 @@ fn kill_9_mid_recording_loses_no_message_and_shows_no_partial_one() {
             .expect("message belongs to one of the calls");
         assert!(matched.insert(k), "call {call_id} deposited twice");
         let got = read_wav(m.audio_wav.as_ref().unwrap());
-        // Everything up to the last per-second flush survives: at least 1 s of the 2 s.
+        // Everything up to the recorder's last buffer write survives: at least 1 s of the 2 s.
         assert!(
             got.len() >= 8000 && got.len() <= audio.len() + 160,
             "{} samples",

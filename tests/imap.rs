@@ -486,7 +486,7 @@ fn gateway_killed_mid_recording_delivers_once_to_imap_after_restart() {
     let sent = test_signal(2000);
     let (mut seq, mut ts) = (1u16, 0u32);
     ua.send_audio(media, &sent, 0x99, &mut seq, &mut ts);
-    // The recorder makes its data durable once a second.
+    // The recorder's buffer reaches the file every half second.
     std::thread::sleep(Duration::from_millis(1300));
     gw.crash_and_restart();
     let raw = dc.wait_messages("alice", 1, Duration::from_secs(10));

@@ -381,30 +381,45 @@ mod tests {
     use super::*;
     use crate::media::g711::{alaw_decode, ulaw_decode};
 
-    #[test]
-    fn flushed_recording_survives_a_dead_writer_and_repairs() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("killed.wav");
-        let mut rec = Recorder::create(&path).unwrap();
+    /// Records `packets` PCMU packets of 0x55 at `path`, flushing after `flush_after` of them
+    /// if set, then dies (no finalize), repairs the file and checks what it holds: returns the
+    /// samples recovered.
+    fn killed_and_repaired(path: &Path, packets: u16, flush_after: Option<u16>) -> u64 {
+        let mut rec = Recorder::create(path).unwrap();
         let payload = [0x55u8; 160];
-        for i in 0..50u16 {
-            rec.push(G711::Pcmu, &pkt(i, u32::from(i) * 160, &payload))
-                .unwrap();
-        }
-        rec.flush().unwrap();
-        for i in 50..60u16 {
+        for i in 0..packets {
+            if Some(i) == flush_after {
+                rec.flush().unwrap();
+            }
             rec.push(G711::Pcmu, &pkt(i, u32::from(i) * 160, &payload))
                 .unwrap();
         }
         // The process dies: no finalize, the BufWriter's tail is lost, the header may lag.
         std::mem::forget(rec);
-        let samples = repair(&path).unwrap();
-        assert!(samples >= 50 * 160, "{samples}");
-        let back = read(&path);
+        let samples = repair(path).unwrap();
+        let back = read(path);
         assert_eq!(back.len() as u64, samples);
         assert!(back.iter().all(|&x| x == ulaw_decode(0x55)));
+        samples
+    }
+
+    #[test]
+    fn flushed_recording_survives_a_dead_writer_and_repairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("killed.wav");
+        let samples = killed_and_repaired(&path, 60, Some(50));
+        assert!(samples >= 50 * 160, "{samples}");
         // Repairing twice changes nothing.
         assert_eq!(repair(&path).unwrap(), samples);
+    }
+
+    #[test]
+    fn unflushed_recording_keeps_every_full_buffer() {
+        // The deposit never calls flush: what its buffer wrote must be recoverable.
+        let dir = tempfile::tempdir().unwrap();
+        let samples = killed_and_repaired(&dir.path().join("killed.wav"), 100, None);
+        // 2 s of audio is 32,000 bytes: at most one 8 KiB buffer is lost.
+        assert!(samples >= (32_000 - 8192) / 2, "{samples}");
     }
 
     fn pkt(seq: u16, ts: u32, payload: &[u8]) -> RtpPacket<'_> {
