@@ -637,11 +637,7 @@ fn close_recording(closing: Option<Closing>) -> Option<u64> {
         Closing::Discard(recorder) => {
             let path = recorder.path().to_owned();
             drop(recorder);
-            let emptied = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .and_then(|f| f.set_len(0));
-            if let Err(e) = emptied {
+            if let Err(e) = super::spool::empty(&path) {
                 warn!(error = %e, path = %path.display(), "cannot empty a discarded recording");
             }
             None

@@ -11,12 +11,13 @@
 //! back-off. Only marked entries are retried, so a recording still in progress is never
 //! touched.
 //!
-//! Removed entries are not deleted but emptied and moved to `free/`, and new entries are made
+//! Removed entries are not deleted but moved to `free/` and emptied, and new entries are made
 //! from those files: a busy gateway creates and removes two files per call, and ext4 without a
 //! journal skips every inode freed in the last minute when it allocates one, so at hundreds of
 //! calls a second each creation would scan tens of thousands of inodes (docs/PERFORMANCE.md).
-//! A file is emptied before it enters `free/`, so no entry ever starts with another call's
-//! audio; whatever is in `free/` is garbage by definition.
+//! Only emptied files are reused (a file a crash left unemptied in `free/` is emptied at the
+//! next start), so no entry ever starts with another call's audio; whatever is in `free/` is
+//! garbage by definition.
 
 use std::collections::HashMap;
 use std::fs;
@@ -75,8 +76,9 @@ impl Spool {
         for e in fs::read_dir(&free_dir)?.flatten() {
             let name = e.file_name();
             let n = name.to_str().and_then(|n| n.parse::<u64>().ok());
+            // A gateway that died while recycling may have left a file unemptied.
             match n {
-                Some(n) if free.len() < MAX_FREE => {
+                Some(n) if free.len() < MAX_FREE && empty(&e.path()).is_ok() => {
                     next = next.max(n + 1);
                     free.push(e.path());
                 }
@@ -135,30 +137,37 @@ impl Spool {
         }
     }
 
-    /// Empties `path` and keeps it for reuse, or deletes it when enough are kept.
+    /// Moves `path` out of the spool (atomically: the entry sees it gone, as with a delete),
+    /// empties it and keeps it for reuse; deletes it when enough are kept.
     fn recycle(&self, path: &Path) -> std::io::Result<()> {
         let full = self.free.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_FREE;
-        if !full {
-            let name = self.next_free_name.fetch_add(1, Ordering::Relaxed);
-            let target = self.free_dir.join(name.to_string());
-            let emptied = fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .and_then(|f| f.set_len(0));
-            match emptied.and_then(|()| fs::rename(path, &target)) {
-                Ok(()) => {
-                    self.free
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(target);
-                    return Ok(());
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(e),
-                Err(_) => {}
+        if full {
+            return fs::remove_file(path);
+        }
+        let name = self.next_free_name.fetch_add(1, Ordering::Relaxed);
+        let target = self.free_dir.join(name.to_string());
+        fs::rename(path, &target)?;
+        // Only an emptied file joins the pool (`open` empties what a crash left in between).
+        match empty(&target) {
+            Ok(()) => self
+                .free
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(target),
+            Err(_) => {
+                let _ = fs::remove_file(&target);
             }
         }
-        fs::remove_file(path)
+        Ok(())
     }
+}
+
+/// Cuts a file to nothing.
+pub(super) fn empty(path: &Path) -> std::io::Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(0))
 }
 
 /// One recording in the spool.
@@ -521,9 +530,19 @@ mod tests {
         let recovered = recover(&spool, &store);
         assert_eq!(recovered.len(), 1);
         assert_eq!(recovered[0].kind, MessageKind::MissedCall);
-        // A restarted gateway takes stock of the free files.
+        // A gateway that died between moving a file to free/ and emptying it: the next start
+        // empties it before it can be reused.
+        let free_dir = spool.dir().join("free");
+        let stale = fs::read_dir(&free_dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        fs::write(&stale, b"another call's audio").unwrap();
         let reopened = Spool::open(spool.dir()).unwrap();
         assert_eq!(reopened.free.lock().unwrap().len(), 2);
+        assert_eq!(fs::metadata(&stale).unwrap().len(), 0);
         let third = reopened.create("alice-0005", &meta()).unwrap();
         assert!(used.contains(&inode(&third.wav)));
     }
