@@ -21,7 +21,6 @@ fn plan(mwi_port: u16) -> String {
     format!("{head}PilotIdentifiers = [\"{PILOT}\"]\n\n[[Mailbox]]{mailboxes}")
 }
 
-/// Sends digits as RFC 4733 events, each its own event (own timestamp).
 fn imap() -> Backend {
     Backend::Imap(Dovecot::start(&["alice", "carol"]))
 }

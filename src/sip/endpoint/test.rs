@@ -138,11 +138,7 @@ fn invite_answer_ack_bye() {
 fn a_deadline_that_moved_does_not_fire_at_its_old_time() {
     let mut ep = endpoint();
     let t0 = Instant::now();
-    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bK1").as_bytes());
-    responses(&mut ep);
-    let call = incoming(&mut ep);
-    ep.answer(t0, call, b"v=0\r\n".to_vec());
-    let ok = responses(&mut ep).remove(0);
+    let (call, ok) = answered(&mut ep, t0, "z9hG4bK1", b"v=0\r\n");
     assert_eq!(ep.poll_timeout(), Some(t0 + Duration::from_millis(500)));
     // The ACK before T1 moves the INVITE transaction's deadline to Timer L.
     let ack = ack_for(&ok, "z9hG4bKack");
@@ -196,11 +192,7 @@ fn cancel_before_answer_gives_200_and_487() {
 fn missing_ack_ends_call_with_bye() {
     let mut ep = endpoint();
     let t0 = Instant::now();
-    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bK2").as_bytes());
-    responses(&mut ep);
-    let call = incoming(&mut ep);
-    ep.answer(t0, call, b"v=0".to_vec());
-    responses(&mut ep);
+    let (call, _ok) = answered(&mut ep, t0, "z9hG4bK2", b"v=0");
     let mut t;
     let mut bye = None;
     while let Some(next) = ep.poll_timeout() {
@@ -303,11 +295,7 @@ fn bye_for_unknown_dialog_is_481_and_notify_result_is_reported() {
 fn reinvite_is_answered_with_the_current_sdp() {
     let mut ep = endpoint();
     let t0 = Instant::now();
-    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bK4").as_bytes());
-    responses(&mut ep);
-    let call = incoming(&mut ep);
-    ep.answer(t0, call, b"v=0\r\nanswer".to_vec());
-    let ok = responses(&mut ep).remove(0);
+    let (call, ok) = answered(&mut ep, t0, "z9hG4bK4", b"v=0\r\nanswer");
     ep.handle(t0, peer("10.0.0.1"), ack_for(&ok, "z9hG4bKa4").as_bytes());
     assert_eq!(ep.poll_event(), Some(EndpointEvent::Acked { call }));
 
@@ -341,12 +329,19 @@ fn reinvite_is_answered_with_the_current_sdp() {
     );
 }
 
+/// An incoming call answered with `sdp` (INVITE with `branch`, 100, 200): its handle and
+/// the 200, not yet ACKed.
+fn answered(ep: &mut Endpoint, t0: Instant, branch: &str, sdp: &[u8]) -> (CallId, Message) {
+    ep.handle(t0, peer("10.0.0.1"), invite(branch).as_bytes());
+    responses(ep);
+    let call = incoming(ep);
+    ep.answer(t0, call, sdp.to_vec());
+    (call, responses(ep).remove(0))
+}
+
 /// An established incoming call (INVITE, 200, ACK), its handle.
 fn established(ep: &mut Endpoint, t0: Instant) -> CallId {
-    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bKa1").as_bytes());
-    let call = incoming(ep);
-    ep.answer(t0, call, b"v=0".to_vec());
-    let ok = responses(ep).pop().unwrap();
+    let (call, ok) = answered(ep, t0, "z9hG4bKa1", b"v=0");
     ep.handle(t0, peer("10.0.0.1"), ack_for(&ok, "z9hG4bKa2").as_bytes());
     while ep.poll_event().is_some() {}
     call
