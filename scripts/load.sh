@@ -3,9 +3,10 @@
 # umgw-load once per N and prints one table.
 #
 #   scripts/load.sh [-n "100 1000"] [-r RATE] [-t HOLD_S] [-g GREETING_MS] [-m MAILBOXES]
-#                   [-d BASE] [-N NICE] [-R RT_PRIO] [-G GEN_RT_PRIO] [--no-build] [--sipp]
+#                   [-d BASE] [-N NICE] [-S SLICE_US] [-R RT_PRIO] [-G GEN_RT_PRIO] [--no-build] [--sipp]
 #
-# -N sets media.worker_nice (default -10). -R sets media.worker_realtime_priority (SCHED_RR media workers; default 0, off). -G runs the
+# -N sets media.worker_nice (default -10). -S sets media.worker_slice_us (default 100; 0: the
+# kernel's). -R sets media.worker_realtime_priority (SCHED_RR media workers; default 0, off). -G runs the
 # generator itself under SCHED_RR at that priority (chrt), so that real-time workers on the
 # same cores do not starve the measuring side.
 #
@@ -32,6 +33,7 @@ mailboxes=100
 base=/tmp
 rt_prio=0
 nice=
+slice=
 gen_prio=0
 build=1
 sipp=0
@@ -44,11 +46,12 @@ while [ $# -gt 0 ]; do
     -m) mailboxes="$2"; shift 2 ;;
     -d) base="$2"; shift 2 ;;
     -N) nice="$2"; shift 2 ;;
+    -S) slice="$2"; shift 2 ;;
     -R) rt_prio="$2"; shift 2 ;;
     -G) gen_prio="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --sipp) sipp=1; shift ;;
-    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [-N nice] [-R rt_prio] [-G gen_rt_prio] [--no-build] [--sipp]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [-N nice] [-S slice_us] [-R rt_prio] [-G gen_rt_prio] [--no-build] [--sipp]" >&2; exit 2 ;;
   esac
 done
 
@@ -109,6 +112,7 @@ rtp_port_min = 20000
 rtp_port_max = 39999
 $( [ "$rt_prio" = 0 ] || echo "worker_realtime_priority = $rt_prio" )
 $( [ -z "$nice" ] || echo "worker_nice = $nice" )
+$( [ -z "$slice" ] || echo "worker_slice_us = $slice" )
 [peers]
 trusted = ["127.0.0.0/8"]
 [paths]

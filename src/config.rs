@@ -318,6 +318,10 @@ pub struct MediaConfig {
     pub worker_nice: i32,
     /// SCHED_RR priority (1…99) of the media workers; 0: not real-time (`worker_nice`).
     pub worker_realtime_priority: u8,
+    /// Time slice (µs, 100…100,000) the media workers ask the scheduler for (Linux 6.12+,
+    /// `sched_setattr`). A short slice lets a waking worker preempt a busy thread at once
+    /// instead of after that thread's slice; 0 keeps the kernel's default.
+    pub worker_slice_us: u32,
 }
 
 /// Who may send calls. Anyone else gets 403 and no state.
@@ -384,6 +388,7 @@ impl Default for MediaConfig {
             rtp_port_max: 29999,
             worker_nice: -10,
             worker_realtime_priority: 0,
+            worker_slice_us: 100,
         }
     }
 }
@@ -501,6 +506,12 @@ impl Config {
             return Err(invalid(format!(
                 "media.worker_realtime_priority ({}) must be between 0 (off) and 99",
                 self.media.worker_realtime_priority
+            )));
+        }
+        let slice = self.media.worker_slice_us;
+        if slice != 0 && !(100..=100_000).contains(&slice) {
+            return Err(invalid(format!(
+                "media.worker_slice_us ({slice}) must be 0 (kernel default) or between 100 and 100000"
             )));
         }
         if self.sip.t1_ms == 0 || self.sip.t2_ms < self.sip.t1_ms {
@@ -659,6 +670,23 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("prefix length must be 0..=32"), "{err}");
+    }
+
+    #[test]
+    fn worker_slice_is_zero_or_within_the_kernels_range() {
+        let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[media]\n{v}\n"));
+        assert_eq!(parse("").unwrap().media.worker_slice_us, 100);
+        assert_eq!(
+            parse("worker_slice_us = 0").unwrap().media.worker_slice_us,
+            0
+        );
+        let err = parse("worker_slice_us = 50").unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "media.worker_slice_us (50) must be 0 (kernel default) or between 100 and 100000"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

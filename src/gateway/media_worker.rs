@@ -65,11 +65,13 @@ struct Workers {
 
 static WORKERS: OnceLock<Workers> = OnceLock::new();
 
-/// How the workers are scheduled (`media.worker_nice`, `media.worker_realtime_priority`).
+/// How the workers are scheduled (`media.worker_nice`, `media.worker_realtime_priority`,
+/// `media.worker_slice_us`).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Priority {
     nice: i32,
     realtime: u8,
+    slice_us: u32,
 }
 
 impl From<&crate::config::MediaConfig> for Priority {
@@ -77,6 +79,7 @@ impl From<&crate::config::MediaConfig> for Priority {
         Priority {
             nice: m.worker_nice,
             realtime: m.worker_realtime_priority,
+            slice_us: m.worker_slice_us,
         }
     }
 }
@@ -171,13 +174,12 @@ impl Schedule {
 }
 
 /// Schedules this thread per `priority`: SCHED_RR when a real-time priority is set, else its
-/// nice value (0 leaves it alone).
+/// nice value and time slice (0 leaves each alone).
 fn set_priority(priority: Priority) {
     let warn = |error: std::io::Error, what: &str| {
         warn!(
             ?priority, %error,
-            "cannot raise the media worker's priority to {what}; prompts may be paced less \
-             evenly on a busy host"
+            "cannot give the media worker {what}; prompts may be paced less evenly on a busy host"
         );
     };
     if priority.realtime > 0 {
@@ -191,24 +193,76 @@ fn set_priority(priority: Priority) {
             // pthread functions return the error number instead of setting errno.
             warn(
                 std::io::Error::from_raw_os_error(rc),
-                "real-time (needs CAP_SYS_NICE or LimitRTPRIO)",
+                "a real-time priority (needs CAP_SYS_NICE or LimitRTPRIO)",
             );
         }
-    } else if priority.nice != 0 {
-        // SAFETY: setpriority on this thread's own id; no memory is passed.
-        let rc = unsafe {
-            libc::setpriority(
-                libc::PRIO_PROCESS,
-                libc::gettid() as libc::id_t,
-                priority.nice,
-            )
-        };
-        if rc != 0 {
+        return;
+    }
+    if priority.nice == 0 && priority.slice_us == 0 {
+        return;
+    }
+    let own_nice = current_nice();
+    let nice = if priority.nice == 0 {
+        own_nice
+    } else {
+        priority.nice
+    };
+    match set_fair(nice, priority.slice_us) {
+        Ok(()) => {}
+        Err(error) if nice < own_nice => {
             warn(
-                std::io::Error::last_os_error(),
-                "nice (needs CAP_SYS_NICE or LimitNICE)",
+                error,
+                "a lower nice value (needs CAP_SYS_NICE or LimitNICE)",
             );
+            if priority.slice_us != 0 {
+                if let Err(error) = set_fair(own_nice, priority.slice_us) {
+                    warn(error, "a shorter time slice");
+                }
+            }
         }
+        Err(error) => warn(error, "its nice value and time slice"),
+    }
+}
+
+/// This thread's nice value.
+fn current_nice() -> i32 {
+    // SAFETY: getpriority on this thread's own id; no memory is passed.
+    unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+}
+
+/// `struct sched_attr` (SCHED_ATTR_SIZE_VER0), which the libc crate does not declare.
+#[repr(C)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+/// Sets this thread to SCHED_OTHER at `nice` with a time slice of `slice_us` (0: the
+/// kernel's). Since Linux 6.12 the slice is the EEVDF request size and a waking thread with a
+/// shorter slice than the running one preempts it; older kernels ignore it.
+fn set_fair(nice: i32, slice_us: u32) -> std::io::Result<()> {
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy: libc::SCHED_OTHER as u32,
+        flags: 0,
+        nice,
+        priority: 0,
+        runtime: u64::from(slice_us) * 1000,
+        deadline: 0,
+        period: 0,
+    };
+    // SAFETY: sched_setattr(0 = this thread, a live sched_attr of the size it declares, 0).
+    let rc = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
