@@ -5,8 +5,9 @@
 #   scripts/load.sh [-n "100 1000"] [-r RATE] [-t HOLD_S] [-g GREETING_MS] [-m MAILBOXES]
 #                   [-d BASE] [-N NICE] [-S SLICE_US] [-R RT_PRIO] [-G GEN_RT_PRIO] [--no-build] [--sipp]
 #
-# -N sets media.worker_nice (default -10). -S sets media.worker_slice_us (default 100; 0: the
-# kernel's). -R sets media.worker_realtime_priority (SCHED_RR media workers; default 0, off). -G runs the
+# -R sets media.worker_realtime_priority (SCHED_RR media workers; default 10, 0: off). Without
+# real time, -N sets media.worker_nice (default -10) and -S media.worker_slice_us (default 100;
+# 0: the kernel's). -G runs the
 # generator itself under SCHED_RR at that priority (chrt), so that real-time workers on the
 # same cores do not starve the measuring side.
 #
@@ -31,7 +32,7 @@ hold=10
 greeting_ms=1000
 mailboxes=100
 base=/tmp
-rt_prio=0
+rt_prio=
 nice=
 slice=
 gen_prio=0
@@ -70,6 +71,7 @@ free_port() {
 
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# rate $rate/s, hold $hold s, greeting $greeting_ms ms + beep, $mailboxes mailboxes, data under $base; load generator on the same machine"
+echo "# media workers: real-time priority ${rt_prio:-10 (default)}, nice ${nice:-default}, slice ${slice:-default} µs; generator real-time priority $gen_prio"
 first=1
 for n in $counts; do
   dir=$(mktemp -d "$base/umgw-load.XXXXXX")
@@ -110,7 +112,7 @@ tcp = ["127.0.0.1:$sip"]
 address = "127.0.0.1"
 rtp_port_min = 20000
 rtp_port_max = 39999
-$( [ "$rt_prio" = 0 ] || echo "worker_realtime_priority = $rt_prio" )
+$( [ -z "$rt_prio" ] || echo "worker_realtime_priority = $rt_prio" )
 $( [ -z "$nice" ] || echo "worker_nice = $nice" )
 $( [ -z "$slice" ] || echo "worker_slice_us = $slice" )
 [peers]

@@ -387,7 +387,7 @@ impl Default for MediaConfig {
             rtp_port_min: 20000,
             rtp_port_max: 29999,
             worker_nice: -10,
-            worker_realtime_priority: 0,
+            worker_realtime_priority: 10,
             worker_slice_us: 100,
         }
     }

@@ -173,8 +173,8 @@ impl Schedule {
     }
 }
 
-/// Schedules this thread per `priority`: SCHED_RR when a real-time priority is set, else its
-/// nice value and time slice (0 leaves each alone).
+/// Schedules this thread per `priority`: SCHED_RR when a real-time priority is set and
+/// allowed, else its nice value and time slice (0 leaves each alone).
 fn set_priority(priority: Priority) {
     let warn = |error: std::io::Error, what: &str| {
         warn!(
@@ -189,14 +189,15 @@ fn set_priority(priority: Priority) {
         // SAFETY: pthread_setschedparam on this thread with a live sched_param.
         let rc =
             unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_RR, &param) };
-        if rc != 0 {
-            // pthread functions return the error number instead of setting errno.
-            warn(
-                std::io::Error::from_raw_os_error(rc),
-                "a real-time priority (needs CAP_SYS_NICE or LimitRTPRIO)",
-            );
+        if rc == 0 {
+            return;
         }
-        return;
+        // pthread functions return the error number instead of setting errno.
+        warn(
+            std::io::Error::from_raw_os_error(rc),
+            "a real-time priority (needs CAP_SYS_NICE or LimitRTPRIO; falling back to \
+             media.worker_nice and media.worker_slice_us)",
+        );
     }
     if priority.nice == 0 && priority.slice_us == 0 {
         return;
