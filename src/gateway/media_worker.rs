@@ -423,6 +423,20 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_thread_gets_the_time_slice_it_asks_for() {
+        std::thread::spawn(|| {
+            set_fair(current_nice(), 300).expect("sched_setattr needs no privilege");
+            let sched = std::fs::read_to_string("/proc/thread-self/sched").unwrap_or_default();
+            // Kernels before 6.12 (or without sched debug) show no per-thread slice.
+            if let Some(line) = sched.lines().find(|l| l.starts_with("se.slice")) {
+                assert!(line.ends_with(" 300000"), "{line}");
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
     fn a_stopped_process_skips_whole_frames() {
         let t0 = Instant::now();
         let step = Duration::from_millis(1);
