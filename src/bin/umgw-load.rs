@@ -535,28 +535,16 @@ fn main() -> Result<()> {
         // at thousands of streams the loop lags, and the set-up figures must be the
         // gateway's answer time, not that lag.
         let (clock, wall) = (Instant::now(), SystemTime::now());
-        loop {
-            let n = sip_rx.recv(load.sip.as_raw_fd());
-            for k in 0..n {
-                let arrived = sip_rx.arrival(k, clock, wall);
-                if let Ok(msg) = Message::parse(sip_rx.datagram(k)) {
-                    load.on_sip(&msg, arrived);
-                }
+        sip_rx.drain(load.sip.as_raw_fd(), |sip_rx, k| {
+            let arrived = sip_rx.arrival(k, clock, wall);
+            if let Ok(msg) = Message::parse(sip_rx.datagram(k)) {
+                load.on_sip(&msg, arrived);
             }
-            if n < sip_rx.capacity() {
-                break;
-            }
-        }
-        loop {
-            let n = rx.recv(load.rtp.as_raw_fd());
-            for k in 0..n {
-                let (from, stamp) = (rx.source(k), rx.stamp_ns(k));
-                load.on_rtp(from, rx.datagram(k), stamp);
-            }
-            if n < BATCH {
-                break;
-            }
-        }
+        });
+        rx.drain(load.rtp.as_raw_fd(), |rx, k| {
+            let (from, stamp) = (rx.source(k), rx.stamp_ns(k));
+            load.on_rtp(from, rx.datagram(k), stamp);
+        });
         while next_ms <= now {
             load.send_audio(ms_count % SLOTS, &mut tx);
             ms_count += 1;

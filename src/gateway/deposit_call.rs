@@ -334,29 +334,23 @@ impl DepositCall {
     fn receive(&mut self, rx: &mut Batch, now: Instant) {
         let fd = self.s.socket.as_raw_fd();
         let (clock, wall) = (Instant::now(), SystemTime::now());
-        loop {
-            let n = rx.recv(fd);
-            for i in 0..n {
-                let from = rx.source(i);
-                let arrival = rx.arrival(i, clock, wall);
-                let bytes = rx.datagram(i);
-                let mut len = bytes.len();
-                if let Some((inbound, _)) = self.media.srtp.as_mut() {
-                    match inbound.unprotect(bytes) {
-                        Ok(l) => len = l,
-                        Err(_) => {
-                            // Forged, replayed or garbled: dropped, counted at call end.
-                            self.media.srtp_failures += 1;
-                            continue;
-                        }
+        rx.drain(fd, |rx, i| {
+            let from = rx.source(i);
+            let arrival = rx.arrival(i, clock, wall);
+            let bytes = rx.datagram(i);
+            let mut len = bytes.len();
+            if let Some((inbound, _)) = self.media.srtp.as_mut() {
+                match inbound.unprotect(bytes) {
+                    Ok(l) => len = l,
+                    Err(_) => {
+                        // Forged, replayed or garbled: dropped, counted at call end.
+                        self.media.srtp_failures += 1;
+                        return;
                     }
                 }
-                self.on_packet(&bytes[..len], from, arrival, now);
             }
-            if n < rx.capacity() {
-                break;
-            }
-        }
+            self.on_packet(&bytes[..len], from, arrival, now);
+        });
     }
 
     fn on_packet(&mut self, bytes: &[u8], from: SocketAddr, arrival: Instant, now: Instant) {

@@ -154,6 +154,20 @@ impl Batch {
         got
     }
 
+    /// Receives until the socket is empty, handing each datagram to `f` (the batch and the
+    /// datagram's index). A batch that comes back short means nothing more is queued.
+    pub fn drain(&mut self, fd: RawFd, mut f: impl FnMut(&mut Batch, usize)) {
+        loop {
+            let n = self.recv(fd);
+            for i in 0..n {
+                f(self, i);
+            }
+            if n < self.capacity() {
+                return;
+            }
+        }
+    }
+
     fn stamp(&self, i: usize) -> i64 {
         let h = &self.hdrs[i].msg_hdr;
         // SAFETY: walks the control buffer the kernel filled, with the libc CMSG macros.
