@@ -71,7 +71,7 @@ free_port() {
 
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# rate $rate/s, hold $hold s, greeting $greeting_ms ms + beep, $mailboxes mailboxes, data under $base; load generator on the same machine"
-echo "# media workers: real-time priority ${rt_prio:-10 (default)}, nice ${nice:-default}, slice ${slice:-default} µs; generator real-time priority $gen_prio"
+echo "# media workers: real-time priority ${rt_prio:-default}, nice ${nice:-default}, slice ${slice:-default} µs; generator real-time priority $gen_prio"
 first=1
 for n in $counts; do
   dir=$(mktemp -d "$base/umgw-load.XXXXXX")

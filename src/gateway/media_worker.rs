@@ -177,13 +177,13 @@ impl Schedule {
 /// allowed, else its nice value and time slice (0 leaves each alone).
 fn set_priority(priority: Priority) {
     // Every worker fails the same way: say it once per process, not once per worker.
-    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let warn = |error: std::io::Error, what: &str| {
+    static WARNED: std::sync::Mutex<Vec<&str>> = std::sync::Mutex::new(Vec::new());
+    let warn = |error: std::io::Error, what: &'static str| {
         let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-        if warned.iter().any(|w| w == what) {
+        if warned.contains(&what) {
             return;
         }
-        warned.push(what.to_owned());
+        warned.push(what);
         warn!(
             ?priority, %error,
             "cannot give the media workers {what}; prompts may be paced less evenly on a busy host"
