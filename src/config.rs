@@ -313,6 +313,10 @@ pub struct MediaConfig {
     pub rtp_port_min: u16,
     /// Last RTP port of the range.
     pub rtp_port_max: u16,
+    /// How long (ms, 1,000…60,000) a port rests after its call ended before another call gets
+    /// it, so packets still arriving for the old call never reach the new one. Calls get a
+    /// random even port of the range.
+    pub rtp_port_reuse_delay_ms: u64,
     /// Nice value of the media worker threads (−20…19). Below 0 they are woken ahead of
     /// storage and signalling work, which keeps prompt pacing even when the host is busy.
     pub worker_nice: i32,
@@ -386,6 +390,7 @@ impl Default for MediaConfig {
             address: IpAddr::from([127, 0, 0, 1]),
             rtp_port_min: 20000,
             rtp_port_max: 29999,
+            rtp_port_reuse_delay_ms: 5000,
             worker_nice: -10,
             worker_realtime_priority: 10,
             worker_slice_us: 100,
@@ -494,6 +499,18 @@ impl Config {
             return Err(invalid(format!(
                 "media.rtp_port_min ({}) must be non-zero and not above media.rtp_port_max ({})",
                 self.media.rtp_port_min, self.media.rtp_port_max
+            )));
+        }
+        if self.media.rtp_port_min == self.media.rtp_port_max && self.media.rtp_port_min % 2 == 1 {
+            return Err(invalid(format!(
+                "media.rtp_port_min..rtp_port_max ({}) holds no even port (RTP uses even ports)",
+                self.media.rtp_port_min
+            )));
+        }
+        if !(1000..=60_000).contains(&self.media.rtp_port_reuse_delay_ms) {
+            return Err(invalid(format!(
+                "media.rtp_port_reuse_delay_ms ({}) must be between 1000 and 60000",
+                self.media.rtp_port_reuse_delay_ms
             )));
         }
         if !(-20..=19).contains(&self.media.worker_nice) {
@@ -685,6 +702,24 @@ mod tests {
             err.contains(
                 "media.worker_slice_us (50) must be 0 (kernel default) or between 100 and 100000"
             ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rtp_ports_need_an_even_port_and_a_sane_reuse_delay() {
+        let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[media]\n{v}\n"));
+        assert_eq!(parse("").unwrap().media.rtp_port_reuse_delay_ms, 5000);
+        assert!(parse("rtp_port_min = 40000\nrtp_port_max = 40000").is_ok());
+        let err = parse("rtp_port_min = 40001\nrtp_port_max = 40001")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds no even port"), "{err}");
+        let err = parse("rtp_port_reuse_delay_ms = 10")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("media.rtp_port_reuse_delay_ms (10) must be between 1000 and 60000"),
             "{err}"
         );
     }

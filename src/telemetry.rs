@@ -31,6 +31,8 @@ pub const STORE_LATENCY: &str = "umgw_store_latency_seconds";
 pub const RTP_RECEIVED: &str = "umgw_rtp_packets_received_total";
 pub const RTP_SENT: &str = "umgw_rtp_packets_sent_total";
 pub const RTP_LOST: &str = "umgw_rtp_packets_lost_total";
+/// RTP packets dropped because they came from another source than the call's (`media::latch`).
+pub const RTP_FOREIGN: &str = "umgw_rtp_packets_foreign_total";
 pub const RTP_JITTER: &str = "umgw_rtp_jitter_ms";
 pub const UNTRUSTED_DROPPED: &str = "umgw_untrusted_dropped_total";
 pub const MEDIA_TICKS_LATE: &str = "umgw_media_ticks_late_total";

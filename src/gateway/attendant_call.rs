@@ -113,12 +113,12 @@ pub(super) async fn run(
             }
             r = media.socket.recv_from(&mut media.rx_buf) => {
                 let Ok((n, from)) = r else { continue };
-                if let Heard::Digit(d) = media.heard(s, n, from) {
+                if let Heard::Digit(d) = media.heard(s, n, from, Instant::now()) {
                     flow.handle(Instant::now(), Input::Dtmf(d), &mut out);
                 }
             }
             sig = s.signals.recv() => match sig {
-                Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
+                Some(CallSignal::RemoteMedia(addr)) => media.remote_moved(s, addr),
                 Some(CallSignal::Acked) => {}
                 Some(CallSignal::Transfer(update)) => {
                     let Some(t) = transfer.as_mut() else { continue };

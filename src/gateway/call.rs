@@ -83,6 +83,8 @@ pub(super) struct CallSetup {
     pub socket: UdpSocket,
     pub codec: G711,
     pub payload_type: u8,
+    /// Packet time of the prompts we send (ms; the offer's `a=ptime`/`a=maxptime`, else 20).
+    pub ptime_ms: u32,
     pub telephone_event: Option<u8>,
     pub remote_media: SocketAddr,
     pub answer_sdp: Vec<u8>,

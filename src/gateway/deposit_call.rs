@@ -24,7 +24,8 @@ use crate::dialplan::MailboxEntry;
 use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
 use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
 use crate::media::jitter::JitterBuffer;
-use crate::media::pacer::{RtpSender, PACKET_LEN};
+use crate::media::latch::SourceLatch;
+use crate::media::pacer::RtpSender;
 use crate::media::player::Player;
 use crate::media::recorder::Recorder;
 use crate::media::rtp;
@@ -116,18 +117,20 @@ struct Media {
     /// (inbound, outbound) SRTP contexts.
     srtp: Option<(SrtpContext, SrtpContext)>,
     srtp_failures: u64,
+    /// The one source whose packets feed the call.
+    latch: SourceLatch,
     /// Puts the caller's packets back in order before they reach DTMF and the recorder.
     reorder: JitterBuffer,
     /// RFC 3550 §6.4.1 interarrival jitter of the caller's audio.
     jitter: JitterEstimator,
     clock_origin: Instant,
-    /// Room for the SRTP authentication tag after the RTP packet.
-    tx_buf: [u8; PACKET_LEN + 16],
+    /// One packet at the call's ptime, with room for the SRTP authentication tag.
+    tx_buf: Box<[u8]>,
 }
 
 impl Media {
     fn stats(&self) -> MediaStats {
-        MediaStats::from_parts(self.reorder.counts(), &self.jitter)
+        MediaStats::from_parts(self.reorder.counts(), &self.jitter, self.latch.foreign())
     }
 }
 
@@ -171,8 +174,10 @@ impl DepositCall {
             flow.set_mailbox_full();
         }
         let (spool, idle_recorder) = prepared.spool.unzip();
+        let sender = RtpSender::new(started, s.codec, ssrc, seq, ts).with_ptime(s.ptime_ms);
+        let tx_buf = vec![0; sender.packet_len() + SRTP_TAG_ROOM].into_boxed_slice();
         let media = Media {
-            sender: RtpSender::new(started, s.codec, ssrc, seq, ts),
+            sender,
             player: Player::new(),
             idle_recorder,
             recorder: None,
@@ -185,10 +190,11 @@ impl DepositCall {
             packets_in: 0,
             srtp: s.srtp.as_ref().map(|k| (k.inbound(), k.outbound())),
             srtp_failures: 0,
+            latch: SourceLatch::new(started, s.remote_media),
             reorder: JitterBuffer::default(),
             jitter: JitterEstimator::default(),
             clock_origin: started,
-            tx_buf: [0; PACKET_LEN + 16],
+            tx_buf,
         };
         let mut call = DepositCall {
             s,
@@ -263,6 +269,9 @@ impl DepositCall {
     }
 }
 
+/// Bytes after an RTP packet for the SRTP authentication tag (80-bit tags and below).
+const SRTP_TAG_ROOM: usize = 16;
+
 /// Frames between reads of a call's socket. Reading every third frame (60 ms, three packets
 /// per `recvmmsg`) costs a third of the system calls of reading every frame; arrival times
 /// come from kernel timestamps, so jitter figures are unaffected, and a digit or a hang-up is
@@ -274,7 +283,10 @@ impl DepositCall {
     fn poll_signals(&mut self, now: Instant, rx: &mut Batch) {
         while !self.caller_gone {
             match self.s.signals.try_recv() {
-                Ok(CallSignal::RemoteMedia(addr)) => self.s.remote_media = addr,
+                Ok(CallSignal::RemoteMedia(addr)) => {
+                    self.s.remote_media = addr;
+                    self.media.latch.set_offered(now, addr);
+                }
                 Ok(CallSignal::Acked | CallSignal::Transfer(_) | CallSignal::Bridge(_)) => {}
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Ok(CallSignal::Hangup | CallSignal::Cancelled)
@@ -354,13 +366,12 @@ impl DepositCall {
     }
 
     fn on_packet(&mut self, bytes: &[u8], from: SocketAddr, arrival: Instant, now: Instant) {
-        // Only the peer's media address may feed the recording (its port may differ:
-        // symmetric RTP is not assumed).
-        if from.ip() != self.s.remote_media.ip() {
-            return;
-        }
         let Ok(pkt) = rtp::parse(bytes) else { return };
         let media = &mut self.media;
+        // Only the call's own source feeds the recording and its DTMF (`media::latch`).
+        if !media.latch.check(arrival, from, pkt.ssrc).accepted() {
+            return;
+        }
         media.packets_in += 1;
         if pkt.payload_type == self.s.payload_type {
             let arrival = arrival
@@ -406,18 +417,18 @@ impl DepositCall {
             // (`recorder::repair`), so a header update per second would only add seeks and
             // writes (seven system calls a second per call).
             media.recorded_samples = recorder.samples();
+            // The flow hears 20 ms frames whatever the packet time, so silence and the idle
+            // time-out are judged alike for 10 ms and 120 ms packets.
+            let payload = pkt.payload;
+            let first = media.recorded_samples.saturating_sub(payload.len() as u64);
             let mut frame = [0i16; FRAME_SAMPLES];
-            let n = pkt.payload.len().min(FRAME_SAMPLES);
-            s.codec.decode(&pkt.payload[..n], &mut frame[..n]);
-            let silent = media.vad.is_silent(&frame[..n]);
-            flow.handle(
-                now,
-                Input::Audio {
-                    silent,
-                    recorded: media.recorded_samples,
-                },
-                out,
-            );
+            for (i, chunk) in payload.chunks(FRAME_SAMPLES).enumerate() {
+                let frame = &mut frame[..chunk.len()];
+                s.codec.decode(chunk, frame);
+                let silent = media.vad.is_silent(frame);
+                let recorded = first + (i * FRAME_SAMPLES + chunk.len()) as u64;
+                flow.handle(now, Input::Audio { silent, recorded }, out);
+            }
         }
     }
 
@@ -598,6 +609,7 @@ impl DepositCall {
         metrics::counter!(telemetry::RTP_RECEIVED).increment(media.packets_in);
         metrics::counter!(telemetry::RTP_SENT).increment(media.sender.packets_sent());
         metrics::counter!(telemetry::RTP_LOST).increment(stats.lost);
+        metrics::counter!(telemetry::RTP_FOREIGN).increment(stats.foreign);
         metrics::histogram!(telemetry::RTP_JITTER).record(stats.jitter_ms);
         info!(
             reason = ?self.flow.end_reason(),

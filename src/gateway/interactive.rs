@@ -10,7 +10,8 @@ use tracing::debug;
 
 use super::call::CallSetup;
 use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
-use crate::media::pacer::{RtpSender, PACKET_LEN};
+use crate::media::latch::SourceLatch;
+use crate::media::pacer::RtpSender;
 use crate::media::player::Player;
 use crate::media::rtp::{self, RtpPacket};
 use crate::media::srtp::SrtpContext;
@@ -34,8 +35,10 @@ pub(super) struct Interactive {
     dtmf: DtmfReceiver,
     /// (inbound, outbound) SRTP contexts.
     srtp: Option<(SrtpContext, SrtpContext)>,
-    /// Room for the SRTP authentication tag after the RTP packet.
-    tx_buf: [u8; PACKET_LEN + 16],
+    /// The one source whose packets feed the call.
+    pub latch: SourceLatch,
+    /// One packet at the call's ptime, with room for the SRTP authentication tag.
+    tx_buf: Box<[u8]>,
     pub rx_buf: [u8; 1500],
 }
 
@@ -45,13 +48,15 @@ impl Interactive {
             let mut rng = rand::thread_rng();
             (rng.gen(), rng.gen(), rng.gen())
         };
+        let sender = RtpSender::new(started, s.codec, ssrc, seq, ts).with_ptime(s.ptime_ms);
         Ok(Self {
             socket: tokio::net::UdpSocket::from_std(s.socket.try_clone()?)?,
-            sender: RtpSender::new(started, s.codec, ssrc, seq, ts),
+            tx_buf: vec![0; sender.packet_len() + 16].into_boxed_slice(),
+            sender,
             player: Player::new(),
             dtmf: DtmfReceiver::new(),
             srtp: s.srtp.as_ref().map(|k| (k.inbound(), k.outbound())),
-            tx_buf: [0; PACKET_LEN + 16],
+            latch: SourceLatch::new(started, s.remote_media),
             rx_buf: [0; 1500],
         })
     }
@@ -99,18 +104,24 @@ impl Interactive {
         }
     }
 
-    /// Interprets `n` bytes received into `rx_buf` from `from`.
-    pub fn heard(&mut self, s: &CallSetup, n: usize, from: SocketAddr) -> Heard<'_> {
-        // Only the peer's media address may feed the call (its port may differ).
-        if from.ip() != s.remote_media.ip() {
-            return Heard::Nothing;
-        }
+    /// The peer moved its media (re-INVITE).
+    pub fn remote_moved(&mut self, s: &mut CallSetup, addr: SocketAddr) {
+        s.remote_media = addr;
+        self.latch.set_offered(Instant::now(), addr);
+    }
+
+    /// Interprets `n` bytes received into `rx_buf` from `from` at `now`.
+    pub fn heard(&mut self, s: &CallSetup, n: usize, from: SocketAddr, now: Instant) -> Heard<'_> {
         let Some(n) = self.unprotect(n) else {
             return Heard::Nothing;
         };
         let Ok(pkt) = rtp::parse(&self.rx_buf[..n]) else {
             return Heard::Nothing;
         };
+        // Only the call's own source may feed it (`media::latch`).
+        if !self.latch.check(now, from, pkt.ssrc).accepted() {
+            return Heard::Nothing;
+        }
         if Some(pkt.payload_type) == s.telephone_event {
             if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
                 if let Some(digit) = self.dtmf.handle(pkt.ssrc, pkt.timestamp, &ev) {
@@ -273,21 +284,25 @@ pub(super) async fn relay(s: &mut CallSetup, mut media: Interactive, leg: Bridge
     let started = Instant::now();
     let (mut to_leg, mut to_caller) = (0u64, 0u64);
     let mut leg_buf = [0u8; 1500 + 16];
+    // Each side's stream is latched like a call's own (`media::latch`).
+    let mut leg_latch = SourceLatch::new(started, leg.remote);
     loop {
         tokio::select! {
             r = media.socket.recv_from(&mut media.rx_buf) => {
                 let Ok((n, from)) = r else { continue };
-                if from.ip() != s.remote_media.ip() {
+                let Some(n) = media.unprotect(n) else { continue };
+                let Ok(ssrc) = rtp::parse(&media.rx_buf[..n]).map(|p| p.ssrc) else { continue };
+                if !media.latch.check(Instant::now(), from, ssrc).accepted() {
                     continue;
                 }
-                let Some(n) = media.unprotect(n) else { continue };
                 if leg.socket.send_to(&media.rx_buf[..n], leg.remote).await.is_ok() {
                     to_leg += 1;
                 }
             }
             r = leg.socket.recv_from(&mut leg_buf[..1500]) => {
                 let Ok((n, from)) = r else { continue };
-                if from.ip() != leg.remote.ip() {
+                let Ok(ssrc) = rtp::parse(&leg_buf[..n]).map(|p| p.ssrc) else { continue };
+                if !leg_latch.check(Instant::now(), from, ssrc).accepted() {
                     continue;
                 }
                 let Some(n) = media.protect(&mut leg_buf, n) else { continue };
@@ -296,7 +311,7 @@ pub(super) async fn relay(s: &mut CallSetup, mut media: Interactive, leg: Bridge
                 }
             }
             sig = s.signals.recv() => match sig {
-                Some(super::call::CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
+                Some(super::call::CallSignal::RemoteMedia(addr)) => media.remote_moved(s, addr),
                 Some(super::call::CallSignal::Bridge(super::call::BridgeUpdate::Ended)) => {
                     let _ = s.commands.send(super::CoreCmd::HangUp(s.call)).await;
                     break;
@@ -312,6 +327,7 @@ pub(super) async fn relay(s: &mut CallSetup, mut media: Interactive, leg: Bridge
         ?leg.leg,
         to_leg,
         to_caller,
+        foreign = media.latch.foreign() + leg_latch.foreign(),
         seconds = started.elapsed().as_secs_f32(),
         "bridged transfer ended"
     );

@@ -12,6 +12,7 @@ mod call;
 mod deposit_call;
 mod interactive;
 mod media_worker;
+mod rtp_ports;
 pub mod spool;
 mod subscriber_call;
 
@@ -406,6 +407,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         max_messages: config.store.max_messages,
         max_bytes: config.store.max_bytes,
     };
+    let (config_media, config_seed) = (config.media.clone(), config.call.rng_seed);
     let core = Core {
         beep: Arc::from(crate::media::prompts::tone(
             config.call.beep_hz,
@@ -429,7 +431,13 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         transfers: HashMap::new(),
         bridges: HashMap::new(),
         cmd_tx,
-        next_rtp_port: 0,
+        rtp_ports: rtp_ports::RtpPorts::new(
+            config_media.rtp_port_min,
+            config_media.rtp_port_max,
+            Duration::from_millis(config_media.rtp_port_reuse_delay_ms),
+            config_seed,
+        ),
+        call_ports: HashMap::new(),
         draining: None,
         admission,
         board,
@@ -466,7 +474,10 @@ struct Core {
     bridges: HashMap<CallId, (CallId, Option<UdpSocket>)>,
     cmd_tx: mpsc::Sender<CoreCmd>,
     beep: Arc<[i16]>,
-    next_rtp_port: u16,
+    /// Which RTP port a new call gets (random, resting after use).
+    rtp_ports: rtp_ports::RtpPorts,
+    /// The RTP ports each call holds (its own, and a bridged leg's), released when it ends.
+    call_ports: HashMap<CallId, Vec<u16>>,
     /// Set on shutdown: new calls get 503; the core exits when calls end or at this deadline.
     draining: Option<tokio::time::Instant>,
     /// Flood limits for untrusted sources, applied in the receive loops before parsing.
@@ -643,6 +654,9 @@ impl Core {
             },
             CoreCmd::Finished(call) => {
                 self.calls.remove(&call);
+                for port in self.call_ports.remove(&call).unwrap_or_default() {
+                    self.rtp_ports.release(port, now);
+                }
                 self.board.call_ended(call.0);
                 // A bridged second leg ends with the call it served.
                 let legs: Vec<CallId> = self
@@ -914,37 +928,37 @@ impl Core {
                 return;
             }
         };
-        let socket = match self.bind_rtp() {
-            Ok(s) => s,
+        let (socket, local) = match self.bind_rtp(now) {
+            Ok(bound) => bound,
             Err(e) => {
                 error!(error = %e, "no RTP port available: 503");
                 self.refuse(now, call, 503, "Service Unavailable");
                 return;
             }
         };
-        let Ok(local) = socket.local_addr() else {
-            self.endpoint
-                .reject(now, call, 500, "Server Internal Error");
-            return;
-        };
-        let (session_id, local_key) = {
+        let (session_id, mut local_key) = {
             let mut rng = rand::thread_rng();
             let mut key = [0u8; 30];
             rng.fill(&mut key[..]);
             (rng.gen_range(1..u32::MAX as u64), key)
         };
-        let negotiated = match sdp::negotiate_secure(
+        let negotiated = sdp::negotiate_secure(
             &offer,
             local.ip(),
             local.port(),
             session_id,
             policy,
             &local_key,
-        ) {
+        );
+        // The answer and the call's `SrtpKeys` hold their own copies.
+        zeroize::Zeroize::zeroize(&mut local_key);
+        let negotiated = match negotiated {
             Ok(n) => n,
             Err(e) => {
                 let code = e.status_code();
                 info!(error = %e, code, "SDP offer refused");
+                drop(socket);
+                self.rtp_ports.release(local.port(), now);
                 self.refuse(now, call, code, reason_phrase(code));
                 return;
             }
@@ -966,6 +980,7 @@ impl Core {
 
         let (sig_tx, sig_rx) = mpsc::channel(32);
         self.calls.insert(call, sig_tx);
+        self.call_ports.insert(call, vec![local.port()]);
         self.board.call_started(
             call.0,
             telemetry::CallStatus {
@@ -980,6 +995,7 @@ impl Core {
             socket,
             codec,
             payload_type: negotiated.payload_type,
+            ptime_ms: negotiated.ptime_ms,
             telephone_event: negotiated.telephone_event,
             remote_media: negotiated.remote,
             answer_sdp: negotiated.answer.into_bytes(),
@@ -1009,16 +1025,15 @@ impl Core {
     ) {
         let failed =
             |gw: &mut Self| gw.signal(call, CallSignal::Bridge(BridgeUpdate::Failed(None)));
-        let socket = match self.bind_rtp() {
-            Ok(s) => s,
+        let (socket, local) = match self.bind_rtp(now) {
+            Ok(bound) => bound,
             Err(e) => {
                 warn!(error = %e, "no RTP port for the second leg");
                 return failed(self);
             }
         };
-        let Ok(local) = socket.local_addr() else {
-            return failed(self);
-        };
+        // Released with the call the leg serves.
+        self.call_ports.entry(call).or_default().push(local.port());
         let session_id = rand::thread_rng().gen_range(1..u32::MAX as u64);
         let offer = sdp::offer(local.ip(), local.port(), session_id, encoding);
         match self
@@ -1063,32 +1078,40 @@ impl Core {
         }
     }
 
-    /// Binds an RTP socket on the next free even port of the configured range.
-    /// The socket is non-blocking and not registered with the async reactor: a deposit's media
-    /// worker reads it on its ticks; an interactive call registers a handle of its own.
-    fn bind_rtp(&mut self) -> std::io::Result<UdpSocket> {
-        let (min, max) = (
-            self.config.media.rtp_port_min,
-            self.config.media.rtp_port_max,
-        );
-        let span = u32::from(max - min) + 1;
-        let addr: IpAddr = self.config.media.address;
-        for _ in 0..span.div_ceil(2) {
-            let offset = u32::from(self.next_rtp_port) % span;
-            self.next_rtp_port = ((offset + 2) % span) as u16;
-            let port = min + (offset as u16 & !1);
-            if port == 0 || port > max {
-                continue;
+    /// Binds an RTP socket on a random usable even port of the configured range
+    /// (`rtp_ports`). The socket is non-blocking and not registered with the async reactor: a
+    /// deposit's media worker reads it on its ticks; an interactive call registers a handle of
+    /// its own.
+    fn bind_rtp(&mut self, now: Instant) -> std::io::Result<(UdpSocket, SocketAddr)> {
+        let ip: IpAddr = self.config.media.address;
+        let mut last_error = None;
+        let bound = self.rtp_ports.allocate(now, |port| {
+            let socket = UdpSocket::bind(SocketAddr::new(ip, port))
+                .and_then(|s| s.set_nonblocking(true).map(|()| s));
+            match socket {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    last_error = Some(e);
+                    None
+                }
             }
-            if let Ok(s) = UdpSocket::bind(SocketAddr::new(addr, port)) {
-                s.set_nonblocking(true)?;
-                return Ok(s);
+        });
+        match bound {
+            Some((port, socket)) => Ok((socket, SocketAddr::new(ip, port))),
+            None => {
+                let (min, max) = (
+                    self.config.media.rtp_port_min,
+                    self.config.media.rtp_port_max,
+                );
+                let why = last_error.map_or_else(String::new, |e| format!(" (last error: {e})"));
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!(
+                        "every RTP port in {min}-{max} is in use or resting after its last call{why}"
+                    ),
+                ))
             }
         }
-        Err(std::io::Error::new(
-            std::io::ErrorKind::AddrInUse,
-            format!("every RTP port in {min}-{max} is in use"),
-        ))
     }
 }
 

@@ -113,7 +113,7 @@ pub(super) async fn run(
             }
             r = media.socket.recv_from(&mut media.rx_buf) => {
                 let Ok((n, from)) = r else { continue };
-                match media.heard(s, n, from) {
+                match media.heard(s, n, from, Instant::now()) {
                     Heard::Digit(digit) => flow.handle(Instant::now(), Input::Dtmf(digit), &mut out),
                     Heard::Audio(pkt) if flow.is_recording() => {
                         if let Some((r, _)) = recorder.as_mut() {
@@ -124,7 +124,7 @@ pub(super) async fn run(
                 }
             }
             sig = s.signals.recv() => match sig {
-                Some(CallSignal::RemoteMedia(addr)) => s.remote_media = addr,
+                Some(CallSignal::RemoteMedia(addr)) => media.remote_moved(s, addr),
                 Some(CallSignal::Acked) => {}
                 Some(CallSignal::Transfer(update)) => {
                     let result = match transfer.as_mut() {

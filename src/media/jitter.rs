@@ -17,9 +17,10 @@ use super::rtp::RtpPacket;
 /// Slots in the ring. A packet more than this far ahead of the next one due forces the gap
 /// before it to be skipped.
 pub const CAPACITY: usize = 16;
-/// Largest payload held (60 ms of G.711, the largest ptime we accept); larger ones are dropped
-/// and counted as `oversize`.
-pub const MAX_PAYLOAD: usize = 480;
+/// Largest payload held: 120 ms of G.711, the longest packet time we accept (RFC 3551 allows
+/// any; 10-120 ms covers what phones, gateways and SBCs send). Larger ones are dropped and
+/// counted as `oversize`.
+pub const MAX_PAYLOAD: usize = crate::media::pacer::MAX_PACKET_SAMPLES;
 /// Default reorder depth: a gap is declared lost once this many newer packets arrived (100 ms
 /// at 20 ms ptime).
 pub const DEFAULT_DEPTH: u64 = 5;

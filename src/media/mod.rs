@@ -8,6 +8,7 @@
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+pub mod latch;
 pub mod pacer;
 pub mod player;
 pub mod prompts;

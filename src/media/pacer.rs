@@ -1,8 +1,8 @@
-//! Sans-IO outbound RTP on a 20 ms clock.
+//! Sans-IO outbound RTP on a packet clock (20 ms unless the peer asked for another ptime).
 //!
-//! Slot `n` is due at `start + n * 20 ms` (computed from the start, never from the last wake-up,
-//! so timer jitter cannot accumulate into drift) and carries RTP timestamp
-//! `initial_timestamp + n * 160`. The timestamp follows the sampling clock whether or not a
+//! Slot `n` is due at `start + n * ptime` (computed from the start, never from the last
+//! wake-up, so timer jitter cannot accumulate into drift) and carries RTP timestamp
+//! `initial_timestamp + n * samples_per_packet`. The timestamp follows the sampling clock whether or not a
 //! packet is sent (RFC 3550 section 5.1), so an idle gap shows up as a timestamp jump, and the
 //! first packet after it carries the marker bit (RFC 3551 section 4.1).
 
@@ -11,21 +11,32 @@ use std::time::{Duration, Instant};
 use super::g711::G711;
 use super::player::Player;
 use super::rtp::{RtpHeader, HEADER_LEN};
-use super::{FRAME, FRAME_SAMPLES};
+use super::{FRAME, FRAME_SAMPLES, SAMPLE_RATE};
 
-/// Bytes of one packet: RTP header plus 20 ms of G.711.
+/// Bytes of one packet at the default 20 ms: RTP header plus 20 ms of G.711.
 pub const PACKET_LEN: usize = HEADER_LEN + FRAME_SAMPLES;
+
+/// Shortest and longest packet times we send (ms), in steps of 10 ms.
+pub const MIN_PTIME_MS: u32 = 10;
+pub const MAX_PTIME_MS: u32 = 120;
+
+/// Samples in the longest packet we send.
+pub const MAX_PACKET_SAMPLES: usize = (MAX_PTIME_MS * SAMPLE_RATE / 1000) as usize;
+
+/// Bytes of the longest packet we send.
+pub const MAX_PACKET_LEN: usize = HEADER_LEN + MAX_PACKET_SAMPLES;
 
 /// If more than this many slots are due at once, the task was descheduled: skip instead of
 /// bursting a backlog the receiver's jitter buffer would drop anyway.
 pub const MAX_CATCH_UP_SLOTS: u64 = 5;
 
-const FRAME_NANOS: u128 = FRAME.as_nanos();
-
 /// Paces a [`Player`]'s frames out as RTP packets.
 #[derive(Debug, Clone)]
 pub struct RtpSender {
     start: Instant,
+    /// Packet time, and the samples one packet carries.
+    ptime: Duration,
+    samples: usize,
     codec: G711,
     ssrc: u32,
     sequence: u16,
@@ -49,6 +60,8 @@ impl RtpSender {
     ) -> Self {
         RtpSender {
             start,
+            ptime: FRAME,
+            samples: FRAME_SAMPLES,
             codec,
             ssrc,
             sequence: initial_sequence,
@@ -60,6 +73,25 @@ impl RtpSender {
         }
     }
 
+    /// The same sender with packets of `ms` milliseconds (rounded down to 10 ms steps within
+    /// [`MIN_PTIME_MS`]..=[`MAX_PTIME_MS`]) instead of 20.
+    pub fn with_ptime(mut self, ms: u32) -> Self {
+        let ms = (ms / 10 * 10).clamp(MIN_PTIME_MS, MAX_PTIME_MS);
+        self.ptime = Duration::from_millis(u64::from(ms));
+        self.samples = (ms * SAMPLE_RATE / 1000) as usize;
+        self
+    }
+
+    /// Bytes of one packet (what `poll_transmit`'s buffer must hold).
+    pub fn packet_len(&self) -> usize {
+        HEADER_LEN + self.samples
+    }
+
+    /// The packet time.
+    pub fn ptime(&self) -> Duration {
+        self.ptime
+    }
+
     /// Deadline of the next slot: the shell should call [`RtpSender::poll_transmit`] then.
     pub fn poll_timeout(&self) -> Instant {
         self.deadline(self.slot)
@@ -67,21 +99,22 @@ impl RtpSender {
 
     fn deadline(&self, slot: u64) -> Instant {
         // Exact integer arithmetic from the start: no accumulated rounding.
-        self.start + Duration::from_micros(slot.saturating_mul(FRAME.as_micros() as u64))
+        self.start + Duration::from_micros(slot.saturating_mul(self.ptime.as_micros() as u64))
     }
 
     /// Serves due slots; returns the length of a packet written to `out`, or `None` once no
     /// further slot is due. Call repeatedly until `None`.
     ///
-    /// `out` must hold at least [`PACKET_LEN`] bytes; with a smaller buffer nothing is consumed
-    /// and `None` is returned.
+    /// `out` must hold at least [`RtpSender::packet_len`] bytes; with a smaller buffer nothing
+    /// is consumed and `None` is returned.
     pub fn poll_transmit(
         &mut self,
         now: Instant,
         player: &mut Player,
         out: &mut [u8],
     ) -> Option<usize> {
-        if out.len() < PACKET_LEN {
+        let samples = self.samples;
+        if out.len() < HEADER_LEN + samples {
             return None;
         }
         loop {
@@ -89,7 +122,7 @@ impl RtpSender {
                 return None;
             }
             let elapsed = now.saturating_duration_since(self.start).as_nanos();
-            let current = u64::try_from(elapsed / FRAME_NANOS).unwrap_or(u64::MAX);
+            let current = u64::try_from(elapsed / self.ptime.as_nanos()).unwrap_or(u64::MAX);
             let due = current.saturating_sub(self.slot).saturating_add(1);
             if due > MAX_CATCH_UP_SLOTS {
                 // Jump to the current slot; the prompt resumes where it was (no audio is
@@ -101,8 +134,9 @@ impl RtpSender {
             }
             let slot = self.slot;
             self.slot += 1;
-            let mut frame = [0i16; FRAME_SAMPLES];
-            if !player.next_frame(&mut frame) {
+            let mut frame = [0i16; MAX_PACKET_SAMPLES];
+            let frame = &mut frame[..samples];
+            if !player.next_frame(frame) {
                 self.talking = false;
                 continue;
             }
@@ -113,15 +147,15 @@ impl RtpSender {
                 // Wrapping mod 2^32 is exactly RTP timestamp arithmetic.
                 timestamp: self
                     .initial_timestamp
-                    .wrapping_add((slot as u32).wrapping_mul(FRAME_SAMPLES as u32)),
+                    .wrapping_add((slot as u32).wrapping_mul(samples as u32)),
                 ssrc: self.ssrc,
             };
             let h = header.write(out);
-            self.codec.encode(&frame, &mut out[h..h + FRAME_SAMPLES]);
+            self.codec.encode(frame, &mut out[h..h + samples]);
             self.sequence = self.sequence.wrapping_add(1);
             self.talking = true;
             self.packets_sent += 1;
-            return Some(h + FRAME_SAMPLES);
+            return Some(h + samples);
         }
     }
 
@@ -223,6 +257,43 @@ mod tests {
             assert_eq!(payload[0], ulaw_encode(((i * 160) % 1000) as i16));
         }
         assert_eq!(s.skipped_slots(), 0);
+    }
+
+    #[test]
+    fn other_packet_times_keep_the_sampling_clock() {
+        for (ms, samples) in [(10u32, 80usize), (30, 240), (60, 480), (120, 960)] {
+            let t0 = Instant::now();
+            let mut s = RtpSender::new(t0, G711::Pcmu, 7, 0, 1000).with_ptime(ms);
+            assert_eq!(s.packet_len(), 12 + samples);
+            let mut p = player_with(8000 * 3);
+            // A worker ticking every 20 ms: the packets due by each tick go out then.
+            let mut buf = [0u8; MAX_PACKET_LEN];
+            let mut got = Vec::new();
+            for tick in 0..50u32 {
+                let now = t0 + FRAME * tick;
+                while let Some(n) = s.poll_transmit(now, &mut p, &mut buf) {
+                    let pkt = parse(&buf[..n]).unwrap();
+                    got.push((pkt.timestamp, pkt.payload.len(), pkt.payload[0]));
+                }
+            }
+            // Slots due in [0, 980 ms]: one per ptime, none skipped, none doubled.
+            assert_eq!(got.len(), (980 / ms + 1) as usize, "ptime {ms}");
+            for (i, (ts, len, first)) in got.iter().enumerate() {
+                assert_eq!(*ts, 1000 + (i * samples) as u32, "ptime {ms}");
+                assert_eq!(*len, samples);
+                assert_eq!(*first, ulaw_encode(((i * samples) % 1000) as i16));
+            }
+        }
+        // Unusual values round down to 10 ms steps within the supported range.
+        let t0 = Instant::now();
+        let s = |ms| {
+            RtpSender::new(t0, G711::Pcmu, 1, 0, 0)
+                .with_ptime(ms)
+                .ptime()
+        };
+        assert_eq!(s(25), Duration::from_millis(20));
+        assert_eq!(s(5), Duration::from_millis(10));
+        assert_eq!(s(200), Duration::from_millis(120));
     }
 
     #[test]

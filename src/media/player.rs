@@ -1,11 +1,9 @@
-//! Prompt playout queue: turns queued prompts into 20 ms frames.
+//! Prompt playout queue: turns queued prompts into frames of one packet each.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::FRAME_SAMPLES;
-
-/// A queue of prompts played back to back, one 160-sample frame at a time.
+/// A queue of prompts played back to back, one packet's frame (160 samples at 20 ms) at a time.
 ///
 /// Prompts are shared `Arc<[i16]>` (from the prompt cache), so enqueueing copies no audio, and
 /// [`Player::next_frame`] only copies samples into the caller's frame.
@@ -50,16 +48,16 @@ impl Player {
     ///
     /// A frame may span the end of one prompt and the start of the next; the final partial
     /// frame is padded with zeros.
-    pub fn next_frame(&mut self, out: &mut [i16; FRAME_SAMPLES]) -> bool {
+    pub fn next_frame(&mut self, out: &mut [i16]) -> bool {
         if self.queue.is_empty() {
             return false;
         }
         let mut filled = 0;
-        while filled < FRAME_SAMPLES {
+        while filled < out.len() {
             let Some(front) = self.queue.front() else {
                 break;
             };
-            let take = (front.len() - self.pos).min(FRAME_SAMPLES - filled);
+            let take = (front.len() - self.pos).min(out.len() - filled);
             out[filled..filled + take].copy_from_slice(&front[self.pos..self.pos + take]);
             filled += take;
             self.pos += take;
@@ -82,6 +80,7 @@ impl Player {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::FRAME_SAMPLES;
 
     fn ramp(start: i16, n: usize) -> Arc<[i16]> {
         (0..n).map(|i| start + i as i16).collect::<Vec<_>>().into()

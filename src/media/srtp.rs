@@ -108,6 +108,11 @@ pub enum SrtpError {
         seq: u16,
     },
     /// Behind the 64-packet replay window, so a replay cannot be ruled out.
+    #[error("SRTP stream {ssrc:#010x} refused: every stream slot holds a live stream")]
+    TooManyStreams {
+        /// The stream that was refused.
+        ssrc: u32,
+    },
     #[error("SRTP packet too old for the replay window (ssrc {ssrc:#010x}, seq {seq})")]
     TooOld {
         /// Packet SSRC.
@@ -121,8 +126,14 @@ pub enum SrtpError {
 }
 
 /// Streams (SSRCs) tracked per context. A call has one audio SSRC per direction; some peers send
-/// RFC 4733 events or restart with another SSRC, so keep a few and recycle the least recent.
+/// RFC 4733 events or restart with another SSRC, so keep a few and recycle the least recent
+/// that has gone quiet.
 const MAX_STREAMS: usize = 4;
+/// Packets this context handled since a stream's last one before the stream counts as gone
+/// (10 s of one 20 ms stream). Until then its replay state is kept: a new SSRC beyond the
+/// slots is refused rather than let it evict a live stream's window (which would make that
+/// stream's recent packets replayable).
+const STALE_AFTER: u64 = 500;
 /// Replay window size in packets (RFC 3711 §3.3.2 minimum).
 const WINDOW: u64 = 64;
 const RTP_HEADER: usize = 12;
@@ -159,6 +170,32 @@ impl std::fmt::Debug for SrtpContext {
         f.debug_struct("SrtpContext")
             .field("suite", &self.suite)
             .finish_non_exhaustive()
+    }
+}
+
+impl SrtpContext {
+    /// Overwrites the session keys (cipher round keys, HMAC pad state, salt) with those of an
+    /// all-zero key, so a dropped call's keys do not linger in freed memory.
+    fn wipe(&mut self) {
+        let cipher = Aes128::new(&[0u8; 16].into());
+        let mac = <HmacSha1 as Mac>::new_from_slice(&[0u8; 20])
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        // SAFETY: each pointer comes from a live, aligned `&mut` field and receives a valid
+        // value of its type; the old values own no heap memory (plain arrays of round keys and
+        // hash state), so overwriting without dropping them leaks nothing. Volatile, so the
+        // stores are not elided as dead before the memory is freed.
+        unsafe {
+            std::ptr::write_volatile(&mut self.cipher, cipher);
+            std::ptr::write_volatile(&mut self.mac, mac);
+            std::ptr::write_volatile(&mut self.salt, [0; 14]);
+        }
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for SrtpContext {
+    fn drop(&mut self) {
+        self.wipe();
     }
 }
 
@@ -284,18 +321,23 @@ impl SrtpContext {
         self.streams.iter().position(|s| s.in_use && s.ssrc == ssrc)
     }
 
-    /// Slot for a new SSRC: a free one, else the least recently used.
-    fn new_slot(&self) -> usize {
+    /// Slot for a new SSRC: a free one, else the least recently used one that has gone
+    /// quiet; `None` while every slot holds a live stream.
+    fn new_slot(&self, ssrc: u32) -> Result<usize, SrtpError> {
         let mut best = 0;
         for (i, s) in self.streams.iter().enumerate() {
             if !s.in_use {
-                return i;
+                return Ok(i);
             }
             if s.last_used < self.streams[best].last_used {
                 best = i;
             }
         }
-        best
+        if self.clock.saturating_sub(self.streams[best].last_used) > STALE_AFTER {
+            Ok(best)
+        } else {
+            Err(SrtpError::TooManyStreams { ssrc })
+        }
     }
 
     /// Writes the truncated HMAC over `auth` || ROC into `tag`.
@@ -323,10 +365,13 @@ impl SrtpContext {
         let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
         // The sender tracks its ROC with the same estimate: it sends in order, so the guess is
         // exact, and a retransmitted old sequence number keeps its old ROC.
-        let slot = self.stream(ssrc);
+        let slot = match self.stream(ssrc) {
+            Some(i) => Ok(i),
+            None => Err(self.new_slot(ssrc)?),
+        };
         let index = match slot {
-            Some(i) => estimate_index(self.streams[i].highest, seq).unwrap_or(u64::from(seq)),
-            None => u64::from(seq),
+            Ok(i) => estimate_index(self.streams[i].highest, seq).unwrap_or(u64::from(seq)),
+            Err(_) => u64::from(seq),
         };
         if index > MAX_INDEX {
             return Err(SrtpError::KeyExhausted);
@@ -336,9 +381,8 @@ impl SrtpContext {
         let (auth, tag) = packet[..need].split_at_mut(len);
         self.tag(auth, (index >> 16) as u32, tag);
         self.clock += 1;
-        let i = slot.unwrap_or_else(|| self.new_slot());
-        let s = &mut self.streams[i];
-        if slot.is_none() {
+        let s = &mut self.streams[slot.unwrap_or_else(|new| new)];
+        if slot.is_err() {
             *s = Stream {
                 ssrc,
                 in_use: true,
@@ -369,9 +413,13 @@ impl SrtpContext {
         let hlen = header_len(&packet[..len])?;
         let seq = u16::from_be_bytes([packet[2], packet[3]]);
         let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
-        let slot = self.stream(ssrc);
+        // Ok: the stream's slot; Err: the slot a new stream would take.
+        let slot = match self.stream(ssrc) {
+            Some(i) => Ok(i),
+            None => Err(self.new_slot(ssrc)?),
+        };
         let index = match slot {
-            Some(i) => {
+            Ok(i) => {
                 let s = &self.streams[i];
                 let index =
                     estimate_index(s.highest, seq).ok_or(SrtpError::TooOld { ssrc, seq })?;
@@ -387,7 +435,7 @@ impl SrtpContext {
                 index
             }
             // First packet of a stream: SDES starts the ROC at 0 (RFC 4568 §6.4).
-            None => u64::from(seq),
+            Err(_) => u64::from(seq),
         };
         if index > MAX_INDEX {
             return Err(SrtpError::KeyExhausted);
@@ -401,9 +449,8 @@ impl SrtpContext {
         let iv = packet_iv(&self.salt, ssrc, index);
         keystream_xor(&self.cipher, &iv, &mut packet[hlen..len]);
         self.clock += 1;
-        let i = slot.unwrap_or_else(|| self.new_slot());
-        let s = &mut self.streams[i];
-        if slot.is_none() {
+        let s = &mut self.streams[slot.unwrap_or_else(|new| new)];
+        if slot.is_err() {
             *s = Stream {
                 ssrc,
                 in_use: true,
@@ -642,12 +689,78 @@ mod tests {
         let mut tx = ctx(SrtpSuite::AesCm128HmacSha1_80);
         let mut rx = ctx(SrtpSuite::AesCm128HmacSha1_80);
         for seq in 0..10u16 {
-            for ssrc in 1..=MAX_STREAMS as u32 + 1 {
+            for ssrc in 1..=MAX_STREAMS as u32 {
                 let (mut p, len) = rtp(seq.wrapping_add(ssrc as u16 * 5000), ssrc, &[3; 8]);
                 let n = tx.protect(&mut p, len).unwrap();
                 assert_eq!(rx.unprotect(&mut p[..n]), Ok(len), "ssrc {ssrc} seq {seq}");
             }
         }
+    }
+
+    #[test]
+    fn a_new_ssrc_never_evicts_a_live_streams_replay_state() {
+        let mut tx = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        let mut rx = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        let send = |tx: &mut SrtpContext, seq: u16, ssrc: u32| {
+            let (mut p, len) = rtp(seq, ssrc, &[ssrc as u8; 8]);
+            let n = tx.protect(&mut p, len).unwrap();
+            p.truncate(n);
+            p
+        };
+        // Four live streams fill the slots; keep a packet of stream 1 to replay later.
+        let mut kept = Vec::new();
+        for seq in 0..20u16 {
+            for ssrc in 1..=MAX_STREAMS as u32 {
+                let p = send(&mut tx, seq, ssrc);
+                if ssrc == 1 && seq == 19 {
+                    kept = p.clone();
+                }
+                assert!(rx.unprotect(&mut p.clone()).is_ok());
+            }
+        }
+        // An authentic fifth SSRC is refused, however many packets it sends...
+        let mut tx5 = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        for seq in 0..50u16 {
+            let mut p = send(&mut tx5, seq, 99);
+            assert_eq!(
+                rx.unprotect(&mut p),
+                Err(SrtpError::TooManyStreams { ssrc: 99 })
+            );
+        }
+        // ...so stream 1's window still knows the packet it already took.
+        assert_eq!(
+            rx.unprotect(&mut kept.clone()),
+            Err(SrtpError::Replayed { ssrc: 1, seq: 19 })
+        );
+        // Once streams 2-4 have gone quiet for long enough, a new SSRC takes a slot.
+        for seq in 20..20 + STALE_AFTER as u16 + 2 {
+            let mut p = send(&mut tx, seq, 1);
+            assert!(rx.unprotect(&mut p).is_ok());
+        }
+        let mut p = send(&mut tx5, 50, 99);
+        assert_eq!(rx.unprotect(&mut p), Ok(20));
+        assert_eq!(
+            rx.unprotect(&mut kept),
+            Err(SrtpError::TooOld { ssrc: 1, seq: 19 }),
+            "the live stream kept its slot"
+        );
+    }
+
+    #[test]
+    fn dropping_a_context_wipes_its_keys() {
+        let mut c = ctx(SrtpSuite::AesCm128HmacSha1_80);
+        let keyed_salt = c.salt;
+        assert_ne!(keyed_salt, [0; 14]);
+        c.wipe();
+        assert_eq!(c.salt, [0; 14]);
+        // The wiped context no longer encrypts like the keyed one.
+        let (mut a, len) = rtp(1, 1, &[7; 8]);
+        let mut b = a.clone();
+        ctx(SrtpSuite::AesCm128HmacSha1_80)
+            .protect(&mut a, len)
+            .unwrap();
+        c.protect(&mut b, len).unwrap();
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -50,12 +50,17 @@ pub struct MediaStats {
     pub duplicates: u64,
     /// RFC 3550 interarrival jitter in milliseconds.
     pub jitter_ms: f64,
+    /// RTP packets from another source than the call's (another call's stream on the same
+    /// SBC, a stale stream): dropped, never recorded.
+    pub foreign: u64,
 }
 
 impl MediaStats {
-    /// Summary of a reorder buffer's counters and a jitter estimate.
-    pub fn from_parts(counts: Counts, jitter: &JitterEstimator) -> Self {
+    /// Summary of a reorder buffer's counters, a jitter estimate and the packets the source
+    /// latch refused.
+    pub fn from_parts(counts: Counts, jitter: &JitterEstimator, foreign: u64) -> Self {
         MediaStats {
+            foreign,
             packets: counts.received,
             lost: counts.lost,
             late: counts.late,
@@ -70,8 +75,14 @@ impl fmt::Display for MediaStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "packets={}; lost={}; late={}; reordered={}; duplicates={}; jitter-ms={:.2}",
-            self.packets, self.lost, self.late, self.reordered, self.duplicates, self.jitter_ms
+            "packets={}; lost={}; late={}; reordered={}; duplicates={}; jitter-ms={:.2}; foreign={}",
+            self.packets,
+            self.lost,
+            self.late,
+            self.reordered,
+            self.duplicates,
+            self.jitter_ms,
+            self.foreign
         )
     }
 }
@@ -99,6 +110,7 @@ impl FromStr for MediaStats {
                 "late" => st.late = int()?,
                 "reordered" => st.reordered = int()?,
                 "duplicates" => st.duplicates = int()?,
+                "foreign" => st.foreign = int()?,
                 "jitter-ms" => {
                     st.jitter_ms = v
                         .parse::<f64>()
@@ -130,13 +142,20 @@ mod tests {
             reordered: 7,
             duplicates: 2,
             jitter_ms: 1.25,
+            foreign: 40,
         };
         let text = st.to_string();
         assert_eq!(
             text,
-            "packets=1500; lost=3; late=1; reordered=7; duplicates=2; jitter-ms=1.25"
+            "packets=1500; lost=3; late=1; reordered=7; duplicates=2; jitter-ms=1.25; foreign=40"
         );
         assert_eq!(text.parse::<MediaStats>(), Ok(st));
+        // Messages stored before the latch counted foreign packets still parse.
+        let old = "packets=1500; lost=3; late=1; reordered=7; duplicates=2; jitter-ms=1.25";
+        assert_eq!(
+            old.parse::<MediaStats>(),
+            Ok(MediaStats { foreign: 0, ..st })
+        );
         assert!("garbage".parse::<MediaStats>().is_err());
         assert!("lost=x".parse::<MediaStats>().is_err());
     }

@@ -152,6 +152,8 @@ pub struct MediaDescription {
     pub fmtps: Vec<(String, String)>,
     /// `a=ptime` in ms.
     pub ptime: Option<u32>,
+    /// `a=maxptime` in ms (RFC 4566 §6).
+    pub maxptime: Option<u32>,
     /// Media-level direction attribute.
     pub direction: Option<Direction>,
     /// `a=crypto` lines with a suite we implement, in offer order (the offerer's preference).
@@ -291,6 +293,7 @@ fn parse_media(v: &str, line: usize) -> Result<MediaDescription, String> {
         rtpmaps: Vec::new(),
         fmtps: Vec::new(),
         ptime: None,
+        maxptime: None,
         direction: None,
         crypto: Vec::new(),
         crypto_skipped: Vec::new(),
@@ -325,6 +328,7 @@ fn parse_attribute(sd: &mut SessionDescription, v: &str) {
             }
         }
         "ptime" => m.ptime = value.parse().ok(),
+        "maxptime" => m.maxptime = value.parse().ok(),
         "crypto" => match value.parse::<CryptoAttribute>() {
             Ok(c) => m.crypto.push(c),
             Err(e) => m.crypto_skipped.push(e.to_string()),
@@ -593,6 +597,15 @@ impl std::fmt::Debug for SrtpKeys {
     }
 }
 
+impl Drop for SrtpKeys {
+    // Master keys must not outlive the call in freed memory.
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.remote_key.zeroize();
+        self.local_key.zeroize();
+    }
+}
+
 impl SrtpKeys {
     /// Context that unprotects packets from the peer.
     pub fn inbound(&self) -> SrtpContext {
@@ -617,6 +630,8 @@ pub struct Negotiated {
     pub telephone_event: Option<u8>,
     /// Where to send RTP.
     pub remote: SocketAddr,
+    /// Packet time we send in (ms): see [`send_ptime`].
+    pub ptime_ms: u32,
     /// Direction we answered with.
     pub direction: Direction,
     /// The complete SDP answer, CRLF line endings.
@@ -672,6 +687,16 @@ pub fn offer(local_addr: IpAddr, local_port: u16, session_id: u64, encoding: &st
          t=0 0\r\nm=audio {local_port} RTP/AVP {pt} 101\r\na=rtpmap:{pt} {name}/8000\r\n\
          a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n"
     )
+}
+
+/// The packet time (ms) we send in: 20 ms unless the offer asks for another with `a=ptime` or
+/// caps it below 20 with `a=maxptime`; within what the pacer supports (10-120 ms in 10 ms
+/// steps, [`crate::media::pacer`]). What we receive is whatever the peer sends, 10-120 ms.
+pub fn send_ptime(ptime: Option<u32>, maxptime: Option<u32>) -> u32 {
+    use crate::media::pacer::{MAX_PTIME_MS, MIN_PTIME_MS};
+    let want = ptime.filter(|&p| p > 0).unwrap_or(20);
+    let cap = maxptime.filter(|&p| p > 0).unwrap_or(MAX_PTIME_MS);
+    (want.min(cap) / 10 * 10).clamp(MIN_PTIME_MS, MAX_PTIME_MS)
 }
 
 /// Answers `offer` under `policy`, putting `local_key` (our SDES key||salt, fresh random
@@ -773,6 +798,7 @@ pub fn negotiate_secure(
         .or(sd.direction)
         .unwrap_or(Direction::SendRecv)
         .reverse();
+    let ptime_ms = send_ptime(m.ptime, m.maxptime);
     let srtp = crypto.map(|c| SrtpKeys {
         tag: c.tag,
         suite: c.suite,
@@ -788,6 +814,7 @@ pub fn negotiate_secure(
         payload_type,
         encoding,
         telephone_event,
+        ptime_ms,
         direction,
         srtp: srtp.as_ref(),
     });
@@ -797,6 +824,7 @@ pub fn negotiate_secure(
             encoding,
             telephone_event,
             remote: SocketAddr::new(remote_ip, m.port),
+            ptime_ms,
             direction,
             answer,
         },
@@ -813,6 +841,7 @@ struct AnswerParts<'a> {
     payload_type: u8,
     encoding: &'static str,
     telephone_event: Option<u8>,
+    ptime_ms: u32,
     direction: Direction,
     srtp: Option<&'a SrtpKeys>,
 }
@@ -850,7 +879,12 @@ fn write_answer(p: &AnswerParts<'_>) -> String {
             let key = B64.encode(k.local_key);
             let _ = write!(s, "a=crypto:{} {} inline:{key}\r\n", k.tag, k.suite);
         }
-        let _ = write!(s, "a=ptime:20\r\na={}\r\n", p.direction.as_str());
+        let _ = write!(
+            s,
+            "a=ptime:{}\r\na={}\r\n",
+            p.ptime_ms,
+            p.direction.as_str()
+        );
     }
     s
 }

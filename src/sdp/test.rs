@@ -549,3 +549,24 @@ fn bridge_offer_reads_back_as_the_same_codec() {
     assert_eq!(n.telephone_event, Some(101));
     assert_eq!(n.remote, "192.0.2.7:40002".parse().unwrap());
 }
+
+#[test]
+fn the_answer_states_the_packet_time_we_send() {
+    let answer_ptime = |attrs: &str| {
+        let offer =
+            format!("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\n{attrs}a=sendrecv\r\n");
+        let n = negotiate(&offer, LOCAL, 5000, 1).unwrap();
+        let back = parse(&n.answer).unwrap();
+        assert_eq!(back.media[0].ptime, Some(n.ptime_ms));
+        n.ptime_ms
+    };
+    assert_eq!(answer_ptime(""), 20);
+    assert_eq!(answer_ptime("a=ptime:20\r\n"), 20);
+    assert_eq!(answer_ptime("a=ptime:30\r\n"), 30);
+    assert_eq!(answer_ptime("a=ptime:60\r\na=maxptime:150\r\n"), 60);
+    assert_eq!(answer_ptime("a=maxptime:10\r\n"), 10);
+    assert_eq!(answer_ptime("a=ptime:90\r\na=maxptime:40\r\n"), 40);
+    assert_eq!(send_ptime(Some(0), None), 20);
+    assert_eq!(send_ptime(Some(25), None), 20);
+    assert_eq!(send_ptime(Some(500), None), 120);
+}

@@ -34,6 +34,8 @@ pub struct GatewayOptions {
     pub extra_config: String,
     /// `call.min_free_disk_mb`.
     pub min_free_disk_mb: Option<u64>,
+    /// Ports in the gateway's RTP range (even ones are used: 40 gives 20 calls).
+    pub rtp_port_count: u16,
 }
 
 impl Default for GatewayOptions {
@@ -46,6 +48,7 @@ impl Default for GatewayOptions {
             tls: false,
             extra_config: String::new(),
             min_free_disk_mb: None,
+            rtp_port_count: 40,
         }
     }
 }
@@ -277,7 +280,7 @@ impl Gateway {
              [peers]\ntrusted = [{}]\n\
              [paths]\ndialplans = \"dialplans\"\ndata_dir = \"data\"\n\
              [call]\nanswer_delay_ms = {}\nmin_free_disk_mb = {}\nshutdown_grace_ms = 10000\n",
-            rtp_base + 39,
+            rtp_base + u32::from(opts.rtp_port_count.max(1)) - 1,
             trusted.join(", "),
             opts.answer_delay_ms,
             opts.min_free_disk_mb.unwrap_or(16),
@@ -485,6 +488,17 @@ impl Ua {
         )
     }
 
+    /// A G.711 offer asking for `ms`-millisecond packets (`a=ptime`).
+    pub fn g711_offer_ptime(&self, ms: u32) -> String {
+        self.sdp_offer(
+            "0 8 101",
+            &format!(
+                "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+                 a=fmtp:101 0-15\r\na=ptime:{ms}\r\n"
+            ),
+        )
+    }
+
     pub fn g711_offer(&self) -> String {
         self.sdp_offer(
             "0 8 101",
@@ -674,6 +688,31 @@ impl Ua {
         out
     }
 
+    /// Listens to the gateway's prompts until they stop (as [`Ua::recv_rtp_until_quiet`]) while
+    /// sending silence to `to`, as a phone does from the moment it is answered; the stream
+    /// (`ssrc`, `seq`, `ts`) then goes on with what the caller says.
+    pub fn listen_sending_silence(
+        &self,
+        to: SocketAddr,
+        ssrc: u32,
+        seq: &mut u16,
+        ts: &mut u32,
+    ) -> Vec<OwnedRtp> {
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let listener = scope.spawn(|| {
+                let heard =
+                    self.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(8));
+                done.store(true, Ordering::Relaxed);
+                heard
+            });
+            while !done.load(Ordering::Relaxed) {
+                self.send_audio(to, &[0; 160], ssrc, seq, ts);
+            }
+            listener.join().unwrap()
+        })
+    }
+
     /// Streams `samples` as PCMU RTP in real time (20 ms packets) to `to`.
     pub fn send_audio(
         &self,
@@ -683,8 +722,22 @@ impl Ua {
         seq: &mut u16,
         ts: &mut u32,
     ) {
-        let order: Vec<usize> = (0..samples.len().div_ceil(160)).collect();
-        self.send_frames(to, samples, ssrc, seq, ts, &order);
+        self.send_audio_packets(to, samples, ssrc, seq, ts, 160);
+    }
+
+    /// Streams `samples` as PCMU RTP in real time in packets of `per_packet` samples (80 for
+    /// 10 ms ... 960 for 120 ms), timestamps advancing by the same.
+    pub fn send_audio_packets(
+        &self,
+        to: SocketAddr,
+        samples: &[i16],
+        ssrc: u32,
+        seq: &mut u16,
+        ts: &mut u32,
+        per_packet: usize,
+    ) {
+        let order: Vec<usize> = (0..samples.len().div_ceil(per_packet)).collect();
+        self.send_packets(to, samples, ssrc, seq, ts, &order, per_packet);
     }
 
     /// Like [`Ua::send_audio`] but sends the 20 ms frames in `order` (indices into the frames;
@@ -698,27 +751,42 @@ impl Ua {
         ts: &mut u32,
         order: &[usize],
     ) {
+        self.send_packets(to, samples, ssrc, seq, ts, order, 160);
+    }
+
+    /// Sends the `per_packet`-sample packets of `samples` in `order`, one per packet time.
+    #[allow(clippy::too_many_arguments)] // the stream's state, as the callers keep it
+    fn send_packets(
+        &self,
+        to: SocketAddr,
+        samples: &[i16],
+        ssrc: u32,
+        seq: &mut u16,
+        ts: &mut u32,
+        order: &[usize],
+        per_packet: usize,
+    ) {
         let start = Instant::now();
-        let mut buf = [0u8; 172];
-        let frames: Vec<&[i16]> = samples.chunks(160).collect();
+        let mut buf = vec![0u8; 12 + per_packet];
+        let packets: Vec<&[i16]> = samples.chunks(per_packet).collect();
         for (i, &k) in order.iter().enumerate() {
-            let frame = frames[k];
+            let payload = packets[k];
             let hdr = rtp::RtpHeader {
                 marker: k == 0,
                 payload_type: 0,
                 sequence: seq.wrapping_add(k as u16),
-                timestamp: ts.wrapping_add(160 * k as u32),
+                timestamp: ts.wrapping_add((per_packet * k) as u32),
                 ssrc,
             };
             let h = hdr.write(&mut buf);
-            G711::Pcmu.encode(frame, &mut buf[h..h + frame.len()]);
-            self.rtp.send_to(&buf[..h + frame.len()], to).unwrap();
-            let due = start + Duration::from_millis(20 * (i as u64 + 1));
+            G711::Pcmu.encode(payload, &mut buf[h..h + payload.len()]);
+            self.rtp.send_to(&buf[..h + payload.len()], to).unwrap();
+            let due = start + Duration::from_micros(125 * per_packet as u64 * (i as u64 + 1));
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
         }
-        *seq = seq.wrapping_add(frames.len() as u16);
+        *seq = seq.wrapping_add(packets.len() as u16);
         *ts = ts.wrapping_add(samples.len() as u32);
     }
 
@@ -782,6 +850,25 @@ pub fn test_signal(ms: u32) -> Vec<i16> {
             (s * env * 9000.0) as i16
         })
         .collect()
+}
+
+/// The recording `wav` is as long as `sent` (within 40 ms) and its waveform correlates with
+/// `sent` through PCMU above `min`.
+pub fn assert_audio_matches(sent: &[i16], wav: &[u8], min: f64) {
+    assert_samples_match(sent, &read_wav(wav), min);
+}
+
+/// `audio` is as long as `sent` (within 40 ms) and correlates with it through PCMU above `min`.
+pub fn assert_samples_match(sent: &[i16], audio: &[i16], min: f64) {
+    let diff_ms = (audio.len() as i64 - sent.len() as i64).abs() / 8;
+    assert!(
+        diff_ms <= 40,
+        "recorded {} ms, sent {} ms",
+        audio.len() / 8,
+        sent.len() / 8
+    );
+    let (corr, lag) = best_correlation(&through_pcmu(sent), audio, 400);
+    assert!(corr > min, "correlation {corr} at lag {lag}");
 }
 
 /// What `samples` sound like after a G.711 round trip.

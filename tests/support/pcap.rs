@@ -16,7 +16,7 @@ pub enum Part<'a> {
     Audio(&'a [i16]),
     /// Keys as RFC 4733 events, 200 ms apart, each with its own timestamp.
     Keys(&'a str),
-    /// Nothing for this long (the caller listens).
+    /// Nothing for this long (the caller listens); silence packets when it comes first.
     Pause(u32),
 }
 
@@ -74,6 +74,19 @@ pub fn write_pcap(path: &Path, parts: &[Part<'_>]) -> std::io::Result<()> {
                     }
                     usec += 200_000;
                     ts = ts.wrapping_add(1600);
+                }
+            }
+            Part::Pause(ms) if packets.is_empty() => {
+                // SIPp replays from the first packet's time, so a gap at the start would be no
+                // pause at all: send silence, as a phone does from the moment it is answered.
+                for _ in 0..ms / 20 {
+                    let mut p = vec![0u8; 12 + 160];
+                    header(false, 0, seq, ts, &mut p);
+                    G711::Pcmu.encode(&[0; 160], &mut p[12..]);
+                    packets.push((usec, p));
+                    usec += 20_000;
+                    seq = seq.wrapping_add(1);
+                    ts = ts.wrapping_add(160);
                 }
             }
             Part::Pause(ms) => {
