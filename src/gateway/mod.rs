@@ -216,13 +216,11 @@ pub(crate) struct Shared {
 
 /// The trusted peer networks and accepted TLS certificate names: the config's plus the dial
 /// plans' peers.
-fn plan_peers(config: &Config, plans: &DialPlans) -> (Vec<crate::config::IpNet>, Vec<String>) {
+fn plan_peers(config: &Config, plans: &DialPlans) -> (Vec<crate::net::acl::IpNet>, Vec<String>) {
     let mut trusted = config.trusted_peers().unwrap_or_default();
     let mut names = config.tls.peer_names.clone();
     for (_, peer) in plans.peers() {
-        if let Ok(net) = crate::config::IpNet::parse(&peer.to_string()) {
-            trusted.push(net);
-        }
+        trusted.push(peer.network);
         if let Some(name) = &peer.certificate_name {
             if !names.contains(name) {
                 names.push(name.clone());

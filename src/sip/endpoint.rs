@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use super::message::{self, Message, Method, ParseError};
 use super::transaction::{ClientNonInvite, ServerInvite, ServerNonInvite, TimerConfig, TxEvent};
 use super::{Remote, Transmit};
-use crate::config::IpNet;
+use crate::net::acl::{self, IpNet};
 
 /// Methods we implement, for `Allow` headers.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
@@ -295,7 +295,7 @@ impl Endpoint {
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.config.trusted.iter().any(|net| net.contains(ip))
+        acl::any_contains(&self.config.trusted, ip)
     }
 
     /// A random token for tags, branches and Call-IDs.

@@ -9,7 +9,7 @@ use crate::sip::Transport;
 fn endpoint() -> Endpoint {
     Endpoint::new(EndpointConfig {
         timers: TimerConfig::default(),
-        trusted: vec![IpNet::parse("10.0.0.0/8").unwrap()],
+        trusted: vec![acl::parse_network("10.0.0.0/8").unwrap()],
         server_name: "umgw-test".into(),
         rng_seed: 7,
     })
