@@ -146,47 +146,67 @@ pub struct Via {
     pub branch: Option<String>,
 }
 
-/// RFC 3261 compact forms and their long names; also fixes the capitalisation of the long names
-/// we read, so lookups are exact string compares afterwards.
-const CANONICAL: &[(&str, &str)] = &[
-    ("i", "Call-ID"),
-    ("m", "Contact"),
-    ("e", "Content-Encoding"),
-    ("l", "Content-Length"),
+/// Compact header forms and their long names: RFC 3261 §7.3.3 (c e f i k l m s t v) and the
+/// later RFCs the IANA SIP header registry lists: a j d (RFC 3841), b (RFC 3892), n y (RFC 4474),
+/// o u (RFC 6665, was 3265), r (RFC 3515), x (RFC 4028). Header names are case-insensitive, so
+/// `L:` is Content-Length too.
+const COMPACT: &[(&str, &str)] = &[
+    ("a", "Accept-Contact"),
+    ("b", "Referred-By"),
     ("c", "Content-Type"),
+    ("d", "Request-Disposition"),
+    ("e", "Content-Encoding"),
     ("f", "From"),
-    ("s", "Subject"),
+    ("i", "Call-ID"),
+    ("j", "Reject-Contact"),
     ("k", "Supported"),
+    ("l", "Content-Length"),
+    ("m", "Contact"),
+    ("n", "Identity-Info"),
+    ("o", "Event"),
+    ("r", "Refer-To"),
+    ("s", "Subject"),
     ("t", "To"),
+    ("u", "Allow-Events"),
     ("v", "Via"),
-    ("call-id", "Call-ID"),
-    ("contact", "Contact"),
-    ("content-length", "Content-Length"),
-    ("content-type", "Content-Type"),
-    ("cseq", "CSeq"),
-    ("diversion", "Diversion"),
-    ("from", "From"),
-    ("history-info", "History-Info"),
-    ("max-forwards", "Max-Forwards"),
-    ("record-route", "Record-Route"),
-    ("route", "Route"),
-    ("supported", "Supported"),
-    ("require", "Require"),
-    ("to", "To"),
-    ("via", "Via"),
-    ("event", "Event"),
-    ("allow", "Allow"),
-    ("accept", "Accept"),
-    ("p-asserted-identity", "P-Asserted-Identity"),
+    ("x", "Session-Expires"),
+    ("y", "Identity"),
 ];
 
-fn canonical_name(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    CANONICAL
+/// Further long names we read, in the capitalisation we store them with (those of `COMPACT`
+/// count too), so that a header sent as `history-info` or `CSEQ` prints as the RFC spells it.
+const LONG: &[&str] = &[
+    "Accept",
+    "Allow",
+    "CSeq",
+    "Diversion",
+    "History-Info",
+    "Max-Forwards",
+    "P-Asserted-Identity",
+    "Record-Route",
+    "Require",
+    "Route",
+];
+
+/// The long, canonically capitalised name of a header we know (compact form or long name in
+/// any case); `None` for others.
+fn known_name(name: &str) -> Option<&'static str> {
+    if name.len() == 1 {
+        return COMPACT
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(name))
+            .map(|(_, long)| *long);
+    }
+    COMPACT
         .iter()
-        .find(|(k, _)| *k == lower)
-        .map(|(_, v)| (*v).to_owned())
-        .unwrap_or_else(|| name.to_owned())
+        .map(|(_, long)| long)
+        .chain(LONG)
+        .find(|long| long.eq_ignore_ascii_case(name))
+        .copied()
+}
+
+fn canonical_name(name: &str) -> String {
+    known_name(name).unwrap_or(name).to_owned()
 }
 
 fn is_token_char(b: u8) -> bool {
@@ -223,9 +243,12 @@ pub fn frame_length(buf: &[u8], max: usize) -> Result<Option<usize>, ParseError>
     let text = std::str::from_utf8(&buf[..head]).map_err(|_| ParseError::NotText)?;
     let mut length = None;
     for line in text.split('\n') {
+        // A folded continuation line belongs to the header above it, whatever it looks like.
+        if line.starts_with([' ', '\t']) {
+            continue;
+        }
         if let Some((name, value)) = line.split_once(':') {
-            let name = name.trim();
-            if name.eq_ignore_ascii_case("content-length") || name == "l" {
+            if known_name(name.trim()) == Some("Content-Length") {
                 let value = parse_digits(value.trim()).ok_or(ParseError::BadHeader {
                     name: "Content-Length",
                     why: "not a number",
@@ -896,6 +919,80 @@ mod tests {
         two.extend_from_slice(b);
         assert_eq!(frame_length(&two, 65535), Ok(Some(total)));
         assert_eq!(frame_length(&two, 100), Err(ParseError::TooLarge));
+    }
+
+    #[test]
+    fn stream_framing_finds_content_length_in_every_form() {
+        for name in [
+            "Content-Length",
+            "content-length",
+            "CONTENT-LENGTH",
+            "l",
+            "L",
+        ] {
+            let msg = INVITE
+                .replace("\nEXTRA", "")
+                .replace("Content-Length: 4", &format!("{name}: 4"));
+            let mut two = msg.as_bytes().to_vec();
+            two.extend_from_slice(msg.as_bytes());
+            assert_eq!(frame_length(&two, 65535), Ok(Some(msg.len())), "{name}");
+            assert_eq!(Message::parse(msg.as_bytes()).unwrap().body, b"v=0\r");
+        }
+        // Without any of them a stream cannot be framed (RFC 3261 §18.3).
+        let none = INVITE.replace("Content-Length: 4\r\n", "");
+        assert_eq!(
+            frame_length(none.as_bytes(), 65535),
+            Err(ParseError::MissingHeader("Content-Length"))
+        );
+        // A folded line that looks like `l:` is part of the header above it.
+        let folded = INVITE.replace("\nEXTRA", "").replace(
+            "Content-Type: application/sdp\r\n",
+            "Subject: x\r\n l: 99\r\n",
+        );
+        assert_eq!(
+            frame_length(folded.as_bytes(), 65535),
+            Ok(Some(folded.len()))
+        );
+    }
+
+    #[test]
+    fn compact_forms_of_every_rfc_read_as_their_long_names() {
+        let compact = [
+            ("a", "Accept-Contact"),
+            ("b", "Referred-By"),
+            ("d", "Request-Disposition"),
+            ("e", "Content-Encoding"),
+            ("j", "Reject-Contact"),
+            ("k", "Supported"),
+            ("n", "Identity-Info"),
+            ("o", "Event"),
+            ("r", "Refer-To"),
+            ("s", "Subject"),
+            ("u", "Allow-Events"),
+            ("x", "Session-Expires"),
+            ("y", "Identity"),
+        ];
+        let mut text = INVITE.replace("Content-Length: 4\r\n\r\nv=0\r\nEXTRA", "");
+        for (short, _) in compact {
+            text.push_str(&format!(
+                "{}: value-{short}\r\n",
+                short.to_ascii_uppercase()
+            ));
+        }
+        text.push_str("l: 0\r\n\r\n");
+        let m = Message::parse(text.as_bytes()).unwrap();
+        for (short, long) in compact {
+            let want = format!("value-{short}");
+            assert_eq!(m.header(long), Some(want.as_str()), "{short}");
+        }
+        assert_eq!(m.header("Content-Length"), Some("0"));
+        // Stored under the long name, so a copy (to_bytes) prints the long name.
+        let out = String::from_utf8(m.to_bytes()).unwrap();
+        assert!(out.contains("\r\nRefer-To: value-r\r\n"), "{out}");
+        assert!(out.contains("\r\nEvent: value-o\r\n"), "{out}");
+        // Unknown single letters stay as they are.
+        let q = INVITE.replace("Max-Forwards: 70", "q: 1");
+        assert_eq!(Message::parse(q.as_bytes()).unwrap().header("q"), Some("1"));
     }
 
     #[test]

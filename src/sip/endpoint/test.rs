@@ -484,3 +484,43 @@ fn hanging_up_a_ringing_second_leg_cancels_it() {
     }
     assert!(failed);
 }
+
+/// A NOTIFY within the established call from 10.0.0.1, written with compact header forms
+/// (`o` is Event, RFC 6665), carrying a `message/sipfrag` status line.
+fn compact_notify(ok_to: &str, branch: &str, event: &str, sipfrag: &str) -> String {
+    format!(
+        "NOTIFY sip:umgw@127.0.0.1:5060 SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\r\n\
+         f: <sip:bob@contoso.com>;tag=caller\r\nt: {ok_to}\r\ni: call-1\r\nCSeq: 7 NOTIFY\r\n\
+         o: {event}\r\nSubscription-State: active;expires=60\r\nc: message/sipfrag\r\n\
+         l: {}\r\n\r\n{sipfrag}",
+        sipfrag.len()
+    )
+}
+
+#[test]
+fn refer_notify_in_compact_form_is_transfer_progress() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let (call, ok) = answered(&mut ep, t0, "z9hG4bKn1", b"v=0");
+    ep.handle(t0, peer("10.0.0.1"), ack_for(&ok, "z9hG4bKn2").as_bytes());
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::Acked { call }));
+    let to = ok.header("To").unwrap();
+
+    let notify = compact_notify(to, "z9hG4bKn3", "refer;id=2", "SIP/2.0 180 Ringing\r\n");
+    ep.handle(t0, peer("10.0.0.1"), notify.as_bytes());
+    let r = responses(&mut ep);
+    assert_eq!(r[0].status(), Some(200), "o: refer is Event: refer");
+    assert_eq!(r[0].cseq(), Some((7, Method::Notify)));
+    assert_eq!(
+        ep.poll_event(),
+        Some(EndpointEvent::TransferProgress { call, status: 180 })
+    );
+
+    // Another package is still refused, whichever form names it.
+    let other = compact_notify(to, "z9hG4bKn4", "dialog", "SIP/2.0 200 OK\r\n");
+    ep.handle(t0, peer("10.0.0.1"), other.as_bytes());
+    let r = responses(&mut ep);
+    assert_eq!(r[0].status(), Some(489));
+    assert_eq!(r[0].header("Allow-Events"), Some("refer"));
+    assert_eq!(ep.poll_event(), None);
+}
