@@ -250,7 +250,7 @@ pub struct SipConfig {
     pub t4_ms: u64,
     /// Largest SIP message accepted, in bytes; larger gets 513 (UDP) or closes the stream (TCP).
     pub max_message_bytes: usize,
-    /// User-Agent / Server header value.
+    /// `Server` / `User-Agent` header value; empty: neither header is sent.
     pub server_name: String,
     /// Outbound targets resolved without DNS.
     pub routes: Vec<StaticRoute>,
@@ -521,6 +521,13 @@ impl Config {
                 "sip.t1_ms must be > 0 and sip.t2_ms >= sip.t1_ms".into(),
             ));
         }
+        if self.sip.server_name.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "sip.server_name {:?} must be one line of text without control characters \
+                 (or empty: no Server/User-Agent header)",
+                self.sip.server_name
+            )));
+        }
         self.trusted_peers().map_err(invalid)?;
         let (store, imap) = (&self.store, &self.imap);
         match store.backend.as_str() {
@@ -639,6 +646,20 @@ mod tests {
             err.contains(
                 "media.worker_slice_us (50) must be 0 (kernel default) or between 100 and 100000"
             ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn server_name_may_be_empty_but_not_several_lines() {
+        let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[sip]\n{v}\n"));
+        assert!(parse("").unwrap().sip.server_name.starts_with("umgw/"));
+        assert_eq!(parse("server_name = \"\"").unwrap().sip.server_name, "");
+        let err = parse("server_name = \"umgw\\r\\nX-Evil: 1\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sip.server_name \"umgw\\r\\nX-Evil: 1\" must be one line"),
             "{err}"
         );
     }

@@ -28,6 +28,7 @@ const SUPPORTED: &[&str] = &[];
 pub struct EndpointConfig {
     pub timers: TimerConfig,
     pub trusted: Vec<IpNet>,
+    /// `Server` / `User-Agent` value; empty: neither header is sent.
     pub server_name: String,
     pub rng_seed: u64,
 }
@@ -374,7 +375,7 @@ impl Endpoint {
 
     /// Headers every response of ours carries.
     fn decorate(&self, resp: &mut Message, code: u16) {
-        resp.push("Server", self.config.server_name.clone());
+        push_product(resp, &self.config.server_name);
         // RFC 4475 intmeth: a 501 lists the methods we do understand.
         if code == 405 || code == 501 || (200..300).contains(&code) {
             resp.push("Allow", ALLOW);
@@ -861,7 +862,7 @@ impl Endpoint {
         d.local_cseq += 1;
         let mut req = d.request(method, &branch, d.local_cseq);
         req.push("Contact", contact(d.remote));
-        req.push("User-Agent", self.config.server_name.clone());
+        push_product(&mut req, &self.config.server_name);
         extra(&mut req);
         // The next hop is the peer the call came from: a trusted pool, SBC or proxy.
         let remote = d.remote;
@@ -897,7 +898,7 @@ impl Endpoint {
         for (name, value) in req.headers() {
             full.push(name, value.clone());
         }
-        full.push("User-Agent", self.config.server_name.clone());
+        push_product(&mut full, &self.config.server_name);
         full.body = std::mem::take(&mut req.body);
         let tx = ClientNonInvite::new(
             now,
@@ -1194,6 +1195,20 @@ fn unsupported_tags(msg: &Message) -> Vec<&str> {
         .map(str::trim)
         .filter(|t| !t.is_empty() && !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
         .collect()
+}
+
+/// `Server` on a response, `User-Agent` on a request, with `sip.server_name`; no header at all
+/// when that is empty (operators who do not announce the product to peers and scanners).
+fn push_product(msg: &mut Message, server_name: &str) {
+    if server_name.is_empty() {
+        return;
+    }
+    let header = if msg.is_request() {
+        "User-Agent"
+    } else {
+        "Server"
+    };
+    msg.push(header, server_name);
 }
 
 /// Our Contact for a dialog on `remote`'s transport.

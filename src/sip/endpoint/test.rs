@@ -7,10 +7,15 @@ use super::*;
 use crate::sip::Transport;
 
 fn endpoint() -> Endpoint {
+    endpoint_named("umgw-test")
+}
+
+/// An endpoint whose `Server` / `User-Agent` value is `server_name`.
+fn endpoint_named(server_name: &str) -> Endpoint {
     Endpoint::new(EndpointConfig {
         timers: TimerConfig::default(),
         trusted: vec![acl::parse_network("10.0.0.0/8").unwrap()],
-        server_name: "umgw-test".into(),
+        server_name: server_name.into(),
         rng_seed: 7,
     })
 }
@@ -523,4 +528,59 @@ fn refer_notify_in_compact_form_is_transfer_progress() {
     assert_eq!(r[0].status(), Some(489));
     assert_eq!(r[0].header("Allow-Events"), Some("refer"));
     assert_eq!(ep.poll_event(), None);
+}
+
+/// Every message the endpoint sends for one call (100, 200, a stateless 403, BYE, NOTIFY):
+/// the `Server` header of each response and the `User-Agent` of each request.
+fn product_headers(ep: &mut Endpoint) -> Vec<(Option<u16>, Option<String>)> {
+    let t0 = Instant::now();
+    let mut sent = Vec::new();
+    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bKp1").as_bytes());
+    sent.extend(responses(ep));
+    let call = incoming(ep);
+    ep.answer(t0, call, b"v=0".to_vec());
+    sent.extend(responses(ep));
+    ep.handle(t0, peer("192.0.2.9"), invite("z9hG4bKp2").as_bytes());
+    sent.extend(responses(ep));
+    ep.hangup(t0, call);
+    sent.extend(responses(ep));
+    let mut notify = Message::request(Method::Notify, "sip:alice@10.0.0.5:5070");
+    notify.push("From", "<sip:umgw@127.0.0.1>;tag=1");
+    notify.push("To", "<sip:alice@contoso.com>");
+    notify.push("Call-ID", "n1");
+    notify.push("CSeq", "1 NOTIFY");
+    ep.send_request(t0, peer("10.0.0.5"), notify);
+    sent.extend(responses(ep));
+    sent.iter()
+        .map(|m| {
+            let name = if m.is_request() {
+                "User-Agent"
+            } else {
+                "Server"
+            };
+            // A request must not carry Server, nor a response User-Agent.
+            let other = if m.is_request() {
+                "Server"
+            } else {
+                "User-Agent"
+            };
+            assert_eq!(m.header(other), None);
+            (m.status(), m.header(name).map(str::to_owned))
+        })
+        .collect()
+}
+
+#[test]
+fn server_and_user_agent_carry_the_configured_value_or_are_left_out() {
+    let named = product_headers(&mut endpoint_named("Voicemail 2.1"));
+    let codes: Vec<_> = named.iter().map(|(code, _)| *code).collect();
+    assert_eq!(codes, [Some(100), Some(200), Some(403), None, None]);
+    for (code, value) in &named {
+        assert_eq!(value.as_deref(), Some("Voicemail 2.1"), "{code:?}");
+    }
+    let anonymous = product_headers(&mut endpoint_named(""));
+    assert_eq!(anonymous.len(), 5);
+    for (code, value) in &anonymous {
+        assert_eq!(value, &None, "{code:?}");
+    }
 }

@@ -7,8 +7,8 @@
 use std::time::Instant;
 
 use super::{
-    arm, contact, via, CallId, Dialog, DialogState, Endpoint, EndpointEvent, Purpose, TimerOf,
-    TxKey, ALLOW,
+    arm, contact, push_product, via, CallId, Dialog, DialogState, Endpoint, EndpointEvent, Purpose,
+    TimerOf, TxKey, ALLOW,
 };
 use crate::sip::message::{self, Message, Method};
 use crate::sip::transaction::{ClientInvite, ClientNonInvite, TxEvent};
@@ -52,7 +52,7 @@ impl Endpoint {
         req.push("CSeq", "1 INVITE");
         req.push("Contact", contact(remote));
         req.push("Allow", ALLOW);
-        req.push("User-Agent", self.config.server_name.clone());
+        push_product(&mut req, &self.config.server_name);
         req.push("Content-Type", "application/sdp");
         req.body = sdp.clone();
         let tx = ClientInvite::new(
