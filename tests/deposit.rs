@@ -69,6 +69,28 @@ fn options_keepalive_is_answered() {
     assert_eq!(r.status(), Some(200));
     assert!(r.header("Allow").unwrap().contains("INVITE"));
     assert_eq!(r.header("Accept"), Some("application/sdp"));
+
+    // RFC 3581: a Via with `rport` gets the source port and address filled in, and the answer
+    // reaches the source even when the Via names another host and port (a NAT's inside).
+    let port = ua.local().port();
+    for (n, sent_by) in [(1, ua.local().to_string()), (2, "10.9.9.9:5062".to_owned())] {
+        ua.send(&format!(
+            "OPTIONS sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {sent_by};branch=z9hG4bKrp{n};rport\r\n\
+             From: <sip:pool@contoso.com>;tag=r{n}\r\nTo: <sip:umgw@{gw}>\r\nCall-ID: rport-{n}\r\n\
+             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            gw = gw.sip
+        ));
+        let r = ua
+            .recv(Duration::from_secs(2))
+            .expect("answer at the source port");
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(
+            r.header("Via").map(str::to_owned),
+            Some(format!(
+                "SIP/2.0/UDP {sent_by};branch=z9hG4bKrp{n};rport={port};received=127.0.0.1"
+            ))
+        );
+    }
 }
 
 #[test]

@@ -307,7 +307,7 @@ impl Endpoint {
     /// Feeds one received message.
     pub fn handle(&mut self, now: Instant, remote: Remote, bytes: &[u8]) {
         let trusted = self.is_trusted(remote.addr.ip());
-        let msg = match Message::parse(bytes) {
+        let mut msg = match Message::parse(bytes) {
             Ok(msg) => msg,
             Err(err) => {
                 if trusted {
@@ -319,6 +319,8 @@ impl Endpoint {
             }
         };
         if msg.is_request() {
+            // Before anything answers it: every response copies this Via (RFC 3581).
+            msg.stamp_top_via(remote.addr);
             if !trusted {
                 // Cheap and stateless: no transaction, no dialog, no lookup (DESIGN: ACL).
                 if msg.method() != Some(&Method::Ack) {
@@ -334,8 +336,9 @@ impl Endpoint {
     }
 
     fn reject_untrusted_unparsed(&mut self, remote: Remote, bytes: &[u8]) {
-        if let Ok(msg) = Message::parse_unvalidated(bytes) {
+        if let Ok(mut msg) = Message::parse_unvalidated(bytes) {
             if msg.is_request() && msg.method() != Some(&Method::Ack) && msg.top_via().is_some() {
+                msg.stamp_top_via(remote.addr);
                 self.respond_stateless(remote, &msg, 403, "Forbidden");
             }
         }
@@ -347,12 +350,13 @@ impl Endpoint {
     /// source address either way.
     fn reject_malformed(&mut self, remote: Remote, bytes: &[u8], err: ParseError) {
         match Message::parse_unvalidated(bytes) {
-            Ok(msg)
+            Ok(mut msg)
                 if msg.is_request()
                     && msg.method() != Some(&Method::Ack)
                     && msg.header("Via").is_some() =>
             {
                 info!(peer = %remote.addr, error = %err, "malformed request");
+                msg.stamp_top_via(remote.addr);
                 if err == ParseError::StartLine && Message::has_unsupported_version(bytes) {
                     return self.respond_stateless(remote, &msg, 505, "Version Not Supported");
                 }

@@ -7,6 +7,7 @@
 //! same to everyone above this layer. See docs/ARCHITECTURE.md for why this is not rsip.
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 
 /// Why bytes are not a usable SIP message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -562,6 +563,30 @@ impl Message {
         parse_via(first)
     }
 
+    /// Records where a request came from in its top Via, as a server does before it answers
+    /// (RFC 3261 §18.2.1, RFC 3581 §4): `received=<source IP>` when the sent-by host is not
+    /// that address or when the Via asks for `rport`, and `rport=<source port>` for an `rport`
+    /// without a value. Responses copy the Via, so every one of them carries it. A Via that
+    /// needs neither, or does not parse, is left as it is.
+    pub fn stamp_top_via(&mut self, source: SocketAddr) {
+        let Some((_, value)) = self
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case("Via"))
+        else {
+            return;
+        };
+        let Some(first) = split_header_list(value).into_iter().next() else {
+            return;
+        };
+        // The first value is the start of the (trimmed) header value.
+        let start = value.len() - value.trim_start().len();
+        let end = start + first.len();
+        if let Some(stamped) = stamp_via(first, source) {
+            value.replace_range(start..end, &stamped);
+        }
+    }
+
     pub fn from_tag(&self) -> Option<&str> {
         tag_param(self.header("From")?)
     }
@@ -739,6 +764,40 @@ fn parse_via(v: &str) -> Option<Via> {
         sent_by,
         branch,
     })
+}
+
+/// One Via value with `received`/`rport` filled in for a request from `source`, or `None`
+/// when nothing needs adding (see [`Message::stamp_top_via`]).
+fn stamp_via(via: &str, source: SocketAddr) -> Option<String> {
+    let sent_by = parse_via(via)?.sent_by;
+    // A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; the peer knows itself as a.b.c.d.
+    let ip = source.ip().to_canonical();
+    let host = match sent_by.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None if sent_by.matches(':').count() == 1 => sent_by.split(':').next().unwrap_or(""),
+        None => sent_by.as_str(),
+    };
+    let same_host = host.parse::<IpAddr>().is_ok_and(|h| h.to_canonical() == ip);
+    let mut params = via.split(';');
+    let mut out = params.next()?.trim_end().to_owned();
+    let mut rport = false;
+    for p in params {
+        let name = p.split('=').next().unwrap_or_default().trim();
+        if name.eq_ignore_ascii_case("rport") && !p.contains('=') {
+            rport = true;
+            out.push_str(&format!(";rport={}", source.port()));
+        } else if name.eq_ignore_ascii_case("received") {
+            // Ours replaces whatever the sender put there.
+        } else {
+            out.push(';');
+            out.push_str(p);
+        }
+    }
+    if same_host && !rport {
+        return None;
+    }
+    out.push_str(&format!(";received={ip}"));
+    Some(out)
 }
 
 /// Splits a comma-separated header value, respecting quotes and angle brackets.
@@ -993,6 +1052,77 @@ mod tests {
         // Unknown single letters stay as they are.
         let q = INVITE.replace("Max-Forwards: 70", "q: 1");
         assert_eq!(Message::parse(q.as_bytes()).unwrap().header("q"), Some("1"));
+    }
+
+    #[test]
+    fn top_via_records_the_source_address() {
+        let stamp = |via: &str, source: &str| {
+            let text = INVITE.replace(
+                "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport",
+                via,
+            );
+            let mut m = Message::parse(text.as_bytes()).unwrap();
+            m.stamp_top_via(source.parse().unwrap());
+            m.headers_named("Via")
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        // RFC 3581: rport gets the source port, and received is added with it.
+        assert_eq!(
+            stamp(
+                "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport",
+                "10.0.0.1:40123"
+            ),
+            [
+                "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport=40123;received=10.0.0.1",
+                "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKother"
+            ]
+        );
+        // RFC 3261 §18.2.1: a sent-by that is not the source gets received, no rport.
+        assert_eq!(
+            stamp(
+                "Via: SIP/2.0/TCP pc33.contoso.com;branch=z9hG4bKb",
+                "192.0.2.4:5060"
+            )[0],
+            "SIP/2.0/TCP pc33.contoso.com;branch=z9hG4bKb;received=192.0.2.4"
+        );
+        // The sender's own received is replaced; IPv4-mapped sources read as IPv4.
+        assert_eq!(
+            stamp(
+                "Via: SIP/2.0/UDP 10.0.0.9:5060;received=1.2.3.4;branch=z9hG4bKc",
+                "[::ffff:10.0.0.7]:5060"
+            )[0],
+            "SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKc;received=10.0.0.7"
+        );
+        // IPv6 sent-by: brackets in sent-by, none in received (RFC 3261 via-received).
+        assert_eq!(
+            stamp(
+                "Via: SIP/2.0/UDP [2001:db8::9]:5060;branch=z9hG4bKd;rport",
+                "[2001:db8::9]:6000"
+            )[0],
+            "SIP/2.0/UDP [2001:db8::9]:5060;branch=z9hG4bKd;rport=6000;received=2001:db8::9"
+        );
+        // Nothing to add: the Via stays byte for byte, whichever list form it has.
+        assert_eq!(
+            stamp(
+                "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKe , SIP/2.0/UDP x;branch=y",
+                "10.0.0.1:7000"
+            )[0],
+            "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKe , SIP/2.0/UDP x;branch=y"
+        );
+        // Only the first value of a comma list is stamped.
+        assert_eq!(
+            stamp("Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKf;rport, SIP/2.0/UDP x;rport", "10.0.0.1:7000")[0],
+            "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKf;rport=7000;received=10.0.0.1, SIP/2.0/UDP x;rport"
+        );
+        // An rport that already has a value is the sender's business.
+        assert_eq!(
+            stamp(
+                "Via: SIP/2.0/UDP 10.0.0.1:5060;rport=5;branch=z9hG4bKg",
+                "10.0.0.1:7000"
+            )[0],
+            "SIP/2.0/UDP 10.0.0.1:5060;rport=5;branch=z9hG4bKg"
+        );
     }
 
     #[test]

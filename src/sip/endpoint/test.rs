@@ -21,11 +21,16 @@ fn endpoint_named(server_name: &str) -> Endpoint {
 }
 
 fn peer(ip: &str) -> Remote {
+    peer_at(ip, 5060)
+}
+
+/// A peer sending from `port` (behind a NAT: not the port its Via names).
+fn peer_at(ip: &str, port: u16) -> Remote {
     Remote {
         transport: Transport::Udp {
             local: "127.0.0.1:5060".parse().unwrap(),
         },
-        addr: SocketAddr::new(ip.parse().unwrap(), 5060),
+        addr: SocketAddr::new(ip.parse().unwrap(), port),
     }
 }
 
@@ -583,4 +588,74 @@ fn server_and_user_agent_carry_the_configured_value_or_are_left_out() {
     for (code, value) in &anonymous {
         assert_eq!(value, &None, "{code:?}");
     }
+}
+
+/// Everything sent, with where it goes.
+fn transmits(ep: &mut Endpoint) -> Vec<(SocketAddr, Message)> {
+    let mut out = Vec::new();
+    while let Some(t) = ep.poll_transmit() {
+        out.push((t.remote.addr, Message::parse(&t.bytes).unwrap()));
+    }
+    out
+}
+
+#[test]
+fn responses_carry_rport_and_received_and_go_to_the_source() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let rport = |text: &str| text.replacen(";branch=", ";rport;branch=", 1);
+    let request = |m: &str, b: &str| {
+        format!(
+            "{m} sip:umgw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;rport;branch={b}\r\n\
+             From: <sip:pool@contoso.com>;tag=x\r\nTo: <sip:umgw@127.0.0.1>\r\n\
+             Call-ID: {b}\r\nCSeq: 5 {m}\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    // A caller behind a NAT: its Via says 5060, its packets come from 40000.
+    let nat = peer_at("10.0.0.1", 40000);
+    ep.handle(t0, nat, rport(&invite("z9hG4bKr1")).as_bytes());
+    let call = incoming(&mut ep);
+    ep.answer(t0, call, b"v=0".to_vec());
+    // Stateless and transaction refusals: 481 (BYE in no dialog), 501, 400, 403 (untrusted).
+    let bye = request("BYE", "z9hG4bKr2").replace("127.0.0.1>\r\n", "127.0.0.1>;tag=gone\r\n");
+    ep.handle(t0, nat, bye.as_bytes());
+    ep.handle(t0, nat, request("FOO", "z9hG4bKr3").as_bytes());
+    let malformed = request("OPTIONS", "z9hG4bKr4").replace("CSeq: 5 OPTIONS\r\n", "");
+    ep.handle(t0, nat, malformed.as_bytes());
+    let outsider = peer_at("192.0.2.9", 41000);
+    ep.handle(t0, outsider, rport(&invite("z9hG4bKr5")).as_bytes());
+
+    let sent = transmits(&mut ep);
+    let codes: Vec<_> = sent.iter().map(|(_, m)| m.status().unwrap()).collect();
+    assert_eq!(codes, [100, 200, 481, 501, 400, 403]);
+    for (to, m) in &sent {
+        let (port, ip) = if m.status() == Some(403) {
+            (41000, "192.0.2.9")
+        } else {
+            (40000, "10.0.0.1")
+        };
+        assert_eq!(*to, SocketAddr::new(ip.parse().unwrap(), port), "{m:?}");
+        let via = m.header("Via").unwrap();
+        let params: Vec<&str> = via.split(';').skip(1).collect();
+        assert!(params.contains(&format!("rport={port}").as_str()), "{via}");
+        assert!(params.contains(&format!("received={ip}").as_str()), "{via}");
+        assert!(!params.contains(&"rport"), "{via}");
+    }
+
+    // No rport, but a sent-by that names a host, not the source: received only.
+    let named = request("OPTIONS", "z9hG4bKr6").replace("10.0.0.1:5060;rport", "pool.contoso.com");
+    ep.handle(t0, peer("10.0.0.1"), named.as_bytes());
+    let (to, ok) = transmits(&mut ep).remove(0);
+    assert_eq!(to, "10.0.0.1:5060".parse().unwrap());
+    assert_eq!(
+        ok.header("Via"),
+        Some("SIP/2.0/UDP pool.contoso.com;branch=z9hG4bKr6;received=10.0.0.1")
+    );
+    // And a Via that is exactly the source is copied untouched.
+    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bKr7").as_bytes());
+    let (_, trying) = transmits(&mut ep).remove(0);
+    assert_eq!(
+        trying.header("Via"),
+        Some("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKr7")
+    );
 }
