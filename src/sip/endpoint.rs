@@ -142,6 +142,9 @@ struct Dialog {
     remote_target: String,
     /// Route headers for our in-dialog requests (RFC 3261 §12.1).
     route_set: Vec<String>,
+    /// Our Contact in this dialog: a `sips:` URI when the dialog was set up with one (RFC 3261
+    /// §12.1.1, §8.1.1.8), for the 2xx and for every request we send in it.
+    local_contact: String,
     /// We sent the INVITE (the bridged leg of a transfer).
     outgoing: bool,
     /// Our ACK for the 2xx of an outgoing call, resent for its retransmissions.
@@ -515,6 +518,16 @@ impl Endpoint {
             .header("Contact")
             .map(|c| message::uri_of(c).to_owned())
             .unwrap_or_else(|| message::uri_of(msg.header("From").unwrap_or("")).to_owned());
+        // RFC 3261 §12.1.1: a SIPS Request-URI, or top Record-Route (else Contact), means a
+        // SIPS Contact in the response and for the dialog's life.
+        let top_record_route = msg
+            .header("Record-Route")
+            .and_then(|rr| message::split_header_list(rr).into_iter().next());
+        let secure = is_sips(msg.request_uri().unwrap_or_default())
+            || match top_record_route {
+                Some(rr) => is_sips(message::uri_of(rr)),
+                None => is_sips(&remote_target),
+            };
         self.calls.insert(
             call,
             Dialog {
@@ -527,6 +540,7 @@ impl Endpoint {
                     .headers_named("Record-Route")
                     .map(str::to_owned)
                     .collect(),
+                local_contact: contact(remote, secure),
                 outgoing: false,
                 ack: None,
                 invite: msg.clone(),
@@ -651,7 +665,7 @@ impl Endpoint {
         let mut resp = Message::response_to(&msg, code, reason, None);
         self.decorate(&mut resp, code);
         if code == 200 {
-            resp.push("Contact", contact(remote));
+            resp.push("Contact", d.local_contact.clone());
             resp.push("Content-Type", "application/sdp");
             resp.body = d.local_sdp.clone().unwrap_or_default();
         } else if code == 500 {
@@ -783,7 +797,7 @@ impl Endpoint {
         }
         d.state = DialogState::Answered;
         d.local_sdp = Some(sdp.clone());
-        let contact = contact(d.remote);
+        let contact = d.local_contact.clone();
         self.final_response(now, call, 200, "OK", move |r| {
             r.push("Contact", contact);
             r.push("Supported", "");
@@ -865,7 +879,7 @@ impl Endpoint {
         };
         d.local_cseq += 1;
         let mut req = d.request(method, &branch, d.local_cseq);
-        req.push("Contact", contact(d.remote));
+        req.push("Contact", d.local_contact.clone());
         push_product(&mut req, &self.config.server_name);
         extra(&mut req);
         // The next hop is the peer the call came from: a trusted pool, SBC or proxy.
@@ -1215,17 +1229,26 @@ fn push_product(msg: &mut Message, server_name: &str) {
     msg.push(header, server_name);
 }
 
-/// Our Contact for a dialog on `remote`'s transport.
-fn contact(remote: Remote) -> String {
+/// Our Contact for a dialog on `remote`'s transport: `sips:` when `secure` (the dialog was
+/// set up with a SIPS URI), whose transport is TLS by definition, so no `transport` parameter
+/// (RFC 5630 §3.2 deprecates `transport=tls`).
+fn contact(remote: Remote, secure: bool) -> String {
+    let local = remote.transport.local();
+    if secure {
+        return format!("<sips:umgw@{local}>");
+    }
     let transport = match remote.transport {
         super::Transport::Udp { .. } => "udp",
         super::Transport::Tcp { .. } => "tcp",
         super::Transport::Tls { .. } => "tls",
     };
-    format!(
-        "<sip:umgw@{};transport={transport}>",
-        remote.transport.local()
-    )
+    format!("<sip:umgw@{local};transport={transport}>")
+}
+
+/// Whether a URI has the `sips` scheme (scheme names are case-insensitive).
+fn is_sips(uri: &str) -> bool {
+    uri.get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
 }
 
 #[cfg(test)]

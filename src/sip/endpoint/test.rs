@@ -659,3 +659,89 @@ fn responses_carry_rport_and_received_and_go_to_the_source() {
         Some("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKr7")
     );
 }
+
+/// A peer on a TLS connection.
+fn tls_peer() -> Remote {
+    Remote {
+        transport: Transport::Tls {
+            conn: 1,
+            local: "127.0.0.1:5061".parse().unwrap(),
+        },
+        addr: "10.0.0.1:50123".parse().unwrap(),
+    }
+}
+
+#[test]
+fn a_dialog_set_up_with_sips_keeps_a_sips_contact() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let sips = invite("z9hG4bKs1")
+        .replace("INVITE sip:alice@", "INVITE sips:alice@")
+        .replace("UDP 10.0.0.1:5060", "TLS 10.0.0.1:5061");
+    ep.handle(t0, tls_peer(), sips.as_bytes());
+    responses(&mut ep);
+    let call = incoming(&mut ep);
+    ep.answer(t0, call, b"v=0".to_vec());
+    let ok = responses(&mut ep).remove(0);
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.header("Contact"), Some("<sips:umgw@127.0.0.1:5061>"));
+    let ack = ack_for(&ok, "z9hG4bKs2").replace("UDP 10.0.0.1:5060", "TLS 10.0.0.1:5061");
+    ep.handle(t0, tls_peer(), ack.as_bytes());
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::Acked { call }));
+
+    // Requests we send in the dialog keep it: REFER, then BYE.
+    ep.refer(t0, call, "sips:5000@contoso.com", "sips:alice@contoso.com")
+        .expect("established");
+    let refer = responses(&mut ep).remove(0);
+    assert_eq!(refer.method(), Some(&Method::Refer));
+    assert_eq!(refer.header("Contact"), Some("<sips:umgw@127.0.0.1:5061>"));
+    // A re-INVITE is answered with it too.
+    let reinvite = format!(
+        "INVITE sips:umgw@127.0.0.1:5061 SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bKs3\r\n\
+         From: <sip:bob@contoso.com>;tag=caller\r\nTo: {}\r\nCall-ID: call-1\r\nCSeq: 2 INVITE\r\n\
+         Content-Length: 0\r\n\r\n",
+        ok.header("To").unwrap()
+    );
+    ep.handle(t0, tls_peer(), reinvite.as_bytes());
+    let ok2 = responses(&mut ep).remove(0);
+    assert_eq!(ok2.status(), Some(200));
+    assert_eq!(ok2.header("Contact"), Some("<sips:umgw@127.0.0.1:5061>"));
+    ep.hangup(t0, call);
+    let bye = responses(&mut ep)
+        .into_iter()
+        .find(|m| m.method() == Some(&Method::Bye))
+        .expect("BYE");
+    assert_eq!(bye.header("Contact"), Some("<sips:umgw@127.0.0.1:5061>"));
+
+    // A sips top Record-Route makes the dialog SIPS as well; a plain sip: one does not.
+    for (route, want) in [
+        ("<sips:edge.contoso.com;lr>", "<sips:umgw@127.0.0.1:5061>"),
+        (
+            "<sip:edge.contoso.com;lr>",
+            "<sip:umgw@127.0.0.1:5061;transport=tls>",
+        ),
+    ] {
+        let mut ep = endpoint();
+        let routed =
+            invite("z9hG4bKs4").replace("Contact:", &format!("Record-Route: {route}\r\nContact:"));
+        ep.handle(t0, tls_peer(), routed.as_bytes());
+        responses(&mut ep);
+        let call = incoming(&mut ep);
+        ep.answer(t0, call, b"v=0".to_vec());
+        assert_eq!(responses(&mut ep)[0].header("Contact"), Some(want));
+    }
+
+    // A second leg we place to a sips: target offers a SIPS Contact (RFC 3261 §8.1.1.8).
+    let mut ep = endpoint();
+    let a = established(&mut ep, t0);
+    ep.invite_via(
+        t0,
+        a,
+        "sips:alice@contoso.com",
+        "sip:5000@contoso.com",
+        b"v=0".to_vec(),
+    )
+    .unwrap();
+    let leg = responses(&mut ep).pop().unwrap();
+    assert_eq!(leg.header("Contact"), Some("<sips:umgw@127.0.0.1:5060>"));
+}
