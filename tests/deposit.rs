@@ -68,7 +68,10 @@ fn options_keepalive_is_answered() {
     let r = ua.recv(Duration::from_secs(2)).unwrap();
     assert_eq!(r.status(), Some(200));
     assert!(r.header("Allow").unwrap().contains("INVITE"));
-    assert_eq!(r.header("Accept"), Some("application/sdp"));
+    assert_eq!(
+        r.header("Accept"),
+        Some("application/sdp, multipart/alternative, multipart/mixed")
+    );
 
     // RFC 3581: a Via with `rport` gets the source port and address filled in, and the answer
     // reaches the source even when the Via names another host and port (a NAT's inside).
@@ -128,6 +131,42 @@ fn no_common_codec_gets_488() {
     ua.invite(ALICE, "", &offer);
     let r = ua.final_response(Duration::from_secs(2));
     assert_eq!(r.status(), Some(488));
+    // RFC 3261 §20.43: 305 Incompatible media format, from the gateway, saying what was offered.
+    let warning = r.header("Warning").expect("488 carries a Warning");
+    assert_eq!(
+        warning,
+        format!(
+            "305 {} \"no common codec: offer has RTP/AVP 18(G729/8000); we serve PCMU/8000 or \
+             PCMA/8000 over RTP/AVP\"",
+            gw.sip
+        )
+    );
+    ua.ack(&r);
+}
+
+#[test]
+fn a_body_that_is_not_sdp_gets_415_with_accept() {
+    let gw = Gateway::start(GatewayOptions::default());
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    ua.invite_branch = "z9hG4bK-415".into();
+    let body = "call me maybe";
+    ua.send(&format!(
+        "INVITE {ALICE} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={b}\r\nMax-Forwards: 70\r\n\
+         From: {CALLER};tag={ft}\r\nTo: <{ALICE}>\r\nCall-ID: {cid}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:bob@{l}>\r\nContent-Type: text/plain\r\nContent-Length: {len}\r\n\r\n{body}",
+        l = ua.local(),
+        b = ua.invite_branch,
+        ft = ua.from_tag,
+        cid = ua.call_id,
+        len = body.len()
+    ));
+    let r = ua.final_response(Duration::from_secs(2));
+    assert_eq!(r.status(), Some(415), "log:\n{}", gw.log());
+    assert_eq!(
+        r.header("Accept"),
+        Some("application/sdp, multipart/alternative, multipart/mixed")
+    );
+    assert_eq!(r.header("Warning"), None, "the Accept says it all");
     ua.ack(&r);
 }
 

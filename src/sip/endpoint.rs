@@ -33,6 +33,16 @@ pub struct EndpointConfig {
     pub rng_seed: u64,
 }
 
+/// What a refusal tells the peer besides its status (`Endpoint::reject_with`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Explanation {
+    /// RFC 3261 §20.43 warn-code (3xx: what was wrong with the session description) and text;
+    /// the endpoint adds its own address as warn-agent.
+    pub warning: Option<(u16, String)>,
+    /// `Accept` value: the bodies we take (for a 415, RFC 3261 §21.4.13).
+    pub accept: Option<&'static str>,
+}
+
 /// Handle of one call (one INVITE dialog) inside the endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallId(pub u64);
@@ -427,7 +437,8 @@ impl Endpoint {
         match method {
             Method::Invite => self.new_call(now, remote, msg, key),
             Method::Options => self.respond(now, remote, &msg, key, (200, "OK"), |r| {
-                r.push("Accept", "application/sdp");
+                // What an INVITE may carry: the same list a 415 gives.
+                r.push("Accept", crate::sdp::ACCEPT);
                 r.push("Supported", "");
             }),
             Method::Bye => self.respond(
@@ -808,6 +819,18 @@ impl Endpoint {
 
     /// Refuses the call with a final error response.
     pub fn reject(&mut self, now: Instant, call: CallId, code: u16, reason: &str) {
+        self.reject_with(now, call, code, reason, Explanation::default());
+    }
+
+    /// Refuses the call with a final error response and the headers that say why.
+    pub fn reject_with(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        code: u16,
+        reason: &str,
+        why: Explanation,
+    ) {
         let Some(d) = self.calls.get_mut(&call) else {
             return;
         };
@@ -815,7 +838,16 @@ impl Endpoint {
             return;
         }
         d.state = DialogState::Terminated;
-        self.final_response(now, call, code, reason, |_| {});
+        // warn-agent: the address the peer reached us at, as in our Contact.
+        let agent = d.remote.transport.local();
+        self.final_response(now, call, code, reason, |r| {
+            if let Some((warn_code, text)) = &why.warning {
+                r.push("Warning", warning(*warn_code, agent, text));
+            }
+            if let Some(accept) = why.accept {
+                r.push("Accept", accept);
+            }
+        });
     }
 
     /// Ends the call from our side: BYE once answered, 480 before.
@@ -1227,6 +1259,19 @@ fn push_product(msg: &mut Message, server_name: &str) {
         "Server"
     };
     msg.push(header, server_name);
+}
+
+/// A Warning value (RFC 3261 §20.43): `305 10.0.0.5:5060 "text"`, the text as a quoted string
+/// (`"` and `\\` escaped, control characters dropped), at most 200 characters of it.
+fn warning(code: u16, agent: std::net::SocketAddr, text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len().min(200) + 2);
+    for c in text.chars().filter(|c| !c.is_control()).take(200) {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    format!("{code} {agent} \"{quoted}\"")
 }
 
 /// Our Contact for a dialog on `remote`'s transport: `sips:` when `secure` (the dialog was

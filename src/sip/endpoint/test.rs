@@ -242,7 +242,7 @@ fn options_unknown_and_unsupported_methods() {
     let r = responses(&mut ep);
     assert_eq!(r[0].status(), Some(200));
     assert_eq!(r[0].header("Allow"), Some(ALLOW));
-    assert_eq!(r[0].header("Accept"), Some("application/sdp"));
+    assert_eq!(r[0].header("Accept"), Some(crate::sdp::ACCEPT));
     assert_eq!(r[1].status(), Some(501));
     assert_eq!(r[2].status(), Some(405));
     assert_eq!(r[2].header("Allow"), Some(ALLOW));
@@ -744,4 +744,47 @@ fn a_dialog_set_up_with_sips_keeps_a_sips_contact() {
     .unwrap();
     let leg = responses(&mut ep).pop().unwrap();
     assert_eq!(leg.header("Contact"), Some("<sips:umgw@127.0.0.1:5060>"));
+}
+
+#[test]
+fn a_refusal_explains_itself_with_warning_and_accept() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let mut refuse = |branch: &str, code: u16, why: Explanation| {
+        ep.handle(t0, peer("10.0.0.1"), invite(branch).as_bytes());
+        responses(&mut ep);
+        let call = incoming(&mut ep);
+        ep.reject_with(t0, call, code, "Refused", why);
+        let r = responses(&mut ep).remove(0);
+        assert_eq!(r.status(), Some(code));
+        r
+    };
+    let r = refuse(
+        "z9hG4bKw1",
+        488,
+        Explanation {
+            warning: Some((305, "offer has \"G729\" \\ nothing else\r\n".into())),
+            accept: None,
+        },
+    );
+    // warn-agent is the address the call reached; the text is a quoted-string.
+    assert_eq!(
+        r.header("Warning"),
+        Some("305 127.0.0.1:5060 \"offer has \\\"G729\\\" \\\\ nothing else\"")
+    );
+    assert_eq!(r.header("Accept"), None);
+
+    let r = refuse(
+        "z9hG4bKw2",
+        415,
+        Explanation {
+            warning: None,
+            accept: Some(crate::sdp::ACCEPT),
+        },
+    );
+    assert_eq!(
+        r.header("Accept"),
+        Some("application/sdp, multipart/alternative, multipart/mixed")
+    );
+    assert_eq!(r.header("Warning"), None);
 }
