@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use umgw::config::IpNet;
+use umgw::net::acl;
 use umgw::sip::endpoint::{Endpoint, EndpointConfig};
 use umgw::sip::message::Message;
 use umgw::sip::transaction::TimerConfig;
@@ -46,7 +46,7 @@ fn parse(c: &mut Criterion) {
     };
     let mut ep = Endpoint::new(EndpointConfig {
         timers: TimerConfig::default(),
-        trusted: vec![IpNet::parse("10.0.0.0/8").unwrap()],
+        trusted: vec![acl::parse_network("10.0.0.0/8").unwrap()],
         server_name: "bench".into(),
         rng_seed: 1,
     });

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::net::acl::{self, IpNet};
+
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -248,7 +250,7 @@ pub struct SipConfig {
     pub t4_ms: u64,
     /// Largest SIP message accepted, in bytes; larger gets 513 (UDP) or closes the stream (TCP).
     pub max_message_bytes: usize,
-    /// User-Agent / Server header value.
+    /// `Server` / `User-Agent` header value; empty: neither header is sent.
     pub server_name: String,
     /// Outbound targets resolved without DNS.
     pub routes: Vec<StaticRoute>,
@@ -536,6 +538,13 @@ impl Config {
                 "sip.t1_ms must be > 0 and sip.t2_ms >= sip.t1_ms".into(),
             ));
         }
+        if self.sip.server_name.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "sip.server_name {:?} must be one line of text without control characters \
+                 (or empty: no Server/User-Agent header)",
+                self.sip.server_name
+            )));
+        }
         self.trusted_peers().map_err(invalid)?;
         let (store, imap) = (&self.store, &self.imap);
         match store.backend.as_str() {
@@ -582,69 +591,18 @@ impl Config {
         Ok(())
     }
 
-    /// The trusted peer list as parsed networks.
+    /// The trusted peer list as parsed networks (`net::acl`, the parser the dial plans use).
     pub fn trusted_peers(&self) -> Result<Vec<IpNet>, String> {
-        self.peers.trusted.iter().map(|s| IpNet::parse(s)).collect()
+        self.peers
+            .trusted
+            .iter()
+            .map(|s| acl::parse_network(s).map_err(|e| format!("peers.trusted: {e}")))
+            .collect()
     }
 
     /// RFC 3261 T1 as a duration.
     pub fn t1(&self) -> Duration {
         Duration::from_millis(self.sip.t1_ms)
-    }
-}
-
-/// An IP network (address + prefix length) for the trusted-peer ACL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl IpNet {
-    /// Parses `1.2.3.4`, `1.2.3.0/24`, `::1` or `fd00::/8`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = addr
-            .trim()
-            .parse()
-            .map_err(|_| format!("trusted peer {s:?} is not an IP address or CIDR block"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("trusted peer {s:?}: prefix length must be 0..={max}"))?,
-        };
-        Ok(Self { addr, prefix })
-    }
-
-    /// Whether `ip` is inside this network (IPv4-mapped IPv6 addresses count as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
     }
 }
 
@@ -686,7 +644,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("prefix length must be 0..=32"), "{err}");
+        assert_eq!(
+            err,
+            "gw.toml: peers.trusted: \"10.0.0.0/33\": prefix length must be 0 to 32"
+        );
     }
 
     #[test]
@@ -725,15 +686,36 @@ mod tests {
     }
 
     #[test]
-    fn cidr_matching() {
-        let net = IpNet::parse("10.1.0.0/16").unwrap();
-        assert!(net.contains("10.1.200.3".parse().unwrap()));
-        assert!(!net.contains("10.2.0.1".parse().unwrap()));
-        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
-        let any = IpNet::parse("0.0.0.0/0").unwrap();
-        assert!(any.contains("192.0.2.1".parse().unwrap()));
-        let host6 = IpNet::parse("::1").unwrap();
-        assert!(host6.contains("::1".parse().unwrap()));
-        assert!(!host6.contains("::2".parse().unwrap()));
+    fn server_name_may_be_empty_but_not_several_lines() {
+        let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[sip]\n{v}\n"));
+        assert!(parse("").unwrap().sip.server_name.starts_with("umgw/"));
+        assert_eq!(parse("server_name = \"\"").unwrap().sip.server_name, "");
+        let err = parse("server_name = \"umgw\\r\\nX-Evil: 1\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sip.server_name \"umgw\\r\\nX-Evil: 1\" must be one line"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn trusted_peer_with_host_bits_is_an_error_naming_key_and_value() {
+        let parse = |v: &str| {
+            Config::parse(
+                Path::new("gw.toml"),
+                &format!("[peers]\ntrusted = [\"192.0.2.7\", {v:?}]\n"),
+            )
+        };
+        let err = parse("10.0.0.1/8").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "gw.toml: peers.trusted: \"10.0.0.1/8\" has host bits set; the network is 10.0.0.0/8"
+        );
+        let ok = parse("10.0.0.0/8").unwrap();
+        let nets = ok.trusted_peers().unwrap();
+        assert!(acl::any_contains(&nets, "10.200.0.1".parse().unwrap()));
+        assert!(acl::any_contains(&nets, "192.0.2.7".parse().unwrap()));
+        assert!(!acl::any_contains(&nets, "192.0.2.8".parse().unwrap()));
     }
 }

@@ -102,3 +102,50 @@ fn bad_config_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_network_with_host_bits_is_an_error_in_config_and_dial_plans_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = dir.path().join("plans");
+    std::fs::create_dir(&plans).unwrap();
+    std::fs::write(
+        plans.join("peers.toml"),
+        "Name = \"peers\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\n\
+         CountryOrRegionCode = \"1\"\n[[Mailbox]]\nId = \"x\"\nExtension = \"1001\"\n\
+         [[Peer]]\nAddress = \"10.0.0.1/8\"\n",
+    )
+    .unwrap();
+    let out = umgw()
+        .args(["check", "--dialplans"])
+        .arg(&plans)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = plans.join("peers.toml");
+    assert!(
+        stderr.contains(&format!(
+            "{}:9:11: error: Peer Address \"10.0.0.1/8\" has host bits set; the network is 10.0.0.0/8",
+            file.display()
+        )),
+        "{stderr}"
+    );
+
+    // The same text in the config's trusted list is refused by the same parser, naming the key.
+    let cfg = dir.path().join("umgw.toml");
+    std::fs::write(&cfg, "[peers]\ntrusted = [\"10.0.0.1/8\"]\n").unwrap();
+    let out = umgw()
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}: peers.trusted: \"10.0.0.1/8\" has host bits set; the network is 10.0.0.0/8",
+            cfg.display()
+        )),
+        "{stderr}"
+    );
+}

@@ -54,7 +54,32 @@ fn options_keepalive_is_answered() {
     let r = ua.recv(Duration::from_secs(2)).unwrap();
     assert_eq!(r.status(), Some(200));
     assert!(r.header("Allow").unwrap().contains("INVITE"));
-    assert_eq!(r.header("Accept"), Some("application/sdp"));
+    assert_eq!(
+        r.header("Accept"),
+        Some("application/sdp, multipart/alternative, multipart/mixed")
+    );
+
+    // RFC 3581: a Via with `rport` gets the source port and address filled in, and the answer
+    // reaches the source even when the Via names another host and port (a NAT's inside).
+    let port = ua.local().port();
+    for (n, sent_by) in [(1, ua.local().to_string()), (2, "10.9.9.9:5062".to_owned())] {
+        ua.send(&format!(
+            "OPTIONS sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {sent_by};branch=z9hG4bKrp{n};rport\r\n\
+             From: <sip:pool@contoso.com>;tag=r{n}\r\nTo: <sip:umgw@{gw}>\r\nCall-ID: rport-{n}\r\n\
+             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            gw = gw.sip
+        ));
+        let r = ua
+            .recv(Duration::from_secs(2))
+            .expect("answer at the source port");
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(
+            r.header("Via").map(str::to_owned),
+            Some(format!(
+                "SIP/2.0/UDP {sent_by};branch=z9hG4bKrp{n};rport={port};received=127.0.0.1"
+            ))
+        );
+    }
 }
 
 #[test]
@@ -92,6 +117,42 @@ fn no_common_codec_gets_488() {
     ua.invite(ALICE, "", &offer);
     let r = ua.final_response(Duration::from_secs(2));
     assert_eq!(r.status(), Some(488));
+    // RFC 3261 §20.43: 305 Incompatible media format, from the gateway, saying what was offered.
+    let warning = r.header("Warning").expect("488 carries a Warning");
+    assert_eq!(
+        warning,
+        format!(
+            "305 {} \"no common codec: offer has RTP/AVP 18(G729/8000); we serve PCMU/8000 or \
+             PCMA/8000 over RTP/AVP\"",
+            gw.sip
+        )
+    );
+    ua.ack(&r);
+}
+
+#[test]
+fn a_body_that_is_not_sdp_gets_415_with_accept() {
+    let gw = Gateway::start(GatewayOptions::default());
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    ua.invite_branch = "z9hG4bK-415".into();
+    let body = "call me maybe";
+    ua.send(&format!(
+        "INVITE {ALICE} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={b}\r\nMax-Forwards: 70\r\n\
+         From: {CALLER};tag={ft}\r\nTo: <{ALICE}>\r\nCall-ID: {cid}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:bob@{l}>\r\nContent-Type: text/plain\r\nContent-Length: {len}\r\n\r\n{body}",
+        l = ua.local(),
+        b = ua.invite_branch,
+        ft = ua.from_tag,
+        cid = ua.call_id,
+        len = body.len()
+    ));
+    let r = ua.final_response(Duration::from_secs(2));
+    assert_eq!(r.status(), Some(415), "log:\n{}", gw.log());
+    assert_eq!(
+        r.header("Accept"),
+        Some("application/sdp, multipart/alternative, multipart/mixed")
+    );
+    assert_eq!(r.header("Warning"), None, "the Accept says it all");
     ua.ack(&r);
 }
 
@@ -424,25 +485,40 @@ fn options_over_tcp() {
     let mut s = std::net::TcpStream::connect(gw.sip).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let local = s.local_addr().unwrap();
-    let req = |n: u32| {
+    // Every spelling of Content-Length frames the stream: long, any case, compact (`l`, `L`).
+    let lengths = [
+        "Content-Length",
+        "content-length",
+        "CONTENT-LENGTH",
+        "l",
+        "L",
+    ];
+    let req = |n: usize| {
         format!(
             "OPTIONS sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKtcp{n}\r\n\
              From: <sip:pool@contoso.com>;tag=t\r\nTo: <sip:umgw@{gw}>\r\nCall-ID: tcp-{n}\r\n\
-             CSeq: {n} OPTIONS\r\nContent-Length: 0\r\n\r\n",
+             CSeq: {n} OPTIONS\r\n{}: 0\r\n\r\n",
+            lengths[n - 1],
             gw = gw.sip
         )
     };
-    // Two requests in one segment: framing by Content-Length must split them.
-    s.write_all(format!("{}{}", req(1), req(2)).as_bytes())
-        .unwrap();
+    // All requests in one segment: framing by Content-Length must split them.
+    let all: String = (1..=lengths.len()).map(req).collect();
+    s.write_all(all.as_bytes()).unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
-    while got.windows(4).filter(|w| w == b"\r\n\r\n").count() < 2 {
+    while got.windows(4).filter(|w| w == b"\r\n\r\n").count() < lengths.len() {
         let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "connection closed");
+        assert!(n > 0, "connection closed; log:\n{}", gw.log());
         got.extend_from_slice(&buf[..n]);
     }
     let text = String::from_utf8(got).unwrap();
-    assert_eq!(text.matches("SIP/2.0 200 OK").count(), 2, "{text}");
-    assert!(text.contains("CSeq: 2 OPTIONS"));
+    assert_eq!(
+        text.matches("SIP/2.0 200 OK").count(),
+        lengths.len(),
+        "{text}"
+    );
+    for n in 1..=lengths.len() {
+        assert!(text.contains(&format!("CSeq: {n} OPTIONS")), "{text}");
+    }
 }

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
-use umgw::config::IpNet;
 use umgw::media::dtmf::{event_char, DtmfReceiver, TelephoneEvent};
 use umgw::media::g711::G711;
 use umgw::media::recorder::Recorder;
 use umgw::media::rtp::{self, RtpPacket};
 use umgw::media::srtp::{SrtpContext, SrtpSuite};
+use umgw::net::acl;
 use umgw::sip::endpoint::{Endpoint, EndpointConfig};
 use umgw::sip::message::{frame_length, Message, Method, StartLine};
 use umgw::sip::transaction::TimerConfig;
@@ -51,7 +51,7 @@ fn seeds() -> &'static [Vec<u8>] {
 fn endpoint() -> Endpoint {
     Endpoint::new(EndpointConfig {
         timers: TimerConfig::default(),
-        trusted: vec![IpNet::parse("127.0.0.0/8").unwrap()],
+        trusted: vec![acl::parse_network("127.0.0.0/8").unwrap()],
         server_name: "t".into(),
         rng_seed: 1,
     })

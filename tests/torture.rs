@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use umgw::config::IpNet;
+use umgw::net::acl;
 use umgw::sip::endpoint::{Endpoint, EndpointConfig, EndpointEvent, ALLOW};
 use umgw::sip::message::{frame_length, Message, ParseError};
 use umgw::sip::transaction::TimerConfig;
@@ -27,7 +27,7 @@ fn vector(name: &str) -> Vec<u8> {
 fn endpoint() -> Endpoint {
     Endpoint::new(EndpointConfig {
         timers: TimerConfig::default(),
-        trusted: vec![IpNet::parse("127.0.0.0/8").unwrap()],
+        trusted: vec![acl::parse_network("127.0.0.0/8").unwrap()],
         server_name: "t".into(),
         rng_seed: 1,
     })
@@ -444,7 +444,7 @@ fn accepted_vectors_survive_serialise_and_parse() {
 fn untrusted_peer_gets_nothing_but_403_from_any_vector() {
     for name in VECTORS {
         let mut ep = endpoint();
-        ep.set_trusted(vec![IpNet::parse("10.0.0.0/8").unwrap()]);
+        ep.set_trusted(vec![acl::parse_network("10.0.0.0/8").unwrap()]);
         ep.handle(Instant::now(), peer(), &vector(name));
         while let Some(t) = ep.poll_transmit() {
             let m = Message::parse(&t.bytes).unwrap();

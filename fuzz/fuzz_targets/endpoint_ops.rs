@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use umgw::config::IpNet;
+use umgw::net::acl;
 use umgw::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent};
 use umgw::sip::message::Message;
 use umgw::sip::transaction::TimerConfig;
@@ -168,7 +168,7 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut s = State {
         ep: Endpoint::new(EndpointConfig {
             timers: TimerConfig::default(),
-            trusted: vec![IpNet::parse("127.0.0.0/8").unwrap()],
+            trusted: vec![acl::parse_network("127.0.0.0/8").unwrap()],
             server_name: "fuzz".into(),
             rng_seed: 1,
         }),

@@ -8,7 +8,8 @@ use toml::Spanned;
 use super::model::{MailboxEntry, PeerEntry, Severity, VoipSecurity};
 use super::parse::{check_id, Ctx, MailboxPos, Node, Pos, Table};
 use super::resolve::{normalise, parse_sip_uri};
-use super::values::{is_host_name, parse_cidr};
+use super::values::is_host_name;
+use crate::net::acl;
 
 const MAILBOX_KEYS: &[&str] = &[
     "Id",
@@ -199,7 +200,7 @@ pub(crate) fn parse_peer(
         cx.error(c.span(), msg);
     }
     let address = address?;
-    let (ip, prefix_len) = match parse_cidr(address.get_ref()) {
+    let network = match acl::parse_network(address.get_ref()) {
         Ok(v) => v,
         Err(e) => {
             cx.error(address.span(), format!("Peer Address {e}"));
@@ -207,8 +208,7 @@ pub(crate) fn parse_peer(
         }
     };
     let peer = PeerEntry {
-        address: ip,
-        prefix_len,
+        network,
         name: name.map(Spanned::into_inner),
         certificate_name: cert.map(|c| c.into_inner().to_ascii_lowercase()),
         line: cx.pos(span.clone()).line,

@@ -305,10 +305,7 @@ fn check_peers(plans: &[ParsedPlan]) -> Vec<Diagnostic> {
         let file = pp.plan.source.as_path();
         let at = format!("{}:{}", first.plan.source.display(), fpos.line);
         let same_plan = std::ptr::eq(*first, *pp);
-        let (severity, msg) = if same_plan
-            && fpeer.address == peer.address
-            && fpeer.prefix_len == peer.prefix_len
-        {
+        let (severity, msg) = if same_plan && fpeer.network == peer.network {
             (
                 Severity::Error,
                 format!("duplicate Peer Address \"{peer}\"; first used at {at}"),

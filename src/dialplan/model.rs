@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::net::acl::{self, IpNet};
+
 /// How the call server addresses users in this plan (Exchange UM `UriType`).
 /// Informational for resolution, which accepts every form (see `resolve`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,10 +173,8 @@ pub enum KeyAction {
 /// One `[[Peer]]`: an IP gateway or pool that routes calls into the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerEntry {
-    /// `Address`: network address (host bits cleared) of an IP or CIDR.
-    pub address: IpAddr,
-    /// CIDR prefix length: 32 / 128 for a single host.
-    pub prefix_len: u8,
+    /// `Address`: an IP (a /32 or /128) or a CIDR block without host bits (`net::acl`).
+    pub network: IpNet,
     /// `Name`.
     pub name: Option<String>,
     /// `CertificateName`: the FQDN the peer's TLS certificate must carry.
@@ -187,24 +187,22 @@ impl PeerEntry {
     /// True if `ip` is inside this entry. An IPv4-mapped IPv6 address
     /// (`::ffff:a.b.c.d`, what a dual-stack socket reports) counts as IPv4.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        super::values::cidr_contains(self.address, self.prefix_len, ip)
+        acl::contains(&self.network, ip)
     }
 
     /// True if some address is inside both entries.
     pub fn overlaps(&self, other: &PeerEntry) -> bool {
-        let p = self.prefix_len.min(other.prefix_len);
-        super::values::cidr_contains(self.address, p, other.address)
+        self.network.contains(&other.network) || other.network.contains(&self.network)
     }
 }
 
 impl fmt::Display for PeerEntry {
     /// `10.0.0.0/8`, or the bare address for a single host.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let host = if self.address.is_ipv4() { 32 } else { 128 };
-        if self.prefix_len == host {
-            write!(f, "{}", self.address)
+        if self.network.prefix_len() == self.network.max_prefix_len() {
+            write!(f, "{}", self.network.addr())
         } else {
-            write!(f, "{}/{}", self.address, self.prefix_len)
+            write!(f, "{}", self.network)
         }
     }
 }

@@ -34,7 +34,9 @@ use crate::media::prompts::PromptLibrary;
 use crate::net::limits::{Admission, FloodLimits};
 use crate::net::{Inbound, Network};
 use crate::sdp;
-use crate::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent, RequestId};
+use crate::sip::endpoint::{
+    CallId, Endpoint, EndpointConfig, EndpointEvent, Explanation, RequestId,
+};
 use crate::sip::headers;
 use crate::sip::message::{self, Message, Method};
 use crate::sip::transaction::TimerConfig;
@@ -217,13 +219,11 @@ pub(crate) struct Shared {
 
 /// The trusted peer networks and accepted TLS certificate names: the config's plus the dial
 /// plans' peers.
-fn plan_peers(config: &Config, plans: &DialPlans) -> (Vec<crate::config::IpNet>, Vec<String>) {
+fn plan_peers(config: &Config, plans: &DialPlans) -> (Vec<crate::net::acl::IpNet>, Vec<String>) {
     let mut trusted = config.trusted_peers().unwrap_or_default();
     let mut names = config.tls.peer_names.clone();
     for (_, peer) in plans.peers() {
-        if let Ok(net) = crate::config::IpNet::parse(&peer.to_string()) {
-            trusted.push(net);
-        }
+        trusted.push(peer.network);
         if let Some(name) = &peer.certificate_name {
             if !names.contains(name) {
                 names.push(name.clone());
@@ -823,8 +823,26 @@ impl Core {
 
     /// Refuses a call with a final response, counted by status code.
     fn refuse(&mut self, now: Instant, call: CallId, code: u16, reason: &str) {
+        self.refuse_with(now, call, (code, reason), Explanation::default());
+    }
+
+    /// Refuses a call with a final response and the headers that explain it.
+    fn refuse_with(&mut self, now: Instant, call: CallId, status: (u16, &str), why: Explanation) {
+        let (code, reason) = status;
         metrics::counter!(telemetry::CALLS_REJECTED, "code" => code.to_string()).increment(1);
-        self.endpoint.reject(now, call, code, reason);
+        self.endpoint.reject_with(now, call, code, reason, why);
+    }
+
+    /// Refuses an offer we cannot answer: 488 with a Warning saying what was wrong with it,
+    /// 415 with the bodies we take, 400 for a body that does not parse.
+    fn refuse_offer(&mut self, now: Instant, call: CallId, e: &sdp::SdpError) {
+        let code = e.status_code();
+        info!(error = %e, code, "SDP offer refused");
+        let why = Explanation {
+            warning: e.warning(),
+            accept: (code == 415).then_some(sdp::ACCEPT),
+        };
+        self.refuse_with(now, call, (code, reason_phrase(code)), why);
     }
 
     async fn incoming_call(&mut self, call: CallId, request: Message, remote: Remote) {
@@ -922,11 +940,7 @@ impl Core {
         let policy = media_policy(security);
         let offer = match sdp_offer(&request, policy) {
             Ok(offer) => offer,
-            Err((code, why)) => {
-                info!(%why, code, "refusing call");
-                self.refuse(now, call, code, reason_phrase(code));
-                return;
-            }
+            Err(e) => return self.refuse_offer(now, call, &e),
         };
         let (socket, local) = match self.bind_rtp(now) {
             Ok(bound) => bound,
@@ -955,22 +969,18 @@ impl Core {
         let negotiated = match negotiated {
             Ok(n) => n,
             Err(e) => {
-                let code = e.status_code();
-                info!(error = %e, code, "SDP offer refused");
                 drop(socket);
                 self.rtp_ports.release(local.port(), now);
-                self.refuse(now, call, code, reason_phrase(code));
-                return;
+                return self.refuse_offer(now, call, &e);
             }
         };
         let srtp = negotiated.srtp;
         let negotiated = negotiated.media;
-        let Some(codec) = G711::from_payload_type(match negotiated.encoding {
-            "PCMA" => 8,
-            _ => 0,
-        }) else {
-            self.refuse(now, call, 488, "Not Acceptable Here");
-            return;
+        // `negotiate_secure` answers PCMU or PCMA only.
+        let codec = if negotiated.encoding == "PCMA" {
+            G711::Pcma
+        } else {
+            G711::Pcmu
         };
         info!(
             %called, mailbox = %label, plan = %plan_name, caller = ?caller,
@@ -1247,16 +1257,12 @@ fn media_policy(security: VoipSecurity) -> sdp::MediaSecurity {
 }
 
 /// The SDP offer of an INVITE (one part of a Lync multipart body), or the status to refuse with.
-fn sdp_offer(request: &Message, policy: sdp::MediaSecurity) -> Result<String, (u16, String)> {
+fn sdp_offer(request: &Message, policy: sdp::MediaSecurity) -> Result<String, sdp::SdpError> {
     if request.body.is_empty() {
-        return Err((
-            488,
-            "INVITE without SDP offer (delayed offer is not supported)".into(),
-        ));
+        return Err(sdp::SdpError::NoOffer);
     }
     let ctype = request.header("Content-Type").unwrap_or("application/sdp");
     sdp::select_offer_for(ctype, &request.body, policy)
-        .map_err(|e| (e.status_code(), e.to_string()))
 }
 
 /// Reason phrases for the statuses the gateway refuses calls with.

@@ -30,6 +30,9 @@ pub enum SdpError {
         /// What is wrong.
         why: String,
     },
+    /// The INVITE carries no body: a delayed offer, which we do not serve (answer 488).
+    #[error("INVITE without SDP offer (delayed offer is not supported)")]
+    NoOffer,
     /// No `m=audio` line with a non-zero port (answer 488).
     #[error("SDP offer has no audio stream")]
     NoAudio,
@@ -69,12 +72,34 @@ impl SdpError {
         match self {
             SdpError::Malformed { .. } | SdpError::BadMultipart { .. } => 400,
             SdpError::UnsupportedBody { .. } => 415,
-            SdpError::NoAudio | SdpError::NoCommonCodec { .. } | SdpError::NoSecureMedia { .. } => {
-                488
-            }
+            SdpError::NoOffer
+            | SdpError::NoAudio
+            | SdpError::NoCommonCodec { .. }
+            | SdpError::NoSecureMedia { .. } => 488,
         }
     }
+
+    /// RFC 3261 §20.43 warn-code and text for a 488, saying what was wrong with the offer:
+    /// 304 "Media type not available" when it has no audio, 305 "Incompatible media format"
+    /// when its audio is in no form we serve (codec, or SRTP required), 399 for no offer at all.
+    /// `None` for errors that are not a 488.
+    pub fn warning(&self) -> Option<(u16, String)> {
+        let code = match self {
+            SdpError::NoAudio => 304,
+            SdpError::NoCommonCodec { .. } | SdpError::NoSecureMedia { .. } => 305,
+            SdpError::NoOffer => 399,
+            SdpError::Malformed { .. }
+            | SdpError::UnsupportedBody { .. }
+            | SdpError::BadMultipart { .. } => return None,
+        };
+        Some((code, self.to_string()))
+    }
 }
+
+/// The INVITE bodies [`select_offer_for`] takes, for `Accept` (a 415, OPTIONS): SDP, alone or
+/// in the multipart forms Lync sends (`multipart/alternative`, possibly inside
+/// `multipart/mixed`).
+pub const ACCEPT: &str = "application/sdp, multipart/alternative, multipart/mixed";
 
 /// Media direction attribute (RFC 4566 §6, RFC 3264 §6.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

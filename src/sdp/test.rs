@@ -570,3 +570,47 @@ fn the_answer_states_the_packet_time_we_send() {
     assert_eq!(send_ptime(Some(25), None), 20);
     assert_eq!(send_ptime(Some(500), None), 120);
 }
+
+#[test]
+fn a_refused_offer_says_why_in_a_warning() {
+    let video = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\n";
+    let g729 = SIPP.replace(
+        "RTP/AVP 0\r\na=rtpmap:0 PCMU/8000",
+        "RTP/AVP 18\r\na=rtpmap:18 G729/8000",
+    );
+    let warn = |offer: &str, policy| {
+        negotiate_secure(offer, LOCAL, 9, 0, policy, &[0; 30])
+            .unwrap_err()
+            .warning()
+    };
+    let (code, text) = warn(video, MediaSecurity::SrtpOptional).unwrap();
+    assert_eq!(
+        (code, text.as_str()),
+        (304, "SDP offer has no audio stream")
+    );
+    let (code, text) = warn(&g729, MediaSecurity::SrtpOptional).unwrap();
+    assert_eq!(code, 305);
+    assert!(
+        text.starts_with("no common codec: offer has RTP/AVP 18(G729/8000)"),
+        "{text}"
+    );
+    let (code, text) = warn(SIPP, MediaSecurity::SrtpRequired).unwrap();
+    assert_eq!(code, 305);
+    assert!(
+        text.contains("RTP/AVP 0(PCMU/8000) (SRTP required)"),
+        "{text}"
+    );
+    assert_eq!(SdpError::NoOffer.warning().map(|w| w.0), Some(399));
+    // Not a 488: the status (400, 415) says it, or the Accept does.
+    let not_sdp = select_offer("text/plain", b"hello").unwrap_err();
+    assert_eq!((not_sdp.status_code(), not_sdp.warning()), (415, None));
+    let garbled = negotiate_secure(
+        "v=0\r\nm=audio x",
+        LOCAL,
+        9,
+        0,
+        MediaSecurity::SrtpOptional,
+        &[0; 30],
+    );
+    assert_eq!(garbled.unwrap_err().warning(), None);
+}

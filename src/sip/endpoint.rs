@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use super::message::{self, Message, Method, ParseError};
 use super::transaction::{ClientNonInvite, ServerInvite, ServerNonInvite, TimerConfig, TxEvent};
 use super::{Remote, Transmit};
-use crate::config::IpNet;
+use crate::net::acl::{self, IpNet};
 
 /// Methods we implement, for `Allow` headers.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
@@ -28,8 +28,19 @@ const SUPPORTED: &[&str] = &[];
 pub struct EndpointConfig {
     pub timers: TimerConfig,
     pub trusted: Vec<IpNet>,
+    /// `Server` / `User-Agent` value; empty: neither header is sent.
     pub server_name: String,
     pub rng_seed: u64,
+}
+
+/// What a refusal tells the peer besides its status (`Endpoint::reject_with`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Explanation {
+    /// RFC 3261 §20.43 warn-code (3xx: what was wrong with the session description) and text;
+    /// the endpoint adds its own address as warn-agent.
+    pub warning: Option<(u16, String)>,
+    /// `Accept` value: the bodies we take (for a 415, RFC 3261 §21.4.13).
+    pub accept: Option<&'static str>,
 }
 
 /// Handle of one call (one INVITE dialog) inside the endpoint.
@@ -141,6 +152,9 @@ struct Dialog {
     remote_target: String,
     /// Route headers for our in-dialog requests (RFC 3261 §12.1).
     route_set: Vec<String>,
+    /// Our Contact in this dialog: a `sips:` URI when the dialog was set up with one (RFC 3261
+    /// §12.1.1, §8.1.1.8), for the 2xx and for every request we send in it.
+    local_contact: String,
     /// We sent the INVITE (the bridged leg of a transfer).
     outgoing: bool,
     /// Our ACK for the 2xx of an outgoing call, resent for its retransmissions.
@@ -295,7 +309,7 @@ impl Endpoint {
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.config.trusted.iter().any(|net| net.contains(ip))
+        acl::any_contains(&self.config.trusted, ip)
     }
 
     /// A random token for tags, branches and Call-IDs.
@@ -306,7 +320,7 @@ impl Endpoint {
     /// Feeds one received message.
     pub fn handle(&mut self, now: Instant, remote: Remote, bytes: &[u8]) {
         let trusted = self.is_trusted(remote.addr.ip());
-        let msg = match Message::parse(bytes) {
+        let mut msg = match Message::parse(bytes) {
             Ok(msg) => msg,
             Err(err) => {
                 if trusted {
@@ -318,6 +332,8 @@ impl Endpoint {
             }
         };
         if msg.is_request() {
+            // Before anything answers it: every response copies this Via (RFC 3581).
+            msg.stamp_top_via(remote.addr);
             if !trusted {
                 // Cheap and stateless: no transaction, no dialog, no lookup (DESIGN: ACL).
                 if msg.method() != Some(&Method::Ack) {
@@ -333,8 +349,9 @@ impl Endpoint {
     }
 
     fn reject_untrusted_unparsed(&mut self, remote: Remote, bytes: &[u8]) {
-        if let Ok(msg) = Message::parse_unvalidated(bytes) {
+        if let Ok(mut msg) = Message::parse_unvalidated(bytes) {
             if msg.is_request() && msg.method() != Some(&Method::Ack) && msg.top_via().is_some() {
+                msg.stamp_top_via(remote.addr);
                 self.respond_stateless(remote, &msg, 403, "Forbidden");
             }
         }
@@ -346,12 +363,13 @@ impl Endpoint {
     /// source address either way.
     fn reject_malformed(&mut self, remote: Remote, bytes: &[u8], err: ParseError) {
         match Message::parse_unvalidated(bytes) {
-            Ok(msg)
+            Ok(mut msg)
                 if msg.is_request()
                     && msg.method() != Some(&Method::Ack)
                     && msg.header("Via").is_some() =>
             {
                 info!(peer = %remote.addr, error = %err, "malformed request");
+                msg.stamp_top_via(remote.addr);
                 if err == ParseError::StartLine && Message::has_unsupported_version(bytes) {
                     return self.respond_stateless(remote, &msg, 505, "Version Not Supported");
                 }
@@ -374,7 +392,7 @@ impl Endpoint {
 
     /// Headers every response of ours carries.
     fn decorate(&self, resp: &mut Message, code: u16) {
-        resp.push("Server", self.config.server_name.clone());
+        push_product(resp, &self.config.server_name);
         // RFC 4475 intmeth: a 501 lists the methods we do understand.
         if code == 405 || code == 501 || (200..300).contains(&code) {
             resp.push("Allow", ALLOW);
@@ -419,7 +437,8 @@ impl Endpoint {
         match method {
             Method::Invite => self.new_call(now, remote, msg, key),
             Method::Options => self.respond(now, remote, &msg, key, (200, "OK"), |r| {
-                r.push("Accept", "application/sdp");
+                // What an INVITE may carry: the same list a 415 gives.
+                r.push("Accept", crate::sdp::ACCEPT);
                 r.push("Supported", "");
             }),
             Method::Bye => self.respond(
@@ -510,6 +529,16 @@ impl Endpoint {
             .header("Contact")
             .map(|c| message::uri_of(c).to_owned())
             .unwrap_or_else(|| message::uri_of(msg.header("From").unwrap_or("")).to_owned());
+        // RFC 3261 §12.1.1: a SIPS Request-URI, or top Record-Route (else Contact), means a
+        // SIPS Contact in the response and for the dialog's life.
+        let top_record_route = msg
+            .header("Record-Route")
+            .and_then(|rr| message::split_header_list(rr).into_iter().next());
+        let secure = is_sips(msg.request_uri().unwrap_or_default())
+            || match top_record_route {
+                Some(rr) => is_sips(message::uri_of(rr)),
+                None => is_sips(&remote_target),
+            };
         self.calls.insert(
             call,
             Dialog {
@@ -522,6 +551,7 @@ impl Endpoint {
                     .headers_named("Record-Route")
                     .map(str::to_owned)
                     .collect(),
+                local_contact: contact(remote, secure),
                 outgoing: false,
                 ack: None,
                 invite: msg.clone(),
@@ -646,7 +676,7 @@ impl Endpoint {
         let mut resp = Message::response_to(&msg, code, reason, None);
         self.decorate(&mut resp, code);
         if code == 200 {
-            resp.push("Contact", contact(remote));
+            resp.push("Contact", d.local_contact.clone());
             resp.push("Content-Type", "application/sdp");
             resp.body = d.local_sdp.clone().unwrap_or_default();
         } else if code == 500 {
@@ -778,7 +808,7 @@ impl Endpoint {
         }
         d.state = DialogState::Answered;
         d.local_sdp = Some(sdp.clone());
-        let contact = contact(d.remote);
+        let contact = d.local_contact.clone();
         self.final_response(now, call, 200, "OK", move |r| {
             r.push("Contact", contact);
             r.push("Supported", "");
@@ -789,6 +819,18 @@ impl Endpoint {
 
     /// Refuses the call with a final error response.
     pub fn reject(&mut self, now: Instant, call: CallId, code: u16, reason: &str) {
+        self.reject_with(now, call, code, reason, Explanation::default());
+    }
+
+    /// Refuses the call with a final error response and the headers that say why.
+    pub fn reject_with(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        code: u16,
+        reason: &str,
+        why: Explanation,
+    ) {
         let Some(d) = self.calls.get_mut(&call) else {
             return;
         };
@@ -796,7 +838,16 @@ impl Endpoint {
             return;
         }
         d.state = DialogState::Terminated;
-        self.final_response(now, call, code, reason, |_| {});
+        // warn-agent: the address the peer reached us at, as in our Contact.
+        let agent = d.remote.transport.local();
+        self.final_response(now, call, code, reason, |r| {
+            if let Some((warn_code, text)) = &why.warning {
+                r.push("Warning", warning(*warn_code, agent, text));
+            }
+            if let Some(accept) = why.accept {
+                r.push("Accept", accept);
+            }
+        });
     }
 
     /// Ends the call from our side: BYE once answered, 480 before.
@@ -860,8 +911,8 @@ impl Endpoint {
         };
         d.local_cseq += 1;
         let mut req = d.request(method, &branch, d.local_cseq);
-        req.push("Contact", contact(d.remote));
-        req.push("User-Agent", self.config.server_name.clone());
+        req.push("Contact", d.local_contact.clone());
+        push_product(&mut req, &self.config.server_name);
         extra(&mut req);
         // The next hop is the peer the call came from: a trusted pool, SBC or proxy.
         let remote = d.remote;
@@ -897,7 +948,7 @@ impl Endpoint {
         for (name, value) in req.headers() {
             full.push(name, value.clone());
         }
-        full.push("User-Agent", self.config.server_name.clone());
+        push_product(&mut full, &self.config.server_name);
         full.body = std::mem::take(&mut req.body);
         let tx = ClientNonInvite::new(
             now,
@@ -1196,17 +1247,53 @@ fn unsupported_tags(msg: &Message) -> Vec<&str> {
         .collect()
 }
 
-/// Our Contact for a dialog on `remote`'s transport.
-fn contact(remote: Remote) -> String {
+/// `Server` on a response, `User-Agent` on a request, with `sip.server_name`; no header at all
+/// when that is empty (operators who do not announce the product to peers and scanners).
+fn push_product(msg: &mut Message, server_name: &str) {
+    if server_name.is_empty() {
+        return;
+    }
+    let header = if msg.is_request() {
+        "User-Agent"
+    } else {
+        "Server"
+    };
+    msg.push(header, server_name);
+}
+
+/// A Warning value (RFC 3261 §20.43): `305 10.0.0.5:5060 "text"`, the text as a quoted string
+/// (`"` and `\\` escaped, control characters dropped), at most 200 characters of it.
+fn warning(code: u16, agent: std::net::SocketAddr, text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len().min(200) + 2);
+    for c in text.chars().filter(|c| !c.is_control()).take(200) {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    format!("{code} {agent} \"{quoted}\"")
+}
+
+/// Our Contact for a dialog on `remote`'s transport: `sips:` when `secure` (the dialog was
+/// set up with a SIPS URI), whose transport is TLS by definition, so no `transport` parameter
+/// (RFC 5630 §3.2 deprecates `transport=tls`).
+fn contact(remote: Remote, secure: bool) -> String {
+    let local = remote.transport.local();
+    if secure {
+        return format!("<sips:umgw@{local}>");
+    }
     let transport = match remote.transport {
         super::Transport::Udp { .. } => "udp",
         super::Transport::Tcp { .. } => "tcp",
         super::Transport::Tls { .. } => "tls",
     };
-    format!(
-        "<sip:umgw@{};transport={transport}>",
-        remote.transport.local()
-    )
+    format!("<sip:umgw@{local};transport={transport}>")
+}
+
+/// Whether a URI has the `sips` scheme (scheme names are case-insensitive).
+fn is_sips(uri: &str) -> bool {
+    uri.get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
 }
 
 #[cfg(test)]

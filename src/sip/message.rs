@@ -7,6 +7,7 @@
 //! same to everyone above this layer. See docs/ARCHITECTURE.md for why this is not rsip.
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 
 /// Why bytes are not a usable SIP message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -146,47 +147,67 @@ pub struct Via {
     pub branch: Option<String>,
 }
 
-/// RFC 3261 compact forms and their long names; also fixes the capitalisation of the long names
-/// we read, so lookups are exact string compares afterwards.
-const CANONICAL: &[(&str, &str)] = &[
-    ("i", "Call-ID"),
-    ("m", "Contact"),
-    ("e", "Content-Encoding"),
-    ("l", "Content-Length"),
+/// Compact header forms and their long names: RFC 3261 §7.3.3 (c e f i k l m s t v) and the
+/// later RFCs the IANA SIP header registry lists: a j d (RFC 3841), b (RFC 3892), n y (RFC 4474),
+/// o u (RFC 6665, was 3265), r (RFC 3515), x (RFC 4028). Header names are case-insensitive, so
+/// `L:` is Content-Length too.
+const COMPACT: &[(&str, &str)] = &[
+    ("a", "Accept-Contact"),
+    ("b", "Referred-By"),
     ("c", "Content-Type"),
+    ("d", "Request-Disposition"),
+    ("e", "Content-Encoding"),
     ("f", "From"),
-    ("s", "Subject"),
+    ("i", "Call-ID"),
+    ("j", "Reject-Contact"),
     ("k", "Supported"),
+    ("l", "Content-Length"),
+    ("m", "Contact"),
+    ("n", "Identity-Info"),
+    ("o", "Event"),
+    ("r", "Refer-To"),
+    ("s", "Subject"),
     ("t", "To"),
+    ("u", "Allow-Events"),
     ("v", "Via"),
-    ("call-id", "Call-ID"),
-    ("contact", "Contact"),
-    ("content-length", "Content-Length"),
-    ("content-type", "Content-Type"),
-    ("cseq", "CSeq"),
-    ("diversion", "Diversion"),
-    ("from", "From"),
-    ("history-info", "History-Info"),
-    ("max-forwards", "Max-Forwards"),
-    ("record-route", "Record-Route"),
-    ("route", "Route"),
-    ("supported", "Supported"),
-    ("require", "Require"),
-    ("to", "To"),
-    ("via", "Via"),
-    ("event", "Event"),
-    ("allow", "Allow"),
-    ("accept", "Accept"),
-    ("p-asserted-identity", "P-Asserted-Identity"),
+    ("x", "Session-Expires"),
+    ("y", "Identity"),
 ];
 
-fn canonical_name(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    CANONICAL
+/// Further long names we read, in the capitalisation we store them with (those of `COMPACT`
+/// count too), so that a header sent as `history-info` or `CSEQ` prints as the RFC spells it.
+const LONG: &[&str] = &[
+    "Accept",
+    "Allow",
+    "CSeq",
+    "Diversion",
+    "History-Info",
+    "Max-Forwards",
+    "P-Asserted-Identity",
+    "Record-Route",
+    "Require",
+    "Route",
+];
+
+/// The long, canonically capitalised name of a header we know (compact form or long name in
+/// any case); `None` for others.
+fn known_name(name: &str) -> Option<&'static str> {
+    if name.len() == 1 {
+        return COMPACT
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(name))
+            .map(|(_, long)| *long);
+    }
+    COMPACT
         .iter()
-        .find(|(k, _)| *k == lower)
-        .map(|(_, v)| (*v).to_owned())
-        .unwrap_or_else(|| name.to_owned())
+        .map(|(_, long)| long)
+        .chain(LONG)
+        .find(|long| long.eq_ignore_ascii_case(name))
+        .copied()
+}
+
+fn canonical_name(name: &str) -> String {
+    known_name(name).unwrap_or(name).to_owned()
 }
 
 fn is_token_char(b: u8) -> bool {
@@ -223,9 +244,12 @@ pub fn frame_length(buf: &[u8], max: usize) -> Result<Option<usize>, ParseError>
     let text = std::str::from_utf8(&buf[..head]).map_err(|_| ParseError::NotText)?;
     let mut length = None;
     for line in text.split('\n') {
+        // A folded continuation line belongs to the header above it, whatever it looks like.
+        if line.starts_with([' ', '\t']) {
+            continue;
+        }
         if let Some((name, value)) = line.split_once(':') {
-            let name = name.trim();
-            if name.eq_ignore_ascii_case("content-length") || name == "l" {
+            if known_name(name.trim()) == Some("Content-Length") {
                 let value = parse_digits(value.trim()).ok_or(ParseError::BadHeader {
                     name: "Content-Length",
                     why: "not a number",
@@ -539,6 +563,30 @@ impl Message {
         parse_via(first)
     }
 
+    /// Records where a request came from in its top Via, as a server does before it answers
+    /// (RFC 3261 §18.2.1, RFC 3581 §4): `received=<source IP>` when the sent-by host is not
+    /// that address or when the Via asks for `rport`, and `rport=<source port>` for an `rport`
+    /// without a value. Responses copy the Via, so every one of them carries it. A Via that
+    /// needs neither, or does not parse, is left as it is.
+    pub fn stamp_top_via(&mut self, source: SocketAddr) {
+        let Some((_, value)) = self
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case("Via"))
+        else {
+            return;
+        };
+        let Some(first) = split_header_list(value).into_iter().next() else {
+            return;
+        };
+        // The first value is the start of the (trimmed) header value.
+        let start = value.len() - value.trim_start().len();
+        let end = start + first.len();
+        if let Some(stamped) = stamp_via(first, source) {
+            value.replace_range(start..end, &stamped);
+        }
+    }
+
     pub fn from_tag(&self) -> Option<&str> {
         tag_param(self.header("From")?)
     }
@@ -716,6 +764,40 @@ fn parse_via(v: &str) -> Option<Via> {
         sent_by,
         branch,
     })
+}
+
+/// One Via value with `received`/`rport` filled in for a request from `source`, or `None`
+/// when nothing needs adding (see [`Message::stamp_top_via`]).
+fn stamp_via(via: &str, source: SocketAddr) -> Option<String> {
+    let sent_by = parse_via(via)?.sent_by;
+    // A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; the peer knows itself as a.b.c.d.
+    let ip = source.ip().to_canonical();
+    let host = match sent_by.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None if sent_by.matches(':').count() == 1 => sent_by.split(':').next().unwrap_or(""),
+        None => sent_by.as_str(),
+    };
+    let same_host = host.parse::<IpAddr>().is_ok_and(|h| h.to_canonical() == ip);
+    let mut params = via.split(';');
+    let mut out = params.next()?.trim_end().to_owned();
+    let mut rport = false;
+    for p in params {
+        let name = p.split('=').next().unwrap_or_default().trim();
+        if name.eq_ignore_ascii_case("rport") && !p.contains('=') {
+            rport = true;
+            out.push_str(&format!(";rport={}", source.port()));
+        } else if name.eq_ignore_ascii_case("received") {
+            // Ours replaces whatever the sender put there.
+        } else {
+            out.push(';');
+            out.push_str(p);
+        }
+    }
+    if same_host && !rport {
+        return None;
+    }
+    out.push_str(&format!(";received={ip}"));
+    Some(out)
 }
 
 /// Splits a comma-separated header value, respecting quotes and angle brackets.
@@ -896,6 +978,151 @@ mod tests {
         two.extend_from_slice(b);
         assert_eq!(frame_length(&two, 65535), Ok(Some(total)));
         assert_eq!(frame_length(&two, 100), Err(ParseError::TooLarge));
+    }
+
+    #[test]
+    fn stream_framing_finds_content_length_in_every_form() {
+        for name in [
+            "Content-Length",
+            "content-length",
+            "CONTENT-LENGTH",
+            "l",
+            "L",
+        ] {
+            let msg = INVITE
+                .replace("\nEXTRA", "")
+                .replace("Content-Length: 4", &format!("{name}: 4"));
+            let mut two = msg.as_bytes().to_vec();
+            two.extend_from_slice(msg.as_bytes());
+            assert_eq!(frame_length(&two, 65535), Ok(Some(msg.len())), "{name}");
+            assert_eq!(Message::parse(msg.as_bytes()).unwrap().body, b"v=0\r");
+        }
+        // Without any of them a stream cannot be framed (RFC 3261 §18.3).
+        let none = INVITE.replace("Content-Length: 4\r\n", "");
+        assert_eq!(
+            frame_length(none.as_bytes(), 65535),
+            Err(ParseError::MissingHeader("Content-Length"))
+        );
+        // A folded line that looks like `l:` is part of the header above it.
+        let folded = INVITE.replace("\nEXTRA", "").replace(
+            "Content-Type: application/sdp\r\n",
+            "Subject: x\r\n l: 99\r\n",
+        );
+        assert_eq!(
+            frame_length(folded.as_bytes(), 65535),
+            Ok(Some(folded.len()))
+        );
+    }
+
+    #[test]
+    fn compact_forms_of_every_rfc_read_as_their_long_names() {
+        let compact = [
+            ("a", "Accept-Contact"),
+            ("b", "Referred-By"),
+            ("d", "Request-Disposition"),
+            ("e", "Content-Encoding"),
+            ("j", "Reject-Contact"),
+            ("k", "Supported"),
+            ("n", "Identity-Info"),
+            ("o", "Event"),
+            ("r", "Refer-To"),
+            ("s", "Subject"),
+            ("u", "Allow-Events"),
+            ("x", "Session-Expires"),
+            ("y", "Identity"),
+        ];
+        let mut text = INVITE.replace("Content-Length: 4\r\n\r\nv=0\r\nEXTRA", "");
+        for (short, _) in compact {
+            text.push_str(&format!(
+                "{}: value-{short}\r\n",
+                short.to_ascii_uppercase()
+            ));
+        }
+        text.push_str("l: 0\r\n\r\n");
+        let m = Message::parse(text.as_bytes()).unwrap();
+        for (short, long) in compact {
+            let want = format!("value-{short}");
+            assert_eq!(m.header(long), Some(want.as_str()), "{short}");
+        }
+        assert_eq!(m.header("Content-Length"), Some("0"));
+        // Stored under the long name, so a copy (to_bytes) prints the long name.
+        let out = String::from_utf8(m.to_bytes()).unwrap();
+        assert!(out.contains("\r\nRefer-To: value-r\r\n"), "{out}");
+        assert!(out.contains("\r\nEvent: value-o\r\n"), "{out}");
+        // Unknown single letters stay as they are.
+        let q = INVITE.replace("Max-Forwards: 70", "q: 1");
+        assert_eq!(Message::parse(q.as_bytes()).unwrap().header("q"), Some("1"));
+    }
+
+    #[test]
+    fn top_via_records_the_source_address() {
+        let stamp = |via: &str, source: &str| {
+            let text = INVITE.replace(
+                "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport",
+                via,
+            );
+            let mut m = Message::parse(text.as_bytes()).unwrap();
+            m.stamp_top_via(source.parse().unwrap());
+            m.headers_named("Via")
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        // RFC 3581: rport gets the source port, and received is added with it.
+        assert_eq!(
+            stamp(
+                "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport",
+                "10.0.0.1:40123"
+            ),
+            [
+                "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport=40123;received=10.0.0.1",
+                "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKother"
+            ]
+        );
+        // RFC 3261 §18.2.1: a sent-by that is not the source gets received, no rport.
+        assert_eq!(
+            stamp(
+                "Via: SIP/2.0/TCP pc33.contoso.com;branch=z9hG4bKb",
+                "192.0.2.4:5060"
+            )[0],
+            "SIP/2.0/TCP pc33.contoso.com;branch=z9hG4bKb;received=192.0.2.4"
+        );
+        // The sender's own received is replaced; IPv4-mapped sources read as IPv4.
+        assert_eq!(
+            stamp(
+                "Via: SIP/2.0/UDP 10.0.0.9:5060;received=1.2.3.4;branch=z9hG4bKc",
+                "[::ffff:10.0.0.7]:5060"
+            )[0],
+            "SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKc;received=10.0.0.7"
+        );
+        // IPv6 sent-by: brackets in sent-by, none in received (RFC 3261 via-received).
+        assert_eq!(
+            stamp(
+                "Via: SIP/2.0/UDP [2001:db8::9]:5060;branch=z9hG4bKd;rport",
+                "[2001:db8::9]:6000"
+            )[0],
+            "SIP/2.0/UDP [2001:db8::9]:5060;branch=z9hG4bKd;rport=6000;received=2001:db8::9"
+        );
+        // Nothing to add: the Via stays byte for byte, whichever list form it has.
+        assert_eq!(
+            stamp(
+                "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKe , SIP/2.0/UDP x;branch=y",
+                "10.0.0.1:7000"
+            )[0],
+            "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKe , SIP/2.0/UDP x;branch=y"
+        );
+        // Only the first value of a comma list is stamped.
+        assert_eq!(
+            stamp("Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKf;rport, SIP/2.0/UDP x;rport", "10.0.0.1:7000")[0],
+            "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKf;rport=7000;received=10.0.0.1, SIP/2.0/UDP x;rport"
+        );
+        // An rport that already has a value is the sender's business.
+        assert_eq!(
+            stamp(
+                "Via: SIP/2.0/UDP 10.0.0.1:5060;rport=5;branch=z9hG4bKg",
+                "10.0.0.1:7000"
+            )[0],
+            "SIP/2.0/UDP 10.0.0.1:5060;rport=5;branch=z9hG4bKg"
+        );
     }
 
     #[test]

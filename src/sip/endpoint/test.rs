@@ -7,20 +7,30 @@ use super::*;
 use crate::sip::Transport;
 
 fn endpoint() -> Endpoint {
+    endpoint_named("umgw-test")
+}
+
+/// An endpoint whose `Server` / `User-Agent` value is `server_name`.
+fn endpoint_named(server_name: &str) -> Endpoint {
     Endpoint::new(EndpointConfig {
         timers: TimerConfig::default(),
-        trusted: vec![IpNet::parse("10.0.0.0/8").unwrap()],
-        server_name: "umgw-test".into(),
+        trusted: vec![acl::parse_network("10.0.0.0/8").unwrap()],
+        server_name: server_name.into(),
         rng_seed: 7,
     })
 }
 
 fn peer(ip: &str) -> Remote {
+    peer_at(ip, 5060)
+}
+
+/// A peer sending from `port` (behind a NAT: not the port its Via names).
+fn peer_at(ip: &str, port: u16) -> Remote {
     Remote {
         transport: Transport::Udp {
             local: "127.0.0.1:5060".parse().unwrap(),
         },
-        addr: SocketAddr::new(ip.parse().unwrap(), 5060),
+        addr: SocketAddr::new(ip.parse().unwrap(), port),
     }
 }
 
@@ -232,7 +242,7 @@ fn options_unknown_and_unsupported_methods() {
     let r = responses(&mut ep);
     assert_eq!(r[0].status(), Some(200));
     assert_eq!(r[0].header("Allow"), Some(ALLOW));
-    assert_eq!(r[0].header("Accept"), Some("application/sdp"));
+    assert_eq!(r[0].header("Accept"), Some(crate::sdp::ACCEPT));
     assert_eq!(r[1].status(), Some(501));
     assert_eq!(r[2].status(), Some(405));
     assert_eq!(r[2].header("Allow"), Some(ALLOW));
@@ -483,4 +493,298 @@ fn hanging_up_a_ringing_second_leg_cancels_it() {
             };
     }
     assert!(failed);
+}
+
+/// A NOTIFY within the established call from 10.0.0.1, written with compact header forms
+/// (`o` is Event, RFC 6665), carrying a `message/sipfrag` status line.
+fn compact_notify(ok_to: &str, branch: &str, event: &str, sipfrag: &str) -> String {
+    format!(
+        "NOTIFY sip:umgw@127.0.0.1:5060 SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\r\n\
+         f: <sip:bob@contoso.com>;tag=caller\r\nt: {ok_to}\r\ni: call-1\r\nCSeq: 7 NOTIFY\r\n\
+         o: {event}\r\nSubscription-State: active;expires=60\r\nc: message/sipfrag\r\n\
+         l: {}\r\n\r\n{sipfrag}",
+        sipfrag.len()
+    )
+}
+
+#[test]
+fn refer_notify_in_compact_form_is_transfer_progress() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let (call, ok) = answered(&mut ep, t0, "z9hG4bKn1", b"v=0");
+    ep.handle(t0, peer("10.0.0.1"), ack_for(&ok, "z9hG4bKn2").as_bytes());
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::Acked { call }));
+    let to = ok.header("To").unwrap();
+
+    let notify = compact_notify(to, "z9hG4bKn3", "refer;id=2", "SIP/2.0 180 Ringing\r\n");
+    ep.handle(t0, peer("10.0.0.1"), notify.as_bytes());
+    let r = responses(&mut ep);
+    assert_eq!(r[0].status(), Some(200), "o: refer is Event: refer");
+    assert_eq!(r[0].cseq(), Some((7, Method::Notify)));
+    assert_eq!(
+        ep.poll_event(),
+        Some(EndpointEvent::TransferProgress { call, status: 180 })
+    );
+
+    // Another package is still refused, whichever form names it.
+    let other = compact_notify(to, "z9hG4bKn4", "dialog", "SIP/2.0 200 OK\r\n");
+    ep.handle(t0, peer("10.0.0.1"), other.as_bytes());
+    let r = responses(&mut ep);
+    assert_eq!(r[0].status(), Some(489));
+    assert_eq!(r[0].header("Allow-Events"), Some("refer"));
+    assert_eq!(ep.poll_event(), None);
+}
+
+/// Every message the endpoint sends for one call (100, 200, a stateless 403, BYE, NOTIFY):
+/// the `Server` header of each response and the `User-Agent` of each request.
+fn product_headers(ep: &mut Endpoint) -> Vec<(Option<u16>, Option<String>)> {
+    let t0 = Instant::now();
+    let mut sent = Vec::new();
+    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bKp1").as_bytes());
+    sent.extend(responses(ep));
+    let call = incoming(ep);
+    ep.answer(t0, call, b"v=0".to_vec());
+    sent.extend(responses(ep));
+    ep.handle(t0, peer("192.0.2.9"), invite("z9hG4bKp2").as_bytes());
+    sent.extend(responses(ep));
+    ep.hangup(t0, call);
+    sent.extend(responses(ep));
+    let mut notify = Message::request(Method::Notify, "sip:alice@10.0.0.5:5070");
+    notify.push("From", "<sip:umgw@127.0.0.1>;tag=1");
+    notify.push("To", "<sip:alice@contoso.com>");
+    notify.push("Call-ID", "n1");
+    notify.push("CSeq", "1 NOTIFY");
+    ep.send_request(t0, peer("10.0.0.5"), notify);
+    sent.extend(responses(ep));
+    sent.iter()
+        .map(|m| {
+            let name = if m.is_request() {
+                "User-Agent"
+            } else {
+                "Server"
+            };
+            // A request must not carry Server, nor a response User-Agent.
+            let other = if m.is_request() {
+                "Server"
+            } else {
+                "User-Agent"
+            };
+            assert_eq!(m.header(other), None);
+            (m.status(), m.header(name).map(str::to_owned))
+        })
+        .collect()
+}
+
+#[test]
+fn server_and_user_agent_carry_the_configured_value_or_are_left_out() {
+    let named = product_headers(&mut endpoint_named("Voicemail 2.1"));
+    let codes: Vec<_> = named.iter().map(|(code, _)| *code).collect();
+    assert_eq!(codes, [Some(100), Some(200), Some(403), None, None]);
+    for (code, value) in &named {
+        assert_eq!(value.as_deref(), Some("Voicemail 2.1"), "{code:?}");
+    }
+    let anonymous = product_headers(&mut endpoint_named(""));
+    assert_eq!(anonymous.len(), 5);
+    for (code, value) in &anonymous {
+        assert_eq!(value, &None, "{code:?}");
+    }
+}
+
+/// Everything sent, with where it goes.
+fn transmits(ep: &mut Endpoint) -> Vec<(SocketAddr, Message)> {
+    let mut out = Vec::new();
+    while let Some(t) = ep.poll_transmit() {
+        out.push((t.remote.addr, Message::parse(&t.bytes).unwrap()));
+    }
+    out
+}
+
+#[test]
+fn responses_carry_rport_and_received_and_go_to_the_source() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let rport = |text: &str| text.replacen(";branch=", ";rport;branch=", 1);
+    let request = |m: &str, b: &str| {
+        format!(
+            "{m} sip:umgw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;rport;branch={b}\r\n\
+             From: <sip:pool@contoso.com>;tag=x\r\nTo: <sip:umgw@127.0.0.1>\r\n\
+             Call-ID: {b}\r\nCSeq: 5 {m}\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    // A caller behind a NAT: its Via says 5060, its packets come from 40000.
+    let nat = peer_at("10.0.0.1", 40000);
+    ep.handle(t0, nat, rport(&invite("z9hG4bKr1")).as_bytes());
+    let call = incoming(&mut ep);
+    ep.answer(t0, call, b"v=0".to_vec());
+    // Stateless and transaction refusals: 481 (BYE in no dialog), 501, 400, 403 (untrusted).
+    let bye = request("BYE", "z9hG4bKr2").replace("127.0.0.1>\r\n", "127.0.0.1>;tag=gone\r\n");
+    ep.handle(t0, nat, bye.as_bytes());
+    ep.handle(t0, nat, request("FOO", "z9hG4bKr3").as_bytes());
+    let malformed = request("OPTIONS", "z9hG4bKr4").replace("CSeq: 5 OPTIONS\r\n", "");
+    ep.handle(t0, nat, malformed.as_bytes());
+    let outsider = peer_at("192.0.2.9", 41000);
+    ep.handle(t0, outsider, rport(&invite("z9hG4bKr5")).as_bytes());
+
+    let sent = transmits(&mut ep);
+    let codes: Vec<_> = sent.iter().map(|(_, m)| m.status().unwrap()).collect();
+    assert_eq!(codes, [100, 200, 481, 501, 400, 403]);
+    for (to, m) in &sent {
+        let (port, ip) = if m.status() == Some(403) {
+            (41000, "192.0.2.9")
+        } else {
+            (40000, "10.0.0.1")
+        };
+        assert_eq!(*to, SocketAddr::new(ip.parse().unwrap(), port), "{m:?}");
+        let via = m.header("Via").unwrap();
+        let params: Vec<&str> = via.split(';').skip(1).collect();
+        assert!(params.contains(&format!("rport={port}").as_str()), "{via}");
+        assert!(params.contains(&format!("received={ip}").as_str()), "{via}");
+        assert!(!params.contains(&"rport"), "{via}");
+    }
+
+    // No rport, but a sent-by that names a host, not the source: received only.
+    let named = request("OPTIONS", "z9hG4bKr6").replace("10.0.0.1:5060;rport", "pool.contoso.com");
+    ep.handle(t0, peer("10.0.0.1"), named.as_bytes());
+    let (to, ok) = transmits(&mut ep).remove(0);
+    assert_eq!(to, "10.0.0.1:5060".parse().unwrap());
+    assert_eq!(
+        ok.header("Via"),
+        Some("SIP/2.0/UDP pool.contoso.com;branch=z9hG4bKr6;received=10.0.0.1")
+    );
+    // And a Via that is exactly the source is copied untouched.
+    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bKr7").as_bytes());
+    let (_, trying) = transmits(&mut ep).remove(0);
+    assert_eq!(
+        trying.header("Via"),
+        Some("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKr7")
+    );
+}
+
+/// A peer on a TLS connection.
+fn tls_peer() -> Remote {
+    Remote {
+        transport: Transport::Tls {
+            conn: 1,
+            local: "127.0.0.1:5061".parse().unwrap(),
+        },
+        addr: "10.0.0.1:50123".parse().unwrap(),
+    }
+}
+
+#[test]
+fn a_dialog_set_up_with_sips_keeps_a_sips_contact() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let sips = invite("z9hG4bKs1")
+        .replace("INVITE sip:alice@", "INVITE sips:alice@")
+        .replace("UDP 10.0.0.1:5060", "TLS 10.0.0.1:5061");
+    ep.handle(t0, tls_peer(), sips.as_bytes());
+    responses(&mut ep);
+    let call = incoming(&mut ep);
+    ep.answer(t0, call, b"v=0".to_vec());
+    let ok = responses(&mut ep).remove(0);
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.header("Contact"), Some("<sips:umgw@127.0.0.1:5061>"));
+    let ack = ack_for(&ok, "z9hG4bKs2").replace("UDP 10.0.0.1:5060", "TLS 10.0.0.1:5061");
+    ep.handle(t0, tls_peer(), ack.as_bytes());
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::Acked { call }));
+
+    // Requests we send in the dialog keep it: REFER, then BYE.
+    ep.refer(t0, call, "sips:5000@contoso.com", "sips:alice@contoso.com")
+        .expect("established");
+    let refer = responses(&mut ep).remove(0);
+    assert_eq!(refer.method(), Some(&Method::Refer));
+    assert_eq!(refer.header("Contact"), Some("<sips:umgw@127.0.0.1:5061>"));
+    // A re-INVITE is answered with it too.
+    let reinvite = format!(
+        "INVITE sips:umgw@127.0.0.1:5061 SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bKs3\r\n\
+         From: <sip:bob@contoso.com>;tag=caller\r\nTo: {}\r\nCall-ID: call-1\r\nCSeq: 2 INVITE\r\n\
+         Content-Length: 0\r\n\r\n",
+        ok.header("To").unwrap()
+    );
+    ep.handle(t0, tls_peer(), reinvite.as_bytes());
+    let ok2 = responses(&mut ep).remove(0);
+    assert_eq!(ok2.status(), Some(200));
+    assert_eq!(ok2.header("Contact"), Some("<sips:umgw@127.0.0.1:5061>"));
+    ep.hangup(t0, call);
+    let bye = responses(&mut ep)
+        .into_iter()
+        .find(|m| m.method() == Some(&Method::Bye))
+        .expect("BYE");
+    assert_eq!(bye.header("Contact"), Some("<sips:umgw@127.0.0.1:5061>"));
+
+    // A sips top Record-Route makes the dialog SIPS as well; a plain sip: one does not.
+    for (route, want) in [
+        ("<sips:edge.contoso.com;lr>", "<sips:umgw@127.0.0.1:5061>"),
+        (
+            "<sip:edge.contoso.com;lr>",
+            "<sip:umgw@127.0.0.1:5061;transport=tls>",
+        ),
+    ] {
+        let mut ep = endpoint();
+        let routed =
+            invite("z9hG4bKs4").replace("Contact:", &format!("Record-Route: {route}\r\nContact:"));
+        ep.handle(t0, tls_peer(), routed.as_bytes());
+        responses(&mut ep);
+        let call = incoming(&mut ep);
+        ep.answer(t0, call, b"v=0".to_vec());
+        assert_eq!(responses(&mut ep)[0].header("Contact"), Some(want));
+    }
+
+    // A second leg we place to a sips: target offers a SIPS Contact (RFC 3261 §8.1.1.8).
+    let mut ep = endpoint();
+    let a = established(&mut ep, t0);
+    ep.invite_via(
+        t0,
+        a,
+        "sips:alice@contoso.com",
+        "sip:5000@contoso.com",
+        b"v=0".to_vec(),
+    )
+    .unwrap();
+    let leg = responses(&mut ep).pop().unwrap();
+    assert_eq!(leg.header("Contact"), Some("<sips:umgw@127.0.0.1:5060>"));
+}
+
+#[test]
+fn a_refusal_explains_itself_with_warning_and_accept() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let mut refuse = |branch: &str, code: u16, why: Explanation| {
+        ep.handle(t0, peer("10.0.0.1"), invite(branch).as_bytes());
+        responses(&mut ep);
+        let call = incoming(&mut ep);
+        ep.reject_with(t0, call, code, "Refused", why);
+        let r = responses(&mut ep).remove(0);
+        assert_eq!(r.status(), Some(code));
+        r
+    };
+    let r = refuse(
+        "z9hG4bKw1",
+        488,
+        Explanation {
+            warning: Some((305, "offer has \"G729\" \\ nothing else\r\n".into())),
+            accept: None,
+        },
+    );
+    // warn-agent is the address the call reached; the text is a quoted-string.
+    assert_eq!(
+        r.header("Warning"),
+        Some("305 127.0.0.1:5060 \"offer has \\\"G729\\\" \\\\ nothing else\"")
+    );
+    assert_eq!(r.header("Accept"), None);
+
+    let r = refuse(
+        "z9hG4bKw2",
+        415,
+        Explanation {
+            warning: None,
+            accept: Some(crate::sdp::ACCEPT),
+        },
+    );
+    assert_eq!(
+        r.header("Accept"),
+        Some("application/sdp, multipart/alternative, multipart/mixed")
+    );
+    assert_eq!(r.header("Warning"), None);
 }

@@ -7,8 +7,8 @@
 use std::time::Instant;
 
 use super::{
-    arm, contact, via, CallId, Dialog, DialogState, Endpoint, EndpointEvent, Purpose, TimerOf,
-    TxKey, ALLOW,
+    arm, contact, is_sips, push_product, via, CallId, Dialog, DialogState, Endpoint, EndpointEvent,
+    Purpose, TimerOf, TxKey, ALLOW,
 };
 use crate::sip::message::{self, Message, Method};
 use crate::sip::transaction::{ClientInvite, ClientNonInvite, TxEvent};
@@ -50,9 +50,11 @@ impl Endpoint {
         req.push("To", remote_party.clone());
         req.push("Call-ID", call_id.clone());
         req.push("CSeq", "1 INVITE");
-        req.push("Contact", contact(remote));
+        // RFC 3261 §8.1.1.8: a SIPS Request-URI needs a SIPS Contact.
+        let local_contact = contact(remote, is_sips(target));
+        req.push("Contact", local_contact.clone());
         req.push("Allow", ALLOW);
-        req.push("User-Agent", self.config.server_name.clone());
+        push_product(&mut req, &self.config.server_name);
         req.push("Content-Type", "application/sdp");
         req.body = sdp.clone();
         let tx = ClientInvite::new(
@@ -82,6 +84,7 @@ impl Endpoint {
                 remote_party,
                 remote_target: target.to_owned(),
                 route_set: Vec::new(),
+                local_contact,
                 outgoing: true,
                 ack: None,
             },
