@@ -34,6 +34,9 @@ pub struct GatewayOptions {
     pub extra_config: String,
     /// `call.min_free_disk_mb`.
     pub min_free_disk_mb: Option<u64>,
+    /// Size of the gateway's RTP port range (`media.rtp_port_min..=rtp_port_max`); a call
+    /// takes an even port, so this many ports carry half as many simultaneous calls.
+    pub rtp_ports: u16,
 }
 
 impl Default for GatewayOptions {
@@ -46,6 +49,7 @@ impl Default for GatewayOptions {
             tls: false,
             extra_config: String::new(),
             min_free_disk_mb: None,
+            rtp_ports: 40,
         }
     }
 }
@@ -277,7 +281,7 @@ impl Gateway {
              [peers]\ntrusted = [{}]\n\
              [paths]\ndialplans = \"dialplans\"\ndata_dir = \"data\"\n\
              [call]\nanswer_delay_ms = {}\nmin_free_disk_mb = {}\nshutdown_grace_ms = 10000\n",
-            rtp_base + 39,
+            rtp_base + u32::from(opts.rtp_ports.max(2)) - 1,
             trusted.join(", "),
             opts.answer_delay_ms,
             opts.min_free_disk_mb.unwrap_or(16),
