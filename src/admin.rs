@@ -19,7 +19,7 @@ use anyhow::{bail, Context};
 use crate::config::Config;
 use crate::dialplan::{DialPlans, MailboxEntry};
 use crate::store::message::{self, H_DURATION_MS};
-use crate::store::pin::{PinPolicy, PinStore, HISTORY_FILE, PIN_FILE, STATE_FILE};
+use crate::store::pin::{PinPolicy, PinStore, HISTORY_FILE, LOCK_FILE, PIN_FILE, STATE_FILE};
 use crate::store::{Mailbox, MailboxId, Maildir, MessageKind};
 
 /// Longest accepted message id (a Maildir file name without its `:2,` info).
@@ -81,11 +81,14 @@ impl Admin {
             "NEW".into(),
             "OLD".into(),
             "MISSED".into(),
+            "FAILED-LOGONS".into(),
+            "LOCKED".into(),
             "NAME".into(),
         ]];
         for plan in self.plans.plans() {
             for mb in &plan.mailboxes {
                 let id = MailboxId::new(&mb.id)?;
+                let pins = PinStore::load(&self.store.mailbox_dir(&id))?;
                 let messages = self.mail.list(&id)?;
                 let counts = self.mail.counts(&id)?;
                 let missed = messages
@@ -99,6 +102,8 @@ impl Admin {
                     counts.new.to_string(),
                     counts.old.to_string(),
                     missed.to_string(),
+                    pins.failed_attempts.to_string(),
+                    yes_no(pins.locked).into(),
                     mb.display_name.clone().unwrap_or_default(),
                 ]);
             }
@@ -107,9 +112,32 @@ impl Admin {
         Ok(())
     }
 
-    /// The messages of mailbox `id`: id, kind, caller, received time, duration, seen.
+    /// The PIN state of mailbox `id` (set, failed log-ons, locked), then its messages: id,
+    /// kind, caller, received time, duration, seen.
     pub fn show(&self, id: &str, out: &mut dyn Write) -> anyhow::Result<()> {
         let id = self.mailbox(id)?;
+        let pins = PinStore::load(&self.store.mailbox_dir(&id))?;
+        let max = self.pin_policy(id.as_str()).max_failed_attempts;
+        writeln!(
+            out,
+            "PIN: {}",
+            if pins.hash.is_some() {
+                "set"
+            } else {
+                "not set"
+            }
+        )?;
+        writeln!(
+            out,
+            "Failed log-ons: {} (locks at {max})",
+            pins.failed_attempts
+        )?;
+        if pins.locked {
+            writeln!(out, "Locked: yes (`umgw mailbox unlock {id}` unlocks it)")?;
+        } else {
+            writeln!(out, "Locked: no")?;
+        }
+        writeln!(out)?;
         let mut rows = vec![[
             "MESSAGE".to_owned(),
             "KIND".into(),
@@ -135,7 +163,7 @@ impl Admin {
                     .unwrap_or_else(|| "unknown".into()),
                 m.received.map(format_utc).unwrap_or_else(|| "-".into()),
                 duration,
-                if m.seen { "yes" } else { "no" }.into(),
+                yes_no(m.seen).into(),
             ]);
         }
         write_table(out, &rows)?;
@@ -189,21 +217,45 @@ impl Admin {
     /// Checks `pin` against the PIN policy and stores its argon2id hash for mailbox `id`.
     pub fn set_pin(&self, id: &str, pin: &str) -> anyhow::Result<()> {
         let entry = self.entry(id)?;
+        let policy = self.pin_policy(&entry.id);
+        let extension = entry.extension.clone();
+        self.change_pins(id, |pins| pins.set(pin, &extension, &policy))
+    }
+
+    /// Clears mailbox `id`'s failed log-on count and lock; the PIN stays. Returns how many
+    /// failed log-ons there were and whether it was locked.
+    pub fn unlock(&self, id: &str) -> anyhow::Result<(u32, bool)> {
+        self.change_pins(id, |pins| {
+            let before = (pins.failed_attempts, pins.locked);
+            pins.unlock();
+            Ok(before)
+        })
+    }
+
+    /// Changes the PIN files of mailbox `id` (one of the dial plans) under their lock, as the
+    /// gateway does, so a change never crosses a PIN check in progress.
+    fn change_pins<R>(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut PinStore) -> Result<R, crate::store::pin::PinError>,
+    ) -> anyhow::Result<R> {
+        let entry = self.entry(id)?;
         let id = MailboxId::new(&entry.id)?;
         let dir = self.store.mailbox_dir(&id);
-        // The policy of the plan the mailbox is in (MinPINLength, PINHistoryCount, ...).
-        let policy = self
-            .plans
+        let existed = dir.is_dir();
+        let result = PinStore::update(&dir, change)?;
+        self.give_to_store_owner(&dir, !existed)?;
+        Ok(result)
+    }
+
+    /// The PIN policy of the plan mailbox `id` is in (MinPINLength, PINHistoryCount,
+    /// MaxLogonAttempts, ...); the default for a mailbox no longer in the plans.
+    fn pin_policy(&self, id: &str) -> PinPolicy {
+        self.plans
             .plans()
             .iter()
-            .find(|p| p.mailboxes.iter().any(|m| m.id == entry.id))
-            .map_or_else(PinPolicy::default, |p| p.pin_policy.clone());
-        let mut pins = PinStore::load(&dir)?;
-        pins.set(pin, &entry.extension, &policy)?;
-        let existed = dir.is_dir();
-        pins.save(&dir)?;
-        self.give_to_store_owner(&dir, !existed)?;
-        Ok(())
+            .find(|p| p.mailboxes.iter().any(|m| m.id == id))
+            .map_or_else(PinPolicy::default, |p| p.pin_policy.clone())
     }
 
     /// Run as root (`sudo umgw mailbox set-pin`), the new files would be root's and unreadable
@@ -217,9 +269,10 @@ impl Admin {
         let meta = fs::metadata(self.store.root())
             .with_context(|| format!("stat {}", self.store.root().display()))?;
         let (uid, gid) = (Some(meta.uid()), Some(meta.gid()));
-        let mut paths: Vec<PathBuf> = [PIN_FILE, HISTORY_FILE, STATE_FILE]
+        let mut paths: Vec<PathBuf> = [PIN_FILE, HISTORY_FILE, STATE_FILE, LOCK_FILE]
             .iter()
             .map(|f| dir.join(f))
+            .filter(|p| p.exists())
             .collect();
         if dir_is_new {
             paths.push(dir.to_owned());
@@ -423,6 +476,14 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
 }
 
 /// Caller-controlled text made safe for a terminal: control characters become `?`, at most

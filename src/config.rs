@@ -62,6 +62,8 @@ pub struct Config {
     pub paths: PathsConfig,
     /// `[call]`: call handling that is not per dial plan.
     pub call: CallConfig,
+    /// `[subscriber]`: subscriber access (users calling for their messages).
+    pub subscriber: SubscriberConfig,
     /// `[limits]`: flood and scan protection.
     pub limits: LimitsConfig,
     /// `[admin]`: the operator's HTTP endpoint.
@@ -371,6 +373,26 @@ pub struct CallConfig {
     pub shutdown_grace_ms: u64,
 }
 
+/// Subscriber access that is not per dial plan (the PIN policy is).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubscriberConfig {
+    /// Most subscriber-access calls one mailbox may have at once; a call beyond it is told
+    /// so and disconnected before the PIN prompt (parallel calls would multiply PIN guesses).
+    pub max_sessions_per_mailbox: u32,
+}
+
+/// Upper bound of `subscriber.max_sessions_per_mailbox`: beyond it the cap stops capping.
+const MAX_SESSIONS_PER_MAILBOX: u32 = 100;
+
+impl Default for SubscriberConfig {
+    fn default() -> Self {
+        Self {
+            max_sessions_per_mailbox: 2,
+        }
+    }
+}
+
 impl Default for SipConfig {
     fn default() -> Self {
         Self {
@@ -531,6 +553,12 @@ impl Config {
         if slice != 0 && !(100..=100_000).contains(&slice) {
             return Err(invalid(format!(
                 "media.worker_slice_us ({slice}) must be 0 (kernel default) or between 100 and 100000"
+            )));
+        }
+        let sessions = self.subscriber.max_sessions_per_mailbox;
+        if !(1..=MAX_SESSIONS_PER_MAILBOX).contains(&sessions) {
+            return Err(invalid(format!(
+                "subscriber.max_sessions_per_mailbox ({sessions}) must be between 1 and {MAX_SESSIONS_PER_MAILBOX}"
             )));
         }
         if self.sip.t1_ms == 0 || self.sip.t2_ms < self.sip.t1_ms {
@@ -717,5 +745,24 @@ mod tests {
         assert!(acl::any_contains(&nets, "10.200.0.1".parse().unwrap()));
         assert!(acl::any_contains(&nets, "192.0.2.7".parse().unwrap()));
         assert!(!acl::any_contains(&nets, "192.0.2.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn max_sessions_per_mailbox_is_between_1_and_100() {
+        let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[subscriber]\n{v}\n"));
+        assert_eq!(parse("").unwrap().subscriber.max_sessions_per_mailbox, 2);
+        let twenty = parse("max_sessions_per_mailbox = 20").unwrap();
+        assert_eq!(twenty.subscriber.max_sessions_per_mailbox, 20);
+        for bad in [0, 101] {
+            let err = parse(&format!("max_sessions_per_mailbox = {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!(
+                    "subscriber.max_sessions_per_mailbox ({bad}) must be between 1 and 100"
+                )),
+                "{err}"
+            );
+        }
     }
 }

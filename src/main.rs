@@ -36,6 +36,7 @@ EXAMPLES:
     umgw mailbox delete alice 1764236400.M52P901R7f3a.gw1
     umgw play alice 1764236400.M52P901R7f3a.gw1 --out /tmp/msg.wav
     umgw mailbox set-pin alice < pin.txt
+    umgw mailbox unlock alice
 
 ENVIRONMENT:
     UMGW_LOG        log filter (error, warn, info, debug, trace; e.g. umgw=debug)
@@ -80,7 +81,7 @@ enum Cmd {
         #[arg(long)]
         dialplans: Option<PathBuf>,
     },
-    /// Inspect and manage mailboxes: counts, messages, export, delete, PIN.
+    /// Inspect and manage mailboxes: counts, messages, export, delete, PIN, log-on lock.
     #[command(
         long_about = "Inspect and manage the mailboxes of the dial plans. These commands read \
 and change the same Maildir store the gateway writes (<data_dir>/mailboxes/<id>/), so they are \
@@ -90,7 +91,8 @@ safe beside a running gateway: only committed messages are seen, and a deletion 
     umgw mailbox show alice --config /etc/umgw/umgw.toml
     umgw mailbox export alice --out /tmp/alice-mail
     umgw mailbox delete alice 1764236400.M52P901R7f3a.gw1
-    printf '582914\\n' | umgw mailbox set-pin alice"
+    printf '582914\\n' | umgw mailbox set-pin alice
+    umgw mailbox unlock alice"
     )]
     Mailbox {
         /// Gateway configuration file (TOML), to find the dial plans and the data directory.
@@ -127,9 +129,11 @@ safe beside a running gateway: only committed messages are seen, and a deletion 
 
 #[derive(Subcommand)]
 enum MailboxCmd {
-    /// Every mailbox of the dial plans with its new/old voice-mail and missed-call counts.
+    /// Every mailbox of the dial plans with its new/old voice-mail and missed-call counts, its
+    /// failed log-on attempts and whether it is locked.
     List,
-    /// The messages of one mailbox: id, kind, caller, received time (UTC), duration, seen.
+    /// Whether the mailbox has a PIN, its failed log-on attempts and whether it is locked,
+    /// then its messages: id, kind, caller, received time (UTC), duration, seen.
     Show {
         /// Mailbox id.
         mailbox: String,
@@ -156,6 +160,13 @@ enum MailboxCmd {
     /// contain the mailbox's extension, and differ from the last 5 PINs. Only an argon2id
     /// hash is stored (<data_dir>/mailboxes/<id>/pin, mode 0600); the PIN is never logged.
     SetPin {
+        /// Mailbox id.
+        mailbox: String,
+    },
+    /// Unlock a mailbox locked after too many failed log-ons (MaxLogonAttempts): clears the
+    /// failed-attempt count and the lock, and leaves the PIN as it is. Safe beside a running
+    /// gateway (it takes the lock the gateway's PIN checks take).
+    Unlock {
         /// Mailbox id.
         mailbox: String,
     },
@@ -344,6 +355,14 @@ fn mailbox(config_path: Option<PathBuf>, command: MailboxCmd) -> anyhow::Result<
             let pin = read_pin()?;
             admin.set_pin(&mailbox, &pin)?;
             writeln!(out, "PIN set for mailbox {mailbox}")?;
+        }
+        MailboxCmd::Unlock { mailbox } => {
+            let (failed, locked) = admin.unlock(&mailbox)?;
+            let was = if locked { "locked" } else { "not locked" };
+            writeln!(
+                out,
+                "mailbox {mailbox} unlocked (it was {was}, {failed} failed log-on(s)); the PIN is unchanged"
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

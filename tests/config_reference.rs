@@ -157,7 +157,18 @@ fn every_key_is_documented_with_its_default() {
 fn every_documented_key_exists() {
     let all = keys_of(&populated());
     let sections = [
-        "sip", "tls", "media", "peers", "paths", "call", "limits", "admin", "log", "store", "imap",
+        "sip",
+        "tls",
+        "media",
+        "peers",
+        "paths",
+        "call",
+        "subscriber",
+        "limits",
+        "admin",
+        "log",
+        "store",
+        "imap",
     ];
     for line in DOC.lines().filter(|l| l.starts_with("| `")) {
         let key = line.trim_start_matches("| `").split('`').next().unwrap();

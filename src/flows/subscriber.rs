@@ -4,8 +4,9 @@
 //! and change the PIN.
 //!
 //! Like the deposit flow it never touches the store, audio or the network: it asks the shell
-//! through [`Command`]s (look up an extension, verify a PIN, load messages, mark seen, delete,
-//! save the greeting, send MWI) and gets the answers back as [`Input`]s. Digits typed while a
+//! through [`Command`]s (look up an extension, open a session on the mailbox, verify a PIN,
+//! load messages, mark seen, delete, save the greeting, send MWI) and gets the answers back as
+//! [`Input`]s. Digits typed while a
 //! prompt plays stop it and count (barge-in), as callers expect.
 
 use std::fmt;
@@ -100,6 +101,9 @@ pub enum Input {
     CallerHungUp,
     /// Answer to [`Command::LookupExtension`]: the mailbox id, if the extension is one.
     Extension(Option<String>),
+    /// Answer to [`Command::OpenSession`]: false when the mailbox already has as many
+    /// subscriber-access calls as it may.
+    Session(bool),
     Pin(PinCheck),
     Counts {
         new: u32,
@@ -122,6 +126,11 @@ pub enum Command {
     Play(Vec<Say>),
     StopPlayback,
     LookupExtension(String),
+    /// The caller named this mailbox (caller ID or extension): take one of its
+    /// subscriber-access sessions, held until the call ends, before asking for the PIN.
+    OpenSession {
+        mailbox: String,
+    },
     VerifyPin {
         mailbox: String,
         pin: Pin,
@@ -365,14 +374,10 @@ impl Subscriber {
         self.input_deadline = None;
         let state = std::mem::replace(&mut self.state, State::Waiting);
         match (state, input) {
-            (State::Ringing, Input::Answered) => {
-                let first = if self.mailbox.is_some() {
-                    Entry::Pin
-                } else {
-                    Entry::Extension
-                };
-                self.ask_entry(first, out);
-            }
+            (State::Ringing, Input::Answered) => match self.mailbox.clone() {
+                Some(mailbox) => out.push(Command::OpenSession { mailbox }),
+                None => self.ask_entry(Entry::Extension, out),
+            },
             (
                 State::Entry {
                     purpose,
@@ -397,8 +402,8 @@ impl Subscriber {
             },
             (State::Waiting, Input::Extension(found)) => match found {
                 Some(id) => {
-                    self.mailbox = Some(id);
-                    self.ask_entry(Entry::Pin, out);
+                    self.mailbox = Some(id.clone());
+                    out.push(Command::OpenSession { mailbox: id });
                 }
                 None => {
                     self.state = State::Entry {
@@ -408,6 +413,13 @@ impl Subscriber {
                     self.failure("sa-invalid", out);
                 }
             },
+            (State::Waiting, Input::Session(opened)) => {
+                if opened {
+                    self.ask_entry(Entry::Pin, out);
+                } else {
+                    self.goodbye("sa-mailbox-busy", out);
+                }
+            }
             (State::Waiting, Input::Pin(check)) => match check {
                 PinCheck::Ok => {
                     self.failures = 0;

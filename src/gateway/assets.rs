@@ -151,6 +151,7 @@ pub const PROMPTS: &[(&str, &[u8])] = prompts![
     "sa-enter-pin",
     "sa-pin-wrong",
     "sa-locked",
+    "sa-mailbox-busy",
     "sa-main-menu",
     "sa-message-menu",
     "sa-no-more-messages",

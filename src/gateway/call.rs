@@ -80,6 +80,8 @@ pub(super) enum FlowSetup {
 pub(super) struct CallSetup {
     pub call: CallId,
     pub sip_call_id: String,
+    /// The SIP peer the INVITE came from (the audit trail of log-ons names it).
+    pub peer: SocketAddr,
     pub socket: UdpSocket,
     pub codec: G711,
     pub payload_type: u8,

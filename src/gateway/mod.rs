@@ -215,6 +215,8 @@ pub(crate) struct Shared {
     pub quota: crate::store::Quota,
     /// Finds where MWI NOTIFYs go (static routes, then RFC 3263).
     pub locator: crate::sip::locate::Locator,
+    /// Subscriber-access calls per mailbox (`subscriber.max_sessions_per_mailbox`).
+    pub subscriber_sessions: subscriber_call::Sessions,
 }
 
 /// The trusted peer networks and accepted TLS certificate names: the config's plus the dial
@@ -408,6 +410,8 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         max_bytes: config.store.max_bytes,
     };
     let (config_media, config_seed) = (config.media.clone(), config.call.rng_seed);
+    let subscriber_sessions =
+        subscriber_call::Sessions::new(config.subscriber.max_sessions_per_mailbox);
     let core = Core {
         beep: Arc::from(crate::media::prompts::tone(
             config.call.beep_hz,
@@ -424,6 +428,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             mailboxes_dir,
             quota,
             locator,
+            subscriber_sessions,
         }),
         network: Arc::new(network),
         endpoint,
@@ -1002,6 +1007,7 @@ impl Core {
         let setup = CallSetup {
             call,
             sip_call_id: request.call_id().unwrap_or_default().to_owned(),
+            peer: remote.addr,
             socket,
             codec,
             payload_type: negotiated.payload_type,

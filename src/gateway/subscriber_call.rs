@@ -1,14 +1,17 @@
 //! Subscriber access on a call: the media loop around `flows::subscriber`. It renders what the
 //! flow asks to say (prompts, counts, envelopes, message audio), feeds it DTMF, records the
-//! greeting, and runs the store and PIN operations on the blocking pool.
+//! greeting, and runs the store and PIN operations on the blocking pool. It also keeps the
+//! per-mailbox cap on concurrent sessions ([`Sessions`]) and the audit trail of log-ons.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use rand::Rng;
 use tokio::sync::oneshot;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::call::{mailbox_address, send_mwi, CallSetup, CallSignal};
 use super::interactive::{
@@ -22,7 +25,7 @@ use crate::flows::subscriber::{
 use crate::media::player::Player;
 use crate::media::recorder::Recorder;
 use crate::media::speech;
-use crate::store::pin::PinStore;
+use crate::store::pin::{LogOn, PinStore};
 use crate::store::{MailboxId, MessageKind};
 
 /// Messages loaded for listening: what the flow sees, and their audio.
@@ -60,31 +63,42 @@ pub(super) async fn run(
     // A call-back in progress, and its second leg once bridged.
     let mut transfer: Option<PendingTransfer> = None;
     let mut bridged: Option<BridgeLeg> = None;
+    // This call's place among the mailbox's sessions: held until `run` returns, however the
+    // call ends (a panic or an aborted task drops it too).
+    let mut session: Option<Session> = None;
 
     flow.handle(Instant::now(), Input::Answered, &mut out);
     loop {
-        for cmd in std::mem::take(&mut out) {
-            // Bridged, the user talks to the caller through us: the flow's goodbye must not
-            // hang up the call.
-            if cmd == Command::HangUp && bridged.is_some() {
-                continue;
+        // Commands answered at once feed the flow new commands: run until none are left.
+        while !out.is_empty() {
+            for cmd in std::mem::take(&mut out) {
+                // Bridged, the user talks to the caller through us: the flow's goodbye must
+                // not hang up the call.
+                if cmd == Command::HangUp && bridged.is_some() {
+                    continue;
+                }
+                if let Command::CallBack { number } = cmd {
+                    let refer_to = refer_target(plan, &number, pilot_uri);
+                    transfer = Some(PendingTransfer::start(s, number, refer_to, pilot_uri).await);
+                    continue;
+                }
+                if let Command::OpenSession { mailbox: id } = &cmd {
+                    session = open_session(s, id);
+                    flow.handle(Instant::now(), Input::Session(session.is_some()), &mut out);
+                    continue;
+                }
+                execute(
+                    s,
+                    plan,
+                    &mut mailbox,
+                    &loaded,
+                    &mut media.player,
+                    &mut recorder,
+                    &mut pending,
+                    cmd,
+                )
+                .await;
             }
-            if let Command::CallBack { number } = cmd {
-                let refer_to = refer_target(plan, &number, pilot_uri);
-                transfer = Some(PendingTransfer::start(s, number, refer_to, pilot_uri).await);
-                continue;
-            }
-            execute(
-                s,
-                plan,
-                &mut mailbox,
-                &loaded,
-                &mut media.player,
-                &mut recorder,
-                &mut pending,
-                cmd,
-            )
-            .await;
         }
         if flow.is_done() {
             break;
@@ -159,7 +173,101 @@ pub(super) async fn run(
     if let Some(leg) = bridged {
         super::interactive::relay(s, media, leg).await;
     }
+    // Free the mailbox's place before saying so: the log line means the next call may have it.
+    drop(session);
     info!(mailbox = ?flow.mailbox(), seconds = started.elapsed().as_secs_f32(), "subscriber access ended");
+}
+
+/// Takes one of the sessions of mailbox `id` for this call, or says why not.
+fn open_session(s: &CallSetup, id: &str) -> Option<Session> {
+    let sessions = &s.shared.subscriber_sessions;
+    let session = sessions.open(id);
+    match &session {
+        Some(_) => debug!(mailbox = %id, "subscriber-access session opened"),
+        None => warn!(
+            mailbox = %id, source = %s.peer, limit = sessions.max,
+            "subscriber access refused: the mailbox has its maximum of sessions"
+        ),
+    }
+    session
+}
+
+/// Subscriber-access calls in progress per mailbox, capped (`subscriber.max_sessions_per_mailbox`)
+/// so that parallel calls cannot multiply the PIN guesses one caller makes. Per gateway process.
+#[derive(Debug)]
+pub(crate) struct Sessions {
+    max: u32,
+    open: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Sessions {
+    pub(crate) fn new(max: u32) -> Self {
+        Self {
+            max,
+            open: Arc::default(),
+        }
+    }
+
+    /// One more session on `mailbox`, or `None` when it has `max` already. The session ends
+    /// when the returned value is dropped.
+    fn open(&self, mailbox: &str) -> Option<Session> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(mailbox.to_owned()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Session {
+            open: self.open.clone(),
+            mailbox: mailbox.to_owned(),
+        })
+    }
+}
+
+/// One call's session on a mailbox; dropping it frees the place.
+#[derive(Debug)]
+struct Session {
+    open: Arc<Mutex<HashMap<String, u32>>>,
+    mailbox: String,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.mailbox) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.mailbox);
+            }
+        }
+    }
+}
+
+/// Logs a log-on attempt for the audit trail (the call's span adds the Call-ID; never the PIN)
+/// and tells the flow what it came to.
+fn audit_log_on(mailbox: &str, source: SocketAddr, outcome: LogOn, max: u32) -> PinCheck {
+    match outcome {
+        LogOn::Accepted => {
+            info!(%mailbox, %source, "log-on accepted");
+            PinCheck::Ok
+        }
+        LogOn::Refused { failed_attempts } => {
+            warn!(%mailbox, %source, failed_attempts, max, "log-on failed: wrong PIN");
+            PinCheck::Wrong
+        }
+        LogOn::LockedOut { failed_attempts } => {
+            warn!(%mailbox, %source, failed_attempts, max, "log-on failed: wrong PIN");
+            error!(%mailbox, %source, failed_attempts, "mailbox locked after failed log-ons");
+            PinCheck::Locked
+        }
+        LogOn::Locked { failed_attempts } => {
+            warn!(
+                %mailbox, %source, failed_attempts,
+                "log-on refused: the mailbox is locked (PIN not checked)"
+            );
+            PinCheck::Locked
+        }
+    }
 }
 
 /// Tells the flow how a call-back went, once known.
@@ -189,7 +297,11 @@ fn spawn_job(
     job: impl FnOnce() -> (Input, Option<Loaded>) + Send + 'static,
 ) {
     let (tx, rx) = oneshot::channel();
+    // The blocking pool does not inherit the task's span: carry it, so the job's log lines
+    // name the call (Call-ID) like the rest.
+    let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
+        let _in_call = span.enter();
         let _ = tx.send(job());
     });
     *pending = Some(rx);
@@ -228,37 +340,22 @@ async fn execute(
             *mailbox = found;
             spawn_job(pending, move || (Input::Extension(id), None));
         }
-        Command::VerifyPin { mailbox: _, pin } => {
+        Command::VerifyPin { mailbox: id, pin } => {
             let policy = plan.pin_policy.clone();
+            let source = s.peer;
             spawn_job(pending, move || {
                 let Some(dir) = mailbox_dir else {
                     return (Input::Pin(PinCheck::Wrong), None);
                 };
-                let mut pins = match PinStore::load(&dir) {
-                    Ok(p) => p,
+                // Check and count under the mailbox's lock: parallel calls (and `umgw
+                // mailbox` beside the gateway) cannot lose a count or verify past the limit.
+                let check = match PinStore::update(&dir, |p| Ok(p.log_on(&pin.0, &policy))) {
+                    Ok(outcome) => audit_log_on(&id, source, outcome, policy.max_failed_attempts),
                     Err(e) => {
-                        warn!(error = %e, "PIN state unreadable");
-                        return (Input::Pin(PinCheck::Wrong), None);
-                    }
-                };
-                if pins.locked {
-                    return (Input::Pin(PinCheck::Locked), None);
-                }
-                let check = if pins.hash.is_some() && pins.verify(&pin.0) {
-                    pins.record_success();
-                    PinCheck::Ok
-                } else {
-                    pins.record_failure(&policy);
-                    if pins.locked {
-                        warn!(dir = %dir.display(), "mailbox locked after failed log-ons");
-                        PinCheck::Locked
-                    } else {
+                        warn!(mailbox = %id, %source, error = %e, "PIN state unusable: log-on refused");
                         PinCheck::Wrong
                     }
                 };
-                if let Err(e) = pins.save(&dir) {
-                    warn!(error = %e, "cannot save PIN state");
-                }
                 (Input::Pin(check), None)
             });
         }
@@ -320,12 +417,11 @@ async fn execute(
                 let Some(dir) = mailbox_dir else {
                     return (Input::PinSet(false), None);
                 };
-                let mut pins = PinStore::load(&dir).unwrap_or_default();
-                let ok = pins
-                    .set(&pin.0, &extension, &policy)
-                    .and_then(|()| pins.save(&dir))
-                    .is_ok();
-                (Input::PinSet(ok), None)
+                let result = PinStore::update(&dir, |p| p.set(&pin.0, &extension, &policy));
+                if let Err(e) = &result {
+                    info!(error = %e, "new PIN not set");
+                }
+                (Input::PinSet(result.is_ok()), None)
             });
         }
         Command::UpdateMwi => {
@@ -347,8 +443,8 @@ async fn execute(
             let ok = mailbox_id.is_some_and(|mb| store.delete_greeting(&mb, kind).is_ok());
             (Input::StoreDone(ok), None)
         }),
-        // Handled by the loop, which owns the transfer.
-        Command::CallBack { .. } => {}
+        // Handled by the loop, which owns the transfer and the session.
+        Command::CallBack { .. } | Command::OpenSession { .. } => {}
         Command::HangUp => {
             let _ = s.commands.send(CoreCmd::HangUp(s.call)).await;
         }
@@ -425,4 +521,40 @@ fn load_messages(store: &dyn crate::store::Mailbox, id: &MailboxId, folder: Fold
         loaded.audio.push(Arc::from(audio));
     }
     loaded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_capped_per_mailbox_and_freed_on_drop() {
+        let sessions = Sessions::new(2);
+        let a1 = sessions.open("alice").expect("first");
+        let a2 = sessions.open("alice").expect("second");
+        assert!(sessions.open("alice").is_none(), "third refused");
+        // Another mailbox has its own places.
+        let b1 = sessions.open("bob").expect("bob's first");
+        drop(a1);
+        let a3 = sessions
+            .open("alice")
+            .expect("a place freed by the end of a call");
+        assert!(sessions.open("alice").is_none());
+        drop((a2, a3, b1));
+        assert!(
+            sessions.open.lock().unwrap().is_empty(),
+            "no entry left for mailboxes without calls"
+        );
+    }
+
+    #[test]
+    fn a_panicking_call_frees_its_session() {
+        let sessions = Sessions::new(1);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _session = sessions.open("alice").expect("free");
+            panic!("call task failed");
+        }));
+        assert!(result.is_err());
+        assert!(sessions.open("alice").is_some());
+    }
 }

@@ -5,13 +5,18 @@
 //! - `pin`: the current PIN as one argon2id PHC string (`$argon2id$v=19$m=...`);
 //! - `pin-history`: the PHC strings of the last [`PinPolicy::history`] PINs (current one
 //!   included), newest last, one per line;
-//! - `pin-state`: `failed_attempts` and `locked` for subscriber access (log-on lockout).
+//! - `pin-state`: `failed_attempts` and `locked` for subscriber access (log-on lockout);
+//! - `pin.lock`: empty; held with `flock(2)` by whoever reads-and-changes the files
+//!   ([`PinStore::update`], [`PinStore::save`]), so a check-and-count of a PIN attempt is
+//!   atomic per mailbox across threads and processes (the gateway's calls and `umgw mailbox`
+//!   beside it). It is never removed: removing a lock file races with its next holder.
 //!
 //! A PIN is never stored, logged or shown in clear: only hashes reach the disk, and
 //! [`PinError`] messages never include the PIN.
 
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -25,6 +30,8 @@ pub const PIN_FILE: &str = "pin";
 pub const HISTORY_FILE: &str = "pin-history";
 /// Name of the lockout-state file in a mailbox directory.
 pub const STATE_FILE: &str = "pin-state";
+/// Name of the lock file in a mailbox directory (see the module documentation).
+pub const LOCK_FILE: &str = "pin.lock";
 
 /// Rules a new PIN must satisfy (Exchange UM mailbox policy names in brackets).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,7 +210,8 @@ pub struct PinStore {
     pub history: Vec<String>,
     /// Consecutive failed log-ons since the last success.
     pub failed_attempts: u32,
-    /// Locked out: log-on refused until an administrator sets a new PIN.
+    /// Locked out: log-on refused (the PIN unchecked) until an administrator sets a new PIN
+    /// or unlocks the mailbox.
     pub locked: bool,
 }
 
@@ -255,14 +263,36 @@ impl PinStore {
         Ok(store)
     }
 
+    /// Reads, changes and writes the PIN files of `dir` as one step: under the mailbox's lock
+    /// ([`PinLock`]), `change` gets the current state; if it returns `Ok` and changed
+    /// something, the files are written (atomically, as [`PinStore::save`]) before the lock
+    /// is released. Threads and processes that go through here never lose each other's
+    /// changes. Blocks while another holder has the lock (a PIN check holds it for one
+    /// argon2 verification, tens of milliseconds).
+    pub fn update<R>(
+        dir: &Path,
+        change: impl FnOnce(&mut PinStore) -> Result<R, PinError>,
+    ) -> Result<R, PinError> {
+        let _lock = PinLock::acquire(dir)?;
+        let before = PinStore::load(dir)?;
+        let mut after = before.clone();
+        let result = change(&mut after)?;
+        if after != before {
+            after.write_files(dir)?;
+        }
+        Ok(result)
+    }
+
     /// Writes the PIN files into `dir` (created with mode 0700 if missing), each atomically
-    /// with mode 0600.
+    /// with mode 0600, under the mailbox's lock: whatever the files held is replaced. To
+    /// change the stored state (count an attempt, set a PIN), use [`PinStore::update`].
     pub fn save(&self, dir: &Path) -> Result<(), PinError> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io_err("create directory", dir))?;
+        let _lock = PinLock::acquire(dir)?;
+        self.write_files(dir)
+    }
+
+    /// Writes the files; the caller holds the lock (which also made `dir`).
+    fn write_files(&self, dir: &Path) -> Result<(), PinError> {
         if let Some(h) = &self.hash {
             write_atomic(dir, PIN_FILE, format!("{h}\n").as_bytes())?;
         }
@@ -281,7 +311,8 @@ impl PinStore {
     }
 
     /// Replaces the PIN after checking it against `policy` and the history; unlocks the mailbox
-    /// and resets the failure counter. Call [`PinStore::save`] to persist.
+    /// and resets the failure counter. Persist with [`PinStore::update`] (or
+    /// [`PinStore::save`] for a new mailbox).
     pub fn set(&mut self, pin: &str, extension: &str, policy: &PinPolicy) -> Result<(), PinError> {
         let mut recent = self.history.clone();
         if let Some(current) = &self.hash {
@@ -306,17 +337,95 @@ impl PinStore {
         !self.locked && self.hash.as_deref().is_some_and(|h| verify(pin, h))
     }
 
-    /// Counts a failed log-on; locks the mailbox at `policy.max_failed_attempts`.
-    pub fn record_failure(&mut self, policy: &PinPolicy) {
+    /// One log-on attempt with `pin`, counted: a wrong PIN adds a failure and locks the
+    /// mailbox at `policy.max_failed_attempts`; the right one resets the count. A locked
+    /// mailbox refuses without checking the PIN (so without counting it). Persist with
+    /// [`PinStore::update`], which makes the check and the count one step.
+    pub fn log_on(&mut self, pin: &str, policy: &PinPolicy) -> LogOn {
+        if self.locked {
+            return LogOn::Locked {
+                failed_attempts: self.failed_attempts,
+            };
+        }
+        if self.verify(pin) {
+            self.failed_attempts = 0;
+            return LogOn::Accepted;
+        }
         self.failed_attempts = self.failed_attempts.saturating_add(1);
-        if self.failed_attempts >= policy.max_failed_attempts {
+        let failed_attempts = self.failed_attempts;
+        if failed_attempts >= policy.max_failed_attempts {
             self.locked = true;
+            LogOn::LockedOut { failed_attempts }
+        } else {
+            LogOn::Refused { failed_attempts }
         }
     }
 
-    /// Resets the failure counter after a successful log-on.
-    pub fn record_success(&mut self) {
+    /// Clears the lock and the failure count; the PIN stays as it is (`umgw mailbox unlock`).
+    pub fn unlock(&mut self) {
         self.failed_attempts = 0;
+        self.locked = false;
+    }
+}
+
+/// What one log-on attempt came to ([`PinStore::log_on`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogOn {
+    /// The PIN is right; the failure count is back to 0.
+    Accepted,
+    /// A wrong PIN (or none is set), counted: `failed_attempts` in a row now.
+    Refused {
+        /// Failures counted, this one included.
+        failed_attempts: u32,
+    },
+    /// A wrong PIN, counted, that reached MaxLogonAttempts: the mailbox is locked now.
+    LockedOut {
+        /// Failures counted, this one included.
+        failed_attempts: u32,
+    },
+    /// The mailbox was locked already: the PIN was neither checked nor counted.
+    Locked {
+        /// Failures counted before the lock.
+        failed_attempts: u32,
+    },
+}
+
+/// Exclusive hold on one mailbox's PIN files: an advisory `flock(2)` on [`LOCK_FILE`], which
+/// excludes other threads (each opens the file itself, and flock locks belong to the open
+/// file) and other processes alike. Released when dropped (the file is closed).
+#[derive(Debug)]
+pub struct PinLock {
+    _file: File,
+}
+
+impl PinLock {
+    /// Creates the mailbox directory `dir` (mode 0700) and the lock file (0600) if missing,
+    /// and waits for the lock.
+    pub fn acquire(dir: &Path) -> Result<PinLock, PinError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_err("create directory", dir))?;
+        let path = dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        loop {
+            // SAFETY: flock on a descriptor `file` owns and keeps open for this call.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(PinLock { _file: file });
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(io_err("lock", &path)(e));
+            }
+        }
     }
 }
 
@@ -457,7 +566,10 @@ mod tests {
         let mut s = PinStore::load(&dir).unwrap();
         assert_eq!(s, PinStore::default());
         s.set("582914", "1001", &policy).unwrap();
-        s.record_failure(&policy);
+        assert_eq!(
+            s.log_on("111111", &policy),
+            LogOn::Refused { failed_attempts: 1 }
+        );
         s.save(&dir).unwrap();
 
         let text = fs::read_to_string(dir.join(PIN_FILE)).unwrap();
@@ -467,7 +579,16 @@ mod tests {
             let mode = fs::metadata(dir.join(f)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{f}");
         }
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 3, "no tmp files left");
+        let mode = fs::metadata(dir.join(LOCK_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "lock file");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            4,
+            "the three files and the lock, no tmp files left"
+        );
 
         let mut back = PinStore::load(&dir).unwrap();
         assert_eq!(back, s);
@@ -508,17 +629,175 @@ mod tests {
         };
         let mut s = PinStore::default();
         s.set("582914", "", &policy).unwrap();
-        s.record_failure(&policy);
-        s.record_failure(&policy);
+        s.log_on("111111", &policy);
+        s.log_on("111111", &policy);
         assert!(!s.locked);
-        s.record_success();
-        for _ in 0..3 {
-            s.record_failure(&policy);
+        assert_eq!(s.log_on("582914", &policy), LogOn::Accepted);
+        assert_eq!(s.failed_attempts, 0, "a success resets the count");
+        for n in 1..3 {
+            assert_eq!(
+                s.log_on("111111", &policy),
+                LogOn::Refused { failed_attempts: n }
+            );
         }
+        assert_eq!(
+            s.log_on("111111", &policy),
+            LogOn::LockedOut { failed_attempts: 3 }
+        );
         assert!(s.locked);
+        // Locked: the right PIN is refused, and nothing more is counted.
+        assert_eq!(
+            s.log_on("582914", &policy),
+            LogOn::Locked { failed_attempts: 3 }
+        );
+        assert_eq!(s.failed_attempts, 3);
         assert!(!s.verify("582914"), "locked mailbox never verifies");
         s.set("730162", "", &policy).unwrap();
         assert!(!s.locked && s.verify("730162"));
+    }
+
+    #[test]
+    fn unlock_clears_the_count_and_keeps_the_pin() {
+        let t = tempfile::tempdir().unwrap();
+        let policy = PinPolicy {
+            max_failed_attempts: 2,
+            ..PinPolicy::default()
+        };
+        let mut s = PinStore::default();
+        s.set("582914", "", &policy).unwrap();
+        s.save(t.path()).unwrap();
+        for _ in 0..2 {
+            PinStore::update(t.path(), |p| Ok(p.log_on("111111", &policy))).unwrap();
+        }
+        assert!(PinStore::load(t.path()).unwrap().locked);
+        PinStore::update(t.path(), |p| {
+            p.unlock();
+            Ok(())
+        })
+        .unwrap();
+        let back = PinStore::load(t.path()).unwrap();
+        assert_eq!((back.failed_attempts, back.locked), (0, false));
+        assert_eq!(back.hash, s.hash, "the PIN is unchanged");
+        assert!(back.verify("582914"));
+    }
+
+    #[test]
+    fn update_that_fails_writes_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let policy = PinPolicy::default();
+        let mut s = PinStore::default();
+        s.set("582914", "", &policy).unwrap();
+        s.log_on("111111", &policy);
+        s.save(t.path()).unwrap();
+        let r = PinStore::update(t.path(), |p| p.set("123456", "", &policy));
+        assert!(matches!(r, Err(PinError::Sequence)));
+        assert_eq!(PinStore::load(t.path()).unwrap(), s);
+    }
+
+    /// Threads counting failures on one mailbox: no update is lost (without the lock, two
+    /// threads read the same count and one increment vanishes).
+    #[test]
+    fn parallel_updates_lose_no_count() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("alice");
+        // No PIN set: every attempt fails without an argon2 run, so the threads race on the
+        // files alone. The limit is out of reach: every attempt is counted.
+        let policy = PinPolicy {
+            max_failed_attempts: 10_000,
+            ..PinPolicy::default()
+        };
+        let (threads, each) = (8, 25);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    for _ in 0..each {
+                        let r = PinStore::update(&dir, |p| Ok(p.log_on("111111", &policy)));
+                        assert!(matches!(r, Ok(LogOn::Refused { .. })), "{r:?}");
+                    }
+                });
+            }
+        });
+        let s = PinStore::load(&dir).unwrap();
+        assert_eq!(s.failed_attempts, threads * each);
+        assert!(!s.locked);
+    }
+
+    /// Threads guessing in parallel: exactly MaxLogonAttempts wrong PINs are checked and
+    /// counted, one of them locks the mailbox, every later attempt is refused unchecked.
+    #[test]
+    fn parallel_guessing_locks_at_exactly_the_limit() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("alice");
+        let policy = PinPolicy {
+            max_failed_attempts: 5,
+            ..PinPolicy::default()
+        };
+        let mut s = PinStore::default();
+        s.set("582914", "", &policy).unwrap();
+        s.save(&dir).unwrap();
+        let outcomes = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..6 {
+                scope.spawn(|| {
+                    for _ in 0..3 {
+                        let r = PinStore::update(&dir, |p| Ok(p.log_on("111111", &policy)));
+                        outcomes.lock().unwrap().push(r.unwrap());
+                    }
+                });
+            }
+        });
+        let outcomes = outcomes.into_inner().unwrap();
+        let count = |f: fn(&LogOn) -> bool| outcomes.iter().filter(|o| f(o)).count();
+        assert_eq!(count(|o| matches!(o, LogOn::Refused { .. })), 4);
+        assert_eq!(count(|o| matches!(o, LogOn::LockedOut { .. })), 1);
+        assert_eq!(
+            count(|o| *o == LogOn::Locked { failed_attempts: 5 }),
+            18 - 5
+        );
+        // Each counted failure saw its own number: 1, 2, 3, 4 refused, 5 locked out.
+        let mut numbers: Vec<u32> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                LogOn::Refused { failed_attempts } | LogOn::LockedOut { failed_attempts } => {
+                    Some(*failed_attempts)
+                }
+                _ => None,
+            })
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, [1, 2, 3, 4, 5]);
+        let s = PinStore::load(&dir).unwrap();
+        assert_eq!((s.failed_attempts, s.locked), (5, true));
+    }
+
+    /// The lock excludes a second holder until the first lets go. Two opens of the lock file
+    /// are two open files, so this is what another process sees too.
+    #[test]
+    fn the_lock_holds_off_updates_until_released() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().to_owned();
+        let held = PinLock::acquire(&dir).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let r = PinStore::update(&dir, |p| {
+                    p.unlock();
+                    p.failed_attempts = 7;
+                    Ok(())
+                });
+                tx.send(r.is_ok()).unwrap();
+            })
+        };
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "update ran while the lock was held"
+        );
+        drop(held);
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap());
+        waiter.join().unwrap();
+        assert_eq!(PinStore::load(&dir).unwrap().failed_attempts, 7);
     }
 
     #[test]

@@ -27,9 +27,15 @@ impl Sim {
         }
         out
     }
-    fn logged_in(mailbox: &str) -> Self {
+    /// Answered for a caller whose caller ID names `mailbox`; the session is open.
+    fn at_pin_prompt(mailbox: &str) -> Self {
         let mut s = Sim::new(Some(mailbox));
         s.send(Input::Answered);
+        s.send(Input::Session(true));
+        s
+    }
+    fn logged_in(mailbox: &str) -> Self {
+        let mut s = Sim::at_pin_prompt(mailbox);
         s.keys("135790#");
         s.send(Input::Pin(PinCheck::Ok));
         s.send(Input::Counts { new: 2, saved: 1 });
@@ -53,7 +59,13 @@ fn play(names: &[&'static str]) -> Command {
 #[test]
 fn caller_id_then_pin_then_counts_and_menu() {
     let mut s = Sim::new(Some("alice"));
-    assert_eq!(s.send(Input::Answered), [play(&["sa-enter-pin"])]);
+    assert_eq!(
+        s.send(Input::Answered),
+        [Command::OpenSession {
+            mailbox: "alice".into()
+        }]
+    );
+    assert_eq!(s.send(Input::Session(true)), [play(&["sa-enter-pin"])]);
     assert_eq!(
         s.keys("135790#"),
         [Command::VerifyPin {
@@ -83,15 +95,17 @@ fn unknown_caller_is_asked_for_the_extension() {
     s.keys("1002#");
     assert_eq!(
         s.send(Input::Extension(Some("bob".into()))),
-        [play(&["sa-enter-pin"])]
+        [Command::OpenSession {
+            mailbox: "bob".into()
+        }]
     );
+    assert_eq!(s.send(Input::Session(true)), [play(&["sa-enter-pin"])]);
     assert_eq!(s.flow.mailbox(), Some("bob"));
 }
 
 #[test]
 fn wrong_pins_disconnect_and_a_locked_mailbox_says_so() {
-    let mut s = Sim::new(Some("alice"));
-    s.send(Input::Answered);
+    let mut s = Sim::at_pin_prompt("alice");
     s.keys("111111#");
     assert_eq!(
         s.send(Input::Pin(PinCheck::Wrong)),
@@ -104,8 +118,7 @@ fn wrong_pins_disconnect_and_a_locked_mailbox_says_so() {
     assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
     assert!(s.flow.is_done());
 
-    let mut s = Sim::new(Some("alice"));
-    s.send(Input::Answered);
+    let mut s = Sim::at_pin_prompt("alice");
     s.keys("111111#");
     assert_eq!(s.send(Input::Pin(PinCheck::Locked)), [play(&["sa-locked"])]);
 }
@@ -346,4 +359,50 @@ fn call_back_without_caller_id_says_so() {
     anonymous.caller = None;
     s.send(Input::Messages(vec![anonymous]));
     assert_eq!(s.keys("4"), [play(&["sa-no-caller-id", "sa-message-menu"])]);
+}
+
+/// Caller ID names a mailbox that has its maximum of sessions: told so and disconnected
+/// before the PIN prompt, whatever time passes meanwhile.
+#[test]
+fn a_busy_mailbox_by_caller_id_is_refused_before_the_pin_prompt() {
+    let mut s = Sim::new(Some("alice"));
+    assert_eq!(
+        s.send(Input::Answered),
+        [Command::OpenSession {
+            mailbox: "alice".into()
+        }]
+    );
+    // Waiting for the answer asks for no time-out and none fires.
+    assert_eq!(s.flow.poll_timeout(), None);
+    s.now += Duration::from_secs(30);
+    assert_eq!(s.send(Input::Tick), []);
+    assert_eq!(s.send(Input::Session(false)), [play(&["sa-mailbox-busy"])]);
+    // Keys now change nothing: no PIN is asked or checked.
+    assert_eq!(s.send(Input::Dtmf('1')), []);
+    s.now += Duration::from_secs(2);
+    assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
+    assert!(s.flow.is_done());
+}
+
+#[test]
+fn a_busy_mailbox_by_extension_is_refused_before_the_pin_prompt() {
+    let mut s = Sim::new(None);
+    s.send(Input::Answered);
+    s.keys("1001#");
+    assert_eq!(
+        s.send(Input::Extension(Some("alice".into()))),
+        [Command::OpenSession {
+            mailbox: "alice".into()
+        }]
+    );
+    s.now += Duration::from_secs(1);
+    assert_eq!(s.send(Input::Session(false)), [play(&["sa-mailbox-busy"])]);
+    // A digit typed over the goodbye does not reach a PIN check either.
+    let out = s.send(Input::Dtmf('5'));
+    assert!(
+        !out.iter().any(|c| matches!(c, Command::VerifyPin { .. })),
+        "{out:?}"
+    );
+    assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
+    assert!(s.flow.is_done());
 }
