@@ -166,8 +166,11 @@ pub async fn serve(
             refusing = false;
             let (board, handle) = (board.clone(), handle.clone());
             tokio::spawn(async move {
-                respond(stream, &board, handle.as_ref()).await;
+                let stream = respond(stream, &board, handle.as_ref()).await;
+                // Free the place before the client sees the close, so a client that connects
+                // again at once is not refused.
                 drop(slot);
+                drop(stream);
             });
         }
     });
@@ -175,7 +178,12 @@ pub async fn serve(
 }
 
 /// Reads one request head (up to 2 KiB) and answers it; each half has [`ADMIN_IO_TIMEOUT`].
-async fn respond(mut stream: TcpStream, board: &StatusBoard, handle: Option<&PrometheusHandle>) {
+/// Returns the stream for the caller to close.
+async fn respond(
+    mut stream: TcpStream,
+    board: &StatusBoard,
+    handle: Option<&PrometheusHandle>,
+) -> TcpStream {
     let mut buf = [0u8; 2048];
     let mut n = 0;
     let deadline = tokio::time::Instant::now() + ADMIN_IO_TIMEOUT;
@@ -199,6 +207,7 @@ async fn respond(mut stream: TcpStream, board: &StatusBoard, handle: Option<&Pro
         body.len()
     );
     let _ = tokio::time::timeout(ADMIN_IO_TIMEOUT, stream.write_all(resp.as_bytes())).await;
+    stream
 }
 
 /// The status code of a serialised SIP response, without parsing the rest.
