@@ -155,7 +155,7 @@ pub async fn serve(
                 if !std::mem::replace(&mut refusing, true) {
                     warn!(
                         %peer, max_connections,
-                        "admin endpoint: admin.max_connections connections open; answering 503 until one closes (logged once)"
+                        "admin endpoint: admin.max_connections connections open; answering 503 until one closes (logged once per burst)"
                     );
                 }
                 // A fresh socket's send buffer takes these few bytes without waiting; the
