@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Debian package with cargo-deb, installs it on this machine (a throwaway CI machine:
 # needs root), checks the installed files and `umgw check` against the packaged config, then
-# purges the package again. scripts/test.sh runs it last (CI machines are throwaway and root).
+# purges the package again. Checks too that the debug symbols ship in the separate umgw-dbgsym
+# package, not in umgw (a stripped binary, a sensible size). scripts/test.sh runs it (CI
+# machines are throwaway and root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -21,7 +23,20 @@ deb=$(ls target/debian/umgw_*.deb)
 [ -f "$deb" ] || fail "no .deb in target/debian"
 echo "package-test: built $deb"
 dpkg-deb --info "$deb"
-dpkg-deb --contents "$deb"
+contents=$(dpkg-deb --contents "$deb")
+echo "package-test: $(grep -c -v '/$' <<<"$contents") files (dpkg-deb --contents $deb lists them)"
+
+# Debug symbols ship in the separate umgw-dbgsym package (Cargo.toml: dbgsym), not in umgw.
+if grep -E '/usr/lib/debug/|\.debug$' <<<"$contents"; then
+    fail "$deb carries debug files (above): they belong in umgw-dbgsym"
+fi
+dbgsym=$(ls target/debian/umgw-dbgsym_*.ddeb 2>/dev/null) || fail "no umgw-dbgsym .ddeb beside $deb"
+dbgsym_files=$(dpkg-deb --contents "$dbgsym")
+# The stripped binary and a few MB of prompts and docs, compressed: a few MB. 19 MB was the
+# debug info inside.
+size_kb=$(( $(stat -c %s "$deb") / 1024 ))
+echo "package-test: $deb is $size_kb KiB; $dbgsym is $(( $(stat -c %s "$dbgsym") / 1024 )) KiB"
+[ "$size_kb" -le $((10 * 1024)) ] || fail "$deb is $size_kb KiB, more than 10 MiB: debug info inside?"
 
 # Start from a clean slate, then install.
 dpkg --purge umgw >/dev/null 2>&1 || true
@@ -37,6 +52,13 @@ for f in /usr/bin/umgw /etc/umgw/umgw.toml \
     [ -f "$f" ] || fail "missing $f"
 done
 [ -x /usr/bin/umgw ] || fail "/usr/bin/umgw is not executable"
+if readelf -S --wide /usr/bin/umgw | grep -E '\.debug_(info|line|str)'; then
+    fail "/usr/bin/umgw has debug sections (above): it should be stripped"
+fi
+build_id=$(readelf -n /usr/bin/umgw | sed -n 's/.*Build ID: *\([0-9a-f]*\).*/\1/p')
+[ -n "$build_id" ] || fail "/usr/bin/umgw has no build id"
+grep -q "/usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug$" <<<"$dbgsym_files" \
+    || fail "$dbgsym has no debug file for /usr/bin/umgw's build id $build_id:"$'\n'"$dbgsym_files"
 unit=""
 for u in /lib/systemd/system/umgw.service /usr/lib/systemd/system/umgw.service; do
     [ -f "$u" ] && unit=$u

@@ -45,6 +45,9 @@ pub enum ConfigError {
     },
 }
 
+/// Upper bound of `admin.max_connections` (each connection holds a descriptor).
+const ADMIN_MAX_CONNECTIONS: usize = 4096;
+
 /// The whole gateway configuration (`umgw.toml`; every key is documented in `docs/CONFIG.md`,
 /// which `tests/config_reference.rs` keeps in step with these structs).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -198,11 +201,22 @@ impl Default for LogConfig {
 }
 
 /// The operator's HTTP endpoint: `/metrics` (Prometheus text), `/health`, `/status`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Listen address, e.g. `127.0.0.1:9060`; unset: no HTTP endpoint.
     pub listen: Option<SocketAddr>,
+    /// Connections served at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            max_connections: 64,
+        }
+    }
 }
 
 /// Flood and scan protection.
@@ -574,6 +588,12 @@ impl Config {
             )));
         }
         self.trusted_peers().map_err(invalid)?;
+        if !(1..=ADMIN_MAX_CONNECTIONS).contains(&self.admin.max_connections) {
+            return Err(invalid(format!(
+                "admin.max_connections ({}) must be between 1 and {ADMIN_MAX_CONNECTIONS}",
+                self.admin.max_connections
+            )));
+        }
         let (store, imap) = (&self.store, &self.imap);
         match store.backend.as_str() {
             "maildir" => {}
@@ -760,6 +780,27 @@ mod tests {
             assert!(
                 err.contains(&format!(
                     "subscriber.max_sessions_per_mailbox ({bad}) must be between 1 and 100"
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn admin_connection_cap_is_at_least_one() {
+        let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[admin]\n{v}\n"));
+        assert_eq!(parse("").unwrap().admin.max_connections, 64);
+        assert_eq!(
+            parse("max_connections = 4").unwrap().admin.max_connections,
+            4
+        );
+        for bad in ["0", "5000"] {
+            let err = parse(&format!("max_connections = {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!(
+                    "admin.max_connections ({bad}) must be between 1 and 4096"
                 )),
                 "{err}"
             );

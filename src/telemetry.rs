@@ -15,12 +15,15 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tracing::{info, warn};
+
+use crate::net::accept::{accept, AcceptBackoff};
 
 pub const CALLS_ACTIVE: &str = "umgw_calls_active";
 pub const CALLS_TOTAL: &str = "umgw_calls_total";
@@ -122,52 +125,91 @@ impl StatusBoard {
     }
 }
 
-/// Serves `/metrics`, `/health` and `/status` on `addr` until the process ends.
-pub async fn serve(addr: SocketAddr, board: Arc<StatusBoard>) -> std::io::Result<SocketAddr> {
+/// How long a client of the admin endpoint has to send its request head, and then to take
+/// the answer: a connection that stalls frees its slot after at most twice this.
+const ADMIN_IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The answer to a connection beyond `admin.max_connections`.
+const ADMIN_BUSY: &[u8] = b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+    Content-Length: 5\r\nConnection: close\r\n\r\nbusy\n";
+
+/// Serves `/metrics`, `/health` and `/status` on `addr` until the process ends, at most
+/// `max_connections` at a time: a connection beyond that is answered 503 and closed at once.
+/// Accept failures (out of descriptors) pause the loop with a growing back-off.
+pub async fn serve(
+    addr: SocketAddr,
+    max_connections: usize,
+    board: Arc<StatusBoard>,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await.map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot bind admin endpoint {addr}: {e}"))
     })?;
     let local = listener.local_addr()?;
-    info!(%local, "admin endpoint (/metrics, /health, /status) listening");
+    info!(%local, max_connections, "admin endpoint (/metrics, /health, /status) listening");
     let handle = install();
+    let slots = Arc::new(Semaphore::new(max_connections));
     tokio::spawn(async move {
+        let mut backoff = AcceptBackoff::default();
+        let mut refusing = false;
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
+            let (stream, peer) = accept(&listener, &mut backoff, "admin endpoint").await;
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                if !std::mem::replace(&mut refusing, true) {
+                    warn!(
+                        %peer, max_connections,
+                        "admin endpoint: admin.max_connections connections open; answering 503 until one closes (logged once per burst)"
+                    );
+                }
+                // A fresh socket's send buffer takes these few bytes without waiting; the
+                // stream is closed when dropped.
+                let _ = stream.try_write(ADMIN_BUSY);
                 continue;
             };
+            refusing = false;
             let (board, handle) = (board.clone(), handle.clone());
             tokio::spawn(async move {
-                // Read until the end of the request head (or 2 KiB, or 5 s).
-                let mut buf = [0u8; 2048];
-                let mut n = 0;
-                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-                while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tokio::time::timeout_at(deadline, stream.read(&mut buf[n..])).await {
-                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-                        Ok(Ok(k)) => n += k,
-                    }
-                }
-                let request = String::from_utf8_lossy(&buf[..n]);
-                let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let (status, body) = match path {
-                    "/metrics" => (
-                        "200 OK",
-                        handle.as_ref().map(|h| h.render()).unwrap_or_default(),
-                    ),
-                    "/health" => ("200 OK", "ok\n".to_owned()),
-                    "/status" => ("200 OK", board.render()),
-                    _ => ("404 Not Found", "not found\n".to_owned()),
-                };
-                let resp = format!(
-                    "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(resp.as_bytes()).await;
+                let stream = respond(stream, &board, handle.as_ref()).await;
+                // Free the place before the client sees the close, so a client that connects
+                // again at once is not refused.
+                drop(slot);
+                drop(stream);
             });
         }
     });
     Ok(local)
+}
+
+/// Reads one request head (up to 2 KiB) and answers it; each half has [`ADMIN_IO_TIMEOUT`].
+/// Returns the stream for the caller to close.
+async fn respond(
+    mut stream: TcpStream,
+    board: &StatusBoard,
+    handle: Option<&PrometheusHandle>,
+) -> TcpStream {
+    let mut buf = [0u8; 2048];
+    let mut n = 0;
+    let deadline = tokio::time::Instant::now() + ADMIN_IO_TIMEOUT;
+    while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf[n..])).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(k)) => n += k,
+        }
+    }
+    let request = String::from_utf8_lossy(&buf[..n]);
+    let path = request.split_whitespace().nth(1).unwrap_or("/");
+    let (status, body) = match path {
+        "/metrics" => ("200 OK", handle.map(|h| h.render()).unwrap_or_default()),
+        "/health" => ("200 OK", "ok\n".to_owned()),
+        "/status" => ("200 OK", board.render()),
+        _ => ("404 Not Found", "not found\n".to_owned()),
+    };
+    let resp = format!(
+        "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(ADMIN_IO_TIMEOUT, stream.write_all(resp.as_bytes())).await;
+    stream
 }
 
 /// The status code of a serialised SIP response, without parsing the rest.

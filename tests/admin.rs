@@ -1,13 +1,16 @@
 //! The operator commands (`umgw mailbox ...`, `umgw play`, `umgw status`) run as the real binary
-//! against a data directory filled through the store's own deposit path.
+//! against a data directory filled through the store's own deposit path; the admin HTTP
+//! endpoint's connection cap and its accept loop when the process runs out of descriptors.
+
+mod support;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use umgw::store::{Mailbox, MailboxId, Maildir, MessageKind, NewMessage};
 
@@ -458,4 +461,194 @@ fn help_reads_like_a_manual() {
         .output()
         .unwrap();
     assert!(ok(&out).contains("standard input"));
+}
+
+/// A gateway with its admin endpoint on a free loopback port and `admin.max_connections`.
+fn gateway_with_admin(max_connections: usize) -> (support::Gateway, SocketAddr) {
+    let admin = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gw = support::Gateway::start(support::GatewayOptions {
+        extra_config: format!(
+            "[admin]\nlisten = \"{admin}\"\nmax_connections = {max_connections}\n"
+        ),
+        ..Default::default()
+    });
+    gw.wait_log("admin endpoint", Duration::from_secs(5));
+    (gw, admin)
+}
+
+/// Sends `GET path` on `stream` and reads the whole answer.
+fn get_on(mut stream: TcpStream, path: &str) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: umgw\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn get(addr: SocketAddr, path: &str) -> String {
+    get_on(TcpStream::connect(addr).unwrap(), path)
+}
+
+/// How many times the gateway's log has a line containing `needle`.
+fn log_lines(gw: &support::Gateway, needle: &str) -> usize {
+    gw.log().lines().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn admin_endpoint_answers_503_beyond_its_connection_cap_and_serves_again_after() {
+    let (gw, admin) = gateway_with_admin(4);
+    assert!(get(admin, "/health").starts_with("HTTP/1.0 200 OK\r\n"));
+
+    // Four clients that connect and say nothing hold every place (each has 5 s to speak).
+    let held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(admin).unwrap()).collect();
+    // The backlog is accepted in order, so the fifth and sixth find the cap reached: each is
+    // told 503 at once, without sending anything, and closed.
+    for _ in 0..2 {
+        let mut refused = TcpStream::connect(admin).unwrap();
+        refused
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let mut answer = String::new();
+        refused.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.0 503 Service Unavailable\r\n"),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(
+        log_lines(&gw, "answering 503 until one closes"),
+        1,
+        "one warning per burst of refusals:\n{}",
+        gw.log()
+    );
+
+    // The held connections are served when they speak, and closing them frees their places.
+    let mut held = held.into_iter();
+    let first = held.next().unwrap();
+    assert!(get_on(first, "/health").ends_with("\r\n\r\nok\n"));
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let answer = loop {
+            let a = get(admin, "/health");
+            if a.starts_with("HTTP/1.0 200 OK\r\n") || Instant::now() > deadline {
+                break a;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        answers.push(answer);
+    }
+    for a in &answers {
+        assert!(a.starts_with("HTTP/1.0 200 OK\r\n"), "{answers:?}");
+    }
+}
+
+/// The lowest descriptor number process `pid` does not use: with RLIMIT_NOFILE at this
+/// value, every new descriptor (an accepted connection too) fails with EMFILE.
+fn lowest_free_fd(pid: u32) -> u64 {
+    let used: std::collections::BTreeSet<u64> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    (0..).find(|n| !used.contains(n)).unwrap()
+}
+
+/// Sets the soft RLIMIT_NOFILE of `pid`; returns the previous soft limit.
+fn set_nofile(pid: u32, soft: u64) -> u64 {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointers to rlimit structs; a null new limit only reads the current one.
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            std::ptr::null(),
+            &mut old,
+        )
+    };
+    assert_eq!(rc, 0, "prlimit read: {}", std::io::Error::last_os_error());
+    let new = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: old.rlim_max,
+    };
+    // SAFETY: as above.
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &new,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit set: {}", std::io::Error::last_os_error());
+    old.rlim_cur
+}
+
+/// CPU time (user + system) process `pid` has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name in parentheses; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis((fields[0] + fields[1]) * 1000 / ticks)
+}
+
+#[test]
+fn admin_accept_loop_pauses_while_out_of_descriptors_and_recovers() {
+    let (gw, admin) = gateway_with_admin(64);
+    assert!(get(admin, "/health").starts_with("HTTP/1.0 200 OK\r\n"));
+    let pid = gw.pid();
+
+    let old = set_nofile(pid, lowest_free_fd(pid));
+    // Connections the kernel completes but the gateway cannot accept: the listener stays
+    // readable the whole time, which is what made the old loop spin.
+    let waiting: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(admin).unwrap()).collect();
+    let cpu_before = cpu_time(pid);
+    std::thread::sleep(Duration::from_millis(2500));
+    let cpu = cpu_time(pid) - cpu_before;
+    let warnings = log_lines(&gw, "cannot accept connections");
+    set_nofile(pid, old);
+
+    // A spinning loop burns a core (about 2.5 s here); pausing costs a few wake-ups.
+    assert!(
+        cpu < Duration::from_millis(500),
+        "the gateway used {cpu:?} of CPU in 2.5 s while out of descriptors"
+    );
+    assert_eq!(
+        warnings,
+        1,
+        "one warning per burst of failures:\n{}",
+        gw.log()
+    );
+
+    // With descriptors again, the waiting connections are accepted (within the longest pause)
+    // and answered, and so is a new one.
+    for stream in waiting {
+        let answer = get_on(stream, "/health");
+        assert!(answer.starts_with("HTTP/1.0 200 OK\r\n"), "{answer:?}");
+    }
+    assert!(get(admin, "/health").starts_with("HTTP/1.0 200 OK\r\n"));
+    assert_eq!(
+        log_lines(&gw, "accepting connections again"),
+        1,
+        "{}",
+        gw.log()
+    );
 }

@@ -1,6 +1,7 @@
 //! The `umgw` command line: `check` reports dial-plan errors as file:line:column.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 fn umgw() -> Command {
     Command::new(env!("CARGO_BIN_EXE_umgw"))
@@ -147,5 +148,60 @@ fn a_network_with_host_bits_is_an_error_in_config_and_dial_plans_alike() {
             cfg.display()
         )),
         "{stderr}"
+    );
+}
+
+/// `umgw run` in an empty directory, on the dial plans and prompts built into the binary,
+/// logs no warning or error: the sample plans send no NOTIFY to a peer that is not there.
+/// The config only moves SIP off port 5060 (which a developer's gateway may hold) and
+/// shortens T1, so that a NOTIFY to nowhere would time out (Timer F, 64·T1 = 640 ms) while
+/// the test watches, rather than after the default 32 s.
+#[test]
+fn the_embedded_default_starts_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("umgw.toml");
+    std::fs::write(
+        &config,
+        format!("[sip]\nudp = [\"127.0.0.1:{port}\"]\ntcp = []\nt1_ms = 10\nt2_ms = 40\n"),
+    )
+    .unwrap();
+    let log_path = dir.path().join("umgw.log");
+    let mut child = umgw()
+        .args(["run", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .env_remove("UMGW_DATA_DIR")
+        .env_remove("UMGW_LOG")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !log().contains("umgw ready") {
+        assert!(Instant::now() < deadline, "not ready:\n{}", log());
+        assert!(child.try_wait().unwrap().is_none(), "exited:\n{}", log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill has no memory preconditions; the pid is our child's.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let log = log();
+    assert!(status.success(), "{status:?}:\n{log}");
+    let loud: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}\nlog:\n{log}");
+    assert!(
+        dir.path().join("umgw-data/mailboxes").is_dir(),
+        "the data directory is made where it runs:\n{log}"
     );
 }

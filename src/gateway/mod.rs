@@ -375,7 +375,9 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
     telemetry::install();
     let board = telemetry::StatusBoard::new();
     let admin = match config.admin.listen {
-        Some(addr) => Some(telemetry::serve(addr, board.clone()).await?),
+        Some(addr) => {
+            Some(telemetry::serve(addr, config.admin.max_connections, board.clone()).await?)
+        }
         None => None,
     };
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);

@@ -2,6 +2,7 @@
 //! Content-Length). Received messages go to the gateway core over a channel; the core hands
 //! back [`Transmit`]s to send. RTP sockets belong to each call (`gateway::call`).
 
+pub mod accept;
 pub mod acl;
 pub mod limits;
 pub mod tls;
