@@ -75,6 +75,7 @@ impl Site {
             delivery_id: None,
             recovered: false,
             media_stats: None,
+            cut_short: None,
         };
         self.store()
             .deposit(&MailboxId::new(mailbox).unwrap(), &msg)

@@ -203,3 +203,96 @@ fn nearly_full_disk_refuses_new_calls_with_503() {
     gw.sigterm();
     assert!(gw.wait_exit(Duration::from_secs(5)).success());
 }
+
+/// Writes zeros to `path` until the file system is full; the bytes written.
+fn fill_disk(path: &std::path::Path) -> u64 {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = [0u8; 4096];
+    let mut written = 0u64;
+    while let Ok(n) = f.write(&chunk) {
+        if n == 0 {
+            break;
+        }
+        written += n as u64;
+    }
+    let _ = f.sync_all();
+    written
+}
+
+#[test]
+fn a_full_disk_refuses_calls_before_answering_and_a_message_cut_short_says_so() {
+    // No free-space margin: the disk really fills. The spool is a 512 KiB tmpfs; the mailboxes
+    // stay on the test's own disk, so what was recorded can still be delivered.
+    let mut gw = Gateway::start(GatewayOptions {
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(700.0, 300, 0.3))],
+        min_free_disk_mb: Some(0),
+        spool_tmpfs_kib: Some(512),
+        ..GatewayOptions::default()
+    });
+    let spool = gw.dir.path().join("data/spool");
+    let filler = spool.join("filler");
+    fill_disk(&filler);
+
+    // 1. Nothing can be recorded: 503 before any answer, and nothing half-written is left.
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    ua.invite("sip:alice@contoso.com", "", &offer);
+    let refused = ua.final_response(Duration::from_secs(5));
+    assert_eq!(refused.status(), Some(503), "log:\n{}", gw.log());
+    ua.ack(&refused);
+    assert!(gw
+        .log()
+        .contains("cannot create the spool entry: refusing the call"));
+    let left: Vec<String> = gw
+        .spool_entries()
+        .into_iter()
+        .filter(|n| n != "filler")
+        .collect();
+    assert!(left.is_empty(), "spool after a refused call: {left:?}");
+
+    // 2. Room for the entry and about a second of audio: the recording stops when the disk
+    // is full, and the message keeps what was written and says it was cut short.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap();
+    let size = f.metadata().unwrap().len();
+    f.set_len(size.saturating_sub(28 * 1024)).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let media = ua.call(&gw, "sip:alice@contoso.com", "");
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(3));
+    let sent = test_signal(4000);
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &sent, 7, &mut seq, &mut ts);
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(8));
+    ua.ok(&bye);
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    let m = &msgs[0];
+    assert_eq!(m.kind, MessageKind::VoiceMail);
+    let why = m.cut_short.as_deref().expect("X-UMGW-Cut-Short");
+    assert!(why.contains("No space left on device"), "{why}");
+    let got = read_wav(m.audio_wav.as_ref().unwrap());
+    assert!(
+        got.len() >= 4000 && got.len() < sent.len() - 8000,
+        "{} samples kept of {}",
+        got.len(),
+        sent.len()
+    );
+    let (corr, _) = best_correlation(&through_pcmu(&sent[..got.len()]), &got, 200);
+    assert!(
+        corr > 0.95,
+        "what was kept is the start of the message: {corr}"
+    );
+
+    // 3. No half-written metadata survives a restart either.
+    gw.crash_and_restart();
+    let tmp: Vec<String> = gw
+        .spool_entries()
+        .into_iter()
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+}

@@ -25,6 +25,7 @@ fn voice_mail(wav: &std::path::Path, delivery: Option<&str>, k: u64) -> NewMessa
         delivery_id: delivery.map(str::to_owned),
         recovered: false,
         media_stats: Some("packets=50; lost=0".into()),
+        cut_short: None,
     }
 }
 

@@ -71,6 +71,7 @@ fn log_in_listen_delete_and_record_a_greeting(backend: Backend) {
                     delivery_id: None,
                     recovered: false,
                     media_stats: None,
+                    cut_short: None,
                 },
             )
             .unwrap();

@@ -143,6 +143,7 @@ fn call_back_refers_the_user_to_the_caller() {
                 delivery_id: None,
                 recovered: false,
                 media_stats: None,
+                cut_short: None,
             },
         )
         .unwrap();

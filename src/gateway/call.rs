@@ -110,38 +110,66 @@ const ACK_WAIT: Duration = Duration::from_secs(40);
 
 pub(super) async fn run(mut s: CallSetup) {
     let (call, commands) = (s.call, s.commands.clone());
-    if answer(&mut s).await {
-        match s.flow.clone() {
-            FlowSetup::Deposit { mailbox, limits } => {
-                super::deposit_call::run(s, &mailbox, limits).await
-            }
-            FlowSetup::Subscriber {
-                plan,
-                known,
-                pilot_uri,
-            } => super::subscriber_call::run(&mut s, &plan, known, &pilot_uri).await,
-            FlowSetup::Attendant {
-                plan,
-                index,
-                pilot_uri,
-            } => {
-                use super::attendant_call::Outcome;
-                match super::attendant_call::run(&mut s, &plan, index, &pilot_uri).await {
-                    Some((Outcome::Deposit(mailbox), media)) => {
-                        info!(mailbox = %mailbox.id, "auto attendant hands the caller to voice mail");
-                        // The worker reads the socket from here on; the reactor lets it go.
-                        drop(media);
-                        super::deposit_call::run(s, &mailbox, deposit_limits(&plan)).await;
+    match s.flow.clone() {
+        FlowSetup::Deposit { mailbox, limits } => {
+            // The spool entry first: a call that cannot be recorded (disk full) is refused
+            // with 503 before it is answered, so the call server can try elsewhere, rather
+            // than answered into "not saved" with its missed-call notice lost.
+            match super::deposit_call::prepare(&s, &mailbox, &limits).await {
+                Some(prepared) => {
+                    if answer(&mut s).await {
+                        super::deposit_call::run(s, &mailbox, limits, prepared).await;
+                    } else {
+                        prepared.discard().await;
                     }
-                    Some((Outcome::Bridged(leg), media)) => {
-                        super::interactive::relay(&mut s, media, leg).await
-                    }
-                    Some((Outcome::Over, _)) | None => {}
                 }
+                None => {
+                    let _ = commands.send(CoreCmd::Refuse(call, 503)).await;
+                }
+            }
+        }
+        FlowSetup::Subscriber {
+            plan,
+            known,
+            pilot_uri,
+        } => {
+            if answer(&mut s).await {
+                super::subscriber_call::run(&mut s, &plan, known, &pilot_uri).await;
+            }
+        }
+        FlowSetup::Attendant {
+            plan,
+            index,
+            pilot_uri,
+        } => {
+            if answer(&mut s).await {
+                attendant(s, &plan, index, &pilot_uri).await;
             }
         }
     }
     let _ = commands.send(CoreCmd::Finished(call)).await;
+}
+
+/// An answered auto-attendant call, and where the caller goes from it.
+async fn attendant(mut s: CallSetup, plan: &crate::dialplan::DialPlan, index: usize, pilot: &str) {
+    use super::attendant_call::Outcome;
+    match super::attendant_call::run(&mut s, plan, index, pilot).await {
+        Some((Outcome::Deposit(mailbox), media)) => {
+            info!(mailbox = %mailbox.id, "auto attendant hands the caller to voice mail");
+            // The worker reads the socket from here on; the reactor lets it go.
+            drop(media);
+            let limits = deposit_limits(plan);
+            match super::deposit_call::prepare(&s, &mailbox, &limits).await {
+                Some(prepared) => super::deposit_call::run(s, &mailbox, limits, prepared).await,
+                None => {
+                    // Answered already: nothing can be recorded; the caller is let go.
+                    let _ = s.commands.send(CoreCmd::HangUp(s.call)).await;
+                }
+            }
+        }
+        Some((Outcome::Bridged(leg), media)) => super::interactive::relay(&mut s, media, leg).await,
+        Some((Outcome::Over, _)) | None => {}
+    }
 }
 
 /// The deposit limits a plan sets.

@@ -37,21 +37,39 @@ use crate::media::{FRAME_SAMPLES, SAMPLE_RATE};
 use crate::store::{GreetingKind, MailboxId, MessageKind, NewMessage};
 use crate::telemetry;
 
-/// Runs the deposit of a message for `mailbox` to its end.
-pub(super) async fn run(s: CallSetup, mailbox: &MailboxEntry, limits: DepositLimits) {
+/// Prepares the deposit of a message for `mailbox` on the blocking pool: the greeting, the
+/// quota, and the spool entry with its (empty) WAV. `None` (logged) when the spool entry
+/// cannot be made: nothing could be recorded, not even a missed-call notice kept safe.
+pub(super) async fn prepare(
+    s: &CallSetup,
+    mailbox: &MailboxEntry,
+    limits: &DepositLimits,
+) -> Option<Prepared> {
     let received = SystemTime::now();
-    let meta = spool_meta(&s, mailbox, received, limits.min_message.as_millis() as u64);
-    let prepared = {
-        let shared = s.shared.clone();
-        let mailbox = mailbox.clone();
-        tokio::task::spawn_blocking(move || prepare(&shared, &mailbox, &meta)).await
-    };
-    let Ok(prepared) = prepared else {
-        error!("deposit preparation failed");
-        return;
-    };
+    let meta = spool_meta(s, mailbox, received, limits.min_message.as_millis() as u64);
+    let shared = s.shared.clone();
+    let mailbox = mailbox.clone();
+    let prepared =
+        tokio::task::spawn_blocking(move || prepare_blocking(&shared, &mailbox, &meta, received))
+            .await;
+    match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            error!(error = %e, "deposit preparation failed");
+            None
+        }
+    }
+}
+
+/// Runs the deposit of a message for `mailbox` to its end, on a media worker.
+pub(super) async fn run(
+    s: CallSetup,
+    mailbox: &MailboxEntry,
+    limits: DepositLimits,
+    prepared: Prepared,
+) {
     let (done_tx, done_rx) = oneshot::channel();
-    let call = DepositCall::new(s, mailbox.clone(), limits, received, prepared, done_tx);
+    let call = DepositCall::new(s, mailbox.clone(), limits, prepared, done_tx);
     if media_worker::spawn(Box::new(call)).is_err() {
         error!("no media worker: call dropped");
         return;
@@ -62,31 +80,55 @@ pub(super) async fn run(s: CallSetup, mailbox: &MailboxEntry, limits: DepositLim
 }
 
 /// What a deposit needs from storage before it starts.
-struct Prepared {
+pub(super) struct Prepared {
+    received: SystemTime,
     greeting: Arc<[i16]>,
     mailbox_full: bool,
     /// The call's spool entry and its (empty) WAV, made here so that the worker never
     /// creates a file: neither the recording nor a missed-call notice waits for the disk
     /// (or for the spool directory's lock) once media flows.
-    spool: Option<(SpoolEntry, Recorder)>,
+    spool: (SpoolEntry, Recorder),
 }
 
-fn prepare(shared: &super::Shared, mailbox: &MailboxEntry, meta: &(String, SpoolMeta)) -> Prepared {
-    let spool = shared
-        .spool
-        .create(&meta.0, &meta.1)
-        .map_err(|e| e.to_string())
-        .and_then(|entry| {
-            let recorder = Recorder::create(&entry.wav).map_err(|e| e.to_string())?;
-            Ok((entry, recorder))
+impl Prepared {
+    /// The call went away before it was answered: its spool entry goes (nothing to deliver).
+    pub(super) async fn discard(self) {
+        let (entry, recorder) = self.spool;
+        let _ = tokio::task::spawn_blocking(move || {
+            drop(recorder);
+            entry.remove();
         })
-        .map_err(|e| error!(error = %e, "cannot create the spool entry: nothing can be recorded"))
-        .ok();
-    Prepared {
+        .await;
+    }
+}
+
+fn prepare_blocking(
+    shared: &super::Shared,
+    mailbox: &MailboxEntry,
+    meta: &(String, SpoolMeta),
+    received: SystemTime,
+) -> Option<Prepared> {
+    let entry = match shared.spool.create(&meta.0, &meta.1) {
+        Ok(entry) => entry,
+        Err(e) => {
+            error!(error = %e, spool = %shared.spool.dir().display(), "cannot create the spool entry: refusing the call");
+            return None;
+        }
+    };
+    let recorder = match Recorder::create(&entry.wav) {
+        Ok(r) => r,
+        Err(e) => {
+            error!(error = %e, "cannot create the recording file: refusing the call");
+            entry.remove();
+            return None;
+        }
+    };
+    Some(Prepared {
+        received,
         greeting: greeting(shared, mailbox),
         mailbox_full: mailbox_full(shared, mailbox),
-        spool,
-    }
+        spool: (entry, recorder),
+    })
 }
 
 /// The recording once the flow stopped it: finished (truncate, fsync) or discarded on the
@@ -110,6 +152,8 @@ struct Media {
     spool: Option<SpoolEntry>,
     closing: Option<Closing>,
     recorded_samples: u64,
+    /// Why the recording could not be written, once it could not: the message says so.
+    write_error: Option<String>,
     dtmf: DtmfReceiver,
     vad: SilenceDetector,
     greeting: Arc<[i16]>,
@@ -159,10 +203,10 @@ impl DepositCall {
         s: CallSetup,
         mailbox: MailboxEntry,
         limits: DepositLimits,
-        received: SystemTime,
         prepared: Prepared,
         done: oneshot::Sender<()>,
     ) -> Self {
+        let received = prepared.received;
         let started = Instant::now();
         let (ssrc, seq, ts) = {
             let mut rng = rand::thread_rng();
@@ -173,17 +217,18 @@ impl DepositCall {
         if prepared.mailbox_full {
             flow.set_mailbox_full();
         }
-        let (spool, idle_recorder) = prepared.spool.unzip();
+        let (spool, idle_recorder) = prepared.spool;
         let sender = RtpSender::new(started, s.codec, ssrc, seq, ts).with_ptime(s.ptime_ms);
         let tx_buf = vec![0; sender.packet_len() + SRTP_TAG_ROOM].into_boxed_slice();
         let media = Media {
             sender,
             player: Player::new(),
-            idle_recorder,
+            idle_recorder: Some(idle_recorder),
             recorder: None,
-            spool,
+            spool: Some(spool),
             closing: None,
             recorded_samples: 0,
+            write_error: None,
             dtmf: DtmfReceiver::new(),
             vad: SilenceDetector::new(s.silence_threshold_dbfs),
             greeting: prepared.greeting,
@@ -409,6 +454,7 @@ impl DepositCall {
             if let Err(e) = recorder.push(s.codec, &pkt) {
                 // Disk full or failing: stop recording, keep what was written, tell the caller.
                 error!(error = %e, "recording write failed");
+                media.write_error = Some(format!("write failed: {e}"));
                 flow.handle(now, Input::RecordFailed, out);
                 return;
             }
@@ -537,6 +583,7 @@ impl DepositCall {
             delivery_id: entry.as_ref().map(|e| e.id.clone()),
             recovered: false,
             media_stats: Some(media.stats().to_string()),
+            cut_short: media.write_error.take(),
         };
         let shared = self.s.shared.clone();
         let store = self.s.shared.store.clone();

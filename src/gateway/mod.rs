@@ -266,6 +266,8 @@ fn tls_listen(config: &Config, plans: &DialPlans) -> anyhow::Result<Option<crate
 enum CoreCmd {
     Ringing(CallId),
     Answer(CallId, Vec<u8>),
+    /// Refuse a call not yet answered with this status (its task found it cannot serve it).
+    Refuse(CallId, u16),
     HangUp(CallId),
     Finished(CallId),
     Notify(Notify),
@@ -648,6 +650,7 @@ impl Core {
         match cmd {
             CoreCmd::Ringing(call) => self.endpoint.ringing(now, call),
             CoreCmd::Answer(call, sdp) => self.endpoint.answer(now, call, sdp),
+            CoreCmd::Refuse(call, code) => self.refuse(now, call, code, reason_phrase(code)),
             CoreCmd::HangUp(call) => self.endpoint.hangup(now, call),
             CoreCmd::Transfer {
                 call,

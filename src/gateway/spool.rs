@@ -71,6 +71,14 @@ impl Spool {
     pub fn open(dir: &Path) -> std::io::Result<Arc<Spool>> {
         let free_dir = dir.join("free");
         fs::create_dir_all(&free_dir)?;
+        // Metadata a crash (or a full disk) left half-written: never an entry.
+        for e in fs::read_dir(dir)?.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".meta.tmp") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
         let mut free = Vec::new();
         let mut next = 0;
         for e in fs::read_dir(&free_dir)?.flatten() {
@@ -106,12 +114,17 @@ impl Spool {
         let meta_path = self.dir.join(format!("{id}.meta"));
         let tmp = self.dir.join(format!(".{id}.meta.tmp"));
         self.reuse_as(&tmp);
-        {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
+        let written = fs::File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(text.as_bytes())?;
+                f.sync_all()
+            })
+            .and_then(|()| fs::rename(&tmp, &meta_path));
+        if let Err(e) = written {
+            // A full disk fails here: leave no half-written metadata behind.
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
         }
-        fs::rename(&tmp, &meta_path)?;
         fs::File::open(&self.dir)?.sync_all()?;
         let wav = self.dir.join(format!("{id}.wav"));
         self.reuse_as(&wav);
@@ -321,6 +334,7 @@ fn deliver(
         recovered,
         // Receive statistics live with the call; a message delivered later goes without.
         media_stats: None,
+        cut_short: None,
     };
     let stored = MailboxId::new(&meta.mailbox_id).and_then(|id| store.deposit(&id, &msg))?;
     info!(
@@ -488,6 +502,21 @@ mod tests {
             .any(|(k, v)| k == "X-UMGW-Recovered" && v == "crash"));
         assert!(parsed.audio_wav.is_some());
         assert_eq!(left(&spool), Vec::<String>::new(), "spool emptied");
+    }
+
+    #[test]
+    fn half_written_metadata_is_gone_at_the_next_start() {
+        let (_t, spool, store) = fixture();
+        // A crash (or a full disk) between creating the metadata and renaming it into place.
+        fs::write(spool.dir().join(".alice-0009.meta.tmp"), "").unwrap();
+        fs::write(
+            spool.dir().join(".alice-0010.meta.tmp"),
+            "mailbox_id = \"al",
+        )
+        .unwrap();
+        let reopened = Spool::open(spool.dir()).unwrap();
+        assert_eq!(left(&reopened), Vec::<String>::new());
+        assert!(recover(&reopened, &store).is_empty());
     }
 
     #[test]

@@ -262,10 +262,12 @@ impl Recorder {
             samples,
             ..
         } = self;
-        writer.finalize().map_err(|source| RecordError::Wav {
-            path: path.clone(),
-            source,
-        })?;
+        // A disk that refused writes (full, failing) also refuses the last buffer here: keep
+        // what reached the file, with a header that says how much that is.
+        let samples = match writer.finalize() {
+            Ok(()) => samples,
+            Err(_) => repair(&path)?,
+        };
         let io_err = |source| RecordError::Io {
             path: path.clone(),
             source,

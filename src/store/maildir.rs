@@ -581,6 +581,7 @@ mod tests {
             delivery_id: None,
             recovered: false,
             media_stats: None,
+            cut_short: None,
         }
     }
 

@@ -38,6 +38,9 @@ pub const H_DELIVERY_ID: &str = "X-UMGW-Delivery-Id";
 pub const H_RECOVERED: &str = "X-UMGW-Recovered";
 /// The call's receive statistics: `packets=…; lost=…; late=…; reordered=…; …`.
 pub const H_MEDIA_STATS: &str = "X-UMGW-Media-Stats";
+/// Present on a recording that stopped before the caller did because it could not be written;
+/// the value says why (`write failed: No space left on device`).
+pub const H_CUT_SHORT: &str = "X-UMGW-Cut-Short";
 
 /// Longest display string (caller name, number) used in Subject/To/body, in characters.
 const DISPLAY_MAX_CHARS: usize = 100;
@@ -69,6 +72,8 @@ pub struct ParsedMessage {
     pub duration: Duration,
     /// From `X-UMGW-Received` (millisecond precision).
     pub received: SystemTime,
+    /// From `X-UMGW-Cut-Short`: why the recording stopped early, if it did.
+    pub cut_short: Option<String>,
     /// Decoded `Subject`, empty if absent.
     pub subject: String,
     /// Bytes of the first `audio/wav` part, if any.
@@ -165,6 +170,9 @@ pub fn render(msg: &NewMessage, audio_wav: Option<&[u8]>, message_id_host: &str)
     if let Some(st) = non_blank(msg.media_stats.as_deref()) {
         h.push_str(&unstructured(H_MEDIA_STATS, st));
     }
+    if let Some(why) = non_blank(msg.cut_short.as_deref()) {
+        h.push_str(&unstructured(H_CUT_SHORT, why));
+    }
     h.push_str(&format!(
         "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
     ));
@@ -224,6 +232,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedMessage, MessageError> {
         )
     })?;
     let subject = single(&headers, "Subject")?.unwrap_or("").to_owned();
+    let cut_short = single(&headers, H_CUT_SHORT)?.map(str::to_owned);
 
     let audio_wav = match single(&headers, "Content-Type")? {
         Some(ct) => find_audio(ct, single(&headers, "Content-Transfer-Encoding")?, body)?,
@@ -237,6 +246,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedMessage, MessageError> {
         call_id,
         duration: Duration::from_millis(duration_ms),
         received: UNIX_EPOCH + Duration::from_millis(received_ms),
+        cut_short,
         subject,
         audio_wav,
         headers,
@@ -458,6 +468,16 @@ fn body_text(msg: &NewMessage, who: &str, date: &str, duration_ms: u64, audio: b
     t.push_str(&format!("Received: {date}\r\n"));
     if msg.kind == MessageKind::VoiceMail {
         t.push_str(&format!("Length:   {}\r\n", words_duration(duration_ms)));
+    }
+    if msg
+        .cut_short
+        .as_deref()
+        .and_then(|w| non_blank(Some(w)))
+        .is_some()
+    {
+        t.push_str(
+            "\r\nThe recording was cut short: the voice mail system could not store more of it.\r\n",
+        );
     }
     if audio {
         t.push_str("\r\nThe message is attached as voicemail.wav.\r\n");
@@ -823,6 +843,7 @@ mod tests {
             delivery_id: None,
             recovered: false,
             media_stats: None,
+            cut_short: None,
         }
     }
 
@@ -845,6 +866,23 @@ mod tests {
     fn header_section(bytes: &[u8]) -> &str {
         let n = header_section_len(bytes).unwrap();
         std::str::from_utf8(&bytes[..n]).unwrap()
+    }
+
+    #[test]
+    fn a_recording_cut_short_says_so_and_why() {
+        let wav = wav_bytes(800);
+        let plain = render(&sample(MessageKind::VoiceMail), Some(&wav), "umgw.test");
+        assert_eq!(parse(&plain).unwrap().cut_short, None);
+        let msg = NewMessage {
+            cut_short: Some("write failed: No space left on device (os error 28)".into()),
+            ..sample(MessageKind::VoiceMail)
+        };
+        let bytes = render(&msg, Some(&wav), "umgw.test");
+        assert_well_formed(&bytes);
+        let back = parse(&bytes).unwrap();
+        assert_eq!(back.cut_short, msg.cut_short);
+        assert!(String::from_utf8_lossy(&bytes).contains("The recording was cut short"));
+        assert_eq!(back.audio_wav.as_deref(), Some(&wav[..]));
     }
 
     /// Every line ends in CRLF, no bare CR or LF, header lines are ASCII and ≤ 998 bytes.

@@ -131,6 +131,9 @@ pub struct NewMessage {
     pub recovered: bool,
     /// The call's receive statistics (`media::stats::MediaStats` text), if known.
     pub media_stats: Option<String>,
+    /// Why the recording stopped before the caller did (a write failure: disk full or
+    /// failing), if it did: the message holds what was written before.
+    pub cut_short: Option<String>,
 }
 
 /// The recordings a user keeps besides messages.

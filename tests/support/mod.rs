@@ -36,6 +36,9 @@ pub struct GatewayOptions {
     pub min_free_disk_mb: Option<u64>,
     /// Ports in the gateway's RTP range (even ones are used: 40 gives 20 calls).
     pub rtp_port_count: u16,
+    /// Put the spool on a tmpfs of this many KiB (a disk that fills up); needs root and mount
+    /// permission, as CI has.
+    pub spool_tmpfs_kib: Option<u64>,
 }
 
 impl Default for GatewayOptions {
@@ -49,6 +52,7 @@ impl Default for GatewayOptions {
             extra_config: String::new(),
             min_free_disk_mb: None,
             rtp_port_count: 40,
+            spool_tmpfs_kib: None,
         }
     }
 }
@@ -192,6 +196,8 @@ pub struct Gateway {
     /// TLS listener, when started with `tls: true`.
     pub tls: Option<SocketAddr>,
     pub pki: Option<Pki>,
+    /// The tmpfs mounted on the spool, unmounted when the gateway goes.
+    spool_mount: Option<PathBuf>,
     pub dir: tempfile::TempDir,
 }
 
@@ -301,6 +307,21 @@ impl Gateway {
         config.push_str(&opts.extra_config);
         let config_path = dir.path().join("umgw.toml");
         fs::write(&config_path, config).unwrap();
+        let spool_mount = opts.spool_tmpfs_kib.map(|kib| {
+            let spool = dir.path().join("data/spool");
+            fs::create_dir_all(&spool).unwrap();
+            let out = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "umgw-test"])
+                .arg(&spool)
+                .output()
+                .expect("run mount");
+            assert!(
+                out.status.success(),
+                "a small spool disk needs root and mount permission (CI runs as root): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            spool
+        });
         let child = spawn_gateway(&config_path, dir.path());
         let gw = Gateway {
             child,
@@ -308,6 +329,7 @@ impl Gateway {
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
             tls,
             pki,
+            spool_mount,
             dir,
         };
         gw.wait_ready();
@@ -418,6 +440,9 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(spool) = &self.spool_mount {
+            let _ = Command::new("umount").arg("-l").arg(spool).status();
+        }
     }
 }
 
