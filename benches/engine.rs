@@ -1,28 +1,23 @@
-//! The whole media engine, N simulated calls: per 20 ms tick every call receives one packet
-//! (parse, RFC 3550 jitter, reorder buffer, record to WAV, decode, silence detection; every
-//! tenth pair arrives swapped) and paces one prompt packet out. The figure is the cost of one
-//! tick for N calls, i.e. the CPU a media worker spends per 20 ms.
+//! The whole media engine, N simulated calls on the real `media::Session`: per 20 ms tick every
+//! call receives one packet (parse, source latch, RFC 3550 jitter, reorder buffer, record to WAV,
+//! decode, silence detection; every tenth pair arrives swapped) and paces one prompt packet out.
+//! The figure is the cost of one tick for N calls, i.e. the CPU a media worker spends per 20 ms.
 //!
 //! Before measuring, a counting allocator checks that the steady-state tick allocates nothing
 //! (this also runs under `cargo test --all-targets`; it counts, it does not time).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
-use umgw::media::dtmf::{DtmfReceiver, TelephoneEvent};
 use umgw::media::g711::G711;
-use umgw::media::jitter::JitterBuffer;
-use umgw::media::pacer::{RtpSender, PACKET_LEN};
-use umgw::media::player::Player;
 use umgw::media::recorder::Recorder;
-use umgw::media::rtp::{self, RtpHeader};
-use umgw::media::stats::JitterEstimator;
-use umgw::media::vad::SilenceDetector;
-use umgw::media::FRAME_SAMPLES;
+use umgw::media::rtp::RtpHeader;
+use umgw::media::session::{MediaEvent, Session, SessionParams};
 
 struct Counting;
 
@@ -47,40 +42,49 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 struct SimCall {
-    reorder: JitterBuffer,
-    jitter: JitterEstimator,
-    recorder: Recorder,
-    dtmf: DtmfReceiver,
-    vad: SilenceDetector,
-    sender: RtpSender,
-    player: Player,
+    media: Session,
     seq: u16,
-    packets: [[u8; 172]; 2],
-    tx: [u8; PACKET_LEN],
+    packet: [u8; 172],
+    tx: Box<[u8]>,
     silent_frames: u64,
 }
 
+/// Where the simulated callers' media comes from.
+const PEER: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 5)),
+    4000,
+);
+
 impl SimCall {
     fn new(dir: &std::path::Path, k: usize, start: Instant, prompt: &Arc<[i16]>) -> SimCall {
-        let mut player = Player::new();
-        player.enqueue(prompt.clone());
+        let mut media = Session::new(
+            start,
+            SessionParams {
+                codec: G711::Pcmu,
+                payload_type: 0,
+                telephone_event: Some(101),
+                ptime_ms: 20,
+                remote: PEER,
+                srtp: None,
+                silence_threshold_dbfs: -50.0,
+                ssrc: k as u32,
+                sequence: 0,
+                timestamp: 0,
+            },
+        );
+        media.play(prompt.clone());
+        media.record_to(Recorder::create(&dir.join(format!("{k}.wav"))).expect("recording file"));
         SimCall {
-            reorder: JitterBuffer::default(),
-            jitter: JitterEstimator::default(),
-            recorder: Recorder::create(&dir.join(format!("{k}.wav"))).expect("recording file"),
-            dtmf: DtmfReceiver::new(),
-            vad: SilenceDetector::default(),
-            sender: RtpSender::new(start, G711::Pcmu, k as u32, 0, 0),
-            player,
+            tx: vec![0; media.packet_room()].into_boxed_slice(),
+            media,
             seq: 0,
-            packets: [[0; 172]; 2],
-            tx: [0; PACKET_LEN],
+            packet: [0; 172],
             silent_frames: 0,
         }
     }
 
-    fn write(&mut self, which: usize, seq: u16) {
-        let p = &mut self.packets[which];
+    fn write(&mut self, seq: u16) {
+        let p = &mut self.packet;
         RtpHeader {
             marker: false,
             payload_type: 0,
@@ -94,7 +98,7 @@ impl SimCall {
         }
     }
 
-    fn tick(&mut self, now: Instant, slot: u64) {
+    fn tick(&mut self, now: Instant) {
         // Every tenth packet is held back one tick, so its successor overtakes it.
         let seq = self.seq;
         let order: &[u16] = match seq % 10 {
@@ -104,40 +108,18 @@ impl SimCall {
         };
         for &d in order {
             let s = if order.len() == 2 { seq - 4 + d } else { seq };
-            self.write(0, s);
-            self.receive(slot);
+            self.write(s);
+            self.media.handle_datagram(now, PEER, &mut self.packet);
+            while let Some(event) = self.media.poll_event() {
+                if let MediaEvent::Audio { silent: true, .. } = event {
+                    self.silent_frames += 1;
+                }
+                black_box(event);
+            }
         }
         self.seq = seq.wrapping_add(1);
-        while let Some(n) = self
-            .sender
-            .poll_transmit(now, &mut self.player, &mut self.tx)
-        {
-            black_box(&self.tx[..n]);
-        }
-    }
-
-    fn receive(&mut self, slot: u64) {
-        let Ok(pkt) = rtp::parse(&self.packets[0]) else {
-            return;
-        };
-        self.jitter.on_packet((slot * 160) as f64, pkt.timestamp);
-        self.reorder.push(&pkt);
-        while let Some(p) = self.reorder.pop() {
-            if p.payload_type == 101 {
-                if let Ok(ev) = TelephoneEvent::parse(p.payload) {
-                    black_box(self.dtmf.handle(p.ssrc, p.timestamp, &ev));
-                }
-                continue;
-            }
-            self.recorder.push(G711::Pcmu, &p).expect("record");
-            if self.recorder.packets() % 50 == 0 {
-                self.recorder.flush().expect("flush");
-            }
-            let mut frame = [0i16; FRAME_SAMPLES];
-            G711::Pcmu.decode(p.payload, &mut frame);
-            if self.vad.is_silent(&frame) {
-                self.silent_frames += 1;
-            }
+        while let Some(t) = self.media.poll_transmit(now, &mut self.tx) {
+            black_box(&self.tx[..t.len]);
         }
     }
 }
@@ -170,7 +152,7 @@ impl Engine {
         self.slot += 1;
         let now = self.start + Duration::from_millis(20 * self.slot);
         for c in &mut self.calls {
-            c.tick(now, self.slot);
+            c.tick(now);
         }
     }
 }
@@ -188,7 +170,11 @@ fn check_no_allocation() {
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
     println!("engine: {allocs} allocations in 500 ticks x 20 calls (steady state)");
     assert_eq!(allocs, 0, "the steady-state media tick allocates");
-    assert!(engine.calls.iter().all(|c| c.reorder.counts().lost == 0));
+    assert!(engine.calls.iter().all(|c| c.media.stats().lost == 0));
+    assert!(engine
+        .calls
+        .iter()
+        .all(|c| c.media.recorded_samples() > 500 * 160));
 }
 
 fn engine(c: &mut Criterion) {

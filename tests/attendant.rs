@@ -394,3 +394,64 @@ fn second_leg_refused_falls_back_to_the_mailbox() {
     let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
     assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
 }
+
+/// The caller's SRTP stream wraps its sequence number (its rollover counter goes to 1) while
+/// the menu plays; it then picks a mailbox. The deposit goes on with the call's SRTP state: a
+/// fresh context would guess rollover 0, fail every packet's authentication and record
+/// nothing.
+#[test]
+fn a_caller_whose_srtp_sequence_wrapped_in_the_menu_is_recorded_after_the_hand_over() {
+    use umgw::media::g711::G711;
+    use umgw::media::srtp::{SrtpContext, SrtpSuite};
+    let gw = start("");
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let key: [u8; 30] = std::array::from_fn(|i| (i as u8).wrapping_mul(29).wrapping_add(3));
+    let offer = ua.srtp_offer(&key);
+    ua.invite(&format!("sip:{PILOT}@{};user=phone", gw.sip), "", &offer);
+    let ok = ua.final_response(Duration::from_secs(5));
+    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
+    assert!(std::str::from_utf8(&ok.body).unwrap().contains("RTP/SAVP"));
+    ua.ack(&ok);
+    let media = Ua::media_target(&ok);
+    let mut tx = RtpStream {
+        srtp: Some(SrtpContext::from_key_salt(
+            SrtpSuite::AesCm128HmacSha1_80,
+            &key,
+        )),
+        ssrc: 0x5AFE,
+        seq: 65_500,
+        ts: 0,
+    };
+    // A phone sends from the moment it is answered: 1.2 s of silence during the menu takes
+    // the sequence past 65535; then '3' (carol's mailbox).
+    tx.audio(&ua, media, G711::Pcmu, &[0; 9600]);
+    assert!(tx.seq < 1000, "the sequence wrapped: {}", tx.seq);
+    tx.key(&ua, media, '3');
+    // Silence while the hand-over announcement, the greeting and the beep play, then speech.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            ua.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(10));
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            tx.audio(&ua, media, G711::Pcmu, &[0; 160]);
+        }
+    });
+    let spoken = test_signal(1500);
+    tx.audio(&ua, media, G711::Pcmu, &spoken);
+    ua.bye();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(3)).status(),
+        Some(200)
+    );
+    let msgs = gw.wait_messages("carol", 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].kind, MessageKind::VoiceMail, "log:\n{}", gw.log());
+    let audio = read_wav(msgs[0].audio_wav.as_ref().unwrap());
+    let (corr, lag) = best_correlation(&through_pcmu(&spoken), &audio, 8 * 600);
+    assert!(
+        corr > 0.9,
+        "the caller's words were recorded: {corr} at {lag}"
+    );
+    assert!(!gw.log().contains("srtp_failures=1"), "{}", gw.log());
+}

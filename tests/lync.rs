@@ -5,13 +5,13 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use support::*;
 use umgw::media::g711::G711;
 use umgw::media::srtp::{SrtpContext, SrtpSuite};
-use umgw::media::{dtmf, rtp};
+use umgw::media::rtp;
 use umgw::sip::message::{Message, Method};
 use umgw::store::MessageKind;
 
@@ -42,63 +42,6 @@ fn fill(template: &str, ua: &Ua, gw: SocketAddr, key_b64: &str) -> String {
         .replace('\n', "\r\n")
         .replace("{len}", &body.len().to_string());
     format!("{head}\r\n\r\n{body}")
-}
-
-/// A paced RTP sender with optional SRTP.
-struct Sender {
-    srtp: Option<SrtpContext>,
-    seq: u16,
-    ts: u32,
-}
-
-impl Sender {
-    fn send(&mut self, ua: &Ua, to: SocketAddr, pt: u8, payload: &[u8], marker: bool) {
-        let mut buf = [0u8; 256];
-        let h = rtp::RtpHeader {
-            marker,
-            payload_type: pt,
-            sequence: self.seq,
-            timestamp: self.ts,
-            ssrc: 0x1A2B,
-        }
-        .write(&mut buf);
-        buf[h..h + payload.len()].copy_from_slice(payload);
-        let mut n = h + payload.len();
-        if let Some(ctx) = self.srtp.as_mut() {
-            n = ctx.protect(&mut buf, n).unwrap();
-        }
-        ua.rtp.send_to(&buf[..n], to).unwrap();
-        self.seq = self.seq.wrapping_add(1);
-    }
-
-    fn audio(&mut self, ua: &Ua, to: SocketAddr, codec: G711, samples: &[i16]) {
-        let start = Instant::now();
-        for (i, frame) in samples.chunks(160).enumerate() {
-            let mut enc = [0u8; 160];
-            codec.encode(frame, &mut enc);
-            self.send(ua, to, codec.payload_type(), &enc[..frame.len()], i == 0);
-            self.ts = self.ts.wrapping_add(160);
-            let due = start + Duration::from_millis(20 * (i as u64 + 1));
-            if let Some(w) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(w);
-            }
-        }
-    }
-
-    fn pound(&mut self, ua: &Ua, to: SocketAddr) {
-        for k in 0..6u16 {
-            let mut ev = [0u8; 4];
-            dtmf::TelephoneEvent {
-                event: 11,
-                end: k >= 3,
-                volume: 10,
-                duration: 160 * (k + 1).min(4),
-            }
-            .write(&mut ev);
-            self.send(ua, to, 101, &ev, k == 0);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 }
 
 /// Runs one sample to the end of a deposit; returns the final response of the INVITE.
@@ -136,13 +79,14 @@ fn deposit(gw: &Gateway, file: &str, mailbox: &str, codec: G711) -> Message {
         .all(|p| p.payload_type == codec.payload_type()));
 
     let spoken = test_signal(1500);
-    let mut tx = Sender {
+    let mut tx = RtpStream {
         srtp: outbound,
+        ssrc: 0x1A2B,
         seq: 100,
         ts: 8000,
     };
     tx.audio(&ua, media, codec, &spoken);
-    tx.pound(&ua, media);
+    tx.key(&ua, media, '#');
     let bye = ua.expect_request(Method::Bye, Duration::from_secs(8));
     ua.ok(&bye);
 
@@ -263,25 +207,27 @@ fn srtp_packets_from_the_gateway_decrypt_and_forgeries_are_dropped() {
     // A forged packet (wrong key) with '#' must not end the recording.
     let media = Ua::media_target(&ok);
     std::thread::sleep(Duration::from_millis(600));
-    let mut forger = Sender {
+    let mut forger = RtpStream {
         srtp: Some(SrtpContext::from_key_salt(
             SrtpSuite::AesCm128HmacSha1_80,
             &[9u8; 30],
         )),
+        ssrc: 0x1A2B,
         seq: 1,
         ts: 0,
     };
-    forger.pound(&ua, media);
-    let mut real = Sender {
+    forger.key(&ua, media, '#');
+    let mut real = RtpStream {
         srtp: Some(SrtpContext::from_key_salt(
             SrtpSuite::AesCm128HmacSha1_80,
             &client_key,
         )),
+        ssrc: 0x1A2B,
         seq: 500,
         ts: 0,
     };
     real.audio(&ua, media, G711::Pcmu, &test_signal(1200));
-    real.pound(&ua, media);
+    real.key(&ua, media, '#');
     let bye = ua.expect_request(Method::Bye, Duration::from_secs(8));
     ua.ok(&bye);
     let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));

@@ -8,12 +8,11 @@ use std::time::{Instant, SystemTime};
 use tracing::{error, info, warn};
 
 use super::call::{CallSetup, CallSignal};
-use super::interactive::{
-    refer_target, BridgeLeg, Heard, Interactive, PendingTransfer, TransferResult,
-};
+use super::interactive::{refer_target, BridgeLeg, Interactive, PendingTransfer, TransferResult};
 use super::CoreCmd;
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::attendant::{Attendant, AttendantLimits, Command, Input, Say};
+use crate::media::session::MediaEvent;
 use crate::media::speech;
 
 /// What became of the call when the attendant's part ended.
@@ -36,7 +35,7 @@ pub(super) async fn run(
     pilot_uri: &str,
 ) -> Option<(Outcome, Interactive)> {
     let started = Instant::now();
-    let mut media = Interactive::new(s, started)
+    let mut media = Interactive::new(s, s.new_session(started))
         .map_err(|e| error!(error = %e, "cannot set up the call's media"))
         .ok()?;
     let Some(attendant) = plan.auto_attendants.get(index) else {
@@ -66,10 +65,10 @@ pub(super) async fn run(
                 match cmd {
                     Command::Play(says) => {
                         if let Some(audio) = render(s, &says) {
-                            media.player.enqueue(audio);
+                            media.media.play(audio);
                         }
                     }
-                    Command::StopPlayback => media.player.clear(),
+                    Command::StopPlayback => media.media.stop_playback(),
                     Command::LookupExtension(digits) => {
                         let found = plan.mailboxes.iter().any(|m| m.extension == digits);
                         info!(extension = %digits, found, "dial by extension");
@@ -102,21 +101,15 @@ pub(super) async fn run(
         tokio::select! {
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {
                 let now = Instant::now();
-                if media.send_due(s, now).await {
-                    flow.handle(now, Input::PlaybackDone, &mut out);
-                }
+                media.send_due(now).await;
+                heard(&mut media, &mut flow, &mut out);
                 if let Some(t) = transfer.take_if(|t| t.expired(now)) {
                     let has_mailbox = plan.mailbox_for_target(&t.target).is_some();
                     flow.handle(now, Input::TransferFailed { has_mailbox }, &mut out);
                 }
                 flow.handle(now, Input::Tick, &mut out);
             }
-            r = media.socket.recv_from(&mut media.rx_buf) => {
-                let Ok((n, from)) = r else { continue };
-                if let Heard::Digit(d) = media.heard(s, n, from, Instant::now()) {
-                    flow.handle(Instant::now(), Input::Dtmf(d), &mut out);
-                }
-            }
+            () = media.receive() => heard(&mut media, &mut flow, &mut out),
             sig = s.signals.recv() => match sig {
                 Some(CallSignal::RemoteMedia(addr)) => media.remote_moved(s, addr),
                 Some(CallSignal::Acked) => {}
@@ -141,6 +134,17 @@ pub(super) async fn run(
         "auto attendant finished"
     );
     Some((outcome, media))
+}
+
+/// Hands what the media reported to the flow: digits and the end of prompts.
+fn heard(media: &mut Interactive, flow: &mut Attendant, out: &mut Vec<Command>) {
+    while let Some(event) = media.poll_event() {
+        match event {
+            MediaEvent::Digit(d) => flow.handle(Instant::now(), Input::Dtmf(d), out),
+            MediaEvent::PlaybackDone => flow.handle(Instant::now(), Input::PlaybackDone, out),
+            MediaEvent::Audio { .. } | MediaEvent::RecordFailed => {}
+        }
+    }
 }
 
 /// Acts on the outcome of a transfer, if there is one yet.

@@ -4,8 +4,9 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rand::Rng;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -13,6 +14,7 @@ use super::{CoreCmd, Notify, Shared};
 use crate::dialplan::MailboxEntry;
 use crate::flows::deposit::DepositLimits;
 use crate::media::g711::G711;
+use crate::media::session::{Session, SessionParams};
 use crate::sip::endpoint::CallId;
 
 /// What the core tells a call.
@@ -104,6 +106,41 @@ pub(super) struct CallSetup {
     pub signals: mpsc::Receiver<CallSignal>,
 }
 
+impl CallSetup {
+    /// The media session of the call's negotiated stream, its packet clock starting at `now`.
+    pub fn new_session(&self, now: Instant) -> Session {
+        self.session_to(now, self.remote_media, true)
+    }
+
+    /// A session for the plain-RTP second leg of a bridged transfer, in the call's codec.
+    pub fn leg_session(&self, now: Instant, remote: SocketAddr) -> Session {
+        self.session_to(now, remote, false)
+    }
+
+    fn session_to(&self, now: Instant, remote: SocketAddr, srtp: bool) -> Session {
+        let mut rng = rand::thread_rng();
+        Session::new(
+            now,
+            SessionParams {
+                codec: self.codec,
+                payload_type: self.payload_type,
+                telephone_event: self.telephone_event,
+                ptime_ms: self.ptime_ms,
+                remote,
+                srtp: self
+                    .srtp
+                    .as_ref()
+                    .filter(|_| srtp)
+                    .map(|k| (k.inbound(), k.outbound())),
+                silence_threshold_dbfs: self.silence_threshold_dbfs,
+                ssrc: rng.gen(),
+                sequence: rng.gen(),
+                timestamp: rng.gen(),
+            },
+        )
+    }
+}
+
 /// How long to wait for the ACK after answering before giving up locally (the endpoint's
 /// Timer H ends the dialog at 64·T1 anyway).
 const ACK_WAIT: Duration = Duration::from_secs(40);
@@ -118,7 +155,8 @@ pub(super) async fn run(mut s: CallSetup) {
             match super::deposit_call::prepare(&s, &mailbox, &limits).await {
                 Some(prepared) => {
                     if answer(&mut s).await {
-                        super::deposit_call::run(s, &mailbox, limits, prepared).await;
+                        let media = s.new_session(Instant::now());
+                        super::deposit_call::run(s, &mailbox, limits, prepared, media).await;
                     } else {
                         prepared.discard().await;
                     }
@@ -156,11 +194,14 @@ async fn attendant(mut s: CallSetup, plan: &crate::dialplan::DialPlan, index: us
     match super::attendant_call::run(&mut s, plan, index, pilot).await {
         Some((Outcome::Deposit(mailbox), media)) => {
             info!(mailbox = %mailbox.id, "auto attendant hands the caller to voice mail");
-            // The worker reads the socket from here on; the reactor lets it go.
-            drop(media);
+            // The worker reads the socket from here on (the reactor lets it go); the session,
+            // with its SRTP state and packet clock, goes on.
+            let media = media.into_session();
             let limits = deposit_limits(plan);
             match super::deposit_call::prepare(&s, &mailbox, &limits).await {
-                Some(prepared) => super::deposit_call::run(s, &mailbox, limits, prepared).await,
+                Some(prepared) => {
+                    super::deposit_call::run(s, &mailbox, limits, prepared, media).await
+                }
                 None => {
                     // Answered already: nothing can be recorded; the caller is let go.
                     let _ = s.commands.send(CoreCmd::HangUp(s.call)).await;

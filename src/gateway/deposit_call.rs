@@ -6,7 +6,6 @@
 //! worker's thread. What may block (finishing and storing the message, SIP) goes to the
 //! runtime; the worker polls its result on a later tick.
 
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,18 +21,9 @@ use super::spool::{SpoolEntry, SpoolMeta};
 use super::CoreCmd;
 use crate::dialplan::MailboxEntry;
 use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
-use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
-use crate::media::jitter::JitterBuffer;
-use crate::media::latch::SourceLatch;
-use crate::media::pacer::RtpSender;
-use crate::media::player::Player;
 use crate::media::recorder::Recorder;
-use crate::media::rtp;
-use crate::media::srtp::SrtpContext;
-use crate::media::stats::{JitterEstimator, MediaStats};
+use crate::media::session::{MediaEvent, Session};
 use crate::media::udp_batch::{self, Batch};
-use crate::media::vad::SilenceDetector;
-use crate::media::{FRAME_SAMPLES, SAMPLE_RATE};
 use crate::store::{GreetingKind, MailboxId, MessageKind, NewMessage};
 use crate::telemetry;
 
@@ -67,9 +57,10 @@ pub(super) async fn run(
     mailbox: &MailboxEntry,
     limits: DepositLimits,
     prepared: Prepared,
+    media: Session,
 ) {
     let (done_tx, done_rx) = oneshot::channel();
-    let call = DepositCall::new(s, mailbox.clone(), limits, prepared, done_tx);
+    let call = DepositCall::new(s, mailbox.clone(), limits, prepared, media, done_tx);
     if media_worker::spawn(Box::new(call)).is_err() {
         error!("no media worker: call dropped");
         return;
@@ -141,41 +132,19 @@ enum Closing {
     Discard(Recorder),
 }
 
-/// Media state of the deposit.
-struct Media {
-    sender: RtpSender,
-    player: Player,
-    /// The recording's file until the flow starts recording, then the recording.
-    idle_recorder: Option<Recorder>,
-    recorder: Option<Recorder>,
+/// The deposit's storage side: the recording's file before and after the session records
+/// into it, and the spool entry it belongs to.
+struct Recording {
+    /// The recording's file until the flow starts recording.
+    idle: Option<Recorder>,
     /// The spool entry of the recording (metadata + WAV).
     spool: Option<SpoolEntry>,
     closing: Option<Closing>,
-    recorded_samples: u64,
+    /// Samples recorded when the recording stopped.
+    samples: u64,
     /// Why the recording could not be written, once it could not: the message says so.
     write_error: Option<String>,
-    dtmf: DtmfReceiver,
-    vad: SilenceDetector,
     greeting: Arc<[i16]>,
-    packets_in: u64,
-    /// (inbound, outbound) SRTP contexts.
-    srtp: Option<(SrtpContext, SrtpContext)>,
-    srtp_failures: u64,
-    /// The one source whose packets feed the call.
-    latch: SourceLatch,
-    /// Puts the caller's packets back in order before they reach DTMF and the recorder.
-    reorder: JitterBuffer,
-    /// RFC 3550 §6.4.1 interarrival jitter of the caller's audio.
-    jitter: JitterEstimator,
-    clock_origin: Instant,
-    /// One packet at the call's ptime, with room for the SRTP authentication tag.
-    tx_buf: Box<[u8]>,
-}
-
-impl Media {
-    fn stats(&self) -> MediaStats {
-        MediaStats::from_parts(self.reorder.counts(), &self.jitter, self.latch.foreign())
-    }
 }
 
 /// One deposit call as a media worker holds it.
@@ -183,7 +152,10 @@ struct DepositCall {
     s: CallSetup,
     mailbox: MailboxEntry,
     received: SystemTime,
-    media: Media,
+    media: Session,
+    recording: Recording,
+    /// One packet at the call's ptime, with room for the SRTP authentication tag.
+    tx_buf: Box<[u8]>,
     flow: Deposit,
     out: Vec<Command>,
     store_done: Option<oneshot::Receiver<bool>>,
@@ -204,48 +176,33 @@ impl DepositCall {
         mailbox: MailboxEntry,
         limits: DepositLimits,
         prepared: Prepared,
+        media: Session,
         done: oneshot::Sender<()>,
     ) -> Self {
         let received = prepared.received;
         let started = Instant::now();
-        let (ssrc, seq, ts) = {
-            let mut rng = rand::thread_rng();
-            (rng.gen(), rng.gen(), rng.gen())
-        };
         udp_batch::configure(s.socket.as_raw_fd(), 0);
         let mut flow = Deposit::new(limits);
         if prepared.mailbox_full {
             flow.set_mailbox_full();
         }
-        let (spool, idle_recorder) = prepared.spool;
-        let sender = RtpSender::new(started, s.codec, ssrc, seq, ts).with_ptime(s.ptime_ms);
-        let tx_buf = vec![0; sender.packet_len() + SRTP_TAG_ROOM].into_boxed_slice();
-        let media = Media {
-            sender,
-            player: Player::new(),
-            idle_recorder: Some(idle_recorder),
-            recorder: None,
+        let (spool, idle) = prepared.spool;
+        let recording = Recording {
+            idle: Some(idle),
             spool: Some(spool),
             closing: None,
-            recorded_samples: 0,
+            samples: 0,
             write_error: None,
-            dtmf: DtmfReceiver::new(),
-            vad: SilenceDetector::new(s.silence_threshold_dbfs),
             greeting: prepared.greeting,
-            packets_in: 0,
-            srtp: s.srtp.as_ref().map(|k| (k.inbound(), k.outbound())),
-            srtp_failures: 0,
-            latch: SourceLatch::new(started, s.remote_media),
-            reorder: JitterBuffer::default(),
-            jitter: JitterEstimator::default(),
-            clock_origin: started,
-            tx_buf,
         };
+        let tx_buf = vec![0; media.packet_room()].into_boxed_slice();
         let mut call = DepositCall {
             s,
             mailbox,
             received,
             media,
+            recording,
+            tx_buf,
             flow,
             out: Vec::new(),
             store_done: None,
@@ -276,7 +233,7 @@ impl MediaCall for DepositCall {
 impl DepositCall {
     fn step(&mut self, now: Instant, rx: &mut Batch) -> Next {
         self.ticks = self.ticks.wrapping_add(1);
-        let was_playing = self.media.player.is_playing();
+        let was_playing = self.media.is_playing();
         if !was_playing {
             // Let the pacer pass the frames skipped while silent, so a prompt started now
             // does not go out as a burst catching up on them.
@@ -286,16 +243,14 @@ impl DepositCall {
         self.poll_store(now);
         self.execute(now);
         if !self.flow.is_done() {
-            let was_playing = self.media.player.is_playing();
+            let was_playing = self.media.is_playing();
             self.send(now);
             // Sending first: the prompt's timing does not wait for the recording's writes.
             // While silent the call is ticked only every RECEIVE_EVERY frames.
             if !was_playing || self.ticks % RECEIVE_EVERY == 0 {
                 self.receive(rx, now);
             }
-            if was_playing && !self.media.player.is_playing() {
-                self.flow.handle(now, Input::PlaybackDone, &mut self.out);
-            }
+            self.media_events(now);
             self.flow.handle(now, Input::Tick, &mut self.out);
             self.execute(now);
         }
@@ -306,16 +261,13 @@ impl DepositCall {
             }
             return Next::Done;
         }
-        if self.media.player.is_playing() {
+        if self.media.is_playing() {
             Next::Frames(1)
         } else {
             Next::Frames(RECEIVE_EVERY as u8)
         }
     }
 }
-
-/// Bytes after an RTP packet for the SRTP authentication tag (80-bit tags and below).
-const SRTP_TAG_ROOM: usize = 16;
 
 /// Frames between reads of a call's socket. Reading every third frame (60 ms, three packets
 /// per `recvmmsg`) costs a third of the system calls of reading every frame; arrival times
@@ -330,7 +282,7 @@ impl DepositCall {
             match self.s.signals.try_recv() {
                 Ok(CallSignal::RemoteMedia(addr)) => {
                     self.s.remote_media = addr;
-                    self.media.latch.set_offered(now, addr);
+                    self.media.set_remote(now, addr);
                 }
                 Ok(CallSignal::Acked | CallSignal::Transfer(_) | CallSignal::Bridge(_)) => {}
                 Err(mpsc::error::TryRecvError::Empty) => break,
@@ -361,27 +313,9 @@ impl DepositCall {
     }
 
     fn send(&mut self, now: Instant) {
-        let media = &mut self.media;
-        while let Some(mut n) =
-            media
-                .sender
-                .poll_transmit(now, &mut media.player, &mut media.tx_buf)
-        {
-            if let Some((_, outbound)) = media.srtp.as_mut() {
-                match outbound.protect(&mut media.tx_buf, n) {
-                    Ok(len) => n = len,
-                    Err(e) => {
-                        error!(error = ?e, "SRTP protect failed");
-                        continue;
-                    }
-                }
-            }
+        while let Some(t) = self.media.poll_transmit(now, &mut self.tx_buf) {
             // A full send buffer drops this packet rather than delay every later one.
-            if let Err(e) = self
-                .s
-                .socket
-                .send_to(&media.tx_buf[..n], self.s.remote_media)
-            {
+            if let Err(e) = self.s.socket.send_to(&self.tx_buf[..t.len], t.destination) {
                 debug!(error = %e, "RTP send failed");
             }
         }
@@ -394,87 +328,31 @@ impl DepositCall {
         rx.drain(fd, |rx, i| {
             let from = rx.source(i);
             let arrival = rx.arrival(i, clock, wall);
-            let bytes = rx.datagram(i);
-            let mut len = bytes.len();
-            if let Some((inbound, _)) = self.media.srtp.as_mut() {
-                match inbound.unprotect(bytes) {
-                    Ok(l) => len = l,
-                    Err(_) => {
-                        // Forged, replayed or garbled: dropped, counted at call end.
-                        self.media.srtp_failures += 1;
-                        return;
-                    }
-                }
-            }
-            self.on_packet(&bytes[..len], from, arrival, now);
+            self.media.handle_datagram(arrival, from, rx.datagram(i));
+            self.media_events(now);
         });
     }
 
-    fn on_packet(&mut self, bytes: &[u8], from: SocketAddr, arrival: Instant, now: Instant) {
-        let Ok(pkt) = rtp::parse(bytes) else { return };
-        let media = &mut self.media;
-        // Only the call's own source feeds the recording and its DTMF (`media::latch`).
-        if !media.latch.check(arrival, from, pkt.ssrc).accepted() {
-            return;
-        }
-        media.packets_in += 1;
-        if pkt.payload_type == self.s.payload_type {
-            let arrival = arrival
-                .saturating_duration_since(media.clock_origin)
-                .as_secs_f64()
-                * f64::from(SAMPLE_RATE);
-            media.jitter.on_packet(arrival, pkt.timestamp);
-        }
-        // Every payload type goes through the reorder buffer: RFC 4733 events and comfort
-        // noise share the audio's sequence space.
-        media.reorder.push(&pkt);
-        self.release(now);
-    }
-
-    /// Feeds the packets the reorder buffer releases to DTMF detection, the recorder and the
-    /// flow.
-    fn release(&mut self, now: Instant) {
-        let (s, media, flow, out) = (&self.s, &mut self.media, &mut self.flow, &mut self.out);
-        while let Some(pkt) = media.reorder.pop() {
-            if Some(pkt.payload_type) == s.telephone_event {
-                if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
-                    if let Some(digit) = media.dtmf.handle(pkt.ssrc, pkt.timestamp, &ev) {
-                        debug!(%digit, "DTMF");
-                        flow.handle(now, Input::Dtmf(digit), out);
-                    }
+    /// Hands what the media reported to the flow.
+    fn media_events(&mut self, now: Instant) {
+        while let Some(event) = self.media.poll_event() {
+            let input = match event {
+                MediaEvent::Digit(digit) => {
+                    debug!(%digit, "DTMF");
+                    Input::Dtmf(digit)
                 }
-                continue;
-            }
-            if pkt.payload_type != s.payload_type {
-                continue;
-            }
-            let Some(recorder) = media.recorder.as_mut() else {
-                continue;
+                MediaEvent::Audio { silent, recorded } => Input::Audio { silent, recorded },
+                MediaEvent::PlaybackDone => Input::PlaybackDone,
+                MediaEvent::RecordFailed => {
+                    // Disk full or failing: stop recording, keep what was written, tell the
+                    // caller.
+                    let why = self.media.record_error().unwrap_or("write failed");
+                    error!(error = %why, "recording write failed");
+                    self.recording.write_error = Some(why.to_owned());
+                    Input::RecordFailed
+                }
             };
-            if let Err(e) = recorder.push(s.codec, &pkt) {
-                // Disk full or failing: stop recording, keep what was written, tell the caller.
-                error!(error = %e, "recording write failed");
-                media.write_error = Some(format!("write failed: {e}"));
-                flow.handle(now, Input::RecordFailed, out);
-                return;
-            }
-            // No periodic flush: the recorder's 8 KiB buffer reaches the page cache every
-            // half second by itself, and recovery rebuilds the header from the file's length
-            // (`recorder::repair`), so a header update per second would only add seeks and
-            // writes (seven system calls a second per call).
-            media.recorded_samples = recorder.samples();
-            // The flow hears 20 ms frames whatever the packet time, so silence and the idle
-            // time-out are judged alike for 10 ms and 120 ms packets.
-            let payload = pkt.payload;
-            let first = media.recorded_samples.saturating_sub(payload.len() as u64);
-            let mut frame = [0i16; FRAME_SAMPLES];
-            for (i, chunk) in payload.chunks(FRAME_SAMPLES).enumerate() {
-                let frame = &mut frame[..chunk.len()];
-                s.codec.decode(chunk, frame);
-                let silent = media.vad.is_silent(frame);
-                let recorded = first + (i * FRAME_SAMPLES + chunk.len()) as u64;
-                flow.handle(now, Input::Audio { silent, recorded }, out);
-            }
+            self.flow.handle(now, input, &mut self.out);
         }
     }
 
@@ -494,37 +372,38 @@ impl DepositCall {
     }
 
     fn command(&mut self, cmd: Command, now: Instant) {
-        let media = &mut self.media;
         match cmd {
             Command::Play(prompt) => {
                 let prompts = &self.s.shared.prompts;
                 let audio = match prompt {
-                    Prompt::Greeting => Some(media.greeting.clone()),
+                    Prompt::Greeting => Some(self.recording.greeting.clone()),
                     Prompt::Beep => Some(self.s.beep.clone()),
                     Prompt::Saved => prompts.get("vm-saved"),
                     Prompt::NotSaved => prompts.get("vm-not-saved"),
                     Prompt::Goodbye => prompts.get("vm-goodbye"),
                     Prompt::MailboxFull => prompts.get("vm-mailbox-full"),
                 };
-                match audio.filter(|a| !a.is_empty()) {
-                    Some(a) => media.player.enqueue(a),
-                    None => self.flow.handle(now, Input::PlaybackDone, &mut self.out),
-                }
+                // A missing prompt finishes at once (the session says so).
+                self.media
+                    .play(audio.unwrap_or_else(|| Arc::from(Vec::new())));
+                self.media_events(now);
             }
-            Command::StopPlayback => media.player.clear(),
-            Command::StartRecording => match media.idle_recorder.take() {
-                Some(r) => media.recorder = Some(r),
+            Command::StopPlayback => self.media.stop_playback(),
+            Command::StartRecording => match self.recording.idle.take() {
+                Some(r) => self.media.record_to(r),
                 None => {
                     error!("cannot start recording: no spool entry");
                     self.flow.handle(now, Input::RecordFailed, &mut self.out);
                 }
             },
             Command::StopRecording { keep_samples } => {
-                // Packets still waiting for a gap belong to the recording.
-                self.media.reorder.flush();
-                self.release(now);
-                if let Some(recorder) = self.media.recorder.take() {
-                    self.media.closing = Some(Closing::Keep {
+                // Packets still waiting for a gap belong to the recording (the session
+                // writes them first).
+                let recorder = self.media.stop_recording();
+                self.media_events(now);
+                if let Some(recorder) = recorder {
+                    self.recording.samples = recorder.samples();
+                    self.recording.closing = Some(Closing::Keep {
                         recorder,
                         keep_samples,
                     });
@@ -533,8 +412,8 @@ impl DepositCall {
             Command::DiscardRecording => {
                 // Too short to keep: the audio goes, the spool entry stays until the
                 // missed-call notice that replaces it is stored.
-                if let Some(recorder) = media.recorder.take() {
-                    media.closing = Some(Closing::Discard(recorder));
+                if let Some(recorder) = self.media.take_recorder() {
+                    self.recording.closing = Some(Closing::Discard(recorder));
                 }
             }
             Command::Store(kind) => self.store_done = Some(self.spawn_store(kind)),
@@ -557,18 +436,18 @@ impl DepositCall {
     /// audio is never lost to an error.
     fn spawn_store(&mut self, kind: MessageKind) -> oneshot::Receiver<bool> {
         let (tx, rx) = oneshot::channel();
-        let media = &mut self.media;
-        let entry = media.spool.take();
+        let recording = &mut self.recording;
+        let entry = recording.spool.take();
         // A recording never started (missed call) still has its empty file.
-        let closing = media
+        let closing = recording
             .closing
             .take()
-            .or_else(|| media.idle_recorder.take().map(Closing::Discard));
+            .or_else(|| recording.idle.take().map(Closing::Discard));
         let audio = match kind {
             MessageKind::VoiceMail => entry.as_ref().map(|e| e.wav.clone()),
             MessageKind::MissedCall => None,
         };
-        let recorded_samples = media.recorded_samples;
+        let recorded_samples = recording.samples;
         let address = mailbox_address(&self.mailbox);
         let msg = NewMessage {
             kind,
@@ -582,8 +461,8 @@ impl DepositCall {
             audio: audio.clone(),
             delivery_id: entry.as_ref().map(|e| e.id.clone()),
             recovered: false,
-            media_stats: Some(media.stats().to_string()),
-            cut_short: media.write_error.take(),
+            media_stats: Some(self.media.stats().to_string()),
+            cut_short: recording.write_error.take(),
         };
         let shared = self.s.shared.clone();
         let store = self.s.shared.store.clone();
@@ -653,8 +532,8 @@ impl DepositCall {
             (None, _) => "failed",
         };
         metrics::counter!(telemetry::CALLS_TOTAL, "outcome" => outcome).increment(1);
-        metrics::counter!(telemetry::RTP_RECEIVED).increment(media.packets_in);
-        metrics::counter!(telemetry::RTP_SENT).increment(media.sender.packets_sent());
+        metrics::counter!(telemetry::RTP_RECEIVED).increment(media.packets_in());
+        metrics::counter!(telemetry::RTP_SENT).increment(media.packets_out());
         metrics::counter!(telemetry::RTP_LOST).increment(stats.lost);
         metrics::counter!(telemetry::RTP_FOREIGN).increment(stats.foreign);
         metrics::histogram!(telemetry::RTP_JITTER).record(stats.jitter_ms);
@@ -662,10 +541,10 @@ impl DepositCall {
             reason = ?self.flow.end_reason(),
             kind = ?self.flow.kind(),
             media = %stats,
-            packets_in = media.packets_in,
-            packets_out = media.sender.packets_sent(),
-            skipped_slots = media.sender.skipped_slots(),
-            srtp_failures = media.srtp_failures,
+            packets_in = media.packets_in(),
+            packets_out = media.packets_out(),
+            skipped_slots = media.skipped_slots(),
+            srtp_failures = media.srtp_failures(),
             seconds = self.started.elapsed().as_secs_f32(),
             "call ended"
         );

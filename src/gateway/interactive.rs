@@ -3,138 +3,82 @@
 //! packets.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use rand::Rng;
 use tracing::debug;
 
 use super::call::CallSetup;
-use crate::media::dtmf::{DtmfReceiver, TelephoneEvent};
-use crate::media::latch::SourceLatch;
-use crate::media::pacer::RtpSender;
-use crate::media::player::Player;
-use crate::media::rtp::{self, RtpPacket};
-use crate::media::srtp::SrtpContext;
+use crate::media::session::{MediaEvent, Session};
 
-/// What a received datagram carried.
-pub(super) enum Heard<'a> {
-    /// A new DTMF digit (RFC 4733, deduplicated).
-    Digit(char),
-    /// Audio in the negotiated codec.
-    Audio(RtpPacket<'a>),
-    /// Nothing usable: another source, bad SRTP, a repeat of a digit, comfort noise.
-    Nothing,
-}
-
+/// Media of an interactive call: its session and the call's RTP socket registered with the
+/// reactor (a deposit that follows reads the socket on a media worker instead, with the same
+/// session).
 pub(super) struct Interactive {
-    /// The call's RTP socket, registered with the reactor for as long as the call is
-    /// interactive (a deposit that follows reads it on a media worker instead).
     pub socket: tokio::net::UdpSocket,
-    pub sender: RtpSender,
-    pub player: Player,
-    dtmf: DtmfReceiver,
-    /// (inbound, outbound) SRTP contexts.
-    srtp: Option<(SrtpContext, SrtpContext)>,
-    /// The one source whose packets feed the call.
-    pub latch: SourceLatch,
+    pub media: Session,
     /// One packet at the call's ptime, with room for the SRTP authentication tag.
     tx_buf: Box<[u8]>,
-    pub rx_buf: [u8; 1500],
+    rx_buf: [u8; 1500],
 }
 
+/// How long an interactive call waits when neither a prompt nor its flow needs a tick.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
 impl Interactive {
-    pub fn new(s: &CallSetup, started: Instant) -> std::io::Result<Self> {
-        let (ssrc, seq, ts) = {
-            let mut rng = rand::thread_rng();
-            (rng.gen(), rng.gen(), rng.gen())
-        };
-        let sender = RtpSender::new(started, s.codec, ssrc, seq, ts).with_ptime(s.ptime_ms);
+    pub fn new(s: &CallSetup, media: Session) -> std::io::Result<Self> {
         Ok(Self {
             socket: tokio::net::UdpSocket::from_std(s.socket.try_clone()?)?,
-            tx_buf: vec![0; sender.packet_len() + 16].into_boxed_slice(),
-            sender,
-            player: Player::new(),
-            dtmf: DtmfReceiver::new(),
-            srtp: s.srtp.as_ref().map(|k| (k.inbound(), k.outbound())),
-            latch: SourceLatch::new(started, s.remote_media),
+            tx_buf: vec![0; media.packet_room()].into_boxed_slice(),
+            media,
             rx_buf: [0; 1500],
         })
     }
 
+    /// The session, for the flow that takes the call over (the socket's reactor
+    /// registration goes).
+    pub fn into_session(self) -> Session {
+        self.media
+    }
+
     /// The next instant a packet is due, or `flow` needs a tick if sooner.
     pub fn next_wakeup(&self, flow: Option<Instant>) -> Instant {
-        let media = self.sender.poll_timeout();
+        let media = self
+            .media
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + IDLE_WAKE);
         flow.map_or(media, |t| t.min(media))
     }
 
-    /// Sends every packet due at `now`. True if the playback finished with them.
-    pub async fn send_due(&mut self, s: &CallSetup, now: Instant) -> bool {
-        let was_playing = self.player.is_playing();
-        while let Some(mut n) = self
-            .sender
-            .poll_transmit(now, &mut self.player, &mut self.tx_buf)
-        {
-            if let Some((_, outbound)) = self.srtp.as_mut() {
-                match outbound.protect(&mut self.tx_buf, n) {
-                    Ok(len) => n = len,
-                    Err(_) => continue,
-                }
-            }
-            if let Err(e) = self.socket.send_to(&self.tx_buf[..n], s.remote_media).await {
+    /// Sends every packet due at `now`.
+    pub async fn send_due(&mut self, now: Instant) {
+        while let Some(t) = self.media.poll_transmit(now, &mut self.tx_buf) {
+            if let Err(e) = self
+                .socket
+                .send_to(&self.tx_buf[..t.len], t.destination)
+                .await
+            {
                 debug!(error = %e, "RTP send failed");
             }
         }
-        was_playing && !self.player.is_playing()
     }
 
-    /// Removes SRTP from the `n` bytes in `rx_buf` (if the call uses it): the plain length.
-    pub fn unprotect(&mut self, n: usize) -> Option<usize> {
-        match self.srtp.as_mut() {
-            Some((inbound, _)) => inbound.unprotect(&mut self.rx_buf[..n]).ok(),
-            None => Some(n),
+    /// Waits for the next datagram and hands it to the session.
+    pub async fn receive(&mut self) {
+        if let Ok((n, from)) = self.socket.recv_from(&mut self.rx_buf).await {
+            self.media
+                .handle_datagram(Instant::now(), from, &mut self.rx_buf[..n]);
         }
     }
 
-    /// Applies SRTP to the `n`-byte RTP packet at the start of `buf` (which has room for the
-    /// tag), if the call uses it: the length to send.
-    pub fn protect(&mut self, buf: &mut [u8], n: usize) -> Option<usize> {
-        match self.srtp.as_mut() {
-            Some((_, outbound)) => outbound.protect(buf, n).ok(),
-            None => Some(n),
-        }
+    /// The next thing the media reported.
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.media.poll_event()
     }
 
     /// The peer moved its media (re-INVITE).
     pub fn remote_moved(&mut self, s: &mut CallSetup, addr: SocketAddr) {
         s.remote_media = addr;
-        self.latch.set_offered(Instant::now(), addr);
-    }
-
-    /// Interprets `n` bytes received into `rx_buf` from `from` at `now`.
-    pub fn heard(&mut self, s: &CallSetup, n: usize, from: SocketAddr, now: Instant) -> Heard<'_> {
-        let Some(n) = self.unprotect(n) else {
-            return Heard::Nothing;
-        };
-        let Ok(pkt) = rtp::parse(&self.rx_buf[..n]) else {
-            return Heard::Nothing;
-        };
-        // Only the call's own source may feed it (`media::latch`).
-        if !self.latch.check(now, from, pkt.ssrc).accepted() {
-            return Heard::Nothing;
-        }
-        if Some(pkt.payload_type) == s.telephone_event {
-            if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
-                if let Some(digit) = self.dtmf.handle(pkt.ssrc, pkt.timestamp, &ev) {
-                    debug!(%digit, "DTMF");
-                    return Heard::Digit(digit);
-                }
-            }
-            Heard::Nothing
-        } else if pkt.payload_type == s.payload_type {
-            Heard::Audio(pkt)
-        } else {
-            Heard::Nothing
-        }
+        self.media.set_remote(Instant::now(), addr);
     }
 }
 
@@ -278,35 +222,35 @@ impl PendingTransfer {
 }
 
 /// Relays media between the caller and a bridged second leg until either hangs up. SRTP on
-/// the caller's side is removed and applied here; the second leg is plain RTP on the
-/// operator's network.
+/// the caller's side is removed and applied by the caller's session; the second leg is plain
+/// RTP on the operator's network, with a session of its own (its source latched alike).
 pub(super) async fn relay(s: &mut CallSetup, mut media: Interactive, leg: BridgeLeg) {
     let started = Instant::now();
     let (mut to_leg, mut to_caller) = (0u64, 0u64);
-    let mut leg_buf = [0u8; 1500 + 16];
-    // Each side's stream is latched like a call's own (`media::latch`).
-    let mut leg_latch = SourceLatch::new(started, leg.remote);
+    let mut leg_media = s.leg_session(started, leg.remote);
+    let mut from_caller = [0u8; 1500 + crate::media::session::SRTP_TAG_ROOM];
+    let mut from_leg = [0u8; 1500 + crate::media::session::SRTP_TAG_ROOM];
     loop {
         tokio::select! {
-            r = media.socket.recv_from(&mut media.rx_buf) => {
+            r = media.socket.recv_from(&mut from_caller[..1500]) => {
                 let Ok((n, from)) = r else { continue };
-                let Some(n) = media.unprotect(n) else { continue };
-                let Ok(ssrc) = rtp::parse(&media.rx_buf[..n]).map(|p| p.ssrc) else { continue };
-                if !media.latch.check(Instant::now(), from, ssrc).accepted() {
+                let now = Instant::now();
+                let Some(len) = media.media.handle_relay(now, from, &mut from_caller[..n]) else {
                     continue;
-                }
-                if leg.socket.send_to(&media.rx_buf[..n], leg.remote).await.is_ok() {
+                };
+                let Some(t) = leg_media.relay_transmit(&mut from_caller, len) else { continue };
+                if leg.socket.send_to(&from_caller[..t.len], t.destination).await.is_ok() {
                     to_leg += 1;
                 }
             }
-            r = leg.socket.recv_from(&mut leg_buf[..1500]) => {
+            r = leg.socket.recv_from(&mut from_leg[..1500]) => {
                 let Ok((n, from)) = r else { continue };
-                let Ok(ssrc) = rtp::parse(&leg_buf[..n]).map(|p| p.ssrc) else { continue };
-                if !leg_latch.check(Instant::now(), from, ssrc).accepted() {
+                let now = Instant::now();
+                let Some(len) = leg_media.handle_relay(now, from, &mut from_leg[..n]) else {
                     continue;
-                }
-                let Some(n) = media.protect(&mut leg_buf, n) else { continue };
-                if media.socket.send_to(&leg_buf[..n], s.remote_media).await.is_ok() {
+                };
+                let Some(t) = media.media.relay_transmit(&mut from_leg, len) else { continue };
+                if media.socket.send_to(&from_leg[..t.len], t.destination).await.is_ok() {
                     to_caller += 1;
                 }
             }
@@ -327,7 +271,7 @@ pub(super) async fn relay(s: &mut CallSetup, mut media: Interactive, leg: Bridge
         ?leg.leg,
         to_leg,
         to_caller,
-        foreign = media.latch.foreign() + leg_latch.foreign(),
+        foreign = media.media.foreign() + leg_media.foreign(),
         seconds = started.elapsed().as_secs_f32(),
         "bridged transfer ended"
     );

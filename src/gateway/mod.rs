@@ -216,7 +216,7 @@ pub(crate) struct Shared {
     /// Finds where MWI NOTIFYs go (static routes, then RFC 3263).
     pub locator: crate::sip::locate::Locator,
     /// Subscriber-access calls per mailbox (`subscriber.max_sessions_per_mailbox`).
-    pub subscriber_sessions: subscriber_call::Sessions,
+    pub subscriber_sessions: subscriber_call::MailboxSessions,
 }
 
 /// The trusted peer networks and accepted TLS certificate names: the config's plus the dial
@@ -415,7 +415,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
     };
     let (config_media, config_seed) = (config.media.clone(), config.call.rng_seed);
     let subscriber_sessions =
-        subscriber_call::Sessions::new(config.subscriber.max_sessions_per_mailbox);
+        subscriber_call::MailboxSessions::new(config.subscriber.max_sessions_per_mailbox);
     let core = Core {
         beep: Arc::from(crate::media::prompts::tone(
             config.call.beep_hz,

@@ -1,7 +1,7 @@
 //! Subscriber access on a call: the media loop around `flows::subscriber`. It renders what the
 //! flow asks to say (prompts, counts, envelopes, message audio), feeds it DTMF, records the
 //! greeting, and runs the store and PIN operations on the blocking pool. It also keeps the
-//! per-mailbox cap on concurrent sessions ([`Sessions`]) and the audit trail of log-ons.
+//! per-mailbox cap on concurrent sessions ([`MailboxSessions`]) and the audit trail of log-ons.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,16 +14,14 @@ use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
 
 use super::call::{mailbox_address, send_mwi, CallSetup, CallSignal};
-use super::interactive::{
-    refer_target, BridgeLeg, Heard, Interactive, PendingTransfer, TransferResult,
-};
+use super::interactive::{refer_target, BridgeLeg, Interactive, PendingTransfer, TransferResult};
 use super::CoreCmd;
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::subscriber::{
     Command, Folder, Input, MessageRef, PinCheck, Say, Subscriber, SubscriberLimits,
 };
-use crate::media::player::Player;
 use crate::media::recorder::Recorder;
+use crate::media::session::{MediaEvent, Session};
 use crate::media::speech;
 use crate::store::pin::{LogOn, PinStore};
 use crate::store::{MailboxId, MessageKind};
@@ -50,14 +48,15 @@ pub(super) async fn run(
     let mut mailbox = known;
     let mut loaded = Loaded::default();
     let started = Instant::now();
-    let mut media = match Interactive::new(s, started) {
+    let mut media = match Interactive::new(s, s.new_session(started)) {
         Ok(media) => media,
         Err(e) => {
             error!(error = %e, "cannot set up the call's media");
             return;
         }
     };
-    let mut recorder: Option<(Recorder, PathBuf)> = None;
+    // The greeting being recorded (the session writes it).
+    let mut recording: Option<PathBuf> = None;
     let mut pending: Option<oneshot::Receiver<(Input, Option<Loaded>)>> = None;
     let mut out = Vec::new();
     // A call-back in progress, and its second leg once bridged.
@@ -65,7 +64,7 @@ pub(super) async fn run(
     let mut bridged: Option<BridgeLeg> = None;
     // This call's place among the mailbox's sessions: held until `run` returns, however the
     // call ends (a panic or an aborted task drops it too).
-    let mut session: Option<Session> = None;
+    let mut mailbox_session: Option<MailboxSession> = None;
 
     flow.handle(Instant::now(), Input::Answered, &mut out);
     loop {
@@ -83,8 +82,12 @@ pub(super) async fn run(
                     continue;
                 }
                 if let Command::OpenSession { mailbox: id } = &cmd {
-                    session = open_session(s, id);
-                    flow.handle(Instant::now(), Input::Session(session.is_some()), &mut out);
+                    mailbox_session = open_session(s, id);
+                    flow.handle(
+                        Instant::now(),
+                        Input::Session(mailbox_session.is_some()),
+                        &mut out,
+                    );
                     continue;
                 }
                 execute(
@@ -92,8 +95,8 @@ pub(super) async fn run(
                     plan,
                     &mut mailbox,
                     &loaded,
-                    &mut media.player,
-                    &mut recorder,
+                    &mut media.media,
+                    &mut recording,
                     &mut pending,
                     cmd,
                 )
@@ -117,26 +120,14 @@ pub(super) async fn run(
         tokio::select! {
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {
                 let now = Instant::now();
-                if media.send_due(s, now).await {
-                    flow.handle(now, Input::PlaybackDone, &mut out);
-                }
+                media.send_due(now).await;
+                heard(&mut media, &mut flow, &mut out);
                 if transfer.take_if(|t| t.expired(now)).is_some() {
                     flow.handle(now, Input::TransferFailed, &mut out);
                 }
                 flow.handle(now, Input::Tick, &mut out);
             }
-            r = media.socket.recv_from(&mut media.rx_buf) => {
-                let Ok((n, from)) = r else { continue };
-                match media.heard(s, n, from, Instant::now()) {
-                    Heard::Digit(digit) => flow.handle(Instant::now(), Input::Dtmf(digit), &mut out),
-                    Heard::Audio(pkt) if flow.is_recording() => {
-                        if let Some((r, _)) = recorder.as_mut() {
-                            let _ = r.push(s.codec, &pkt);
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            () = media.receive() => heard(&mut media, &mut flow, &mut out),
             sig = s.signals.recv() => match sig {
                 Some(CallSignal::RemoteMedia(addr)) => media.remote_moved(s, addr),
                 Some(CallSignal::Acked) => {}
@@ -166,7 +157,8 @@ pub(super) async fn run(
             }
         }
     }
-    if let Some((r, path)) = recorder.take() {
+    // A greeting left unfinished (the caller hung up while recording) is not kept.
+    if let (Some(r), Some(path)) = (media.media.take_recorder(), recording.take()) {
         let _ = r.finish(None);
         let _ = std::fs::remove_file(path);
     }
@@ -174,12 +166,12 @@ pub(super) async fn run(
         super::interactive::relay(s, media, leg).await;
     }
     // Free the mailbox's place before saying so: the log line means the next call may have it.
-    drop(session);
+    drop(mailbox_session);
     info!(mailbox = ?flow.mailbox(), seconds = started.elapsed().as_secs_f32(), "subscriber access ended");
 }
 
 /// Takes one of the sessions of mailbox `id` for this call, or says why not.
-fn open_session(s: &CallSetup, id: &str) -> Option<Session> {
+fn open_session(s: &CallSetup, id: &str) -> Option<MailboxSession> {
     let sessions = &s.shared.subscriber_sessions;
     let session = sessions.open(id);
     match &session {
@@ -195,12 +187,12 @@ fn open_session(s: &CallSetup, id: &str) -> Option<Session> {
 /// Subscriber-access calls in progress per mailbox, capped (`subscriber.max_sessions_per_mailbox`)
 /// so that parallel calls cannot multiply the PIN guesses one caller makes. Per gateway process.
 #[derive(Debug)]
-pub(crate) struct Sessions {
+pub(crate) struct MailboxSessions {
     max: u32,
     open: Arc<Mutex<HashMap<String, u32>>>,
 }
 
-impl Sessions {
+impl MailboxSessions {
     pub(crate) fn new(max: u32) -> Self {
         Self {
             max,
@@ -210,14 +202,14 @@ impl Sessions {
 
     /// One more session on `mailbox`, or `None` when it has `max` already. The session ends
     /// when the returned value is dropped.
-    fn open(&self, mailbox: &str) -> Option<Session> {
+    fn open(&self, mailbox: &str) -> Option<MailboxSession> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let n = open.entry(mailbox.to_owned()).or_insert(0);
         if *n >= self.max {
             return None;
         }
         *n += 1;
-        Some(Session {
+        Some(MailboxSession {
             open: self.open.clone(),
             mailbox: mailbox.to_owned(),
         })
@@ -226,12 +218,12 @@ impl Sessions {
 
 /// One call's session on a mailbox; dropping it frees the place.
 #[derive(Debug)]
-struct Session {
+struct MailboxSession {
     open: Arc<Mutex<HashMap<String, u32>>>,
     mailbox: String,
 }
 
-impl Drop for Session {
+impl Drop for MailboxSession {
     fn drop(&mut self) {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(n) = open.get_mut(&self.mailbox) {
@@ -266,6 +258,20 @@ fn audit_log_on(mailbox: &str, source: SocketAddr, outcome: LogOn, max: u32) -> 
                 "log-on refused: the mailbox is locked (PIN not checked)"
             );
             PinCheck::Locked
+        }
+    }
+}
+
+/// Hands what the media reported to the flow: digits and the end of prompts.
+fn heard(media: &mut Interactive, flow: &mut Subscriber, out: &mut Vec<Command>) {
+    while let Some(event) = media.poll_event() {
+        match event {
+            MediaEvent::Digit(d) => flow.handle(Instant::now(), Input::Dtmf(d), out),
+            MediaEvent::PlaybackDone => flow.handle(Instant::now(), Input::PlaybackDone, out),
+            MediaEvent::RecordFailed => {
+                warn!(error = ?media.media.record_error(), "greeting recording failed")
+            }
+            MediaEvent::Audio { .. } => {}
         }
     }
 }
@@ -313,8 +319,8 @@ async fn execute(
     plan: &DialPlan,
     mailbox: &mut Option<MailboxEntry>,
     loaded: &Loaded,
-    player: &mut Player,
-    recorder: &mut Option<(Recorder, PathBuf)>,
+    media: &mut Session,
+    recording: &mut Option<PathBuf>,
     pending: &mut Option<oneshot::Receiver<(Input, Option<Loaded>)>>,
     cmd: Command,
 ) {
@@ -325,11 +331,11 @@ async fn execute(
         Command::Play(says) => {
             for say in says {
                 if let Some(audio) = render(s, loaded, &say) {
-                    player.enqueue(audio);
+                    media.play(audio);
                 }
             }
         }
-        Command::StopPlayback => player.clear(),
+        Command::StopPlayback => media.stop_playback(),
         Command::LookupExtension(digits) => {
             let found = plan
                 .mailboxes
@@ -391,12 +397,15 @@ async fn execute(
                 rand::thread_rng().gen::<u64>()
             ));
             match Recorder::create(&path) {
-                Ok(r) => *recorder = Some((r, path)),
+                Ok(r) => {
+                    media.record_to(r);
+                    *recording = Some(path);
+                }
                 Err(e) => warn!(error = %e, "cannot record greeting"),
             }
         }
         Command::SaveGreeting(kind) => {
-            let rec = recorder.take();
+            let rec = media.stop_recording().zip(recording.take());
             spawn_job(pending, move || {
                 let Some((r, path)) = rec else {
                     return (Input::StoreDone(false), None);
@@ -529,7 +538,7 @@ mod tests {
 
     #[test]
     fn sessions_are_capped_per_mailbox_and_freed_on_drop() {
-        let sessions = Sessions::new(2);
+        let sessions = MailboxSessions::new(2);
         let a1 = sessions.open("alice").expect("first");
         let a2 = sessions.open("alice").expect("second");
         assert!(sessions.open("alice").is_none(), "third refused");
@@ -549,7 +558,7 @@ mod tests {
 
     #[test]
     fn a_panicking_call_frees_its_session() {
-        let sessions = Sessions::new(1);
+        let sessions = MailboxSessions::new(1);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _session = sessions.open("alice").expect("free");
             panic!("call task failed");

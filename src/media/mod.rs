@@ -14,6 +14,7 @@ pub mod player;
 pub mod prompts;
 pub mod recorder;
 pub mod rtp;
+pub mod session;
 pub mod speech;
 pub mod srtp;
 pub mod stats;

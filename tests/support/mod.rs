@@ -459,6 +459,8 @@ pub struct Ua {
     pub invite_branch: String,
     /// The last INVITE, retransmitted (Timer A, unreliable transport) until answered.
     last_invite: Option<String>,
+    /// Sequence number of the next RFC 4733 packet.
+    dtmf_seq: std::sync::atomic::AtomicU16,
 }
 
 impl Ua {
@@ -476,6 +478,7 @@ impl Ua {
             to: None,
             invite_branch: String::new(),
             last_invite: None,
+            dtmf_seq: std::sync::atomic::AtomicU16::new(5000),
         }
     }
 
@@ -522,6 +525,20 @@ impl Ua {
                  a=fmtp:101 0-15\r\na=ptime:{ms}\r\n"
             ),
         )
+    }
+
+    /// An RTP/SAVP offer of PCMU and telephone-event with an SDES key (`key` is key||salt).
+    pub fn srtp_offer(&self, key: &[u8; 30]) -> String {
+        use base64::Engine as _;
+        let inline = base64::engine::general_purpose::STANDARD.encode(key);
+        self.sdp_offer(
+            "0 101",
+            &format!(
+                "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n\
+                 a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{inline}\r\n"
+            ),
+        )
+        .replace("RTP/AVP", "RTP/SAVP")
     }
 
     pub fn g711_offer(&self) -> String {
@@ -815,8 +832,10 @@ impl Ua {
         *ts = ts.wrapping_add(samples.len() as u32);
     }
 
-    /// Sends one RFC 4733 event (3 packets, then 3 end packets) with its own SSRC.
+    /// Sends one RFC 4733 event (3 packets, then 3 end packets) with its own SSRC; the
+    /// events' sequence numbers go on from one key to the next, as a phone's do.
     pub fn send_dtmf(&self, to: SocketAddr, digit: char, ts: u32) {
+        let first_seq = self.dtmf_seq.fetch_add(6, Ordering::Relaxed);
         let event = dtmf::char_event(digit).unwrap();
         let mut buf = [0u8; 16];
         for (i, (end, duration)) in [
@@ -833,7 +852,7 @@ impl Ua {
             let h = rtp::RtpHeader {
                 marker: i == 0,
                 payload_type: 101,
-                sequence: 5000 + i as u16,
+                sequence: first_seq.wrapping_add(i as u16),
                 timestamp: ts,
                 ssrc: 0xD7F0,
             }
@@ -848,6 +867,69 @@ impl Ua {
             self.rtp.send_to(&buf[..h + n], to).unwrap();
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// A caller's paced RTP stream, SRTP-protected when `srtp` is set: audio and RFC 4733 keys on
+/// one SSRC and one sequence space, as phones send them.
+pub struct RtpStream {
+    pub srtp: Option<umgw::media::srtp::SrtpContext>,
+    pub ssrc: u32,
+    pub seq: u16,
+    pub ts: u32,
+}
+
+impl RtpStream {
+    /// Sends one packet from `ua`'s RTP socket to `to`.
+    pub fn send(&mut self, ua: &Ua, to: SocketAddr, pt: u8, payload: &[u8], marker: bool) {
+        let mut buf = [0u8; 1500];
+        let h = rtp::RtpHeader {
+            marker,
+            payload_type: pt,
+            sequence: self.seq,
+            timestamp: self.ts,
+            ssrc: self.ssrc,
+        }
+        .write(&mut buf);
+        buf[h..h + payload.len()].copy_from_slice(payload);
+        let mut n = h + payload.len();
+        if let Some(ctx) = self.srtp.as_mut() {
+            n = ctx.protect(&mut buf, n).unwrap();
+        }
+        ua.rtp.send_to(&buf[..n], to).unwrap();
+        self.seq = self.seq.wrapping_add(1);
+    }
+
+    /// `samples` in `codec`, 20 ms a packet, in real time.
+    pub fn audio(&mut self, ua: &Ua, to: SocketAddr, codec: G711, samples: &[i16]) {
+        let start = Instant::now();
+        for (i, frame) in samples.chunks(160).enumerate() {
+            let mut enc = [0u8; 160];
+            codec.encode(frame, &mut enc);
+            self.send(ua, to, codec.payload_type(), &enc[..frame.len()], i == 0);
+            self.ts = self.ts.wrapping_add(160);
+            let due = start + Duration::from_millis(20 * (i as u64 + 1));
+            if let Some(w) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(w);
+            }
+        }
+    }
+
+    /// One key as RFC 4733 (payload type 101): three updates and the end three times.
+    pub fn key(&mut self, ua: &Ua, to: SocketAddr, digit: char) {
+        for k in 0..6u16 {
+            let mut ev = [0u8; 4];
+            dtmf::TelephoneEvent {
+                event: dtmf::char_event(digit).unwrap(),
+                end: k >= 3,
+                volume: 10,
+                duration: 160 * (k + 1).min(4),
+            }
+            .write(&mut ev);
+            self.send(ua, to, 101, &ev, k == 0);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.ts = self.ts.wrapping_add(640);
     }
 }
 
