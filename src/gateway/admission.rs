@@ -1,0 +1,273 @@
+//! Whether and how to take a new call: a pure function of the INVITE, where it came from, the
+//! dial plans, the config and the gateway's conditions (draining, free disk). The peer ACL
+//! was applied by the endpoint already (untrusted peers get a stateless 403 there).
+//!
+//! In order: shutting down (503), disk (503), who the call is for and the dial-plan route
+//! (404), the plan's transport security (403), the SDP offer (415 / 488 with what was wrong).
+//! A refusal carries its status, reason phrase and explanation headers; the reason phrases
+//! live here, in one place.
+
+use tracing::{error, info, warn};
+
+use super::call::{deposit_limits, FlowSetup};
+use crate::config::Config;
+use crate::dialplan::{DialPlans, Route, VoipSecurity};
+use crate::sdp;
+use crate::sip::endpoint::Explanation;
+use crate::sip::headers;
+use crate::sip::message::{self, Message};
+use crate::sip::Remote;
+
+/// What the gateway's state says about taking calls now.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Conditions {
+    /// Shutting down: no new calls.
+    pub draining: bool,
+    /// Free bytes on the spool's file system, if known.
+    pub spool_free: Option<u64>,
+}
+
+/// A call the gateway takes, and what for.
+#[derive(Debug, Clone)]
+pub(crate) struct CallPlan {
+    pub flow: FlowSetup,
+    /// How the call's log lines name it: the mailbox, or the service.
+    pub label: String,
+    pub plan_name: String,
+    pub called: String,
+    pub caller: Option<String>,
+    pub caller_name: Option<String>,
+    /// How media must be protected under the plan's VoIPSecurity.
+    pub policy: sdp::MediaSecurity,
+    /// The SDP offer to answer (one part of a Lync multipart body).
+    pub offer: String,
+}
+
+/// A call the gateway refuses: the final response to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reject {
+    pub code: u16,
+    pub why: Explanation,
+}
+
+impl Reject {
+    fn new(code: u16) -> Self {
+        Reject {
+            code,
+            why: Explanation::default(),
+        }
+    }
+
+    /// A refused offer: 488 with a Warning saying what was wrong with it, 415 with the
+    /// bodies we take, 400 for a body that does not parse.
+    fn offer(e: &sdp::SdpError) -> Self {
+        let code = e.status_code();
+        info!(error = %e, code, "SDP offer refused");
+        Reject {
+            code,
+            why: Explanation {
+                warning: e.warning(),
+                accept: (code == 415).then_some(sdp::ACCEPT),
+            },
+        }
+    }
+
+    /// The reason phrase of the status.
+    pub fn reason(&self) -> &'static str {
+        reason_phrase(self.code)
+    }
+}
+
+/// Reason phrases for the statuses the gateway refuses calls with.
+pub(crate) fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        415 => "Unsupported Media Type",
+        480 => "Temporarily Unavailable",
+        488 => "Not Acceptable Here",
+        503 => "Service Unavailable",
+        _ => "Server Internal Error",
+    }
+}
+
+/// Decides about the INVITE `request` that `remote` sent.
+pub(crate) fn admit(
+    request: &Message,
+    remote: &Remote,
+    plans: &DialPlans,
+    config: &Config,
+    conditions: Conditions,
+) -> Result<CallPlan, Reject> {
+    if conditions.draining {
+        info!("shutting down: 503 for a new call");
+        return Err(Reject::new(503));
+    }
+    let min_free = config.call.min_free_disk_mb.saturating_mul(1024 * 1024);
+    if let Some(free) = conditions.spool_free {
+        if free < min_free {
+            error!(
+                free_mb = free / (1024 * 1024),
+                min_mb = config.call.min_free_disk_mb,
+                "disk almost full: 503 for a new call"
+            );
+            return Err(Reject::new(503));
+        }
+    }
+    let ruri = request.request_uri().unwrap_or_default().to_owned();
+    let diverted = diverted_from(request);
+    let called = diverted.clone().unwrap_or_else(|| ruri.clone());
+    let caller_header = request
+        .header("P-Asserted-Identity")
+        .or_else(|| request.header("From"))
+        .unwrap_or("");
+    let caller = caller_number(message::uri_of(caller_header));
+    let caller_name = message::display_name_of(caller_header);
+    let (plan, flow) = match plans.route(remote.addr.ip(), &ruri, diverted.as_deref()) {
+        Route::Deposit(resolved) => (
+            resolved.plan,
+            FlowSetup::Deposit {
+                mailbox: resolved.mailbox.clone(),
+                limits: deposit_limits(resolved.plan),
+            },
+        ),
+        Route::SubscriberAccess { plan } => {
+            // Caller ID that is one of this plan's users skips the extension question.
+            let known = caller
+                .as_deref()
+                .and_then(|c| plans.resolve(c))
+                .filter(|r| r.plan.name == plan.name)
+                .map(|r| r.mailbox.clone());
+            let flow = FlowSetup::Subscriber {
+                plan: Box::new(plan.clone()),
+                known,
+                pilot_uri: ruri.clone(),
+            };
+            (plan, flow)
+        }
+        Route::AutoAttendant { plan, attendant } => {
+            let index = plan
+                .auto_attendants
+                .iter()
+                .position(|a| std::ptr::eq(a, attendant))
+                .unwrap_or_default();
+            let flow = FlowSetup::Attendant {
+                plan: Box::new(plan.clone()),
+                index,
+                pilot_uri: ruri.clone(),
+            };
+            (plan, flow)
+        }
+        Route::NotFound => {
+            info!(%called, %ruri, peer = %remote.addr, "no mailbox for called party: 404");
+            return Err(Reject::new(404));
+        }
+    };
+    let (security, plan_name) = (plan.voip_security, plan.name.clone());
+    if security.needs_tls() && !remote.transport.is_secure() {
+        info!(
+            plan = %plan_name, security = security.name(), peer = %remote.addr,
+            "dial plan requires TLS; call arrived unencrypted: 403"
+        );
+        return Err(Reject::new(403));
+    }
+    let label = match &flow {
+        FlowSetup::Deposit { mailbox, .. } => mailbox.id.clone(),
+        FlowSetup::Subscriber { .. } => "subscriber-access".to_owned(),
+        FlowSetup::Attendant { .. } => "auto-attendant".to_owned(),
+    };
+    // Every later line of this call carries the mailbox.
+    tracing::Span::current().record("mailbox", label.as_str());
+    let policy = media_policy(security);
+    let offer = sdp_offer(request, policy).map_err(|e| Reject::offer(&e))?;
+    // Whether the offer can be answered at all; the answer itself is written once the call
+    // has its port.
+    sdp::negotiate_secure(&offer, config.media.address, 0, 0, policy, &[0; 30])
+        .map_err(|e| Reject::offer(&e))?;
+    Ok(CallPlan {
+        flow,
+        label,
+        plan_name,
+        called,
+        caller,
+        caller_name,
+        policy,
+        offer,
+    })
+}
+
+/// How media must be protected under a dial plan's VoIPSecurity. Secured demands SRTP (a plain
+/// RTP offer gets 488). The other modes answer SRTP when that is all the peer offers, since a
+/// Lync pool requires encryption by default and refusing it would fail every call.
+fn media_policy(security: VoipSecurity) -> sdp::MediaSecurity {
+    match security {
+        VoipSecurity::Secured => sdp::MediaSecurity::SrtpRequired,
+        VoipSecurity::SipSecured | VoipSecurity::Unsecured => sdp::MediaSecurity::SrtpOptional,
+    }
+}
+
+/// The SDP offer of an INVITE (one part of a Lync multipart body), or why it cannot be had.
+fn sdp_offer(request: &Message, policy: sdp::MediaSecurity) -> Result<String, sdp::SdpError> {
+    if request.body.is_empty() {
+        return Err(sdp::SdpError::NoOffer);
+    }
+    let ctype = request.header("Content-Type").unwrap_or("application/sdp");
+    sdp::select_offer_for(ctype, &request.body, policy)
+}
+
+/// The user a diverted call was for: History-Info (RFC 7044), else Diversion (RFC 5806), else
+/// the Request-URI's RFC 4458 `target`. `None` for a direct call (to a pilot, or to a user's
+/// own voice-mail URI).
+pub fn diverted_from(request: &Message) -> Option<String> {
+    let hi: Vec<&str> = request.headers_named("History-Info").collect();
+    if !hi.is_empty() {
+        match headers::parse_history_info(&hi) {
+            Ok(entries) => {
+                if let Some(e) = headers::called_from_history_info(&entries) {
+                    return Some(e.uri.clone());
+                }
+            }
+            Err(e) => warn!(error = %e, "ignoring unparseable History-Info"),
+        }
+    }
+    let div: Vec<&str> = request.headers_named("Diversion").collect();
+    if !div.is_empty() {
+        match headers::parse_diversion(&div) {
+            Ok(entries) => {
+                if let Some(e) = headers::called_from_diversion(&entries) {
+                    return Some(e.uri.clone());
+                }
+            }
+            Err(e) => warn!(error = %e, "ignoring unparseable Diversion"),
+        }
+    }
+    headers::target_from_uri_params(request.request_uri().unwrap_or_default())
+}
+
+/// The caller as a number where the URI's user part is one, else the URI.
+fn caller_number(uri: &str) -> Option<String> {
+    if uri.is_empty() {
+        return None;
+    }
+    let rest = uri
+        .strip_prefix("sip:")
+        .or_else(|| uri.strip_prefix("sips:"))
+        .or_else(|| uri.strip_prefix("tel:"))
+        .unwrap_or(uri);
+    let user = rest.split(['@', ';']).next().unwrap_or(rest);
+    if !user.is_empty()
+        && user
+            .trim_start_matches('+')
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+    {
+        Some(user.to_owned())
+    } else {
+        Some(uri.to_owned())
+    }
+}
+
+#[cfg(test)]
+#[path = "admission_test.rs"]
+mod tests;

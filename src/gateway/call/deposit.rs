@@ -1,0 +1,505 @@
+//! A deposit on a call: greeting, beep, recording, store. The call's part around the sans-IO
+//! [`Deposit`] flow: it plays what the flow asks through the call's media session, taps the
+//! recording into the spool entry made before the call was answered, and stores the message
+//! with a [`Job`] (finish the WAV, deposit, count for the lamp), so nothing here waits for a
+//! disk. The spool entry is removed only after the store has committed the message: audio is
+//! never lost to an error.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use tracing::{debug, error, info, warn};
+
+use super::{mailbox_address, CallContext, CallRequest, Event, Io, Mwi, Transition};
+use crate::dialplan::MailboxEntry;
+use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
+use crate::gateway::jobs::{Job, JobResult};
+use crate::gateway::spool::{SpoolEntry, SpoolMeta};
+use crate::gateway::Shared;
+use crate::media::recorder::Recorder;
+use crate::media::session::{MediaEvent, Session};
+use crate::store::{GreetingKind, MailboxId, MessageKind, NewMessage};
+use crate::telemetry;
+
+/// Who called, as the message and its spool entry record it.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub number: Option<String>,
+    pub name: Option<String>,
+    pub sip_call_id: String,
+}
+
+/// What a deposit needs from storage before it starts.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    received: SystemTime,
+    greeting: Arc<[i16]>,
+    mailbox_full: bool,
+    /// The call's spool entry and its (empty) WAV, made before the call is answered so that
+    /// the media path never creates a file: neither the recording nor a missed-call notice
+    /// waits for the disk (or for the spool directory's lock) once media flows.
+    spool: (SpoolEntry, Recorder),
+}
+
+impl Prepared {
+    /// The call went away before it was answered: its spool entry goes (nothing to deliver).
+    pub fn discard(self) -> Job {
+        let (entry, recorder) = self.spool;
+        Job::new(move || {
+            drop(recorder);
+            entry.remove();
+            JobResult::Done
+        })
+    }
+}
+
+/// Prepares the deposit of a message for `mailbox`: the greeting, the quota, and the spool
+/// entry with its (empty) WAV. `JobResult::Prepared(None)` (logged) when the spool entry
+/// cannot be made: nothing could be recorded, not even a missed-call notice kept safe.
+pub(crate) fn prepare(
+    shared: &Arc<Shared>,
+    mailbox: &MailboxEntry,
+    limits: &DepositLimits,
+    caller: &Caller,
+) -> Job {
+    let received = SystemTime::now();
+    let meta = spool_meta(caller, mailbox, received, limits.min_message);
+    let (shared, mailbox) = (shared.clone(), mailbox.clone());
+    Job::new(move || JobResult::Prepared(prepare_now(&shared, &mailbox, &meta, received)))
+}
+
+fn prepare_now(
+    shared: &Shared,
+    mailbox: &MailboxEntry,
+    meta: &(String, SpoolMeta),
+    received: SystemTime,
+) -> Option<Box<Prepared>> {
+    let entry = match shared.spool.create(&meta.0, &meta.1) {
+        Ok(entry) => entry,
+        Err(e) => {
+            error!(error = %e, spool = %shared.spool.dir().display(), "cannot create the spool entry: refusing the call");
+            return None;
+        }
+    };
+    let recorder = match Recorder::create(&entry.wav) {
+        Ok(r) => r,
+        Err(e) => {
+            error!(error = %e, "cannot create the recording file: refusing the call");
+            entry.remove();
+            return None;
+        }
+    };
+    Some(Box::new(Prepared {
+        received,
+        greeting: greeting(shared, mailbox),
+        mailbox_full: mailbox_full(shared, mailbox),
+        spool: (entry, recorder),
+    }))
+}
+
+/// The recording once the flow stopped it: finished (truncate, fsync) or discarded by the
+/// store job, never on the media path.
+#[derive(Debug)]
+enum Closing {
+    Keep {
+        recorder: Recorder,
+        keep_samples: Option<u64>,
+    },
+    Discard(Recorder),
+}
+
+/// What storing the message came to.
+#[derive(Debug)]
+pub(crate) struct StoreOutcome {
+    /// Safe to promise the caller: committed, or kept in the spool for the retry.
+    ok: bool,
+    /// The lamp to update with the mailbox's new counts.
+    mwi: Option<Mwi>,
+}
+
+/// The deposit's part of a call.
+#[derive(Debug)]
+pub(crate) struct DepositFlow {
+    mailbox: MailboxEntry,
+    received: SystemTime,
+    flow: Deposit,
+    out: Vec<Command>,
+    /// The recording's file until the flow starts recording.
+    idle: Option<Recorder>,
+    /// The spool entry of the recording (metadata + WAV).
+    spool: Option<SpoolEntry>,
+    closing: Option<Closing>,
+    /// Samples recorded when the recording stopped.
+    samples: u64,
+    /// Why the recording could not be written, once it could not: the message says so.
+    write_error: Option<String>,
+    greeting: Arc<[i16]>,
+}
+
+impl DepositFlow {
+    /// The deposit, answered at `now`: the greeting starts.
+    pub fn start(
+        io: &mut Io<'_>,
+        now: Instant,
+        prepared: Prepared,
+        mailbox: MailboxEntry,
+        limits: DepositLimits,
+    ) -> Self {
+        let mut flow = Deposit::new(limits);
+        if prepared.mailbox_full {
+            flow.set_mailbox_full();
+        }
+        let (spool, idle) = prepared.spool;
+        let mut d = DepositFlow {
+            mailbox,
+            received: prepared.received,
+            flow,
+            out: Vec::new(),
+            idle: Some(idle),
+            spool: Some(spool),
+            closing: None,
+            samples: 0,
+            write_error: None,
+            greeting: prepared.greeting,
+        };
+        d.flow.handle(now, Input::Answered, &mut d.out);
+        d.execute(io, now);
+        d
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.flow.poll_timeout()
+    }
+
+    /// Feeds one event to the flow and carries out what it asks.
+    pub fn handle(&mut self, io: &mut Io<'_>, now: Instant, event: Event) -> Transition {
+        let input = match event {
+            Event::Media(MediaEvent::Digit(digit)) => {
+                debug!(%digit, "DTMF");
+                Some(Input::Dtmf(digit))
+            }
+            Event::Media(MediaEvent::Audio { silent, recorded }) => {
+                Some(Input::Audio { silent, recorded })
+            }
+            Event::Media(MediaEvent::PlaybackDone) => Some(Input::PlaybackDone),
+            Event::Media(MediaEvent::RecordFailed) => {
+                // Disk full or failing: stop recording, keep what was written, tell the caller.
+                let why = io.media.record_error().unwrap_or("write failed");
+                error!(error = %why, "recording write failed");
+                self.write_error = Some(why.to_owned());
+                Some(Input::RecordFailed)
+            }
+            Event::CallerGone => Some(Input::CallerHungUp),
+            Event::Job(JobResult::Stored(outcome)) => {
+                if let Some(mwi) = outcome.mwi {
+                    io.requests.push(CallRequest::Mwi(mwi));
+                }
+                Some(Input::Stored { ok: outcome.ok })
+            }
+            Event::Tick => Some(Input::Tick),
+            Event::Job(_) | Event::Transfer(_) | Event::Bridge(_) => None,
+        };
+        if let Some(input) = input {
+            self.flow.handle(now, input, &mut self.out);
+            self.execute(io, now);
+        }
+        if self.flow.is_done() {
+            Transition::Done
+        } else {
+            Transition::Stay
+        }
+    }
+
+    fn execute(&mut self, io: &mut Io<'_>, now: Instant) {
+        // Commands can produce inputs (a prompt that cannot play finishes at once), so loop.
+        while !self.out.is_empty() {
+            for cmd in std::mem::take(&mut self.out) {
+                self.command(io, cmd, now);
+            }
+        }
+    }
+
+    fn command(&mut self, io: &mut Io<'_>, cmd: Command, now: Instant) {
+        match cmd {
+            Command::Play(prompt) => {
+                let prompts = &io.cx.shared.prompts;
+                let audio = match prompt {
+                    Prompt::Greeting => Some(self.greeting.clone()),
+                    Prompt::Beep => Some(io.cx.beep.clone()),
+                    Prompt::Saved => prompts.get("vm-saved"),
+                    Prompt::NotSaved => prompts.get("vm-not-saved"),
+                    Prompt::Goodbye => prompts.get("vm-goodbye"),
+                    Prompt::MailboxFull => prompts.get("vm-mailbox-full"),
+                };
+                // A missing prompt finishes at once (the session says so).
+                io.media
+                    .play(audio.unwrap_or_else(|| Arc::from(Vec::new())));
+            }
+            Command::StopPlayback => io.media.stop_playback(),
+            Command::StartRecording => match self.idle.take() {
+                Some(r) => io.media.record_to(r),
+                None => {
+                    error!("cannot start recording: no spool entry");
+                    self.flow.handle(now, Input::RecordFailed, &mut self.out);
+                }
+            },
+            Command::StopRecording { keep_samples } => {
+                // Packets still waiting for a gap belong to the recording (the session writes
+                // them first); the frames they make are reported to a flow that has stopped.
+                if let Some(recorder) = io.media.stop_recording() {
+                    self.samples = recorder.samples();
+                    self.closing = Some(Closing::Keep {
+                        recorder,
+                        keep_samples,
+                    });
+                }
+            }
+            Command::DiscardRecording => {
+                // Too short to keep: the audio goes, the spool entry stays until the
+                // missed-call notice that replaces it is stored.
+                if let Some(recorder) = io.media.take_recorder() {
+                    self.closing = Some(Closing::Discard(recorder));
+                }
+            }
+            Command::Store(kind) => io.jobs.push(self.store(io.cx, io.media, kind)),
+            Command::HangUp => io.requests.push(CallRequest::HangUp),
+        }
+    }
+
+    /// Finishes the recording and deposits the message, off the media path; then the lamp.
+    /// The spool entry is removed only after the store has committed the message: audio is
+    /// never lost to an error.
+    fn store(&mut self, cx: &CallContext, media: &Session, kind: MessageKind) -> Job {
+        let entry = self.spool.take();
+        // A recording never started (missed call) still has its empty file.
+        let closing = self
+            .closing
+            .take()
+            .or_else(|| self.idle.take().map(Closing::Discard));
+        let audio = match kind {
+            MessageKind::VoiceMail => entry.as_ref().map(|e| e.wav.clone()),
+            MessageKind::MissedCall => None,
+        };
+        let recorded_samples = self.samples;
+        let address = mailbox_address(&self.mailbox);
+        let msg = NewMessage {
+            kind,
+            caller: cx.caller.clone(),
+            caller_name: cx.caller_name.clone(),
+            mailbox_address: address.clone(),
+            mailbox_name: self.mailbox.display_name.clone(),
+            received: self.received,
+            duration: Duration::ZERO,
+            call_id: cx.sip_call_id.clone(),
+            audio: audio.clone(),
+            delivery_id: entry.as_ref().map(|e| e.id.clone()),
+            recovered: false,
+            media_stats: Some(media.stats().to_string()),
+            cut_short: self.write_error.take(),
+        };
+        let store = cx.shared.store.clone();
+        let mailbox_id = self.mailbox.id.clone();
+        let notify_target = self.mailbox.notify_target.clone();
+        Job::new(move || {
+            let started = Instant::now();
+            let deposited = (|| {
+                let samples = close_recording(closing).unwrap_or(recorded_samples);
+                let msg = NewMessage {
+                    duration: Duration::from_millis(samples / 8),
+                    ..msg
+                };
+                let id = MailboxId::new(&mailbox_id)?;
+                let stored = store.deposit(&id, &msg)?;
+                metrics::histogram!(telemetry::STORE_LATENCY)
+                    .record(started.elapsed().as_secs_f64());
+                let kind_label = match kind {
+                    MessageKind::VoiceMail => "voicemail",
+                    MessageKind::MissedCall => "missed_call",
+                };
+                metrics::counter!(telemetry::DEPOSITS, "kind" => kind_label).increment(1);
+                // Counting lists the mailbox: only worth it when a lamp is told.
+                let counts = notify_target.is_some().then(|| store.counts(&id));
+                Ok::<_, crate::store::StoreError>((stored, msg.duration, counts))
+            })();
+            let outcome = match deposited {
+                Ok((stored, duration, counts)) => {
+                    info!(id = %stored, ?kind, seconds = duration.as_secs_f32(), "message deposited");
+                    if let Some(entry) = &entry {
+                        entry.remove();
+                    }
+                    let mwi = match (counts, notify_target) {
+                        (Some(Ok(counts)), Some(target)) => Some(Mwi {
+                            target,
+                            account: address,
+                            counts,
+                        }),
+                        (Some(Err(e)), _) => {
+                            warn!(error = %e, "cannot count messages for MWI");
+                            None
+                        }
+                        _ => None,
+                    };
+                    StoreOutcome { ok: true, mwi }
+                }
+                Err(e) => StoreOutcome {
+                    ok: keep_for_retry(entry.as_ref(), &e, audio.as_deref()),
+                    mwi: None,
+                },
+            };
+            JobResult::Stored(outcome)
+        })
+    }
+
+    /// The end of the call: its figures in the log and the metrics.
+    pub fn report(&self, media: &Session, started: Instant) {
+        let stats = media.stats();
+        let outcome = match (self.flow.kind(), self.flow.end_reason()) {
+            (_, Some(EndReason::StorageError)) => "failed",
+            (_, Some(EndReason::MailboxFull)) => "mailbox_full",
+            (Some(MessageKind::VoiceMail), _) => "voicemail",
+            (Some(MessageKind::MissedCall), _) => "missed_call",
+            (None, _) => "failed",
+        };
+        metrics::counter!(telemetry::CALLS_TOTAL, "outcome" => outcome).increment(1);
+        metrics::counter!(telemetry::RTP_RECEIVED).increment(media.packets_in());
+        metrics::counter!(telemetry::RTP_SENT).increment(media.packets_out());
+        metrics::counter!(telemetry::RTP_LOST).increment(stats.lost);
+        metrics::counter!(telemetry::RTP_FOREIGN).increment(stats.foreign);
+        metrics::histogram!(telemetry::RTP_JITTER).record(stats.jitter_ms);
+        info!(
+            reason = ?self.flow.end_reason(),
+            kind = ?self.flow.kind(),
+            media = %stats,
+            packets_in = media.packets_in(),
+            packets_out = media.packets_out(),
+            skipped_slots = media.skipped_slots(),
+            srtp_failures = media.srtp_failures(),
+            seconds = started.elapsed().as_secs_f32(),
+            "call ended"
+        );
+    }
+}
+
+/// Finishes (or discards) the stopped recording: its length in samples, if it was kept.
+fn close_recording(closing: Option<Closing>) -> Option<u64> {
+    match closing? {
+        Closing::Keep {
+            recorder,
+            keep_samples,
+        } => match recorder.finish(keep_samples) {
+            Ok(info) => Some(info.samples),
+            Err(e) => {
+                error!(error = %e, "cannot finish recording");
+                None
+            }
+        },
+        // Nothing to make durable: the audio is emptied here and the file goes (for reuse)
+        // with the spool entry.
+        Closing::Discard(recorder) => {
+            let path = recorder.path().to_owned();
+            drop(recorder);
+            if let Err(e) = crate::gateway::spool::empty(&path) {
+                warn!(error = %e, path = %path.display(), "cannot empty a discarded recording");
+            }
+            None
+        }
+    }
+}
+
+/// The mailbox's away greeting while it is on, else its own greeting, else the default built
+/// from shipped prompts: "Alice Anders [her recorded name] is not available. After the tone..."
+/// or, without a recorded name, "The person at extension 1 0 0 1 is not available...".
+fn greeting(shared: &Shared, mailbox: &MailboxEntry) -> Arc<[i16]> {
+    let load = |kind: GreetingKind| -> Option<Vec<i16>> {
+        let id = MailboxId::new(&mailbox.id).ok()?;
+        let path = shared.store.greeting(&id, kind).ok()??;
+        match crate::media::prompts::load(&path) {
+            Ok(samples) if !samples.is_empty() => Some(samples),
+            Ok(_) => None,
+            Err(e) => {
+                warn!(error = %e, ?kind, "mailbox recording unusable; not used");
+                None
+            }
+        }
+    };
+    if let Some(greeting) = load(GreetingKind::Away).or_else(|| load(GreetingKind::Personal)) {
+        return Arc::from(greeting);
+    }
+    load(GreetingKind::Name)
+        .and_then(|name| crate::gateway::named_greeting(&shared.prompts, &name))
+        .unwrap_or_else(|| crate::gateway::default_greeting(&shared.prompts, &mailbox.extension))
+}
+
+/// Whether the mailbox is over `store.max_messages` / `store.max_bytes`. A store that cannot
+/// say (down) is taken as not full: the recording waits in the spool rather than being refused.
+fn mailbox_full(shared: &Shared, mailbox: &MailboxEntry) -> bool {
+    let quota = shared.quota;
+    if quota == crate::store::Quota::default() {
+        return false;
+    }
+    match MailboxId::new(&mailbox.id).and_then(|id| shared.store.usage(&id)) {
+        Ok(u) if quota.is_full(u) => {
+            info!(
+                messages = u.messages,
+                bytes = u.bytes,
+                "mailbox full: nothing recorded"
+            );
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            warn!(error = %e, "cannot check the mailbox quota; recording anyway");
+            false
+        }
+    }
+}
+
+/// A fresh spool id and the metadata of this call's message.
+fn spool_meta(
+    caller: &Caller,
+    mailbox: &MailboxEntry,
+    received: SystemTime,
+    min_message: Duration,
+) -> (String, SpoolMeta) {
+    let id = format!("{}-{:016x}", mailbox.id, rand::thread_rng().gen::<u64>());
+    let meta = SpoolMeta {
+        mailbox_id: mailbox.id.clone(),
+        mailbox_address: mailbox_address(mailbox),
+        mailbox_name: mailbox.display_name.clone(),
+        caller: caller.number.clone(),
+        caller_name: caller.name.clone(),
+        call_id: caller.sip_call_id.clone(),
+        received_unix_ms: received
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        min_message_ms: min_message.as_millis() as u64,
+        notify_target: mailbox.notify_target.clone(),
+    };
+    (id, meta)
+}
+
+/// After a failed deposit: the spool entry stays, marked for the background retry
+/// (`spool::Retry`). True when the message is safe to promise to the caller ("saved").
+fn keep_for_retry(
+    entry: Option<&SpoolEntry>,
+    e: &crate::store::StoreError,
+    audio: Option<&std::path::Path>,
+) -> bool {
+    let marked = entry.map(|en| en.mark_pending(false));
+    match marked {
+        Some(Ok(())) => {
+            warn!(error = %e, spool = ?audio, "deposit failed; recording kept in spool, delivered when the store is back");
+            true
+        }
+        Some(Err(me)) => {
+            error!(error = %e, mark_error = %me, spool = ?audio, "deposit failed; recording kept in spool for the next start");
+            false
+        }
+        None => {
+            error!(error = %e, "deposit failed; nothing spooled to retry");
+            false
+        }
+    }
+}

@@ -1,0 +1,557 @@
+//! Subscriber access on a call: the call's part around the sans-IO `flows::subscriber`. It
+//! renders what the flow asks to say (prompts, counts, envelopes, message audio) into the
+//! call's media session, feeds it DTMF, records greetings through the session, and runs the
+//! store and PIN operations as [`Job`]s. It also keeps the per-mailbox cap on concurrent
+//! sessions ([`MailboxSessions`]) and the audit trail of log-ons.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime};
+
+use rand::Rng;
+use tracing::{debug, error, info, warn};
+
+use super::transfer::{refer_target, PendingTransfer, TransferResult};
+use super::{mailbox_address, CallContext, CallRequest, Event, Io, Mwi, Transition};
+use crate::dialplan::{DialPlan, MailboxEntry};
+use crate::flows::subscriber::{
+    Command, Folder, Input, MessageRef, PinCheck, Say, Subscriber, SubscriberLimits,
+};
+use crate::gateway::jobs::{Job, JobResult};
+use crate::media::recorder::Recorder;
+use crate::media::session::MediaEvent;
+use crate::media::speech;
+use crate::sip::endpoint::CallId;
+use crate::store::pin::{LogOn, PinStore};
+use crate::store::{MailboxId, MessageKind};
+
+/// Messages loaded for listening: what the flow sees, and their audio.
+#[derive(Debug, Default)]
+pub(crate) struct Loaded {
+    refs: Vec<MessageRef>,
+    audio: Vec<Arc<[i16]>>,
+}
+
+/// What a subscriber-access job came to: the flow's input, and the messages it loaded.
+#[derive(Debug)]
+pub(crate) struct SubscriberResult {
+    input: Input,
+    loaded: Option<Loaded>,
+}
+
+/// Runs `work` off the media path; its answer reaches the flow as an input.
+fn job(work: impl FnOnce() -> (Input, Option<Loaded>) + Send + 'static) -> Job {
+    Job::new(move || {
+        let (input, loaded) = work();
+        JobResult::Subscriber(Box::new(SubscriberResult { input, loaded }))
+    })
+}
+
+/// The subscriber-access part of a call.
+#[derive(Debug)]
+pub(crate) struct SubscriberFlow {
+    plan: Box<DialPlan>,
+    pilot_uri: String,
+    flow: Subscriber,
+    mailbox: Option<MailboxEntry>,
+    loaded: Loaded,
+    /// The greeting being recorded (the session writes it).
+    recording: Option<PathBuf>,
+    out: Vec<Command>,
+    /// A call-back in progress, and its second leg once bridged.
+    transfer: Option<PendingTransfer>,
+    bridged: Option<(CallId, SocketAddr)>,
+    /// This call's place among the mailbox's sessions: held while the flow lives, however
+    /// the call ends.
+    mailbox_session: Option<MailboxSession>,
+    started: Instant,
+}
+
+impl SubscriberFlow {
+    /// Subscriber access through a pilot of `plan`, answered at `now`; `known` is the caller's
+    /// own mailbox when caller ID identified one.
+    pub fn start(
+        io: &mut Io<'_>,
+        now: Instant,
+        plan: Box<DialPlan>,
+        known: Option<MailboxEntry>,
+        pilot_uri: String,
+    ) -> Self {
+        let limits = SubscriberLimits {
+            input_failures: plan.input_failures_before_disconnect,
+            min_pin_length: plan.pin_policy.min_length as u32,
+            ..SubscriberLimits::default()
+        };
+        let mut s = SubscriberFlow {
+            flow: Subscriber::new(limits, known.as_ref().map(|m| m.id.clone())),
+            plan,
+            pilot_uri,
+            mailbox: known,
+            loaded: Loaded::default(),
+            recording: None,
+            out: Vec::new(),
+            transfer: None,
+            bridged: None,
+            mailbox_session: None,
+            started: now,
+        };
+        s.flow.handle(now, Input::Answered, &mut s.out);
+        s.execute(io, now);
+        s
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        PendingTransfer::earliest(self.flow.poll_timeout(), self.transfer.as_ref())
+    }
+
+    /// Feeds one event to the flow and carries out what it asks.
+    pub fn handle(&mut self, io: &mut Io<'_>, now: Instant, event: Event) -> Transition {
+        match event {
+            Event::Media(MediaEvent::Digit(d)) => {
+                self.flow.handle(now, Input::Dtmf(d), &mut self.out)
+            }
+            Event::Media(MediaEvent::PlaybackDone) => {
+                self.flow.handle(now, Input::PlaybackDone, &mut self.out)
+            }
+            Event::Media(MediaEvent::RecordFailed) => {
+                warn!(error = ?io.media.record_error(), "greeting recording failed")
+            }
+            Event::Media(MediaEvent::Audio { .. }) => {}
+            Event::CallerGone => self.flow.handle(now, Input::CallerHungUp, &mut self.out),
+            Event::Job(JobResult::Subscriber(r)) => {
+                if let Some(l) = r.loaded {
+                    self.loaded = l;
+                }
+                self.flow.handle(now, r.input, &mut self.out);
+            }
+            Event::Job(JobResult::Counted(Some(mwi))) => io.requests.push(CallRequest::Mwi(mwi)),
+            Event::Job(_) => {}
+            news @ (Event::Transfer(_) | Event::Bridge(_)) => {
+                let codec = io.media.codec();
+                let result =
+                    PendingTransfer::news(&mut self.transfer, now, codec, news, io.requests);
+                self.settle(now, result);
+            }
+            Event::Tick => {
+                if self.transfer.take_if(|t| t.expired(now)).is_some() {
+                    self.flow.handle(now, Input::TransferFailed, &mut self.out);
+                }
+                self.flow.handle(now, Input::Tick, &mut self.out);
+            }
+        }
+        self.execute(io, now);
+        if !self.flow.is_done() {
+            return Transition::Stay;
+        }
+        self.finish(io);
+        match self.bridged {
+            Some((leg, remote)) => Transition::Bridge { leg, remote },
+            None => Transition::Done,
+        }
+    }
+
+    /// The flow is over: a greeting left unfinished is not kept, the mailbox's place is
+    /// freed, and the log says so.
+    fn finish(&mut self, io: &mut Io<'_>) {
+        if let (Some(r), Some(path)) = (io.media.take_recorder(), self.recording.take()) {
+            io.jobs.push(Job::new(move || {
+                let _ = r.finish(None);
+                let _ = std::fs::remove_file(path);
+                JobResult::Done
+            }));
+        }
+        // Free the mailbox's place before saying so: the log line means the next call may
+        // have it.
+        self.mailbox_session = None;
+        info!(mailbox = ?self.flow.mailbox(), seconds = self.started.elapsed().as_secs_f32(), "subscriber access ended");
+    }
+
+    /// Tells the flow how a call-back went, once known.
+    fn settle(&mut self, now: Instant, result: Option<TransferResult>) {
+        let Some(result) = result else { return };
+        self.transfer = None;
+        let input = match result {
+            TransferResult::Done => Input::Transferred,
+            TransferResult::Bridged { leg, remote } => {
+                self.bridged = Some((leg, remote));
+                Input::Transferred
+            }
+            TransferResult::Failed => Input::TransferFailed,
+        };
+        self.flow.handle(now, input, &mut self.out);
+    }
+
+    fn execute(&mut self, io: &mut Io<'_>, now: Instant) {
+        // Commands answered at once feed the flow new commands: run until none are left.
+        while !self.out.is_empty() {
+            for cmd in std::mem::take(&mut self.out) {
+                self.command(io, now, cmd);
+            }
+        }
+    }
+
+    fn command(&mut self, io: &mut Io<'_>, now: Instant, cmd: Command) {
+        let cx = io.cx;
+        let store = cx.shared.store.clone();
+        let mailbox_id = self
+            .mailbox
+            .as_ref()
+            .and_then(|m| MailboxId::new(&m.id).ok());
+        let mailbox_dir = self
+            .mailbox
+            .as_ref()
+            .map(|m| cx.shared.mailboxes_dir.join(&m.id));
+        match cmd {
+            Command::Play(says) => {
+                for say in says {
+                    if let Some(audio) = render(cx, &self.loaded, &say) {
+                        io.media.play(audio);
+                    }
+                }
+            }
+            Command::StopPlayback => io.media.stop_playback(),
+            Command::LookupExtension(digits) => {
+                let found = self
+                    .plan
+                    .mailboxes
+                    .iter()
+                    .find(|m| m.extension == digits)
+                    .cloned();
+                let id = found.as_ref().map(|m| m.id.clone());
+                self.mailbox = found;
+                self.flow.handle(now, Input::Extension(id), &mut self.out);
+            }
+            Command::OpenSession { mailbox: id } => {
+                self.mailbox_session = open_session(cx, &id);
+                let open = self.mailbox_session.is_some();
+                self.flow.handle(now, Input::Session(open), &mut self.out);
+            }
+            Command::VerifyPin { mailbox: id, pin } => {
+                let policy = self.plan.pin_policy.clone();
+                let source = cx.peer;
+                io.jobs.push(job(move || {
+                    let Some(dir) = mailbox_dir else {
+                        return (Input::Pin(PinCheck::Wrong), None);
+                    };
+                    // Check and count under the mailbox's lock: parallel calls (and `umgw
+                    // mailbox` beside the gateway) cannot lose a count or verify past the limit.
+                    let check = match PinStore::update(&dir, |p| Ok(p.log_on(&pin.0, &policy))) {
+                        Ok(outcome) => {
+                            audit_log_on(&id, source, outcome, policy.max_failed_attempts)
+                        }
+                        Err(e) => {
+                            warn!(mailbox = %id, %source, error = %e, "PIN state unusable: log-on refused");
+                            PinCheck::Wrong
+                        }
+                    };
+                    (Input::Pin(check), None)
+                }));
+            }
+            Command::LoadCounts => io.jobs.push(job(move || {
+                let counts = mailbox_id
+                    .and_then(|id| store.counts(&id).ok())
+                    .unwrap_or_default();
+                (
+                    Input::Counts {
+                        new: counts.new,
+                        saved: counts.old,
+                    },
+                    None,
+                )
+            })),
+            Command::LoadMessages(folder) => io.jobs.push(job(move || {
+                let loaded = mailbox_id
+                    .map(|id| load_messages(&*store, &id, folder))
+                    .unwrap_or_default();
+                (Input::Messages(loaded.refs.clone()), Some(loaded))
+            })),
+            Command::SetSeen { id, seen } => io.jobs.push(job(move || {
+                let ok = mailbox_id.is_some_and(|mb| store.set_seen(&mb, &id, seen).is_ok());
+                (Input::StoreDone(ok), None)
+            })),
+            Command::Delete { id } => io.jobs.push(job(move || {
+                let ok = mailbox_id.is_some_and(|mb| store.delete(&mb, &id).is_ok());
+                (Input::StoreDone(ok), None)
+            })),
+            Command::StartRecording => {
+                let path = cx.shared.spool.dir().join(format!(
+                    "greeting-{:016x}.wav",
+                    rand::thread_rng().gen::<u64>()
+                ));
+                match Recorder::create(&path) {
+                    Ok(r) => {
+                        io.media.record_to(r);
+                        self.recording = Some(path);
+                    }
+                    Err(e) => warn!(error = %e, "cannot record greeting"),
+                }
+            }
+            Command::SaveGreeting(kind) => {
+                let rec = io.media.stop_recording().zip(self.recording.take());
+                io.jobs.push(job(move || {
+                    let Some((r, path)) = rec else {
+                        return (Input::StoreDone(false), None);
+                    };
+                    let ok = r.finish(None).is_ok()
+                        && mailbox_id
+                            .is_some_and(|mb| store.save_greeting(&mb, kind, &path).is_ok());
+                    let _ = std::fs::remove_file(&path);
+                    (Input::StoreDone(ok), None)
+                }));
+            }
+            Command::SetPin(pin) => {
+                let extension = self
+                    .mailbox
+                    .as_ref()
+                    .map(|m| m.extension.clone())
+                    .unwrap_or_default();
+                let policy = self.plan.pin_policy.clone();
+                io.jobs.push(job(move || {
+                    let Some(dir) = mailbox_dir else {
+                        return (Input::PinSet(false), None);
+                    };
+                    let result = PinStore::update(&dir, |p| p.set(&pin.0, &extension, &policy));
+                    if let Err(e) = &result {
+                        info!(error = %e, "new PIN not set");
+                    }
+                    (Input::PinSet(result.is_ok()), None)
+                }));
+            }
+            Command::UpdateMwi => {
+                let target = self.mailbox.as_ref().and_then(|m| m.notify_target.clone());
+                if let (Some(m), Some(id), Some(target)) =
+                    (self.mailbox.clone(), mailbox_id, target)
+                {
+                    io.jobs.push(Job::new(move || {
+                        let mwi = store.counts(&id).ok().map(|counts| Mwi {
+                            target,
+                            account: mailbox_address(&m),
+                            counts,
+                        });
+                        JobResult::Counted(mwi)
+                    }));
+                }
+            }
+            Command::DeleteGreeting(kind) => io.jobs.push(job(move || {
+                let ok = mailbox_id.is_some_and(|mb| store.delete_greeting(&mb, kind).is_ok());
+                (Input::StoreDone(ok), None)
+            })),
+            Command::CallBack { number } => {
+                let refer_to = refer_target(&self.plan, &number, &self.pilot_uri);
+                self.transfer = Some(PendingTransfer::start(
+                    now,
+                    number,
+                    refer_to,
+                    &self.pilot_uri,
+                    io.requests,
+                ));
+            }
+            // Bridged, the user talks to the caller through us: the flow's goodbye must not
+            // hang up the call.
+            Command::HangUp if self.bridged.is_some() => {}
+            Command::HangUp => io.requests.push(CallRequest::HangUp),
+        }
+    }
+}
+
+/// Takes one of the sessions of mailbox `id` for this call, or says why not.
+fn open_session(cx: &CallContext, id: &str) -> Option<MailboxSession> {
+    let sessions = &cx.shared.subscriber_sessions;
+    let session = sessions.open(id);
+    match &session {
+        Some(_) => debug!(mailbox = %id, "subscriber-access session opened"),
+        None => warn!(
+            mailbox = %id, source = %cx.peer, limit = sessions.max,
+            "subscriber access refused: the mailbox has its maximum of sessions"
+        ),
+    }
+    session
+}
+
+/// Subscriber-access calls in progress per mailbox, capped (`subscriber.max_sessions_per_mailbox`)
+/// so that parallel calls cannot multiply the PIN guesses one caller makes. Per gateway process.
+#[derive(Debug)]
+pub(crate) struct MailboxSessions {
+    max: u32,
+    open: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl MailboxSessions {
+    pub(crate) fn new(max: u32) -> Self {
+        Self {
+            max,
+            open: Arc::default(),
+        }
+    }
+
+    /// One more session on `mailbox`, or `None` when it has `max` already. The session ends
+    /// when the returned value is dropped.
+    fn open(&self, mailbox: &str) -> Option<MailboxSession> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(mailbox.to_owned()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(MailboxSession {
+            open: self.open.clone(),
+            mailbox: mailbox.to_owned(),
+        })
+    }
+}
+
+/// One call's session on a mailbox; dropping it frees the place.
+#[derive(Debug)]
+struct MailboxSession {
+    open: Arc<Mutex<HashMap<String, u32>>>,
+    mailbox: String,
+}
+
+impl Drop for MailboxSession {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.mailbox) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.mailbox);
+            }
+        }
+    }
+}
+
+/// Logs a log-on attempt for the audit trail (the call's span adds the Call-ID; never the PIN)
+/// and tells the flow what it came to.
+fn audit_log_on(mailbox: &str, source: SocketAddr, outcome: LogOn, max: u32) -> PinCheck {
+    match outcome {
+        LogOn::Accepted => {
+            info!(%mailbox, %source, "log-on accepted");
+            PinCheck::Ok
+        }
+        LogOn::Refused { failed_attempts } => {
+            warn!(%mailbox, %source, failed_attempts, max, "log-on failed: wrong PIN");
+            PinCheck::Wrong
+        }
+        LogOn::LockedOut { failed_attempts } => {
+            warn!(%mailbox, %source, failed_attempts, max, "log-on failed: wrong PIN");
+            error!(%mailbox, %source, failed_attempts, "mailbox locked after failed log-ons");
+            PinCheck::Locked
+        }
+        LogOn::Locked { failed_attempts } => {
+            warn!(
+                %mailbox, %source, failed_attempts,
+                "log-on refused: the mailbox is locked (PIN not checked)"
+            );
+            PinCheck::Locked
+        }
+    }
+}
+
+/// Audio for one thing the flow says.
+fn render(cx: &CallContext, loaded: &Loaded, say: &Say) -> Option<Arc<[i16]>> {
+    let prompts = &cx.shared.prompts;
+    let names = match say {
+        Say::Prompt(name) => return prompts.get(name),
+        Say::Beep => return Some(cx.beep.clone()),
+        Say::Audio(i) => return loaded.audio.get(*i).cloned(),
+        Say::Number(n) => speech::number(u64::from(*n)),
+        Say::Counts { new, saved } => {
+            let word = |n: u32| if n == 1 { "w-message" } else { "w-messages" };
+            let mut names = vec!["w-you-have".to_owned()];
+            names.extend(speech::number(u64::from(*new)));
+            names.extend([
+                "w-new".to_owned(),
+                word(*new).to_owned(),
+                "w-and".to_owned(),
+            ]);
+            names.extend(speech::number(u64::from(*saved)));
+            names.extend(["w-saved".to_owned(), word(*saved).to_owned()]);
+            names
+        }
+        Say::Envelope(i) => {
+            let m = loaded.refs.get(*i)?;
+            speech::envelope(
+                m.caller.as_deref(),
+                m.received,
+                m.duration,
+                SystemTime::now(),
+                0,
+            )
+        }
+    };
+    match speech::render(prompts, &names) {
+        Ok(a) => Some(a),
+        Err(missing) => {
+            warn!(%missing, "prompt missing");
+            None
+        }
+    }
+}
+
+/// The voice mails of one folder, oldest first, with their audio decoded.
+fn load_messages(store: &dyn crate::store::Mailbox, id: &MailboxId, folder: Folder) -> Loaded {
+    let Ok(mut list) = store.list(id) else {
+        return Loaded::default();
+    };
+    list.retain(|m| m.kind == MessageKind::VoiceMail && m.seen == (folder == Folder::Saved));
+    list.sort_by_key(|m| m.received);
+    let mut loaded = Loaded::default();
+    for m in list {
+        let Ok(raw) = store.read(id, &m.id) else {
+            continue;
+        };
+        let Ok(parsed) = crate::store::message::parse(&raw) else {
+            continue;
+        };
+        let audio: Vec<i16> = parsed
+            .audio_wav
+            .as_deref()
+            .and_then(crate::store::audio::wav_samples)
+            .unwrap_or_default();
+        loaded.refs.push(MessageRef {
+            id: m.id.clone(),
+            caller: parsed.caller.clone(),
+            received: parsed.received,
+            duration: parsed.duration,
+        });
+        loaded.audio.push(Arc::from(audio));
+    }
+    loaded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_capped_per_mailbox_and_freed_on_drop() {
+        let sessions = MailboxSessions::new(2);
+        let a1 = sessions.open("alice").expect("first");
+        let a2 = sessions.open("alice").expect("second");
+        assert!(sessions.open("alice").is_none(), "third refused");
+        // Another mailbox has its own places.
+        let b1 = sessions.open("bob").expect("bob's first");
+        drop(a1);
+        let a3 = sessions
+            .open("alice")
+            .expect("a place freed by the end of a call");
+        assert!(sessions.open("alice").is_none());
+        drop((a2, a3, b1));
+        assert!(
+            sessions.open.lock().unwrap().is_empty(),
+            "no entry left for mailboxes without calls"
+        );
+    }
+
+    #[test]
+    fn a_panicking_call_frees_its_session() {
+        let sessions = MailboxSessions::new(1);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _session = sessions.open("alice").expect("free");
+            panic!("call task failed");
+        }));
+        assert!(result.is_err());
+        assert!(sessions.open("alice").is_some());
+    }
+}

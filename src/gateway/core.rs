@@ -1,0 +1,790 @@
+//! The gateway's core, sans-IO: the SIP endpoint, admission, RTP ports, and every call from
+//! its INVITE to its answer and ACK; then the call runs on its own (`call/`) and the core only
+//! relays what the endpoint says about it and carries out what it asks (hang up, REFER, a
+//! second leg, a NOTIFY). Inputs come with the time they happened; outputs are polled
+//! ([`GatewayCore::poll_transmit`] for SIP, [`GatewayCore::poll_action`] for the rest). The
+//! tokio driver (`driver.rs`) and the simulation (`sim.rs`) drive the same core.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tracing::{debug, error, info, info_span, warn, Span};
+
+use super::admission::{self, Conditions, Reject};
+use super::call::deposit::{self, Prepared};
+use super::call::{
+    BridgeUpdate, Call, CallContext, CallRequest, CallSignal, CallStart, FlowSetup, MediaSetup,
+    Mwi, TransferUpdate,
+};
+use super::jobs::{Job, JobResult};
+use super::rtp_ports::RtpPorts;
+use super::Shared;
+use crate::config::Config;
+use crate::dialplan::DialPlans;
+use crate::media::g711::G711;
+use crate::sdp;
+use crate::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent, RequestId};
+use crate::sip::message::{Message, Method};
+use crate::sip::transaction::TimerConfig;
+use crate::sip::{Remote, Transmit, Transport};
+use crate::telemetry;
+
+/// What the core needs from its surroundings: RTP sockets and the spool's free space.
+pub(crate) trait Env {
+    /// A bound RTP socket, as the driver keeps it.
+    type Socket: Send + 'static;
+    /// Binds an RTP socket at `addr`.
+    fn bind(&mut self, addr: SocketAddr) -> std::io::Result<Self::Socket>;
+    /// Free bytes on the spool's file system, if known.
+    fn spool_free_bytes(&self) -> Option<u64>;
+}
+
+/// What the core asks its driver to do besides sending SIP.
+pub(crate) enum CoreAction<S> {
+    /// Run an answered call, on its socket, until it is done; then `call_finished`.
+    Start { call: Box<Call>, socket: S },
+    /// News for a running call.
+    Signal(CallId, CallSignal),
+    /// A running call's bridged leg answered: its socket (the `Answered` signal follows).
+    AttachLeg(CallId, S),
+    /// Blocking work for a call not yet running; its result comes back through `handle_job`.
+    Job(CallId, Job),
+    /// Blocking work nobody waits for (clean-up).
+    Detached(Job),
+    /// Set a lamp: locate the target (connecting, for TCP/TLS), then `send_notify`.
+    Mwi(Mwi),
+}
+
+/// How long to wait for the ACK after answering before giving up (the endpoint's Timer H
+/// ends the dialog at 64·T1 anyway).
+const ACK_WAIT: Duration = Duration::from_secs(40);
+
+/// A call admitted but not yet running.
+struct Pending<S> {
+    plan: admission::CallPlan,
+    media: MediaSetup,
+    answer: Vec<u8>,
+    socket: Option<S>,
+    sip_call_id: String,
+    peer: SocketAddr,
+    prepared: Option<Box<Prepared>>,
+    state: PendingState,
+    span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PendingState {
+    /// A deposit's spool entry and greeting are being made.
+    Preparing,
+    /// Ringing until the answer delay is over.
+    Ringing(Instant),
+    /// Answered; waiting for the ACK until then.
+    Answered(Instant),
+}
+
+/// A NOTIFY to send once its transport is ready.
+#[derive(Debug, Clone)]
+pub(crate) struct Notify {
+    pub target_uri: String,
+    pub dest: SocketAddr,
+    pub account: String,
+    pub body: String,
+}
+
+/// The gateway's core.
+pub(crate) struct GatewayCore<E: Env> {
+    config: Config,
+    plans: DialPlans,
+    endpoint: Endpoint,
+    env: E,
+    shared: Arc<Shared>,
+    beep: Arc<[i16]>,
+    ports: RtpPorts,
+    /// The RTP ports each call holds (its own, and a bridged leg's), released when it ends.
+    call_ports: HashMap<CallId, Vec<u16>>,
+    pending: HashMap<CallId, Pending<E::Socket>>,
+    running: HashSet<CallId>,
+    /// REFERs in flight, by request, and the call each transfers.
+    transfers: HashMap<RequestId, CallId>,
+    /// Second legs of bridged transfers: the leg, the call it serves, and its RTP socket
+    /// until the leg is answered.
+    bridges: HashMap<CallId, (CallId, Option<E::Socket>)>,
+    actions: VecDeque<CoreAction<E::Socket>>,
+    /// Set on shutdown: new calls get 503; the gateway stops when calls end or at this time.
+    draining: Option<Instant>,
+    board: Arc<telemetry::StatusBoard>,
+    /// SDP session ids, SDES keys, our SSRCs: seeded by `call.rng_seed` for tests.
+    rng: StdRng,
+}
+
+impl<E: Env> GatewayCore<E> {
+    pub fn new(
+        config: Config,
+        plans: DialPlans,
+        shared: Arc<Shared>,
+        env: E,
+        board: Arc<telemetry::StatusBoard>,
+    ) -> Self {
+        let trusted = super::plan_peers(&config, &plans).0;
+        let endpoint = Endpoint::new(EndpointConfig {
+            timers: TimerConfig {
+                t1: Duration::from_millis(config.sip.t1_ms),
+                t2: Duration::from_millis(config.sip.t2_ms),
+                t4: Duration::from_millis(config.sip.t4_ms),
+            },
+            trusted,
+            server_name: config.sip.server_name.clone(),
+            rng_seed: config.call.rng_seed,
+        });
+        let seed = config.call.rng_seed;
+        let ports = RtpPorts::new(
+            config.media.rtp_port_min,
+            config.media.rtp_port_max,
+            Duration::from_millis(config.media.rtp_port_reuse_delay_ms),
+            seed,
+        );
+        let beep = Arc::from(crate::media::prompts::tone(
+            config.call.beep_hz,
+            config.call.beep_ms,
+            0.5,
+        ));
+        GatewayCore {
+            config,
+            plans,
+            endpoint,
+            env,
+            shared,
+            beep,
+            ports,
+            call_ports: HashMap::new(),
+            pending: HashMap::new(),
+            running: HashSet::new(),
+            transfers: HashMap::new(),
+            bridges: HashMap::new(),
+            actions: VecDeque::new(),
+            draining: None,
+            board,
+            rng: if seed == 0 {
+                StdRng::from_entropy()
+            } else {
+                StdRng::seed_from_u64(seed.wrapping_add(1))
+            },
+        }
+    }
+
+    // ---- inputs ----
+
+    /// A SIP message from `remote`.
+    pub fn handle_sip(&mut self, now: Instant, remote: Remote, bytes: &[u8]) {
+        self.endpoint.handle(now, remote, bytes);
+        self.process(now);
+    }
+
+    /// Time passed: transaction timers, ringing and ACK waits.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        let due: Vec<(CallId, PendingState)> = self
+            .pending
+            .iter()
+            .filter_map(|(id, p)| match p.state {
+                PendingState::Ringing(at) | PendingState::Answered(at) if at <= now => {
+                    Some((*id, p.state))
+                }
+                _ => None,
+            })
+            .collect();
+        for (call, state) in due {
+            match state {
+                PendingState::Ringing(_) => self.answer(now, call),
+                PendingState::Answered(_) => {
+                    let span = self.pending.get(&call).map(|p| p.span.clone());
+                    let _in_call = span.as_ref().map(Span::enter);
+                    warn!("no ACK: call abandoned");
+                    self.drop_pending(now, call);
+                }
+                PendingState::Preparing => {}
+            }
+        }
+        self.process(now);
+    }
+
+    /// A running call's request.
+    pub fn handle_request(&mut self, now: Instant, call: CallId, request: CallRequest) {
+        match request {
+            CallRequest::HangUp => self.endpoint.hangup(now, call),
+            CallRequest::Transfer {
+                refer_to,
+                referred_by,
+            } => match self.endpoint.refer(now, call, &refer_to, &referred_by) {
+                Some(id) => {
+                    self.transfers.insert(id, call);
+                }
+                None => self.signal(call, CallSignal::Transfer(TransferUpdate::Refused(None))),
+            },
+            CallRequest::Bridge {
+                target,
+                from,
+                codec,
+            } => self.start_bridge(now, call, &target, &from, codec),
+            CallRequest::Mwi(mwi) => self.actions.push_back(CoreAction::Mwi(mwi)),
+        }
+        self.process(now);
+    }
+
+    /// A running call is over (its driver dropped it).
+    pub fn call_finished(&mut self, now: Instant, call: CallId) {
+        self.running.remove(&call);
+        self.board.call_ended(call.0);
+        for port in self.call_ports.remove(&call).unwrap_or_default() {
+            self.ports.release(port, now);
+        }
+        // A bridged second leg ends with the call it served.
+        let legs: Vec<CallId> = self
+            .bridges
+            .iter()
+            .filter(|(_, (a, _))| *a == call)
+            .map(|(b, _)| *b)
+            .collect();
+        for leg in legs {
+            self.bridges.remove(&leg);
+            self.endpoint.hangup(now, leg);
+        }
+        self.process(now);
+    }
+
+    /// A job the core ran for a call not yet answered finished.
+    pub fn handle_job(&mut self, now: Instant, call: CallId, result: JobResult) {
+        let JobResult::Prepared(prepared) = result else {
+            return;
+        };
+        let Some(p) = self.pending.get_mut(&call) else {
+            // The caller went away meanwhile: the entry goes.
+            if let Some(prepared) = prepared {
+                self.actions
+                    .push_back(CoreAction::Detached(prepared.discard()));
+            }
+            return;
+        };
+        let span = p.span.clone();
+        let _in_call = span.enter();
+        match prepared {
+            Some(prepared) => {
+                p.prepared = Some(prepared);
+                self.ring_or_answer(now, call);
+            }
+            None => {
+                self.drop_pending(now, call);
+                self.refuse(now, call, &Reject::unavailable());
+            }
+        }
+        self.process(now);
+    }
+
+    /// Sends an unsolicited MWI NOTIFY on a transport that is ready.
+    pub fn send_notify(&mut self, now: Instant, n: Notify, transport: Transport) {
+        let local = transport.local();
+        let tag = self.endpoint.token();
+        let call_id = format!("{}@umgw", self.endpoint.token());
+        let mut req = Message::request(Method::Notify, n.target_uri.clone());
+        req.push("From", format!("<sip:umgw@{local}>;tag={tag}"));
+        req.push("To", format!("<{}>", n.account));
+        req.push("Call-ID", call_id);
+        req.push("CSeq", "1 NOTIFY");
+        req.push("Contact", format!("<sip:umgw@{local}>"));
+        req.push("Event", "message-summary");
+        req.push("Subscription-State", "terminated");
+        req.push("Content-Type", "application/simple-message-summary");
+        req.body = n.body.into_bytes();
+        let remote = Remote {
+            transport,
+            addr: n.dest,
+        };
+        let id = self.endpoint.send_request(now, remote, req);
+        info!(target = %n.target_uri, account = %n.account, ?id, "MWI NOTIFY sent");
+    }
+
+    /// New dial plans (a reload): calls in progress keep what they resolved.
+    pub fn set_dialplans(&mut self, plans: DialPlans) {
+        self.plans = plans;
+        let trusted = super::plan_peers(&self.config, &self.plans).0;
+        self.endpoint.set_trusted(trusted);
+    }
+
+    /// Stops taking calls (503) and lets calls in progress finish for `grace`.
+    pub fn shutdown(&mut self, now: Instant, grace: Duration) {
+        if self.draining.is_none() {
+            info!(
+                calls = self.calls(),
+                ?grace,
+                "shutting down: no new calls; waiting for calls in progress"
+            );
+            self.draining = Some(now + grace);
+        }
+    }
+
+    /// Whether the gateway may stop: draining, and every call over or the grace spent.
+    pub fn is_finished(&self, now: Instant) -> bool {
+        match self.draining {
+            Some(_) if self.calls() == 0 => {
+                info!("all calls finished");
+                true
+            }
+            Some(deadline) if now >= deadline => {
+                warn!(
+                    calls = self.calls(),
+                    "shutdown grace over: recordings still running are recovered at the next start"
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Calls admitted and not yet over.
+    pub fn calls(&self) -> usize {
+        self.pending.len() + self.running.len()
+    }
+
+    // ---- outputs ----
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let t = self.endpoint.poll_transmit()?;
+        if let Some(code) = telemetry::response_code(&t.bytes) {
+            metrics::counter!(telemetry::SIP_RESPONSES, "code" => code.to_string()).increment(1);
+        }
+        Some(t)
+    }
+
+    pub fn poll_action(&mut self) -> Option<CoreAction<E::Socket>> {
+        self.actions.pop_front()
+    }
+
+    /// The next instant `handle_timeout` is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let pending = self.pending.values().filter_map(|p| match p.state {
+            PendingState::Ringing(at) | PendingState::Answered(at) => Some(at),
+            PendingState::Preparing => None,
+        });
+        self.endpoint
+            .poll_timeout()
+            .into_iter()
+            .chain(pending)
+            .chain(self.draining)
+            .min()
+    }
+
+    // ---- internals ----
+
+    /// Acts on what the endpoint reported.
+    fn process(&mut self, now: Instant) {
+        while let Some(ev) = self.endpoint.poll_event() {
+            self.handle_event(now, ev);
+        }
+    }
+
+    fn handle_event(&mut self, now: Instant, ev: EndpointEvent) {
+        match ev {
+            EndpointEvent::IncomingCall {
+                call,
+                request,
+                remote,
+            } => {
+                let span = info_span!(
+                    "call",
+                    call_id = request.call_id().unwrap_or(""),
+                    mailbox = tracing::field::Empty
+                );
+                let _in_call = span.clone().entered();
+                self.incoming_call(now, call, &request, remote, span);
+            }
+            EndpointEvent::Acked { call } => self.acked(now, call),
+            EndpointEvent::Cancelled { call } => {
+                if self.pending.contains_key(&call) {
+                    self.in_span(call, || info!("caller cancelled before answer"));
+                    self.drop_pending(now, call);
+                } else {
+                    self.signal(call, CallSignal::Cancelled);
+                }
+            }
+            EndpointEvent::RemoteHangup { call } if self.bridges.contains_key(&call) => {
+                if let Some((a, _)) = self.bridges.remove(&call) {
+                    info!(leg = ?call, "second leg hung up");
+                    self.signal(a, CallSignal::Bridge(BridgeUpdate::Ended));
+                }
+            }
+            EndpointEvent::RemoteHangup { call } | EndpointEvent::AckTimeout { call } => {
+                if self.pending.contains_key(&call) {
+                    self.in_span(call, || info!("caller left before ACK"));
+                    self.drop_pending(now, call);
+                } else {
+                    self.signal(call, CallSignal::Hangup);
+                }
+            }
+            EndpointEvent::OutgoingProgress { call, status } => {
+                debug!(leg = ?call, status, "second leg progress");
+            }
+            EndpointEvent::OutgoingAnswered { call, sdp } => self.bridge_answered(now, call, &sdp),
+            EndpointEvent::OutgoingFailed { call, status } => {
+                if let Some((a, _)) = self.bridges.remove(&call) {
+                    info!(leg = ?call, ?status, "second leg failed");
+                    self.signal(a, CallSignal::Bridge(BridgeUpdate::Failed(status)));
+                }
+            }
+            EndpointEvent::MediaUpdate { call, offer } => {
+                let Some(remote) = self.remote_of(&offer) else {
+                    return;
+                };
+                match self.pending.get_mut(&call) {
+                    Some(p) => p.media.remote = remote,
+                    None => self.signal(call, CallSignal::RemoteMedia(remote)),
+                }
+            }
+            EndpointEvent::Ended { .. } => {}
+            EndpointEvent::TransferProgress { call, status } => {
+                info!(?call, status, "transfer progress (NOTIFY)");
+                self.signal(call, CallSignal::Transfer(TransferUpdate::Progress(status)));
+            }
+            EndpointEvent::RequestDone { id, status } => match self.transfers.remove(&id) {
+                Some(call) => {
+                    let update = match status {
+                        Some(code) if code < 300 => TransferUpdate::Accepted,
+                        other => TransferUpdate::Refused(other),
+                    };
+                    info!(?call, ?status, "REFER answered");
+                    self.signal(call, CallSignal::Transfer(update));
+                }
+                // Not a REFER: an MWI NOTIFY, the only other request we send.
+                None => match status {
+                    Some(code) if code < 300 => info!(?id, code, "NOTIFY accepted"),
+                    Some(code) => warn!(?id, code, "NOTIFY refused"),
+                    None => warn!(?id, "NOTIFY timed out"),
+                },
+            },
+        }
+    }
+
+    /// The media address of a re-INVITE's offer.
+    fn remote_of(&self, offer: &[u8]) -> Option<SocketAddr> {
+        let text = std::str::from_utf8(offer).ok()?;
+        // Only the remote address matters here; the answer was already sent.
+        sdp::negotiate_secure(
+            text,
+            self.config.media.address,
+            9,
+            0,
+            sdp::MediaSecurity::SrtpOptional,
+            &[0; 30],
+        )
+        .ok()
+        .map(|n| n.media.remote)
+    }
+
+    fn in_span(&self, call: CallId, f: impl FnOnce()) {
+        match self.pending.get(&call) {
+            Some(p) => p.span.in_scope(f),
+            None => f(),
+        }
+    }
+
+    fn signal(&mut self, call: CallId, signal: CallSignal) {
+        if self.running.contains(&call) {
+            self.actions.push_back(CoreAction::Signal(call, signal));
+        }
+    }
+
+    /// Refuses a call with a final response, counted by status code.
+    fn refuse(&mut self, now: Instant, call: CallId, r: &Reject) {
+        metrics::counter!(telemetry::CALLS_REJECTED, "code" => r.code.to_string()).increment(1);
+        self.endpoint
+            .reject_with(now, call, r.code, r.reason(), r.why.clone());
+    }
+
+    fn incoming_call(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        request: &Message,
+        remote: Remote,
+        span: Span,
+    ) {
+        let conditions = Conditions {
+            draining: self.draining.is_some(),
+            spool_free: self.env.spool_free_bytes(),
+        };
+        let plan = match admission::admit(request, &remote, &self.plans, &self.config, conditions) {
+            Ok(plan) => plan,
+            Err(r) => return self.refuse(now, call, &r),
+        };
+        let (socket, local) = match self.bind_rtp(now) {
+            Ok(bound) => bound,
+            Err(e) => {
+                error!(error = %e, "no RTP port available: 503");
+                return self.refuse(now, call, &Reject::unavailable());
+            }
+        };
+        let mut local_key = [0u8; 30];
+        self.rng.fill(&mut local_key[..]);
+        let session_id = self.rng.gen_range(1..u32::MAX as u64);
+        let negotiated = sdp::negotiate_secure(
+            &plan.offer,
+            local.ip(),
+            local.port(),
+            session_id,
+            plan.policy,
+            &local_key,
+        );
+        // The answer and the call's `SrtpKeys` hold their own copies.
+        zeroize::Zeroize::zeroize(&mut local_key);
+        let negotiated = match negotiated {
+            Ok(n) => n,
+            // Admission answered this offer already; only a changed world gets here.
+            Err(e) => {
+                drop(socket);
+                self.ports.release(local.port(), now);
+                warn!(error = %e, "SDP offer refused after admission");
+                return self.refuse(now, call, &Reject::unavailable());
+            }
+        };
+        let srtp = negotiated.srtp;
+        let n = negotiated.media;
+        // `negotiate_secure` answers PCMU or PCMA only.
+        let codec = if n.encoding == "PCMA" {
+            G711::Pcma
+        } else {
+            G711::Pcmu
+        };
+        info!(
+            called = %plan.called, mailbox = %plan.label, plan = %plan.plan_name,
+            caller = ?plan.caller, codec = n.encoding, remote_media = %n.remote,
+            srtp = srtp.is_some(), "accepting call for voice mail"
+        );
+        self.call_ports.insert(call, vec![local.port()]);
+        self.board.call_started(
+            call.0,
+            telemetry::CallStatus {
+                sip_call_id: request.call_id().unwrap_or_default().to_owned(),
+                mailbox: plan.label.clone(),
+                since: std::time::Instant::now(),
+            },
+        );
+        let sip_call_id = request.call_id().unwrap_or_default().to_owned();
+        let preparing = match &plan.flow {
+            FlowSetup::Deposit { mailbox, limits } => {
+                let caller = deposit::Caller {
+                    number: plan.caller.clone(),
+                    name: plan.caller_name.clone(),
+                    sip_call_id: sip_call_id.clone(),
+                };
+                Some(deposit::prepare(&self.shared, mailbox, limits, &caller))
+            }
+            _ => None,
+        };
+        self.pending.insert(
+            call,
+            Pending {
+                media: MediaSetup {
+                    codec,
+                    payload_type: n.payload_type,
+                    telephone_event: n.telephone_event,
+                    ptime_ms: n.ptime_ms,
+                    remote: n.remote,
+                    srtp,
+                    silence_threshold_dbfs: self.config.call.silence_threshold_dbfs,
+                },
+                answer: n.answer.into_bytes(),
+                socket: Some(socket),
+                sip_call_id,
+                peer: remote.addr,
+                prepared: None,
+                state: PendingState::Preparing,
+                plan,
+                span,
+            },
+        );
+        match preparing {
+            // The spool entry first: a call that cannot be recorded (disk full) is refused
+            // with 503 before it is answered, so the call server can try elsewhere, rather
+            // than answered into "not saved" with its missed-call notice lost.
+            Some(job) => self.actions.push_back(CoreAction::Job(call, job)),
+            None => self.ring_or_answer(now, call),
+        }
+    }
+
+    /// Rings for `call.answer_delay_ms` if configured, else answers now.
+    fn ring_or_answer(&mut self, now: Instant, call: CallId) {
+        let delay = Duration::from_millis(self.config.call.answer_delay_ms);
+        if delay.is_zero() {
+            return self.answer(now, call);
+        }
+        if let Some(p) = self.pending.get_mut(&call) {
+            p.state = PendingState::Ringing(now + delay);
+            self.endpoint.ringing(now, call);
+        }
+    }
+
+    fn answer(&mut self, now: Instant, call: CallId) {
+        let Some(p) = self.pending.get_mut(&call) else {
+            return;
+        };
+        p.state = PendingState::Answered(now + ACK_WAIT);
+        let answer = p.answer.clone();
+        self.endpoint.answer(now, call, answer);
+    }
+
+    /// The ACK came: the call runs from now on.
+    fn acked(&mut self, now: Instant, call: CallId) {
+        let answered = self
+            .pending
+            .get(&call)
+            .is_some_and(|p| matches!(p.state, PendingState::Answered(_)));
+        if !answered {
+            return;
+        }
+        let Some(mut p) = self.pending.remove(&call) else {
+            return;
+        };
+        let Some(socket) = p.socket.take() else {
+            return;
+        };
+        let streams = [self.rng.gen(), self.rng.gen()];
+        let context = CallContext {
+            id: call,
+            sip_call_id: p.sip_call_id,
+            peer: p.peer,
+            caller: p.plan.caller,
+            caller_name: p.plan.caller_name,
+            media: p.media,
+            shared: self.shared.clone(),
+            beep: self.beep.clone(),
+        };
+        let start = CallStart {
+            context,
+            flow: p.plan.flow,
+            prepared: p.prepared.take(),
+            streams,
+            span: p.span,
+        };
+        let built = Call::new(now, start);
+        self.running.insert(call);
+        self.actions.push_back(CoreAction::Start {
+            call: Box::new(built),
+            socket,
+        });
+    }
+
+    /// A call that will not run: its port rests, its spool entry goes.
+    fn drop_pending(&mut self, now: Instant, call: CallId) {
+        let Some(p) = self.pending.remove(&call) else {
+            return;
+        };
+        drop(p.socket);
+        if let Some(prepared) = p.prepared {
+            self.actions
+                .push_back(CoreAction::Detached(prepared.discard()));
+        }
+        self.board.call_ended(call.0);
+        for port in self.call_ports.remove(&call).unwrap_or_default() {
+            self.ports.release(port, now);
+        }
+    }
+
+    /// Places the second leg of a bridged transfer for `call` through the peer it came from.
+    fn start_bridge(&mut self, now: Instant, call: CallId, target: &str, from: &str, codec: G711) {
+        let (socket, local) = match self.bind_rtp(now) {
+            Ok(bound) => bound,
+            Err(e) => {
+                warn!(error = %e, "no RTP port for the second leg");
+                return self.signal(call, CallSignal::Bridge(BridgeUpdate::Failed(None)));
+            }
+        };
+        // Released with the call the leg serves.
+        self.call_ports.entry(call).or_default().push(local.port());
+        let session_id = self.rng.gen_range(1..u32::MAX as u64);
+        let offer = sdp::offer(local.ip(), local.port(), session_id, codec.encoding_name());
+        match self
+            .endpoint
+            .invite_via(now, call, target, from, offer.into_bytes())
+        {
+            Some(leg) => {
+                info!(?call, ?leg, %target, "calling the transfer target on a second leg");
+                self.bridges.insert(leg, (call, Some(socket)));
+            }
+            None => self.signal(call, CallSignal::Bridge(BridgeUpdate::Failed(None))),
+        }
+    }
+
+    /// The second leg answered: hand its socket and media address to the call.
+    fn bridge_answered(&mut self, now: Instant, leg: CallId, answer: &[u8]) {
+        let Some((a, socket)) = self.bridges.get_mut(&leg) else {
+            return;
+        };
+        let a = *a;
+        let remote = std::str::from_utf8(answer).ok().and_then(|text| {
+            sdp::negotiate(text, self.config.media.address, 9, 0)
+                .ok()
+                .map(|n| n.remote)
+        });
+        match (remote, socket.take()) {
+            (Some(remote), Some(socket)) => {
+                info!(?leg, %remote, "second leg answered");
+                self.actions.push_back(CoreAction::AttachLeg(a, socket));
+                self.signal(
+                    a,
+                    CallSignal::Bridge(BridgeUpdate::Answered { leg, remote }),
+                );
+            }
+            _ => {
+                warn!(?leg, "second leg answered without usable SDP: hanging up");
+                self.bridges.remove(&leg);
+                self.endpoint.hangup(now, leg);
+                self.signal(a, CallSignal::Bridge(BridgeUpdate::Failed(Some(488))));
+            }
+        }
+    }
+
+    /// Binds an RTP socket on a random usable even port of the configured range.
+    fn bind_rtp(&mut self, now: Instant) -> std::io::Result<(E::Socket, SocketAddr)> {
+        let ip = self.config.media.address;
+        let mut last_error = None;
+        let env = &mut self.env;
+        let bound = self
+            .ports
+            .allocate(now, |port| match env.bind(SocketAddr::new(ip, port)) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    last_error = Some(e);
+                    None
+                }
+            });
+        match bound {
+            Some((port, socket)) => Ok((socket, SocketAddr::new(ip, port))),
+            None => {
+                let (min, max) = (
+                    self.config.media.rtp_port_min,
+                    self.config.media.rtp_port_max,
+                );
+                let why = last_error.map_or_else(String::new, |e| format!(" (last error: {e})"));
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!(
+                        "every RTP port in {min}-{max} is in use or resting after its last call{why}"
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+impl Reject {
+    /// 503: the gateway cannot take the call now.
+    pub(crate) fn unavailable() -> Reject {
+        Reject {
+            code: 503,
+            why: crate::sip::endpoint::Explanation::default(),
+        }
+    }
+}

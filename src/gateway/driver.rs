@@ -1,0 +1,267 @@
+//! The tokio driver of the gateway core: it moves SIP between the network and the core, runs
+//! the core's timers, hands answered calls to the media workers (`runner.rs`) and routes the
+//! core's news to them, runs blocking jobs on the blocking pool, and locates and connects the
+//! targets of MWI NOTIFYs. All decisions are the core's (`core.rs`); this only moves bytes,
+//! timers and work.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use super::call::Mwi;
+use super::core::{CoreAction, Env, GatewayCore, Notify};
+use super::jobs::{Job, JobResult};
+use super::runner::{FromCall, Runner, ToCall};
+use super::{media_worker, Shared};
+use crate::config::Config;
+use crate::net::limits::Admission;
+use crate::net::{Inbound, Network};
+use crate::sip::endpoint::CallId;
+use crate::sip::locate::TransportKind;
+use crate::sip::Transport;
+
+/// RTP sockets as the gateway binds them: std sockets, non-blocking, not registered with the
+/// async reactor (a media worker reads them on its ticks).
+pub(super) struct Binder {
+    pub spool_dir: PathBuf,
+}
+
+impl Env for Binder {
+    type Socket = UdpSocket;
+
+    fn bind(&mut self, addr: SocketAddr) -> std::io::Result<UdpSocket> {
+        let s = UdpSocket::bind(addr)?;
+        s.set_nonblocking(true)?;
+        Ok(s)
+    }
+
+    fn spool_free_bytes(&self) -> Option<u64> {
+        super::free_bytes(&self.spool_dir)
+    }
+}
+
+/// What the driver needs besides the core.
+pub(super) struct Driver {
+    pub core: GatewayCore<Binder>,
+    pub config: Config,
+    pub shared: Arc<Shared>,
+    pub network: Arc<Network>,
+    pub admission: Arc<Admission>,
+    /// TLS peer names shared with the TLS acceptor (updated on reload).
+    pub peer_names: Option<Arc<std::sync::RwLock<Vec<String>>>>,
+}
+
+/// The channels the driver listens on.
+pub(super) struct Inputs {
+    pub sip: mpsc::Receiver<Inbound>,
+    pub stop: oneshot::Receiver<()>,
+    pub reload: mpsc::Receiver<()>,
+    pub mwi: mpsc::Receiver<Mwi>,
+    pub mwi_tx: mpsc::Sender<Mwi>,
+}
+
+impl Driver {
+    pub async fn run(mut self, mut inputs: Inputs) {
+        let (from_calls_tx, mut from_calls) = mpsc::channel::<(CallId, FromCall)>(4096);
+        let (jobs_tx, mut jobs_done) = mpsc::channel::<(CallId, JobResult)>(1024);
+        let (notify_tx, mut notify_ready) = mpsc::channel::<(Notify, Transport)>(256);
+        let mut calls: HashMap<CallId, mpsc::Sender<ToCall>> = HashMap::new();
+        let grace = Duration::from_millis(self.config.call.shutdown_grace_ms);
+        let mut draining = false;
+        loop {
+            let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = inputs.sip.recv() => match msg {
+                    Some(msg) => self.core.handle_sip(Instant::now(), msg.remote, &msg.bytes),
+                    None => break,
+                },
+                Some((call, message)) = from_calls.recv() => match message {
+                    FromCall::Request(r) => self.core.handle_request(Instant::now(), call, r),
+                    FromCall::Finished => {
+                        calls.remove(&call);
+                        self.core.call_finished(Instant::now(), call);
+                    }
+                },
+                Some((call, result)) = jobs_done.recv() => {
+                    self.core.handle_job(Instant::now(), call, result);
+                }
+                Some((notify, transport)) = notify_ready.recv() => {
+                    self.core.send_notify(Instant::now(), notify, transport);
+                }
+                Some(mwi) = inputs.mwi.recv() => self.mwi(mwi, &notify_tx),
+                _ = timer => self.core.handle_timeout(Instant::now()),
+                Some(()) = inputs.reload.recv() => self.reload(),
+                _ = &mut inputs.stop, if !draining => {
+                    draining = true;
+                    self.core.shutdown(Instant::now(), grace);
+                }
+            }
+            self.flush(&mut calls, &from_calls_tx, &jobs_tx, &notify_tx)
+                .await;
+            if draining && self.core.is_finished(Instant::now()) {
+                break;
+            }
+        }
+        drop(inputs.mwi_tx);
+        info!("gateway core stopped");
+    }
+
+    /// Sends what the core queued and carries out its actions, until both are empty.
+    async fn flush(
+        &mut self,
+        calls: &mut HashMap<CallId, mpsc::Sender<ToCall>>,
+        from_calls: &mpsc::Sender<(CallId, FromCall)>,
+        jobs: &mpsc::Sender<(CallId, JobResult)>,
+        notify: &mpsc::Sender<(Notify, Transport)>,
+    ) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.core.poll_transmit() {
+                self.network.send(t).await;
+                progressed = true;
+            }
+            while let Some(action) = self.core.poll_action() {
+                progressed = true;
+                match action {
+                    CoreAction::Start { call, socket } => {
+                        let id = call.id();
+                        let (tx, rx) = mpsc::channel(32);
+                        let runner = Runner::new(*call, socket, rx, from_calls.clone());
+                        if media_worker::spawn(Box::new(runner)).is_err() {
+                            error!(?id, "no media worker: call dropped");
+                            self.core.call_finished(Instant::now(), id);
+                            continue;
+                        }
+                        calls.insert(id, tx);
+                    }
+                    CoreAction::Signal(call, signal) => {
+                        // A full queue means a stuck call; dropping the signal beats stalling
+                        // SIP.
+                        if let Some(tx) = calls.get(&call) {
+                            let _ = tx.try_send(ToCall::Signal(signal));
+                        }
+                    }
+                    CoreAction::AttachLeg(call, socket) => {
+                        if let Some(tx) = calls.get(&call) {
+                            let _ = tx.try_send(ToCall::Leg(socket));
+                        }
+                    }
+                    CoreAction::Job(call, job) => {
+                        let jobs = jobs.clone();
+                        spawn_job(job, move |result| {
+                            let _ = jobs.blocking_send((call, result));
+                        });
+                    }
+                    CoreAction::Detached(job) => spawn_job(job, |_| {}),
+                    CoreAction::Mwi(mwi) => self.mwi(mwi, notify),
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    /// Locates where a NOTIFY goes (static routes, then RFC 3263) and opens its TCP/TLS
+    /// connection, off the driver's loop so a slow or dead target never stalls SIP; the core
+    /// sends it when the transport is ready.
+    fn mwi(&self, mwi: Mwi, ready: &mpsc::Sender<(Notify, Transport)>) {
+        let (shared, network, ready) = (self.shared.clone(), self.network.clone(), ready.clone());
+        tokio::spawn(async move {
+            let target = mwi.target;
+            let dest = match shared.locator.locate(&target).await {
+                Ok(targets) => targets.into_iter().next(),
+                Err(e) => {
+                    warn!(%target, error = %e, "cannot locate MWI target");
+                    None
+                }
+            };
+            let Some(dest) = dest else { return };
+            let notify = Notify {
+                body: crate::mwi::message_summary_body(&mwi.account, mwi.counts),
+                target_uri: target,
+                dest: dest.addr,
+                account: mwi.account,
+            };
+            let transport = match dest.transport {
+                TransportKind::Udp => match network.udp_transport() {
+                    Some(t) => Ok(t),
+                    None => {
+                        warn!(target = %notify.target_uri, "no UDP listener to send MWI NOTIFY from");
+                        return;
+                    }
+                },
+                TransportKind::Tls => {
+                    let host = crate::sip::locate::uri_target(&notify.target_uri)
+                        .map(|t| t.host)
+                        .unwrap_or_default();
+                    network.connect_tls(notify.dest, &host).await
+                }
+                _ => network.connect_tcp(notify.dest).await,
+            };
+            match transport {
+                Ok(t) => {
+                    let _ = ready.send((notify, t)).await;
+                }
+                Err(e) => {
+                    warn!(target = %notify.target_uri, dest = %notify.dest, error = %e, "MWI: cannot connect")
+                }
+            }
+        });
+    }
+
+    /// Re-reads the dial-plan directory. Calls in progress keep what they resolved; a plan
+    /// with errors leaves the old plans serving and says why.
+    fn reload(&mut self) {
+        let Some(dir) = self.config.paths.dialplans.clone() else {
+            info!("reload: dial plans are the embedded defaults; nothing to reload");
+            return;
+        };
+        match crate::dialplan::load_dir(&dir) {
+            Ok(plans) => {
+                for w in plans.warnings() {
+                    warn!("{w}");
+                }
+                let mailboxes: usize = plans.plans().iter().map(|p| p.mailboxes.len()).sum();
+                let count = plans.plans().len();
+                let (trusted, names) = super::plan_peers(&self.config, &plans);
+                self.core.set_dialplans(plans);
+                self.admission.set_trusted(trusted);
+                if let Some(shared) = &self.peer_names {
+                    if let Ok(mut n) = shared.write() {
+                        *n = names;
+                    }
+                }
+                info!(
+                    dir = %dir.display(), plans = count, mailboxes,
+                    "reload: dial plans loaded"
+                );
+            }
+            Err(diags) => {
+                for d in &diags {
+                    error!("{d}");
+                }
+                error!(
+                    dir = %dir.display(), errors = diags.len(),
+                    "reload failed: keeping the dial plans already loaded"
+                );
+            }
+        }
+    }
+}
+
+/// Runs `job` on the blocking pool and hands its result to `done` (on that thread).
+fn spawn_job(job: Job, done: impl FnOnce(JobResult) + Send + 'static) {
+    tokio::task::spawn_blocking(move || done(job.run()));
+}

@@ -1,0 +1,272 @@
+use super::*;
+use crate::store::{MailboxId, MessageKind};
+
+/// alice (1001, with a lamp at the caller's address), a subscriber-access pilot (5000) and an
+/// attendant (5100) whose key 1 transfers to alice.
+fn plan() -> String {
+    format!(
+        "Name = \"sim\"\nUriType = \"SipName\"\nNumberOfDigitsInExtension = 4\n\
+         CountryOrRegionCode = \"1\"\nDomain = \"contoso.com\"\nPilotIdentifiers = [\"5000\"]\n\
+         MinimumMessageDuration = 1000\n\
+         [[AutoAttendant]]\nName = \"Main\"\nPilotIdentifiers = [\"5100\"]\n\
+         BusinessHoursSchedule = [\"Mon-Sun 00:00-24:00\"]\n\
+         BusinessHoursKeyMapping = [{{ Key = \"1\", Action = \"Transfer\", Target = \"1001\" }}]\n\
+         [[Mailbox]]\nId = \"alice\"\nExtension = \"1001\"\nE164 = \"+14255551001\"\n\
+         SipAddress = \"sip:alice@contoso.com\"\nNotifyTarget = \"sip:mwi@{CALLER_SIP}\"\n"
+    )
+}
+
+fn greeting() -> Vec<(&'static str, Vec<i16>)> {
+    vec![("alice", crate::media::prompts::tone(800.0, 400, 0.3))]
+}
+
+/// The caller's side of one dialog.
+struct Dialog {
+    call_id: String,
+    to: String,
+    cseq: u32,
+}
+
+/// INVITEs `ruri` with a G.711 offer and `headers` from `from`, expects 200, ACKs it; the
+/// dialog and the gateway's RTP address.
+fn call(sim: &mut Sim, ruri: &str, from: &str, headers: &str) -> (Dialog, SocketAddr) {
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n",
+        ip = CALLER_RTP.ip(),
+        port = CALLER_RTP.port()
+    );
+    let call_id = format!("sim-{}@caller", sim.rtp.len() + sim.sip.len());
+    sim.send_sip(&format!(
+        "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER_SIP};branch=z9hG4bK-inv\r\n\
+         Max-Forwards: 70\r\nFrom: <{from}>;tag=c1\r\nTo: <{ruri}>\r\nCall-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:caller@{CALLER_SIP}>\r\n{headers}\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    ));
+    let ok = sim.expect_sip(Duration::from_secs(2), |m| {
+        m.status().is_some_and(|s| s >= 200)
+    });
+    assert_eq!(ok.status(), Some(200));
+    let to = ok.header("To").unwrap_or_default().to_owned();
+    let media = answer_media(&ok);
+    let dialog = Dialog {
+        call_id,
+        to,
+        cseq: 1,
+    };
+    sim.send_sip(&format!(
+        "ACK sip:umgw@{GATEWAY} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER_SIP};branch=z9hG4bK-ack\r\n\
+         Max-Forwards: 70\r\nFrom: <{from}>;tag=c1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 ACK\r\n\
+         Content-Length: 0\r\n\r\n",
+        dialog.to, dialog.call_id
+    ));
+    (dialog, media)
+}
+
+fn answer_media(ok: &Message) -> SocketAddr {
+    let text = std::str::from_utf8(&ok.body).unwrap_or_default();
+    let port: u16 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("m=audio port");
+    SocketAddr::new(GATEWAY.ip(), port)
+}
+
+/// A signal with a distinctive envelope (two tones under a 1.5 Hz swell).
+fn signal(ms: u32) -> Vec<i16> {
+    (0..(ms * 8) as usize)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            let env = 0.3 + 0.7 * (std::f64::consts::PI * 1.5 * t).sin().abs();
+            let s = (2.0 * std::f64::consts::PI * 350.0 * t).sin()
+                + 0.6 * (2.0 * std::f64::consts::PI * 620.0 * t).sin();
+            (s * env * 9000.0) as i16
+        })
+        .collect()
+}
+
+/// Best normalised correlation of `a` against `b` within ±`max_lag` samples.
+fn correlation(a: &[i16], b: &[i16], max_lag: isize) -> f64 {
+    let mut best = f64::MIN;
+    for lag in -max_lag..=max_lag {
+        let (mut dot, mut ea, mut eb) = (0f64, 0f64, 0f64);
+        for (i, &x) in a.iter().enumerate() {
+            let j = i as isize + lag;
+            let Some(&y) = usize::try_from(j).ok().and_then(|j| b.get(j)) else {
+                continue;
+            };
+            dot += f64::from(x) * f64::from(y);
+            ea += f64::from(x).powi(2);
+            eb += f64::from(y).powi(2);
+        }
+        if ea > 0.0 && eb > 0.0 {
+            best = best.max(dot / (ea.sqrt() * eb.sqrt()));
+        }
+    }
+    best
+}
+
+fn alice() -> MailboxId {
+    MailboxId::new("alice").unwrap()
+}
+
+#[test]
+fn a_deposit_through_a_lossy_reordering_network_is_recorded() {
+    let started = std::time::Instant::now();
+    let mut sim = Sim::new(&plan(), &greeting());
+    sim.impairment = Impairment {
+        loss: 0.05,
+        duplicate: 0.02,
+        jitter: Duration::from_millis(45),
+    };
+    let hi = "History-Info: <sip:alice@contoso.com?Reason=SIP%3Bcause%3D480>;index=1, \
+              <sip:vm@contoso.com>;index=1.1\r\n";
+    let (_dialog, media) = call(&mut sim, "sip:vm@contoso.com", "sip:+14255550199@x", hi);
+    let greeting = sim.listen_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    assert!(
+        greeting.len() >= 25,
+        "{} packets of greeting and beep",
+        greeting.len()
+    );
+    assert!(greeting
+        .iter()
+        .all(|h| crate::media::rtp::parse(&h.bytes).is_ok_and(|p| p.payload_type == 0)));
+    let sent = signal(3000);
+    let (mut seq, mut ts) = (100u16, 0u32);
+    sim.send_audio(media, &sent, &mut seq, &mut ts);
+    // The end key, sent clean (a lost '#' would leave the call to its idle time-out).
+    sim.impairment = Impairment::NONE;
+    sim.press(media, '#', &mut seq, ts);
+    let bye = sim.expect_sip(Duration::from_secs(5), |m| m.method() == Some(&Method::Bye));
+    assert_eq!(bye.call_id(), Some(_dialog.call_id.as_str()));
+    let notify = sim.expect_sip(Duration::from_secs(2), |m| {
+        m.method() == Some(&Method::Notify)
+    });
+    assert!(String::from_utf8_lossy(&notify.body).contains("Voice-Message: 1/0"));
+
+    let store = &sim.shared.store;
+    let list = store.list(&alice()).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].kind, MessageKind::VoiceMail);
+    let m = crate::store::message::parse(&store.read(&alice(), &list[0].id).unwrap()).unwrap();
+    let audio: Vec<i16> = hound::WavReader::new(m.audio_wav.as_deref().unwrap())
+        .unwrap()
+        .into_samples::<i16>()
+        .map(Result::unwrap)
+        .collect();
+    // Lost packets are silence in place: the message keeps its length and alignment.
+    let diff_ms = (audio.len() as i64 - sent.len() as i64).abs() / 8;
+    assert!(diff_ms <= 60, "recorded {} ms of 3000", audio.len() / 8);
+    let through: Vec<i16> = {
+        let mut enc = vec![0u8; sent.len()];
+        G711::Pcmu.encode(&sent, &mut enc);
+        let mut dec = vec![0i16; sent.len()];
+        G711::Pcmu.decode(&enc, &mut dec);
+        dec
+    };
+    let corr = correlation(&through, &audio, 200);
+    assert!(corr > 0.85, "correlation {corr}");
+    let stats: crate::media::stats::MediaStats = m
+        .headers
+        .iter()
+        .find(|(n, _)| n == "X-UMGW-Media-Stats")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    assert!((3..=20).contains(&stats.lost), "{stats}");
+    // A duplicate that arrives after its place was released counts as late.
+    assert!(
+        stats.reordered > 0 && stats.duplicates + stats.late > 0,
+        "{stats}"
+    );
+    // Simulated time: a deposit of several seconds in well under one of real time.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_subscriber_logs_in_listens_and_saves_the_message() {
+    let mut sim = Sim::new(&plan(), &greeting());
+    let dir = sim.shared.mailboxes_dir.join("alice");
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = crate::store::pin::PinPolicy::default();
+    crate::store::pin::PinStore::update(&dir, |p| p.set("582914", "1001", &policy)).unwrap();
+    let msg = crate::store::NewMessage {
+        kind: MessageKind::VoiceMail,
+        caller: Some("+14255550199".into()),
+        caller_name: None,
+        mailbox_address: "sip:alice@contoso.com".into(),
+        mailbox_name: None,
+        received: std::time::SystemTime::now(),
+        duration: Duration::from_millis(1500),
+        call_id: "earlier".into(),
+        audio: None,
+        delivery_id: None,
+        recovered: false,
+        media_stats: None,
+        cut_short: None,
+    };
+    sim.shared.store.deposit(&alice(), &msg).unwrap();
+    // alice calls the pilot from her own number: caller ID names the mailbox.
+    let (_dialog, media) = call(&mut sim, "sip:5000@contoso.com", "sip:+14255551001@x", "");
+    sim.listen_until_quiet(Duration::from_millis(300), Duration::from_secs(10));
+    let (mut seq, mut ts) = (1u16, 0u32);
+    for key in "582914#".chars() {
+        ts += 1600;
+        sim.press(media, key, &mut seq, ts);
+    }
+    // "You have one new message ..." then the main menu; 1 plays the new messages.
+    sim.listen_until_quiet(Duration::from_millis(300), Duration::from_secs(20));
+    ts += 1600;
+    sim.press(media, '1', &mut seq, ts);
+    sim.run_for(Duration::from_millis(500));
+    // 2 saves the message playing.
+    ts += 1600;
+    sim.press(media, '2', &mut seq, ts);
+    sim.run_for(Duration::from_secs(2));
+    let counts = sim.shared.store.counts(&alice()).unwrap();
+    assert_eq!((counts.new, counts.old), (0, 1), "saved: read, kept");
+    let pins = crate::store::pin::PinStore::load(&dir).unwrap();
+    assert_eq!(pins.failed_attempts, 0, "logged on at the first try");
+}
+
+#[test]
+fn an_attendant_transfer_refers_the_caller_and_ends_the_call_when_it_succeeds() {
+    let mut sim = Sim::new(&plan(), &greeting());
+    let (mut dialog, media) = call(&mut sim, "sip:5100@contoso.com", "sip:+14255550199@x", "");
+    sim.run_for(Duration::from_millis(500));
+    let (mut seq, ts) = (1u16, 1600u32);
+    sim.press(media, '1', &mut seq, ts);
+    let refer = sim.expect_sip(Duration::from_secs(3), |m| {
+        m.method() == Some(&Method::Refer)
+    });
+    assert_eq!(refer.header("Refer-To"), Some("<sip:alice@contoso.com>"));
+    assert_eq!(refer.call_id(), Some(dialog.call_id.as_str()));
+    let accepted = Message::response_to(&refer, 202, "Accepted", Some("c1"));
+    sim.send_sip(&String::from_utf8(accepted.to_bytes()).unwrap());
+    // The call server reports the transfer's INVITE answered.
+    dialog.cseq += 1;
+    let body = "SIP/2.0 200 OK\r\n";
+    sim.send_sip(&format!(
+        "NOTIFY sip:umgw@{GATEWAY} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER_SIP};branch=z9hG4bK-n1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:+14255550199@x>;tag=c1\r\nTo: {}\r\nCall-ID: {}\r\n\
+         CSeq: {} NOTIFY\r\nEvent: refer\r\nSubscription-State: terminated;reason=noresource\r\n\
+         Content-Type: message/sipfrag;version=2.0\r\nContent-Length: {}\r\n\r\n{body}",
+        dialog.to,
+        dialog.call_id,
+        dialog.cseq,
+        body.len()
+    ));
+    let bye = sim.expect_sip(Duration::from_secs(3), |m| m.method() == Some(&Method::Bye));
+    assert_eq!(bye.call_id(), Some(dialog.call_id.as_str()));
+    sim.run_for(Duration::from_millis(200));
+    assert_eq!(sim.calls.len(), 0, "the call is over");
+}
