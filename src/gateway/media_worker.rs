@@ -25,7 +25,7 @@ use crate::media::FRAME;
 /// so a call's position in its batch, hence its send time, varies little from tick to tick.
 const PHASES: usize = 20;
 
-/// Datagrams read per `recvmmsg`: a call reads three packets at a time (`deposit_call.rs`),
+/// Datagrams read per `recvmmsg`: a quiet call reads three packets at a time (`runner.rs`),
 /// with room for a burst.
 const RX_BATCH: usize = 8;
 

@@ -296,6 +296,8 @@ pub(crate) struct Call {
     leg_stream: (u32, u16, u32),
     started: Instant,
     span: tracing::Span,
+    /// The caller hung up (a flow that starts later must hear it too).
+    caller_gone: bool,
 }
 
 impl Call {
@@ -319,6 +321,7 @@ impl Call {
             leg_stream: streams[1],
             started: now,
             span: span.clone(),
+            caller_gone: false,
         };
         let mut io = Io {
             cx: &call.cx,
@@ -381,6 +384,7 @@ impl Call {
         match signal {
             CallSignal::RemoteMedia(addr) => self.media.set_remote(now, addr),
             CallSignal::Hangup | CallSignal::Cancelled => {
+                self.caller_gone = true;
                 if matches!(self.flow, Flow::Bridged(_)) {
                     // The core hangs up the second leg when this call finishes.
                     self.end_bridge();
@@ -447,8 +451,13 @@ impl Call {
                         let mut io = self.io();
                         let d = DepositFlow::start(&mut io, now, *p, mailbox, limits);
                         self.flow = Flow::Deposit(Box::new(d));
+                        if self.caller_gone {
+                            // Gone while the deposit was prepared: a missed-call notice.
+                            self.dispatch(now, Event::CallerGone);
+                        }
                     }
                     // Answered already: nothing can be recorded; the caller is let go.
+                    None if self.caller_gone => {}
                     None => self.requests.push(CallRequest::HangUp),
                 }
                 self.pump(now);
