@@ -34,6 +34,8 @@
 # Each call: INVITE -> 200 -> ACK -> greeting (GREETING_MS tone + beep) while the caller streams a
 # PCMU tone for HOLD_S -> BYE. A fresh gateway serves every N, so RSS per call is measured from
 # an idle process.
+#
+# UMGW_BIN and UMGW_LOAD_BIN run another gateway or generator binary (A/B runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
