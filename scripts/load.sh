@@ -3,13 +3,19 @@
 # umgw-load once per N and prints one table.
 #
 #   scripts/load.sh [-n "100 1000"] [-r RATE] [-t HOLD_S] [-g GREETING_MS] [-m MAILBOXES]
-#                   [-d BASE] [-N NICE] [-S SLICE_US] [-R RT_PRIO] [-G GEN_RT_PRIO] [--no-build] [--sipp]
+#                   [-d BASE] [-N NICE] [-S SLICE_US] [-R RT_PRIO] [-G GEN_RT_PRIO] [-j GEN_THREADS]
+#                   [-s|--srtp] [--no-build] [--sipp]
+#   scripts/load.sh --target HOST:PORT [--called URI] [--target-pid PID] [-n ...] [-r ...] [-t ...] [-s]
 #
 # -R sets media.worker_realtime_priority (SCHED_RR media workers; default 10, 0: off). Without
 # real time, -N sets media.worker_nice (default -10) and -S media.worker_slice_us (default 100;
 # 0: the kernel's). -G runs the
 # generator itself under SCHED_RR at that priority (chrt), so that real-time workers on the
-# same cores do not starve the measuring side.
+# same cores do not starve the measuring side. -j sets the generator's media threads (default:
+# one per CPU).
+#
+# -s / --srtp: the calls offer RTP/SAVP (SDES, AES_CM_128_HMAC_SHA1_80) and encrypt their RTP;
+# the gateway answers SRTP whenever it is offered. A plain answer fails the run.
 #
 # -d BASE puts the gateway's temporary config and data directory under BASE (default /tmp),
 # e.g. /dev/shm to take the host's disk out of the figures.
@@ -20,9 +26,16 @@
 # --sipp drives the calls with SIPp (tests/sipp/load/) instead of umgw-load and prints SIPp's
 # call counts and the gateway's RTP counters.
 #
+# --target HOST:PORT drives another SIP server that is already running (e.g. Asterisk, see
+# scripts/load-asterisk.sh) instead of starting umgw: no gateway config, no gateway counters,
+# and no gateway CPU/RSS unless --target-pid PID names the process to sample. The INVITEs go
+# to --called URI (default sip:1001@HOST:PORT) without History-Info.
+#
 # Each call: INVITE -> 200 -> ACK -> greeting (GREETING_MS tone + beep) while the caller streams a
 # PCMU tone for HOLD_S -> BYE. A fresh gateway serves every N, so RSS per call is measured from
 # an idle process.
+#
+# UMGW_BIN and UMGW_LOAD_BIN run another gateway or generator binary (A/B runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,8 +49,13 @@ rt_prio=
 nice=
 slice=
 gen_prio=0
+gen_threads=
 build=1
 sipp=0
+srtp=0
+target=
+target_pid=
+called=
 while [ $# -gt 0 ]; do
   case "$1" in
     -n) counts="$2"; shift 2 ;;
@@ -50,17 +68,35 @@ while [ $# -gt 0 ]; do
     -S) slice="$2"; shift 2 ;;
     -R) rt_prio="$2"; shift 2 ;;
     -G) gen_prio="$2"; shift 2 ;;
+    -j) gen_threads="$2"; shift 2 ;;
+    -s|--srtp) srtp=1; shift ;;
+    --target) target="$2"; shift 2 ;;
+    --target-pid) target_pid="$2"; shift 2 ;;
+    --called) called="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --sipp) sipp=1; shift ;;
-    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [-N nice] [-S slice_us] [-R rt_prio] [-G gen_rt_prio] [--no-build] [--sipp]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [-N nice] [-S slice_us] [-R rt_prio] [-G gen_rt_prio] [-j gen_threads] [-s|--srtp] [--no-build] [--sipp] [--target HOST:PORT [--called URI] [--target-pid PID]]" >&2; exit 2 ;;
   esac
 done
+if [ -n "$target" ] && [ "$sipp" = 1 ]; then
+  echo "load.sh: --sipp drives a gateway this script starts; it does not combine with --target" >&2; exit 2
+fi
+if [ "$srtp" = 1 ] && [ "$sipp" = 1 ]; then
+  echo "load.sh: the SIPp scenario has no SRTP; use umgw-load for --srtp" >&2; exit 2
+fi
+if [ -z "$target" ] && { [ -n "$target_pid" ] || [ -n "$called" ]; }; then
+  echo "load.sh: --called and --target-pid go with --target" >&2; exit 2
+fi
 
 if [ "$build" = 1 ]; then
-  cargo build --release --bin umgw --bin umgw-load >&2
+  if [ -n "$target" ]; then
+    cargo build --release --bin umgw-load >&2
+  else
+    cargo build --release --bin umgw --bin umgw-load >&2
+  fi
 fi
 umgw=${UMGW_BIN:-target/release/umgw}
-load=target/release/umgw-load
+load=${UMGW_LOAD_BIN:-target/release/umgw-load}
 
 # Sockets: one RTP port per call in the gateway, so raise the descriptor limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -69,9 +105,33 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+gen=("$load")
+[ "$gen_prio" = 0 ] || gen=(chrt -r "$gen_prio" "$load")
+gen_args=(--rate "$rate" --hold "$hold")
+[ -z "$gen_threads" ] || gen_args+=(--threads "$gen_threads")
+[ "$srtp" = 0 ] || gen_args+=(--srtp)
+
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "# rate $rate/s, hold $hold s, greeting $greeting_ms ms + beep, $mailboxes mailboxes, data under $base; load generator on the same machine"
-echo "# media workers: real-time priority ${rt_prio:-default}, nice ${nice:-default}, slice ${slice:-default} µs; generator real-time priority $gen_prio"
+media="RTP"
+[ "$srtp" = 0 ] || media="SRTP (AES_CM_128_HMAC_SHA1_80)"
+if [ -n "$target" ]; then
+  called=${called:-sip:1001@$target}
+  echo "# target $target (not started by this script), called $called, ${target_pid:+sampling pid $target_pid, }rate $rate/s, hold $hold s, $media; load generator on the same machine"
+  echo "# generator real-time priority $gen_prio, media threads ${gen_threads:-one per CPU}"
+  pid_args=()
+  [ -z "$target_pid" ] || pid_args=(--gateway-pid "$target_pid")
+  first=1
+  for n in $counts; do
+    header=()
+    [ "$first" = 1 ] && header=(--header)
+    first=0
+    "${gen[@]}" --gateway "$target" --called "$called" --mailbox '' --calls "$n" \
+      "${gen_args[@]}" "${pid_args[@]}" "${header[@]}" || echo "# umgw-load failed (status $?)"
+  done
+  exit 0
+fi
+echo "# rate $rate/s, hold $hold s, $media, greeting $greeting_ms ms + beep, $mailboxes mailboxes, data under $base; load generator on the same machine"
+echo "# media workers: real-time priority ${rt_prio:-default}, nice ${nice:-default}, slice ${slice:-default} µs; generator real-time priority $gen_prio, media threads ${gen_threads:-one per CPU}"
 first=1
 for n in $counts; do
   dir=$(mktemp -d "$base/umgw-load.XXXXXX")
@@ -142,11 +202,9 @@ CONF
     sleep 1
     echo "N=$n gateway: $(curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^umgw_(rtp_packets|calls_total)' | tr '\n' ' ')"
   else
-    gen=("$load")
-    [ "$gen_prio" = 0 ] || gen=(chrt -r "$gen_prio" "$load")
-    "${gen[@]}" --gateway "127.0.0.1:$sip" --calls "$n" --rate "$rate" --hold "$hold" \
+    "${gen[@]}" --gateway "127.0.0.1:$sip" --calls "$n" "${gen_args[@]}" \
       --gateway-pid "$gw" --metrics "127.0.0.1:$admin" "${header[@]}" \
-      --mailbox 'sip:mb{n}@contoso.com' --mailboxes "$mailboxes" || true
+      --mailbox 'sip:mb{n}@contoso.com' --mailboxes "$mailboxes" || echo "# umgw-load failed (status $?)"
   fi
   kill "$gw" 2>/dev/null || true
   wait "$gw" 2>/dev/null || true
