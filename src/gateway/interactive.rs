@@ -164,7 +164,7 @@ impl PendingTransfer {
                     call: s.call,
                     target: self.refer_to.clone(),
                     from: self.referred_by.clone(),
-                    encoding: s.codec.encoding_name(),
+                    codec: s.codec,
                 };
                 let _ = s.commands.send(cmd).await;
                 None

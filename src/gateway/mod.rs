@@ -278,12 +278,12 @@ enum CoreCmd {
         referred_by: String,
     },
     /// Call `target` on a second leg for `call` (the peer did not accept REFER), offering
-    /// `encoding`, the first leg's codec.
+    /// `codec`, the first leg's.
     Bridge {
         call: CallId,
         target: String,
         from: String,
-        encoding: &'static str,
+        codec: G711,
     },
     /// The connection for a NOTIFY is up.
     NotifyConnected(Notify, Transport),
@@ -684,8 +684,8 @@ impl Core {
                 call,
                 target,
                 from,
-                encoding,
-            } => self.start_bridge(now, call, &target, &from, encoding).await,
+                codec,
+            } => self.start_bridge(now, call, &target, &from, codec).await,
             CoreCmd::Notify(n) => self.send_notify(now, n),
             CoreCmd::NotifyConnected(n, t) => self.send_notify_on(now, n, t),
         }
@@ -986,15 +986,10 @@ impl Core {
         };
         let srtp = negotiated.srtp;
         let negotiated = negotiated.media;
-        // `negotiate_secure` answers PCMU or PCMA only.
-        let codec = if negotiated.encoding == "PCMA" {
-            G711::Pcma
-        } else {
-            G711::Pcmu
-        };
+        let codec = negotiated.codec;
         info!(
             %called, mailbox = %label, plan = %plan_name, caller = ?caller,
-            codec = negotiated.encoding, remote_media = %negotiated.remote, srtp = srtp.is_some(),
+            codec = codec.encoding_name(), remote_media = %negotiated.remote, srtp = srtp.is_some(),
             "accepting call for voice mail"
         );
 
@@ -1042,7 +1037,7 @@ impl Core {
         call: CallId,
         target: &str,
         from: &str,
-        encoding: &'static str,
+        codec: G711,
     ) {
         let failed =
             |gw: &mut Self| gw.signal(call, CallSignal::Bridge(BridgeUpdate::Failed(None)));
@@ -1056,7 +1051,7 @@ impl Core {
         // Released with the call the leg serves.
         self.call_ports.entry(call).or_default().push(local.port());
         let session_id = rand::thread_rng().gen_range(1..u32::MAX as u64);
-        let offer = sdp::offer(local.ip(), local.port(), session_id, encoding);
+        let offer = sdp::offer(local.ip(), local.port(), session_id, codec);
         match self
             .endpoint
             .invite_via(now, call, target, from, offer.into_bytes())
