@@ -10,8 +10,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use support::*;
 use umgw::media::g711::G711;
-use umgw::media::srtp::{SrtpContext, SrtpSuite};
 use umgw::media::rtp;
+use umgw::media::srtp::{SrtpContext, SrtpSuite};
 use umgw::sip::message::{Message, Method};
 use umgw::store::MessageKind;
 
