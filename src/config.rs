@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::net::acl::{self, IpNet};
+use crate::acl::{self, IpNet};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -619,7 +619,7 @@ impl Config {
                 )))
             }
         }
-        if crate::store::audio::AudioFormat::from_config(&store.audio_format).is_none() {
+        if crate::audio::AudioFormat::from_config(&store.audio_format).is_none() {
             return Err(invalid(format!(
                 "store.audio_format {:?} must be wav or ima-adpcm",
                 store.audio_format
@@ -639,7 +639,7 @@ impl Config {
         Ok(())
     }
 
-    /// The trusted peer list as parsed networks (`net::acl`, the parser the dial plans use).
+    /// The trusted peer list as parsed networks (`crate::acl`, the parser the dial plans use).
     pub fn trusted_peers(&self) -> Result<Vec<IpNet>, String> {
         self.peers
             .trusted

@@ -4,9 +4,12 @@
 //! (`sip`, `sdp`, `media`, `flows`, `dialplan`) is sans-IO; `net` and `gateway` are the tokio
 //! shell that moves bytes, timers and files.
 
+pub mod acl;
 pub mod admin;
+pub mod audio;
 pub mod config;
 pub mod dialplan;
+pub mod domain;
 pub mod flows;
 pub mod gateway;
 pub mod media;

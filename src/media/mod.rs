@@ -21,9 +21,4 @@ pub mod stats;
 pub mod udp_batch;
 pub mod vad;
 
-/// Sampling rate of all telephony audio handled here (G.711 narrowband).
-pub const SAMPLE_RATE: u32 = 8000;
-/// Samples in one 20 ms packet at [`SAMPLE_RATE`].
-pub const FRAME_SAMPLES: usize = 160;
-/// Packetisation interval (ptime) of every stream we send.
-pub const FRAME: std::time::Duration = std::time::Duration::from_millis(20);
+pub use crate::audio::{FRAME, FRAME_SAMPLES, SAMPLE_RATE};

@@ -3,7 +3,8 @@
 //! back [`Transmit`]s to send. RTP sockets belong to each call (`gateway::call`).
 
 pub mod accept;
-pub mod acl;
+/// Moved to [`crate::acl`] (pure parsing, no I/O); kept here for one release.
+pub use crate::acl;
 pub mod limits;
 pub mod tls;
 

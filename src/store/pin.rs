@@ -33,33 +33,7 @@ pub const STATE_FILE: &str = "pin-state";
 /// Name of the lock file in a mailbox directory (see the module documentation).
 pub const LOCK_FILE: &str = "pin.lock";
 
-/// Rules a new PIN must satisfy (Exchange UM mailbox policy names in brackets).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PinPolicy {
-    /// Fewest digits [MinPINLength]; default 6.
-    pub min_length: usize,
-    /// Most digits accepted; default 24 (Exchange's maximum).
-    pub max_length: usize,
-    /// How many previous PINs may not be reused [PINHistoryCount]; default 5.
-    pub history: usize,
-    /// Accept trivial PINs (one repeated digit, ascending/descending runs, the extension)
-    /// [AllowCommonPatterns]; default false.
-    pub allow_common_patterns: bool,
-    /// Failed log-ons before the mailbox locks [MaxLogonAttempts]; default 15.
-    pub max_failed_attempts: u32,
-}
-
-impl Default for PinPolicy {
-    fn default() -> Self {
-        Self {
-            min_length: 6,
-            max_length: 24,
-            history: 5,
-            allow_common_patterns: false,
-            max_failed_attempts: 15,
-        }
-    }
-}
+pub use crate::domain::PinPolicy;
 
 /// Why a PIN was refused or the PIN files could not be used. Never contains the PIN.
 #[derive(Debug, thiserror::Error)]
