@@ -10,6 +10,7 @@
 //! - audio is never deleted on error: the caller's recording survives any storage failure.
 
 pub mod audio;
+mod ids;
 pub mod imap;
 pub mod maildir;
 pub mod message;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 pub use crate::domain::{Counts, GreetingKind, MessageKind};
+pub use ids::IdRng;
 pub use imap::Imap;
 pub use maildir::Maildir;
 pub use message::{MessageError, ParsedMessage};
