@@ -1168,18 +1168,7 @@ pub fn missing_prompts(plans: &DialPlans, prompts: &PromptLibrary) -> Vec<String
 
 /// Free bytes for an unprivileged writer on the file system holding `path`.
 fn free_bytes(path: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: statvfs(3) with a NUL-terminated path and a buffer of the right type; the buffer
-    // is read only when the call reports success.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: initialised by the successful call above.
-    let st = unsafe { st.assume_init() };
-    Some(st.f_bavail.saturating_mul(st.f_frsize))
+    crate::net::os::free_bytes(path)
 }
 
 /// Sleeps until `at`, or forever when there is no deadline.

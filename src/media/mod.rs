@@ -18,7 +18,8 @@ pub mod session;
 pub mod speech;
 pub mod srtp;
 pub mod stats;
-pub mod udp_batch;
 pub mod vad;
 
 pub use crate::audio::{FRAME, FRAME_SAMPLES, SAMPLE_RATE};
+/// Moved to [`crate::net::udp_batch`] (socket code lives in `net`); kept here for one release.
+pub use crate::net::udp_batch;

@@ -177,19 +177,15 @@ impl SrtpContext {
     /// Overwrites the session keys (cipher round keys, HMAC pad state, salt) with those of an
     /// all-zero key, so a dropped call's keys do not linger in freed memory.
     fn wipe(&mut self) {
-        let cipher = Aes128::new(&[0u8; 16].into());
-        let mac = <HmacSha1 as Mac>::new_from_slice(&[0u8; 20])
+        use zeroize::Zeroize;
+        self.cipher = Aes128::new(&[0u8; 16].into());
+        self.mac = <HmacSha1 as Mac>::new_from_slice(&[0u8; 20])
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        // SAFETY: each pointer comes from a live, aligned `&mut` field and receives a valid
-        // value of its type; the old values own no heap memory (plain arrays of round keys and
-        // hash state), so overwriting without dropping them leaks nothing. Volatile, so the
-        // stores are not elided as dead before the memory is freed.
-        unsafe {
-            std::ptr::write_volatile(&mut self.cipher, cipher);
-            std::ptr::write_volatile(&mut self.mac, mac);
-            std::ptr::write_volatile(&mut self.salt, [0; 14]);
-        }
-        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        self.salt.zeroize();
+        // The context is freed right after this: without a read, the stores above are dead
+        // and the compiler may drop them. `black_box` makes them observable.
+        std::hint::black_box(&self.cipher);
+        std::hint::black_box(&self.mac);
     }
 }
 

@@ -547,15 +547,7 @@ fn maildir_host(host: &str) -> String {
 }
 
 fn system_hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: `buf` is writable for `buf.len()` bytes; the result is read only up to the first
-    // NUL (or the whole buffer if the name was truncated without one).
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".to_owned();
-    }
-    let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    crate::net::os::hostname().unwrap_or_else(|| "localhost".to_owned())
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -390,16 +389,8 @@ impl PinLock {
             .mode(0o600)
             .open(&path)
             .map_err(io_err("open", &path))?;
-        loop {
-            // SAFETY: flock on a descriptor `file` owns and keeps open for this call.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(PinLock { _file: file });
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(io_err("lock", &path)(e));
-            }
-        }
+        crate::net::os::lock_exclusive(&file).map_err(io_err("lock", &path))?;
+        Ok(PinLock { _file: file })
     }
 }
 

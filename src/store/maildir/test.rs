@@ -190,15 +190,7 @@ fn counts_follow_flags_and_kinds() {
     )
     .unwrap();
     fs::create_dir(dir.join("cur").join("subdir")).unwrap();
-    let fifo = std::ffi::CString::new(
-        dir.join("new")
-            .join("9.M1P1R1.fifo")
-            .into_os_string()
-            .into_encoded_bytes(),
-    )
-    .unwrap();
-    // SAFETY: `fifo` is a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    crate::net::os::mkfifo(&dir.join("new").join("9.M1P1R1.fifo")).unwrap();
     assert!(matches!(
         store.read(&mb, "9.M1P1R1.fifo"),
         Err(StoreError::NotFound { .. })
