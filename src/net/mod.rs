@@ -1,6 +1,10 @@
 //! The only place that owns SIP sockets: UDP listeners, TCP and TLS connections (framed by
 //! Content-Length). Received messages go to the gateway core over a channel; the core hands
-//! back [`Transmit`]s to send. RTP sockets belong to each call (`gateway::call`).
+//! back [`Transmit`]s to send. RTP sockets belong to each call (`gateway::call`); their batched
+//! reads and writes are [`udp_batch`].
+//!
+//! Also the only module allowed `unsafe` (the rest of the crate forbids it): [`os`] wraps the
+//! OS calls std has no safe form for, [`udp_batch`] the `recvmmsg`/`sendmmsg` calls.
 
 pub mod accept;
 /// Moved to [`crate::acl`] (pure parsing, no I/O); kept here for one release.
