@@ -75,16 +75,16 @@ pub struct Counts {
 /// Rules a new PIN must satisfy (Exchange UM mailbox policy names in brackets).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PinPolicy {
-    /// Fewest digits [MinPINLength]; default 6.
+    /// Fewest digits \[MinPINLength\]; default 6.
     pub min_length: usize,
     /// Most digits accepted; default 24 (Exchange's maximum).
     pub max_length: usize,
-    /// How many previous PINs may not be reused [PINHistoryCount]; default 5.
+    /// How many previous PINs may not be reused \[PINHistoryCount\]; default 5.
     pub history: usize,
     /// Accept trivial PINs (one repeated digit, ascending/descending runs, the extension)
-    /// [AllowCommonPatterns]; default false.
+    /// \[AllowCommonPatterns\]; default false.
     pub allow_common_patterns: bool,
-    /// Failed log-ons before the mailbox locks [MaxLogonAttempts]; default 15.
+    /// Failed log-ons before the mailbox locks \[MaxLogonAttempts\]; default 15.
     pub max_failed_attempts: u32,
 }
 
