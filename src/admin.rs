@@ -262,8 +262,7 @@ impl Admin {
     /// to the gateway's user: hand them to the owner of the store root, as the gateway is.
     fn give_to_store_owner(&self, dir: &Path, dir_is_new: bool) -> anyhow::Result<()> {
         use std::os::unix::fs::MetadataExt;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
+        if !crate::net::os::is_root() {
             return Ok(());
         }
         let meta = fs::metadata(self.store.root())

@@ -1,4 +1,5 @@
 //! `umgw`: command line of the voice-mail gateway.
+#![forbid(unsafe_code)]
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -266,13 +267,10 @@ fn reload(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         .trim()
         .parse()
         .with_context(|| format!("{}: not a process id", pid_file.display()))?;
-    // SAFETY: kill(2) with a pid read from our own pid file and a constant signal number.
-    let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
-    if rc != 0 {
+    if let Err(e) = umgw::net::os::send_hangup(pid) {
         anyhow::bail!(
-            "cannot signal gateway pid {pid} ({}): {}",
-            pid_file.display(),
-            std::io::Error::last_os_error()
+            "cannot signal gateway pid {pid} ({}): {e}",
+            pid_file.display()
         );
     }
     println!("reload requested (pid {pid}); the gateway log reports the result");
@@ -417,28 +415,10 @@ fn read_pin() -> anyhow::Result<String> {
 fn prompt_hidden(prompt: &str) -> anyhow::Result<String> {
     eprint!("{prompt}");
     std::io::stderr().flush()?;
-    let fd = libc::STDIN_FILENO;
-    // SAFETY: tcgetattr/tcsetattr on stdin with a zeroed termios that tcgetattr fills in.
-    let saved = unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(fd, &mut t) != 0 {
-            anyhow::bail!(
-                "cannot read terminal settings: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-        let saved = t;
-        t.c_lflag &= !libc::ECHO;
-        t.c_lflag |= libc::ECHONL;
-        libc::tcsetattr(fd, libc::TCSANOW, &t);
-        saved
-    };
+    let echo_off = umgw::net::os::EchoOff::stdin().context("cannot turn terminal echo off")?;
     let mut line = String::new();
     let read = std::io::stdin().lock().read_line(&mut line);
-    // SAFETY: restores the settings read above.
-    unsafe {
-        libc::tcsetattr(fd, libc::TCSANOW, &saved);
-    }
+    drop(echo_off);
     read.context("reading the PIN")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }

@@ -4,7 +4,7 @@
 //! a restart re-sends the right lamp state. Only voice mails are counted (missed-call notices are
 //! not `Voice-Message`s).
 
-use crate::store::Counts;
+use crate::domain::Counts;
 
 /// A parsed message-summary body.
 #[derive(Clone, Debug, PartialEq, Eq)]

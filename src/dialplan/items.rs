@@ -9,7 +9,7 @@ use super::model::{MailboxEntry, PeerEntry, Severity, VoipSecurity};
 use super::parse::{check_id, Ctx, MailboxPos, Node, Pos, Table};
 use super::resolve::{normalise, parse_sip_uri};
 use super::values::is_host_name;
-use crate::net::acl;
+use crate::acl;
 
 const MAILBOX_KEYS: &[&str] = &[
     "Id",

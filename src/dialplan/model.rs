@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::net::acl::{self, IpNet};
+use crate::acl::{self, IpNet};
 
 /// How the call server addresses users in this plan (Exchange UM `UriType`).
 /// Informational for resolution, which accepts every form (see `resolve`).
@@ -173,7 +173,7 @@ pub enum KeyAction {
 /// One `[[Peer]]`: an IP gateway or pool that routes calls into the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerEntry {
-    /// `Address`: an IP (a /32 or /128) or a CIDR block without host bits (`net::acl`).
+    /// `Address`: an IP (a /32 or /128) or a CIDR block without host bits (`crate::acl`).
     pub network: IpNet,
     /// `Name`.
     pub name: Option<String>,
@@ -244,7 +244,7 @@ pub struct DialPlan {
     /// `MinPINLength` (4-24, default 6), `PINHistoryCount` (1-20, default 5),
     /// `AllowCommonPatterns` (default false), `MaxLogonAttempts` (default 15): Exchange UM's
     /// mailbox-policy PIN settings, for every mailbox of the plan.
-    pub pin_policy: crate::store::pin::PinPolicy,
+    pub pin_policy: crate::domain::PinPolicy,
     /// `OperatorExtension`: a mailbox of this plan (checked at load).
     pub operator_extension: Option<String>,
     /// `DefaultLanguage` (default `en-US`).

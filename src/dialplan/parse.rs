@@ -18,7 +18,7 @@ use super::model::{AudioCodec, Diagnostic, DialPlan, Severity, UriType, VoipSecu
 pub(crate) use super::table::{Ctx, Node, Pos, Table};
 use super::table::{MILLIS, MINUTES, SECONDS};
 use super::values::is_language_tag;
-use crate::store::pin::PinPolicy;
+use crate::domain::PinPolicy;
 
 /// Positions of a mailbox's unique keys: Id, Extension, E164, SipAddress.
 #[derive(Debug, Clone, Default)]
@@ -621,7 +621,7 @@ mod tests {
         assert!(p.pin_policy.allow_common_patterns);
         assert_eq!(p.pin_policy.max_failed_attempts, 4);
         let d = load_str(Path::new("p.toml"), HEAD).unwrap().pin_policy;
-        assert_eq!(d, crate::store::pin::PinPolicy::default());
+        assert_eq!(d, crate::domain::PinPolicy::default());
         assert_eq!(
             lint(&format!("{HEAD}MinPINLength = 3\nPINHistoryCount = 0\nAllowCommonPatterns = \"no\"\nMaxLogonAttempts = 1000\n")),
             [

@@ -1,5 +1,5 @@
 //! Small value parsers for plan keys: durations with units, host names and
-//! language tags (peer networks: `net::acl`). Pure functions; the messages are the tail of a
+//! language tags (peer networks: `crate::acl`). Pure functions; the messages are the tail of a
 //! diagnostic (the caller names the key).
 
 use std::time::Duration;

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::store::MessageKind;
+use crate::domain::MessageKind;
 
 /// Limits of one deposit, taken from the dial plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

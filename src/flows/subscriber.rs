@@ -12,7 +12,7 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-pub use crate::store::GreetingKind;
+pub use crate::domain::GreetingKind;
 
 /// Limits from the dial plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

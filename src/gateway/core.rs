@@ -551,15 +551,10 @@ impl<E: Env> GatewayCore<E> {
         };
         let srtp = negotiated.srtp;
         let n = negotiated.media;
-        // `negotiate_secure` answers PCMU or PCMA only.
-        let codec = if n.encoding == "PCMA" {
-            G711::Pcma
-        } else {
-            G711::Pcmu
-        };
+        let codec = n.codec;
         info!(
             called = %plan.called, mailbox = %plan.label, plan = %plan.plan_name,
-            caller = ?plan.caller, codec = n.encoding, remote_media = %n.remote,
+            caller = ?plan.caller, codec = codec.encoding_name(), remote_media = %n.remote,
             srtp = srtp.is_some(), "accepting call for voice mail"
         );
         self.call_ports.insert(call, vec![local.port()]);
@@ -704,7 +699,7 @@ impl<E: Env> GatewayCore<E> {
         // Released with the call the leg serves.
         self.call_ports.entry(call).or_default().push(local.port());
         let session_id = self.rng.gen_range(1..u32::MAX as u64);
-        let offer = sdp::offer(local.ip(), local.port(), session_id, codec.encoding_name());
+        let offer = sdp::offer(local.ip(), local.port(), session_id, codec);
         match self
             .endpoint
             .invite_via(now, call, target, from, offer.into_bytes())

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, warn};
 
-use crate::media::udp_batch::Batch;
 use crate::media::FRAME;
+use crate::net::udp_batch::Batch;
 
 /// Phases of the 20 ms frame, 1 ms apart: each wake-up of a worker serves 1/20 of its calls,
 /// so a call's position in its batch, hence its send time, varies little from tick to tick.
@@ -190,18 +190,11 @@ fn set_priority(priority: Priority) {
         );
     };
     if priority.realtime > 0 {
-        let param = libc::sched_param {
-            sched_priority: i32::from(priority.realtime),
-        };
-        // SAFETY: pthread_setschedparam on this thread with a live sched_param.
-        let rc =
-            unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_RR, &param) };
-        if rc == 0 {
+        let Err(error) = crate::net::os::set_thread_realtime(i32::from(priority.realtime)) else {
             return;
-        }
-        // pthread functions return the error number instead of setting errno.
+        };
         warn(
-            std::io::Error::from_raw_os_error(rc),
+            error,
             "a real-time priority (needs CAP_SYS_NICE or LimitRTPRIO; falling back to \
              media.worker_nice and media.worker_slice_us)",
         );
@@ -234,44 +227,14 @@ fn set_priority(priority: Priority) {
 
 /// This thread's nice value.
 fn current_nice() -> i32 {
-    // SAFETY: getpriority on this thread's own id; no memory is passed.
-    unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
-}
-
-/// `struct sched_attr` (SCHED_ATTR_SIZE_VER0), which the libc crate does not declare.
-#[repr(C)]
-struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
+    crate::net::os::thread_nice()
 }
 
 /// Sets this thread to SCHED_OTHER at `nice` with a time slice of `slice_us` (0: the
 /// kernel's). Since Linux 6.12 the slice is the EEVDF request size and a waking thread with a
 /// shorter slice than the running one preempts it; older kernels ignore it.
 fn set_fair(nice: i32, slice_us: u32) -> std::io::Result<()> {
-    let attr = SchedAttr {
-        size: std::mem::size_of::<SchedAttr>() as u32,
-        policy: libc::SCHED_OTHER as u32,
-        flags: 0,
-        nice,
-        priority: 0,
-        runtime: u64::from(slice_us) * 1000,
-        deadline: 0,
-        period: 0,
-    };
-    // SAFETY: sched_setattr(0 = this thread, a live sched_attr of the size it declares, 0).
-    let rc = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    crate::net::os::set_thread_fair(nice, slice_us)
 }
 
 fn run(inbox: &Receiver<Box<dyn MediaCall>>, priority: Priority) {

@@ -248,7 +248,7 @@ pub(crate) struct Shared {
 pub(crate) fn plan_peers(
     config: &Config,
     plans: &DialPlans,
-) -> (Vec<crate::net::acl::IpNet>, Vec<String>) {
+) -> (Vec<crate::acl::IpNet>, Vec<String>) {
     let mut trusted = config.trusted_peers().unwrap_or_default();
     let mut names = config.tls.peer_names.clone();
     for (_, peer) in plans.peers() {
@@ -472,18 +472,7 @@ pub fn missing_prompts(plans: &DialPlans, prompts: &PromptLibrary) -> Vec<String
 
 /// Free bytes for an unprivileged writer on the file system holding `path`.
 pub(crate) fn free_bytes(path: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: statvfs(3) with a NUL-terminated path and a buffer of the right type; the buffer
-    // is read only when the call reports success.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: initialised by the successful call above.
-    let st = unsafe { st.assume_init() };
-    Some(st.f_bavail.saturating_mul(st.f_frsize))
+    crate::net::os::free_bytes(path)
 }
 
 /// The greeting for a mailbox without its own, composed from shipped prompts:

@@ -16,7 +16,7 @@ use super::call::{Call, CallOutput, CallRequest, CallSignal, Socket};
 use super::jobs::JobResult;
 use super::media_worker::{MediaCall, Next};
 use crate::media::session::SRTP_TAG_ROOM;
-use crate::media::udp_batch::{self, Batch};
+use crate::net::udp_batch::{self, Batch};
 use crate::sip::endpoint::CallId;
 
 /// What the core sends a running call.

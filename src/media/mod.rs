@@ -18,12 +18,8 @@ pub mod session;
 pub mod speech;
 pub mod srtp;
 pub mod stats;
-pub mod udp_batch;
 pub mod vad;
 
-/// Sampling rate of all telephony audio handled here (G.711 narrowband).
-pub const SAMPLE_RATE: u32 = 8000;
-/// Samples in one 20 ms packet at [`SAMPLE_RATE`].
-pub const FRAME_SAMPLES: usize = 160;
-/// Packetisation interval (ptime) of every stream we send.
-pub const FRAME: std::time::Duration = std::time::Duration::from_millis(20);
+pub use crate::audio::{FRAME, FRAME_SAMPLES, SAMPLE_RATE};
+/// Moved to [`crate::net::udp_batch`] (socket code lives in `net`); kept here for one release.
+pub use crate::net::udp_batch;

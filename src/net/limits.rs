@@ -121,19 +121,19 @@ impl SourceLimiter {
 /// list on reload.
 #[derive(Debug)]
 pub struct Admission {
-    trusted: std::sync::RwLock<Vec<super::acl::IpNet>>,
+    trusted: std::sync::RwLock<Vec<crate::acl::IpNet>>,
     limiter: std::sync::Mutex<SourceLimiter>,
 }
 
 impl Admission {
-    pub fn new(trusted: Vec<super::acl::IpNet>, limits: FloodLimits) -> Self {
+    pub fn new(trusted: Vec<crate::acl::IpNet>, limits: FloodLimits) -> Self {
         Self {
             trusted: std::sync::RwLock::new(trusted),
             limiter: std::sync::Mutex::new(SourceLimiter::new(limits, Instant::now())),
         }
     }
 
-    pub fn set_trusted(&self, trusted: Vec<super::acl::IpNet>) {
+    pub fn set_trusted(&self, trusted: Vec<crate::acl::IpNet>) {
         if let Ok(mut t) = self.trusted.write() {
             *t = trusted;
         }
@@ -144,7 +144,7 @@ impl Admission {
         if self
             .trusted
             .read()
-            .map(|t| super::acl::any_contains(&t, ip))
+            .map(|t| crate::acl::any_contains(&t, ip))
             .unwrap_or(false)
         {
             return true;

@@ -1,11 +1,18 @@
 //! The only place that owns SIP sockets: UDP listeners, TCP and TLS connections (framed by
 //! Content-Length). Received messages go to the gateway core over a channel; the core hands
-//! back [`Transmit`]s to send. RTP sockets belong to each call (`gateway::call`).
+//! back [`Transmit`]s to send. RTP sockets belong to each call (`gateway::call`); their batched
+//! reads and writes are [`udp_batch`].
+//!
+//! Also the only module allowed `unsafe` (the rest of the crate forbids it): [`os`] wraps the
+//! OS calls std has no safe form for, [`udp_batch`] the `recvmmsg`/`sendmmsg` calls.
 
 pub mod accept;
-pub mod acl;
+/// Moved to [`crate::acl`] (pure parsing, no I/O); kept here for one release.
+pub use crate::acl;
 pub mod limits;
+pub mod os;
 pub mod tls;
+pub mod udp_batch;
 
 use std::collections::HashMap;
 use std::io;
@@ -387,18 +394,9 @@ async fn dial(addr: SocketAddr) -> io::Result<tokio::net::TcpStream> {
 /// A larger kernel receive buffer absorbs bursts (and floods) while the core catches up.
 fn set_receive_buffer(socket: &UdpSocket, bytes: i32) {
     use std::os::fd::AsRawFd;
-    // SAFETY: setsockopt(2) on a socket we own, with a pointer to a live c_int and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&bytes as *const i32).cast(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        debug!(error = %io::Error::last_os_error(), "SO_RCVBUF not set");
+    let fd = socket.as_raw_fd();
+    if let Err(error) = os::set_socket_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes) {
+        debug!(%error, "SO_RCVBUF not set");
     }
 }
 

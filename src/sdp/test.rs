@@ -1,5 +1,9 @@
 //! SDP parse, offer/answer, SDES and Lync body tests.
 use super::*;
+use std::net::IpAddr;
+
+use crate::media::g711::G711;
+use crate::media::srtp::{SrtpContext, SrtpSuite};
 use proptest::prelude::*;
 
 const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 10));
@@ -11,8 +15,8 @@ const SIPP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r
 fn sipp_default_offer() {
     let n = negotiate(SIPP, LOCAL, 40000, 42).unwrap();
     assert_eq!(
-        (n.payload_type, n.encoding, n.telephone_event),
-        (0, "PCMU", None)
+        (n.payload_type, n.codec, n.telephone_event),
+        (0, G711::Pcmu, None)
     );
     assert_eq!(n.remote, "127.0.0.1:6000".parse().unwrap());
     assert_eq!(
@@ -29,8 +33,8 @@ fn pcma_with_telephone_event_and_media_level_c() {
                  a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16\na=ptime:20\na=sendonly\n";
     let n = negotiate(offer, LOCAL, 40002, 7).unwrap();
     assert_eq!(
-        (n.payload_type, n.encoding, n.telephone_event),
-        (8, "PCMA", Some(101))
+        (n.payload_type, n.codec, n.telephone_event),
+        (8, G711::Pcma, Some(101))
     );
     assert_eq!(n.remote, "198.51.100.7:49170".parse().unwrap());
     assert_eq!(n.direction, Direction::RecvOnly);
@@ -76,8 +80,8 @@ fn dynamic_pcmu_preference_order_and_ipv6() {
     let local: IpAddr = "2001:db8::99".parse().unwrap();
     let n = negotiate(offer, local, 30000, 5).unwrap();
     assert_eq!(
-        (n.payload_type, n.encoding, n.telephone_event),
-        (96, "PCMU", Some(97))
+        (n.payload_type, n.codec, n.telephone_event),
+        (96, G711::Pcmu, Some(97))
     );
     assert_eq!(n.remote, "[2001:db8::1]:7078".parse().unwrap());
     assert!(n.answer.contains("o=umgw 5 5 IN IP6 2001:db8::99\r\n"));
@@ -209,12 +213,8 @@ fn lync_multipart_picks_the_ice_part_and_answers_srtp() {
             let n = negotiate_secure(&offer, LOCAL, 40000, 77, policy, &OUR_KEY).unwrap();
             assert_eq!(n.media.remote, "10.20.30.41:19884".parse().unwrap());
             assert_eq!(
-                (
-                    n.media.payload_type,
-                    n.media.encoding,
-                    n.media.telephone_event
-                ),
-                (0, "PCMU", Some(101))
+                (n.media.payload_type, n.media.codec, n.media.telephone_event),
+                (0, G711::Pcmu, Some(101))
             );
             let k = n.srtp.clone().unwrap();
             // Tag 2 needs MKI 1:1; tag 3 is the same suite without MKI.
@@ -543,9 +543,9 @@ fn multibyte_content_type_in_a_part_is_not_a_panic() {
 
 #[test]
 fn bridge_offer_reads_back_as_the_same_codec() {
-    let text = offer("192.0.2.7".parse().unwrap(), 40002, 9, "PCMA");
+    let text = offer("192.0.2.7".parse().unwrap(), 40002, 9, G711::Pcma);
     let n = negotiate(&text, "192.0.2.1".parse().unwrap(), 5000, 1).unwrap();
-    assert_eq!((n.encoding, n.payload_type), ("PCMA", 8));
+    assert_eq!((n.codec, n.payload_type), (G711::Pcma, 8));
     assert_eq!(n.telephone_event, Some(101));
     assert_eq!(n.remote, "192.0.2.7:40002".parse().unwrap());
 }

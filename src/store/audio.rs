@@ -7,26 +7,9 @@
 //! for subscriber playback with [`wav_samples`]; docs/ARCHITECTURE.md has the measured size
 //! and CPU figures. Decoding never panics on hostile bytes.
 
-/// Attachment format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum AudioFormat {
-    /// The recording as made: 8 kHz 16-bit PCM WAV (128 kb/s).
-    #[default]
-    Wav,
-    /// IMA ADPCM WAV, 8 kHz mono (about 32 kb/s).
-    ImaAdpcm,
-}
+pub use crate::audio::AudioFormat;
 
 impl AudioFormat {
-    /// Parses `store.audio_format` (`wav` or `ima-adpcm`).
-    pub fn from_config(s: &str) -> Option<AudioFormat> {
-        match s {
-            "wav" => Some(AudioFormat::Wav),
-            "ima-adpcm" => Some(AudioFormat::ImaAdpcm),
-            _ => None,
-        }
-    }
-
     /// The attachment bytes for a recording (a 16-bit PCM WAV file's bytes). A WAV that
     /// cannot be re-encoded is attached as it is: audio is never dropped.
     pub fn encode(self, wav: Vec<u8>) -> Vec<u8> {
@@ -111,7 +94,7 @@ pub fn encode_ima_wav(samples: &[i16]) -> Vec<u8> {
     let blocks = samples.len().div_ceil(BLOCK_SAMPLES).max(1);
     let data_len = blocks * BLOCK;
     let mut out = Vec::with_capacity(60 + data_len);
-    let sample_rate = super::super::media::SAMPLE_RATE;
+    let sample_rate = crate::audio::SAMPLE_RATE;
     out.extend_from_slice(b"RIFF");
     out.extend_from_slice(&((4 + 28 + 12 + 8 + data_len) as u32).to_le_bytes());
     out.extend_from_slice(b"WAVEfmt ");

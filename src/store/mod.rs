@@ -10,6 +10,7 @@
 //! - audio is never deleted on error: the caller's recording survives any storage failure.
 
 pub mod audio;
+mod ids;
 pub mod imap;
 pub mod maildir;
 pub mod message;
@@ -19,6 +20,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+pub use crate::domain::{Counts, GreetingKind, MessageKind};
+pub use ids::IdRng;
 pub use imap::Imap;
 pub use maildir::Maildir;
 pub use message::{MessageError, ParsedMessage};
@@ -71,37 +74,6 @@ impl fmt::Display for MailboxId {
     }
 }
 
-/// What a stored message is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MessageKind {
-    /// A recorded voice message; counted in MWI `Voice-Message`.
-    VoiceMail,
-    /// A missed-call notice (caller hung up before recording); not counted in MWI.
-    MissedCall,
-}
-
-impl MessageKind {
-    /// The `X-UMGW-Kind` header value.
-    pub fn as_header(self) -> &'static str {
-        match self {
-            MessageKind::VoiceMail => "voice-mail",
-            MessageKind::MissedCall => "missed-call",
-        }
-    }
-
-    /// Parses an `X-UMGW-Kind` header value (case-insensitive, surrounding blanks ignored).
-    pub fn from_header(value: &str) -> Option<Self> {
-        let v = value.trim();
-        if v.eq_ignore_ascii_case("voice-mail") {
-            Some(MessageKind::VoiceMail)
-        } else if v.eq_ignore_ascii_case("missed-call") {
-            Some(MessageKind::MissedCall)
-        } else {
-            None
-        }
-    }
-}
-
 /// A message to deposit, as the deposit flow describes it.
 #[derive(Clone, Debug)]
 pub struct NewMessage {
@@ -134,41 +106,6 @@ pub struct NewMessage {
     /// Why the recording stopped before the caller did (a write failure: disk full or
     /// failing), if it did: the message holds what was written before.
     pub cut_short: Option<String>,
-}
-
-/// The recordings a user keeps besides messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum GreetingKind {
-    /// The personal greeting callers hear.
-    Personal,
-    /// The extended-absence (away) greeting: while present, callers hear it instead.
-    Away,
-    /// The user's recorded name, spoken in the default greeting ("Alice Anders is not
-    /// available...").
-    Name,
-}
-
-impl GreetingKind {
-    /// File name of the recording in a mailbox directory (Maildir layout).
-    pub fn file_name(self) -> &'static str {
-        match self {
-            GreetingKind::Personal => "greeting.wav",
-            GreetingKind::Away => "away.wav",
-            GreetingKind::Name => "name.wav",
-        }
-    }
-}
-
-/// Message counts for MWI (RFC 3842 `Voice-Message: new/old`).
-///
-/// Only voice mails count: `new` = unseen voice mails, `old` = seen voice mails. Missed-call
-/// notices and trashed messages are not counted, so a missed call never lights the lamp.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Unseen voice mails.
-    pub new: u32,
-    /// Seen voice mails.
-    pub old: u32,
 }
 
 /// One message as listed by [`Mailbox::list`].

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use umgw::media::udp_batch::{self, Batch};
+use umgw::net::udp_batch::{self, Batch};
 
 use media::{Command, TalkDone, Worker};
 use sip::{Output, Uac};

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use umgw::media::g711::G711;
 use umgw::media::rtp::{self, RtpHeader};
 use umgw::media::srtp::{SrtpContext, SrtpError};
-use umgw::media::udp_batch::{self, Batch};
+use umgw::net::udp_batch::{self, Batch};
 
 use crate::sip::MediaStart;
 use crate::stats::Histogram;

@@ -29,7 +29,7 @@ use proto::Value;
 
 use super::message::{self, H_CALLER, H_DELIVERY_ID, H_KIND, H_RECEIVED};
 use super::{
-    Counts, GreetingKind, Mailbox, MailboxId, Maildir, MessageKind, NewMessage, StoreError,
+    Counts, GreetingKind, IdRng, Mailbox, MailboxId, Maildir, MessageKind, NewMessage, StoreError,
     StoredMessage,
 };
 use crate::config::ImapConfig;
@@ -52,6 +52,7 @@ pub struct Imap {
     local: Maildir,
     host: String,
     audio_format: super::audio::AudioFormat,
+    ids: IdRng,
 }
 
 impl std::fmt::Debug for Imap {
@@ -113,12 +114,20 @@ impl Imap {
             local: Maildir::open(local)?,
             host,
             audio_format: Default::default(),
+            ids: IdRng::default(),
         })
     }
 
     /// Attaches recordings in `format` (`store.audio_format`).
     pub fn with_audio_format(mut self, format: super::audio::AudioFormat) -> Self {
         self.audio_format = format;
+        self
+    }
+
+    /// Draws delivery ids, boundaries and `Message-ID`s from a generator seeded with `seed`
+    /// (tests that compare them; the default is seeded from the OS).
+    pub fn with_rng_seed(mut self, seed: u64) -> Self {
+        self.ids = IdRng::seeded(seed);
         self
     }
 
@@ -312,11 +321,11 @@ impl Mailbox for Imap {
                     id: d.chars().take(80).collect(),
                 })
             }
-            None => format!("{:032x}", rand::random::<u128>()),
+            None => format!("{:032x}", self.ids.next_u128()),
         };
         let mut msg = msg.clone();
         msg.delivery_id = Some(delivery.clone());
-        let bytes = message::render(&msg, audio.as_deref(), &self.host);
+        let bytes = message::render(&msg, audio.as_deref(), &self.host, &mut self.ids.fork());
         self.with_conn(mailbox, |c| {
             let validity = self.open_folder(c, true)?;
             if let Some(uid) = self.find_delivery(c, &delivery)? {

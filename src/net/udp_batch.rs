@@ -12,23 +12,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Enables kernel receive timestamps on `fd` (best effort: without them, arrival is the time
 /// of reading) and sets its buffer sizes to `buf_bytes` when non-zero.
 pub fn configure(fd: RawFd, buf_bytes: i32) {
-    let one: libc::c_int = 1;
-    let opt = |name, value: &libc::c_int| {
-        // SAFETY: a valid option value of the right size for a socket option call.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                name,
-                (value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
+    let opt = |name, value| {
+        let _ = super::os::set_socket_option(fd, libc::SOL_SOCKET, name, value);
     };
-    opt(libc::SO_TIMESTAMPNS, &one);
+    opt(libc::SO_TIMESTAMPNS, 1);
     if buf_bytes > 0 {
-        opt(libc::SO_RCVBUF, &buf_bytes);
-        opt(libc::SO_SNDBUF, &buf_bytes);
+        opt(libc::SO_RCVBUF, buf_bytes);
+        opt(libc::SO_SNDBUF, buf_bytes);
     }
 }
 

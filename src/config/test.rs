@@ -1,0 +1,144 @@
+//! Config parsing and validation tests.
+
+use super::*;
+
+#[test]
+fn empty_file_is_the_loopback_default() {
+    let c = Config::parse(Path::new("x.toml"), "").unwrap();
+    assert_eq!(c.sip.udp, vec!["127.0.0.1:5060".parse().unwrap()]);
+    assert_eq!(c.media.rtp_port_min, 20000);
+}
+
+#[test]
+fn unknown_key_names_line_and_column() {
+    let err = Config::parse(Path::new("gw.toml"), "[sip]\nt1_ms = 500\nbogus = 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("gw.toml:3:1: unknown field `bogus`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_peer_is_rejected() {
+    let err = Config::parse(
+        Path::new("gw.toml"),
+        "[peers]\ntrusted = [\"10.0.0.0/33\"]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "gw.toml: peers.trusted: \"10.0.0.0/33\": prefix length must be 0 to 32"
+    );
+}
+
+#[test]
+fn worker_slice_is_zero_or_within_the_kernels_range() {
+    let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[media]\n{v}\n"));
+    assert_eq!(parse("").unwrap().media.worker_slice_us, 100);
+    assert_eq!(
+        parse("worker_slice_us = 0").unwrap().media.worker_slice_us,
+        0
+    );
+    let err = parse("worker_slice_us = 50").unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "media.worker_slice_us (50) must be 0 (kernel default) or between 100 and 100000"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn rtp_ports_need_an_even_port_and_a_sane_reuse_delay() {
+    let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[media]\n{v}\n"));
+    assert_eq!(parse("").unwrap().media.rtp_port_reuse_delay_ms, 5000);
+    assert!(parse("rtp_port_min = 40000\nrtp_port_max = 40000").is_ok());
+    let err = parse("rtp_port_min = 40001\nrtp_port_max = 40001")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("holds no even port"), "{err}");
+    let err = parse("rtp_port_reuse_delay_ms = 10")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("media.rtp_port_reuse_delay_ms (10) must be between 1000 and 60000"),
+        "{err}"
+    );
+}
+
+#[test]
+fn server_name_may_be_empty_but_not_several_lines() {
+    let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[sip]\n{v}\n"));
+    assert!(parse("").unwrap().sip.server_name.starts_with("umgw/"));
+    assert_eq!(parse("server_name = \"\"").unwrap().sip.server_name, "");
+    let err = parse("server_name = \"umgw\\r\\nX-Evil: 1\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sip.server_name \"umgw\\r\\nX-Evil: 1\" must be one line"),
+        "{err}"
+    );
+}
+
+#[test]
+fn trusted_peer_with_host_bits_is_an_error_naming_key_and_value() {
+    let parse = |v: &str| {
+        Config::parse(
+            Path::new("gw.toml"),
+            &format!("[peers]\ntrusted = [\"192.0.2.7\", {v:?}]\n"),
+        )
+    };
+    let err = parse("10.0.0.1/8").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "gw.toml: peers.trusted: \"10.0.0.1/8\" has host bits set; the network is 10.0.0.0/8"
+    );
+    let ok = parse("10.0.0.0/8").unwrap();
+    let nets = ok.trusted_peers().unwrap();
+    assert!(acl::any_contains(&nets, "10.200.0.1".parse().unwrap()));
+    assert!(acl::any_contains(&nets, "192.0.2.7".parse().unwrap()));
+    assert!(!acl::any_contains(&nets, "192.0.2.8".parse().unwrap()));
+}
+
+#[test]
+fn max_sessions_per_mailbox_is_between_1_and_100() {
+    let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[subscriber]\n{v}\n"));
+    assert_eq!(parse("").unwrap().subscriber.max_sessions_per_mailbox, 2);
+    let twenty = parse("max_sessions_per_mailbox = 20").unwrap();
+    assert_eq!(twenty.subscriber.max_sessions_per_mailbox, 20);
+    for bad in [0, 101] {
+        let err = parse(&format!("max_sessions_per_mailbox = {bad}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "subscriber.max_sessions_per_mailbox ({bad}) must be between 1 and 100"
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn admin_connection_cap_is_at_least_one() {
+    let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[admin]\n{v}\n"));
+    assert_eq!(parse("").unwrap().admin.max_connections, 64);
+    assert_eq!(
+        parse("max_connections = 4").unwrap().admin.max_connections,
+        4
+    );
+    for bad in ["0", "5000"] {
+        let err = parse(&format!("max_connections = {bad}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "admin.max_connections ({bad}) must be between 1 and 4096"
+            )),
+            "{err}"
+        );
+    }
+}

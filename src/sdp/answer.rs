@@ -1,0 +1,295 @@
+//! The RFC 3264 answer: choosing the audio stream and codec under the dial plan's media
+//! security, writing the answer, and the offer of a bridged transfer's second leg.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use base64::Engine as _;
+
+use super::crypto::{SrtpKeys, B64};
+use super::parse::{g711, parse, Direction, SessionDescription};
+use super::SdpError;
+use crate::media::g711::G711;
+
+/// What the gateway's dial plan allows on the media leg (Exchange's VoIPSecurity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaSecurity {
+    /// RTP/AVP only; RTP/SAVP streams are refused ("SRTP not configured").
+    RtpOnly,
+    /// RTP/SAVP with a usable `a=crypto` line only ("Secured").
+    SrtpRequired,
+    /// Either; RTP/SAVP is chosen whenever one is offered that we can serve.
+    SrtpOptional,
+}
+
+/// Result of answering an offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    /// Audio payload type, numbered as in the offer (0 PCMU, 8 PCMA, or the
+    /// offer's dynamic number for PCMU/PCMA).
+    pub payload_type: u8,
+    /// The codec (the law the offer's `payload_type` names).
+    pub codec: G711,
+    /// Payload type of telephone-event/8000 in the offer, if offered.
+    pub telephone_event: Option<u8>,
+    /// Where to send RTP.
+    pub remote: SocketAddr,
+    /// Packet time we send in (ms): see [`send_ptime`].
+    pub ptime_ms: u32,
+    /// Direction we answered with.
+    pub direction: Direction,
+    /// The complete SDP answer, CRLF line endings.
+    pub answer: String,
+}
+
+/// Result of [`negotiate_secure`]: the stream, and SRTP keys when the answer is RTP/SAVP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NegotiatedSecure {
+    /// Codec, addresses and the answer text.
+    pub media: Negotiated,
+    /// `Some` when we answered RTP/SAVP.
+    pub srtp: Option<SrtpKeys>,
+}
+
+/// Answers `offer` (RFC 3264) with one G.711 audio stream at `local_addr:local_port`.
+///
+/// The first `m=audio` line with a non-zero port, RTP/AVP and a PCMU/PCMA
+/// format is accepted; the codec is the first such format in the offer's
+/// order (the offerer's preference). Every other `m=` line is rejected with
+/// port 0, as RFC 3264 §6 requires the answer to keep the offer's m-line count.
+/// RTP/SAVP offers are refused: this is [`negotiate_secure`] with [`MediaSecurity::RtpOnly`].
+pub fn negotiate(
+    offer: &str,
+    local_addr: IpAddr,
+    local_port: u16,
+    session_id: u64,
+) -> Result<Negotiated, SdpError> {
+    let n = negotiate_secure(
+        offer,
+        local_addr,
+        local_port,
+        session_id,
+        MediaSecurity::RtpOnly,
+        &[0; 30],
+    )?;
+    Ok(n.media)
+}
+
+/// An RTP/AVP offer of one G.711 codec (at its static payload type) and telephone-event/8000
+/// (101): what the gateway sends on the second leg of a bridged transfer, in the codec of the
+/// first leg so packets can be relayed without transcoding.
+pub fn offer(local_addr: IpAddr, local_port: u16, session_id: u64, codec: G711) -> String {
+    let (pt, name) = (codec.payload_type(), codec.encoding_name());
+    let ip = if local_addr.is_ipv4() { "IP4" } else { "IP6" };
+    format!(
+        "v=0\r\no=umgw {session_id} 1 IN {ip} {local_addr}\r\ns=umgw\r\nc=IN {ip} {local_addr}\r\n\
+         t=0 0\r\nm=audio {local_port} RTP/AVP {pt} 101\r\na=rtpmap:{pt} {name}/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n"
+    )
+}
+
+/// The packet time (ms) we send in: 20 ms unless the offer asks for another with `a=ptime` or
+/// caps it below 20 with `a=maxptime`; within what the pacer supports (10-120 ms in 10 ms
+/// steps, [`crate::media::pacer`]). What we receive is whatever the peer sends, 10-120 ms.
+pub fn send_ptime(ptime: Option<u32>, maxptime: Option<u32>) -> u32 {
+    use crate::media::pacer::{MAX_PTIME_MS, MIN_PTIME_MS};
+    let want = ptime.filter(|&p| p > 0).unwrap_or(20);
+    let cap = maxptime.filter(|&p| p > 0).unwrap_or(MAX_PTIME_MS);
+    (want.min(cap) / 10 * 10).clamp(MIN_PTIME_MS, MAX_PTIME_MS)
+}
+
+/// Answers `offer` under `policy`, putting `local_key` (our SDES key||salt, fresh random
+/// per call) in the answer when it is RTP/SAVP.
+///
+/// Audio streams are taken in offer order; with [`MediaSecurity::SrtpOptional`] the first
+/// servable RTP/SAVP stream wins over any RTP/AVP one. An RTP/SAVP stream is servable when it
+/// has a PCMU/PCMA format and an `a=crypto` line we can use: the first in offer order whose suite
+/// we implement, without MKI, key derivation rate 0. The answer echoes that line's tag and suite.
+pub fn negotiate_secure(
+    offer: &str,
+    local_addr: IpAddr,
+    local_port: u16,
+    session_id: u64,
+    policy: MediaSecurity,
+    local_key: &[u8; 30],
+) -> Result<NegotiatedSecure, SdpError> {
+    let sd = parse(offer)?;
+    let audio: Vec<usize> = (0..sd.media.len())
+        .filter(|&i| sd.media[i].media.eq_ignore_ascii_case("audio") && sd.media[i].port != 0)
+        .collect();
+    if audio.is_empty() {
+        return Err(SdpError::NoAudio);
+    }
+    let mut offered = Vec::new();
+    let mut plain = None;
+    let mut secure = None;
+    for &i in &audio {
+        let m = &sd.media[i];
+        let is_avp = m.proto.eq_ignore_ascii_case("RTP/AVP");
+        let is_savp = m.proto.eq_ignore_ascii_case("RTP/SAVP");
+        let g711_format = m
+            .formats
+            .iter()
+            .filter_map(|f| f.parse::<u8>().ok())
+            .find_map(|pt| Some((pt, g711(m, pt)?)));
+        let refuse = |why: &str| format!("{} ({why})", m.describe());
+        match (is_avp, is_savp, g711_format, policy) {
+            (true, _, _, MediaSecurity::SrtpRequired) => offered.push(refuse("SRTP required")),
+            (true, _, Some((pt, codec)), _) => {
+                plain = plain.or(Some((i, pt, codec)));
+                if policy == MediaSecurity::RtpOnly {
+                    break;
+                }
+            }
+            (_, true, _, MediaSecurity::RtpOnly) => {
+                offered.push(refuse("SRTP not configured"));
+            }
+            (_, true, Some((pt, codec)), _) => {
+                match m.crypto.iter().find(|c| c.unusable().is_none()) {
+                    Some(c) => {
+                        secure = Some((i, pt, codec, c));
+                        break;
+                    }
+                    None => {
+                        let mut why: Vec<String> =
+                            m.crypto.iter().filter_map(|c| c.unusable()).collect();
+                        why.extend(m.crypto_skipped.iter().cloned());
+                        if why.is_empty() {
+                            why.push("no a=crypto line".to_string());
+                        }
+                        offered.push(refuse(&why.join("; ")));
+                    }
+                }
+            }
+            _ => offered.push(m.describe()),
+        }
+    }
+    let (idx, payload_type, codec, crypto) = match (secure, plain) {
+        (Some((i, pt, codec, c)), _) => (i, pt, codec, Some(c)),
+        (None, Some((i, pt, codec))) => (i, pt, codec, None),
+        (None, None) => {
+            let offered = offered.join("; ");
+            return Err(if policy == MediaSecurity::SrtpRequired {
+                SdpError::NoSecureMedia { offered }
+            } else {
+                SdpError::NoCommonCodec { offered }
+            });
+        }
+    };
+    let m = &sd.media[idx];
+    let telephone_event = m
+        .formats
+        .iter()
+        .filter_map(|f| f.parse::<u8>().ok())
+        .find(|&pt| {
+            m.rtpmap(pt).is_some_and(|r| {
+                r.encoding.eq_ignore_ascii_case("telephone-event") && r.clock_rate == 8000
+            })
+        });
+    let remote_ip = m
+        .connection
+        .or(sd.connection)
+        .ok_or_else(|| SdpError::Malformed {
+            line: m.line,
+            why: "no c= line for the audio stream".to_string(),
+        })?;
+    let direction = m
+        .direction
+        .or(sd.direction)
+        .unwrap_or(Direction::SendRecv)
+        .reverse();
+    let ptime_ms = send_ptime(m.ptime, m.maxptime);
+    let srtp = crypto.map(|c| SrtpKeys {
+        tag: c.tag,
+        suite: c.suite,
+        remote_key: c.key_salt,
+        local_key: *local_key,
+    });
+    let answer = write_answer(&AnswerParts {
+        sd: &sd,
+        idx,
+        local_addr,
+        local_port,
+        session_id,
+        payload_type,
+        codec,
+        telephone_event,
+        ptime_ms,
+        direction,
+        srtp: srtp.as_ref(),
+    });
+    Ok(NegotiatedSecure {
+        media: Negotiated {
+            payload_type,
+            codec,
+            telephone_event,
+            remote: SocketAddr::new(remote_ip, m.port),
+            ptime_ms,
+            direction,
+            answer,
+        },
+        srtp,
+    })
+}
+
+struct AnswerParts<'a> {
+    sd: &'a SessionDescription,
+    idx: usize,
+    local_addr: IpAddr,
+    local_port: u16,
+    session_id: u64,
+    payload_type: u8,
+    codec: G711,
+    telephone_event: Option<u8>,
+    ptime_ms: u32,
+    direction: Direction,
+    srtp: Option<&'a SrtpKeys>,
+}
+
+fn write_answer(p: &AnswerParts<'_>) -> String {
+    let ipv = if p.local_addr.is_ipv4() { "IP4" } else { "IP6" };
+    let (id, addr) = (p.session_id, p.local_addr);
+    let mut s = String::with_capacity(320);
+    // Writing to a String cannot fail.
+    let _ = write!(s, "v=0\r\no=umgw {id} {id} IN {ipv} {addr}\r\ns=umgw\r\n");
+    let _ = write!(s, "c=IN {ipv} {addr}\r\nt=0 0\r\n");
+    for (i, m) in p.sd.media.iter().enumerate() {
+        if i != p.idx {
+            let fmt = m.formats.first().map_or("0", String::as_str);
+            let _ = write!(s, "m={} 0 {} {fmt}\r\n", m.media, m.proto);
+            continue;
+        }
+        let proto = if p.srtp.is_some() {
+            "RTP/SAVP"
+        } else {
+            "RTP/AVP"
+        };
+        let _ = write!(s, "m=audio {} {proto} {}", p.local_port, p.payload_type);
+        if let Some(te) = p.telephone_event {
+            let _ = write!(s, " {te}");
+        }
+        let _ = write!(
+            s,
+            "\r\na=rtpmap:{} {}/8000\r\n",
+            p.payload_type,
+            p.codec.encoding_name()
+        );
+        if let Some(te) = p.telephone_event {
+            let _ = write!(
+                s,
+                "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n"
+            );
+        }
+        if let Some(k) = p.srtp {
+            let key = B64.encode(k.local_key);
+            let _ = write!(s, "a=crypto:{} {} inline:{key}\r\n", k.tag, k.suite);
+        }
+        let _ = write!(
+            s,
+            "a=ptime:{}\r\na={}\r\n",
+            p.ptime_ms,
+            p.direction.as_str()
+        );
+    }
+    s
+}

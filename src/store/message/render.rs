@@ -1,0 +1,325 @@
+//! Writing a message: headers (the `X-UMGW-*` ones exactly, the human ones cleaned and
+//! capped), the text part a person reads, and the WAV attachment.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use rand::Rng;
+
+use super::rfc2047::{encoded_words, unstructured};
+use super::*;
+use crate::store::NewMessage;
+
+/// Longest display string (caller name, number) used in Subject/To/body, in characters.
+const DISPLAY_MAX_CHARS: usize = 100;
+
+/// Renders `msg` as an RFC 5322 message with CRLF line ends.
+///
+/// `audio_wav` is the recording's bytes (attached as `voicemail.wav`); `message_id_host` is used
+/// in `From` and `Message-ID` (sanitised to `[A-Za-z0-9.-]`, `localhost` if nothing is left).
+/// A caller that is absent or blank is "Unknown caller" and gets no `X-UMGW-Caller` header.
+/// The MIME boundary and the unique part of `Message-ID` come from `rng`.
+pub fn render(
+    msg: &NewMessage,
+    audio_wav: Option<&[u8]>,
+    message_id_host: &str,
+    rng: &mut impl Rng,
+) -> Vec<u8> {
+    let host = sanitize_host(message_id_host);
+    let received_ms = unix_ms(msg.received);
+    let duration_ms = u64::try_from(msg.duration.as_millis()).unwrap_or(u64::MAX);
+    let who = caller_phrase(msg);
+    let date = format_rfc5322_date(received_ms / 1000);
+    let boundary = format!("umgw-{:032x}", rng.gen::<u128>());
+
+    let subject = match msg.kind {
+        MessageKind::VoiceMail => format!("Voice mail from {who}, {}", short_duration(duration_ms)),
+        MessageKind::MissedCall => format!("Missed call from {who}"),
+    };
+
+    let mut h = String::with_capacity(1024);
+    h.push_str(&format!("Date: {date}\r\n"));
+    h.push_str(&format!("From: Voice Mail <umgw@{host}>\r\n"));
+    h.push_str(&to_header(msg));
+    h.push_str(&unstructured("Subject", &subject));
+    h.push_str(&format!(
+        "Message-ID: <{received_ms}.{:032x}@{host}>\r\n",
+        rng.gen::<u128>()
+    ));
+    h.push_str("MIME-Version: 1.0\r\n");
+    h.push_str(&format!("{H_KIND}: {}\r\n", msg.kind.as_header()));
+    if let Some(c) = non_blank(msg.caller.as_deref()) {
+        h.push_str(&unstructured(H_CALLER, c));
+    }
+    if let Some(n) = non_blank(msg.caller_name.as_deref()) {
+        h.push_str(&unstructured(H_CALLER_NAME, n));
+    }
+    h.push_str(&unstructured(H_MAILBOX, &msg.mailbox_address));
+    h.push_str(&unstructured(H_CALL_ID, &msg.call_id));
+    h.push_str(&format!("{H_DURATION_MS}: {duration_ms}\r\n"));
+    h.push_str(&format!("{H_RECEIVED}: {received_ms}\r\n"));
+    if let Some(d) = msg
+        .delivery_id
+        .as_deref()
+        .filter(|d| crate::store::valid_delivery_id(d))
+    {
+        h.push_str(&format!("{H_DELIVERY_ID}: {d}\r\n"));
+    }
+    if msg.recovered {
+        h.push_str(&format!("{H_RECOVERED}: crash\r\n"));
+    }
+    if let Some(st) = non_blank(msg.media_stats.as_deref()) {
+        h.push_str(&unstructured(H_MEDIA_STATS, st));
+    }
+    if let Some(why) = non_blank(msg.cut_short.as_deref()) {
+        h.push_str(&unstructured(H_CUT_SHORT, why));
+    }
+    h.push_str(&format!(
+        "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
+    ));
+    h.push_str("This is a multi-part message in MIME format.\r\n");
+
+    // Text part. Display strings are cleaned and capped, so lines stay far below 998 bytes.
+    let text = body_text(msg, &who, &date, duration_ms, audio_wav.is_some());
+    let cte = if text.is_ascii() { "7bit" } else { "8bit" };
+    h.push_str(&format!(
+        "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n\r\n{text}"
+    ));
+
+    let mut out = h.into_bytes();
+    if let Some(wav) = audio_wav {
+        out.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Type: audio/wav\r\nContent-Disposition: attachment; filename=\"voicemail.wav\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        let b64 = STANDARD.encode(wav);
+        for chunk in b64.as_bytes().chunks(76) {
+            out.extend_from_slice(chunk);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    out
+}
+
+/// Formats a Unix time (seconds, UTC) as an RFC 5322 date, e.g. `Thu, 1 Jan 1970 00:00:00 +0000`.
+pub fn format_rfc5322_date(unix_secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix_secs / 86_400;
+    let sod = unix_secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{}, {d} {} {y} {:02}:{:02}:{:02} +0000",
+        DAYS[(days % 7) as usize],
+        MONTHS[(m - 1) as usize],
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month 1-12, day 1-31); H. Hinnant's civil_from_days.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    // Shift the epoch to 0000-03-01 so leap days fall at the end of each 400-year era.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Milliseconds since the Unix epoch; times before it clamp to 0.
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn sanitize_host(host: &str) -> String {
+    let h: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        .collect();
+    let h = h.trim_matches('.');
+    if h.is_empty() {
+        "localhost".to_owned()
+    } else {
+        h.to_owned()
+    }
+}
+
+fn non_blank(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+/// Control characters → space, blank runs collapsed, trimmed, capped: for human-facing text.
+fn clean_display(s: &str) -> String {
+    let mut out = String::new();
+    for w in s
+        .split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    match out.char_indices().nth(DISPLAY_MAX_CHARS) {
+        Some((i, _)) => out[..i].to_owned(),
+        None => out,
+    }
+}
+
+/// Human form of a caller number/URI: `sip:+1425...@host;user=phone` → `+1425...`.
+pub(super) fn display_number(caller: &str) -> String {
+    let s = caller.trim().trim_start_matches('<').trim_end_matches('>');
+    let lower = s.to_ascii_lowercase();
+    let s = ["sips:", "sip:", "tel:"]
+        .iter()
+        .find(|p| lower.starts_with(*p))
+        .map_or(s, |p| &s[p.len()..]);
+    let s = s.split([';', '?']).next().unwrap_or(s);
+    if let Some((user, _host)) = s.split_once('@') {
+        let digits = user.strip_prefix('+').unwrap_or(user);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+            return clean_display(user);
+        }
+    }
+    clean_display(s)
+}
+
+/// "NAME (NUMBER)", "NAME", "NUMBER" or "Unknown caller".
+fn caller_phrase(msg: &NewMessage) -> String {
+    let name = msg
+        .caller_name
+        .as_deref()
+        .map(clean_display)
+        .filter(|s| !s.is_empty());
+    let num = msg
+        .caller
+        .as_deref()
+        .map(display_number)
+        .filter(|s| !s.is_empty());
+    match (name, num) {
+        (Some(n), Some(c)) if n != c => format!("{n} ({c})"),
+        (Some(n), _) => n,
+        (None, Some(c)) => c,
+        (None, None) => "Unknown caller".to_owned(),
+    }
+}
+
+fn rounded_secs(ms: u64) -> u64 {
+    ms / 1000 + u64::from(ms % 1000 >= 500)
+}
+
+/// `0:23`, `12:05`, `1:02:03`.
+pub(super) fn short_duration(ms: u64) -> String {
+    let s = rounded_secs(ms);
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// `23 seconds`, `1 minute 5 seconds`, `2 hours 1 minute`.
+pub(super) fn words_duration(ms: u64) -> String {
+    let s = rounded_secs(ms);
+    let unit = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+    let mut parts = Vec::new();
+    if h > 0 {
+        parts.push(unit(h, "hour"));
+    }
+    if m > 0 {
+        parts.push(unit(m, "minute"));
+    }
+    if sec > 0 || parts.is_empty() {
+        parts.push(unit(sec, "second"));
+    }
+    parts.join(" ")
+}
+
+fn body_text(msg: &NewMessage, who: &str, date: &str, duration_ms: u64, audio: bool) -> String {
+    let mut t = match msg.kind {
+        MessageKind::VoiceMail => format!("You received a voice mail from {who}.\r\n\r\n"),
+        MessageKind::MissedCall => format!("You missed a call from {who}.\r\n\r\n"),
+    };
+    t.push_str(&format!("Caller:   {who}\r\n"));
+    t.push_str(&format!("Received: {date}\r\n"));
+    if msg.kind == MessageKind::VoiceMail {
+        t.push_str(&format!("Length:   {}\r\n", words_duration(duration_ms)));
+    }
+    if msg
+        .cut_short
+        .as_deref()
+        .and_then(|w| non_blank(Some(w)))
+        .is_some()
+    {
+        t.push_str(
+            "\r\nThe recording was cut short: the voice mail system could not store more of it.\r\n",
+        );
+    }
+    if audio {
+        t.push_str("\r\nThe message is attached as voicemail.wav.\r\n");
+    }
+    t
+}
+
+/// `To:` with the mailbox's display name and e-mail form of its address.
+fn to_header(msg: &NewMessage) -> String {
+    let Some(addr) = email_address(&msg.mailbox_address) else {
+        return "To: undisclosed-recipients:;\r\n".to_owned();
+    };
+    let name = msg
+        .mailbox_name
+        .as_deref()
+        .map(clean_display)
+        .unwrap_or_default();
+    if name.is_empty() {
+        return format!("To: <{addr}>\r\n");
+    }
+    let phrase = if name.is_ascii() && !name.contains("=?") {
+        let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("\"{escaped}\"")
+    } else {
+        encoded_words(&name).join("\r\n ")
+    };
+    format!("To: {phrase}\r\n <{addr}>\r\n")
+}
+
+/// `sip:alice@contoso.com;opaque=x` → `alice@contoso.com`; `None` if no plain addr-spec results.
+pub(super) fn email_address(address: &str) -> Option<String> {
+    let s = address.trim().trim_start_matches('<');
+    let lower = s.to_ascii_lowercase();
+    let s = ["sips:", "sip:", "mailto:"]
+        .iter()
+        .find(|p| lower.starts_with(*p))
+        .map_or(s, |p| &s[p.len()..]);
+    let s = s.split([';', '?', '>']).next()?;
+    let (local, domain) = s.split_once('@')?;
+    let local_ok = !local.is_empty()
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=^_`{|}~.".contains(&b));
+    let domain_ok = !domain.is_empty()
+        && !domain.starts_with(['.', '-'])
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    (local_ok && domain_ok).then(|| format!("{local}@{domain}"))
+}

@@ -1,0 +1,450 @@
+//! Message format tests: rendering, parsing back, RFC 2047, hostile values.
+
+use super::parse::bad;
+use super::render::{display_number, email_address, short_duration, words_duration};
+use super::rfc2047::decode_words;
+use super::*;
+use crate::store::NewMessage;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::path::PathBuf;
+use std::time::UNIX_EPOCH;
+
+/// The generator for boundaries and Message-IDs: seeded, so a failure renders the same bytes.
+fn rng() -> StdRng {
+    StdRng::seed_from_u64(16)
+}
+
+fn sample(kind: MessageKind) -> NewMessage {
+    NewMessage {
+        kind,
+        caller: Some("sip:+14255550123@contoso.com;user=phone".into()),
+        caller_name: Some("Bob Kelly".into()),
+        mailbox_address: "sip:alice@contoso.com".into(),
+        mailbox_name: Some("Alice Smith".into()),
+        received: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+        duration: Duration::from_millis(22_600),
+        call_id: "a84b4c76e66710@pc33.contoso.com".into(),
+        audio: Some(PathBuf::from("/nonexistent.wav")),
+        delivery_id: None,
+        recovered: false,
+        media_stats: None,
+        cut_short: None,
+    }
+}
+
+fn wav_bytes(samples: usize) -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut cur = std::io::Cursor::new(Vec::new());
+    let mut w = hound::WavWriter::new(&mut cur, spec).unwrap();
+    for i in 0..samples {
+        w.write_sample(((i * 7919) % 65536) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    cur.into_inner()
+}
+
+fn header_section(bytes: &[u8]) -> &str {
+    let n = header_section_len(bytes).unwrap();
+    std::str::from_utf8(&bytes[..n]).unwrap()
+}
+
+#[test]
+fn a_recording_cut_short_says_so_and_why() {
+    let wav = wav_bytes(800);
+    let plain = render(
+        &sample(MessageKind::VoiceMail),
+        Some(&wav),
+        "umgw.test",
+        &mut rng(),
+    );
+    assert_eq!(parse(&plain).unwrap().cut_short, None);
+    let msg = NewMessage {
+        cut_short: Some("write failed: No space left on device (os error 28)".into()),
+        ..sample(MessageKind::VoiceMail)
+    };
+    let bytes = render(&msg, Some(&wav), "umgw.test", &mut rng());
+    assert_well_formed(&bytes);
+    let back = parse(&bytes).unwrap();
+    assert_eq!(back.cut_short, msg.cut_short);
+    assert!(String::from_utf8_lossy(&bytes).contains("The recording was cut short"));
+    assert_eq!(back.audio_wav.as_deref(), Some(&wav[..]));
+}
+
+/// Every line ends in CRLF, no bare CR or LF, header lines are ASCII and ≤ 998 bytes.
+fn assert_well_formed(bytes: &[u8]) {
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' {
+            assert!(i > 0 && bytes[i - 1] == b'\r', "bare LF at {i}");
+        }
+        if b == b'\r' {
+            assert_eq!(bytes.get(i + 1), Some(&b'\n'), "bare CR at {i}");
+        }
+    }
+    let head = header_section(bytes);
+    for line in head.split("\r\n") {
+        assert!(line.is_ascii() && line.len() <= 998, "{line:?}");
+    }
+}
+
+#[test]
+fn date_known_vectors() {
+    assert_eq!(format_rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
+    assert_eq!(
+        format_rfc5322_date(1_000_000_000),
+        "Sun, 9 Sep 2001 01:46:40 +0000"
+    );
+    assert_eq!(
+        format_rfc5322_date(951_782_400),
+        "Tue, 29 Feb 2000 00:00:00 +0000"
+    );
+    assert_eq!(
+        format_rfc5322_date(4_107_542_400),
+        "Mon, 1 Mar 2100 00:00:00 +0000"
+    );
+    assert_eq!(
+        format_rfc5322_date(1_700_000_000),
+        "Tue, 14 Nov 2023 22:13:20 +0000"
+    );
+    assert_eq!(
+        format_rfc5322_date(253_402_300_799),
+        "Fri, 31 Dec 9999 23:59:59 +0000"
+    );
+}
+
+#[test]
+fn durations_and_numbers_for_humans() {
+    assert_eq!(short_duration(22_600), "0:23");
+    assert_eq!(short_duration(499), "0:00");
+    assert_eq!(short_duration(725_000), "12:05");
+    assert_eq!(short_duration(3_723_000), "1:02:03");
+    assert_eq!(words_duration(1_000), "1 second");
+    assert_eq!(words_duration(65_000), "1 minute 5 seconds");
+    assert_eq!(words_duration(7_260_000), "2 hours 1 minute");
+    assert_eq!(words_duration(0), "0 seconds");
+    assert_eq!(
+        display_number("sip:+14255550123@contoso.com;user=phone"),
+        "+14255550123"
+    );
+    assert_eq!(display_number("<tel:+1-425-555-0123>"), "+1-425-555-0123");
+    assert_eq!(display_number("sip:bob@contoso.com"), "bob@contoso.com");
+    assert_eq!(
+        email_address("sip:alice@contoso.com;opaque=app:voicemail").as_deref(),
+        Some("alice@contoso.com")
+    );
+    assert_eq!(email_address("tel:+14255550123"), None);
+    assert_eq!(email_address("sip:a b@x"), None);
+}
+
+#[test]
+fn renders_expected_headers() {
+    let wav = wav_bytes(100);
+    let bytes = render(
+        &sample(MessageKind::VoiceMail),
+        Some(&wav),
+        "gw1.contoso.com",
+        &mut rng(),
+    );
+    assert_well_formed(&bytes);
+    let head = header_section(&bytes);
+    assert!(
+        head.starts_with("Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nFrom: Voice Mail <umgw@gw1.contoso.com>\r\n"));
+    assert!(head.contains("\r\nTo: \"Alice Smith\"\r\n <alice@contoso.com>\r\n"));
+    assert!(head.contains("\r\nSubject: Voice mail from Bob Kelly (+14255550123), 0:23\r\n"));
+    assert!(head.contains("\r\nMIME-Version: 1.0\r\n"));
+    assert!(head.contains("\r\nX-UMGW-Kind: voice-mail\r\n"));
+    assert!(head.contains("\r\nX-UMGW-Caller: sip:+14255550123@contoso.com;user=phone\r\n"));
+    assert!(head.contains("\r\nX-UMGW-Caller-Name: Bob Kelly\r\n"));
+    assert!(head.contains("\r\nX-UMGW-Mailbox: sip:alice@contoso.com\r\n"));
+    assert!(head.contains("\r\nX-UMGW-Call-ID: a84b4c76e66710@pc33.contoso.com\r\n"));
+    assert!(head.contains("\r\nX-UMGW-Duration-Ms: 22600\r\n"));
+    assert!(head.contains("\r\nX-UMGW-Received: 1700000000123\r\n"));
+    assert!(head.contains("\r\nMessage-ID: <1700000000123."));
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("Content-Type: text/plain; charset=utf-8\r\n"));
+    assert!(text.contains("Length:   23 seconds\r\n"));
+    assert!(text.contains("Content-Disposition: attachment; filename=\"voicemail.wav\"\r\n"));
+    // base64 wrapped at 76 columns.
+    let b64_lines: Vec<&str> = text
+        .split("\r\n")
+        .skip_while(|l| !l.starts_with("Content-Transfer-Encoding: base64"))
+        .skip(2)
+        .take_while(|l| !l.starts_with("--"))
+        .collect();
+    assert!(b64_lines.len() > 1);
+    assert!(b64_lines[..b64_lines.len() - 1]
+        .iter()
+        .all(|l| l.len() == 76));
+    // Boundaries and Message-IDs come from the generator: one seed renders the same bytes,
+    // its next draws another boundary and Message-ID.
+    let mut seeded = rng();
+    let same = render(
+        &sample(MessageKind::VoiceMail),
+        Some(&wav),
+        "gw1.contoso.com",
+        &mut seeded,
+    );
+    assert_eq!(bytes, same);
+    let again = render(
+        &sample(MessageKind::VoiceMail),
+        Some(&wav),
+        "gw1.contoso.com",
+        &mut seeded,
+    );
+    assert_ne!(bytes, again);
+}
+
+#[test]
+fn round_trip_preserves_fields_and_wav_bytes() {
+    let wav = wav_bytes(8000 * 3 + 1);
+    let msg = sample(MessageKind::VoiceMail);
+    let p = parse(&render(&msg, Some(&wav), "h", &mut rng())).unwrap();
+    assert_eq!(p.kind, MessageKind::VoiceMail);
+    assert_eq!(p.caller, msg.caller);
+    assert_eq!(p.mailbox_address, msg.mailbox_address);
+    assert_eq!(p.call_id, msg.call_id);
+    assert_eq!(p.duration, Duration::from_millis(22_600));
+    assert_eq!(p.received, msg.received);
+    assert_eq!(p.subject, "Voice mail from Bob Kelly (+14255550123), 0:23");
+    assert_eq!(p.audio_wav.as_deref(), Some(&wav[..]));
+    let r = hound::WavReader::new(std::io::Cursor::new(p.audio_wav.unwrap())).unwrap();
+    assert_eq!(r.len(), 8000 * 3 + 1);
+}
+
+#[test]
+fn missed_call_without_caller_or_audio() {
+    let mut msg = sample(MessageKind::MissedCall);
+    msg.caller = None;
+    msg.caller_name = Some(" \t".into());
+    msg.audio = None;
+    let bytes = render(&msg, None, "h", &mut rng());
+    assert_well_formed(&bytes);
+    let p = parse(&bytes).unwrap();
+    assert_eq!(p.kind, MessageKind::MissedCall);
+    assert_eq!(p.subject, "Missed call from Unknown caller");
+    assert_eq!(p.caller, None);
+    assert_eq!(p.audio_wav, None);
+    assert!(!p
+        .headers
+        .iter()
+        .any(|(n, _)| n.starts_with("X-UMGW-Caller")));
+}
+
+#[test]
+fn header_injection_is_impossible() {
+    let mut msg = sample(MessageKind::VoiceMail);
+    let evil = "+1\r\nX-UMGW-Kind: missed-call\r\nBcc: victim@example.com\n\r\nbody";
+    msg.caller = Some(evil.into());
+    msg.caller_name = Some(evil.into());
+    msg.call_id = evil.into();
+    msg.mailbox_name = Some(evil.into());
+    let bytes = render(&msg, None, "h\r\nBcc: x", &mut rng());
+    assert_well_formed(&bytes);
+    let head = header_section(&bytes);
+    assert!(!head.contains("\r\nBcc"), "{head}");
+    let kind_lines = head
+        .split("\r\n")
+        .filter(|l| l.starts_with("X-UMGW-Kind"))
+        .count();
+    assert_eq!(kind_lines, 1, "{head}");
+    let p = parse(&bytes).unwrap();
+    assert_eq!(p.kind, MessageKind::VoiceMail);
+    assert_eq!(p.caller.as_deref(), Some(evil));
+    assert_eq!(p.call_id, evil);
+    assert!(p
+        .subject
+        .starts_with("Voice mail from +1 X-UMGW-Kind: missed-call Bcc:"));
+    assert!(!p.subject.contains(['\r', '\n']));
+}
+
+#[test]
+fn unicode_display_names_are_rfc2047() {
+    let mut msg = sample(MessageKind::VoiceMail);
+    msg.caller_name = Some("Zoë Ångström".into());
+    msg.mailbox_name = Some("José Müller".into());
+    let bytes = render(&msg, None, "h", &mut rng());
+    assert_well_formed(&bytes);
+    let head = header_section(&bytes);
+    assert!(head.contains("Subject: =?utf-8?b?"), "{head}");
+    assert!(head.contains("To: =?utf-8?b?"), "{head}");
+    let p = parse(&bytes).unwrap();
+    assert_eq!(
+        p.subject,
+        "Voice mail from Zoë Ångström (+14255550123), 0:23"
+    );
+    let to = &p.headers.iter().find(|(n, _)| n == "To").unwrap().1;
+    assert_eq!(to, "José Müller <alice@contoso.com>");
+}
+
+#[test]
+fn parse_tolerates_lf_and_folding_and_q_words() {
+    let wav = wav_bytes(10);
+    let crlf = render(&sample(MessageKind::VoiceMail), Some(&wav), "h", &mut rng());
+    let lf = String::from_utf8(crlf.clone())
+        .unwrap()
+        .replace("\r\n", "\n");
+    let a = parse(&crlf).unwrap();
+    let b = parse(lf.as_bytes()).unwrap();
+    assert_eq!(a, b);
+
+    let b64 = STANDARD.encode(&wav);
+    let handmade = format!(
+        "x-umgw-kind:\n  Voice-Mail\nX-UMGW-Mailbox: sip:alice@contoso.com\n\
+         X-UMGW-Call-ID: abc\nX-UMGW-Duration-Ms: 5\nX-UMGW-Received: 7\n\
+         X-UMGW-Caller: =?ISO-8859-1?Q?J=F6rg_?=\n\t=?utf-8?B?w6k?=\nSubject: a\n b\n\
+         Content-Type: multipart/mixed;\n boundary=XYZ\n\npreamble\n--XYZ\n\nhi\n--XYZ\n\
+         Content-Type: audio/x-wav; name=v.wav\nContent-Transfer-Encoding: BASE64\n\n{}\n{}\n--XYZ--\n",
+        &b64[..10],
+        &b64[10..]
+    );
+    let p = parse(handmade.as_bytes()).unwrap();
+    assert_eq!(p.kind, MessageKind::VoiceMail);
+    assert_eq!(p.caller.as_deref(), Some("Jörg é"));
+    assert_eq!(p.subject, "a b");
+    assert_eq!(p.received, UNIX_EPOCH + Duration::from_millis(7));
+    assert_eq!(p.audio_wav.as_deref(), Some(&wav[..]));
+}
+
+#[test]
+fn rfc2047_decoding_vectors() {
+    // RFC 2047 §8 examples.
+    assert_eq!(decode_words("=?ISO-8859-1?Q?a?="), "a");
+    assert_eq!(decode_words("=?ISO-8859-1?Q?a?= b"), "a b");
+    assert_eq!(decode_words("=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?="), "ab");
+    assert_eq!(
+        decode_words("=?ISO-8859-1?Q?a?=  \t =?ISO-8859-1?Q?b?="),
+        "ab"
+    );
+    assert_eq!(decode_words("=?ISO-8859-1?Q?a_b?="), "a b");
+    // Unsupported charsets stay as they are.
+    assert_eq!(
+        decode_words("=?ISO-8859-1?Q?a?= =?ISO-8859-2?Q?_b?="),
+        "a =?ISO-8859-2?Q?_b?="
+    );
+    // A UTF-8 character split across two words.
+    assert_eq!(decode_words("=?utf-8?b?w6k=?= =?utf-8?b?4oKs?="), "é€");
+    assert_eq!(decode_words("=?utf-8?q?=E2=82?= =?utf-8?q?=AC?="), "€");
+    assert_eq!(decode_words("not =? a word ?= x"), "not =? a word ?= x");
+    assert_eq!(decode_words("=?utf-8?b?!!!?="), "=?utf-8?b?!!!?=");
+}
+
+#[test]
+fn parse_errors() {
+    let good = String::from_utf8(render(
+        &sample(MessageKind::VoiceMail),
+        Some(b"RIFF"),
+        "h",
+        &mut rng(),
+    ))
+    .unwrap();
+    let cases: Vec<(String, MessageError)> = vec![
+        (
+            good.replace("X-UMGW-Kind: voice-mail\r\n", ""),
+            MessageError::MissingHeader(H_KIND),
+        ),
+        (
+            good.replace("X-UMGW-Kind: voice-mail", "X-UMGW-Kind: fax"),
+            bad(H_KIND, "fax", "expected voice-mail or missed-call"),
+        ),
+        (
+            good.replace("X-UMGW-Duration-Ms: 22600", "X-UMGW-Duration-Ms: -1"),
+            bad(
+                H_DURATION_MS,
+                "-1",
+                "expected milliseconds as an unsigned integer",
+            ),
+        ),
+        (
+            good.replace(
+                "X-UMGW-Kind: voice-mail\r\n",
+                "X-UMGW-Kind: voice-mail\r\nX-UMGW-Kind: missed-call\r\n",
+            ),
+            MessageError::DuplicateHeader(H_KIND),
+        ),
+        (
+            good.rsplit_once("--umgw-").unwrap().0.to_owned(),
+            MessageError::Mime("multipart body without closing delimiter (truncated?)"),
+        ),
+        (
+            format!(" folded\r\n{good}"),
+            MessageError::BadHeaderLine {
+                line: 1,
+                why: "continuation line before any header",
+            },
+        ),
+        (
+            format!("garbage\r\n{good}"),
+            MessageError::BadHeaderLine {
+                line: 1,
+                why: "no ':' in header line",
+            },
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse(text.as_bytes()), Err(want));
+    }
+    let bad_b64 = good.replace("UklGRg==", "UklGRg=!");
+    assert!(matches!(
+        parse(bad_b64.as_bytes()),
+        Err(MessageError::AudioBase64(_))
+    ));
+}
+
+proptest! {
+    #[test]
+    fn caller_strings_round_trip(
+        caller in proptest::option::of("(\\PC|[\r\n\t ]|=\\?){0,120}"),
+        name in proptest::option::of("(\\PC|[\r\n\t ]){0,60}"),
+        call_id in "(\\PC|[\r\n]){0,80}",
+        ms in 0u64..4_000_000_000_000,
+        wav in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let mut msg = sample(MessageKind::VoiceMail);
+        msg.caller = caller.clone();
+        msg.caller_name = name;
+        msg.call_id = call_id.clone();
+        msg.received = UNIX_EPOCH + Duration::from_micros(ms * 1000 + 999);
+        let bytes = render(&msg, Some(&wav), "h", &mut rng());
+        assert_well_formed(&bytes);
+        let head = header_section(&bytes);
+        let names: Vec<&str> = head
+            .split("\r\n")
+            .filter(|l| !l.is_empty() && !l.starts_with(' '))
+            .map(|l| l.split(':').next().unwrap())
+            .collect();
+        prop_assert!(names.iter().all(|n| n.starts_with("X-UMGW-")
+            || ["Date", "From", "To", "Subject", "Message-ID", "MIME-Version", "Content-Type"].contains(n)),
+            "{:?}", names);
+        let p = parse(&bytes).unwrap();
+        prop_assert_eq!(p.caller, caller.filter(|c| !c.trim().is_empty()));
+        prop_assert_eq!(p.call_id, call_id);
+        prop_assert_eq!(p.received, UNIX_EPOCH + Duration::from_millis(ms));
+        prop_assert_eq!(p.kind, MessageKind::VoiceMail);
+        prop_assert_eq!(p.audio_wav, Some(wav));
+    }
+
+    #[test]
+    fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = parse(&bytes);
+    }
+
+    #[test]
+    fn parse_never_panics_on_mangled_messages(cut in 0usize..2000, flip in 0usize..2000, byte in any::<u8>()) {
+        let mut b = render(&sample(MessageKind::VoiceMail), Some(b"RIFF....WAVE"), "h", &mut rng());
+        let flip = flip % b.len();
+        b[flip] = byte;
+        b.truncate(cut.min(b.len()));
+        let _ = parse(&b);
+    }
+}
