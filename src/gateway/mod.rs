@@ -1204,7 +1204,7 @@ pub fn diverted_from(request: &Message) -> Option<String> {
         match headers::parse_history_info(&hi) {
             Ok(entries) => {
                 if let Some(e) = headers::called_from_history_info(&entries) {
-                    return Some(e.uri.clone());
+                    return Some(e.uri.to_string());
                 }
             }
             Err(e) => warn!(error = %e, "ignoring unparseable History-Info"),
@@ -1215,7 +1215,7 @@ pub fn diverted_from(request: &Message) -> Option<String> {
         match headers::parse_diversion(&div) {
             Ok(entries) => {
                 if let Some(e) = headers::called_from_diversion(&entries) {
-                    return Some(e.uri.clone());
+                    return Some(e.uri.to_string());
                 }
             }
             Err(e) => warn!(error = %e, "ignoring unparseable Diversion"),

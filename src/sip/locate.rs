@@ -10,6 +10,7 @@ use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
 use rand::Rng;
 
+use super::Uri;
 use crate::config::StaticRoute;
 
 /// Transport of a located target.
@@ -66,36 +67,19 @@ pub struct UriTarget {
     pub secure: bool,
 }
 
-/// Parses the host, port, transport and scheme of a SIP URI.
+/// The host, port, transport and scheme of a SIP URI.
 pub fn uri_target(uri: &str) -> Result<UriTarget, LocateError> {
-    let (secure, rest) = if let Some(r) = uri.strip_prefix("sips:") {
-        (true, r)
-    } else if let Some(r) = uri.strip_prefix("sip:") {
-        (false, r)
-    } else {
-        return Err(LocateError::NotSipUri(uri.to_owned()));
-    };
-    let (host, port) =
-        super::message::uri_host_port(uri).ok_or_else(|| LocateError::NotSipUri(uri.to_owned()))?;
-    let transport = rest
-        .split('?')
-        .next()
-        .unwrap_or("")
-        .split(';')
-        .skip(1)
-        .find_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            k.eq_ignore_ascii_case("transport")
-                .then(|| TransportKind::parse(v))
-                .flatten()
-        })
+    let not_sip = || LocateError::NotSipUri(uri.to_owned());
+    let parsed: Uri = uri.parse().map_err(|_| not_sip())?;
+    let host = parsed.host().ok_or_else(not_sip)?;
+    let secure = parsed.is_sips();
+    let transport = parsed
+        .transport()
+        .and_then(|t| TransportKind::parse(&t))
         .or(secure.then_some(TransportKind::Tls));
-    if host.is_empty() {
-        return Err(LocateError::NotSipUri(uri.to_owned()));
-    }
     Ok(UriTarget {
-        host,
-        port,
+        host: host.unbracketed(),
+        port: parsed.port(),
         transport,
         secure,
     })
