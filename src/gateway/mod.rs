@@ -38,9 +38,9 @@ use crate::sip::endpoint::{
     CallId, Endpoint, EndpointConfig, EndpointEvent, Explanation, RequestId,
 };
 use crate::sip::headers;
-use crate::sip::message::{self, Message, Method};
+use crate::sip::message::{self, Message};
 use crate::sip::transaction::TimerConfig;
-use crate::sip::{Remote, Transport};
+use crate::sip::{Remote, StatusCode, Transport, Uri};
 use crate::store::{Mailbox, Maildir};
 use crate::telemetry;
 
@@ -650,13 +650,18 @@ impl Core {
         match cmd {
             CoreCmd::Ringing(call) => self.endpoint.ringing(now, call),
             CoreCmd::Answer(call, sdp) => self.endpoint.answer(now, call, sdp),
-            CoreCmd::Refuse(call, code) => self.refuse(now, call, code, reason_phrase(code)),
+            CoreCmd::Refuse(call, code) => self.refuse(now, call, StatusCode(code)),
             CoreCmd::HangUp(call) => self.endpoint.hangup(now, call),
             CoreCmd::Transfer {
                 call,
                 refer_to,
                 referred_by,
-            } => match self.endpoint.refer(now, call, &refer_to, &referred_by) {
+            } => match refer_to
+                .parse()
+                .ok()
+                .zip(referred_by.parse().ok())
+                .and_then(|(to, by): (Uri, Uri)| self.endpoint.refer(now, call, &to, &by))
+            {
                 Some(id) => {
                     self.transfers.insert(id, call);
                 }
@@ -726,24 +731,17 @@ impl Core {
 
     /// Sends a NOTIFY on a transport that is ready.
     fn send_notify_on(&mut self, now: Instant, n: Notify, transport: Transport) {
-        let local = transport.local();
-        let tag = self.endpoint.token();
-        let call_id = format!("{}@umgw", self.endpoint.token());
-        let mut req = Message::request(Method::Notify, n.target_uri.clone());
-        req.push("From", format!("<sip:umgw@{local}>;tag={tag}"));
-        req.push("To", format!("<{}>", n.account));
-        req.push("Call-ID", call_id);
-        req.push("CSeq", "1 NOTIFY");
-        req.push("Contact", format!("<sip:umgw@{local}>"));
-        req.push("Event", "message-summary");
-        req.push("Subscription-State", "terminated");
-        req.push("Content-Type", "application/simple-message-summary");
-        req.body = n.body.into_bytes();
         let remote = Remote {
             transport,
             addr: n.dest,
         };
-        let id = self.endpoint.send_request(now, remote, req);
+        let Ok(target) = n.target_uri.parse::<Uri>() else {
+            return warn!(target = %n.target_uri, "MWI target is not a SIP URI: no NOTIFY");
+        };
+        let content = crate::mwi::notification(n.body);
+        let id = self
+            .endpoint
+            .send_notify(now, remote, &target, &n.account, content);
         info!(target = %n.target_uri, account = %n.account, ?id, "MWI NOTIFY sent");
     }
 
@@ -784,21 +782,8 @@ impl Core {
                     self.signal(a, CallSignal::Bridge(BridgeUpdate::Failed(status)));
                 }
             }
-            EndpointEvent::MediaUpdate { call, offer } => {
-                if let Ok(text) = std::str::from_utf8(&offer) {
-                    // Only the remote address matters here; the answer was already sent.
-                    if let Ok(n) = sdp::negotiate_secure(
-                        text,
-                        self.config.media.address,
-                        9,
-                        0,
-                        sdp::MediaSecurity::SrtpOptional,
-                        &[0; 30],
-                    ) {
-                        let n = n.media;
-                        self.signal(call, CallSignal::RemoteMedia(n.remote));
-                    }
-                }
+            EndpointEvent::MediaUpdate { call, remote } => {
+                self.signal(call, CallSignal::RemoteMedia(remote))
             }
             EndpointEvent::Ended { .. } => {}
             EndpointEvent::TransferProgress { call, status } => {
@@ -832,15 +817,14 @@ impl Core {
     }
 
     /// Refuses a call with a final response, counted by status code.
-    fn refuse(&mut self, now: Instant, call: CallId, code: u16, reason: &str) {
-        self.refuse_with(now, call, (code, reason), Explanation::default());
+    fn refuse(&mut self, now: Instant, call: CallId, status: StatusCode) {
+        self.refuse_with(now, call, status, Explanation::default());
     }
 
     /// Refuses a call with a final response and the headers that explain it.
-    fn refuse_with(&mut self, now: Instant, call: CallId, status: (u16, &str), why: Explanation) {
-        let (code, reason) = status;
-        metrics::counter!(telemetry::CALLS_REJECTED, "code" => code.to_string()).increment(1);
-        self.endpoint.reject_with(now, call, code, reason, why);
+    fn refuse_with(&mut self, now: Instant, call: CallId, status: StatusCode, why: Explanation) {
+        metrics::counter!(telemetry::CALLS_REJECTED, "code" => status.0.to_string()).increment(1);
+        self.endpoint.reject_with(now, call, status, why);
     }
 
     /// Refuses an offer we cannot answer: 488 with a Warning saying what was wrong with it,
@@ -852,14 +836,14 @@ impl Core {
             warning: e.warning(),
             accept: (code == 415).then_some(sdp::ACCEPT),
         };
-        self.refuse_with(now, call, (code, reason_phrase(code)), why);
+        self.refuse_with(now, call, StatusCode(code), why);
     }
 
     async fn incoming_call(&mut self, call: CallId, request: Message, remote: Remote) {
         let now = Instant::now();
         if self.draining.is_some() {
             info!("shutting down: 503 for a new call");
-            self.refuse(now, call, 503, "Service Unavailable");
+            self.refuse(now, call, StatusCode::SERVICE_UNAVAILABLE);
             return;
         }
         let min_free = self
@@ -873,7 +857,7 @@ impl Core {
                     free_mb = free / (1024 * 1024), min_mb = self.config.call.min_free_disk_mb,
                     spool = %self.shared.spool.dir().display(), "disk almost full: 503 for a new call"
                 );
-                self.refuse(now, call, 503, "Service Unavailable");
+                self.refuse(now, call, StatusCode::SERVICE_UNAVAILABLE);
                 return;
             }
         }
@@ -926,7 +910,7 @@ impl Core {
             }
             Route::NotFound => {
                 info!(%called, %ruri, peer = %remote.addr, "no mailbox for called party: 404");
-                self.refuse(now, call, 404, "Not Found");
+                self.refuse(now, call, StatusCode::NOT_FOUND);
                 return;
             }
         };
@@ -936,7 +920,7 @@ impl Core {
                 plan = %plan_name, security = security.name(), peer = %remote.addr,
                 "dial plan requires TLS; call arrived unencrypted: 403"
             );
-            self.refuse(now, call, 403, "Forbidden");
+            self.refuse(now, call, StatusCode::FORBIDDEN);
             return;
         }
         let label = match &flow {
@@ -956,7 +940,7 @@ impl Core {
             Ok(bound) => bound,
             Err(e) => {
                 error!(error = %e, "no RTP port available: 503");
-                self.refuse(now, call, 503, "Service Unavailable");
+                self.refuse(now, call, StatusCode::SERVICE_UNAVAILABLE);
                 return;
             }
         };
@@ -1057,10 +1041,14 @@ impl Core {
         self.call_ports.entry(call).or_default().push(local.port());
         let session_id = rand::thread_rng().gen_range(1..u32::MAX as u64);
         let offer = sdp::offer(local.ip(), local.port(), session_id, encoding);
-        match self
-            .endpoint
-            .invite_via(now, call, target, from, offer.into_bytes())
-        {
+        match target
+            .parse()
+            .ok()
+            .zip(from.parse().ok())
+            .and_then(|(to, from): (Uri, Uri)| {
+                self.endpoint
+                    .invite_via(now, call, &to, &from, offer.into_bytes())
+            }) {
             Some(leg) => {
                 info!(?call, ?leg, %target, "calling the transfer target on a second leg");
                 self.bridges.insert(leg, (call, Some(socket)));
@@ -1276,41 +1264,9 @@ fn sdp_offer(request: &Message, policy: sdp::MediaSecurity) -> Result<String, sd
     sdp::select_offer_for(ctype, &request.body, policy)
 }
 
-/// Reason phrases for the statuses the gateway refuses calls with.
-fn reason_phrase(code: u16) -> &'static str {
-    match code {
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        415 => "Unsupported Media Type",
-        480 => "Temporarily Unavailable",
-        488 => "Not Acceptable Here",
-        503 => "Service Unavailable",
-        _ => "Server Internal Error",
-    }
-}
-
 /// The caller as a number where the URI's user part is one, else the URI.
 fn caller_number(uri: &str) -> Option<String> {
-    if uri.is_empty() {
-        return None;
-    }
-    let rest = uri
-        .strip_prefix("sip:")
-        .or_else(|| uri.strip_prefix("sips:"))
-        .or_else(|| uri.strip_prefix("tel:"))
-        .unwrap_or(uri);
-    let user = rest.split(['@', ';']).next().unwrap_or(rest);
-    if !user.is_empty()
-        && user
-            .trim_start_matches('+')
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-    {
-        Some(user.to_owned())
-    } else {
-        Some(uri.to_owned())
-    }
+    Uri::caller_id(uri)
 }
 
 #[cfg(test)]

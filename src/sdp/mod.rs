@@ -1086,5 +1086,23 @@ fn split_part(lines: &[&[u8]]) -> (Vec<(String, String)>, Vec<u8>) {
     (headers, body)
 }
 
+/// Where a peer wants audio sent, read from an offer alone (a re-INVITE's, answered with the
+/// call's current description): the first audio stream with a port, RTP/SAVP before RTP/AVP as
+/// [`negotiate_secure`] prefers them, at its `c=` address or the session's. `None` when the SDP
+/// does not parse, has no such stream, or holds it with the unspecified address (RFC 2543 hold).
+pub fn remote_audio(offer: &str) -> Option<SocketAddr> {
+    let sd = parse(offer).ok()?;
+    let audio = |proto: &str| {
+        sd.media.iter().find(|m| {
+            m.media.eq_ignore_ascii_case("audio")
+                && m.port != 0
+                && m.proto.eq_ignore_ascii_case(proto)
+        })
+    };
+    let m = audio("RTP/SAVP").or_else(|| audio("RTP/AVP"))?;
+    let ip = m.connection.or(sd.connection)?;
+    (!ip.is_unspecified()).then(|| SocketAddr::new(ip, m.port))
+}
+
 #[cfg(test)]
 mod test;

@@ -18,6 +18,7 @@ pub use framing::frame_length;
 pub use method::Method;
 pub use via::Via;
 
+use super::status::StatusCode;
 use super::uri::{Uri, UriError};
 use framing::header_end;
 use names::{canonical_name, is_token_char};
@@ -58,10 +59,10 @@ pub enum ParseError {
 
 impl ParseError {
     /// Status code to answer a request that failed with this error.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         match self {
-            ParseError::TooLarge => 513,
-            _ => 400,
+            ParseError::TooLarge => StatusCode::MESSAGE_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
         }
     }
 }
