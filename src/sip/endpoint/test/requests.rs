@@ -92,6 +92,43 @@ fn reinvite_is_answered_with_the_current_sdp() {
     );
 }
 
+#[test]
+fn in_dialog_requests_go_to_the_contact_uri_however_it_is_decorated() {
+    // Lync's Contact: header parameters after the URI, one of them quoting `<...>`.
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let lync = invite("z9hG4bKc1").replace(
+        "Contact: <sip:bob@10.0.0.1:5060>",
+        "Contact: <sip:pool01.contoso.com@10.0.0.1:5060;transport=udp;ms-opaque=d3470f2e1d>;\
+         proxy=replace;+sip.instance=\"<urn:uuid:0ad3c0c8-7b1e-5a44-9a4e-3b5c1f0b8a71>\"",
+    );
+    ep.handle(t0, peer("10.0.0.1"), lync.as_bytes());
+    responses(&mut ep);
+    let call = incoming(&mut ep);
+    ep.answer(t0, call, b"v=0".to_vec());
+    let ok = responses(&mut ep).remove(0);
+    ep.handle(t0, peer("10.0.0.1"), ack_for(&ok, "z9hG4bKc2").as_bytes());
+    ep.hangup(t0, call);
+    let bye = responses(&mut ep).remove(0);
+    assert_eq!(bye.method(), Some(&Method::Bye));
+    assert_eq!(
+        bye.request_uri(),
+        Some("sip:pool01.contoso.com@10.0.0.1:5060;transport=udp;ms-opaque=d3470f2e1d")
+    );
+    // Without a usable Contact: the From URI.
+    let mut ep = endpoint();
+    let bare = invite("z9hG4bKc3").replace("Contact: <sip:bob@10.0.0.1:5060>\r\n", "");
+    ep.handle(t0, peer("10.0.0.1"), bare.as_bytes());
+    responses(&mut ep);
+    let call = incoming(&mut ep);
+    ep.answer(t0, call, b"v=0".to_vec());
+    let ok = responses(&mut ep).remove(0);
+    ep.handle(t0, peer("10.0.0.1"), ack_for(&ok, "z9hG4bKc4").as_bytes());
+    ep.hangup(t0, call);
+    let bye = responses(&mut ep).remove(0);
+    assert_eq!(bye.request_uri(), Some("sip:bob@contoso.com"));
+}
+
 /// An established call answered with `answer`: its handle and our 200.
 fn established_with(ep: &mut Endpoint, t0: Instant, answer: &str) -> (CallId, Message) {
     let (call, ok) = answered(ep, t0, "z9hG4bKv1", answer.as_bytes());
