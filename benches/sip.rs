@@ -1,15 +1,15 @@
-//! SIP parsing and the endpoint's handling of an INVITE, per message.
+//! SIP parsing (a message, a URI) and the endpoint's handling of an INVITE, per message.
 
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use umgw::net::acl;
+use umgw::acl;
 use umgw::sip::endpoint::{Endpoint, EndpointConfig};
 use umgw::sip::message::Message;
 use umgw::sip::transaction::TimerConfig;
-use umgw::sip::{Remote, Transport};
+use umgw::sip::{Remote, Transport, Uri};
 
 const HEAD: &str = "INVITE sip:voicemail@10.0.0.5:5060 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-524287-1---bb8e9a3c5d;rport\r\n\
@@ -33,6 +33,10 @@ fn parse(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("parse_invite", |b| {
         b.iter(|| Message::parse(black_box(invite.as_bytes())).ok())
+    });
+    let lync_uri = "sip:alice@contoso.com;opaque=app:voicemail";
+    g.bench_function("parse_uri", |b| {
+        b.iter(|| black_box(lync_uri).parse::<Uri>().ok())
     });
     let msg = Message::parse(invite.as_bytes()).unwrap();
     g.bench_function("serialise_invite", |b| {

@@ -5,6 +5,7 @@
 //! not `Voice-Message`s).
 
 use crate::domain::Counts;
+use crate::sip::endpoint::Notification;
 
 /// A parsed message-summary body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +51,22 @@ pub enum MwiError {
         /// Field name.
         name: &'static str,
     },
+}
+
+/// The event package of a message-summary NOTIFY (RFC 3842).
+pub const EVENT: &str = "message-summary";
+
+/// The content type of its body.
+pub const CONTENT_TYPE: &str = "application/simple-message-summary";
+
+/// A message-summary body ([`message_summary_body`]) as the content of the unsolicited NOTIFY
+/// the endpoint sends ([`crate::sip::endpoint::Endpoint::send_notify`]).
+pub fn notification(body: String) -> Notification {
+    Notification {
+        event: EVENT,
+        content_type: CONTENT_TYPE,
+        body: body.into_bytes(),
+    }
 }
 
 /// The body of a message-summary NOTIFY for `account` (e.g. `sip:alice@contoso.com`):

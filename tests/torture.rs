@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use umgw::net::acl;
+use umgw::acl;
 use umgw::sip::endpoint::{Endpoint, EndpointConfig, EndpointEvent, ALLOW};
 use umgw::sip::message::{frame_length, Message, ParseError};
 use umgw::sip::transaction::TimerConfig;

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use umgw::net::acl;
+use umgw::acl;
 use umgw::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent};
 use umgw::sip::message::Message;
 use umgw::sip::transaction::TimerConfig;
-use umgw::sip::{Remote, Transport};
+use umgw::sip::{Remote, StatusCode, Transport, Uri};
 
 #[derive(Arbitrary, Debug)]
 enum Kind {
@@ -73,6 +73,19 @@ enum Op {
     HangupLeg {
         leg: u8,
     },
+    /// Send an MWI NOTIFY (to a sips: target when `sips`).
+    Mwi {
+        sips: bool,
+    },
+    /// Replace call `call`'s session description (what its re-INVITEs are answered with).
+    SetSdp {
+        call: u8,
+        port: u16,
+    },
+}
+
+fn uri(text: &str) -> Uri {
+    text.parse().expect("a fixed, valid URI")
 }
 
 fn remote(reliable: bool) -> Remote {
@@ -203,7 +216,7 @@ fuzz_target!(|ops: Vec<Op>| {
             }
             Op::Refer { call } => {
                 if let Some(c) = s.call(*call) {
-                    s.ep.refer(s.now, c, "sip:target@127.0.0.1", "sip:vm@127.0.0.1");
+                    s.ep.refer(s.now, c, &uri("sip:target@127.0.0.1"), &uri("sip:vm@127.0.0.1"));
                 }
             }
             Op::Bridge { call } => {
@@ -211,8 +224,8 @@ fuzz_target!(|ops: Vec<Op>| {
                     let leg = s.ep.invite_via(
                         s.now,
                         c,
-                        "sip:target@127.0.0.1",
-                        "sip:vm@127.0.0.1",
+                        &uri("sip:target@127.0.0.1"),
+                        &uri("sip:vm@127.0.0.1"),
                         b"v=0\r\n".to_vec(),
                     );
                     s.legs.extend(leg);
@@ -225,6 +238,18 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
             }
             Op::Raw(bytes) => s.ep.handle(s.now, remote(false), bytes),
+            Op::Mwi { sips } => {
+                let target = if *sips { "sips:mwi@127.0.0.1" } else { "sip:mwi@127.0.0.1:5070" };
+                let body = "Messages-Waiting: yes\r\nVoice-Message: 1/0\r\n".to_owned();
+                let content = umgw::mwi::notification(body);
+                s.ep.send_notify(s.now, remote(false), &uri(target), "sip:a@b", content);
+            }
+            Op::SetSdp { call, port } => {
+                if let Some(c) = s.call(*call) {
+                    let sdp = format!("v=0\r\no=umgw 1 1 IN IP4 127.0.0.1\r\nm=audio {port} RTP/AVP 0\r\n");
+                    s.ep.set_local_sdp(c, sdp.into_bytes());
+                }
+            }
             Op::Wait { ms } => {
                 s.now += Duration::from_millis(u64::from(*ms));
                 s.ep.handle_timeout(s.now);
@@ -236,7 +261,7 @@ fuzz_target!(|ops: Vec<Op>| {
             }
             Op::Reject { call, code } => {
                 if let Some(c) = s.call(*call) {
-                    s.ep.reject(s.now, c, 300 + code % 400, "No");
+                    s.ep.reject(s.now, c, StatusCode(300 + code % 400));
                 }
             }
             Op::Hangup { call } => {

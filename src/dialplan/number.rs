@@ -48,18 +48,17 @@ pub(crate) enum Key {
 /// `tel:`/`sip:` local number with a global `;phone-context=+CC...` (RFC 3966
 /// §5.1.5) becomes global. `None` for non-numeric SIP users.
 pub(crate) fn dialled_number(dialled: &str) -> Option<String> {
-    let n = normalise(dialled).number?;
+    let called = normalise(dialled);
+    let n = called.number?;
     if n.starts_with('+') {
         return Some(n);
     }
-    let lower = dialled.to_ascii_lowercase();
-    let Some(i) = lower.find(";phone-context=") else {
-        return Some(n);
-    };
-    let ctx = &dialled[i + ";phone-context=".len()..];
-    let ctx = &ctx[..ctx.find([';', '?', '>', '@']).unwrap_or(ctx.len())];
-    let Some(digits) = ctx.strip_prefix('+') else {
-        return Some(n); // a domain name context: the number stays local
+    let Some(digits) = called
+        .phone_context
+        .as_deref()
+        .and_then(|c| c.strip_prefix('+'))
+    else {
+        return Some(n); // none, or a domain name context: the number stays local
     };
     let digits: String = digits.chars().filter(|c| !"-.()".contains(*c)).collect();
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {

@@ -22,6 +22,7 @@
 //! SIP URIs but a PBX leg may send `tel:`), and all forms are unambiguous.
 
 use super::model::{DialPlan, DialPlans, MailboxEntry, Resolved};
+use crate::sip::Uri;
 
 /// A `sip:`/`sips:` URI reduced to what identifies a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,57 +33,27 @@ pub(crate) struct SipUri {
     pub host: String,
 }
 
-/// Parses `sip:[user[:pw][;uparams]@]host[:port][;params][?headers]`.
-/// Returns `None` for other schemes or an empty/invalid host.
+/// A `sip:`/`sips:` URI ([`Uri`]) reduced to what identifies a user. `None` for other
+/// schemes, an invalid URI or an empty user.
 pub(crate) fn parse_sip_uri(s: &str) -> Option<SipUri> {
-    let s = s.trim();
-    let rest = strip_prefix_ci(s, "sip:").or_else(|| strip_prefix_ci(s, "sips:"))?;
-    let rest = &rest[..rest.find('?').unwrap_or(rest.len())];
-    let head_end = rest.find(';').unwrap_or(rest.len());
-    // The userinfo ends at '@'; an '@' after the first ';' still belongs to the
-    // userinfo if what lies between is user parameters (no ':'), not a URI
-    // parameter value such as RFC 4458 `;target=sip:alice@host`.
-    let at = rest[..head_end].find('@').or_else(|| {
-        let at = rest.find('@')?;
-        (!rest[head_end..at].contains(':')).then_some(at)
-    });
-    let (user, hostpart) = match at {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let user = userinfo.split([':', ';']).next().unwrap_or("");
-            let user = percent_decode(user);
+    let uri: Uri = s.trim().parse().ok()?;
+    sip_uri(&uri)
+}
+
+fn sip_uri(uri: &Uri) -> Option<SipUri> {
+    let host = uri.host()?;
+    let user = match uri.user_base() {
+        Some(user)
             if user.is_empty()
-                || user
-                    .chars()
-                    .any(|c| c.is_whitespace() || "<>\"".contains(c))
-            {
-                return None;
-            }
-            (Some(user), &rest[at + 1..])
+                || user.contains(|c: char| c.is_whitespace() || "<>\"".contains(c)) =>
+        {
+            return None
         }
-        None => (None, rest),
+        user => user.map(|u| u.into_owned()),
     };
-    let hostport = &hostpart[..hostpart.find(';').unwrap_or(hostpart.len())];
-    let (host, port) = match hostport.strip_prefix('[') {
-        Some(v6) => {
-            let end = v6.find(']')?;
-            (&hostport[..end + 2], &v6[end + 1..])
-        }
-        None => hostport.split_at(hostport.find(':').unwrap_or(hostport.len())),
-    };
-    if let Some(p) = port.strip_prefix(':') {
-        p.parse::<u16>().ok()?;
-    } else if !port.is_empty() {
-        return None;
-    }
-    let host_ok = !host.is_empty()
-        && (host.starts_with('[')
-            || host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
-    host_ok.then(|| SipUri {
+    Some(SipUri {
         user,
-        host: host.to_ascii_lowercase(),
+        host: host.to_string().to_ascii_lowercase(),
     })
 }
 
@@ -101,25 +72,6 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &s[prefix.len()..])
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The called party in comparable form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Called {
@@ -127,11 +79,13 @@ pub(crate) struct Called {
     pub sip: Option<SipUri>,
     /// `+digits` or `digits`, visual separators removed.
     pub number: Option<String>,
+    /// RFC 3966 `phone-context` of a telephone number (a tel URI's parameter, a SIP URI user's).
+    pub phone_context: Option<String>,
 }
 
 /// Normalises `sip:`/`sips:`/`tel:` URIs (optionally in `<...>`) and bare
 /// numbers or `user@host`. URI parameters and headers (`;user=phone`,
-/// `;phone-context=...`, Lync's `;opaque=app:voicemail`) are dropped.
+/// Lync's `;opaque=app:voicemail`) are dropped; `phone-context` is kept apart.
 pub(crate) fn normalise(called: &str) -> Called {
     let mut s = called.trim();
     if let Some(open) = s.find('<') {
@@ -139,28 +93,51 @@ pub(crate) fn normalise(called: &str) -> Called {
         s = &inner[..inner.find('>').unwrap_or(inner.len())];
     }
     let s = s.trim();
+    let context = |u: &Uri| u.phone_context().map(|c| c.into_owned());
     if strip_prefix_ci(s, "sip:").is_some() || strip_prefix_ci(s, "sips:").is_some() {
-        let sip = parse_sip_uri(s);
+        let Ok(uri) = s.parse::<Uri>() else {
+            return Called::default();
+        };
+        let sip = sip_uri(&uri);
         let number = sip
             .as_ref()
             .and_then(|u| u.user.as_deref())
             .and_then(as_number);
-        return Called { sip, number };
+        let phone_context = context(&uri);
+        return Called {
+            sip,
+            number,
+            phone_context,
+        };
     }
     if let Some(rest) = strip_prefix_ci(s, "tel:") {
-        let end = rest.find([';', '?']).unwrap_or(rest.len());
-        return Called {
-            sip: None,
-            number: as_number(&percent_decode(&rest[..end])),
+        return match s.parse::<Uri>() {
+            Ok(uri) => Called {
+                sip: None,
+                number: uri.user().as_deref().and_then(as_number),
+                phone_context: context(&uri),
+            },
+            // `tel:+1 425 555 1001`: no URI, but a number all the same.
+            Err(_) => normalise(rest),
         };
     }
     if s.contains('@') {
         return normalise(&format!("sip:{s}"));
     }
+    // A bare number reads as a tel URI without its scheme (`5550199;phone-context=+1-425`);
+    // one written with spaces (`+1 (425) 555-1002`) is no URI, but still a number.
+    if let Ok(uri) = format!("tel:{s}").parse::<Uri>() {
+        return Called {
+            sip: None,
+            number: uri.user_escaped().and_then(as_number),
+            phone_context: context(&uri),
+        };
+    }
     let end = s.find(';').unwrap_or(s.len());
     Called {
         sip: None,
         number: as_number(&s[..end]),
+        phone_context: None,
     }
 }
 

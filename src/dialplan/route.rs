@@ -12,23 +12,17 @@ use std::net::IpAddr;
 use super::model::{DialPlan, DialPlans, MailboxEntry, Resolved, Route};
 use super::number::{called_keys, dialled_number, pilot_key, read_number, Reading};
 use super::resolve::{normalise, parse_sip_uri};
+use crate::sip::Uri;
 
-/// True for Lync's voice-mail URI form `sip:user@domain;opaque=app:voicemail`.
+/// True for Lync's voice-mail URI form `sip:user@domain;opaque=app:voicemail` (optionally in
+/// `<...>`).
 pub(crate) fn is_voicemail_uri(uri: &str) -> bool {
     let mut s = uri.trim();
     if let Some(open) = s.find('<') {
         let inner = &s[open + 1..];
         s = &inner[..inner.find('>').unwrap_or(inner.len())];
     }
-    let s = &s[..s.find('?').unwrap_or(s.len())];
-    // URI parameters follow the host: skip the userinfo, whose own ';' are user parameters.
-    let params = &s[s.find('@').map_or(0, |i| i + 1)..];
-    params.split(';').skip(1).any(|p| {
-        p.split_once('=').is_some_and(|(k, v)| {
-            k.trim().eq_ignore_ascii_case("opaque")
-                && v.trim().eq_ignore_ascii_case("app:voicemail")
-        })
-    })
+    s.parse::<Uri>().is_ok_and(|u| u.is_voicemail())
 }
 
 /// The mailboxes of `plans` that `called` names; a number is read in each

@@ -4,8 +4,8 @@
 //!
 //! In order: shutting down (503), disk (503), who the call is for and the dial-plan route
 //! (404), the plan's transport security (403), the SDP offer (415 / 488 with what was wrong).
-//! A refusal carries its status, reason phrase and explanation headers; the reason phrases
-//! live here, in one place.
+//! A refusal carries its status and explanation headers; reason phrases come from
+//! `sip::StatusCode`, the one place for them.
 
 use tracing::{error, info, warn};
 
@@ -16,7 +16,7 @@ use crate::sdp;
 use crate::sip::endpoint::Explanation;
 use crate::sip::headers;
 use crate::sip::message::{self, Message};
-use crate::sip::Remote;
+use crate::sip::{Remote, StatusCode, Uri};
 
 /// What the gateway's state says about taking calls now.
 #[derive(Debug, Clone, Copy, Default)]
@@ -51,11 +51,16 @@ pub(crate) struct Reject {
 }
 
 impl Reject {
-    fn new(code: u16) -> Self {
+    pub(crate) fn new(code: u16) -> Self {
         Reject {
             code,
             why: Explanation::default(),
         }
+    }
+
+    /// The status to send.
+    pub fn status(&self) -> StatusCode {
+        StatusCode(self.code)
     }
 
     /// A refused offer: 488 with a Warning saying what was wrong with it, 415 with the
@@ -70,25 +75,6 @@ impl Reject {
                 accept: (code == 415).then_some(sdp::ACCEPT),
             },
         }
-    }
-
-    /// The reason phrase of the status.
-    pub fn reason(&self) -> &'static str {
-        reason_phrase(self.code)
-    }
-}
-
-/// Reason phrases for the statuses the gateway refuses calls with.
-pub(crate) fn reason_phrase(code: u16) -> &'static str {
-    match code {
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        415 => "Unsupported Media Type",
-        480 => "Temporarily Unavailable",
-        488 => "Not Acceptable Here",
-        503 => "Service Unavailable",
-        _ => "Server Internal Error",
     }
 }
 
@@ -225,7 +211,7 @@ pub fn diverted_from(request: &Message) -> Option<String> {
         match headers::parse_history_info(&hi) {
             Ok(entries) => {
                 if let Some(e) = headers::called_from_history_info(&entries) {
-                    return Some(e.uri.clone());
+                    return Some(e.uri.to_string());
                 }
             }
             Err(e) => warn!(error = %e, "ignoring unparseable History-Info"),
@@ -236,7 +222,7 @@ pub fn diverted_from(request: &Message) -> Option<String> {
         match headers::parse_diversion(&div) {
             Ok(entries) => {
                 if let Some(e) = headers::called_from_diversion(&entries) {
-                    return Some(e.uri.clone());
+                    return Some(e.uri.to_string());
                 }
             }
             Err(e) => warn!(error = %e, "ignoring unparseable Diversion"),
@@ -247,25 +233,7 @@ pub fn diverted_from(request: &Message) -> Option<String> {
 
 /// The caller as a number where the URI's user part is one, else the URI.
 fn caller_number(uri: &str) -> Option<String> {
-    if uri.is_empty() {
-        return None;
-    }
-    let rest = uri
-        .strip_prefix("sip:")
-        .or_else(|| uri.strip_prefix("sips:"))
-        .or_else(|| uri.strip_prefix("tel:"))
-        .unwrap_or(uri);
-    let user = rest.split(['@', ';']).next().unwrap_or(rest);
-    if !user.is_empty()
-        && user
-            .trim_start_matches('+')
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-    {
-        Some(user.to_owned())
-    } else {
-        Some(uri.to_owned())
-    }
+    Uri::caller_id(uri)
 }
 
 #[cfg(test)]

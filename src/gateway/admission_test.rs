@@ -194,7 +194,10 @@ fn a_refusal_explains_itself() {
         Conditions::default(),
     )
     .unwrap_err();
-    assert_eq!((r.code, r.reason()), (415, "Unsupported Media Type"));
+    assert_eq!(
+        (r.code, r.status().reason()),
+        (415, "Unsupported Media Type")
+    );
     assert_eq!(r.why.accept, Some(sdp::ACCEPT));
     let r = admit(
         &invite(

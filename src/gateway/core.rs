@@ -28,9 +28,9 @@ use crate::dialplan::DialPlans;
 use crate::media::g711::G711;
 use crate::sdp;
 use crate::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent, RequestId};
-use crate::sip::message::{Message, Method};
+use crate::sip::message::Message;
 use crate::sip::transaction::TimerConfig;
-use crate::sip::{Remote, Transmit, Transport};
+use crate::sip::{Remote, Transmit, Transport, Uri};
 use crate::telemetry;
 
 /// What the core needs from its surroundings: RTP sockets and the spool's free space.
@@ -219,7 +219,12 @@ impl<E: Env> GatewayCore<E> {
             CallRequest::Transfer {
                 refer_to,
                 referred_by,
-            } => match self.endpoint.refer(now, call, &refer_to, &referred_by) {
+            } => match refer_to
+                .parse()
+                .ok()
+                .zip(referred_by.parse().ok())
+                .and_then(|(to, by): (Uri, Uri)| self.endpoint.refer(now, call, &to, &by))
+            {
                 Some(id) => {
                     self.transfers.insert(id, call);
                 }
@@ -286,24 +291,17 @@ impl<E: Env> GatewayCore<E> {
 
     /// Sends an unsolicited MWI NOTIFY on a transport that is ready.
     pub fn send_notify(&mut self, now: Instant, n: Notify, transport: Transport) {
-        let local = transport.local();
-        let tag = self.endpoint.token();
-        let call_id = format!("{}@umgw", self.endpoint.token());
-        let mut req = Message::request(Method::Notify, n.target_uri.clone());
-        req.push("From", format!("<sip:umgw@{local}>;tag={tag}"));
-        req.push("To", format!("<{}>", n.account));
-        req.push("Call-ID", call_id);
-        req.push("CSeq", "1 NOTIFY");
-        req.push("Contact", format!("<sip:umgw@{local}>"));
-        req.push("Event", "message-summary");
-        req.push("Subscription-State", "terminated");
-        req.push("Content-Type", "application/simple-message-summary");
-        req.body = n.body.into_bytes();
         let remote = Remote {
             transport,
             addr: n.dest,
         };
-        let id = self.endpoint.send_request(now, remote, req);
+        let Ok(target) = n.target_uri.parse::<Uri>() else {
+            return warn!(target = %n.target_uri, "MWI target is not a SIP URI: no NOTIFY");
+        };
+        let content = crate::mwi::notification(n.body);
+        let id = self
+            .endpoint
+            .send_notify(now, remote, &target, &n.account, content);
         info!(target = %n.target_uri, account = %n.account, ?id, "MWI NOTIFY sent");
     }
 
@@ -434,15 +432,10 @@ impl<E: Env> GatewayCore<E> {
                     self.signal(a, CallSignal::Bridge(BridgeUpdate::Failed(status)));
                 }
             }
-            EndpointEvent::MediaUpdate { call, offer } => {
-                let Some(remote) = self.remote_of(&offer) else {
-                    return;
-                };
-                match self.pending.get_mut(&call) {
-                    Some(p) => p.media.remote = remote,
-                    None => self.signal(call, CallSignal::RemoteMedia(remote)),
-                }
-            }
+            EndpointEvent::MediaUpdate { call, remote } => match self.pending.get_mut(&call) {
+                Some(p) => p.media.remote = remote,
+                None => self.signal(call, CallSignal::RemoteMedia(remote)),
+            },
             EndpointEvent::Ended { .. } => {}
             EndpointEvent::TransferProgress { call, status } => {
                 info!(?call, status, "transfer progress (NOTIFY)");
@@ -467,22 +460,6 @@ impl<E: Env> GatewayCore<E> {
         }
     }
 
-    /// The media address of a re-INVITE's offer.
-    fn remote_of(&self, offer: &[u8]) -> Option<SocketAddr> {
-        let text = std::str::from_utf8(offer).ok()?;
-        // Only the remote address matters here; the answer was already sent.
-        sdp::negotiate_secure(
-            text,
-            self.config.media.address,
-            9,
-            0,
-            sdp::MediaSecurity::SrtpOptional,
-            &[0; 30],
-        )
-        .ok()
-        .map(|n| n.media.remote)
-    }
-
     fn in_span(&self, call: CallId, f: impl FnOnce()) {
         match self.pending.get(&call) {
             Some(p) => p.span.in_scope(f),
@@ -500,7 +477,7 @@ impl<E: Env> GatewayCore<E> {
     fn refuse(&mut self, now: Instant, call: CallId, r: &Reject) {
         metrics::counter!(telemetry::CALLS_REJECTED, "code" => r.code.to_string()).increment(1);
         self.endpoint
-            .reject_with(now, call, r.code, r.reason(), r.why.clone());
+            .reject_with(now, call, r.status(), r.why.clone());
     }
 
     fn incoming_call(
@@ -700,10 +677,15 @@ impl<E: Env> GatewayCore<E> {
         self.call_ports.entry(call).or_default().push(local.port());
         let session_id = self.rng.gen_range(1..u32::MAX as u64);
         let offer = sdp::offer(local.ip(), local.port(), session_id, codec);
-        match self
-            .endpoint
-            .invite_via(now, call, target, from, offer.into_bytes())
-        {
+        let leg = target
+            .parse()
+            .ok()
+            .zip(from.parse().ok())
+            .and_then(|(to, from): (Uri, Uri)| {
+                self.endpoint
+                    .invite_via(now, call, &to, &from, offer.into_bytes())
+            });
+        match leg {
             Some(leg) => {
                 info!(?call, ?leg, %target, "calling the transfer target on a second leg");
                 self.bridges.insert(leg, (call, Some(socket)));
@@ -777,9 +759,6 @@ impl<E: Env> GatewayCore<E> {
 impl Reject {
     /// 503: the gateway cannot take the call now.
     pub(crate) fn unavailable() -> Reject {
-        Reject {
-            code: 503,
-            why: crate::sip::endpoint::Explanation::default(),
-        }
+        Reject::new(503)
     }
 }

@@ -21,5 +21,3 @@ pub mod stats;
 pub mod vad;
 
 pub use crate::audio::{FRAME, FRAME_SAMPLES, SAMPLE_RATE};
-/// Moved to [`crate::net::udp_batch`] (socket code lives in `net`); kept here for one release.
-pub use crate::net::udp_batch;

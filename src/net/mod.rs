@@ -7,8 +7,6 @@
 //! OS calls std has no safe form for, [`udp_batch`] the `recvmmsg`/`sendmmsg` calls.
 
 pub mod accept;
-/// Moved to [`crate::acl`] (pure parsing, no I/O); kept here for one release.
-pub use crate::acl;
 pub mod limits;
 pub mod os;
 pub mod tls;

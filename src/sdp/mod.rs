@@ -11,6 +11,8 @@
 //! attributes does not do ICE (RFC 5245 §5.1), and Lync then sends media straight to the `c=`/`m=`
 //! address, as it does to any non-ICE gateway.
 
+use std::net::SocketAddr;
+
 mod answer;
 mod crypto;
 mod multipart;
@@ -108,3 +110,21 @@ pub const ACCEPT: &str = "application/sdp, multipart/alternative, multipart/mixe
 
 #[cfg(test)]
 mod test;
+
+/// Where a peer wants audio sent, read from an offer alone (a re-INVITE's, answered with the
+/// call's current description): the first audio stream with a port, RTP/SAVP before RTP/AVP as
+/// [`negotiate_secure`] prefers them, at its `c=` address or the session's. `None` when the SDP
+/// does not parse, has no such stream, or holds it with the unspecified address (RFC 2543 hold).
+pub fn remote_audio(offer: &str) -> Option<SocketAddr> {
+    let sd = parse(offer).ok()?;
+    let audio = |proto: &str| {
+        sd.media.iter().find(|m| {
+            m.media.eq_ignore_ascii_case("audio")
+                && m.port != 0
+                && m.proto.eq_ignore_ascii_case(proto)
+        })
+    };
+    let m = audio("RTP/SAVP").or_else(|| audio("RTP/AVP"))?;
+    let ip = m.connection.or(sd.connection)?;
+    (!ip.is_unspecified()).then(|| SocketAddr::new(ip, m.port))
+}

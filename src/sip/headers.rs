@@ -1,6 +1,8 @@
 //! Parsing of the header VALUES the SIP message parser does not understand:
 //! History-Info (RFC 7044), Diversion (RFC 5806) and the RFC 4458 voice-mail
-//! URI parameters (`target=`, `cause=`), plus the name-addr helpers they share.
+//! URI parameters (`target=`, `cause=`), plus the name-addr helpers they and the
+//! message layer share (list splitting, `uri_of`, `display_name_of`, `tag_param`). URIs are
+//! [`Uri`]s.
 //!
 //! Everything here is pure string work over `&str` and never panics: a header
 //! from an untrusted peer is at worst an `Err(HeaderError)`. Callers pass every
@@ -8,6 +10,8 @@
 //! comma-separated list in which quoted strings and `<...>` may contain commas.
 
 use std::cmp::Ordering;
+
+use super::uri::{Uri, UriError};
 
 /// A header value that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +47,16 @@ pub enum HeaderError {
         /// The offending element (clipped).
         value: String,
     },
+    /// An element's URI is not a usable sip, sips or tel URI.
+    #[error("{header}: bad URI {value:?}: {source}")]
+    Uri {
+        /// Header name.
+        header: &'static str,
+        /// What is wrong with it.
+        source: UriError,
+        /// The URI text (clipped).
+        value: String,
+    },
     /// A parameter value does not follow its grammar.
     #[error("{header}: bad {param} value {got:?}")]
     BadParam {
@@ -74,8 +88,8 @@ fn clip(s: &str) -> String {
 pub struct NameAddr {
     /// Display name, unquoted (`"Alice"` → `Alice`), if any.
     pub display: Option<String>,
-    /// The URI as written between `<` and `>` (or the bare URI).
-    pub uri: String,
+    /// The URI between `<` and `>` (or the bare URI).
+    pub uri: Uri,
     /// Header parameters in order; names lower-cased, quoted values unquoted.
     pub params: Vec<(String, Option<String>)>,
 }
@@ -91,14 +105,13 @@ impl NameAddr {
     }
 }
 
-/// Splits one header line at top-level commas (not inside `"..."` or `<...>`).
-/// Empty elements (`a,,b`, trailing comma) are skipped.
-pub fn split_list<'a>(header: &'static str, value: &'a str) -> Result<Vec<&'a str>, HeaderError> {
+/// A header value's elements at its top-level commas (not inside `"..."` or `<...>`), trimmed,
+/// empty ones (`a,,b`, a trailing comma) skipped; and, when a quoted string or `<...>` is still
+/// open at the end, which (the last element is then the unterminated one).
+fn split_top_level(value: &str) -> (Vec<&str>, Option<&'static str>) {
     let mut out = Vec::new();
     let mut start = 0;
-    let mut in_quote = false;
-    let mut in_angle = false;
-    let mut escaped = false;
+    let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
     for (i, c) in value.char_indices() {
         if in_quote {
             match c {
@@ -120,15 +133,13 @@ pub fn split_list<'a>(header: &'static str, value: &'a str) -> Result<Vec<&'a st
             _ => {}
         }
     }
-    if in_quote || in_angle {
-        return Err(HeaderError::Unterminated {
-            header,
-            what: if in_quote { "quoted string" } else { "<...>" },
-            value: clip(&value[start..]),
-        });
-    }
     push_nonempty(&mut out, &value[start..]);
-    Ok(out)
+    let open = match (in_quote, in_angle) {
+        (true, _) => Some("quoted string"),
+        (_, true) => Some("<...>"),
+        _ => None,
+    };
+    (out, open)
 }
 
 fn push_nonempty<'a>(out: &mut Vec<&'a str>, s: &'a str) {
@@ -138,50 +149,131 @@ fn push_nonempty<'a>(out: &mut Vec<&'a str>, s: &'a str) {
     }
 }
 
-/// Parses one element: `"Name" <uri>;p=v`, `Name <uri>;p`, `<uri>` or bare `uri;p=v`.
-pub fn parse_name_addr(header: &'static str, elem: &str) -> Result<NameAddr, HeaderError> {
+/// Splits one header line at top-level commas (not inside `"..."` or `<...>`).
+/// Empty elements (`a,,b`, trailing comma) are skipped.
+pub fn split_list<'a>(header: &'static str, value: &'a str) -> Result<Vec<&'a str>, HeaderError> {
+    match split_top_level(value) {
+        (parts, None) => Ok(parts),
+        (parts, Some(what)) => Err(HeaderError::Unterminated {
+            header,
+            what,
+            value: clip(parts.last().copied().unwrap_or(value)),
+        }),
+    }
+}
+
+/// [`split_list`] for values already accepted by the message parser: an unterminated last
+/// element is kept as it is.
+pub fn split_header_list(value: &str) -> Vec<&str> {
+    split_top_level(value).0
+}
+
+/// The pieces of one name-addr or addr-spec, borrowed: the display name as written (quotes
+/// included), the URI text and what follows it (header parameters).
+struct Pieces<'a> {
+    display: Option<&'a str>,
+    uri: &'a str,
+    rest: &'a str,
+}
+
+/// Why an element is not a name-addr: `Err((true, what))` for something left open,
+/// `Err((false, why))` for a syntax error.
+fn pieces(elem: &str) -> Result<Pieces<'_>, (bool, &'static str)> {
     let s = elem.trim();
-    let syntax = |why| HeaderError::Syntax {
-        header,
-        why,
-        value: clip(elem),
-    };
-    let unterminated = |what| HeaderError::Unterminated {
-        header,
-        what,
-        value: clip(elem),
-    };
     let (display, uri, rest) = if let Some(after) = s.strip_prefix('"') {
-        let end = closing_quote(after).ok_or_else(|| unterminated("quoted string"))?;
-        let display = unescape_quoted(&after[..end]);
+        let end = closing_quote(after).ok_or((true, "quoted string"))?;
         let rest = after[end + 1..].trim_start();
         let inner = rest
             .strip_prefix('<')
-            .ok_or_else(|| syntax("expected <uri> after display name"))?;
-        let close = inner.find('>').ok_or_else(|| unterminated("<...>"))?;
-        (Some(display), &inner[..close], &inner[close + 1..])
+            .ok_or((false, "expected <uri> after display name"))?;
+        let close = inner.find('>').ok_or((true, "<...>"))?;
+        (Some(&s[..end + 2]), &inner[..close], &inner[close + 1..])
     } else if let Some(open) = s.find('<').filter(|&o| !s[..o].contains(';')) {
         let name = s[..open].trim();
         let inner = &s[open + 1..];
-        let close = inner.find('>').ok_or_else(|| unterminated("<...>"))?;
-        let display = (!name.is_empty()).then(|| name.to_string());
-        (display, &inner[..close], &inner[close + 1..])
+        let close = inner.find('>').ok_or((true, "<...>"))?;
+        (
+            (!name.is_empty()).then_some(name),
+            &inner[..close],
+            &inner[close + 1..],
+        )
     } else {
         let end = s.find(';').unwrap_or(s.len());
         (None, &s[..end], &s[end..])
     };
     let uri = uri.trim();
     if uri.is_empty() {
-        return Err(syntax("empty URI"));
+        return Err((false, "empty URI"));
     }
     let rest = rest.trim_start();
     if !rest.is_empty() && !rest.starts_with(';') {
-        return Err(syntax("unexpected text after URI"));
+        return Err((false, "unexpected text after URI"));
     }
+    Ok(Pieces { display, uri, rest })
+}
+
+/// A display name as written, unquoted and unescaped.
+fn unquote(display: &str) -> String {
+    match display.strip_prefix('"').and_then(|d| d.strip_suffix('"')) {
+        Some(inner) => unescape_quoted(inner),
+        None => display.to_owned(),
+    }
+}
+
+/// Parses one element: `"Name" <uri>;p=v`, `Name <uri>;p`, `<uri>` or bare `uri;p=v`.
+pub fn parse_name_addr(header: &'static str, elem: &str) -> Result<NameAddr, HeaderError> {
+    let p = pieces(elem).map_err(|(open, why)| match open {
+        true => HeaderError::Unterminated {
+            header,
+            what: why,
+            value: clip(elem),
+        },
+        false => HeaderError::Syntax {
+            header,
+            why,
+            value: clip(elem),
+        },
+    })?;
+    let uri = p.uri.parse().map_err(|source| HeaderError::Uri {
+        header,
+        source,
+        value: clip(p.uri),
+    })?;
     Ok(NameAddr {
-        display,
-        uri: uri.to_string(),
-        params: parse_params(rest),
+        display: p.display.map(unquote),
+        uri,
+        params: parse_params(p.rest),
+    })
+}
+
+/// The URI text of a name-addr (`"Bob" <sip:bob@x>;tag=1` → `sip:bob@x`) or an addr-spec
+/// (`sip:bob@x;tag=1` → `sip:bob@x`), of the first element of a list; the text before any
+/// `;` when the element does not parse.
+pub fn uri_of(v: &str) -> &str {
+    let first = split_header_list(v).into_iter().next().unwrap_or("");
+    match pieces(first) {
+        Ok(p) => p.uri,
+        Err(_) => first.split(';').next().unwrap_or(first).trim(),
+    }
+}
+
+/// Display name of a name-addr (of the first element of a list), unquoted, if any.
+pub fn display_name_of(v: &str) -> Option<String> {
+    let first = split_header_list(v).into_iter().next()?;
+    let name = unquote(pieces(first).ok()?.display?);
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// The `tag` parameter of a From/To value (outside any <...> URI).
+pub fn tag_param(v: &str) -> Option<&str> {
+    let params = match v.rfind('>') {
+        Some(i) => &v[i + 1..],
+        None => v,
+    };
+    params.split(';').skip(1).find_map(|p| {
+        let (k, val) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("tag").then(|| val.trim())
     })
 }
 
@@ -257,42 +349,13 @@ fn parse_params(s: &str) -> Vec<(String, Option<String>)> {
     out
 }
 
-/// Percent-decodes `s` (RFC 3986 §2.1). Malformed escapes are kept literally;
-/// invalid UTF-8 after decoding is replaced rather than rejected.
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
 // ---------------------------------------------------------------- History-Info
 
 /// One `hi-entry` of a History-Info header (RFC 7044).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryInfoEntry {
     /// `hi-targeted-to-uri` without its `?headers` part.
-    pub uri: String,
+    pub uri: Uri,
     /// `hi-index`, e.g. `1.1.2`.
     pub index: String,
     /// `mp=`: retargeted to another user, "mapped from" this index.
@@ -318,10 +381,6 @@ pub fn parse_history_info(values: &[&str]) -> Result<Vec<HistoryInfoEntry>, Head
     for value in values {
         for elem in split_list(H, value)? {
             let na = parse_name_addr(H, elem)?;
-            let (uri, headers) = match na.uri.split_once('?') {
-                Some((u, h)) => (u.to_string(), Some(h)),
-                None => (na.uri.clone(), None),
-            };
             let index_param = |name: &'static str| -> Result<Option<String>, HeaderError> {
                 match na.param(name) {
                     None => Ok(None),
@@ -337,14 +396,15 @@ pub fn parse_history_info(values: &[&str]) -> Result<Vec<HistoryInfoEntry>, Head
             if index.is_none() && missing.is_none() {
                 missing = Some(clip(elem));
             }
-            out.push(HistoryInfoEntry {
-                uri,
+            let entry = HistoryInfoEntry {
                 index: index.unwrap_or_default(),
                 mp: index_param("mp")?,
                 rc: index_param("rc")?,
                 np: index_param("np")?,
-                cause: headers.and_then(reason_cause),
-            });
+                cause: na.uri.header("Reason").as_deref().and_then(reason_cause),
+                uri: na.uri.without_headers(),
+            };
+            out.push(entry);
         }
     }
     if let Some(value) = missing {
@@ -382,24 +442,18 @@ fn cmp_index(a: &str, b: &str) -> Ordering {
         .cmp(&index_key(b).unwrap_or_default())
 }
 
-/// SIP cause from the URI headers part (`Reason=SIP%3Bcause%3D486&...`).
-/// Only `SIP` protocol causes count: a Q.850 cause is not a SIP status.
-fn reason_cause(headers: &str) -> Option<u16> {
-    headers.split('&').find_map(|h| {
-        let (name, value) = h.split_once('=')?;
-        if !percent_decode(name).trim().eq_ignore_ascii_case("reason") {
-            return None;
-        }
-        let value = percent_decode(value);
-        let (proto, params) = value.split_once(';')?;
-        if !proto.trim().eq_ignore_ascii_case("SIP") {
-            return None;
-        }
-        parse_params(params)
-            .into_iter()
-            .find(|(n, _)| n == "cause")
-            .and_then(|(_, v)| v?.parse().ok())
-    })
+/// SIP cause of a Reason header value (RFC 3326: `SIP;cause=486;text="Busy Here"`), as RFC
+/// 7044 escapes it into a History-Info URI. Only `SIP` protocol causes count: a Q.850 cause
+/// is not a SIP status.
+fn reason_cause(reason: &str) -> Option<u16> {
+    let (proto, params) = reason.split_once(';')?;
+    if !proto.trim().eq_ignore_ascii_case("SIP") {
+        return None;
+    }
+    parse_params(params)
+        .into_iter()
+        .find(|(n, _)| n == "cause")
+        .and_then(|(_, v)| v?.parse().ok())
 }
 
 /// The user whose call was retargeted to voice mail, from History-Info.
@@ -439,8 +493,8 @@ pub fn called_from_history_info(entries: &[HistoryInfoEntry]) -> Option<&History
 /// One Diversion entry (RFC 5806).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiversionEntry {
-    /// The diverting URI as written (inside `<>`).
-    pub uri: String,
+    /// The diverting URI (inside `<>`).
+    pub uri: Uri,
     /// `reason=` (e.g. `no-answer`, `user-busy`), unquoted.
     pub reason: Option<String>,
     /// `counter=`: how many diversions this entry stands for.
@@ -489,222 +543,28 @@ pub fn called_from_diversion(entries: &[DiversionEntry]) -> Option<&DiversionEnt
 
 // ------------------------------------------------------- RFC 4458 URI params
 
-/// Value of URI parameter `name` (case-insensitive), percent-decoded.
-/// Accepts a bare URI or `<uri>`; ignores `?headers`.
-pub fn uri_param(uri: &str, name: &str) -> Option<String> {
-    let s = uri.trim();
-    let s = match s.find('<') {
-        Some(open) => {
-            let inner = &s[open + 1..];
-            &inner[..inner.find('>').unwrap_or(inner.len())]
-        }
-        None => s,
+/// The URI a Request-URI or header value names: the inside of `<...>`, else the whole text
+/// (a Request-URI's `;params` are the URI's own).
+fn request_uri_of(text: &str) -> Option<Uri> {
+    let text = text.trim();
+    let text = if text.contains('<') {
+        uri_of(text)
+    } else {
+        text
     };
-    let s = &s[..s.find('?').unwrap_or(s.len())];
-    // Params start after the host: skip any userinfo (which may itself hold ';').
-    let host_start = s.rfind('@').map_or(0, |at| at + 1);
-    let (_, params) = s[host_start..].split_once(';')?;
-    params.split(';').find_map(|p| {
-        let (n, v) = p.split_once('=')?;
-        n.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| percent_decode(v.trim()))
-    })
+    text.parse().ok()
 }
 
 /// RFC 4458 voice-mail URI: the percent-decoded `target=` parameter
 /// (`sip:vm@host;target=sip:alice%40example.com;cause=486` → `sip:alice@example.com`).
 pub fn target_from_uri_params(uri: &str) -> Option<String> {
-    uri_param(uri, "target").filter(|t| !t.is_empty())
+    request_uri_of(uri)?.target()
 }
 
 /// RFC 4458 `cause=` URI parameter (e.g. 486 busy, 408 no answer).
 pub fn cause_from_uri_params(uri: &str) -> Option<u16> {
-    uri_param(uri, "cause")?.parse().ok()
+    request_uri_of(uri)?.cause()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn name_addr_forms() {
-        let n = parse_name_addr("To", r#""Smith, \"Al\"" <sip:al@b;lr>;tag=x;flag"#).unwrap();
-        assert_eq!(n.display.as_deref(), Some(r#"Smith, "Al""#));
-        assert_eq!(n.uri, "sip:al@b;lr");
-        assert_eq!(n.param("tag"), Some(Some("x")));
-        assert_eq!(n.param("FLAG"), Some(None));
-        let n = parse_name_addr("To", "Bob <sip:bob@b>").unwrap();
-        assert_eq!(
-            (n.display.as_deref(), n.uri.as_str()),
-            (Some("Bob"), "sip:bob@b")
-        );
-        let n = parse_name_addr("To", "sip:a@b;tag=x").unwrap();
-        assert_eq!(n.uri, "sip:a@b");
-        assert_eq!(n.params, vec![("tag".to_string(), Some("x".to_string()))]);
-        assert!(parse_name_addr("To", "<sip:a@b").is_err());
-        assert!(parse_name_addr("To", "\"x <sip:a@b>").is_err());
-        assert!(parse_name_addr("To", "<sip:a@b> junk").is_err());
-        assert!(parse_name_addr("To", "<>").is_err());
-    }
-
-    #[test]
-    fn split_respects_quotes_and_angles() {
-        let v = r#""A, B" <sip:a@x;p=1,2>;q, <sip:c@y>,,"#;
-        let parts = split_list("X", v).unwrap();
-        assert_eq!(parts, vec![r#""A, B" <sip:a@x;p=1,2>;q"#, "<sip:c@y>"]);
-        assert!(split_list("X", "<sip:a").is_err());
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("SIP%3Bcause%3D486"), "SIP;cause=486");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-        assert_eq!(percent_decode("%ff"), "\u{fffd}");
-    }
-
-    /// RFC 7044-style: alice (1.1) did not answer (486), proxy mapped to vm (1.2, mp=1.1).
-    #[test]
-    fn history_info_mp() {
-        let v = [
-            "<sip:alice@example.com>;index=1",
-            "<sip:alice@10.0.0.5?Reason=SIP%3Bcause%3D486%3Btext%3D%22Busy%20Here%22>;index=1.1;rc=1, <sip:vm@um.example.com;target=sip:alice%40example.com>;index=1.2;mp=1",
-        ];
-        let e = parse_history_info(&v).unwrap();
-        assert_eq!(e.len(), 3);
-        assert_eq!(e[1].uri, "sip:alice@10.0.0.5");
-        assert_eq!(e[1].cause, Some(486));
-        assert_eq!(e[1].rc.as_deref(), Some("1"));
-        assert_eq!(e[2].mp.as_deref(), Some("1"));
-        assert_eq!(
-            called_from_history_info(&e).unwrap().uri,
-            "sip:alice@example.com"
-        );
-    }
-
-    #[test]
-    fn history_info_cause_walk_back_and_sorting() {
-        // Out of wire order on purpose; 1.10 sorts after 1.9, so 1.10 is the vm target.
-        let v = [
-            "<sip:vm@um>;index=1.10, <sip:bob@x?Reason=SIP%3Bcause%3D408>;index=1.2",
-            "<sip:carol@x>;index=1.9, <sip:a@x>;index=1",
-        ];
-        let e = parse_history_info(&v).unwrap();
-        assert_eq!(called_from_history_info(&e).unwrap().uri, "sip:bob@x");
-    }
-
-    #[test]
-    fn history_info_fallbacks() {
-        let e =
-            parse_history_info(&["<sip:a@x>;index=1, <sip:b@x>;index=1.1, <sip:vm@x>;index=1.1.1"])
-                .unwrap();
-        assert_eq!(called_from_history_info(&e).unwrap().uri, "sip:b@x");
-        // mp pointing nowhere falls through to the rules below.
-        let e = parse_history_info(&["<sip:a@x>;index=1, <sip:vm@x>;index=1.1;mp=7"]).unwrap();
-        assert_eq!(called_from_history_info(&e).unwrap().uri, "sip:a@x");
-        let e = parse_history_info(&["<sip:a@x>;index=1"]).unwrap();
-        assert!(called_from_history_info(&e).is_none());
-        assert!(called_from_history_info(&[]).is_none());
-    }
-
-    #[test]
-    fn history_info_q850_and_errors() {
-        let e = parse_history_info(&["<sip:a@x?Reason=Q.850%3Bcause%3D17>;index=1"]).unwrap();
-        assert_eq!(e[0].cause, None);
-        // Lync style, lower-case header and ms- params, legacy no-index.
-        let e = parse_history_info(&["<sip:bob@contoso.com>;ms-retarget-reason=forwarding, <sip:bob@contoso.com;opaque=app:voicemail>"]).unwrap();
-        assert_eq!((e[0].index.as_str(), e[1].index.as_str()), ("1", "2"));
-        assert_eq!(
-            called_from_history_info(&e).unwrap().uri,
-            "sip:bob@contoso.com"
-        );
-        assert!(matches!(
-            parse_history_info(&["<sip:a@x>;index=1, <sip:b@x>"]),
-            Err(HeaderError::MissingParam { param: "index", .. })
-        ));
-        assert!(matches!(
-            parse_history_info(&["<sip:a@x>;index=1..2"]),
-            Err(HeaderError::BadParam { param: "index", .. })
-        ));
-        assert!(parse_history_info(&["<sip:a@x>;index=1;mp=x"]).is_err());
-    }
-
-    #[test]
-    fn diversion_stacked_topmost_wins() {
-        // bob forwarded to carol, carol did not answer → carol's voice mail.
-        // The proxy that diverted most recently (carol's) added its entry on top.
-        let v = [
-            "<sip:carol@example.com>;reason=no-answer;counter=1;privacy=off",
-            r#""Bob" <tel:+14255551002>;reason="user-busy";counter=1, <sip:x@y>;screen"#,
-        ];
-        let d = parse_diversion(&v).unwrap();
-        assert_eq!(d.len(), 3);
-        assert_eq!(d[0].reason.as_deref(), Some("no-answer"));
-        assert_eq!(d[0].counter, Some(1));
-        assert_eq!(
-            d[0].params,
-            vec![("privacy".to_string(), Some("off".to_string()))]
-        );
-        assert_eq!(d[1].uri, "tel:+14255551002");
-        assert_eq!(d[1].reason.as_deref(), Some("user-busy"));
-        assert_eq!(d[2].params, vec![("screen".to_string(), None)]);
-        assert_eq!(
-            called_from_diversion(&d).unwrap().uri,
-            "sip:carol@example.com"
-        );
-        assert!(called_from_diversion(&[]).is_none());
-    }
-
-    #[test]
-    fn diversion_lenient_counter_and_bare() {
-        let d = parse_diversion(&["tel:10001;reason=no-answer;counter=lots"]).unwrap();
-        assert_eq!(d[0].uri, "tel:10001");
-        assert_eq!(d[0].counter, None);
-        assert_eq!(
-            d[0].params,
-            vec![("counter".to_string(), Some("lots".to_string()))]
-        );
-    }
-
-    #[test]
-    fn rfc4458_target() {
-        let u = "sip:voicemail@um.example.com;target=sip:alice%40example.com;cause=486";
-        assert_eq!(
-            target_from_uri_params(u).as_deref(),
-            Some("sip:alice@example.com")
-        );
-        assert_eq!(cause_from_uri_params(u), Some(486));
-        let u = "<sip:vm@um;Target=tel:%2B14255551001>;tag=1";
-        assert_eq!(
-            target_from_uri_params(u).as_deref(),
-            Some("tel:+14255551001")
-        );
-        assert_eq!(target_from_uri_params("sip:vm@um?target=x"), None);
-        assert_eq!(target_from_uri_params("sip:vm@um;target="), None);
-        assert_eq!(target_from_uri_params("sip:a;target=b@um"), None);
-    }
-
-    proptest! {
-        #[test]
-        fn never_panics(s in "\\PC*", t in "[<>\";,?=%@:a-z0-9. ]{0,40}") {
-            for v in [s.as_str(), t.as_str()] {
-                if let Ok(e) = parse_history_info(&[v, v]) { let _ = called_from_history_info(&e); }
-                if let Ok(d) = parse_diversion(&[v]) { let _ = called_from_diversion(&d); }
-                let _ = parse_name_addr("X", v);
-                let _ = target_from_uri_params(v);
-                let _ = cause_from_uri_params(v);
-                let _ = percent_decode(v);
-            }
-        }
-
-        #[test]
-        fn diversion_roundtrip(users in proptest::collection::vec("[a-z0-9]{1,8}", 1..5)) {
-            let line = users.iter().map(|u| format!("<sip:{u}@h>;reason=no-answer")).collect::<Vec<_>>().join(", ");
-            let d = parse_diversion(&[&line]).unwrap();
-            prop_assert_eq!(d.len(), users.len());
-            prop_assert_eq!(&called_from_diversion(&d).unwrap().uri, &format!("sip:{}@h", users[0]));
-        }
-    }
-}
+mod test;

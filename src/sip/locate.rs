@@ -1,15 +1,21 @@
 //! Locating SIP servers for requests we originate (MWI NOTIFY, transfers): RFC 3263 §4.
 //!
-//! The selection rules are pure functions over the DNS answers (tested without DNS); the
-//! [`Locator`] asks hickory-resolver for NAPTR, SRV and A/AAAA records, after consulting the
-//! static routes from the config, which win over DNS.
+//! The selection rules are pure functions over the DNS answers ([`order_naptr`], [`order_srv`]);
+//! the [`Locator`] consults the static routes from the config, which win over DNS, then asks a
+//! [`Resolver`] for NAPTR, SRV and A/AAAA records: [`SystemResolver`] (hickory-resolver with the
+//! system's configuration) in the gateway, a table in the tests. The SRV weighted order draws
+//! from a seedable RNG.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
+use super::Uri;
 use crate::config::StaticRoute;
 
 /// Transport of a located target.
@@ -66,36 +72,19 @@ pub struct UriTarget {
     pub secure: bool,
 }
 
-/// Parses the host, port, transport and scheme of a SIP URI.
+/// The host, port, transport and scheme of a SIP URI.
 pub fn uri_target(uri: &str) -> Result<UriTarget, LocateError> {
-    let (secure, rest) = if let Some(r) = uri.strip_prefix("sips:") {
-        (true, r)
-    } else if let Some(r) = uri.strip_prefix("sip:") {
-        (false, r)
-    } else {
-        return Err(LocateError::NotSipUri(uri.to_owned()));
-    };
-    let (host, port) =
-        super::message::uri_host_port(uri).ok_or_else(|| LocateError::NotSipUri(uri.to_owned()))?;
-    let transport = rest
-        .split('?')
-        .next()
-        .unwrap_or("")
-        .split(';')
-        .skip(1)
-        .find_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            k.eq_ignore_ascii_case("transport")
-                .then(|| TransportKind::parse(v))
-                .flatten()
-        })
+    let not_sip = || LocateError::NotSipUri(uri.to_owned());
+    let parsed: Uri = uri.parse().map_err(|_| not_sip())?;
+    let host = parsed.host().ok_or_else(not_sip)?;
+    let secure = parsed.is_sips();
+    let transport = parsed
+        .transport()
+        .and_then(|t| TransportKind::parse(&t))
         .or(secure.then_some(TransportKind::Tls));
-    if host.is_empty() {
-        return Err(LocateError::NotSipUri(uri.to_owned()));
-    }
     Ok(UriTarget {
-        host,
-        port,
+        host: host.unbracketed(),
+        port: parsed.port(),
         transport,
         secure,
     })
@@ -182,17 +171,108 @@ pub fn order_srv(records: &[Srv], rng: &mut impl Rng) -> Vec<(String, u16)> {
     out
 }
 
+/// A DNS lookup that found nothing or failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DnsError(pub String);
+
+/// The DNS lookups RFC 3263 needs. Names are absolute, without the trailing dot.
+pub trait Resolver: Send + Sync {
+    /// NAPTR records of `name` (RFC 3403).
+    fn naptr(&self, name: &str) -> impl Future<Output = Result<Vec<Naptr>, DnsError>> + Send;
+    /// SRV records of `name` (`_sip._udp.example.com`, RFC 2782).
+    fn srv(&self, name: &str) -> impl Future<Output = Result<Vec<Srv>, DnsError>> + Send;
+    /// A and AAAA records of `host`.
+    fn ips(&self, host: &str) -> impl Future<Output = Result<Vec<IpAddr>, DnsError>> + Send;
+}
+
+/// hickory-resolver with the system's DNS configuration (`/etc/resolv.conf`).
+pub struct SystemResolver(TokioResolver);
+
+impl SystemResolver {
+    pub fn from_system_conf() -> Result<SystemResolver, DnsError> {
+        let builder = TokioResolver::builder_tokio().map_err(|e| DnsError(e.to_string()))?;
+        Ok(SystemResolver(builder.build()))
+    }
+}
+
+impl Resolver for SystemResolver {
+    async fn naptr(&self, name: &str) -> Result<Vec<Naptr>, DnsError> {
+        let answer = self
+            .0
+            .lookup(name, RecordType::NAPTR)
+            .await
+            .map_err(|e| DnsError(e.to_string()))?;
+        Ok(answer
+            .iter()
+            .filter_map(|r| match r {
+                RData::NAPTR(n) => Some(Naptr {
+                    order: n.order(),
+                    preference: n.preference(),
+                    flags: String::from_utf8_lossy(n.flags()).into_owned(),
+                    services: String::from_utf8_lossy(n.services()).into_owned(),
+                    replacement: n.replacement().to_string(),
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn srv(&self, name: &str) -> Result<Vec<Srv>, DnsError> {
+        let answer = self
+            .0
+            .srv_lookup(name)
+            .await
+            .map_err(|e| DnsError(e.to_string()))?;
+        Ok(answer
+            .iter()
+            .map(|s| Srv {
+                priority: s.priority(),
+                weight: s.weight(),
+                port: s.port(),
+                target: s.target().to_string(),
+            })
+            .collect())
+    }
+
+    async fn ips(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
+        let answer = self
+            .0
+            .lookup_ip(host)
+            .await
+            .map_err(|e| DnsError(e.to_string()))?;
+        Ok(answer.iter().collect())
+    }
+}
+
 /// Resolves SIP URIs to targets: static routes first, then RFC 3263 over DNS.
-pub struct Locator {
+pub struct Locator<R = SystemResolver> {
     routes: Vec<StaticRoute>,
-    dns: Option<TokioResolver>,
+    /// `None` when the system has no resolver configuration.
+    dns: Option<R>,
+    /// Draws the SRV weighted order.
+    rng: Mutex<StdRng>,
 }
 
 impl Locator {
     /// A locator with the system's DNS configuration (`/etc/resolv.conf`).
     pub fn new(routes: Vec<StaticRoute>) -> Self {
-        let dns = TokioResolver::builder_tokio().ok().map(|b| b.build());
-        Self { routes, dns }
+        Self {
+            routes,
+            dns: SystemResolver::from_system_conf().ok(),
+            rng: Mutex::new(StdRng::from_entropy()),
+        }
+    }
+}
+
+impl<R: Resolver> Locator<R> {
+    /// A locator asking `dns`, its SRV order drawn from an RNG seeded with `rng_seed`.
+    pub fn with_resolver(routes: Vec<StaticRoute>, dns: R, rng_seed: u64) -> Self {
+        Self {
+            routes,
+            dns: Some(dns),
+            rng: Mutex::new(StdRng::seed_from_u64(rng_seed)),
+        }
     }
 
     /// Targets to try for `uri`, best first.
@@ -224,26 +304,13 @@ impl Locator {
             .ok_or_else(|| LocateError::Resolver("no resolver configuration".into()))?;
         if let Some(port) = t.port {
             let transport = t.transport.unwrap_or(TransportKind::Udp);
-            return self
-                .address_targets(dns, &t.host, port, transport, uri)
-                .await;
+            return address_targets(dns, &t.host, port, transport, uri).await;
         }
         let mut srv_names: Vec<(TransportKind, String)> = Vec::new();
-        if t.transport.is_none() {
-            if let Ok(answer) = dns.lookup(t.host.as_str(), RecordType::NAPTR).await {
-                let records: Vec<Naptr> = answer
-                    .iter()
-                    .filter_map(|r| match r {
-                        RData::NAPTR(n) => Some(Naptr {
-                            order: n.order(),
-                            preference: n.preference(),
-                            flags: String::from_utf8_lossy(n.flags()).into_owned(),
-                            services: String::from_utf8_lossy(n.services()).into_owned(),
-                            replacement: n.replacement().to_string(),
-                        }),
-                        _ => None,
-                    })
-                    .collect();
+        // §4.1: NAPTR unless the URI names a transport (a sips: URI's TLS is no choice made:
+        // its NAPTR records are read for the SIPS services).
+        if t.transport.is_none() || t.secure {
+            if let Ok(records) = dns.naptr(&t.host).await {
                 srv_names = order_naptr(&records, t.secure);
             }
         }
@@ -265,22 +332,16 @@ impl Locator {
         }
         let mut targets = Vec::new();
         for (transport, name) in srv_names {
-            let Ok(answer) = dns.srv_lookup(name.as_str()).await else {
+            let Ok(records) = dns.srv(&name).await else {
                 continue;
             };
-            let records: Vec<Srv> = answer
-                .iter()
-                .map(|s| Srv {
-                    priority: s.priority(),
-                    weight: s.weight(),
-                    port: s.port(),
-                    target: s.target().to_string(),
-                })
-                .collect();
-            let ordered = order_srv(&records, &mut rand::thread_rng());
+            // The lock is not held across an await: the order is drawn at once.
+            let ordered = {
+                let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+                order_srv(&records, &mut *rng)
+            };
             for (host, port) in ordered {
-                if let Ok(mut found) = self.address_targets(dns, &host, port, transport, uri).await
-                {
+                if let Ok(mut found) = address_targets(dns, &host, port, transport, uri).await {
                     targets.append(&mut found);
                 }
             }
@@ -294,125 +355,34 @@ impl Locator {
         } else {
             TransportKind::Udp
         });
-        self.address_targets(dns, &t.host, transport.default_port(), transport, uri)
-            .await
+        address_targets(dns, &t.host, transport.default_port(), transport, uri).await
     }
+}
 
-    async fn address_targets(
-        &self,
-        dns: &TokioResolver,
-        host: &str,
-        port: u16,
-        transport: TransportKind,
-        uri: &str,
-    ) -> Result<Vec<Target>, LocateError> {
-        let ips = dns
-            .lookup_ip(host)
-            .await
-            .map_err(|e| LocateError::NotFound {
-                uri: uri.to_owned(),
-                why: e.to_string(),
-            })?;
-        Ok(ips
-            .iter()
-            .map(|ip| Target {
-                addr: SocketAddr::new(ip, port),
-                transport,
-            })
-            .collect())
+/// Every address of `host` on `port`.
+async fn address_targets(
+    dns: &impl Resolver,
+    host: &str,
+    port: u16,
+    transport: TransportKind,
+    uri: &str,
+) -> Result<Vec<Target>, LocateError> {
+    let not_found = |why: String| LocateError::NotFound {
+        uri: uri.to_owned(),
+        why,
+    };
+    let ips = dns.ips(host).await.map_err(|e| not_found(e.to_string()))?;
+    if ips.is_empty() {
+        return Err(not_found(format!("{host} has no addresses")));
     }
+    Ok(ips
+        .into_iter()
+        .map(|ip| Target {
+            addr: SocketAddr::new(ip, port),
+            transport,
+        })
+        .collect())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-
-    #[test]
-    fn uri_forms() {
-        let t = uri_target("sip:mwi@127.0.0.1:5099;transport=tcp").unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.port, t.transport),
-            ("127.0.0.1", Some(5099), Some(TransportKind::Tcp))
-        );
-        let t = uri_target("sips:pool.contoso.com").unwrap();
-        assert_eq!(t.transport, Some(TransportKind::Tls));
-        assert!(t.secure);
-        assert!(uri_target("tel:+1425").is_err());
-    }
-
-    #[test]
-    fn naptr_order_and_filter() {
-        let n = |order, pref, svc: &str, repl: &str| Naptr {
-            order,
-            preference: pref,
-            flags: "s".into(),
-            services: svc.into(),
-            replacement: repl.into(),
-        };
-        let records = vec![
-            n(50, 50, "SIP+D2U", "_sip._udp.contoso.com."),
-            n(10, 20, "SIP+D2T", "_sip._tcp.contoso.com."),
-            n(10, 10, "SIPS+D2T", "_sips._tcp.contoso.com."),
-            n(5, 5, "E2U+sip", "x."),
-        ];
-        assert_eq!(
-            order_naptr(&records, false),
-            vec![
-                (TransportKind::Tls, "_sips._tcp.contoso.com".to_owned()),
-                (TransportKind::Tcp, "_sip._tcp.contoso.com".to_owned()),
-                (TransportKind::Udp, "_sip._udp.contoso.com".to_owned()),
-            ]
-        );
-        // A sips: URI may only use TLS services.
-        assert_eq!(order_naptr(&records, true).len(), 1);
-    }
-
-    #[test]
-    fn srv_priority_then_weight() {
-        let s = |priority, weight, target: &str| Srv {
-            priority,
-            weight,
-            port: 5060,
-            target: target.into(),
-        };
-        let records = vec![s(20, 0, "backup."), s(10, 90, "a."), s(10, 10, "b.")];
-        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let mut a_first = 0;
-        for _ in 0..1000 {
-            let order = order_srv(&records, &mut rng);
-            assert_eq!(order.len(), 3);
-            assert_eq!(order[2].0, "backup", "lower priority value is tried first");
-            if order[0].0 == "a" {
-                a_first += 1;
-            }
-        }
-        // Weight 90 vs 10: "a" leads roughly 90% of the time.
-        assert!((800..=980).contains(&a_first), "{a_first}");
-        // "." means "no service".
-        assert!(order_srv(&[s(1, 1, ".")], &mut rng).is_empty());
-    }
-
-    #[tokio::test]
-    async fn static_routes_and_ip_literals_skip_dns() {
-        let loc = Locator::new(vec![StaticRoute {
-            domain: "pool.contoso.com".into(),
-            address: "127.0.0.1:5099".parse().unwrap(),
-            transport: "tcp".into(),
-        }]);
-        assert_eq!(
-            loc.locate("sip:alice@POOL.contoso.com").await.unwrap(),
-            vec![Target {
-                addr: "127.0.0.1:5099".parse().unwrap(),
-                transport: TransportKind::Tcp
-            }]
-        );
-        assert_eq!(
-            loc.locate("sips:[::1]").await.unwrap(),
-            vec![Target {
-                addr: "[::1]:5061".parse().unwrap(),
-                transport: TransportKind::Tls
-            }]
-        );
-    }
-}
+mod test;

@@ -1,10 +1,16 @@
-//! SIP: message model, header parsers, transactions and the endpoint (all sans-IO).
+//! SIP: message model, URIs and status codes, header parsers, transactions and the endpoint
+//! (all sans-IO), and RFC 3263 server location.
 
 pub mod endpoint;
 pub mod headers;
 pub mod locate;
 pub mod message;
+pub mod status;
 pub mod transaction;
+pub mod uri;
+
+pub use status::StatusCode;
+pub use uri::Uri;
 
 use std::net::SocketAddr;
 

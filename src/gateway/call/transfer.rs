@@ -161,10 +161,7 @@ pub(crate) fn refer_target(
     target: &str,
     pilot_uri: &str,
 ) -> String {
-    let host = plan
-        .domain
-        .clone()
-        .unwrap_or_else(|| uri_host(pilot_uri).to_owned());
+    let host = plan.domain.clone().unwrap_or_else(|| uri_host(pilot_uri));
     if let Some(m) = plan.mailbox_for_target(target) {
         if let Some(sip) = &m.sip_address {
             return sip.clone();
@@ -187,14 +184,11 @@ pub(crate) fn refer_target(
 }
 
 /// `host[:port]` of a `sip:user@host;params` URI (empty if there is none).
-fn uri_host(uri: &str) -> &str {
-    let after_user = uri
-        .rsplit_once('@')
-        .map_or_else(|| uri.split_once(':').map_or(uri, |(_, r)| r), |(_, r)| r);
-    after_user
-        .split([';', '>', '?'])
-        .next()
-        .unwrap_or(after_user)
+fn uri_host(uri: &str) -> String {
+    uri.parse::<crate::sip::Uri>()
+        .ok()
+        .and_then(|u| u.host_port())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::sip::Transport;
+use crate::sip::{Transport, Uri};
+
+mod requests;
 
 fn endpoint() -> Endpoint {
     endpoint_named("umgw-test")
@@ -46,6 +48,37 @@ fn invite(branch: &str) -> String {
          Content-Type: application/sdp\r\n\
          Content-Length: 3\r\n\r\nv=0"
     )
+}
+
+fn uri(text: &str) -> Uri {
+    text.parse().unwrap()
+}
+
+/// An SDP offer with audio at 192.0.2.7:4002.
+const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\n\
+                     m=audio 4002 RTP/AVP 0\r\n";
+
+/// A re-INVITE in the dialog of our 200 `ok` (from the caller of [`invite`]) with `sdp`.
+fn reinvite(ok: &Message, cseq: u32, sdp: &str) -> String {
+    let content_type = if sdp.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    format!(
+        "INVITE sip:umgw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKre{cseq}\r\n\
+         From: <sip:bob@contoso.com>;tag=caller\r\nTo: {}\r\nCall-ID: call-1\r\nCSeq: {cseq} INVITE\r\n\
+         {content_type}Content-Length: {}\r\n\r\n{sdp}",
+        ok.header("To").unwrap(),
+        sdp.len()
+    )
+}
+
+/// An MWI NOTIFY sent to `target` about `account` from an endpoint on 127.0.0.1:5060.
+fn mwi_notify(ep: &mut Endpoint, t0: Instant, target: &str, account: &str) -> RequestId {
+    let body = crate::mwi::message_summary_body(account, crate::store::Counts { new: 1, old: 2 });
+    let content = crate::mwi::notification(body);
+    ep.send_notify(t0, peer("10.0.0.5"), &uri(target), account, content)
 }
 
 fn responses(ep: &mut Endpoint) -> Vec<Message> {
@@ -276,66 +309,24 @@ fn bye_for_unknown_dialog_is_481_and_notify_result_is_reported() {
     ep.handle(t0, peer("10.0.0.1"), bye.as_bytes());
     assert_eq!(responses(&mut ep)[0].status(), Some(481));
 
-    let mut notify = Message::request(Method::Notify, "sip:alice@10.0.0.5:5070");
-    notify.push("From", "<sip:umgw@127.0.0.1>;tag=1");
-    notify.push("To", "<sip:alice@contoso.com>");
-    notify.push("Call-ID", "n1");
-    notify.push("CSeq", "1 NOTIFY");
-    let id = ep.send_request(t0, peer("10.0.0.5"), notify);
+    let id = mwi_notify(
+        &mut ep,
+        t0,
+        "sip:alice@10.0.0.5:5070",
+        "sip:alice@contoso.com",
+    );
     let sent = ep.poll_transmit().unwrap();
     let sent = Message::parse(&sent.bytes).unwrap();
     let branch = sent.top_via().unwrap().branch.unwrap();
-    let ok = format!(
-        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: <sip:umgw@127.0.0.1>;tag=1\r\nTo: <sip:alice@contoso.com>;tag=2\r\n\
-         Call-ID: n1\r\nCSeq: 1 NOTIFY\r\nContent-Length: 0\r\n\r\n",
-        sent.header("Via").unwrap()
-    );
+    let ok = Message::response_to(&sent, 200, "OK", Some("2"));
     assert!(branch.starts_with("z9hG4bK"));
-    ep.handle(t0, peer("10.0.0.5"), ok.as_bytes());
+    ep.handle(t0, peer("10.0.0.5"), &ok.to_bytes());
     assert_eq!(
         ep.poll_event(),
         Some(EndpointEvent::RequestDone {
             id,
             status: Some(200)
         })
-    );
-}
-
-#[test]
-fn reinvite_is_answered_with_the_current_sdp() {
-    let mut ep = endpoint();
-    let t0 = Instant::now();
-    let (call, ok) = answered(&mut ep, t0, "z9hG4bK4", b"v=0\r\nanswer");
-    ep.handle(t0, peer("10.0.0.1"), ack_for(&ok, "z9hG4bKa4").as_bytes());
-    assert_eq!(ep.poll_event(), Some(EndpointEvent::Acked { call }));
-
-    let reinvite = format!(
-        "INVITE sip:umgw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKre\r\n\
-         From: <sip:bob@contoso.com>;tag=caller\r\nTo: {}\r\nCall-ID: call-1\r\nCSeq: 2 INVITE\r\n\
-         Content-Type: application/sdp\r\nContent-Length: 6\r\n\r\nv=0\r\nX",
-        ok.header("To").unwrap()
-    );
-    ep.handle(t0, peer("10.0.0.1"), reinvite.as_bytes());
-    let r = responses(&mut ep);
-    assert_eq!(r[0].status(), Some(200));
-    assert_eq!(r[0].cseq(), Some((2, Method::Invite)));
-    assert_eq!(r[0].body, b"v=0\r\nanswer");
-    assert_eq!(r[0].to_tag(), ok.to_tag());
-    assert_eq!(
-        ep.poll_event(),
-        Some(EndpointEvent::MediaUpdate {
-            call,
-            offer: b"v=0\r\nX".to_vec()
-        })
-    );
-    // Its ACK does not restart the call.
-    let ack = ack_for(&r[0], "z9hG4bKa5").replace("CSeq: 1 ACK", "CSeq: 2 ACK");
-    ep.handle(t0, peer("10.0.0.1"), ack.as_bytes());
-    assert_eq!(ep.poll_event(), None);
-    ep.handle_timeout(t0 + Duration::from_millis(600));
-    assert!(
-        responses(&mut ep).is_empty(),
-        "2xx to the re-INVITE was acknowledged"
     );
 }
 
@@ -363,8 +354,8 @@ fn second_leg(ep: &mut Endpoint, t0: Instant, a: CallId) -> (CallId, Message) {
         .invite_via(
             t0,
             a,
-            "sip:alice@contoso.com",
-            "sip:5000@contoso.com",
+            &uri("sip:alice@contoso.com"),
+            &uri("sip:5000@contoso.com"),
             b"v=0".to_vec(),
         )
         .unwrap();
@@ -477,8 +468,8 @@ fn hanging_up_a_ringing_second_leg_cancels_it() {
         .invite_via(
             t0,
             a,
-            "sip:bob@contoso.com",
-            "sip:5000@contoso.com",
+            &uri("sip:bob@contoso.com"),
+            &uri("sip:5000@contoso.com"),
             b"v=0".to_vec(),
         )
         .unwrap();
@@ -549,12 +540,7 @@ fn product_headers(ep: &mut Endpoint) -> Vec<(Option<u16>, Option<String>)> {
     sent.extend(responses(ep));
     ep.hangup(t0, call);
     sent.extend(responses(ep));
-    let mut notify = Message::request(Method::Notify, "sip:alice@10.0.0.5:5070");
-    notify.push("From", "<sip:umgw@127.0.0.1>;tag=1");
-    notify.push("To", "<sip:alice@contoso.com>");
-    notify.push("Call-ID", "n1");
-    notify.push("CSeq", "1 NOTIFY");
-    ep.send_request(t0, peer("10.0.0.5"), notify);
+    mwi_notify(ep, t0, "sip:alice@10.0.0.5:5070", "sip:alice@contoso.com");
     sent.extend(responses(ep));
     sent.iter()
         .map(|m| {
@@ -690,8 +676,13 @@ fn a_dialog_set_up_with_sips_keeps_a_sips_contact() {
     assert_eq!(ep.poll_event(), Some(EndpointEvent::Acked { call }));
 
     // Requests we send in the dialog keep it: REFER, then BYE.
-    ep.refer(t0, call, "sips:5000@contoso.com", "sips:alice@contoso.com")
-        .expect("established");
+    ep.refer(
+        t0,
+        call,
+        &uri("sips:5000@contoso.com"),
+        &uri("sips:alice@contoso.com"),
+    )
+    .expect("established");
     let refer = responses(&mut ep).remove(0);
     assert_eq!(refer.method(), Some(&Method::Refer));
     assert_eq!(refer.header("Contact"), Some("<sips:umgw@127.0.0.1:5061>"));
@@ -737,8 +728,8 @@ fn a_dialog_set_up_with_sips_keeps_a_sips_contact() {
     ep.invite_via(
         t0,
         a,
-        "sips:alice@contoso.com",
-        "sip:5000@contoso.com",
+        &uri("sips:alice@contoso.com"),
+        &uri("sip:5000@contoso.com"),
         b"v=0".to_vec(),
     )
     .unwrap();
@@ -754,7 +745,7 @@ fn a_refusal_explains_itself_with_warning_and_accept() {
         ep.handle(t0, peer("10.0.0.1"), invite(branch).as_bytes());
         responses(&mut ep);
         let call = incoming(&mut ep);
-        ep.reject_with(t0, call, code, "Refused", why);
+        ep.reject_with(t0, call, StatusCode(code), why);
         let r = responses(&mut ep).remove(0);
         assert_eq!(r.status(), Some(code));
         r

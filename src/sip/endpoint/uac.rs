@@ -6,13 +6,14 @@
 
 use std::time::Instant;
 
+use super::dialog::{contact, via, LocalSdp};
+use super::stateless::push_product;
 use super::{
-    arm, contact, is_sips, push_product, via, CallId, Dialog, DialogState, Endpoint, EndpointEvent,
-    Purpose, TimerOf, TxKey, ALLOW,
+    arm, CallId, Dialog, DialogState, Endpoint, EndpointEvent, Purpose, TimerOf, TxKey, ALLOW,
 };
 use crate::sip::message::{self, Message, Method};
 use crate::sip::transaction::{ClientInvite, ClientNonInvite, TxEvent};
-use crate::sip::{Remote, Transmit};
+use crate::sip::{Remote, Transmit, Uri};
 
 /// An INVITE we sent and its transaction.
 #[derive(Debug)]
@@ -25,14 +26,14 @@ pub(super) struct Outgoing {
 }
 
 impl Endpoint {
-    /// Calls `target` (a SIP URI) through the peer `first_leg` came from, offering `sdp`, as
-    /// `from`. Progress arrives as `Outgoing*` events; `hangup` cancels or ends it.
+    /// Calls `target` through the peer `first_leg` came from, offering `sdp`, as `from`.
+    /// Progress arrives as `Outgoing*` events; `hangup` cancels or ends it.
     pub fn invite_via(
         &mut self,
         now: Instant,
         first_leg: CallId,
-        target: &str,
-        from: &str,
+        target: &Uri,
+        from: &Uri,
         sdp: Vec<u8>,
     ) -> Option<CallId> {
         let remote = self.calls.get(&first_leg)?.remote;
@@ -43,7 +44,7 @@ impl Endpoint {
         let branch = format!("z9hG4bK{}", self.token());
         let local_party = format!("<{from}>;tag={local_tag}");
         let remote_party = format!("<{target}>");
-        let mut req = Message::request(Method::Invite, target.to_owned());
+        let mut req = Message::request(Method::Invite, target.to_string());
         req.push("Via", via(remote, &branch));
         req.push("Max-Forwards", "70");
         req.push("From", local_party.clone());
@@ -51,8 +52,8 @@ impl Endpoint {
         req.push("Call-ID", call_id.clone());
         req.push("CSeq", "1 INVITE");
         // RFC 3261 §8.1.1.8: a SIPS Request-URI needs a SIPS Contact.
-        let local_contact = contact(remote, is_sips(target));
-        req.push("Contact", local_contact.clone());
+        let local_contact = contact(remote, target.is_sips());
+        req.push("Contact", format!("<{local_contact}>"));
         req.push("Allow", ALLOW);
         push_product(&mut req, &self.config.server_name);
         req.push("Content-Type", "application/sdp");
@@ -79,10 +80,10 @@ impl Endpoint {
                 local_tag,
                 remote_tag: String::new(),
                 local_cseq: 1,
-                local_sdp: Some(sdp),
+                local_sdp: Some(LocalSdp::new(sdp)),
                 local_party,
                 remote_party,
-                remote_target: target.to_owned(),
+                remote_target: target.clone(),
                 route_set: Vec::new(),
                 local_contact,
                 outgoing: true,
@@ -136,8 +137,9 @@ impl Endpoint {
         if d.state == DialogState::Early || d.state == DialogState::Ending && d.ack.is_none() {
             d.remote_tag = resp.to_tag().unwrap_or_default().to_owned();
             d.remote_party = resp.header("To").unwrap_or("").to_owned();
-            if let Some(c) = resp.header("Contact") {
-                d.remote_target = message::uri_of(c).to_owned();
+            let contact = resp.header("Contact").map(message::uri_of);
+            if let Some(c) = contact.and_then(|c| c.parse().ok()) {
+                d.remote_target = c;
             }
             // A UAC uses the Record-Route set in reverse (RFC 3261 §12.1.2).
             let mut routes: Vec<String> = resp
