@@ -77,6 +77,13 @@ pub fn lock_exclusive(file: &File) -> io::Result<()> {
 }
 
 /// Whether this process runs as root (effective user id 0).
+/// Clock ticks per second, the unit of the CPU times in `/proc/<pid>/stat`.
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions; it reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(hz).unwrap_or(100)
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }

@@ -9,6 +9,7 @@
 //! Threads: one for SIP (`sip.rs`, sans-IO, driven here) and `--threads` media threads
 //! (`media.rs`), each owning every `threads`-th call with its own RTP socket and 1 ms clock,
 //! so the generator is not what limits a measurement. Prints one table row (`stats.rs`).
+#![forbid(unsafe_code)]
 
 mod media;
 mod sip;
