@@ -551,7 +551,14 @@ impl<E: Env> GatewayCore<E> {
                     name: plan.caller_name.clone(),
                     sip_call_id: sip_call_id.clone(),
                 };
-                Some(deposit::prepare(&self.shared, mailbox, limits, &caller))
+                let unique = self.rng.gen();
+                Some(deposit::prepare(
+                    &self.shared,
+                    mailbox,
+                    limits,
+                    &caller,
+                    unique,
+                ))
             }
             _ => None,
         };
@@ -623,6 +630,7 @@ impl<E: Env> GatewayCore<E> {
             return;
         };
         let streams = [self.rng.gen(), self.rng.gen()];
+        let seed = self.rng.gen();
         let context = CallContext {
             id: call,
             sip_call_id: p.sip_call_id,
@@ -638,6 +646,7 @@ impl<E: Env> GatewayCore<E> {
             flow: p.plan.flow,
             prepared: p.prepared.take(),
             streams,
+            seed,
             span: p.span,
         };
         let built = Call::new(now, start);

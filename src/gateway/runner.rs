@@ -70,6 +70,8 @@ impl Runner {
         to_core: mpsc::Sender<(CallId, FromCall)>,
     ) -> Runner {
         udp_batch::configure(socket.as_raw_fd(), 0);
+        // Calls read their sockets on different ticks, spreading the reads.
+        let ticks = (call.id().0 % u64::from(RECEIVE_EVERY)) as u32;
         Runner {
             tx_buf: vec![0; call.packet_room()].into_boxed_slice(),
             relay_buf: Box::default(),
@@ -79,8 +81,7 @@ impl Runner {
             signals,
             to_core,
             jobs: Vec::new(),
-            // Calls read their sockets on different ticks, spreading the reads.
-            ticks: rand::random::<u32>() % RECEIVE_EVERY,
+            ticks,
             runtime: Handle::current(),
         }
     }

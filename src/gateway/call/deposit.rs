@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rand::Rng;
 use tracing::{debug, error, info, warn};
 
 use super::{mailbox_address, CallContext, CallRequest, Event, Io, Mwi, Transition};
@@ -57,14 +56,16 @@ impl Prepared {
 /// Prepares the deposit of a message for `mailbox`: the greeting, the quota, and the spool
 /// entry with its (empty) WAV. `JobResult::Prepared(None)` (logged) when the spool entry
 /// cannot be made: nothing could be recorded, not even a missed-call notice kept safe.
+/// `unique` makes the spool id (from the core's or the call's seeded generator).
 pub(crate) fn prepare(
     shared: &Arc<Shared>,
     mailbox: &MailboxEntry,
     limits: &DepositLimits,
     caller: &Caller,
+    unique: u64,
 ) -> Job {
     let received = SystemTime::now();
-    let meta = spool_meta(caller, mailbox, received, limits.min_message);
+    let meta = spool_meta(caller, mailbox, received, limits.min_message, unique);
     let (shared, mailbox) = (shared.clone(), mailbox.clone());
     Job::new(move || JobResult::Prepared(prepare_now(&shared, &mailbox, &meta, received)))
 }
@@ -461,8 +462,9 @@ fn spool_meta(
     mailbox: &MailboxEntry,
     received: SystemTime,
     min_message: Duration,
+    unique: u64,
 ) -> (String, SpoolMeta) {
-    let id = format!("{}-{:016x}", mailbox.id, rand::thread_rng().gen::<u64>());
+    let id = format!("{}-{unique:016x}", mailbox.id);
     let meta = SpoolMeta {
         mailbox_id: mailbox.id.clone(),
         mailbox_address: mailbox_address(mailbox),

@@ -20,6 +20,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tracing::info;
 
 use super::jobs::{Job, JobResult};
@@ -205,6 +207,8 @@ pub(crate) struct CallStart {
     pub prepared: Option<Box<Prepared>>,
     /// Our stream's random SSRC, first sequence number and timestamp; a second leg's.
     pub streams: [(u32, u16, u32); 2],
+    /// Seeds the call's own random numbers (spool ids, file names), from the core's.
+    pub seed: u64,
     /// The call's span (its Call-ID and mailbox on every line it logs).
     pub span: tracing::Span,
 }
@@ -298,6 +302,7 @@ pub(crate) struct Call {
     span: tracing::Span,
     /// The caller hung up (a flow that starts later must hear it too).
     caller_gone: bool,
+    rng: StdRng,
 }
 
 impl Call {
@@ -308,6 +313,7 @@ impl Call {
             flow,
             prepared,
             streams,
+            seed,
             span,
         } = start;
         let _in_call = span.clone().entered();
@@ -322,6 +328,7 @@ impl Call {
             started: now,
             span: span.clone(),
             caller_gone: false,
+            rng: StdRng::seed_from_u64(seed),
         };
         let mut io = Io {
             cx: &call.cx,
@@ -589,6 +596,7 @@ impl Call {
                     &mailbox,
                     &limits,
                     &caller,
+                    self.rng.gen(),
                 ));
                 self.flow = Flow::Preparing(Box::new((mailbox, limits)));
             }

@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
-use rand::Rng;
 use tracing::{debug, error, info, warn};
 
 use super::transfer::{refer_target, PendingTransfer, TransferResult};
@@ -57,8 +56,9 @@ pub(crate) struct SubscriberFlow {
     flow: Subscriber,
     mailbox: Option<MailboxEntry>,
     loaded: Loaded,
-    /// The greeting being recorded (the session writes it).
+    /// The greeting being recorded (the session writes it), and how many this call made.
     recording: Option<PathBuf>,
+    recordings: u32,
     out: Vec<Command>,
     /// A call-back in progress, and its second leg once bridged.
     transfer: Option<PendingTransfer>,
@@ -91,6 +91,7 @@ impl SubscriberFlow {
             mailbox: known,
             loaded: Loaded::default(),
             recording: None,
+            recordings: 0,
             out: Vec::new(),
             transfer: None,
             bridged: None,
@@ -276,10 +277,14 @@ impl SubscriberFlow {
                 (Input::StoreDone(ok), None)
             })),
             Command::StartRecording => {
-                let path = cx.shared.spool.dir().join(format!(
-                    "greeting-{:016x}.wav",
-                    rand::thread_rng().gen::<u64>()
-                ));
+                // Unique among this process's calls and recordings (a file a crash left with
+                // the same name is only ever truncated).
+                self.recordings += 1;
+                let path = cx
+                    .shared
+                    .spool
+                    .dir()
+                    .join(format!("greeting-{}-{}.wav", cx.id.0, self.recordings));
                 match Recorder::create(&path) {
                     Ok(r) => {
                         io.media.record_to(r);
