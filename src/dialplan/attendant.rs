@@ -21,6 +21,7 @@
 
 use std::ops::Range;
 
+use jiff::tz::TimeZone;
 use toml::Spanned;
 
 use super::items::{array_of_tables, check_pilot, Entries};
@@ -60,12 +61,13 @@ pub(crate) fn parse_attendant(
     cx: &mut Ctx<'_>,
     span: Range<usize>,
     entries: &Entries,
+    plan_zone: &TimeZone,
 ) -> Option<(AutoAttendant, AttendantPos)> {
     let mut t = Table::new(" in [[AutoAttendant]]", span.clone(), entries);
     let name = t.string(cx, "Name", true);
     let pilots = t.string_list(cx, "PilotIdentifiers");
     let operator = t.string(cx, "OperatorExtension", false);
-    let tz = t.string(cx, "TimeZone", false);
+    let time_zone = t.time_zone(cx, "TimeZone");
     let hours = t.string_list(cx, "BusinessHoursSchedule");
     let holidays = t.string_list(cx, "HolidaySchedule").unwrap_or_default();
     let bh_greeting = prompt(cx, &mut t, "BusinessHoursGreeting");
@@ -116,7 +118,8 @@ pub(crate) fn parse_attendant(
             }
         }
     }
-    let schedule = parse_schedule(cx, tz, hours, holidays);
+    let time_zone = time_zone.unwrap_or_else(|| plan_zone.clone());
+    let schedule = parse_schedule(cx, time_zone, hours, holidays);
 
     let mut menus = Vec::new();
     // Menu targets of the kept submenus, reported after those of the top-level mappings,
@@ -214,20 +217,15 @@ fn prompt(cx: &mut Ctx<'_>, t: &mut Table<'_>, key: &str) -> Option<String> {
 
 fn parse_schedule(
     cx: &mut Ctx<'_>,
-    tz: Option<Spanned<String>>,
+    time_zone: TimeZone,
     hours: Option<Vec<Spanned<String>>>,
     holidays: Vec<Spanned<String>>,
 ) -> Schedule {
-    let mut s = Schedule::default();
-    if let Some(tz) = tz {
-        match schedule::parse_time_zone(tz.get_ref()) {
-            Ok(zone) => {
-                s.time_zone = zone;
-                s.time_zone_name = tz.into_inner();
-            }
-            Err(e) => cx.error(tz.span(), e),
-        }
-    }
+    let mut s = Schedule {
+        time_zone_name: time_zone.iana_name().unwrap_or("UTC").to_owned(),
+        time_zone,
+        ..Schedule::default()
+    };
     s.hours = hours.map(|list| {
         list.iter()
             .filter_map(|h| {

@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use jiff::tz::TimeZone;
 use toml::Spanned;
 
 use super::model::{MailboxEntry, PeerEntry, Severity, VoipSecurity};
@@ -18,6 +19,7 @@ const MAILBOX_KEYS: &[&str] = &[
     "SipAddress",
     "DisplayName",
     "NotifyTarget",
+    "TimeZone",
 ];
 
 const PEER_KEYS: &[&str] = &["Address", "Name", "CertificateName"];
@@ -82,6 +84,7 @@ pub(crate) fn parse_mailbox(
     entries: &Entries,
     digits: Option<usize>,
     cc: Option<&Spanned<String>>,
+    plan_zone: &TimeZone,
 ) -> Option<(MailboxEntry, MailboxPos)> {
     let mut t = Table::new(" in [[Mailbox]]", span.clone(), entries);
     let id = t.string(cx, "Id", true);
@@ -90,6 +93,7 @@ pub(crate) fn parse_mailbox(
     let sip = t.string(cx, "SipAddress", false);
     let display = t.string(cx, "DisplayName", false);
     let notify = t.string(cx, "NotifyTarget", false);
+    let time_zone = t.time_zone(cx, "TimeZone");
     t.finish(cx, MAILBOX_KEYS);
 
     if let Some(id) = &id {
@@ -167,6 +171,7 @@ pub(crate) fn parse_mailbox(
         sip_address: sip.map(Spanned::into_inner),
         display_name: display.map(Spanned::into_inner),
         notify_target: notify.map(Spanned::into_inner),
+        time_zone: time_zone.unwrap_or_else(|| plan_zone.clone()),
         line: cx.pos(span).line,
     };
     Some((entry, pos))

@@ -168,6 +168,13 @@ mod tests {
             );
         }
         assert_eq!(plans.mailbox("carol").unwrap().plan.name, "pbx-london");
+        // Time zones: the plan's, or the mailbox's own; the attendant inherits its plan's.
+        let zone = |id: &str| plans.mailbox(id).unwrap().mailbox.time_zone.iana_name();
+        assert_eq!(zone("alice"), Some("America/Los_Angeles"));
+        assert_eq!(zone("carol"), Some("Europe/London"));
+        assert_eq!(zone("dave"), Some("Europe/Paris"));
+        let attendant = &plans.plans()[0].auto_attendants[0];
+        assert_eq!(attendant.schedule.time_zone_name, "America/Los_Angeles");
         assert!(plans.mailbox("nobody").is_none());
     }
 

@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
+
 use crate::acl::{self, IpNet};
 
 /// How the call server addresses users in this plan (Exchange UM `UriType`).
@@ -90,7 +92,7 @@ pub struct AutoAttendant {
     pub pilot_identifiers: Vec<String>,
     /// `OperatorExtension`: where "0" transfers; falls back to the plan's.
     pub operator_extension: Option<String>,
-    /// `TimeZone`, `BusinessHoursSchedule`, `HolidaySchedule`.
+    /// `TimeZone` (default: the plan's), `BusinessHoursSchedule`, `HolidaySchedule`.
     pub schedule: super::schedule::Schedule,
     /// The business-hours menu (`BusinessHoursGreeting`, `BusinessHoursMenuPrompt`,
     /// `BusinessHoursKeyMapping`).
@@ -249,6 +251,9 @@ pub struct DialPlan {
     pub operator_extension: Option<String>,
     /// `DefaultLanguage` (default `en-US`).
     pub default_language: String,
+    /// `TimeZone` (an IANA name; default UTC): the zone the plan's users live in, which
+    /// mailboxes and auto attendants without a `TimeZone` of their own inherit.
+    pub time_zone: TimeZone,
     /// `AudioCodec` (default and only value: WAV).
     pub audio_codec: AudioCodec,
     /// `[[Mailbox]]` entries in file order.
@@ -276,6 +281,9 @@ pub struct MailboxEntry {
     pub display_name: Option<String>,
     /// `NotifyTarget`: where the MWI NOTIFY goes.
     pub notify_target: Option<String>,
+    /// `TimeZone`: where the user lives, in which subscriber access tells when a message
+    /// came; the mailbox's own key, else the plan's (resolved at load).
+    pub time_zone: TimeZone,
     /// 1-based line of the `[[Mailbox]]` header in the plan file.
     pub line: usize,
 }

@@ -10,6 +10,7 @@
 use std::ops::RangeInclusive;
 use std::path::Path;
 
+use jiff::tz::TimeZone;
 use toml::Spanned;
 
 use super::attendant::parse_attendant;
@@ -86,6 +87,7 @@ const PLAN_KEYS: &[&str] = &[
     "MaxLogonAttempts",
     "OperatorExtension",
     "DefaultLanguage",
+    "TimeZone",
     "AudioCodec",
     "Mailbox",
     "AutoAttendant",
@@ -154,6 +156,7 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
     };
     let operator = t.string(&mut cx, "OperatorExtension", false);
     let language = t.string(&mut cx, "DefaultLanguage", false);
+    let time_zone = t.time_zone(&mut cx, "TimeZone").unwrap_or(TimeZone::UTC);
     let codec = t.string(&mut cx, "AudioCodec", false);
     let mailbox_node = t.take("Mailbox");
     let attendant_node = t.take("AutoAttendant");
@@ -277,7 +280,8 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
     let mut mailboxes = Vec::new();
     let mut mailbox_pos = Vec::new();
     for (span, entries) in array_of_tables(&mut cx, "Mailbox", mailbox_node) {
-        if let Some((m, p)) = parse_mailbox(&mut cx, span, entries, digits, cc.as_ref()) {
+        if let Some((m, p)) = parse_mailbox(&mut cx, span, entries, digits, cc.as_ref(), &time_zone)
+        {
             mailboxes.push(m);
             mailbox_pos.push(p);
         }
@@ -292,7 +296,7 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
     let mut auto_attendants = Vec::new();
     let mut attendant_pos = Vec::new();
     for (span, entries) in array_of_tables(&mut cx, "AutoAttendant", attendant_node) {
-        if let Some((a, p)) = parse_attendant(&mut cx, span, entries) {
+        if let Some((a, p)) = parse_attendant(&mut cx, span, entries, &time_zone) {
             auto_attendants.push(a);
             attendant_pos.push(p);
         }
@@ -336,6 +340,7 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
             pin_policy,
             operator_extension: operator.map(Spanned::into_inner),
             default_language: language.map_or_else(|| "en-US".to_string(), Spanned::into_inner),
+            time_zone,
             audio_codec: AudioCodec::Wav,
             mailboxes,
             auto_attendants,
@@ -422,7 +427,7 @@ mod tests {
         assert_eq!(
             lint(&text),
             vec![
-                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, OperatorExtension, DefaultLanguage, AudioCodec, Mailbox, AutoAttendant, Peer".to_string(),
+                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, OperatorExtension, DefaultLanguage, TimeZone, AudioCodec, Mailbox, AutoAttendant, Peer".to_string(),
                 "p.toml:6:24: error: MaxRecordingDuration 0 must be between 1 and 6000 (seconds)".to_string(),
                 "p.toml:9:6: error: Id \"../x\" must be 1-64 of A-Z a-z 0-9 . _ - and not start with '.'".to_string(),
                 "p.toml:10:13: error: extension \"101\" has 3 digits; NumberOfDigitsInExtension is 4".to_string(),
@@ -431,7 +436,7 @@ mod tests {
                 "p.toml:16:13: error: extension \"10a2\" must contain only digits 0-9".to_string(),
                 "p.toml:17:16: error: NotifyTarget \"mailto:bob\" is not a sip: or sips: URI".to_string(),
                 "p.toml:18:15: error: DisplayName must not contain control characters".to_string(),
-                "p.toml:19:1: error: unknown key Pin in [[Mailbox]]; expected one of Id, Extension, E164, SipAddress, DisplayName, NotifyTarget".to_string(),
+                "p.toml:19:1: error: unknown key Pin in [[Mailbox]]; expected one of Id, Extension, E164, SipAddress, DisplayName, NotifyTarget, TimeZone".to_string(),
                 "p.toml:21:1: error: missing required key Id in [[Mailbox]]".to_string(),
                 "p.toml:22:13: error: Extension must be a string, found an integer".to_string(),
             ]
@@ -601,9 +606,51 @@ mod tests {
         assert_eq!(w, vec!["a.toml:8:8: warning: E164 \"+442079460001\" does not start with CountryOrRegionCode 1; national dialled forms will not reach it"]);
     }
 
+    #[test]
+    fn time_zones_of_the_plan_its_mailboxes_and_attendants() {
+        let zone = |name: &str| crate::dialplan::schedule::parse_time_zone(name).unwrap();
+        let text = format!(
+            "{HEAD}TimeZone = \"America/Los_Angeles\"\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n[[Mailbox]]\nId = \"b\"\nExtension = \"1002\"\nTimeZone = \"Europe/Berlin\"\n[[AutoAttendant]]\nName = \"Main\"\nPilotIdentifiers = \"5000\"\n[[AutoAttendant]]\nName = \"Tokyo\"\nPilotIdentifiers = \"5001\"\nTimeZone = \"Asia/Tokyo\"\n"
+        );
+        let p = load_str(Path::new("p.toml"), &text).unwrap();
+        assert_eq!(p.time_zone, zone("America/Los_Angeles"));
+        // A mailbox without its own TimeZone lives in the plan's; an override wins.
+        assert_eq!(p.mailboxes[0].time_zone, zone("America/Los_Angeles"));
+        assert_eq!(p.mailboxes[1].time_zone, zone("Europe/Berlin"));
+        // So does an attendant.
+        let (main, tokyo) = (&p.auto_attendants[0], &p.auto_attendants[1]);
+        assert_eq!(main.schedule.time_zone, zone("America/Los_Angeles"));
+        assert_eq!(main.schedule.time_zone_name, "America/Los_Angeles");
+        assert_eq!(tokyo.schedule.time_zone_name, "Asia/Tokyo");
+        // Without the key: UTC, as before.
+        let p = load_str(
+            Path::new("p.toml"),
+            &format!("{HEAD}[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n"),
+        )
+        .unwrap();
+        assert_eq!(p.time_zone, jiff::tz::TimeZone::UTC);
+        assert_eq!(p.mailboxes[0].time_zone, jiff::tz::TimeZone::UTC);
+    }
+
+    #[test]
+    fn unknown_time_zones_are_errors_at_their_value() {
+        let text = format!(
+            "{HEAD}TimeZone = \"Pacific Standard Time\"\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\nTimeZone = \"America/Seatle\"\n[[Mailbox]]\nId = \"b\"\nExtension = \"1002\"\nTimeZone = -8\n"
+        );
+        let known = "is not a known IANA time zone name (e.g. \"America/Los_Angeles\", \"Europe/Berlin\", \"UTC\")";
+        assert_eq!(
+            lint(&text),
+            [
+                format!("p.toml:5:12: error: TimeZone \"Pacific Standard Time\" {known}"),
+                format!("p.toml:9:12: error: TimeZone \"America/Seatle\" {known}"),
+                "p.toml:13:12: error: TimeZone must be a string, found an integer".to_string(),
+            ]
+        );
+    }
+
     proptest::proptest! {
         #[test]
-        fn never_panics(s in "\\PC*", lines in proptest::collection::vec("(Name|Id|Extension|E164|\\[\\[Mailbox\\]\\]|UriType|X|PilotIdentifiers|\\[\\[Peer\\]\\]|Address|\\[\\[AutoAttendant\\]\\]|OperatorExtension|MaxCallDuration|VoIPSecurity) ?= ?(\"[0-9a-z+:@./]{0,12}\"|[0-9]{1,3}|\\[)?", 0..12)) {
+        fn never_panics(s in "\\PC*", lines in proptest::collection::vec("(Name|Id|Extension|E164|\\[\\[Mailbox\\]\\]|UriType|X|PilotIdentifiers|\\[\\[Peer\\]\\]|Address|\\[\\[AutoAttendant\\]\\]|OperatorExtension|MaxCallDuration|VoIPSecurity|TimeZone) ?= ?(\"[0-9a-z+:@./]{0,12}\"|[0-9]{1,3}|\\[)?", 0..12)) {
             let _ = load_str(Path::new("p.toml"), &s);
             let _ = load_str(Path::new("p.toml"), &format!("{HEAD}{}", lines.join("\n")));
         }

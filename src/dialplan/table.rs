@@ -5,10 +5,12 @@ use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
 use super::model::{Diagnostic, Severity};
+use super::schedule::parse_time_zone;
 use super::values::parse_duration;
 
 /// A TOML value with spans on every nested key and value.
@@ -264,6 +266,15 @@ impl<'n> Table<'n> {
             },
             None => default,
         }
+    }
+
+    /// An optional `TimeZone`: an IANA name, looked up in the compiled-in zone database
+    /// (`schedule::parse_time_zone`, the one parser for zones). Unknown: an error and `None`.
+    pub(crate) fn time_zone(&mut self, cx: &mut Ctx<'_>, key: &str) -> Option<TimeZone> {
+        let name = self.string(cx, key, false)?;
+        parse_time_zone(name.get_ref())
+            .map_err(|e| cx.error(name.span(), e))
+            .ok()
     }
 
     pub(crate) fn string_list(
