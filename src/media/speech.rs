@@ -1,9 +1,15 @@
 //! Speaking numbers, durations, dates and times by chaining shipped prompts (audio/n-*, ord-*,
 //! day-*, month-*, t-*, w-*), so the gateway can read out a message envelope without
 //! text-to-speech at run time. Pure functions: they return prompt names; [`render`] joins them.
+//! Dates and times are told in a time zone (jiff's, with its compiled-in tzdb: the dial plan's
+//! `TimeZone`, see `dialplan::schedule::parse_time_zone`).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 
 use super::prompts::PromptLibrary;
 
@@ -101,48 +107,15 @@ pub fn time_of_day(hour: u32, minute: u32) -> Vec<String> {
     out
 }
 
-/// A civil date (proleptic Gregorian).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CivilTime {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    /// 0 = Monday … 6 = Sunday.
-    pub weekday: u32,
-    /// Days since 1970-01-01.
-    pub days: i64,
-}
-
-/// The civil time of `t` at a fixed offset from UTC (seconds east).
-pub fn civil(t: SystemTime, utc_offset_s: i64) -> CivilTime {
-    let secs = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    } + utc_offset_s;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    CivilTime {
-        year,
-        month,
-        day,
-        hour: (sod / 3600) as u32,
-        minute: (sod % 3600 / 60) as u32,
-        // 1970-01-01 was a Thursday (3 when Monday is 0).
-        weekday: (days + 3).rem_euclid(7) as u32,
-        days,
-    }
+/// The wall-clock time of `t` in `zone` (its offset at that instant, so summer time counts).
+/// A time beyond jiff's range (years ±9999, only from a corrupt message) is clamped to it.
+fn local(t: SystemTime, zone: &TimeZone) -> DateTime {
+    let ts = Timestamp::try_from(t).unwrap_or(if t >= UNIX_EPOCH {
+        Timestamp::MAX
+    } else {
+        Timestamp::MIN
+    });
+    zone.to_datetime(ts)
 }
 
 const WEEKDAYS: [&str; 7] = [
@@ -169,33 +142,39 @@ const MONTHS: [&str; 12] = [
     "december",
 ];
 
-/// When, relative to `now`: today / yesterday / a weekday within the last week / "March
-/// third"; then "at" and the time.
-pub fn when(t: SystemTime, now: SystemTime, utc_offset_s: i64) -> Vec<String> {
-    let (c, today) = (civil(t, utc_offset_s), civil(now, utc_offset_s));
+/// When, relative to `now`, as the user in `zone` lives it: today / yesterday / a weekday
+/// within the last week / "March third"; then "at" and the time. Days are the zone's calendar
+/// days, so "yesterday" is the local date before today's, whatever summer time did overnight.
+pub fn when(t: SystemTime, now: SystemTime, zone: &TimeZone) -> Vec<String> {
+    let (c, today) = (local(t, zone), local(now, zone));
+    // Whole days between two local dates (a civil difference: no 23- or 25-hour days).
+    let days_ago = today.date().duration_since(c.date()).as_secs() / 86_400;
     let mut out = Vec::new();
-    match today.days - c.days {
+    match days_ago {
         0 => out.push("w-today".to_owned()),
         1 => out.push("w-yesterday".to_owned()),
-        2..=6 => out.push(format!("day-{}", WEEKDAYS[c.weekday as usize])),
+        2..=6 => out.push(format!(
+            "day-{}",
+            WEEKDAYS[c.weekday().to_monday_zero_offset() as usize]
+        )),
         _ => {
-            out.push(format!("month-{}", MONTHS[(c.month - 1) as usize]));
-            out.push(format!("ord-{}", c.day));
+            out.push(format!("month-{}", MONTHS[(c.month() - 1) as usize]));
+            out.push(format!("ord-{}", c.day()));
         }
     }
     out.push("w-at".to_owned());
-    out.extend(time_of_day(c.hour, c.minute));
+    out.extend(time_of_day(c.hour() as u32, c.minute() as u32));
     out
 }
 
 /// A message envelope: "message from 4 2 5 5 5 5 0 1 9 9, received today at 4 oh 5 P M,
-/// 2 minutes 5 seconds".
+/// 2 minutes 5 seconds", the time told in the mailbox's `zone`.
 pub fn envelope(
     caller: Option<&str>,
     received: SystemTime,
     length: Duration,
     now: SystemTime,
-    utc_offset_s: i64,
+    zone: &TimeZone,
 ) -> Vec<String> {
     let mut out = vec!["w-message".to_owned(), "w-from".to_owned()];
     match caller.map(digits).filter(|d| !d.is_empty()) {
@@ -203,7 +182,7 @@ pub fn envelope(
         None => out.push("w-unknown-caller".to_owned()),
     }
     out.push("w-received".to_owned());
-    out.extend(when(received, now, utc_offset_s));
+    out.extend(when(received, now, zone));
     out.extend(duration(length));
     out
 }
@@ -272,34 +251,57 @@ mod tests {
         assert_eq!(time_of_day(12, 45), s(&["n-12", "n-40", "n-5", "t-pm"]));
     }
 
+    /// An instant written as RFC 3339 (`2026-03-08T09:59:00Z`).
+    fn at(rfc3339: &str) -> SystemTime {
+        SystemTime::try_from(rfc3339.parse::<Timestamp>().unwrap()).unwrap()
+    }
+
+    fn los_angeles() -> TimeZone {
+        crate::dialplan::schedule::parse_time_zone("America/Los_Angeles").unwrap()
+    }
+
     #[test]
-    fn civil_dates() {
-        // 2026-11-27 14:30:00 UTC is a Friday.
-        let t = UNIX_EPOCH + Duration::from_secs(1_795_789_800);
-        let c = civil(t, 0);
+    fn dates_weekdays_and_leap_days() {
+        // Friday 2026-11-27 14:30 UTC.
+        let now = at("2026-11-27T14:30:00Z");
+        let utc = TimeZone::UTC;
         assert_eq!(
-            (c.year, c.month, c.day, c.hour, c.minute),
-            (2026, 11, 27, 14, 30)
+            when(at("2026-11-24T09:00:00Z"), now, &utc),
+            s(&["day-tuesday", "w-at", "n-9", "t-oclock", "t-am"])
         );
-        assert_eq!(c.weekday, 4);
-        // A leap day and the epoch.
-        let c = civil(UNIX_EPOCH + Duration::from_secs(951_782_400), 0);
-        assert_eq!((c.year, c.month, c.day), (2000, 2, 29));
-        assert_eq!(civil(UNIX_EPOCH, 0).weekday, 3);
-        // An offset moves the day.
-        let c = civil(t, 10 * 3600);
-        assert_eq!((c.day, c.hour), (28, 0));
+        assert_eq!(when(at("2026-11-22T23:59:00Z"), now, &utc)[0], "day-sunday");
+        assert_eq!(
+            when(at("2000-02-29T12:00:00Z"), now, &utc)[..2],
+            s(&["month-february", "ord-29"])
+        );
+        assert_eq!(
+            when(UNIX_EPOCH, now, &utc)[..2],
+            s(&["month-january", "ord-1"])
+        );
+        // A zone moves the day: at 14:30 UTC it is Saturday 01:30 in Sydney (AEDT, UTC+11),
+        // so a message of Friday 12:30 UTC (23:30 there) came yesterday, not today.
+        let sydney = crate::dialplan::schedule::parse_time_zone("Australia/Sydney").unwrap();
+        let friday = at("2026-11-27T12:30:00Z");
+        assert_eq!(when(friday, now, &utc)[0], "w-today");
+        assert_eq!(
+            when(friday, now, &sydney),
+            s(&["w-yesterday", "w-at", "n-11", "n-30", "t-pm"])
+        );
+        // A corrupt received time far beyond jiff's range is told, not a panic.
+        let far = UNIX_EPOCH + Duration::from_secs(1 << 40);
+        assert_eq!(when(far, now, &utc)[0], "month-december");
     }
 
     #[test]
     fn relative_days_and_envelope() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_795_789_800); // Fri 14:30
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_789_800); // Fri 14:30 UTC
         let h = |x: u64| now - Duration::from_secs(x * 3600);
-        assert_eq!(when(h(1), now, 0)[0], "w-today");
-        assert_eq!(when(h(20), now, 0)[0], "w-yesterday");
-        assert_eq!(when(h(72), now, 0)[0], "day-tuesday");
+        let utc = TimeZone::UTC;
+        assert_eq!(when(h(1), now, &utc)[0], "w-today");
+        assert_eq!(when(h(20), now, &utc)[0], "w-yesterday");
+        assert_eq!(when(h(72), now, &utc)[0], "day-tuesday");
         assert_eq!(
-            when(h(24 * 30), now, 0)[..2],
+            when(h(24 * 30), now, &utc)[..2],
             s(&["month-october", "ord-28"])
         );
         let e = envelope(
@@ -307,7 +309,7 @@ mod tests {
             h(1),
             Duration::from_secs(5),
             now,
-            0,
+            &utc,
         );
         assert_eq!(
             e,
@@ -336,8 +338,96 @@ mod tests {
             ])
         );
         assert_eq!(
-            envelope(None, h(1), Duration::ZERO, now, 0)[2],
+            envelope(None, h(1), Duration::ZERO, now, &utc)[2],
             "w-unknown-caller"
+        );
+        // The same message in Seattle (PST, UTC-8): 05:30 in the morning, the same Friday.
+        let e = envelope(None, h(1), Duration::ZERO, now, &los_angeles());
+        assert_eq!(
+            e[3..9],
+            s(&["w-received", "w-today", "w-at", "n-5", "n-30", "t-am"])
+        );
+    }
+
+    /// Spring forward in Seattle: Sunday 2026-03-08, 02:00 PST (10:00 UTC) becomes 03:00 PDT.
+    #[test]
+    fn spring_forward_in_los_angeles() {
+        let la = los_angeles();
+        let before = at("2026-03-08T09:59:00Z"); // 01:59 PST
+        let after = at("2026-03-08T10:01:00Z"); // 03:01 PDT (02:01 does not exist)
+        let at_1_59 = ["n-1", "n-50", "n-9", "t-am"];
+        let at_3_01 = ["n-3", "t-oh", "n-1", "t-am"];
+        let said = |t, now| when(t, now, &la);
+        let told = |day: &[&str], time: &[&str]| {
+            let mut v = s(day);
+            v.push("w-at".into());
+            v.extend(s(time));
+            v
+        };
+        // "Now" just before the change: only the first message exists.
+        assert_eq!(
+            said(before, at("2026-03-08T09:59:30Z")),
+            told(&["w-today"], &at_1_59)
+        );
+        // "Now" after it, the same local day.
+        let now = at("2026-03-08T10:30:00Z"); // 03:30 PDT
+        assert_eq!(said(before, now), told(&["w-today"], &at_1_59));
+        assert_eq!(said(after, now), told(&["w-today"], &at_3_01));
+        // Monday 00:30 PDT (07:30 UTC): yesterday for both. A fixed PST offset would still
+        // call it Sunday 23:30 and say "today".
+        let monday = at("2026-03-09T07:30:00Z");
+        assert_eq!(said(before, monday), told(&["w-yesterday"], &at_1_59));
+        assert_eq!(said(after, monday), told(&["w-yesterday"], &at_3_01));
+        // Sunday had 23 hours: a message exactly 24 hours before Monday 00:30 PDT was left
+        // on Saturday at 23:30 PST, two calendar days ago, so it is "Saturday", not "yesterday".
+        assert_eq!(
+            said(at("2026-03-08T07:30:00Z"), monday),
+            told(&["day-saturday"], &["n-11", "n-30", "t-pm"])
+        );
+        // A week on, the date: March eighth.
+        assert_eq!(
+            said(after, at("2026-03-16T18:00:00Z")),
+            told(&["month-march", "ord-8"], &at_3_01)
+        );
+    }
+
+    /// Fall back in Seattle: Sunday 2026-11-01, 02:00 PDT (09:00 UTC) becomes 01:00 PST; the
+    /// hour from 1 to 2 AM happens twice.
+    #[test]
+    fn fall_back_in_los_angeles() {
+        let la = los_angeles();
+        let before = at("2026-11-01T08:59:00Z"); // 01:59 PDT
+        let after = at("2026-11-01T09:01:00Z"); // 01:01 PST, the second 1 AM
+        let at_1_59 = ["n-1", "n-50", "n-9", "t-am"];
+        let at_1_01 = ["n-1", "t-oh", "n-1", "t-am"];
+        let said = |t, now| when(t, now, &la);
+        let told = |day: &[&str], time: &[&str]| {
+            let mut v = s(day);
+            v.push("w-at".into());
+            v.extend(s(time));
+            v
+        };
+        assert_eq!(
+            said(before, at("2026-11-01T08:59:30Z")),
+            told(&["w-today"], &at_1_59)
+        );
+        let now = at("2026-11-01T09:30:00Z"); // 01:30 PST
+        assert_eq!(said(before, now), told(&["w-today"], &at_1_59));
+        assert_eq!(said(after, now), told(&["w-today"], &at_1_01));
+        // 07:30 UTC on Monday is still Sunday 23:30 PST: today. The offset before the change
+        // (PDT) would make it Monday 00:30 and say "yesterday".
+        let sunday_night = at("2026-11-02T07:30:00Z");
+        assert_eq!(said(before, sunday_night), told(&["w-today"], &at_1_59));
+        assert_eq!(said(after, sunday_night), told(&["w-today"], &at_1_01));
+        // An hour later it is Monday 00:30 PST: yesterday.
+        let monday = at("2026-11-02T08:30:00Z");
+        assert_eq!(said(before, monday), told(&["w-yesterday"], &at_1_59));
+        assert_eq!(said(after, monday), told(&["w-yesterday"], &at_1_01));
+        // Sunday had 25 hours: Saturday 00:30 PDT is 48 h 15 min before Sunday 23:45 PST, yet
+        // only one calendar day: "yesterday", not "Saturday".
+        assert_eq!(
+            said(at("2026-10-31T07:30:00Z"), at("2026-11-02T07:45:00Z")),
+            told(&["w-yesterday"], &["n-12", "n-30", "t-am"])
         );
     }
 
@@ -355,7 +445,13 @@ mod tests {
                 let t = now - Duration::from_secs(days * 86_400 + hour * 3600 + 7 * 60);
                 render(
                     &lib,
-                    &envelope(Some("1002"), t, Duration::from_secs(days * 7), now, 0),
+                    &envelope(
+                        Some("1002"),
+                        t,
+                        Duration::from_secs(days * 7),
+                        now,
+                        &TimeZone::UTC,
+                    ),
                 )
                 .unwrap();
             }

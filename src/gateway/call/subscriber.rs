@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
+use jiff::tz::TimeZone;
 use tracing::{debug, error, info, warn};
 
 use super::transfer::{refer_target, PendingTransfer, TransferResult};
@@ -206,8 +207,13 @@ impl SubscriberFlow {
             .map(|m| cx.shared.mailboxes_dir.join(&m.id));
         match cmd {
             Command::Play(says) => {
+                // The user's time zone: the mailbox's (its own, else its plan's).
+                let zone = self
+                    .mailbox
+                    .as_ref()
+                    .map_or(&self.plan.time_zone, |m| &m.time_zone);
                 for say in says {
-                    if let Some(audio) = render(cx, &self.loaded, &say) {
+                    if let Some(audio) = render(cx, &self.loaded, &say, zone) {
                         io.media.play(audio);
                     }
                 }
@@ -453,8 +459,8 @@ fn audit_log_on(mailbox: &str, source: SocketAddr, outcome: LogOn, max: u32) -> 
     }
 }
 
-/// Audio for one thing the flow says.
-fn render(cx: &CallContext, loaded: &Loaded, say: &Say) -> Option<Arc<[i16]>> {
+/// Audio for one thing the flow says; dates and times are told in `zone`.
+fn render(cx: &CallContext, loaded: &Loaded, say: &Say, zone: &TimeZone) -> Option<Arc<[i16]>> {
     let prompts = &cx.shared.prompts;
     let names = match say {
         Say::Prompt(name) => return prompts.get(name),
@@ -481,7 +487,7 @@ fn render(cx: &CallContext, loaded: &Loaded, say: &Say) -> Option<Arc<[i16]>> {
                 m.received,
                 m.duration,
                 SystemTime::now(),
-                0,
+                zone,
             )
         }
     };
