@@ -641,7 +641,7 @@ mod tests {
         assert_eq!(
             lint(&text),
             [
-                format!("p.toml:5:12: error: TimeZone \"Pacific Standard Time\" {known}"),
+                "p.toml:5:12: error: TimeZone \"Pacific Standard Time\" is a Windows time zone name; write the IANA name, here \"America/Los_Angeles\"".to_string(),
                 format!("p.toml:9:12: error: TimeZone \"America/Seatle\" {known}"),
                 "p.toml:13:12: error: TimeZone must be a string, found an integer".to_string(),
             ]

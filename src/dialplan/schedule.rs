@@ -94,12 +94,58 @@ impl Schedule {
     }
 }
 
-/// Looks up an IANA time zone name.
+/// Looks up an IANA time zone name. A Windows name, as Exchange writes them ("Pacific
+/// Standard Time"), is refused with the IANA name to write instead where
+/// [`WINDOWS_ZONES`] knows it: the mapping is not one-to-one (a Windows zone covers
+/// regions whose rules differ, historically or now), so the operator chooses.
 pub fn parse_time_zone(name: &str) -> Result<TimeZone, String> {
     TimeZone::get(name).map_err(|_| {
-        format!("TimeZone \"{name}\" is not a known IANA time zone name (e.g. \"America/Los_Angeles\", \"Europe/Berlin\", \"UTC\")")
+        let windows = WINDOWS_ZONES
+            .iter()
+            .find(|(w, _)| w.eq_ignore_ascii_case(name.trim()));
+        match windows {
+            Some((_, iana)) => format!(
+                "TimeZone \"{name}\" is a Windows time zone name; write the IANA name, here \"{iana}\""
+            ),
+            None if name.ends_with(" Time") => format!(
+                "TimeZone \"{name}\" looks like a Windows time zone name; write the IANA name (Area/City, e.g. \"America/Los_Angeles\" for \"Pacific Standard Time\")"
+            ),
+            None => format!(
+                "TimeZone \"{name}\" is not a known IANA time zone name (e.g. \"America/Los_Angeles\", \"Europe/Berlin\", \"UTC\")"
+            ),
+        }
     })
 }
+
+/// Windows time zone names (what Exchange's `UMAutoAttendant.TimeZone` and
+/// `Set-MailboxRegionalConfiguration` take) and the IANA zone CLDR's `windowsZones.xml`
+/// gives for each (its "001" territory), for the hint in [`parse_time_zone`]'s error. Only
+/// the common ones; any other name ending in " Time" gets a general hint.
+const WINDOWS_ZONES: &[(&str, &str)] = &[
+    ("Hawaiian Standard Time", "Pacific/Honolulu"),
+    ("Alaskan Standard Time", "America/Anchorage"),
+    ("Pacific Standard Time", "America/Los_Angeles"),
+    ("US Mountain Standard Time", "America/Phoenix"),
+    ("Mountain Standard Time", "America/Denver"),
+    ("Central Standard Time", "America/Chicago"),
+    ("Eastern Standard Time", "America/New_York"),
+    ("Atlantic Standard Time", "America/Halifax"),
+    ("Newfoundland Standard Time", "America/St_Johns"),
+    ("E. South America Standard Time", "America/Sao_Paulo"),
+    ("GMT Standard Time", "Europe/London"),
+    ("W. Europe Standard Time", "Europe/Berlin"),
+    ("Romance Standard Time", "Europe/Paris"),
+    ("Central Europe Standard Time", "Europe/Budapest"),
+    ("Central European Standard Time", "Europe/Warsaw"),
+    ("GTB Standard Time", "Europe/Bucharest"),
+    ("Russian Standard Time", "Europe/Moscow"),
+    ("India Standard Time", "Asia/Kolkata"),
+    ("China Standard Time", "Asia/Shanghai"),
+    ("Singapore Standard Time", "Asia/Singapore"),
+    ("Tokyo Standard Time", "Asia/Tokyo"),
+    ("AUS Eastern Standard Time", "Australia/Sydney"),
+    ("New Zealand Standard Time", "Pacific/Auckland"),
+];
 
 /// Parses `Mon-Fri 08:00-17:30` (days: a day, a range `Mon-Fri`, or a list `Mon,Wed,Fri`).
 pub fn parse_open_range(s: &str) -> Result<OpenRange, String> {
@@ -305,5 +351,26 @@ mod tests {
         assert!(parse_time_zone("Mars/Olympus")
             .unwrap_err()
             .contains("not a known IANA"));
+    }
+
+    #[test]
+    fn windows_names_are_refused_with_the_iana_name() {
+        assert_eq!(
+            parse_time_zone("Pacific Standard Time").unwrap_err(),
+            "TimeZone \"Pacific Standard Time\" is a Windows time zone name; write the IANA name, here \"America/Los_Angeles\""
+        );
+        assert!(parse_time_zone("w. europe standard time")
+            .unwrap_err()
+            .ends_with("here \"Europe/Berlin\""));
+        assert!(parse_time_zone("Cape Verde Standard Time")
+            .unwrap_err()
+            .contains("looks like a Windows time zone name; write the IANA name (Area/City"));
+        // Every hint names a zone the compiled-in database knows, by its own name, and no
+        // Windows name is one of them (that would make the hint unreachable).
+        for (windows, iana) in WINDOWS_ZONES {
+            let zone = parse_time_zone(iana).unwrap();
+            assert_eq!(zone.iana_name(), Some(*iana), "{windows}");
+            assert!(TimeZone::get(windows).is_err(), "{windows}");
+        }
     }
 }
