@@ -1,10 +1,28 @@
 //! The `umgw` command line: `check` reports dial-plan errors as file:line:column.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn umgw() -> Command {
     Command::new(env!("CARGO_BIN_EXE_umgw"))
+}
+
+/// `umgw check --dialplans` on a directory holding one plan, `name`, with `text`; it must
+/// fail (exit 1). Returns the directory (kept while the caller looks), the plan's path as
+/// the errors name it, and stderr.
+fn check_failing(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    let out = umgw()
+        .args(["check", "--dialplans"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (dir, file, stderr)
 }
 
 #[test]
@@ -31,22 +49,12 @@ fn check_passes_on_the_shipped_dial_plans() {
 
 #[test]
 fn check_reports_every_error_with_file_line_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("broken.toml"),
+    let (_dir, file, stderr) = check_failing(
+        "broken.toml",
         "Name = \"broken\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\n\
          CountryOrRegionCode = \"1\"\n\n[[Mailbox]]\nId = \"x\"\nExtension = \"101\"\n\n\
          [[Mailbox]]\nId = \"y\"\nExtension = \"1002\"\nE164 = \"14255550100\"\n",
-    )
-    .unwrap();
-    let out = umgw()
-        .args(["check", "--dialplans"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let file = dir.path().join("broken.toml");
+    );
     let file = file.display();
     assert!(
         stderr.contains(&format!(
@@ -63,23 +71,13 @@ fn check_reports_every_error_with_file_line_and_column() {
 
 #[test]
 fn check_names_attendant_prompts_missing_from_the_library() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("aa.toml"),
+    let (_dir, file, stderr) = check_failing(
+        "aa.toml",
         "Name = \"aa\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\n\
          CountryOrRegionCode = \"1\"\n[[Mailbox]]\nId = \"x\"\nExtension = \"1001\"\n\
          [[AutoAttendant]]\nName = \"Main\"\nPilotIdentifiers = [\"5000\"]\n\
          BusinessHoursGreeting = \"aa-welcome\"\nBusinessHoursMenuPrompt = \"aa-our-menu\"\n",
-    )
-    .unwrap();
-    let out = umgw()
-        .args(["check", "--dialplans"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let file = dir.path().join("aa.toml");
+    );
     assert!(
         stderr.contains(&format!(
             "{}:8: error: prompt \"aa-our-menu\" of auto attendant \"Main\" is not in the prompt library",
@@ -88,6 +86,27 @@ fn check_names_attendant_prompts_missing_from_the_library() {
         "{stderr}"
     );
     assert!(!stderr.contains("aa-welcome"), "a shipped prompt: {stderr}");
+}
+
+#[test]
+fn check_reports_unknown_time_zones_with_file_line_and_column() {
+    let (_dir, file, stderr) = check_failing(
+        "tz.toml",
+        "Name = \"tz\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\n\
+         CountryOrRegionCode = \"1\"\nTimeZone = \"Pacific Standard Time\"\n\
+         [[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\nTimeZone = \"America/Seatle\"\n\
+         [[Mailbox]]\nId = \"b\"\nExtension = \"1002\"\nTimeZone = \"Europe/Berlin\"\n",
+    );
+    for want in [
+        // Exchange's Windows name: the IANA name to write instead.
+        "5:12: error: TimeZone \"Pacific Standard Time\" is a Windows time zone name; write the IANA name, here \"America/Los_Angeles\"",
+        "9:12: error: TimeZone \"America/Seatle\" is not a known IANA time zone name",
+    ] {
+        let want = format!("{}:{want}", file.display());
+        assert!(stderr.contains(&want), "missing {want:?} in\n{stderr}");
+    }
+    // Europe/Berlin is fine.
+    assert!(stderr.trim_end().ends_with("2 error(s)"), "{stderr}");
 }
 
 #[test]

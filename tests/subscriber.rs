@@ -11,7 +11,7 @@ use support::dovecot::{Backend, Dovecot};
 use support::*;
 use umgw::sip::message::Method;
 use umgw::store::pin::{PinPolicy, PinStore};
-use umgw::store::{MailboxId, MessageKind, NewMessage};
+use umgw::store::MailboxId;
 
 const PILOT: &str = "+14255550100";
 
@@ -58,21 +58,12 @@ fn log_in_listen_delete_and_record_a_greeting(backend: Backend) {
         store
             .deposit(
                 &alice,
-                &NewMessage {
-                    kind: MessageKind::VoiceMail,
-                    caller: Some("+14255550199".into()),
-                    caller_name: None,
-                    mailbox_address: "sip:alice@contoso.com".into(),
-                    mailbox_name: None,
-                    received: UNIX_EPOCH + Duration::from_secs(1_795_700_000 + k * 60),
-                    duration: Duration::from_secs(1),
-                    call_id: format!("seed-{k}"),
-                    audio: Some(wav.clone()),
-                    delivery_id: None,
-                    recovered: false,
-                    media_stats: None,
-                    cut_short: None,
-                },
+                &voice_mail_for_alice(
+                    Some("+14255550199"),
+                    UNIX_EPOCH + Duration::from_secs(1_795_700_000 + k * 60),
+                    &wav,
+                    &format!("seed-{k}"),
+                ),
             )
             .unwrap();
     }

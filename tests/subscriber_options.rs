@@ -1,6 +1,6 @@
 //! Subscriber-access options beyond listening: the extended-absence (away) greeting and the
-//! recorded name, heard by the next caller who leaves a message, and calling back the sender
-//! of a message (REFER).
+//! recorded name, heard by the next caller who leaves a message, calling back the sender
+//! of a message (REFER), and the envelope told in the mailbox's time zone.
 
 mod support;
 
@@ -8,18 +8,31 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use support::*;
+use umgw::media::g711::G711;
+use umgw::media::prompts::PromptLibrary;
+use umgw::media::speech;
 use umgw::sip::message::{Message, Method};
 use umgw::store::pin::{PinPolicy, PinStore};
-use umgw::store::{Mailbox, MailboxId, Maildir, MessageKind, NewMessage};
+use umgw::store::{Mailbox, MailboxId, Maildir};
 
 const PILOT: &str = "+14255550100";
 const ALICE: &str = "sip:alice@contoso.com";
 
+/// A gateway on the test plan with a subscriber-access pilot, the plan in Berlin and alice
+/// (PIN 135790) in Seattle.
 fn gateway() -> Gateway {
     let base = test_plan(5, 1200, None);
     let (head, mailboxes) = base.split_once("[[Mailbox]]").unwrap();
+    let mailboxes = mailboxes.replace(
+        "DisplayName = \"Alice Anders\"\n",
+        "DisplayName = \"Alice Anders\"\nTimeZone = \"America/Los_Angeles\"\n",
+    );
+    assert!(mailboxes.contains("Los_Angeles"));
     let gw = Gateway::start(GatewayOptions {
-        plan: format!("{head}PilotIdentifiers = [\"{PILOT}\"]\n\n[[Mailbox]]{mailboxes}"),
+        plan: format!(
+            "{head}PilotIdentifiers = [\"{PILOT}\"]\nTimeZone = \"Europe/Berlin\"\n\n\
+             [[Mailbox]]{mailboxes}"
+        ),
         ..GatewayOptions::default()
     });
     let mut pins = PinStore::default();
@@ -130,21 +143,12 @@ fn call_back_refers_the_user_to_the_caller() {
     store
         .deposit(
             &MailboxId::new("alice").unwrap(),
-            &NewMessage {
-                kind: MessageKind::VoiceMail,
-                caller: Some("+14255550199".into()),
-                caller_name: None,
-                mailbox_address: ALICE.into(),
-                mailbox_name: None,
-                received: UNIX_EPOCH + Duration::from_secs(1_795_700_000),
-                duration: Duration::from_secs(1),
-                call_id: "seed".into(),
-                audio: Some(wav),
-                delivery_id: None,
-                recovered: false,
-                media_stats: None,
-                cut_short: None,
-            },
+            &voice_mail_for_alice(
+                Some("+14255550199"),
+                UNIX_EPOCH + Duration::from_secs(1_795_700_000),
+                &wav,
+                "seed",
+            ),
         )
         .unwrap();
     let (ua, media, mut ts) = log_in(&gw);
@@ -173,4 +177,138 @@ fn call_back_refers_the_user_to_the_caller() {
     ));
     let bye = ua.expect_request(Method::Bye, Duration::from_secs(5));
     ua.ok(&bye);
+}
+
+/// What the gateway says is checked byte for byte: the test renders the expected prompt names
+/// with the shipped prompts, encodes them as the gateway does (PCMU, no gain, no mixing), and
+/// looks for that run of bytes in the RTP it received.
+#[test]
+fn the_envelope_is_told_in_the_mailbox_time_zone_across_a_dst_change() {
+    let gw = gateway();
+    let store = Maildir::open(gw.dir.path().join("data/mailboxes")).unwrap();
+    let alice = MailboxId::new("alice").unwrap();
+    let wav = gw.dir.path().join("m.wav");
+    write_wav(&wav, &test_signal(1000));
+    // Seattle springs forward on Sunday 2026-03-08 at 10:00 UTC (02:00 PST -> 03:00 PDT):
+    // alice's messages came at 09:59 UTC (01:59 PST) and 10:01 UTC (03:01 PDT). Her plan's
+    // zone, Berlin (CET, UTC+1), would say 10:59 and 11:01; UTC 9:59 and 10:01.
+    let spring_forward = UNIX_EPOCH + Duration::from_secs(1_772_964_000); // 2026-03-08T10:00Z
+    let minute = Duration::from_secs(60);
+    for (k, received) in [spring_forward - minute, spring_forward + minute]
+        .into_iter()
+        .enumerate()
+    {
+        store
+            .deposit(
+                &alice,
+                &voice_mail_for_alice(None, received, &wav, &format!("seed-{k}")),
+            )
+            .unwrap();
+    }
+
+    let lib = umgw::gateway::assets::prompts().unwrap();
+    // "Message from an unknown caller, received March eighth at <time>": more than a week
+    // before the wall clock (or after it), so the date.
+    let envelope = |time: &[&str]| {
+        let names: Vec<String> = ["w-message", "w-from", "w-unknown-caller", "w-received"]
+            .iter()
+            .chain(&["month-march", "ord-8", "w-at"])
+            .chain(time)
+            .map(|n| (*n).to_owned())
+            .collect();
+        pcmu(&lib, &names)
+    };
+    let seattle = [
+        envelope(&["n-1", "n-50", "n-9", "t-am"]),
+        envelope(&["n-3", "t-oh", "n-1", "t-am"]),
+    ];
+    let berlin = [
+        envelope(&["n-10", "n-50", "n-9", "t-am"]),
+        envelope(&["n-11", "t-oh", "n-1", "t-am"]),
+    ];
+    let utc = [
+        envelope(&["n-9", "n-50", "n-9", "t-am"]),
+        envelope(&["n-10", "t-oh", "n-1", "t-am"]),
+    ];
+    // Long enough for the longest envelope, and the barge-in that stops what played before.
+    let frames = [&seattle, &berlin, &utc]
+        .iter()
+        .flat_map(|e| e.iter().map(Vec::len))
+        .max()
+        .unwrap()
+        / 160
+        + 75;
+
+    let heard = listen_to_new_messages(&gw, 2, frames);
+    assert!(
+        contains(&heard[0], &seattle[0]),
+        "alice hears 1:59 AM (PST) for the message before the change; log:\n{}",
+        gw.log()
+    );
+    assert!(
+        contains(&heard[1], &seattle[1]),
+        "alice hears 3:01 AM (PDT) for the message after it"
+    );
+    for (k, heard) in heard.iter().enumerate() {
+        assert!(!contains(heard, &berlin[k]), "not her plan's time");
+        assert!(!contains(heard, &utc[k]), "not UTC");
+    }
+}
+
+/// The named prompts as the gateway sends them: joined by `speech::render`, PCMU-encoded.
+fn pcmu(lib: &PromptLibrary, names: &[String]) -> Vec<u8> {
+    let pcm = speech::render(lib, names).unwrap();
+    let mut out = vec![0u8; pcm.len()];
+    G711::Pcmu.encode(&pcm, &mut out);
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Logs in as alice and listens to `n` new messages: "1" plays the first, "#" each next one
+/// (barging in on the message menu). Returns, per message, the PCMU bytes of the first
+/// `frames` packets after its key.
+fn listen_to_new_messages(gw: &Gateway, n: usize, frames: usize) -> Vec<Vec<u8>> {
+    let (mut ua, media, mut ts) = log_in(gw);
+    // Drop what was queued, then wait for the main menu to be playing before barging in.
+    drain(&ua);
+    packets(&ua, 25);
+    let mut heard = Vec::new();
+    for k in 0..n {
+        ua.keys(media, if k == 0 { "1" } else { "#" }, &mut ts);
+        heard.push(packets(&ua, frames));
+    }
+    ua.bye();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(3)).status(),
+        Some(200)
+    );
+    heard
+}
+
+/// Drops the packets of the prompts that were cut short, waiting in the socket.
+fn drain(ua: &Ua) {
+    ua.rtp
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    while ua.rtp.recv(&mut buf).is_ok() {}
+}
+
+/// The payloads of the next `count` PCMU packets the gateway sends.
+fn packets(ua: &Ua, count: usize) -> Vec<u8> {
+    ua.rtp
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let n = ua.rtp.recv(&mut buf).expect("the gateway keeps talking");
+        let p = umgw::media::rtp::parse(&buf[..n]).expect("valid RTP");
+        assert_eq!(p.payload_type, 0, "PCMU");
+        out.extend_from_slice(p.payload);
+    }
+    out
 }

@@ -256,6 +256,14 @@ mod tests {
         SystemTime::try_from(rfc3339.parse::<Timestamp>().unwrap()).unwrap()
     }
 
+    /// What [`when`] says: the day words, "at", the time words.
+    fn told(day: &[&str], time: &[&str]) -> Vec<String> {
+        let mut v = s(day);
+        v.push("w-at".into());
+        v.extend(s(time));
+        v
+    }
+
     fn los_angeles() -> TimeZone {
         crate::dialplan::schedule::parse_time_zone("America/Los_Angeles").unwrap()
     }
@@ -358,12 +366,6 @@ mod tests {
         let at_1_59 = ["n-1", "n-50", "n-9", "t-am"];
         let at_3_01 = ["n-3", "t-oh", "n-1", "t-am"];
         let said = |t, now| when(t, now, &la);
-        let told = |day: &[&str], time: &[&str]| {
-            let mut v = s(day);
-            v.push("w-at".into());
-            v.extend(s(time));
-            v
-        };
         // "Now" just before the change: only the first message exists.
         assert_eq!(
             said(before, at("2026-03-08T09:59:30Z")),
@@ -401,12 +403,6 @@ mod tests {
         let at_1_59 = ["n-1", "n-50", "n-9", "t-am"];
         let at_1_01 = ["n-1", "t-oh", "n-1", "t-am"];
         let said = |t, now| when(t, now, &la);
-        let told = |day: &[&str], time: &[&str]| {
-            let mut v = s(day);
-            v.push("w-at".into());
-            v.extend(s(time));
-            v
-        };
         assert_eq!(
             said(before, at("2026-11-01T08:59:30Z")),
             told(&["w-today"], &at_1_59)

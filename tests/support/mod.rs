@@ -11,12 +11,13 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use umgw::media::g711::G711;
 use umgw::media::{dtmf, rtp};
 use umgw::sip::message::{Message, Method};
 use umgw::store::message::{parse, ParsedMessage};
+use umgw::store::{MessageKind, NewMessage};
 
 pub const CALLER: &str = "\"Bob Caller\" <sip:+14255550199@127.0.0.1>";
 
@@ -155,6 +156,31 @@ pub fn test_plan(idle_s: u32, max_s: u32, notify_port: Option<u16>) -> String {
          SipAddress = \"sip:alice@contoso.com\"\nDisplayName = \"Alice Anders\"\n{notify}\n\
          [[Mailbox]]\nId = \"carol\"\nExtension = \"1003\"\nSipAddress = \"sip:carol@contoso.com\"\n"
     )
+}
+
+/// A one-second voice mail for alice of [`test_plan`], to seed straight into a store: from
+/// `caller` (an unknown caller if `None`), received at `received`, its audio the WAV `wav`.
+pub fn voice_mail_for_alice(
+    caller: Option<&str>,
+    received: SystemTime,
+    wav: &Path,
+    call_id: &str,
+) -> NewMessage {
+    NewMessage {
+        kind: MessageKind::VoiceMail,
+        caller: caller.map(str::to_owned),
+        caller_name: None,
+        mailbox_address: "sip:alice@contoso.com".into(),
+        mailbox_name: None,
+        received,
+        duration: Duration::from_secs(1),
+        call_id: call_id.to_owned(),
+        audio: Some(wav.to_owned()),
+        delivery_id: None,
+        recovered: false,
+        media_stats: None,
+        cut_short: None,
+    }
 }
 
 /// Next MWI NOTIFY body as (new, old), answering it; retransmissions are skipped.
