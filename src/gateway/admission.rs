@@ -111,11 +111,25 @@ pub(crate) fn admit(
     let caller = caller_number(message::uri_of(caller_header));
     let caller_name = message::display_name_of(caller_header);
     let (plan, flow) = match plans.route(remote.addr.ip(), &ruri, diverted.as_deref()) {
+        // A user calling their own voice mail (Lync's "Call Voice Mail": their own
+        // `;opaque=app:voicemail` URI, nothing diverting from someone else) signs in, as with
+        // Exchange UM: subscriber access for that mailbox, PIN asked.
+        Route::Deposit(resolved) if diverted.is_none() && is_own(plans, &caller, &resolved) => {
+            info!(mailbox = %resolved.mailbox.id, "a user calling their own voice mail: subscriber access");
+            let flow = FlowSetup::Subscriber {
+                plan: shared(plans, resolved.plan),
+                known: Some(resolved.mailbox.clone()),
+                pilot_uri: ruri.clone(),
+            };
+            (resolved.plan, flow)
+        }
         Route::Deposit(resolved) => (
             resolved.plan,
             FlowSetup::Deposit {
                 mailbox: resolved.mailbox.clone(),
                 limits: deposit_limits(resolved.plan),
+                plan: shared(plans, resolved.plan),
+                called: ruri.clone(),
             },
         ),
         Route::SubscriberAccess { plan } => {
@@ -126,7 +140,7 @@ pub(crate) fn admit(
                 .filter(|r| r.plan.name == plan.name)
                 .map(|r| r.mailbox.clone());
             let flow = FlowSetup::Subscriber {
-                plan: Box::new(plan.clone()),
+                plan: shared(plans, plan),
                 known,
                 pilot_uri: ruri.clone(),
             };
@@ -139,7 +153,7 @@ pub(crate) fn admit(
                 .position(|a| std::ptr::eq(a, attendant))
                 .unwrap_or_default();
             let flow = FlowSetup::Attendant {
-                plan: Box::new(plan.clone()),
+                plan: shared(plans, plan),
                 index,
                 pilot_uri: ruri.clone(),
             };
@@ -181,6 +195,28 @@ pub(crate) fn admit(
         policy,
         offer,
     })
+}
+
+/// Whether the caller is the user whose mailbox the call reached.
+fn is_own(
+    plans: &DialPlans,
+    caller: &Option<String>,
+    called: &crate::dialplan::Resolved<'_>,
+) -> bool {
+    caller
+        .as_deref()
+        .and_then(|c| plans.resolve(c))
+        .is_some_and(|r| r.plan.name == called.plan.name && r.mailbox.id == called.mailbox.id)
+}
+
+/// The plan a route returned, shared with the call (the routes come from these plans).
+fn shared(
+    plans: &DialPlans,
+    plan: &crate::dialplan::DialPlan,
+) -> std::sync::Arc<crate::dialplan::DialPlan> {
+    plans
+        .shared(plan)
+        .unwrap_or_else(|| std::sync::Arc::new(plan.clone()))
 }
 
 /// How media must be protected under a dial plan's VoIPSecurity. Secured demands SRTP (a plain

@@ -545,7 +545,9 @@ impl<E: Env> GatewayCore<E> {
         );
         let sip_call_id = request.call_id().unwrap_or_default().to_owned();
         let preparing = match &plan.flow {
-            FlowSetup::Deposit { mailbox, limits } => {
+            FlowSetup::Deposit {
+                mailbox, limits, ..
+            } => {
                 let caller = deposit::Caller {
                     number: plan.caller.clone(),
                     name: plan.caller_name.clone(),
