@@ -350,10 +350,7 @@ impl DialPlans {
     pub fn mailbox(&self, id: &str) -> Option<Resolved<'_>> {
         self.plans.iter().find_map(|plan| {
             let mailbox = plan.mailboxes.iter().find(|m| m.id == id)?;
-            Some(Resolved {
-                plan,
-                mailbox,
-            })
+            Some(Resolved { plan, mailbox })
         })
     }
 }

@@ -39,8 +39,9 @@ pub(crate) struct CallPlan {
     pub caller_name: Option<String>,
     /// How media must be protected under the plan's VoIPSecurity.
     pub policy: sdp::MediaSecurity,
-    /// The SDP offer to answer (one part of a Lync multipart body).
-    pub offer: String,
+    /// The SDP offer to answer (one part of a Lync multipart body); `None` for an INVITE
+    /// without a body (a delayed offer: our 200 offers, the ACK answers).
+    pub offer: Option<String>,
 }
 
 /// A call the gateway refuses: the final response to send.
@@ -183,8 +184,10 @@ pub(crate) fn admit(
     let offer = sdp_offer(request, policy).map_err(|e| Reject::offer(&e))?;
     // Whether the offer can be answered at all; the answer itself is written once the call
     // has its port.
-    sdp::negotiate_secure(&offer, config.media.address, 0, 0, policy, &[0; 30])
-        .map_err(|e| Reject::offer(&e))?;
+    if let Some(offer) = &offer {
+        sdp::negotiate_secure(offer, config.media.address, 0, 0, policy, &[0; 30])
+            .map_err(|e| Reject::offer(&e))?;
+    }
     Ok(CallPlan {
         flow,
         label,
@@ -229,13 +232,17 @@ fn media_policy(security: VoipSecurity) -> sdp::MediaSecurity {
     }
 }
 
-/// The SDP offer of an INVITE (one part of a Lync multipart body), or why it cannot be had.
-fn sdp_offer(request: &Message, policy: sdp::MediaSecurity) -> Result<String, sdp::SdpError> {
+/// The SDP offer of an INVITE (one part of a Lync multipart body), `None` when it has no body
+/// (a delayed offer), or why it cannot be had.
+fn sdp_offer(
+    request: &Message,
+    policy: sdp::MediaSecurity,
+) -> Result<Option<String>, sdp::SdpError> {
     if request.body.is_empty() {
-        return Err(sdp::SdpError::NoOffer);
+        return Ok(None);
     }
     let ctype = request.header("Content-Type").unwrap_or("application/sdp");
-    sdp::select_offer_for(ctype, &request.body, policy)
+    sdp::select_offer_for(ctype, &request.body, policy).map(Some)
 }
 
 /// The user a diverted call was for: History-Info (RFC 7044), else Diversion (RFC 5806), else
