@@ -52,7 +52,7 @@ fn job(work: impl FnOnce() -> (Input, Option<Loaded>) + Send + 'static) -> Job {
 /// The subscriber-access part of a call.
 #[derive(Debug)]
 pub(crate) struct SubscriberFlow {
-    plan: Box<DialPlan>,
+    plan: Arc<DialPlan>,
     pilot_uri: String,
     flow: Subscriber,
     mailbox: Option<MailboxEntry>,
@@ -76,7 +76,7 @@ impl SubscriberFlow {
     pub fn start(
         io: &mut Io<'_>,
         now: Instant,
-        plan: Box<DialPlan>,
+        plan: Arc<DialPlan>,
         known: Option<MailboxEntry>,
         pilot_uri: String,
     ) -> Self {
