@@ -66,6 +66,7 @@ impl SimCall {
                 ptime_ms: 20,
                 remote: PEER,
                 srtp: None,
+                ice: None,
                 silence_threshold_dbfs: -50.0,
                 ssrc: k as u32,
                 sequence: 0,

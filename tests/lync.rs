@@ -126,7 +126,21 @@ fn lync_opaque_voicemail_uri_multipart_srtp() {
         answer.contains("a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:"),
         "{answer}"
     );
-    assert!(!answer.contains("a=candidate"), "no ICE in our answer");
+    // The offer does ICE: we answer as a lite agent with the one host candidate, and a peer
+    // that never checks still gets its media at its default candidate (the deposit above).
+    assert!(answer.contains("\r\na=ice-lite\r\n"), "{answer}");
+    assert_eq!(answer.matches("a=candidate:").count(), 1, "{answer}");
+    let port = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|r| r.split(' ').next())
+        .unwrap();
+    assert!(
+        answer.contains(&format!(
+            "a=candidate:1 1 UDP 2130706431 127.0.0.1 {port} typ host\r\n"
+        )),
+        "{answer}"
+    );
     assert!(gw.log().contains("srtp=true"));
 }
 

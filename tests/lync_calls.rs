@@ -1,12 +1,13 @@
 //! Calls a Lync site makes every day, as Exchange 2013 UM answers them: the "Call Voice Mail"
 //! button (a user's call to their own voice-mail URI signs them in), and the greeting's keys
-//! (`*` signs in to the mailbox, `0` reaches the plan's operator). The real binary over
-//! loopback UDP.
+//! (`*` signs in to the mailbox, `0` reaches the plan's operator), and a remote user's ICE
+//! offer (the gateway answers as an ICE-lite agent). The real binary over loopback UDP.
 
 mod support;
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use support::stun;
 use support::*;
 use umgw::sip::message::{Message, Method};
 use umgw::store::pin::{PinPolicy, PinStore};
@@ -211,4 +212,113 @@ fn zero_in_the_greeting_transfers_to_the_operator() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(all_messages(&gw), 1, "no message, no missed-call notice");
     assert!(gw.spool_entries().is_empty(), "{:?}", gw.spool_entries());
+}
+
+/// A Lync client's ICE offer: its default candidate (`c=`/`m=`) is a relay that is not where
+/// it listens; its host candidate is. The gateway answers as an ICE-lite agent, answers the
+/// client's checks (the test verifies MESSAGE-INTEGRITY under the answer's password and
+/// FINGERPRINT), and once the host pair is nominated sends the greeting there and records what
+/// the client says from there. A forged check gets no answer.
+#[test]
+fn an_ice_call_is_answered_lite_and_media_follows_the_nominated_pair() {
+    let gw = gateway();
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let relay = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let host = ua.rtp.local_addr().unwrap();
+    let (ufrag, pwd) = ("Lc7q", "R0mX8bJz1KqT5vWn3YpD6sHa");
+    let offer = ua
+        .g711_offer()
+        .replace(
+            &format!("m=audio {} ", host.port()),
+            &format!("m=audio {} ", relay.local_addr().unwrap().port()),
+        )
+        .replace(
+            "a=sendrecv\r\n",
+            &format!(
+                "a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n\
+                 a=candidate:1 1 UDP 2130706431 127.0.0.1 {} typ host\r\n\
+                 a=candidate:2 1 UDP 16777215 127.0.0.1 {} typ relay raddr 127.0.0.1 rport 1\r\n\
+                 a=rtcp:9\r\na=sendrecv\r\n",
+                host.port(),
+                relay.local_addr().unwrap().port()
+            ),
+        );
+    ua.invite("sip:carol@contoso.com", "", &offer);
+    let ok = ua.final_response(Duration::from_secs(5));
+    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
+    ua.ack(&ok);
+    let gw_media = Ua::media_target(&ok);
+    let answer = String::from_utf8(ok.body.to_vec()).unwrap();
+    let attr = |name: &str| {
+        answer
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in\n{answer}"))
+            .trim()
+            .to_owned()
+    };
+    assert!(answer.contains("\r\na=ice-lite\r\n"), "{answer}");
+    let (gw_ufrag, gw_pwd) = (attr("a=ice-ufrag:"), attr("a=ice-pwd:"));
+    assert!(gw_pwd.len() >= 22, "{answer}");
+    assert_eq!(
+        attr("a=candidate:"),
+        format!("1 1 UDP 2130706431 127.0.0.1 {} typ host", gw_media.port())
+    );
+
+    // Before any check the greeting goes to the default candidate.
+    relay
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, from) = relay
+        .recv_from(&mut buf)
+        .expect("greeting at the default candidate");
+    assert!(umgw::media::rtp::parse(&buf[..n]).is_ok() && from == gw_media);
+
+    let username = format!("{gw_ufrag}:{ufrag}");
+    // A check with a guessed password: dropped, no answer.
+    let forged = stun::binding_request(&username, "guessed-password-guessed", 7, true, [1; 12]);
+    ua.rtp.send_to(&forged, gw_media).unwrap();
+    // The real check from the host candidate, nominating it.
+    std::thread::sleep(Duration::from_millis(300));
+    let tid = [0x5a; 12];
+    let check = stun::binding_request(&username, &gw_pwd, 1_853_824_767, true, tid);
+    ua.rtp.send_to(&check, gw_media).unwrap();
+    ua.rtp
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut answers = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        if let Ok((n, from)) = ua.rtp.recv_from(&mut buf) {
+            if stun::is_stun(&buf[..n]) {
+                assert_eq!(from, gw_media);
+                answers.push(buf[..n].to_vec());
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        answers.len(),
+        1,
+        "one answer, to the real check; log:\n{}",
+        gw.log()
+    );
+    assert_eq!(stun::check_success(&answers[0], tid, &gw_pwd), Ok(host));
+
+    // The rest of the greeting comes to the nominated host path; the caller speaks from it.
+    // (Quiet for longer than the pause before the beep.)
+    let heard = ua.recv_rtp_until_quiet(Duration::from_millis(700), Duration::from_secs(15));
+    assert!(heard.len() > 10, "greeting moved to the host candidate");
+    let spoken = test_signal(1500);
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(gw_media, &spoken, 0x1CE, &mut seq, &mut ts);
+    ua.send_dtmf(gw_media, '#', ts);
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(8));
+    ua.ok(&bye);
+    let msgs = gw.wait_messages("carol", 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
+    assert_audio_matches(&spoken, msgs[0].audio_wav.as_ref().unwrap(), 0.9);
+    gw.wait_log("ice_checks=Some((1, 1))", Duration::from_secs(2));
+    assert!(gw.log().contains("ICE: media path selected"));
 }

@@ -27,6 +27,7 @@ use super::Shared;
 use crate::config::Config;
 use crate::dialplan::DialPlans;
 use crate::media::g711::G711;
+use crate::media::ice::IceCredentials;
 use crate::sdp;
 use crate::sip::endpoint::{CallId, Endpoint, EndpointConfig, EndpointEvent, RequestId};
 use crate::sip::message::Message;
@@ -489,12 +490,14 @@ impl<E: Env> GatewayCore<E> {
         let mut local_key = [0u8; 30];
         self.rng.fill(&mut local_key[..]);
         let session_id = self.rng.gen_range(1..u32::MAX as u64);
+        let ice = IceCredentials::random(&mut self.rng);
         let described = pending::describe(
             plan.offer.as_deref(),
             local,
             session_id,
             plan.policy,
             &local_key,
+            &ice,
             self.config.call.silence_threshold_dbfs,
         );
         // The SDP and the call's `SrtpKeys` hold their own copies.

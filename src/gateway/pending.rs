@@ -12,7 +12,8 @@ use super::admission::CallPlan;
 use super::call::deposit::Prepared;
 use super::call::MediaSetup;
 use crate::media::g711::G711;
-use crate::sdp::{self, MediaSecurity, NegotiatedSecure, SdpError};
+use crate::media::ice::IceCredentials;
+use crate::sdp::{self, LocalMedia, MediaSecurity, NegotiatedSecure, SdpError};
 
 /// A call admitted but not yet running.
 pub(super) struct Pending<S> {
@@ -62,6 +63,7 @@ pub(super) fn describe(
     session_id: u64,
     policy: MediaSecurity,
     local_key: &[u8; 30],
+    ice: &IceCredentials,
     silence_threshold_dbfs: f32,
 ) -> Result<(PendingMedia, String), SdpError> {
     let Some(offer) = offer else {
@@ -75,14 +77,14 @@ pub(super) fn describe(
         );
         return Ok((PendingMedia::Offered { srtp_key }, sdp));
     };
-    let n = sdp::negotiate_secure(
-        offer,
-        local.ip(),
-        local.port(),
+    let ours = LocalMedia {
+        addr: local.ip(),
+        port: local.port(),
         session_id,
-        policy,
-        local_key,
-    )?;
+        srtp_key: local_key,
+        ice: Some(ice),
+    };
+    let n = sdp::answer_offer(offer, &ours, policy)?;
     let answer = n.media.answer.clone();
     Ok((
         PendingMedia::Agreed(media_setup(n, silence_threshold_dbfs)),
@@ -109,6 +111,7 @@ fn media_setup(n: NegotiatedSecure, silence_threshold_dbfs: f32) -> MediaSetup {
         ptime_ms: m.ptime_ms,
         remote: m.remote,
         srtp: n.srtp,
+        ice: n.ice,
         silence_threshold_dbfs,
     }
 }

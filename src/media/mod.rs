@@ -7,6 +7,7 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod ice;
 pub mod jitter;
 pub mod latch;
 pub mod pacer;
@@ -18,6 +19,7 @@ pub mod session;
 pub mod speech;
 pub mod srtp;
 pub mod stats;
+pub mod stun;
 pub mod vad;
 
 pub use crate::audio::{FRAME, FRAME_SAMPLES, SAMPLE_RATE};

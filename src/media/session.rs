@@ -9,6 +9,9 @@
 //! [`Session::poll_event`], [`Session::poll_timeout`]), and commands ([`Session::play`],
 //! [`Session::record_to`], [`Session::stop_recording`]). It never reads a clock or a socket;
 //! the recording tap writes through the recorder's buffer (about once every half second).
+//! With ICE, STUN checks on the same socket go to the ICE-lite agent ([`IceLite`]) before
+//! SRTP, their answers come out of [`Session::poll_transmit`] first, and the path they select
+//! becomes where media goes and whom the latch expects.
 //!
 //! Drain [`Session::poll_event`] after each input: digits and audio frames are reported in
 //! the order the reorder buffer releases them. Nothing here allocates per packet; events wait
@@ -21,6 +24,7 @@ use std::time::Instant;
 
 use super::dtmf::{DtmfReceiver, TelephoneEvent};
 use super::g711::G711;
+use super::ice::{Check, IceLite};
 use super::jitter::JitterBuffer;
 use super::latch::SourceLatch;
 use super::pacer::RtpSender;
@@ -29,6 +33,7 @@ use super::recorder::Recorder;
 use super::rtp;
 use super::srtp::SrtpContext;
 use super::stats::{JitterEstimator, MediaStats};
+use super::stun;
 use super::vad::SilenceDetector;
 use super::{FRAME_SAMPLES, SAMPLE_RATE};
 
@@ -70,6 +75,9 @@ pub struct SessionParams {
     pub remote: SocketAddr,
     /// (inbound, outbound) SRTP contexts when the call uses SRTP.
     pub srtp: Option<(SrtpContext, SrtpContext)>,
+    /// The ICE-lite agent when the peer does ICE: STUN checks are answered, and media goes to
+    /// the path they select ([`super::ice`]).
+    pub ice: Option<IceLite>,
     pub silence_threshold_dbfs: f32,
     /// Our SSRC, first sequence number and first timestamp (random per call).
     pub ssrc: u32,
@@ -85,6 +93,7 @@ pub struct Session {
     telephone_event: Option<u8>,
     remote: SocketAddr,
     srtp: Option<(SrtpContext, SrtpContext)>,
+    ice: Option<IceLite>,
     latch: SourceLatch,
     reorder: JitterBuffer,
     jitter: JitterEstimator,
@@ -116,6 +125,7 @@ impl Session {
             telephone_event: p.telephone_event,
             remote: p.remote,
             srtp: p.srtp,
+            ice: p.ice,
             latch: SourceLatch::new(now, p.remote),
             reorder: JitterBuffer::default(),
             jitter: JitterEstimator::default(),
@@ -139,6 +149,9 @@ impl Session {
     /// A datagram that arrived at `now` from `from` on the call's socket. `bytes` is the
     /// caller's buffer: SRTP is removed in place.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &mut [u8]) {
+        if self.handle_stun(now, from, bytes) {
+            return;
+        }
         let Some(len) = self.unprotect(bytes) else {
             return;
         };
@@ -171,6 +184,9 @@ impl Session {
         from: SocketAddr,
         bytes: &mut [u8],
     ) -> Option<usize> {
+        if self.handle_stun(now, from, bytes) {
+            return None;
+        }
         let len = self.unprotect(bytes)?;
         let ssrc = rtp::parse(&bytes[..len]).ok()?.ssrc;
         if !self.latch.check(now, from, ssrc).accepted() {
@@ -192,6 +208,9 @@ impl Session {
     /// call's ptime plus [`SRTP_TAG_ROOM`]); `None` once nothing more is due. Slots that
     /// pass while nothing plays advance the stream's clock without a packet.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some((destination, len)) = self.ice.as_mut().and_then(|ice| ice.poll_reply(buf)) {
+            return Some(Transmit { destination, len });
+        }
         loop {
             let mut len = self.sender.poll_transmit(now, &mut self.player, buf)?;
             if self.playing && !self.player.is_playing() {
@@ -338,7 +357,35 @@ impl Session {
         self.latch.foreign()
     }
 
+    /// ICE connectivity checks answered and refused (not for us, forged, malformed); `None`
+    /// when the call does no ICE.
+    pub fn ice_checks(&self) -> Option<(u64, u64)> {
+        self.ice.as_ref().map(|ice| (ice.answered(), ice.refused()))
+    }
+
     // ---- internals ----
+
+    /// Takes a STUN datagram for the ICE agent (RFC 7983 demultiplexing); `false` for
+    /// anything else, and for everything when the call does no ICE.
+    fn handle_stun(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> bool {
+        let Some(ice) = self.ice.as_mut() else {
+            return false;
+        };
+        if !stun::is_stun(bytes) {
+            return false;
+        }
+        match ice.handle(from, bytes) {
+            Ok(Check::MediaMoved(to)) => {
+                let nominated = ice.nominated() == Some(to);
+                tracing::info!(from = %self.remote, %to, nominated, "ICE: media path selected");
+                self.remote = to;
+                self.latch.set_offered(now, to);
+            }
+            Ok(Check::Answered) => {}
+            Err(e) => tracing::debug!(%from, error = %e, "STUN dropped"),
+        }
+        true
+    }
 
     fn unprotect(&mut self, bytes: &mut [u8]) -> Option<usize> {
         match self.srtp.as_mut() {

@@ -24,6 +24,7 @@ fn params(srtp: bool) -> SessionParams {
                 SrtpContext::from_key_salt(SrtpSuite::AesCm128HmacSha1_80, &key),
             )
         }),
+        ice: None,
         silence_threshold_dbfs: -50.0,
         ssrc: 0xAB,
         sequence: 10,
@@ -255,4 +256,45 @@ fn relayed_packets_lose_srtp_on_one_leg_and_gain_it_on_the_other() {
     let out = caller.relay_transmit(&mut back, len).unwrap();
     assert_eq!(out.len, 172 + 10);
     assert_eq!(out.destination, peer());
+}
+
+#[test]
+fn with_ice_a_nominated_check_moves_media_and_the_latch_and_stun_skips_srtp() {
+    use crate::media::ice::{IceCredentials, IceLite};
+    use crate::media::stun::tests_support::binding_request;
+    let t0 = Instant::now();
+    let local = IceCredentials {
+        ufrag: "gwUF".into(),
+        pwd: "gateway-password-0123456".into(),
+    };
+    let mut s = Session::new(
+        t0,
+        SessionParams {
+            ice: Some(IceLite::new(local)),
+            ..params(true)
+        },
+    );
+    // The default candidate is a relay; the peer's host path (another IP) checks and is
+    // nominated.
+    let host: SocketAddr = "10.9.9.9:5000".parse().unwrap();
+    let mut forged = binding_request(b"gwUF:peer", b"not-the-password-at-all", 9, true, [1; 12]);
+    s.handle_datagram(t0, host, &mut forged);
+    let mut check = binding_request(b"gwUF:peer", b"gateway-password-0123456", 9, true, [2; 12]);
+    s.handle_datagram(t0, host, &mut check);
+    assert_eq!(s.remote(), host);
+    assert_eq!(s.ice_checks(), Some((1, 1)));
+    assert_eq!(s.srtp_failures(), 0, "STUN never reaches SRTP");
+    // The answer goes out first, to the checking address, unencrypted.
+    let mut buf = vec![0u8; s.packet_room()];
+    let t = s.poll_transmit(t0, &mut buf).unwrap();
+    assert_eq!(t.destination, host);
+    assert_eq!((&buf[..2], &buf[8..20]), (&[1u8, 1][..], &[2u8; 12][..]));
+    // Media from the nominated path is the caller's now; the old default address is foreign.
+    let mut p = Peer::new(true);
+    let dir = tempfile::tempdir().unwrap();
+    s.record_to(recorder(&dir));
+    s.handle_datagram(t0, host, &mut p.audio(1, 1000, 160));
+    s.handle_datagram(t0, peer(), &mut p.audio(2, 1000, 160));
+    assert_eq!(s.packets_in(), 1);
+    assert_eq!(s.foreign(), 1);
 }

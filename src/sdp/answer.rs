@@ -10,6 +10,7 @@ use super::crypto::{CryptoAttribute, SrtpKeys, B64};
 use super::parse::{g711, parse, Direction, SessionDescription};
 use super::SdpError;
 use crate::media::g711::G711;
+use crate::media::ice::IceCredentials;
 
 /// What the gateway's dial plan allows on the media leg (Exchange's VoIPSecurity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,8 @@ pub struct NegotiatedSecure {
     pub media: Negotiated,
     /// `Some` when we answered RTP/SAVP.
     pub srtp: Option<SrtpKeys>,
+    /// Our ICE credentials when we answered as an ICE-lite agent ([`answer_offer`]).
+    pub ice: Option<IceCredentials>,
 }
 
 /// Answers `offer` (RFC 3264) with one G.711 audio stream at `local_addr:local_port`.
@@ -101,6 +104,38 @@ pub fn negotiate_secure(
     policy: MediaSecurity,
     local_key: &[u8; 30],
 ) -> Result<NegotiatedSecure, SdpError> {
+    let local = LocalMedia {
+        addr: local_addr,
+        port: local_port,
+        session_id,
+        srtp_key: local_key,
+        ice: None,
+    };
+    answer_offer(offer, &local, policy)
+}
+
+/// What our side of an answer is made of.
+pub struct LocalMedia<'a> {
+    /// Our media address and port (the call's RTP socket, and our one ICE candidate).
+    pub addr: IpAddr,
+    pub port: u16,
+    pub session_id: u64,
+    /// Our SDES key||salt, used when the answer is RTP/SAVP.
+    pub srtp_key: &'a [u8; 30],
+    /// Our ICE credentials, used when the offer does ICE: the answer is then an ICE-lite
+    /// agent's (RFC 8445 §2.5, RFC 8839): `a=ice-lite`, our ufrag and password, one host
+    /// candidate for the RTP component, and `a=rtcp-mux` if offered. No RTCP candidate: the
+    /// gateway consumes no RTCP, and a component the answer has no candidate for is not used.
+    pub ice: Option<&'a IceCredentials>,
+}
+
+/// Answers `offer` under `policy` ([`negotiate_secure`]), as an ICE-lite agent when both the
+/// offer and `local` do ICE.
+pub fn answer_offer(
+    offer: &str,
+    local: &LocalMedia<'_>,
+    policy: MediaSecurity,
+) -> Result<NegotiatedSecure, SdpError> {
     let sd = parse(offer)?;
     let c = choose(&sd, policy)?;
     let direction = c.direction.reverse();
@@ -108,24 +143,28 @@ pub fn negotiate_secure(
         tag: k.tag,
         suite: k.suite,
         remote_key: k.key_salt,
-        local_key: *local_key,
+        local_key: *local.srtp_key,
     });
+    let ice = local.ice.filter(|_| c.ice.is_some());
     let answer = write_answer(&AnswerParts {
         sd: &sd,
         idx: c.idx,
-        local_addr,
-        local_port,
-        session_id,
+        local_addr: local.addr,
+        local_port: local.port,
+        session_id: local.session_id,
         payload_type: c.payload_type,
         codec: c.codec,
         telephone_event: c.telephone_event,
         ptime_ms: c.ptime_ms,
         direction,
         srtp: srtp.as_ref(),
+        ice,
+        rtcp_mux: c.rtcp_mux,
     });
     Ok(NegotiatedSecure {
         media: c.negotiated(direction, answer),
         srtp,
+        ice: ice.cloned(),
     })
 }
 
@@ -143,6 +182,10 @@ pub(super) struct Choice<'a> {
     pub ptime_ms: u32,
     /// The stream's direction as the description states it (its author's view).
     pub direction: Direction,
+    /// The author's ICE credentials, when it does ICE (well-formed `a=ice-ufrag`/`a=ice-pwd`
+    /// at media or session level).
+    pub ice: Option<IceCredentials>,
+    pub rtcp_mux: bool,
 }
 
 impl Choice<'_> {
@@ -245,6 +288,10 @@ pub(super) fn choose(
             why: "no c= line for the audio stream".to_string(),
         })?;
     let direction = m.direction.or(sd.direction).unwrap_or(Direction::SendRecv);
+    let ice = ice_credentials(
+        m.ice_ufrag.as_ref().or(sd.ice_ufrag.as_ref()),
+        m.ice_pwd.as_ref().or(sd.ice_pwd.as_ref()),
+    );
     Ok(Choice {
         idx,
         payload_type,
@@ -254,6 +301,24 @@ pub(super) fn choose(
         remote: SocketAddr::new(remote_ip, m.port),
         ptime_ms: send_ptime(m.ptime, m.maxptime),
         direction,
+        ice,
+        rtcp_mux: m.rtcp_mux,
+    })
+}
+
+/// The peer's ICE credentials if both are there and well formed (RFC 8839 §5.4: ufrag 4-256,
+/// password 22-256 `ice-char`s). Anything else is a peer we do not do ICE with: its media goes
+/// to the `c=`/`m=` address, as before ICE.
+fn ice_credentials(ufrag: Option<&String>, pwd: Option<&String>) -> Option<IceCredentials> {
+    let ice_chars = |s: &str, min: usize| {
+        (min..=256).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    };
+    let (ufrag, pwd) = (ufrag?, pwd?);
+    (ice_chars(ufrag, 4) && ice_chars(pwd, 22)).then(|| IceCredentials {
+        ufrag: ufrag.clone(),
+        pwd: pwd.clone(),
     })
 }
 
@@ -269,6 +334,8 @@ struct AnswerParts<'a> {
     ptime_ms: u32,
     direction: Direction,
     srtp: Option<&'a SrtpKeys>,
+    ice: Option<&'a IceCredentials>,
+    rtcp_mux: bool,
 }
 
 fn write_answer(p: &AnswerParts<'_>) -> String {
@@ -278,6 +345,9 @@ fn write_answer(p: &AnswerParts<'_>) -> String {
     // Writing to a String cannot fail.
     let _ = write!(s, "v=0\r\no=umgw {id} {id} IN {ipv} {addr}\r\ns=umgw\r\n");
     let _ = write!(s, "c=IN {ipv} {addr}\r\nt=0 0\r\n");
+    if p.ice.is_some() {
+        s.push_str("a=ice-lite\r\n");
+    }
     for (i, m) in p.sd.media.iter().enumerate() {
         if i != p.idx {
             let fmt = m.formats.first().map_or("0", String::as_str);
@@ -308,6 +378,19 @@ fn write_answer(p: &AnswerParts<'_>) -> String {
         if let Some(k) = p.srtp {
             let key = B64.encode(k.local_key);
             let _ = write!(s, "a=crypto:{} {} inline:{key}\r\n", k.tag, k.suite);
+        }
+        if let Some(ice) = p.ice {
+            // RFC 8445 §5.1.2.1 host priority: type preference 126, local preference 65535,
+            // component 1.
+            let _ = write!(
+                s,
+                "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\n\
+                 a=candidate:1 1 UDP 2130706431 {addr} {} typ host\r\n",
+                ice.ufrag, ice.pwd, p.local_port
+            );
+            if p.rtcp_mux {
+                s.push_str("a=rtcp-mux\r\n");
+            }
         }
         let _ = write!(
             s,

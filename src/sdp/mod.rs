@@ -9,10 +9,11 @@
 //! When an INVITE has no body (a delayed offer) we offer in the 200 (`offer`) and read the
 //! caller's answer from its ACK (`accept_answer`).
 //!
-//! ICE (`a=candidate`, `a=ice-ufrag`, ...), `a=x-ssrc-range`, `a=rtcp-fb` and Lync's
-//! `a=cryptoscale` are ignored, and the answer carries no ICE: a peer whose answer has no ICE
-//! attributes does not do ICE (RFC 5245 §5.1), and Lync then sends media straight to the `c=`/`m=`
-//! address, as it does to any non-ICE gateway.
+//! ICE: an offer with `a=ice-ufrag`/`a=ice-pwd` (Lync's RFC 5245 part; remote users' media
+//! relayed by the A/V Edge) is answered, through [`answer_offer`], as an ICE-lite agent with one
+//! host candidate (the checks themselves are `media::ice`); an offer without ICE gets an answer
+//! without it. The peer's candidates are not read: a lite agent learns the peer's addresses from
+//! its checks. `a=x-ssrc-range`, `a=rtcp-fb` and Lync's `a=cryptoscale` are ignored.
 
 use std::net::SocketAddr;
 
@@ -23,7 +24,8 @@ mod offer;
 mod parse;
 
 pub use answer::{
-    negotiate, negotiate_secure, send_ptime, MediaSecurity, Negotiated, NegotiatedSecure,
+    answer_offer, negotiate, negotiate_secure, send_ptime, LocalMedia, MediaSecurity, Negotiated,
+    NegotiatedSecure,
 };
 pub use crypto::{CryptoAttribute, CryptoError, SrtpKeys};
 pub use multipart::{select_offer, select_offer_for};

@@ -114,5 +114,7 @@ pub fn accept_answer(
     Ok(NegotiatedSecure {
         media: c.negotiated(c.direction.reverse(), answer.to_owned()),
         srtp,
+        // We offer no ICE, so the answer does none (RFC 8839 §4.2.3).
+        ice: None,
     })
 }

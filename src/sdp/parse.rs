@@ -92,6 +92,11 @@ pub struct MediaDescription {
     pub crypto: Vec<CryptoAttribute>,
     /// Why each other `a=crypto` line was skipped (unknown suite, syntax), for 488 reasons.
     pub crypto_skipped: Vec<String>,
+    /// Media-level `a=ice-ufrag` / `a=ice-pwd` (RFC 8839 §5.4; they override the session's).
+    pub ice_ufrag: Option<String>,
+    pub ice_pwd: Option<String>,
+    /// `a=rtcp-mux` (RFC 5761): the peer will send RTCP to the RTP port.
+    pub rtcp_mux: bool,
     /// 1-based line of the `m=` line (for errors).
     pub line: usize,
 }
@@ -126,6 +131,9 @@ pub struct SessionDescription {
     pub connection: Option<IpAddr>,
     /// Session-level direction attribute.
     pub direction: Option<Direction>,
+    /// Session-level `a=ice-ufrag` / `a=ice-pwd`.
+    pub ice_ufrag: Option<String>,
+    pub ice_pwd: Option<String>,
     /// Media sections in order.
     pub media: Vec<MediaDescription>,
 }
@@ -136,6 +144,8 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
         origin: None,
         connection: None,
         direction: None,
+        ice_ufrag: None,
+        ice_pwd: None,
         media: Vec::new(),
     };
     let mut seen_version = false;
@@ -229,6 +239,9 @@ fn parse_media(v: &str, line: usize) -> Result<MediaDescription, String> {
         direction: None,
         crypto: Vec::new(),
         crypto_skipped: Vec::new(),
+        ice_ufrag: None,
+        ice_pwd: None,
+        rtcp_mux: false,
         line,
     })
 }
@@ -243,6 +256,21 @@ fn parse_attribute(sd: &mut SessionDescription, v: &str) {
             Some(m) => m.direction = Some(d),
             None => sd.direction = Some(d),
         }
+        return;
+    }
+    if name == "rtcp-mux" {
+        if let Some(m) = sd.media.last_mut() {
+            m.rtcp_mux = true;
+        }
+        return;
+    }
+    if let (Some(value), "ice-ufrag" | "ice-pwd") = (value, name) {
+        let (ufrag, pwd) = match sd.media.last_mut() {
+            Some(m) => (&mut m.ice_ufrag, &mut m.ice_pwd),
+            None => (&mut sd.ice_ufrag, &mut sd.ice_pwd),
+        };
+        let slot = if name == "ice-ufrag" { ufrag } else { pwd };
+        *slot = Some(value.to_string());
         return;
     }
     let (Some(m), Some(value)) = (sd.media.last_mut(), value) else {

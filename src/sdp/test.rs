@@ -698,3 +698,54 @@ fn a_refused_offer_says_why_in_a_warning() {
     );
     assert_eq!(garbled.unwrap_err().warning(), None);
 }
+
+#[test]
+fn an_ice_offer_gets_an_ice_lite_answer_with_one_host_candidate() {
+    use crate::media::ice::IceCredentials;
+    let ours = IceCredentials {
+        ufrag: "gwUF1234".into(),
+        pwd: "abcdefghijklmnopqrstuvwx".into(),
+    };
+    let (ct, body) = fixture(MULTIPART, true);
+    let offer = select_offer(&ct, &body).unwrap();
+    let local = LocalMedia {
+        addr: LOCAL,
+        port: 40000,
+        session_id: 77,
+        srtp_key: &OUR_KEY,
+        ice: Some(&ours),
+    };
+    let n = answer_offer(&offer, &local, MediaSecurity::SrtpRequired).unwrap();
+    assert_eq!(n.ice.as_ref(), Some(&ours));
+    let a = &n.media.answer;
+    // Session level: we are lite. Media level: our credentials and the RTP socket.
+    let (session, media) = a.split_at(a.find("m=audio").unwrap());
+    assert!(session.contains("\r\na=ice-lite\r\n"), "{a}");
+    assert!(media.contains("\r\na=ice-ufrag:gwUF1234\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"));
+    assert!(
+        media.contains("\r\na=candidate:1 1 UDP 2130706431 192.0.2.10 40000 typ host\r\n"),
+        "{a}"
+    );
+    assert_eq!(
+        a.matches("a=candidate").count(),
+        1,
+        "no RTCP component: {a}"
+    );
+    assert!(!a.contains("rtcp-mux"), "not offered, not answered");
+    // It parses back: our credentials as the peer will read them.
+    let back = parse(a).unwrap();
+    assert_eq!(back.media[0].ice_ufrag.as_deref(), Some("gwUF1234"));
+
+    // rtcp-mux offered: answered. No ICE (or broken credentials) offered: none answered.
+    let muxed = offer.replace("a=rtcp:19885\r\n", "a=rtcp-mux\r\n");
+    let n = answer_offer(&muxed, &local, MediaSecurity::SrtpRequired).unwrap();
+    assert!(n.media.answer.contains("\r\na=rtcp-mux\r\n"));
+    for plain in [
+        offer.replace("a=ice-ufrag:Q7x2\r\n", ""),
+        offer.replace("a=ice-pwd:m0JXrL3FzC1vRkq8PtYw5sHd", "a=ice-pwd:short"),
+    ] {
+        let n = answer_offer(&plain, &local, MediaSecurity::SrtpRequired).unwrap();
+        assert!(n.ice.is_none());
+        assert!(!n.media.answer.contains("ice") && !n.media.answer.contains("candidate"));
+    }
+}

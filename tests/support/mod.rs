@@ -5,6 +5,7 @@
 pub mod dovecot;
 pub mod pcap;
 pub mod sipp;
+pub mod stun;
 
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};

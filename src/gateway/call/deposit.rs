@@ -467,6 +467,7 @@ impl DepositFlow {
             packets_out = media.packets_out(),
             skipped_slots = media.skipped_slots(),
             srtp_failures = media.srtp_failures(),
+            ice_checks = ?media.ice_checks(),
             seconds = started.elapsed().as_secs_f32(),
             "call ended"
         );

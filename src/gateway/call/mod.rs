@@ -29,6 +29,7 @@ use super::Shared;
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::deposit::DepositLimits;
 use crate::media::g711::G711;
+use crate::media::ice::{IceCredentials, IceLite};
 use crate::media::session::{MediaEvent, Session, SessionParams};
 use crate::sdp::SrtpKeys;
 use crate::sip::endpoint::CallId;
@@ -144,11 +145,14 @@ pub(crate) struct MediaSetup {
     pub remote: SocketAddr,
     /// SDES keys when the call uses SRTP (VoIPSecurity Secured, Lync's default).
     pub srtp: Option<SrtpKeys>,
+    /// Our ICE credentials when we answered as an ICE-lite agent (Lync's ICE offers).
+    pub ice: Option<IceCredentials>,
     pub silence_threshold_dbfs: f32,
 }
 
 impl MediaSetup {
-    /// A session for this stream (or, `srtp` false, for a plain-RTP leg to `remote`), its
+    /// A session for this stream (or, `srtp` false, for a plain-RTP leg to `remote`, without
+    /// ICE), its
     /// packet clock starting at `now`; `stream` is our SSRC, first sequence and timestamp.
     pub fn session(
         &self,
@@ -170,6 +174,7 @@ impl MediaSetup {
                     .as_ref()
                     .filter(|_| srtp)
                     .map(|k| (k.inbound(), k.outbound())),
+                ice: self.ice.clone().filter(|_| srtp).map(IceLite::new),
                 silence_threshold_dbfs: self.silence_threshold_dbfs,
                 ssrc: stream.0,
                 sequence: stream.1,
