@@ -45,6 +45,8 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedMessage, MessageError> {
         None => None,
     };
 
+    let um = um_headers(&headers);
+
     Ok(ParsedMessage {
         kind,
         caller,
@@ -55,8 +57,39 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedMessage, MessageError> {
         cut_short,
         subject,
         audio_wav,
+        um,
         headers,
     })
+}
+
+/// The Exchange UM headers, leniently: a repeated one counts once (the first), one that does
+/// not parse is absent.
+fn um_headers(headers: &[(String, String)]) -> UmHeaders {
+    let first = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let owned = |name: &str| first(name).map(str::to_owned);
+    UmHeaders {
+        content_class: owned(H_CONTENT_CLASS),
+        calling_number: owned(H_CALLING_NUMBER),
+        sender_name: owned(H_SENDER_NAME),
+        duration_secs: first(H_VOICE_DURATION).and_then(|v| v.parse().ok()),
+        // [MS-OXOUM] 2.2.5.9: `;`-separated, blanks around names allowed, empty ends too.
+        attachment_order: first(H_ATTACHMENT_ORDER)
+            .map(|v| {
+                v.split(';')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        call_id: owned(H_UM_CALL_ID),
+    }
 }
 
 /// Offset where the body starts, i.e. just after the blank line ending the header section;
