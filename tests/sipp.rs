@@ -18,9 +18,17 @@ use umgw::media::g711::G711;
 use umgw::media::rtp;
 use umgw::store::MessageKind;
 
-#[test]
-fn sipp_deposit_with_history_info_ends_in_maildir() {
-    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+/// A default gateway, and what a caller depositing for alice says (`deposit.pcap` in `work`),
+/// hears (her greeting, then the beep) and how long it listens first.
+struct Deposit {
+    gw: Gateway,
+    work: tempfile::TempDir,
+    spoken: Vec<i16>,
+    greeting: std::sync::Arc<[i16]>,
+    listen_ms: u64,
+}
+
+fn deposit_to_alice() -> Deposit {
     assert!(
         unsafe_is_root(),
         "play_pcap_audio needs root (raw socket); run the test suite as root, as CI does"
@@ -29,11 +37,29 @@ fn sipp_deposit_with_history_info_ends_in_maildir() {
     let work = tempfile::tempdir().unwrap();
     let spoken = test_signal(3000);
     support::pcap::write_deposit_pcap(&work.path().join("deposit.pcap"), &spoken).unwrap();
-
     // The greeting alice's callers hear: composed from the shipped prompts, then the beep.
     let prompts = umgw::gateway::assets::prompts().unwrap();
     let greeting = umgw::gateway::default_greeting(&prompts, "1001");
     let listen_ms = (greeting.len() / 8) as u64 + 250 + 400;
+    Deposit {
+        gw,
+        work,
+        spoken,
+        greeting,
+        listen_ms,
+    }
+}
+
+#[test]
+fn sipp_deposit_with_history_info_ends_in_maildir() {
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    let Deposit {
+        gw,
+        work,
+        spoken,
+        greeting,
+        listen_ms,
+    } = deposit_to_alice();
 
     let rtp_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let rtp_port = rtp_rx.local_addr().unwrap().port().to_string();
@@ -215,6 +241,61 @@ fn sipp_cancel_before_answer() {
     assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
     std::thread::sleep(Duration::from_millis(300));
     assert!(gw.messages("alice").is_empty());
+}
+
+/// A delayed offer (an INVITE without SDP, as SIP trunks send): the gateway's 200 offers, the
+/// ACK answers, and the deposit goes as with an offer (greeting heard at the answer's address,
+/// the caller's audio recorded). An ACK that does not answer gets BYE and leaves nothing.
+#[test]
+fn sipp_delayed_offer_deposit_and_an_ack_without_answer() {
+    let _one = SIPP.lock().unwrap_or_else(|e| e.into_inner());
+    let Deposit {
+        gw,
+        work,
+        spoken,
+        greeting,
+        listen_ms,
+    } = deposit_to_alice();
+    let rtp_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtp_port = rtp_rx.local_addr().unwrap().port().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let heard = rtp_collector(rtp_rx, stop.clone());
+
+    let (ok, log) = run_deposit_scenario(
+        &gw,
+        "deposit_delayed_offer.xml",
+        work.path(),
+        "sip:alice@contoso.com",
+        &rtp_port,
+        listen_ms,
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
+    assert_recording_matches(&spoken, msgs[0].audio_wav.as_ref().expect("audio attached"));
+    let heard = heard.join().unwrap();
+    let (at, corr) = find_played(&heard, &greeting);
+    assert!(
+        corr > 0.95 && at < 10,
+        "greeting heard at the ACK's address: correlation {corr} at frame {at}"
+    );
+
+    let (ok, log) = run_sipp(
+        &gw,
+        "delayed_offer_no_answer.xml",
+        work.path(),
+        &["-key", "called", "sip:carol@contoso.com"],
+    );
+    assert!(ok, "sipp failed:\n{log}\n--- umgw log ---\n{}", gw.log());
+    assert!(
+        gw.log()
+            .contains("the ACK has no usable answer to our offer"),
+        "{}",
+        gw.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(gw.messages("carol").is_empty(), "no message, no notice");
 }
 
 /// Collects the RTP the gateway sends to a socket of ours until `stop` is set; returns the

@@ -122,7 +122,7 @@ pub fn load_files<'a>(
         plans: parsed
             .into_iter()
             .filter(|p| p.ok)
-            .map(|p| p.plan)
+            .map(|p| std::sync::Arc::new(p.plan))
             .collect(),
         warnings: diags,
     })
@@ -132,7 +132,11 @@ pub fn load_files<'a>(
 /// Duplicates within the plan are errors; warnings are dropped on success.
 pub fn load_str(name_for_errors: &Path, text: &str) -> Result<DialPlan, Vec<Diagnostic>> {
     let mut plans = load_files([(name_for_errors, text)])?;
-    plans.plans.pop().ok_or_else(Vec::new)
+    plans
+        .plans
+        .pop()
+        .map(std::sync::Arc::unwrap_or_clone)
+        .ok_or_else(Vec::new)
 }
 
 #[cfg(test)]

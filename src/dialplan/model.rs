@@ -315,14 +315,23 @@ pub enum Route<'a> {
 /// plans that can receive the same call (see `DialPlan::peers`); checked at load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DialPlans {
-    pub(crate) plans: Vec<DialPlan>,
+    /// Shared: a call keeps the plan it was routed by (cheaply) across a reload.
+    pub(crate) plans: Vec<std::sync::Arc<DialPlan>>,
     pub(crate) warnings: Vec<Diagnostic>,
 }
 
 impl DialPlans {
     /// Plans in file-name order.
-    pub fn plans(&self) -> &[DialPlan] {
+    pub fn plans(&self) -> &[std::sync::Arc<DialPlan>] {
         &self.plans
+    }
+
+    /// `plan` (one of these plans, as a route or resolution returned it), to keep.
+    pub fn shared(&self, plan: &DialPlan) -> Option<std::sync::Arc<DialPlan>> {
+        self.plans
+            .iter()
+            .find(|p| std::ptr::eq(p.as_ref(), plan))
+            .cloned()
     }
 
     /// Non-fatal findings from loading (e.g. an E.164 outside the plan's country).
@@ -334,7 +343,7 @@ impl DialPlans {
     pub fn peers(&self) -> impl Iterator<Item = (&DialPlan, &PeerEntry)> {
         self.plans
             .iter()
-            .flat_map(|plan| plan.peers.iter().map(move |peer| (plan, peer)))
+            .flat_map(|plan| plan.peers.iter().map(move |peer| (&**plan, peer)))
     }
 
     /// Mailbox by store `Id` (for MWI re-sends and subscriber access).

@@ -110,9 +110,10 @@ impl DialPlans {
             .plans
             .iter()
             .filter(|p| p.peers.iter().any(|e| e.contains(peer)))
+            .map(|p| &**p)
             .collect();
         let candidates = if listed.is_empty() {
-            self.plans.iter().collect()
+            self.plans.iter().map(|p| &**p).collect()
         } else {
             listed
         };

@@ -3,7 +3,9 @@
 //! greeting → beep → record → store → farewell → hang up. The flow never touches audio, disk or
 //! the network: it takes [`Input`]s with the time they happened and pushes [`Command`]s for the
 //! call shell to execute (play a prompt, start/stop the recorder, store, hang up). Only the
-//! recording step reacts to `#`; the greeting can be skipped with `#` as in Exchange UM.
+//! recording step reacts to `#`. During the greeting, as in Exchange UM and every voice-mail
+//! system: `#` skips to the tone, `*` signs in to this mailbox (subscriber access, PIN asked),
+//! `0` transfers to the plan's operator (back to the tone if that fails).
 
 use std::time::{Duration, Instant};
 
@@ -60,6 +62,10 @@ pub enum EndReason {
     StorageError,
     /// The mailbox is over its quota: nothing was recorded.
     MailboxFull,
+    /// The caller pressed `*` in the greeting to sign in to the mailbox: no message.
+    SignIn,
+    /// The caller pressed `0` in the greeting and reached the operator: no message.
+    Transferred,
 }
 
 /// Something that happened on the call.
@@ -85,6 +91,10 @@ pub enum Input {
     Stored {
         ok: bool,
     },
+    /// The transfer to the operator went through.
+    Transferred,
+    /// The transfer to the operator failed (refused, not answered).
+    TransferFailed,
 }
 
 /// What the shell must do.
@@ -102,6 +112,11 @@ pub enum Command {
     DiscardRecording,
     /// Deposit a message of this kind (with the recording for a voice mail).
     Store(MessageKind),
+    /// The caller signs in to this mailbox (subscriber access); the deposit is over without a
+    /// message.
+    SignIn,
+    /// Transfer the caller to the plan's operator; `Transferred` or `TransferFailed` follows.
+    TransferToOperator,
     HangUp,
 }
 
@@ -109,9 +124,13 @@ pub enum Command {
 enum State {
     Ringing,
     Greeting,
+    /// The caller pressed `0`: waiting to hear whether the operator took the call.
+    Transferring,
     Beep,
     Recording(Recording),
-    Storing { farewell: bool },
+    Storing {
+        farewell: bool,
+    },
     Farewell,
     Done,
 }
@@ -136,6 +155,8 @@ pub struct Deposit {
     kind: Option<MessageKind>,
     /// Over quota: answer with "mailbox full", record nothing.
     full: bool,
+    /// The plan has an operator `0` can reach.
+    operator: bool,
 }
 
 /// Samples of trailing silence kept after the last speech when trimming (200 ms).
@@ -153,7 +174,13 @@ impl Deposit {
             end_reason: None,
             kind: None,
             full: false,
+            operator: false,
         }
+    }
+
+    /// The plan has an operator (call before `Answered`): `0` in the greeting transfers there.
+    pub fn set_operator(&mut self) {
+        self.operator = true;
     }
 
     /// The mailbox is over its quota (call before `Answered`): the caller hears "mailbox
@@ -222,14 +249,17 @@ impl Deposit {
             (State::Recording(r), Input::Tick) if call_over => {
                 self.stop(r, EndReason::MaxLength, out)
             }
-            (State::Greeting | State::Beep, Input::Tick) if call_over => {
+            (State::Greeting | State::Transferring | State::Beep, Input::Tick) if call_over => {
                 out.push(Command::StopPlayback);
                 self.kind = Some(MessageKind::MissedCall);
                 self.end_reason = Some(EndReason::MaxLength);
                 out.push(Command::Store(MessageKind::MissedCall));
                 State::Storing { farewell: true }
             }
-            (State::Ringing | State::Greeting | State::Beep, Input::CallerHungUp) => {
+            (
+                State::Ringing | State::Greeting | State::Transferring | State::Beep,
+                Input::CallerHungUp,
+            ) => {
                 // Hung up before the tone: a missed call, never an empty voice mail.
                 out.push(Command::StopPlayback);
                 self.kind = Some(MessageKind::MissedCall);
@@ -239,6 +269,26 @@ impl Deposit {
             }
             (State::Greeting, Input::Dtmf('#')) => {
                 out.push(Command::StopPlayback);
+                out.push(Command::Play(Prompt::Beep));
+                State::Beep
+            }
+            (State::Greeting, Input::Dtmf('*')) => {
+                out.push(Command::StopPlayback);
+                out.push(Command::SignIn);
+                self.end_reason = Some(EndReason::SignIn);
+                State::Done
+            }
+            (State::Greeting, Input::Dtmf('0')) if self.operator => {
+                out.push(Command::StopPlayback);
+                out.push(Command::TransferToOperator);
+                State::Transferring
+            }
+            (State::Transferring, Input::Transferred) => {
+                self.end_reason = Some(EndReason::Transferred);
+                State::Done
+            }
+            // The operator could not be reached: the caller leaves a message after all.
+            (State::Transferring, Input::TransferFailed) => {
                 out.push(Command::Play(Prompt::Beep));
                 State::Beep
             }
@@ -407,6 +457,60 @@ mod tests {
         assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
         assert!(s.flow.is_done());
         assert_eq!(s.flow.end_reason(), Some(EndReason::Pound));
+    }
+
+    #[test]
+    fn star_in_the_greeting_signs_in_without_a_message() {
+        let mut s = Sim::new();
+        s.send(Input::Answered);
+        assert_eq!(
+            s.send(Input::Dtmf('*')),
+            [Command::StopPlayback, Command::SignIn]
+        );
+        assert!(s.flow.is_done());
+        assert_eq!(s.flow.end_reason(), Some(EndReason::SignIn));
+        assert_eq!(s.flow.kind(), None, "nothing stored");
+    }
+
+    #[test]
+    fn zero_in_the_greeting_reaches_the_operator_or_falls_back_to_the_tone() {
+        // Without an operator, 0 is just a key.
+        let mut s = Sim::new();
+        s.send(Input::Answered);
+        assert!(s.send(Input::Dtmf('0')).is_empty());
+        // With one: the transfer, then its outcome.
+        for (outcome, done) in [(Input::Transferred, true), (Input::TransferFailed, false)] {
+            let mut s = Sim::new();
+            s.flow.set_operator();
+            s.send(Input::Answered);
+            assert_eq!(
+                s.send(Input::Dtmf('0')),
+                [Command::StopPlayback, Command::TransferToOperator]
+            );
+            // Keys mean nothing while the transfer is in progress.
+            assert!(s.send(Input::Dtmf('#')).is_empty());
+            let out = s.send(outcome);
+            assert_eq!(s.flow.is_done(), done);
+            if done {
+                assert!(out.is_empty());
+                assert_eq!(s.flow.end_reason(), Some(EndReason::Transferred));
+            } else {
+                assert_eq!(out, [Command::Play(Prompt::Beep)]);
+                assert_eq!(s.send(Input::PlaybackDone), [Command::StartRecording]);
+            }
+        }
+        // Hanging up while being transferred leaves a missed call.
+        let mut s = Sim::new();
+        s.flow.set_operator();
+        s.send(Input::Answered);
+        s.send(Input::Dtmf('0'));
+        assert_eq!(
+            s.send(Input::CallerHungUp),
+            [
+                Command::StopPlayback,
+                Command::Store(MessageKind::MissedCall)
+            ]
+        );
     }
 
     #[test]

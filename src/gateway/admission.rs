@@ -40,8 +40,9 @@ pub(crate) struct CallPlan {
     pub caller_name: Option<String>,
     /// How media must be protected under the plan's VoIPSecurity.
     pub policy: sdp::MediaSecurity,
-    /// The SDP offer to answer (one part of a Lync multipart body).
-    pub offer: String,
+    /// The SDP offer to answer (one part of a Lync multipart body); `None` for an INVITE
+    /// without a body (a delayed offer: our 200 offers, the ACK answers).
+    pub offer: Option<String>,
 }
 
 /// A call the gateway refuses: the final response to send.
@@ -85,7 +86,8 @@ impl Reject {
                 Diagnostic::MalformedSdp
             }
             sdp::SdpError::UnsupportedBody { .. } => Diagnostic::NotSdp,
-            sdp::SdpError::NoOffer => Diagnostic::NoOffer,
+            // Admission reads offers only; an answer's error has no refusal of its own.
+            sdp::SdpError::BadAnswer { .. } => Diagnostic::for_status(StatusCode(code)),
             sdp::SdpError::NoAudio => Diagnostic::NoAudio,
             sdp::SdpError::NoCommonCodec { .. } => Diagnostic::NoCommonCodec,
             sdp::SdpError::NoSecureMedia { .. } => Diagnostic::NoSecureMedia,
@@ -134,11 +136,25 @@ pub(crate) fn admit(
     let caller = caller_number(message::uri_of(caller_header));
     let caller_name = message::display_name_of(caller_header);
     let (plan, flow) = match plans.route(remote.addr.ip(), &ruri, diverted.as_deref()) {
+        // A user calling their own voice mail (Lync's "Call Voice Mail": their own
+        // `;opaque=app:voicemail` URI, nothing diverting from someone else) signs in, as with
+        // Exchange UM: subscriber access for that mailbox, PIN asked.
+        Route::Deposit(resolved) if diverted.is_none() && is_own(plans, &caller, &resolved) => {
+            info!(mailbox = %resolved.mailbox.id, "a user calling their own voice mail: subscriber access");
+            let flow = FlowSetup::Subscriber {
+                plan: shared(plans, resolved.plan),
+                known: Some(resolved.mailbox.clone()),
+                pilot_uri: ruri.clone(),
+            };
+            (resolved.plan, flow)
+        }
         Route::Deposit(resolved) => (
             resolved.plan,
             FlowSetup::Deposit {
                 mailbox: resolved.mailbox.clone(),
                 limits: deposit_limits(resolved.plan),
+                plan: shared(plans, resolved.plan),
+                called: ruri.clone(),
             },
         ),
         Route::SubscriberAccess { plan } => {
@@ -149,7 +165,7 @@ pub(crate) fn admit(
                 .filter(|r| r.plan.name == plan.name)
                 .map(|r| r.mailbox.clone());
             let flow = FlowSetup::Subscriber {
-                plan: Box::new(plan.clone()),
+                plan: shared(plans, plan),
                 known,
                 pilot_uri: ruri.clone(),
             };
@@ -162,7 +178,7 @@ pub(crate) fn admit(
                 .position(|a| std::ptr::eq(a, attendant))
                 .unwrap_or_default();
             let flow = FlowSetup::Attendant {
-                plan: Box::new(plan.clone()),
+                plan: shared(plans, plan),
                 index,
                 pilot_uri: ruri.clone(),
             };
@@ -192,8 +208,10 @@ pub(crate) fn admit(
     let offer = sdp_offer(request, policy).map_err(|e| Reject::offer(&e))?;
     // Whether the offer can be answered at all; the answer itself is written once the call
     // has its port.
-    sdp::negotiate_secure(&offer, config.media.address, 0, 0, policy, &[0; 30])
-        .map_err(|e| Reject::offer(&e))?;
+    if let Some(offer) = &offer {
+        sdp::negotiate_secure(offer, config.media.address, 0, 0, policy, &[0; 30])
+            .map_err(|e| Reject::offer(&e))?;
+    }
     Ok(CallPlan {
         flow,
         label,
@@ -206,6 +224,28 @@ pub(crate) fn admit(
     })
 }
 
+/// Whether the caller is the user whose mailbox the call reached.
+fn is_own(
+    plans: &DialPlans,
+    caller: &Option<String>,
+    called: &crate::dialplan::Resolved<'_>,
+) -> bool {
+    caller
+        .as_deref()
+        .and_then(|c| plans.resolve(c))
+        .is_some_and(|r| r.plan.name == called.plan.name && r.mailbox.id == called.mailbox.id)
+}
+
+/// The plan a route returned, shared with the call (the routes come from these plans).
+fn shared(
+    plans: &DialPlans,
+    plan: &crate::dialplan::DialPlan,
+) -> std::sync::Arc<crate::dialplan::DialPlan> {
+    plans
+        .shared(plan)
+        .unwrap_or_else(|| std::sync::Arc::new(plan.clone()))
+}
+
 /// How media must be protected under a dial plan's VoIPSecurity. Secured demands SRTP (a plain
 /// RTP offer gets 488). The other modes answer SRTP when that is all the peer offers, since a
 /// Lync pool requires encryption by default and refusing it would fail every call.
@@ -216,13 +256,17 @@ fn media_policy(security: VoipSecurity) -> sdp::MediaSecurity {
     }
 }
 
-/// The SDP offer of an INVITE (one part of a Lync multipart body), or why it cannot be had.
-fn sdp_offer(request: &Message, policy: sdp::MediaSecurity) -> Result<String, sdp::SdpError> {
+/// The SDP offer of an INVITE (one part of a Lync multipart body), `None` when it has no body
+/// (a delayed offer), or why it cannot be had.
+fn sdp_offer(
+    request: &Message,
+    policy: sdp::MediaSecurity,
+) -> Result<Option<String>, sdp::SdpError> {
     if request.body.is_empty() {
-        return Err(sdp::SdpError::NoOffer);
+        return Ok(None);
     }
     let ctype = request.header("Content-Type").unwrap_or("application/sdp");
-    sdp::select_offer_for(ctype, &request.body, policy)
+    sdp::select_offer_for(ctype, &request.body, policy).map(Some)
 }
 
 /// The user a diverted call was for: History-Info (RFC 7044), else Diversion (RFC 5806), else

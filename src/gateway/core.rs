@@ -15,12 +15,13 @@ use rand::{Rng, SeedableRng};
 use tracing::{debug, error, info, info_span, warn, Span};
 
 use super::admission::{self, Conditions, Reject};
-use super::call::deposit::{self, Prepared};
+use super::call::deposit;
 use super::call::{
-    BridgeUpdate, Call, CallContext, CallRequest, CallSignal, CallStart, FlowSetup, MediaSetup,
-    Mwi, TransferUpdate,
+    BridgeUpdate, Call, CallContext, CallRequest, CallSignal, CallStart, FlowSetup, Mwi,
+    TransferUpdate,
 };
 use super::jobs::{Job, JobResult};
+use super::pending::{self, Pending, PendingMedia, PendingState};
 use super::rtp_ports::RtpPorts;
 use super::Shared;
 use crate::config::Config;
@@ -63,29 +64,6 @@ pub(crate) enum CoreAction<S> {
 /// ends the dialog at 64·T1 anyway).
 const ACK_WAIT: Duration = Duration::from_secs(40);
 
-/// A call admitted but not yet running.
-struct Pending<S> {
-    plan: admission::CallPlan,
-    media: MediaSetup,
-    answer: Vec<u8>,
-    socket: Option<S>,
-    sip_call_id: String,
-    peer: SocketAddr,
-    prepared: Option<Box<Prepared>>,
-    state: PendingState,
-    span: Span,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PendingState {
-    /// A deposit's spool entry and greeting are being made.
-    Preparing,
-    /// Ringing until the answer delay is over.
-    Ringing(Instant),
-    /// Answered; waiting for the ACK until then.
-    Answered(Instant),
-}
-
 /// A NOTIFY to send once its transport is ready.
 #[derive(Debug, Clone)]
 pub(crate) struct Notify {
@@ -110,9 +88,9 @@ pub(crate) struct GatewayCore<E: Env> {
     running: HashSet<CallId>,
     /// REFERs in flight, by request, and the call each transfers.
     transfers: HashMap<RequestId, CallId>,
-    /// Second legs of bridged transfers: the leg, the call it serves, and its RTP socket
-    /// until the leg is answered.
-    bridges: HashMap<CallId, (CallId, Option<E::Socket>)>,
+    /// Second legs of bridged transfers: the leg, the call it serves, the codec offered (the
+    /// call's), and its RTP socket until the leg is answered.
+    bridges: HashMap<CallId, (CallId, G711, Option<E::Socket>)>,
     actions: VecDeque<CoreAction<E::Socket>>,
     /// Set on shutdown: new calls get 503; the gateway stops when calls end or at this time.
     draining: Option<Instant>,
@@ -252,7 +230,7 @@ impl<E: Env> GatewayCore<E> {
         let legs: Vec<CallId> = self
             .bridges
             .iter()
-            .filter(|(_, (a, _))| *a == call)
+            .filter(|(_, (a, ..))| *a == call)
             .map(|(b, _)| *b)
             .collect();
         for leg in legs {
@@ -410,7 +388,7 @@ impl<E: Env> GatewayCore<E> {
                 }
             }
             EndpointEvent::RemoteHangup { call } if self.bridges.contains_key(&call) => {
-                if let Some((a, _)) = self.bridges.remove(&call) {
+                if let Some((a, ..)) = self.bridges.remove(&call) {
                     info!(leg = ?call, "second leg hung up");
                     self.signal(a, CallSignal::Bridge(BridgeUpdate::Ended));
                 }
@@ -428,15 +406,20 @@ impl<E: Env> GatewayCore<E> {
             }
             EndpointEvent::OutgoingAnswered { call, sdp } => self.bridge_answered(now, call, &sdp),
             EndpointEvent::OutgoingFailed { call, status } => {
-                if let Some((a, _)) = self.bridges.remove(&call) {
+                if let Some((a, ..)) = self.bridges.remove(&call) {
                     info!(leg = ?call, ?status, "second leg failed");
                     self.signal(a, CallSignal::Bridge(BridgeUpdate::Failed(status)));
                 }
             }
             EndpointEvent::MediaUpdate { call, remote } => match self.pending.get_mut(&call) {
-                Some(p) => p.media.remote = remote,
+                Some(Pending {
+                    media: PendingMedia::Agreed(m),
+                    ..
+                }) => m.remote = remote,
+                Some(_) => {}
                 None => self.signal(call, CallSignal::RemoteMedia(remote)),
             },
+            EndpointEvent::AckAnswer { call, sdp } => self.ack_answer(call, &sdp),
             EndpointEvent::Ended { .. } => {}
             EndpointEvent::TransferProgress { call, status } => {
                 info!(?call, status, "transfer progress (NOTIFY)");
@@ -507,18 +490,18 @@ impl<E: Env> GatewayCore<E> {
         let mut local_key = [0u8; 30];
         self.rng.fill(&mut local_key[..]);
         let session_id = self.rng.gen_range(1..u32::MAX as u64);
-        let negotiated = sdp::negotiate_secure(
-            &plan.offer,
-            local.ip(),
-            local.port(),
+        let described = pending::describe(
+            plan.offer.as_deref(),
+            local,
             session_id,
             plan.policy,
             &local_key,
+            self.config.call.silence_threshold_dbfs,
         );
-        // The answer and the call's `SrtpKeys` hold their own copies.
+        // The SDP and the call's `SrtpKeys` hold their own copies.
         zeroize::Zeroize::zeroize(&mut local_key);
-        let negotiated = match negotiated {
-            Ok(n) => n,
+        let (media, local_sdp) = match described {
+            Ok(d) => d,
             // Admission answered this offer already; only a changed world gets here.
             Err(e) => {
                 drop(socket);
@@ -527,14 +510,18 @@ impl<E: Env> GatewayCore<E> {
                 return self.refuse(now, call, &Reject::unavailable());
             }
         };
-        let srtp = negotiated.srtp;
-        let n = negotiated.media;
-        let codec = n.codec;
-        info!(
-            called = %plan.called, mailbox = %plan.label, plan = %plan.plan_name,
-            caller = ?plan.caller, codec = codec.encoding_name(), remote_media = %n.remote,
-            srtp = srtp.is_some(), "accepting call for voice mail"
-        );
+        match &media {
+            PendingMedia::Agreed(m) => info!(
+                called = %plan.called, mailbox = %plan.label, plan = %plan.plan_name,
+                caller = ?plan.caller, codec = m.codec.encoding_name(), remote_media = %m.remote,
+                srtp = m.srtp.is_some(), "accepting call for voice mail"
+            ),
+            PendingMedia::Offered { srtp_key } => info!(
+                called = %plan.called, mailbox = %plan.label, plan = %plan.plan_name,
+                caller = ?plan.caller, srtp = srtp_key.is_some(),
+                "accepting call for voice mail; the INVITE has no SDP, so our 200 offers"
+            ),
+        }
         self.call_ports.insert(call, vec![local.port()]);
         self.board.call_started(
             call.0,
@@ -546,7 +533,9 @@ impl<E: Env> GatewayCore<E> {
         );
         let sip_call_id = request.call_id().unwrap_or_default().to_owned();
         let preparing = match &plan.flow {
-            FlowSetup::Deposit { mailbox, limits } => {
+            FlowSetup::Deposit {
+                mailbox, limits, ..
+            } => {
                 let caller = deposit::Caller {
                     number: plan.caller.clone(),
                     name: plan.caller_name.clone(),
@@ -566,16 +555,8 @@ impl<E: Env> GatewayCore<E> {
         self.pending.insert(
             call,
             Pending {
-                media: MediaSetup {
-                    codec,
-                    payload_type: n.payload_type,
-                    telephone_event: n.telephone_event,
-                    ptime_ms: n.ptime_ms,
-                    remote: n.remote,
-                    srtp,
-                    silence_threshold_dbfs: self.config.call.silence_threshold_dbfs,
-                },
-                answer: n.answer.into_bytes(),
+                media,
+                local_sdp: local_sdp.into_bytes(),
                 socket: Some(socket),
                 sip_call_id,
                 peer: remote.addr,
@@ -611,8 +592,8 @@ impl<E: Env> GatewayCore<E> {
             return;
         };
         p.state = PendingState::Answered(now + ACK_WAIT);
-        let answer = p.answer.clone();
-        self.endpoint.answer(now, call, answer);
+        let sdp = p.local_sdp.clone();
+        self.endpoint.answer(now, call, sdp);
     }
 
     /// The ACK came: the call runs from now on.
@@ -627,6 +608,17 @@ impl<E: Env> GatewayCore<E> {
         let Some(mut p) = self.pending.remove(&call) else {
             return;
         };
+        let media = match p.media {
+            PendingMedia::Agreed(media) => media,
+            PendingMedia::Offered { .. } => {
+                // RFC 3261 §13.3.1.4: an ACK that does not answer our offer ends the call.
+                p.span
+                    .in_scope(|| warn!("the ACK has no usable answer to our offer: BYE"));
+                self.pending.insert(call, p);
+                self.endpoint.hangup(now, call);
+                return self.drop_pending(now, call);
+            }
+        };
         let Some(socket) = p.socket.take() else {
             return;
         };
@@ -638,7 +630,7 @@ impl<E: Env> GatewayCore<E> {
             peer: p.peer,
             caller: p.plan.caller,
             caller_name: p.plan.caller_name,
-            media: p.media,
+            media,
             shared: self.shared.clone(),
             beep: self.beep.clone(),
         };
@@ -656,6 +648,32 @@ impl<E: Env> GatewayCore<E> {
             call: Box::new(built),
             socket,
         });
+    }
+
+    /// The ACK to our 200 carried SDP: the answer to our offer (a delayed offer), or, for a
+    /// running call, to the offer our 200 made to a re-INVITE without one.
+    fn ack_answer(&mut self, call: CallId, answer: &str) {
+        let Some(p) = self.pending.get_mut(&call) else {
+            if let Some(remote) = sdp::remote_audio(answer) {
+                self.signal(call, CallSignal::RemoteMedia(remote));
+            }
+            return;
+        };
+        let PendingMedia::Offered { srtp_key } = &p.media else {
+            return;
+        };
+        let silence = self.config.call.silence_threshold_dbfs;
+        let _in_call = p.span.enter();
+        match pending::accept_answer(answer, srtp_key.as_deref(), silence) {
+            Ok(m) => {
+                info!(
+                    codec = m.codec.encoding_name(), remote_media = %m.remote,
+                    srtp = m.srtp.is_some(), "the ACK answered our offer"
+                );
+                p.media = PendingMedia::Agreed(m);
+            }
+            Err(e) => warn!(error = %e, "the ACK's SDP does not answer our offer"),
+        }
     }
 
     /// A call that will not run: its port rests, its spool entry goes.
@@ -686,7 +704,7 @@ impl<E: Env> GatewayCore<E> {
         // Released with the call the leg serves.
         self.call_ports.entry(call).or_default().push(local.port());
         let session_id = self.rng.gen_range(1..u32::MAX as u64);
-        let offer = sdp::offer(local.ip(), local.port(), session_id, codec);
+        let offer = sdp::offer(local.ip(), local.port(), session_id, &[codec], None);
         let leg = target
             .parse()
             .ok()
@@ -698,7 +716,7 @@ impl<E: Env> GatewayCore<E> {
         match leg {
             Some(leg) => {
                 info!(?call, ?leg, %target, "calling the transfer target on a second leg");
-                self.bridges.insert(leg, (call, Some(socket)));
+                self.bridges.insert(leg, (call, codec, Some(socket)));
             }
             None => self.signal(call, CallSignal::Bridge(BridgeUpdate::Failed(None))),
         }
@@ -706,14 +724,15 @@ impl<E: Env> GatewayCore<E> {
 
     /// The second leg answered: hand its socket and media address to the call.
     fn bridge_answered(&mut self, now: Instant, leg: CallId, answer: &[u8]) {
-        let Some((a, socket)) = self.bridges.get_mut(&leg) else {
+        let Some((a, codec, socket)) = self.bridges.get_mut(&leg) else {
             return;
         };
-        let a = *a;
+        let (a, codec) = (*a, *codec);
         let remote = std::str::from_utf8(answer).ok().and_then(|text| {
-            sdp::negotiate(text, self.config.media.address, 9, 0)
+            sdp::accept_answer(text, &[codec], None)
+                .map_err(|e| warn!(?leg, error = %e, "second leg's answer refused"))
                 .ok()
-                .map(|n| n.remote)
+                .map(|n| n.media.remote)
         });
         match (remote, socket.take()) {
             (Some(remote), Some(socket)) => {

@@ -11,6 +11,7 @@ mod core;
 mod driver;
 mod jobs;
 mod media_worker;
+mod pending;
 mod rtp_ports;
 mod runner;
 #[cfg(test)]

@@ -114,6 +114,10 @@ pub struct Sim {
     sent: u64,
     rng: StdRng,
     pub impairment: Impairment,
+    /// The caller's SIP arrives over TLS (a connection whose peer was verified), not UDP.
+    pub sip_over_tls: bool,
+    /// Protects the caller's RTP (SRTP), when set.
+    pub caller_srtp: Option<crate::media::srtp::SrtpContext>,
     /// SIP messages the caller received (requests it answered are here too).
     pub sip: VecDeque<Message>,
     /// RTP the caller received.
@@ -166,6 +170,8 @@ impl Sim {
             sent: 0,
             rng: StdRng::seed_from_u64(11),
             impairment: Impairment::NONE,
+            sip_over_tls: false,
+            caller_srtp: None,
             sip: VecDeque::new(),
             rtp: Vec::new(),
             shared,
@@ -181,7 +187,13 @@ impl Sim {
     }
 
     /// The caller sends an RTP packet to `to` at `at` (through the impaired network).
-    pub fn send_rtp(&mut self, to: SocketAddr, bytes: Vec<u8>, at: Instant) {
+    pub fn send_rtp(&mut self, to: SocketAddr, mut bytes: Vec<u8>, at: Instant) {
+        if let Some(srtp) = &mut self.caller_srtp {
+            let len = bytes.len();
+            bytes.resize(len + srtp.tag_len(), 0);
+            let n = srtp.protect(&mut bytes, len).expect("SRTP protect");
+            bytes.truncate(n);
+        }
         let imp = self.impairment;
         if self.rng.gen_bool(imp.loss) {
             return;
@@ -338,8 +350,16 @@ impl Sim {
     fn deliver(&mut self, d: Datagram) {
         let now = self.now;
         if d.to == GATEWAY {
+            let transport = if self.sip_over_tls {
+                Transport::Tls {
+                    conn: 1,
+                    local: GATEWAY,
+                }
+            } else {
+                Transport::Udp { local: GATEWAY }
+            };
             let remote = Remote {
-                transport: Transport::Udp { local: GATEWAY },
+                transport,
                 addr: d.from,
             };
             self.core.handle_sip(now, remote, &d.bytes);

@@ -66,7 +66,11 @@ fn call(sim: &mut Sim, ruri: &str, from: &str, headers: &str) -> (Dialog, Socket
 }
 
 fn answer_media(ok: &Message) -> SocketAddr {
-    let text = std::str::from_utf8(&ok.body).unwrap_or_default();
+    answer_media_in(std::str::from_utf8(&ok.body).unwrap_or_default())
+}
+
+/// The gateway's RTP address in its SDP `text`.
+fn answer_media_in(text: &str) -> SocketAddr {
     let port: u16 = text
         .lines()
         .find_map(|l| l.strip_prefix("m=audio "))
@@ -108,6 +112,18 @@ fn correlation(a: &[i16], b: &[i16], max_lag: isize) -> f64 {
         }
     }
     best
+}
+
+/// Alice's message `id` parsed back from the store, and the samples of its recording.
+fn recorded(sim: &Sim, id: &str) -> (crate::store::message::ParsedMessage, Vec<i16>) {
+    let raw = sim.shared.store.read(&alice(), id).unwrap();
+    let m = crate::store::message::parse(&raw).unwrap();
+    let audio = hound::WavReader::new(m.audio_wav.as_deref().unwrap())
+        .unwrap()
+        .into_samples::<i16>()
+        .map(Result::unwrap)
+        .collect();
+    (m, audio)
 }
 
 fn alice() -> MailboxId {
@@ -152,12 +168,7 @@ fn a_deposit_through_a_lossy_reordering_network_is_recorded() {
     let list = store.list(&alice()).unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].kind, MessageKind::VoiceMail);
-    let m = crate::store::message::parse(&store.read(&alice(), &list[0].id).unwrap()).unwrap();
-    let audio: Vec<i16> = hound::WavReader::new(m.audio_wav.as_deref().unwrap())
-        .unwrap()
-        .into_samples::<i16>()
-        .map(Result::unwrap)
-        .collect();
+    let (m, audio) = recorded(&sim, &list[0].id);
     // Lost packets are silence in place: the message keeps its length and alignment.
     let diff_ms = (audio.len() as i64 - sent.len() as i64).abs() / 8;
     assert!(diff_ms <= 60, "recorded {} ms of 3000", audio.len() / 8);
@@ -269,4 +280,127 @@ fn an_attendant_transfer_refers_the_caller_and_ends_the_call_when_it_succeeds() 
     assert_eq!(bye.call_id(), Some(dialog.call_id.as_str()));
     sim.run_for(Duration::from_millis(200));
     assert_eq!(sim.calls.len(), 0, "the call is over");
+}
+
+/// INVITEs `ruri` over TLS without SDP (a delayed offer) for alice's mailbox; expects a 200
+/// whose body is our offer, and ACKs it with `answer(offer)`. The dialog and the 200's offer.
+fn delayed_call(sim: &mut Sim, answer: impl Fn(&str) -> String) -> (Dialog, String) {
+    let call_id = format!("sim-delayed-{}@caller", sim.rtp.len() + sim.sip.len());
+    let ruri = "sip:vm@contoso.com";
+    sim.send_sip(&format!(
+        "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/TLS {CALLER_SIP};branch=z9hG4bK-d{}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:+14255550199@x>;tag=c1\r\nTo: <{ruri}>\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sips:caller@{CALLER_SIP}>\r\n\
+         History-Info: <sip:alice@contoso.com?Reason=SIP%3Bcause%3D486>;index=1, \
+         <{ruri}>;index=1.1\r\nContent-Length: 0\r\n\r\n",
+        call_id.len()
+    ));
+    let ok = sim.expect_sip(Duration::from_secs(2), |m| {
+        m.status().is_some_and(|s| s >= 200)
+    });
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.header("Content-Type"), Some("application/sdp"));
+    let offer = String::from_utf8(ok.body.clone()).unwrap();
+    let dialog = Dialog {
+        call_id,
+        to: ok.header("To").unwrap_or_default().to_owned(),
+        cseq: 1,
+    };
+    let sdp = answer(&offer);
+    sim.send_sip(&format!(
+        "ACK sip:umgw@{GATEWAY} SIP/2.0\r\nVia: SIP/2.0/TLS {CALLER_SIP};branch=z9hG4bK-ack\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:+14255550199@x>;tag=c1\r\nTo: {}\r\nCall-ID: {}\r\n\
+         CSeq: 1 ACK\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        dialog.to,
+        dialog.call_id,
+        sdp.len()
+    ));
+    (dialog, offer)
+}
+
+/// The caller's SDP answer: audio at `CALLER_RTP` in `proto`, PCMU and telephone-event.
+fn caller_answer(proto: &str, extra: &str) -> String {
+    format!(
+        "v=0\r\no=- 2 2 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio {port} {proto} 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n{extra}a=sendrecv\r\n",
+        ip = CALLER_RTP.ip(),
+        port = CALLER_RTP.port()
+    )
+}
+
+#[test]
+fn a_delayed_offer_under_a_secured_plan_offers_srtp_and_records_through_it() {
+    use crate::media::srtp::{SrtpContext, SrtpSuite};
+    use base64::Engine as _;
+    let secured = plan().replace("Domain =", "VoIPSecurity = \"Secured\"\nDomain =");
+    let mut sim = Sim::new(&secured, &greeting());
+    sim.sip_over_tls = true;
+    let caller_key: [u8; 30] = std::array::from_fn(|i| i as u8 * 7 + 1);
+    let inline = base64::engine::general_purpose::STANDARD.encode(caller_key);
+    let crypto = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{inline}\r\n");
+    let (dialog, offer) = delayed_call(&mut sim, |_| caller_answer("RTP/SAVP", &crypto));
+    assert!(offer.contains(" RTP/SAVP 0 8 101\r\n"), "{offer}");
+    let gateway_key = offer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"))
+        .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
+        .and_then(|k| <[u8; 30]>::try_from(k).ok())
+        .expect("our offer's SDES key");
+    let media = answer_media_in(&offer);
+
+    // The greeting comes SRTP-protected with the key our offer carried.
+    let heard = sim.listen_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    assert!(heard.len() >= 25, "{} packets", heard.len());
+    let mut rx = SrtpContext::from_key_salt(SrtpSuite::AesCm128HmacSha1_80, &gateway_key);
+    for h in &heard {
+        let mut b = h.bytes.clone();
+        let n = rx
+            .unprotect(&mut b)
+            .expect("the gateway's SRTP authenticates");
+        assert_eq!(crate::media::rtp::parse(&b[..n]).unwrap().payload_type, 0);
+    }
+    // What the caller says, protected with the key its answer carried, is recorded.
+    sim.caller_srtp = Some(SrtpContext::from_key_salt(
+        SrtpSuite::AesCm128HmacSha1_80,
+        &caller_key,
+    ));
+    let sent = signal(2000);
+    let (mut seq, mut ts) = (7u16, 0u32);
+    sim.send_audio(media, &sent, &mut seq, &mut ts);
+    sim.press(media, '#', &mut seq, ts);
+    let bye = sim.expect_sip(Duration::from_secs(5), |m| m.method() == Some(&Method::Bye));
+    assert_eq!(bye.call_id(), Some(dialog.call_id.as_str()));
+    let store = &sim.shared.store;
+    let list = store.list(&alice()).unwrap();
+    assert_eq!(list.len(), 1);
+    let (_, audio) = recorded(&sim, &list[0].id);
+    let corr = correlation(&sent, &audio, 200);
+    assert!(corr > 0.9, "correlation {corr}");
+}
+
+#[test]
+fn an_ack_whose_answer_does_not_fit_our_offer_ends_the_call_and_leaves_nothing() {
+    let secured = plan().replace("Domain =", "VoIPSecurity = \"Secured\"\nDomain =");
+    let mut sim = Sim::new(&secured, &greeting());
+    sim.sip_over_tls = true;
+    // We offered SRTP (the plan requires it); the answer is plain RTP.
+    let (dialog, offer) = delayed_call(&mut sim, |_| caller_answer("RTP/AVP", ""));
+    assert!(offer.contains("RTP/SAVP"), "{offer}");
+    let bye = sim.expect_sip(Duration::from_secs(2), |m| m.method() == Some(&Method::Bye));
+    assert_eq!(bye.call_id(), Some(dialog.call_id.as_str()));
+    sim.run_for(Duration::from_secs(2));
+    assert!(sim.rtp.is_empty(), "no media was sent");
+    assert_eq!(sim.calls.len(), 0);
+    assert!(sim.shared.store.list(&alice()).unwrap().is_empty());
+    let left: Vec<_> = std::fs::read_dir(sim.shared.spool.dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "free")
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the deposit's spool entry is gone: {left:?}"
+    );
 }

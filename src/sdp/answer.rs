@@ -1,12 +1,12 @@
 //! The RFC 3264 answer: choosing the audio stream and codec under the dial plan's media
-//! security, writing the answer, and the offer of a bridged transfer's second leg.
+//! security, and writing the answer.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use base64::Engine as _;
 
-use super::crypto::{SrtpKeys, B64};
+use super::crypto::{CryptoAttribute, SrtpKeys, B64};
 use super::parse::{g711, parse, Direction, SessionDescription};
 use super::SdpError;
 use crate::media::g711::G711;
@@ -38,7 +38,8 @@ pub struct Negotiated {
     pub ptime_ms: u32,
     /// Direction we answered with.
     pub direction: Direction,
-    /// The complete SDP answer, CRLF line endings.
+    /// The complete SDP answer, CRLF line endings: ours to an offer ([`negotiate_secure`]), or
+    /// the peer's to our offer ([`super::accept_answer`]).
     pub answer: String,
 }
 
@@ -75,19 +76,6 @@ pub fn negotiate(
     Ok(n.media)
 }
 
-/// An RTP/AVP offer of one G.711 codec (at its static payload type) and telephone-event/8000
-/// (101): what the gateway sends on the second leg of a bridged transfer, in the codec of the
-/// first leg so packets can be relayed without transcoding.
-pub fn offer(local_addr: IpAddr, local_port: u16, session_id: u64, codec: G711) -> String {
-    let (pt, name) = (codec.payload_type(), codec.encoding_name());
-    let ip = if local_addr.is_ipv4() { "IP4" } else { "IP6" };
-    format!(
-        "v=0\r\no=umgw {session_id} 1 IN {ip} {local_addr}\r\ns=umgw\r\nc=IN {ip} {local_addr}\r\n\
-         t=0 0\r\nm=audio {local_port} RTP/AVP {pt} 101\r\na=rtpmap:{pt} {name}/8000\r\n\
-         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n"
-    )
-}
-
 /// The packet time (ms) we send in: 20 ms unless the offer asks for another with `a=ptime` or
 /// caps it below 20 with `a=maxptime`; within what the pacer supports (10-120 ms in 10 ms
 /// steps, [`crate::media::pacer`]). What we receive is whatever the peer sends, 10-120 ms.
@@ -114,6 +102,69 @@ pub fn negotiate_secure(
     local_key: &[u8; 30],
 ) -> Result<NegotiatedSecure, SdpError> {
     let sd = parse(offer)?;
+    let c = choose(&sd, policy)?;
+    let direction = c.direction.reverse();
+    let srtp = c.crypto.map(|k| SrtpKeys {
+        tag: k.tag,
+        suite: k.suite,
+        remote_key: k.key_salt,
+        local_key: *local_key,
+    });
+    let answer = write_answer(&AnswerParts {
+        sd: &sd,
+        idx: c.idx,
+        local_addr,
+        local_port,
+        session_id,
+        payload_type: c.payload_type,
+        codec: c.codec,
+        telephone_event: c.telephone_event,
+        ptime_ms: c.ptime_ms,
+        direction,
+        srtp: srtp.as_ref(),
+    });
+    Ok(NegotiatedSecure {
+        media: c.negotiated(direction, answer),
+        srtp,
+    })
+}
+
+/// The audio stream of a description we take, and how: see [`negotiate_secure`].
+pub(super) struct Choice<'a> {
+    /// Index of the stream among the description's `m=` lines.
+    pub idx: usize,
+    pub payload_type: u8,
+    pub codec: G711,
+    /// The `a=crypto` line used, when the stream is RTP/SAVP.
+    pub crypto: Option<&'a CryptoAttribute>,
+    pub telephone_event: Option<u8>,
+    /// Where the description's author receives the stream.
+    pub remote: SocketAddr,
+    pub ptime_ms: u32,
+    /// The stream's direction as the description states it (its author's view).
+    pub direction: Direction,
+}
+
+impl Choice<'_> {
+    /// What was agreed, as we send: `direction` is ours, `sdp` the description that closed it.
+    pub fn negotiated(&self, direction: Direction, sdp: String) -> Negotiated {
+        Negotiated {
+            payload_type: self.payload_type,
+            codec: self.codec,
+            telephone_event: self.telephone_event,
+            remote: self.remote,
+            ptime_ms: self.ptime_ms,
+            direction,
+            answer: sdp,
+        }
+    }
+}
+
+/// Picks the audio stream and codec of `sd` under `policy`, or says why none can be served.
+pub(super) fn choose(
+    sd: &SessionDescription,
+    policy: MediaSecurity,
+) -> Result<Choice<'_>, SdpError> {
     let audio: Vec<usize> = (0..sd.media.len())
         .filter(|&i| sd.media[i].media.eq_ignore_ascii_case("audio") && sd.media[i].port != 0)
         .collect();
@@ -193,42 +244,16 @@ pub fn negotiate_secure(
             line: m.line,
             why: "no c= line for the audio stream".to_string(),
         })?;
-    let direction = m
-        .direction
-        .or(sd.direction)
-        .unwrap_or(Direction::SendRecv)
-        .reverse();
-    let ptime_ms = send_ptime(m.ptime, m.maxptime);
-    let srtp = crypto.map(|c| SrtpKeys {
-        tag: c.tag,
-        suite: c.suite,
-        remote_key: c.key_salt,
-        local_key: *local_key,
-    });
-    let answer = write_answer(&AnswerParts {
-        sd: &sd,
+    let direction = m.direction.or(sd.direction).unwrap_or(Direction::SendRecv);
+    Ok(Choice {
         idx,
-        local_addr,
-        local_port,
-        session_id,
         payload_type,
         codec,
+        crypto,
         telephone_event,
-        ptime_ms,
+        remote: SocketAddr::new(remote_ip, m.port),
+        ptime_ms: send_ptime(m.ptime, m.maxptime),
         direction,
-        srtp: srtp.as_ref(),
-    });
-    Ok(NegotiatedSecure {
-        media: Negotiated {
-            payload_type,
-            codec,
-            telephone_event,
-            remote: SocketAddr::new(remote_ip, m.port),
-            ptime_ms,
-            direction,
-            answer,
-        },
-        srtp,
     })
 }
 

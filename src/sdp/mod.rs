@@ -6,6 +6,9 @@
 //! answer depends on (`v=`, `c=`, `m=`) and lenient about attributes: an
 //! unparsable `a=` line in a stream we do not use must not fail the call.
 //!
+//! When an INVITE has no body (a delayed offer) we offer in the 200 (`offer`) and read the
+//! caller's answer from its ACK (`accept_answer`).
+//!
 //! ICE (`a=candidate`, `a=ice-ufrag`, ...), `a=x-ssrc-range`, `a=rtcp-fb` and Lync's
 //! `a=cryptoscale` are ignored, and the answer carries no ICE: a peer whose answer has no ICE
 //! attributes does not do ICE (RFC 5245 §5.1), and Lync then sends media straight to the `c=`/`m=`
@@ -16,13 +19,15 @@ use std::net::SocketAddr;
 mod answer;
 mod crypto;
 mod multipart;
+mod offer;
 mod parse;
 
 pub use answer::{
-    negotiate, negotiate_secure, offer, send_ptime, MediaSecurity, Negotiated, NegotiatedSecure,
+    negotiate, negotiate_secure, send_ptime, MediaSecurity, Negotiated, NegotiatedSecure,
 };
 pub use crypto::{CryptoAttribute, CryptoError, SrtpKeys};
 pub use multipart::{select_offer, select_offer_for};
+pub use offer::{accept_answer, offer, OFFER_CRYPTO_TAG, OFFER_SUITE, OFFER_TELEPHONE_EVENT};
 pub use parse::{parse, Direction, MediaDescription, RtpMap, SessionDescription};
 
 /// Why an offer could not be parsed or answered.
@@ -37,9 +42,6 @@ pub enum SdpError {
         /// What is wrong.
         why: String,
     },
-    /// The INVITE carries no body: a delayed offer, which we do not serve (answer 488).
-    #[error("INVITE without SDP offer (delayed offer is not supported)")]
-    NoOffer,
     /// No `m=audio` line with a non-zero port (answer 488).
     #[error("SDP offer has no audio stream")]
     NoAudio,
@@ -58,6 +60,12 @@ pub enum SdpError {
     NoSecureMedia {
         /// What was offered, with why each audio stream was refused.
         offered: String,
+    },
+    /// The answer to our offer does not fit it (the call ends with BYE).
+    #[error("SDP answer does not fit our offer: {why}")]
+    BadAnswer {
+        /// What is wrong.
+        why: String,
     },
     /// The INVITE body is not SDP, or a multipart body holds no SDP part (answer 415).
     #[error("no application/sdp body in Content-Type {content_type:?}")]
@@ -79,7 +87,7 @@ impl SdpError {
         match self {
             SdpError::Malformed { .. } | SdpError::BadMultipart { .. } => 400,
             SdpError::UnsupportedBody { .. } => 415,
-            SdpError::NoOffer
+            SdpError::BadAnswer { .. }
             | SdpError::NoAudio
             | SdpError::NoCommonCodec { .. }
             | SdpError::NoSecureMedia { .. } => 488,
@@ -88,14 +96,14 @@ impl SdpError {
 
     /// RFC 3261 §20.43 warn-code and text for a 488, saying what was wrong with the offer:
     /// 304 "Media type not available" when it has no audio, 305 "Incompatible media format"
-    /// when its audio is in no form we serve (codec, or SRTP required), 399 for no offer at all.
-    /// `None` for errors that are not a 488.
+    /// when its audio is in no form we serve (codec, or SRTP required).
+    /// `None` for errors that are not a 488, and for a bad answer (nothing responds to an ACK).
     pub fn warning(&self) -> Option<(u16, String)> {
         let code = match self {
             SdpError::NoAudio => 304,
             SdpError::NoCommonCodec { .. } | SdpError::NoSecureMedia { .. } => 305,
-            SdpError::NoOffer => 399,
             SdpError::Malformed { .. }
+            | SdpError::BadAnswer { .. }
             | SdpError::UnsupportedBody { .. }
             | SdpError::BadMultipart { .. } => return None,
         };

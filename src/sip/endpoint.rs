@@ -81,6 +81,9 @@ pub enum EndpointEvent {
     },
     /// The caller acknowledged our 200: media may start.
     Acked { call: CallId },
+    /// The first ACK for a 2xx of ours carried SDP: the answer to the offer that 2xx made
+    /// (the INVITE or re-INVITE had none). Comes before the call's `Acked`.
+    AckAnswer { call: CallId, sdp: String },
     /// The caller cancelled before we answered (487 already sent).
     Cancelled { call: CallId },
     /// The caller sent BYE (200 already sent).

@@ -461,6 +461,8 @@ pub struct Ua {
     last_invite: Option<String>,
     /// Sequence number of the next RFC 4733 packet.
     dtmf_seq: std::sync::atomic::AtomicU16,
+    /// Who calls (the From header's name-addr); [`CALLER`] unless a test says otherwise.
+    pub from: String,
 }
 
 impl Ua {
@@ -479,6 +481,7 @@ impl Ua {
             invite_branch: String::new(),
             last_invite: None,
             dtmf_seq: std::sync::atomic::AtomicU16::new(5000),
+            from: CALLER.to_owned(),
         }
     }
 
@@ -553,12 +556,13 @@ impl Ua {
         self.invite_branch = self.branch();
         let text = format!(
             "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={b}\r\nMax-Forwards: 70\r\n\
-             From: {CALLER};tag={ft}\r\nTo: <{ruri}>\r\nCall-ID: {cid}\r\nCSeq: 1 INVITE\r\n\
+             From: {from};tag={ft}\r\nTo: <{ruri}>\r\nCall-ID: {cid}\r\nCSeq: 1 INVITE\r\n\
              Contact: <sip:bob@{l}>\r\n{extra}Content-Type: application/sdp\r\n\
              Content-Length: {len}\r\n\r\n{sdp}",
             l = self.local(),
             b = self.invite_branch,
             ft = self.from_tag,
+            from = self.from,
             cid = self.call_id,
             len = sdp.len()
         );
@@ -633,11 +637,12 @@ impl Ua {
         };
         let text = format!(
             "ACK sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch}\r\nMax-Forwards: 70\r\n\
-             From: {CALLER};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 1 ACK\r\n\
+             From: {from};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 1 ACK\r\n\
              Content-Length: 0\r\n\r\n",
             gw = self.gw,
             l = self.local(),
             ft = self.from_tag,
+            from = self.from,
             cid = self.call_id,
         );
         self.send(&text);
@@ -646,11 +651,12 @@ impl Ua {
     pub fn cancel(&mut self, ruri: &str) {
         let text = format!(
             "CANCEL {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={b}\r\nMax-Forwards: 70\r\n\
-             From: {CALLER};tag={ft}\r\nTo: <{ruri}>\r\nCall-ID: {cid}\r\nCSeq: 1 CANCEL\r\n\
+             From: {from};tag={ft}\r\nTo: <{ruri}>\r\nCall-ID: {cid}\r\nCSeq: 1 CANCEL\r\n\
              Content-Length: 0\r\n\r\n",
             l = self.local(),
             b = self.invite_branch,
             ft = self.from_tag,
+            from = self.from,
             cid = self.call_id,
         );
         self.send(&text);
@@ -661,11 +667,12 @@ impl Ua {
         let branch = self.branch();
         let text = format!(
             "BYE sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch}\r\nMax-Forwards: 70\r\n\
-             From: {CALLER};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 2 BYE\r\n\
+             From: {from};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 2 BYE\r\n\
              Content-Length: 0\r\n\r\n",
             gw = self.gw,
             l = self.local(),
             ft = self.from_tag,
+            from = self.from,
             cid = self.call_id,
         );
         self.send(&text);

@@ -95,10 +95,29 @@ pub fn run_deposit(
     rtp_port: &str,
     listen_ms: u64,
 ) -> (bool, String) {
+    run_deposit_scenario(
+        gw,
+        "deposit_history_info.xml",
+        cwd,
+        called,
+        rtp_port,
+        listen_ms,
+    )
+}
+
+/// [`run_deposit`] with another scenario taking the same keys.
+pub fn run_deposit_scenario(
+    gw: &Gateway,
+    xml: &str,
+    cwd: &Path,
+    called: &str,
+    rtp_port: &str,
+    listen_ms: u64,
+) -> (bool, String) {
     let listen = listen_ms.to_string();
     run_sipp(
         gw,
-        "deposit_history_info.xml",
+        xml,
         cwd,
         &[
             "-key", "called", called, "-key", "rtp_port", rtp_port, "-d", &listen,

@@ -31,7 +31,7 @@ enum Outcome {
 /// The auto-attendant part of a call.
 #[derive(Debug)]
 pub(crate) struct AttendantFlow {
-    plan: Box<DialPlan>,
+    plan: Arc<DialPlan>,
     pilot_uri: String,
     flow: Attendant,
     out: Vec<Command>,
@@ -46,7 +46,7 @@ impl AttendantFlow {
     pub fn start(
         io: &mut Io<'_>,
         now: Instant,
-        plan: Box<DialPlan>,
+        plan: Arc<DialPlan>,
         index: usize,
         pilot_uri: String,
     ) -> Option<Self> {
@@ -120,6 +120,8 @@ impl AttendantFlow {
             Outcome::Deposit(mailbox) => Transition::Deposit {
                 mailbox,
                 limits: crate::gateway::call::deposit_limits(&self.plan),
+                plan: self.plan.clone(),
+                called: self.pilot_uri.clone(),
             },
             Outcome::Bridged(leg, remote) => Transition::Bridge { leg, remote },
         }

@@ -10,14 +10,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::{debug, error, info, warn};
 
-use super::{mailbox_address, CallContext, CallRequest, Event, Io, Mwi, Transition};
-use crate::dialplan::MailboxEntry;
+use super::transfer::{refer_target, PendingTransfer, TransferResult};
+use super::{mailbox_address, CallContext, CallRequest, DepositTarget, Event, Io, Mwi, Transition};
+use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
 use crate::gateway::jobs::{Job, JobResult};
 use crate::gateway::spool::{SpoolEntry, SpoolMeta};
 use crate::gateway::Shared;
 use crate::media::recorder::Recorder;
 use crate::media::session::{MediaEvent, Session};
+use crate::sip::endpoint::CallId;
 use crate::store::{GreetingKind, MailboxId, MessageKind, NewMessage};
 use crate::telemetry;
 
@@ -123,6 +125,13 @@ pub(crate) struct StoreOutcome {
 #[derive(Debug)]
 pub(crate) struct DepositFlow {
     mailbox: MailboxEntry,
+    plan: std::sync::Arc<DialPlan>,
+    /// The URI the caller called (a transfer's host when the plan names no domain).
+    called: String,
+    /// `0` in the greeting: the transfer to the operator, and its bridged leg if it came to
+    /// that.
+    transfer: Option<PendingTransfer>,
+    bridged: Option<(CallId, std::net::SocketAddr)>,
     received: SystemTime,
     flow: Deposit,
     out: Vec<Command>,
@@ -140,20 +149,27 @@ pub(crate) struct DepositFlow {
 
 impl DepositFlow {
     /// The deposit, answered at `now`: the greeting starts.
-    pub fn start(
-        io: &mut Io<'_>,
-        now: Instant,
-        prepared: Prepared,
-        mailbox: MailboxEntry,
-        limits: DepositLimits,
-    ) -> Self {
+    pub fn start(io: &mut Io<'_>, now: Instant, prepared: Prepared, target: DepositTarget) -> Self {
+        let DepositTarget {
+            mailbox,
+            limits,
+            plan,
+            called,
+        } = target;
         let mut flow = Deposit::new(limits);
         if prepared.mailbox_full {
             flow.set_mailbox_full();
         }
+        if plan.operator_extension.is_some() {
+            flow.set_operator();
+        }
         let (spool, idle) = prepared.spool;
         let mut d = DepositFlow {
             mailbox,
+            plan,
+            called,
+            transfer: None,
+            bridged: None,
             received: prepared.received,
             flow,
             out: Vec::new(),
@@ -170,7 +186,7 @@ impl DepositFlow {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.flow.poll_timeout()
+        PendingTransfer::earliest(self.flow.poll_timeout(), self.transfer.as_ref())
     }
 
     /// Feeds one event to the flow and carries out what it asks.
@@ -198,18 +214,75 @@ impl DepositFlow {
                 }
                 Some(Input::Stored { ok: outcome.ok })
             }
-            Event::Tick => Some(Input::Tick),
-            Event::Job(_) | Event::Transfer(_) | Event::Bridge(_) => None,
+            Event::Tick => {
+                if self.transfer.take_if(|t| t.expired(now)).is_some() {
+                    self.flow.handle(now, Input::TransferFailed, &mut self.out);
+                }
+                Some(Input::Tick)
+            }
+            news @ (Event::Transfer(_) | Event::Bridge(_)) => {
+                let codec = io.media.codec();
+                let result =
+                    PendingTransfer::news(&mut self.transfer, now, codec, news, io.requests);
+                self.settle(io, result)
+            }
+            Event::Job(_) => None,
         };
         if let Some(input) = input {
             self.flow.handle(now, input, &mut self.out);
             self.execute(io, now);
         }
-        if self.flow.is_done() {
-            Transition::Done
-        } else {
-            Transition::Stay
+        if !self.flow.is_done() {
+            return Transition::Stay;
         }
+        match self.flow.end_reason() {
+            // No message: the spool entry made for it goes.
+            Some(EndReason::SignIn) => {
+                io.jobs.extend(self.discard());
+                Transition::SignIn {
+                    mailbox: self.mailbox.clone(),
+                    plan: self.plan.clone(),
+                    called: self.called.clone(),
+                }
+            }
+            Some(EndReason::Transferred) => {
+                io.jobs.extend(self.discard());
+                match self.bridged {
+                    Some((leg, remote)) => Transition::Bridge { leg, remote },
+                    None => Transition::Done,
+                }
+            }
+            _ => Transition::Done,
+        }
+    }
+
+    /// What the operator transfer's outcome means for the flow, once known.
+    fn settle(&mut self, io: &mut Io<'_>, result: Option<TransferResult>) -> Option<Input> {
+        let result = result?;
+        self.transfer = None;
+        Some(match result {
+            TransferResult::Done => {
+                // RFC 5589 §6: the transferor ends its dialog once told of success.
+                io.requests.push(CallRequest::HangUp);
+                Input::Transferred
+            }
+            TransferResult::Bridged { leg, remote } => {
+                self.bridged = Some((leg, remote));
+                Input::Transferred
+            }
+            TransferResult::Failed => Input::TransferFailed,
+        })
+    }
+
+    /// The spool entry of a deposit that ends without a message, emptied and removed.
+    fn discard(&mut self) -> Option<Job> {
+        let entry = self.spool.take()?;
+        let recorder = self.idle.take();
+        Some(Job::new(move || {
+            drop(recorder);
+            entry.remove();
+            JobResult::Done
+        }))
     }
 
     fn execute(&mut self, io: &mut Io<'_>, now: Instant) {
@@ -264,6 +337,22 @@ impl DepositFlow {
                 }
             }
             Command::Store(kind) => io.jobs.push(self.store(io.cx, io.media, kind)),
+            // The flow is over; `handle` turns it into subscriber access on this call.
+            Command::SignIn => {}
+            Command::TransferToOperator => {
+                let Some(operator) = self.plan.operator_extension.clone() else {
+                    self.flow.handle(now, Input::TransferFailed, &mut self.out);
+                    return;
+                };
+                let refer_to = refer_target(&self.plan, &operator, &self.called);
+                self.transfer = Some(PendingTransfer::start(
+                    now,
+                    operator,
+                    refer_to,
+                    &self.called,
+                    io.requests,
+                ));
+            }
             Command::HangUp => io.requests.push(CallRequest::HangUp),
         }
     }
@@ -356,6 +445,8 @@ impl DepositFlow {
     pub fn report(&self, media: &Session, started: Instant) {
         let stats = media.stats();
         let outcome = match (self.flow.kind(), self.flow.end_reason()) {
+            (_, Some(EndReason::SignIn)) => "signed_in",
+            (_, Some(EndReason::Transferred)) => "transferred",
             (_, Some(EndReason::StorageError)) => "failed",
             (_, Some(EndReason::MailboxFull)) => "mailbox_full",
             (Some(MessageKind::VoiceMail), _) => "voicemail",

@@ -76,21 +76,24 @@ pub(crate) enum TransferUpdate {
 /// The call flow to run once the call is up.
 #[derive(Debug, Clone)]
 pub(crate) enum FlowSetup {
-    /// Leave a message for this mailbox.
+    /// Leave a message for this mailbox of `plan`, called through `called` (the greeting's
+    /// keys reach the plan's operator or sign in to the mailbox).
     Deposit {
         mailbox: MailboxEntry,
         limits: DepositLimits,
+        plan: Arc<DialPlan>,
+        called: String,
     },
     /// Subscriber access through a pilot of this plan; `known` is the caller's own mailbox
     /// when caller ID identifies one.
     Subscriber {
-        plan: Box<DialPlan>,
+        plan: Arc<DialPlan>,
         known: Option<MailboxEntry>,
         pilot_uri: String,
     },
     /// Auto attendant `index` of `plan`, reached through `pilot_uri`.
     Attendant {
-        plan: Box<DialPlan>,
+        plan: Arc<DialPlan>,
         index: usize,
         pilot_uri: String,
     },
@@ -246,10 +249,18 @@ pub(crate) enum Transition {
     Stay,
     /// The call is over.
     Done,
-    /// Leave a message for `mailbox` on this call.
+    /// Leave a message for `mailbox` of `plan` on this call.
     Deposit {
         mailbox: MailboxEntry,
         limits: DepositLimits,
+        plan: Arc<DialPlan>,
+        called: String,
+    },
+    /// The caller signs in to `mailbox` (subscriber access on this call).
+    SignIn {
+        mailbox: MailboxEntry,
+        plan: Arc<DialPlan>,
+        called: String,
     },
     /// Relay media to the second leg that answered.
     Bridge {
@@ -270,12 +281,21 @@ pub(crate) struct Io<'a> {
 enum Flow {
     Deposit(Box<DepositFlow>),
     /// The caller chose a mailbox in the attendant: its deposit is being prepared.
-    Preparing(Box<(MailboxEntry, DepositLimits)>),
+    Preparing(Box<DepositTarget>),
     Subscriber(Box<SubscriberFlow>),
     Attendant(Box<AttendantFlow>),
     /// A transfer answered on a second leg: media is relayed until either side hangs up.
     Bridged(Box<Bridge>),
     Over,
+}
+
+/// Who a deposit is for: the mailbox, its plan's limits, the plan, the URI called.
+#[derive(Debug)]
+pub(crate) struct DepositTarget {
+    pub mailbox: MailboxEntry,
+    pub limits: DepositLimits,
+    pub plan: Arc<DialPlan>,
+    pub called: String,
 }
 
 /// The second leg of a bridged transfer: plain RTP on the operator's network, with a session
@@ -337,9 +357,25 @@ impl Call {
             jobs: &mut call.jobs,
         };
         call.flow = match (flow, prepared) {
-            (FlowSetup::Deposit { mailbox, limits }, Some(prepared)) => Flow::Deposit(Box::new(
-                DepositFlow::start(&mut io, now, *prepared, mailbox, limits),
-            )),
+            (
+                FlowSetup::Deposit {
+                    mailbox,
+                    limits,
+                    plan,
+                    called,
+                },
+                Some(prepared),
+            ) => Flow::Deposit(Box::new(DepositFlow::start(
+                &mut io,
+                now,
+                *prepared,
+                DepositTarget {
+                    mailbox,
+                    limits,
+                    plan,
+                    called,
+                },
+            ))),
             (FlowSetup::Deposit { .. }, None) => {
                 // The core prepares every deposit before answering; nothing to record into.
                 tracing::error!("deposit call without a spool entry");
@@ -452,11 +488,10 @@ impl Call {
                 let Flow::Preparing(next) = std::mem::replace(&mut self.flow, Flow::Over) else {
                     return;
                 };
-                let (mailbox, limits) = *next;
                 match prepared {
                     Some(p) => {
                         let mut io = self.io();
-                        let d = DepositFlow::start(&mut io, now, *p, mailbox, limits);
+                        let d = DepositFlow::start(&mut io, now, *p, *next);
                         self.flow = Flow::Deposit(Box::new(d));
                         if self.caller_gone {
                             // Gone while the deposit was prepared: a missed-call notice.
@@ -584,7 +619,21 @@ impl Call {
                 }
                 self.flow = Flow::Over;
             }
-            Transition::Deposit { mailbox, limits } => {
+            Transition::SignIn {
+                mailbox,
+                plan,
+                called,
+            } => {
+                info!(mailbox = %mailbox.id, "the caller signs in from the greeting");
+                let s = SubscriberFlow::start(&mut self.io(), now, plan, Some(mailbox), called);
+                self.flow = Flow::Subscriber(Box::new(s));
+            }
+            Transition::Deposit {
+                mailbox,
+                limits,
+                plan,
+                called,
+            } => {
                 info!(mailbox = %mailbox.id, "auto attendant hands the caller to voice mail");
                 let caller = deposit::Caller {
                     number: self.cx.caller.clone(),
@@ -598,7 +647,12 @@ impl Call {
                     &caller,
                     self.rng.gen(),
                 ));
-                self.flow = Flow::Preparing(Box::new((mailbox, limits)));
+                self.flow = Flow::Preparing(Box::new(DepositTarget {
+                    mailbox,
+                    limits,
+                    plan,
+                    called,
+                }));
             }
             Transition::Bridge { leg, remote } => {
                 let media = self.cx.media.session(now, remote, false, self.leg_stream);

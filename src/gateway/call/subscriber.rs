@@ -51,7 +51,7 @@ fn job(work: impl FnOnce() -> (Input, Option<Loaded>) + Send + 'static) -> Job {
 /// The subscriber-access part of a call.
 #[derive(Debug)]
 pub(crate) struct SubscriberFlow {
-    plan: Box<DialPlan>,
+    plan: Arc<DialPlan>,
     pilot_uri: String,
     flow: Subscriber,
     mailbox: Option<MailboxEntry>,
@@ -75,7 +75,7 @@ impl SubscriberFlow {
     pub fn start(
         io: &mut Io<'_>,
         now: Instant,
-        plan: Box<DialPlan>,
+        plan: Arc<DialPlan>,
         known: Option<MailboxEntry>,
         pilot_uri: String,
     ) -> Self {

@@ -55,8 +55,6 @@ pub enum Diagnostic {
     NotSdp,
     /// 400: the SDP offer or its multipart body does not parse.
     MalformedSdp,
-    /// 488: an INVITE without an SDP offer.
-    NoOffer,
     /// 488: the offer has no audio stream.
     NoAudio,
     /// 488: no codec in common (we serve PCMU and PCMA).
@@ -69,7 +67,7 @@ pub enum Diagnostic {
 
 impl Diagnostic {
     /// Every diagnostic, in code order (for the table in docs/OPERATIONS.md).
-    pub const ALL: [Diagnostic; 25] = [
+    pub const ALL: [Diagnostic; 24] = [
         Diagnostic::MalformedRequest,
         Diagnostic::MessageTooLarge,
         Diagnostic::VersionNotSupported,
@@ -90,7 +88,6 @@ impl Diagnostic {
         Diagnostic::TlsRequired,
         Diagnostic::NotSdp,
         Diagnostic::MalformedSdp,
-        Diagnostic::NoOffer,
         Diagnostic::NoAudio,
         Diagnostic::NoCommonCodec,
         Diagnostic::NoSecureMedia,
@@ -153,7 +150,6 @@ impl Diagnostic {
             Diagnostic::TlsRequired => (15831, "Dial plan requires TLS"),
             Diagnostic::NotSdp => (15840, "Body is not SDP"),
             Diagnostic::MalformedSdp => (15841, "Malformed SDP offer"),
-            Diagnostic::NoOffer => (15842, "No SDP offer"),
             Diagnostic::NoAudio => (15843, "SDP offer has no audio stream"),
             Diagnostic::NoCommonCodec => (15844, "No codec in common"),
             Diagnostic::NoSecureMedia => (15845, "Dial plan requires SRTP; none offered"),

@@ -287,6 +287,16 @@ impl Endpoint {
             return;
         };
         if let Some(InviteEntry { tx, .. }) = self.invites.get_mut(&tx_key) {
+            // The first ACK's SDP answers the offer our 2xx made (the INVITE had none); it is
+            // reported before `Acked`, which starts the call.
+            if tx.awaits_ack() && !msg.body.is_empty() {
+                match sdp_part(msg) {
+                    Some(sdp) => self
+                        .events
+                        .push_back(EndpointEvent::AckAnswer { call, sdp }),
+                    None => debug!(?call, "ACK body holds no SDP"),
+                }
+            }
             tx.handle_ack(now);
             self.drain_invite(now, &tx_key);
         }
@@ -456,12 +466,16 @@ pub(super) fn unhandled(method: &Method) -> StatusCode {
     }
 }
 
-/// Where a re-INVITE's offer wants our audio sent: its SDP (the part we would answer, for a
-/// multipart body) read by [`crate::sdp::remote_audio`].
+/// Where a re-INVITE's offer wants our audio sent: its SDP read by
+/// [`crate::sdp::remote_audio`].
 fn offered_audio(msg: &Message) -> Option<std::net::SocketAddr> {
+    crate::sdp::remote_audio(&sdp_part(msg)?)
+}
+
+/// A message's SDP: its body, or the part we would answer of a multipart one.
+fn sdp_part(msg: &Message) -> Option<String> {
     let content_type = msg.header("Content-Type").unwrap_or("application/sdp");
-    let offer = crate::sdp::select_offer(content_type, &msg.body).ok()?;
-    crate::sdp::remote_audio(&offer)
+    crate::sdp::select_offer(content_type, &msg.body).ok()
 }
 
 /// The status code of a `message/sipfrag` body (`SIP/2.0 200 OK`).

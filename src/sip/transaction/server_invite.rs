@@ -55,6 +55,11 @@ impl ServerInvite {
         self.state != State::Proceeding
     }
 
+    /// Whether a 2xx was sent and no ACK has come for it yet.
+    pub fn awaits_ack(&self) -> bool {
+        self.state == State::Accepted && self.last_response.is_some()
+    }
+
     pub fn is_terminated(&self) -> bool {
         self.state == State::Terminated
     }

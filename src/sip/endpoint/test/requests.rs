@@ -279,3 +279,50 @@ fn the_media_update_reads_the_offer_the_call_would_answer() {
     let garbage = "v=0\r\nX";
     assert_eq!(update(&mut ep, 6, &reinvite(&ok, 6, garbage)), []);
 }
+
+/// `ack` with `sdp` as its body.
+fn with_body(ack: &str, sdp: &str) -> String {
+    ack.replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ),
+    )
+}
+
+#[test]
+fn the_first_acks_sdp_is_reported_as_the_answer_before_acked() {
+    // A delayed offer: the INVITE had no SDP, our 200 offered, the ACK answers.
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let (call, ok) = answered(&mut ep, t0, "z9hG4bKd1", ANSWER.as_bytes());
+    let ack = with_body(&ack_for(&ok, "z9hG4bKd2"), OFFER);
+    ep.handle(t0, peer("10.0.0.1"), ack.as_bytes());
+    assert_eq!(
+        ep.poll_event(),
+        Some(EndpointEvent::AckAnswer {
+            call,
+            sdp: OFFER.to_owned()
+        })
+    );
+    assert_eq!(ep.poll_event(), Some(EndpointEvent::Acked { call }));
+    // A retransmitted ACK reports nothing again.
+    ep.handle(t0, peer("10.0.0.1"), ack.as_bytes());
+    assert_eq!(ep.poll_event(), None);
+
+    // A re-INVITE without SDP: our 200 offers the current description; its ACK answers.
+    ep.handle(t0, peer("10.0.0.1"), reinvite(&ok, 2, "").as_bytes());
+    let r = responses(&mut ep).remove(0);
+    assert_eq!((r.status(), &r.body[..]), (Some(200), ANSWER.as_bytes()));
+    let ack = ack_for(&r, "z9hG4bKd3").replace("CSeq: 1 ACK", "CSeq: 2 ACK");
+    ep.handle(t0, peer("10.0.0.1"), with_body(&ack, OFFER).as_bytes());
+    assert_eq!(
+        ep.poll_event(),
+        Some(EndpointEvent::AckAnswer {
+            call,
+            sdp: OFFER.to_owned()
+        })
+    );
+    assert_eq!(ep.poll_event(), None, "the call is not acked twice");
+}

@@ -1,0 +1,214 @@
+//! Calls a Lync site makes every day, as Exchange 2013 UM answers them: the "Call Voice Mail"
+//! button (a user's call to their own voice-mail URI signs them in), and the greeting's keys
+//! (`*` signs in to the mailbox, `0` reaches the plan's operator). The real binary over
+//! loopback UDP.
+
+mod support;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use support::*;
+use umgw::sip::message::{Message, Method};
+use umgw::store::pin::{PinPolicy, PinStore};
+use umgw::store::{Mailbox, MailboxId, MessageKind, NewMessage};
+
+const ALICE_VM: &str = "sip:alice@contoso.com;opaque=app:voicemail";
+const PIN: &str = "135790";
+
+/// The test plan with carol (1003) as the operator; alice has a PIN and one new message.
+fn gateway() -> Gateway {
+    let plan = test_plan(5, 1200, None).replace(
+        "MinimumMessageDuration = 1000\n",
+        "MinimumMessageDuration = 1000\nOperatorExtension = \"1003\"\n",
+    );
+    let gw = Gateway::start(GatewayOptions {
+        plan,
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(800.0, 1500, 0.3))],
+        ..GatewayOptions::default()
+    });
+    let dir = gw.mailbox_dir("alice");
+    let mut pins = PinStore::default();
+    pins.set(PIN, "1001", &PinPolicy::default()).unwrap();
+    pins.save(&dir).unwrap();
+    let store = umgw::store::Maildir::open(gw.dir.path().join("data/mailboxes")).unwrap();
+    let wav = gw.dir.path().join("m.wav");
+    write_wav(&wav, &test_signal(1000));
+    store
+        .deposit(
+            &MailboxId::new("alice").unwrap(),
+            &NewMessage {
+                kind: MessageKind::VoiceMail,
+                caller: Some("+14255550199".into()),
+                caller_name: None,
+                mailbox_address: "sip:alice@contoso.com".into(),
+                mailbox_name: None,
+                received: UNIX_EPOCH + Duration::from_secs(1_795_700_000),
+                duration: Duration::from_secs(1),
+                call_id: "seed".into(),
+                audio: Some(wav),
+                delivery_id: None,
+                recovered: false,
+                media_stats: None,
+                cut_short: None,
+            },
+        )
+        .unwrap();
+    gw
+}
+
+/// alice's messages, new and saved.
+fn all_messages(gw: &Gateway) -> usize {
+    let store = umgw::store::Maildir::open(gw.dir.path().join("data/mailboxes")).unwrap();
+    store.list(&MailboxId::new("alice").unwrap()).unwrap().len()
+}
+
+fn counts(gw: &Gateway) -> (u32, u32) {
+    let store = umgw::store::Maildir::open(gw.dir.path().join("data/mailboxes")).unwrap();
+    let c = store.counts(&MailboxId::new("alice").unwrap()).unwrap();
+    (c.new, c.old)
+}
+
+/// After the PIN: the counts and the main menu play; `1` plays the new message and `2` saves
+/// it, which only a signed-in alice can do.
+fn sign_in_and_save(gw: &Gateway, ua: &Ua, media: std::net::SocketAddr, ts: &mut u32) {
+    std::thread::sleep(Duration::from_millis(500));
+    ua.keys(media, &format!("{PIN}#"), ts);
+    gw.wait_log("log-on accepted", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1500));
+    ua.keys(media, "1", ts);
+    std::thread::sleep(Duration::from_millis(800));
+    ua.keys(media, "2", ts);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while counts(gw) != (0, 1) {
+        assert!(std::time::Instant::now() < deadline, "log:\n{}", gw.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn call_voice_mail_button_signs_alice_in_and_a_diverted_call_to_the_same_uri_deposits() {
+    let gw = gateway();
+    // Bob's call to alice, diverted to her voice-mail URI: a deposit for alice.
+    let mut bob = Ua::new("127.0.0.1", gw.sip);
+    let media = bob.call(
+        &gw,
+        ALICE_VM,
+        "Diversion: <sip:alice@contoso.com>;reason=no-answer\r\n",
+    );
+    bob.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(8));
+    let (mut seq, mut ts) = (1u16, 0u32);
+    bob.send_audio(media, &test_signal(1500), 9, &mut seq, &mut ts);
+    bob.send_dtmf(media, '#', ts);
+    let bye = bob.expect_request(Method::Bye, Duration::from_secs(8));
+    bob.ok(&bye);
+    let msgs = gw.wait_messages("alice", 2, Duration::from_secs(5));
+    assert!(msgs.iter().any(|m| m.call_id == bob.call_id));
+    assert_eq!(counts(&gw), (2, 0));
+
+    // Alice presses "Call Voice Mail": the same URI, from herself, nothing diverted.
+    let mut alice = Ua::new("127.0.0.1", gw.sip);
+    alice.from = "\"Alice Anders\" <sip:alice@contoso.com>".into();
+    let media = alice.call(&gw, ALICE_VM, "");
+    assert!(gw
+        .log()
+        .contains("a user calling their own voice mail: subscriber access"));
+    let mut ts = 0u32;
+    // One of the two new messages is saved: (1, 1).
+    std::thread::sleep(Duration::from_millis(500));
+    alice.keys(media, &format!("{PIN}#"), &mut ts);
+    gw.wait_log("log-on accepted", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1500));
+    alice.keys(media, "1", &mut ts);
+    std::thread::sleep(Duration::from_millis(800));
+    alice.keys(media, "2", &mut ts);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while counts(&gw) != (1, 1) {
+        assert!(std::time::Instant::now() < deadline, "log:\n{}", gw.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        all_messages(&gw),
+        2,
+        "nothing deposited by alice's own call"
+    );
+}
+
+#[test]
+fn star_in_the_greeting_signs_in_to_the_mailbox_without_a_message() {
+    let gw = gateway();
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let media = ua.call(
+        &gw,
+        ALICE_VM,
+        "Diversion: <sip:alice@contoso.com>;reason=no-answer\r\n",
+    );
+    // The greeting is playing (1.5 s): `*` over it.
+    std::thread::sleep(Duration::from_millis(400));
+    let mut ts = 0u32;
+    ua.keys(media, "*", &mut ts);
+    gw.wait_log(
+        "the caller signs in from the greeting",
+        Duration::from_secs(3),
+    );
+    sign_in_and_save(&gw, &ua, media, &mut ts);
+    ua.bye();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(3)).status(),
+        Some(200)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(all_messages(&gw), 1, "no message, no missed-call notice");
+    let spool: Vec<String> = gw
+        .spool_entries()
+        .into_iter()
+        .filter(|n| !n.starts_with("greeting-"))
+        .collect();
+    assert!(
+        spool.is_empty(),
+        "the deposit's spool entry went: {spool:?}"
+    );
+}
+
+/// Answers `req` with `code`.
+fn respond(ua: &Ua, req: &Message, code: u16, reason: &str) {
+    let resp = Message::response_to(req, code, reason, Some("uas"));
+    ua.sip.send_to(&resp.to_bytes(), ua.gw).unwrap();
+}
+
+#[test]
+fn zero_in_the_greeting_transfers_to_the_operator() {
+    let gw = gateway();
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let media = ua.call(
+        &gw,
+        ALICE_VM,
+        "Diversion: <sip:alice@contoso.com>;reason=no-answer\r\n",
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    let mut ts = 0u32;
+    ua.keys(media, "0", &mut ts);
+    let refer = ua.expect_request(Method::Refer, Duration::from_secs(5));
+    assert_eq!(refer.header("Refer-To"), Some("<sip:carol@contoso.com>"));
+    assert_eq!(refer.call_id(), Some(ua.call_id.as_str()));
+    respond(&ua, &refer, 202, "Accepted");
+    // The call server reports the operator answered: the gateway leaves the call.
+    let to = ua.to.clone().unwrap();
+    let body = "SIP/2.0 200 OK\r\n";
+    ua.send(&format!(
+        "NOTIFY sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-op1\r\n\
+         Max-Forwards: 70\r\nFrom: {from};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\n\
+         CSeq: 3 NOTIFY\r\nEvent: refer\r\nSubscription-State: terminated;reason=noresource\r\n\
+         Content-Type: message/sipfrag;version=2.0\r\nContent-Length: {len}\r\n\r\n{body}",
+        gw = ua.gw,
+        l = ua.local(),
+        from = ua.from,
+        ft = ua.from_tag,
+        cid = ua.call_id,
+        len = body.len()
+    ));
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(5));
+    ua.ok(&bye);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(all_messages(&gw), 1, "no message, no missed-call notice");
+    assert!(gw.spool_entries().is_empty(), "{:?}", gw.spool_entries());
+}
