@@ -48,7 +48,7 @@ pub const H_CUT_SHORT: &str = "X-UMGW-Cut-Short";
 
 /// `Content-Class` ([MS-OXCMAIL] 2.1.3.2.2): the message class a MIME reader gives the message.
 pub const H_CONTENT_CLASS: &str = "Content-Class";
-/// The caller's number ([MS-OXCMAIL] 2.1.3.2.3, [MS-OXOUM] 2.2.5.1-2).
+/// The caller's number ([MS-OXCMAIL] 2.1.3.2.3, [MS-OXOUM] 2.2.5.2).
 pub const H_CALLING_NUMBER: &str = "X-CallingTelephoneNumber";
 /// The caller's name ([MS-OXOUM] 2.2.5.5-6).
 pub const H_SENDER_NAME: &str = "X-VoiceMessageSenderName";
@@ -130,6 +130,8 @@ pub struct ParsedMessage {
     pub subject: String,
     /// Bytes of the first `audio/wav` part, if any.
     pub audio_wav: Option<Vec<u8>>,
+    /// That part's file name (Content-Disposition `filename`, else Content-Type `name`).
+    pub audio_file_name: Option<String>,
     /// The Exchange UM headers.
     pub um: UmHeaders,
     /// All top-level headers in order: unfolded, trimmed, RFC 2047 decoded.

@@ -108,24 +108,29 @@ pub fn render(
 
 /// The headers Exchange UM writes for call-answering voice mail and missed calls, so that
 /// Outlook, OWA and Lync's voice-mail tab list the message as such: `Content-Class` (the
-/// message class, [MS-OXCMAIL] 2.1.3.2.2) and the Unified Messaging properties of
-/// [MS-OXCMAIL] 2.1.3.2.3 / [MS-OXOUM] 2.2.5. The length and the attachment order only with an
-/// attachment: they describe it. Caller-controlled values are encoded as the `X-UMGW-*` ones.
+/// message class, [MS-OXCMAIL] 2.1.3.2.2) and the Unified Messaging headers of
+/// [MS-OXCMAIL] 2.1.3.2.3. The length and the attachment order only with an attachment: they
+/// describe it. The caller's number and name are for people: cleaned and capped as in the
+/// Subject, then RFC 2047 encoded where not plain ASCII; the Call-ID is kept exactly (it must
+/// match the call's), encoded as the `X-UMGW-*` values are.
 fn um_headers(h: &mut String, msg: &NewMessage, duration_ms: u64, audio: bool) {
     h.push_str(&format!(
         "{H_CONTENT_CLASS}: {}\r\n",
         content_class(msg.kind)
     ));
-    if let Some(c) = non_blank(msg.caller.as_deref()) {
-        h.push_str(&unstructured(H_CALLING_NUMBER, &calling_number(c)));
+    let number = non_blank(msg.caller.as_deref()).map(calling_number);
+    if let Some(number) = number.filter(|n| !n.is_empty()) {
+        h.push_str(&unstructured(H_CALLING_NUMBER, &number));
     }
-    if let Some(n) = non_blank(msg.caller_name.as_deref()) {
-        h.push_str(&unstructured(H_SENDER_NAME, n));
+    let name = msg.caller_name.as_deref().map(clean_display);
+    if let Some(name) = name.filter(|n| !n.is_empty()) {
+        h.push_str(&unstructured(H_SENDER_NAME, &name));
     }
     if audio {
-        // A positive whole number of seconds ([MS-OXCMAIL] 2.1.3.2.3).
-        let secs = rounded_secs(duration_ms).max(1);
-        h.push_str(&format!("{H_VOICE_DURATION}: {secs}\r\n"));
+        h.push_str(&format!(
+            "{H_VOICE_DURATION}: {}\r\n",
+            voice_message_secs(duration_ms)
+        ));
         h.push_str(&format!("{H_ATTACHMENT_ORDER}: {AUDIO_FILE_NAME}\r\n"));
     }
     if let Some(id) = non_blank(Some(&msg.call_id)) {
@@ -133,16 +138,29 @@ fn um_headers(h: &mut String, msg: &NewMessage, duration_ms: u64, audio: bool) {
     }
 }
 
-/// The caller as Exchange UM writes `X-CallingTelephoneNumber`: a number one can dial back
-/// (`sip:+14255550123@host;user=phone` → `+14255550123`), else the SIP URI as it came.
-fn calling_number(caller: &str) -> String {
+/// `X-VoiceMessageDuration`: whole seconds rounded half up (22.6 s is 23, as the Subject's
+/// `0:23`), at least 1: [MS-OXCMAIL] 2.1.3.2.3 wants a positive value, and a recording of
+/// under half a second is still a voice mail.
+pub(super) fn voice_message_secs(duration_ms: u64) -> u64 {
+    rounded_secs(duration_ms).max(1)
+}
+
+/// The caller as `X-CallingTelephoneNumber`: a number one can dial back
+/// (`sip:+14255550123@host;user=phone` is `+14255550123`), else the caller's URI as it came,
+/// cleaned (`sip:bob@contoso.com`).
+pub(super) fn calling_number(caller: &str) -> String {
     let number = display_number(caller);
-    let digits = number.strip_prefix('+').unwrap_or(&number);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+    if dialable(&number) {
         number
     } else {
-        caller.trim().to_owned()
+        clean_display(caller)
     }
+}
+
+/// `+14255550123`, `1001`, `+1-425-555-0123`: digits, dashes, an optional leading `+`.
+fn dialable(s: &str) -> bool {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'-')
 }
 
 /// Formats a Unix time (seconds, UTC) as an RFC 5322 date, e.g. `Thu, 1 Jan 1970 00:00:00 +0000`.
@@ -231,8 +249,7 @@ pub(super) fn display_number(caller: &str) -> String {
         .map_or(s, |p| &s[p.len()..]);
     let s = s.split([';', '?']).next().unwrap_or(s);
     if let Some((user, _host)) = s.split_once('@') {
-        let digits = user.strip_prefix('+').unwrap_or(user);
-        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        if dialable(user) {
             return clean_display(user);
         }
     }
