@@ -396,3 +396,65 @@ fn voice_mail_and_missed_call_carry_the_headers_exchange_um_writes() {
         Some("IPM.Note.Microsoft.Missed.Voice")
     );
 }
+
+/// The `ms-diagnostics` of a response, parsed; its source is this host (no `sip.fqdn` set).
+fn diagnostics(resp: &Message) -> umgw::sip::headers::MsDiagnostics {
+    let value = resp
+        .header("ms-diagnostics")
+        .unwrap_or_else(|| panic!("no ms-diagnostics on {:?}", resp.status()));
+    let d = umgw::sip::headers::parse_ms_diagnostics(value).unwrap();
+    assert!(
+        d.source.as_deref().is_some_and(|s| !s.is_empty()),
+        "{value}"
+    );
+    d
+}
+
+/// Why a trusted pool's call was refused, as Lync's logging tools read it ([MS-OCER]): a 404
+/// (no mailbox), a 488 (no codec in common, with its Warning) and a 403 (the plan requires TLS,
+/// the call came over UDP) each carry `ms-diagnostics` with the code docs/OPERATIONS.md lists.
+#[test]
+fn refusals_to_a_trusted_pool_carry_ms_diagnostics() {
+    let gw = gateway();
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    ua.invite("sip:nobody@contoso.com", "", &offer);
+    let resp = ua.final_response(Duration::from_secs(5));
+    assert_eq!(resp.status(), Some(404));
+    ua.ack(&resp);
+    let d = diagnostics(&resp);
+    assert_eq!(
+        (d.code, d.reason.as_str()),
+        (15830, "No mailbox or service for the called party")
+    );
+
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let g729 = ua.sdp_offer("18", "a=rtpmap:18 G729/8000\r\n");
+    ua.invite("sip:alice@contoso.com", "", &g729);
+    let resp = ua.final_response(Duration::from_secs(5));
+    assert_eq!(resp.status(), Some(488));
+    ua.ack(&resp);
+    assert_eq!(diagnostics(&resp).code, 15844);
+    assert!(resp
+        .header("Warning")
+        .is_some_and(|w| w.starts_with("305 ")));
+
+    let secured = Gateway::start(GatewayOptions {
+        plan: test_plan(5, 1200, None).replace(
+            "MinimumMessageDuration = 1000\n",
+            "MinimumMessageDuration = 1000\nVoIPSecurity = \"SIPSecured\"\n",
+        ),
+        ..GatewayOptions::default()
+    });
+    let mut ua = Ua::new("127.0.0.1", secured.sip);
+    let offer = ua.g711_offer();
+    ua.invite("sip:alice@contoso.com", "", &offer);
+    let resp = ua.final_response(Duration::from_secs(5));
+    assert_eq!(resp.status(), Some(403), "log:\n{}", secured.log());
+    ua.ack(&resp);
+    let d = diagnostics(&resp);
+    assert_eq!(
+        (d.code, d.reason.as_str()),
+        (15831, "Dial plan requires TLS")
+    );
+}
