@@ -268,6 +268,8 @@ pub struct SipConfig {
     pub max_message_bytes: usize,
     /// `Server` / `User-Agent` header value; empty: neither header is sent.
     pub server_name: String,
+    /// The FQDN peers know the gateway by (`ms-diagnostics` `source`); empty: this host's name.
+    pub fqdn: String,
     /// Outbound targets resolved without DNS.
     pub routes: Vec<StaticRoute>,
 }
@@ -407,6 +409,30 @@ impl Default for SubscriberConfig {
     }
 }
 
+impl SipConfig {
+    /// The FQDN the gateway names itself by: `sip.fqdn`, else this host's name.
+    pub fn own_fqdn(&self) -> String {
+        if !self.fqdn.is_empty() {
+            return self.fqdn.clone();
+        }
+        crate::net::os::hostname().unwrap_or_else(|| "localhost".to_owned())
+    }
+}
+
+/// A DNS host name: dot-separated labels of letters, digits and inner hyphens, 253 characters
+/// at most.
+fn is_dns_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 impl Default for SipConfig {
     fn default() -> Self {
         Self {
@@ -417,6 +443,7 @@ impl Default for SipConfig {
             t4_ms: 5000,
             max_message_bytes: 65_535,
             server_name: format!("umgw/{}", env!("CARGO_PKG_VERSION")),
+            fqdn: String::new(),
             routes: Vec::new(),
         }
     }
@@ -585,6 +612,13 @@ impl Config {
                 "sip.server_name {:?} must be one line of text without control characters \
                  (or empty: no Server/User-Agent header)",
                 self.sip.server_name
+            )));
+        }
+        if !self.sip.fqdn.is_empty() && !is_dns_name(&self.sip.fqdn) {
+            return Err(invalid(format!(
+                "sip.fqdn {:?} must be a host name (letters, digits, '-' and '.'; no wildcard), \
+                 e.g. \"umgw01.contoso.com\"",
+                self.sip.fqdn
             )));
         }
         self.trusted_peers().map_err(invalid)?;

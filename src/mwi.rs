@@ -2,7 +2,9 @@
 //!
 //! Counts come from the store ([`crate::store::Mailbox::counts`]), never from gateway memory, so
 //! a restart re-sends the right lamp state. Only voice mails are counted (missed-call notices are
-//! not `Voice-Message`s).
+//! not `Voice-Message`s). Urgent counts are always 0/0: no flow marks a message urgent and the
+//! store keeps no such flag, so none is ever urgent; they are written all the same, the form
+//! RFC 3842 §5.2 gives and phones and Lync read.
 
 use crate::domain::Counts;
 use crate::sip::endpoint::Notification;
@@ -71,8 +73,9 @@ pub fn notification(body: String) -> Notification {
 
 /// The body of a message-summary NOTIFY for `account` (e.g. `sip:alice@contoso.com`):
 /// `Messages-Waiting: yes|no` (yes iff `counts.new > 0`), `Message-Account`, `Voice-Message:
-/// new/old`, CRLF line ends. Control characters in `account` are dropped; a blank account omits
-/// the optional `Message-Account` line.
+/// new/old (urgent new/urgent old)`, CRLF line ends, as Exchange UM sends it to Lync (with the
+/// urgent counts RFC 3842 §5.2 allows, always 0/0). Control characters in `account` are
+/// dropped; a blank account omits the optional `Message-Account` line.
 pub fn message_summary_body(account: &str, counts: Counts) -> String {
     let waiting = if counts.new > 0 { "yes" } else { "no" };
     let account: String = account.chars().filter(|c| !c.is_control()).collect();
@@ -81,7 +84,10 @@ pub fn message_summary_body(account: &str, counts: Counts) -> String {
     if !account.is_empty() {
         body.push_str(&format!("Message-Account: {account}\r\n"));
     }
-    body.push_str(&format!("Voice-Message: {}/{}\r\n", counts.new, counts.old));
+    body.push_str(&format!(
+        "Voice-Message: {}/{} (0/0)\r\n",
+        counts.new, counts.old
+    ));
     body
 }
 
@@ -204,15 +210,15 @@ mod tests {
         let b = message_summary_body("sip:alice@contoso.com", Counts { new: 8, old: 3 });
         assert_eq!(
             b,
-            "Messages-Waiting: yes\r\nMessage-Account: sip:alice@contoso.com\r\nVoice-Message: 8/3\r\n"
+            "Messages-Waiting: yes\r\nMessage-Account: sip:alice@contoso.com\r\nVoice-Message: 8/3 (0/0)\r\n"
         );
         let b = message_summary_body("sip:bob@contoso.com", Counts { new: 0, old: 2 });
         assert_eq!(
             b,
-            "Messages-Waiting: no\r\nMessage-Account: sip:bob@contoso.com\r\nVoice-Message: 0/2\r\n"
+            "Messages-Waiting: no\r\nMessage-Account: sip:bob@contoso.com\r\nVoice-Message: 0/2 (0/0)\r\n"
         );
         let b = message_summary_body("", Counts::default());
-        assert_eq!(b, "Messages-Waiting: no\r\nVoice-Message: 0/0\r\n");
+        assert_eq!(b, "Messages-Waiting: no\r\nVoice-Message: 0/0 (0/0)\r\n");
     }
 
     #[test]

@@ -10,11 +10,14 @@ use std::time::{Duration, UNIX_EPOCH};
 use support::stun;
 use support::*;
 use umgw::sip::message::{Message, Method};
+use umgw::store::message::UmHeaders;
 use umgw::store::pin::{PinPolicy, PinStore};
 use umgw::store::{Mailbox, MailboxId, MessageKind, NewMessage};
 
 const ALICE_VM: &str = "sip:alice@contoso.com;opaque=app:voicemail";
 const PIN: &str = "135790";
+/// How the pool says whose voice mail a call is for: diverted from alice, unanswered.
+const DIVERTED: &str = "Diversion: <sip:alice@contoso.com>;reason=no-answer\r\n";
 
 /// The test plan with carol (1003) as the operator; alice has a PIN and one new message.
 fn gateway() -> Gateway {
@@ -57,6 +60,18 @@ fn gateway() -> Gateway {
     gw
 }
 
+/// `ua` calls alice's voice-mail URI diverted from her, waits out the greeting, speaks `ms` of
+/// the test signal and presses `#`; returns when the gateway has hung up.
+fn leave_voice_mail(gw: &Gateway, ua: &mut Ua, ms: u32) {
+    let media = ua.call(gw, ALICE_VM, DIVERTED);
+    ua.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(8));
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &test_signal(ms), 9, &mut seq, &mut ts);
+    ua.send_dtmf(media, '#', ts);
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(8));
+    ua.ok(&bye);
+}
+
 /// alice's messages, new and saved.
 fn all_messages(gw: &Gateway) -> usize {
     let store = umgw::store::Maildir::open(gw.dir.path().join("data/mailboxes")).unwrap();
@@ -91,17 +106,7 @@ fn call_voice_mail_button_signs_alice_in_and_a_diverted_call_to_the_same_uri_dep
     let gw = gateway();
     // Bob's call to alice, diverted to her voice-mail URI: a deposit for alice.
     let mut bob = Ua::new("127.0.0.1", gw.sip);
-    let media = bob.call(
-        &gw,
-        ALICE_VM,
-        "Diversion: <sip:alice@contoso.com>;reason=no-answer\r\n",
-    );
-    bob.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(8));
-    let (mut seq, mut ts) = (1u16, 0u32);
-    bob.send_audio(media, &test_signal(1500), 9, &mut seq, &mut ts);
-    bob.send_dtmf(media, '#', ts);
-    let bye = bob.expect_request(Method::Bye, Duration::from_secs(8));
-    bob.ok(&bye);
+    leave_voice_mail(&gw, &mut bob, 1500);
     let msgs = gw.wait_messages("alice", 2, Duration::from_secs(5));
     assert!(msgs.iter().any(|m| m.call_id == bob.call_id));
     assert_eq!(counts(&gw), (2, 0));
@@ -138,11 +143,7 @@ fn call_voice_mail_button_signs_alice_in_and_a_diverted_call_to_the_same_uri_dep
 fn star_in_the_greeting_signs_in_to_the_mailbox_without_a_message() {
     let gw = gateway();
     let mut ua = Ua::new("127.0.0.1", gw.sip);
-    let media = ua.call(
-        &gw,
-        ALICE_VM,
-        "Diversion: <sip:alice@contoso.com>;reason=no-answer\r\n",
-    );
+    let media = ua.call(&gw, ALICE_VM, DIVERTED);
     // The greeting is playing (1.5 s): `*` over it.
     std::thread::sleep(Duration::from_millis(400));
     let mut ts = 0u32;
@@ -180,11 +181,7 @@ fn respond(ua: &Ua, req: &Message, code: u16, reason: &str) {
 fn zero_in_the_greeting_transfers_to_the_operator() {
     let gw = gateway();
     let mut ua = Ua::new("127.0.0.1", gw.sip);
-    let media = ua.call(
-        &gw,
-        ALICE_VM,
-        "Diversion: <sip:alice@contoso.com>;reason=no-answer\r\n",
-    );
+    let media = ua.call(&gw, ALICE_VM, DIVERTED);
     std::thread::sleep(Duration::from_millis(400));
     let mut ts = 0u32;
     ua.keys(media, "0", &mut ts);
@@ -321,4 +318,143 @@ fn an_ice_call_is_answered_lite_and_media_follows_the_nominated_pair() {
     assert_audio_matches(&spoken, msgs[0].audio_wav.as_ref().unwrap(), 0.9);
     gw.wait_log("ice_checks=Some((1, 1))", Duration::from_secs(2));
     assert!(gw.log().contains("ICE: media path selected"));
+}
+
+/// Whole seconds, half up, at least 1: how umgw writes `X-VoiceMessageDuration`.
+fn voice_message_secs(samples: usize) -> u32 {
+    let ms = samples / 8;
+    u32::try_from((ms / 1000 + usize::from(ms % 1000 >= 500)).max(1)).unwrap()
+}
+
+/// What Outlook, OWA and Lync's voice-mail tab read of a message ([MS-OXCMAIL] 2.1.3.2.2-3):
+/// a voice mail and a missed-call notice left through the gateway carry the headers Exchange UM
+/// writes, read back from the stored files, next to umgw's own.
+#[test]
+fn voice_mail_and_missed_call_carry_the_headers_exchange_um_writes() {
+    let gw = gateway();
+    // Bob leaves a voice mail for alice.
+    let mut bob = Ua::new("127.0.0.1", gw.sip);
+    leave_voice_mail(&gw, &mut bob, 2300);
+    // Dana hangs up during the greeting: a missed-call notice.
+    let mut dana = Ua::new("127.0.0.1", gw.sip);
+    dana.from = "\"Dana Diaz\" <sip:+14255550142@127.0.0.1;user=phone>".into();
+    dana.call(&gw, ALICE_VM, DIVERTED);
+    dana.bye();
+    assert_eq!(
+        dana.final_response(Duration::from_secs(3)).status(),
+        Some(200)
+    );
+
+    let msgs = gw.wait_messages("alice", 3, Duration::from_secs(5));
+    let of = |ua: &Ua| {
+        msgs.iter()
+            .find(|m| m.call_id == ua.call_id)
+            .unwrap_or_else(|| panic!("no message for {}", ua.call_id))
+    };
+
+    let vm = of(&bob);
+    assert_eq!(vm.kind, MessageKind::VoiceMail);
+    // The length is the attachment's, in whole seconds; the order names the attachment there.
+    let samples = read_wav(vm.audio_wav.as_deref().unwrap()).len();
+    assert!((2..=3).contains(&(samples / 8000)), "{samples} samples");
+    assert_eq!(vm.duration, Duration::from_millis(samples as u64 / 8));
+    let file_name = vm.audio_file_name.clone().expect("the WAV part's name");
+    assert!(file_name.ends_with(".wav"), "{file_name}");
+    assert_eq!(
+        vm.um,
+        UmHeaders {
+            content_class: Some("voice-ca".into()),
+            calling_number: Some("+14255550199".into()),
+            sender_name: Some("Bob Caller".into()),
+            duration_secs: Some(voice_message_secs(samples)),
+            attachment_order: vec![file_name],
+            call_id: Some(bob.call_id.clone()),
+        }
+    );
+    assert_eq!(
+        vm.um.message_class(),
+        Some("IPM.Note.Microsoft.Voicemail.UM.CA")
+    );
+
+    // No audio: nothing about audio.
+    let missed = of(&dana);
+    assert_eq!(missed.kind, MessageKind::MissedCall);
+    assert_eq!(missed.audio_wav, None);
+    assert_eq!(
+        missed.um,
+        UmHeaders {
+            content_class: Some("missedcall".into()),
+            calling_number: Some("+14255550142".into()),
+            sender_name: Some("Dana Diaz".into()),
+            duration_secs: None,
+            attachment_order: Vec::new(),
+            call_id: Some(dana.call_id.clone()),
+        }
+    );
+    assert_eq!(
+        missed.um.message_class(),
+        Some("IPM.Note.Microsoft.Missed.Voice")
+    );
+}
+
+/// The `ms-diagnostics` of a response, parsed; its source is this host (no `sip.fqdn` set).
+fn diagnostics(resp: &Message) -> umgw::sip::headers::MsDiagnostics {
+    let value = resp
+        .header("ms-diagnostics")
+        .unwrap_or_else(|| panic!("no ms-diagnostics on {:?}", resp.status()));
+    let d = umgw::sip::headers::parse_ms_diagnostics(value).unwrap();
+    assert!(
+        d.source.as_deref().is_some_and(|s| !s.is_empty()),
+        "{value}"
+    );
+    d
+}
+
+/// Why a trusted pool's call was refused, as Lync's logging tools read it ([MS-OCER]): a 404
+/// (no mailbox), a 488 (no codec in common, with its Warning) and a 403 (the plan requires TLS,
+/// the call came over UDP) each carry `ms-diagnostics` with the code docs/OPERATIONS.md lists.
+#[test]
+fn refusals_to_a_trusted_pool_carry_ms_diagnostics() {
+    let gw = gateway();
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    ua.invite("sip:nobody@contoso.com", "", &offer);
+    let resp = ua.final_response(Duration::from_secs(5));
+    assert_eq!(resp.status(), Some(404));
+    ua.ack(&resp);
+    let d = diagnostics(&resp);
+    assert_eq!(
+        (d.code, d.reason.as_str()),
+        (15830, "No mailbox or service for the called party")
+    );
+
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let g729 = ua.sdp_offer("18", "a=rtpmap:18 G729/8000\r\n");
+    ua.invite("sip:alice@contoso.com", "", &g729);
+    let resp = ua.final_response(Duration::from_secs(5));
+    assert_eq!(resp.status(), Some(488));
+    ua.ack(&resp);
+    assert_eq!(diagnostics(&resp).code, 15844);
+    assert!(resp
+        .header("Warning")
+        .is_some_and(|w| w.starts_with("305 ")));
+
+    let secured = Gateway::start(GatewayOptions {
+        plan: test_plan(5, 1200, None).replace(
+            "MinimumMessageDuration = 1000\n",
+            "MinimumMessageDuration = 1000\nVoIPSecurity = \"SIPSecured\"\n",
+        ),
+        ..GatewayOptions::default()
+    });
+    let mut ua = Ua::new("127.0.0.1", secured.sip);
+    let offer = ua.g711_offer();
+    ua.invite("sip:alice@contoso.com", "", &offer);
+    let resp = ua.final_response(Duration::from_secs(5));
+    assert_eq!(resp.status(), Some(403), "log:\n{}", secured.log());
+    ua.ack(&resp);
+    let d = diagnostics(&resp);
+    assert_eq!(
+        (d.code, d.reason.as_str()),
+        (15831, "Dial plan requires TLS")
+    );
 }

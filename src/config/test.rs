@@ -84,6 +84,27 @@ fn server_name_may_be_empty_but_not_several_lines() {
 }
 
 #[test]
+fn fqdn_is_a_host_name_or_empty_for_this_hosts() {
+    let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[sip]\n{v}\n"));
+    let c = parse("fqdn = \"umgw01.contoso.com\"").unwrap();
+    assert_eq!(c.sip.own_fqdn(), "umgw01.contoso.com");
+    // Unset: the host's name, whatever it is, never empty.
+    assert!(!parse("").unwrap().sip.own_fqdn().is_empty());
+    for bad in [
+        "*.contoso.com",
+        "umgw01..contoso.com",
+        "-umgw.contoso.com",
+        "umgw 01",
+    ] {
+        let err = parse(&format!("fqdn = {bad:?}")).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("sip.fqdn {bad:?} must be a host name")),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn trusted_peer_with_host_bits_is_an_error_naming_key_and_value() {
     let parse = |v: &str| {
         Config::parse(

@@ -4,8 +4,9 @@
 //!
 //! In order: shutting down (503), disk (503), who the call is for and the dial-plan route
 //! (404), the plan's transport security (403), the SDP offer (415 / 488 with what was wrong).
-//! A refusal carries its status and explanation headers; reason phrases come from
-//! `sip::StatusCode`, the one place for them.
+//! A refusal carries its status and explanation headers, among them the `ms-diagnostics` reason
+//! (`sip::endpoint::Diagnostic`: one code per reason, tabled in docs/OPERATIONS.md); reason
+//! phrases come from `sip::StatusCode`, the one place for them.
 
 use tracing::{error, info, warn};
 
@@ -13,7 +14,7 @@ use super::call::{deposit_limits, FlowSetup};
 use crate::config::Config;
 use crate::dialplan::{DialPlans, Route, VoipSecurity};
 use crate::sdp;
-use crate::sip::endpoint::Explanation;
+use crate::sip::endpoint::{Diagnostic, Explanation};
 use crate::sip::headers;
 use crate::sip::message::{self, Message};
 use crate::sip::{Remote, StatusCode, Uri};
@@ -59,6 +60,17 @@ impl Reject {
         }
     }
 
+    /// A refusal with `code` for the reason `diagnostic` names.
+    fn because(code: u16, diagnostic: Diagnostic) -> Self {
+        Reject {
+            code,
+            why: Explanation {
+                diagnostic: Some(diagnostic),
+                ..Explanation::default()
+            },
+        }
+    }
+
     /// The status to send.
     pub fn status(&self) -> StatusCode {
         StatusCode(self.code)
@@ -69,11 +81,23 @@ impl Reject {
     fn offer(e: &sdp::SdpError) -> Self {
         let code = e.status_code();
         info!(error = %e, code, "SDP offer refused");
+        let diagnostic = match e {
+            sdp::SdpError::Malformed { .. } | sdp::SdpError::BadMultipart { .. } => {
+                Diagnostic::MalformedSdp
+            }
+            sdp::SdpError::UnsupportedBody { .. } => Diagnostic::NotSdp,
+            // Admission reads offers only; an answer's error has no refusal of its own.
+            sdp::SdpError::BadAnswer { .. } => Diagnostic::for_status(StatusCode(code)),
+            sdp::SdpError::NoAudio => Diagnostic::NoAudio,
+            sdp::SdpError::NoCommonCodec { .. } => Diagnostic::NoCommonCodec,
+            sdp::SdpError::NoSecureMedia { .. } => Diagnostic::NoSecureMedia,
+        };
         Reject {
             code,
             why: Explanation {
                 warning: e.warning(),
                 accept: (code == 415).then_some(sdp::ACCEPT),
+                diagnostic: Some(diagnostic),
             },
         }
     }
@@ -89,7 +113,7 @@ pub(crate) fn admit(
 ) -> Result<CallPlan, Reject> {
     if conditions.draining {
         info!("shutting down: 503 for a new call");
-        return Err(Reject::new(503));
+        return Err(Reject::because(503, Diagnostic::ShuttingDown));
     }
     let min_free = config.call.min_free_disk_mb.saturating_mul(1024 * 1024);
     if let Some(free) = conditions.spool_free {
@@ -99,7 +123,7 @@ pub(crate) fn admit(
                 min_mb = config.call.min_free_disk_mb,
                 "disk almost full: 503 for a new call"
             );
-            return Err(Reject::new(503));
+            return Err(Reject::because(503, Diagnostic::DiskFull));
         }
     }
     let ruri = request.request_uri().unwrap_or_default().to_owned();
@@ -162,7 +186,7 @@ pub(crate) fn admit(
         }
         Route::NotFound => {
             info!(%called, %ruri, peer = %remote.addr, "no mailbox for called party: 404");
-            return Err(Reject::new(404));
+            return Err(Reject::because(404, Diagnostic::NoMailbox));
         }
     };
     let (security, plan_name) = (plan.voip_security, plan.name.clone());
@@ -171,7 +195,7 @@ pub(crate) fn admit(
             plan = %plan_name, security = security.name(), peer = %remote.addr,
             "dial plan requires TLS; call arrived unencrypted: 403"
         );
-        return Err(Reject::new(403));
+        return Err(Reject::because(403, Diagnostic::TlsRequired));
     }
     let label = match &flow {
         FlowSetup::Deposit { mailbox, .. } => mailbox.id.clone(),

@@ -281,3 +281,87 @@ fn caller_numbers() {
     assert_eq!(caller_number("tel:1001").as_deref(), Some("1001"));
     assert_eq!(caller_number(""), None);
 }
+
+#[test]
+fn every_refusal_names_its_ms_diagnostics_reason() {
+    let plans = plans();
+    let config = Config::default();
+    let alice = "sip:alice@contoso.com";
+    let sdp = "application/sdp";
+    let full = Conditions {
+        draining: false,
+        spool_free: Some(1024),
+    };
+    let draining = Conditions {
+        draining: true,
+        spool_free: None,
+    };
+    let no_audio = PLAIN.replace("m=audio", "m=video");
+    let g729 = PLAIN.replace("RTP/AVP 0 101", "RTP/AVP 18");
+    let cases = [
+        (
+            invite(alice, "", sdp, PLAIN),
+            false,
+            draining,
+            Diagnostic::ShuttingDown,
+        ),
+        (
+            invite(alice, "", sdp, PLAIN),
+            false,
+            full,
+            Diagnostic::DiskFull,
+        ),
+        (
+            invite("sip:nobody@contoso.com", "", sdp, PLAIN),
+            false,
+            Conditions::default(),
+            Diagnostic::NoMailbox,
+        ),
+        (
+            invite("sip:dave@fabrikam.com", "", sdp, SRTP),
+            false,
+            Conditions::default(),
+            Diagnostic::TlsRequired,
+        ),
+        (
+            invite("sip:dave@fabrikam.com", "", sdp, PLAIN),
+            true,
+            Conditions::default(),
+            Diagnostic::NoSecureMedia,
+        ),
+        (
+            invite(alice, "", "text/plain", "hello"),
+            false,
+            Conditions::default(),
+            Diagnostic::NotSdp,
+        ),
+        (
+            invite(alice, "", sdp, &g729),
+            false,
+            Conditions::default(),
+            Diagnostic::NoCommonCodec,
+        ),
+        (
+            invite(alice, "", sdp, &no_audio),
+            false,
+            Conditions::default(),
+            Diagnostic::NoAudio,
+        ),
+        (
+            invite(alice, "", sdp, "v=0\r\nm=audio x\r\n"),
+            false,
+            Conditions::default(),
+            Diagnostic::MalformedSdp,
+        ),
+    ];
+    for (request, tls, conditions, want) in cases {
+        let r = admit(&request, &over(tls), &plans, &config, conditions).unwrap_err();
+        assert_eq!(
+            r.why.diagnostic,
+            Some(want),
+            "{} -> {}",
+            want.reason(),
+            r.code
+        );
+    }
+}

@@ -109,7 +109,7 @@ impl<E: Env> GatewayCore<E> {
         board: Arc<telemetry::StatusBoard>,
     ) -> Self {
         let trusted = super::plan_peers(&config, &plans).0;
-        let endpoint = Endpoint::new(EndpointConfig {
+        let mut endpoint = Endpoint::new(EndpointConfig {
             timers: TimerConfig {
                 t1: Duration::from_millis(config.sip.t1_ms),
                 t2: Duration::from_millis(config.sip.t2_ms),
@@ -119,6 +119,7 @@ impl<E: Env> GatewayCore<E> {
             server_name: config.sip.server_name.clone(),
             rng_seed: config.call.rng_seed,
         });
+        endpoint.set_fqdn(config.sip.own_fqdn());
         let seed = config.call.rng_seed;
         let ports = RtpPorts::new(
             config.media.rtp_port_min,

@@ -3,6 +3,7 @@
 //! and reports calls to the gateway as events. Sans-IO: bytes and `now` in, [`Transmit`]s,
 //! timeouts and [`EndpointEvent`]s out.
 
+mod diagnostic;
 mod dialog;
 mod key;
 mod requests;
@@ -29,6 +30,7 @@ use dialog::{Dialog, DialogState};
 use key::TxKey;
 use stateless::{unacceptable, unsupported_tags};
 
+pub use diagnostic::Diagnostic;
 pub use requests::Notification;
 
 /// Methods we implement, for `Allow` headers.
@@ -55,6 +57,9 @@ pub struct Explanation {
     pub warning: Option<(u16, String)>,
     /// `Accept` value: the bodies we take (for a 415, RFC 3261 §21.4.13).
     pub accept: Option<&'static str>,
+    /// The `ms-diagnostics` reason; `None`: the one for the status
+    /// ([`Diagnostic::for_status`]).
+    pub diagnostic: Option<Diagnostic>,
 }
 
 /// Handle of one call (one INVITE dialog) inside the endpoint.
@@ -167,6 +172,8 @@ fn arm(
 /// The SIP endpoint. See the module docs.
 pub struct Endpoint {
     config: EndpointConfig,
+    /// Our FQDN, the `source` of `ms-diagnostics` (empty: the address the peer reached).
+    fqdn: String,
     rng: StdRng,
     next_id: u64,
     invites: HashMap<TxKey, InviteEntry>,
@@ -192,6 +199,7 @@ impl Endpoint {
         };
         Self {
             config,
+            fqdn: String::new(),
             rng,
             next_id: 1,
             invites: HashMap::new(),
@@ -220,6 +228,11 @@ impl Endpoint {
     /// Replaces the trusted-peer list (dial-plan reload).
     pub fn set_trusted(&mut self, trusted: Vec<IpNet>) {
         self.config.trusted = trusted;
+    }
+
+    /// The FQDN peers know us by (`sip.fqdn`): `ms-diagnostics` names it as the `source`.
+    pub fn set_fqdn(&mut self, fqdn: String) {
+        self.fqdn = fqdn;
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {

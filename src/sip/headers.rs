@@ -1,8 +1,8 @@
 //! Parsing of the header VALUES the SIP message parser does not understand:
 //! History-Info (RFC 7044), Diversion (RFC 5806) and the RFC 4458 voice-mail
-//! URI parameters (`target=`, `cause=`), plus the name-addr helpers they and the
-//! message layer share (list splitting, `uri_of`, `display_name_of`, `tag_param`). URIs are
-//! [`Uri`]s.
+//! URI parameters (`target=`, `cause=`) and Lync's `ms-diagnostics` ([MS-OCER] 2.2.1.1), plus
+//! the name-addr helpers they and the message layer share (list splitting, `uri_of`,
+//! `display_name_of`, `tag_param`, quoted strings). URIs are [`Uri`]s.
 //!
 //! Everything here is pure string work over `&str` and never panics: a header
 //! from an untrusted peer is at worst an `Err(HeaderError)`. Callers pass every
@@ -10,6 +10,7 @@
 //! comma-separated list in which quoted strings and `<...>` may contain commas.
 
 use std::cmp::Ordering;
+use std::fmt;
 
 use super::uri::{Uri, UriError};
 
@@ -564,6 +565,98 @@ pub fn target_from_uri_params(uri: &str) -> Option<String> {
 /// RFC 4458 `cause=` URI parameter (e.g. 486 busy, 408 no answer).
 pub fn cause_from_uri_params(uri: &str) -> Option<u16> {
     request_uri_of(uri)?.cause()
+}
+
+// ------------------------------------------------------------- ms-diagnostics
+
+/// The header Lync's logging tools read to say why a request failed ([MS-OCER] 2.2.1.1).
+pub const MS_DIAGNOSTICS: &str = "ms-diagnostics";
+
+/// One `ms-diagnostics` value ([MS-OCER] 2.2.1.1): `15822;reason="...";source="gw.contoso.com"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MsDiagnostics {
+    /// `ErrorId`: the number an administrator looks up (ours: docs/OPERATIONS.md).
+    pub code: u32,
+    /// `reason`: what went wrong, in words.
+    pub reason: String,
+    /// `source`: the FQDN of the server that refused (absent in `ms-diagnostics-public`,
+    /// [MS-OCER] 2.2.1.2).
+    pub source: Option<String>,
+}
+
+impl fmt::Display for MsDiagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{};reason={}",
+            self.code,
+            quoted_string(&self.reason, 200)
+        )?;
+        if let Some(source) = &self.source {
+            write!(f, ";source={}", quoted_string(source, 255))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses an `ms-diagnostics` (or `ms-diagnostics-public`) value: the error id (a
+/// `.sub-code`, which older servers append, is dropped), the required `reason` and the
+/// optional `source`; other parameters are ignored.
+pub fn parse_ms_diagnostics(value: &str) -> Result<MsDiagnostics, HeaderError> {
+    const H: &str = "ms-diagnostics";
+    let value = value.trim();
+    if let (_, Some(what)) = split_top_level(value) {
+        return Err(HeaderError::Unterminated {
+            header: H,
+            what,
+            value: clip(value),
+        });
+    }
+    let (id, params) = value.split_once(';').unwrap_or((value, ""));
+    let id = id.trim();
+    let digits = id.split_once('.').map_or(id, |(main, _sub)| main);
+    let code = digits
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| digits.parse::<u32>().ok())
+        .flatten()
+        .ok_or_else(|| HeaderError::Syntax {
+            header: H,
+            why: "ErrorId is not an unsigned integer",
+            value: clip(value),
+        })?;
+    let params = parse_params(params);
+    let find = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.clone())
+    };
+    let reason = find("reason").ok_or_else(|| HeaderError::MissingParam {
+        header: H,
+        param: "reason",
+        value: clip(value),
+    })?;
+    Ok(MsDiagnostics {
+        code,
+        reason,
+        source: find("source"),
+    })
+}
+
+/// `text` as an RFC 3261 quoted-string: `"` and `\` escaped, control characters (which a
+/// quoted-string cannot hold) dropped, at most `max_chars` characters of it.
+pub fn quoted_string(text: &str, max_chars: usize) -> String {
+    let mut quoted = String::with_capacity(text.len().min(max_chars) + 2);
+    quoted.push('"');
+    for c in text.chars().filter(|c| !c.is_control()).take(max_chars) {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::dialog::{local_uri, via, DialogState};
+use super::dialog::{via, DialogState};
 use super::stateless::push_product;
 use super::{CallId, ClientEntry, Endpoint, Purpose, RequestId};
 use crate::sip::message::{Message, Method};
@@ -61,9 +61,13 @@ impl Endpoint {
         self.start_client(now, remote, branch, &req, purpose);
     }
 
-    /// Sends an unsolicited NOTIFY (no subscription: `Subscription-State: terminated`, as Lync
-    /// and Exchange UM send MWI) to `target` about `account`, which is also its To when it is a
-    /// URI (else the To is the target). Its outcome arrives as `RequestDone`.
+    /// Sends an unsolicited NOTIFY (no subscription: `Subscription-State: terminated`) about
+    /// `account` toward `target`, shaped as Exchange UM sends MWI to a Lync pool: the user
+    /// (`account` as a URI) is From, To and Contact, and the Request-URI as well when `target`
+    /// names only a host (a pool, `sip:pool01.contoso.com;transport=tls`: where the NOTIFY
+    /// goes, not whom it is about); a target with a user part (a PBX's `sip:1001@pbx`) is the
+    /// Request-URI itself. An account that is not a URI (a number) leaves the target in the
+    /// user's place. Its outcome arrives as `RequestDone`.
     pub fn send_notify(
         &mut self,
         now: Instant,
@@ -75,22 +79,28 @@ impl Endpoint {
         let id = RequestId(self.next_id);
         self.next_id += 1;
         let branch = format!("z9hG4bK{}", self.token());
-        // RFC 3261 §8.1.1.8: a SIPS Request-URI needs a SIPS Contact.
+        let user = account.parse::<Uri>().ok();
+        let request_uri = match &user {
+            Some(user) if target.user().is_none() => user.clone(),
+            _ => target.clone(),
+        };
+        // RFC 3261 §8.1.1.8: a SIPS Request-URI needs a SIPS Contact; a sips: target is TLS
+        // on every hop, so the request for the user it carries is SIPS too.
         let scheme = if target.is_sips() {
             Scheme::Sips
         } else {
-            Scheme::Sip
+            request_uri.scheme()
         };
-        let me = local_uri(remote).with_scheme(scheme);
-        let to = account.parse::<Uri>().unwrap_or_else(|_| target.clone());
-        let mut req = Message::request(Method::Notify, target.to_string());
+        let request_uri = request_uri.with_scheme(scheme);
+        let user = user.unwrap_or_else(|| target.clone()).with_scheme(scheme);
+        let mut req = Message::request(Method::Notify, request_uri.to_string());
         req.push("Via", via(remote, &branch));
         req.push("Max-Forwards", "70");
-        req.push("From", format!("<{me}>;tag={}", self.token()));
-        req.push("To", format!("<{to}>"));
+        req.push("From", format!("<{user}>;tag={}", self.token()));
+        req.push("To", format!("<{user}>"));
         req.push("Call-ID", format!("{}@umgw", self.token()));
         req.push("CSeq", "1 NOTIFY");
-        req.push("Contact", format!("<{me}>"));
+        req.push("Contact", format!("<{user}>"));
         req.push("Event", content.event);
         req.push("Subscription-State", "terminated");
         req.push("Content-Type", content.content_type);

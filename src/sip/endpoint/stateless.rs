@@ -1,10 +1,11 @@
 //! What the endpoint answers without keeping state: untrusted peers (403), malformed requests
 //! (400/505/513), and the checks that refuse a request before any method handling (416, 420,
-//! 406); plus the headers every message of ours carries.
+//! 406); plus the headers every message of ours carries (an error response's `ms-diagnostics`).
 
 use tracing::{debug, info};
 
-use super::{Endpoint, ALLOW, SUPPORTED};
+use super::{Diagnostic, Endpoint, ALLOW, SUPPORTED};
+use crate::sip::headers::{quoted_string, MsDiagnostics, MS_DIAGNOSTICS};
 use crate::sip::message::{Message, Method, ParseError};
 use crate::sip::uri::{Uri, UriError};
 use crate::sip::{Remote, StatusCode, Transmit};
@@ -56,21 +57,47 @@ impl Endpoint {
     ) {
         let tag = self.token();
         let mut resp = Message::response_to(req, status.0, reason, Some(&tag));
-        self.decorate(&mut resp, status);
+        self.decorate(&mut resp, status, remote);
         self.transmits.push_back(Transmit {
             remote,
             bytes: resp.to_bytes(),
         });
     }
 
-    /// Headers every response of ours carries.
-    pub(super) fn decorate(&self, resp: &mut Message, status: StatusCode) {
+    /// Headers every response of ours to `remote` carries; an error response also says why in
+    /// `ms-diagnostics` (the status's own reason, unless the caller sets a better one).
+    pub(super) fn decorate(&self, resp: &mut Message, status: StatusCode, remote: Remote) {
         push_product(resp, &self.config.server_name);
         // RFC 4475 intmeth: a 501 lists the methods we do understand.
         let allow = [StatusCode::METHOD_NOT_ALLOWED, StatusCode::NOT_IMPLEMENTED];
         if allow.contains(&status) || status.is_success() {
             resp.push("Allow", ALLOW);
         }
+        if status.0 >= 300 {
+            if let Some(why) = self.ms_diagnostics(remote, Diagnostic::for_status(status)) {
+                resp.push(MS_DIAGNOSTICS, why);
+            }
+        }
+    }
+
+    /// The `ms-diagnostics` value saying `why` to `remote`, with our FQDN (else the address it
+    /// reached) as `source`; `None` for an untrusted source, which is outside the enterprise
+    /// boundary [MS-OCER] 2.2.1.2 keeps the header within (and a scanner learns nothing).
+    pub(super) fn ms_diagnostics(&self, remote: Remote, why: Diagnostic) -> Option<String> {
+        if !self.is_trusted(remote.addr.ip()) {
+            return None;
+        }
+        let source = if self.fqdn.is_empty() {
+            remote.transport.local().ip().to_string()
+        } else {
+            self.fqdn.clone()
+        };
+        let value = MsDiagnostics {
+            code: why.code(),
+            reason: why.reason().to_owned(),
+            source: Some(source),
+        };
+        Some(value.to_string())
     }
 }
 
@@ -134,12 +161,5 @@ pub(super) fn push_product(msg: &mut Message, server_name: &str) {
 /// A Warning value (RFC 3261 §20.43): `305 10.0.0.5:5060 "text"`, the text as a quoted string
 /// (`"` and `\\` escaped, control characters dropped), at most 200 characters of it.
 pub(super) fn warning(code: u16, agent: std::net::SocketAddr, text: &str) -> String {
-    let mut quoted = String::with_capacity(text.len().min(200) + 2);
-    for c in text.chars().filter(|c| !c.is_control()).take(200) {
-        if c == '"' || c == '\\' {
-            quoted.push('\\');
-        }
-        quoted.push(c);
-    }
-    format!("{code} {agent} \"{quoted}\"")
+    format!("{code} {agent} {}", quoted_string(text, 200))
 }

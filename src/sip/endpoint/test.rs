@@ -756,6 +756,7 @@ fn a_refusal_explains_itself_with_warning_and_accept() {
         Explanation {
             warning: Some((305, "offer has \"G729\" \\ nothing else\r\n".into())),
             accept: None,
+            diagnostic: None,
         },
     );
     // warn-agent is the address the call reached; the text is a quoted-string.
@@ -771,6 +772,7 @@ fn a_refusal_explains_itself_with_warning_and_accept() {
         Explanation {
             warning: None,
             accept: Some(crate::sdp::ACCEPT),
+            diagnostic: Some(Diagnostic::NotSdp),
         },
     );
     assert_eq!(
@@ -778,4 +780,93 @@ fn a_refusal_explains_itself_with_warning_and_accept() {
         Some("application/sdp, multipart/alternative, multipart/mixed")
     );
     assert_eq!(r.header("Warning"), None);
+}
+
+/// The `ms-diagnostics` of `m`, parsed back.
+fn ms_diagnostics(m: &Message) -> Option<crate::sip::headers::MsDiagnostics> {
+    let values: Vec<&str> = m.headers_named("ms-diagnostics").collect();
+    assert!(values.len() <= 1, "one ms-diagnostics at most: {values:?}");
+    values
+        .first()
+        .map(|v| crate::sip::headers::parse_ms_diagnostics(v).unwrap())
+}
+
+#[test]
+fn error_responses_to_trusted_peers_say_why_in_ms_diagnostics() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    // A refusal that names its reason: that one, once, with our address as the source while
+    // no FQDN is set.
+    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bKd1").as_bytes());
+    let trying = responses(&mut ep).remove(0);
+    assert_eq!(ms_diagnostics(&trying), None, "a 100 explains nothing");
+    let call = incoming(&mut ep);
+    let why = Explanation {
+        diagnostic: Some(Diagnostic::NoCommonCodec),
+        ..Explanation::default()
+    };
+    ep.reject_with(t0, call, StatusCode::NOT_ACCEPTABLE_HERE, why);
+    let r = responses(&mut ep).remove(0);
+    let d = ms_diagnostics(&r).expect("488 carries ms-diagnostics");
+    assert_eq!(
+        (d.code, d.reason.as_str(), d.source.as_deref()),
+        (15844, "No codec in common", Some("127.0.0.1"))
+    );
+
+    // Without one: the status's own. The source is the FQDN once it is set.
+    ep.set_fqdn("umgw01.contoso.com".into());
+    ep.handle(t0, peer("10.0.0.1"), invite("z9hG4bKd2").as_bytes());
+    responses(&mut ep);
+    let call = incoming(&mut ep);
+    ep.reject(t0, call, StatusCode::SERVICE_UNAVAILABLE);
+    let r = responses(&mut ep).remove(0);
+    assert_eq!(
+        r.header("ms-diagnostics"),
+        Some(
+            "15822;reason=\"Voice mail gateway cannot take the call now\";\
+             source=\"umgw01.contoso.com\""
+        )
+    );
+    // The endpoint's own refusals, stateful and stateless.
+    let bye =
+        "BYE sip:umgw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKd3\r\n\
+        From: <sip:bob@contoso.com>;tag=a\r\nTo: <sip:x@y>;tag=nope\r\nCall-ID: zz\r\n\
+        CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    ep.handle(t0, peer("10.0.0.1"), bye.as_bytes());
+    let r = responses(&mut ep).remove(0);
+    assert_eq!(
+        (r.status(), ms_diagnostics(&r).map(|d| d.code)),
+        (Some(481), Some(15806))
+    );
+    let no_call_id = invite("z9hG4bKd4").replace("Call-ID: call-1\r\n", "");
+    ep.handle(t0, peer("10.0.0.1"), no_call_id.as_bytes());
+    let r = responses(&mut ep).remove(0);
+    assert_eq!(
+        (r.status(), ms_diagnostics(&r).map(|d| d.code)),
+        (Some(400), Some(15800))
+    );
+    let unknown = bye
+        .replace("BYE", "FOO")
+        .replace(";tag=nope", "")
+        .replace("z9hG4bKd3", "z9hG4bKd5");
+    ep.handle(t0, peer("10.0.0.1"), unknown.as_bytes());
+    let r = responses(&mut ep).remove(0);
+    assert_eq!(
+        (r.status(), ms_diagnostics(&r).map(|d| d.code)),
+        (Some(501), Some(15808))
+    );
+    // Success says nothing.
+    let options = bye
+        .replace("BYE sip", "OPTIONS sip")
+        .replace("2 BYE", "1 OPTIONS")
+        .replace(";tag=nope", "")
+        .replace("z9hG4bKd3", "z9hG4bKd6");
+    ep.handle(t0, peer("10.0.0.1"), options.as_bytes());
+    let r = responses(&mut ep).remove(0);
+    assert_eq!((r.status(), ms_diagnostics(&r)), (Some(200), None));
+
+    // An untrusted source is outside the boundary: its 403 carries nothing to learn from.
+    ep.handle(t0, peer("192.0.2.9"), invite("z9hG4bKd7").as_bytes());
+    let r = responses(&mut ep).remove(0);
+    assert_eq!((r.status(), ms_diagnostics(&r)), (Some(403), None));
 }

@@ -9,6 +9,7 @@ use super::dialog::{contact, Dialog, DialogState, LocalSdp};
 use super::key::TxKey;
 use super::stateless::warning;
 use super::{CallId, Endpoint, EndpointEvent, Explanation, InviteEntry, OtherEntry};
+use crate::sip::headers::MS_DIAGNOSTICS;
 use crate::sip::message::{self, Message, Method};
 use crate::sip::transaction::{ServerInvite, ServerNonInvite};
 use crate::sip::{Remote, StatusCode, Uri};
@@ -24,7 +25,7 @@ impl Endpoint {
         status: StatusCode,
         extra: impl FnOnce(&mut Message),
     ) {
-        let resp = self.response(req, status, extra);
+        let resp = self.response(remote, req, status, extra);
         let mut tx = ServerNonInvite::new(remote.transport.is_reliable(), self.config.timers);
         tx.send_response(now, status.0, resp.to_bytes());
         self.others.insert(
@@ -41,13 +42,14 @@ impl Endpoint {
     /// Our response to `req` outside any dialog of ours: a fresh To tag, our headers, `extra`.
     fn response(
         &mut self,
+        remote: Remote,
         req: &Message,
         status: StatusCode,
         extra: impl FnOnce(&mut Message),
     ) -> Message {
         let tag = self.token();
         let mut resp = Message::response_to(req, status.0, status.reason(), Some(&tag));
-        self.decorate(&mut resp, status);
+        self.decorate(&mut resp, status, remote);
         extra(&mut resp);
         resp
     }
@@ -69,7 +71,7 @@ impl Endpoint {
         // The transaction needs a call handle; no dialog exists for it, so none is reported.
         let call = CallId(self.next_id);
         self.next_id += 1;
-        let resp = self.response(req, status, extra);
+        let resp = self.response(remote, req, status, extra);
         let mut tx = ServerInvite::new(remote.transport.is_reliable(), self.config.timers);
         tx.send_response(now, status.0, resp.to_bytes());
         self.insert_invite(key.clone(), tx, call, remote);
@@ -85,7 +87,7 @@ impl Endpoint {
         let mut tx = ServerInvite::new(remote.transport.is_reliable(), self.config.timers);
         let trying = StatusCode::TRYING;
         let mut resp = Message::response_to(&msg, trying.0, trying.reason(), None);
-        self.decorate(&mut resp, trying);
+        self.decorate(&mut resp, trying, remote);
         tx.send_response(now, trying.0, resp.to_bytes());
         self.insert_invite(key.clone(), tx, call, remote);
         self.dialog_index.insert(
@@ -244,7 +246,7 @@ impl Endpoint {
             _ => StatusCode::CALL_DOES_NOT_EXIST,
         };
         let mut resp = Message::response_to(&msg, status.0, status.reason(), None);
-        self.decorate(&mut resp, status);
+        self.decorate(&mut resp, status, remote);
         match (status, &d.local_sdp) {
             (StatusCode::OK, Some(sdp)) => {
                 resp.push("Contact", d.contact_header());
@@ -349,7 +351,7 @@ impl Endpoint {
         };
         let (code, reason) = (status.0, status.reason());
         let mut resp = Message::response_to(&d.invite, code, reason, Some(&d.local_tag));
-        self.decorate(&mut resp, status);
+        self.decorate(&mut resp, status, d.remote);
         extra(&mut resp);
         let key = d.invite_tx.clone();
         if let Some(InviteEntry { tx, .. }) = self.invites.get_mut(&key) {
@@ -417,13 +419,21 @@ impl Endpoint {
         }
         d.state = DialogState::Terminated;
         // warn-agent: the address the peer reached us at, as in our Contact.
-        let agent = d.remote.transport.local();
+        let remote = d.remote;
+        let agent = remote.transport.local();
+        let diagnostics = why
+            .diagnostic
+            .and_then(|diagnostic| self.ms_diagnostics(remote, diagnostic));
         self.final_response(now, call, status, |r| {
             if let Some((warn_code, text)) = &why.warning {
                 r.push("Warning", warning(*warn_code, agent, text));
             }
             if let Some(accept) = why.accept {
                 r.push("Accept", accept);
+            }
+            // More specific than the status's own, which `decorate` gave it.
+            if let Some(diagnostics) = diagnostics {
+                r.set(MS_DIAGNOSTICS, diagnostics);
             }
         });
     }

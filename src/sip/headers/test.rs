@@ -161,6 +161,52 @@ fn rfc4458_target() {
     assert_eq!(target_from_uri_params("sip:a;target=b@um"), None);
 }
 
+#[test]
+fn ms_diagnostics_as_lync_and_we_write_it() {
+    // Lync's own, with an extra parameter after the source.
+    let d = parse_ms_diagnostics(
+        "15000;reason=\"Unable to read the user properties publication\";\
+         source=\"pool01.contoso.com\";appName=\"ExumRouting\"",
+    )
+    .unwrap();
+    assert_eq!(
+        d,
+        MsDiagnostics {
+            code: 15000,
+            reason: "Unable to read the user properties publication".into(),
+            source: Some("pool01.contoso.com".into()),
+        }
+    );
+    // Ours: quotes and backslashes escaped, control characters gone, and back again.
+    let ours = MsDiagnostics {
+        code: 15844,
+        reason: "offer has \"G729\" \\ nothing\r\nelse".into(),
+        source: Some("umgw01.contoso.com".into()),
+    };
+    let text = ours.to_string();
+    assert_eq!(
+        text,
+        "15844;reason=\"offer has \\\"G729\\\" \\\\ nothingelse\";source=\"umgw01.contoso.com\""
+    );
+    assert_eq!(
+        parse_ms_diagnostics(&text).unwrap().reason,
+        "offer has \"G729\" \\ nothingelse"
+    );
+    // ms-diagnostics-public (no source), and an older server's ErrorId.SubCode.
+    let public = parse_ms_diagnostics("1003.2;reason=\"User does not exist\"").unwrap();
+    assert_eq!((public.code, public.source), (1003, None));
+    for bad in [
+        "",
+        "x;reason=\"a\"",
+        "-1;reason=\"a\"",
+        "15800",
+        "15800;source=\"h\"",
+        "1;reason=\"open",
+    ] {
+        assert!(parse_ms_diagnostics(bad).is_err(), "{bad:?}");
+    }
+}
+
 proptest! {
     #[test]
     fn never_panics(s in "\\PC*", t in "[<>\";,?=%@:a-z0-9. ]{0,40}") {
@@ -171,7 +217,17 @@ proptest! {
             let _ = target_from_uri_params(v);
             let _ = cause_from_uri_params(v);
             let _ = percent_decode(v);
+            let _ = parse_ms_diagnostics(v);
         }
+    }
+
+    #[test]
+    fn ms_diagnostics_round_trip(code in any::<u32>(), reason in "\\PC{0,80}", fqdn in "[a-z0-9.-]{1,40}") {
+        let d = MsDiagnostics { code, reason: reason.clone(), source: Some(fqdn) };
+        let back = parse_ms_diagnostics(&d.to_string()).unwrap();
+        // What a quoted-string cannot hold (control characters) is dropped; all else survives.
+        let printable: String = reason.chars().filter(|c| !c.is_control()).collect();
+        prop_assert_eq!(back, MsDiagnostics { reason: printable, ..d });
     }
 
     #[test]

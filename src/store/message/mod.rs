@@ -1,9 +1,11 @@
 //! The stored message format: RFC 5322 + MIME, CRLF line ends, the one place that writes and
 //! reads it.
 //!
-//! Layout: standard headers (Date, From, To, Subject, Message-ID, MIME-Version), machine-readable
-//! `X-UMGW-*` headers (the source of truth for [`parse`]), then a `multipart/mixed` body with a
-//! human-readable `text/plain` part and, for a voice mail, an `audio/wav` attachment.
+//! Layout: standard headers (Date, From, To, Subject, Message-ID, MIME-Version), the headers
+//! Exchange UM writes so Outlook, OWA and Lync list the message as voice mail or a missed call
+//! ([`UmHeaders`]), machine-readable `X-UMGW-*` headers (the source of truth for [`parse`]), then
+//! a `multipart/mixed` body with a human-readable `text/plain` part and, for a voice mail, an
+//! `audio/wav` attachment.
 //!
 //! Caller-controlled strings (caller number, caller name, Call-ID) never reach a header verbatim
 //! unless they are short printable ASCII; anything else is written as RFC 2047 encoded-words, so a
@@ -44,6 +46,69 @@ pub const H_MEDIA_STATS: &str = "X-UMGW-Media-Stats";
 /// the value says why (`write failed: No space left on device`).
 pub const H_CUT_SHORT: &str = "X-UMGW-Cut-Short";
 
+/// `Content-Class` ([MS-OXCMAIL] 2.1.3.2.2): the message class a MIME reader gives the message.
+pub const H_CONTENT_CLASS: &str = "Content-Class";
+/// The caller's number ([MS-OXCMAIL] 2.1.3.2.3, [MS-OXOUM] 2.2.5.2).
+pub const H_CALLING_NUMBER: &str = "X-CallingTelephoneNumber";
+/// The caller's name ([MS-OXOUM] 2.2.5.5-6).
+pub const H_SENDER_NAME: &str = "X-VoiceMessageSenderName";
+/// The attached voice message's length in whole seconds ([MS-OXOUM] 2.2.5.3-4).
+pub const H_VOICE_DURATION: &str = "X-VoiceMessageDuration";
+/// The audio attachments' file names, newest first, `;`-separated ([MS-OXOUM] 2.2.5.9-10).
+pub const H_ATTACHMENT_ORDER: &str = "X-AttachmentOrder";
+/// The call's identifier, the SIP Call-ID ([MS-OXOUM] 2.2.5.11-12).
+pub const H_UM_CALL_ID: &str = "X-CallID";
+
+/// The file name of a voice mail's audio attachment.
+pub const AUDIO_FILE_NAME: &str = "voicemail.wav";
+
+/// The Exchange UM headers of a message, read back leniently: they are for mail clients, a
+/// value that does not parse is `None` rather than an error (the `X-UMGW-*` headers decide).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UmHeaders {
+    /// `Content-Class`: `voice-ca` (voice mail), `missedcall` (missed-call notice).
+    pub content_class: Option<String>,
+    /// `X-CallingTelephoneNumber`.
+    pub calling_number: Option<String>,
+    /// `X-VoiceMessageSenderName`.
+    pub sender_name: Option<String>,
+    /// `X-VoiceMessageDuration`, seconds.
+    pub duration_secs: Option<u32>,
+    /// `X-AttachmentOrder`, its file names in order.
+    pub attachment_order: Vec<String>,
+    /// `X-CallID`.
+    pub call_id: Option<String>,
+}
+
+impl UmHeaders {
+    /// The message class an Exchange MIME reader assigns for the `Content-Class`
+    /// ([MS-OXCMAIL] 2.2.3.2.15): what Outlook, OWA and Lync's voice-mail tab sort by.
+    pub fn message_class(&self) -> Option<&'static str> {
+        let class = self.content_class.as_deref()?.trim();
+        [
+            ("voice-ca", "IPM.Note.Microsoft.Voicemail.UM.CA"),
+            ("voice", "IPM.Note.Microsoft.Voicemail.UM"),
+            ("missedcall", "IPM.Note.Microsoft.Missed.Voice"),
+            ("voice-uc", "IPM.Note.Microsoft.Conversation.Voice"),
+            ("fax-ca", "IPM.Note.Microsoft.Fax.CA"),
+            ("fax", "IPM.Note.Microsoft.Fax"),
+        ]
+        .into_iter()
+        .find(|(value, _)| class.eq_ignore_ascii_case(value))
+        .map(|(_, message_class)| message_class)
+    }
+}
+
+/// The `Content-Class` a MIME writer gives a kind of message ([MS-OXCMAIL] 2.1.3.2.2): the
+/// message class Exchange UM gives it ([MS-OXOUM] 2.2.2.1; a voice mail taken by call answering,
+/// a missed-call notification) mapped back.
+fn content_class(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::VoiceMail => "voice-ca",
+        MessageKind::MissedCall => "missedcall",
+    }
+}
+
 /// A message read back by [`parse`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParsedMessage {
@@ -65,6 +130,10 @@ pub struct ParsedMessage {
     pub subject: String,
     /// Bytes of the first `audio/wav` part, if any.
     pub audio_wav: Option<Vec<u8>>,
+    /// That part's file name (Content-Disposition `filename`, else Content-Type `name`).
+    pub audio_file_name: Option<String>,
+    /// The Exchange UM headers.
+    pub um: UmHeaders,
     /// All top-level headers in order: unfolded, trimmed, RFC 2047 decoded.
     pub headers: Vec<(String, String)>,
 }

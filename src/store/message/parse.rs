@@ -40,10 +40,11 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedMessage, MessageError> {
     let subject = single(&headers, "Subject")?.unwrap_or("").to_owned();
     let cut_short = single(&headers, H_CUT_SHORT)?.map(str::to_owned);
 
-    let audio_wav = match single(&headers, "Content-Type")? {
-        Some(ct) => find_audio(ct, single(&headers, "Content-Transfer-Encoding")?, body)?,
-        None => None,
+    let (audio_wav, audio_file_name) = match find_audio(&headers, body)? {
+        Some(audio) => (Some(audio.bytes), audio.file_name),
+        None => (None, None),
     };
+    let um = um_headers(&headers);
 
     Ok(ParsedMessage {
         kind,
@@ -55,8 +56,42 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedMessage, MessageError> {
         cut_short,
         subject,
         audio_wav,
+        audio_file_name,
+        um,
         headers,
     })
+}
+
+/// The Exchange UM headers, leniently: a repeated one counts once (the first), one that does
+/// not parse is absent.
+fn um_headers(headers: &[(String, String)]) -> UmHeaders {
+    let owned = |name: &str| first(headers, name).map(str::to_owned);
+    UmHeaders {
+        content_class: owned(H_CONTENT_CLASS),
+        calling_number: owned(H_CALLING_NUMBER),
+        sender_name: owned(H_SENDER_NAME),
+        duration_secs: first(headers, H_VOICE_DURATION).and_then(|v| v.parse().ok()),
+        // [MS-OXOUM] 2.2.5.9: `;`-separated, blanks around names allowed, empty ends too.
+        attachment_order: first(headers, H_ATTACHMENT_ORDER)
+            .map(|v| {
+                v.split(';')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        call_id: owned(H_UM_CALL_ID),
+    }
+}
+
+/// The first non-blank value of a header, trimmed; for headers read leniently.
+fn first<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
 }
 
 /// Offset where the body starts, i.e. just after the blank line ending the header section;
@@ -155,7 +190,8 @@ fn required<'a>(
     single(headers, name)?.ok_or(MessageError::MissingHeader(name))
 }
 
-/// Splits a Content-Type value into lower-cased type and (lower-cased name, unquoted value).
+/// Splits a Content-Type (or Content-Disposition) value into lower-cased type and (lower-cased
+/// name, unquoted value) parameters.
 fn content_type(value: &str) -> (String, Vec<(String, String)>) {
     let mut fields = Vec::new();
     let mut cur = String::new();
@@ -209,31 +245,67 @@ fn decode_content(cte: Option<&str>, content: &[u8]) -> Result<Vec<u8>, MessageE
     }
 }
 
-/// The first `audio/wav` payload of a body with Content-Type `ct`.
-fn find_audio(ct: &str, cte: Option<&str>, body: &[u8]) -> Result<Option<Vec<u8>>, MessageError> {
+/// A WAV entity found in a message.
+struct AudioPart {
+    bytes: Vec<u8>,
+    /// Its file name, as a mail client shows it.
+    file_name: Option<String>,
+}
+
+/// The first `audio/wav` entity of a message or part with `headers` and `body`.
+fn find_audio(
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<Option<AudioPart>, MessageError> {
+    let Some(ct) = single(headers, "Content-Type")? else {
+        return Ok(None);
+    };
     let (mime, params) = content_type(ct);
     if is_wav(&mime) {
-        return decode_content(cte, body).map(Some);
+        return audio_part(headers, &params, body).map(Some);
     }
     if !mime.starts_with("multipart/") {
         return Ok(None);
     }
-    let boundary = params
-        .iter()
-        .find(|(n, _)| n == "boundary")
-        .map(|(_, v)| v.as_str())
+    let boundary = param(&params, "boundary")
         .filter(|b| !b.is_empty())
         .ok_or(MessageError::Mime("multipart without a boundary parameter"))?;
     for part in multipart_parts(body, boundary.as_bytes())? {
         let (head, content) = split_header_body(part);
         let headers = parse_header_section(head)?;
         let pct = single(&headers, "Content-Type")?.unwrap_or("text/plain");
-        if is_wav(&content_type(pct).0) {
-            let pcte = single(&headers, "Content-Transfer-Encoding")?;
-            return decode_content(pcte, content).map(Some);
+        let (pmime, pparams) = content_type(pct);
+        if is_wav(&pmime) {
+            return audio_part(&headers, &pparams, content).map(Some);
         }
     }
     Ok(None)
+}
+
+/// A WAV entity's bytes and file name: Content-Disposition's `filename` (RFC 2183), else
+/// Content-Type's older `name`.
+fn audio_part(
+    headers: &[(String, String)],
+    type_params: &[(String, String)],
+    content: &[u8],
+) -> Result<AudioPart, MessageError> {
+    let bytes = decode_content(single(headers, "Content-Transfer-Encoding")?, content)?;
+    let disposition = first(headers, "Content-Disposition")
+        .map(|d| content_type(d).1)
+        .unwrap_or_default();
+    let file_name = param(&disposition, "filename")
+        .or_else(|| param(type_params, "name"))
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    Ok(AudioPart { bytes, file_name })
+}
+
+/// The value of parameter `name` (lower case) among `params` from [`content_type`].
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The parts of a multipart body; the line break before each delimiter belongs to it.

@@ -1,5 +1,5 @@
-//! Writing a message: headers (the `X-UMGW-*` ones exactly, the human ones cleaned and
-//! capped), the text part a person reads, and the WAV attachment.
+//! Writing a message: headers (the `X-UMGW-*` ones exactly, Exchange UM's for mail clients, the
+//! human ones cleaned and capped), the text part a person reads, and the WAV attachment.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,7 +16,7 @@ const DISPLAY_MAX_CHARS: usize = 100;
 
 /// Renders `msg` as an RFC 5322 message with CRLF line ends.
 ///
-/// `audio_wav` is the recording's bytes (attached as `voicemail.wav`); `message_id_host` is used
+/// `audio_wav` is the recording's bytes (attached as [`AUDIO_FILE_NAME`]); `message_id_host` is used
 /// in `From` and `Message-ID` (sanitised to `[A-Za-z0-9.-]`, `localhost` if nothing is left).
 /// A caller that is absent or blank is "Unknown caller" and gets no `X-UMGW-Caller` header.
 /// The MIME boundary and the unique part of `Message-ID` come from `rng`.
@@ -48,6 +48,7 @@ pub fn render(
         rng.gen::<u128>()
     ));
     h.push_str("MIME-Version: 1.0\r\n");
+    um_headers(&mut h, msg, duration_ms, audio_wav.is_some());
     h.push_str(&format!("{H_KIND}: {}\r\n", msg.kind.as_header()));
     if let Some(c) = non_blank(msg.caller.as_deref()) {
         h.push_str(&unstructured(H_CALLER, c));
@@ -91,7 +92,7 @@ pub fn render(
     if let Some(wav) = audio_wav {
         out.extend_from_slice(
             format!(
-                "--{boundary}\r\nContent-Type: audio/wav\r\nContent-Disposition: attachment; filename=\"voicemail.wav\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                "--{boundary}\r\nContent-Type: audio/wav\r\nContent-Disposition: attachment; filename=\"{AUDIO_FILE_NAME}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
             )
             .as_bytes(),
         );
@@ -103,6 +104,63 @@ pub fn render(
     }
     out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     out
+}
+
+/// The headers Exchange UM writes for call-answering voice mail and missed calls, so that
+/// Outlook, OWA and Lync's voice-mail tab list the message as such: `Content-Class` (the
+/// message class, [MS-OXCMAIL] 2.1.3.2.2) and the Unified Messaging headers of
+/// [MS-OXCMAIL] 2.1.3.2.3. The length and the attachment order only with an attachment: they
+/// describe it. The caller's number and name are for people: cleaned and capped as in the
+/// Subject, then RFC 2047 encoded where not plain ASCII; the Call-ID is kept exactly (it must
+/// match the call's), encoded as the `X-UMGW-*` values are.
+fn um_headers(h: &mut String, msg: &NewMessage, duration_ms: u64, audio: bool) {
+    h.push_str(&format!(
+        "{H_CONTENT_CLASS}: {}\r\n",
+        content_class(msg.kind)
+    ));
+    let number = non_blank(msg.caller.as_deref()).map(calling_number);
+    if let Some(number) = number.filter(|n| !n.is_empty()) {
+        h.push_str(&unstructured(H_CALLING_NUMBER, &number));
+    }
+    let name = msg.caller_name.as_deref().map(clean_display);
+    if let Some(name) = name.filter(|n| !n.is_empty()) {
+        h.push_str(&unstructured(H_SENDER_NAME, &name));
+    }
+    if audio {
+        h.push_str(&format!(
+            "{H_VOICE_DURATION}: {}\r\n",
+            voice_message_secs(duration_ms)
+        ));
+        h.push_str(&format!("{H_ATTACHMENT_ORDER}: {AUDIO_FILE_NAME}\r\n"));
+    }
+    if let Some(id) = non_blank(Some(&msg.call_id)) {
+        h.push_str(&unstructured(H_UM_CALL_ID, id));
+    }
+}
+
+/// `X-VoiceMessageDuration`: whole seconds rounded half up (22.6 s is 23, as the Subject's
+/// `0:23`), at least 1: [MS-OXCMAIL] 2.1.3.2.3 wants a positive value, and a recording of
+/// under half a second is still a voice mail.
+pub(super) fn voice_message_secs(duration_ms: u64) -> u64 {
+    rounded_secs(duration_ms).max(1)
+}
+
+/// The caller as `X-CallingTelephoneNumber`: a number one can dial back
+/// (`sip:+14255550123@host;user=phone` is `+14255550123`), else the caller's URI as it came,
+/// cleaned (`sip:bob@contoso.com`).
+pub(super) fn calling_number(caller: &str) -> String {
+    let number = display_number(caller);
+    if dialable(&number) {
+        number
+    } else {
+        clean_display(caller)
+    }
+}
+
+/// `+14255550123`, `1001`, `+1-425-555-0123`: digits, dashes, an optional leading `+`.
+fn dialable(s: &str) -> bool {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'-')
 }
 
 /// Formats a Unix time (seconds, UTC) as an RFC 5322 date, e.g. `Thu, 1 Jan 1970 00:00:00 +0000`.
@@ -191,8 +249,7 @@ pub(super) fn display_number(caller: &str) -> String {
         .map_or(s, |p| &s[p.len()..]);
     let s = s.split([';', '?']).next().unwrap_or(s);
     if let Some((user, _host)) = s.split_once('@') {
-        let digits = user.strip_prefix('+').unwrap_or(user);
-        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        if dialable(user) {
             return clean_display(user);
         }
     }
@@ -272,7 +329,9 @@ fn body_text(msg: &NewMessage, who: &str, date: &str, duration_ms: u64, audio: b
         );
     }
     if audio {
-        t.push_str("\r\nThe message is attached as voicemail.wav.\r\n");
+        t.push_str(&format!(
+            "\r\nThe message is attached as {AUDIO_FILE_NAME}.\r\n"
+        ));
     }
     t
 }

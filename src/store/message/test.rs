@@ -1,7 +1,10 @@
 //! Message format tests: rendering, parsing back, RFC 2047, hostile values.
 
 use super::parse::bad;
-use super::render::{display_number, email_address, short_duration, words_duration};
+use super::render::{
+    calling_number, display_number, email_address, short_duration, voice_message_secs,
+    words_duration,
+};
 use super::rfc2047::decode_words;
 use super::*;
 use crate::store::NewMessage;
@@ -93,6 +96,17 @@ fn assert_well_formed(bytes: &[u8]) {
     for line in head.split("\r\n") {
         assert!(line.is_ascii() && line.len() <= 998, "{line:?}");
     }
+}
+
+/// The voice mail [`sample`] with a 4-byte "recording", as text.
+fn small_voice_mail() -> String {
+    let bytes = render(
+        &sample(MessageKind::VoiceMail),
+        Some(b"RIFF"),
+        "h",
+        &mut rng(),
+    );
+    String::from_utf8(bytes).unwrap()
 }
 
 #[test]
@@ -341,13 +355,7 @@ fn rfc2047_decoding_vectors() {
 
 #[test]
 fn parse_errors() {
-    let good = String::from_utf8(render(
-        &sample(MessageKind::VoiceMail),
-        Some(b"RIFF"),
-        "h",
-        &mut rng(),
-    ))
-    .unwrap();
+    let good = small_voice_mail();
     let cases: Vec<(String, MessageError)> = vec![
         (
             good.replace("X-UMGW-Kind: voice-mail\r\n", ""),
@@ -401,6 +409,280 @@ fn parse_errors() {
     ));
 }
 
+/// The Exchange UM headers [`render`] writes.
+const UM_HEADERS: [&str; 6] = [
+    H_CONTENT_CLASS,
+    H_CALLING_NUMBER,
+    H_SENDER_NAME,
+    H_VOICE_DURATION,
+    H_ATTACHMENT_ORDER,
+    H_UM_CALL_ID,
+];
+
+/// The values of the header lines named `name` in a header section, as written (unfolded).
+fn raw_values<'a>(head: &'a str, name: &str) -> Vec<&'a str> {
+    head.split("\r\n")
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+        .collect()
+}
+
+#[test]
+fn voice_mail_carries_the_headers_exchange_um_writes() {
+    let wav = wav_bytes(100);
+    let msg = sample(MessageKind::VoiceMail);
+    let bytes = render(&msg, Some(&wav), "h", &mut rng());
+    assert_well_formed(&bytes);
+    let head = header_section(&bytes);
+    for (name, value) in [
+        (H_CONTENT_CLASS, "voice-ca"),
+        (H_CALLING_NUMBER, "+14255550123"),
+        (H_SENDER_NAME, "Bob Kelly"),
+        (H_VOICE_DURATION, "23"),
+        (H_ATTACHMENT_ORDER, "voicemail.wav"),
+        (H_UM_CALL_ID, "a84b4c76e66710@pc33.contoso.com"),
+    ] {
+        assert_eq!(raw_values(head, name), [value], "{name} in\n{head}");
+    }
+    // umgw's own headers are all still there.
+    assert_eq!(raw_values(head, H_KIND), ["voice-mail"]);
+    assert_eq!(raw_values(head, H_DURATION_MS), ["22600"]);
+
+    let p = parse(&bytes).unwrap();
+    assert_eq!(
+        p.um,
+        UmHeaders {
+            content_class: Some("voice-ca".into()),
+            calling_number: Some("+14255550123".into()),
+            sender_name: Some("Bob Kelly".into()),
+            duration_secs: Some(23),
+            attachment_order: vec!["voicemail.wav".into()],
+            call_id: Some(msg.call_id.clone()),
+        }
+    );
+    assert_eq!(
+        p.um.message_class(),
+        Some("IPM.Note.Microsoft.Voicemail.UM.CA")
+    );
+    // The order names the attachment that is there.
+    assert_eq!(p.audio_file_name.as_deref(), Some("voicemail.wav"));
+    assert_eq!(p.audio_wav.as_deref(), Some(&wav[..]));
+}
+
+/// tests/data/lync/voicemail-message.eml (LF line ends there, CRLF in the store): the voice
+/// mail [`sample`] with 10 ms of audio, byte for byte. Its README says where each header
+/// comes from.
+const VOICE_MAIL_SAMPLE: &str = include_str!("../../../tests/data/lync/voicemail-message.eml");
+
+#[test]
+fn voice_mail_is_rendered_as_the_sample_in_tests_data() {
+    let bytes = render(
+        &sample(MessageKind::VoiceMail),
+        Some(&wav_bytes(80)),
+        "umgw01.contoso.com",
+        &mut rng(),
+    );
+    let text = String::from_utf8(bytes).unwrap();
+    if std::env::var_os("UMGW_WRITE_SAMPLE").is_some() {
+        std::fs::write(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/lync/voicemail-message.eml"
+            ),
+            text.replace("\r\n", "\n"),
+        )
+        .unwrap();
+    }
+    assert_eq!(text, VOICE_MAIL_SAMPLE.replace('\n', "\r\n"));
+}
+
+#[test]
+fn missed_call_carries_exchange_um_headers_but_none_about_audio() {
+    let mut msg = sample(MessageKind::MissedCall);
+    msg.audio = None;
+    msg.duration = Duration::ZERO;
+    let bytes = render(&msg, None, "h", &mut rng());
+    assert_well_formed(&bytes);
+    let head = header_section(&bytes);
+    assert_eq!(raw_values(head, H_CONTENT_CLASS), ["missedcall"]);
+    assert!(raw_values(head, H_VOICE_DURATION).is_empty(), "{head}");
+    assert!(raw_values(head, H_ATTACHMENT_ORDER).is_empty(), "{head}");
+    let p = parse(&bytes).unwrap();
+    assert_eq!(
+        p.um,
+        UmHeaders {
+            content_class: Some("missedcall".into()),
+            calling_number: Some("+14255550123".into()),
+            sender_name: Some("Bob Kelly".into()),
+            duration_secs: None,
+            attachment_order: Vec::new(),
+            call_id: Some(msg.call_id.clone()),
+        }
+    );
+    assert_eq!(
+        p.um.message_class(),
+        Some("IPM.Note.Microsoft.Missed.Voice")
+    );
+    assert_eq!(p.audio_file_name, None);
+
+    // An anonymous caller: no number, no name, nothing blank written in their place.
+    msg.caller = None;
+    msg.caller_name = Some(" \t".into());
+    let bytes = render(&msg, None, "h", &mut rng());
+    let head = header_section(&bytes);
+    assert!(raw_values(head, H_CALLING_NUMBER).is_empty(), "{head}");
+    assert!(raw_values(head, H_SENDER_NAME).is_empty(), "{head}");
+    let p = parse(&bytes).unwrap();
+    assert_eq!((p.um.calling_number, p.um.sender_name), (None, None));
+}
+
+#[test]
+fn voice_message_duration_is_whole_seconds_half_up_and_positive() {
+    for (ms, secs) in [
+        (0, 1),
+        (499, 1),
+        (1_499, 1),
+        (1_500, 2),
+        (22_600, 23),
+        (59_499, 59),
+        (3_723_000, 3723),
+    ] {
+        assert_eq!(voice_message_secs(ms), secs, "{ms} ms");
+    }
+    let mut msg = sample(MessageKind::VoiceMail);
+    msg.duration = Duration::from_millis(300);
+    let p = parse(&render(&msg, Some(&wav_bytes(2400)), "h", &mut rng())).unwrap();
+    assert_eq!(p.um.duration_secs, Some(1));
+}
+
+#[test]
+fn calling_number_is_the_number_to_call_back() {
+    for (caller, number) in [
+        ("sip:+14255550123@contoso.com;user=phone", "+14255550123"),
+        ("<tel:+1-425-555-0123>", "+1-425-555-0123"),
+        ("+14255550199", "+14255550199"),
+        ("1001", "1001"),
+        // No number: the URI as it came, on one line.
+        ("sip:bob@contoso.com", "sip:bob@contoso.com"),
+        (
+            "sip:bob@contoso.com\r\nBcc: x",
+            "sip:bob@contoso.com Bcc: x",
+        ),
+    ] {
+        assert_eq!(calling_number(caller), number, "{caller:?}");
+    }
+}
+
+#[test]
+fn hostile_caller_stays_inside_the_exchange_headers() {
+    let mut msg = sample(MessageKind::VoiceMail);
+    let evil = "Zoë\r\nX-CallID: forged\r\nContent-Class: fax\r\nBcc: victim@example.com\n\r\nbody";
+    msg.caller_name = Some(evil.into());
+    msg.caller = Some(format!("sip:{evil}@contoso.com"));
+    msg.call_id = "abc\r\nX-AttachmentOrder: evil.exe".into();
+    let bytes = render(&msg, Some(&wav_bytes(10)), "h", &mut rng());
+    assert_well_formed(&bytes);
+    let head = header_section(&bytes);
+    assert!(!head.contains("\r\nBcc"), "{head}");
+    for name in UM_HEADERS {
+        let lines = head
+            .split("\r\n")
+            .filter(|l| l.split(':').next() == Some(name))
+            .count();
+        assert_eq!(lines, 1, "{name} in\n{head}");
+    }
+    // Encoded, not raw: the name is not ASCII and holds line breaks.
+    assert!(
+        raw_values(head, H_SENDER_NAME)[0].starts_with("=?utf-8?b?"),
+        "{head}"
+    );
+    let p = parse(&bytes).unwrap();
+    assert_eq!(p.um.content_class.as_deref(), Some("voice-ca"));
+    assert_eq!(
+        p.um.sender_name.as_deref(),
+        Some("Zoë X-CallID: forged Content-Class: fax Bcc: victim@example.com body")
+    );
+    assert_eq!(p.um.call_id.as_deref(), Some(msg.call_id.as_str()));
+    assert_eq!(p.um.attachment_order, ["voicemail.wav"]);
+    // umgw's own header keeps the name exactly as it came.
+    let exact = &p
+        .headers
+        .iter()
+        .find(|(n, _)| n == H_CALLER_NAME)
+        .unwrap()
+        .1;
+    assert_eq!(exact, evil);
+}
+
+#[test]
+fn exchange_um_headers_are_read_leniently() {
+    let good = small_voice_mail();
+    // [MS-OXOUM] 2.2.5.9's forms of the order; case-insensitive names and Content-Class.
+    let other = good
+        .replace(
+            "X-AttachmentOrder: voicemail.wav",
+            "x-attachmentorder: ;vm3.wav; vm2.wav ;vm1.wav;",
+        )
+        .replace("Content-Class: voice-ca", "content-class: Voice")
+        .replace("X-VoiceMessageDuration: 23", "X-VoiceMessageDuration: -5");
+    let p = parse(other.as_bytes()).unwrap();
+    assert_eq!(p.um.attachment_order, ["vm3.wav", "vm2.wav", "vm1.wav"]);
+    assert_eq!(
+        p.um.message_class(),
+        Some("IPM.Note.Microsoft.Voicemail.UM")
+    );
+    assert_eq!(p.um.duration_secs, None);
+    // Not ours to police: a repeated one counts once, an unknown class maps to nothing.
+    let repeated = good.replace(
+        "Content-Class: voice-ca\r\n",
+        "Content-Class: urn:content-classes:message\r\nContent-Class: voice-ca\r\n",
+    );
+    let p = parse(repeated.as_bytes()).unwrap();
+    assert_eq!(p.um.message_class(), None);
+    for (class, message_class) in [
+        ("fax", "IPM.Note.Microsoft.Fax"),
+        ("fax-ca", "IPM.Note.Microsoft.Fax.CA"),
+        ("missedcall", "IPM.Note.Microsoft.Missed.Voice"),
+        ("voice-uc", "IPM.Note.Microsoft.Conversation.Voice"),
+        ("voice-ca", "IPM.Note.Microsoft.Voicemail.UM.CA"),
+        ("voice", "IPM.Note.Microsoft.Voicemail.UM"),
+    ] {
+        let um = UmHeaders {
+            content_class: Some(class.into()),
+            ..UmHeaders::default()
+        };
+        assert_eq!(um.message_class(), Some(message_class));
+    }
+}
+
+#[test]
+fn audio_file_name_from_disposition_or_type() {
+    let b64 = STANDARD.encode(b"RIFF");
+    let message = |part_headers: &str| {
+        format!(
+            "X-UMGW-Kind: voice-mail\nX-UMGW-Mailbox: m\nX-UMGW-Call-ID: c\n\
+             X-UMGW-Duration-Ms: 1\nX-UMGW-Received: 1\n\
+             Content-Type: multipart/mixed; boundary=B\n\n--B\n{part_headers}\
+             Content-Transfer-Encoding: base64\n\n{b64}\n--B--\n"
+        )
+    };
+    for (part_headers, name) in [
+        (
+            "Content-Type: audio/wav; name=\"a.wav\"\nContent-Disposition: attachment; filename=\"b c.wav\"\n",
+            Some("b c.wav"),
+        ),
+        ("Content-Type: audio/wav; name=a.wav\n", Some("a.wav")),
+        (
+            "Content-Type: audio/wav\nContent-Disposition: attachment; filename==?utf-8?b?w6kud2F2?=\n",
+            Some("é.wav"),
+        ),
+        ("Content-Type: audio/wav\n", None),
+    ] {
+        let p = parse(message(part_headers).as_bytes()).unwrap();
+        assert_eq!(p.audio_file_name.as_deref(), name, "{part_headers}");
+        assert_eq!(p.audio_wav.as_deref(), Some(&b"RIFF"[..]));
+    }
+}
+
 proptest! {
     #[test]
     fn caller_strings_round_trip(
@@ -424,9 +706,24 @@ proptest! {
             .map(|l| l.split(':').next().unwrap())
             .collect();
         prop_assert!(names.iter().all(|n| n.starts_with("X-UMGW-")
-            || ["Date", "From", "To", "Subject", "Message-ID", "MIME-Version", "Content-Type"].contains(n)),
+            || ["Date", "From", "To", "Subject", "Message-ID", "MIME-Version", "Content-Type"].contains(n)
+            || UM_HEADERS.contains(n)),
             "{:?}", names);
+        for um in UM_HEADERS {
+            prop_assert!(names.iter().filter(|n| **n == um).count() <= 1, "{:?}", names);
+        }
         let p = parse(&bytes).unwrap();
+        // What mail clients show of the caller is one clean line; the Call-ID is exact.
+        for shown in [&p.um.calling_number, &p.um.sender_name].into_iter().flatten() {
+            prop_assert!(!shown.is_empty() && !shown.chars().any(char::is_control), "{:?}", shown);
+            prop_assert!(shown.chars().count() <= 100, "{:?}", shown);
+        }
+        prop_assert_eq!(
+            p.um.call_id.as_deref(),
+            Some(call_id.trim()).filter(|c| !c.is_empty())
+        );
+        prop_assert_eq!(p.um.attachment_order, vec![AUDIO_FILE_NAME.to_owned()]);
+        prop_assert_eq!(p.audio_file_name.as_deref(), Some(AUDIO_FILE_NAME));
         prop_assert_eq!(p.caller, caller.filter(|c| !c.trim().is_empty()));
         prop_assert_eq!(p.call_id, call_id);
         prop_assert_eq!(p.received, UNIX_EPOCH + Duration::from_millis(ms));

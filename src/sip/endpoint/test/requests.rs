@@ -18,6 +18,7 @@ fn the_mwi_notify_is_built_by_the_endpoint() {
     };
     assert_eq!(*to, "10.0.0.5:5060".parse().unwrap());
     assert_eq!(notify.method(), Some(&Method::Notify));
+    // A target with a user part is addressed itself.
     assert_eq!(notify.request_uri(), Some("sip:mwi@10.0.0.5:5070"));
     assert_eq!(
         notify
@@ -26,13 +27,14 @@ fn the_mwi_notify_is_built_by_the_endpoint() {
         Some(true)
     );
     assert_eq!(notify.header("Max-Forwards"), Some("70"));
+    // The user is From, To and Contact, as Exchange UM sends it.
     let from = notify.header("From").unwrap();
-    assert!(from.starts_with("<sip:umgw@127.0.0.1:5060>;tag="), "{from}");
+    assert!(from.starts_with("<sip:alice@contoso.com>;tag="), "{from}");
     assert!(notify.from_tag().is_some_and(|t| !t.is_empty()));
     assert_eq!(notify.header("To"), Some("<sip:alice@contoso.com>"));
     assert!(notify.call_id().is_some_and(|c| c.ends_with("@umgw")));
     assert_eq!(notify.cseq(), Some((1, Method::Notify)));
-    assert_eq!(notify.header("Contact"), Some("<sip:umgw@127.0.0.1:5060>"));
+    assert_eq!(notify.header("Contact"), Some("<sip:alice@contoso.com>"));
     assert_eq!(notify.header("Event"), Some("message-summary"));
     assert_eq!(notify.header("Subscription-State"), Some("terminated"));
     assert_eq!(
@@ -40,20 +42,49 @@ fn the_mwi_notify_is_built_by_the_endpoint() {
         Some("application/simple-message-summary")
     );
     assert_eq!(notify.header("User-Agent"), Some("umgw-test"));
-    let summary = crate::mwi::parse_message_summary(std::str::from_utf8(&notify.body).unwrap());
-    let summary = summary.unwrap();
+    let body = String::from_utf8(notify.body.clone()).unwrap();
+    assert!(body.ends_with("Voice-Message: 1/2 (0/0)\r\n"), "{body}");
+    let summary = crate::mwi::parse_message_summary(&body).unwrap();
     assert_eq!(
         (summary.waiting, summary.voice_new, summary.voice_old),
         (true, 1, 2)
     );
     assert_eq!(summary.account.as_deref(), Some("sip:alice@contoso.com"));
 
-    // A mailbox known only by its number: To names the target, the body the number.
+    // A pool (no user part) is only where it goes: the Request-URI is the user.
+    mwi_notify(
+        &mut ep,
+        t0,
+        "sip:pool01.contoso.com;transport=tls",
+        "sip:alice@contoso.com",
+    );
+    let notify = transmits(&mut ep).remove(0).1;
+    assert_eq!(notify.request_uri(), Some("sip:alice@contoso.com"));
+    assert_eq!(notify.header("To"), Some("<sip:alice@contoso.com>"));
+    // A sips: pool: SIPS all along (RFC 3261 §8.1.1.8: a SIPS Request-URI, a SIPS Contact).
+    mwi_notify(
+        &mut ep,
+        t0,
+        "sips:pool01.contoso.com",
+        "sip:alice@contoso.com",
+    );
+    let notify = transmits(&mut ep).remove(0).1;
+    assert_eq!(notify.request_uri(), Some("sips:alice@contoso.com"));
+    assert_eq!(notify.header("Contact"), Some("<sips:alice@contoso.com>"));
+    assert!(notify
+        .header("From")
+        .unwrap()
+        .starts_with("<sips:alice@contoso.com>;tag="));
+
+    // A mailbox known only by its number: the target stands for the user, the body the number.
     mwi_notify(&mut ep, t0, "sips:mwi@pool.contoso.com", "+14255551001");
     let notify = transmits(&mut ep).remove(0).1;
+    assert_eq!(notify.request_uri(), Some("sips:mwi@pool.contoso.com"));
     assert_eq!(notify.header("To"), Some("<sips:mwi@pool.contoso.com>"));
-    // A sips: target gets a SIPS From and Contact (RFC 3261 §8.1.1.8).
-    assert_eq!(notify.header("Contact"), Some("<sips:umgw@127.0.0.1:5060>"));
+    assert_eq!(
+        notify.header("Contact"),
+        Some("<sips:mwi@pool.contoso.com>")
+    );
     let body = String::from_utf8(notify.body.clone()).unwrap();
     assert!(body.contains("Message-Account: +14255551001\r\n"), "{body}");
     // Two NOTIFYs are two transactions with their own Call-IDs.
