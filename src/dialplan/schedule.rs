@@ -35,7 +35,7 @@ pub struct Holiday {
 /// When an attendant offers its business-hours menu.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
-    /// IANA name as written (`UTC` by default).
+    /// The zone's IANA name, its own or inherited from the plan (`UTC` by default).
     pub time_zone_name: String,
     pub time_zone: TimeZone,
     /// `None`: no `BusinessHoursSchedule` key, open around the clock. `Some(empty)`: never open.
