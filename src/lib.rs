@@ -26,6 +26,8 @@ pub mod flows;
 #[forbid(unsafe_code)]
 pub mod gateway;
 #[forbid(unsafe_code)]
+pub mod logging;
+#[forbid(unsafe_code)]
 pub mod media;
 #[forbid(unsafe_code)]
 pub mod mwi;

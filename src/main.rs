@@ -40,7 +40,9 @@ EXAMPLES:
     umgw mailbox unlock alice
 
 ENVIRONMENT:
-    UMGW_LOG        log filter (error, warn, info, debug, trace; e.g. umgw=debug)
+    UMGW_LOG        log filter (error, warn, info, debug, trace; e.g. umgw=debug);
+                    RUST_LOG is read when UMGW_LOG is not set
+    UMGW_LOG_FORMAT log line format: text or json (overrides log.format)
     UMGW_DATA_DIR   data directory when the configuration does not set paths.data_dir
 
 EXIT STATUS:
@@ -175,20 +177,15 @@ enum MailboxCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // UMGW_LOG wins; else the config's log.level (for `run`); else info.
+    // The environment wins; else the config's [log] (for `run`): umgw::logging.
     let configured = match &cli.command {
-        Cmd::Run { config: Some(path) } => Config::load(path).map(|c| c.log.level).ok(),
+        Cmd::Run { config: Some(path) } => Config::load(path).map(|c| c.log).ok(),
         _ => None,
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("UMGW_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::try_new(configured.as_deref().unwrap_or("info"))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    umgw::logging::init(&umgw::logging::settings(
+        &umgw::logging::LogEnv::from_process(),
+        configured.as_ref(),
+    ));
     let result = match cli.command {
         Cmd::Run { config } => run(config),
         Cmd::Check { config, dialplans } => check(config, dialplans),

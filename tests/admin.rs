@@ -1,6 +1,7 @@
 //! The operator commands (`umgw mailbox ...`, `umgw play`, `umgw status`) run as the real binary
 //! against a data directory filled through the store's own deposit path; the admin HTTP
-//! endpoint's connection cap and its accept loop when the process runs out of descriptors.
+//! endpoint's connection cap and its accept loop when the process runs out of descriptors;
+//! JSON log lines a pipeline can group by call.
 
 mod support;
 
@@ -651,5 +652,47 @@ fn admin_accept_loop_pauses_while_out_of_descriptors_and_recovers() {
         1,
         "{}",
         gw.log()
+    );
+}
+
+#[test]
+fn json_log_lines_carry_the_call_id_and_mailbox_of_their_call() {
+    let gw = support::Gateway::start(support::GatewayOptions {
+        extra_config: "[log]\nformat = \"json\"\n".into(),
+        ..Default::default()
+    });
+    let (mut ua, _media) = support::answered_call(&gw, "sip:alice@contoso.com");
+    std::thread::sleep(Duration::from_millis(300));
+    ua.bye();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(5)).status(),
+        Some(200)
+    );
+    gw.wait_log("call ended", Duration::from_secs(5));
+
+    let log = gw.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\nlog:\n{log}"))
+        })
+        .collect();
+    for l in &lines {
+        for key in ["timestamp", "level", "target"] {
+            assert!(l.get(key).is_some(), "no {key} in {l}");
+        }
+    }
+    let of_call: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["span"]["call_id"] == ua.call_id.as_str())
+        .collect();
+    assert!(of_call.len() >= 2, "lines of the call:\n{log}");
+    assert!(
+        of_call.iter().any(|l| l["span"]["mailbox"] == "alice"),
+        "no line of the call names its mailbox:\n{log}"
+    );
+    assert!(
+        of_call.iter().any(|l| l["message"] == "call ended"),
+        "the call's end is one of its lines:\n{log}"
     );
 }
