@@ -39,4 +39,6 @@ pub mod sip;
 #[forbid(unsafe_code)]
 pub mod store;
 #[forbid(unsafe_code)]
+pub mod supervise;
+#[forbid(unsafe_code)]
 pub mod telemetry;

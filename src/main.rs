@@ -12,6 +12,7 @@ use tracing::info;
 use umgw::admin::Admin;
 use umgw::config::Config;
 use umgw::gateway::{self, Resources};
+use umgw::supervise::Supervisor;
 
 const LONG_ABOUT: &str = "\
 umgw answers calls that a call server (Lync / Skype for Business, an SBC, a PBX) forwards \
@@ -236,19 +237,31 @@ fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         let pid_file = data.join("umgw.pid");
         std::fs::write(&pid_file, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing {}", pid_file.display()))?;
-        info!(
-            udp = ?running.udp, tcp = ?running.tcp, tls = ?running.tls,
-            data_dir = %data.display(), "umgw ready"
-        );
         let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
         let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        // The listeners are bound; ready (and READY=1 to systemd) once the store answers.
+        let supervisor = Supervisor::new(running.probe());
+        supervisor.spawn_watchdog();
+        let (udp, tcp, tls) = (
+            running.udp.clone(),
+            running.tcp.clone(),
+            running.tls.clone(),
+        );
+        let readiness = supervisor.spawn_readiness(move || {
+            info!(udp = ?udp, tcp = ?tcp, tls = ?tls, data_dir = %data.display(), "umgw ready");
+        });
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => { info!("interrupted: stopping"); break; }
                 _ = term.recv() => { info!("SIGTERM: stopping"); break; }
-                _ = hup.recv() => { info!("SIGHUP: reloading dial plans"); running.reload().await; }
+                _ = hup.recv() => {
+                    info!("SIGHUP: reloading dial plans");
+                    supervisor.reload(running.reload()).await;
+                }
             }
         }
+        readiness.abort();
+        supervisor.stopping();
         running.shutdown().await;
         let _ = std::fs::remove_file(&pid_file);
         Ok(ExitCode::SUCCESS)
