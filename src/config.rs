@@ -188,14 +188,19 @@ impl std::fmt::Debug for Secret {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// A tracing filter: a level (`info`, `debug`...) or per-module directives
-    /// (`info,umgw::sip=debug`). The `UMGW_LOG` environment variable overrides it.
+    /// (`info,umgw::sip=debug`). The `UMGW_LOG` (or else `RUST_LOG`) environment variable
+    /// overrides it.
     pub level: String,
+    /// `text` lines, or `json` (one object per line with the call's span fields, for a log
+    /// pipeline). The `UMGW_LOG_FORMAT` environment variable overrides it.
+    pub format: String,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
             level: "info".into(),
+            format: "text".into(),
         }
     }
 }
@@ -670,6 +675,12 @@ impl Config {
                 self.log.level
             ))
         })?;
+        if crate::logging::LogFormat::from_config(&self.log.format).is_none() {
+            return Err(invalid(format!(
+                "log.format {:?} must be text or json",
+                self.log.format
+            )));
+        }
         Ok(())
     }
 

@@ -26,6 +26,8 @@ pub mod flows;
 #[forbid(unsafe_code)]
 pub mod gateway;
 #[forbid(unsafe_code)]
+pub mod logging;
+#[forbid(unsafe_code)]
 pub mod media;
 #[forbid(unsafe_code)]
 pub mod mwi;
@@ -36,5 +38,7 @@ pub mod sdp;
 pub mod sip;
 #[forbid(unsafe_code)]
 pub mod store;
+#[forbid(unsafe_code)]
+pub mod supervise;
 #[forbid(unsafe_code)]
 pub mod telemetry;

@@ -12,6 +12,7 @@ use tracing::info;
 use umgw::admin::Admin;
 use umgw::config::Config;
 use umgw::gateway::{self, Resources};
+use umgw::supervise::Supervisor;
 
 const LONG_ABOUT: &str = "\
 umgw answers calls that a call server (Lync / Skype for Business, an SBC, a PBX) forwards \
@@ -40,7 +41,9 @@ EXAMPLES:
     umgw mailbox unlock alice
 
 ENVIRONMENT:
-    UMGW_LOG        log filter (error, warn, info, debug, trace; e.g. umgw=debug)
+    UMGW_LOG        log filter (error, warn, info, debug, trace; e.g. umgw=debug);
+                    RUST_LOG is read when UMGW_LOG is not set
+    UMGW_LOG_FORMAT log line format: text or json (overrides log.format)
     UMGW_DATA_DIR   data directory when the configuration does not set paths.data_dir
 
 EXIT STATUS:
@@ -175,20 +178,15 @@ enum MailboxCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // UMGW_LOG wins; else the config's log.level (for `run`); else info.
+    // The environment wins; else the config's [log] (for `run`): umgw::logging.
     let configured = match &cli.command {
-        Cmd::Run { config: Some(path) } => Config::load(path).map(|c| c.log.level).ok(),
+        Cmd::Run { config: Some(path) } => Config::load(path).map(|c| c.log).ok(),
         _ => None,
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("UMGW_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::try_new(configured.as_deref().unwrap_or("info"))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    umgw::logging::init(&umgw::logging::settings(
+        &umgw::logging::LogEnv::from_process(),
+        configured.as_ref(),
+    ));
     let result = match cli.command {
         Cmd::Run { config } => run(config),
         Cmd::Check { config, dialplans } => check(config, dialplans),
@@ -239,19 +237,31 @@ fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         let pid_file = data.join("umgw.pid");
         std::fs::write(&pid_file, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing {}", pid_file.display()))?;
-        info!(
-            udp = ?running.udp, tcp = ?running.tcp, tls = ?running.tls,
-            data_dir = %data.display(), "umgw ready"
-        );
         let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
         let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        // The listeners are bound; ready (and READY=1 to systemd) once the store answers.
+        let supervisor = Supervisor::new(running.probe());
+        supervisor.spawn_watchdog();
+        let (udp, tcp, tls) = (
+            running.udp.clone(),
+            running.tcp.clone(),
+            running.tls.clone(),
+        );
+        let readiness = supervisor.spawn_readiness(move || {
+            info!(udp = ?udp, tcp = ?tcp, tls = ?tls, data_dir = %data.display(), "umgw ready");
+        });
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => { info!("interrupted: stopping"); break; }
                 _ = term.recv() => { info!("SIGTERM: stopping"); break; }
-                _ = hup.recv() => { info!("SIGHUP: reloading dial plans"); running.reload().await; }
+                _ = hup.recv() => {
+                    info!("SIGHUP: reloading dial plans");
+                    supervisor.reload(running.reload()).await;
+                }
             }
         }
+        readiness.abort();
+        supervisor.stopping();
         running.shutdown().await;
         let _ = std::fs::remove_file(&pid_file);
         Ok(ExitCode::SUCCESS)

@@ -2,12 +2,13 @@
 //! endpoint: `GET /metrics`, `GET /health`, `GET /status`. The endpoint is a deliberately tiny
 //! HTTP/1.0 responder on loopback or a management address; it reads one request line.
 //!
-//! Metric names (one place, so the docs and the code agree):
+//! Metric names (one place, so the docs and the code agree), in Prometheus base units
+//! (seconds, bytes, `_total` for counters):
 //! - `umgw_calls_active` (gauge), `umgw_calls_total{outcome}` (voicemail, missed_call, failed)
 //! - `umgw_calls_rejected_total{code}`, `umgw_sip_responses_total{code}`
 //! - `umgw_deposits_total{kind}`, `umgw_store_latency_seconds` (histogram)
 //! - `umgw_rtp_packets_received_total`, `umgw_rtp_packets_sent_total`,
-//!   `umgw_rtp_packets_lost_total`, `umgw_rtp_jitter_ms` (histogram, per call)
+//!   `umgw_rtp_packets_lost_total`, `umgw_rtp_jitter_seconds` (histogram, per call)
 //! - `umgw_untrusted_dropped_total` (flood limiter)
 //! - `umgw_media_ticks_late_total`: media worker ticks that started over 2 ms late (the
 //!   workers lack CPU; prompt pacing suffers)
@@ -36,7 +37,8 @@ pub const RTP_SENT: &str = "umgw_rtp_packets_sent_total";
 pub const RTP_LOST: &str = "umgw_rtp_packets_lost_total";
 /// RTP packets dropped because they came from another source than the call's (`media::latch`).
 pub const RTP_FOREIGN: &str = "umgw_rtp_packets_foreign_total";
-pub const RTP_JITTER: &str = "umgw_rtp_jitter_ms";
+/// RFC 3550 interarrival jitter of a call's received RTP, in seconds.
+pub const RTP_JITTER: &str = "umgw_rtp_jitter_seconds";
 pub const UNTRUSTED_DROPPED: &str = "umgw_untrusted_dropped_total";
 pub const MEDIA_TICKS_LATE: &str = "umgw_media_ticks_late_total";
 
@@ -54,7 +56,7 @@ pub fn install() -> Option<PrometheusHandle> {
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full(RTP_JITTER.into()),
-                        &[0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0],
+                        &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1],
                     )
                 });
             match builder.and_then(|b| b.install_recorder()) {

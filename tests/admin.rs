@@ -1,13 +1,16 @@
 //! The operator commands (`umgw mailbox ...`, `umgw play`, `umgw status`) run as the real binary
 //! against a data directory filled through the store's own deposit path; the admin HTTP
-//! endpoint's connection cap and its accept loop when the process runs out of descriptors.
+//! endpoint's connection cap and its accept loop when the process runs out of descriptors;
+//! supervision by systemd (readiness, watchdog, reload, stop over a test `NOTIFY_SOCKET`) and
+//! JSON log lines a pipeline can group by call.
 
 mod support;
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -651,5 +654,229 @@ fn admin_accept_loop_pauses_while_out_of_descriptors_and_recovers() {
         1,
         "{}",
         gw.log()
+    );
+}
+
+/// A unix datagram socket standing in for systemd's `NOTIFY_SOCKET`.
+struct NotifySocket {
+    sock: UnixDatagram,
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl NotifySocket {
+    fn new() -> NotifySocket {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        NotifySocket {
+            sock,
+            path,
+            _dir: dir,
+        }
+    }
+
+    /// The environment systemd gives a `Type=notify` service (`WatchdogSec` as
+    /// `WATCHDOG_USEC`, when set).
+    fn env(&self, watchdog_usec: Option<u64>) -> Vec<(String, String)> {
+        let mut env = vec![("NOTIFY_SOCKET".into(), self.path.display().to_string())];
+        if let Some(usec) = watchdog_usec {
+            env.push(("WATCHDOG_USEC".into(), usec.to_string()));
+        }
+        env
+    }
+
+    /// The next notification within `timeout`.
+    fn recv(&self, timeout: Duration) -> Option<String> {
+        self.sock.set_read_timeout(Some(timeout)).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = self.sock.recv(&mut buf).ok()?;
+        Some(String::from_utf8(buf[..n].to_vec()).unwrap())
+    }
+
+    /// Notifications up to the first with the line `line` (the last one returned).
+    fn until(&self, line: &str, timeout: Duration, gw: &support::Gateway) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Some(m) = self.recv(left) else { break };
+            let found = m.lines().any(|l| l == line);
+            seen.push(m);
+            if found {
+                return seen;
+            }
+        }
+        panic!("no {line} in {timeout:?}; got {seen:?}; log:\n{}", gw.log());
+    }
+}
+
+#[test]
+fn systemd_hears_ready_after_the_listener_then_watchdog_pings_reload_and_stopping() {
+    let notify = NotifySocket::new();
+    let mut gw = support::Gateway::spawn(support::GatewayOptions {
+        env: notify.env(Some(400_000)),
+        ..Default::default()
+    });
+    let before = notify.until("READY=1", Duration::from_secs(15), &gw);
+    // The moment READY=1 arrives the SIP listener answers: it was bound before.
+    let ua = support::Ua::new("127.0.0.1", gw.sip);
+    ua.send_options();
+    let answer = ua.recv(Duration::from_secs(2));
+    assert_eq!(
+        answer.and_then(|a| a.status()),
+        Some(200),
+        "OPTIONS unanswered when READY=1 arrived; log:\n{}",
+        gw.log()
+    );
+    assert!(
+        before.last().unwrap().contains("STATUS=serving"),
+        "{before:?}"
+    );
+    assert!(gw.log().contains("umgw ready"), "{}", gw.log());
+
+    // WATCHDOG_USEC = 400 ms: a ping every 200 ms, with the calls in progress.
+    let watched = Instant::now();
+    let mut pings = Vec::new();
+    while watched.elapsed() < Duration::from_millis(1500) {
+        if let Some(m) = notify.recv(Duration::from_millis(500)) {
+            if m.lines().any(|l| l == "WATCHDOG=1") {
+                pings.push(m);
+            }
+        }
+    }
+    assert!((4..=10).contains(&pings.len()), "{pings:?}");
+    assert!(
+        pings
+            .iter()
+            .all(|p| p.contains("STATUS=serving; calls in progress: 0")),
+        "{pings:?}"
+    );
+
+    // SIGHUP: RELOADING=1 (with the monotonic time systemd wants), READY=1 once the plans
+    // are in.
+    gw.sighup();
+    let reloading = notify.until("RELOADING=1", Duration::from_secs(5), &gw);
+    assert!(
+        reloading.last().unwrap().contains("MONOTONIC_USEC="),
+        "{reloading:?}"
+    );
+    notify.until("READY=1", Duration::from_secs(5), &gw);
+
+    // SIGTERM: STOPPING=1 as the drain starts, then a clean exit.
+    gw.sigterm();
+    notify.until("STOPPING=1", Duration::from_secs(5), &gw);
+    assert!(gw.wait_exit(Duration::from_secs(15)).success());
+}
+
+/// Serves the IMAP a readiness check needs on `listener`: greeting, `NOOP`, `LOGOUT`.
+fn answer_imap_checks(listener: TcpListener) {
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let _ = conn.write_all(b"* OK fake IMAP ready\r\n");
+            let mut lines = BufReader::new(conn.try_clone().unwrap()).lines();
+            while let Some(Ok(line)) = lines.next() {
+                let (tag, verb) = line.split_once(' ').unwrap_or((&line, ""));
+                let reply = match verb {
+                    "NOOP" => format!("{tag} OK NOOP completed\r\n"),
+                    "LOGOUT" => format!("* BYE\r\n{tag} OK LOGOUT completed\r\n"),
+                    _ => format!("{tag} BAD not in this test\r\n"),
+                };
+                let _ = conn.write_all(reply.as_bytes());
+            }
+        }
+    });
+}
+
+#[test]
+fn a_store_that_does_not_answer_holds_back_ready_until_it_does() {
+    // An IMAP store on a port where nothing listens yet.
+    let imap_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let notify = NotifySocket::new();
+    let gw = support::Gateway::start(support::GatewayOptions {
+        extra_config: format!(
+            "[store]\nbackend = \"imap\"\n\
+             [imap]\nserver = \"127.0.0.1:{imap_port}\"\npassword = \"not-used\"\n\
+             connect_timeout_ms = 200\n"
+        ),
+        env: notify.env(None),
+        ..Default::default()
+    });
+    // SIP answers (start waited for OPTIONS), but the node is not ready.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        if let Some(m) = notify.recv(left) {
+            seen.push(m);
+        }
+    }
+    assert!(
+        !seen.iter().any(|m| m.lines().any(|l| l == "READY=1")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|m| m.starts_with(&format!(
+            "STATUS=waiting for the store: mail server 127.0.0.1:{imap_port} unavailable"
+        ))),
+        "{seen:?}"
+    );
+    assert_eq!(
+        log_lines(&gw, "the store does not answer: not ready"),
+        1,
+        "{}",
+        gw.log()
+    );
+    assert!(!gw.log().contains("umgw ready"), "{}", gw.log());
+
+    // The server comes up: READY=1 at the next check (at most 5 s apart).
+    answer_imap_checks(TcpListener::bind(("127.0.0.1", imap_port)).unwrap());
+    notify.until("READY=1", Duration::from_secs(10), &gw);
+    gw.wait_log("the store answers", Duration::from_secs(1));
+    gw.wait_log("umgw ready", Duration::from_secs(1));
+}
+
+#[test]
+fn json_log_lines_carry_the_call_id_and_mailbox_of_their_call() {
+    let gw = support::Gateway::start(support::GatewayOptions {
+        extra_config: "[log]\nformat = \"json\"\n".into(),
+        ..Default::default()
+    });
+    let (mut ua, _media) = support::answered_call(&gw, "sip:alice@contoso.com");
+    std::thread::sleep(Duration::from_millis(300));
+    ua.bye();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(5)).status(),
+        Some(200)
+    );
+    gw.wait_log("call ended", Duration::from_secs(5));
+
+    let log = gw.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\nlog:\n{log}"))
+        })
+        .collect();
+    for l in &lines {
+        for key in ["timestamp", "level", "target"] {
+            assert!(l.get(key).is_some(), "no {key} in {l}");
+        }
+    }
+    let of_call: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["span"]["call_id"] == ua.call_id.as_str())
+        .collect();
+    assert!(of_call.len() >= 2, "lines of the call:\n{log}");
+    assert!(
+        of_call.iter().any(|l| l["span"]["mailbox"] == "alice"),
+        "no line of the call names its mailbox:\n{log}"
+    );
+    assert!(
+        of_call.iter().any(|l| l["message"] == "call ended"),
+        "the call's end is one of its lines:\n{log}"
     );
 }

@@ -159,5 +159,18 @@ fn metrics_move_during_a_sipp_deposit() {
         after.contains("umgw_store_latency_seconds_bucket"),
         "{after}"
     );
-    assert!(after.contains("umgw_rtp_jitter_ms_count 1"), "{after}");
+    // Prometheus base units: jitter in seconds, with buckets from half a millisecond.
+    assert!(after.contains("umgw_rtp_jitter_seconds_count 1"), "{after}");
+    assert!(
+        after.contains("umgw_rtp_jitter_seconds_bucket{le=\"0.0005\"}"),
+        "{after}"
+    );
+    assert!(
+        metric(&after, "umgw_rtp_jitter_seconds_sum") < 0.1,
+        "{after}"
+    );
+    assert!(
+        !after.contains("_ms"),
+        "a metric not in base units:\n{after}"
+    );
 }

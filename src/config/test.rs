@@ -163,3 +163,15 @@ fn admin_connection_cap_is_at_least_one() {
         );
     }
 }
+
+#[test]
+fn log_format_is_text_or_json() {
+    let parse = |v: &str| Config::parse(Path::new("gw.toml"), &format!("[log]\n{v}\n"));
+    assert_eq!(parse("").unwrap().log.format, "text");
+    assert_eq!(parse("format = \"json\"").unwrap().log.format, "json");
+    let err = parse("format = \"JSON lines\"").unwrap_err().to_string();
+    assert!(
+        err.contains("log.format \"JSON lines\" must be text or json"),
+        "{err}"
+    );
+}

@@ -60,7 +60,10 @@ pub(super) struct Driver {
 pub(super) struct Inputs {
     pub sip: mpsc::Receiver<Inbound>,
     pub stop: oneshot::Receiver<()>,
-    pub reload: mpsc::Receiver<()>,
+    /// Reload requests; the sender is told when the plans are in place.
+    pub reload: mpsc::Receiver<oneshot::Sender<()>>,
+    /// Liveness probes (`super::Probe`), answered with the calls in progress.
+    pub probe: mpsc::Receiver<oneshot::Sender<usize>>,
     pub mwi: mpsc::Receiver<Mwi>,
     pub mwi_tx: mpsc::Sender<Mwi>,
 }
@@ -101,7 +104,14 @@ impl Driver {
                 }
                 Some(mwi) = inputs.mwi.recv() => self.mwi(mwi, &notify_tx),
                 _ = timer => self.core.handle_timeout(Instant::now()),
-                Some(()) = inputs.reload.recv() => self.reload(),
+                Some(done) = inputs.reload.recv() => {
+                    self.reload();
+                    let _ = done.send(());
+                }
+                // Answered here, between SIP and timers, so only a turning loop answers.
+                Some(reply) = inputs.probe.recv() => {
+                    let _ = reply.send(self.core.calls());
+                }
                 _ = &mut inputs.stop, if !draining => {
                     draining = true;
                     self.core.shutdown(Instant::now(), grace);

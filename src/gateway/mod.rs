@@ -297,14 +297,24 @@ pub struct Running {
     /// The admin HTTP endpoint, when configured.
     pub admin: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
-    reload: mpsc::Sender<()>,
+    reload: mpsc::Sender<oneshot::Sender<()>>,
+    probe: Probe,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    /// Reloads the dial plans from disk (SIGHUP). A broken file keeps the old plans.
+    /// Reloads the dial plans from disk (SIGHUP) and returns when the core has them. A broken
+    /// file keeps the old plans.
     pub async fn reload(&self) {
-        let _ = self.reload.send(()).await;
+        let (done, reloaded) = oneshot::channel();
+        if self.reload.send(done).await.is_ok() {
+            let _ = reloaded.await;
+        }
+    }
+
+    /// Asks whether the gateway is serving (for systemd's readiness and watchdog).
+    pub fn probe(&self) -> Probe {
+        self.probe.clone()
     }
 
     /// Stops taking calls, lets calls in progress finish (up to `call.shutdown_grace_ms`),
@@ -319,6 +329,42 @@ impl Running {
     /// Waits until the core task ends by itself (it does not, unless it fails).
     pub async fn join(self) {
         let _ = self.task.await;
+    }
+}
+
+/// Asks a running gateway whether it serves: whether its core loop turns (it answers from the
+/// loop that serves SIP, so a stalled loop does not answer) and whether its store answers.
+#[derive(Clone)]
+pub struct Probe {
+    core: mpsc::Sender<oneshot::Sender<usize>>,
+    store: Arc<dyn Mailbox>,
+}
+
+impl Probe {
+    /// A probe answered by whoever holds the other end of `core` (tests of the supervisor).
+    #[cfg(test)]
+    pub(crate) fn new(
+        core: mpsc::Sender<oneshot::Sender<usize>>,
+        store: Arc<dyn Mailbox>,
+    ) -> Probe {
+        Probe { core, store }
+    }
+
+    /// The calls in progress, as the core loop answers; `None` once the core has stopped.
+    /// Does not return while the loop is stalled: callers bound it with a time-out.
+    pub async fn core(&self) -> Option<usize> {
+        let (reply, answer) = oneshot::channel();
+        self.core.send(reply).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Whether the store answers ([`Mailbox::check`], on the blocking pool); if not, why.
+    pub async fn store(&self) -> Result<(), String> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.check()).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("store check did not finish: {e}")),
+        }
     }
 }
 
@@ -364,6 +410,8 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
     };
     let (stop_tx, stop_rx) = oneshot::channel();
     let (reload_tx, reload_rx) = mpsc::channel(4);
+    // One probe at a time is all the watchdog sends; a second waits for the loop.
+    let (probe_tx, probe_rx) = mpsc::channel(1);
     let (mwi_tx, mwi_rx) = mpsc::channel(1024);
     let udp = network.udp_addrs();
     let tcp = network.tcp_addrs();
@@ -388,6 +436,10 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             "deposited recordings recovered from the spool"
         );
     }
+    let probe = Probe {
+        core: probe_tx,
+        store: store.clone(),
+    };
     let shared = Arc::new(Shared {
         prompts,
         store,
@@ -421,6 +473,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         sip: in_rx,
         stop: stop_rx,
         reload: reload_rx,
+        probe: probe_rx,
         mwi: mwi_rx,
         mwi_tx,
     };
@@ -432,6 +485,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         admin,
         stop: Some(stop_tx),
         reload: reload_tx,
+        probe,
         task,
     })
 }

@@ -583,6 +583,9 @@ mod tests {
     }
 
     impl Mailbox for Flaky {
+        fn check(&self) -> Result<(), StoreError> {
+            self.inner.check()
+        }
         fn deposit(&self, m: &MailboxId, msg: &NewMessage) -> Result<String, StoreError> {
             if self.down.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(StoreError::Unavailable {

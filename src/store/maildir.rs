@@ -216,6 +216,14 @@ impl Maildir {
 }
 
 impl Mailbox for Maildir {
+    fn check(&self) -> Result<(), StoreError> {
+        // Every mailbox lives below the root: a root that cannot be listed (unmounted, its
+        // permissions changed) fails every deposit.
+        std::fs::read_dir(&self.root)
+            .map(drop)
+            .map_err(StoreError::io("list store root", &self.root))
+    }
+
     fn deposit(&self, mailbox: &MailboxId, msg: &NewMessage) -> Result<String, StoreError> {
         // Read the audio first: a failure here leaves nothing behind, and the source file is
         // only ever read, never moved or deleted.

@@ -127,6 +127,9 @@ pub struct StoredMessage {
 
 /// A message store. Blocking: call it from `spawn_blocking` in async code.
 pub trait Mailbox: Send + Sync {
+    /// Whether the store answers, for readiness (systemd `READY=1`): the Maildir root can be
+    /// listed; the IMAP server greets and answers `NOOP`. Touches no mailbox.
+    fn check(&self) -> Result<(), StoreError>;
     /// Stores `msg` atomically and returns its unique id. The source audio file is left in
     /// place on success and on error (the caller removes it once the deposit succeeded).
     fn deposit(&self, mailbox: &MailboxId, msg: &NewMessage) -> Result<String, StoreError>;

@@ -41,6 +41,8 @@ pub struct GatewayOptions {
     /// Put the spool on a tmpfs of this many KiB (a disk that fills up); needs root and mount
     /// permission, as CI has.
     pub spool_tmpfs_kib: Option<u64>,
+    /// More environment for the process (after `UMGW_LOG=debug`, so it may replace it).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for GatewayOptions {
@@ -55,6 +57,7 @@ impl Default for GatewayOptions {
             min_free_disk_mb: None,
             rtp_port_count: 40,
             spool_tmpfs_kib: None,
+            env: Vec::new(),
         }
     }
 }
@@ -225,6 +228,7 @@ pub struct Gateway {
     pub pki: Option<Pki>,
     /// The tmpfs mounted on the spool, unmounted when the gateway goes.
     spool_mount: Option<PathBuf>,
+    env: Vec<(String, String)>,
     pub dir: tempfile::TempDir,
 }
 
@@ -242,7 +246,7 @@ fn free_port() -> u16 {
     panic!("no free port");
 }
 
-fn spawn_gateway(config_path: &Path, dir: &Path) -> Child {
+fn spawn_gateway(config_path: &Path, dir: &Path, env: &[(String, String)]) -> Child {
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -253,6 +257,12 @@ fn spawn_gateway(config_path: &Path, dir: &Path) -> Child {
         .arg(config_path)
         .env("UMGW_LOG", "debug")
         .env("NO_COLOR", "1")
+        // Hermetic: the test runner's own supervisor and log format are not the gateway's.
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .env_remove("UMGW_LOG_FORMAT")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -264,7 +274,7 @@ impl Gateway {
     pub fn crash_and_restart(&mut self) {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
-        self.child = spawn_gateway(&self.config_path, self.dir.path());
+        self.child = spawn_gateway(&self.config_path, self.dir.path(), &self.env);
         self.wait_ready();
     }
 
@@ -293,7 +303,15 @@ impl Gateway {
         }
     }
 
+    /// Starts the gateway and waits until it answers OPTIONS.
     pub fn start(opts: GatewayOptions) -> Gateway {
+        let gw = Gateway::spawn(opts);
+        gw.wait_ready();
+        gw
+    }
+
+    /// Starts the gateway without waiting for it (a test that watches the start itself).
+    pub fn spawn(opts: GatewayOptions) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let plans = dir.path().join("dialplans");
         fs::create_dir_all(&plans).unwrap();
@@ -349,21 +367,21 @@ impl Gateway {
             );
             spool
         });
-        let child = spawn_gateway(&config_path, dir.path());
-        let gw = Gateway {
+        let child = spawn_gateway(&config_path, dir.path(), &opts.env);
+        Gateway {
             child,
             config_path,
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
             tls,
             pki,
             spool_mount,
+            env: opts.env,
             dir,
-        };
-        gw.wait_ready();
-        gw
+        }
     }
 
-    fn wait_ready(&self) {
+    /// Waits until the gateway answers OPTIONS.
+    pub fn wait_ready(&self) {
         let ua = Ua::new("127.0.0.1", self.sip);
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {

@@ -458,7 +458,8 @@ impl DepositFlow {
         metrics::counter!(telemetry::RTP_SENT).increment(media.packets_out());
         metrics::counter!(telemetry::RTP_LOST).increment(stats.lost);
         metrics::counter!(telemetry::RTP_FOREIGN).increment(stats.foreign);
-        metrics::histogram!(telemetry::RTP_JITTER).record(stats.jitter_ms);
+        // Prometheus base unit: seconds.
+        metrics::histogram!(telemetry::RTP_JITTER).record(stats.jitter_ms / 1000.0);
         info!(
             reason = ?self.flow.end_reason(),
             kind = ?self.flow.kind(),

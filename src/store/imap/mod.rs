@@ -310,6 +310,25 @@ impl Imap {
 }
 
 impl Mailbox for Imap {
+    /// A fresh connection (not the pool's, so a stale pooled one proves nothing; nor the
+    /// back-off's fast failure): greeting, TLS as configured, `NOOP`. No log-in: logins are per
+    /// mailbox, and one mailbox's account says nothing about the others.
+    fn check(&self) -> Result<(), StoreError> {
+        self.local.check()?;
+        let mut c = Conn::connect(&self.endpoint).map_err(|e| self.unavailable(e.to_string()))?;
+        match c.command("NOOP", "NOOP") {
+            Ok(_) => {
+                c.logout();
+                Ok(())
+            }
+            Err(ConnError::Broken(why)) => Err(self.unavailable(why)),
+            Err(e @ ConnError::Refused { .. }) => Err(StoreError::Server {
+                server: self.endpoint.server.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
     fn deposit(&self, mailbox: &MailboxId, msg: &NewMessage) -> Result<String, StoreError> {
         let audio = super::attachment(msg, self.audio_format)?;
         // Every message gets a delivery id, so even a deposit without one can be found again
