@@ -771,6 +771,14 @@ fn per_user_state_is_on_the_server_and_counted_exactly_across_nodes() {
 
     // The server goes down: a node plays the greeting it fetched last; one that never
     // fetched it gets the error (and callers the default greeting).
+    let idle_node = Imap::open(&dc.imap_config(), t.path().join("node3")).unwrap();
+    assert_eq!(
+        idle_node
+            .pin_state(&alice, &policy)
+            .unwrap()
+            .failed_attempts,
+        0
+    );
     drop(client);
     dc.stop();
     let cached = nodes[2]
@@ -784,6 +792,21 @@ fn per_user_state_is_on_the_server_and_counted_exactly_across_nodes() {
     assert!(e.is_transient(), "{e}");
     // Node 1 fetched the away greeting before it was deleted: its copy went with it.
     assert!(nodes[1].greeting(&alice, GreetingKind::Away).is_err());
+
+    // Back up: the attempt on a pooled connection the restart broke is retried on a new
+    // one and counted once.
+    dc.restart();
+    assert_eq!(
+        idle_node.log_on(&alice, "000111", &policy).unwrap(),
+        LogOn::Refused { failed_attempts: 1 }
+    );
+    assert_eq!(
+        idle_node
+            .pin_state(&alice, &policy)
+            .unwrap()
+            .failed_attempts,
+        1
+    );
 }
 
 #[test]

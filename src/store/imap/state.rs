@@ -6,7 +6,8 @@
 //! - `pin-record`: the PIN hash and history ([`PinStore::record`]);
 //! - `greeting-personal`, `greeting-away`, `greeting-name`: the recording as an `audio/wav`
 //!   body (the away greeting being there is the away flag);
-//! - `logon-attempt`: one empty marker per log-on attempt in progress or failed.
+//! - `logon-attempt`: one marker per log-on attempt in progress or failed (its body a random
+//!   token, so a retried attempt finds its own marker rather than adding one).
 //!
 //! A record is replaced by APPENDing the new one and then expunging older ones of its kind;
 //! readers take the newest UID, so a reader never finds none. Two writers at once: the later
@@ -238,20 +239,39 @@ impl Imap {
         pin: &str,
         policy: &PinPolicy,
     ) -> Result<LogOn, StoreError> {
-        let marker = render(ATTEMPT, "Voice mail log-on attempt", b"", false);
+        let token = format!("{:032x}", self.ids.next_u128());
+        let marker = attempt_marker(&token);
         let max = policy.max_failed_attempts;
-        // A connection that breaks after the APPEND is retried with a second marker: a
-        // lost answer counts as one more failure, never as one fewer.
+        // A pooled connection that breaks is retried on a new one: if the APPEND got through
+        // before, its marker is found again rather than counted twice.
+        let mut retry = false;
         let outcome = self.with_conn(mailbox, |c| {
             self.open_state(c)?;
-            let own = self.append_state(c, &marker)?;
+            let appended = if std::mem::replace(&mut retry, true) {
+                search(
+                    c,
+                    &format!(
+                        "UID SEARCH UNDELETED HEADER {H_STATE} \"{ATTEMPT}\" BODY \"{token}\""
+                    ),
+                )?
+                .first()
+                .copied()
+            } else {
+                None
+            };
+            let own = match appended {
+                Some(uid) => uid,
+                None => self.append_state(c, &marker)?,
+            };
             let attempts = records(c, ATTEMPT)?;
             let mine: Vec<u32> = attempts.iter().copied().filter(|&u| u <= own).collect();
             let rank = u32::try_from(mine.len()).unwrap_or(u32::MAX).max(1);
             if rank > max {
+                // At least `max` failures below it: locked. Its marker goes, so the count
+                // stays at the limit.
                 expunge(c, &[own])?;
                 return Ok(Ok(LogOn::Locked {
-                    failed_attempts: rank - 1,
+                    failed_attempts: max,
                 }));
             }
             let pins = match self.read_pins(c)? {
@@ -418,11 +438,11 @@ impl Imap {
                 let copied =
                     self.migrate_record(mailbox, PIN_RECORD, &Self::pin_message(&local))?;
                 if copied {
-                    let marker = render(ATTEMPT, "Voice mail log-on attempt", b"", false);
                     self.with_conn(mailbox, |c| {
                         self.open_state(c)?;
                         for _ in 0..failures {
-                            self.append_state(c, &marker)?;
+                            let token = format!("{:032x}", self.ids.next_u128());
+                            self.append_state(c, &attempt_marker(&token))?;
                         }
                         Ok(())
                     })?;
@@ -479,6 +499,16 @@ impl Imap {
     }
 }
 
+/// A log-on attempt marker; `token` (random hex) finds it again after a lost answer.
+fn attempt_marker(token: &str) -> Vec<u8> {
+    render(
+        ATTEMPT,
+        "Voice mail log-on attempt",
+        token.as_bytes(),
+        false,
+    )
+}
+
 fn greeting_message(kind: GreetingKind, audio: &[u8]) -> Vec<u8> {
     let subject = match kind {
         GreetingKind::Personal => "Voice mail greeting",
@@ -492,9 +522,17 @@ fn greeting_message(kind: GreetingKind, audio: &[u8]) -> Vec<u8> {
 /// the same kind.
 fn write_cache(dir: &Path, path: &Path, what: &str, wav: &[u8]) -> Result<(), StoreError> {
     fs::create_dir_all(dir).map_err(StoreError::io("create directory", dir))?;
-    let tmp = dir.join(format!(".{what}.tmp.{}", std::process::id()));
-    fs::write(&tmp, wav).map_err(StoreError::io("write", &tmp))?;
-    fs::rename(&tmp, path).map_err(StoreError::io("rename into place", path))?;
+    // Unique per write: calls of one process may fetch the same greeting at once.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{what}.tmp.{}.{n}", std::process::id()));
+    let written = fs::write(&tmp, wav)
+        .map_err(StoreError::io("write", &tmp))
+        .and_then(|()| fs::rename(&tmp, path).map_err(StoreError::io("rename into place", path)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
     remove_cached(dir, what, Some(path));
     Ok(())
 }
