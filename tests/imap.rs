@@ -923,9 +923,9 @@ fn subscriber_call_for_alice(node: &Gateway) -> (Ua, std::net::SocketAddr, u32) 
     (ua, media, ts)
 }
 
-/// Any node serves any user: three gateways on one Dovecot. A PIN set through node A logs on
-/// through node B; a greeting saved through A is what a caller through B hears; 20 parallel
-/// wrong guesses spread over the three lock the mailbox at exactly MaxLogonAttempts.
+/// Any node serves any user: three gateways on one Dovecot. A PIN set on node A logs on
+/// through A and B; a greeting recorded through A is what a caller through B hears; 20
+/// parallel wrong guesses spread over the three lock the mailbox at exactly MaxLogonAttempts.
 #[test]
 fn three_gateways_on_one_dovecot_share_pins_lockout_and_greetings() {
     use umgw::sip::message::Method;
@@ -959,16 +959,40 @@ fn three_gateways_on_one_dovecot_share_pins_lockout_and_greetings() {
         ..PinPolicy::default()
     };
 
-    // The PIN is set on node A's host; the greeting is saved by node A's store.
+    // The PIN is set on node A's host; alice logs on through node A with it and records her
+    // greeting there (main menu 3, # ends it).
     let out = umgw_on(a, &["mailbox", "set-pin", "alice"], &format!("{PIN}\n"));
     assert!(out.contains("PIN set for mailbox alice"), "{out}");
+    let (mut ua, media, mut ts) = subscriber_call_for_alice(a);
+    std::thread::sleep(Duration::from_millis(500));
+    ua.keys(media, &format!("{PIN}#"), &mut ts);
+    a.wait_log("log-on accepted", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1500));
+    ua.keys(media, "3", &mut ts);
+    ua.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(15));
+    let spoken = test_signal(1500);
+    let (mut seq, mut ats) = (1u16, 0u32);
+    ua.send_audio(media, &spoken, 77, &mut seq, &mut ats);
+    ua.keys(media, "#", &mut ts);
     let a_store = Imap::open(&dc.imap_config(), a.dir.path().join("data/mailboxes")).unwrap();
-    let greeting = test_signal(1200);
-    let wav = a.dir.path().join("g.wav");
-    write_wav(&wav, &greeting);
-    a_store
-        .save_greeting(&alice, GreetingKind::Personal, &wav)
-        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let saved = loop {
+        if let Some(p) = a_store.greeting(&alice, GreetingKind::Personal).unwrap() {
+            break read_wav(&std::fs::read(p).unwrap());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no greeting saved; A log:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    ua.bye();
+    let (corr, _) = best_correlation(&through_pcmu(&spoken), &saved, 400);
+    assert!(
+        corr > 0.95,
+        "greeting recorded through A: correlation {corr}"
+    );
 
     // A caller through node B hears it.
     let (mut caller, _) = answered_call(b, "sip:alice@contoso.com");
@@ -976,7 +1000,7 @@ fn three_gateways_on_one_dovecot_share_pins_lockout_and_greetings() {
         &caller.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(10)),
     );
     caller.bye();
-    let (corr, lag) = best_correlation(&through_pcmu(&greeting), &heard, 800);
+    let (corr, lag) = best_correlation(&through_pcmu(&saved), &heard, 800);
     assert!(
         corr > 0.95,
         "greeting heard through B: correlation {corr} at lag {lag}; B log:\n{}",
