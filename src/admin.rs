@@ -6,7 +6,9 @@
 //! Output goes to a caller-supplied writer so the tests can read it.
 //!
 //! With `store.backend = "imap"`, messages are listed, read, exported and deleted on the IMAP
-//! server through the store; PIN files and greetings stay in the local mailbox directories.
+//! server through the store, and the PIN state is read and changed there too (it is shared by
+//! every gateway node); `migrate-state` copies what older versions kept in the local mailbox
+//! directories (PIN files, greetings) to the server.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -18,9 +20,10 @@ use anyhow::{bail, Context};
 
 use crate::config::Config;
 use crate::dialplan::{DialPlans, MailboxEntry};
+use crate::store::imap::Migrated;
 use crate::store::message::{self, H_DURATION_MS};
-use crate::store::pin::{PinPolicy, PinStore, HISTORY_FILE, LOCK_FILE, PIN_FILE, STATE_FILE};
-use crate::store::{Mailbox, MailboxId, Maildir, MessageKind};
+use crate::store::pin::{PinPolicy, HISTORY_FILE, LOCK_FILE, PIN_FILE, STATE_FILE};
+use crate::store::{Imap, Mailbox, MailboxId, Maildir, MessageKind};
 
 /// Longest accepted message id (a Maildir file name without its `:2,` info).
 const MESSAGE_ID_MAX: usize = 255;
@@ -36,8 +39,9 @@ pub struct Admin {
     store: Maildir,
     /// Where messages are: the configured `[store]` backend (the same Maildir, or IMAP).
     mail: std::sync::Arc<dyn Mailbox>,
-    /// `store.backend = "imap"`: messages are on the server, not under `store`.
-    on_imap: bool,
+    /// `store.backend = "imap"`: messages and per-user state are on this server, not under
+    /// `store`.
+    imap: Option<crate::config::ImapConfig>,
 }
 
 impl Admin {
@@ -63,7 +67,7 @@ impl Admin {
             plans,
             store,
             mail,
-            on_imap: config.store.backend == "imap",
+            imap: (config.store.backend == "imap").then(|| config.imap.clone()),
         })
     }
 
@@ -88,7 +92,7 @@ impl Admin {
         for plan in self.plans.plans() {
             for mb in &plan.mailboxes {
                 let id = MailboxId::new(&mb.id)?;
-                let pins = PinStore::load(&self.store.mailbox_dir(&id))?;
+                let pins = self.mail.pin_state(&id, &plan.pin_policy)?;
                 let messages = self.mail.list(&id)?;
                 let counts = self.mail.counts(&id)?;
                 let missed = messages
@@ -116,8 +120,9 @@ impl Admin {
     /// kind, caller, received time, duration, seen.
     pub fn show(&self, id: &str, out: &mut dyn Write) -> anyhow::Result<()> {
         let id = self.mailbox(id)?;
-        let pins = PinStore::load(&self.store.mailbox_dir(&id))?;
-        let max = self.pin_policy(id.as_str()).max_failed_attempts;
+        let policy = self.pin_policy(id.as_str());
+        let pins = self.mail.pin_state(&id, &policy)?;
+        let max = policy.max_failed_attempts;
         writeln!(
             out,
             "PIN: {}",
@@ -193,7 +198,7 @@ impl Admin {
     pub fn delete(&self, id: &str, message_id: &str) -> anyhow::Result<PathBuf> {
         let id = self.mailbox(id)?;
         check_message_id(message_id)?;
-        if self.on_imap {
+        if self.imap.is_some() {
             // Not found is an error here, as on Maildir (the trait's delete is idempotent).
             self.mail.read(&id, message_id)?;
             self.mail.delete(&id, message_id)?;
@@ -219,33 +224,72 @@ impl Admin {
         let entry = self.entry(id)?;
         let policy = self.pin_policy(&entry.id);
         let extension = entry.extension.clone();
-        self.change_pins(id, |pins| pins.set(pin, &extension, &policy))
+        self.change_pins(id, |mail, mb| mail.set_pin(mb, pin, &extension, &policy))
     }
 
     /// Clears mailbox `id`'s failed log-on count and lock; the PIN stays. Returns how many
     /// failed log-ons there were and whether it was locked.
     pub fn unlock(&self, id: &str) -> anyhow::Result<(u32, bool)> {
-        self.change_pins(id, |pins| {
-            let before = (pins.failed_attempts, pins.locked);
-            pins.unlock();
-            Ok(before)
-        })
+        let policy = self.pin_policy(id);
+        self.change_pins(id, |mail, mb| mail.unlock(mb, &policy))
     }
 
-    /// Changes the PIN files of mailbox `id` (one of the dial plans) under their lock, as the
-    /// gateway does, so a change never crosses a PIN check in progress.
+    /// Changes the PIN state of mailbox `id` (one of the dial plans) through the store, as the
+    /// gateway does, so a change never crosses a PIN check in progress (the store's lock on
+    /// Maildir, the server on IMAP).
     fn change_pins<R>(
         &self,
         id: &str,
-        change: impl FnOnce(&mut PinStore) -> Result<R, crate::store::pin::PinError>,
+        change: impl FnOnce(&dyn Mailbox, &MailboxId) -> Result<R, crate::store::StoreError>,
     ) -> anyhow::Result<R> {
         let entry = self.entry(id)?;
         let id = MailboxId::new(&entry.id)?;
         let dir = self.store.mailbox_dir(&id);
         let existed = dir.is_dir();
-        let result = PinStore::update(&dir, change)?;
-        self.give_to_store_owner(&dir, !existed)?;
+        let result = change(&*self.mail, &id)?;
+        if self.imap.is_none() {
+            self.give_to_store_owner(&dir, !existed)?;
+        }
         Ok(result)
+    }
+
+    /// `umgw mailbox migrate-state [ID]`: copies the PIN files and greetings kept in the local
+    /// mailbox directories of mailbox `id` (or of every mailbox of the dial plans) to the IMAP
+    /// server's per-user state, leaving alone whatever the server has already; writes one line
+    /// per mailbox and item. Running it twice changes nothing the second time.
+    pub fn migrate_state(&self, id: Option<&str>, out: &mut dyn Write) -> anyhow::Result<()> {
+        let Some(cfg) = &self.imap else {
+            writeln!(
+                out,
+                "store.backend is maildir: PINs and greetings are already in the store (nothing to migrate)"
+            )?;
+            return Ok(());
+        };
+        let imap = Imap::open(cfg, self.store.root())?;
+        let ids: Vec<String> = match id {
+            Some(id) => vec![self.entry(id)?.id.clone()],
+            None => self
+                .plans
+                .plans()
+                .iter()
+                .flat_map(|p| p.mailboxes.iter().map(|m| m.id.clone()))
+                .collect(),
+        };
+        for id in ids {
+            let mb = MailboxId::new(&id)?;
+            let done = imap
+                .migrate_local_state(&mb, &self.pin_policy(&id))
+                .with_context(|| format!("migrating the state of mailbox {id}"))?;
+            for (what, outcome) in done {
+                let said = match outcome {
+                    Migrated::Copied => "copied to the server",
+                    Migrated::AlreadyShared => "already on the server (left as it is)",
+                    Migrated::NothingLocal => "none on this host",
+                };
+                writeln!(out, "{id}: {what}: {said}")?;
+            }
+        }
+        Ok(())
     }
 
     /// The PIN policy of the plan mailbox `id` is in (MinPINLength, PINHistoryCount,

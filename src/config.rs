@@ -141,6 +141,9 @@ pub struct ImapConfig {
     pub password_env: Option<String>,
     /// Folder voice mail is delivered to and read from.
     pub folder: String,
+    /// Folder of each account holding the user's PIN record, log-on attempts and greetings
+    /// (created on first use, not subscribed); must differ from `folder`.
+    pub state_folder: String,
     /// Idle connections kept open to the server.
     pub pool_size: usize,
     /// TCP connect timeout (ms).
@@ -164,6 +167,7 @@ impl Default for ImapConfig {
             password_file: None,
             password_env: None,
             folder: "INBOX".into(),
+            state_folder: "UMGW-State".into(),
             pool_size: 8,
             connect_timeout_ms: 3000,
             io_timeout_ms: 15_000,
@@ -650,6 +654,16 @@ impl Config {
                 }
                 if !imap.login.contains("{mailbox}") {
                     return Err(invalid("imap.login must contain {mailbox}".into()));
+                }
+                if imap.state_folder.trim().is_empty()
+                    || imap.state_folder.eq_ignore_ascii_case(&imap.folder)
+                    || imap.state_folder.eq_ignore_ascii_case("INBOX")
+                    || imap.state_folder.contains(['"', '\\', '\r', '\n'])
+                {
+                    return Err(invalid(format!(
+                        "imap.state_folder {:?} must be a folder of its own: not empty, not INBOX or imap.folder, without quotes, backslashes or line breaks",
+                        imap.state_folder
+                    )));
                 }
             }
             other => {

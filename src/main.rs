@@ -96,7 +96,8 @@ safe beside a running gateway: only committed messages are seen, and a deletion 
     umgw mailbox export alice --out /tmp/alice-mail
     umgw mailbox delete alice 1764236400.M52P901R7f3a.gw1
     printf '582914\\n' | umgw mailbox set-pin alice
-    umgw mailbox unlock alice"
+    umgw mailbox unlock alice
+    umgw mailbox migrate-state"
     )]
     Mailbox {
         /// Gateway configuration file (TOML), to find the dial plans and the data directory.
@@ -162,7 +163,8 @@ enum MailboxCmd {
     /// other users could see it). On a terminal it asks twice without echo. The PIN must
     /// have at least 6 digits, not be one digit repeated or a run like 123456 or 987654, not
     /// contain the mailbox's extension, and differ from the last 5 PINs. Only an argon2id
-    /// hash is stored (<data_dir>/mailboxes/<id>/pin, mode 0600); the PIN is never logged.
+    /// hash is stored (<data_dir>/mailboxes/<id>/pin, mode 0600, or on the IMAP server with
+    /// store.backend = "imap"); the PIN is never logged.
     SetPin {
         /// Mailbox id.
         mailbox: String,
@@ -173,6 +175,14 @@ enum MailboxCmd {
     Unlock {
         /// Mailbox id.
         mailbox: String,
+    },
+    /// With store.backend = "imap": copy the PIN files and greetings this host keeps under
+    /// <data_dir>/mailboxes/<id>/ (from versions that kept them per host) to the IMAP server,
+    /// where every gateway node finds them. Whatever the server has already is left as it is,
+    /// so running it again (or on every node) changes nothing; the local files are not removed.
+    MigrateState {
+        /// Mailbox id; every mailbox of the dial plans when omitted.
+        mailbox: Option<String>,
     },
 }
 
@@ -371,6 +381,9 @@ fn mailbox(config_path: Option<PathBuf>, command: MailboxCmd) -> anyhow::Result<
                 out,
                 "mailbox {mailbox} unlocked (it was {was}, {failed} failed log-on(s)); the PIN is unchanged"
             )?;
+        }
+        MailboxCmd::MigrateState { mailbox } => {
+            admin.migrate_state(mailbox.as_deref(), &mut out)?
         }
     }
     Ok(ExitCode::SUCCESS)

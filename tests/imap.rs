@@ -214,7 +214,9 @@ fn sipp_deposit_ends_in_the_dovecot_mailbox() {
 /// `rest` and hangs up. Returns everything streamed.
 fn leave_message(gw: &Gateway, first: &[i16], during: impl FnOnce(), rest: &[i16]) -> Vec<i16> {
     let (mut ua, media) = answered_call(gw, "sip:alice@contoso.com");
-    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    // With the server down and no greeting cached on the node, the default greeting plays
+    // (seconds long).
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(15));
     let (mut seq, mut ts) = (1u16, 0u32);
     ua.send_audio(media, first, 0x4242, &mut seq, &mut ts);
     during();
@@ -373,9 +375,9 @@ fn compressed_attachment_on_imap_is_a_quarter_of_the_size_and_sounds_the_same() 
     assert!(corr > 0.95, "correlation {corr} at lag {lag}");
 }
 
-#[test]
-fn admin_commands_work_on_the_imap_store() {
-    let dc = Dovecot::start(&["alice", "carol"]);
+/// A host's directory for `umgw mailbox` commands against `dc`: the test dial plan and a
+/// config on the IMAP store; the directory and the config's path.
+fn admin_site(dc: &Dovecot) -> (tempfile::TempDir, std::path::PathBuf) {
     let t = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(t.path().join("dialplans")).unwrap();
     std::fs::write(
@@ -392,26 +394,19 @@ fn admin_commands_work_on_the_imap_store() {
         ),
     )
     .unwrap();
+    (t, config)
+}
+
+#[test]
+fn admin_commands_work_on_the_imap_store() {
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let (t, config) = admin_site(&dc);
     let store = Imap::open(&dc.imap_config(), t.path().join("data/mailboxes")).unwrap();
     let wav = t.path().join("m.wav");
     write_wav(&wav, &test_signal(1000));
     let alice = MailboxId::new("alice").unwrap();
     let id = store.deposit(&alice, &voice_mail(&wav, None, 0)).unwrap();
-    let umgw = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_umgw"))
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{args:?}: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
-    };
+    let umgw = |args: &[&str]| umgw_cli(&config, args, "");
     let list = umgw(&["mailbox", "list"]);
     let row: Vec<&str> = list
         .lines()
@@ -592,4 +587,507 @@ fn mwi_poll_follows_changes_made_in_a_mail_client() {
         "lamp off; log:\n{}",
         gw.log()
     );
+}
+
+/// Per-user state on the server, as three gateway nodes see it: each node is a store with its
+/// own local directory on the same Dovecot.
+#[test]
+fn per_user_state_is_on_the_server_and_counted_exactly_across_nodes() {
+    use umgw::store::pin::{LogOn, PinPolicy};
+    use umgw::store::GreetingKind;
+    let mut dc = Dovecot::start(&["alice", "carol"]);
+    let t = tempfile::tempdir().unwrap();
+    let nodes: Vec<Imap> = (0..3)
+        .map(|k| Imap::open(&dc.imap_config(), t.path().join(format!("node{k}"))).unwrap())
+        .collect();
+    let alice = MailboxId::new("alice").unwrap();
+    let policy = PinPolicy {
+        max_failed_attempts: 7,
+        ..PinPolicy::default()
+    };
+
+    // Nothing stored yet: no folder is created by reading.
+    let empty = nodes[0].pin_state(&alice, &policy).unwrap();
+    assert_eq!(
+        (empty.hash, empty.failed_attempts, empty.locked),
+        (None, 0, false)
+    );
+    assert_eq!(
+        nodes[0].greeting(&alice, GreetingKind::Personal).unwrap(),
+        None
+    );
+    let mut client = dc.client("alice");
+    let (lines, _) = client.ok("LIST \"\" \"*\"");
+    assert!(!lines.iter().any(|l| l.contains("UMGW-State")), "{lines:?}");
+
+    // A PIN set through node 0 logs on through node 1; the policy sees the shared history.
+    nodes[0].set_pin(&alice, "582914", "1001", &policy).unwrap();
+    assert_eq!(
+        nodes[1].log_on(&alice, "582914", &policy).unwrap(),
+        LogOn::Accepted
+    );
+    let reused = nodes[2]
+        .set_pin(&alice, "582914", "1001", &policy)
+        .unwrap_err();
+    assert!(reused.to_string().contains("used recently"), "{reused}");
+    assert!(!reused.to_string().contains("582914"));
+
+    // 20 parallel wrong guesses spread over the three nodes: exactly 7 are checked and
+    // counted (ranks 1..=7), the rest meet the lock unchecked.
+    let outcomes: Vec<LogOn> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let (node, alice, policy) = (&nodes[i % 3], &alice, &policy);
+                s.spawn(move || node.log_on(alice, "111999", policy).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut counted: Vec<u32> = outcomes
+        .iter()
+        .filter_map(|o| match *o {
+            LogOn::Refused { failed_attempts } | LogOn::LockedOut { failed_attempts } => {
+                Some(failed_attempts)
+            }
+            _ => None,
+        })
+        .collect();
+    counted.sort_unstable();
+    assert_eq!(counted, (1..=7).collect::<Vec<_>>(), "{outcomes:?}");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, LogOn::LockedOut { .. }))
+            .count(),
+        1
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, LogOn::Locked { .. }))
+            .count(),
+        13
+    );
+    for node in &nodes {
+        let s = node.pin_state(&alice, &policy).unwrap();
+        assert_eq!((s.failed_attempts, s.locked), (7, true));
+    }
+    // Locked: even the right PIN is refused, unchecked and uncounted.
+    assert!(matches!(
+        nodes[1].log_on(&alice, "582914", &policy).unwrap(),
+        LogOn::Locked { .. }
+    ));
+    assert_eq!(
+        nodes[1].pin_state(&alice, &policy).unwrap().failed_attempts,
+        7
+    );
+    // Unlocked through another node; a right PIN then clears earlier failures.
+    assert_eq!(nodes[2].unlock(&alice, &policy).unwrap(), (7, true));
+    nodes[0].log_on(&alice, "000111", &policy).unwrap();
+    assert_eq!(
+        nodes[1].pin_state(&alice, &policy).unwrap().failed_attempts,
+        1
+    );
+    assert_eq!(
+        nodes[1].log_on(&alice, "582914", &policy).unwrap(),
+        LogOn::Accepted
+    );
+    assert_eq!(
+        nodes[2].pin_state(&alice, &policy).unwrap().failed_attempts,
+        0
+    );
+
+    // A greeting saved through node 0 is what node 2 plays; replaced through node 1, node 2
+    // follows; the away greeting (and so the away flag) is shared too.
+    let first = test_signal(800);
+    let second = umgw::media::prompts::tone(500.0, 600, 0.3);
+    let wav = t.path().join("g.wav");
+    write_wav(&wav, &first);
+    nodes[0]
+        .save_greeting(&alice, GreetingKind::Personal, &wav)
+        .unwrap();
+    let got = nodes[2]
+        .greeting(&alice, GreetingKind::Personal)
+        .unwrap()
+        .expect("shared greeting");
+    assert_eq!(read_wav(&std::fs::read(&got).unwrap()), first);
+    write_wav(&wav, &second);
+    nodes[1]
+        .save_greeting(&alice, GreetingKind::Personal, &wav)
+        .unwrap();
+    let got = nodes[2]
+        .greeting(&alice, GreetingKind::Personal)
+        .unwrap()
+        .unwrap();
+    assert_eq!(read_wav(&std::fs::read(&got).unwrap()), second);
+    nodes[0]
+        .save_greeting(&alice, GreetingKind::Away, &wav)
+        .unwrap();
+    assert!(nodes[1]
+        .greeting(&alice, GreetingKind::Away)
+        .unwrap()
+        .is_some());
+    nodes[2]
+        .delete_greeting(&alice, GreetingKind::Away)
+        .unwrap();
+    assert_eq!(nodes[1].greeting(&alice, GreetingKind::Away).unwrap(), None);
+    assert_eq!(nodes[1].greeting(&alice, GreetingKind::Name).unwrap(), None);
+
+    // On the server: one folder, not subscribed, holding exactly the current records; INBOX
+    // untouched; carol has nothing.
+    let (lsub, _) = client.ok("LSUB \"\" \"*\"");
+    assert!(!lsub.iter().any(|l| l.contains("UMGW-State")), "{lsub:?}");
+    client.ok("SELECT UMGW-State");
+    let (_, heads) = client.ok("UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (X-UMGW-State)])");
+    let mut kinds: Vec<String> = heads
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_owned())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "X-UMGW-State: greeting-personal",
+            "X-UMGW-State: pin-record"
+        ],
+        "replaced records are expunged"
+    );
+    assert!(dc.messages("alice").is_empty(), "nothing in INBOX");
+    let carol = MailboxId::new("carol").unwrap();
+    assert_eq!(nodes[0].pin_state(&carol, &policy).unwrap().hash, None);
+    // No node keeps the state: the nodes' directories hold only the greeting cache.
+    for k in 0..3 {
+        let local = t.path().join(format!("node{k}/alice"));
+        for f in [
+            "pin",
+            "pin-state",
+            "pin-history",
+            "greeting.wav",
+            "away.wav",
+        ] {
+            assert!(!local.join(f).exists(), "node{k} has {f}");
+        }
+    }
+
+    // The server goes down: a node plays the greeting it fetched last; one that never
+    // fetched it gets the error (and callers the default greeting).
+    let idle_node = Imap::open(&dc.imap_config(), t.path().join("node3")).unwrap();
+    assert_eq!(
+        idle_node
+            .pin_state(&alice, &policy)
+            .unwrap()
+            .failed_attempts,
+        0
+    );
+    drop(client);
+    dc.stop();
+    let cached = nodes[2]
+        .greeting(&alice, GreetingKind::Personal)
+        .unwrap()
+        .expect("the node's cached copy");
+    assert_eq!(read_wav(&std::fs::read(&cached).unwrap()), second);
+    let e = nodes[0]
+        .greeting(&alice, GreetingKind::Personal)
+        .unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    // Node 1 fetched the away greeting before it was deleted: its copy went with it.
+    assert!(nodes[1].greeting(&alice, GreetingKind::Away).is_err());
+
+    // Back up: the attempt on a pooled connection the restart broke is retried on a new
+    // one and counted once.
+    dc.restart();
+    assert_eq!(
+        idle_node.log_on(&alice, "000111", &policy).unwrap(),
+        LogOn::Refused { failed_attempts: 1 }
+    );
+    assert_eq!(
+        idle_node
+            .pin_state(&alice, &policy)
+            .unwrap()
+            .failed_attempts,
+        1
+    );
+}
+
+#[test]
+fn migrate_state_copies_local_pins_and_greetings_once() {
+    use umgw::store::pin::{PinPolicy, PinStore};
+    use umgw::store::GreetingKind;
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let (t, config) = admin_site(&dc);
+    // What an older gateway left on this host: alice's PIN files (locked), her greeting and
+    // recorded name; carol has nothing.
+    let local = t.path().join("data/mailboxes/alice");
+    let policy = PinPolicy::default();
+    let mut pins = PinStore::default();
+    pins.set("582914", "1001", &policy).unwrap();
+    pins.failed_attempts = 3;
+    pins.locked = true;
+    pins.save(&local).unwrap();
+    let greeting = test_signal(700);
+    let name = umgw::media::prompts::tone(600.0, 300, 0.3);
+    write_wav(&local.join("greeting.wav"), &greeting);
+    write_wav(&local.join("name.wav"), &name);
+    let migrate = || umgw_cli(&config, &["mailbox", "migrate-state"], "");
+    let first = migrate();
+    for line in [
+        "alice: PIN: copied to the server",
+        "alice: personal greeting: copied to the server",
+        "alice: away greeting: none on this host",
+        "alice: recorded name: copied to the server",
+        "carol: PIN: none on this host",
+    ] {
+        assert!(first.contains(line), "{line:?} in:\n{first}");
+    }
+    let store = Imap::open(&dc.imap_config(), t.path().join("node2")).unwrap();
+    let alice = MailboxId::new("alice").unwrap();
+    let state = store.pin_state(&alice, &policy).unwrap();
+    assert_eq!(state.hash, pins.hash);
+    assert_eq!(state.history, pins.history);
+    assert!(state.locked, "a lock is carried over");
+    assert_eq!(state.failed_attempts, policy.max_failed_attempts);
+    let g = store
+        .greeting(&alice, GreetingKind::Personal)
+        .unwrap()
+        .unwrap();
+    assert_eq!(read_wav(&std::fs::read(g).unwrap()), greeting);
+    let n = store.greeting(&alice, GreetingKind::Name).unwrap().unwrap();
+    assert_eq!(read_wav(&std::fs::read(n).unwrap()), name);
+    let folder_size = || {
+        let mut c = dc.client("alice");
+        let (lines, _) = c.ok("STATUS UMGW-State (MESSAGES UIDNEXT)");
+        lines.join("")
+    };
+    let before = folder_size();
+
+    // Again: nothing changes, and it says so.
+    let second = migrate();
+    assert!(!second.contains("copied"), "{second}");
+    assert!(
+        second.contains("alice: PIN: already on the server (left as it is)"),
+        "{second}"
+    );
+    assert_eq!(folder_size(), before, "the second run wrote nothing");
+    // A PIN changed on the server since is not overwritten by the old local files.
+    store.unlock(&alice, &policy).unwrap();
+    store.set_pin(&alice, "730146", "1001", &policy).unwrap();
+    migrate();
+    assert!(store
+        .log_on(&alice, "730146", &policy)
+        .is_ok_and(|o| o == umgw::store::pin::LogOn::Accepted));
+}
+
+const PILOT: &str = "+14255550100";
+
+/// `umgw ARGS --config <node's config>` (see [`umgw_cli`]).
+fn umgw_on(node: &Gateway, args: &[&str], stdin: &str) -> String {
+    umgw_cli(&node.dir.path().join("umgw.toml"), args, stdin)
+}
+
+/// `umgw ARGS --config CONFIG` with `stdin` as standard input; its standard output (the test
+/// fails with its error output if it fails).
+fn umgw_cli(config: &std::path::Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_umgw"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// Calls the pilot through `node` and types alice's extension over the first prompt.
+fn subscriber_call_for_alice(node: &Gateway) -> (Ua, std::net::SocketAddr, u32) {
+    let mut ua = Ua::new("127.0.0.1", node.sip);
+    let media = ua.call(node, &format!("sip:{PILOT}@{};user=phone", node.sip), "");
+    let mut ts = 0;
+    std::thread::sleep(Duration::from_millis(300));
+    ua.keys(media, "1001#", &mut ts);
+    (ua, media, ts)
+}
+
+/// Any node serves any user: three gateways on one Dovecot. A PIN set on node A logs on
+/// through A and B; a greeting recorded through A is what a caller through B hears; 20
+/// parallel wrong guesses spread over the three lock the mailbox at exactly MaxLogonAttempts.
+#[test]
+fn three_gateways_on_one_dovecot_share_pins_lockout_and_greetings() {
+    use umgw::sip::message::Method;
+    use umgw::store::pin::PinPolicy;
+    use umgw::store::GreetingKind;
+    const MAX: u32 = 15;
+    const PIN: &str = "58291473";
+    const WRONG: &str = "11223344";
+    let dc = Dovecot::start(&["alice", "carol"]);
+    let base = test_plan(5, 1200, None);
+    let (head, mailboxes) = base.split_once("[[Mailbox]]").unwrap();
+    let plan = format!(
+        "{head}PilotIdentifiers = [\"{PILOT}\"]\nMaxLogonAttempts = {MAX}\n\n[[Mailbox]]{mailboxes}"
+    );
+    let nodes: Vec<Gateway> = (0..3)
+        .map(|_| {
+            Gateway::start(GatewayOptions {
+                plan: plan.clone(),
+                extra_config: format!(
+                    "{}[subscriber]\nmax_sessions_per_mailbox = 20\n",
+                    dc.store_config("")
+                ),
+                ..GatewayOptions::default()
+            })
+        })
+        .collect();
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let alice = MailboxId::new("alice").unwrap();
+    let policy = PinPolicy {
+        max_failed_attempts: MAX,
+        ..PinPolicy::default()
+    };
+
+    // The PIN is set on node A's host; alice logs on through node A with it and records her
+    // greeting there (main menu 3, # ends it).
+    let out = umgw_on(a, &["mailbox", "set-pin", "alice"], &format!("{PIN}\n"));
+    assert!(out.contains("PIN set for mailbox alice"), "{out}");
+    let (mut ua, media, mut ts) = subscriber_call_for_alice(a);
+    std::thread::sleep(Duration::from_millis(500));
+    ua.keys(media, &format!("{PIN}#"), &mut ts);
+    a.wait_log("log-on accepted", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1500));
+    ua.keys(media, "3", &mut ts);
+    ua.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(15));
+    let spoken = test_signal(1500);
+    let (mut seq, mut ats) = (1u16, 0u32);
+    ua.send_audio(media, &spoken, 77, &mut seq, &mut ats);
+    ua.keys(media, "#", &mut ts);
+    let a_store = Imap::open(&dc.imap_config(), a.dir.path().join("data/mailboxes")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let saved = loop {
+        if let Some(p) = a_store.greeting(&alice, GreetingKind::Personal).unwrap() {
+            break read_wav(&std::fs::read(p).unwrap());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no greeting saved; A log:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    ua.bye();
+    let (corr, _) = best_correlation(&through_pcmu(&spoken), &saved, 400);
+    assert!(
+        corr > 0.95,
+        "greeting recorded through A: correlation {corr}"
+    );
+
+    // A caller through node B hears it.
+    let (mut caller, _) = answered_call(b, "sip:alice@contoso.com");
+    let heard = decode_pcmu(
+        &caller.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(10)),
+    );
+    caller.bye();
+    let (corr, lag) = best_correlation(&through_pcmu(&saved), &heard, 800);
+    assert!(
+        corr > 0.95,
+        "greeting heard through B: correlation {corr} at lag {lag}; B log:\n{}",
+        b.log()
+    );
+
+    // 20 parallel callers guessing alice's PIN, spread over the three nodes.
+    std::thread::scope(|scope| {
+        let callers: Vec<_> = (0..20)
+            .map(|i| {
+                let node = &nodes[i % 3];
+                scope.spawn(move || {
+                    let (ua, media, mut ts) = subscriber_call_for_alice(node);
+                    // InputFailuresBeforeDisconnect (3) wrong PINs each; a locked mailbox
+                    // says so and hangs up after the first.
+                    for _ in 0..3 {
+                        std::thread::sleep(Duration::from_millis(700));
+                        ua.keys(media, &format!("{WRONG}#"), &mut ts);
+                    }
+                    let bye = ua.expect_request(Method::Bye, Duration::from_secs(30));
+                    ua.ok(&bye);
+                })
+            })
+            .collect();
+        for t in callers {
+            t.join().unwrap();
+        }
+    });
+    let logs: Vec<String> = nodes.iter().map(Gateway::log).collect();
+    let all = logs.join("\n");
+    // Every checked wrong PIN is one audit line with its rank: 1..=MAX, once each, whatever
+    // node checked it; the rest met the lock unchecked.
+    let mut ranks: Vec<u32> = all
+        .lines()
+        .filter(|l| l.contains("log-on failed: wrong PIN"))
+        .map(|l| {
+            let at = l.rfind("failed_attempts=").expect("a count") + "failed_attempts=".len();
+            l[at..]
+                .split(|ch: char| !ch.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    ranks.sort_unstable();
+    assert_eq!(ranks, (1..=MAX).collect::<Vec<_>>(), "logs:\n{all}");
+    assert!(
+        logs.iter()
+            .filter(|l| l.contains("log-on failed: wrong PIN"))
+            .count()
+            > 1,
+        "the checks were spread over the nodes"
+    );
+    assert_eq!(
+        all.matches("mailbox locked after failed log-ons").count(),
+        1,
+        "{all}"
+    );
+    assert!(all.contains("log-on refused: the mailbox is locked"));
+    assert!(
+        !all.contains(PIN) && !all.contains(WRONG),
+        "no PIN in the logs"
+    );
+    let state = a_store.pin_state(&alice, &policy).unwrap();
+    assert_eq!((state.failed_attempts, state.locked), (MAX, true));
+
+    // The operator sees it from node C's host and unlocks it from node B's.
+    let show = umgw_on(c, &["mailbox", "show", "alice"], "");
+    assert!(show.contains("Failed log-ons: 15 (locks at 15)"), "{show}");
+    assert!(show.contains("Locked: yes"), "{show}");
+    let out = umgw_on(b, &["mailbox", "unlock", "alice"], "");
+    assert!(out.contains("it was locked, 15 failed log-on(s)"), "{out}");
+
+    // The PIN set through node A logs on through node B.
+    let (mut ua, media, mut ts) = subscriber_call_for_alice(b);
+    std::thread::sleep(Duration::from_millis(500));
+    ua.keys(media, &format!("{PIN}#"), &mut ts);
+    b.wait_log("log-on accepted", Duration::from_secs(10));
+    ua.bye();
+    let state = a_store.pin_state(&alice, &policy).unwrap();
+    assert_eq!((state.failed_attempts, state.locked), (0, false));
+    // No node keeps the state.
+    for node in &nodes {
+        let local = node.dir.path().join("data/mailboxes/alice");
+        for f in ["pin", "pin-state", "greeting.wav"] {
+            assert!(!local.join(f).exists(), "{} on a node", f);
+        }
+    }
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use support::dovecot::{Backend, Dovecot};
 use support::*;
 use umgw::sip::message::Method;
-use umgw::store::pin::{PinPolicy, PinStore};
-use umgw::store::MailboxId;
+use umgw::store::pin::PinPolicy;
+use umgw::store::{GreetingKind, MailboxId};
 
 const PILOT: &str = "+14255550100";
 
@@ -67,9 +67,9 @@ fn log_in_listen_delete_and_record_a_greeting(backend: Backend) {
             )
             .unwrap();
     }
-    let mut pins = PinStore::default();
-    pins.set("135790", "1001", &PinPolicy::default()).unwrap();
-    pins.save(&mailboxes.join("alice")).unwrap();
+    store
+        .set_pin(&alice, "135790", "1001", &PinPolicy::default())
+        .unwrap();
 
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let offer = ua.g711_offer();
@@ -110,10 +110,20 @@ fn log_in_listen_delete_and_record_a_greeting(backend: Backend) {
     let (mut seq, mut ats) = (1u16, 0u32);
     ua.send_audio(media, &greeting, 77, &mut seq, &mut ats);
     ua.keys(media, "#", &mut ts);
-    let path = mailboxes.join("alice/greeting.wav");
+    // Read back through the store: the Maildir file, or the server's copy on IMAP.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !path.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
+    let path = loop {
+        match store.greeting(&alice, GreetingKind::Personal).unwrap() {
+            Some(p) => break p,
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            None => panic!("greeting not saved; log:\n{}", gw.log()),
+        }
+    };
+    if backend.name() == "imap" {
+        assert!(
+            !mailboxes.join("alice/greeting.wav").exists(),
+            "on IMAP the greeting is on the server, not on the node"
+        );
     }
     let saved = read_wav(&std::fs::read(&path).expect("greeting saved"));
     let (corr, _) = best_correlation(&through_pcmu(&greeting), &saved, 400);
@@ -148,11 +158,11 @@ fn wrong_pins_lock_the_mailbox(backend: Backend) {
         },
         "",
     );
-    let mailboxes = gw.dir.path().join("data/mailboxes");
-    let mut pins = PinStore::default();
-    pins.set("135790", "1001", &PinPolicy::default()).unwrap();
-    pins.save(&mailboxes.join("alice")).unwrap();
-    let max = PinPolicy::default().max_failed_attempts;
+    let store = backend.store(&gw);
+    let alice = MailboxId::new("alice").unwrap();
+    let policy = PinPolicy::default();
+    store.set_pin(&alice, "135790", "1001", &policy).unwrap();
+    let max = policy.max_failed_attempts;
     let mut attempts = 0;
     // Each call allows InputFailuresBeforeDisconnect (3) tries; keep calling until locked.
     while attempts < max + 3 {
@@ -172,11 +182,11 @@ fn wrong_pins_lock_the_mailbox(backend: Backend) {
         }
         let bye = ua.expect_request(Method::Bye, Duration::from_secs(20));
         ua.ok(&bye);
-        if PinStore::load(&mailboxes.join("alice")).unwrap().locked {
+        if store.pin_state(&alice, &policy).unwrap().locked {
             break;
         }
     }
-    let state = PinStore::load(&mailboxes.join("alice")).unwrap();
+    let state = store.pin_state(&alice, &policy).unwrap();
     assert!(state.locked, "locked after {attempts} wrong PINs");
     assert!(attempts >= max);
     // Even the right PIN is refused now.

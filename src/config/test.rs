@@ -175,3 +175,31 @@ fn log_format_is_text_or_json() {
         "{err}"
     );
 }
+
+#[test]
+fn the_state_folder_is_a_folder_of_its_own() {
+    let parse = |imap: &str| {
+        Config::parse(
+            Path::new("gw.toml"),
+            &format!("[store]\nbackend = \"imap\"\n[imap]\npassword = \"x\"\n{imap}"),
+        )
+    };
+    assert_eq!(parse("").unwrap().imap.state_folder, "UMGW-State");
+    assert_eq!(
+        parse("state_folder = \"Voicemail.State\"\n")
+            .unwrap()
+            .imap
+            .state_folder,
+        "Voicemail.State"
+    );
+    for bad in ["\"\"", "\"INBOX\"", "\"inbox\"", "\"a\\\"b\"", "\"a\\nb\""] {
+        let err = parse(&format!("state_folder = {bad}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("imap.state_folder"), "{bad}: {err}");
+    }
+    let err = parse("folder = \"Voicemail\"\nstate_folder = \"Voicemail\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("must be a folder of its own"), "{err}");
+}

@@ -45,8 +45,6 @@ pub struct Resources {
     pub store: Arc<dyn Mailbox>,
     /// Recordings in progress (and recordings kept after a failed deposit).
     pub spool: Arc<spool::Spool>,
-    /// The Maildir store's root: one directory per mailbox (messages, greeting, PIN state).
-    pub mailboxes_dir: PathBuf,
 }
 
 impl Resources {
@@ -76,13 +74,12 @@ impl Resources {
             prompts,
             store,
             spool,
-            mailboxes_dir,
         })
     }
 }
 
-/// The `[store]` backend: Maildir under the data directory, or an IMAP server (greetings and
-/// PINs stay under `mailboxes_dir` either way).
+/// The `[store]` backend: Maildir under the data directory, or an IMAP server (which keeps
+/// the per-user state too; `mailboxes_dir` then only caches greetings).
 pub fn open_store(
     config: &Config,
     mailboxes_dir: &std::path::Path,
@@ -235,7 +232,6 @@ pub(crate) struct Shared {
     pub prompts: PromptLibrary,
     pub store: Arc<dyn Mailbox>,
     pub spool: Arc<spool::Spool>,
-    pub mailboxes_dir: PathBuf,
     /// `store.max_messages` / `store.max_bytes`.
     pub quota: crate::store::Quota,
     /// Finds where MWI NOTIFYs go (static routes, then RFC 3263).
@@ -421,7 +417,6 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         prompts,
         store,
         spool,
-        mailboxes_dir,
     } = resources;
     // Recordings cut off by a crash or a kill are deposited before any new call is taken.
     let recovered = {
@@ -443,7 +438,6 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
     let shared = Arc::new(Shared {
         prompts,
         store,
-        mailboxes_dir,
         quota: crate::store::Quota {
             max_messages: config.store.max_messages,
             max_bytes: config.store.max_bytes,

@@ -152,7 +152,6 @@ impl Sim {
             prompts: super::assets::prompts().expect("prompts"),
             store: Arc::new(store),
             spool: super::spool::Spool::open(&dir.path().join("spool")).expect("spool"),
-            mailboxes_dir,
             quota: crate::store::Quota::default(),
             locator: crate::sip::locate::Locator::new(Vec::new()),
             subscriber_sessions: super::call::subscriber::MailboxSessions::new(2),

@@ -206,10 +206,11 @@ fn a_deposit_through_a_lossy_reordering_network_is_recorded() {
 #[test]
 fn a_subscriber_logs_in_listens_and_saves_the_message() {
     let mut sim = Sim::new(&plan(), &greeting());
-    let dir = sim.shared.mailboxes_dir.join("alice");
-    std::fs::create_dir_all(&dir).unwrap();
     let policy = crate::store::pin::PinPolicy::default();
-    crate::store::pin::PinStore::update(&dir, |p| p.set("582914", "1001", &policy)).unwrap();
+    sim.shared
+        .store
+        .set_pin(&alice(), "582914", "1001", &policy)
+        .unwrap();
     let msg = crate::store::NewMessage {
         kind: MessageKind::VoiceMail,
         caller: Some("+14255550199".into()),
@@ -245,7 +246,7 @@ fn a_subscriber_logs_in_listens_and_saves_the_message() {
     sim.run_for(Duration::from_secs(2));
     let counts = sim.shared.store.counts(&alice()).unwrap();
     assert_eq!((counts.new, counts.old), (0, 1), "saved: read, kept");
-    let pins = crate::store::pin::PinStore::load(&dir).unwrap();
+    let pins = sim.shared.store.pin_state(&alice(), &policy).unwrap();
     assert_eq!(pins.failed_attempts, 0, "logged on at the first try");
 }
 

@@ -628,6 +628,37 @@ mod tests {
         fn delete_greeting(&self, m: &MailboxId, kind: GreetingKind) -> Result<(), StoreError> {
             self.inner.delete_greeting(m, kind)
         }
+        fn pin_state(
+            &self,
+            m: &MailboxId,
+            policy: &crate::store::pin::PinPolicy,
+        ) -> Result<crate::store::pin::PinStore, StoreError> {
+            self.inner.pin_state(m, policy)
+        }
+        fn log_on(
+            &self,
+            m: &MailboxId,
+            pin: &str,
+            policy: &crate::store::pin::PinPolicy,
+        ) -> Result<crate::store::pin::LogOn, StoreError> {
+            self.inner.log_on(m, pin, policy)
+        }
+        fn set_pin(
+            &self,
+            m: &MailboxId,
+            pin: &str,
+            extension: &str,
+            policy: &crate::store::pin::PinPolicy,
+        ) -> Result<(), StoreError> {
+            self.inner.set_pin(m, pin, extension, policy)
+        }
+        fn unlock(
+            &self,
+            m: &MailboxId,
+            policy: &crate::store::pin::PinPolicy,
+        ) -> Result<(u32, bool), StoreError> {
+            self.inner.unlock(m, policy)
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::message::{self, H_CALLER, H_KIND, H_RECEIVED};
+use super::pin::{LogOn, PinPolicy, PinStore};
 use super::{
     valid_delivery_id, Counts, GreetingKind, IdRng, Mailbox, MailboxId, MessageKind, NewMessage,
     StoreError, StoredMessage,
@@ -402,6 +403,43 @@ impl Mailbox for Maildir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StoreError::io("remove", &path)(e)),
         }
+    }
+
+    fn pin_state(&self, mailbox: &MailboxId, _policy: &PinPolicy) -> Result<PinStore, StoreError> {
+        Ok(PinStore::load(&self.mailbox_dir(mailbox))?)
+    }
+
+    fn log_on(
+        &self,
+        mailbox: &MailboxId,
+        pin: &str,
+        policy: &PinPolicy,
+    ) -> Result<LogOn, StoreError> {
+        // Check and count under the mailbox's lock: parallel calls (and `umgw mailbox` beside
+        // the gateway) cannot lose a count or verify past the limit.
+        Ok(PinStore::update(&self.mailbox_dir(mailbox), |p| {
+            Ok(p.log_on(pin, policy))
+        })?)
+    }
+
+    fn set_pin(
+        &self,
+        mailbox: &MailboxId,
+        pin: &str,
+        extension: &str,
+        policy: &PinPolicy,
+    ) -> Result<(), StoreError> {
+        Ok(PinStore::update(&self.mailbox_dir(mailbox), |p| {
+            p.set(pin, extension, policy)
+        })?)
+    }
+
+    fn unlock(&self, mailbox: &MailboxId, _policy: &PinPolicy) -> Result<(u32, bool), StoreError> {
+        Ok(PinStore::update(&self.mailbox_dir(mailbox), |p| {
+            let before = (p.failed_attempts, p.locked);
+            p.unlock();
+            Ok(before)
+        })?)
     }
 }
 

@@ -25,6 +25,7 @@ pub use ids::IdRng;
 pub use imap::Imap;
 pub use maildir::Maildir;
 pub use message::{MessageError, ParsedMessage};
+use pin::{LogOn, PinError, PinPolicy, PinStore};
 
 /// Longest accepted mailbox id, in bytes.
 const MAILBOX_ID_MAX: usize = 64;
@@ -164,6 +165,39 @@ pub trait Mailbox: Send + Sync {
     /// Removes the recording of `kind` (turning the away greeting off). Absent is not an error.
     fn delete_greeting(&self, mailbox: &MailboxId, kind: GreetingKind) -> Result<(), StoreError>;
 
+    // Per-user state: PIN record, log-on count and lock (greetings are above). Maildir keeps
+    // it in the mailbox directory (`store::pin` files); IMAP keeps it on the server, so any
+    // gateway of a cluster serves any user.
+
+    /// The PIN record and log-on state of `mailbox` (`policy` places the lock on backends
+    /// that derive it from the failure count).
+    fn pin_state(&self, mailbox: &MailboxId, policy: &PinPolicy) -> Result<PinStore, StoreError>;
+
+    /// One counted log-on attempt with `pin` ([`PinStore::log_on`]): the check and the count
+    /// are one step, atomic across threads, processes and (IMAP) gateway nodes, so parallel
+    /// guesses lock the mailbox at exactly `policy.max_failed_attempts`.
+    fn log_on(
+        &self,
+        mailbox: &MailboxId,
+        pin: &str,
+        policy: &PinPolicy,
+    ) -> Result<LogOn, StoreError>;
+
+    /// Replaces the PIN after checking it against `policy` and the PIN history
+    /// ([`PinStore::set`]); clears the failure count and the lock. A refused PIN is
+    /// [`StoreError::Pin`].
+    fn set_pin(
+        &self,
+        mailbox: &MailboxId,
+        pin: &str,
+        extension: &str,
+        policy: &PinPolicy,
+    ) -> Result<(), StoreError>;
+
+    /// Clears the failure count and the lock, keeping the PIN (`umgw mailbox unlock`);
+    /// returns the failure count and whether it was locked.
+    fn unlock(&self, mailbox: &MailboxId, policy: &PinPolicy) -> Result<(u32, bool), StoreError>;
+
     /// What the mailbox holds, for quotas: every message of ours (voice mails and missed-call
     /// notices) and their total size.
     fn usage(&self, mailbox: &MailboxId) -> Result<Usage, StoreError> {
@@ -277,6 +311,9 @@ pub enum StoreError {
         /// The operation and the server's answer.
         reason: String,
     },
+    /// A PIN was refused by the policy, or the stored PIN state is unusable.
+    #[error(transparent)]
+    Pin(#[from] PinError),
     /// The store's configuration is unusable.
     #[error("{0}")]
     Config(String),

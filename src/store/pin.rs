@@ -236,6 +236,44 @@ impl PinStore {
         Ok(store)
     }
 
+    /// The PIN and its history as one text record, for stores that keep them in one place
+    /// (IMAP: a message in the state folder): `pin = PHC` and `history = PHC` lines, newest
+    /// history last. The failure count and the lock are not part of it.
+    pub fn record(&self) -> String {
+        let mut text = String::new();
+        if let Some(h) = &self.hash {
+            text.push_str(&format!("pin = {h}\n"));
+        }
+        for h in &self.history {
+            text.push_str(&format!("history = {h}\n"));
+        }
+        text
+    }
+
+    /// Parses a [`PinStore::record`]; `source` names where it came from in errors.
+    pub fn parse_record(text: &str, source: &str) -> Result<PinStore, PinError> {
+        let mut store = PinStore::default();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let corrupt = |why: &str| PinError::Corrupt {
+                path: PathBuf::from(source),
+                why: why.to_owned(),
+            };
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| corrupt("expected key = value"))?;
+            let value = value.trim();
+            if PasswordHash::new(value).is_err() {
+                return Err(corrupt("not a PHC password-hash string"));
+            }
+            match key.trim() {
+                "pin" => store.hash = Some(value.to_owned()),
+                "history" => store.history.push(value.to_owned()),
+                _ => return Err(corrupt("unknown key")),
+            }
+        }
+        Ok(store)
+    }
+
     /// Reads, changes and writes the PIN files of `dir` as one step: under the mailbox's lock
     /// ([`PinLock`]), `change` gets the current state; if it returns `Ok` and changed
     /// something, the files are written (atomically, as [`PinStore::save`]) before the lock

@@ -109,6 +109,7 @@ impl Dovecot {
              auth_mechanisms = plain login\nauth_master_user_separator = *\n\
              mail_location = maildir:{r}/mail/%u\nfirst_valid_uid = 1\n{rootless}\
              mail_fsync = never\n\
+             protocol imap {{\n  mail_max_userip_connections = 100\n}}\n\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n  }}\n}}\n\
              passdb {{\n  driver = passwd-file\n  args = {r}/master-users\n  master = yes\n}}\n\
              passdb {{\n  driver = passwd-file\n  args = {r}/users\n}}\n\

@@ -352,6 +352,19 @@ impl Gateway {
         config.push_str(&opts.extra_config);
         let config_path = dir.path().join("umgw.toml");
         fs::write(&config_path, config).unwrap();
+        if !opts.greetings.is_empty() && opts.extra_config.contains("backend = \"imap\"") {
+            // On IMAP greetings live on the server: move them there as an operator would.
+            let out = Command::new(env!("CARGO_BIN_EXE_umgw"))
+                .args(["mailbox", "migrate-state", "--config"])
+                .arg(&config_path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "umgw mailbox migrate-state: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let spool_mount = opts.spool_tmpfs_kib.map(|kib| {
             let spool = dir.path().join("data/spool");
             fs::create_dir_all(&spool).unwrap();

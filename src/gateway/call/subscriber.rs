@@ -24,7 +24,7 @@ use crate::media::recorder::Recorder;
 use crate::media::session::MediaEvent;
 use crate::media::speech;
 use crate::sip::endpoint::CallId;
-use crate::store::pin::{LogOn, PinStore};
+use crate::store::pin::LogOn;
 use crate::store::{MailboxId, MessageKind};
 
 /// Messages loaded for listening: what the flow sees, and their audio.
@@ -201,10 +201,6 @@ impl SubscriberFlow {
             .mailbox
             .as_ref()
             .and_then(|m| MailboxId::new(&m.id).ok());
-        let mailbox_dir = self
-            .mailbox
-            .as_ref()
-            .map(|m| cx.shared.mailboxes_dir.join(&m.id));
         match cmd {
             Command::Play(says) => {
                 // The user's time zone: the mailbox's (its own, else its plan's).
@@ -239,12 +235,12 @@ impl SubscriberFlow {
                 let policy = self.plan.pin_policy.clone();
                 let source = cx.peer;
                 io.jobs.push(job(move || {
-                    let Some(dir) = mailbox_dir else {
+                    let Some(mb) = mailbox_id else {
                         return (Input::Pin(PinCheck::Wrong), None);
                     };
-                    // Check and count under the mailbox's lock: parallel calls (and `umgw
-                    // mailbox` beside the gateway) cannot lose a count or verify past the limit.
-                    let check = match PinStore::update(&dir, |p| Ok(p.log_on(&pin.0, &policy))) {
+                    // The store makes the check and the count one step (across gateway nodes
+                    // on IMAP): parallel calls cannot lose a count or verify past the limit.
+                    let check = match store.log_on(&mb, &pin.0, &policy) {
                         Ok(outcome) => {
                             audit_log_on(&id, source, outcome, policy.max_failed_attempts)
                         }
@@ -320,10 +316,10 @@ impl SubscriberFlow {
                     .unwrap_or_default();
                 let policy = self.plan.pin_policy.clone();
                 io.jobs.push(job(move || {
-                    let Some(dir) = mailbox_dir else {
+                    let Some(mb) = mailbox_id else {
                         return (Input::PinSet(false), None);
                     };
-                    let result = PinStore::update(&dir, |p| p.set(&pin.0, &extension, &policy));
+                    let result = store.set_pin(&mb, &pin.0, &extension, &policy);
                     if let Err(e) = &result {
                         info!(error = %e, "new PIN not set");
                     }

@@ -10,8 +10,9 @@
 //!   turns the lamp off at the next check.
 //! - Deposit is exactly-once: every message carries `X-UMGW-Delivery-Id`; before APPEND the
 //!   backend searches for it, so a retry after a lost reply or a crash finds the first copy.
-//! - Greetings (and PIN files, kept by `store::pin`) stay on the gateway's disk under
-//!   `data_dir/mailboxes/<id>/`, shared with the Maildir layout.
+//! - Per-user state (PIN record, failed log-on count and lock, greetings) lives on the server
+//!   too, in the account's `imap.state_folder` ([`state`]): no gateway node keeps any, so any
+//!   node serves any user. Nodes cache fetched greetings under `data_dir/mailboxes/<id>/`.
 //! - A pool of idle connections per server; a broken pooled connection (server restarted) is
 //!   replaced once transparently; after a failed connect, further attempts back off
 //!   exponentially (up to `reconnect_max_ms`) and fail fast with [`StoreError::Unavailable`]
@@ -19,6 +20,9 @@
 
 pub mod conn;
 pub mod proto;
+mod state;
+
+pub use state::{Migrated, H_STATE};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,6 +32,7 @@ use conn::{Conn, ConnError, Endpoint, Reply};
 use proto::Value;
 
 use super::message::{self, H_CALLER, H_DELIVERY_ID, H_KIND, H_RECEIVED};
+use super::pin::{LogOn, PinPolicy, PinStore};
 use super::{
     Counts, GreetingKind, IdRng, Mailbox, MailboxId, Maildir, MessageKind, NewMessage, StoreError,
     StoredMessage,
@@ -43,12 +48,14 @@ pub struct Imap {
     login: String,
     password: String,
     folder: String,
+    state_folder: String,
     pool_size: usize,
     backoff_max: Duration,
     /// Idle connections: (login, connection).
     idle: Mutex<Vec<(String, Conn)>>,
     health: Mutex<Health>,
-    /// Greetings stay on local disk (see the module docs).
+    /// The node's mailbox directories: the greeting cache, and the files
+    /// [`Imap::migrate_local_state`] copies to the server.
     local: Maildir,
     host: String,
     audio_format: super::audio::AudioFormat,
@@ -107,6 +114,7 @@ impl Imap {
             login: cfg.login.replace("{user}", &cfg.user),
             password,
             folder: cfg.folder.clone(),
+            state_folder: cfg.state_folder.clone(),
             pool_size: cfg.pool_size,
             backoff_max: Duration::from_millis(cfg.reconnect_max_ms.max(1)),
             idle: Mutex::new(Vec::new()),
@@ -243,21 +251,7 @@ impl Imap {
 
     /// SELECT (read-write) or EXAMINE the folder; its UIDVALIDITY.
     fn open_folder(&self, c: &mut Conn, write: bool) -> Result<u32, ConnError> {
-        let folder = conn::quote_or_err(&self.folder)?;
-        let (verb, cmd) = if write {
-            ("SELECT", "SELECT")
-        } else {
-            ("EXAMINE", "EXAMINE")
-        };
-        let reply = c.command(verb, &format!("{cmd} {folder}"))?;
-        reply
-            .conditions
-            .iter()
-            .find_map(|t| match proto::response_code(t).as_slice() {
-                [code, v] if code.eq_ignore_ascii_case("UIDVALIDITY") => v.parse().ok(),
-                _ => None,
-            })
-            .ok_or_else(|| ConnError::Broken(format!("{verb}: no UIDVALIDITY")))
+        select(c, &self.folder, write)
     }
 
     /// UIDs of our messages whose `X-UMGW-Delivery-Id` is exactly `delivery`.
@@ -351,12 +345,8 @@ impl Mailbox for Imap {
                 return Ok(format!("{validity}.{uid}"));
             }
             let reply = c.append(&self.folder, "", &bytes)?;
-            if let [code, v, u] = proto::response_code(&reply.text).as_slice() {
-                if code.eq_ignore_ascii_case("APPENDUID") {
-                    if let (Ok(v), Ok(u)) = (v.parse::<u32>(), u.parse::<u32>()) {
-                        return Ok(format!("{v}.{u}"));
-                    }
-                }
+            if let Some((v, u)) = proto::append_uid(&reply.text) {
+                return Ok(format!("{v}.{u}"));
             }
             // No UIDPLUS: find what we appended (NOOP makes the server report it).
             c.command("NOOP", "NOOP")?;
@@ -443,7 +433,7 @@ impl Mailbox for Imap {
         mailbox: &MailboxId,
         kind: GreetingKind,
     ) -> Result<Option<PathBuf>, StoreError> {
-        self.local.greeting(mailbox, kind)
+        self.shared_greeting(mailbox, kind)
     }
 
     fn set_seen(&self, mailbox: &MailboxId, id: &str, seen: bool) -> Result<(), StoreError> {
@@ -489,12 +479,54 @@ impl Mailbox for Imap {
         kind: GreetingKind,
         wav: &Path,
     ) -> Result<(), StoreError> {
-        self.local.save_greeting(mailbox, kind, wav)
+        self.shared_save_greeting(mailbox, kind, wav)
     }
 
     fn delete_greeting(&self, mailbox: &MailboxId, kind: GreetingKind) -> Result<(), StoreError> {
-        self.local.delete_greeting(mailbox, kind)
+        self.shared_delete_greeting(mailbox, kind)
     }
+
+    fn pin_state(&self, mailbox: &MailboxId, policy: &PinPolicy) -> Result<PinStore, StoreError> {
+        self.shared_pin_state(mailbox, policy)
+    }
+
+    fn log_on(
+        &self,
+        mailbox: &MailboxId,
+        pin: &str,
+        policy: &PinPolicy,
+    ) -> Result<LogOn, StoreError> {
+        self.shared_log_on(mailbox, pin, policy)
+    }
+
+    fn set_pin(
+        &self,
+        mailbox: &MailboxId,
+        pin: &str,
+        extension: &str,
+        policy: &PinPolicy,
+    ) -> Result<(), StoreError> {
+        self.shared_set_pin(mailbox, pin, extension, policy)
+    }
+
+    fn unlock(&self, mailbox: &MailboxId, policy: &PinPolicy) -> Result<(u32, bool), StoreError> {
+        self.shared_unlock(mailbox, policy)
+    }
+}
+
+/// SELECT (read-write) or EXAMINE `folder`; its UIDVALIDITY.
+fn select(c: &mut Conn, folder: &str, write: bool) -> Result<u32, ConnError> {
+    let quoted = conn::quote_or_err(folder)?;
+    let verb = if write { "SELECT" } else { "EXAMINE" };
+    let reply = c.command(verb, &format!("{verb} {quoted}"))?;
+    reply
+        .conditions
+        .iter()
+        .find_map(|t| match proto::response_code(t).as_slice() {
+            [code, v] if code.eq_ignore_ascii_case("UIDVALIDITY") => v.parse().ok(),
+            _ => None,
+        })
+        .ok_or_else(|| ConnError::Broken(format!("{verb}: no UIDVALIDITY")))
 }
 
 /// The UIDs of the `* SEARCH` responses of a UID SEARCH command.

@@ -216,6 +216,17 @@ pub fn response_code(text: &str) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+/// The `[APPENDUID validity uid]` code (RFC 4315 UIDPLUS) of an APPEND's tagged OK text:
+/// (UIDVALIDITY, UID) of the appended message; `None` without it (or with a UID of 0).
+pub fn append_uid(text: &str) -> Option<(u32, u32)> {
+    match response_code(text).as_slice() {
+        [code, v, u] if code.eq_ignore_ascii_case("APPENDUID") => {
+            Some((v.parse().ok()?, u.parse().ok().filter(|&u: &u32| u > 0)?))
+        }
+        _ => None,
+    }
+}
+
 struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
@@ -501,6 +512,26 @@ mod tests {
         assert_eq!(quote(r#"a"b\c"#).as_deref(), Some(r#""a\"b\\c""#));
         assert_eq!(quote("a\r\nb"), None);
         assert_eq!(quote("é"), None);
+    }
+
+    #[test]
+    fn append_uid_codes() {
+        assert_eq!(
+            append_uid("[APPENDUID 1795762994 42] Append completed."),
+            Some((1_795_762_994, 42))
+        );
+        assert_eq!(append_uid("[appenduid 7 1] ok"), Some((7, 1)));
+        for none in [
+            "Append completed.",
+            "[APPENDUID 7] x",
+            "[APPENDUID 7 0] x",
+            "[APPENDUID 7 1:3] x",
+            "[APPENDUID x 1] x",
+            "[UIDNEXT 7 1] x",
+            "[APPENDUID 7 1",
+        ] {
+            assert_eq!(append_uid(none), None, "{none:?}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod rfc2047;
 use std::time::{Duration, SystemTime};
 
 pub use parse::{header_section_len, parse, parse_header_section};
+pub(crate) use render::base64_lines;
 pub use render::{format_rfc5322_date, render};
 
 use crate::domain::MessageKind;

@@ -96,13 +96,20 @@ pub fn render(
             )
             .as_bytes(),
         );
-        let b64 = STANDARD.encode(wav);
-        for chunk in b64.as_bytes().chunks(76) {
-            out.extend_from_slice(chunk);
-            out.extend_from_slice(b"\r\n");
-        }
+        out.extend_from_slice(&base64_lines(wav));
     }
     out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    out
+}
+
+/// `bytes` in base64, in CRLF-ended lines of 76 characters (RFC 2045 6.8).
+pub(crate) fn base64_lines(bytes: &[u8]) -> Vec<u8> {
+    let b64 = STANDARD.encode(bytes);
+    let mut out = Vec::with_capacity(b64.len() + b64.len() / 38 + 2);
+    for chunk in b64.as_bytes().chunks(76) {
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
     out
 }
 

@@ -344,3 +344,29 @@ fn corrupt_files_are_reported_with_path() {
     let e = PinStore::load(t.path()).unwrap_err().to_string();
     assert!(e.contains("pin-state"), "{e}");
 }
+
+#[test]
+fn the_record_round_trips_and_refuses_what_is_not_a_hash() {
+    let policy = PinPolicy::default();
+    let mut pins = PinStore::default();
+    pins.set("582914", "1001", &policy).unwrap();
+    pins.set("730146", "1001", &policy).unwrap();
+    let text = pins.record();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let back = PinStore::parse_record(&text, "imap:UMGW-State").unwrap();
+    assert_eq!(back.hash, pins.hash);
+    assert_eq!(back.history, pins.history);
+    assert!(back.verify("730146") && !back.verify("582914"));
+    assert_eq!(
+        PinStore::parse_record("", "x").unwrap(),
+        PinStore::default()
+    );
+    let e = PinStore::parse_record("pin = 123456\n", "imap:UMGW-State")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("imap:UMGW-State") && !e.contains("123456"),
+        "{e}"
+    );
+    assert!(PinStore::parse_record("locked = true\n", "x").is_err());
+}
