@@ -151,9 +151,9 @@ pub(crate) struct MediaSetup {
 }
 
 impl MediaSetup {
-    /// A session for this stream (or, `srtp` false, for a plain-RTP leg to `remote`, without
-    /// ICE), its
-    /// packet clock starting at `now`; `stream` is our SSRC, first sequence and timestamp.
+    /// A session for this stream (or, `srtp` false, for a plain-RTP leg to `remote` without
+    /// ICE), its packet clock starting at `now`; `stream` is our SSRC, first sequence and
+    /// timestamp.
     pub fn session(
         &self,
         now: Instant,
