@@ -98,6 +98,38 @@ pub struct StoreConfig {
     /// Re-read every mailbox's MWI counts this often (s) and notify changes made outside the
     /// gateway (a mail client); 0: only on the gateway's own events.
     pub mwi_poll_s: u64,
+    /// `k/n`: in a cluster of `n` gateways on one store, this node polls (and refreshes at
+    /// start-up) the `k`-th of `n` shares of the mailboxes, so a change made in a mail client
+    /// is notified by one node, not by every node. `1/1` (default): all mailboxes.
+    pub mwi_poll_share: String,
+}
+
+/// `store.mwi_poll_share`: which of `n` shares of the mailboxes this node polls for MWI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollShare {
+    /// 1-based.
+    pub k: u32,
+    pub n: u32,
+}
+
+impl PollShare {
+    /// `k/n`, 1 <= k <= n <= 1000.
+    pub fn parse(text: &str) -> Option<PollShare> {
+        let (k, n) = text.trim().split_once('/')?;
+        let (k, n) = (k.trim().parse().ok()?, n.trim().parse().ok()?);
+        (1..=n).contains(&k).then_some(())?;
+        (n <= 1000).then_some(PollShare { k, n })
+    }
+
+    /// Whether mailbox `id` is in this share. The split is by a hash of the id that every
+    /// node and every build computes alike (FNV-1a), so the shares of all nodes cover each
+    /// mailbox exactly once.
+    pub fn covers(&self, id: &str) -> bool {
+        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        hash % u64::from(self.n) == u64::from(self.k - 1)
+    }
 }
 
 impl Default for StoreConfig {
@@ -110,6 +142,7 @@ impl Default for StoreConfig {
             retry_max_ms: 60_000,
             audio_format: "wav".into(),
             mwi_poll_s: 0,
+            mwi_poll_share: "1/1".into(),
         }
     }
 }
@@ -676,6 +709,13 @@ impl Config {
             return Err(invalid(format!(
                 "store.audio_format {:?} must be wav or ima-adpcm",
                 store.audio_format
+            )));
+        }
+        if PollShare::parse(&store.mwi_poll_share).is_none() {
+            return Err(invalid(format!(
+                "store.mwi_poll_share {:?} must be k/n with 1 <= k <= n <= 1000 (this node's \
+                 share of the mailboxes, e.g. \"2/3\" on the second of three nodes)",
+                store.mwi_poll_share
             )));
         }
         if store.retry_initial_ms == 0 || store.retry_max_ms < store.retry_initial_ms {

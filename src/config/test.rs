@@ -203,3 +203,37 @@ fn the_state_folder_is_a_folder_of_its_own() {
         .to_string();
     assert!(err.contains("must be a folder of its own"), "{err}");
 }
+
+#[test]
+fn mwi_poll_shares_cover_every_mailbox_once_and_bad_shares_are_refused() {
+    use crate::config::PollShare;
+    let ids: Vec<String> = (0..3000).map(|i| format!("user{i}")).collect();
+    for n in [1u32, 2, 3, 7] {
+        let shares: Vec<PollShare> = (1..=n).map(|k| PollShare { k, n }).collect();
+        let mut sizes = vec![0usize; n as usize];
+        for id in &ids {
+            let owners: Vec<usize> = (0..shares.len())
+                .filter(|&i| shares[i].covers(id))
+                .collect();
+            assert_eq!(owners.len(), 1, "{id} in {n} shares: {owners:?}");
+            sizes[owners[0]] += 1;
+        }
+        // Roughly even: no share under half or over twice its due.
+        let due = ids.len() / n as usize;
+        assert!(
+            sizes.iter().all(|&s| s > due / 2 && s < due * 2),
+            "{sizes:?}"
+        );
+    }
+    assert_eq!(PollShare::parse(" 2/3 "), Some(PollShare { k: 2, n: 3 }));
+    for bad in ["0/3", "4/3", "3", "a/b", "1/1001", "/"] {
+        assert_eq!(PollShare::parse(bad), None, "{bad}");
+    }
+    let err = Config::parse(Path::new("gw.toml"), "[store]\nmwi_poll_share = \"4/3\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("store.mwi_poll_share \"4/3\" must be k/n"),
+        "{err}"
+    );
+}

@@ -176,7 +176,8 @@ fn mwi_targets(plans: &DialPlans) -> Vec<(String, String, String)> {
 /// `store.mwi_poll_s`, then re-reads every mailbox's counts that often and sets the lamps
 /// whose counts changed since the previous poll, so a message read or deleted in a mail
 /// client (IMAP) turns the lamp off at the next poll. The mailboxes are the dial plans' at
-/// start-up.
+/// start-up, those in this node's `store.mwi_poll_share` (in a cluster, each mailbox is polled
+/// by one node; changes made through a gateway are notified by that gateway).
 fn spawn_mwi_refresh(
     config: &Config,
     plans: &DialPlans,
@@ -184,7 +185,10 @@ fn spawn_mwi_refresh(
     mwi: &mpsc::Sender<Mwi>,
 ) {
     let every = Duration::from_secs(config.store.mwi_poll_s);
-    let targets = mwi_targets(plans);
+    let share = crate::config::PollShare::parse(&config.store.mwi_poll_share)
+        .unwrap_or(crate::config::PollShare { k: 1, n: 1 });
+    let mut targets = mwi_targets(plans);
+    targets.retain(|(id, _, _)| share.covers(id));
     if targets.is_empty() {
         return;
     }
