@@ -3,14 +3,14 @@
 //! as shipped (Debian `kamailio`, installed by scripts/install-test-deps.sh). Calls spread
 //! round robin; a draining node's 503 and a dead node's silence (408) fail over to a live node;
 //! a node killed with calls in progress delivers them exactly once when it comes back; a node
-//! that comes back takes calls again.
+//! that comes back takes calls again; pike blocks a flooding source.
 //!
 //! One test, one Kamailio: the steps build on each other's state (which node is up).
 
 mod support;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -362,4 +362,53 @@ fn calls_through_kamailio_survive_draining_and_killed_nodes() {
     );
     deposited.extend(calls.iter().map(|c| c.ua.call_id.clone()));
     cluster.expect_messages(&deposited);
+
+    // 5. pike: a source flooding Kamailio is blocked; calls from other sources go on.
+    let flood = UdpSocket::bind("127.0.0.2:0").unwrap();
+    let answered = flood_options(&flood, cluster.kamailio.addr, 1000);
+    assert!(
+        answered < 1000,
+        "pike blocks the flood ({answered} of 1000 answered)"
+    );
+    assert!(
+        cluster
+            .kamailio
+            .log()
+            .contains("PIKE - BLOCKing ip 127.0.0.2"),
+        "{}",
+        cluster.kamailio.log()
+    );
+    assert_eq!(
+        flood_options(&flood, cluster.kamailio.addr, 3),
+        0,
+        "still blocked"
+    );
+    let call = cluster.message(Duration::from_secs(5));
+    deposited.push(call.ua.call_id.clone());
+    cluster.expect_messages(&deposited);
+}
+
+/// Sends `n` OPTIONS for Kamailio itself from `sock` as fast as it can; how many it answered.
+fn flood_options(sock: &UdpSocket, to: SocketAddr, n: usize) -> usize {
+    let local = sock.local_addr().unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut answered = 0;
+    let mut drain = |answered: &mut usize| {
+        while sock.recv(&mut buf).is_ok() {
+            *answered += 1;
+        }
+    };
+    for i in 0..n {
+        let options = format!(
+            "OPTIONS sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKflood{i}\r\n\
+             From: <sip:scan@flood.invalid>;tag=f\r\nTo: <sip:{to}>\r\nCall-ID: flood-{i}\r\n\
+             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        sock.send_to(options.as_bytes(), to).unwrap();
+        drain(&mut answered);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    drain(&mut answered);
+    answered
 }
