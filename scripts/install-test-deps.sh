@@ -6,23 +6,28 @@
 #   stunnel4: puts TLS (with a client certificate) in front of SIPp, whose Debian build has no TLS
 #   dovecot-imapd: the IMAP store tests start a private Dovecot on a loopback port (tests/support/dovecot.rs);
 #     the system service the package starts is stopped and disabled so it holds no port
+#   kamailio: the cluster test (tests/cluster.rs) runs packaging/kamailio/kamailio.cfg in front of
+#     three gateways; likewise the packaged service is stopped and disabled (it would hold 5060)
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 need=()
-for pkg in sip-tester sox libsox-fmt-all stunnel4 sipvicious dovecot-imapd; do
+for pkg in sip-tester sox libsox-fmt-all stunnel4 sipvicious dovecot-imapd kamailio; do
     installed "$pkg" || need+=("$pkg")
 done
 
-# The packaged service is not ours to run: the tests start their own instances.
-stop_system_dovecot() {
+# The packaged services are not ours to run: the tests start their own instances.
+#   stop_system_service NAME UNIT...
+stop_system_service() {
+    local name=$1
+    shift
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-        $SUDO systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
-    elif [ -x /etc/init.d/dovecot ]; then
-        $SUDO /etc/init.d/dovecot stop >/dev/null 2>&1 || true
-        $SUDO update-rc.d dovecot disable >/dev/null 2>&1 || true
+        $SUDO systemctl disable --now "$@" >/dev/null 2>&1 || true
+    elif [ -x "/etc/init.d/$name" ]; then
+        $SUDO "/etc/init.d/$name" stop >/dev/null 2>&1 || true
+        $SUDO update-rc.d "$name" disable >/dev/null 2>&1 || true
     fi
 }
 
@@ -43,8 +48,11 @@ echo "install-test-deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-stop_system_dovecot
+stop_system_service dovecot dovecot.service dovecot.socket
+stop_system_service kamailio kamailio.service
 for tool in sipp sox stunnel4 svwar; do
     command -v "$tool" >/dev/null 2>&1 || { echo "install-test-deps: $tool still missing after install" >&2; exit 1; }
 done
-[ -x /usr/sbin/dovecot ] || { echo "install-test-deps: /usr/sbin/dovecot still missing after install" >&2; exit 1; }
+for daemon in dovecot kamailio; do
+    [ -x "/usr/sbin/$daemon" ] || { echo "install-test-deps: /usr/sbin/$daemon still missing after install" >&2; exit 1; }
+done

@@ -273,6 +273,9 @@ impl Message {
         for (name, value) in &req.headers {
             match name.as_str() {
                 "Via" | "From" | "Call-ID" | "CSeq" => resp.push(name, value.clone()),
+                // A proxy that recorded its route (Kamailio) stays in the dialog only if the
+                // responses that set the dialog up carry the route back (RFC 3261 §12.1.1).
+                "Record-Route" if (101..300).contains(&code) => resp.push(name, value.clone()),
                 "To" => {
                     let mut to = value.clone();
                     if let Some(tag) = to_tag {

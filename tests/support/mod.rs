@@ -3,12 +3,13 @@
 #![allow(dead_code)]
 
 pub mod dovecot;
+pub mod kamailio;
 pub mod pcap;
 pub mod sipp;
 pub mod stun;
 
 use std::fs;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -43,6 +44,11 @@ pub struct GatewayOptions {
     pub spool_tmpfs_kib: Option<u64>,
     /// More environment for the process (after `UMGW_LOG=debug`, so it may replace it).
     pub env: Vec<(String, String)>,
+    /// Address of the SIP listeners (UDP and TCP); media stays on 127.0.0.1.
+    pub sip_ip: Ipv4Addr,
+    /// A Maildir root shared with other gateways (a cluster's store): `data/mailboxes` is a
+    /// symlink to it, while the spool stays in this gateway's own data directory.
+    pub shared_mailboxes: Option<PathBuf>,
 }
 
 impl Default for GatewayOptions {
@@ -58,6 +64,8 @@ impl Default for GatewayOptions {
             rtp_port_count: 40,
             spool_tmpfs_kib: None,
             env: Vec::new(),
+            sip_ip: Ipv4Addr::LOCALHOST,
+            shared_mailboxes: None,
         }
     }
 }
@@ -218,6 +226,20 @@ pub fn answered_call(gw: &Gateway, ruri: &str) -> (Ua, SocketAddr) {
     (ua, media)
 }
 
+/// Whether something at `sip` answers OPTIONS from 127.0.0.1 within `within`. Any answer
+/// means the listener is up (a gateway says 403 when 127.0.0.1 is not trusted).
+pub fn answers_options(sip: SocketAddr, within: Duration) -> bool {
+    let ua = Ua::new("127.0.0.1", sip);
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        ua.send_options();
+        if ua.recv(Duration::from_millis(100)).is_some() {
+            return true;
+        }
+    }
+    false
+}
+
 /// A running `umgw` process with its own data directory.
 pub struct Gateway {
     child: Child,
@@ -235,11 +257,15 @@ pub struct Gateway {
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 fn free_port() -> u16 {
-    // UDP and TCP on the same port must both be free.
+    free_port_on(Ipv4Addr::LOCALHOST)
+}
+
+/// A port free for both UDP and TCP on `ip`.
+pub fn free_port_on(ip: Ipv4Addr) -> u16 {
     for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp = UdpSocket::bind((ip, 0)).unwrap();
         let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if std::net::TcpListener::bind((ip, port)).is_ok() {
             return port;
         }
     }
@@ -274,6 +300,21 @@ impl Gateway {
     pub fn crash_and_restart(&mut self) {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
+        self.child = spawn_gateway(&self.config_path, self.dir.path(), &self.env);
+        self.wait_ready();
+    }
+
+    /// kill -9, without starting it again (see [`Gateway::restart`]).
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+
+    /// Starts the gateway again on the same config and data directory after it exited (a
+    /// drained or killed node coming back).
+    pub fn restart(&mut self) {
+        let status = self.child.try_wait().unwrap();
+        assert!(status.is_some(), "restart: the gateway is still running");
         self.child = spawn_gateway(&self.config_path, self.dir.path(), &self.env);
         self.wait_ready();
     }
@@ -316,17 +357,22 @@ impl Gateway {
         let plans = dir.path().join("dialplans");
         fs::create_dir_all(&plans).unwrap();
         fs::write(plans.join("test.toml"), &opts.plan).unwrap();
+        if let Some(shared) = &opts.shared_mailboxes {
+            fs::create_dir_all(dir.path().join("data")).unwrap();
+            std::os::unix::fs::symlink(shared, dir.path().join("data/mailboxes")).unwrap();
+        }
         for (mailbox, samples) in &opts.greetings {
             let mdir = dir.path().join("data/mailboxes").join(mailbox);
             fs::create_dir_all(&mdir).unwrap();
             write_wav(&mdir.join("greeting.wav"), samples);
         }
-        let port = free_port();
+        let ip = opts.sip_ip;
+        let port = free_port_on(ip);
         let k = NEXT.fetch_add(1, Ordering::Relaxed);
         let rtp_base = 40000 + ((std::process::id() % 40) * 400 + k * 40) % 20000;
         let trusted: Vec<String> = opts.trusted.iter().map(|t| format!("\"{t}\"")).collect();
         let config = format!(
-            "[sip]\nudp = [\"127.0.0.1:{port}\"]\ntcp = [\"127.0.0.1:{port}\"]\n\
+            "[sip]\nudp = [\"{ip}:{port}\"]\ntcp = [\"{ip}:{port}\"]\n\
              [media]\naddress = \"127.0.0.1\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
              [peers]\ntrusted = [{}]\n\
              [paths]\ndialplans = \"dialplans\"\ndata_dir = \"data\"\n\
@@ -384,7 +430,7 @@ impl Gateway {
         Gateway {
             child,
             config_path,
-            sip: SocketAddr::from(([127, 0, 0, 1], port)),
+            sip: SocketAddr::from((ip, port)),
             tls,
             pki,
             spool_mount,
@@ -395,16 +441,9 @@ impl Gateway {
 
     /// Waits until the gateway answers OPTIONS.
     pub fn wait_ready(&self) {
-        let ua = Ua::new("127.0.0.1", self.sip);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            ua.send_options();
-            // Any answer means the listener is up (403 when 127.0.0.1 is not trusted).
-            if ua.recv(Duration::from_millis(100)).is_some() {
-                return;
-            }
+        if !answers_options(self.sip, Duration::from_secs(15)) {
+            panic!("gateway did not answer OPTIONS; log:\n{}", self.log());
         }
-        panic!("gateway did not answer OPTIONS; log:\n{}", self.log());
     }
 
     /// The gateway's process id (for signals).
@@ -521,6 +560,10 @@ pub struct Ua {
     dtmf_seq: std::sync::atomic::AtomicU16,
     /// Who calls (the From header's name-addr); [`CALLER`] unless a test says otherwise.
     pub from: String,
+    /// Through a proxy that recorded its route (Kamailio): the answer's Contact, which ACK
+    /// and BYE are addressed to, and the route set they carry (RFC 3261 §12.1.2).
+    pub remote_target: Option<String>,
+    pub route_set: Vec<String>,
 }
 
 impl Ua {
@@ -540,6 +583,8 @@ impl Ua {
             last_invite: None,
             dtmf_seq: std::sync::atomic::AtomicU16::new(5000),
             from: CALLER.to_owned(),
+            remote_target: None,
+            route_set: Vec::new(),
         }
     }
 
@@ -677,6 +722,7 @@ impl Ua {
                     if code >= 200 {
                         if code < 300 {
                             self.to = m.header("To").map(str::to_owned);
+                            self.learn_route(&m);
                         }
                         return m;
                     }
@@ -686,18 +732,52 @@ impl Ua {
         panic!("no final response");
     }
 
+    /// Takes the dialog's route from a 2xx that a proxy recorded its route in.
+    fn learn_route(&mut self, ok: &Message) {
+        let mut routes: Vec<String> = ok
+            .headers_named("Record-Route")
+            .map(str::to_owned)
+            .collect();
+        if routes.is_empty() {
+            return;
+        }
+        routes.reverse();
+        self.route_set = routes;
+        self.remote_target = ok.header("Contact").map(|c| {
+            let c = c.trim();
+            let inner = c.find('<').map_or(c, |i| &c[i + 1..]);
+            inner.split('>').next().unwrap_or(inner).to_owned()
+        });
+    }
+
+    /// Request-URI and Route lines of an in-dialog request (ACK for 2xx, BYE).
+    fn in_dialog_target(&self) -> (String, String) {
+        let ruri = self
+            .remote_target
+            .clone()
+            .unwrap_or_else(|| format!("sip:umgw@{}", self.gw));
+        let routes: String = self
+            .route_set
+            .iter()
+            .map(|r| format!("Route: {r}\r\n"))
+            .collect();
+        (ruri, routes)
+    }
+
     pub fn ack(&mut self, resp: &Message) {
         let to = resp.header("To").unwrap().to_owned();
-        let branch = if resp.status().is_some_and(|c| c >= 300) {
-            self.invite_branch.clone() // non-2xx ACK belongs to the INVITE transaction
+        let (branch, ruri, routes) = if resp.status().is_some_and(|c| c >= 300) {
+            // A non-2xx ACK belongs to the INVITE transaction, hop by hop.
+            let ruri = format!("sip:umgw@{}", self.gw);
+            (self.invite_branch.clone(), ruri, String::new())
         } else {
-            self.branch()
+            let (ruri, routes) = self.in_dialog_target();
+            (self.branch(), ruri, routes)
         };
         let text = format!(
-            "ACK sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch}\r\nMax-Forwards: 70\r\n\
-             From: {from};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 1 ACK\r\n\
+            "ACK {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch}\r\nMax-Forwards: 70\r\n\
+             {routes}From: {from};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 1 ACK\r\n\
              Content-Length: 0\r\n\r\n",
-            gw = self.gw,
             l = self.local(),
             ft = self.from_tag,
             from = self.from,
@@ -723,11 +803,11 @@ impl Ua {
     pub fn bye(&mut self) {
         let to = self.to.clone().expect("dialog established");
         let branch = self.branch();
+        let (ruri, routes) = self.in_dialog_target();
         let text = format!(
-            "BYE sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch}\r\nMax-Forwards: 70\r\n\
-             From: {from};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 2 BYE\r\n\
+            "BYE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch}\r\nMax-Forwards: 70\r\n\
+             {routes}From: {from};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 2 BYE\r\n\
              Content-Length: 0\r\n\r\n",
-            gw = self.gw,
             l = self.local(),
             ft = self.from_tag,
             from = self.from,

@@ -57,6 +57,29 @@ fn response_copies_dialog_headers_and_adds_to_tag() {
 }
 
 #[test]
+fn dialog_setting_responses_carry_the_record_route_back() {
+    let routed = INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRecord-Route: <sip:10.0.0.10;lr;ftag=1928301774>\r\n\
+         Record-Route: <sip:10.0.0.20;lr>\r\n",
+    );
+    let req = Message::parse(routed.as_bytes()).unwrap();
+    for code in [180, 200] {
+        let back =
+            Message::parse(&Message::response_to(&req, code, "", Some("t")).to_bytes()).unwrap();
+        assert_eq!(
+            back.headers_named("Record-Route").collect::<Vec<_>>(),
+            ["<sip:10.0.0.10;lr;ftag=1928301774>", "<sip:10.0.0.20;lr>"],
+            "{code}"
+        );
+    }
+    for code in [100, 486, 503] {
+        let back = Message::response_to(&req, code, "", Some("t"));
+        assert_eq!(back.headers_named("Record-Route").count(), 0, "{code}");
+    }
+}
+
+#[test]
 fn missing_headers_name_the_header() {
     let no_call_id = INVITE.replace("i: a84b4c76e66710@pc33\r\n", "");
     assert_eq!(
