@@ -222,8 +222,8 @@ fn calls_through_kamailio_survive_draining_and_killed_nodes() {
     deposited.extend(calls.iter().map(|c| c.ua.call_id.clone()));
     cluster.expect_messages(&deposited);
 
-    // 2. SIGTERM drains a node: its call in progress finishes and is deposited, the new calls
-    //    it gets answer 503 and Kamailio fails them over to the other nodes.
+    // 2. SIGTERM drains a node: its call in progress finishes and is deposited; a new call it
+    //    still gets is answered 503 and Kamailio fails it over to another node.
     let mut in_progress = cluster.call(Duration::from_secs(5));
     let draining = in_progress.node;
     let hung_up = AtomicBool::new(false);
@@ -246,12 +246,13 @@ fn calls_through_kamailio_survive_draining_and_killed_nodes() {
     for c in &during {
         assert_ne!(c.node, draining, "a draining node takes no new call");
     }
+    // The draining node answers Kamailio's OPTIONS probes 503, so it leaves the rotation
+    // within a probe or two; until then round robin may send it one of the three calls, which
+    // it refuses with 503 and Kamailio fails over.
     let failed_over = during.iter().filter(|c| cluster.failed_over(c, 503));
-    assert_eq!(
-        failed_over.count(),
-        1,
-        "round robin sends one of three calls to the draining node, which refuses it with \
-         503:\n{}",
+    assert!(
+        failed_over.count() <= 1,
+        "at most one call reaches the draining node before its probes take it out:\n{}",
         cluster.logs()
     );
     cluster.hang_up(&mut in_progress);

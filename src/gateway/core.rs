@@ -301,6 +301,7 @@ impl<E: Env> GatewayCore<E> {
                 "shutting down: no new calls; waiting for calls in progress"
             );
             self.draining = Some(now + grace);
+            self.endpoint.set_draining();
         }
     }
 

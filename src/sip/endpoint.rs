@@ -174,6 +174,9 @@ pub struct Endpoint {
     config: EndpointConfig,
     /// Our FQDN, the `source` of `ms-diagnostics` (empty: the address the peer reached).
     fqdn: String,
+    /// Shutting down: OPTIONS keep-alives get 503, so a load balancer's probe takes us out of
+    /// its rotation instead of sending calls we would refuse.
+    draining: bool,
     rng: StdRng,
     next_id: u64,
     invites: HashMap<TxKey, InviteEntry>,
@@ -200,6 +203,7 @@ impl Endpoint {
         Self {
             config,
             fqdn: String::new(),
+            draining: false,
             rng,
             next_id: 1,
             invites: HashMap::new(),
@@ -233,6 +237,12 @@ impl Endpoint {
     /// The FQDN peers know us by (`sip.fqdn`): `ms-diagnostics` names it as the `source`.
     pub fn set_fqdn(&mut self, fqdn: String) {
         self.fqdn = fqdn;
+    }
+
+    /// From now on OPTIONS are answered 503 (the gateway drains; INVITEs are refused by the
+    /// core's admission).
+    pub fn set_draining(&mut self) {
+        self.draining = true;
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -314,6 +324,14 @@ impl Endpoint {
         }
         match method {
             Method::Invite => self.new_call(now, remote, msg, key),
+            Method::Options if self.draining => self.respond(
+                now,
+                remote,
+                &msg,
+                key,
+                StatusCode::SERVICE_UNAVAILABLE,
+                |_| {},
+            ),
             Method::Options => self.respond(now, remote, &msg, key, StatusCode::OK, |r| {
                 // What an INVITE may carry: the same list a 415 gives.
                 r.push("Accept", crate::sdp::ACCEPT);

@@ -286,6 +286,20 @@ fn options_unknown_and_unsupported_methods() {
 }
 
 #[test]
+fn a_draining_endpoint_answers_options_503_so_load_balancers_take_it_out() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    ep.set_draining();
+    let options = "OPTIONS sip:umgw@127.0.0.1 SIP/2.0\r\n\
+                   Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKdrain\r\n\
+                   From: <sip:kamailio@contoso.com>;tag=x\r\nTo: <sip:umgw@127.0.0.1>\r\n\
+                   Call-ID: drain\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    ep.handle(t0, peer("10.0.0.1"), options.as_bytes());
+    let r = responses(&mut ep);
+    assert_eq!(r[0].status(), Some(503));
+}
+
+#[test]
 fn malformed_request_gets_400_with_reason() {
     let mut ep = endpoint();
     let no_call_id = invite("z9hG4bK3").replace("Call-ID: call-1\r\n", "");
