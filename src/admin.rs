@@ -59,7 +59,7 @@ impl Admin {
                 text.join("\n")
             )
         })?;
-        let root = crate::gateway::data_dir(config).join("mailboxes");
+        let root = crate::gateway::mailboxes_dir(config);
         let store = Maildir::open(&root)
             .with_context(|| format!("opening the mailbox store {}", root.display()))?;
         let mail = crate::gateway::open_store(config, &root)?;

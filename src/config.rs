@@ -408,6 +408,9 @@ pub struct PathsConfig {
     pub prompts: Option<PathBuf>,
     /// Data directory: `mailboxes/` (Maildir store) and `spool/` (recordings in progress).
     pub data_dir: Option<PathBuf>,
+    /// The Maildir root, when it is not `<data_dir>/mailboxes` (a file system shared by the
+    /// nodes of a cluster, while each node's spool stays in its own data directory).
+    pub mailboxes: Option<PathBuf>,
 }
 
 /// Call handling that is not per dial plan.

@@ -32,7 +32,7 @@ const NO_ANSWER: Duration = Duration::from_secs(4);
 struct Cluster {
     kamailio: Kamailio,
     nodes: Vec<Gateway>,
-    /// The shared Maildir root the nodes' `data/mailboxes` link to; dropped after them.
+    /// The shared Maildir root (the nodes' `paths.mailboxes`); dropped after them.
     _store: tempfile::TempDir,
 }
 

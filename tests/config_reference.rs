@@ -60,6 +60,7 @@ fn populated() -> Config {
     c.paths.dialplans = Some("/etc/umgw/dialplans".into());
     c.paths.prompts = Some("/usr/share/umgw/audio".into());
     c.paths.data_dir = Some("/var/lib/umgw".into());
+    c.paths.mailboxes = Some("/srv/voicemail/mailboxes".into());
     c.admin.listen = Some("127.0.0.1:9060".parse().unwrap());
     c.imap.ca = Some("/etc/umgw/mail-ca.pem".into());
     c.imap.server_name = Some("mail.contoso.com".into());

@@ -64,7 +64,7 @@ impl Resources {
             warn!("{missing}; it will be skipped");
         }
         let data = data_dir(config);
-        let mailboxes_dir = data.join("mailboxes");
+        let mailboxes_dir = mailboxes_dir(config);
         let store = open_store(config, &mailboxes_dir)?;
         let spool_dir = data.join("spool");
         let spool = spool::Spool::open(&spool_dir)
@@ -228,6 +228,16 @@ pub fn data_dir(config: &Config) -> PathBuf {
         .clone()
         .or_else(|| std::env::var_os("UMGW_DATA_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("umgw-data"))
+}
+
+/// The Maildir root (with IMAP: each node's greeting cache): `paths.mailboxes`, else
+/// `<data_dir>/mailboxes`.
+pub fn mailboxes_dir(config: &Config) -> PathBuf {
+    config
+        .paths
+        .mailboxes
+        .clone()
+        .unwrap_or_else(|| data_dir(config).join("mailboxes"))
 }
 
 /// What calls share: prompts, the store, the spool. Dial plans stay with the core, so a

@@ -46,8 +46,8 @@ pub struct GatewayOptions {
     pub env: Vec<(String, String)>,
     /// Address of the SIP listeners (UDP and TCP); media stays on 127.0.0.1.
     pub sip_ip: Ipv4Addr,
-    /// A Maildir root shared with other gateways (a cluster's store): `data/mailboxes` is a
-    /// symlink to it, while the spool stays in this gateway's own data directory.
+    /// A Maildir root shared with other gateways (a cluster's store, `paths.mailboxes`), while
+    /// the spool stays in this gateway's own data directory.
     pub shared_mailboxes: Option<PathBuf>,
 }
 
@@ -251,6 +251,8 @@ pub struct Gateway {
     /// The tmpfs mounted on the spool, unmounted when the gateway goes.
     spool_mount: Option<PathBuf>,
     env: Vec<(String, String)>,
+    /// The Maildir root: `data/mailboxes`, or the shared one (`paths.mailboxes`).
+    mailboxes: PathBuf,
     pub dir: tempfile::TempDir,
 }
 
@@ -357,12 +359,12 @@ impl Gateway {
         let plans = dir.path().join("dialplans");
         fs::create_dir_all(&plans).unwrap();
         fs::write(plans.join("test.toml"), &opts.plan).unwrap();
-        if let Some(shared) = &opts.shared_mailboxes {
-            fs::create_dir_all(dir.path().join("data")).unwrap();
-            std::os::unix::fs::symlink(shared, dir.path().join("data/mailboxes")).unwrap();
-        }
+        let mailboxes = opts
+            .shared_mailboxes
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data/mailboxes"));
         for (mailbox, samples) in &opts.greetings {
-            let mdir = dir.path().join("data/mailboxes").join(mailbox);
+            let mdir = mailboxes.join(mailbox);
             fs::create_dir_all(&mdir).unwrap();
             write_wav(&mdir.join("greeting.wav"), samples);
         }
@@ -375,10 +377,14 @@ impl Gateway {
             "[sip]\nudp = [\"{ip}:{port}\"]\ntcp = [\"{ip}:{port}\"]\n\
              [media]\naddress = \"127.0.0.1\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
              [peers]\ntrusted = [{}]\n\
-             [paths]\ndialplans = \"dialplans\"\ndata_dir = \"data\"\n\
+             [paths]\ndialplans = \"dialplans\"\ndata_dir = \"data\"\n{}\
              [call]\nanswer_delay_ms = {}\nmin_free_disk_mb = {}\nshutdown_grace_ms = 10000\n",
             rtp_base + u32::from(opts.rtp_port_count.max(1)) - 1,
             trusted.join(", "),
+            opts.shared_mailboxes
+                .as_ref()
+                .map(|m| format!("mailboxes = \"{}\"\n", m.display()))
+                .unwrap_or_default(),
             opts.answer_delay_ms,
             opts.min_free_disk_mb.unwrap_or(16),
         );
@@ -435,6 +441,7 @@ impl Gateway {
             pki,
             spool_mount,
             env: opts.env,
+            mailboxes,
             dir,
         }
     }
@@ -495,7 +502,7 @@ impl Gateway {
     }
 
     pub fn mailbox_dir(&self, mailbox: &str) -> PathBuf {
-        self.dir.path().join("data/mailboxes").join(mailbox)
+        self.mailboxes.join(mailbox)
     }
 
     /// Messages in `new/`, parsed.
