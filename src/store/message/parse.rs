@@ -4,15 +4,16 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use base64::Engine;
+use mail_parser::{HeaderName, HeaderValue, MessageParser, MessagePart, MimeHeaders};
 
-use super::rfc2047::{decode_words, B64_LENIENT};
+use super::rfc2047::join_words;
 use super::*;
 
-/// Parses a message written by [`render`] (tolerates LF line ends, folding, other encoders'
-/// RFC 2047 words and base64 without padding).
+/// Parses a message written by [`render`], also after a mail client or server re-encoded it
+/// (LF line ends, folding, other encoders' RFC 2047 words in any charset, quoted-printable,
+/// other base64 line lengths, the audio nested in further multiparts).
 pub fn parse(bytes: &[u8]) -> Result<ParsedMessage, MessageError> {
-    let (head, body) = split_header_body(bytes);
+    let head = header_section_len(bytes).map_or(bytes, |n| &bytes[..n]);
     let headers = parse_header_section(head)?;
 
     let kind_v = required(&headers, H_KIND)?;
@@ -40,7 +41,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedMessage, MessageError> {
     let subject = single(&headers, "Subject")?.unwrap_or("").to_owned();
     let cut_short = single(&headers, H_CUT_SHORT)?.map(str::to_owned);
 
-    let (audio_wav, audio_file_name) = match find_audio(&headers, body)? {
+    let (audio_wav, audio_file_name) = match find_audio(bytes)? {
         Some(audio) => (Some(audio.bytes), audio.file_name),
         None => (None, None),
     };
@@ -109,57 +110,77 @@ pub fn header_section_len(bytes: &[u8]) -> Option<usize> {
 }
 
 /// Parses a header section (no blank line needed at its end) into unfolded, trimmed,
-/// RFC 2047-decoded `(name, value)` pairs in order.
+/// RFC 2047-decoded `(name, value)` pairs in order. Lines are checked here (mail-parser
+/// accepts anything); unfolding and decoding are mail-parser's.
 pub fn parse_header_section(head: &[u8]) -> Result<Vec<(String, String)>, MessageError> {
-    let text = String::from_utf8_lossy(head);
-    let mut raw: Vec<(String, String)> = Vec::new();
-    for (idx, line) in text.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.is_empty() {
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            match raw.last_mut() {
-                Some((_, v)) => v.push_str(line),
-                None => {
-                    return Err(MessageError::BadHeaderLine {
-                        line: idx + 1,
-                        why: "continuation line before any header",
-                    })
-                }
-            }
-            continue;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(MessageError::BadHeaderLine {
-                line: idx + 1,
-                why: "no ':' in header line",
-            });
-        };
-        let name = name.trim_end();
-        if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b)) {
-            return Err(MessageError::BadHeaderLine {
-                line: idx + 1,
-                why: "invalid header name",
-            });
-        }
-        raw.push((name.to_owned(), value.to_owned()));
-    }
-    Ok(raw
-        .into_iter()
-        .map(|(n, v)| {
-            let v = decode_words(v.trim_matches([' ', '\t']));
-            (n, v)
+    check_header_lines(head)?;
+    // Every header as decoded text: the default applies only once one header is configured
+    // (an empty map means mail-parser's own per-header parsers).
+    let parser = MessageParser::new()
+        .header_text(HeaderName::Subject)
+        .default_header_text();
+    let joined = join_words(head);
+    let head = &joined[..];
+    let Some(message) = parser.parse_headers(head) else {
+        return Ok(Vec::new());
+    };
+    let Some(root) = message.parts.first() else {
+        return Ok(Vec::new());
+    };
+    Ok(root
+        .headers
+        .iter()
+        .map(|h| {
+            // The name as written (mail-parser spells registered names its own way).
+            let raw = head
+                .get(h.offset_field as usize..h.offset_start as usize)
+                .unwrap_or_default();
+            let raw = String::from_utf8_lossy(raw);
+            let name = raw
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .trim_end()
+                .to_owned();
+            let value = match &h.value {
+                HeaderValue::Text(t) => t.clone().into_owned(),
+                _ => String::new(),
+            };
+            (name, value)
         })
         .collect())
 }
 
-/// Splits at the first blank line; everything is header if there is none.
-fn split_header_body(bytes: &[u8]) -> (&[u8], &[u8]) {
-    match header_section_len(bytes) {
-        Some(n) => (&bytes[..n], &bytes[n..]),
-        None => (bytes, &[]),
+/// Rejects what is not a header section: a line without a name and `:`, a continuation
+/// line before any header.
+fn check_header_lines(head: &[u8]) -> Result<(), MessageError> {
+    let mut seen_header = false;
+    for (idx, line) in head.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let why = if line.starts_with(b" ") || line.starts_with(b"\t") {
+            if seen_header {
+                continue;
+            }
+            "continuation line before any header"
+        } else {
+            match line.iter().position(|&b| b == b':') {
+                None => "no ':' in header line",
+                Some(colon) => {
+                    let name = line[..colon].trim_ascii_end();
+                    if !name.is_empty() && name.iter().all(|b| (33..=126).contains(b)) {
+                        seen_header = true;
+                        continue;
+                    }
+                    "invalid header name"
+                }
+            }
+        };
+        return Err(MessageError::BadHeaderLine { line: idx + 1, why });
     }
+    Ok(())
 }
 
 pub(super) fn bad(name: &'static str, value: &str, why: &'static str) -> MessageError {
@@ -190,59 +211,16 @@ fn required<'a>(
     single(headers, name)?.ok_or(MessageError::MissingHeader(name))
 }
 
-/// Splits a Content-Type (or Content-Disposition) value into lower-cased type and (lower-cased
-/// name, unquoted value) parameters.
-fn content_type(value: &str) -> (String, Vec<(String, String)>) {
-    let mut fields = Vec::new();
-    let mut cur = String::new();
-    let (mut quoted, mut escaped) = (false, false);
-    for c in value.chars() {
-        if escaped {
-            cur.push(c);
-            escaped = false;
-        } else if quoted && c == '\\' {
-            escaped = true;
-        } else if c == '"' {
-            quoted = !quoted;
-        } else if c == ';' && !quoted {
-            fields.push(std::mem::take(&mut cur));
-        } else {
-            cur.push(c);
-        }
-    }
-    fields.push(cur);
-    let mime = fields[0].trim().to_ascii_lowercase();
-    let params = fields[1..]
-        .iter()
-        .filter_map(|f| {
-            let (n, v) = f.split_once('=')?;
-            Some((n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        })
-        .collect();
-    (mime, params)
-}
-
-fn is_wav(mime: &str) -> bool {
-    matches!(
-        mime,
-        "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave"
-    )
-}
-
-fn decode_content(cte: Option<&str>, content: &[u8]) -> Result<Vec<u8>, MessageError> {
-    match cte.map(|c| c.trim().to_ascii_lowercase()).as_deref() {
-        Some("base64") => {
-            let clean: Vec<u8> = content
-                .iter()
-                .copied()
-                .filter(|b| !b.is_ascii_whitespace())
-                .collect();
-            B64_LENIENT
-                .decode(clean)
-                .map_err(|e| MessageError::AudioBase64(e.to_string()))
-        }
-        _ => Ok(content.to_vec()),
-    }
+/// An `audio/wav` entity, by its Content-Type (the names writers use for WAV).
+fn is_wav(part: &MessagePart<'_>) -> bool {
+    part.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("audio")
+            && ct.subtype().is_some_and(|sub| {
+                ["wav", "x-wav", "wave", "vnd.wave"]
+                    .iter()
+                    .any(|w| sub.eq_ignore_ascii_case(w))
+            })
+    })
 }
 
 /// A WAV entity found in a message.
@@ -252,99 +230,73 @@ struct AudioPart {
     file_name: Option<String>,
 }
 
-/// The first `audio/wav` entity of a message or part with `headers` and `body`.
-fn find_audio(
-    headers: &[(String, String)],
-    body: &[u8],
-) -> Result<Option<AudioPart>, MessageError> {
-    let Some(ct) = single(headers, "Content-Type")? else {
+/// The first `audio/wav` entity of the message, at any depth of multipart nesting, transfer
+/// decoded; a broken multipart structure or audio encoding is an error rather than a
+/// recording that is silently short.
+fn find_audio(bytes: &[u8]) -> Result<Option<AudioPart>, MessageError> {
+    let Some(message) = MessageParser::new().with_mime_headers().parse(bytes) else {
         return Ok(None);
     };
-    let (mime, params) = content_type(ct);
-    if is_wav(&mime) {
-        return audio_part(headers, &params, body).map(Some);
-    }
-    if !mime.starts_with("multipart/") {
-        return Ok(None);
-    }
-    let boundary = param(&params, "boundary")
-        .filter(|b| !b.is_empty())
-        .ok_or(MessageError::Mime("multipart without a boundary parameter"))?;
-    for part in multipart_parts(body, boundary.as_bytes())? {
-        let (head, content) = split_header_body(part);
-        let headers = parse_header_section(head)?;
-        let pct = single(&headers, "Content-Type")?.unwrap_or("text/plain");
-        let (pmime, pparams) = content_type(pct);
-        if is_wav(&pmime) {
-            return audio_part(&headers, &pparams, content).map(Some);
-        }
-    }
-    Ok(None)
-}
-
-/// A WAV entity's bytes and file name: Content-Disposition's `filename` (RFC 2183), else
-/// Content-Type's older `name`.
-fn audio_part(
-    headers: &[(String, String)],
-    type_params: &[(String, String)],
-    content: &[u8],
-) -> Result<AudioPart, MessageError> {
-    let bytes = decode_content(single(headers, "Content-Transfer-Encoding")?, content)?;
-    let disposition = first(headers, "Content-Disposition")
-        .map(|d| content_type(d).1)
-        .unwrap_or_default();
-    let file_name = param(&disposition, "filename")
-        .or_else(|| param(type_params, "name"))
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned);
-    Ok(AudioPart { bytes, file_name })
-}
-
-/// The value of parameter `name` (lower case) among `params` from [`content_type`].
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// The parts of a multipart body; the line break before each delimiter belongs to it.
-fn multipart_parts<'a>(body: &'a [u8], boundary: &[u8]) -> Result<Vec<&'a [u8]>, MessageError> {
-    let mut parts = Vec::new();
-    let mut part_start: Option<usize> = None;
-    let mut i = 0;
-    while i < body.len() {
-        let nl = body[i..].iter().position(|&b| b == b'\n').map(|p| i + p);
-        let line_end = nl.unwrap_or(body.len());
-        let line = &body[i..line_end];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if let Some(after) = line
-            .strip_prefix(b"--")
-            .and_then(|l| l.strip_prefix(boundary))
-        {
-            let closing = after.starts_with(b"--");
-            let tail = if closing { &after[2..] } else { after };
-            if tail.iter().all(|b| *b == b' ' || *b == b'\t') {
-                if let Some(s) = part_start {
-                    // Drop the CRLF/LF that precedes the delimiter line.
-                    let mut e = i.max(s);
-                    if e > s && body[e - 1] == b'\n' {
-                        e -= 1;
-                        if e > s && body[e - 1] == b'\r' {
-                            e -= 1;
-                        }
-                    }
-                    parts.push(&body[s..e]);
-                }
-                if closing {
-                    return Ok(parts);
-                }
-                part_start = Some(nl.map_or(body.len(), |n| n + 1));
+    for part in &message.parts {
+        if let Some(ct) = part.content_type() {
+            if ct.ctype().eq_ignore_ascii_case("multipart") {
+                check_multipart(bytes, part, ct.attribute("boundary"))?;
             }
         }
-        i = nl.map_or(body.len(), |n| n + 1);
     }
-    Err(MessageError::Mime(
-        "multipart body without closing delimiter (truncated?)",
-    ))
+    let Some(part) = message.parts.iter().find(|p| is_wav(p)) else {
+        return Ok(None);
+    };
+    if part.is_encoding_problem {
+        return Err(MessageError::AudioBase64(format!(
+            "{} bytes of {} do not decode",
+            part.offset_end.saturating_sub(part.offset_body),
+            transfer_encoding(part)
+        )));
+    }
+    Ok(Some(AudioPart {
+        bytes: part.contents().to_vec(),
+        file_name: part
+            .attachment_name()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned),
+    }))
+}
+
+/// The part's Content-Transfer-Encoding as written, for an error message.
+fn transfer_encoding(part: &MessagePart<'_>) -> String {
+    part.headers
+        .iter()
+        .find(|h| matches!(h.name, HeaderName::ContentTransferEncoding))
+        .and_then(|h| h.value.as_text())
+        .unwrap_or("its transfer encoding")
+        .trim()
+        .to_owned()
+}
+
+/// A multipart entity needs a boundary and its closing delimiter: without it the message was
+/// cut off (mail-parser would hand back what it found so far).
+fn check_multipart(
+    bytes: &[u8],
+    part: &MessagePart<'_>,
+    boundary: Option<&str>,
+) -> Result<(), MessageError> {
+    let boundary = boundary
+        .filter(|b| !b.is_empty())
+        .ok_or(MessageError::Mime("multipart without a boundary parameter"))?;
+    let body = bytes
+        .get(part.offset_body as usize..part.offset_end as usize)
+        .unwrap_or_default();
+    let closing = format!("--{boundary}--");
+    let closed = body.starts_with(closing.as_bytes())
+        || body
+            .windows(closing.len() + 1)
+            .any(|w| w[0] == b'\n' && &w[1..] == closing.as_bytes());
+    if closed {
+        Ok(())
+    } else {
+        Err(MessageError::Mime(
+            "multipart body without closing delimiter (truncated?)",
+        ))
+    }
 }

@@ -1,5 +1,7 @@
 //! RFC 2047 encoded-words: how caller-controlled text reaches a header without ever starting
-//! a new one, and how other writers' encoded headers are read back.
+//! a new one (reading them back is mail-parser's, see [`super::parse_header_section`]).
+
+use std::borrow::Cow;
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
@@ -13,7 +15,7 @@ const LINE_MAX: usize = 78;
 const WORD_INPUT_BYTES: usize = 45;
 
 /// Decodes base64 with or without padding and with stray trailing bits (other writers' output).
-pub(super) const B64_LENIENT: GeneralPurpose = GeneralPurpose::new(
+const B64_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new()
         .with_decode_padding_mode(DecodePaddingMode::Indifferent)
@@ -56,99 +58,130 @@ pub(super) fn unstructured(name: &str, value: &str) -> String {
     format!("{name}: {}\r\n", encoded_words(value).join("\r\n "))
 }
 
-/// Decodes RFC 2047 encoded-words in `s`; blanks between adjacent words are dropped and
-/// adjacent words of one charset are joined before decoding (other encoders split characters).
+/// Decodes RFC 2047 encoded-words in `s` as [`super::parse_header_section`] does (the
+/// decoding vectors in the tests).
+#[cfg(test)]
 pub(super) fn decode_words(s: &str) -> String {
-    fn flush(out: &mut String, pending: &mut Vec<u8>, latin1: bool) {
-        if latin1 {
-            out.extend(pending.iter().map(|&b| char::from(b)));
-        } else {
-            out.push_str(&String::from_utf8_lossy(pending));
-        }
-        pending.clear();
-    }
-    if !s.contains("=?") {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut pending = Vec::new();
-    let mut pending_latin1 = false;
-    let mut last_was_word = false;
-    let mut rest = s;
-    while let Some(p) = rest.find("=?") {
-        let (before, at) = rest.split_at(p);
-        match decode_word(at) {
-            Some((latin1, bytes, len)) => {
-                let blank_gap = before.bytes().all(|b| b == b' ' || b == b'\t');
-                if !(last_was_word && blank_gap) || latin1 != pending_latin1 {
-                    flush(&mut out, &mut pending, pending_latin1);
-                }
-                if !(last_was_word && blank_gap) {
-                    out.push_str(before);
-                }
-                pending_latin1 = latin1;
-                pending.extend_from_slice(&bytes);
-                rest = &at[len..];
-                last_was_word = true;
-            }
-            None => {
-                flush(&mut out, &mut pending, pending_latin1);
-                out.push_str(before);
-                out.push_str("=?");
-                rest = &at[2..];
-                last_was_word = false;
-            }
-        }
-    }
-    flush(&mut out, &mut pending, pending_latin1);
-    out.push_str(rest);
-    out
+    super::parse_header_section(format!("X: {s}\r\n").as_bytes())
+        .ok()
+        .and_then(|h| h.into_iter().next())
+        .map(|(_, v)| v)
+        .unwrap_or_default()
 }
 
-/// One encoded-word at the start of `s`: (is latin-1, decoded bytes, length consumed).
-fn decode_word(s: &str) -> Option<(bool, Vec<u8>, usize)> {
-    let inner = s.strip_prefix("=?")?;
-    let q1 = inner.find('?')?;
-    let charset = &inner[..q1];
-    let rest = &inner[q1 + 1..];
-    let q2 = rest.find('?')?;
-    let enc = &rest[..q2];
-    let rest = &rest[q2 + 1..];
-    let end = rest.find("?=")?;
-    let text = &rest[..end];
-    if text.contains([' ', '\t', '\r', '\n']) || charset.contains([' ', '\t']) {
+/// One encoded-word found in a header section: `=?charset?enc?text?=` at `start..end`.
+struct Word<'a> {
+    start: usize,
+    end: usize,
+    charset: &'a [u8],
+    b: bool,
+    text: &'a [u8],
+}
+
+/// The encoded-word starting at `at` (just at its `=?`), if one does.
+fn word_at(head: &[u8], at: usize) -> Option<Word<'_>> {
+    let token = |b: &u8| b.is_ascii_graphic() && *b != b'?';
+    let cs_at = at + 2;
+    let cs_len = head.get(cs_at..)?.iter().take_while(|b| token(b)).count();
+    let rest = &head[cs_at + cs_len..];
+    let b = match rest.get(..3)? {
+        b"?b?" | b"?B?" => true,
+        b"?q?" | b"?Q?" => false,
+        _ => return None,
+    };
+    let text_at = cs_at + cs_len + 3;
+    let text_len = head[text_at..].iter().take_while(|b| token(b)).count();
+    let end = text_at + text_len;
+    if cs_len == 0 || !head[end..].starts_with(b"?=") {
         return None;
     }
-    // RFC 2231 language suffix: `utf-8*en`.
-    let charset = charset.split('*').next()?.to_ascii_lowercase();
-    let latin1 = match charset.as_str() {
-        "utf-8" | "utf8" | "us-ascii" => false,
-        "iso-8859-1" | "latin1" | "iso8859-1" => true,
-        _ => return None,
-    };
-    let bytes = match enc {
-        "b" | "B" => B64_LENIENT.decode(text).ok()?,
-        "q" | "Q" => decode_q(text)?,
-        _ => return None,
-    };
-    Some((latin1, bytes, 2 + q1 + 1 + q2 + 1 + end + 2))
+    Some(Word {
+        start: at,
+        end: end + 2,
+        charset: &head[cs_at..cs_at + cs_len],
+        b,
+        text: &head[text_at..end],
+    })
 }
 
-fn decode_q(text: &str) -> Option<Vec<u8>> {
-    let b = text.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
+/// Only blanks (folding included) between two encoded-words of one header.
+fn blank_gap(gap: &[u8]) -> bool {
+    gap.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        && gap
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b != b'\n' || matches!(gap.get(i + 1), Some(b' ' | b'\t')))
+}
+
+/// `head` with each run of adjacent encoded-words of one charset and encoding joined into one
+/// word, and B words padded: other writers split a character across words and leave out the
+/// `=` padding, and mail-parser decodes each word alone (a split character becomes U+FFFD, an
+/// unpadded word loses its last bytes). Decoding and charsets stay mail-parser's.
+pub(super) fn join_words(head: &[u8]) -> Cow<'_, [u8]> {
+    let mut words = Vec::new();
     let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'_' => out.push(b' '),
-            b'=' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
+    while let Some(p) = head[i..].windows(2).position(|w| w == b"=?") {
+        match word_at(head, i + p) {
+            Some(w) => {
+                i = w.end;
+                words.push(w);
             }
-            c => out.push(c),
+            None => i += p + 2,
         }
-        i += 1;
     }
-    Some(out)
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut run_start = 0;
+    for k in 0..words.len() {
+        let next = words.get(k + 1);
+        let joins = next.is_some_and(|n| {
+            n.b == words[k].b
+                && n.charset.eq_ignore_ascii_case(words[k].charset)
+                && blank_gap(&head[words[k].end..n.start])
+        });
+        if joins {
+            continue;
+        }
+        let run = &words[run_start..=k];
+        run_start = k + 1;
+        let first = &run[0];
+        let text: Vec<u8> = if first.b {
+            if run.len() == 1 && first.text.len() % 4 == 0 {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            let mut ok = true;
+            for w in run {
+                match B64_LENIENT.decode(w.text) {
+                    Ok(b) => bytes.extend(b),
+                    Err(_) => ok = false,
+                }
+            }
+            if !ok {
+                continue;
+            }
+            STANDARD.encode(bytes).into_bytes()
+        } else {
+            if run.len() == 1 {
+                continue;
+            }
+            run.iter().flat_map(|w| w.text.iter().copied()).collect()
+        };
+        let out = out.get_or_insert_with(|| Vec::with_capacity(head.len()));
+        out.extend_from_slice(&head[copied..first.start]);
+        out.extend_from_slice(b"=?");
+        out.extend_from_slice(first.charset);
+        out.extend_from_slice(if first.b { b"?B?" } else { b"?Q?" });
+        out.extend_from_slice(&text);
+        out.extend_from_slice(b"?=");
+        copied = run[run.len() - 1].end;
+    }
+    match out {
+        Some(mut out) => {
+            out.extend_from_slice(&head[copied..]);
+            Cow::Owned(out)
+        }
+        None => Cow::Borrowed(head),
+    }
 }

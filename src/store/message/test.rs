@@ -341,16 +341,159 @@ fn rfc2047_decoding_vectors() {
         "ab"
     );
     assert_eq!(decode_words("=?ISO-8859-1?Q?a_b?="), "a b");
-    // Unsupported charsets stay as they are.
+    // Adjacent words in different charsets: each decoded in its own (was: left as written,
+    // before mail-parser read them).
     assert_eq!(
         decode_words("=?ISO-8859-1?Q?a?= =?ISO-8859-2?Q?_b?="),
-        "a =?ISO-8859-2?Q?_b?="
+        "a b"
     );
+    assert_eq!(decode_words("=?ISO-8859-2?Q?=A3=F3d=BC?="), "Łódź");
+    assert_eq!(decode_words("=?windows-1252?Q?=80?="), "€");
+    // A B word without its padding loses nothing.
+    assert_eq!(decode_words("=?utf-8?b?w6k?= x"), "é x");
     // A UTF-8 character split across two words.
     assert_eq!(decode_words("=?utf-8?b?w6k=?= =?utf-8?b?4oKs?="), "é€");
     assert_eq!(decode_words("=?utf-8?q?=E2=82?= =?utf-8?q?=AC?="), "€");
     assert_eq!(decode_words("not =? a word ?= x"), "not =? a word ?= x");
     assert_eq!(decode_words("=?utf-8?b?!!!?="), "=?utf-8?b?!!!?=");
+}
+
+/// The `X-UMGW-*` headers of a sample voice mail, as a mail client keeps them when it
+/// re-encodes the rest; `caller` is written as given (an encoded-word, say). `eol` is the line
+/// end.
+fn umgw_headers(caller: &str, eol: &str) -> String {
+    [
+        "X-UMGW-Kind: voice-mail".to_owned(),
+        format!("X-UMGW-Caller: {caller}"),
+        "X-UMGW-Mailbox: sip:alice@contoso.com".to_owned(),
+        "X-UMGW-Call-ID: abc@pc33".to_owned(),
+        "X-UMGW-Duration-Ms: 1500".to_owned(),
+        "X-UMGW-Received: 1700000000123".to_owned(),
+        "Subject: =?ISO-8859-1?Q?Voice_mail_from_J=F6rg?=".to_owned(),
+        String::new(),
+    ]
+    .join(eol)
+}
+
+/// `bytes` as base64 in lines of `width` characters.
+fn base64_in_lines(bytes: &[u8], width: usize, eol: &str) -> String {
+    let b64 = STANDARD.encode(bytes);
+    b64.as_bytes()
+        .chunks(width)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(eol)
+}
+
+#[test]
+fn reads_back_what_a_mail_client_re_encoded() {
+    let wav = wav_bytes(700);
+    // multipart/mixed > (multipart/alternative > text/plain QP + text/html) + audio, the
+    // caller in an ISO-8859-1 encoded-word, base64 in 64-character lines.
+    let nested_alternative = format!(
+        "{}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n\
+         --outer\r\nContent-Type: multipart/alternative; boundary=inner\r\n\r\n\
+         --inner\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\
+         Content-Transfer-Encoding: quoted-printable\r\n\r\nVoice mail from J=F6rg =\r\n(1.5 s)\r\n\
+         --inner\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Voice mail</p>\r\n\
+         --inner--\r\n\
+         --outer\r\nContent-Type: audio/x-wav\r\n\
+         Content-Disposition: attachment;\r\n filename*=iso-8859-1''J%F6rg.wav\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--outer--\r\n",
+        umgw_headers(
+            "=?ISO-8859-1?Q?J=F6rg_M=FCller?= <sip:+14255550123@contoso.com>",
+            "\r\n"
+        ),
+        base64_in_lines(&wav, 64, "\r\n"),
+    );
+    // multipart/related with the audio one level deeper, LF line ends, base64 in 57- and
+    // 100-character lines (not multiples of 4), a windows-1252 caller split over two words.
+    let related_lf = format!(
+        "{}Content-Type: multipart/related; boundary=rel\n\n\
+         --rel\nContent-Type: text/plain\n\nhi\n\
+         --rel\nContent-Type: multipart/mixed; boundary=mix\n\n\
+         --mix\nContent-Type: AUDIO/WAV; name=\"J\u{f6}rg.wav\"\nContent-Transfer-Encoding: Base64\n\n{}\n\
+         --mix--\n--rel--\n",
+        umgw_headers("=?windows-1252?B?SvY=?=\n =?windows-1252?Q?rg_M=FCller?=", "\n"),
+        base64_in_lines(&wav, 57, "\n"),
+    );
+    let related_lf_100 = related_lf.replace(
+        &base64_in_lines(&wav, 57, "\n"),
+        &base64_in_lines(&wav, 100, "\n"),
+    );
+    for (name, text, file_name, caller) in [
+        (
+            "multipart/alternative inside multipart/mixed",
+            &nested_alternative,
+            "J\u{f6}rg.wav",
+            "J\u{f6}rg M\u{fc}ller <sip:+14255550123@contoso.com>",
+        ),
+        (
+            "multipart/related, LF, 57",
+            &related_lf,
+            "J\u{f6}rg.wav",
+            "J\u{f6}rg M\u{fc}ller",
+        ),
+        (
+            "multipart/related, LF, 100",
+            &related_lf_100,
+            "J\u{f6}rg.wav",
+            "J\u{f6}rg M\u{fc}ller",
+        ),
+    ] {
+        let p = parse(text.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(p.kind, MessageKind::VoiceMail, "{name}");
+        assert_eq!(p.caller.as_deref(), Some(caller), "{name}");
+        assert_eq!(p.subject, "Voice mail from J\u{f6}rg", "{name}");
+        assert_eq!(p.duration, Duration::from_millis(1500), "{name}");
+        assert_eq!(p.audio_file_name.as_deref(), Some(file_name), "{name}");
+        assert_eq!(p.audio_wav.as_deref(), Some(&wav[..]), "{name}");
+    }
+}
+
+#[test]
+fn reads_back_a_quoted_printable_audio_part_and_a_single_part_message() {
+    let wav = wav_bytes(40);
+    let qp: String = wav
+        .iter()
+        .map(|b| format!("={b:02X}"))
+        .collect::<Vec<_>>()
+        .chunks(25)
+        .map(|c| c.concat())
+        .collect::<Vec<_>>()
+        .join("=\r\n");
+    let single = format!(
+        "{}Content-Type: audio/wav\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{qp}",
+        umgw_headers("+14255550123", "\r\n")
+    );
+    let p = parse(single.as_bytes()).unwrap();
+    assert_eq!(p.caller.as_deref(), Some("+14255550123"));
+    assert_eq!(p.audio_wav.as_deref(), Some(&wav[..]));
+    assert_eq!(p.audio_file_name, None);
+}
+
+#[test]
+fn a_truncated_nested_multipart_is_an_error() {
+    let text = format!(
+        "{}Content-Type: multipart/mixed; boundary=outer\n\n--outer\n\
+         Content-Type: multipart/alternative; boundary=inner\n\n--inner\n\n\
+         hi\n--outer--\n",
+        umgw_headers("x", "\n")
+    );
+    assert_eq!(
+        parse(text.as_bytes()),
+        Err(MessageError::Mime(
+            "multipart body without closing delimiter (truncated?)"
+        ))
+    );
+    let no_boundary = format!(
+        "{}Content-Type: multipart/mixed\n\nhi\n",
+        umgw_headers("x", "\n")
+    );
+    assert_eq!(
+        parse(no_boundary.as_bytes()),
+        Err(MessageError::Mime("multipart without a boundary parameter"))
+    );
 }
 
 #[test]
