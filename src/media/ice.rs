@@ -42,6 +42,18 @@ pub struct IceCredentials {
 }
 
 impl IceCredentials {
+    /// A peer's credentials if well formed (RFC 8839 §5.4: ufrag 4-256, password 22-256
+    /// `ice-char`s).
+    pub fn checked(ufrag: &str, pwd: &str) -> Option<IceCredentials> {
+        let ice_chars = |s: &str, min: usize| {
+            (min..=256).contains(&s.len()) && s.bytes().all(|b| ICE_CHARS.contains(&b))
+        };
+        (ice_chars(ufrag, 4) && ice_chars(pwd, 22)).then(|| IceCredentials {
+            ufrag: ufrag.to_owned(),
+            pwd: pwd.to_owned(),
+        })
+    }
+
     /// Fresh random credentials for one call.
     pub fn random(rng: &mut impl Rng) -> IceCredentials {
         let mut pick = |n: usize| -> String {
@@ -278,7 +290,7 @@ mod tests {
         let mut rng = rand::rngs::mock::StepRng::new(7, 0x9E37_79B9_7F4A_7C15);
         let c = IceCredentials::random(&mut rng);
         assert_eq!((c.ufrag.len(), c.pwd.len()), (UFRAG_LEN, PWD_LEN));
-        assert!(c.pwd.bytes().all(|b| ICE_CHARS.contains(&b)));
+        assert_eq!(IceCredentials::checked(&c.ufrag, &c.pwd).as_ref(), Some(&c));
         assert!(!format!("{c:?}").contains(&c.pwd));
     }
 }

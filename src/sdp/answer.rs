@@ -288,10 +288,15 @@ pub(super) fn choose(
             why: "no c= line for the audio stream".to_string(),
         })?;
     let direction = m.direction.or(sd.direction).unwrap_or(Direction::SendRecv);
-    let ice = ice_credentials(
+    // Missing or malformed credentials: a peer we do not do ICE with; its media goes to the
+    // `c=`/`m=` address, as before ICE.
+    let ice = match (
         m.ice_ufrag.as_ref().or(sd.ice_ufrag.as_ref()),
         m.ice_pwd.as_ref().or(sd.ice_pwd.as_ref()),
-    );
+    ) {
+        (Some(ufrag), Some(pwd)) => IceCredentials::checked(ufrag, pwd),
+        _ => None,
+    };
     Ok(Choice {
         idx,
         payload_type,
@@ -303,22 +308,6 @@ pub(super) fn choose(
         direction,
         ice,
         rtcp_mux: m.rtcp_mux,
-    })
-}
-
-/// The peer's ICE credentials if both are there and well formed (RFC 8839 §5.4: ufrag 4-256,
-/// password 22-256 `ice-char`s). Anything else is a peer we do not do ICE with: its media goes
-/// to the `c=`/`m=` address, as before ICE.
-fn ice_credentials(ufrag: Option<&String>, pwd: Option<&String>) -> Option<IceCredentials> {
-    let ice_chars = |s: &str, min: usize| {
-        (min..=256).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-    };
-    let (ufrag, pwd) = (ufrag?, pwd?);
-    (ice_chars(ufrag, 4) && ice_chars(pwd, 22)).then(|| IceCredentials {
-        ufrag: ufrag.clone(),
-        pwd: pwd.clone(),
     })
 }
 
