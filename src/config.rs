@@ -132,6 +132,13 @@ impl PollShare {
     }
 }
 
+impl StoreConfig {
+    /// `mwi_poll_share`, parsed (validation refused a malformed one at load).
+    pub fn poll_share(&self) -> PollShare {
+        PollShare::parse(&self.mwi_poll_share).unwrap_or(PollShare { k: 1, n: 1 })
+    }
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {

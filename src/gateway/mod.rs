@@ -185,8 +185,7 @@ fn spawn_mwi_refresh(
     mwi: &mpsc::Sender<Mwi>,
 ) {
     let every = Duration::from_secs(config.store.mwi_poll_s);
-    let share = crate::config::PollShare::parse(&config.store.mwi_poll_share)
-        .unwrap_or(crate::config::PollShare { k: 1, n: 1 });
+    let share = config.store.poll_share();
     let mut targets = mwi_targets(plans);
     targets.retain(|(id, _, _)| share.covers(id));
     if targets.is_empty() {
