@@ -97,6 +97,8 @@ if [ "$build" = 1 ]; then
 fi
 umgw=${UMGW_BIN:-target/release/umgw}
 load=${UMGW_LOAD_BIN:-target/release/umgw-load}
+# shellcheck source=scripts/lib/load-store.sh
+. scripts/lib/load-store.sh
 
 # Sockets: one RTP port per call in the gateway, so raise the descriptor limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -135,33 +137,9 @@ echo "# media workers: real-time priority ${rt_prio:-default}, nice ${nice:-defa
 first=1
 for n in $counts; do
   dir=$(mktemp -d "$base/umgw-load.XXXXXX")
-  mkdir -p "$dir/dialplans" "$dir/data/mailboxes/alice"
-  "$load" --write-greeting "$dir/data/mailboxes/alice/greeting.wav" --greeting-ms "$greeting_ms"
+  load_store "$dir/dialplans" "$dir/data/mailboxes" "$mailboxes" "$greeting_ms"
   sip=$(free_port)
   admin=$(free_port)
-  cat >"$dir/dialplans/load.toml" <<PLAN
-Name = "load"
-UriType = "SipName"
-NumberOfDigitsInExtension = 4
-CountryOrRegionCode = "1"
-Domain = "contoso.com"
-MaxRecordingDuration = 3600
-RecordingIdleTimeout = 60
-MinimumMessageDuration = 0
-
-[[Mailbox]]
-Id = "alice"
-Extension = "1001"
-SipAddress = "sip:alice@contoso.com"
-DisplayName = "Alice Anders"
-PLAN
-  # mb0..mbM-1 (umgw-load's {n}), each with the same greeting.
-  for ((k = 0; k < mailboxes; k++)); do
-    mkdir -p "$dir/data/mailboxes/mb$k"
-    ln "$dir/data/mailboxes/alice/greeting.wav" "$dir/data/mailboxes/mb$k/greeting.wav"
-    printf '\n[[Mailbox]]\nId = "mb%d"\nExtension = "%d"\nSipAddress = "sip:mb%d@contoso.com"\n' \
-      "$k" $((2000 + k)) "$k" >>"$dir/dialplans/load.toml"
-  done
   cat >"$dir/umgw.toml" <<CONF
 [log]
 level = "warn"

@@ -27,7 +27,7 @@ use umgw::net::udp_batch::{self, Batch};
 
 use media::{Command, TalkDone, Worker};
 use sip::{Output, Uac};
-use stats::{proc_usage, scrape, Counters, Usage};
+use stats::{proc_usage, scrape_all, usage_of, Counters, Usage};
 
 #[derive(Parser, Debug)]
 #[command(about = "SIP/RTP load generator for voice-mail deposit calls")]
@@ -67,12 +67,14 @@ struct Args {
     /// Media threads (default: one per CPU).
     #[arg(long)]
     threads: Option<usize>,
-    /// The gateway's process id, for CPU and RSS figures.
+    /// The gateway's process id, for CPU and RSS figures; repeated for a cluster's nodes
+    /// (the figures are their sum).
     #[arg(long)]
-    gateway_pid: Option<u32>,
-    /// The gateway's admin address, for its RTP counters (/metrics).
+    gateway_pid: Vec<u32>,
+    /// The gateway's admin address, for its RTP counters (/metrics); repeated for a cluster's
+    /// nodes (the counters are summed).
     #[arg(long)]
-    metrics: Option<SocketAddr>,
+    metrics: Vec<SocketAddr>,
     /// Print the table header line before the row.
     #[arg(long)]
     header: bool,
@@ -156,10 +158,10 @@ fn main() -> Result<()> {
     };
     let mut uac = Uac::new(cfg, args.calls, epoch, None);
 
-    let pid = args.gateway_pid.map(|p| p.to_string());
-    let gw_before = pid.as_deref().and_then(proc_usage);
+    let pids: Vec<String> = args.gateway_pid.iter().map(u32::to_string).collect();
+    let gw_before = usage_of(&pids);
     let self_before = proc_usage("self");
-    let metrics_before = args.metrics.and_then(scrape);
+    let metrics_before = scrape_all(&args.metrics);
 
     let start = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / args.rate);
@@ -190,7 +192,7 @@ fn main() -> Result<()> {
             uac.handle_timeout(now);
             let active = uac.totals.talking;
             if peak.is_none_or(|(n, _)| active > n) {
-                peak = Some((active, pid.as_deref().and_then(proc_usage)));
+                peak = Some((active, usage_of(&pids)));
             }
         }
         while let Some(o) = uac.poll_output() {
@@ -218,12 +220,12 @@ fn main() -> Result<()> {
             Err(_) => bail!("a media thread panicked"),
         }
     }
-    let gw_after = pid.as_deref().and_then(proc_usage);
+    let gw_after = usage_of(&pids);
     let self_after = proc_usage("self");
     // The gateway counts a call's RTP when the call ends (after the BYE and the store).
     let mut metrics_after = None;
     for _ in 0..100 {
-        metrics_after = args.metrics.and_then(scrape);
+        metrics_after = scrape_all(&args.metrics);
         if metrics_after.is_none_or(|(_, _, active, _)| active == 0) {
             break;
         }

@@ -74,9 +74,32 @@ pub fn proc_usage(pid: &str) -> Usage {
     Some((ticks / hz, rss))
 }
 
+/// The summed usage of processes (a cluster's nodes); none when there are none or one is gone.
+pub fn usage_of(pids: &[String]) -> Usage {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().try_fold((0.0, 0), |(cpu, rss), pid| {
+        let (c, r) = proc_usage(pid)?;
+        Some((cpu + c, rss + r))
+    })
+}
+
+/// The summed counters of gateways (a cluster's nodes); none when there are none or one does
+/// not answer.
+pub fn scrape_all(addrs: &[SocketAddr]) -> Counters {
+    if addrs.is_empty() {
+        return None;
+    }
+    addrs.iter().try_fold((0, 0, 0, 0), |t, a| {
+        let c = scrape(*a)?;
+        Some((t.0 + c.0, t.1 + c.1, t.2 + c.2, t.3 + c.3))
+    })
+}
+
 /// The gateway's RTP counters (received, lost), active calls and late ticks from its
 /// Prometheus endpoint.
-pub fn scrape(addr: SocketAddr) -> Counters {
+fn scrape(addr: SocketAddr) -> Counters {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     s.write_all(b"GET /metrics HTTP/1.0\r\nHost: umgw\r\n\r\n")
