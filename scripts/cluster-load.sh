@@ -4,7 +4,7 @@
 # (`paths.mailboxes`, each node with its own spool), driven by umgw-load through Kamailio.
 #
 #   scripts/cluster-load.sh [-k NODES] [-n CALLS] [-r RATE] [-t HOLD_S] [-m MAILBOXES]
-#                           [-d BASE] [-p PROBE_S] [--rolling] [--no-build]
+#                           [-d BASE] [-p PROBE_S] [--imap] [--rolling] [--no-build]
 #
 # Prints umgw-load's table row (gateway CPU and RSS summed over the nodes, RTP counters summed),
 # then per-node CPU and calls, Kamailio's CPU (all its processes), and the store check: every
@@ -15,6 +15,11 @@
 # on the same config and spool, wait until Kamailio sends it calls again, next node. The run
 # passes with 0 failed calls and every message stored once. Per-node figures are not printed
 # (each node is two processes).
+#
+# --imap puts the store on Dovecot instead (started here on 127.0.0.1, one account per mailbox
+# plus the master user, mail under BASE): the nodes deposit with IMAP APPEND and keep the
+# greetings (uploaded once with `umgw mailbox migrate-state`) on the server; the store check
+# reads the accounts' Maildirs. Dovecot's CPU is printed like Kamailio's.
 #
 # -d BASE puts the nodes' data and the shared store under BASE (default /dev/shm: the host's
 # disk out of the figures). -p sets Kamailio's probe interval (default 1 s; shipped: 10 s).
@@ -29,6 +34,7 @@ mailboxes=100
 base=/dev/shm
 probe=1
 rolling=0
+imap=0
 build=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,14 +46,16 @@ while [ $# -gt 0 ]; do
     -d) base="$2"; shift 2 ;;
     -p) probe="$2"; shift 2 ;;
     --rolling) rolling=1; shift ;;
+    --imap) imap=1; shift ;;
     --no-build) build=0; shift ;;
-    *) echo "usage: $0 [-k nodes] [-n calls] [-r rate] [-t hold_s] [-m mailboxes] [-d base] [-p probe_s] [--rolling] [--no-build]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-k nodes] [-n calls] [-r rate] [-t hold_s] [-m mailboxes] [-d base] [-p probe_s] [--imap] [--rolling] [--no-build]" >&2; exit 2 ;;
   esac
 done
 if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 9 ]; then
   echo "cluster-load.sh: -k takes 1 to 9 nodes" >&2; exit 2
 fi
 [ -x /usr/sbin/kamailio ] || { echo "cluster-load.sh: kamailio not found: run scripts/install-test-deps.sh" >&2; exit 2; }
+[ "$imap" = 0 ] || [ -x /usr/sbin/dovecot ] || { echo "cluster-load.sh: dovecot not found: run scripts/install-test-deps.sh" >&2; exit 2; }
 [ "$build" = 0 ] || cargo build --release --bin umgw --bin umgw-load >&2
 umgw=${UMGW_BIN:-target/release/umgw}
 load=${UMGW_LOAD_BIN:-target/release/umgw-load}
@@ -57,8 +65,11 @@ kam_ip=127.0.0.10
 dir=$(mktemp -d "$base/umgw-cluster.XXXXXX")
 node_pid=()
 kam_pid=
+dovecot_pid=
 cleanup() {
   for p in "${node_pid[@]}" $kam_pid; do kill "$p" 2>/dev/null || true; done
+  # Its own process group: the session processes go with the master.
+  [ -z "$dovecot_pid" ] || kill -- "-$dovecot_pid" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -67,6 +78,71 @@ trap cleanup EXIT
 # shellcheck source=scripts/lib/load-store.sh
 . scripts/lib/load-store.sh
 load_store "$dir/dialplans" "$dir/mailboxes" "$mailboxes" 1000
+
+store_section=
+if [ "$imap" = 1 ]; then
+  # Dovecot as the shared store: mail processes run as nobody (it refuses root).
+  imap_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  dc=$dir/dovecot
+  mkdir -p "$dc/mail"
+  chmod 755 "$dir" "$dc"
+  chown 65534:65534 "$dc/mail"
+  for u in alice $(seq -f 'mb%g' 0 $((mailboxes - 1))); do
+    echo "$u:{PLAIN}$u-pw:65534:65534::$dc/mail/$u::"
+  done >"$dc/users"
+  echo "umgw:{PLAIN}gw-secret" >"$dc/master-users"
+  cat >"$dc/dovecot.conf" <<DC
+base_dir = $dc/run
+state_dir = $dc/state
+log_path = $dc/dovecot.log
+listen = 127.0.0.1
+protocols = imap
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_master_user_separator = *
+mail_location = maildir:$dc/mail/%u
+first_valid_uid = 1
+protocol imap {
+  mail_max_userip_connections = 1000
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $imap_port
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+passdb {
+  driver = passwd-file
+  args = $dc/master-users
+  master = yes
+}
+passdb {
+  driver = passwd-file
+  args = $dc/users
+}
+userdb {
+  driver = passwd-file
+  args = $dc/users
+}
+DC
+  setsid /usr/sbin/dovecot -F -c "$dc/dovecot.conf" >"$dc/dovecot.out" 2>&1 &
+  dovecot_pid=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$imap_port") 2>/dev/null && break
+    sleep 0.1
+  done
+  store_section="[store]
+backend = \"imap\"
+[imap]
+server = \"127.0.0.1:$imap_port\"
+user = \"umgw\"
+password = \"gw-secret\"
+pool_size = 32"
+fi
 
 node_ip() { echo "127.0.0.$((11 + $1))"; }
 start_node() {
@@ -85,6 +161,9 @@ start_node() {
 for ((i = 0; i < nodes; i++)); do
   ip=$(node_ip "$i")
   mkdir -p "$dir/node$i/data"
+  # With IMAP, paths.mailboxes is each node's greeting cache; the server has the originals.
+  mailbox_root=$dir/mailboxes
+  [ "$imap" = 0 ] || mailbox_root=$dir/node$i/cache
   cat >"$dir/node$i/umgw.toml" <<CONF
 [log]
 level = "warn"
@@ -101,13 +180,20 @@ trusted = ["$kam_ip"]
 dialplans = "$dir/dialplans"
 prompts = "$PWD/audio"
 data_dir = "$dir/node$i/data"
-mailboxes = "$dir/mailboxes"
+mailboxes = "$mailbox_root"
+$store_section
 [call]
 min_free_disk_mb = 16
 [admin]
 listen = "$ip:8080"
 CONF
   echo "1 sip:$ip:5060" >>"$dir/dispatcher.list"
+  if [ "$imap" = 1 ] && [ "$i" = 0 ]; then
+    # The greetings load_store wrote go to the server once, as an upgrade would move them.
+    sed "s|^mailboxes = .*|mailboxes = \"$dir/mailboxes\"|" "$dir/node0/umgw.toml" >"$dir/migrate.toml"
+    "$umgw" mailbox migrate-state --config "$dir/migrate.toml" >"$dir/migrate.log" 2>&1 ||
+      { echo "cluster-load.sh: migrate-state failed:" >&2; cat "$dir/migrate.log" >&2; exit 1; }
+  fi
   start_node "$i"
 done
 
@@ -121,7 +207,7 @@ mkdir -p "$dir/kamailio"
 kam_pid=$!
 sleep $((2 * probe + 1))
 
-# CPU seconds (user + system) of processes, from /proc (ticks / CLK_TCK).
+# CPU ticks (user + system) of processes, from /proc.
 cpu_s() {
   local t=0 p
   for p in "$@"; do
@@ -130,7 +216,14 @@ cpu_s() {
   done
   echo "$t"
 }
-kam_pids() { echo "$kam_pid" $(pgrep -P "$kam_pid" || true); }
+# CPU ticks of a server and its worker processes, those that have exited included (the
+# master's cutime and cstime).
+tree_cpu() {
+  local reaped=0
+  [ -r "/proc/$1/stat" ] && reaped=$(awk '{sub(/.*\) /, ""); print $14 + $15}' "/proc/$1/stat")
+  echo $(( $(cpu_s "$1" $(pgrep -P "$1" || true)) + reaped ))
+}
+procs() { echo $(( 1 + $(pgrep -c -P "$1" || true) )); }
 hz=$(getconf CLK_TCK)
 calls_of() {
   curl -s "http://$(node_ip "$1"):8080/metrics" |
@@ -143,7 +236,8 @@ gen_args=(--gateway "$kam_ip:5060" --calls "$calls" --rate "$rate" --hold "$hold
   --mailbox 'sip:mb{n}@contoso.com' --mailboxes "$mailboxes" --header)
 declare -a before_cpu
 for ((i = 0; i < nodes; i++)); do before_cpu[i]=$(cpu_s "${node_pid[i]}"); done
-kam_before=$(cpu_s $(kam_pids))
+kam_before=$(tree_cpu "$kam_pid")
+[ -z "$dovecot_pid" ] || dovecot_before=$(tree_cpu "$dovecot_pid")
 t0=$(date +%s.%N)
 if [ "$rolling" = 0 ]; then
   pid_args=() metric_args=()
@@ -182,8 +276,12 @@ if [ "$rolling" = 0 ]; then
     echo "# node $i ($(node_ip "$i")): CPU $(echo "scale=1; $used / $hz * 100 / $wall" | bc) %, $(calls_of "$i") calls"
   done
 fi
-kam_used=$(( $(cpu_s $(kam_pids)) - kam_before ))
-echo "# Kamailio ($(kam_pids | wc -w) processes): CPU $(echo "scale=1; $kam_used / $hz * 100 / $wall" | bc) %, $(grep -c 'fail-over' "$dir/kamailio/kamailio.log" || true) fail-overs"
+kam_used=$(( $(tree_cpu "$kam_pid") - kam_before ))
+echo "# Kamailio ($(procs "$kam_pid") processes): CPU $(echo "scale=1; $kam_used / $hz * 100 / $wall" | bc) %, $(grep -c 'fail-over' "$dir/kamailio/kamailio.log" || true) fail-overs"
+if [ -n "$dovecot_pid" ]; then
+  used=$(( $(tree_cpu "$dovecot_pid") - dovecot_before ))
+  echo "# Dovecot ($(procs "$dovecot_pid") processes now): CPU $(echo "scale=1; $used / $hz * 100 / $wall" | bc) %"
+fi
 
 # The store check: spools drained, every call's message there once.
 for _ in $(seq 60); do
@@ -192,11 +290,16 @@ for _ in $(seq 60); do
   [ "$left" = 0 ] && break
   sleep 1
 done
-stored=$(find "$dir/mailboxes" -path '*/new/*' -type f | wc -l)
-unique=$(find "$dir/mailboxes" -path '*/new/*' -type f -exec grep -h -m1 -i '^X-CallID:' {} + |
-  sort -u | wc -l)
+# Messages: <root>/<mailbox>/{new,cur}/<file> (not Dovecot's .UMGW-State/ state folder).
+store_root=$dir/mailboxes
+[ "$imap" = 0 ] || store_root=$dir/dovecot/mail
+messages() {
+  find "$store_root" -regextype posix-extended -regex "$store_root/[^/]+/(new|cur)/[^/]+" -type f "$@"
+}
+stored=$(messages | wc -l)
+unique=$(messages -exec grep -h -m1 -i '^X-CallID:' {} + | sort -u | wc -l)
 # Recorded seconds per message (X-VoiceMessageDuration): a call cut short shows as a short one.
-durations=$(find "$dir/mailboxes" -path '*/new/*' -type f -exec grep -h -m1 -i '^X-VoiceMessageDuration:' {} + |
+durations=$(messages -exec grep -h -m1 -i '^X-VoiceMessageDuration:' {} + |
   awk '{ sub(/\r$/, "", $2); print $2 }' | sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[1], a[int((NR + 1) / 2)], a[NR] }')
 # umgw-load's row: | calls | rate/s | hold s | peak concurrent | completed | failed | ...
 read -r completed failed < <(awk -F'|' '/^\| [0-9]/ { gsub(/ /, ""); print $6, $7 }' "$dir/load.out")
