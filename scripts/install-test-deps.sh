@@ -6,7 +6,7 @@
 #   stunnel4: puts TLS (with a client certificate) in front of SIPp, whose Debian build has no TLS
 #   dovecot-imapd: the IMAP store tests start a private Dovecot on a loopback port (tests/support/dovecot.rs);
 #     the system service the package starts is stopped and disabled so it holds no port
-#   kamailio: the cluster test (tests/cluster.rs) runs packaging/kamailio/kamailio.cfg in front of
+#   kamailio: the cluster tests (tests/cluster.rs, tests/imap.rs) run packaging/kamailio/kamailio.cfg in front of
 #     three gateways; likewise the packaged service is stopped and disabled (it would hold 5060)
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail

@@ -74,43 +74,24 @@ impl Cluster {
 
     /// Kamailio's log and every node's, for a failing assertion.
     fn logs(&self) -> String {
-        let mut out = format!("kamailio:\n{}\n", self.kamailio.log());
-        for (i, n) in self.nodes.iter().enumerate() {
-            out.push_str(&format!("node {i} ({}):\n{}\n", n.sip, n.log()));
-        }
-        out
+        self.kamailio.logs_with(&self.nodes)
     }
 
     /// Calls alice through Kamailio: expects a 200 within `timeout`, ACKs it (through
     /// Kamailio, by the recorded route) and listens to the greeting.
     fn call(&self, timeout: Duration) -> Call {
-        let mut ua = Ua::new("127.0.0.1", self.kamailio.addr);
-        let offer = ua.g711_offer();
-        let start = Instant::now();
-        ua.invite("sip:alice@contoso.com", "", &offer);
-        let ok = ua.final_response(timeout);
-        let answered_in = start.elapsed();
-        assert_eq!(ok.status(), Some(200), "{}", self.logs());
-        assert!(
-            !ua.route_set.is_empty(),
-            "Kamailio stays in the dialog (Record-Route)"
-        );
-        ua.ack(&ok);
-        let target = ua.remote_target.clone().expect("Contact in the 200");
-        let node = self
-            .nodes
-            .iter()
-            .position(|n| target.contains(&format!("@{};", n.sip)))
-            .unwrap_or_else(|| panic!("answered by no node: {target}"));
-        let media = Ua::media_target(&ok);
+        let answered =
+            self.kamailio
+                .call("127.0.0.1", "sip:alice@contoso.com", &self.nodes, timeout);
+        let ua = answered.ua;
         ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(3));
         Call {
             ua,
-            node,
-            media,
+            node: answered.node,
+            media: answered.media,
             seq: 1,
             ts: 0,
-            answered_in,
+            answered_in: answered.answered_in,
         }
     }
 

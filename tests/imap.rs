@@ -1,11 +1,15 @@
 //! The IMAP store against a real Dovecot (tests/support/dovecot.rs): the backend in-process,
-//! and the gateway depositing into Dovecot, read back with the tests' own IMAP client.
+//! and the gateway depositing into Dovecot, read back with the tests' own IMAP client; and a
+//! cluster of three gateways on one Dovecot behind Kamailio (packaging/kamailio/kamailio.cfg
+//! as shipped, on 127.0.0.20, nodes on .21-23) sharing PINs, the lock-out and greetings.
 
 mod support;
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use support::dovecot::{Backend, Dovecot};
+use support::kamailio::{Answered, Kamailio};
 use support::sipp::*;
 use support::*;
 use umgw::store::message::parse;
@@ -936,37 +940,112 @@ fn umgw_cli(config: &std::path::Path, args: &[&str], stdin: &str) -> String {
     text
 }
 
-/// Calls the pilot through `node` and types alice's extension over the first prompt.
-fn subscriber_call_for_alice(node: &Gateway) -> (Ua, std::net::SocketAddr, u32) {
-    let mut ua = Ua::new("127.0.0.1", node.sip);
-    let media = ua.call(node, &format!("sip:{PILOT}@{};user=phone", node.sip), "");
-    let mut ts = 0;
-    std::thread::sleep(Duration::from_millis(300));
-    ua.keys(media, "1001#", &mut ts);
-    (ua, media, ts)
+/// Kamailio of the cluster test below, on a loopback range of its own (tests/cluster.rs uses
+/// 127.0.0.10-13) so that the test binaries can run at once; the nodes are on .21-23.
+const KAMAILIO_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 20);
+const FIRST_NODE_IP: u8 = 21;
+
+/// Calls `ruri` through Kamailio from 127.0.0.1 until a node other than `avoid` answers:
+/// round robin moves on with each call, and a call that lands on `avoid` is hung up at once.
+fn call_avoiding(k: &Kamailio, nodes: &[Gateway], ruri: &str, avoid: Option<usize>) -> Answered {
+    for _ in 0..nodes.len() {
+        let mut call = k.call("127.0.0.1", ruri, nodes, Duration::from_secs(5));
+        if Some(call.node) != avoid {
+            return call;
+        }
+        call.ua.bye();
+    }
+    panic!(
+        "round robin never left node {avoid:?}:\n{}",
+        k.logs_with(nodes)
+    );
 }
 
-/// Any node serves any user: three gateways on one Dovecot. A PIN set on node A logs on
-/// through A and B; a greeting recorded through A is what a caller through B hears; 20
-/// parallel wrong guesses spread over the three lock the mailbox at exactly MaxLogonAttempts.
+/// The subscriber-access pilot as the call server dials it.
+fn pilot_uri() -> String {
+    format!("sip:{PILOT}@contoso.com;user=phone")
+}
+
+/// Types alice's extension over the first prompt of a call to the pilot; the DTMF timestamp.
+fn say_alice(call: &Answered) -> u32 {
+    let mut ts = 0;
+    std::thread::sleep(Duration::from_millis(300));
+    call.ua.keys(call.media, "1001#", &mut ts);
+    ts
+}
+
+/// Through Kamailio: calls the pilot (landing on a node other than `avoid`), says it is alice
+/// and types `pin`; the call and its DTMF timestamp.
+fn type_pin(k: &Kamailio, nodes: &[Gateway], avoid: Option<usize>, pin: &str) -> (Answered, u32) {
+    let call = call_avoiding(k, nodes, &pilot_uri(), avoid);
+    let mut ts = say_alice(&call);
+    std::thread::sleep(Duration::from_millis(500));
+    call.ua.keys(call.media, &format!("{pin}#"), &mut ts);
+    (call, ts)
+}
+
+/// [`type_pin`], and waits until the node that answered logs the log-on accepted.
+fn log_on(k: &Kamailio, nodes: &[Gateway], avoid: Option<usize>, pin: &str) -> (Answered, u32) {
+    let (call, ts) = type_pin(k, nodes, avoid, pin);
+    wait_call_log(
+        &nodes[call.node],
+        &call.ua,
+        "log-on accepted",
+        Duration::from_secs(10),
+    );
+    (call, ts)
+}
+
+/// Waits until `node` logs `needle` for the call `ua` placed (the call's span names its
+/// Call-ID).
+fn wait_call_log(node: &Gateway, ua: &Ua, needle: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let log = node.log();
+        if log
+            .lines()
+            .any(|l| l.contains(&ua.call_id) && l.contains(needle))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} never logged for {}:\n{log}",
+            ua.call_id
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Any node serves any user: three gateways on one Dovecot behind Kamailio (running
+/// packaging/kamailio/kamailio.cfg as shipped), every call through Kamailio and each step
+/// checked against the node that answered it. A PIN set on node A's host logs on through
+/// another node; a greeting recorded through node X is what a deposit through node Y != X
+/// plays; 20 parallel wrong guesses spread over the three lock the mailbox at exactly
+/// MaxLogonAttempts, after which the right PIN is refused.
 #[test]
-fn three_gateways_on_one_dovecot_share_pins_lockout_and_greetings() {
+fn three_nodes_behind_kamailio_on_one_dovecot_share_pins_lockout_and_greetings() {
     use umgw::sip::message::Method;
     use umgw::store::pin::PinPolicy;
     use umgw::store::GreetingKind;
     const MAX: u32 = 15;
     const PIN: &str = "58291473";
     const WRONG: &str = "11223344";
+    /// The node whose host the PIN is set on.
+    const A: usize = 0;
     let dc = Dovecot::start(&["alice", "carol"]);
     let base = test_plan(5, 1200, None);
     let (head, mailboxes) = base.split_once("[[Mailbox]]").unwrap();
     let plan = format!(
         "{head}PilotIdentifiers = [\"{PILOT}\"]\nMaxLogonAttempts = {MAX}\n\n[[Mailbox]]{mailboxes}"
     );
-    let nodes: Vec<Gateway> = (0..3)
-        .map(|_| {
+    let nodes: Vec<Gateway> = (0..3u8)
+        .map(|i| {
             Gateway::start(GatewayOptions {
                 plan: plan.clone(),
+                sip_ip: Ipv4Addr::new(127, 0, 0, FIRST_NODE_IP + i),
+                // Calls reach the nodes only through Kamailio.
+                trusted: vec![KAMAILIO_IP.to_string()],
                 extra_config: format!(
                     "{}[subscriber]\nmax_sessions_per_mailbox = 20\n",
                     dc.store_config("")
@@ -975,83 +1054,115 @@ fn three_gateways_on_one_dovecot_share_pins_lockout_and_greetings() {
             })
         })
         .collect();
-    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let sips: Vec<SocketAddr> = nodes.iter().map(|n| n.sip).collect();
+    let k = Kamailio::start(KAMAILIO_IP, &sips, 1);
+    let (b, c) = (&nodes[1], &nodes[2]);
+    let pilot = pilot_uri();
     let alice = MailboxId::new("alice").unwrap();
     let policy = PinPolicy {
         max_failed_attempts: MAX,
         ..PinPolicy::default()
     };
+    // The test's own view of the server (a store with a local directory of its own).
+    let view = tempfile::tempdir().unwrap();
+    let server = Imap::open(&dc.imap_config(), view.path().to_owned()).unwrap();
 
-    // The PIN is set on node A's host; alice logs on through node A with it and records her
-    // greeting there (main menu 3, # ends it).
-    let out = umgw_on(a, &["mailbox", "set-pin", "alice"], &format!("{PIN}\n"));
+    // The PIN is set on node A's host; through Kamailio alice logs on with it on node X and
+    // records her greeting there (main menu 3, # ends it).
+    let out = umgw_on(
+        &nodes[A],
+        &["mailbox", "set-pin", "alice"],
+        &format!("{PIN}\n"),
+    );
     assert!(out.contains("PIN set for mailbox alice"), "{out}");
-    let (mut ua, media, mut ts) = subscriber_call_for_alice(a);
-    std::thread::sleep(Duration::from_millis(500));
-    ua.keys(media, &format!("{PIN}#"), &mut ts);
-    a.wait_log("log-on accepted", Duration::from_secs(10));
+    let (mut call, mut ts) = log_on(&k, &nodes, None, PIN);
+    let x = call.node;
     std::thread::sleep(Duration::from_millis(1500));
-    ua.keys(media, "3", &mut ts);
-    ua.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(15));
+    call.ua.keys(call.media, "3", &mut ts);
+    call.ua
+        .recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(15));
     let spoken = test_signal(1500);
     let (mut seq, mut ats) = (1u16, 0u32);
-    ua.send_audio(media, &spoken, 77, &mut seq, &mut ats);
-    ua.keys(media, "#", &mut ts);
-    let a_store = Imap::open(&dc.imap_config(), a.dir.path().join("data/mailboxes")).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    call.ua
+        .send_audio(call.media, &spoken, 77, &mut seq, &mut ats);
+    call.ua.keys(call.media, "#", &mut ts);
+    let deadline = Instant::now() + Duration::from_secs(5);
     let saved = loop {
-        if let Some(p) = a_store.greeting(&alice, GreetingKind::Personal).unwrap() {
+        if let Some(p) = server.greeting(&alice, GreetingKind::Personal).unwrap() {
             break read_wav(&std::fs::read(p).unwrap());
         }
         assert!(
-            std::time::Instant::now() < deadline,
-            "no greeting saved; A log:\n{}",
-            a.log()
+            Instant::now() < deadline,
+            "no greeting saved; node {x} log:\n{}",
+            nodes[x].log()
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    ua.bye();
+    call.ua.bye();
     let (corr, _) = best_correlation(&through_pcmu(&spoken), &saved, 400);
     assert!(
         corr > 0.95,
-        "greeting recorded through A: correlation {corr}"
+        "greeting recorded through node {x}: correlation {corr}"
     );
 
-    // A caller through node B hears it.
-    let (mut caller, _) = answered_call(b, "sip:alice@contoso.com");
+    // The next caller's deposit lands on another node, Y, which plays that greeting.
+    let mut caller = call_avoiding(&k, &nodes, "sip:alice@contoso.com", Some(x));
+    let y = caller.node;
+    assert_ne!(y, x, "the deposit is served by another node");
     let heard = decode_pcmu(
-        &caller.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(10)),
+        &caller
+            .ua
+            .recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(10)),
     );
-    caller.bye();
+    caller.ua.bye();
     let (corr, lag) = best_correlation(&through_pcmu(&saved), &heard, 800);
     assert!(
         corr > 0.95,
-        "greeting heard through B: correlation {corr} at lag {lag}; B log:\n{}",
-        b.log()
+        "greeting heard through node {y}: correlation {corr} at lag {lag}; log:\n{}",
+        nodes[y].log()
     );
 
-    // 20 parallel callers guessing alice's PIN, spread over the three nodes.
-    std::thread::scope(|scope| {
+    // The PIN set on node A's host logs on through another node.
+    let (mut call, _) = log_on(&k, &nodes, Some(A), PIN);
+    assert_ne!(call.node, A);
+    call.ua.bye();
+
+    // 20 parallel callers guessing alice's PIN through Kamailio, which spreads them round
+    // robin over the three nodes. All from 127.0.0.1: an INVITE and an ACK each (and an INVITE
+    // retransmission at most before Kamailio's 100) are far below the shipped pike limit of
+    // 200 requests per source in 2 s.
+    let served: Vec<usize> = std::thread::scope(|scope| {
+        let (k, nodes, pilot) = (&k, &nodes, &pilot);
         let callers: Vec<_> = (0..20)
-            .map(|i| {
-                let node = &nodes[i % 3];
+            .map(|_| {
                 scope.spawn(move || {
-                    let (ua, media, mut ts) = subscriber_call_for_alice(node);
+                    let call = call_avoiding(k, nodes, pilot, None);
+                    let mut ts = say_alice(&call);
                     // InputFailuresBeforeDisconnect (3) wrong PINs each; a locked mailbox
                     // says so and hangs up after the first.
                     for _ in 0..3 {
                         std::thread::sleep(Duration::from_millis(700));
-                        ua.keys(media, &format!("{WRONG}#"), &mut ts);
+                        call.ua.keys(call.media, &format!("{WRONG}#"), &mut ts);
                     }
-                    let bye = ua.expect_request(Method::Bye, Duration::from_secs(30));
-                    ua.ok(&bye);
+                    let bye = call.ua.expect_request(Method::Bye, Duration::from_secs(30));
+                    call.ua.ok(&bye);
+                    call.node
                 })
             })
             .collect();
-        for t in callers {
-            t.join().unwrap();
-        }
+        callers.into_iter().map(|t| t.join().unwrap()).collect()
     });
+    for n in 0..nodes.len() {
+        assert!(
+            served.contains(&n),
+            "node {n} served none of the guessers: {served:?}"
+        );
+    }
+    assert!(
+        !k.log().contains("PIKE - BLOCKing"),
+        "pike let the callers through:\n{}",
+        k.log()
+    );
     let logs: Vec<String> = nodes.iter().map(Gateway::log).collect();
     let all = logs.join("\n");
     // Every checked wrong PIN is one audit line with its rank: 1..=MAX, once each, whatever
@@ -1084,11 +1195,28 @@ fn three_gateways_on_one_dovecot_share_pins_lockout_and_greetings() {
         "{all}"
     );
     assert!(all.contains("log-on refused: the mailbox is locked"));
-    assert!(
-        !all.contains(PIN) && !all.contains(WRONG),
-        "no PIN in the logs"
+    let state = server.pin_state(&alice, &policy).unwrap();
+    assert_eq!((state.failed_attempts, state.locked), (MAX, true));
+
+    // The right PIN now is refused, unchecked, and the node hangs up.
+    let (call, _) = type_pin(&k, &nodes, None, PIN);
+    let locked_node = &nodes[call.node];
+    wait_call_log(
+        locked_node,
+        &call.ua,
+        "log-on refused: the mailbox is locked",
+        Duration::from_secs(10),
     );
-    let state = a_store.pin_state(&alice, &policy).unwrap();
+    let bye = call.ua.expect_request(Method::Bye, Duration::from_secs(30));
+    call.ua.ok(&bye);
+    assert!(
+        !locked_node
+            .log()
+            .lines()
+            .any(|l| l.contains(&call.ua.call_id) && l.contains("log-on accepted")),
+        "a locked mailbox lets no one in"
+    );
+    let state = server.pin_state(&alice, &policy).unwrap();
     assert_eq!((state.failed_attempts, state.locked), (MAX, true));
 
     // The operator sees it from node C's host and unlocks it from node B's.
@@ -1098,14 +1226,17 @@ fn three_gateways_on_one_dovecot_share_pins_lockout_and_greetings() {
     let out = umgw_on(b, &["mailbox", "unlock", "alice"], "");
     assert!(out.contains("it was locked, 15 failed log-on(s)"), "{out}");
 
-    // The PIN set through node A logs on through node B.
-    let (mut ua, media, mut ts) = subscriber_call_for_alice(b);
-    std::thread::sleep(Duration::from_millis(500));
-    ua.keys(media, &format!("{PIN}#"), &mut ts);
-    b.wait_log("log-on accepted", Duration::from_secs(10));
-    ua.bye();
-    let state = a_store.pin_state(&alice, &policy).unwrap();
+    // The PIN set on node A's host logs on through another node again.
+    let (mut call, _) = log_on(&k, &nodes, Some(A), PIN);
+    assert_ne!(call.node, A);
+    call.ua.bye();
+    let state = server.pin_state(&alice, &policy).unwrap();
     assert_eq!((state.failed_attempts, state.locked), (0, false));
+    let all: String = nodes.iter().map(Gateway::log).collect();
+    assert!(
+        !all.contains(PIN) && !all.contains(WRONG),
+        "no PIN in the logs"
+    );
     // No node keeps the state.
     for node in &nodes {
         let local = node.dir.path().join("data/mailboxes/alice");

@@ -9,6 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::{Gateway, Ua};
+
 pub struct Kamailio {
     pub dir: tempfile::TempDir,
     /// Where callers send their INVITEs (UDP).
@@ -70,6 +72,61 @@ impl Kamailio {
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("kamailio.log")).unwrap_or_default()
     }
+
+    /// Kamailio's log and every node's, for a failing assertion.
+    pub fn logs_with(&self, nodes: &[Gateway]) -> String {
+        let mut out = format!("kamailio:\n{}\n", self.log());
+        for (i, n) in nodes.iter().enumerate() {
+            out.push_str(&format!("node {i} ({}):\n{}\n", n.sip, n.log()));
+        }
+        out
+    }
+
+    /// Calls `ruri` through Kamailio from `caller_ip` with a G.711 offer: expects a 200 from
+    /// one of `nodes` within `timeout` and ACKs it through Kamailio by the recorded route.
+    pub fn call(
+        &self,
+        caller_ip: &str,
+        ruri: &str,
+        nodes: &[Gateway],
+        timeout: Duration,
+    ) -> Answered {
+        let mut ua = Ua::new(caller_ip, self.addr);
+        let offer = ua.g711_offer();
+        let start = Instant::now();
+        ua.invite(ruri, "", &offer);
+        let ok = ua.final_response(timeout);
+        let answered_in = start.elapsed();
+        assert_eq!(ok.status(), Some(200), "{}", self.logs_with(nodes));
+        assert!(
+            !ua.route_set.is_empty(),
+            "Kamailio stays in the dialog (Record-Route)"
+        );
+        ua.ack(&ok);
+        // The 200's Contact (the dialog's remote target) is the node that answered.
+        let target = ua.remote_target.clone().expect("Contact in the 200");
+        let node = nodes
+            .iter()
+            .position(|n| target.contains(&format!("@{};", n.sip)))
+            .unwrap_or_else(|| panic!("answered by no node: {target}"));
+        Answered {
+            media: Ua::media_target(&ok),
+            ua,
+            node,
+            answered_in,
+        }
+    }
+}
+
+/// A call answered by a node through Kamailio ([`Kamailio::call`]).
+pub struct Answered {
+    pub ua: Ua,
+    /// Index of the node that answered.
+    pub node: usize,
+    /// The node's RTP address.
+    pub media: SocketAddr,
+    /// From INVITE to 200.
+    pub answered_in: Duration,
 }
 
 impl Drop for Kamailio {
