@@ -3,7 +3,8 @@
 //! as shipped (Debian `kamailio`, installed by scripts/install-test-deps.sh). Calls spread
 //! round robin; a draining node's 503 and a dead node's silence (408) fail over to a live node;
 //! a node killed with calls in progress delivers them exactly once when it comes back; a node
-//! that comes back takes calls again; pike blocks a flooding source.
+//! that comes back takes calls again; pike blocks a flooding source but not the call server
+//! listed in PIKE_EXEMPT.
 //!
 //! One test, one Kamailio: the steps build on each other's state (which node is up).
 
@@ -21,6 +22,8 @@ use umgw::store::message::ParsedMessage;
 use umgw::store::MessageKind;
 
 const KAMAILIO_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 10);
+/// A call server (Lync pool) in Kamailio's PIKE_EXEMPT: all of a site's calls come from it.
+const CALL_SERVER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 /// Seconds between Kamailio's OPTIONS probes of each node (PROBE_INTERVAL).
 const PROBE_INTERVAL_S: u32 = 1;
 /// Probes a node misses before Kamailio takes it out (the shipped PROBE_THRESHOLD).
@@ -64,7 +67,9 @@ impl Cluster {
             })
             .collect();
         let sips: Vec<SocketAddr> = nodes.iter().map(|n| n.sip).collect();
-        let kamailio = Kamailio::start(KAMAILIO_IP, &sips, PROBE_INTERVAL_S);
+        // The call server's address is exempt from pike, as a site lists its pools.
+        let exempt = format!("PIKE_EXEMPT=\"{CALL_SERVER_IP}/32\"");
+        let kamailio = Kamailio::start_with(KAMAILIO_IP, &sips, PROBE_INTERVAL_S, &[&exempt]);
         Cluster {
             kamailio,
             nodes,
@@ -347,7 +352,7 @@ fn calls_through_kamailio_survive_draining_and_killed_nodes() {
 
     // 5. pike: a source flooding Kamailio is blocked; calls from other sources go on.
     let flood = UdpSocket::bind("127.0.0.2:0").unwrap();
-    let answered = flood_options(&flood, cluster.kamailio.addr, 1000);
+    let answered = flood_options(&flood, cluster.kamailio.addr, 1000, Duration::ZERO);
     assert!(
         answered < 1000,
         "pike blocks the flood ({answered} of 1000 answered)"
@@ -361,17 +366,32 @@ fn calls_through_kamailio_survive_draining_and_killed_nodes() {
         cluster.kamailio.log()
     );
     assert_eq!(
-        flood_options(&flood, cluster.kamailio.addr, 3),
+        flood_options(&flood, cluster.kamailio.addr, 3, Duration::ZERO),
         0,
         "still blocked"
     );
     let call = cluster.message(Duration::from_secs(5));
     deposited.push(call.ua.call_id.clone());
     cluster.expect_messages(&deposited);
+
+    // 6. The call server (PIKE_EXEMPT) is not counted: 600 requests in about a second, three
+    // times PIKE_LIMIT per interval, are all answered (paced, so no socket buffer overflows).
+    let pool = UdpSocket::bind((CALL_SERVER_IP, 0)).unwrap();
+    let answered = flood_options(&pool, cluster.kamailio.addr, 600, Duration::from_millis(2));
+    assert_eq!(answered, 600, "a PIKE_EXEMPT source is never blocked");
+    assert!(
+        !cluster
+            .kamailio
+            .log()
+            .contains(&format!("BLOCKing ip {CALL_SERVER_IP}")),
+        "{}",
+        cluster.kamailio.log()
+    );
 }
 
-/// Sends `n` OPTIONS for Kamailio itself from `sock` as fast as it can; how many it answered.
-fn flood_options(sock: &UdpSocket, to: SocketAddr, n: usize) -> usize {
+/// Sends `n` OPTIONS for Kamailio itself from `sock`, `gap` apart (zero: as fast as it can);
+/// how many it answered.
+fn flood_options(sock: &UdpSocket, to: SocketAddr, n: usize, gap: Duration) -> usize {
     let local = sock.local_addr().unwrap();
     sock.set_nonblocking(true).unwrap();
     let mut buf = [0u8; 4096];
@@ -389,6 +409,7 @@ fn flood_options(sock: &UdpSocket, to: SocketAddr, n: usize) -> usize {
         );
         sock.send_to(options.as_bytes(), to).unwrap();
         drain(&mut answered);
+        std::thread::sleep(gap);
     }
     std::thread::sleep(Duration::from_millis(500));
     drain(&mut answered);

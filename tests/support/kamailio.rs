@@ -30,6 +30,17 @@ impl Kamailio {
     /// Starts Kamailio on `ip` (a free UDP and TCP port) dispatching to `nodes`, probing each
     /// every `probe_interval_s`; waits until it answers OPTIONS.
     pub fn start(ip: Ipv4Addr, nodes: &[SocketAddr], probe_interval_s: u32) -> Kamailio {
+        Kamailio::start_with(ip, nodes, probe_interval_s, &[])
+    }
+
+    /// [`Kamailio::start`] with more of the configuration's defines (`-A NAME=VALUE`), e.g.
+    /// `PIKE_EXEMPT="127.0.0.3/32"`.
+    pub fn start_with(
+        ip: Ipv4Addr,
+        nodes: &[SocketAddr],
+        probe_interval_s: u32,
+        defines: &[&str],
+    ) -> Kamailio {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let list: String = nodes.iter().map(|n| format!("1 sip:{n}\n")).collect();
@@ -46,6 +57,7 @@ impl Kamailio {
             .arg(format!("DISPATCHER_LIST=\"{}\"", list_path.display()))
             .arg("-A")
             .arg(format!("PROBE_INTERVAL={probe_interval_s}"))
+            .args(defines.iter().flat_map(|d| ["-A", d]))
             .args(["-l", &format!("udp:{ip}:{port}")])
             .arg("-Y")
             .arg(root)
