@@ -10,7 +10,7 @@ use std::time::Duration;
 use rustls::{ClientConnection, StreamOwned};
 use rustls_pki_types::ServerName;
 
-use super::proto::{self, ProtoError, Response, Status, Value};
+use super::proto::{self, ProtoError, Response, ResponseCode, Status};
 
 /// What went wrong on a connection.
 #[derive(Debug, thiserror::Error)]
@@ -85,15 +85,14 @@ pub struct Endpoint {
     pub io_timeout: Duration,
 }
 
-/// The untagged data of a completed command and the tagged OK's text.
+/// The untagged responses of a completed command and the tagged OK's response code.
 #[derive(Debug, Default)]
 pub struct Reply {
-    /// Untagged data responses (`* SEARCH ...`, `* n FETCH ...`).
-    pub data: Vec<Vec<Value>>,
-    /// Untagged condition texts (`* OK [UIDVALIDITY 3] ...`).
-    pub conditions: Vec<String>,
-    /// The tagged OK's text (with its response code).
-    pub text: String,
+    /// Untagged responses: data (`* SEARCH ...`, `* n FETCH ...`) and conditions
+    /// (`* OK [UIDVALIDITY 3] ...`).
+    pub untagged: Vec<Response<'static>>,
+    /// The tagged OK's response code (`[APPENDUID 7 42]`).
+    pub code: Option<ResponseCode<'static>>,
 }
 
 /// A logged-in (or just connected) IMAP connection.
@@ -133,12 +132,17 @@ impl Conn {
             tag: 0,
         };
         match proto::parse(&proto::read_response(&mut conn.io)?)? {
-            Response::Condition {
+            Response::Data {
                 status: Status::Ok | Status::PreAuth,
                 ..
             } => {}
-            Response::Condition { text, .. } => {
-                return Err(ConnError::Broken(format!("server refused us: {text}")))
+            Response::Data {
+                code, information, ..
+            } => {
+                return Err(ConnError::Broken(format!(
+                    "server refused us: {}",
+                    proto::describe(&code, &information)
+                )))
             }
             _ => return Err(ConnError::Broken("no IMAP greeting".into())),
         }
@@ -221,10 +225,12 @@ impl Conn {
 
     fn expect_continuation(&mut self, verb: &'static str) -> Result<(), ConnError> {
         match proto::parse(&proto::read_response(&mut self.io)?)? {
-            Response::Continuation => Ok(()),
-            Response::Tagged { text, .. } => Err(ConnError::Refused {
+            Response::Continue { .. } => Ok(()),
+            Response::Done {
+                code, information, ..
+            } => Err(ConnError::Refused {
                 command: verb,
-                text,
+                text: proto::describe(&code, &information),
             }),
             _ => Err(ConnError::Broken(format!("{verb}: no continuation"))),
         }
@@ -251,37 +257,57 @@ impl Conn {
     fn collect(&mut self, verb: &'static str, tag: &str) -> Result<Reply, ConnError> {
         let mut reply = Reply::default();
         loop {
-            match proto::parse(&proto::read_response(&mut self.io)?)? {
-                Response::Tagged {
+            let buf = proto::read_response(&mut self.io)?;
+            let response = match proto::parse(&buf) {
+                Err(ProtoError::Unrecognised) => {
+                    // An extension's untagged data: RFC 3501 §7 lets a client ignore it.
+                    let what = buf.split(|&b| b == b' ').take(3).collect::<Vec<_>>();
+                    tracing::debug!(
+                        command = verb,
+                        response = %String::from_utf8_lossy(&what.join(&b' ')),
+                        "IMAP: ignored an untagged response"
+                    );
+                    continue;
+                }
+                other => other?,
+            };
+            match response {
+                Response::Done {
                     tag: t,
                     status,
-                    text,
-                } if t == tag => {
+                    code,
+                    information,
+                } if t.0 == tag => {
                     return match status {
                         Status::Ok => {
-                            reply.text = text;
+                            reply.code = code.map(ResponseCode::into_owned);
                             Ok(reply)
                         }
                         _ => Err(ConnError::Refused {
                             command: verb,
-                            text,
+                            text: proto::describe(&code, &information),
                         }),
                     };
                 }
-                Response::Tagged { .. } => {
+                Response::Done { .. } => {
                     return Err(ConnError::Broken(format!(
                         "{verb}: response to another tag"
                     )))
                 }
-                Response::Condition {
+                Response::Data {
                     status: Status::Bye,
-                    text,
-                } => return Err(ConnError::Broken(format!("server said BYE: {text}"))),
-                Response::Condition { text, .. } => reply.conditions.push(text),
-                Response::Data(v) => reply.data.push(v),
-                Response::Continuation => {
+                    code,
+                    information,
+                } => {
+                    return Err(ConnError::Broken(format!(
+                        "server said BYE: {}",
+                        proto::describe(&code, &information)
+                    )))
+                }
+                Response::Continue { .. } => {
                     return Err(ConnError::Broken(format!("{verb}: unexpected '+'")))
                 }
+                untagged => reply.untagged.push(untagged.into_owned()),
             }
         }
     }
@@ -307,4 +333,155 @@ pub fn quote_or_err(s: &str) -> Result<String, ConnError> {
         command: "quote",
         text: format!("{s:?} cannot be sent as an IMAP quoted string"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::imap::fetched_body;
+    use proto::{AttributeValue, MailboxDatum};
+    use std::io::BufRead;
+    use std::net::TcpListener;
+    use std::thread::JoinHandle;
+
+    /// A server on loopback: a greeting, then for each line it reads (a command, or an APPEND's
+    /// literal, which here never holds a line break) the next of `answers`, as is. Joining it
+    /// gives the lines it read.
+    fn scripted(answers: Vec<&'static [u8]>) -> (Endpoint, JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap().to_string();
+        let handle = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            let mut w = s.try_clone().unwrap();
+            let mut r = BufReader::new(s);
+            w.write_all(b"* OK [CAPABILITY IMAP4rev1 UIDPLUS] ready\r\n")
+                .unwrap();
+            let mut seen = Vec::new();
+            for answer in answers {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                seen.push(line.trim_end().to_owned());
+                if w.write_all(answer).is_err() {
+                    break;
+                }
+            }
+            seen
+        });
+        let ep = Endpoint {
+            server,
+            tls: None,
+            starttls: false,
+            connect_timeout: Duration::from_secs(2),
+            io_timeout: Duration::from_secs(2),
+        };
+        (ep, handle)
+    }
+
+    #[test]
+    fn a_fetch_with_a_literal_body_comes_back_whole() {
+        let (ep, server) = scripted(vec![
+            b"* 1 FETCH (UID 5 FLAGS (\\Seen) BODY[] {13}\r\nhello\r\n(world)\r\nu1 OK done\r\n",
+        ]);
+        let mut c = Conn::connect(&ep).unwrap();
+        let reply = c
+            .command("UID FETCH", "UID FETCH 5 (UID BODY.PEEK[])")
+            .unwrap();
+        let Response::Fetch(1, items) = &reply.untagged[0] else {
+            panic!("{:?}", reply.untagged)
+        };
+        assert_eq!(items[1], AttributeValue::Flags(vec!["\\Seen".into()]));
+        assert_eq!(
+            fetched_body(reply, 5).as_deref(),
+            Some(&b"hello\r\n(world"[..])
+        );
+        assert_eq!(server.join().unwrap(), ["u1 UID FETCH 5 (UID BODY.PEEK[])"]);
+    }
+
+    #[test]
+    fn appenduid_names_the_appended_message_and_search_its_numbers() {
+        let (ep, server) = scripted(vec![
+            b"+ go\r\n",
+            b"* 3 EXISTS\r\nu1 OK [APPENDUID 9 42] Append completed.\r\n",
+            b"* SEARCH 42 7\r\nu2 OK done\r\n",
+        ]);
+        let mut c = Conn::connect(&ep).unwrap();
+        let reply = c.append("Voicemail", "\\Seen", b"hello").unwrap();
+        assert_eq!(proto::append_uid(reply.code.as_ref()), Some((9, 42)));
+        assert_eq!(
+            reply.untagged,
+            [Response::MailboxData(MailboxDatum::Exists(3))]
+        );
+        let reply = c.command("UID SEARCH", "UID SEARCH ALL").unwrap();
+        assert_eq!(
+            reply.untagged,
+            [Response::MailboxData(MailboxDatum::Search(vec![42, 7]))]
+        );
+        assert_eq!(
+            server.join().unwrap(),
+            [
+                "u1 APPEND \"Voicemail\" (\\Seen) {5}",
+                "hello",
+                "u2 UID SEARCH ALL"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tagged_no_with_trycreate_is_a_refusal_naming_the_code() {
+        let (ep, _server) = scripted(vec![
+            b"u1 NO [TRYCREATE] Mailbox doesn't exist: Voicemail\r\n",
+            b"u2 OK NOOP completed.\r\n",
+        ]);
+        let mut c = Conn::connect(&ep).unwrap();
+        match c.append("Voicemail", "", b"hello") {
+            Err(ConnError::Refused { command, text }) => {
+                assert_eq!(command, "APPEND");
+                assert_eq!(text, "[TryCreate] Mailbox doesn't exist: Voicemail");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A refusal leaves the connection usable.
+        c.command("NOOP", "NOOP").unwrap();
+    }
+
+    #[test]
+    fn unknown_untagged_data_is_skipped() {
+        let (ep, _server) = scripted(vec![
+            b"* ESEARCH (TAG \"u1\") UID ALL 1:3\r\n* SEARCH 4\r\nu1 OK done\r\n",
+        ]);
+        let mut c = Conn::connect(&ep).unwrap();
+        let reply = c.command("UID SEARCH", "UID SEARCH ALL").unwrap();
+        assert_eq!(
+            reply.untagged,
+            [Response::MailboxData(MailboxDatum::Search(vec![4]))]
+        );
+    }
+
+    /// What `answer` to a NOOP does to the connection: always broken, never a panic.
+    fn broken_by(answer: &'static [u8]) -> String {
+        let (ep, _server) = scripted(vec![answer]);
+        let mut c = Conn::connect(&ep).unwrap();
+        match c.command("NOOP", "NOOP") {
+            Err(ConnError::Broken(why)) => why,
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(answer)),
+        }
+    }
+
+    #[test]
+    fn garbage_or_a_cut_response_breaks_the_connection() {
+        assert!(broken_by(b"u1 WHAT\r\n").contains("malformed"));
+        assert!(broken_by(b"u1 OK [READ-WRITE]\xff\r\n").contains("malformed"));
+        assert!(broken_by(b"* 1 FETCH (INTERNALDATE NIL)\r\nu1 OK\r\n").contains("malformed"));
+        assert!(broken_by(b"* 1 FETCH (UID 1 BODY[] {10}\r\nshort").contains("closed"));
+        assert!(broken_by(b"* BYE shutting down\r\n").contains("BYE"));
+        assert!(broken_by(b"u7 OK not ours\r\n").contains("another tag"));
+    }
+
+    #[test]
+    fn an_over_long_literal_is_refused() {
+        let why = broken_by(b"* 1 FETCH (UID 1 BODY[] {999999999}\r\n");
+        assert!(why.contains("literal too large"), "{why}");
+    }
 }

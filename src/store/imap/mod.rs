@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use conn::{Conn, ConnError, Endpoint, Reply};
-use proto::Value;
+use proto::{AttributeValue, MailboxDatum, MessageSection, Response, ResponseCode, SectionPath};
 
 use super::message::{self, H_CALLER, H_DELIVERY_ID, H_KIND, H_RECEIVED};
 use super::pin::{LogOn, PinPolicy, PinStore};
@@ -345,7 +345,7 @@ impl Mailbox for Imap {
                 return Ok(format!("{validity}.{uid}"));
             }
             let reply = c.append(&self.folder, "", &bytes)?;
-            if let Some((v, u)) = proto::append_uid(&reply.text) {
+            if let Some((v, u)) = proto::append_uid(reply.code.as_ref()) {
                 return Ok(format!("{v}.{u}"));
             }
             // No UIDPLUS: find what we appended (NOOP makes the server report it).
@@ -423,7 +423,7 @@ impl Mailbox for Imap {
                 return Ok(None);
             }
             let reply = c.command("UID FETCH", &format!("UID FETCH {uid} (UID BODY.PEEK[])"))?;
-            Ok(fetched_body(&reply, uid))
+            Ok(fetched_body(reply, uid))
         })?;
         body.ok_or_else(|| Self::not_found(mailbox, id))
     }
@@ -520,10 +520,13 @@ fn select(c: &mut Conn, folder: &str, write: bool) -> Result<u32, ConnError> {
     let verb = if write { "SELECT" } else { "EXAMINE" };
     let reply = c.command(verb, &format!("{verb} {quoted}"))?;
     reply
-        .conditions
+        .untagged
         .iter()
-        .find_map(|t| match proto::response_code(t).as_slice() {
-            [code, v] if code.eq_ignore_ascii_case("UIDVALIDITY") => v.parse().ok(),
+        .find_map(|r| match r {
+            Response::Data {
+                code: Some(ResponseCode::UidValidity(v)),
+                ..
+            } => Some(*v),
             _ => None,
         })
         .ok_or_else(|| ConnError::Broken(format!("{verb}: no UIDVALIDITY")))
@@ -533,10 +536,14 @@ fn select(c: &mut Conn, folder: &str, write: bool) -> Result<u32, ConnError> {
 fn search(c: &mut Conn, line: &str) -> Result<Vec<u32>, ConnError> {
     let reply = c.command("UID SEARCH", line)?;
     let mut out: Vec<u32> = reply
-        .data
+        .untagged
         .iter()
-        .filter_map(|v| proto::search_numbers(v))
+        .filter_map(|r| match r {
+            Response::MailboxData(MailboxDatum::Search(uids)) => Some(uids),
+            _ => None,
+        })
         .flatten()
+        .copied()
         .collect();
     out.sort_unstable();
     out.dedup();
@@ -552,26 +559,26 @@ fn uid_set(uids: &[u32]) -> String {
 }
 
 /// The FETCH responses of a reply: (uid, flags, size, header-fields section).
-fn fetched(reply: &Reply) -> impl Iterator<Item = (u32, Vec<String>, Option<u64>, Option<&[u8]>)> {
-    reply.data.iter().filter_map(|v| {
-        let items = proto::fetch_items(v)?;
+fn fetched(reply: &Reply) -> impl Iterator<Item = (u32, Vec<&str>, Option<u64>, Option<&[u8]>)> {
+    reply.untagged.iter().filter_map(|r| {
+        let Response::Fetch(_, items) = r else {
+            return None;
+        };
         let mut uid = None;
         let mut flags = Vec::new();
         let mut size = None;
         let mut head = None;
-        for (name, value) in items {
-            match name.as_str() {
-                "UID" => uid = value.number(),
-                "FLAGS" => {
-                    if let Value::List(fs) = value {
-                        flags = fs
-                            .iter()
-                            .filter_map(|f| f.atom().map(str::to_owned))
-                            .collect();
-                    }
-                }
-                "RFC822.SIZE" => size = value.atom().and_then(|a| a.parse().ok()),
-                n if n.starts_with("BODY[HEADER.FIELDS") => head = value.bytes(),
+        for item in items {
+            match item {
+                AttributeValue::Uid(u) => uid = Some(*u),
+                AttributeValue::Flags(fs) => flags = fs.iter().map(|f| f.as_ref()).collect(),
+                AttributeValue::Rfc822Size(s) => size = Some(u64::from(*s)),
+                // The only header section these FETCHes ask for: HEADER.FIELDS (...).
+                AttributeValue::BodySection {
+                    section: Some(SectionPath::Full(MessageSection::Header)),
+                    data,
+                    ..
+                } => head = data.as_deref(),
                 _ => {}
             }
         }
@@ -580,19 +587,22 @@ fn fetched(reply: &Reply) -> impl Iterator<Item = (u32, Vec<String>, Option<u64>
 }
 
 /// The `BODY[]` of message `uid` in a FETCH reply.
-fn fetched_body(reply: &Reply, uid: u32) -> Option<Vec<u8>> {
-    reply.data.iter().find_map(|v| {
-        let items = proto::fetch_items(v)?;
-        let is_uid = items
-            .iter()
-            .any(|(n, val)| n == "UID" && val.number() == Some(uid));
-        if !is_uid {
+fn fetched_body(reply: Reply, uid: u32) -> Option<Vec<u8>> {
+    reply.untagged.into_iter().find_map(|r| {
+        let Response::Fetch(_, items) = r else {
+            return None;
+        };
+        if !items.contains(&AttributeValue::Uid(uid)) {
             return None;
         }
-        items
-            .iter()
-            .find(|(n, _)| n == "BODY[]")
-            .and_then(|(_, val)| val.bytes().map(<[u8]>::to_vec))
+        items.into_iter().find_map(|item| match item {
+            AttributeValue::BodySection {
+                section: None,
+                data: Some(body),
+                ..
+            } => Some(body.into_owned()),
+            _ => None,
+        })
     })
 }
 

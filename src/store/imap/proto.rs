@@ -1,13 +1,25 @@
-//! IMAP4rev1 (RFC 3501) responses: framing off the wire and parsing, just what the backend
-//! uses. Server input is untrusted: nothing here panics, literals and nesting are bounded.
+//! IMAP4rev1 (RFC 3501) responses off the wire. Parsing is imap-proto's
+//! ([`imap_proto::parser::parse_response`]); reading one whole response (a line and each `{n}`
+//! literal it announces) is ours, because imap-proto has no reader and the reader is where the
+//! bounds go. Server input is untrusted: responses are bounded in size and in parenthesis
+//! nesting (imap-proto's parsers recurse), and a panic inside imap-proto is a malformed
+//! response, not a crash.
 
 use std::io::{BufRead, Read};
+
+use imap_proto::types::UidSetMember;
+pub use imap_proto::types::{
+    AttributeValue, MailboxDatum, MessageSection, Response, ResponseCode, SectionPath, Status,
+};
 
 /// Largest literal accepted from the server (a message with a 20-minute WAV is ~26 MB in base64).
 pub const LITERAL_MAX: usize = 128 * 1024 * 1024;
 /// Longest response line (outside literals).
 const LINE_MAX: usize = 1024 * 1024;
-/// Deepest parenthesised list accepted.
+/// Largest response as a whole (its lines and literals).
+const RESPONSE_MAX: usize = LITERAL_MAX + LINE_MAX;
+/// Deepest parenthesised list accepted: imap-proto recurses once (or more) per level, and a
+/// few hundred levels overflow a thread's stack.
 const DEPTH_MAX: usize = 16;
 
 /// Why a response could not be read or parsed.
@@ -22,101 +34,15 @@ pub enum ProtoError {
     /// The server sent something that is not IMAP.
     #[error("malformed response: {0}")]
     Malformed(&'static str),
-}
-
-/// One token of a response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    /// An atom or number (also `BODY[...]<n>` section names, kept whole).
-    Atom(Vec<u8>),
-    /// A quoted string or a literal.
-    Str(Vec<u8>),
-    /// A parenthesised list.
-    List(Vec<Value>),
-    /// `NIL`.
-    Nil,
-}
-
-impl Value {
-    /// The atom's text (case kept), if this is an atom.
-    pub fn atom(&self) -> Option<&str> {
-        match self {
-            Value::Atom(a) => std::str::from_utf8(a).ok(),
-            _ => None,
-        }
-    }
-
-    /// A number atom.
-    pub fn number(&self) -> Option<u32> {
-        self.atom().and_then(|a| a.parse().ok())
-    }
-
-    /// Bytes of a string, literal or atom.
-    pub fn bytes(&self) -> Option<&[u8]> {
-        match self {
-            Value::Atom(b) | Value::Str(b) => Some(b),
-            _ => None,
-        }
-    }
-}
-
-/// Status of a tagged or untagged condition response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Success.
-    Ok,
-    /// Operational error.
-    No,
-    /// Protocol error.
-    Bad,
-    /// Untagged: the server is closing the connection.
-    Bye,
-    /// Untagged greeting: already authenticated.
-    PreAuth,
-}
-
-impl Status {
-    fn parse(word: &[u8]) -> Option<Status> {
-        let w = word.to_ascii_uppercase();
-        match w.as_slice() {
-            b"OK" => Some(Status::Ok),
-            b"NO" => Some(Status::No),
-            b"BAD" => Some(Status::Bad),
-            b"BYE" => Some(Status::Bye),
-            b"PREAUTH" => Some(Status::PreAuth),
-            _ => None,
-        }
-    }
-}
-
-/// A parsed response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Response {
-    /// `+ ...`: send the literal.
-    Continuation,
-    /// `TAG OK|NO|BAD text`.
-    Tagged {
-        /// The tag.
-        tag: String,
-        /// Outcome.
-        status: Status,
-        /// Text after the status (with a `[code]` if any).
-        text: String,
-    },
-    /// `* OK|NO|BAD|BYE|PREAUTH text`.
-    Condition {
-        /// Which one.
-        status: Status,
-        /// Text after the status (with a `[code]` if any).
-        text: String,
-    },
-    /// Any other untagged response as tokens: `* 3 EXISTS`, `* SEARCH 1 2`, `* 1 FETCH (...)`.
-    Data(Vec<Value>),
+    /// An untagged response imap-proto does not know (an extension's): skippable.
+    #[error("unrecognised untagged response")]
+    Unrecognised,
 }
 
 /// Reads one response: a line and, for each `{n}` ending a line, the literal and the rest.
 pub fn read_response<R: BufRead>(r: &mut R) -> Result<Vec<u8>, ProtoError> {
     let mut out = Vec::new();
+    let mut depth = 0;
     loop {
         let start = out.len();
         let n = Read::take(&mut *r, (LINE_MAX + 2) as u64).read_until(b'\n', &mut out)?;
@@ -130,13 +56,20 @@ pub fn read_response<R: BufRead>(r: &mut R) -> Result<Vec<u8>, ProtoError> {
                 ProtoError::Closed
             });
         }
-        match literal_len(&out[start..])? {
-            None => return Ok(out),
-            Some(len) => {
-                let have = out.len();
-                out.resize(have + len, 0);
-                r.read_exact(&mut out[have..])?;
-            }
+        if out.len() > RESPONSE_MAX {
+            return Err(ProtoError::Malformed("response too large"));
+        }
+        depth = nesting(&out[start..], depth)?;
+        let Some(len) = literal_len(&out[start..])? else {
+            return Ok(out);
+        };
+        if len > RESPONSE_MAX - out.len() {
+            return Err(ProtoError::Malformed("literal too large"));
+        }
+        // Grows with what arrives: an announced size is not allocated up front.
+        let got = Read::take(&mut *r, len as u64).read_to_end(&mut out)?;
+        if got < len {
+            return Err(ProtoError::Closed);
         }
     }
 }
@@ -152,237 +85,76 @@ fn literal_len(line: &[u8]) -> Result<Option<usize>, ProtoError> {
         return Ok(None);
     };
     let digits = &body[open + 1..];
-    let digits = digits.strip_suffix(b"+").unwrap_or(digits);
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return Ok(None);
     }
-    if digits.len() > 10 {
-        return Err(ProtoError::Malformed("literal too large"));
-    }
-    let n: usize = std::str::from_utf8(digits)
+    std::str::from_utf8(digits)
         .ok()
-        .and_then(|d| d.parse().ok())
-        .ok_or(ProtoError::Malformed("bad literal length"))?;
-    if n > LITERAL_MAX {
-        return Err(ProtoError::Malformed("literal too large"));
+        .and_then(|d| d.parse::<usize>().ok())
+        .filter(|&n| n <= LITERAL_MAX)
+        .map(Some)
+        .ok_or(ProtoError::Malformed("literal too large"))
+}
+
+/// The parenthesis depth after `line` (outside quoted strings; literals are not passed in),
+/// starting at `depth`; an error past [`DEPTH_MAX`].
+fn nesting(line: &[u8], mut depth: usize) -> Result<usize, ProtoError> {
+    let (mut quoted, mut escaped) = (false, false);
+    for &b in line {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b'(' if !quoted => {
+                depth += 1;
+                if depth > DEPTH_MAX {
+                    return Err(ProtoError::Malformed("lists nested too deep"));
+                }
+            }
+            b')' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
     }
-    Ok(Some(n))
+    Ok(depth)
 }
 
 /// Parses one response as framed by [`read_response`].
-pub fn parse(buf: &[u8]) -> Result<Response, ProtoError> {
-    let mut p = Cursor { b: buf, i: 0 };
-    let first = p.word().to_vec();
-    if first == b"+" {
-        return Ok(Response::Continuation);
+pub fn parse(buf: &[u8]) -> Result<Response<'_>, ProtoError> {
+    // imap-proto 0.16 unwraps on some server input (`INTERNALDATE NIL`, a METADATA value that
+    // is not UTF-8): contain it rather than let a server take the thread down.
+    let parsed = std::panic::catch_unwind(|| imap_proto::parser::parse_response(buf))
+        .map_err(|_| ProtoError::Malformed("response the parser cannot handle"))?;
+    match parsed {
+        Ok(([], response)) => Ok(response),
+        Ok(_) => Err(ProtoError::Malformed("data after the response")),
+        Err(e) if e.is_incomplete() => Err(ProtoError::Malformed("truncated response")),
+        Err(_) if buf.starts_with(b"* ") => Err(ProtoError::Unrecognised),
+        Err(_) => Err(ProtoError::Malformed("not an IMAP response")),
     }
-    if first.is_empty() {
-        return Err(ProtoError::Malformed("empty response"));
-    }
-    p.space();
-    if first == b"*" {
-        let save = p.i;
-        let word = p.word();
-        if let Some(status) = Status::parse(word) {
-            p.space();
-            return Ok(Response::Condition {
-                status,
-                text: p.rest_text(),
-            });
-        }
-        p.i = save;
-        let values = p.values(0)?;
-        if p.i < p.b.len() && !p.at_eol() {
-            return Err(ProtoError::Malformed("unbalanced ')'"));
-        }
-        return Ok(Response::Data(values));
-    }
-    let tag = String::from_utf8_lossy(&first).into_owned();
-    let status = Status::parse(p.word()).ok_or(ProtoError::Malformed("tagged without status"))?;
-    p.space();
-    Ok(Response::Tagged {
-        tag,
-        status,
-        text: p.rest_text(),
-    })
 }
 
-/// The `[CODE args]` at the start of a status text, split in words: `[APPENDUID 7 42]` →
-/// `["APPENDUID", "7", "42"]`.
-pub fn response_code(text: &str) -> Vec<&str> {
-    text.strip_prefix('[')
-        .and_then(|t| t.split_once(']'))
-        .map(|(code, _)| code.split_ascii_whitespace().collect())
-        .unwrap_or_default()
+/// A status response's code and text, for errors and logs: `[TryCreate] Mailbox doesn't exist`.
+pub fn describe(
+    code: &Option<ResponseCode<'_>>,
+    information: &Option<std::borrow::Cow<'_, str>>,
+) -> String {
+    let text = information.as_deref().unwrap_or("");
+    match code {
+        Some(code) => format!("[{code:?}] {text}"),
+        None => text.to_owned(),
+    }
 }
 
-/// The `[APPENDUID validity uid]` code (RFC 4315 UIDPLUS) of an APPEND's tagged OK text:
-/// (UIDVALIDITY, UID) of the appended message; `None` without it (or with a UID of 0).
-pub fn append_uid(text: &str) -> Option<(u32, u32)> {
-    match response_code(text).as_slice() {
-        [code, v, u] if code.eq_ignore_ascii_case("APPENDUID") => {
-            Some((v.parse().ok()?, u.parse().ok().filter(|&u: &u32| u > 0)?))
-        }
+/// The `[APPENDUID validity uid]` code (RFC 4315 UIDPLUS) of an APPEND's tagged OK:
+/// (UIDVALIDITY, UID) of the appended message; `None` without it (or with a UID of 0, or a
+/// set, which only MULTIAPPEND gives).
+pub fn append_uid(code: Option<&ResponseCode<'_>>) -> Option<(u32, u32)> {
+    match code? {
+        ResponseCode::AppendUid(validity, uids) => match uids.as_slice() {
+            [UidSetMember::Uid(uid)] if *uid > 0 => Some((*validity, *uid)),
+            _ => None,
+        },
         _ => None,
-    }
-}
-
-struct Cursor<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl Cursor<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    fn at_eol(&self) -> bool {
-        matches!(self.peek(), None | Some(b'\r') | Some(b'\n'))
-    }
-
-    /// Bytes up to the next space or line end.
-    fn word(&mut self) -> &[u8] {
-        let start = self.i;
-        while let Some(c) = self.peek() {
-            if matches!(c, b' ' | b'\r' | b'\n') {
-                break;
-            }
-            self.i += 1;
-        }
-        &self.b[start..self.i]
-    }
-
-    fn space(&mut self) {
-        while self.peek() == Some(b' ') {
-            self.i += 1;
-        }
-    }
-
-    fn rest_text(&mut self) -> String {
-        let start = self.i.min(self.b.len());
-        let mut end = self.b.len();
-        while end > start && matches!(self.b[end - 1], b'\r' | b'\n') {
-            end -= 1;
-        }
-        self.i = self.b.len();
-        String::from_utf8_lossy(&self.b[start..end]).into_owned()
-    }
-
-    /// Tokens until a `)` (left unconsumed) or the end of the line.
-    fn values(&mut self, depth: usize) -> Result<Vec<Value>, ProtoError> {
-        if depth > DEPTH_MAX {
-            return Err(ProtoError::Malformed("lists nested too deep"));
-        }
-        let mut out = Vec::new();
-        loop {
-            self.space();
-            let Some(c) = self.peek() else { return Ok(out) };
-            match c {
-                b'\r' | b'\n' | b')' => return Ok(out),
-                b'(' => {
-                    self.i += 1;
-                    let inner = self.values(depth + 1)?;
-                    if self.peek() != Some(b')') {
-                        return Err(ProtoError::Malformed("unclosed '('"));
-                    }
-                    self.i += 1;
-                    out.push(Value::List(inner));
-                }
-                b'"' => out.push(Value::Str(self.quoted()?)),
-                b'{' => out.push(Value::Str(self.literal()?)),
-                _ => {
-                    let a = self.atom()?;
-                    if a.eq_ignore_ascii_case(b"NIL") {
-                        out.push(Value::Nil);
-                    } else {
-                        out.push(Value::Atom(a));
-                    }
-                }
-            }
-        }
-    }
-
-    fn quoted(&mut self) -> Result<Vec<u8>, ProtoError> {
-        self.i += 1;
-        let mut s = Vec::new();
-        loop {
-            match self.peek() {
-                None | Some(b'\r') | Some(b'\n') => {
-                    return Err(ProtoError::Malformed("unterminated quoted string"))
-                }
-                Some(b'"') => {
-                    self.i += 1;
-                    return Ok(s);
-                }
-                Some(b'\\') => {
-                    self.i += 1;
-                    match self.peek() {
-                        Some(c) if c != b'\r' && c != b'\n' => {
-                            s.push(c);
-                            self.i += 1;
-                        }
-                        _ => return Err(ProtoError::Malformed("bad escape in quoted string")),
-                    }
-                }
-                Some(c) => {
-                    s.push(c);
-                    self.i += 1;
-                }
-            }
-        }
-    }
-
-    fn literal(&mut self) -> Result<Vec<u8>, ProtoError> {
-        let close = self.b[self.i..]
-            .iter()
-            .position(|&b| b == b'}')
-            .ok_or(ProtoError::Malformed("unclosed literal length"))?;
-        let digits = &self.b[self.i + 1..self.i + close];
-        let digits = digits.strip_suffix(b"+").unwrap_or(digits);
-        let n: usize = std::str::from_utf8(digits)
-            .ok()
-            .filter(|d| !d.is_empty() && d.len() <= 10 && d.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|d| d.parse().ok())
-            .ok_or(ProtoError::Malformed("bad literal length"))?;
-        self.i += close + 1;
-        if self.b.get(self.i..self.i + 2) == Some(b"\r\n") {
-            self.i += 2;
-        } else if self.peek() == Some(b'\n') {
-            self.i += 1;
-        } else {
-            return Err(ProtoError::Malformed("literal length not at line end"));
-        }
-        let end = self
-            .i
-            .checked_add(n)
-            .filter(|&e| e <= self.b.len())
-            .ok_or(ProtoError::Malformed("literal shorter than announced"))?;
-        let v = self.b[self.i..end].to_vec();
-        self.i = end;
-        Ok(v)
-    }
-
-    /// An atom; a `[` opens a section (`BODY[HEADER.FIELDS (A B)]`) kept whole up to its `]`.
-    fn atom(&mut self) -> Result<Vec<u8>, ProtoError> {
-        let start = self.i;
-        let mut brackets = 0usize;
-        while let Some(c) = self.peek() {
-            match c {
-                b'[' => brackets += 1,
-                b']' if brackets > 0 => brackets -= 1,
-                b'\r' | b'\n' => break,
-                b' ' | b'(' | b')' | b'"' | b'{' if brackets == 0 => break,
-                _ => {}
-            }
-            self.i += 1;
-        }
-        if self.i == start {
-            // A stray character that cannot start a token: skip it so parsing progresses.
-            self.i += 1;
-            return Err(ProtoError::Malformed("unexpected character"));
-        }
-        Ok(self.b[start..self.i].to_vec())
     }
 }
 
@@ -405,34 +177,6 @@ pub fn quote(s: &str) -> Option<String> {
     Some(out)
 }
 
-/// The items of a `* n FETCH (...)` response as (upper-case name, value) pairs.
-pub fn fetch_items(values: &[Value]) -> Option<Vec<(String, &Value)>> {
-    match values {
-        [Value::Atom(_), Value::Atom(kw), Value::List(items)]
-            if kw.eq_ignore_ascii_case(b"FETCH") =>
-        {
-            let mut out = Vec::new();
-            for pair in items.chunks(2) {
-                if let [Value::Atom(name), v] = pair {
-                    out.push((String::from_utf8_lossy(name).to_ascii_uppercase(), v));
-                }
-            }
-            Some(out)
-        }
-        _ => None,
-    }
-}
-
-/// The numbers of a `* SEARCH 1 2 3` response.
-pub fn search_numbers(values: &[Value]) -> Option<Vec<u32>> {
-    match values.split_first() {
-        Some((Value::Atom(kw), rest)) if kw.eq_ignore_ascii_case(b"SEARCH") => {
-            Some(rest.iter().filter_map(Value::number).collect())
-        }
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,33 +186,74 @@ mod tests {
         read_response(&mut std::io::BufReader::new(s))
     }
 
+    fn code_of(wire: &[u8]) -> Option<ResponseCode<'_>> {
+        match parse(wire).unwrap() {
+            Response::Done { code, .. } | Response::Data { code, .. } => code,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn tagged_and_conditions() {
         assert_eq!(
             parse(b"a1 OK [APPENDUID 7 42] Append completed.\r\n").unwrap(),
-            Response::Tagged {
-                tag: "a1".into(),
+            Response::Done {
+                tag: imap_proto::types::RequestId("a1".into()),
                 status: Status::Ok,
-                text: "[APPENDUID 7 42] Append completed.".into()
+                code: Some(ResponseCode::AppendUid(7, vec![UidSetMember::Uid(42)])),
+                information: Some("Append completed.".into()),
             }
         );
-        assert_eq!(
-            response_code("[APPENDUID 7 42] Append completed."),
-            ["APPENDUID", "7", "42"]
-        );
-        assert!(response_code("no code").is_empty());
         assert_eq!(
             parse(b"* OK [UIDVALIDITY 3] UIDs valid\r\n").unwrap(),
-            Response::Condition {
+            Response::Data {
                 status: Status::Ok,
-                text: "[UIDVALIDITY 3] UIDs valid".into()
+                code: Some(ResponseCode::UidValidity(3)),
+                information: Some("UIDs valid".into()),
             }
         );
-        assert_eq!(parse(b"+ OK\r\n").unwrap(), Response::Continuation);
+        assert!(matches!(
+            parse(b"+ OK\r\n").unwrap(),
+            Response::Continue { .. }
+        ));
         assert!(matches!(
             parse(b"a2 WHAT\r\n"),
             Err(ProtoError::Malformed(_))
         ));
+        // Codes imap-proto does not know stay in the text.
+        let Response::Done {
+            status: Status::No,
+            code: None,
+            information,
+            ..
+        } = parse(b"a3 NO [NONEXISTENT] Mailbox doesn't exist: X\r\n").unwrap()
+        else {
+            panic!("tagged NO")
+        };
+        assert_eq!(
+            information.as_deref(),
+            Some("[NONEXISTENT] Mailbox doesn't exist: X")
+        );
+    }
+
+    #[test]
+    fn tagged_no_with_trycreate() {
+        let framed = read(b"u4 NO [TRYCREATE] Mailbox doesn't exist: Voicemail\r\n").unwrap();
+        let Response::Done {
+            tag,
+            status,
+            code,
+            information,
+        } = parse(&framed).unwrap()
+        else {
+            panic!("tagged")
+        };
+        assert_eq!((tag.0.as_str(), status), ("u4", Status::No));
+        assert_eq!(code, Some(ResponseCode::TryCreate));
+        assert_eq!(
+            describe(&code, &information),
+            "[TryCreate] Mailbox doesn't exist: Voicemail"
+        );
     }
 
     #[test]
@@ -476,39 +261,84 @@ mod tests {
         let wire = b"* 2 FETCH (UID 17 FLAGS (\\Seen \\Recent) RFC822.SIZE 1234 BODY[HEADER.FIELDS (X-UMGW-KIND)] {23}\r\nX-UMGW-Kind: voice-ma\r\n)\r\nTRAILING";
         let framed = read(wire).unwrap();
         assert!(framed.ends_with(b")\r\n"));
-        let Response::Data(v) = parse(&framed).unwrap() else {
-            panic!("data")
+        let Response::Fetch(2, items) = parse(&framed).unwrap() else {
+            panic!("fetch")
         };
-        let items = fetch_items(&v).unwrap();
-        assert_eq!(items[0].0, "UID");
-        assert_eq!(items[0].1.number(), Some(17));
+        assert_eq!(items[0], AttributeValue::Uid(17));
         assert_eq!(
-            items[1].1,
-            &Value::List(vec![
-                Value::Atom(b"\\Seen".to_vec()),
-                Value::Atom(b"\\Recent".to_vec())
-            ])
+            items[1],
+            AttributeValue::Flags(vec!["\\Seen".into(), "\\Recent".into()])
         );
-        assert_eq!(items[2].1.number(), Some(1234));
-        assert_eq!(items[3].0, "BODY[HEADER.FIELDS (X-UMGW-KIND)]");
-        assert_eq!(items[3].1.bytes(), Some(&b"X-UMGW-Kind: voice-ma\r\n"[..]));
+        assert_eq!(items[2], AttributeValue::Rfc822Size(1234));
+        assert_eq!(
+            items[3],
+            AttributeValue::BodySection {
+                section: Some(SectionPath::Full(MessageSection::Header)),
+                index: None,
+                data: Some(b"X-UMGW-Kind: voice-ma\r\n"[..].into()),
+            }
+        );
     }
 
     #[test]
-    fn search_status_and_quoting() {
-        let Response::Data(v) = parse(b"* SEARCH 3 9 12\r\n").unwrap() else {
-            panic!()
+    fn fetch_with_a_literal_body() {
+        // A body holding what looks like IMAP (a literal marker, a tagged OK, parentheses):
+        // it is data, not framing.
+        let body = b"Subject: x\r\n\r\n(( u9 OK {5}\r\n\"\r\n";
+        let mut wire = format!("* 1 FETCH (UID 5 BODY[] {{{}}}\r\n", body.len()).into_bytes();
+        wire.extend_from_slice(body);
+        wire.extend_from_slice(b" INTERNALDATE \"07-Dec-2026 11:00:00 +0000\")\r\nu9 OK done\r\n");
+        let mut r = std::io::BufReader::new(&wire[..]);
+        let framed = read_response(&mut r).unwrap();
+        let Response::Fetch(1, items) = parse(&framed).unwrap() else {
+            panic!("fetch")
         };
-        assert_eq!(search_numbers(&v), Some(vec![3, 9, 12]));
-        let Response::Data(v) = parse(b"* SEARCH\r\n").unwrap() else {
-            panic!()
-        };
-        assert_eq!(search_numbers(&v), Some(vec![]));
-        let Response::Data(v) = parse(b"* STATUS \"IN BOX\" (MESSAGES 3 UNSEEN NIL)\r\n").unwrap()
+        assert_eq!(items[0], AttributeValue::Uid(5));
+        assert_eq!(
+            items[1],
+            AttributeValue::BodySection {
+                section: None,
+                index: None,
+                data: Some(body[..].into()),
+            }
+        );
+        assert_eq!(
+            items[2],
+            AttributeValue::InternalDate("07-Dec-2026 11:00:00 +0000".into())
+        );
+        // The next response follows, whole.
+        assert!(matches!(
+            parse(&read_response(&mut r).unwrap()).unwrap(),
+            Response::Done {
+                status: Status::Ok,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn search_status_list_and_quoting() {
+        assert_eq!(
+            parse(b"* SEARCH 3 9 12\r\n").unwrap(),
+            Response::MailboxData(MailboxDatum::Search(vec![3, 9, 12]))
+        );
+        assert_eq!(
+            parse(b"* SEARCH\r\n").unwrap(),
+            Response::MailboxData(MailboxDatum::Search(vec![]))
+        );
+        let Response::MailboxData(MailboxDatum::Status { mailbox, status }) =
+            parse(b"* STATUS \"IN BOX\" (MESSAGES 3 UNSEEN 1)\r\n").unwrap()
         else {
-            panic!()
+            panic!("status")
         };
-        assert_eq!(v[1], Value::Str(b"IN BOX".to_vec()));
+        assert_eq!(mailbox, "IN BOX");
+        assert_eq!(status.len(), 2);
+        let Response::MailboxData(MailboxDatum::List { name, .. }) =
+            parse(b"* LIST (\\HasNoChildren) \"/\" \"UMGW State\"\r\n").unwrap()
+        else {
+            panic!("list")
+        };
+        assert_eq!(name, "UMGW State");
         assert_eq!(quote(r#"a"b\c"#).as_deref(), Some(r#""a\"b\\c""#));
         assert_eq!(quote("a\r\nb"), None);
         assert_eq!(quote("é"), None);
@@ -517,20 +347,28 @@ mod tests {
     #[test]
     fn append_uid_codes() {
         assert_eq!(
-            append_uid("[APPENDUID 1795762994 42] Append completed."),
+            append_uid(code_of(b"a OK [APPENDUID 1795762994 42] Append completed.\r\n").as_ref()),
             Some((1_795_762_994, 42))
         );
-        assert_eq!(append_uid("[appenduid 7 1] ok"), Some((7, 1)));
+        assert_eq!(
+            append_uid(code_of(b"a OK [appenduid 7 1] ok\r\n").as_ref()),
+            Some((7, 1))
+        );
         for none in [
-            "Append completed.",
-            "[APPENDUID 7] x",
-            "[APPENDUID 7 0] x",
-            "[APPENDUID 7 1:3] x",
-            "[APPENDUID x 1] x",
-            "[UIDNEXT 7 1] x",
-            "[APPENDUID 7 1",
+            &b"a OK Append completed.\r\n"[..],
+            b"a OK [APPENDUID 7] x\r\n",
+            b"a OK [APPENDUID 7 0] x\r\n",
+            b"a OK [APPENDUID 7 1:3] x\r\n",
+            b"a OK [APPENDUID x 1] x\r\n",
+            b"a OK [UIDNEXT 7] x\r\n",
+            b"a OK [APPENDUID 7 1 x\r\n",
         ] {
-            assert_eq!(append_uid(none), None, "{none:?}");
+            assert_eq!(
+                append_uid(code_of(none).as_ref()),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(none)
+            );
         }
     }
 
@@ -538,14 +376,61 @@ mod tests {
     fn framing_errors_are_errors() {
         assert!(matches!(read(b""), Err(ProtoError::Closed)));
         assert!(matches!(read(b"* OK no newline"), Err(ProtoError::Closed)));
-        assert!(read(b"* 1 FETCH (BODY[] {10}\r\nshort").is_err());
         assert!(matches!(
-            read(b"* 1 FETCH (BODY[] {999999999999}\r\n"),
-            Err(ProtoError::Malformed(_))
+            read(b"* 1 FETCH (BODY[] {10}\r\nshort"),
+            Err(ProtoError::Closed)
         ));
         let deep = format!("* {}x{}\r\n", "(".repeat(100), ")".repeat(100));
-        assert!(parse(deep.as_bytes()).is_err());
-        assert!(parse(b"* 1 FETCH (UID 1))\r\n").is_err());
+        assert!(matches!(
+            read(deep.as_bytes()),
+            Err(ProtoError::Malformed(_))
+        ));
+        // Parentheses in a quoted string are not nesting.
+        let quoted = format!("* LIST () \"/\" \"{}\"\r\n", "(".repeat(100));
+        assert!(parse(&read(quoted.as_bytes()).unwrap()).is_ok());
+        assert!(matches!(
+            read(&vec![b'a'; LINE_MAX + 10]),
+            Err(ProtoError::Malformed("line too long"))
+        ));
+    }
+
+    #[test]
+    fn an_over_long_literal_is_refused_before_it_is_read() {
+        for announced in [LITERAL_MAX + 1, 999_999_999_999] {
+            let wire = format!("* 1 FETCH (BODY[] {{{announced}}}\r\nabc");
+            assert!(
+                matches!(
+                    read(wire.as_bytes()),
+                    Err(ProtoError::Malformed("literal too large"))
+                ),
+                "{announced}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_or_garbage_responses_are_errors() {
+        // Framed by a server that lies: the parser sees a cut response.
+        assert!(matches!(
+            parse(b"* 1 FETCH (BODY[] {10}\r\nshort"),
+            Err(ProtoError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(b"* 1 FETCH (UID 1))\r\n"),
+            Err(ProtoError::Unrecognised)
+        ));
+        assert!(matches!(
+            parse(b"* SEARCH 1 2\r\nextra"),
+            Err(ProtoError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(b"\x00\xff\r\n"),
+            Err(ProtoError::Malformed(_))
+        ));
+        assert!(matches!(parse(b""), Err(ProtoError::Malformed(_))));
+        // Input imap-proto 0.16 itself panics on.
+        assert!(parse(b"* 1 FETCH (INTERNALDATE NIL)\r\n").is_err());
+        assert!(parse(b"* METADATA \"INBOX\" (/private/comment {1}\r\n\xff)\r\n").is_err());
     }
 
     proptest! {
@@ -566,16 +451,17 @@ mod tests {
                     Just("{".to_string()), Just("}".to_string()), Just("[".to_string()),
                     Just("]".to_string()), Just("\\".to_string()), Just(" ".to_string()),
                     Just("\r\n".to_string()), Just("FETCH".to_string()), Just("OK".to_string()),
-                    Just("NIL".to_string()), "[0-9]{1,3}", "[A-Za-z.]{1,5}",
+                    Just("NIL".to_string()), Just("BODY[]".to_string()),
+                    Just("UID".to_string()), Just("SEARCH".to_string()),
+                    Just("[APPENDUID ".to_string()), "[0-9]{1,3}", "[A-Za-z.]{1,5}",
                 ],
                 0..40,
             )
         ) {
             let s = parts.concat();
             if let Ok(framed) = read(s.as_bytes()) {
-                if let Ok(Response::Data(v)) = parse(&framed) {
-                    let _ = fetch_items(&v);
-                    let _ = search_numbers(&v);
+                if let Ok(Response::Done { code, .. }) = parse(&framed) {
+                    let _ = append_uid(code.as_ref());
                 }
             }
         }

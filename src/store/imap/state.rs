@@ -124,7 +124,7 @@ fn newest(c: &mut Conn, what: &str) -> Result<Option<(u32, Vec<u8>)>, ConnError>
         return Ok(None);
     };
     let reply: Reply = c.command("UID FETCH", &format!("UID FETCH {uid} (UID BODY.PEEK[])"))?;
-    Ok(fetched_body(&reply, uid).map(|b| (uid, b)))
+    Ok(fetched_body(reply, uid).map(|b| (uid, b)))
 }
 
 /// What `umgw mailbox migrate-state` did with one piece of a mailbox's local state.
@@ -170,10 +170,11 @@ impl Imap {
     /// next SEARCH sees every message appended before it, by any node.
     fn append_state(&self, c: &mut Conn, bytes: &[u8]) -> Result<u32, ConnError> {
         let reply = c.append(&self.state_folder, "\\Seen", bytes)?;
-        let (_, uid) = super::proto::append_uid(&reply.text).ok_or_else(|| ConnError::Refused {
-            command: "APPEND",
-            text: "no APPENDUID in the answer: per-user state needs UIDPLUS (RFC 4315)".into(),
-        })?;
+        let (_, uid) =
+            super::proto::append_uid(reply.code.as_ref()).ok_or_else(|| ConnError::Refused {
+                command: "APPEND",
+                text: "no APPENDUID in the answer: per-user state needs UIDPLUS (RFC 4315)".into(),
+            })?;
         c.command("NOOP", "NOOP")?;
         Ok(uid)
     }
@@ -355,7 +356,7 @@ impl Imap {
                 return Ok(Some((path, None)));
             }
             let reply = c.command("UID FETCH", &format!("UID FETCH {uid} (UID BODY.PEEK[])"))?;
-            Ok(fetched_body(&reply, uid).map(|b| (path, Some(b))))
+            Ok(fetched_body(reply, uid).map(|b| (path, Some(b))))
         }) {
             Ok(found) => found,
             // The server is down: callers hear what this node fetched last rather than the
