@@ -184,6 +184,9 @@ mailboxes = "$mailbox_root"
 $store_section
 [call]
 min_free_disk_mb = 16
+# A node being restarted lets every call finish (an operator sets the grace above the longest
+# message, MaxRecordingDuration, to roll without cutting callers off).
+shutdown_grace_ms = $(( ${hold%.*} * 1000 + 60000 ))
 [admin]
 listen = "$ip:8080"
 CONF

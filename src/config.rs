@@ -436,8 +436,9 @@ pub struct CallConfig {
     pub rng_seed: u64,
     /// New calls get 503 when the spool's file system has less free space than this (MiB).
     pub min_free_disk_mb: u64,
-    /// On SIGTERM, calls in progress may finish for this long before the gateway exits;
-    /// recordings still running then are recovered at the next start.
+    /// On SIGTERM, calls in progress may finish for this long; then the gateway hangs them up
+    /// (BYE) and deposits what they recorded before it exits (anything still running 5 s
+    /// later is recovered from the spool at the next start).
     pub shutdown_grace_ms: u64,
 }
 

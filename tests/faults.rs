@@ -184,6 +184,58 @@ fn sigterm_lets_calls_finish_and_refuses_new_ones() {
 }
 
 #[test]
+fn a_call_still_running_when_the_grace_ends_is_hung_up_and_deposited() {
+    let mut gw = Gateway::start(GatewayOptions {
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(700.0, 300, 0.3))],
+        shutdown_grace_ms: 1500,
+        ..GatewayOptions::default()
+    });
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.g711_offer();
+    ua.invite("sip:alice@contoso.com", "", &offer);
+    let ok = ua.final_response(Duration::from_secs(5));
+    ua.ack(&ok);
+    let media = Ua::media_target(&ok);
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(3));
+    // 1 s of the caller's speech, then SIGTERM while the caller is still talking.
+    let audio = test_signal(1500);
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &audio[..8000], 5, &mut seq, &mut ts);
+    gw.sigterm();
+    gw.wait_log("shutting down: no new calls", Duration::from_secs(3));
+
+    // The caller keeps talking past the grace: the gateway hangs up (BYE) instead of
+    // vanishing, and deposits what it recorded now, not at the next start.
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(5));
+    ua.ok(&bye);
+    let status = gw.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        gw.log().contains("shutdown grace over: hanging up"),
+        "{}",
+        gw.log()
+    );
+    let msgs = gw.messages("alice");
+    assert_eq!(msgs.len(), 1, "one message, deposited before the exit");
+    assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
+    assert!(
+        !msgs[0].headers.iter().any(|(k, _)| k == "X-UMGW-Recovered"),
+        "deposited on the hang-up, not recovered"
+    );
+    let got = read_wav(msgs[0].audio_wav.as_ref().unwrap());
+    assert!(
+        got.len() >= 8000,
+        "the second of speech is in it: {}",
+        got.len()
+    );
+    let (corr, _) = best_correlation(&through_pcmu(&audio[..8000]), &got[..8000], 200);
+    assert!(
+        corr > 0.9,
+        "the caller's speech, not something else: {corr}"
+    );
+}
+
+#[test]
 fn nearly_full_disk_refuses_new_calls_with_503() {
     // Require more free space than any disk has: every new call must be refused at once.
     let mut gw = Gateway::start(GatewayOptions {

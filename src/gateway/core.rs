@@ -65,6 +65,20 @@ pub(crate) enum CoreAction<S> {
 /// ends the dialog at 64·T1 anyway).
 const ACK_WAIT: Duration = Duration::from_secs(40);
 
+/// How long calls hung up at the end of the shutdown grace get to deposit their recordings
+/// before the gateway stops anyway (a deposit to a slow store; the spool recovers the rest).
+const HANGUP_WINDOW: Duration = Duration::from_secs(5);
+
+/// A shutdown in progress.
+#[derive(Debug, Clone, Copy)]
+enum Drain {
+    /// Calls in progress may go on until this time.
+    Grace(Instant),
+    /// The calls still running at the end of the grace were hung up; they may deposit until
+    /// this time.
+    HungUp(Instant),
+}
+
 /// A NOTIFY to send once its transport is ready.
 #[derive(Debug, Clone)]
 pub(crate) struct Notify {
@@ -93,8 +107,8 @@ pub(crate) struct GatewayCore<E: Env> {
     /// call's), and its RTP socket until the leg is answered.
     bridges: HashMap<CallId, (CallId, G711, Option<E::Socket>)>,
     actions: VecDeque<CoreAction<E::Socket>>,
-    /// Set on shutdown: new calls get 503; the gateway stops when calls end or at this time.
-    draining: Option<Instant>,
+    /// Set on shutdown: new calls get 503; the gateway stops when calls end (see [`Drain`]).
+    draining: Option<Drain>,
     board: Arc<telemetry::StatusBoard>,
     /// SDP session ids, SDES keys, our SSRCs: seeded by `call.rng_seed` for tests.
     rng: StdRng,
@@ -164,9 +178,12 @@ impl<E: Env> GatewayCore<E> {
         self.process(now);
     }
 
-    /// Time passed: transaction timers, ringing and ACK waits.
+    /// Time passed: transaction timers, ringing and ACK waits, the shutdown grace.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
+        if matches!(self.draining, Some(Drain::Grace(end)) if now >= end) {
+            self.end_grace(now);
+        }
         let due: Vec<(CallId, PendingState)> = self
             .pending
             .iter()
@@ -292,7 +309,8 @@ impl<E: Env> GatewayCore<E> {
         self.endpoint.set_trusted(trusted);
     }
 
-    /// Stops taking calls (503) and lets calls in progress finish for `grace`.
+    /// Stops taking calls (503) and lets calls in progress finish for `grace`; then hangs up
+    /// the calls still running (BYE), which deposit what they recorded.
     pub fn shutdown(&mut self, now: Instant, grace: Duration) {
         if self.draining.is_none() {
             info!(
@@ -300,27 +318,44 @@ impl<E: Env> GatewayCore<E> {
                 ?grace,
                 "shutting down: no new calls; waiting for calls in progress"
             );
-            self.draining = Some(now + grace);
+            self.draining = Some(Drain::Grace(now + grace));
             self.endpoint.set_draining();
         }
     }
 
-    /// Whether the gateway may stop: draining, and every call over or the grace spent.
+    /// Whether the gateway may stop: draining, and every call over, or the calls hung up at
+    /// the end of the grace given [`HANGUP_WINDOW`] to deposit and still running.
     pub fn is_finished(&self, now: Instant) -> bool {
         match self.draining {
             Some(_) if self.calls() == 0 => {
                 info!("all calls finished");
                 true
             }
-            Some(deadline) if now >= deadline => {
+            Some(Drain::HungUp(by)) if now >= by => {
                 warn!(
                     calls = self.calls(),
-                    "shutdown grace over: recordings still running are recovered at the next start"
+                    "calls still not over after the hang-up: their recordings are recovered at the next start"
                 );
                 true
             }
             _ => false,
         }
+    }
+
+    /// The end of the shutdown grace: every running call is hung up (BYE to the caller) and
+    /// told so, as if the caller had hung up, so it deposits what it recorded now rather than
+    /// at the next start, and the caller is not left talking to a gateway that is gone.
+    fn end_grace(&mut self, now: Instant) {
+        let running: Vec<CallId> = self.running.iter().copied().collect();
+        warn!(
+            calls = running.len(),
+            "shutdown grace over: hanging up the calls in progress; their recordings are deposited"
+        );
+        for call in running {
+            self.endpoint.hangup(now, call);
+            self.signal(call, CallSignal::Hangup);
+        }
+        self.draining = Some(Drain::HungUp(now + HANGUP_WINDOW));
     }
 
     /// Calls admitted and not yet over.
@@ -352,7 +387,9 @@ impl<E: Env> GatewayCore<E> {
             .poll_timeout()
             .into_iter()
             .chain(pending)
-            .chain(self.draining)
+            .chain(self.draining.map(|d| match d {
+                Drain::Grace(at) | Drain::HungUp(at) => at,
+            }))
             .min()
     }
 

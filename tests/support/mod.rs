@@ -49,6 +49,8 @@ pub struct GatewayOptions {
     /// A Maildir root shared with other gateways (a cluster's store, `paths.mailboxes`), while
     /// the spool stays in this gateway's own data directory.
     pub shared_mailboxes: Option<PathBuf>,
+    /// `call.shutdown_grace_ms`.
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for GatewayOptions {
@@ -66,6 +68,7 @@ impl Default for GatewayOptions {
             env: Vec::new(),
             sip_ip: Ipv4Addr::LOCALHOST,
             shared_mailboxes: None,
+            shutdown_grace_ms: 10_000,
         }
     }
 }
@@ -378,7 +381,7 @@ impl Gateway {
              [media]\naddress = \"127.0.0.1\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
              [peers]\ntrusted = [{}]\n\
              [paths]\ndialplans = \"dialplans\"\ndata_dir = \"data\"\n{}\
-             [call]\nanswer_delay_ms = {}\nmin_free_disk_mb = {}\nshutdown_grace_ms = 10000\n",
+             [call]\nanswer_delay_ms = {}\nmin_free_disk_mb = {}\nshutdown_grace_ms = {}\n",
             rtp_base + u32::from(opts.rtp_port_count.max(1)) - 1,
             trusted.join(", "),
             opts.shared_mailboxes
@@ -387,6 +390,7 @@ impl Gateway {
                 .unwrap_or_default(),
             opts.answer_delay_ms,
             opts.min_free_disk_mb.unwrap_or(16),
+            opts.shutdown_grace_ms,
         );
         let mut config = config;
         let (mut tls, mut pki) = (None, None);
