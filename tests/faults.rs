@@ -143,12 +143,17 @@ fn kill_9_mid_recording_loses_no_message_and_shows_no_partial_one() {
     assert_eq!(gw.messages("alice").len(), 3);
 }
 
-#[test]
-fn sigterm_lets_calls_finish_and_refuses_new_ones() {
-    let mut gw = Gateway::start(GatewayOptions {
+/// A gateway where alice has a short tone greeting, with this `call.shutdown_grace_ms`.
+fn alice_gateway(shutdown_grace_ms: u64) -> Gateway {
+    Gateway::start(GatewayOptions {
         greetings: vec![("alice".into(), umgw::media::prompts::tone(700.0, 300, 0.3))],
+        shutdown_grace_ms,
         ..GatewayOptions::default()
-    });
+    })
+}
+
+/// A call to alice, answered, past her greeting and recording: the caller and where to send.
+fn recording_call(gw: &Gateway) -> (Ua, std::net::SocketAddr) {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let offer = ua.g711_offer();
     ua.invite("sip:alice@contoso.com", "", &offer);
@@ -156,6 +161,13 @@ fn sigterm_lets_calls_finish_and_refuses_new_ones() {
     ua.ack(&ok);
     let media = Ua::media_target(&ok);
     ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(3));
+    (ua, media)
+}
+
+#[test]
+fn sigterm_lets_calls_finish_and_refuses_new_ones() {
+    let mut gw = alice_gateway(10_000);
+    let (mut ua, media) = recording_call(&gw);
     let audio = test_signal(1500);
     let (mut seq, mut ts) = (1u16, 0u32);
     ua.send_audio(media, &audio[..4000], 5, &mut seq, &mut ts);
@@ -185,18 +197,8 @@ fn sigterm_lets_calls_finish_and_refuses_new_ones() {
 
 #[test]
 fn a_call_still_running_when_the_grace_ends_is_hung_up_and_deposited() {
-    let mut gw = Gateway::start(GatewayOptions {
-        greetings: vec![("alice".into(), umgw::media::prompts::tone(700.0, 300, 0.3))],
-        shutdown_grace_ms: 1500,
-        ..GatewayOptions::default()
-    });
-    let mut ua = Ua::new("127.0.0.1", gw.sip);
-    let offer = ua.g711_offer();
-    ua.invite("sip:alice@contoso.com", "", &offer);
-    let ok = ua.final_response(Duration::from_secs(5));
-    ua.ack(&ok);
-    let media = Ua::media_target(&ok);
-    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(3));
+    let mut gw = alice_gateway(1500);
+    let (mut ua, media) = recording_call(&gw);
     // 1 s of the caller's speech, then SIGTERM while the caller is still talking.
     let audio = test_signal(1500);
     let (mut seq, mut ts) = (1u16, 0u32);
