@@ -167,7 +167,7 @@ fn recording_call(gw: &Gateway) -> (Ua, std::net::SocketAddr) {
 #[test]
 fn sigterm_lets_calls_finish_and_refuses_new_ones() {
     let mut gw = alice_gateway(10_000);
-    let (mut ua, media) = recording_call(&gw);
+    let (ua, media) = recording_call(&gw);
     let audio = test_signal(1500);
     let (mut seq, mut ts) = (1u16, 0u32);
     ua.send_audio(media, &audio[..4000], 5, &mut seq, &mut ts);
@@ -198,7 +198,7 @@ fn sigterm_lets_calls_finish_and_refuses_new_ones() {
 #[test]
 fn a_call_still_running_when_the_grace_ends_is_hung_up_and_deposited() {
     let mut gw = alice_gateway(1500);
-    let (mut ua, media) = recording_call(&gw);
+    let (ua, media) = recording_call(&gw);
     // 1 s of the caller's speech, then SIGTERM while the caller is still talking.
     let audio = test_signal(1500);
     let (mut seq, mut ts) = (1u16, 0u32);

@@ -134,6 +134,17 @@ pub trait Mailbox: Send + Sync {
     /// Stores `msg` atomically and returns its unique id. The source audio file is left in
     /// place on success and on error (the caller removes it once the deposit succeeded).
     fn deposit(&self, mailbox: &MailboxId, msg: &NewMessage) -> Result<String, StoreError>;
+    /// [`Mailbox::deposit`] with a Voice Mail Preview at the top of the message's text.
+    /// A store that cannot show one stores the message without it.
+    fn deposit_with_preview(
+        &self,
+        mailbox: &MailboxId,
+        msg: &NewMessage,
+        preview: Option<&crate::domain::Preview>,
+    ) -> Result<String, StoreError> {
+        let _ = preview;
+        self.deposit(mailbox, msg)
+    }
     /// MWI counts: unseen and seen voice mails (missed calls and trashed messages excluded).
     fn counts(&self, mailbox: &MailboxId) -> Result<Counts, StoreError>;
     /// All messages (trashed ones excluded), oldest id first.

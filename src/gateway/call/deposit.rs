@@ -391,16 +391,28 @@ impl DepositFlow {
         let store = cx.shared.store.clone();
         let mailbox_id = self.mailbox.id.clone();
         let notify_target = self.mailbox.notify_target.clone();
+        let previewer = cx
+            .shared
+            .previewer
+            .clone()
+            .filter(|_| self.mailbox.voice_mail_preview);
+        let hung_up = Instant::now();
         Job::new(move || {
-            let started = Instant::now();
             let deposited = (|| {
                 let samples = close_recording(closing).unwrap_or(recorded_samples);
                 let msg = NewMessage {
                     duration: Duration::from_millis(samples / 8),
                     ..msg
                 };
+                // Before the deposit, within its deadline: a crash meanwhile leaves the spool
+                // entry, which start-up recovery delivers (without a preview).
+                let preview = match (&previewer, &msg.audio) {
+                    (Some(p), Some(wav)) if samples > 0 => p.preview(wav, hung_up),
+                    _ => None,
+                };
+                let started = Instant::now();
                 let id = MailboxId::new(&mailbox_id)?;
-                let stored = store.deposit(&id, &msg)?;
+                let stored = store.deposit_with_preview(&id, &msg, preview.as_ref())?;
                 metrics::histogram!(telemetry::STORE_LATENCY)
                     .record(started.elapsed().as_secs_f64());
                 let kind_label = match kind {

@@ -9,6 +9,7 @@ use rand::Rng;
 
 use super::rfc2047::{encoded_words, unstructured};
 use super::*;
+use crate::domain::Preview;
 use crate::store::NewMessage;
 
 /// Longest display string (caller name, number) used in Subject/To/body, in characters.
@@ -22,6 +23,21 @@ const DISPLAY_MAX_CHARS: usize = 100;
 /// The MIME boundary and the unique part of `Message-ID` come from `rng`.
 pub fn render(
     msg: &NewMessage,
+    audio_wav: Option<&[u8]>,
+    message_id_host: &str,
+    rng: &mut impl Rng,
+) -> Vec<u8> {
+    render_with_preview(msg, None, audio_wav, message_id_host, rng)
+}
+
+/// The first line of a Voice Mail Preview in the text part.
+pub const PREVIEW_HEADING: &str = "Voice Mail Preview:";
+
+/// [`render`], with the voice mail's preview (if any) opening the text part, before the
+/// attachment, as Exchange UM puts it at the top of the body.
+pub fn render_with_preview(
+    msg: &NewMessage,
+    preview: Option<&Preview>,
     audio_wav: Option<&[u8]>,
     message_id_host: &str,
     rng: &mut impl Rng,
@@ -82,7 +98,14 @@ pub fn render(
     h.push_str("This is a multi-part message in MIME format.\r\n");
 
     // Text part. Display strings are cleaned and capped, so lines stay far below 998 bytes.
-    let text = body_text(msg, &who, &date, duration_ms, audio_wav.is_some());
+    let mut text = preview.map(preview_text).unwrap_or_default();
+    text.push_str(&body_text(
+        msg,
+        &who,
+        &date,
+        duration_ms,
+        audio_wav.is_some(),
+    ));
     let cte = if text.is_ascii() { "7bit" } else { "8bit" };
     h.push_str(&format!(
         "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n\r\n{text}"
@@ -340,6 +363,34 @@ fn body_text(msg: &NewMessage, who: &str, date: &str, duration_ms: u64, audio: b
             "\r\nThe message is attached as {AUDIO_FILE_NAME}.\r\n"
         ));
     }
+    t
+}
+
+/// The preview block: heading, the transcript wrapped below 80 columns, a note on what the
+/// brackets mean (or on low confidence), and a blank line before the rest of the text.
+fn preview_text(p: &Preview) -> String {
+    let mut t = format!("{PREVIEW_HEADING}\r\n");
+    let mut line = String::new();
+    for word in p.text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > 76 {
+            t.push_str(&line);
+            t.push_str("\r\n");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        // A caller's words cannot be longer than a line allows (RFC 5322: 998 bytes).
+        line.extend(word.chars().take(200));
+    }
+    t.push_str(&line);
+    t.push_str("\r\n");
+    if p.low_confidence {
+        t.push_str("(Low confidence: the preview may differ from what was said.)\r\n");
+    } else if p.text.contains('[') {
+        t.push_str("(Words in [brackets] are uncertain.)\r\n");
+    }
+    t.push_str("\r\n");
     t
 }
 

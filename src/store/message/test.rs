@@ -888,3 +888,40 @@ proptest! {
         let _ = parse(&b);
     }
 }
+
+#[test]
+fn a_preview_opens_the_text_wrapped_and_marked_and_the_audio_still_parses() {
+    let wav = wav_bytes(800);
+    let long = "Grüße Alice, ".repeat(20) + "[Freitag]";
+    let preview = crate::domain::Preview {
+        text: long.trim().to_owned(),
+        low_confidence: true,
+    };
+    let msg = sample(MessageKind::VoiceMail);
+    let bytes = render_with_preview(&msg, Some(&preview), Some(&wav), "umgw.test", &mut rng());
+    assert_well_formed(&bytes);
+    let back = parse(&bytes).unwrap();
+    assert_eq!(back.audio_wav.as_deref(), Some(&wav[..]));
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(
+        text.contains("Content-Transfer-Encoding: 8bit\r\n\r\nVoice Mail Preview:\r\nGrüße Alice,")
+    );
+    let body = &text[text.find("Voice Mail Preview:").unwrap()..];
+    let block = &body[..body.find("\r\n\r\n").unwrap()];
+    let lines: Vec<&str> = block.split("\r\n").collect();
+    assert!(lines.len() > 4, "{lines:?}");
+    assert!(lines.iter().all(|l| l.chars().count() <= 76), "{lines:?}");
+    assert_eq!(
+        lines.last(),
+        Some(&"(Low confidence: the preview may differ from what was said.)")
+    );
+    let words: Vec<&str> = lines[1..lines.len() - 1]
+        .iter()
+        .flat_map(|l| l.split(' '))
+        .collect();
+    assert_eq!(words.join(" "), preview.text);
+    assert!(body.contains("\r\n\r\nYou received a voice mail from"));
+    // Without a preview the text is as before.
+    let plain = render(&msg, Some(&wav), "umgw.test", &mut rng());
+    assert!(!String::from_utf8(plain).unwrap().contains("Preview"));
+}

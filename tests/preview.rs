@@ -1,0 +1,329 @@
+//! Voice Mail Preview with the server engine: the real `umgw` binary deposits a voice mail
+//! while a small OpenAI-compatible transcription server, started by the test, answers (or
+//! fails, or never answers). The stored message is read back and its parts checked.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mail_parser::MimeHeaders;
+use support::*;
+use umgw::store::MessageKind;
+
+/// How the fake server answers.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// 200 with a `verbose_json` transcript.
+    Transcribe,
+    /// 500 with an OpenAI-style error body.
+    Fail,
+    /// Reads the request and never answers.
+    Hang,
+}
+
+const TRANSCRIPT: &str = "Hi Alice, this is Bob about the budget meeting on Friday.";
+
+/// What the server saw of one request.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    model: String,
+    response_format: String,
+    /// Sample rate and channels from the uploaded WAV's header.
+    rate: u32,
+    channels: u16,
+    wav_len: usize,
+}
+
+struct Server {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Server {
+    fn start(mode: Mode) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let log = log.clone();
+                std::thread::spawn(move || serve(conn, mode, &log));
+            }
+        });
+        Server { addr, seen }
+    }
+
+    fn config(&self, deadline_ms: u64) -> String {
+        format!(
+            "[transcription]\nengine = \"server\"\nurl = \"http://{}\"\nmodel = \"whisper-test\"\n\
+             timeout_ms = 20000\ndeadline_ms = {deadline_ms}\nlanguage = \"en\"\n",
+            self.addr
+        )
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve(mut conn: TcpStream, mode: Mode, log: &Mutex<Vec<Seen>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
+            })
+            .unwrap_or_default()
+    };
+    let length: usize = header("content-length").parse().expect("Content-Length");
+    while buf.len() < head_end + length {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = &buf[head_end..head_end + length];
+    let boundary = header("content-type")
+        .split_once("boundary=")
+        .map(|(_, b)| b.trim_matches('"').to_owned())
+        .expect("multipart boundary");
+    let fields = multipart_fields(body, &boundary);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let wav = field("file");
+    assert_eq!(&wav[..4], b"RIFF", "the file field holds a WAV");
+    log.lock().unwrap().push(Seen {
+        path: head.split_whitespace().nth(1).unwrap_or("").to_owned(),
+        model: String::from_utf8_lossy(&field("model")).into(),
+        response_format: String::from_utf8_lossy(&field("response_format")).into(),
+        channels: u16::from_le_bytes([wav[22], wav[23]]),
+        rate: u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]),
+        wav_len: wav.len(),
+    });
+    let (status, body) = match mode {
+        Mode::Transcribe => (
+            "200 OK",
+            serde_json::json!({
+                "task": "transcribe", "language": "en", "duration": 1.5, "text": TRANSCRIPT,
+                "segments": [
+                    {"id": 0, "start": 0.0, "end": 1.0, "avg_logprob": -0.1, "no_speech_prob": 0.01,
+                     "text": " Hi Alice, this is Bob about the budget"},
+                    {"id": 1, "start": 1.0, "end": 1.5, "avg_logprob": -1.6, "no_speech_prob": 0.05,
+                     "text": " meeting on Friday."}
+                ]
+            })
+            .to_string(),
+        ),
+        Mode::Fail => (
+            "500 Internal Server Error",
+            r#"{"error": {"message": "CUDA out of memory", "type": "server_error"}}"#.to_owned(),
+        ),
+        Mode::Hang => {
+            std::thread::sleep(Duration::from_secs(60));
+            return;
+        }
+    };
+    let _ = conn.write_all(
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// (name, value) of each part of a `multipart/form-data` body.
+fn multipart_fields(body: &[u8], boundary: &str) -> Vec<(String, Vec<u8>)> {
+    let delim = format!("--{boundary}");
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(start) = find(rest, delim.as_bytes()) {
+        rest = &rest[start + delim.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let Some(head_end) = find(rest, b"\r\n\r\n") else {
+            break;
+        };
+        let head = String::from_utf8_lossy(&rest[..head_end]).to_string();
+        let content = &rest[head_end + 4..];
+        let end = find(content, format!("\r\n{delim}").as_bytes()).expect("part delimiter");
+        let name = head
+            .split("name=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or("")
+            .to_owned();
+        out.push((name, content[..end].to_vec()));
+        rest = &content[end..];
+    }
+    out
+}
+
+/// Leaves a 1.5 s voice mail for alice and hangs up; returns when the BYE is answered.
+fn leave_voice_mail(gw: &Gateway) -> Instant {
+    let (mut ua, media) = answered_call(gw, "sip:alice@contoso.com");
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    let (mut seq, mut ts) = (1u16, 160u32);
+    ua.send_audio(media, &test_signal(1500), 0x42, &mut seq, &mut ts);
+    ua.bye();
+    let hung_up = Instant::now();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(2)).status(),
+        Some(200)
+    );
+    hung_up
+}
+
+/// The stored message's MIME parts in order (content type, decoded text or byte count).
+fn parts(gw: &Gateway) -> Vec<(String, String)> {
+    let new = gw.mailbox_dir("alice").join("new");
+    let file = std::fs::read_dir(new).unwrap().flatten().next().unwrap();
+    let raw = std::fs::read(file.path()).unwrap();
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    m.parts
+        .iter()
+        .skip(1) // the multipart/mixed container
+        .map(|p| {
+            let ct = p
+                .content_type()
+                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
+                .unwrap_or_default();
+            let text = p
+                .text_contents()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{} bytes", p.contents().len()));
+            (ct, text)
+        })
+        .collect()
+}
+
+fn gateway(extra_config: String) -> Gateway {
+    gateway_with(test_plan(5, 1200, None), extra_config)
+}
+
+/// A gateway with a short greeting for alice (so calls are quick).
+fn gateway_with(plan: String, extra_config: String) -> Gateway {
+    Gateway::start(GatewayOptions {
+        plan,
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(800.0, 300, 0.3))],
+        extra_config,
+        ..GatewayOptions::default()
+    })
+}
+
+#[test]
+fn a_voice_mail_carries_the_servers_transcript_before_the_audio() {
+    let server = Server::start(Mode::Transcribe);
+    let gw = gateway(server.config(20_000));
+    leave_voice_mail(&gw);
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(10));
+    assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
+    assert!(msgs[0].audio_wav.is_some());
+
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].path, "/v1/audio/transcriptions");
+    assert_eq!(seen[0].model, "whisper-test");
+    assert_eq!(seen[0].response_format, "verbose_json");
+    assert_eq!((seen[0].rate, seen[0].channels), (8000, 1));
+    // 1.5 s of 16-bit samples (the trailing silence trimmed or not) and the header.
+    assert!(seen[0].wav_len > 44 + 2 * 8000, "{}", seen[0].wav_len);
+
+    let parts = parts(&gw);
+    let types: Vec<&str> = parts.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["text/plain", "audio/wav"]);
+    let text = &parts[0].1;
+    assert!(
+        text.starts_with(
+            "Voice Mail Preview:\r\nHi Alice, this is Bob about the budget [meeting on Friday.]\r\n\
+             (Words in [brackets] are uncertain.)\r\n\r\nYou received a voice mail from"
+        ),
+        "{text}"
+    );
+    let log = gw.log();
+    assert!(log.contains("voice mail transcribed"), "{log}");
+}
+
+#[test]
+fn a_server_error_delivers_the_message_without_a_preview_at_once() {
+    let server = Server::start(Mode::Fail);
+    let gw = gateway(server.config(20_000));
+    let hung_up = leave_voice_mail(&gw);
+    gw.wait_messages("alice", 1, Duration::from_secs(5));
+    assert!(hung_up.elapsed() < Duration::from_secs(4));
+    assert_eq!(server.seen().len(), 1, "a 5xx is not retried");
+    let parts = parts(&gw);
+    assert_eq!(parts.len(), 2);
+    assert!(
+        parts[0].1.starts_with("You received a voice mail from"),
+        "{}",
+        parts[0].1
+    );
+    assert!(!parts[0].1.contains("Preview"));
+    let log = gw.log();
+    assert!(
+        log.contains("voice mail delivered without a preview")
+            && log.contains("answered 500: CUDA out of memory"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_costs_the_deadline_and_no_more() {
+    let server = Server::start(Mode::Hang);
+    let gw = gateway(server.config(1500));
+    let hung_up = leave_voice_mail(&gw);
+    gw.wait_messages("alice", 1, Duration::from_secs(5));
+    let took = hung_up.elapsed();
+    assert!(
+        took >= Duration::from_millis(1300) && took < Duration::from_millis(3000),
+        "delivered {took:?} after hang-up"
+    );
+    let parts = parts(&gw);
+    assert!(!parts[0].1.contains("Preview"), "{}", parts[0].1);
+    assert!(gw.log().contains("did not answer within"), "{}", gw.log());
+}
+
+#[test]
+fn a_mailbox_with_previews_off_is_not_transcribed() {
+    let server = Server::start(Mode::Transcribe);
+    let plan = test_plan(5, 1200, None).replace(
+        "DisplayName = \"Alice Anders\"\n",
+        "DisplayName = \"Alice Anders\"\nVoiceMailPreviewEnabled = false\n",
+    );
+    let gw = gateway_with(plan, server.config(20_000));
+    leave_voice_mail(&gw);
+    gw.wait_messages("alice", 1, Duration::from_secs(10));
+    assert!(server.seen().is_empty(), "{:?}", server.seen());
+    assert!(!parts(&gw)[0].1.contains("Preview"));
+}
