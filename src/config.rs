@@ -91,6 +91,8 @@ pub struct TranscriptionConfig {
     pub url: String,
     /// The `model` field sent to the server.
     pub model: String,
+    /// PEM CA certificates an `https` server's certificate must chain to (required for https).
+    pub ca: Option<PathBuf>,
     /// File whose first line is the server's API key (sent as a bearer token).
     pub api_key_file: Option<PathBuf>,
     /// Environment variable holding the API key (when `api_key_file` is unset).
@@ -113,6 +115,7 @@ impl Default for TranscriptionConfig {
             engine: "none".into(),
             url: String::new(),
             model: "whisper-1".into(),
+            ca: None,
             api_key_file: None,
             api_key_env: None,
             timeout_ms: 30_000,
@@ -141,6 +144,9 @@ impl TranscriptionConfig {
                 "transcription.url {:?} must be an http:// or https:// URL (the server's base, e.g. http://gpu1:8000)",
                 self.url
             ));
+        }
+        if url.starts_with("https://") && self.ca.is_none() {
+            return Err("transcription.url is https: transcription.ca (the CA that signs the server) is required".into());
         }
         if self.model.trim().is_empty() {
             return Err("transcription.model must name the server's model".into());
@@ -643,6 +649,7 @@ impl Config {
             &mut config.imap.ca,
             &mut config.imap.password_file,
             &mut config.transcription.api_key_file,
+            &mut config.transcription.ca,
         ]
         .into_iter()
         .flatten()

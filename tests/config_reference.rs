@@ -67,6 +67,7 @@ fn populated() -> Config {
     c.imap.password = Some(umgw::config::Secret("x".into()));
     c.imap.password_file = Some("/etc/umgw/imap.password".into());
     c.imap.password_env = Some("UMGW_IMAP_PASSWORD".into());
+    c.transcription.ca = Some("/etc/umgw/gpu-ca.pem".into());
     c.transcription.api_key_file = Some("/etc/umgw/transcription.key".into());
     c.transcription.api_key_env = Some("UMGW_TRANSCRIPTION_KEY".into());
     c.transcription.language = Some("en".into());

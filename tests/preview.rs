@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use mail_parser::MimeHeaders;
 use support::*;
+use umgw::sip::message::Method;
 use umgw::store::MessageKind;
 
 /// How the fake server answers.
@@ -22,6 +23,8 @@ enum Mode {
     Fail,
     /// Reads the request and never answers.
     Hang,
+    /// Like `Transcribe`, after this long.
+    Slow(Duration),
 }
 
 const TRANSCRIPT: &str = "Hi Alice, this is Bob about the budget meeting on Friday.";
@@ -125,8 +128,11 @@ fn serve(mut conn: TcpStream, mode: Mode, log: &Mutex<Vec<Seen>>) {
         rate: u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]),
         wav_len: wav.len(),
     });
+    if let Mode::Slow(delay) = mode {
+        std::thread::sleep(delay);
+    }
     let (status, body) = match mode {
-        Mode::Transcribe => (
+        Mode::Transcribe | Mode::Slow(_) => (
             "200 OK",
             serde_json::json!({
                 "task": "transcribe", "language": "en", "duration": 1.5, "text": TRANSCRIPT,
@@ -326,4 +332,47 @@ fn a_mailbox_with_previews_off_is_not_transcribed() {
     gw.wait_messages("alice", 1, Duration::from_secs(10));
     assert!(server.seen().is_empty(), "{:?}", server.seen());
     assert!(!parts(&gw)[0].1.contains("Preview"));
+}
+
+#[test]
+fn a_caller_who_presses_pound_hears_saved_without_waiting_for_the_transcript() {
+    let server = Server::start(Mode::Slow(Duration::from_secs(4)));
+    let lamp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    lamp.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let plan = test_plan(5, 1200, Some(lamp.local_addr().unwrap().port()));
+    let gw = gateway_with(plan, server.config(20_000));
+    let mut seen_mwi = Vec::new();
+    assert_eq!(
+        next_mwi(&lamp, &mut seen_mwi),
+        (0, 0),
+        "the start-up refresh"
+    );
+    let (ua, media) = answered_call(&gw, "sip:alice@contoso.com");
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    let (mut seq, mut ts) = (1u16, 160u32);
+    ua.send_audio(media, &test_signal(1500), 0x42, &mut seq, &mut ts);
+    ua.keys(media, "#", &mut ts);
+    let pressed = Instant::now();
+    // "Saved", then the gateway hangs up: long before the server answers.
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(10));
+    ua.ok(&bye);
+    assert!(
+        pressed.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        pressed.elapsed()
+    );
+    assert!(
+        gw.messages("alice").is_empty(),
+        "deposited before the transcript"
+    );
+    // The message lands with its preview once the server has answered.
+    gw.wait_messages("alice", 1, Duration::from_secs(10));
+    assert_eq!(server.seen().len(), 1);
+    assert!(parts(&gw)[0]
+        .1
+        .starts_with("Voice Mail Preview:\r\nHi Alice"));
+    assert!(gw.spool_entries().is_empty(), "{:?}", gw.spool_entries());
+    // The lamp goes on when the message lands, after its call ended.
+    assert_eq!(next_mwi(&lamp, &mut seen_mwi), (1, 0));
 }

@@ -286,6 +286,10 @@ fn transcription_is_off_by_default_and_a_server_needs_a_url() {
             "engine = \"server\"\nurl = \"http://gpu1\"\nkey = \"x\"\n",
             "unknown field `key`",
         ),
+        (
+            "engine = \"server\"\nurl = \"https://gpu1\"\n",
+            "transcription.ca (the CA that signs the server) is required",
+        ),
     ] {
         let err = parse(bad).unwrap_err().to_string();
         assert!(err.contains(why), "{bad}: {err}");

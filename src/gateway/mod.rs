@@ -253,6 +253,8 @@ pub(crate) struct Shared {
     pub subscriber_sessions: call::subscriber::MailboxSessions,
     /// Voice Mail Preview (`[transcription]`); `None`: no engine configured.
     pub previewer: Option<Arc<crate::transcribe::Previewer>>,
+    /// Lamps to set from outside a call (a deposit finished after its call ended).
+    pub mwi: Option<mpsc::Sender<Mwi>>,
 }
 
 /// The trusted peer networks and accepted TLS certificate names: the config's plus the dial
@@ -466,6 +468,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         ),
         spool,
         previewer: previewer.map(Arc::new),
+        mwi: Some(mwi_tx.clone()),
     });
     media_worker::init(media_worker::Priority::from(&config.media));
     spawn_mwi_refresh(&config, &dialplans, &shared, &mwi_tx);

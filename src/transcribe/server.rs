@@ -1,6 +1,6 @@
 //! The server engine: an OpenAI-compatible `POST {url}/v1/audio/transcriptions` (what
 //! whisper.cpp's server, faster-whisper servers, vLLM and LocalAI expose), over `ureq`
-//! (blocking, rustls with ring).
+//! (blocking, rustls with ring; `https` trusts only `transcription.ca`).
 //!
 //! The request is `multipart/form-data`: `file` (the 8 kHz WAV as recorded: servers
 //! resample), `model`, `response_format=verbose_json` (segments with `avg_logprob` and
@@ -8,6 +8,7 @@
 //! configured. A server that refuses `verbose_json` with a 4xx is asked once more for `json`
 //! (`{"text": ...}`, no confidences).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -55,9 +56,25 @@ impl ServerEngine {
             ),
             (None, None) => None,
         };
+        // Only `transcription.ca` is trusted (no built-in root list: webpki-roots' licence is
+        // not one deny.toml allows, and a site's GPU box has a site certificate anyway).
+        let roots = match &cfg.ca {
+            Some(ca) => crate::net::tls::load_certs(ca)
+                .map_err(|e| format!("transcription.ca {}: {e}", ca.display()))?
+                .iter()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                .collect(),
+            None => Vec::new(),
+        };
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
+            .build();
         let agent = ureq::Agent::config_builder()
             // Statuses are answers to read (the server's error message), not errors.
             .http_status_as_error(false)
+            .tls_config(tls)
             .build()
             .new_agent();
         Ok(ServerEngine {
