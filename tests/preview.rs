@@ -376,3 +376,40 @@ fn a_caller_who_presses_pound_hears_saved_without_waiting_for_the_transcript() {
     // The lamp goes on when the message lands, after its call ended.
     assert_eq!(next_mwi(&lamp, &mut seen_mwi), (1, 0));
 }
+
+#[test]
+fn check_refuses_a_transcription_setup_the_gateway_could_not_start_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("umgw.toml");
+    let check = |text: &str| {
+        std::fs::write(&config, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_umgw"))
+            .args(["check", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let server = "[transcription]\nengine = \"server\"\nurl = \"http://127.0.0.1:9\"\n";
+    assert_eq!(check(server).0, Some(0));
+    let (code, stderr) = check(&format!(
+        "{server}api_key_env = \"UMGW_TEST_NO_SUCH_KEY_VAR\"\n"
+    ));
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("transcription.api_key_env UMGW_TEST_NO_SUCH_KEY_VAR is not set"),
+        "{stderr}"
+    );
+    let (code, stderr) = check(&format!("{server}api_key_file = \"missing.key\"\n"));
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("transcription.api_key_file"), "{stderr}");
+    let (code, stderr) = check("[transcription]\nengine = \"server\"\n");
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("transcription.url \"\" must be"),
+        "{stderr}"
+    );
+}

@@ -174,3 +174,98 @@ fn previewer_gives_up_waiting_for_a_slot_at_the_deadline() {
         None
     );
 }
+
+/// A CA and a `localhost` certificate it signed, as PEM files in `dir`: (ca, cert, key).
+fn localhost_pki(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, leaf.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+/// An https transcription server on localhost answering one request with `body`.
+fn tls_server(cert: &Path, key: &Path, body: &'static str) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::{Read, Write};
+    let chain = vec![CertificateDer::from_pem_file(cert).unwrap()];
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for sock in listener.incoming().flatten() {
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Enough of the request: its head and the end of the multipart body.
+            while !got.ends_with(b"--\r\n") {
+                match tls.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tls.write_all(answer.as_bytes());
+            let _ = tls.flush();
+        }
+    });
+    port
+}
+
+#[test]
+fn https_trusts_the_configured_ca_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = localhost_pki(dir.path());
+    let port = tls_server(&cert, &key, r#"{"text":"over TLS"}"#);
+    let cfg = |ca: Option<std::path::PathBuf>| crate::config::TranscriptionConfig {
+        engine: "server".into(),
+        url: format!("https://localhost:{port}"),
+        ca,
+        timeout_ms: 5000,
+        ..Default::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let engine = server::ServerEngine::from_config(&cfg(Some(ca))).unwrap();
+    let t = engine.transcribe(&[0i16; 800], deadline).unwrap();
+    assert_eq!(t.text, "over TLS");
+    // The server's own certificate is not a CA we were told to trust: a connect error.
+    let engine = server::ServerEngine::from_config(&cfg(Some(cert.clone()))).unwrap();
+    let err = engine.transcribe(&[0i16; 800], deadline).unwrap_err();
+    assert!(matches!(err, TranscribeError::Connect { .. }), "{err}");
+    // No CA at all (config validation refuses this; the engine must still not panic).
+    let engine = server::ServerEngine::from_config(&cfg(None)).unwrap();
+    let err = engine.transcribe(&[0i16; 800], deadline).unwrap_err();
+    assert!(matches!(err, TranscribeError::Connect { .. }), "{err}");
+    let missing = cfg(Some(dir.path().join("nope.pem")));
+    let err = server::ServerEngine::from_config(&missing).unwrap_err();
+    assert!(err.starts_with("transcription.ca "), "{err}");
+}
