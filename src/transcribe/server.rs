@@ -276,9 +276,7 @@ fn error_message(body: &str) -> String {
             .or_else(|| e.as_str())
             .map(str::to_owned)
     });
-    let text = from_json.unwrap_or_else(|| body.trim().to_owned());
-    text.chars()
-        .filter(|c| !c.is_control())
-        .take(MESSAGE_MAX_CHARS)
-        .collect()
+    let text = from_json.unwrap_or_else(|| body.to_owned());
+    // One log line.
+    super::tidy(&text).chars().take(MESSAGE_MAX_CHARS).collect()
 }

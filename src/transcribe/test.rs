@@ -1,6 +1,6 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::server::{multipart, parse_response};
@@ -198,11 +198,24 @@ fn localhost_pki(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::pa
     paths
 }
 
+/// Enough of a request: its head and the multipart body up to its closing delimiter.
+fn read_request(r: &mut impl std::io::Read) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(b"--\r\n") {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got
+}
+
 /// An https transcription server on localhost answering one request with `body`.
 fn tls_server(cert: &Path, key: &Path, body: &'static str) -> u16 {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use std::io::{Read, Write};
+    use std::io::Write;
     let chain = vec![CertificateDer::from_pem_file(cert).unwrap()];
     let key = PrivateKeyDer::from_pem_file(key).unwrap();
     let config = Arc::new(
@@ -221,15 +234,7 @@ fn tls_server(cert: &Path, key: &Path, body: &'static str) -> u16 {
         for sock in listener.incoming().flatten() {
             let conn = rustls::ServerConnection::new(config.clone()).unwrap();
             let mut tls = rustls::StreamOwned::new(conn, sock);
-            let mut got = Vec::new();
-            let mut buf = [0u8; 4096];
-            // Enough of the request: its head and the end of the multipart body.
-            while !got.ends_with(b"--\r\n") {
-                match tls.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got.extend_from_slice(&buf[..n]),
-                }
-            }
+            read_request(&mut tls);
             let answer = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
@@ -268,4 +273,87 @@ fn https_trusts_the_configured_ca_and_nothing_else() {
     let missing = cfg(Some(dir.path().join("nope.pem")));
     let err = server::ServerEngine::from_config(&missing).unwrap_err();
     assert!(err.starts_with("transcription.ca "), "{err}");
+}
+
+/// A plain HTTP server answering its requests in turn with `answers` (status line, body);
+/// returns its port and the `response_format` of each request.
+fn http_server(answers: Vec<(&'static str, &'static str)>) -> (u16, Arc<Mutex<Vec<String>>>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let formats = Arc::new(Mutex::new(Vec::new()));
+    let seen = formats.clone();
+    std::thread::spawn(move || {
+        for (mut sock, (status, body)) in listener.incoming().flatten().zip(answers) {
+            let got = read_request(&mut sock);
+            let text = String::from_utf8_lossy(&got);
+            let format = text
+                .split("name=\"response_format\"\r\n\r\n")
+                .nth(1)
+                .and_then(|r| r.split("\r\n").next())
+                .unwrap_or("")
+                .to_owned();
+            seen.lock().unwrap().push(format);
+            let answer = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(answer.as_bytes());
+        }
+    });
+    (port, formats)
+}
+
+fn http_engine(port: u16) -> server::ServerEngine {
+    server::ServerEngine::from_config(&crate::config::TranscriptionConfig {
+        engine: "server".into(),
+        url: format!("http://127.0.0.1:{port}/"),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_server_without_verbose_json_is_asked_for_json_and_errors_carry_its_message() {
+    let (port, formats) = http_server(vec![
+        (
+            "400 Bad Request",
+            r#"{"error":{"message":"response_format verbose_json is not supported"}}"#,
+        ),
+        ("200 OK", r#"{"text":"plain json"}"#),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let t = http_engine(port).transcribe(&[0; 800], deadline).unwrap();
+    assert_eq!(t.text, "plain json");
+    assert_eq!(t.confidence, None);
+    assert_eq!(*formats.lock().unwrap(), ["verbose_json", "json"]);
+
+    let (port, _) = http_server(vec![
+        ("401 Unauthorized", r#"{"error":{"message":"bad key"}}"#),
+        ("401 Unauthorized", "no key\r\nat all"),
+    ]);
+    let err = http_engine(port)
+        .transcribe(&[0; 800], deadline)
+        .unwrap_err();
+    assert!(
+        matches!(&err, TranscribeError::Status { status: 401, message, .. } if message == "no key at all"),
+        "{err:?}"
+    );
+    let (port, formats) = http_server(vec![("200 OK", "<html>oops</html>")]);
+    let err = http_engine(port)
+        .transcribe(&[0; 800], deadline)
+        .unwrap_err();
+    assert!(
+        matches!(err, TranscribeError::BadResponse { .. }),
+        "{err:?}"
+    );
+    assert_eq!(formats.lock().unwrap().len(), 1, "a 2xx is not asked again");
+    // Nobody listening: a connect error.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let err = http_engine(port)
+        .transcribe(&[0; 800], deadline)
+        .unwrap_err();
+    assert!(matches!(err, TranscribeError::Connect { .. }), "{err:?}");
 }
