@@ -14,8 +14,8 @@
 //!   workers lack CPU; prompt pacing suffers)
 //! - Voice Mail Preview: `umgw_transcriptions_total{result}` (done, failed, timed_out),
 //!   `umgw_transcription_audio_seconds` (histogram of the audio transcribed: its sum is the
-//!   seconds of audio), `umgw_transcription_real_time_factor` (histogram: processing seconds
-//!   per second of audio)
+//!   seconds of audio), `umgw_transcription_real_time_factor` (histogram: the engine's seconds
+//!   per second of audio, waiting for a slot not included)
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

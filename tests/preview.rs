@@ -233,6 +233,26 @@ fn parts(gw: &Gateway) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A free loopback address for the admin endpoint.
+fn admin_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The value of one `/metrics` series (exact name and labels), 0 when absent.
+fn metric(admin: SocketAddr, series: &str) -> f64 {
+    let mut s = TcpStream::connect(admin).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 fn gateway(extra_config: String) -> Gateway {
     gateway_with(test_plan(5, 1200, None), extra_config)
 }
@@ -250,9 +270,23 @@ fn gateway_with(plan: String, extra_config: String) -> Gateway {
 #[test]
 fn a_voice_mail_carries_the_servers_transcript_before_the_audio() {
     let server = Server::start(Mode::Transcribe);
-    let gw = gateway(server.config(20_000));
+    let admin = admin_addr();
+    let gw = gateway(format!(
+        "{}[admin]\nlisten = \"{admin}\"\n",
+        server.config(20_000)
+    ));
     leave_voice_mail(&gw);
     let msgs = gw.wait_messages("alice", 1, Duration::from_secs(10));
+    assert_eq!(
+        metric(admin, "umgw_transcriptions_total{result=\"done\"}"),
+        1.0
+    );
+    let audio = metric(admin, "umgw_transcription_audio_seconds_sum");
+    assert!((1.0..=2.0).contains(&audio), "{audio} s of audio");
+    assert_eq!(
+        metric(admin, "umgw_transcription_real_time_factor_count"),
+        1.0
+    );
     assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
     assert!(msgs[0].audio_wav.is_some());
 
@@ -307,10 +341,18 @@ fn a_server_error_delivers_the_message_without_a_preview_at_once() {
 #[test]
 fn a_server_that_never_answers_costs_the_deadline_and_no_more() {
     let server = Server::start(Mode::Hang);
-    let gw = gateway(server.config(1500));
+    let admin = admin_addr();
+    let gw = gateway(format!(
+        "{}[admin]\nlisten = \"{admin}\"\n",
+        server.config(1500)
+    ));
     let hung_up = leave_voice_mail(&gw);
     gw.wait_messages("alice", 1, Duration::from_secs(5));
     let took = hung_up.elapsed();
+    assert_eq!(
+        metric(admin, "umgw_transcriptions_total{result=\"timed_out\"}"),
+        1.0
+    );
     assert!(
         took >= Duration::from_millis(1300) && took < Duration::from_millis(3000),
         "delivered {took:?} after hang-up"

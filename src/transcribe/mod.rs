@@ -228,16 +228,16 @@ impl Previewer {
         let result = self.transcribe(wav, deadline);
         let took = started.elapsed().as_secs_f64();
         match result {
-            Ok((t, audio_s)) => {
+            Ok((t, audio_s, engine_s)) => {
                 metrics::counter!(telemetry::TRANSCRIPTIONS, "result" => "done").increment(1);
                 metrics::histogram!(telemetry::TRANSCRIBED_AUDIO).record(audio_s);
                 if audio_s > 0.0 {
-                    metrics::histogram!(telemetry::TRANSCRIPTION_RTF).record(took / audio_s);
+                    metrics::histogram!(telemetry::TRANSCRIPTION_RTF).record(engine_s / audio_s);
                 }
                 let preview = t.preview();
                 info!(
-                    seconds = took, audio_seconds = audio_s, confidence = ?t.confidence,
-                    empty = preview.is_none(), "voice mail transcribed"
+                    seconds = took, engine_seconds = engine_s, audio_seconds = audio_s,
+                    confidence = ?t.confidence, empty = preview.is_none(), "voice mail transcribed"
                 );
                 preview
             }
@@ -249,27 +249,44 @@ impl Previewer {
         }
     }
 
-    /// The transcript and the seconds of audio it covers.
+    /// The transcript, the seconds of audio it covers and the seconds the engine took.
+    /// The recording is read only once a slot is free, and only up to the cap: waiting
+    /// deposits hold no audio in memory.
     fn transcribe(
         &self,
         wav: &Path,
         deadline: Instant,
-    ) -> Result<(Transcript, f64), TranscribeError> {
-        let audio_err = |why: String| TranscribeError::Audio {
-            path: wav.to_owned(),
-            why,
-        };
-        let bytes = std::fs::read(wav).map_err(|e| audio_err(e.to_string()))?;
-        let mut samples = crate::store::audio::wav_samples(&bytes)
-            .ok_or_else(|| audio_err("not a mono 16-bit WAV".into()))?;
-        let cap = (self.max_audio.as_secs_f64() * f64::from(SAMPLE_RATE)) as usize;
-        samples.truncate(cap);
+    ) -> Result<(Transcript, f64, f64), TranscribeError> {
         let _slot = self.slots.acquire(deadline).ok_or(TranscribeError::Busy {
             max: self.slots.max,
         })?;
+        let started = Instant::now();
+        let cap = (self.max_audio.as_secs_f64() * f64::from(SAMPLE_RATE)) as usize;
+        let samples = read_samples(wav, cap).map_err(|why| TranscribeError::Audio {
+            path: wav.to_owned(),
+            why,
+        })?;
         let t = self.engine.transcribe(&samples, deadline)?;
-        Ok((t, samples.len() as f64 / f64::from(SAMPLE_RATE)))
+        let audio = samples.len() as f64 / f64::from(SAMPLE_RATE);
+        Ok((t, audio, started.elapsed().as_secs_f64()))
     }
+}
+
+/// The first `cap` samples of a recording (the spool's format: 8 kHz mono 16-bit PCM).
+fn read_samples(wav: &Path, cap: usize) -> Result<Vec<i16>, String> {
+    let reader = hound::WavReader::open(wav).map_err(|e| e.to_string())?;
+    let spec = reader.spec();
+    if spec != crate::media::recorder::wav_spec() {
+        return Err(format!(
+            "not an 8 kHz mono 16-bit PCM WAV ({} Hz, {} channel(s), {} bits)",
+            spec.sample_rate, spec.channels, spec.bits_per_sample
+        ));
+    }
+    reader
+        .into_samples::<i16>()
+        .take(cap)
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
