@@ -312,6 +312,27 @@ fn a_voice_mail_carries_the_servers_transcript_before_the_audio() {
     );
     let log = gw.log();
     assert!(log.contains("voice mail transcribed"), "{log}");
+    assert_eq!(
+        msgs[0].preview.as_deref(),
+        Some("Hi Alice, this is Bob about the budget [meeting on Friday.]")
+    );
+    // The operator sees it too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_umgw"))
+        .args(["mailbox", "show", "alice", "--config"])
+        .arg(gw.dir.path().join("umgw.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("\nVoice Mail Preview:\n")
+            && stdout.contains(": Hi Alice, this is Bob about the budget [meeting on Friday.]\n"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -330,6 +351,7 @@ fn a_server_error_delivers_the_message_without_a_preview_at_once() {
         parts[0].1
     );
     assert!(!parts[0].1.contains("Preview"));
+    assert_eq!(gw.messages("alice")[0].preview, None);
     let log = gw.log();
     assert!(
         log.contains("voice mail delivered without a preview")

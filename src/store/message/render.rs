@@ -32,6 +32,11 @@ pub fn render(
 
 /// The first line of a Voice Mail Preview in the text part.
 pub const PREVIEW_HEADING: &str = "Voice Mail Preview:";
+/// The line after a preview of low overall confidence.
+pub(super) const LOW_CONFIDENCE_NOTE: &str =
+    "(Low confidence: the preview may differ from what was said.)";
+/// The line after a preview with uncertain words.
+pub(super) const UNCERTAIN_NOTE: &str = "(Words in [brackets] are uncertain.)";
 
 /// [`render`], with the voice mail's preview (if any) opening the text part, before the
 /// attachment, as Exchange UM puts it at the top of the body.
@@ -386,9 +391,9 @@ fn preview_text(p: &Preview) -> String {
     t.push_str(&line);
     t.push_str("\r\n");
     if p.low_confidence {
-        t.push_str("(Low confidence: the preview may differ from what was said.)\r\n");
+        t.push_str(&format!("{LOW_CONFIDENCE_NOTE}\r\n"));
     } else if p.text.contains('[') {
-        t.push_str("(Words in [brackets] are uncertain.)\r\n");
+        t.push_str(&format!("{UNCERTAIN_NOTE}\r\n"));
     }
     t.push_str("\r\n");
     t

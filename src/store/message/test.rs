@@ -902,6 +902,7 @@ fn a_preview_opens_the_text_wrapped_and_marked_and_the_audio_still_parses() {
     assert_well_formed(&bytes);
     let back = parse(&bytes).unwrap();
     assert_eq!(back.audio_wav.as_deref(), Some(&wav[..]));
+    assert_eq!(back.preview.as_deref(), Some(preview.text.as_str()));
     let text = String::from_utf8(bytes).unwrap();
     assert!(
         text.contains("Content-Transfer-Encoding: 8bit\r\n\r\nVoice Mail Preview:\r\nGrüße Alice,")
@@ -921,7 +922,18 @@ fn a_preview_opens_the_text_wrapped_and_marked_and_the_audio_still_parses() {
         .collect();
     assert_eq!(words.join(" "), preview.text);
     assert!(body.contains("\r\n\r\nYou received a voice mail from"));
+    // A transcript that starts like a note is still the transcript.
+    let music = crate::domain::Preview {
+        text: "(music) Hello".into(),
+        low_confidence: false,
+    };
+    let bytes = render_with_preview(&msg, Some(&music), Some(&wav), "umgw.test", &mut rng());
+    assert_eq!(
+        parse(&bytes).unwrap().preview.as_deref(),
+        Some("(music) Hello")
+    );
     // Without a preview the text is as before.
     let plain = render(&msg, Some(&wav), "umgw.test", &mut rng());
+    assert_eq!(parse(&plain).unwrap().preview, None);
     assert!(!String::from_utf8(plain).unwrap().contains("Preview"));
 }
