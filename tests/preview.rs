@@ -477,3 +477,18 @@ fn check_refuses_a_transcription_setup_the_gateway_could_not_start_with() {
         "{stderr}"
     );
 }
+
+#[test]
+fn over_imap_the_message_carries_its_preview_too() {
+    let dc = support::dovecot::Dovecot::start(&["alice", "carol"]);
+    let server = Server::start(Mode::Transcribe);
+    let gw = gateway(format!("{}{}", server.config(20_000), dc.store_config("")));
+    leave_voice_mail(&gw);
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(10));
+    let m = umgw::store::message::parse(&raw[0]).unwrap();
+    assert_eq!(
+        m.preview.as_deref(),
+        Some("Hi Alice, this is Bob about the budget [meeting on Friday.]")
+    );
+    assert!(m.audio_wav.is_some());
+}
