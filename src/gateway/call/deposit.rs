@@ -1,15 +1,14 @@
 //! A deposit on a call: greeting, beep, recording, store. The call's part around the sans-IO
 //! [`Deposit`] flow: it plays what the flow asks through the call's media session, taps the
 //! recording into the spool entry made before the call was answered, and stores the message
-//! with a [`Job`] (finish the WAV, deposit, count for the lamp), so nothing here waits for a
-//! disk. The spool entry is removed only after the store has committed the message: audio is
+//! with a [`Job`] (finish the WAV, transcribe it for the Voice Mail Preview when that is on,
+//! deposit, count for the lamp), so nothing here waits for a disk or an engine. The spool entry is removed only after the store has committed the message: audio is
 //! never lost to an error.
 
 use std::sync::{Arc, Mutex};
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
 
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use super::transfer::{refer_target, PendingTransfer, TransferResult};
