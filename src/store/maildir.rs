@@ -22,7 +22,6 @@ use super::{
     valid_delivery_id, Counts, GreetingKind, IdRng, Mailbox, MailboxId, MessageKind, NewMessage,
     StoreError, StoredMessage,
 };
-use crate::domain::Preview;
 
 /// Most header bytes read to classify a message (ours are about 1 KiB).
 const HEADER_READ_MAX: usize = 64 * 1024;
@@ -227,25 +226,10 @@ impl Mailbox for Maildir {
     }
 
     fn deposit(&self, mailbox: &MailboxId, msg: &NewMessage) -> Result<String, StoreError> {
-        self.deposit_with_preview(mailbox, msg, None)
-    }
-
-    fn deposit_with_preview(
-        &self,
-        mailbox: &MailboxId,
-        msg: &NewMessage,
-        preview: Option<&Preview>,
-    ) -> Result<String, StoreError> {
         // Read the audio first: a failure here leaves nothing behind, and the source file is
         // only ever read, never moved or deleted.
         let audio = super::attachment(msg, self.audio_format)?;
-        let bytes = message::render_with_preview(
-            msg,
-            preview,
-            audio.as_deref(),
-            &self.host,
-            &mut self.ids.fork(),
-        );
+        let bytes = message::render(msg, audio.as_deref(), &self.host, &mut self.ids.fork());
         let dir = self.ensure_dirs(mailbox)?;
         let id = match &msg.delivery_id {
             Some(delivery) => {

@@ -107,6 +107,8 @@ pub struct NewMessage {
     /// Why the recording stopped before the caller did (a write failure: disk full or
     /// failing), if it did: the message holds what was written before.
     pub cut_short: Option<String>,
+    /// The Voice Mail Preview (a transcript) to open the message's text with, if one was made.
+    pub preview: Option<crate::domain::Preview>,
 }
 
 /// One message as listed by [`Mailbox::list`].
@@ -134,17 +136,6 @@ pub trait Mailbox: Send + Sync {
     /// Stores `msg` atomically and returns its unique id. The source audio file is left in
     /// place on success and on error (the caller removes it once the deposit succeeded).
     fn deposit(&self, mailbox: &MailboxId, msg: &NewMessage) -> Result<String, StoreError>;
-    /// [`Mailbox::deposit`] with a Voice Mail Preview at the top of the message's text.
-    /// A store that cannot show one stores the message without it.
-    fn deposit_with_preview(
-        &self,
-        mailbox: &MailboxId,
-        msg: &NewMessage,
-        preview: Option<&crate::domain::Preview>,
-    ) -> Result<String, StoreError> {
-        let _ = preview;
-        self.deposit(mailbox, msg)
-    }
     /// MWI counts: unseen and seen voice mails (missed calls and trashed messages excluded).
     fn counts(&self, mailbox: &MailboxId) -> Result<Counts, StoreError>;
     /// All messages (trashed ones excluded), oldest id first.

@@ -389,6 +389,7 @@ impl DepositFlow {
             recovered: false,
             media_stats: Some(media.stats().to_string()),
             cut_short: self.write_error.take(),
+            preview: None,
         };
         let previewer = cx
             .shared
@@ -589,7 +590,8 @@ impl Delivery {
             previewer,
             hung_up,
         } = self;
-        let preview = match (&previewer, &msg.audio) {
+        let mut msg = msg;
+        msg.preview = match (&previewer, &msg.audio) {
             (Some(p), Some(wav)) => p.preview(wav, hung_up),
             _ => None,
         };
@@ -597,7 +599,7 @@ impl Delivery {
         let deposited = (|| {
             let started = Instant::now();
             let id = MailboxId::new(&mailbox_id)?;
-            let stored = store.deposit_with_preview(&id, &msg, preview.as_ref())?;
+            let stored = store.deposit(&id, &msg)?;
             metrics::histogram!(telemetry::STORE_LATENCY).record(started.elapsed().as_secs_f64());
             let kind_label = match kind {
                 MessageKind::VoiceMail => "voicemail",
@@ -612,7 +614,7 @@ impl Delivery {
             Ok((stored, counts)) => {
                 info!(
                     id = %stored, ?kind, seconds = msg.duration.as_secs_f32(),
-                    preview = preview.is_some(), "message deposited"
+                    preview = msg.preview.is_some(), "message deposited"
                 );
                 if let Some(entry) = &entry {
                     entry.remove();

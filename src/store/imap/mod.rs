@@ -324,15 +324,6 @@ impl Mailbox for Imap {
     }
 
     fn deposit(&self, mailbox: &MailboxId, msg: &NewMessage) -> Result<String, StoreError> {
-        self.deposit_with_preview(mailbox, msg, None)
-    }
-
-    fn deposit_with_preview(
-        &self,
-        mailbox: &MailboxId,
-        msg: &NewMessage,
-        preview: Option<&crate::domain::Preview>,
-    ) -> Result<String, StoreError> {
         let audio = super::attachment(msg, self.audio_format)?;
         // Every message gets a delivery id, so even a deposit without one can be found again
         // after a reply lost to a broken connection.
@@ -347,13 +338,7 @@ impl Mailbox for Imap {
         };
         let mut msg = msg.clone();
         msg.delivery_id = Some(delivery.clone());
-        let bytes = message::render_with_preview(
-            &msg,
-            preview,
-            audio.as_deref(),
-            &self.host,
-            &mut self.ids.fork(),
-        );
+        let bytes = message::render(&msg, audio.as_deref(), &self.host, &mut self.ids.fork());
         self.with_conn(mailbox, |c| {
             let validity = self.open_folder(c, true)?;
             if let Some(uid) = self.find_delivery(c, &delivery)? {

@@ -270,7 +270,7 @@ fn find_audio(
     }))
 }
 
-/// The preview `render_with_preview` wrote: the lines after [`PREVIEW_HEADING`] at the start
+/// The preview `render` wrote: the lines after [`PREVIEW_HEADING`] at the start
 /// of the first text part, up to its note or the blank line, joined into one line.
 fn find_preview(message: &mail_parser::Message<'_>) -> Option<String> {
     let text = message.body_text(0)?;

@@ -20,29 +20,11 @@ const DISPLAY_MAX_CHARS: usize = 100;
 /// `audio_wav` is the recording's bytes (attached as [`AUDIO_FILE_NAME`]); `message_id_host` is used
 /// in `From` and `Message-ID` (sanitised to `[A-Za-z0-9.-]`, `localhost` if nothing is left).
 /// A caller that is absent or blank is "Unknown caller" and gets no `X-UMGW-Caller` header.
-/// The MIME boundary and the unique part of `Message-ID` come from `rng`.
+/// The MIME boundary and the unique part of `Message-ID` come from `rng`. A voice mail's
+/// preview (if any) opens the text part, before the attachment, as Exchange UM puts it at the
+/// top of the body.
 pub fn render(
     msg: &NewMessage,
-    audio_wav: Option<&[u8]>,
-    message_id_host: &str,
-    rng: &mut impl Rng,
-) -> Vec<u8> {
-    render_with_preview(msg, None, audio_wav, message_id_host, rng)
-}
-
-/// The first line of a Voice Mail Preview in the text part.
-pub const PREVIEW_HEADING: &str = "Voice Mail Preview:";
-/// The line after a preview of low overall confidence.
-pub(super) const LOW_CONFIDENCE_NOTE: &str =
-    "(Low confidence: the preview may differ from what was said.)";
-/// The line after a preview with uncertain words.
-pub(super) const UNCERTAIN_NOTE: &str = "(Words in [brackets] are uncertain.)";
-
-/// [`render`], with the voice mail's preview (if any) opening the text part, before the
-/// attachment, as Exchange UM puts it at the top of the body.
-pub fn render_with_preview(
-    msg: &NewMessage,
-    preview: Option<&Preview>,
     audio_wav: Option<&[u8]>,
     message_id_host: &str,
     rng: &mut impl Rng,
@@ -103,7 +85,7 @@ pub fn render_with_preview(
     h.push_str("This is a multi-part message in MIME format.\r\n");
 
     // Text part. Display strings are cleaned and capped, so lines stay far below 998 bytes.
-    let mut text = preview.map(preview_text).unwrap_or_default();
+    let mut text = msg.preview.as_ref().map(preview_text).unwrap_or_default();
     text.push_str(&body_text(
         msg,
         &who,
@@ -129,6 +111,14 @@ pub fn render_with_preview(
     out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     out
 }
+
+/// The first line of a Voice Mail Preview in the text part.
+pub const PREVIEW_HEADING: &str = "Voice Mail Preview:";
+/// The line after a preview of low overall confidence.
+pub(super) const LOW_CONFIDENCE_NOTE: &str =
+    "(Low confidence: the preview may differ from what was said.)";
+/// The line after a preview with uncertain words.
+pub(super) const UNCERTAIN_NOTE: &str = "(Words in [brackets] are uncertain.)";
 
 /// `bytes` in base64, in CRLF-ended lines of 76 characters (RFC 2045 6.8).
 pub(crate) fn base64_lines(bytes: &[u8]) -> Vec<u8> {

@@ -36,6 +36,7 @@ fn sample(kind: MessageKind) -> NewMessage {
         recovered: false,
         media_stats: None,
         cut_short: None,
+        preview: None,
     }
 }
 
@@ -72,6 +73,7 @@ fn a_recording_cut_short_says_so_and_why() {
     assert_eq!(parse(&plain).unwrap().cut_short, None);
     let msg = NewMessage {
         cut_short: Some("write failed: No space left on device (os error 28)".into()),
+        preview: None,
         ..sample(MessageKind::VoiceMail)
     };
     let bytes = render(&msg, Some(&wav), "umgw.test", &mut rng());
@@ -897,8 +899,11 @@ fn a_preview_opens_the_text_wrapped_and_marked_and_the_audio_still_parses() {
         text: long.trim().to_owned(),
         low_confidence: true,
     };
-    let msg = sample(MessageKind::VoiceMail);
-    let bytes = render_with_preview(&msg, Some(&preview), Some(&wav), "umgw.test", &mut rng());
+    let msg = NewMessage {
+        preview: Some(preview.clone()),
+        ..sample(MessageKind::VoiceMail)
+    };
+    let bytes = render(&msg, Some(&wav), "umgw.test", &mut rng());
     assert_well_formed(&bytes);
     let back = parse(&bytes).unwrap();
     assert_eq!(back.audio_wav.as_deref(), Some(&wav[..]));
@@ -927,12 +932,20 @@ fn a_preview_opens_the_text_wrapped_and_marked_and_the_audio_still_parses() {
         text: "(music) Hello".into(),
         low_confidence: false,
     };
-    let bytes = render_with_preview(&msg, Some(&music), Some(&wav), "umgw.test", &mut rng());
+    let msg = NewMessage {
+        preview: Some(music),
+        ..msg
+    };
+    let bytes = render(&msg, Some(&wav), "umgw.test", &mut rng());
     assert_eq!(
         parse(&bytes).unwrap().preview.as_deref(),
         Some("(music) Hello")
     );
     // Without a preview the text is as before.
+    let msg = NewMessage {
+        preview: None,
+        ..msg
+    };
     let plain = render(&msg, Some(&wav), "umgw.test", &mut rng());
     assert_eq!(parse(&plain).unwrap().preview, None);
     assert!(!String::from_utf8(plain).unwrap().contains("Preview"));
