@@ -117,7 +117,7 @@ impl Admin {
     }
 
     /// The PIN state of mailbox `id` (set, failed log-ons, locked), then its messages: id,
-    /// kind, caller, received time, duration, seen.
+    /// kind, caller, received time, duration, seen; then the voice mails' previews.
     pub fn show(&self, id: &str, out: &mut dyn Write) -> anyhow::Result<()> {
         let id = self.mailbox(id)?;
         let policy = self.pin_policy(id.as_str());
@@ -151,14 +151,21 @@ impl Admin {
             "DURATION".into(),
             "SEEN".into(),
         ]];
+        let mut previews = Vec::new();
         for m in self.mail.list(&id)? {
-            let duration = self
-                .mail
-                .read(&id, &m.id)
-                .ok()
-                .and_then(|bytes| header_duration(&bytes))
+            let bytes = self.mail.read(&id, &m.id).ok();
+            let duration = bytes
+                .as_deref()
+                .and_then(header_duration)
                 .map(format_duration)
                 .unwrap_or_else(|| "-".into());
+            let preview = bytes
+                .as_deref()
+                .and_then(|b| crate::store::message::parse(b).ok())
+                .and_then(|p| p.preview);
+            if let Some(text) = preview {
+                previews.push((m.id.clone(), text));
+            }
             rows.push([
                 m.id.clone(),
                 m.kind.as_header().to_owned(),
@@ -172,6 +179,14 @@ impl Admin {
             ]);
         }
         write_table(out, &rows)?;
+        if !previews.is_empty() {
+            writeln!(out, "\nVoice Mail Preview:")?;
+            for (id, text) in previews {
+                // Parsed previews are one tidy line already; cap what a terminal gets.
+                let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+                writeln!(out, "{id}: {text}")?;
+            }
+        }
         Ok(())
     }
 

@@ -99,3 +99,14 @@ impl Default for PinPolicy {
         }
     }
 }
+
+/// A voice mail's Voice Mail Preview (Exchange's name): what speech recognition made of the
+/// recording, ready to print at the top of the message. Words the engine was unsure of are
+/// already marked in `text` (in brackets).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preview {
+    /// The transcript, uncertain stretches `[in brackets]`.
+    pub text: String,
+    /// The engine's overall confidence was low: the message says so.
+    pub low_confidence: bool,
+}

@@ -42,3 +42,5 @@ pub mod store;
 pub mod supervise;
 #[forbid(unsafe_code)]
 pub mod telemetry;
+#[forbid(unsafe_code)]
+pub mod transcribe;

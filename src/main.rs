@@ -305,6 +305,11 @@ fn check(config_path: Option<PathBuf>, dialplans: Option<PathBuf>) -> anyhow::Re
             return Ok(ExitCode::FAILURE);
         }
     };
+    // What start-up would refuse: an API key or CA the server engine cannot read.
+    if let Err(e) = umgw::transcribe::Previewer::from_config(&config.transcription) {
+        eprintln!("{e}");
+        return Ok(ExitCode::FAILURE);
+    }
     let dir = dialplans.or(config.paths.dialplans.clone());
     let loaded = match &dir {
         Some(dir) => umgw::dialplan::load_dir(dir),

@@ -12,6 +12,10 @@
 //! - `umgw_untrusted_dropped_total` (flood limiter)
 //! - `umgw_media_ticks_late_total`: media worker ticks that started over 2 ms late (the
 //!   workers lack CPU; prompt pacing suffers)
+//! - Voice Mail Preview: `umgw_transcriptions_total{result}` (done, failed, timed_out),
+//!   `umgw_transcription_audio_seconds` (histogram of the audio transcribed: its sum is the
+//!   seconds of audio), `umgw_transcription_real_time_factor` (histogram: the engine's seconds
+//!   per second of audio, waiting for a slot not included)
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -41,6 +45,9 @@ pub const RTP_FOREIGN: &str = "umgw_rtp_packets_foreign_total";
 pub const RTP_JITTER: &str = "umgw_rtp_jitter_seconds";
 pub const UNTRUSTED_DROPPED: &str = "umgw_untrusted_dropped_total";
 pub const MEDIA_TICKS_LATE: &str = "umgw_media_ticks_late_total";
+pub const TRANSCRIPTIONS: &str = "umgw_transcriptions_total";
+pub const TRANSCRIBED_AUDIO: &str = "umgw_transcription_audio_seconds";
+pub const TRANSCRIPTION_RTF: &str = "umgw_transcription_real_time_factor";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -57,6 +64,18 @@ pub fn install() -> Option<PrometheusHandle> {
                     b.set_buckets_for_metric(
                         Matcher::Full(RTP_JITTER.into()),
                         &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(TRANSCRIBED_AUDIO.into()),
+                        &[5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 75.0, 120.0],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(TRANSCRIPTION_RTF.into()),
+                        &[0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0],
                     )
                 });
             match builder.and_then(|b| b.install_recorder()) {

@@ -79,6 +79,7 @@ impl Site {
             recovered: false,
             media_stats: None,
             cut_short: None,
+            preview: None,
         };
         self.store()
             .deposit(&MailboxId::new(mailbox).unwrap(), &msg)

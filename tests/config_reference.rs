@@ -67,6 +67,10 @@ fn populated() -> Config {
     c.imap.password = Some(umgw::config::Secret("x".into()));
     c.imap.password_file = Some("/etc/umgw/imap.password".into());
     c.imap.password_env = Some("UMGW_IMAP_PASSWORD".into());
+    c.transcription.ca = Some("/etc/umgw/gpu-ca.pem".into());
+    c.transcription.api_key_file = Some("/etc/umgw/transcription.key".into());
+    c.transcription.api_key_env = Some("UMGW_TRANSCRIPTION_KEY".into());
+    c.transcription.language = Some("en".into());
     c
 }
 
@@ -170,6 +174,7 @@ fn every_documented_key_exists() {
         "log",
         "store",
         "imap",
+        "transcription",
     ];
     for line in DOC.lines().filter(|l| l.starts_with("| `")) {
         let key = line.trim_start_matches("| `").split('`').next().unwrap();

@@ -30,6 +30,7 @@ fn voice_mail(wav: &std::path::Path, delivery: Option<&str>, k: u64) -> NewMessa
         recovered: false,
         media_stats: Some("packets=50; lost=0".into()),
         cut_short: None,
+        preview: None,
     }
 }
 

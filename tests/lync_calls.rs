@@ -54,6 +54,7 @@ fn gateway() -> Gateway {
                 recovered: false,
                 media_stats: None,
                 cut_short: None,
+                preview: None,
             },
         )
         .unwrap();

@@ -237,3 +237,61 @@ fn mwi_poll_shares_cover_every_mailbox_once_and_bad_shares_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn transcription_is_off_by_default_and_a_server_needs_a_url() {
+    let parse = |t: &str| Config::parse(Path::new("gw.toml"), &format!("[transcription]\n{t}"));
+    let d = parse("").unwrap().transcription;
+    assert_eq!(
+        (d.engine.as_str(), d.deadline_ms, d.max_seconds),
+        ("none", 60_000, 75)
+    );
+    let ok =
+        parse("engine = \"server\"\nurl = \"http://gpu1:8000/\"\nlanguage = \"de\"\n").unwrap();
+    assert_eq!(ok.transcription.url, "http://gpu1:8000/");
+    for (bad, why) in [
+        (
+            "engine = \"embedded\"\n",
+            "transcription.engine \"embedded\" must be none or server",
+        ),
+        (
+            "engine = \"server\"\n",
+            "transcription.url \"\" must be an http:// or https:// URL",
+        ),
+        (
+            "engine = \"server\"\nurl = \"gpu1:8000\"\n",
+            "transcription.url \"gpu1:8000\"",
+        ),
+        (
+            "engine = \"server\"\nurl = \"http://gpu1\"\nmodel = \" \"\n",
+            "transcription.model",
+        ),
+        (
+            "engine = \"server\"\nurl = \"http://gpu1\"\nmax_concurrent = 0\n",
+            "max_concurrent must be between 1 and 256",
+        ),
+        (
+            "engine = \"server\"\nurl = \"http://gpu1\"\nmax_seconds = 0\n",
+            "max_seconds must be between 1 and 600",
+        ),
+        (
+            "engine = \"server\"\nurl = \"http://gpu1\"\ndeadline_ms = 0\n",
+            "deadline_ms must be > 0",
+        ),
+        (
+            "engine = \"server\"\nurl = \"http://gpu1\"\nlanguage = \"English\"\n",
+            "transcription.language \"English\" must be an ISO 639-1 code",
+        ),
+        (
+            "engine = \"server\"\nurl = \"http://gpu1\"\nkey = \"x\"\n",
+            "unknown field `key`",
+        ),
+        (
+            "engine = \"server\"\nurl = \"https://gpu1\"\n",
+            "transcription.ca (the CA that signs the server) is required",
+        ),
+    ] {
+        let err = parse(bad).unwrap_err().to_string();
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+}

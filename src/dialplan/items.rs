@@ -20,6 +20,7 @@ const MAILBOX_KEYS: &[&str] = &[
     "DisplayName",
     "NotifyTarget",
     "TimeZone",
+    "VoiceMailPreviewEnabled",
 ];
 
 const PEER_KEYS: &[&str] = &["Address", "Name", "CertificateName"];
@@ -85,6 +86,7 @@ pub(crate) fn parse_mailbox(
     digits: Option<usize>,
     cc: Option<&Spanned<String>>,
     plan_zone: &TimeZone,
+    plan_preview: bool,
 ) -> Option<(MailboxEntry, MailboxPos)> {
     let mut t = Table::new(" in [[Mailbox]]", span.clone(), entries);
     let id = t.string(cx, "Id", true);
@@ -94,6 +96,7 @@ pub(crate) fn parse_mailbox(
     let display = t.string(cx, "DisplayName", false);
     let notify = t.string(cx, "NotifyTarget", false);
     let time_zone = t.time_zone(cx, "TimeZone");
+    let preview = t.bool(cx, "VoiceMailPreviewEnabled", plan_preview);
     t.finish(cx, MAILBOX_KEYS);
 
     if let Some(id) = &id {
@@ -172,6 +175,7 @@ pub(crate) fn parse_mailbox(
         display_name: display.map(Spanned::into_inner),
         notify_target: notify.map(Spanned::into_inner),
         time_zone: time_zone.unwrap_or_else(|| plan_zone.clone()),
+        voice_mail_preview: preview,
         line: cx.pos(span).line,
     };
     Some((entry, pos))

@@ -256,6 +256,9 @@ pub struct DialPlan {
     pub time_zone: TimeZone,
     /// `AudioCodec` (default and only value: WAV).
     pub audio_codec: AudioCodec,
+    /// `VoiceMailPreviewEnabled` (default true): voice mails get a transcript preview when
+    /// a `[transcription]` engine is configured; mailboxes may override it.
+    pub voice_mail_preview_enabled: bool,
     /// `[[Mailbox]]` entries in file order.
     pub mailboxes: Vec<MailboxEntry>,
     /// `[[AutoAttendant]]` entries in file order.
@@ -284,6 +287,8 @@ pub struct MailboxEntry {
     /// `TimeZone`: where the user lives, in which subscriber access tells when a message
     /// came; the mailbox's own key, else the plan's (resolved at load).
     pub time_zone: TimeZone,
+    /// `VoiceMailPreviewEnabled`: the mailbox's own key, else the plan's (resolved at load).
+    pub voice_mail_preview: bool,
     /// 1-based line of the `[[Mailbox]]` header in the plan file.
     pub line: usize,
 }

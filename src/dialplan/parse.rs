@@ -89,6 +89,7 @@ const PLAN_KEYS: &[&str] = &[
     "DefaultLanguage",
     "TimeZone",
     "AudioCodec",
+    "VoiceMailPreviewEnabled",
     "Mailbox",
     "AutoAttendant",
     "Peer",
@@ -158,6 +159,7 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
     let language = t.string(&mut cx, "DefaultLanguage", false);
     let time_zone = t.time_zone(&mut cx, "TimeZone").unwrap_or(TimeZone::UTC);
     let codec = t.string(&mut cx, "AudioCodec", false);
+    let preview = t.bool(&mut cx, "VoiceMailPreviewEnabled", true);
     let mailbox_node = t.take("Mailbox");
     let attendant_node = t.take("AutoAttendant");
     let peer_node = t.take("Peer");
@@ -280,8 +282,15 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
     let mut mailboxes = Vec::new();
     let mut mailbox_pos = Vec::new();
     for (span, entries) in array_of_tables(&mut cx, "Mailbox", mailbox_node) {
-        if let Some((m, p)) = parse_mailbox(&mut cx, span, entries, digits, cc.as_ref(), &time_zone)
-        {
+        if let Some((m, p)) = parse_mailbox(
+            &mut cx,
+            span,
+            entries,
+            digits,
+            cc.as_ref(),
+            &time_zone,
+            preview,
+        ) {
             mailboxes.push(m);
             mailbox_pos.push(p);
         }
@@ -342,6 +351,7 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
             default_language: language.map_or_else(|| "en-US".to_string(), Spanned::into_inner),
             time_zone,
             audio_codec: AudioCodec::Wav,
+            voice_mail_preview_enabled: preview,
             mailboxes,
             auto_attendants,
             peers,
@@ -427,7 +437,7 @@ mod tests {
         assert_eq!(
             lint(&text),
             vec![
-                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, OperatorExtension, DefaultLanguage, TimeZone, AudioCodec, Mailbox, AutoAttendant, Peer".to_string(),
+                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, OperatorExtension, DefaultLanguage, TimeZone, AudioCodec, VoiceMailPreviewEnabled, Mailbox, AutoAttendant, Peer".to_string(),
                 "p.toml:6:24: error: MaxRecordingDuration 0 must be between 1 and 6000 (seconds)".to_string(),
                 "p.toml:9:6: error: Id \"../x\" must be 1-64 of A-Z a-z 0-9 . _ - and not start with '.'".to_string(),
                 "p.toml:10:13: error: extension \"101\" has 3 digits; NumberOfDigitsInExtension is 4".to_string(),
@@ -436,7 +446,7 @@ mod tests {
                 "p.toml:16:13: error: extension \"10a2\" must contain only digits 0-9".to_string(),
                 "p.toml:17:16: error: NotifyTarget \"mailto:bob\" is not a sip: or sips: URI".to_string(),
                 "p.toml:18:15: error: DisplayName must not contain control characters".to_string(),
-                "p.toml:19:1: error: unknown key Pin in [[Mailbox]]; expected one of Id, Extension, E164, SipAddress, DisplayName, NotifyTarget, TimeZone".to_string(),
+                "p.toml:19:1: error: unknown key Pin in [[Mailbox]]; expected one of Id, Extension, E164, SipAddress, DisplayName, NotifyTarget, TimeZone, VoiceMailPreviewEnabled".to_string(),
                 "p.toml:21:1: error: missing required key Id in [[Mailbox]]".to_string(),
                 "p.toml:22:13: error: Extension must be a string, found an integer".to_string(),
             ]
@@ -677,6 +687,33 @@ mod tests {
                 "p.toml:6:19: error: PINHistoryCount 0 must be between 1 and 20",
                 "p.toml:7:23: error: AllowCommonPatterns must be true or false, found a string",
                 "p.toml:8:20: error: MaxLogonAttempts 1000 must be between 1 and 999",
+            ]
+        );
+    }
+
+    #[test]
+    fn voice_mail_preview_is_on_by_default_per_plan_and_per_mailbox() {
+        let mailboxes = "[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n[[Mailbox]]\nId = \"b\"\nExtension = \"1002\"\nVoiceMailPreviewEnabled = true\n[[Mailbox]]\nId = \"c\"\nExtension = \"1003\"\nVoiceMailPreviewEnabled = false\n";
+        let on = |text: &str| {
+            let p = load_str(Path::new("p.toml"), text).unwrap();
+            let m: Vec<bool> = p.mailboxes.iter().map(|m| m.voice_mail_preview).collect();
+            (p.voice_mail_preview_enabled, m)
+        };
+        assert_eq!(
+            on(&format!("{HEAD}{mailboxes}")),
+            (true, vec![true, true, false])
+        );
+        assert_eq!(
+            on(&format!(
+                "{HEAD}VoiceMailPreviewEnabled = false\n{mailboxes}"
+            )),
+            (false, vec![false, true, false])
+        );
+        assert_eq!(
+            lint(&format!("{HEAD}VoiceMailPreviewEnabled = \"yes\"\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\nVoiceMailPreviewEnabled = 1\n")),
+            [
+                "p.toml:5:27: error: VoiceMailPreviewEnabled must be true or false, found a string",
+                "p.toml:9:27: error: VoiceMailPreviewEnabled must be true or false, found an integer",
             ]
         );
     }

@@ -251,6 +251,10 @@ pub(crate) struct Shared {
     pub locator: crate::sip::locate::Locator,
     /// Subscriber-access calls per mailbox (`subscriber.max_sessions_per_mailbox`).
     pub subscriber_sessions: call::subscriber::MailboxSessions,
+    /// Voice Mail Preview (`[transcription]`); `None`: no engine configured.
+    pub previewer: Option<Arc<crate::transcribe::Previewer>>,
+    /// Lamps to set from outside a call (a deposit finished after its call ended).
+    pub mwi: Option<mpsc::Sender<Mwi>>,
 }
 
 /// The trusted peer networks and accepted TLS certificate names: the config's plus the dial
@@ -444,6 +448,9 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             "deposited recordings recovered from the spool"
         );
     }
+    let previewer = crate::transcribe::Previewer::from_config(&config.transcription)
+        .map_err(anyhow::Error::msg)
+        .context("setting up Voice Mail Preview ([transcription])")?;
     let probe = Probe {
         core: probe_tx,
         store: store.clone(),
@@ -460,6 +467,8 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             config.subscriber.max_sessions_per_mailbox,
         ),
         spool,
+        previewer: previewer.map(Arc::new),
+        mwi: Some(mwi_tx.clone()),
     });
     media_worker::init(media_worker::Priority::from(&config.media));
     spawn_mwi_refresh(&config, &dialplans, &shared, &mwi_tx);

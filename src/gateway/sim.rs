@@ -155,6 +155,8 @@ impl Sim {
             quota: crate::store::Quota::default(),
             locator: crate::sip::locate::Locator::new(Vec::new()),
             subscriber_sessions: super::call::subscriber::MailboxSessions::new(2),
+            previewer: None,
+            mwi: None,
         });
         let env = SimEnv {
             bound: HashSet::new(),

@@ -335,6 +335,7 @@ fn deliver(
         // Receive statistics live with the call; a message delivered later goes without.
         media_stats: None,
         cut_short: None,
+        preview: None,
     };
     let stored = MailboxId::new(&meta.mailbox_id).and_then(|id| store.deposit(&id, &msg))?;
     info!(

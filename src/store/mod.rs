@@ -107,6 +107,8 @@ pub struct NewMessage {
     /// Why the recording stopped before the caller did (a write failure: disk full or
     /// failing), if it did: the message holds what was written before.
     pub cut_short: Option<String>,
+    /// The Voice Mail Preview (a transcript) to open the message's text with, if one was made.
+    pub preview: Option<crate::domain::Preview>,
 }
 
 /// One message as listed by [`Mailbox::list`].

@@ -195,6 +195,7 @@ pub fn voice_mail_for_alice(
         recovered: false,
         media_stats: None,
         cut_short: None,
+        preview: None,
     }
 }
 

@@ -1,13 +1,14 @@
 //! A deposit on a call: greeting, beep, recording, store. The call's part around the sans-IO
 //! [`Deposit`] flow: it plays what the flow asks through the call's media session, taps the
 //! recording into the spool entry made before the call was answered, and stores the message
-//! with a [`Job`] (finish the WAV, deposit, count for the lamp), so nothing here waits for a
-//! disk. The spool entry is removed only after the store has committed the message: audio is
+//! with a [`Job`] (finish the WAV, transcribe it for the Voice Mail Preview when that is on,
+//! deposit, count for the lamp), so nothing here waits for a disk or an engine. The spool entry is removed only after the store has committed the message: audio is
 //! never lost to an error.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use super::transfer::{refer_target, PendingTransfer, TransferResult};
@@ -20,8 +21,9 @@ use crate::gateway::Shared;
 use crate::media::recorder::Recorder;
 use crate::media::session::{MediaEvent, Session};
 use crate::sip::endpoint::CallId;
-use crate::store::{GreetingKind, MailboxId, MessageKind, NewMessage};
+use crate::store::{GreetingKind, Mailbox, MailboxId, MessageKind, NewMessage};
 use crate::telemetry;
+use crate::transcribe::Previewer;
 
 /// Who called, as the message and its spool entry record it.
 #[derive(Debug, Clone)]
@@ -387,55 +389,37 @@ impl DepositFlow {
             recovered: false,
             media_stats: Some(media.stats().to_string()),
             cut_short: self.write_error.take(),
+            preview: None,
         };
-        let store = cx.shared.store.clone();
-        let mailbox_id = self.mailbox.id.clone();
-        let notify_target = self.mailbox.notify_target.clone();
+        let previewer = cx
+            .shared
+            .previewer
+            .clone()
+            .filter(|_| self.mailbox.voice_mail_preview && kind == MessageKind::VoiceMail);
+        // Who presses # (or runs out of time) waits on the line for "saved": a transcription
+        // must not make them wait (it may take until its deadline).
+        let caller_waits = self.flow.end_reason() != Some(EndReason::CallerHungUp);
+        let mwi = cx.shared.mwi.clone();
+        let delivery = Delivery {
+            store: cx.shared.store.clone(),
+            mailbox_id: self.mailbox.id.clone(),
+            address,
+            notify_target: self.mailbox.notify_target.clone(),
+            entry,
+            msg,
+            previewer,
+            hung_up: Instant::now(),
+        };
         Job::new(move || {
-            let started = Instant::now();
-            let deposited = (|| {
-                let samples = close_recording(closing).unwrap_or(recorded_samples);
-                let msg = NewMessage {
-                    duration: Duration::from_millis(samples / 8),
-                    ..msg
-                };
-                let id = MailboxId::new(&mailbox_id)?;
-                let stored = store.deposit(&id, &msg)?;
-                metrics::histogram!(telemetry::STORE_LATENCY)
-                    .record(started.elapsed().as_secs_f64());
-                let kind_label = match kind {
-                    MessageKind::VoiceMail => "voicemail",
-                    MessageKind::MissedCall => "missed_call",
-                };
-                metrics::counter!(telemetry::DEPOSITS, "kind" => kind_label).increment(1);
-                // Counting lists the mailbox: only worth it when a lamp is told.
-                let counts = notify_target.is_some().then(|| store.counts(&id));
-                Ok::<_, crate::store::StoreError>((stored, msg.duration, counts))
-            })();
-            let outcome = match deposited {
-                Ok((stored, duration, counts)) => {
-                    info!(id = %stored, ?kind, seconds = duration.as_secs_f32(), "message deposited");
-                    if let Some(entry) = &entry {
-                        entry.remove();
-                    }
-                    let mwi = match (counts, notify_target) {
-                        (Some(Ok(counts)), Some(target)) => Some(Mwi {
-                            target,
-                            account: address,
-                            counts,
-                        }),
-                        (Some(Err(e)), _) => {
-                            warn!(error = %e, "cannot count messages for MWI");
-                            None
-                        }
-                        _ => None,
-                    };
-                    StoreOutcome { ok: true, mwi }
-                }
-                Err(e) => StoreOutcome {
-                    ok: keep_for_retry(entry.as_ref(), &e, audio.as_deref()),
-                    mwi: None,
-                },
+            let samples = close_recording(closing).unwrap_or(recorded_samples);
+            let mut delivery = delivery;
+            delivery.msg.duration = Duration::from_millis(samples / 8);
+            if samples == 0 {
+                delivery.previewer = None;
+            }
+            let outcome = match (&delivery.previewer, mwi) {
+                (Some(_), Some(mwi)) if caller_waits => delivery.deliver_behind(mwi),
+                _ => delivery.deliver(),
             };
             JobResult::Stored(outcome)
         })
@@ -573,6 +557,126 @@ fn spool_meta(
         notify_target: mailbox.notify_target.clone(),
     };
     (id, meta)
+}
+
+/// A message handed over by its call: what the deposit job needs once the recording is
+/// finished.
+struct Delivery {
+    store: Arc<dyn Mailbox>,
+    mailbox_id: String,
+    /// The mailbox's address, for MWI.
+    address: String,
+    notify_target: Option<String>,
+    entry: Option<SpoolEntry>,
+    msg: NewMessage,
+    /// Set when the message gets a Voice Mail Preview.
+    previewer: Option<Arc<Previewer>>,
+    /// When the recording stopped: the preview's deadline counts from here.
+    hung_up: Instant,
+}
+
+impl Delivery {
+    /// The preview (if any, within its deadline), then the deposit; the spool entry is
+    /// removed once the store committed, or kept and marked for retry. A crash before the
+    /// deposit leaves the entry, which start-up recovery delivers (without a preview).
+    fn deliver(self) -> StoreOutcome {
+        let Delivery {
+            store,
+            mailbox_id,
+            address,
+            notify_target,
+            entry,
+            msg,
+            previewer,
+            hung_up,
+        } = self;
+        let mut msg = msg;
+        msg.preview = match (&previewer, &msg.audio) {
+            (Some(p), Some(wav)) => p.preview(wav, hung_up),
+            _ => None,
+        };
+        let kind = msg.kind;
+        let deposited = (|| {
+            let started = Instant::now();
+            let id = MailboxId::new(&mailbox_id)?;
+            let stored = store.deposit(&id, &msg)?;
+            metrics::histogram!(telemetry::STORE_LATENCY).record(started.elapsed().as_secs_f64());
+            let kind_label = match kind {
+                MessageKind::VoiceMail => "voicemail",
+                MessageKind::MissedCall => "missed_call",
+            };
+            metrics::counter!(telemetry::DEPOSITS, "kind" => kind_label).increment(1);
+            // Counting lists the mailbox: only worth it when a lamp is told.
+            let counts = notify_target.is_some().then(|| store.counts(&id));
+            Ok::<_, crate::store::StoreError>((stored, counts))
+        })();
+        match deposited {
+            Ok((stored, counts)) => {
+                info!(
+                    id = %stored, ?kind, seconds = msg.duration.as_secs_f32(),
+                    preview = msg.preview.is_some(), "message deposited"
+                );
+                if let Some(entry) = &entry {
+                    entry.remove();
+                }
+                let mwi = match (counts, notify_target) {
+                    (Some(Ok(counts)), Some(target)) => Some(Mwi {
+                        target,
+                        account: address,
+                        counts,
+                    }),
+                    (Some(Err(e)), _) => {
+                        warn!(error = %e, "cannot count messages for MWI");
+                        None
+                    }
+                    _ => None,
+                };
+                StoreOutcome { ok: true, mwi }
+            }
+            Err(e) => StoreOutcome {
+                ok: keep_for_retry(entry.as_ref(), &e, msg.audio.as_deref()),
+                mwi: None,
+            },
+        }
+    }
+
+    /// Delivers on a thread of its own, so the caller on the line hears "saved" at once: the
+    /// finished recording is safe in the spool (as after a failed deposit), and the lamp is
+    /// set through `mwi` when the message lands. Without a thread, delivers here.
+    fn deliver_behind(self, mwi: mpsc::Sender<Mwi>) -> StoreOutcome {
+        let slot = Arc::new(Mutex::new(Some(self)));
+        let theirs = slot.clone();
+        let span = tracing::Span::current();
+        let spawned = std::thread::Builder::new()
+            .name("umgw-preview".into())
+            .spawn(move || {
+                let _in_call = span.enter();
+                let taken = theirs.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(lamp) = taken.and_then(|d| d.deliver().mwi) {
+                    if let Err(e) = mwi.try_send(lamp) {
+                        warn!(error = %e, "cannot queue MWI after a deposit with preview");
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => StoreOutcome {
+                ok: true,
+                mwi: None,
+            },
+            Err(e) => {
+                warn!(error = %e, "no thread for a deposit with preview; the caller waits for it");
+                // The closure went unrun: the delivery is still in the slot.
+                let left = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                left.map_or(
+                    StoreOutcome {
+                        ok: false,
+                        mwi: None,
+                    },
+                    Delivery::deliver,
+                )
+            }
+        }
+    }
 }
 
 /// After a failed deposit: the spool entry stays, marked for the background retry

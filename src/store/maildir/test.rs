@@ -31,6 +31,7 @@ fn msg(kind: MessageKind, audio: Option<PathBuf>) -> NewMessage {
         recovered: false,
         media_stats: None,
         cut_short: None,
+        preview: None,
     }
 }
 

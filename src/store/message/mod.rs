@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 pub use parse::{header_section_len, parse, parse_header_section};
 pub(crate) use render::base64_lines;
-pub use render::{format_rfc5322_date, render};
+pub use render::{format_rfc5322_date, render, PREVIEW_HEADING};
 
 use crate::domain::MessageKind;
 
@@ -129,6 +129,9 @@ pub struct ParsedMessage {
     pub cut_short: Option<String>,
     /// Decoded `Subject`, empty if absent.
     pub subject: String,
+    /// The Voice Mail Preview opening the text part (one line, uncertain words still in
+    /// brackets), if the message has one.
+    pub preview: Option<String>,
     /// Bytes of the first `audio/wav` part, if any.
     pub audio_wav: Option<Vec<u8>>,
     /// That part's file name (Content-Disposition `filename`, else Content-Type `name`).

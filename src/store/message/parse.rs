@@ -6,6 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use mail_parser::{HeaderName, HeaderValue, MessageParser, MessagePart, MimeHeaders};
 
+use super::render::{LOW_CONFIDENCE_NOTE, UNCERTAIN_NOTE};
 use super::rfc2047::join_words;
 use super::*;
 
@@ -41,10 +42,12 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedMessage, MessageError> {
     let subject = single(&headers, "Subject")?.unwrap_or("").to_owned();
     let cut_short = single(&headers, H_CUT_SHORT)?.map(str::to_owned);
 
-    let (audio_wav, audio_file_name) = match find_audio(bytes)? {
+    let message = MessageParser::new().with_mime_headers().parse(bytes);
+    let (audio_wav, audio_file_name) = match find_audio(bytes, message.as_ref())? {
         Some(audio) => (Some(audio.bytes), audio.file_name),
         None => (None, None),
     };
+    let preview = message.as_ref().and_then(find_preview);
     let um = um_headers(&headers);
 
     Ok(ParsedMessage {
@@ -56,6 +59,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedMessage, MessageError> {
         received: UNIX_EPOCH + Duration::from_millis(received_ms),
         cut_short,
         subject,
+        preview,
         audio_wav,
         audio_file_name,
         um,
@@ -233,8 +237,11 @@ struct AudioPart {
 /// The first `audio/wav` entity of the message, at any depth of multipart nesting, transfer
 /// decoded; a broken multipart structure or audio encoding is an error rather than a
 /// recording that is silently short.
-fn find_audio(bytes: &[u8]) -> Result<Option<AudioPart>, MessageError> {
-    let Some(message) = MessageParser::new().with_mime_headers().parse(bytes) else {
+fn find_audio(
+    bytes: &[u8],
+    message: Option<&mail_parser::Message<'_>>,
+) -> Result<Option<AudioPart>, MessageError> {
+    let Some(message) = message else {
         return Ok(None);
     };
     for part in &message.parts {
@@ -261,6 +268,20 @@ fn find_audio(bytes: &[u8]) -> Result<Option<AudioPart>, MessageError> {
             .filter(|n| !n.is_empty())
             .map(str::to_owned),
     }))
+}
+
+/// The preview `render` wrote: the lines after [`PREVIEW_HEADING`] at the start
+/// of the first text part, up to its note or the blank line, joined into one line.
+fn find_preview(message: &mail_parser::Message<'_>) -> Option<String> {
+    let text = message.body_text(0)?;
+    let rest = text.strip_prefix(PREVIEW_HEADING)?;
+    let lines: Vec<&str> = rest
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty() && ![LOW_CONFIDENCE_NOTE, UNCERTAIN_NOTE].contains(l))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(" "))
 }
 
 /// The part's Content-Transfer-Encoding as written, for an error message.

@@ -9,6 +9,7 @@ use rand::Rng;
 
 use super::rfc2047::{encoded_words, unstructured};
 use super::*;
+use crate::domain::Preview;
 use crate::store::NewMessage;
 
 /// Longest display string (caller name, number) used in Subject/To/body, in characters.
@@ -19,7 +20,9 @@ const DISPLAY_MAX_CHARS: usize = 100;
 /// `audio_wav` is the recording's bytes (attached as [`AUDIO_FILE_NAME`]); `message_id_host` is used
 /// in `From` and `Message-ID` (sanitised to `[A-Za-z0-9.-]`, `localhost` if nothing is left).
 /// A caller that is absent or blank is "Unknown caller" and gets no `X-UMGW-Caller` header.
-/// The MIME boundary and the unique part of `Message-ID` come from `rng`.
+/// The MIME boundary and the unique part of `Message-ID` come from `rng`. A voice mail's
+/// preview (if any) opens the text part, before the attachment, as Exchange UM puts it at the
+/// top of the body.
 pub fn render(
     msg: &NewMessage,
     audio_wav: Option<&[u8]>,
@@ -82,7 +85,14 @@ pub fn render(
     h.push_str("This is a multi-part message in MIME format.\r\n");
 
     // Text part. Display strings are cleaned and capped, so lines stay far below 998 bytes.
-    let text = body_text(msg, &who, &date, duration_ms, audio_wav.is_some());
+    let mut text = msg.preview.as_ref().map(preview_text).unwrap_or_default();
+    text.push_str(&body_text(
+        msg,
+        &who,
+        &date,
+        duration_ms,
+        audio_wav.is_some(),
+    ));
     let cte = if text.is_ascii() { "7bit" } else { "8bit" };
     h.push_str(&format!(
         "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n\r\n{text}"
@@ -101,6 +111,14 @@ pub fn render(
     out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     out
 }
+
+/// The first line of a Voice Mail Preview in the text part.
+pub const PREVIEW_HEADING: &str = "Voice Mail Preview:";
+/// The line after a preview of low overall confidence.
+pub(super) const LOW_CONFIDENCE_NOTE: &str =
+    "(Low confidence: the preview may differ from what was said.)";
+/// The line after a preview with uncertain words.
+pub(super) const UNCERTAIN_NOTE: &str = "(Words in [brackets] are uncertain.)";
 
 /// `bytes` in base64, in CRLF-ended lines of 76 characters (RFC 2045 6.8).
 pub(crate) fn base64_lines(bytes: &[u8]) -> Vec<u8> {
@@ -340,6 +358,34 @@ fn body_text(msg: &NewMessage, who: &str, date: &str, duration_ms: u64, audio: b
             "\r\nThe message is attached as {AUDIO_FILE_NAME}.\r\n"
         ));
     }
+    t
+}
+
+/// The preview block: heading, the transcript wrapped below 80 columns, a note on what the
+/// brackets mean (or on low confidence), and a blank line before the rest of the text.
+fn preview_text(p: &Preview) -> String {
+    let mut t = format!("{PREVIEW_HEADING}\r\n");
+    let mut line = String::new();
+    for word in p.text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > 76 {
+            t.push_str(&line);
+            t.push_str("\r\n");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        // A caller's words cannot be longer than a line allows (RFC 5322: 998 bytes).
+        line.extend(word.chars().take(200));
+    }
+    t.push_str(&line);
+    t.push_str("\r\n");
+    if p.low_confidence {
+        t.push_str(&format!("{LOW_CONFIDENCE_NOTE}\r\n"));
+    } else if p.text.contains('[') {
+        t.push_str(&format!("{UNCERTAIN_NOTE}\r\n"));
+    }
+    t.push_str("\r\n");
     t
 }
 

@@ -36,6 +36,7 @@ fn sample(kind: MessageKind) -> NewMessage {
         recovered: false,
         media_stats: None,
         cut_short: None,
+        preview: None,
     }
 }
 
@@ -72,6 +73,7 @@ fn a_recording_cut_short_says_so_and_why() {
     assert_eq!(parse(&plain).unwrap().cut_short, None);
     let msg = NewMessage {
         cut_short: Some("write failed: No space left on device (os error 28)".into()),
+        preview: None,
         ..sample(MessageKind::VoiceMail)
     };
     let bytes = render(&msg, Some(&wav), "umgw.test", &mut rng());
@@ -887,4 +889,64 @@ proptest! {
         b.truncate(cut.min(b.len()));
         let _ = parse(&b);
     }
+}
+
+#[test]
+fn a_preview_opens_the_text_wrapped_and_marked_and_the_audio_still_parses() {
+    let wav = wav_bytes(800);
+    let long = "Grüße Alice, ".repeat(20) + "[Freitag]";
+    let preview = crate::domain::Preview {
+        text: long.trim().to_owned(),
+        low_confidence: true,
+    };
+    let msg = NewMessage {
+        preview: Some(preview.clone()),
+        ..sample(MessageKind::VoiceMail)
+    };
+    let bytes = render(&msg, Some(&wav), "umgw.test", &mut rng());
+    assert_well_formed(&bytes);
+    let back = parse(&bytes).unwrap();
+    assert_eq!(back.audio_wav.as_deref(), Some(&wav[..]));
+    assert_eq!(back.preview.as_deref(), Some(preview.text.as_str()));
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(
+        text.contains("Content-Transfer-Encoding: 8bit\r\n\r\nVoice Mail Preview:\r\nGrüße Alice,")
+    );
+    let body = &text[text.find("Voice Mail Preview:").unwrap()..];
+    let block = &body[..body.find("\r\n\r\n").unwrap()];
+    let lines: Vec<&str> = block.split("\r\n").collect();
+    assert!(lines.len() > 4, "{lines:?}");
+    assert!(lines.iter().all(|l| l.chars().count() <= 76), "{lines:?}");
+    assert_eq!(
+        lines.last(),
+        Some(&"(Low confidence: the preview may differ from what was said.)")
+    );
+    let words: Vec<&str> = lines[1..lines.len() - 1]
+        .iter()
+        .flat_map(|l| l.split(' '))
+        .collect();
+    assert_eq!(words.join(" "), preview.text);
+    assert!(body.contains("\r\n\r\nYou received a voice mail from"));
+    // A transcript that starts like a note is still the transcript.
+    let music = crate::domain::Preview {
+        text: "(music) Hello".into(),
+        low_confidence: false,
+    };
+    let msg = NewMessage {
+        preview: Some(music),
+        ..msg
+    };
+    let bytes = render(&msg, Some(&wav), "umgw.test", &mut rng());
+    assert_eq!(
+        parse(&bytes).unwrap().preview.as_deref(),
+        Some("(music) Hello")
+    );
+    // Without a preview the text is as before.
+    let msg = NewMessage {
+        preview: None,
+        ..msg
+    };
+    let plain = render(&msg, Some(&wav), "umgw.test", &mut rng());
+    assert_eq!(parse(&plain).unwrap().preview, None);
+    assert!(!String::from_utf8(plain).unwrap().contains("Preview"));
 }

@@ -1,0 +1,293 @@
+//! Voice Mail Preview: speech recognition of a finished voice mail, so its message carries a
+//! text preview (Exchange 2013 UM's feature of that name).
+//!
+//! A [`Transcriber`] is an engine: 8 kHz mono samples in, a [`Transcript`] out, blocking.
+//! [`Previewer`] is what the deposit calls: it reads the recording, caps it at
+//! `transcription.max_seconds`, waits for one of `max_concurrent` slots, runs the engine
+//! within the deadline, counts the result, and turns the transcript into a
+//! [`crate::domain::Preview`] (or `None`, with a warning saying why: the message then goes
+//! without one). It runs on the gateway's blocking job pool after the call, never on a media
+//! worker.
+//!
+//! Engines: [`server::ServerEngine`] (an OpenAI-compatible `/v1/audio/transcriptions`
+//! server). An embedded engine plugs in as another `Transcriber`.
+
+pub mod server;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use crate::audio::SAMPLE_RATE;
+use crate::config::TranscriptionConfig;
+use crate::domain::Preview;
+use crate::telemetry;
+
+/// What an engine heard.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Transcript {
+    /// The whole text.
+    pub text: String,
+    /// Overall confidence 0-1, if the engine gives one.
+    pub confidence: Option<f32>,
+    /// The text in pieces (segments or words) with their confidence, if the engine gives
+    /// them; their concatenation is `text`.
+    pub segments: Vec<Segment>,
+}
+
+/// One stretch of a transcript.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Segment {
+    pub text: String,
+    /// 0-1, if known.
+    pub confidence: Option<f32>,
+}
+
+/// Below this a segment is shown `[in brackets]`.
+const UNSURE_SEGMENT: f32 = 0.5;
+/// Below this the preview says it is of low confidence.
+const LOW_OVERALL: f32 = 0.6;
+
+impl Transcript {
+    /// The preview text: segments the engine was unsure of in brackets, whitespace tidied.
+    /// `None` when nothing was recognised.
+    pub fn preview(&self) -> Option<Preview> {
+        let text = if self.segments.is_empty() {
+            tidy(&self.text)
+        } else {
+            let pieces: Vec<String> = self
+                .segments
+                .iter()
+                .map(|s| (tidy(&s.text), s.confidence))
+                .filter(|(t, _)| !t.is_empty())
+                .map(|(t, c)| match c {
+                    Some(c) if c < UNSURE_SEGMENT => format!("[{t}]"),
+                    _ => t,
+                })
+                .collect();
+            pieces.join(" ")
+        };
+        if text.is_empty() {
+            return None;
+        }
+        Some(Preview {
+            text,
+            low_confidence: self.confidence.is_some_and(|c| c < LOW_OVERALL),
+        })
+    }
+}
+
+/// One line, single spaces, no control characters (the text goes into a mail body).
+fn tidy(s: &str) -> String {
+    s.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Why there is no transcript.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TranscribeError {
+    #[error("recording {path}: {why}")]
+    Audio { path: PathBuf, why: String },
+    #[error("no transcription slot came free before the deadline ({max} running)")]
+    Busy { max: usize },
+    #[error("cannot reach the transcription server {url}: {why}")]
+    Connect { url: String, why: String },
+    #[error("the transcription server {url} did not answer within {ms} ms")]
+    Timeout { url: String, ms: u64 },
+    #[error("the transcription server {url} answered {status}: {message}")]
+    Status {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("the transcription server {url} sent an answer that is not a transcript: {why}")]
+    BadResponse { url: String, why: String },
+    #[error("transcription engine: {0}")]
+    Engine(String),
+}
+
+impl TranscribeError {
+    /// The `result` label of the transcription counter.
+    fn label(&self) -> &'static str {
+        match self {
+            TranscribeError::Busy { .. } | TranscribeError::Timeout { .. } => "timed_out",
+            _ => "failed",
+        }
+    }
+}
+
+/// A speech recognition engine. Blocking: it runs on the job pool.
+pub trait Transcriber: Send + Sync {
+    /// Transcribes `samples` (8 kHz mono 16-bit, already capped at the configured length),
+    /// giving up at `deadline`.
+    fn transcribe(&self, samples: &[i16], deadline: Instant)
+        -> Result<Transcript, TranscribeError>;
+}
+
+/// At most `max` holders at once; others wait, up to their deadline.
+#[derive(Debug)]
+struct Slots {
+    max: usize,
+    used: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(max: usize) -> Slots {
+        Slots {
+            max,
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self, deadline: Instant) -> Option<Slot<'_>> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *used >= self.max {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            used = self
+                .freed
+                .wait_timeout(used, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *used += 1;
+        Some(Slot(self))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut used = self.0.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used = used.saturating_sub(1);
+        self.0.freed.notify_one();
+    }
+}
+
+/// The deposit's side of transcription: engine, limits, metrics.
+pub struct Previewer {
+    engine: Box<dyn Transcriber>,
+    slots: Slots,
+    /// From hang-up to the deposit.
+    deadline: Duration,
+    max_audio: Duration,
+}
+
+impl std::fmt::Debug for Previewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Previewer")
+            .field("slots", &self.slots)
+            .field("deadline", &self.deadline)
+            .field("max_audio", &self.max_audio)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Previewer {
+    /// The configured engine; `None` for `engine = "none"`. Errors name the key at fault.
+    pub fn from_config(cfg: &TranscriptionConfig) -> Result<Option<Previewer>, String> {
+        let engine: Box<dyn Transcriber> = match cfg.engine.as_str() {
+            "none" => return Ok(None),
+            "server" => Box::new(server::ServerEngine::from_config(cfg)?),
+            other => return Err(format!("transcription.engine {other:?} is not known")),
+        };
+        Ok(Some(Previewer::new(
+            engine,
+            cfg.max_concurrent,
+            Duration::from_millis(cfg.deadline_ms),
+            Duration::from_secs(cfg.max_seconds),
+        )))
+    }
+
+    pub fn new(
+        engine: Box<dyn Transcriber>,
+        max_concurrent: usize,
+        deadline: Duration,
+        max_audio: Duration,
+    ) -> Previewer {
+        Previewer {
+            engine,
+            slots: Slots::new(max_concurrent.max(1)),
+            deadline,
+            max_audio,
+        }
+    }
+
+    /// The preview of the recording `wav`, whose caller hung up at `hung_up`; `None` (with a
+    /// warning) when the engine failed or missed the deadline, or heard nothing.
+    pub fn preview(&self, wav: &Path, hung_up: Instant) -> Option<Preview> {
+        let started = Instant::now();
+        let deadline = hung_up + self.deadline;
+        let result = self.transcribe(wav, deadline);
+        let took = started.elapsed().as_secs_f64();
+        match result {
+            Ok((t, audio_s, engine_s)) => {
+                metrics::counter!(telemetry::TRANSCRIPTIONS, "result" => "done").increment(1);
+                metrics::histogram!(telemetry::TRANSCRIBED_AUDIO).record(audio_s);
+                if audio_s > 0.0 {
+                    metrics::histogram!(telemetry::TRANSCRIPTION_RTF).record(engine_s / audio_s);
+                }
+                let preview = t.preview();
+                info!(
+                    seconds = took, engine_seconds = engine_s, audio_seconds = audio_s,
+                    confidence = ?t.confidence, empty = preview.is_none(), "voice mail transcribed"
+                );
+                preview
+            }
+            Err(e) => {
+                metrics::counter!(telemetry::TRANSCRIPTIONS, "result" => e.label()).increment(1);
+                warn!(error = %e, seconds = took, "voice mail delivered without a preview");
+                None
+            }
+        }
+    }
+
+    /// The transcript, the seconds of audio it covers and the seconds the engine took.
+    /// The recording is read only once a slot is free, and only up to the cap: waiting
+    /// deposits hold no audio in memory.
+    fn transcribe(
+        &self,
+        wav: &Path,
+        deadline: Instant,
+    ) -> Result<(Transcript, f64, f64), TranscribeError> {
+        let _slot = self.slots.acquire(deadline).ok_or(TranscribeError::Busy {
+            max: self.slots.max,
+        })?;
+        let started = Instant::now();
+        let cap = (self.max_audio.as_secs_f64() * f64::from(SAMPLE_RATE)) as usize;
+        let samples = read_samples(wav, cap).map_err(|why| TranscribeError::Audio {
+            path: wav.to_owned(),
+            why,
+        })?;
+        let t = self.engine.transcribe(&samples, deadline)?;
+        let audio = samples.len() as f64 / f64::from(SAMPLE_RATE);
+        Ok((t, audio, started.elapsed().as_secs_f64()))
+    }
+}
+
+/// The first `cap` samples of a recording (the spool's format: 8 kHz mono 16-bit PCM).
+fn read_samples(wav: &Path, cap: usize) -> Result<Vec<i16>, String> {
+    let reader = hound::WavReader::open(wav).map_err(|e| e.to_string())?;
+    let spec = reader.spec();
+    if spec != crate::media::recorder::wav_spec() {
+        return Err(format!(
+            "not an 8 kHz mono 16-bit PCM WAV ({} Hz, {} channel(s), {} bits)",
+            spec.sample_rate, spec.channels, spec.bits_per_sample
+        ));
+    }
+    reader
+        .into_samples::<i16>()
+        .take(cap)
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod test;

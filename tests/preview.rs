@@ -1,0 +1,494 @@
+//! Voice Mail Preview with the server engine: the real `umgw` binary deposits a voice mail
+//! while a small OpenAI-compatible transcription server, started by the test, answers (or
+//! fails, or never answers). The stored message is read back and its parts checked.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mail_parser::MimeHeaders;
+use support::*;
+use umgw::sip::message::Method;
+use umgw::store::MessageKind;
+
+/// How the fake server answers.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// 200 with a `verbose_json` transcript.
+    Transcribe,
+    /// 500 with an OpenAI-style error body.
+    Fail,
+    /// Reads the request and never answers.
+    Hang,
+    /// Like `Transcribe`, after this long.
+    Slow(Duration),
+}
+
+const TRANSCRIPT: &str = "Hi Alice, this is Bob about the budget meeting on Friday.";
+
+/// What the server saw of one request.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    model: String,
+    response_format: String,
+    /// Sample rate and channels from the uploaded WAV's header.
+    rate: u32,
+    channels: u16,
+    wav_len: usize,
+}
+
+struct Server {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Server {
+    fn start(mode: Mode) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let log = log.clone();
+                std::thread::spawn(move || serve(conn, mode, &log));
+            }
+        });
+        Server { addr, seen }
+    }
+
+    fn config(&self, deadline_ms: u64) -> String {
+        format!(
+            "[transcription]\nengine = \"server\"\nurl = \"http://{}\"\nmodel = \"whisper-test\"\n\
+             timeout_ms = 20000\ndeadline_ms = {deadline_ms}\nlanguage = \"en\"\n",
+            self.addr
+        )
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve(mut conn: TcpStream, mode: Mode, log: &Mutex<Vec<Seen>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
+            })
+            .unwrap_or_default()
+    };
+    let length: usize = header("content-length").parse().expect("Content-Length");
+    while buf.len() < head_end + length {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = &buf[head_end..head_end + length];
+    let boundary = header("content-type")
+        .split_once("boundary=")
+        .map(|(_, b)| b.trim_matches('"').to_owned())
+        .expect("multipart boundary");
+    let fields = multipart_fields(body, &boundary);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let wav = field("file");
+    assert_eq!(&wav[..4], b"RIFF", "the file field holds a WAV");
+    log.lock().unwrap().push(Seen {
+        path: head.split_whitespace().nth(1).unwrap_or("").to_owned(),
+        model: String::from_utf8_lossy(&field("model")).into(),
+        response_format: String::from_utf8_lossy(&field("response_format")).into(),
+        channels: u16::from_le_bytes([wav[22], wav[23]]),
+        rate: u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]),
+        wav_len: wav.len(),
+    });
+    if let Mode::Slow(delay) = mode {
+        std::thread::sleep(delay);
+    }
+    let (status, body) = match mode {
+        Mode::Transcribe | Mode::Slow(_) => (
+            "200 OK",
+            serde_json::json!({
+                "task": "transcribe", "language": "en", "duration": 1.5, "text": TRANSCRIPT,
+                "segments": [
+                    {"id": 0, "start": 0.0, "end": 1.0, "avg_logprob": -0.1, "no_speech_prob": 0.01,
+                     "text": " Hi Alice, this is Bob about the budget"},
+                    {"id": 1, "start": 1.0, "end": 1.5, "avg_logprob": -1.6, "no_speech_prob": 0.05,
+                     "text": " meeting on Friday."}
+                ]
+            })
+            .to_string(),
+        ),
+        Mode::Fail => (
+            "500 Internal Server Error",
+            r#"{"error": {"message": "CUDA out of memory", "type": "server_error"}}"#.to_owned(),
+        ),
+        Mode::Hang => {
+            std::thread::sleep(Duration::from_secs(60));
+            return;
+        }
+    };
+    let _ = conn.write_all(
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// (name, value) of each part of a `multipart/form-data` body.
+fn multipart_fields(body: &[u8], boundary: &str) -> Vec<(String, Vec<u8>)> {
+    let delim = format!("--{boundary}");
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(start) = find(rest, delim.as_bytes()) {
+        rest = &rest[start + delim.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let Some(head_end) = find(rest, b"\r\n\r\n") else {
+            break;
+        };
+        let head = String::from_utf8_lossy(&rest[..head_end]).to_string();
+        let content = &rest[head_end + 4..];
+        let end = find(content, format!("\r\n{delim}").as_bytes()).expect("part delimiter");
+        let name = head
+            .split("name=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or("")
+            .to_owned();
+        out.push((name, content[..end].to_vec()));
+        rest = &content[end..];
+    }
+    out
+}
+
+/// Leaves a 1.5 s voice mail for alice and hangs up; returns when the BYE is answered.
+fn leave_voice_mail(gw: &Gateway) -> Instant {
+    let (mut ua, media) = answered_call(gw, "sip:alice@contoso.com");
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    let (mut seq, mut ts) = (1u16, 160u32);
+    ua.send_audio(media, &test_signal(1500), 0x42, &mut seq, &mut ts);
+    ua.bye();
+    let hung_up = Instant::now();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(2)).status(),
+        Some(200)
+    );
+    hung_up
+}
+
+/// The stored message's MIME parts in order (content type, decoded text or byte count).
+fn parts(gw: &Gateway) -> Vec<(String, String)> {
+    let new = gw.mailbox_dir("alice").join("new");
+    let file = std::fs::read_dir(new).unwrap().flatten().next().unwrap();
+    let raw = std::fs::read(file.path()).unwrap();
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    m.parts
+        .iter()
+        .skip(1) // the multipart/mixed container
+        .map(|p| {
+            let ct = p
+                .content_type()
+                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
+                .unwrap_or_default();
+            let text = p
+                .text_contents()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{} bytes", p.contents().len()));
+            (ct, text)
+        })
+        .collect()
+}
+
+/// A free loopback address for the admin endpoint.
+fn admin_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The value of one `/metrics` series (exact name and labels), 0 when absent.
+fn metric(admin: SocketAddr, series: &str) -> f64 {
+    let mut s = TcpStream::connect(admin).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn gateway(extra_config: String) -> Gateway {
+    gateway_with(test_plan(5, 1200, None), extra_config)
+}
+
+/// A gateway with a short greeting for alice (so calls are quick).
+fn gateway_with(plan: String, extra_config: String) -> Gateway {
+    Gateway::start(GatewayOptions {
+        plan,
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(800.0, 300, 0.3))],
+        extra_config,
+        ..GatewayOptions::default()
+    })
+}
+
+#[test]
+fn a_voice_mail_carries_the_servers_transcript_before_the_audio() {
+    let server = Server::start(Mode::Transcribe);
+    let admin = admin_addr();
+    let gw = gateway(format!(
+        "{}[admin]\nlisten = \"{admin}\"\n",
+        server.config(20_000)
+    ));
+    leave_voice_mail(&gw);
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(10));
+    assert_eq!(
+        metric(admin, "umgw_transcriptions_total{result=\"done\"}"),
+        1.0
+    );
+    let audio = metric(admin, "umgw_transcription_audio_seconds_sum");
+    assert!((1.0..=2.0).contains(&audio), "{audio} s of audio");
+    assert_eq!(
+        metric(admin, "umgw_transcription_real_time_factor_count"),
+        1.0
+    );
+    assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
+    assert!(msgs[0].audio_wav.is_some());
+
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].path, "/v1/audio/transcriptions");
+    assert_eq!(seen[0].model, "whisper-test");
+    assert_eq!(seen[0].response_format, "verbose_json");
+    assert_eq!((seen[0].rate, seen[0].channels), (8000, 1));
+    // 1.5 s of 16-bit samples (the trailing silence trimmed or not) and the header.
+    assert!(seen[0].wav_len > 44 + 2 * 8000, "{}", seen[0].wav_len);
+
+    let parts = parts(&gw);
+    let types: Vec<&str> = parts.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["text/plain", "audio/wav"]);
+    let text = &parts[0].1;
+    assert!(
+        text.starts_with(
+            "Voice Mail Preview:\r\nHi Alice, this is Bob about the budget [meeting on Friday.]\r\n\
+             (Words in [brackets] are uncertain.)\r\n\r\nYou received a voice mail from"
+        ),
+        "{text}"
+    );
+    let log = gw.log();
+    assert!(log.contains("voice mail transcribed"), "{log}");
+    assert_eq!(
+        msgs[0].preview.as_deref(),
+        Some("Hi Alice, this is Bob about the budget [meeting on Friday.]")
+    );
+    // The operator sees it too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_umgw"))
+        .args(["mailbox", "show", "alice", "--config"])
+        .arg(gw.dir.path().join("umgw.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("\nVoice Mail Preview:\n")
+            && stdout.contains(": Hi Alice, this is Bob about the budget [meeting on Friday.]\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_server_error_delivers_the_message_without_a_preview_at_once() {
+    let server = Server::start(Mode::Fail);
+    let gw = gateway(server.config(20_000));
+    let hung_up = leave_voice_mail(&gw);
+    gw.wait_messages("alice", 1, Duration::from_secs(5));
+    assert!(hung_up.elapsed() < Duration::from_secs(4));
+    assert_eq!(server.seen().len(), 1, "a 5xx is not retried");
+    let parts = parts(&gw);
+    assert_eq!(parts.len(), 2);
+    assert!(
+        parts[0].1.starts_with("You received a voice mail from"),
+        "{}",
+        parts[0].1
+    );
+    assert!(!parts[0].1.contains("Preview"));
+    assert_eq!(gw.messages("alice")[0].preview, None);
+    let log = gw.log();
+    assert!(
+        log.contains("voice mail delivered without a preview")
+            && log.contains("answered 500: CUDA out of memory"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_costs_the_deadline_and_no_more() {
+    let server = Server::start(Mode::Hang);
+    let admin = admin_addr();
+    let gw = gateway(format!(
+        "{}[admin]\nlisten = \"{admin}\"\n",
+        server.config(1500)
+    ));
+    let hung_up = leave_voice_mail(&gw);
+    gw.wait_messages("alice", 1, Duration::from_secs(5));
+    let took = hung_up.elapsed();
+    assert_eq!(
+        metric(admin, "umgw_transcriptions_total{result=\"timed_out\"}"),
+        1.0
+    );
+    assert!(
+        took >= Duration::from_millis(1300) && took < Duration::from_millis(3000),
+        "delivered {took:?} after hang-up"
+    );
+    let parts = parts(&gw);
+    assert!(!parts[0].1.contains("Preview"), "{}", parts[0].1);
+    assert!(gw.log().contains("did not answer within"), "{}", gw.log());
+}
+
+#[test]
+fn a_mailbox_with_previews_off_is_not_transcribed() {
+    let server = Server::start(Mode::Transcribe);
+    let plan = test_plan(5, 1200, None).replace(
+        "DisplayName = \"Alice Anders\"\n",
+        "DisplayName = \"Alice Anders\"\nVoiceMailPreviewEnabled = false\n",
+    );
+    let gw = gateway_with(plan, server.config(20_000));
+    leave_voice_mail(&gw);
+    gw.wait_messages("alice", 1, Duration::from_secs(10));
+    assert!(server.seen().is_empty(), "{:?}", server.seen());
+    assert!(!parts(&gw)[0].1.contains("Preview"));
+}
+
+#[test]
+fn a_caller_who_presses_pound_hears_saved_without_waiting_for_the_transcript() {
+    let server = Server::start(Mode::Slow(Duration::from_secs(4)));
+    let lamp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    lamp.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let plan = test_plan(5, 1200, Some(lamp.local_addr().unwrap().port()));
+    let gw = gateway_with(plan, server.config(20_000));
+    let mut seen_mwi = Vec::new();
+    assert_eq!(
+        next_mwi(&lamp, &mut seen_mwi),
+        (0, 0),
+        "the start-up refresh"
+    );
+    let (ua, media) = answered_call(&gw, "sip:alice@contoso.com");
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    let (mut seq, mut ts) = (1u16, 160u32);
+    ua.send_audio(media, &test_signal(1500), 0x42, &mut seq, &mut ts);
+    ua.keys(media, "#", &mut ts);
+    let pressed = Instant::now();
+    // "Saved", then the gateway hangs up: long before the server answers.
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(10));
+    ua.ok(&bye);
+    assert!(
+        pressed.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        pressed.elapsed()
+    );
+    assert!(
+        gw.messages("alice").is_empty(),
+        "deposited before the transcript"
+    );
+    // The message lands with its preview once the server has answered.
+    gw.wait_messages("alice", 1, Duration::from_secs(10));
+    assert_eq!(server.seen().len(), 1);
+    assert!(parts(&gw)[0]
+        .1
+        .starts_with("Voice Mail Preview:\r\nHi Alice"));
+    assert!(gw.spool_entries().is_empty(), "{:?}", gw.spool_entries());
+    // The lamp goes on when the message lands, after its call ended.
+    assert_eq!(next_mwi(&lamp, &mut seen_mwi), (1, 0));
+}
+
+#[test]
+fn check_refuses_a_transcription_setup_the_gateway_could_not_start_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("umgw.toml");
+    let check = |text: &str| {
+        std::fs::write(&config, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_umgw"))
+            .args(["check", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let server = "[transcription]\nengine = \"server\"\nurl = \"http://127.0.0.1:9\"\n";
+    assert_eq!(check(server).0, Some(0));
+    let (code, stderr) = check(&format!(
+        "{server}api_key_env = \"UMGW_TEST_NO_SUCH_KEY_VAR\"\n"
+    ));
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("transcription.api_key_env UMGW_TEST_NO_SUCH_KEY_VAR is not set"),
+        "{stderr}"
+    );
+    let (code, stderr) = check(&format!("{server}api_key_file = \"missing.key\"\n"));
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("transcription.api_key_file"), "{stderr}");
+    let (code, stderr) = check("[transcription]\nengine = \"server\"\n");
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("transcription.url \"\" must be"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn over_imap_the_message_carries_its_preview_too() {
+    let dc = support::dovecot::Dovecot::start(&["alice", "carol"]);
+    let server = Server::start(Mode::Transcribe);
+    let gw = gateway(format!("{}{}", server.config(20_000), dc.store_config("")));
+    leave_voice_mail(&gw);
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(10));
+    let m = umgw::store::message::parse(&raw[0]).unwrap();
+    assert_eq!(
+        m.preview.as_deref(),
+        Some("Hi Alice, this is Bob about the budget [meeting on Friday.]")
+    );
+    assert!(m.audio_wav.is_some());
+}
