@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::acl::{self, IpNet};
 
+mod transcription;
+pub use transcription::TranscriptionConfig;
+
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -79,96 +82,6 @@ pub struct Config {
     pub imap: ImapConfig,
     /// `[transcription]`: Voice Mail Preview (speech recognition of voice mails).
     pub transcription: TranscriptionConfig,
-}
-
-/// Voice Mail Preview: which engine transcribes voice mails, and its limits.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TranscriptionConfig {
-    /// `none` (no previews) or `server` (an OpenAI-compatible transcription server).
-    pub engine: String,
-    /// Base URL of the server (`http://gpu1:8000`); `/v1/audio/transcriptions` is appended.
-    pub url: String,
-    /// The `model` field sent to the server.
-    pub model: String,
-    /// PEM CA certificates an `https` server's certificate must chain to (required for https).
-    pub ca: Option<PathBuf>,
-    /// File whose first line is the server's API key (sent as a bearer token).
-    pub api_key_file: Option<PathBuf>,
-    /// Environment variable holding the API key (when `api_key_file` is unset).
-    pub api_key_env: Option<String>,
-    /// Longest wait for one request to the server (ms).
-    pub timeout_ms: u64,
-    /// Transcriptions running at once; more wait for a slot (up to the deadline).
-    pub max_concurrent: usize,
-    /// From hang-up: past this the message is delivered without a preview (ms).
-    pub deadline_ms: u64,
-    /// Only the first this many seconds of a recording are transcribed.
-    pub max_seconds: u64,
-    /// Spoken language as an ISO 639-1 code (`en`); unset: the server detects it.
-    pub language: Option<String>,
-}
-
-impl Default for TranscriptionConfig {
-    fn default() -> Self {
-        Self {
-            engine: "none".into(),
-            url: String::new(),
-            model: "whisper-1".into(),
-            ca: None,
-            api_key_file: None,
-            api_key_env: None,
-            timeout_ms: 30_000,
-            max_concurrent: 4,
-            deadline_ms: 60_000,
-            max_seconds: 75,
-            language: None,
-        }
-    }
-}
-
-impl TranscriptionConfig {
-    fn validate(&self) -> Result<(), String> {
-        match self.engine.as_str() {
-            "none" => return Ok(()),
-            "server" => {}
-            other => {
-                return Err(format!(
-                    "transcription.engine {other:?} must be none or server"
-                ))
-            }
-        }
-        let url = self.url.trim();
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-            return Err(format!(
-                "transcription.url {:?} must be an http:// or https:// URL (the server's base, e.g. http://gpu1:8000)",
-                self.url
-            ));
-        }
-        if url.starts_with("https://") && self.ca.is_none() {
-            return Err("transcription.url is https: transcription.ca (the CA that signs the server) is required".into());
-        }
-        if self.model.trim().is_empty() {
-            return Err("transcription.model must name the server's model".into());
-        }
-        if self.timeout_ms == 0 || self.deadline_ms == 0 {
-            return Err("transcription.timeout_ms and deadline_ms must be > 0".into());
-        }
-        if !(1..=256).contains(&self.max_concurrent) {
-            return Err("transcription.max_concurrent must be between 1 and 256".into());
-        }
-        if !(1..=600).contains(&self.max_seconds) {
-            return Err("transcription.max_seconds must be between 1 and 600".into());
-        }
-        if let Some(lang) = &self.language {
-            if !(2..=3).contains(&lang.len()) || !lang.bytes().all(|b| b.is_ascii_lowercase()) {
-                return Err(format!(
-                    "transcription.language {lang:?} must be an ISO 639-1 code such as \"en\""
-                ));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Where messages are stored, mailbox limits and how a failed deposit is retried.
