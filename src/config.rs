@@ -562,6 +562,7 @@ impl Config {
             &mut config.imap.ca,
             &mut config.imap.password_file,
             &mut config.transcription.api_key_file,
+            &mut config.transcription.model_dir,
             &mut config.transcription.ca,
         ]
         .into_iter()

@@ -71,6 +71,7 @@ fn populated() -> Config {
     c.transcription.api_key_file = Some("/etc/umgw/transcription.key".into());
     c.transcription.api_key_env = Some("UMGW_TRANSCRIPTION_KEY".into());
     c.transcription.language = Some("en".into());
+    c.transcription.model_dir = Some("/opt/umgw/whisper-tiny.en".into());
     c
 }
 

@@ -239,20 +239,20 @@ fn mwi_poll_shares_cover_every_mailbox_once_and_bad_shares_are_refused() {
 }
 
 #[test]
-fn transcription_is_off_by_default_and_a_server_needs_a_url() {
+fn transcription_is_embedded_by_default_and_a_server_needs_a_url() {
     let parse = |t: &str| Config::parse(Path::new("gw.toml"), &format!("[transcription]\n{t}"));
     let d = parse("").unwrap().transcription;
     assert_eq!(
         (d.engine.as_str(), d.deadline_ms, d.max_seconds),
-        ("none", 60_000, 75)
+        ("embedded", 60_000, 75)
     );
     let ok =
         parse("engine = \"server\"\nurl = \"http://gpu1:8000/\"\nlanguage = \"de\"\n").unwrap();
     assert_eq!(ok.transcription.url, "http://gpu1:8000/");
     for (bad, why) in [
         (
-            "engine = \"embedded\"\n",
-            "transcription.engine \"embedded\" must be none or server",
+            "engine = \"whisper\"\n",
+            "transcription.engine \"whisper\" must be embedded, server or none",
         ),
         (
             "engine = \"server\"\n",

@@ -8,8 +8,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TranscriptionConfig {
-    /// `none` (no previews) or `server` (an OpenAI-compatible transcription server).
+    /// `embedded` (the speech model installed with the gateway), `server` (an
+    /// OpenAI-compatible transcription server) or `none` (no previews).
     pub engine: String,
+    /// The embedded engine's model directory (Whisper tiny.en in CTranslate2 layout, as
+    /// `scripts/install-model.sh` installs it).
+    pub model_dir: Option<PathBuf>,
     /// Base URL of the server (`http://gpu1:8000`); `/v1/audio/transcriptions` is appended.
     pub url: String,
     /// The `model` field sent to the server.
@@ -35,7 +39,8 @@ pub struct TranscriptionConfig {
 impl Default for TranscriptionConfig {
     fn default() -> Self {
         Self {
-            engine: "none".into(),
+            engine: "embedded".into(),
+            model_dir: None,
             url: String::new(),
             model: "whisper-1".into(),
             ca: None,
@@ -55,9 +60,10 @@ impl TranscriptionConfig {
         match self.engine.as_str() {
             "none" => return Ok(()),
             "server" => {}
+            "embedded" => return self.validate_limits(),
             other => {
                 return Err(format!(
-                    "transcription.engine {other:?} must be none or server"
+                    "transcription.engine {other:?} must be embedded, server or none"
                 ))
             }
         }
@@ -74,8 +80,16 @@ impl TranscriptionConfig {
         if self.model.trim().is_empty() {
             return Err("transcription.model must name the server's model".into());
         }
-        if self.timeout_ms == 0 || self.deadline_ms == 0 {
-            return Err("transcription.timeout_ms and deadline_ms must be > 0".into());
+        if self.timeout_ms == 0 {
+            return Err("transcription.timeout_ms must be > 0".into());
+        }
+        self.validate_limits()
+    }
+
+    /// What every engine shares: deadline, slots, length cap, language.
+    fn validate_limits(&self) -> Result<(), String> {
+        if self.deadline_ms == 0 {
+            return Err("transcription.deadline_ms must be > 0".into());
         }
         if !(1..=256).contains(&self.max_concurrent) {
             return Err("transcription.max_concurrent must be between 1 and 256".into());

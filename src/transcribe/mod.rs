@@ -12,6 +12,7 @@
 //! Engines: [`server::ServerEngine`] (an OpenAI-compatible `/v1/audio/transcriptions`
 //! server). An embedded engine plugs in as another `Transcriber`.
 
+pub mod embedded;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -196,6 +197,15 @@ impl Previewer {
         let engine: Box<dyn Transcriber> = match cfg.engine.as_str() {
             "none" => return Ok(None),
             "server" => Box::new(server::ServerEngine::from_config(cfg)?),
+            "embedded" => match embedded::EmbeddedEngine::open(&embedded::model_dir(cfg)) {
+                Ok(engine) => Box::new(engine),
+                Err(e) => {
+                    // Voice mail works without previews: a missing model is not a reason
+                    // to refuse calls.
+                    warn!(error = %e, "Voice Mail Preview is off");
+                    return Ok(None);
+                }
+            },
             other => return Err(format!("transcription.engine {other:?} is not known")),
         };
         Ok(Some(Previewer::new(

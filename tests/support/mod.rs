@@ -407,6 +407,11 @@ impl Gateway {
             pki = Some(p);
         }
         config.push_str(&opts.extra_config);
+        if !opts.extra_config.contains("[transcription]") {
+            // Voice Mail Preview costs seconds of CPU per message: only the tests of it
+            // (tests/preview.rs) turn it on.
+            config.push_str("[transcription]\nengine = \"none\"\n");
+        }
         let config_path = dir.path().join("umgw.toml");
         fs::write(&config_path, config).unwrap();
         if !opts.greetings.is_empty() && opts.extra_config.contains("backend = \"imap\"") {
