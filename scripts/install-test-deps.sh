@@ -8,8 +8,11 @@
 #     the system service the package starts is stopped and disabled so it holds no port
 #   kamailio: the cluster tests (tests/cluster.rs, tests/imap.rs) run packaging/kamailio/kamailio.cfg in front of
 #     three gateways; likewise the packaged service is stopped and disabled (it would hold 5060)
+# and, by scripts/install-model.sh, the embedded Voice Mail Preview engine's speech model.
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
+
+"$(dirname "$0")/install-model.sh"
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
