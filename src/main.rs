@@ -39,6 +39,7 @@ EXAMPLES:
     umgw play alice 1764236400.M52P901R7f3a.gw1 --out /tmp/msg.wav
     umgw mailbox set-pin alice < pin.txt
     umgw mailbox unlock alice
+    umgw transcribe /tmp/msg.wav
 
 ENVIRONMENT:
     UMGW_LOG        log filter (error, warn, info, debug, trace; e.g. umgw=debug);
@@ -118,6 +119,18 @@ safe beside a running gateway: only committed messages are seen, and a deletion 
         #[arg(long, short)]
         out: PathBuf,
         /// Gateway configuration file (TOML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Transcribe audio files with the configured Voice Mail Preview engine and print the
+    /// preview each would get (WAV, MP3, FLAC or OGG; resampled to 8 kHz as a call is).
+    #[command(after_long_help = "EXAMPLE:
+    umgw transcribe --config /etc/umgw/umgw.toml /tmp/msg.wav")]
+    Transcribe {
+        /// Audio files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Gateway configuration file (TOML), for [transcription].
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -209,6 +222,7 @@ fn main() -> ExitCode {
             config,
         } => play(config, &mailbox, &message, &out),
         Cmd::Status { config } => status(config),
+        Cmd::Transcribe { files, config } => transcribe(config, &files),
     };
     match result {
         Ok(code) => code,
@@ -403,6 +417,49 @@ fn play(
     let config = load_config(config_path)?;
     Admin::open(&config)?.play(mailbox, message, out)?;
     println!("wrote {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn transcribe(config_path: Option<PathBuf>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let cfg = &config.transcription;
+    let engine = umgw::transcribe::engine_from_config(cfg)
+        .map_err(anyhow::Error::msg)?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no transcription engine: [transcription] engine is \"none\", or the embedded \
+                 model is not installed (scripts/install-model.sh)"
+            )
+        })?;
+    let cap = usize::try_from(cfg.max_seconds)? * umgw::audio::SAMPLE_RATE as usize;
+    for file in files {
+        let mut samples = umgw::media::prompts::load(file)?;
+        samples.truncate(cap);
+        let started = std::time::Instant::now();
+        let deadline = started + std::time::Duration::from_millis(cfg.deadline_ms);
+        let t = engine
+            .transcribe(&samples, deadline)
+            .with_context(|| format!("{}", file.display()))?;
+        let audio = samples.len() as f64 / f64::from(umgw::audio::SAMPLE_RATE);
+        println!(
+            "{}: {audio:.1} s of audio in {:.1} s, confidence {}",
+            file.display(),
+            started.elapsed().as_secs_f64(),
+            t.confidence.map_or("unknown".into(), |c| format!("{c:.2}"))
+        );
+        match t.preview() {
+            Some(p) => println!(
+                "  {}{}",
+                p.text,
+                if p.low_confidence {
+                    " (low confidence)"
+                } else {
+                    ""
+                }
+            ),
+            None => println!("  (nothing recognised)"),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -177,7 +177,7 @@ fn load_decoded_inner(path: &Path) -> Result<Vec<i16>, PromptError> {
     let mono = if rate == SAMPLE_RATE {
         mono
     } else {
-        resample(&mono, rate).map_err(|reason| PromptError::Resample {
+        resample(&mono, rate, SAMPLE_RATE).map_err(|reason| PromptError::Resample {
             path: path.to_path_buf(),
             rate,
             reason,
@@ -299,12 +299,13 @@ fn decode_mono(path: &Path) -> Result<(Vec<f32>, u32), PromptError> {
     Ok((mono, rate))
 }
 
-/// Band-limited resampling of mono audio from `from` Hz to 8 kHz.
-fn resample(input: &[f32], from: u32) -> Result<Vec<f32>, String> {
-    let ratio = SAMPLE_RATE as f64 / from as f64;
+/// Band-limited resampling of mono audio from `from` Hz to `to` Hz.
+pub(crate) fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
+    let ratio = f64::from(to) / f64::from(from);
     let params = SincInterpolationParameters {
         sinc_len: 128,
-        // Relative to the lower Nyquist (4 kHz): passes the telephone band, stops aliasing.
+        // Relative to the lower Nyquist (4 kHz for telephone audio): passes the telephone
+        // band, stops aliasing.
         f_cutoff: 0.95,
         oversampling_factor: 128,
         interpolation: SincInterpolationType::Linear,

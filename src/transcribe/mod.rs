@@ -9,9 +9,10 @@
 //! without one). It runs on the gateway's blocking job pool after the call, never on a media
 //! worker.
 //!
-//! Engines: [`server::ServerEngine`] (an OpenAI-compatible `/v1/audio/transcriptions`
-//! server). An embedded engine plugs in as another `Transcriber`.
+//! Engines: [`embedded::EmbeddedEngine`] (Whisper tiny.en in process, the default) and
+//! [`server::ServerEngine`] (an OpenAI-compatible `/v1/audio/transcriptions` server).
 
+#[cfg(feature = "embedded-asr")]
 pub mod embedded;
 pub mod server;
 
@@ -110,13 +111,17 @@ pub enum TranscribeError {
     BadResponse { url: String, why: String },
     #[error("transcription engine: {0}")]
     Engine(String),
+    #[error("the deadline passed before the transcript was done")]
+    Deadline,
 }
 
 impl TranscribeError {
     /// The `result` label of the transcription counter.
     fn label(&self) -> &'static str {
         match self {
-            TranscribeError::Busy { .. } | TranscribeError::Timeout { .. } => "timed_out",
+            TranscribeError::Busy { .. }
+            | TranscribeError::Timeout { .. }
+            | TranscribeError::Deadline => "timed_out",
             _ => "failed",
         }
     }
@@ -172,6 +177,31 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// The engine `[transcription]` names: `None` for `none`, or for `embedded` when its model is
+/// not installed (a warning says so: voice mail works without previews).
+pub fn engine_from_config(
+    cfg: &TranscriptionConfig,
+) -> Result<Option<Box<dyn Transcriber>>, String> {
+    Ok(Some(match cfg.engine.as_str() {
+        "none" => return Ok(None),
+        "server" => Box::new(server::ServerEngine::from_config(cfg)?),
+        #[cfg(feature = "embedded-asr")]
+        "embedded" => match embedded::EmbeddedEngine::open(&embedded::model_dir(cfg)) {
+            Ok(engine) => Box::new(engine),
+            Err(e) => {
+                warn!(error = %e, "Voice Mail Preview is off");
+                return Ok(None);
+            }
+        },
+        #[cfg(not(feature = "embedded-asr"))]
+        "embedded" => {
+            warn!("Voice Mail Preview is off: this build has no embedded speech engine");
+            return Ok(None);
+        }
+        other => return Err(format!("transcription.engine {other:?} is not known")),
+    }))
+}
+
 /// The deposit's side of transcription: engine, limits, metrics.
 pub struct Previewer {
     engine: Box<dyn Transcriber>,
@@ -192,28 +222,17 @@ impl std::fmt::Debug for Previewer {
 }
 
 impl Previewer {
-    /// The configured engine; `None` for `engine = "none"`. Errors name the key at fault.
+    /// The configured engine; `None` for `engine = "none"`, or for `embedded` without its
+    /// model (logged). Errors name the key at fault.
     pub fn from_config(cfg: &TranscriptionConfig) -> Result<Option<Previewer>, String> {
-        let engine: Box<dyn Transcriber> = match cfg.engine.as_str() {
-            "none" => return Ok(None),
-            "server" => Box::new(server::ServerEngine::from_config(cfg)?),
-            "embedded" => match embedded::EmbeddedEngine::open(&embedded::model_dir(cfg)) {
-                Ok(engine) => Box::new(engine),
-                Err(e) => {
-                    // Voice mail works without previews: a missing model is not a reason
-                    // to refuse calls.
-                    warn!(error = %e, "Voice Mail Preview is off");
-                    return Ok(None);
-                }
-            },
-            other => return Err(format!("transcription.engine {other:?} is not known")),
-        };
-        Ok(Some(Previewer::new(
-            engine,
-            cfg.max_concurrent,
-            Duration::from_millis(cfg.deadline_ms),
-            Duration::from_secs(cfg.max_seconds),
-        )))
+        Ok(engine_from_config(cfg)?.map(|engine| {
+            Previewer::new(
+                engine,
+                cfg.max_concurrent,
+                Duration::from_millis(cfg.deadline_ms),
+                Duration::from_secs(cfg.max_seconds),
+            )
+        }))
     }
 
     pub fn new(
