@@ -94,7 +94,7 @@ fn tidy(s: &str) -> String {
 pub enum TranscribeError {
     #[error("recording {path}: {why}")]
     Audio { path: PathBuf, why: String },
-    #[error("the deadline passed while the message waited for a transcriber ({waited_ms} ms in the queue)")]
+    #[error("the deadline passed, or was too near for a transcription, while the message waited for a transcriber ({waited_ms} ms in the queue)")]
     Late { waited_ms: u64 },
     #[error("the preview queue is full ({limit} waiting: transcription.queue_limit)")]
     QueueFull { limit: usize },

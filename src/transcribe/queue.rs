@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn, Span};
 
@@ -85,11 +85,13 @@ impl<T> Backlog<T> {
         Ok(())
     }
 
-    /// For a worker: the oldest message, late or not. Report [`Backlog::finished`] after.
-    pub fn take(&mut self, now: Instant) -> Option<Take<T>> {
+    /// For a worker: the oldest message; late if its deadline comes before `need` (what a
+    /// transcription takes) has passed, since starting it would only spend the engine's time
+    /// on a transcript that comes too late. Report [`Backlog::finished`] after.
+    pub fn take(&mut self, now: Instant, need: Duration) -> Option<Take<T>> {
         let w = self.waiting.pop_front()?;
         self.in_hand += 1;
-        Some(if w.deadline <= now {
+        Some(if w.deadline <= now + need {
             Take::Late(w.item)
         } else {
             Take::Transcribe {
@@ -105,7 +107,7 @@ impl<T> Backlog<T> {
         if self.waiting.front()?.deadline > now {
             return None;
         }
-        match self.take(now)? {
+        match self.take(now, Duration::ZERO)? {
             Take::Late(item) | Take::Transcribe { item, .. } => Some(item),
         }
     }
@@ -159,6 +161,8 @@ struct Entry<T> {
 
 struct State<T> {
     backlog: Backlog<Entry<T>>,
+    /// What a transcription takes, lately (a moving average of those that gave a preview).
+    typical: Duration,
     /// The queue is gone: threads leave once nothing waits.
     stopping: bool,
 }
@@ -212,6 +216,7 @@ impl<T: Deliver> PreviewQueue<T> {
             previewer,
             state: Mutex::new(State {
                 backlog: Backlog::new(limit),
+                typical: Duration::ZERO,
                 stopping: false,
             }),
             queued: Condvar::new(),
@@ -309,6 +314,18 @@ impl<T: Deliver> Drop for PreviewQueue<T> {
     }
 }
 
+impl<T> State<T> {
+    /// A transcription took `took`: the average moves a fifth of the way to it (the first
+    /// sets it).
+    fn typical_took(&mut self, took: Duration) {
+        self.typical = if self.typical.is_zero() {
+            took
+        } else {
+            (self.typical * 4 + took) / 5
+        };
+    }
+}
+
 impl<T> Inner<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -337,7 +354,8 @@ fn work<T: Deliver>(inner: &Inner<T>) {
         let taken = {
             let mut state = inner.lock();
             loop {
-                if let Some(taken) = state.backlog.take(Instant::now()) {
+                let need = state.typical;
+                if let Some(taken) = state.backlog.take(Instant::now(), need) {
                     gauges(&state.backlog);
                     break taken;
                 }
@@ -351,12 +369,16 @@ fn work<T: Deliver>(inner: &Inner<T>) {
             Take::Transcribe { item, deadline } => {
                 let _in_call = item.span.enter();
                 let wav = item.item.recording();
+                let started = Instant::now();
                 let preview =
                     catch_unwind(AssertUnwindSafe(|| inner.previewer.preview(wav, deadline)))
                         .unwrap_or_else(|_| {
                             missed(&TranscribeError::Engine("the engine panicked".into()), 0.0);
                             None
                         });
+                if preview.is_some() {
+                    inner.lock().typical_took(started.elapsed());
+                }
                 deliver(item.item, preview);
             }
             Take::Late(item) => late(item),

@@ -20,7 +20,7 @@ fn the_backlog_is_fifo_for_equal_deadlines_and_earliest_deadline_first() {
     b.push(t0 + s(59), "c").unwrap();
     b.push(t0 + s(61), "d").unwrap();
     assert_eq!(b.poll_timeout(), Some(t0 + s(59)));
-    let order: Vec<_> = std::iter::from_fn(|| b.take(t0)).collect();
+    let order: Vec<_> = std::iter::from_fn(|| b.take(t0, Duration::ZERO)).collect();
     assert_eq!(
         order,
         [
@@ -63,8 +63,26 @@ fn a_message_past_its_deadline_is_late_for_worker_and_deliverer() {
     assert_eq!(b.take_late(t0 + Duration::from_secs(1)), Some(1));
     assert_eq!(b.waiting(), 1);
     // A worker that comes to a message too late gets it as late.
-    assert_eq!(b.take(t0 + Duration::from_secs(3)), Some(Take::Late(2)));
+    assert_eq!(
+        b.take(t0 + Duration::from_secs(3), Duration::ZERO),
+        Some(Take::Late(2))
+    );
     assert_eq!(b.in_hand(), 2);
+    // One whose deadline comes before a transcription could finish is late too.
+    b.push(t0 + Duration::from_secs(10), 3).unwrap();
+    b.push(t0 + Duration::from_secs(20), 4).unwrap();
+    let need = Duration::from_secs(5);
+    assert_eq!(
+        b.take(t0 + Duration::from_secs(6), need),
+        Some(Take::Late(3))
+    );
+    assert_eq!(
+        b.take(t0 + Duration::from_secs(6), need),
+        Some(Take::Transcribe {
+            item: 4,
+            deadline: t0 + Duration::from_secs(20)
+        })
+    );
 }
 
 #[test]
@@ -75,7 +93,7 @@ fn a_full_backlog_gives_the_message_back() {
     b.push(t0, 2).unwrap();
     assert_eq!(b.push(t0, 3), Err(3));
     // Taken messages no longer count against the limit.
-    assert!(b.take(t0).is_some());
+    assert!(b.take(t0, Duration::ZERO).is_some());
     b.push(t0, 3).unwrap();
     assert_eq!(b.waiting(), 2);
 }
@@ -225,6 +243,25 @@ fn a_message_whose_deadline_passes_in_the_queue_goes_then_without_a_preview() {
         log.iter().map(|(n, _, _)| *n).collect::<Vec<_>>(),
         [1, 2, 0]
     );
+}
+
+#[test]
+fn a_message_too_near_its_deadline_for_a_transcription_goes_at_once_without_one() {
+    let f = Fixture::new();
+    // Transcriptions take 400 ms; the deadline is 1000 ms.
+    let q = queue(Box::new(slow(400)), 1, 100, Duration::from_millis(1000));
+    f.submit(&q, Instant::now(), 0..1);
+    f.wait(1);
+    let t0 = Instant::now();
+    f.submit(&q, t0, 1..4);
+    let log = f.wait(4);
+    let at = |n: usize| log.iter().find(|(m, _, _)| *m == n).unwrap();
+    // 1 and 2 are transcribed (0-400, 400-800 ms); at 800 ms only 200 ms are left for 3.
+    assert!(at(1).1.is_some() && at(2).1.is_some(), "{log:?}");
+    let (_, preview, when) = at(3);
+    assert_eq!(*preview, None);
+    let after = when.duration_since(t0);
+    assert!(after < Duration::from_millis(1000), "{after:?}");
 }
 
 #[test]
