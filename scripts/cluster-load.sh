@@ -286,32 +286,10 @@ if [ -n "$dovecot_pid" ]; then
   echo "# Dovecot ($(procs "$dovecot_pid") processes now): CPU $(echo "scale=1; $used / $hz * 100 / $wall" | bc) %"
 fi
 
-# The store check: spools drained, every call's message there once.
-for _ in $(seq 60); do
-  # free/ holds emptied files kept for reuse (src/gateway/spool.rs), not entries.
-  left=$(find "$dir"/node*/data/spool -path '*/free' -prune -o -type f -print 2>/dev/null | wc -l)
-  [ "$left" = 0 ] && break
-  sleep 1
-done
-# Messages: <root>/<mailbox>/{new,cur}/<file> (not Dovecot's .UMGW-State/ state folder).
+# The store check (scripts/lib/load-store.sh): spools drained, every call's message there once.
 store_root=$dir/mailboxes
 [ "$imap" = 0 ] || store_root=$dir/dovecot/mail
-messages() {
-  find "$store_root" -regextype posix-extended -regex "$store_root/[^/]+/(new|cur)/[^/]+" -type f "$@"
-}
-stored=$(messages | wc -l)
-unique=$(messages -exec grep -h -m1 -i '^X-CallID:' {} + | sort -u | wc -l)
-# Recorded seconds per message (X-VoiceMessageDuration): a call cut short shows as a short one.
-durations=$(messages -exec grep -h -m1 -i '^X-VoiceMessageDuration:' {} + |
-  awk '{ sub(/\r$/, "", $2); print $2 }' | sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[1], a[int((NR + 1) / 2)], a[NR] }')
-# umgw-load's row: | calls | rate/s | hold s | peak concurrent | completed | failed | ...
-read -r completed failed < <(awk -F'|' '/^\| [0-9]/ { gsub(/ /, ""); print $6, $7 }' "$dir/load.out")
-echo "# store: $stored messages for $completed completed calls ($failed failed), $unique distinct X-CallID, $left spool files left; recorded s min/median/max: ${durations:-none}"
-verdict=PASS
-shortest=${durations%% *}
-[ "${failed:-x}" = 0 ] && [ "$stored" = "$completed" ] && [ "$unique" = "$stored" ] && [ "$left" = 0 ] &&
-  [ "${shortest:-0}" -ge $(( ${hold%.*} - 2 )) ] || verdict=FAIL
-echo "# $verdict: 0 failed calls, every answered call's message stored exactly once and whole"
+load_store_check "$store_root" "$hold" "$dir/load.out" "$dir"/node*/data/spool
 errors=$(grep -h -E "ERROR|panicked" "$dir"/node*/umgw.log | head -5 || true)
 if [ -n "$errors" ]; then
   echo "# node errors (first 5), logs under $dir:"; echo "$errors" | sed 's/^/#   /'

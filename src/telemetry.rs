@@ -15,7 +15,10 @@
 //! - Voice Mail Preview: `umgw_transcriptions_total{result}` (done, failed, timed_out),
 //!   `umgw_transcription_audio_seconds` (histogram of the audio transcribed: its sum is the
 //!   seconds of audio), `umgw_transcription_real_time_factor` (histogram: the engine's seconds
-//!   per second of audio, waiting for a slot not included)
+//!   per second of audio, time in the queue not included), `umgw_preview_queue_depth` (gauge:
+//!   voice mails waiting for a transcription thread), `umgw_previews_in_progress` (gauge:
+//!   being transcribed or delivered by those threads); `result` also counts `skipped` (the
+//!   queue was full: delivered at once without a preview)
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -48,6 +51,8 @@ pub const MEDIA_TICKS_LATE: &str = "umgw_media_ticks_late_total";
 pub const TRANSCRIPTIONS: &str = "umgw_transcriptions_total";
 pub const TRANSCRIBED_AUDIO: &str = "umgw_transcription_audio_seconds";
 pub const TRANSCRIPTION_RTF: &str = "umgw_transcription_real_time_factor";
+pub const PREVIEW_QUEUE_DEPTH: &str = "umgw_preview_queue_depth";
+pub const PREVIEWS_IN_HAND: &str = "umgw_previews_in_progress";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

@@ -385,6 +385,84 @@ fn a_server_that_never_answers_costs_the_deadline_and_no_more() {
 }
 
 #[test]
+fn with_every_transcriber_stuck_each_message_still_lands_by_its_deadline() {
+    // One transcription at a time, a server that never answers: the first message holds the
+    // only worker until its deadline; the others wait in the queue and go without a preview
+    // at their own deadlines, not when the worker is free.
+    let server = Server::start(Mode::Hang);
+    let admin = admin_addr();
+    let gw = gateway(format!(
+        "{}max_concurrent = 1\n[admin]\nlisten = \"{admin}\"\n",
+        server.config(1500)
+    ));
+    let hung_up: Vec<Instant> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..3).map(|_| s.spawn(|| leave_voice_mail(&gw))).collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let last = *hung_up.iter().max().unwrap();
+    gw.wait_messages("alice", 3, Duration::from_secs(5));
+    let took = last.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "all delivered {took:?} after the last hang-up"
+    );
+    assert_eq!(
+        metric(admin, "umgw_transcriptions_total{result=\"timed_out\"}"),
+        3.0
+    );
+    assert_eq!(metric(admin, "umgw_preview_queue_depth"), 0.0);
+    assert!(gw.messages("alice").iter().all(|m| m.preview.is_none()));
+    let log = gw.log();
+    assert!(log.contains("waited for a transcriber"), "{log}");
+    assert!(gw.spool_entries().is_empty(), "{:?}", gw.spool_entries());
+}
+
+#[test]
+fn a_shutdown_delivers_the_queue_within_the_grace_before_exit() {
+    // One transcription at a time, each taking 2.5 s; a 60 s deadline; a 1 s grace.
+    let server = Server::start(Mode::Slow(Duration::from_millis(2500)));
+    let mut gw = Gateway::start(GatewayOptions {
+        plan: test_plan(5, 1200, None),
+        greetings: vec![("alice".into(), umgw::media::prompts::tone(800.0, 300, 0.3))],
+        extra_config: format!("{}max_concurrent = 1\n", server.config(60_000)),
+        shutdown_grace_ms: 1000,
+        ..GatewayOptions::default()
+    });
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| leave_voice_mail(&gw));
+        }
+    });
+    // One message is with the server, the other waits in the queue.
+    let until = Instant::now() + Duration::from_secs(5);
+    while server.seen().is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    gw.sigterm();
+    let stopped = Instant::now();
+    assert!(gw.wait_exit(Duration::from_secs(10)).success());
+    // The transcription under way finished (2.5 s, inside the grace plus the drain window);
+    // the message waiting behind it went without a preview at the end of the grace.
+    assert!(
+        stopped.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopped.elapsed()
+    );
+    let msgs = gw.messages("alice");
+    assert_eq!(msgs.len(), 2, "{}", gw.log());
+    let mut previews: Vec<bool> = msgs.iter().map(|m| m.preview.is_some()).collect();
+    previews.sort_unstable();
+    assert_eq!(previews, [false, true], "{}", gw.log());
+    assert!(gw.spool_entries().is_empty(), "{:?}", gw.spool_entries());
+    let log = gw.log();
+    assert!(
+        log.contains("delivering the queue before stopping"),
+        "{log}"
+    );
+}
+
+#[test]
 fn a_mailbox_with_previews_off_is_not_transcribed() {
     let server = Server::start(Mode::Transcribe);
     let plan = test_plan(5, 1200, None).replace(

@@ -243,8 +243,13 @@ fn transcription_is_embedded_by_default_and_a_server_needs_a_url() {
     let parse = |t: &str| Config::parse(Path::new("gw.toml"), &format!("[transcription]\n{t}"));
     let d = parse("").unwrap().transcription;
     assert_eq!(
-        (d.engine.as_str(), d.deadline_ms, d.max_seconds),
-        ("embedded", 60_000, 75)
+        (
+            d.engine.as_str(),
+            d.deadline_ms,
+            d.max_seconds,
+            d.queue_limit
+        ),
+        ("embedded", 60_000, 75, 1000)
     );
     let ok =
         parse("engine = \"server\"\nurl = \"http://gpu1:8000/\"\nlanguage = \"de\"\n").unwrap();
@@ -269,6 +274,14 @@ fn transcription_is_embedded_by_default_and_a_server_needs_a_url() {
         (
             "engine = \"server\"\nurl = \"http://gpu1\"\nmax_concurrent = 0\n",
             "max_concurrent must be between 1 and 256",
+        ),
+        (
+            "engine = \"server\"\nurl = \"http://gpu1\"\nqueue_limit = 0\n",
+            "queue_limit must be between 1 and 100000",
+        ),
+        (
+            "queue_limit = 100001\n",
+            "queue_limit must be between 1 and 100000",
         ),
         (
             "engine = \"server\"\nurl = \"http://gpu1\"\nmax_seconds = 0\n",

@@ -26,8 +26,12 @@ pub struct TranscriptionConfig {
     pub api_key_env: Option<String>,
     /// Longest wait for one request to the server (ms).
     pub timeout_ms: u64,
-    /// Transcriptions running at once; more wait for a slot (up to the deadline).
+    /// Transcriptions running at once (threads of their own); more wait in the queue (up to
+    /// the deadline).
     pub max_concurrent: usize,
+    /// Messages waiting for a transcription at most; beyond it a message is delivered at
+    /// once without a preview.
+    pub queue_limit: usize,
     /// From hang-up: past this the message is delivered without a preview (ms).
     pub deadline_ms: u64,
     /// Only the first this many seconds of a recording are transcribed.
@@ -48,6 +52,7 @@ impl Default for TranscriptionConfig {
             api_key_env: None,
             timeout_ms: 30_000,
             max_concurrent: 4,
+            queue_limit: 1000,
             deadline_ms: 60_000,
             max_seconds: 75,
             language: None,
@@ -86,13 +91,16 @@ impl TranscriptionConfig {
         self.validate_limits()
     }
 
-    /// What every engine shares: deadline, slots, length cap, language.
+    /// What every engine shares: deadline, threads, queue, length cap, language.
     fn validate_limits(&self) -> Result<(), String> {
         if self.deadline_ms == 0 {
             return Err("transcription.deadline_ms must be > 0".into());
         }
         if !(1..=256).contains(&self.max_concurrent) {
             return Err("transcription.max_concurrent must be between 1 and 256".into());
+        }
+        if !(1..=100_000).contains(&self.queue_limit) {
+            return Err("transcription.queue_limit must be between 1 and 100000".into());
         }
         if !(1..=600).contains(&self.max_seconds) {
             return Err("transcription.max_seconds must be between 1 and 600".into());

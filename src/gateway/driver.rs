@@ -25,6 +25,13 @@ use crate::sip::endpoint::CallId;
 use crate::sip::locate::TransportKind;
 use crate::sip::Transport;
 
+/// Past the shutdown grace (by which the preview queue delivers what waits), how long its last
+/// deliveries and transcriptions in progress get before the gateway stops anyway.
+const PREVIEW_DRAIN_WINDOW: Duration = Duration::from_secs(5);
+
+/// How often the loop looks at the preview queue once only it keeps the gateway up.
+const PREVIEW_DRAIN_POLL: Duration = Duration::from_millis(50);
+
 /// RTP sockets as the gateway binds them: std sockets, non-blocking, not registered with the
 /// async reactor (a media worker reads them on its ticks).
 pub(super) struct Binder {
@@ -76,6 +83,9 @@ impl Driver {
         let mut calls: HashMap<CallId, mpsc::Sender<ToCall>> = HashMap::new();
         let grace = Duration::from_millis(self.config.call.shutdown_grace_ms);
         let mut draining = false;
+        // Draining and every call over: what is left is the preview queue, until `previews_by`.
+        let mut calls_over = false;
+        let mut previews_by = None;
         loop {
             let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
             let timer = async {
@@ -114,13 +124,24 @@ impl Driver {
                 }
                 _ = &mut inputs.stop, if !draining => {
                     draining = true;
-                    self.core.shutdown(Instant::now(), grace);
+                    let now = Instant::now();
+                    self.core.shutdown(now, grace);
+                    if let Some(previews) = &self.shared.previews {
+                        previews.close(now + grace);
+                        previews_by = Some(now + grace + PREVIEW_DRAIN_WINDOW);
+                    }
                 }
+                // Nothing else need wake the loop while the preview queue drains.
+                _ = tokio::time::sleep(PREVIEW_DRAIN_POLL), if calls_over => {}
             }
             self.flush(&mut calls, &from_calls_tx, &jobs_tx, &notify_tx)
                 .await;
-            if draining && self.core.is_finished(Instant::now()) {
-                break;
+            if draining {
+                let now = Instant::now();
+                calls_over = calls_over || self.core.is_finished(now);
+                if calls_over && self.previews_delivered(previews_by, now) {
+                    break;
+                }
             }
         }
         drop(inputs.mwi_tx);
@@ -181,6 +202,22 @@ impl Driver {
                 break;
             }
         }
+    }
+
+    /// Whether the preview queue (if any) is empty and idle, or past `by` gives up on it: a
+    /// message still in it is recovered from the spool at the next start.
+    fn previews_delivered(&self, by: Option<Instant>, now: Instant) -> bool {
+        let Some(previews) = &self.shared.previews else {
+            return true;
+        };
+        if previews.is_idle() {
+            return true;
+        }
+        if by.is_some_and(|by| now >= by) {
+            warn!("voice mails still being delivered at the end of the shutdown: their recordings are recovered at the next start");
+            return true;
+        }
+        false
     }
 
     /// Locates where a NOTIFY goes (static routes, then RFC 3263) and opens its TCP/TLS

@@ -251,8 +251,9 @@ pub(crate) struct Shared {
     pub locator: crate::sip::locate::Locator,
     /// Subscriber-access calls per mailbox (`subscriber.max_sessions_per_mailbox`).
     pub subscriber_sessions: call::subscriber::MailboxSessions,
-    /// Voice Mail Preview (`[transcription]`); `None`: no engine configured.
-    pub previewer: Option<Arc<crate::transcribe::Previewer>>,
+    /// Voice Mail Preview (`[transcription]`): the queue its threads work off; `None`: no
+    /// engine configured.
+    pub previews: Option<Arc<call::deposit::Previews>>,
     /// Lamps to set from outside a call (a deposit finished after its call ended).
     pub mwi: Option<mpsc::Sender<Mwi>>,
 }
@@ -448,7 +449,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             "deposited recordings recovered from the spool"
         );
     }
-    let previewer = crate::transcribe::Previewer::from_config(&config.transcription)
+    let previews = call::deposit::Previews::from_config(&config.transcription)
         .map_err(anyhow::Error::msg)
         .context("setting up Voice Mail Preview ([transcription])")?;
     let probe = Probe {
@@ -467,7 +468,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             config.subscriber.max_sessions_per_mailbox,
         ),
         spool,
-        previewer: previewer.map(Arc::new),
+        previews: previews.map(Arc::new),
         mwi: Some(mwi_tx.clone()),
     });
     media_worker::init(media_worker::Priority::from(&config.media));

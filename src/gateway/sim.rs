@@ -155,7 +155,7 @@ impl Sim {
             quota: crate::store::Quota::default(),
             locator: crate::sip::locate::Locator::new(Vec::new()),
             subscriber_sessions: super::call::subscriber::MailboxSessions::new(2),
-            previewer: None,
+            previews: None,
             mwi: None,
         });
         let env = SimEnv {

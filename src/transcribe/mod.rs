@@ -2,22 +2,22 @@
 //! text preview (Exchange 2013 UM's feature of that name).
 //!
 //! A [`Transcriber`] is an engine: 8 kHz mono samples in, a [`Transcript`] out, blocking.
-//! [`Previewer`] is what the deposit calls: it reads the recording, caps it at
-//! `transcription.max_seconds`, waits for one of `max_concurrent` slots, runs the engine
-//! within the deadline, counts the result, and turns the transcript into a
-//! [`crate::domain::Preview`] (or `None`, with a warning saying why: the message then goes
-//! without one). It runs on the gateway's blocking job pool after the call, never on a media
-//! worker.
+//! [`Previewer`] is what a transcription thread calls: it reads the recording, caps it at
+//! `transcription.max_seconds`, runs the engine within the deadline, counts the result, and
+//! turns the transcript into a [`crate::domain::Preview`] (or `None`, with a warning saying
+//! why: the message then goes without one). [`queue::PreviewQueue`] is what the deposit
+//! calls: a bounded queue worked by `max_concurrent` threads of its own, after the call, never
+//! on a media worker or the blocking job pool.
 //!
 //! Engines: [`embedded::EmbeddedEngine`] (Whisper tiny.en in process, the default) and
 //! [`server::ServerEngine`] (an OpenAI-compatible `/v1/audio/transcriptions` server).
 
 #[cfg(feature = "embedded-asr")]
 pub mod embedded;
+pub mod queue;
 pub mod server;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
@@ -95,8 +95,10 @@ fn tidy(s: &str) -> String {
 pub enum TranscribeError {
     #[error("recording {path}: {why}")]
     Audio { path: PathBuf, why: String },
-    #[error("no transcription slot came free before the deadline ({max} running)")]
-    Busy { max: usize },
+    #[error("the deadline passed, or was too near for a transcription, while the message waited for a transcriber ({waited_ms} ms in the queue)")]
+    Late { waited_ms: u64 },
+    #[error("the preview queue is full ({limit} waiting: transcription.queue_limit)")]
+    QueueFull { limit: usize },
     #[error("cannot reach the transcription server {url}: {why}")]
     Connect { url: String, why: String },
     #[error("the transcription server {url} did not answer within {ms} ms")]
@@ -119,9 +121,10 @@ impl TranscribeError {
     /// The `result` label of the transcription counter.
     fn label(&self) -> &'static str {
         match self {
-            TranscribeError::Busy { .. }
+            TranscribeError::Late { .. }
             | TranscribeError::Timeout { .. }
             | TranscribeError::Deadline => "timed_out",
+            TranscribeError::QueueFull { .. } => "skipped",
             _ => "failed",
         }
     }
@@ -133,48 +136,6 @@ pub trait Transcriber: Send + Sync {
     /// giving up at `deadline`.
     fn transcribe(&self, samples: &[i16], deadline: Instant)
         -> Result<Transcript, TranscribeError>;
-}
-
-/// At most `max` holders at once; others wait, up to their deadline.
-#[derive(Debug)]
-struct Slots {
-    max: usize,
-    used: Mutex<usize>,
-    freed: Condvar,
-}
-
-struct Slot<'a>(&'a Slots);
-
-impl Slots {
-    fn new(max: usize) -> Slots {
-        Slots {
-            max,
-            used: Mutex::new(0),
-            freed: Condvar::new(),
-        }
-    }
-
-    fn acquire(&self, deadline: Instant) -> Option<Slot<'_>> {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        while *used >= self.max {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            used = self
-                .freed
-                .wait_timeout(used, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        *used += 1;
-        Some(Slot(self))
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let mut used = self.0.used.lock().unwrap_or_else(|e| e.into_inner());
-        *used = used.saturating_sub(1);
-        self.0.freed.notify_one();
-    }
 }
 
 /// The engine `[transcription]` names: `None` for `none`, or for `embedded` when its model is
@@ -205,7 +166,6 @@ pub fn engine_from_config(
 /// The deposit's side of transcription: engine, limits, metrics.
 pub struct Previewer {
     engine: Box<dyn Transcriber>,
-    slots: Slots,
     /// From hang-up to the deposit.
     deadline: Duration,
     max_audio: Duration,
@@ -214,7 +174,6 @@ pub struct Previewer {
 impl std::fmt::Debug for Previewer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Previewer")
-            .field("slots", &self.slots)
             .field("deadline", &self.deadline)
             .field("max_audio", &self.max_audio)
             .finish_non_exhaustive()
@@ -228,32 +187,31 @@ impl Previewer {
         Ok(engine_from_config(cfg)?.map(|engine| {
             Previewer::new(
                 engine,
-                cfg.max_concurrent,
                 Duration::from_millis(cfg.deadline_ms),
                 Duration::from_secs(cfg.max_seconds),
             )
         }))
     }
 
-    pub fn new(
-        engine: Box<dyn Transcriber>,
-        max_concurrent: usize,
-        deadline: Duration,
-        max_audio: Duration,
-    ) -> Previewer {
+    /// `engine`; a message is delivered `deadline` after its hang-up at the latest, with the
+    /// first `max_audio` of its recording transcribed. How many run at once is the queue's.
+    pub fn new(engine: Box<dyn Transcriber>, deadline: Duration, max_audio: Duration) -> Previewer {
         Previewer {
             engine,
-            slots: Slots::new(max_concurrent.max(1)),
             deadline,
             max_audio,
         }
     }
 
-    /// The preview of the recording `wav`, whose caller hung up at `hung_up`; `None` (with a
-    /// warning) when the engine failed or missed the deadline, or heard nothing.
-    pub fn preview(&self, wav: &Path, hung_up: Instant) -> Option<Preview> {
+    /// From hang-up to the deposit, preview or not.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// The preview of the recording `wav`, due by `deadline`; `None` (with a warning) when the
+    /// engine failed or missed the deadline, or heard nothing.
+    pub fn preview(&self, wav: &Path, deadline: Instant) -> Option<Preview> {
         let started = Instant::now();
-        let deadline = hung_up + self.deadline;
         let result = self.transcribe(wav, deadline);
         let took = started.elapsed().as_secs_f64();
         match result {
@@ -271,24 +229,20 @@ impl Previewer {
                 preview
             }
             Err(e) => {
-                metrics::counter!(telemetry::TRANSCRIPTIONS, "result" => e.label()).increment(1);
-                warn!(error = %e, seconds = took, "voice mail delivered without a preview");
+                missed(&e, took);
                 None
             }
         }
     }
 
     /// The transcript, the seconds of audio it covers and the seconds the engine took.
-    /// The recording is read only once a slot is free, and only up to the cap: waiting
-    /// deposits hold no audio in memory.
+    /// The recording is read only now, and only up to the cap: queued deposits hold no audio
+    /// in memory.
     fn transcribe(
         &self,
         wav: &Path,
         deadline: Instant,
     ) -> Result<(Transcript, f64, f64), TranscribeError> {
-        let _slot = self.slots.acquire(deadline).ok_or(TranscribeError::Busy {
-            max: self.slots.max,
-        })?;
         let started = Instant::now();
         let cap = (self.max_audio.as_secs_f64() * f64::from(SAMPLE_RATE)) as usize;
         let samples = read_samples(wav, cap).map_err(|why| TranscribeError::Audio {
@@ -299,6 +253,13 @@ impl Previewer {
         let audio = samples.len() as f64 / f64::from(SAMPLE_RATE);
         Ok((t, audio, started.elapsed().as_secs_f64()))
     }
+}
+
+/// A message goes without a preview because of `e`, `seconds` after its transcription was
+/// asked for: counted and logged.
+fn missed(e: &TranscribeError, seconds: f64) {
+    metrics::counter!(telemetry::TRANSCRIPTIONS, "result" => e.label()).increment(1);
+    warn!(error = %e, seconds, "voice mail delivered without a preview");
 }
 
 /// The first `cap` samples of a recording (the spool's format: 8 kHz mono 16-bit PCM).

@@ -87,10 +87,10 @@ fn garbage_answers_are_errors_not_panics() {
     assert_eq!(t.segments[0].confidence, Some(0.0));
 }
 
-/// Counts calls and sleeps; the previewer's limits are checked against it.
-struct Slow {
-    running: AtomicUsize,
-    most: AtomicUsize,
+/// Counts calls and sleeps; the previewer's and the queue's limits are checked against it.
+pub(super) struct Slow {
+    pub running: AtomicUsize,
+    pub most: AtomicUsize,
     sleep: Duration,
 }
 
@@ -107,7 +107,7 @@ impl Transcriber for Arc<Slow> {
     }
 }
 
-fn slow(ms: u64) -> Arc<Slow> {
+pub(super) fn slow(ms: u64) -> Arc<Slow> {
     Arc::new(Slow {
         running: AtomicUsize::new(0),
         most: AtomicUsize::new(0),
@@ -115,7 +115,7 @@ fn slow(ms: u64) -> Arc<Slow> {
     })
 }
 
-fn wav(dir: &Path, seconds: u32) -> std::path::PathBuf {
+pub(super) fn wav(dir: &Path, seconds: u32) -> std::path::PathBuf {
     let path = dir.join("m.wav");
     let mut w = hound::WavWriter::create(&path, crate::media::recorder::wav_spec()).unwrap();
     for i in 0..seconds * 8000 {
@@ -126,53 +126,20 @@ fn wav(dir: &Path, seconds: u32) -> std::path::PathBuf {
 }
 
 #[test]
-fn previewer_caps_the_audio_and_limits_concurrency() {
+fn previewer_caps_the_audio() {
     let dir = tempfile::tempdir().unwrap();
     let path = wav(dir.path(), 3);
-    let slow = slow(100);
-    let p = Arc::new(Previewer::new(
+    let slow = slow(10);
+    let p = Previewer::new(
         Box::new(slow.clone()),
-        2,
         Duration::from_secs(10),
         Duration::from_secs(2),
-    ));
-    let threads: Vec<_> = (0..5)
-        .map(|_| {
-            let (p, path) = (p.clone(), path.clone());
-            std::thread::spawn(move || p.preview(&path, Instant::now()))
-        })
-        .collect();
-    for t in threads {
-        let preview = t.join().unwrap().unwrap();
-        assert_eq!(preview.text, "16000 samples");
-    }
-    assert_eq!(slow.most.load(Ordering::SeqCst), 2);
-}
-
-#[test]
-fn previewer_gives_up_waiting_for_a_slot_at_the_deadline() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = wav(dir.path(), 1);
-    let slow = slow(600);
-    let p = Arc::new(Previewer::new(
-        Box::new(slow),
-        1,
-        Duration::from_millis(200),
-        Duration::from_secs(75),
-    ));
-    let first = {
-        let (p, path) = (p.clone(), path.clone());
-        std::thread::spawn(move || p.preview(&path, Instant::now()))
-    };
-    std::thread::sleep(Duration::from_millis(50));
-    let started = Instant::now();
-    assert_eq!(p.preview(&path, Instant::now()), None);
-    assert!(started.elapsed() < Duration::from_millis(500));
-    assert!(first.join().unwrap().is_some());
-    assert_eq!(
-        p.preview(&dir.path().join("missing.wav"), Instant::now()),
-        None
     );
+    let deadline = Instant::now() + p.deadline();
+    assert_eq!(p.preview(&path, deadline).unwrap().text, "16000 samples");
+    // An unreadable recording: no preview.
+    assert_eq!(p.preview(&dir.path().join("missing.wav"), deadline), None);
+    assert_eq!(slow.most.load(Ordering::SeqCst), 1);
 }
 
 /// A CA and a `localhost` certificate it signed, as PEM files in `dir`: (ca, cert, key).

@@ -1,11 +1,13 @@
 //! A deposit on a call: greeting, beep, recording, store. The call's part around the sans-IO
 //! [`Deposit`] flow: it plays what the flow asks through the call's media session, taps the
 //! recording into the spool entry made before the call was answered, and stores the message
-//! with a [`Job`] (finish the WAV, transcribe it for the Voice Mail Preview when that is on,
-//! deposit, count for the lamp), so nothing here waits for a disk or an engine. The spool entry is removed only after the store has committed the message: audio is
-//! never lost to an error.
+//! with a [`Job`] (finish the WAV, then deposit and count for the lamp, or, for a Voice Mail
+//! Preview, hand the message to the preview queue), so nothing here waits for a disk or an
+//! engine. The spool entry is removed only after the store has committed the message: audio
+//! is never lost to an error.
 
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
@@ -14,6 +16,7 @@ use tracing::{debug, error, info, warn};
 use super::transfer::{refer_target, PendingTransfer, TransferResult};
 use super::{mailbox_address, CallContext, CallRequest, DepositTarget, Event, Io, Mwi, Transition};
 use crate::dialplan::{DialPlan, MailboxEntry};
+use crate::domain::Preview;
 use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
 use crate::gateway::jobs::{Job, JobResult};
 use crate::gateway::spool::{SpoolEntry, SpoolMeta};
@@ -23,7 +26,7 @@ use crate::media::session::{MediaEvent, Session};
 use crate::sip::endpoint::CallId;
 use crate::store::{GreetingKind, Mailbox, MailboxId, MessageKind, NewMessage};
 use crate::telemetry;
-use crate::transcribe::Previewer;
+use crate::transcribe::queue::{Deliver, PreviewQueue};
 
 /// Who called, as the message and its spool entry record it.
 #[derive(Debug, Clone)]
@@ -391,15 +394,14 @@ impl DepositFlow {
             cut_short: self.write_error.take(),
             preview: None,
         };
-        let previewer = cx
+        let previews = cx
             .shared
-            .previewer
+            .previews
             .clone()
             .filter(|_| self.mailbox.voice_mail_preview && kind == MessageKind::VoiceMail);
-        // Who presses # (or runs out of time) waits on the line for "saved": a transcription
-        // must not make them wait (it may take until its deadline).
-        let caller_waits = self.flow.end_reason() != Some(EndReason::CallerHungUp);
         let mwi = cx.shared.mwi.clone();
+        // The preview's deadline counts from here.
+        let hung_up = Instant::now();
         let delivery = Delivery {
             store: cx.shared.store.clone(),
             mailbox_id: self.mailbox.id.clone(),
@@ -407,21 +409,18 @@ impl DepositFlow {
             notify_target: self.mailbox.notify_target.clone(),
             entry,
             msg,
-            previewer,
-            hung_up: Instant::now(),
         };
         Job::new(move || {
             let samples = close_recording(closing).unwrap_or(recorded_samples);
             let mut delivery = delivery;
             delivery.msg.duration = Duration::from_millis(samples / 8);
-            if samples == 0 {
-                delivery.previewer = None;
-            }
-            let outcome = match (&delivery.previewer, mwi) {
-                (Some(_), Some(mwi)) if caller_waits => delivery.deliver_behind(mwi),
-                _ => delivery.deliver(),
-            };
-            JobResult::Stored(outcome)
+            let wav = delivery.msg.audio.clone().filter(|_| samples > 0);
+            JobResult::Stored(match (previews, mwi, wav) {
+                (Some(previews), Some(mwi), Some(wav)) => {
+                    delivery.queue(&previews, hung_up, wav, mwi)
+                }
+                _ => delivery.deliver(None),
+            })
         })
     }
 
@@ -569,32 +568,47 @@ struct Delivery {
     notify_target: Option<String>,
     entry: Option<SpoolEntry>,
     msg: NewMessage,
-    /// Set when the message gets a Voice Mail Preview.
-    previewer: Option<Arc<Previewer>>,
-    /// When the recording stopped: the preview's deadline counts from here.
-    hung_up: Instant,
+}
+
+/// The preview queue of the gateway's deposits.
+pub(crate) type Previews = PreviewQueue<Queued>;
+
+/// A message in the preview queue: its delivery, the recording to transcribe, and the way to
+/// the lamp (its call is over by the time it lands).
+pub(crate) struct Queued {
+    delivery: Delivery,
+    wav: PathBuf,
+    mwi: mpsc::Sender<Mwi>,
+}
+
+impl Deliver for Queued {
+    fn recording(&self) -> &Path {
+        &self.wav
+    }
+
+    fn deliver(self, preview: Option<Preview>) {
+        if let Some(lamp) = self.delivery.deliver(preview).mwi {
+            if let Err(e) = self.mwi.try_send(lamp) {
+                warn!(error = %e, "cannot queue MWI after a deposit with preview");
+            }
+        }
+    }
 }
 
 impl Delivery {
-    /// The preview (if any, within its deadline), then the deposit; the spool entry is
-    /// removed once the store committed, or kept and marked for retry. A crash before the
-    /// deposit leaves the entry, which start-up recovery delivers (without a preview).
-    fn deliver(self) -> StoreOutcome {
+    /// The deposit, with `preview` if there is one; the spool entry is removed once the store
+    /// committed, or kept and marked for retry. A crash before the deposit leaves the entry,
+    /// which start-up recovery delivers (without a preview).
+    fn deliver(self, preview: Option<Preview>) -> StoreOutcome {
         let Delivery {
             store,
             mailbox_id,
             address,
             notify_target,
             entry,
-            msg,
-            previewer,
-            hung_up,
+            mut msg,
         } = self;
-        let mut msg = msg;
-        msg.preview = match (&previewer, &msg.audio) {
-            (Some(p), Some(wav)) => p.preview(wav, hung_up),
-            _ => None,
-        };
+        msg.preview = preview;
         let kind = msg.kind;
         let deposited = (|| {
             let started = Instant::now();
@@ -640,41 +654,28 @@ impl Delivery {
         }
     }
 
-    /// Delivers on a thread of its own, so the caller on the line hears "saved" at once: the
-    /// finished recording is safe in the spool (as after a failed deposit), and the lamp is
-    /// set through `mwi` when the message lands. Without a thread, delivers here.
-    fn deliver_behind(self, mwi: mpsc::Sender<Mwi>) -> StoreOutcome {
-        let slot = Arc::new(Mutex::new(Some(self)));
-        let theirs = slot.clone();
-        let span = tracing::Span::current();
-        let spawned = std::thread::Builder::new()
-            .name("umgw-preview".into())
-            .spawn(move || {
-                let _in_call = span.enter();
-                let taken = theirs.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(lamp) = taken.and_then(|d| d.deliver().mwi) {
-                    if let Err(e) = mwi.try_send(lamp) {
-                        warn!(error = %e, "cannot queue MWI after a deposit with preview");
-                    }
-                }
-            });
-        match spawned {
-            Ok(_) => StoreOutcome {
+    /// Hands the message to the preview queue, which delivers it by its deadline (with a
+    /// preview if one is ready) and sets the lamp: the caller hears "saved" at once, as the
+    /// finished recording is safe in the spool (as after a failed deposit), and no thread
+    /// waits for the transcription. A full queue: delivered here, without a preview.
+    fn queue(
+        self,
+        previews: &Previews,
+        hung_up: Instant,
+        wav: PathBuf,
+        mwi: mpsc::Sender<Mwi>,
+    ) -> StoreOutcome {
+        let queued = Queued {
+            delivery: self,
+            wav,
+            mwi,
+        };
+        match previews.submit(hung_up, queued) {
+            Ok(()) => StoreOutcome {
                 ok: true,
                 mwi: None,
             },
-            Err(e) => {
-                warn!(error = %e, "no thread for a deposit with preview; the caller waits for it");
-                // The closure went unrun: the delivery is still in the slot.
-                let left = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-                left.map_or(
-                    StoreOutcome {
-                        ok: false,
-                        mwi: None,
-                    },
-                    Delivery::deliver,
-                )
-            }
+            Err(refused) => refused.delivery.deliver(None),
         }
     }
 }
