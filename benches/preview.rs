@@ -96,7 +96,8 @@ fn run(messages: Vec<Message>, opts: &Options) -> Result<(), String> {
         messages
     };
     let audio_dir = preview_set::audio_dir();
-    preview_set::make(&audio_dir)?;
+    let ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
+    preview_set::make(&audio_dir, &ids)?;
     let mut report = json!({
         "set": {
             "messages": messages.len(),

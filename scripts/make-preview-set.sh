@@ -2,7 +2,7 @@
 # Makes the Voice Mail Preview test set: each message of tests/data/preview/messages.tsv spoken by
 # its synthetic voice and put through a telephone line, as the gateway records it.
 #
-#   scripts/make-preview-set.sh OUTDIR
+#   scripts/make-preview-set.sh OUTDIR [ID...]      (IDs: only those messages)
 #
 # Per message ID, OUTDIR/ID.wav: 8 kHz mono 16-bit PCM, the samples a G.711 call delivers.
 # The path: synthesis (espeak-ng, flite or festival) -> peak level -6 dBFS -> resample to 8 kHz
@@ -16,9 +16,11 @@
 # its voices (scripts/install-test-deps.sh installs them); fails naming what is missing.
 set -euo pipefail
 
-usage() { echo "usage: $0 OUTDIR" >&2; exit 2; }
-[ $# -eq 1 ] || usage
+usage() { echo "usage: $0 OUTDIR [ID...]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
 out=$1
+shift
+only=" $* "
 here=$(cd "$(dirname "$0")" && pwd)
 tsv="$here/../tests/data/preview/messages.tsv"
 [ -f "$tsv" ] || { echo "make-preview-set: $tsv not found" >&2; exit 1; }
@@ -34,7 +36,12 @@ need_tool awk gawk
 
 # Every tool and voice the set names, checked before anything is made: a missing festival
 # voice would otherwise fall back to the default voice without a word.
-voices=$(tail -n +2 "$tsv" | cut -f2 | sort -u)
+# wanted ID: whether this run makes message ID.
+wanted() { [ "$only" = "  " ] || [[ $only == *" $1 "* ]]; }
+voices=$(tail -n +2 "$tsv" | while IFS=$'\t' read -r id voice _; do
+    if wanted "$id"; then echo "$voice"; fi
+done | sort -u)
+[ -n "$voices" ] || die "no message of $tsv is among:$only"
 festival_voices=
 for v in $voices; do
     engine=${v%%:*}
@@ -102,6 +109,7 @@ at_level() {
 while IFS=$'\t' read -r -u 3 id voice line codec text keywords; do
     [ "$id" = id ] && continue
     [ -n "$id" ] || continue
+    wanted "$id" || continue
     case $line in clean | noisy) ;; *) die "$id: line must be clean or noisy, not $line" ;; esac
     case $codec in pcmu) enc=u-law ;; pcma) enc=a-law ;; *) die "$id: codec must be pcmu or pcma, not $codec" ;; esac
     inputs=$(printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$script_hash" "$id" "$voice" "$line" "$codec" "$text" | sha256sum | cut -d' ' -f1)

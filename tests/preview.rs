@@ -515,7 +515,7 @@ fn spoken_message() -> (preview_set::Message, Vec<i16>) {
         .find(|m| m.id == SPOKEN)
         .expect("the spoken message is in messages.tsv");
     let dir = preview_set::audio_dir();
-    preview_set::make(&dir).unwrap_or_else(|e| panic!("{e}"));
+    preview_set::make(&dir, &[SPOKEN]).unwrap_or_else(|e| panic!("{e}"));
     let samples = preview_set::samples(&dir, &m.id).unwrap();
     (m, samples)
 }
