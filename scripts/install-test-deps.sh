@@ -8,6 +8,8 @@
 #     the system service the package starts is stopped and disabled so it holds no port
 #   kamailio: the cluster tests (tests/cluster.rs, tests/imap.rs) run packaging/kamailio/kamailio.cfg in front of
 #     three gateways; likewise the packaged service is stopped and disabled (it would hold 5060)
+#   espeak-ng, flite, festival, festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts: the synthetic
+#     voices of the Voice Mail Preview test set (scripts/make-preview-set.sh, benches/preview.rs)
 # and, by scripts/install-model.sh, the embedded Voice Mail Preview engine's speech model.
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
@@ -17,7 +19,8 @@ set -euo pipefail
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 need=()
-for pkg in sip-tester sox libsox-fmt-all stunnel4 sipvicious dovecot-imapd kamailio; do
+for pkg in sip-tester sox libsox-fmt-all stunnel4 sipvicious dovecot-imapd kamailio \
+    espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts; do
     installed "$pkg" || need+=("$pkg")
 done
 
@@ -53,7 +56,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 stop_system_service dovecot dovecot.service dovecot.socket
 stop_system_service kamailio kamailio.service
-for tool in sipp sox stunnel4 svwar; do
+for tool in sipp sox stunnel4 svwar espeak-ng flite text2wave; do
     command -v "$tool" >/dev/null 2>&1 || { echo "install-test-deps: $tool still missing after install" >&2; exit 1; }
 done
 for daemon in dovecot kamailio; do

@@ -570,3 +570,152 @@ fn over_imap_the_message_carries_its_preview_too() {
     );
     assert!(m.audio_wav.is_some());
 }
+
+// The embedded engine on a spoken message: one message of the benchmark set
+// (tests/data/preview/, made by scripts/make-preview-set.sh) is spoken into a deposit call as
+// G.711 RTP, and the stored message's preview must carry at least 8 of its 10 key words
+// (issue 19). Needs the model (scripts/install-model.sh) and the synthesisers
+// (scripts/install-test-deps.sh).
+
+#[path = "support/preview_set.rs"]
+mod preview_set;
+#[path = "support/wer.rs"]
+mod wer;
+
+/// The message spoken: a typical voice mail (who calls, about what, a day and time, a number
+/// read digit by digit), 13 s, festival's slt voice, clean line, PCMA.
+const SPOKEN: &str = "m07";
+
+/// The message of the set and its audio (8 kHz samples after the G.711 round trip).
+fn spoken_message() -> (preview_set::Message, Vec<i16>) {
+    let m = preview_set::messages()
+        .into_iter()
+        .find(|m| m.id == SPOKEN)
+        .expect("the spoken message is in messages.tsv");
+    let dir = preview_set::audio_dir();
+    preview_set::make(&dir, &[SPOKEN]).unwrap_or_else(|e| panic!("{e}"));
+    let samples = preview_set::samples(&dir, &m.id).unwrap();
+    (m, samples)
+}
+
+/// `[transcription]` for the embedded engine with the installed model.
+fn embedded_config() -> String {
+    let dir = preview_set::model_dir();
+    assert!(
+        dir.is_dir(),
+        "no speech model in {}: run scripts/install-model.sh",
+        dir.display()
+    );
+    if let Err(e) = umgw::transcribe::embedded::EmbeddedEngine::open(&dir) {
+        panic!("{e}: run scripts/install-model.sh");
+    }
+    // The deadline leaves room for a debug build of the gateway.
+    format!(
+        "[transcription]\nengine = \"embedded\"\nmodel_dir = \"{}\"\ndeadline_ms = 120000\n",
+        dir.display()
+    )
+}
+
+/// Calls alice, speaks `samples` in `codec` after the greeting, hangs up.
+fn speak_voice_mail(gw: &Gateway, samples: &[i16], codec: &str) {
+    let (codec, pt) = match codec {
+        "pcma" => (umgw::media::g711::G711::Pcma, 8),
+        _ => (umgw::media::g711::G711::Pcmu, 0),
+    };
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let offer = ua.sdp_offer(
+        &format!("{pt} 101"),
+        &format!(
+            "a=rtpmap:{pt} {}/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n",
+            if pt == 8 { "PCMA" } else { "PCMU" }
+        ),
+    );
+    ua.invite("sip:alice@contoso.com", "", &offer);
+    let ok = ua.final_response(Duration::from_secs(5));
+    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
+    ua.ack(&ok);
+    let media = Ua::media_target(&ok);
+    ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    let mut stream = RtpStream {
+        srtp: None,
+        ssrc: 0x5151,
+        seq: 1,
+        ts: 160,
+    };
+    stream.audio(&ua, media, codec, samples);
+    ua.bye();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(2)).status(),
+        Some(200)
+    );
+}
+
+/// The preview in the stored message's text part: the lines after the "Voice Mail Preview:"
+/// heading, unwrapped, without the note on brackets or low confidence.
+fn preview_paragraph(raw: &[u8]) -> String {
+    let m = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let text = m
+        .parts
+        .iter()
+        .filter(|p| {
+            p.content_type()
+                .is_some_and(|c| c.ctype() == "text" && c.subtype() == Some("plain"))
+        })
+        .find_map(|p| p.text_contents())
+        .unwrap_or_default()
+        .replace("\r\n", "\n");
+    let Some(rest) = text.strip_prefix("Voice Mail Preview:\n") else {
+        panic!("no Voice Mail Preview part first:\n{text}");
+    };
+    rest.lines()
+        .take_while(|l| !l.is_empty())
+        .filter(|l| !l.starts_with("(Words in [brackets]") && !l.starts_with("(Low confidence"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// At least 8 of the message's 10 key words are in `preview`.
+fn assert_key_words(m: &preview_set::Message, preview: &str) {
+    let missed = wer::missed_key_words(&m.key_words, preview);
+    assert!(
+        missed.len() <= 2,
+        "{} key words of 10 in the preview {preview:?}; missed {missed:?}; said {:?}",
+        10 - missed.len(),
+        m.text
+    );
+}
+
+#[test]
+fn a_spoken_voice_mail_arrives_in_the_maildir_with_its_key_words_in_the_preview() {
+    let (m, samples) = spoken_message();
+    let gw = gateway(embedded_config());
+    speak_voice_mail(&gw, &samples, &m.codec);
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(150));
+    let log = gw.log();
+    assert!(log.contains("voice mail transcribed"), "{log}");
+    let file = std::fs::read_dir(gw.mailbox_dir("alice").join("new"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap();
+    let preview = preview_paragraph(&std::fs::read(file.path()).unwrap());
+    assert_eq!(msgs[0].preview.as_deref(), Some(preview.as_str()));
+    assert_key_words(&m, &preview);
+}
+
+#[test]
+fn a_spoken_voice_mail_arrives_over_imap_with_its_key_words_in_the_preview() {
+    let (m, samples) = spoken_message();
+    let dc = support::dovecot::Dovecot::start(&["alice", "carol"]);
+    let gw = gateway(format!("{}{}", embedded_config(), dc.store_config("")));
+    speak_voice_mail(&gw, &samples, &m.codec);
+    let raw = dc.wait_messages("alice", 1, Duration::from_secs(150));
+    assert_eq!(raw.len(), 1, "log:\n{}", gw.log());
+    let log = gw.log();
+    assert!(log.contains("voice mail transcribed"), "{log}");
+    let preview = preview_paragraph(&raw[0]);
+    let parsed = umgw::store::message::parse(&raw[0]).unwrap();
+    assert_eq!(parsed.preview.as_deref(), Some(preview.as_str()));
+    assert!(parsed.audio_wav.is_some());
+    assert_key_words(&m, &preview);
+}
