@@ -49,7 +49,7 @@ for f in /usr/bin/umgw /etc/umgw/umgw.toml \
     /etc/umgw/dialplans/contoso-lync.toml /etc/umgw/dialplans/pbx-extensions.toml \
     /usr/share/umgw/audio/vm-not-available.wav /usr/share/umgw/audio/prompts.txt \
     /usr/share/doc/umgw/CONFIG.md /usr/share/doc/umgw/OPERATIONS.md \
-    /usr/share/doc/umgw/examples/kamailio.cfg; do
+    /usr/share/doc/umgw/examples/kamailio.cfg /usr/share/umgw/install-model.sh; do
     [ -f "$f" ] || fail "missing $f"
 done
 [ -x /usr/bin/umgw ] || fail "/usr/bin/umgw is not executable"

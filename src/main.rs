@@ -320,9 +320,17 @@ fn check(config_path: Option<PathBuf>, dialplans: Option<PathBuf>) -> anyhow::Re
         }
     };
     // What start-up would refuse: an API key or CA the server engine cannot read.
-    if let Err(e) = umgw::transcribe::Previewer::from_config(&config.transcription) {
-        eprintln!("{e}");
-        return Ok(ExitCode::FAILURE);
+    match umgw::transcribe::Previewer::from_config(&config.transcription) {
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+        // Not an error: the gateway runs, without previews.
+        Ok(None) if config.transcription.engine != "none" => eprintln!(
+            "warning: Voice Mail Preview is off: the embedded speech model is not installed \
+             (scripts/install-model.sh, or /usr/share/umgw/install-model.sh from the package)"
+        ),
+        Ok(_) => {}
     }
     let dir = dialplans.or(config.paths.dialplans.clone());
     let loaded = match &dir {
