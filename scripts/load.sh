@@ -6,6 +6,7 @@
 #                   [-d BASE] [-N NICE] [-S SLICE_US] [-R RT_PRIO] [-G GEN_RT_PRIO] [-j GEN_THREADS]
 #                   [-s|--srtp] [--no-build] [--sipp]
 #                   [--preview | --preview-server URL | --preview-stub SECONDS[:burn]] [--preview-threads N]
+#                   [--speech FILE]
 #   scripts/load.sh --target HOST:PORT [--called URI] [--target-pid PID] [-n ...] [-r ...] [-t ...] [-s]
 #
 # -R sets media.worker_realtime_priority (SCHED_RR media workers; default 10, 0: off). Without
@@ -36,6 +37,10 @@
 # row is then followed by the previews done / failed / timed out / skipped (the gateway's
 # umgw_transcriptions_total), the preview queue's depth over the run, and how long after the
 # last call ended the backlog drained (queue empty, nothing in progress, every message counted).
+#
+# --speech FILE: the callers say this recording (looped for the hold time; any format umgw
+# decodes) instead of streaming a tone, e.g. a message of the preview test set, so previews
+# transcribe speech.
 #
 # After each umgw-load row the store check (scripts/lib/load-store.sh): every completed call's
 # message in the store once and whole, the spool empty ("# PASS" / "# FAIL").
@@ -72,6 +77,7 @@ target_pid=
 called=
 preview=
 preview_threads=
+speech=
 while [ $# -gt 0 ]; do
   case "$1" in
     -n) counts="$2"; shift 2 ;;
@@ -95,7 +101,8 @@ while [ $# -gt 0 ]; do
     --preview-server) preview="server $2"; shift 2 ;;
     --preview-stub) preview="stub $2"; shift 2 ;;
     --preview-threads) preview_threads="$2"; shift 2 ;;
-    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [-N nice] [-S slice_us] [-R rt_prio] [-G gen_rt_prio] [-j gen_threads] [-s|--srtp] [--no-build] [--sipp] [--preview | --preview-server URL | --preview-stub SECONDS[:burn]] [--preview-threads N] [--target HOST:PORT [--called URI] [--target-pid PID]]" >&2; exit 2 ;;
+    --speech) speech="$2"; shift 2 ;;
+    *) echo "usage: $0 [-n \"N1 N2\"] [-r rate] [-t hold_s] [-g greeting_ms] [-m mailboxes] [-d base] [-N nice] [-S slice_us] [-R rt_prio] [-G gen_rt_prio] [-j gen_threads] [-s|--srtp] [--no-build] [--sipp] [--preview | --preview-server URL | --preview-stub SECONDS[:burn]] [--preview-threads N] [--speech FILE] [--target HOST:PORT [--called URI] [--target-pid PID]]" >&2; exit 2 ;;
   esac
 done
 if [ -n "$target" ] && [ "$sipp" = 1 ]; then
@@ -211,6 +218,7 @@ gen=("$load")
 gen_args=(--rate "$rate" --hold "$hold")
 [ -z "$gen_threads" ] || gen_args+=(--threads "$gen_threads")
 [ "$srtp" = 0 ] || gen_args+=(--srtp)
+[ -z "$speech" ] || gen_args+=(--speech "$speech")
 
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 media="RTP"

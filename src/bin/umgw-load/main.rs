@@ -83,6 +83,10 @@ struct Args {
     write_greeting: Option<PathBuf>,
     #[arg(long, default_value_t = 1000)]
     greeting_ms: u32,
+    /// What the callers say: a recording (any format umgw plays as a prompt; resampled to
+    /// 8 kHz), looped for the hold time. Default: a tone.
+    #[arg(long)]
+    speech: Option<PathBuf>,
 }
 
 /// Most concurrent calls seen, and the gateway's usage then.
@@ -111,6 +115,14 @@ fn main() -> Result<()> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
+    let speech = match &args.speech {
+        Some(path) => {
+            let samples = umgw::media::prompts::load(path)
+                .with_context(|| format!("reading --speech {}", path.display()))?;
+            Some(media::pcmu_frames(&samples))
+        }
+        None => None,
+    };
     let sip = UdpSocket::bind((args.local, 0)).context("binding the SIP socket")?;
     sip.set_nonblocking(true)?;
     // A burst of responses while this thread is busy must not be dropped, or the set-up
@@ -129,7 +141,7 @@ fn main() -> Result<()> {
         rtp_ports.push(rtp.local_addr()?.port());
         let (tx, rx) = mpsc::channel::<Command>();
         commands.push(tx);
-        let worker = Worker::new(rtp, threads, args.calls, epoch);
+        let worker = Worker::new(rtp, threads, args.calls, epoch, speech.clone());
         let done = done_tx.clone();
         handles.push(
             std::thread::Builder::new()

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use umgw::media::g711::G711;
@@ -87,6 +88,8 @@ struct Call {
     /// Tick (ms since the epoch) the next packet is due.
     next_due: u64,
     frames_left: u32,
+    /// Frames sent so far: where in `Worker::audio` the next one starts.
+    frames_sent: u32,
     sending: bool,
     srtp: Option<(SrtpContext, SrtpContext)>,
     /// Last prompt packet received: (sequence, timestamp, kernel arrival ns).
@@ -104,14 +107,22 @@ pub struct Worker {
     by_media: HashMap<SocketAddr, u32>,
     /// Next tick to run.
     cursor: u64,
-    tone: [u8; 160],
+    /// What the callers say, PCMU, whole 160-byte frames, looped.
+    audio: Arc<[u8]>,
     tx: Batch,
     rx: Batch,
     totals: Totals,
 }
 
 impl Worker {
-    pub fn new(socket: UdpSocket, threads: usize, calls: usize, epoch: Instant) -> Worker {
+    /// `audio`: the callers' PCMU (whole frames; see [`pcmu_frames`]), or `None` for a tone.
+    pub fn new(
+        socket: UdpSocket,
+        threads: usize,
+        calls: usize,
+        epoch: Instant,
+        audio: Option<Arc<[u8]>>,
+    ) -> Worker {
         udp_batch::configure(socket.as_raw_fd(), 8 << 20);
         let share = calls.div_ceil(threads.max(1));
         Worker {
@@ -122,7 +133,7 @@ impl Worker {
             wheel: Default::default(),
             by_media: HashMap::with_capacity(share),
             cursor: 0,
-            tone: tone(),
+            audio: audio.unwrap_or_else(|| Arc::from(&tone()[..])),
             tx: Batch::new(BATCH, 256),
             rx: Batch::new(BATCH, 256),
             totals: Totals::default(),
@@ -149,6 +160,7 @@ impl Worker {
             ts: (s.call as u32).wrapping_mul(2_654_435_761),
             next_due,
             frames_left: s.frames,
+            frames_sent: 0,
             sending: true,
             srtp: s.srtp,
             last_rx: None,
@@ -196,7 +208,10 @@ impl Worker {
                 c.seq = c.seq.wrapping_add(1);
                 self.totals.queued += 1;
                 self.totals.send_lag_ms.record_ms(lag_ms);
-                let (tone, ssrc) = (&self.tone, c.ssrc);
+                let frames = (self.audio.len() / 160).max(1) as u32;
+                let at = (c.frames_sent % frames) as usize * 160;
+                c.frames_sent = c.frames_sent.wrapping_add(1);
+                let (frame, ssrc) = (&self.audio[at..at + 160], c.ssrc);
                 let srtp = c.srtp.as_mut().map(|(out, _)| out);
                 let errors = &mut self.totals.srtp_errors;
                 self.totals.sent += self.tx.queue(fd, c.media, |buf| {
@@ -208,7 +223,7 @@ impl Worker {
                         ssrc,
                     }
                     .write(buf);
-                    buf[h..h + 160].copy_from_slice(tone);
+                    buf[h..h + 160].copy_from_slice(frame);
                     match srtp.map(|ctx| ctx.protect(buf, h + 160)) {
                         Some(Ok(n)) => n,
                         Some(Err(_)) => {
@@ -312,6 +327,19 @@ impl Worker {
         }
         self.totals
     }
+}
+
+/// 8 kHz mono 16-bit samples as PCMU frames, the last one padded with silence.
+pub fn pcmu_frames(samples: &[i16]) -> Arc<[u8]> {
+    let mut out = Vec::with_capacity(samples.len().div_ceil(160) * 160);
+    for chunk in samples.chunks(160) {
+        let mut pcm = [0i16; 160];
+        pcm[..chunk.len()].copy_from_slice(chunk);
+        let mut frame = [0u8; 160];
+        G711::Pcmu.encode(&pcm, &mut frame);
+        out.extend_from_slice(&frame);
+    }
+    out.into()
 }
 
 /// A 425 Hz tone at about -12 dBFS in PCMU: loud enough never to count as silence.

@@ -228,11 +228,51 @@ pub fn decode_window(
             repetitive = repetitive(&sampled.tokens),
             "fallback sample"
         );
-        if !needs_fallback(&sampled) || sampled.avg_logprob > best.avg_logprob {
+        // As faster-whisper: the first that passes; failing that, the likeliest of those
+        // that do not loop (a loop is likely token by token, and useless).
+        let rank = |d: &Decoded| (!repetitive(&d.tokens), d.avg_logprob);
+        if !needs_fallback(&sampled)
+            || rank(&sampled)
+                .partial_cmp(&rank(&best))
+                .is_some_and(|o| o.is_gt())
+        {
             best = sampled;
         }
     }
+    cut_loop(&mut best);
     Ok(Some(best))
+}
+
+/// Whether the last tokens repeat one short sequence (period 1-8) far more often than speech
+/// does: 12 times for a single token, 6 for two ("five, five, ..."), 4 for longer ones.
+fn looping_tail(tokens: &[u32]) -> Option<(usize, usize)> {
+    (1..=8).find_map(|period| {
+        let times = (12 / period).max(4);
+        let span = period * times;
+        if tokens.len() < span {
+            return None;
+        }
+        let tail = &tokens[tokens.len() - span..];
+        let unit = &tail[..period];
+        tail.chunks(period)
+            .all(|c| c == unit)
+            .then_some((period, times))
+    })
+}
+
+/// Keeps one turn of a loop the decoder ended in ("$200,000,000,000,..." → "$200,000").
+fn cut_loop(d: &mut Decoded) {
+    let Some((period, _)) = looping_tail(&d.tokens) else {
+        return;
+    };
+    let mut end = d.tokens.len();
+    while end >= 2 * period
+        && d.tokens[end - period..end] == d.tokens[end - 2 * period..end - period]
+    {
+        end -= period;
+    }
+    d.tokens.truncate(end);
+    d.logprobs.truncate(end);
 }
 
 fn needs_fallback(d: &Decoded) -> bool {
@@ -359,6 +399,9 @@ fn sample(
             let l = row[tok as usize];
             if tok == vocab.end_of_text {
                 done.push(h.ended(l));
+            } else if looping_tail(&h.tokens).is_some() {
+                // Caught in a loop: it would only go round until the token budget.
+                done.push(h.clone());
             } else {
                 next.push(h.extended(tok, l));
                 from.push(b as u32);
@@ -440,6 +483,32 @@ mod test {
         let speech: Vec<u32> = (0..40).collect();
         assert!(!repetitive(&speech));
         assert!(!repetitive(&looped[..10]));
+    }
+
+    #[test]
+    fn a_loop_is_cut_to_one_turn_and_spoken_repeats_are_left() {
+        // "$200" then ",000" twenty times.
+        let mut d = Decoded {
+            tokens: [vec![3, 200], vec![11; 20]].concat(),
+            logprobs: vec![-0.1; 22],
+            ..Decoded::default()
+        };
+        assert!(looping_tail(&d.tokens).is_some());
+        cut_loop(&mut d);
+        assert_eq!(d.tokens, vec![3, 200, 11]);
+        assert_eq!(d.logprobs.len(), 3);
+        // "five, five, five, zero" is a phone number, not a loop.
+        let number = [1, 9].repeat(3);
+        assert!(looping_tail(&number).is_none());
+        let mut kept = Decoded {
+            tokens: number.clone(),
+            logprobs: vec![-0.1; 6],
+            ..Decoded::default()
+        };
+        cut_loop(&mut kept);
+        assert_eq!(kept.tokens, number);
+        // Six turns of a pair are a loop.
+        assert!(looping_tail(&[1, 9].repeat(6)).is_some());
     }
 
     #[test]

@@ -32,8 +32,11 @@ const FILES: [&str; 3] = ["model.bin", "config.json", "vocabulary.txt"];
 
 /// Whisper reads 30 s at a time; longer messages are cut at a pause near the end of each.
 const WINDOW_SECONDS: usize = 30;
-/// Tokens one window may produce (Whisper's own limit: half the decoder's context).
+/// Tokens one window may produce (Whisper's own limit: half the decoder's context), and per
+/// second of its audio: fast speech is under 6 tokens a second, so more is a decoding loop,
+/// and the budget bounds what a loop costs.
 const MAX_TOKENS: usize = 224;
+const TOKENS_PER_SECOND: usize = 8;
 
 /// Whisper tiny.en, loaded once per process and shared by every transcription.
 pub struct EmbeddedEngine {
@@ -135,8 +138,9 @@ impl Loaded {
         for window in windows(pcm) {
             let features = self.mel.features(window);
             let audio = self.model.encode(&features)?;
+            let budget = MAX_TOKENS.min(16 + TOKENS_PER_SECOND * window.len() / mel::RATE);
             let Some(d) =
-                decode::decode_window(&self.model, &self.vocab, &audio, MAX_TOKENS, deadline)?
+                decode::decode_window(&self.model, &self.vocab, &audio, budget, deadline)?
             else {
                 continue;
             };
