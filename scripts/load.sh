@@ -208,6 +208,8 @@ preview_report() {
   else
     echo "# backlog NOT drained 90 s after the last call ended: depth ${m[0]}, in progress ${m[1]}"
   fi
+  # The model must be resident once however many transcriptions ran (issue 19: <= 500 MB).
+  awk '/^VmHWM/ { printf "# gateway peak RSS (VmHWM) %d MiB, model and calls included\n", $2 / 1024 }' "/proc/$pid/status"
   # The depth every 5 s from the first sample (one a second), and its peak.
   awk 'NR % 5 == 1 { line = line " " $2 } $2 > max { max = $2 }
        END { print "# preview queue depth every 5 s:" line " (peak " max + 0 ")" }' "$samples"

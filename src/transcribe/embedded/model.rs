@@ -18,6 +18,9 @@ fn err(e: candle_core::Error) -> String {
     e.to_string()
 }
 
+/// Attention weights (f32) computed in one piece at most; more go a head at a time.
+const ATTENTION_WEIGHTS_AT_ONCE: usize = 1 << 22;
+
 /// Mel bins, and frames in one 30 s window (before the stride-2 convolution).
 pub const N_MELS: usize = 80;
 pub const N_FRAMES: usize = 3000;
@@ -356,13 +359,31 @@ impl Attention {
         let (_, _, d) = q.dims3()?;
         let scale = 1.0 / ((d / self.heads) as f64).sqrt();
         let q = (self.heads(q)? * scale)?.contiguous()?;
-        let mut w = q.broadcast_matmul(kt)?;
-        if let Some(m) = mask {
-            w = w.broadcast_add(m)?;
-        }
-        let w = candle_nn::ops::softmax_last_dim(&w)?;
-        let out = w.broadcast_matmul(v)?.transpose(1, 2)?.flatten_from(2)?;
-        self.out.forward(&out)
+        let weigh = |q: &Tensor, kt: &Tensor, v: &Tensor| {
+            let mut w = q.broadcast_matmul(kt)?;
+            if let Some(m) = mask {
+                w = w.broadcast_add(m)?;
+            }
+            candle_nn::ops::softmax_last_dim(&w)?.broadcast_matmul(v)
+        };
+        let (b, h, t, _) = q.dims4()?;
+        let mixed = if b * h * t * kt.dim(3)? > ATTENTION_WEIGHTS_AT_ONCE {
+            // One head at a time: the encoder's weights are 1500 x 1500 per head, 54 MB for
+            // all six, which every concurrent transcription would hold at its peak.
+            let heads = (0..h)
+                .map(|i| {
+                    weigh(
+                        &q.narrow(1, i, 1)?,
+                        &kt.narrow(1, i, 1)?,
+                        &v.narrow(1, i, 1)?,
+                    )
+                })
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            Tensor::cat(&heads, 1)?
+        } else {
+            weigh(&q, kt, v)?
+        };
+        self.out.forward(&mixed.transpose(1, 2)?.flatten_from(2)?)
     }
 
     /// Self-attention over the whole input (the encoder).
