@@ -102,11 +102,27 @@ pub struct CallStatus {
     pub since: Instant,
 }
 
-/// Calls in progress, kept by the gateway core for `/status`.
+/// Voice Mail Preview's state for `/status`: the engine, and a reading of its queue (waiting,
+/// being transcribed or delivered).
+pub struct PreviewStatus {
+    pub engine: String,
+    pub queue: Box<dyn Fn() -> (usize, usize) + Send + Sync>,
+}
+
+impl std::fmt::Debug for PreviewStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreviewStatus")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Calls in progress, kept by the gateway core for `/status`, and the preview queue.
 #[derive(Debug, Default)]
 pub struct StatusBoard {
     calls: Mutex<BTreeMap<u64, CallStatus>>,
     started: OnceLock<Instant>,
+    previews: OnceLock<PreviewStatus>,
 }
 
 impl StatusBoard {
@@ -130,7 +146,14 @@ impl StatusBoard {
         }
     }
 
-    /// `text/plain` lines: `uptime_s N`, `calls_active N`, then one line per call.
+    /// Voice Mail Preview is on: `/status` shows its engine and queue (transcripts are not
+    /// shown here: the endpoint has no authentication).
+    pub fn show_previews(&self, status: PreviewStatus) {
+        let _ = self.previews.set(status);
+    }
+
+    /// `text/plain` lines: `uptime_s N`, `calls_active N`, the preview engine and queue
+    /// (`previews off`, or `previews ENGINE queued=N in_progress=M`), then one line per call.
     pub fn render(&self) -> String {
         let uptime = self
             .started
@@ -139,6 +162,16 @@ impl StatusBoard {
             .unwrap_or(0);
         let calls = self.calls.lock().map(|c| c.clone()).unwrap_or_default();
         let mut out = format!("uptime_s {uptime}\ncalls_active {}\n", calls.len());
+        match self.previews.get() {
+            Some(p) => {
+                let (queued, in_progress) = (p.queue)();
+                out.push_str(&format!(
+                    "previews {} queued={queued} in_progress={in_progress}\n",
+                    p.engine
+                ));
+            }
+            None => out.push_str("previews off\n"),
+        }
         for c in calls.values() {
             out.push_str(&format!(
                 "call mailbox={} seconds={} call_id={}\n",
@@ -271,5 +304,16 @@ mod tests {
         assert!(text.contains("mailbox=alice"), "{text}");
         b.call_ended(7);
         assert!(b.render().contains("calls_active 0\n"));
+        assert!(b.render().contains("\npreviews off\n"));
+        b.show_previews(PreviewStatus {
+            engine: "embedded".into(),
+            queue: Box::new(|| (3, 1)),
+        });
+        assert!(
+            b.render()
+                .contains("\npreviews embedded queued=3 in_progress=1\n"),
+            "{}",
+            b.render()
+        );
     }
 }

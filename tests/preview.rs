@@ -241,13 +241,20 @@ fn admin_addr() -> SocketAddr {
         .unwrap()
 }
 
-/// The value of one `/metrics` series (exact name and labels), 0 when absent.
-fn metric(admin: SocketAddr, series: &str) -> f64 {
+/// The body of an admin endpoint page.
+fn admin_get(admin: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(admin).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
-    text.lines()
+    text
+}
+
+/// The value of one `/metrics` series (exact name and labels), 0 when absent.
+fn metric(admin: SocketAddr, series: &str) -> f64 {
+    admin_get(admin, "/metrics")
+        .lines()
         .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
@@ -275,6 +282,11 @@ fn a_voice_mail_carries_the_servers_transcript_before_the_audio() {
         "{}[admin]\nlisten = \"{admin}\"\n",
         server.config(20_000)
     ));
+    assert!(
+        admin_get(admin, "/status").contains("\npreviews server queued=0 in_progress=0\n"),
+        "{}",
+        admin_get(admin, "/status")
+    );
     leave_voice_mail(&gw);
     let msgs = gw.wait_messages("alice", 1, Duration::from_secs(10));
     assert_eq!(

@@ -451,7 +451,16 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
     }
     let previews = call::deposit::Previews::from_config(&config.transcription)
         .map_err(anyhow::Error::msg)
-        .context("setting up Voice Mail Preview ([transcription])")?;
+        .context("setting up Voice Mail Preview ([transcription])")?
+        .map(Arc::new);
+    if let Some(queue) = &previews {
+        // Weak: the board must not keep the queue (and its threads) alive.
+        let queue = Arc::downgrade(queue);
+        board.show_previews(telemetry::PreviewStatus {
+            engine: config.transcription.engine.clone(),
+            queue: Box::new(move || queue.upgrade().map_or((0, 0), |q| q.counts())),
+        });
+    }
     let probe = Probe {
         core: probe_tx,
         store: store.clone(),
@@ -468,7 +477,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
             config.subscriber.max_sessions_per_mailbox,
         ),
         spool,
-        previews: previews.map(Arc::new),
+        previews,
         mwi: Some(mwi_tx.clone()),
     });
     media_worker::init(media_worker::Priority::from(&config.media));

@@ -279,6 +279,12 @@ impl<T: Deliver> PreviewQueue<T> {
         self.inner.head.notify_one();
     }
 
+    /// Messages waiting, and being transcribed or delivered.
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.inner.lock();
+        (state.backlog.waiting(), state.backlog.in_hand())
+    }
+
     /// Nothing waits and nothing is being transcribed or delivered.
     pub fn is_idle(&self) -> bool {
         self.inner.lock().backlog.is_idle()
