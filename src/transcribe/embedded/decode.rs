@@ -220,7 +220,10 @@ pub fn decode_window(
         if !needs_fallback(&best) || Instant::now() >= deadline {
             break;
         }
-        let sampled = sample(model, vocab, audio, max_tokens, t, &mut rng, deadline)?;
+        // A fallback cut short by the deadline leaves the beam search's result.
+        let Ok(sampled) = sample(model, vocab, audio, max_tokens, t, &mut rng, deadline) else {
+            break;
+        };
         tracing::debug!(
             temperature = t,
             tokens = sampled.tokens.len(),
