@@ -2,31 +2,12 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::*;
-
-fn get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: umgw\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-/// The value of one metric line (exact name and labels as rendered), 0 when absent.
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
 
 #[test]
 fn metrics_move_during_a_sipp_deposit() {
@@ -41,8 +22,8 @@ fn metrics_move_during_a_sipp_deposit() {
         extra_config: format!("[admin]\nlisten = \"{admin}\"\n"),
         ..GatewayOptions::default()
     });
-    assert!(get(admin, "/health").ends_with("ok\n"));
-    let before = get(admin, "/metrics");
+    assert!(admin_get(admin, "/health").ends_with("ok\n"));
+    let before = admin_get(admin, "/metrics");
     assert_eq!(
         metric(&before, "umgw_calls_total{outcome=\"voicemail\"}"),
         0.0
@@ -104,14 +85,14 @@ fn metrics_move_during_a_sipp_deposit() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut during = String::new();
     while Instant::now() < deadline {
-        during = get(admin, "/metrics");
+        during = admin_get(admin, "/metrics");
         if metric(&during, "umgw_calls_active") == 1.0 {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(metric(&during, "umgw_calls_active"), 1.0, "{during}");
-    let status = get(admin, "/status");
+    let status = admin_get(admin, "/status");
     assert!(
         status.contains("calls_active 1") && status.contains("mailbox=alice"),
         "{status}"
@@ -123,7 +104,7 @@ fn metrics_move_during_a_sipp_deposit() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut after = String::new();
     while Instant::now() < deadline {
-        after = get(admin, "/metrics");
+        after = admin_get(admin, "/metrics");
         if metric(&after, "umgw_calls_total{outcome=\"voicemail\"}") == 1.0 {
             break;
         }

@@ -241,23 +241,9 @@ fn admin_addr() -> SocketAddr {
         .unwrap()
 }
 
-/// The body of an admin endpoint page.
-fn admin_get(admin: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(admin).unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text
-}
-
-/// The value of one `/metrics` series (exact name and labels), 0 when absent.
-fn metric(admin: SocketAddr, series: &str) -> f64 {
-    admin_get(admin, "/metrics")
-        .lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+/// The value of one `/metrics` series of the gateway at `admin`, 0 when absent.
+fn admin_metric(admin: SocketAddr, series: &str) -> f64 {
+    metric(&admin_get(admin, "/metrics"), series)
 }
 
 fn gateway(extra_config: String) -> Gateway {
@@ -290,13 +276,13 @@ fn a_voice_mail_carries_the_servers_transcript_before_the_audio() {
     leave_voice_mail(&gw);
     let msgs = gw.wait_messages("alice", 1, Duration::from_secs(10));
     assert_eq!(
-        metric(admin, "umgw_transcriptions_total{result=\"done\"}"),
+        admin_metric(admin, "umgw_transcriptions_total{result=\"done\"}"),
         1.0
     );
-    let audio = metric(admin, "umgw_transcription_audio_seconds_sum");
+    let audio = admin_metric(admin, "umgw_transcription_audio_seconds_sum");
     assert!((1.0..=2.0).contains(&audio), "{audio} s of audio");
     assert_eq!(
-        metric(admin, "umgw_transcription_real_time_factor_count"),
+        admin_metric(admin, "umgw_transcription_real_time_factor_count"),
         1.0
     );
     assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
@@ -384,7 +370,7 @@ fn a_server_that_never_answers_costs_the_deadline_and_no_more() {
     gw.wait_messages("alice", 1, Duration::from_secs(5));
     let took = hung_up.elapsed();
     assert_eq!(
-        metric(admin, "umgw_transcriptions_total{result=\"timed_out\"}"),
+        admin_metric(admin, "umgw_transcriptions_total{result=\"timed_out\"}"),
         1.0
     );
     assert!(
@@ -419,10 +405,10 @@ fn with_every_transcriber_stuck_each_message_still_lands_by_its_deadline() {
         "all delivered {took:?} after the last hang-up"
     );
     assert_eq!(
-        metric(admin, "umgw_transcriptions_total{result=\"timed_out\"}"),
+        admin_metric(admin, "umgw_transcriptions_total{result=\"timed_out\"}"),
         3.0
     );
-    assert_eq!(metric(admin, "umgw_preview_queue_depth"), 0.0);
+    assert_eq!(admin_metric(admin, "umgw_preview_queue_depth"), 0.0);
     assert!(gw.messages("alice").iter().all(|m| m.preview.is_none()));
     let log = gw.log();
     assert!(log.contains("waited for a transcriber"), "{log}");
