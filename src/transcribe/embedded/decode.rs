@@ -355,23 +355,38 @@ fn beam_search(
         if finished.len() >= BEAMS || next.is_empty() {
             break;
         }
-        model.reorder(&mut state, &from)?;
         beams = next;
-        let last: Vec<Vec<u32>> = beams
-            .iter()
-            .map(|h| vec![*h.tokens.last().unwrap_or(&0)])
-            .collect();
-        lp = model.step(&mut state, &last, Some(&vocab.suppress))?;
+        lp = advance(model, vocab, &mut state, &from, &beams)?;
     }
     for h in &finished {
         tracing::trace!(score = h.score(), text = %vocab.text(&h.tokens), "finished");
     }
     let pool = if finished.is_empty() { beams } else { finished };
-    let best = pool
-        .into_iter()
+    Ok(likeliest(pool).into_decoded(no_speech))
+}
+
+/// Keeps the decoder's rows `from` (one per hypothesis of `hyps`, in order) and feeds each
+/// hypothesis its newest token: the next step's log-probabilities.
+fn advance(
+    model: &Whisper,
+    vocab: &Vocabulary,
+    state: &mut super::model::DecoderState,
+    from: &[u32],
+    hyps: &[Hypothesis],
+) -> Result<Vec<f32>> {
+    model.reorder(state, from)?;
+    let last: Vec<Vec<u32>> = hyps
+        .iter()
+        .map(|h| vec![*h.tokens.last().unwrap_or(&0)])
+        .collect();
+    model.step(state, &last, Some(&vocab.suppress))
+}
+
+/// The hypothesis with the best length-normalised score.
+fn likeliest(hyps: Vec<Hypothesis>) -> Hypothesis {
+    hyps.into_iter()
         .max_by(|a, b| a.score().total_cmp(&b.score()))
-        .unwrap_or_default();
-    Ok(best.into_decoded(no_speech))
+        .unwrap_or_default()
 }
 
 /// `BEST_OF` samples at temperature `t` as one batch; the one with the best mean log-probability.
@@ -414,20 +429,11 @@ fn sample(
             live = next;
             break;
         }
-        model.reorder(&mut state, &from)?;
         live = next;
-        let last: Vec<Vec<u32>> = live
-            .iter()
-            .map(|h| vec![*h.tokens.last().unwrap_or(&0)])
-            .collect();
-        lp = model.step(&mut state, &last, Some(&vocab.suppress))?;
+        lp = advance(model, vocab, &mut state, &from, &live)?;
     }
     done.extend(live);
-    let best = done
-        .into_iter()
-        .max_by(|a, b| a.score().total_cmp(&b.score()))
-        .unwrap_or_default();
-    Ok(best.into_decoded(no_speech))
+    Ok(likeliest(done).into_decoded(no_speech))
 }
 
 /// A token drawn from `softmax(row / t)`.
