@@ -10,6 +10,8 @@
 #     three gateways; likewise the packaged service is stopped and disabled (it would hold 5060)
 #   espeak-ng, flite, festival, festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts: the synthetic
 #     voices of the Voice Mail Preview test set (scripts/make-preview-set.sh, benches/preview.rs)
+#   python3-aiosmtpd: the e-mail notification tests start an SMTP server (STARTTLS, AUTH) with it
+#     (tests/support/smtp.rs); Debian's /usr/bin/python3 runs it
 # and, by scripts/install-model.sh, the embedded Voice Mail Preview engine's speech model.
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
@@ -20,7 +22,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 
 need=()
 for pkg in sip-tester sox libsox-fmt-all stunnel4 sipvicious dovecot-imapd kamailio \
-    espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts; do
+    espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts python3-aiosmtpd; do
     installed "$pkg" || need+=("$pkg")
 done
 
@@ -59,6 +61,7 @@ stop_system_service kamailio kamailio.service
 for tool in sipp sox stunnel4 svwar espeak-ng flite text2wave; do
     command -v "$tool" >/dev/null 2>&1 || { echo "install-test-deps: $tool still missing after install" >&2; exit 1; }
 done
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || { echo "install-test-deps: python3-aiosmtpd still missing after install" >&2; exit 1; }
 for daemon in dovecot kamailio; do
     [ -x "/usr/sbin/$daemon" ] || { echo "install-test-deps: /usr/sbin/$daemon still missing after install" >&2; exit 1; }
 done

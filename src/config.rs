@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::acl::{self, IpNet};
 
+mod email;
 mod transcription;
+pub use email::EmailConfig;
 pub use transcription::TranscriptionConfig;
 
 /// Why a configuration could not be used.
@@ -82,6 +84,8 @@ pub struct Config {
     pub imap: ImapConfig,
     /// `[transcription]`: Voice Mail Preview (speech recognition of voice mails).
     pub transcription: TranscriptionConfig,
+    /// `[email]`: e-mail notification of new voice mail (SMTP), for `NotifyEmail` mailboxes.
+    pub email: EmailConfig,
 }
 
 /// Where messages are stored, mailbox limits and how a failed deposit is retried.
@@ -230,6 +234,27 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("\"***\"")
     }
+}
+
+/// A password from `password`, `password_file` (its first line) or `password_env`, in that
+/// order (`[imap]`, `[email]`).
+pub fn resolve_password(
+    password: Option<&Secret>,
+    password_file: Option<&Path>,
+    password_env: Option<&str>,
+) -> Result<String, String> {
+    if let Some(p) = password {
+        return Ok(p.0.clone());
+    }
+    if let Some(path) = password_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("password_file {}: {e}", path.display()))?;
+        return Ok(text.lines().next().unwrap_or("").to_owned());
+    }
+    if let Some(var) = password_env {
+        return std::env::var(var).map_err(|_| format!("password_env {var} is not set"));
+    }
+    Err("no password: set password, password_file or password_env".into())
 }
 
 /// Logging.
@@ -564,6 +589,8 @@ impl Config {
             &mut config.transcription.api_key_file,
             &mut config.transcription.model_dir,
             &mut config.transcription.ca,
+            &mut config.email.ca,
+            &mut config.email.password_file,
         ]
         .into_iter()
         .flatten()
@@ -743,6 +770,7 @@ impl Config {
             ));
         }
         self.transcription.validate().map_err(invalid)?;
+        self.email.validate().map_err(invalid)?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
             invalid(format!(
                 "log.level {:?} is not a log filter: {e}",

@@ -22,6 +22,8 @@ pub mod dialplan;
 #[forbid(unsafe_code)]
 pub mod domain;
 #[forbid(unsafe_code)]
+pub mod email;
+#[forbid(unsafe_code)]
 pub mod flows;
 #[forbid(unsafe_code)]
 pub mod gateway;

@@ -332,6 +332,11 @@ fn check(config_path: Option<PathBuf>, dialplans: Option<PathBuf>) -> anyhow::Re
         ),
         Ok(_) => {}
     }
+    // What start-up would refuse: an SMTP CA or password that cannot be read.
+    if let Err(e) = umgw::email::check(&config.email) {
+        eprintln!("{e:#}");
+        return Ok(ExitCode::FAILURE);
+    }
     let dir = dialplans.or(config.paths.dialplans.clone());
     let loaded = match &dir {
         Some(dir) => umgw::dialplan::load_dir(dir),
@@ -340,6 +345,10 @@ fn check(config_path: Option<PathBuf>, dialplans: Option<PathBuf>) -> anyhow::Re
     match loaded {
         Ok(plans) => {
             for w in plans.warnings() {
+                eprintln!("{w}");
+            }
+            let unsent = umgw::email::unsent_notices(&config.email, &plans);
+            for w in &unsent {
                 eprintln!("{w}");
             }
             let prompts = match gateway::prompt_library(&config) {
@@ -362,10 +371,9 @@ fn check(config_path: Option<PathBuf>, dialplans: Option<PathBuf>) -> anyhow::Re
                 "ok: {} dial plan(s), {} mailbox(es){}",
                 plans.plans().len(),
                 mailboxes,
-                if plans.warnings().is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} warning(s)", plans.warnings().len())
+                match plans.warnings().len() + unsent.len() {
+                    0 => String::new(),
+                    n => format!(", {n} warning(s)"),
                 }
             );
             Ok(ExitCode::SUCCESS)

@@ -19,6 +19,8 @@
 //!   voice mails waiting for a transcription thread), `umgw_previews_in_progress` (gauge:
 //!   being transcribed or delivered by those threads); `result` also counts `skipped` (the
 //!   queue was full: delivered at once without a preview)
+//! - E-mail notification: `umgw_emails_total{result}` (sent, failed: given up or not
+//!   queued), `umgw_email_outbox_depth` (gauge: notices waiting for the SMTP server)
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -53,6 +55,8 @@ pub const TRANSCRIBED_AUDIO: &str = "umgw_transcription_audio_seconds";
 pub const TRANSCRIPTION_RTF: &str = "umgw_transcription_real_time_factor";
 pub const PREVIEW_QUEUE_DEPTH: &str = "umgw_preview_queue_depth";
 pub const PREVIEWS_IN_HAND: &str = "umgw_previews_in_progress";
+pub const EMAILS: &str = "umgw_emails_total";
+pub const EMAIL_OUTBOX: &str = "umgw_email_outbox_depth";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

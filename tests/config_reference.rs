@@ -72,6 +72,12 @@ fn populated() -> Config {
     c.transcription.api_key_env = Some("UMGW_TRANSCRIPTION_KEY".into());
     c.transcription.language = Some("en".into());
     c.transcription.model_dir = Some("/opt/umgw/whisper-tiny.en".into());
+    c.email.ca = Some("/etc/umgw/mail-ca.pem".into());
+    c.email.server_name = Some("smtp.contoso.com".into());
+    c.email.user = Some("umgw@contoso.com".into());
+    c.email.password = Some(umgw::config::Secret("x".into()));
+    c.email.password_file = Some("/etc/umgw/smtp.password".into());
+    c.email.password_env = Some("UMGW_SMTP_PASSWORD".into());
     c
 }
 
@@ -176,6 +182,7 @@ fn every_documented_key_exists() {
         "store",
         "imap",
         "transcription",
+        "email",
     ];
     for line in DOC.lines().filter(|l| l.starts_with("| `")) {
         let key = line.trim_start_matches("| `").split('`').next().unwrap();

@@ -308,3 +308,60 @@ fn transcription_is_embedded_by_default_and_a_server_needs_a_url() {
         assert!(err.contains(why), "{bad}: {err}");
     }
 }
+
+#[test]
+fn email_is_off_by_default_and_refuses_what_would_leak_or_fail() {
+    let parse = |t: &str| Config::parse(Path::new("gw.toml"), &format!("[email]\n{t}"));
+    let d = parse("").unwrap().email;
+    assert!(!d.enabled());
+    assert_eq!((d.tls.as_str(), d.attach_audio), ("starttls", true));
+    let base = "smtp_server = \"smtp.contoso.com:587\"\nfrom = \"Voice Mail <vm@contoso.com>\"\n";
+    let ok = parse(&format!("{base}user = \"u\"\npassword_env = \"P\"\n")).unwrap();
+    assert_eq!(
+        ok.email.host_port().unwrap(),
+        ("smtp.contoso.com".into(), 587)
+    );
+    for (bad, why) in [
+        (
+            "smtp_server = \"smtp.contoso.com\"\nfrom = \"vm@contoso.com\"\n",
+            "email.smtp_server \"smtp.contoso.com\" must be host:port",
+        ),
+        (
+            "smtp_server = \":587\"\nfrom = \"vm@contoso.com\"\n",
+            "must be host:port",
+        ),
+        (
+            "smtp_server = \"smtp:0\"\nfrom = \"vm@contoso.com\"\n",
+            "must be host:port",
+        ),
+        (
+            &format!("{base}tls = \"ssl\"\n"),
+            "email.tls \"ssl\" must be starttls, tls or none",
+        ),
+        (
+            &format!("{base}tls = \"none\"\nuser = \"u\"\npassword = \"p\"\n"),
+            "in clear",
+        ),
+        (&format!("{base}user = \"u\"\n"), "give its password"),
+        ("smtp_server = \"smtp:25\"\n", "email.from must be set"),
+        (
+            "smtp_server = \"smtp:25\"\nfrom = \"Voice Mail\"\n",
+            "email.from \"Voice Mail\" is not an e-mail address",
+        ),
+        (
+            "smtp_server = \"smtp:25\"\nfrom = \"a@b.c\\r\\nBcc: x@y.z\"\n",
+            "is not an e-mail address",
+        ),
+        (
+            &format!("{base}retry_initial_ms = 10\nretry_max_ms = 5\n"),
+            "retry_max_ms >= it",
+        ),
+        (
+            &format!("{base}give_up_hours = 0\n"),
+            "give_up_hours must be > 0",
+        ),
+    ] {
+        let e = parse(bad).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad:?}: {e}");
+    }
+}

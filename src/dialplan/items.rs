@@ -21,6 +21,8 @@ const MAILBOX_KEYS: &[&str] = &[
     "NotifyTarget",
     "TimeZone",
     "VoiceMailPreviewEnabled",
+    "NotifyEmail",
+    "NotifyEmailAttachAudio",
 ];
 
 const PEER_KEYS: &[&str] = &["Address", "Name", "CertificateName"];
@@ -97,6 +99,8 @@ pub(crate) fn parse_mailbox(
     let notify = t.string(cx, "NotifyTarget", false);
     let time_zone = t.time_zone(cx, "TimeZone");
     let preview = t.bool(cx, "VoiceMailPreviewEnabled", plan_preview);
+    let email = t.string(cx, "NotifyEmail", false);
+    let email_audio = t.optional_bool(cx, "NotifyEmailAttachAudio");
     t.finish(cx, MAILBOX_KEYS);
 
     if let Some(id) = &id {
@@ -151,6 +155,22 @@ pub(crate) fn parse_mailbox(
             cx.error(n.span(), msg);
         }
     }
+    if let Some(e) = &email {
+        if !crate::email::is_address(e.get_ref()) {
+            let msg = format!(
+                "NotifyEmail \"{}\" is not an e-mail address (user@domain)",
+                e.get_ref()
+            );
+            cx.error(e.span(), msg);
+        }
+    }
+    if let (None, Some(a)) = (&email, &email_audio) {
+        cx.report(
+            Severity::Warning,
+            a.span(),
+            "NotifyEmailAttachAudio without NotifyEmail has no effect".to_string(),
+        );
+    }
     if let Some(d) = &display {
         // It is copied into SIP and MIME headers: CR/LF would inject headers.
         if d.get_ref().chars().any(char::is_control) {
@@ -176,6 +196,10 @@ pub(crate) fn parse_mailbox(
         notify_target: notify.map(Spanned::into_inner),
         time_zone: time_zone.unwrap_or_else(|| plan_zone.clone()),
         voice_mail_preview: preview,
+        notify_email: email.map(|e| crate::email::Recipient {
+            address: e.into_inner(),
+            attach_audio: email_audio.map(Spanned::into_inner),
+        }),
         line: cx.pos(span).line,
     };
     Some((entry, pos))

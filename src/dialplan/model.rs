@@ -289,6 +289,9 @@ pub struct MailboxEntry {
     pub time_zone: TimeZone,
     /// `VoiceMailPreviewEnabled`: the mailbox's own key, else the plan's (resolved at load).
     pub voice_mail_preview: bool,
+    /// `NotifyEmail` (and `NotifyEmailAttachAudio`): where a copy of each new message is
+    /// e-mailed (`[email]`).
+    pub notify_email: Option<crate::email::Recipient>,
     /// 1-based line of the `[[Mailbox]]` header in the plan file.
     pub line: usize,
 }

@@ -446,7 +446,7 @@ mod tests {
                 "p.toml:16:13: error: extension \"10a2\" must contain only digits 0-9".to_string(),
                 "p.toml:17:16: error: NotifyTarget \"mailto:bob\" is not a sip: or sips: URI".to_string(),
                 "p.toml:18:15: error: DisplayName must not contain control characters".to_string(),
-                "p.toml:19:1: error: unknown key Pin in [[Mailbox]]; expected one of Id, Extension, E164, SipAddress, DisplayName, NotifyTarget, TimeZone, VoiceMailPreviewEnabled".to_string(),
+                "p.toml:19:1: error: unknown key Pin in [[Mailbox]]; expected one of Id, Extension, E164, SipAddress, DisplayName, NotifyTarget, TimeZone, VoiceMailPreviewEnabled, NotifyEmail, NotifyEmailAttachAudio".to_string(),
                 "p.toml:21:1: error: missing required key Id in [[Mailbox]]".to_string(),
                 "p.toml:22:13: error: Extension must be a string, found an integer".to_string(),
             ]

@@ -255,16 +255,20 @@ impl<'n> Table<'n> {
 
     /// An optional `true`/`false`.
     pub(crate) fn bool(&mut self, cx: &mut Ctx<'_>, key: &str, default: bool) -> bool {
-        match self.take(key) {
-            Some(v) => match v.get_ref() {
-                Node::Bool(b) => *b,
-                other => {
-                    let msg = format!("{key} must be true or false, found {}", other.kind());
-                    cx.error(v.span(), msg);
-                    default
-                }
-            },
-            None => default,
+        self.optional_bool(cx, key)
+            .map_or(default, Spanned::into_inner)
+    }
+
+    /// An optional `true`/`false` and where it was; mistyped: an error and `None`.
+    pub(crate) fn optional_bool(&mut self, cx: &mut Ctx<'_>, key: &str) -> Option<Spanned<bool>> {
+        let v = self.take(key)?;
+        match v.get_ref() {
+            Node::Bool(b) => Some(Spanned::new(v.span(), *b)),
+            other => {
+                let msg = format!("{key} must be true or false, found {}", other.kind());
+                cx.error(v.span(), msg);
+                None
+            }
         }
     }
 

@@ -118,9 +118,13 @@ fn spawn_spool_retry(config: &Config, shared: &Arc<Shared>, mwi: &mpsc::Sender<M
         loop {
             tokio::time::sleep(tick).await;
             let Some(mut r) = retry.take() else { return };
-            let (spool, store) = (shared.spool.clone(), shared.store.clone());
+            let (spool, store, email) = (
+                shared.spool.clone(),
+                shared.store.clone(),
+                shared.email.clone(),
+            );
             let Ok((r, delivered)) = tokio::task::spawn_blocking(move || {
-                let d = r.pass(&spool, &*store, Instant::now());
+                let d = r.pass(&spool, &*store, email.as_deref(), Instant::now());
                 (r, d)
             })
             .await
@@ -254,6 +258,8 @@ pub(crate) struct Shared {
     /// Voice Mail Preview (`[transcription]`): the queue its threads work off; `None`: no
     /// engine configured.
     pub previews: Option<Arc<call::deposit::Previews>>,
+    /// E-mail notification (`[email]`, `NotifyEmail`); `None`: off.
+    pub email: Option<Arc<crate::email::Notifier>>,
     /// Lamps to set from outside a call (a deposit finished after its call ended).
     pub mwi: Option<mpsc::Sender<Mwi>>,
 }
@@ -436,10 +442,17 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         store,
         spool,
     } = resources;
+    let email = crate::email::Notifier::start(
+        &config.email,
+        &data_dir(&config),
+        crate::store::audio::AudioFormat::from_config(&config.store.audio_format)
+            .unwrap_or_default(),
+    )
+    .context("setting up e-mail notification ([email])")?;
     // Recordings cut off by a crash or a kill are deposited before any new call is taken.
     let recovered = {
-        let (spool, store) = (spool.clone(), store.clone());
-        tokio::task::spawn_blocking(move || spool::recover(&spool, &*store))
+        let (spool, store, email) = (spool.clone(), store.clone(), email.clone());
+        tokio::task::spawn_blocking(move || spool::recover(&spool, &*store, email.as_deref()))
             .await
             .unwrap_or_default()
     };
@@ -478,6 +491,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         ),
         spool,
         previews,
+        email,
         mwi: Some(mwi_tx.clone()),
     });
     media_worker::init(media_worker::Priority::from(&config.media));

@@ -156,6 +156,7 @@ impl Sim {
             locator: crate::sip::locate::Locator::new(Vec::new()),
             subscriber_sessions: super::call::subscriber::MailboxSessions::new(2),
             previews: None,
+            email: None,
             mwi: None,
         });
         let env = SimEnv {

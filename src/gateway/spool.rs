@@ -30,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
+use crate::email::{Notifier, Recipient};
 use crate::media::recorder;
 use crate::store::{Mailbox, MailboxId, MessageKind, NewMessage, StoreError};
 
@@ -46,6 +47,9 @@ pub struct SpoolMeta {
     /// Recordings shorter than this become a missed-call notice.
     pub min_message_ms: u64,
     pub notify_target: Option<String>,
+    /// `NotifyEmail`: where the message's e-mail notice goes (absent in older entries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_email: Option<Recipient>,
 }
 
 impl SpoolMeta {
@@ -230,10 +234,14 @@ pub struct Recovered {
 
 /// Deposits every spool entry left by a gateway that died mid-call. Entries that cannot be
 /// deposited stay in the spool, marked for [`Retry`] (and are logged).
-pub fn recover(spool: &Arc<Spool>, store: &dyn Mailbox) -> Vec<Recovered> {
+pub fn recover(
+    spool: &Arc<Spool>,
+    store: &dyn Mailbox,
+    email: Option<&Notifier>,
+) -> Vec<Recovered> {
     let mut out = Vec::new();
     for (entry, meta) in entries(spool, |_| true) {
-        match deliver(&entry, meta, store, true) {
+        match deliver(&entry, meta, store, email, true) {
             Ok(r) => out.push(r),
             Err(e) => {
                 error!(
@@ -302,6 +310,7 @@ fn deliver(
     entry: &SpoolEntry,
     meta: SpoolMeta,
     store: &dyn Mailbox,
+    email: Option<&Notifier>,
     recovered: bool,
 ) -> Result<Recovered, StoreError> {
     // A WAV without even its header (the call died before the first flush, or during the
@@ -342,6 +351,9 @@ fn deliver(
         id = %stored, mailbox = %meta.mailbox_id, call_id = %meta.call_id, ?kind, recovered,
         seconds = samples as f32 / 8000.0, "spooled recording delivered"
     );
+    if let (Some(email), Some(to)) = (email, &meta.notify_email) {
+        email.notify(to, &msg);
+    }
     entry.remove();
     Ok(Recovered {
         mailbox_id: meta.mailbox_id,
@@ -376,6 +388,7 @@ impl Retry {
         &mut self,
         spool: &Arc<Spool>,
         store: &dyn Mailbox,
+        email: Option<&Notifier>,
         now: Instant,
     ) -> Vec<Recovered> {
         let mut delivered = Vec::new();
@@ -393,7 +406,7 @@ impl Retry {
                 continue;
             }
             let crash = fs::read_to_string(entry.marker()).is_ok_and(|t| t.trim() == "crash");
-            match deliver(&entry, meta, store, crash) {
+            match deliver(&entry, meta, store, email, crash) {
                 Ok(r) => {
                     self.due.remove(&entry.id);
                     delivered.push(r);
@@ -455,6 +468,7 @@ mod tests {
             received_unix_ms: 1_700_000_000_000,
             min_message_ms: 1000,
             notify_target: None,
+            notify_email: None,
         }
     }
 
@@ -486,12 +500,12 @@ mod tests {
 
         // A crash after the deposit but before the spool was cleared: recovery must not
         // store the message twice.
-        let first = recover(&spool, &store);
+        let first = recover(&spool, &store, None);
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].kind, MessageKind::VoiceMail);
         let entry = spool.create("alice-0001", &meta()).unwrap();
         Recorder::create(&entry.wav).unwrap().finish(None).unwrap();
-        recover(&spool, &store);
+        recover(&spool, &store, None);
         let mb = MailboxId::new("alice").unwrap();
         let list = store.list(&mb).unwrap();
         assert_eq!(list.len(), 1, "delivered exactly once");
@@ -506,6 +520,48 @@ mod tests {
     }
 
     #[test]
+    fn a_recovered_recording_gets_its_e_mail_notice_once() {
+        let (t, spool, store) = fixture();
+        let with_email = SpoolMeta {
+            notify_email: Some(Recipient {
+                address: "alice@mail.test".into(),
+                attach_audio: None,
+            }),
+            ..meta()
+        };
+        // Older spool entries have no notify_email: they still load.
+        let old: SpoolMeta = toml::from_str(&toml::to_string(&meta()).unwrap()).unwrap();
+        assert_eq!(old.notify_email, None);
+        let entry = spool.create("alice-0003", &with_email).unwrap();
+        let mut rec = two_seconds(&entry.wav);
+        rec.flush().unwrap();
+        std::mem::forget(rec); // killed
+                               // A server nobody listens on: the notice stays in the outbox.
+        let cfg = crate::config::EmailConfig {
+            smtp_server: "127.0.0.1:9".into(),
+            tls: "none".into(),
+            from: "vm@contoso.com".into(),
+            ..Default::default()
+        };
+        let email = Notifier::start(&cfg, t.path(), Default::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(recover(&spool, &store, Some(&email)).len(), 1);
+        email.stop();
+        let outbox = crate::email::outbox::Outbox::open(&t.path().join("outbox")).unwrap();
+        let names = outbox.list().unwrap();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(
+            names[0].ends_with("-alice-0003"),
+            "named by the delivery id"
+        );
+        let notice = outbox.read(&names[0]).unwrap();
+        assert_eq!(notice.to, "alice@mail.test");
+        let parsed = crate::store::message::parse(&notice.message).unwrap();
+        assert!(parsed.audio_wav.is_some());
+    }
+
+    #[test]
     fn half_written_metadata_is_gone_at_the_next_start() {
         let (_t, spool, store) = fixture();
         // A crash (or a full disk) between creating the metadata and renaming it into place.
@@ -517,7 +573,7 @@ mod tests {
         .unwrap();
         let reopened = Spool::open(spool.dir()).unwrap();
         assert_eq!(left(&reopened), Vec::<String>::new());
-        assert!(recover(&reopened, &store).is_empty());
+        assert!(recover(&reopened, &store, None).is_empty());
     }
 
     #[test]
@@ -526,7 +582,7 @@ mod tests {
         let entry = spool.create("alice-0002", &meta()).unwrap();
         std::mem::forget(Recorder::create(&entry.wav).unwrap()); // killed: header never written
         assert_eq!(fs::metadata(&entry.wav).unwrap().len(), 0);
-        let recovered = recover(&spool, &store);
+        let recovered = recover(&spool, &store, None);
         assert_eq!(recovered.len(), 1);
         assert_eq!(recovered[0].kind, MessageKind::MissedCall);
         assert_eq!(left(&spool), Vec::<String>::new(), "spool emptied");
@@ -557,7 +613,7 @@ mod tests {
         assert_eq!(used, reused, "no new inode for a new entry");
         assert_eq!(fs::metadata(&second.wav).unwrap().len(), 0);
         // Killed now: the entry is a missed call, never the first call's audio.
-        let recovered = recover(&spool, &store);
+        let recovered = recover(&spool, &store, None);
         assert_eq!(recovered.len(), 1);
         assert_eq!(recovered[0].kind, MessageKind::MissedCall);
         // A gateway that died between moving a file to free/ and emptying it: the next start
@@ -678,29 +734,32 @@ mod tests {
         let ms = Duration::from_millis;
         let mut r = Retry::new(ms(100), ms(300));
         let t0 = Instant::now();
-        assert!(r.pass(&spool, &store, t0).is_empty(), "first sight: wait");
+        assert!(
+            r.pass(&spool, &store, None, t0).is_empty(),
+            "first sight: wait"
+        );
         assert_eq!(r.pending(), 1);
         assert!(
-            r.pass(&spool, &store, t0 + ms(100)).is_empty(),
+            r.pass(&spool, &store, None, t0 + ms(100)).is_empty(),
             "store down"
         );
         assert!(
-            r.pass(&spool, &store, t0 + ms(250)).is_empty(),
+            r.pass(&spool, &store, None, t0 + ms(250)).is_empty(),
             "backing off (200 ms)"
         );
         assert!(
-            r.pass(&spool, &store, t0 + ms(300)).is_empty(),
+            r.pass(&spool, &store, None, t0 + ms(300)).is_empty(),
             "still down"
         );
         store.down.store(false, std::sync::atomic::Ordering::SeqCst);
         assert!(
-            r.pass(&spool, &store, t0 + ms(500)).is_empty(),
+            r.pass(&spool, &store, None, t0 + ms(500)).is_empty(),
             "capped at 300 ms"
         );
-        let done = r.pass(&spool, &store, t0 + ms(600));
+        let done = r.pass(&spool, &store, None, t0 + ms(600));
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].kind, MessageKind::MissedCall, "empty recording");
-        assert!(r.pass(&spool, &store, t0 + ms(5000)).is_empty());
+        assert!(r.pass(&spool, &store, None, t0 + ms(5000)).is_empty());
         assert_eq!(r.pending(), 0);
         let mb = MailboxId::new("alice").unwrap();
         assert_eq!(store.list(&mb).unwrap().len(), 1);

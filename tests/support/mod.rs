@@ -6,6 +6,7 @@ pub mod dovecot;
 pub mod kamailio;
 pub mod pcap;
 pub mod sipp;
+pub mod smtp;
 pub mod stun;
 
 use std::fs;
@@ -263,7 +264,7 @@ pub struct Gateway {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     free_port_on(Ipv4Addr::LOCALHOST)
 }
 

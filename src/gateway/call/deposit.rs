@@ -17,6 +17,7 @@ use super::transfer::{refer_target, PendingTransfer, TransferResult};
 use super::{mailbox_address, CallContext, CallRequest, DepositTarget, Event, Io, Mwi, Transition};
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::domain::Preview;
+use crate::email::{Notifier, Recipient};
 use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
 use crate::gateway::jobs::{Job, JobResult};
 use crate::gateway::spool::{SpoolEntry, SpoolMeta};
@@ -407,6 +408,11 @@ impl DepositFlow {
             mailbox_id: self.mailbox.id.clone(),
             address,
             notify_target: self.mailbox.notify_target.clone(),
+            email: cx
+                .shared
+                .email
+                .clone()
+                .zip(self.mailbox.notify_email.clone()),
             entry,
             msg,
         };
@@ -554,6 +560,7 @@ fn spool_meta(
             .unwrap_or(0),
         min_message_ms: min_message.as_millis() as u64,
         notify_target: mailbox.notify_target.clone(),
+        notify_email: mailbox.notify_email.clone(),
     };
     (id, meta)
 }
@@ -566,6 +573,8 @@ struct Delivery {
     /// The mailbox's address, for MWI.
     address: String,
     notify_target: Option<String>,
+    /// The notifier and the mailbox's `NotifyEmail`, when both are set.
+    email: Option<(Arc<Notifier>, Recipient)>,
     entry: Option<SpoolEntry>,
     msg: NewMessage,
 }
@@ -605,6 +614,7 @@ impl Delivery {
             mailbox_id,
             address,
             notify_target,
+            email,
             entry,
             mut msg,
         } = self;
@@ -630,6 +640,9 @@ impl Delivery {
                     id = %stored, ?kind, seconds = msg.duration.as_secs_f32(),
                     preview = msg.preview.is_some(), "message deposited"
                 );
+                if let Some((notifier, to)) = &email {
+                    notifier.notify(to, &msg);
+                }
                 if let Some(entry) = &entry {
                     entry.remove();
                 }

@@ -625,18 +625,11 @@ fn host_of(server: &str) -> String {
 
 /// The password from `password`, `password_file` (first line) or `password_env`, in that order.
 fn resolve_password(cfg: &ImapConfig) -> Result<String, String> {
-    if let Some(p) = &cfg.password {
-        return Ok(p.0.clone());
-    }
-    if let Some(path) = &cfg.password_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("password_file {}: {e}", path.display()))?;
-        return Ok(text.lines().next().unwrap_or("").to_owned());
-    }
-    if let Some(var) = &cfg.password_env {
-        return std::env::var(var).map_err(|_| format!("password_env {var} is not set"));
-    }
-    Err("no password: set password, password_file or password_env".into())
+    crate::config::resolve_password(
+        cfg.password.as_ref(),
+        cfg.password_file.as_deref(),
+        cfg.password_env.as_deref(),
+    )
 }
 
 fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, String> {

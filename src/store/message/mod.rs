@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 pub use parse::{header_section_len, parse, parse_header_section};
 pub(crate) use render::base64_lines;
-pub use render::{format_rfc5322_date, render, PREVIEW_HEADING};
+pub use render::{format_rfc5322_date, render, render_to, Addressing, PREVIEW_HEADING};
 
 use crate::domain::MessageKind;
 

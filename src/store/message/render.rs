@@ -29,6 +29,29 @@ pub fn render(
     message_id_host: &str,
     rng: &mut impl Rng,
 ) -> Vec<u8> {
+    render_to(msg, audio_wav, message_id_host, None, rng)
+}
+
+/// Who a copy of a message sent by e-mail is from and to, in place of the mailbox's own
+/// `From`/`To` (`NotifyEmail`).
+#[derive(Debug, Clone, Copy)]
+pub struct Addressing<'a> {
+    /// Display name of the sender, if any.
+    pub from_name: Option<&'a str>,
+    /// The sender's address (`voicemail@contoso.com`), already validated.
+    pub from: &'a str,
+    /// The recipient's address, already validated.
+    pub to: &'a str,
+}
+
+/// [`render`], addressed as `addressing` says when it is given.
+pub fn render_to(
+    msg: &NewMessage,
+    audio_wav: Option<&[u8]>,
+    message_id_host: &str,
+    addressing: Option<&Addressing<'_>>,
+    rng: &mut impl Rng,
+) -> Vec<u8> {
     let host = sanitize_host(message_id_host);
     let received_ms = unix_ms(msg.received);
     let duration_ms = u64::try_from(msg.duration.as_millis()).unwrap_or(u64::MAX);
@@ -43,8 +66,16 @@ pub fn render(
 
     let mut h = String::with_capacity(1024);
     h.push_str(&format!("Date: {date}\r\n"));
-    h.push_str(&format!("From: Voice Mail <umgw@{host}>\r\n"));
-    h.push_str(&to_header(msg));
+    match addressing {
+        Some(a) => {
+            h.push_str(&address_header("From", a.from_name.unwrap_or(""), a.from));
+            h.push_str(&address_header("To", "", a.to));
+        }
+        None => {
+            h.push_str(&format!("From: Voice Mail <umgw@{host}>\r\n"));
+            h.push_str(&to_header(msg));
+        }
+    }
     h.push_str(&unstructured("Subject", &subject));
     h.push_str(&format!(
         "Message-ID: <{received_ms}.{:032x}@{host}>\r\n",
@@ -394,13 +425,15 @@ fn to_header(msg: &NewMessage) -> String {
     let Some(addr) = email_address(&msg.mailbox_address) else {
         return "To: undisclosed-recipients:;\r\n".to_owned();
     };
-    let name = msg
-        .mailbox_name
-        .as_deref()
-        .map(clean_display)
-        .unwrap_or_default();
+    address_header("To", msg.mailbox_name.as_deref().unwrap_or(""), &addr)
+}
+
+/// `Field: "Display Name"\r\n <addr>` (the name cleaned, quoted or RFC 2047-encoded), or
+/// `Field: <addr>` without a name.
+fn address_header(field: &str, name: &str, addr: &str) -> String {
+    let name = clean_display(name);
     if name.is_empty() {
-        return format!("To: <{addr}>\r\n");
+        return format!("{field}: <{addr}>\r\n");
     }
     let phrase = if name.is_ascii() && !name.contains("=?") {
         let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
@@ -408,7 +441,7 @@ fn to_header(msg: &NewMessage) -> String {
     } else {
         encoded_words(&name).join("\r\n ")
     };
-    format!("To: {phrase}\r\n <{addr}>\r\n")
+    format!("{field}: {phrase}\r\n <{addr}>\r\n")
 }
 
 /// `sip:alice@contoso.com;opaque=x` → `alice@contoso.com`; `None` if no plain addr-spec results.
