@@ -385,21 +385,76 @@ pub fn status(config: &Config) -> anyhow::Result<String> {
     let Some(addr) = config.admin.listen else {
         bail!("admin.listen is not set in the configuration: the gateway has no HTTP endpoint to ask (set [admin] listen = \"127.0.0.1:9060\" and restart it)");
     };
-    http_get(addr, "/status")
+    http_request(addr, "GET", "/status", "")
 }
 
-/// A minimal HTTP/1.0 GET (no dependency for one request to our own gateway).
-fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+/// Asks the running gateway to call the user of `mailbox` at `to` and play `message` (`POST
+/// /play-on-phone` with the bearer token of `admin.token_file`); the gateway's answer.
+pub fn play_on_phone(
+    config: &Config,
+    mailbox: &str,
+    message: &str,
+    to: &str,
+) -> anyhow::Result<String> {
+    let Some(addr) = config.admin.listen else {
+        bail!(
+            "admin.listen is not set in the configuration: the gateway has no HTTP endpoint to ask"
+        );
+    };
+    let Some(file) = &config.admin.token_file else {
+        bail!("admin.token_file is not set in the configuration: the gateway takes no actions over HTTP");
+    };
+    let token = crate::config::resolve_password(None, Some(file), None)
+        .map_err(|e| anyhow::anyhow!("admin.token_file: {e}"))?;
+    let path = format!(
+        "/play-on-phone?mailbox={}&message={}&to={}",
+        percent_encode(mailbox),
+        percent_encode(message),
+        percent_encode(to)
+    );
+    http_request(
+        addr,
+        "POST",
+        &path,
+        &format!(
+            "Authorization: Bearer {}\r\nContent-Length: 0\r\n",
+            token.trim()
+        ),
+    )
+}
+
+/// Everything but unreserved characters as `%XX`, for a query value.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A minimal HTTP/1.0 request to our own gateway (no dependency for it); the body of a 2xx
+/// answer, else an error with the status line and body.
+fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+) -> anyhow::Result<String> {
+    let shown = path.split('?').next().unwrap_or(path);
     let mut stream = TcpStream::connect_timeout(&addr, STATUS_TIMEOUT).with_context(|| {
         format!(
-            "no gateway answers on http://{addr}{path} (is `umgw run` running with this config?)"
+            "no gateway answers on http://{addr}{shown} (is `umgw run` running with this config?)"
         )
     })?;
-    stream.set_read_timeout(Some(STATUS_TIMEOUT))?;
+    // Placing a call (locating and connecting to the call server) may take the gateway's 10 s.
+    stream.set_read_timeout(Some(STATUS_TIMEOUT * 3))?;
     stream.set_write_timeout(Some(STATUS_TIMEOUT))?;
     // One write: a server may answer (and close) as soon as it has the request head.
     let request = format!(
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: umgw/{}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: umgw/{}\r\n{headers}Connection: close\r\n\r\n",
         env!("CARGO_PKG_VERSION")
     );
     stream
@@ -413,14 +468,17 @@ fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
     let head_len = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .with_context(|| format!("http://{addr}{path}: not an HTTP response"))?;
+        .with_context(|| format!("http://{addr}{shown}: not an HTTP response"))?;
     let head = String::from_utf8_lossy(&raw[..head_len]);
     let body = &raw[head_len + 4..];
     let mut lines = head.lines();
     let status_line = lines.next().unwrap_or_default();
     let code = status_line.split_whitespace().nth(1).unwrap_or_default();
-    if code != "200" {
-        bail!("http://{addr}{path} answered {status_line:?}");
+    if !code.starts_with('2') {
+        bail!(
+            "http://{addr}{shown} answered {status_line:?}: {}",
+            String::from_utf8_lossy(body).trim()
+        );
     }
     let chunked = lines.any(|l| {
         l.split_once(':').is_some_and(|(k, v)| {
@@ -429,7 +487,7 @@ fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
         })
     });
     let body = if chunked {
-        dechunk(body).with_context(|| format!("http://{addr}{path}: bad chunked body"))?
+        dechunk(body).with_context(|| format!("http://{addr}{shown}: bad chunked body"))?
     } else {
         body.to_vec()
     };

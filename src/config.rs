@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::acl::{self, IpNet};
 
 mod email;
+mod secret;
 mod transcription;
 pub use email::EmailConfig;
+pub use secret::{resolve_password, Secret};
 pub use transcription::TranscriptionConfig;
 
 /// Why a configuration could not be used.
@@ -225,38 +227,6 @@ impl Default for ImapConfig {
     }
 }
 
-/// A secret (password) that never shows in `Debug` output or logs.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-/// A password from `password`, `password_file` (its first line) or `password_env`, in that
-/// order (`[imap]`, `[email]`).
-pub fn resolve_password(
-    password: Option<&Secret>,
-    password_file: Option<&Path>,
-    password_env: Option<&str>,
-) -> Result<String, String> {
-    if let Some(p) = password {
-        return Ok(p.0.clone());
-    }
-    if let Some(path) = password_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("password_file {}: {e}", path.display()))?;
-        return Ok(text.lines().next().unwrap_or("").to_owned());
-    }
-    if let Some(var) = password_env {
-        return std::env::var(var).map_err(|_| format!("password_env {var} is not set"));
-    }
-    Err("no password: set password, password_file or password_env".into())
-}
-
 /// Logging.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -287,6 +257,9 @@ pub struct AdminConfig {
     pub listen: Option<SocketAddr>,
     /// Connections served at once; one more is answered 503 and closed.
     pub max_connections: usize,
+    /// File whose first line is the bearer token `POST` requests (play on phone) must carry;
+    /// unset: the endpoint takes no actions.
+    pub token_file: Option<PathBuf>,
 }
 
 impl Default for AdminConfig {
@@ -294,6 +267,7 @@ impl Default for AdminConfig {
         Self {
             listen: None,
             max_connections: 64,
+            token_file: None,
         }
     }
 }
@@ -591,6 +565,7 @@ impl Config {
             &mut config.transcription.ca,
             &mut config.email.ca,
             &mut config.email.password_file,
+            &mut config.admin.token_file,
         ]
         .into_iter()
         .flatten()

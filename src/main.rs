@@ -122,6 +122,23 @@ safe beside a running gateway: only committed messages are seen, and a deletion 
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Call a user and play one of their messages (Exchange's Play on Phone): asks the running
+    /// gateway over its admin endpoint (POST /play-on-phone with the bearer token of
+    /// admin.token_file). The number or SIP URI must be the mailbox's own.
+    #[command(after_long_help = "EXAMPLE:
+    umgw play-on-phone alice 1764236400.M52P901R7f3a.gw1 --to +14255551001 --config /etc/umgw/umgw.toml")]
+    PlayOnPhone {
+        /// Mailbox id (as in the dial plan's [[Mailbox]] Id).
+        mailbox: String,
+        /// Message id, as `umgw mailbox show` prints it.
+        message: String,
+        /// The number or SIP URI to call (the user's Extension, E164 or SipAddress).
+        #[arg(long)]
+        to: String,
+        /// Gateway configuration file (TOML), for [admin].
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Transcribe audio files with the configured Voice Mail Preview engine and print the
     /// preview each would get (WAV, MP3, FLAC or OGG; resampled to 8 kHz as a call is).
     #[command(after_long_help = "EXAMPLE:
@@ -222,6 +239,12 @@ fn main() -> ExitCode {
             config,
         } => play(config, &mailbox, &message, &out),
         Cmd::Status { config } => status(config),
+        Cmd::PlayOnPhone {
+            mailbox,
+            message,
+            to,
+            config,
+        } => play_on_phone(config, &mailbox, &message, &to),
         Cmd::Transcribe { files, config } => transcribe(config, &files),
     };
     match result {
@@ -486,6 +509,20 @@ fn status(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     if !body.is_empty() && !body.ends_with('\n') {
         println!();
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn play_on_phone(
+    config_path: Option<PathBuf>,
+    mailbox: &str,
+    message: &str,
+    to: &str,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    print!(
+        "{}",
+        umgw::admin::play_on_phone(&config, mailbox, message, to)?
+    );
     Ok(ExitCode::SUCCESS)
 }
 

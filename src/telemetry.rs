@@ -203,6 +203,7 @@ pub async fn serve(
     addr: SocketAddr,
     max_connections: usize,
     board: Arc<StatusBoard>,
+    actions: Option<Arc<AdminActions>>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await.map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot bind admin endpoint {addr}: {e}"))
@@ -229,9 +230,9 @@ pub async fn serve(
                 continue;
             };
             refusing = false;
-            let (board, handle) = (board.clone(), handle.clone());
+            let (board, handle, actions) = (board.clone(), handle.clone(), actions.clone());
             tokio::spawn(async move {
-                let stream = respond(stream, &board, handle.as_ref()).await;
+                let stream = respond(stream, &board, handle.as_ref(), actions.as_deref()).await;
                 // Free the place before the client sees the close, so a client that connects
                 // again at once is not refused.
                 drop(slot);
@@ -248,6 +249,7 @@ async fn respond(
     mut stream: TcpStream,
     board: &StatusBoard,
     handle: Option<&PrometheusHandle>,
+    actions: Option<&AdminActions>,
 ) -> TcpStream {
     let mut buf = [0u8; 2048];
     let mut n = 0;
@@ -259,11 +261,20 @@ async fn respond(
         }
     }
     let request = String::from_utf8_lossy(&buf[..n]);
-    let path = request.split_whitespace().nth(1).unwrap_or("/");
-    let (status, body) = match path {
-        "/metrics" => ("200 OK", handle.map(|h| h.render()).unwrap_or_default()),
-        "/health" => ("200 OK", "ok\n".to_owned()),
-        "/status" => ("200 OK", board.render()),
+    let mut words = request.split_whitespace();
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (status, body) = match (method, path) {
+        ("POST", "/play-on-phone") => match actions {
+            Some(a) => a.play_on_phone(&request, query).await,
+            None => (
+                "403 Forbidden",
+                "actions are off: set admin.token_file\n".to_owned(),
+            ),
+        },
+        (_, "/metrics") => ("200 OK", handle.map(|h| h.render()).unwrap_or_default()),
+        (_, "/health") => ("200 OK", "ok\n".to_owned()),
+        (_, "/status") => ("200 OK", board.render()),
         _ => ("404 Not Found", "not found\n".to_owned()),
     };
     let resp = format!(
@@ -273,6 +284,118 @@ async fn respond(
     );
     let _ = tokio::time::timeout(ADMIN_IO_TIMEOUT, stream.write_all(resp.as_bytes())).await;
     stream
+}
+
+/// What the endpoint may ask of the gateway, for requests carrying the bearer token.
+pub struct AdminActions {
+    token: crate::config::Secret,
+    play: tokio::sync::mpsc::Sender<crate::gateway::PlayRequest>,
+}
+
+/// How long a play-on-phone request waits for the gateway to place the call (locating and
+/// connecting to the call server included).
+const PLACE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl AdminActions {
+    /// Actions authorised by the first line of `token_file` (at least 16 characters).
+    pub fn new(
+        token_file: &std::path::Path,
+        play: tokio::sync::mpsc::Sender<crate::gateway::PlayRequest>,
+    ) -> Result<AdminActions, String> {
+        let token = crate::config::resolve_password(None, Some(token_file), None)
+            .map_err(|e| format!("admin.token_file: {e}"))?;
+        if token.trim().len() < 16 {
+            return Err(format!(
+                "admin.token_file {}: the token must be at least 16 characters",
+                token_file.display()
+            ));
+        }
+        Ok(AdminActions {
+            token: crate::config::Secret(token.trim().to_owned()),
+            play,
+        })
+    }
+
+    /// Whether the request head carries `Authorization: Bearer <token>` (compared in
+    /// constant time).
+    fn authorised(&self, head: &str) -> bool {
+        head.lines().skip(1).any(|line| {
+            let Some((name, value)) = line.split_once(':') else {
+                return false;
+            };
+            let value = value.trim();
+            name.trim().eq_ignore_ascii_case("authorization")
+                && value.len() > 7
+                && value[..7].eq_ignore_ascii_case("bearer ")
+                && bool::from(subtle::ConstantTimeEq::ct_eq(
+                    value[7..].trim().as_bytes(),
+                    self.token.0.as_bytes(),
+                ))
+        })
+    }
+
+    /// `POST /play-on-phone?mailbox=ID&message=MSG&to=NUMBER|URI`.
+    async fn play_on_phone(&self, head: &str, query: &str) -> (&'static str, String) {
+        if !self.authorised(head) {
+            warn!("admin endpoint: play-on-phone request without the right token refused");
+            return ("401 Unauthorized", "bearer token required\n".to_owned());
+        }
+        let param = |name: &str| {
+            query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == name)
+                .and_then(|(_, v)| percent_decode(v))
+                .filter(|v| !v.is_empty())
+        };
+        let (Some(mailbox), Some(message), Some(to)) =
+            (param("mailbox"), param("message"), param("to"))
+        else {
+            return (
+                "400 Bad Request",
+                "mailbox, message and to are required (percent-encoded; + as %2B)\n".to_owned(),
+            );
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let req = crate::gateway::PlayRequest {
+            mailbox,
+            message,
+            to: to.clone(),
+            reply,
+        };
+        if self.play.send(req).await.is_err() {
+            return (
+                "503 Service Unavailable",
+                "the gateway is stopping\n".to_owned(),
+            );
+        }
+        match tokio::time::timeout(PLACE_TIMEOUT, answer).await {
+            Ok(Ok(Ok(call_id))) => ("202 Accepted", format!("calling {to}; Call-ID {call_id}\n")),
+            Ok(Ok(Err(why))) => ("422 Unprocessable Entity", format!("{why}\n")),
+            _ => (
+                "504 Gateway Timeout",
+                "the call could not be placed in time\n".to_owned(),
+            ),
+        }
+    }
+}
+
+/// `%XX`-decodes a query value (`+` stays `+`); `None` if it is not UTF-8 or malformed.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The status code of a serialised SIP response, without parsing the rest.

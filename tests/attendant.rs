@@ -260,21 +260,6 @@ fn failed_transfer_to_a_number_without_mailbox_returns_to_the_menu() {
     }
 }
 
-/// A second leg's answer: 200 with SDP pointing at `rtp`, our Contact.
-fn answer_second_leg(ua: &Ua, invite: &Message, rtp: &std::net::UdpSocket) {
-    let addr = rtp.local_addr().unwrap();
-    let sdp = format!(
-        "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
-        addr.port()
-    );
-    let mut ok = Message::response_to(invite, 200, "OK", Some("leg-b"));
-    ok.push("Contact", format!("<sip:alice@{}>", ua.local()));
-    ok.push("Content-Type", "application/sdp");
-    ok.body = sdp.into_bytes();
-    ua.sip.send_to(&ok.to_bytes(), ua.gw).unwrap();
-}
-
 /// The gateway's media address in an SDP body.
 fn sdp_target(body: &[u8]) -> SocketAddr {
     let text = std::str::from_utf8(body).unwrap();
@@ -318,7 +303,7 @@ fn peer_without_refer_gets_a_bridged_second_leg_with_media_both_ways() {
     assert_ne!(invite.call_id(), Some(ua.call_id.as_str()), "a new dialog");
     let leg_media = sdp_target(&invite.body);
     let b_rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    answer_second_leg(&ua, &invite, &b_rtp);
+    ua.answer_invite(&invite, &b_rtp);
     let ack = ua.expect_request(Method::Ack, Duration::from_secs(5));
     assert_eq!(ack.call_id(), invite.call_id());
 

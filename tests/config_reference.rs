@@ -62,6 +62,7 @@ fn populated() -> Config {
     c.paths.data_dir = Some("/var/lib/umgw".into());
     c.paths.mailboxes = Some("/srv/voicemail/mailboxes".into());
     c.admin.listen = Some("127.0.0.1:9060".parse().unwrap());
+    c.admin.token_file = Some("/etc/umgw/admin.token".into());
     c.imap.ca = Some("/etc/umgw/mail-ca.pem".into());
     c.imap.server_name = Some("mail.contoso.com".into());
     c.imap.password = Some(umgw::config::Secret("x".into()));

@@ -137,20 +137,7 @@ fn away_greeting_and_recorded_name_are_what_callers_hear() {
 #[test]
 fn call_back_refers_the_user_to_the_caller() {
     let gw = gateway();
-    let store = Maildir::open(gw.dir.path().join("data/mailboxes")).unwrap();
-    let wav = gw.dir.path().join("m.wav");
-    write_wav(&wav, &test_signal(1000));
-    store
-        .deposit(
-            &MailboxId::new("alice").unwrap(),
-            &voice_mail_for_alice(
-                Some("+14255550199"),
-                UNIX_EPOCH + Duration::from_secs(1_795_700_000),
-                &wav,
-                "seed",
-            ),
-        )
-        .unwrap();
+    seed_voice_mail(&gw, &test_signal(1000));
     let (ua, media, mut ts) = log_in(&gw);
     ua.keys(media, "1", &mut ts);
     std::thread::sleep(Duration::from_millis(800));

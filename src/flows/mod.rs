@@ -2,4 +2,5 @@
 
 pub mod attendant;
 pub mod deposit;
+pub mod play;
 pub mod subscriber;

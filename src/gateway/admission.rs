@@ -201,6 +201,8 @@ pub(crate) fn admit(
         FlowSetup::Deposit { mailbox, .. } => mailbox.id.clone(),
         FlowSetup::Subscriber { .. } => "subscriber-access".to_owned(),
         FlowSetup::Attendant { .. } => "auto-attendant".to_owned(),
+        // Never admitted from an INVITE: the gateway places these calls itself.
+        FlowSetup::Play(t) => t.mailbox.id.clone(),
     };
     // Every later line of this call carries the mailbox.
     tracing::Span::current().record("mailbox", label.as_str());
@@ -249,7 +251,7 @@ fn shared(
 /// How media must be protected under a dial plan's VoIPSecurity. Secured demands SRTP (a plain
 /// RTP offer gets 488). The other modes answer SRTP when that is all the peer offers, since a
 /// Lync pool requires encryption by default and refusing it would fail every call.
-fn media_policy(security: VoipSecurity) -> sdp::MediaSecurity {
+pub(super) fn media_policy(security: VoipSecurity) -> sdp::MediaSecurity {
     match security {
         VoipSecurity::Secured => sdp::MediaSecurity::SrtpRequired,
         VoipSecurity::SipSecured | VoipSecurity::Unsecured => sdp::MediaSecurity::SrtpOptional,

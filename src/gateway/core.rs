@@ -25,6 +25,8 @@ use super::pending::{self, Pending, PendingMedia, PendingState};
 use super::rtp_ports::RtpPorts;
 
 mod bridge;
+mod phone;
+
 use super::Shared;
 use crate::config::Config;
 use crate::dialplan::DialPlans;
@@ -36,6 +38,7 @@ use crate::sip::message::Message;
 use crate::sip::transaction::TimerConfig;
 use crate::sip::{Remote, Transmit, Transport, Uri};
 use crate::telemetry;
+pub(crate) use phone::PhoneCall;
 
 /// What the core needs from its surroundings: RTP sockets and the spool's free space.
 pub(crate) trait Env {
@@ -108,6 +111,8 @@ pub(crate) struct GatewayCore<E: Env> {
     /// Second legs of bridged transfers: the leg, the call it serves, the codec offered (the
     /// call's), and its RTP socket until the leg is answered.
     bridges: HashMap<CallId, (CallId, G711, Option<E::Socket>)>,
+    /// Calls we placed (play on phone) until answered or failed.
+    outbound: HashMap<CallId, phone::Outbound<E::Socket>>,
     actions: VecDeque<CoreAction<E::Socket>>,
     /// Set on shutdown: new calls get 503; the gateway stops when calls end (see [`Drain`]).
     draining: Option<Drain>,
@@ -161,6 +166,7 @@ impl<E: Env> GatewayCore<E> {
             running: HashSet::new(),
             transfers: HashMap::new(),
             bridges: HashMap::new(),
+            outbound: HashMap::new(),
             actions: VecDeque::new(),
             draining: None,
             board,
@@ -445,7 +451,13 @@ impl<E: Env> GatewayCore<E> {
             EndpointEvent::OutgoingProgress { call, status } => {
                 debug!(leg = ?call, status, "second leg progress");
             }
-            EndpointEvent::OutgoingAnswered { call, sdp } => self.bridge_answered(now, call, &sdp),
+            EndpointEvent::OutgoingAnswered { call, sdp } => {
+                if !self.outbound_answered(now, call, &sdp) {
+                    self.bridge_answered(now, call, &sdp);
+                }
+            }
+            EndpointEvent::OutgoingFailed { call, status }
+                if self.outbound_failed(now, call, status) => {}
             EndpointEvent::OutgoingFailed { call, status } => {
                 if let Some((a, ..)) = self.bridges.remove(&call) {
                     info!(leg = ?call, ?status, "second leg failed");

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use super::call::Mwi;
-use super::core::{CoreAction, Env, GatewayCore, Notify};
+use super::core::{CoreAction, Env, GatewayCore, Notify, PhoneCall};
 use super::jobs::{Job, JobResult};
 use super::runner::{FromCall, Runner, ToCall};
 use super::{media_worker, Shared};
@@ -73,6 +73,8 @@ pub(super) struct Inputs {
     pub probe: mpsc::Receiver<oneshot::Sender<usize>>,
     pub mwi: mpsc::Receiver<Mwi>,
     pub mwi_tx: mpsc::Sender<Mwi>,
+    /// Play-on-phone requests (admin endpoint).
+    pub play: mpsc::Receiver<super::PlayRequest>,
 }
 
 impl Driver {
@@ -80,6 +82,7 @@ impl Driver {
         let (from_calls_tx, mut from_calls) = mpsc::channel::<(CallId, FromCall)>(4096);
         let (jobs_tx, mut jobs_done) = mpsc::channel::<(CallId, JobResult)>(1024);
         let (notify_tx, mut notify_ready) = mpsc::channel::<(Notify, Transport)>(256);
+        let (placing_tx, mut placing) = mpsc::channel::<Placing>(16);
         let mut calls: HashMap<CallId, mpsc::Sender<ToCall>> = HashMap::new();
         let grace = Duration::from_millis(self.config.call.shutdown_grace_ms);
         let mut draining = false;
@@ -113,6 +116,10 @@ impl Driver {
                     self.core.send_notify(Instant::now(), notify, transport);
                 }
                 Some(mwi) = inputs.mwi.recv() => self.mwi(mwi, &notify_tx),
+                Some(req) = inputs.play.recv() => self.play_on_phone(req, &placing_tx),
+                Some((call, transport, reply)) = placing.recv() => {
+                    let _ = reply.send(self.core.place_call(Instant::now(), call, transport));
+                }
                 _ = timer => self.core.handle_timeout(Instant::now()),
                 Some(done) = inputs.reload.recv() => {
                     self.reload();
@@ -227,42 +234,64 @@ impl Driver {
         let (shared, network, ready) = (self.shared.clone(), self.network.clone(), ready.clone());
         tokio::spawn(async move {
             let target = mwi.target;
-            let dest = match shared.locator.locate(&target).await {
-                Ok(targets) => targets.into_iter().next(),
-                Err(e) => {
-                    warn!(%target, error = %e, "cannot locate MWI target");
-                    None
-                }
+            let located = match locate(&shared, &network, &target).await {
+                Ok(l) => l,
+                Err(e) => return warn!(%target, error = %e, "MWI: no NOTIFY"),
             };
-            let Some(dest) = dest else { return };
             let notify = Notify {
                 body: crate::mwi::message_summary_body(&mwi.account, mwi.counts),
                 target_uri: target,
-                dest: dest.addr,
+                dest: located.0,
                 account: mwi.account,
             };
-            let transport = match dest.transport {
-                TransportKind::Udp => match network.udp_transport() {
-                    Some(t) => Ok(t),
-                    None => {
-                        warn!(target = %notify.target_uri, "no UDP listener to send MWI NOTIFY from");
-                        return;
-                    }
-                },
-                TransportKind::Tls => {
-                    let host = crate::sip::locate::uri_target(&notify.target_uri)
-                        .map(|t| t.host)
-                        .unwrap_or_default();
-                    network.connect_tls(notify.dest, &host).await
+            let _ = ready.send((notify, located.1)).await;
+        });
+    }
+
+    /// A play-on-phone request: checked against the dial plans and the mailbox, located and
+    /// connected off the loop, then placed by the core (which answers the request).
+    fn play_on_phone(&self, req: super::PlayRequest, ready: &mpsc::Sender<Placing>) {
+        let mut call = match self.core.phone_call(&req.mailbox, &req.message, &req.to) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = req.reply.send(Err(e));
+                return;
+            }
+        };
+        let (shared, network, ready) = (self.shared.clone(), self.network.clone(), ready.clone());
+        tokio::spawn(async move {
+            let (store, mailbox, message) = (
+                shared.store.clone(),
+                req.mailbox.clone(),
+                req.message.clone(),
+            );
+            let found = tokio::task::spawn_blocking(move || {
+                crate::store::MailboxId::new(&mailbox)
+                    .and_then(|m| store.list(&m))
+                    .map(|list| list.iter().any(|m| m.id == message))
+            })
+            .await;
+            match found {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => {
+                    let why = format!("mailbox {} has no message {}", req.mailbox, req.message);
+                    let _ = req.reply.send(Err(why));
+                    return;
                 }
-                _ => network.connect_tcp(notify.dest).await,
-            };
-            match transport {
-                Ok(t) => {
-                    let _ = ready.send((notify, t)).await;
+                Ok(Err(e)) => {
+                    let _ = req.reply.send(Err(format!("the store cannot say: {e}")));
+                    return;
+                }
+                Err(_) => return,
+            }
+            let target = call.to.to_string();
+            match locate(&shared, &network, &target).await {
+                Ok((dest, transport)) => {
+                    call.dest = dest;
+                    let _ = ready.send((call, transport, req.reply)).await;
                 }
                 Err(e) => {
-                    warn!(target = %notify.target_uri, dest = %notify.dest, error = %e, "MWI: cannot connect")
+                    let _ = req.reply.send(Err(format!("cannot reach {target}: {e}")));
                 }
             }
         });
@@ -306,6 +335,49 @@ impl Driver {
             }
         }
     }
+}
+
+/// A play-on-phone call ready to place, and who waits for the answer.
+type Placing = (
+    PhoneCall,
+    Transport,
+    oneshot::Sender<Result<String, String>>,
+);
+
+/// Where a request to `target` goes (static routes, then RFC 3263) and its transport: the
+/// UDP listener's, or a TCP/TLS connection opened now.
+async fn locate(
+    shared: &Shared,
+    network: &Network,
+    target: &str,
+) -> Result<(SocketAddr, Transport), String> {
+    let dest = shared
+        .locator
+        .locate(target)
+        .await
+        .map_err(|e| format!("cannot locate: {e}"))?
+        .into_iter()
+        .next()
+        .ok_or("cannot locate: no address")?;
+    let transport = match dest.transport {
+        TransportKind::Udp => network
+            .udp_transport()
+            .ok_or_else(|| "no UDP listener to send from".to_owned())?,
+        TransportKind::Tls => {
+            let host = crate::sip::locate::uri_target(target)
+                .map(|t| t.host)
+                .unwrap_or_default();
+            network
+                .connect_tls(dest.addr, &host)
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", dest.addr))?
+        }
+        _ => network
+            .connect_tcp(dest.addr)
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", dest.addr))?,
+    };
+    Ok((dest.addr, transport))
 }
 
 /// Runs `job` on the blocking pool and hands its result to `done` (on that thread).

@@ -48,6 +48,8 @@ pub(crate) enum JobResult {
     Stored(StoreOutcome),
     /// A subscriber-access store or PIN operation.
     Subscriber(Box<SubscriberResult>),
+    /// Play on phone: the message read and decoded (`None`: not found or no recording).
+    Played(Option<Box<crate::gateway::call::play::Loaded>>),
     /// A mailbox's counts for the lamp, if it has a lamp to light and the store could say.
     Counted(Option<Mwi>),
     /// Nothing to report (clean-up).

@@ -38,6 +38,17 @@ use crate::telemetry;
 
 use call::Mwi;
 
+/// A play-on-phone request (the admin endpoint's `POST /play-on-phone`): call the user of
+/// `mailbox` at `to` and play `message`. Answered with the SIP Call-ID of the call placed, or
+/// why it was not.
+#[derive(Debug)]
+pub struct PlayRequest {
+    pub mailbox: String,
+    pub message: String,
+    pub to: String,
+    pub reply: oneshot::Sender<Result<String, String>>,
+}
+
 /// Everything a running gateway needs besides its config.
 pub struct Resources {
     pub dialplans: DialPlans,
@@ -422,9 +433,20 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
     .await?;
     telemetry::install();
     let board = telemetry::StatusBoard::new();
+    let (play_tx, play_rx) = mpsc::channel(16);
     let admin = match config.admin.listen {
         Some(addr) => {
-            Some(telemetry::serve(addr, config.admin.max_connections, board.clone()).await?)
+            let actions = match &config.admin.token_file {
+                Some(file) => Some(Arc::new(
+                    telemetry::AdminActions::new(file, play_tx.clone())
+                        .map_err(anyhow::Error::msg)?,
+                )),
+                None => None,
+            };
+            Some(
+                telemetry::serve(addr, config.admin.max_connections, board.clone(), actions)
+                    .await?,
+            )
         }
         None => None,
     };
@@ -515,6 +537,7 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
         reload: reload_rx,
         probe: probe_rx,
         mwi: mwi_rx,
+        play: play_rx,
         mwi_tx,
     };
     let task = tokio::spawn(driver.run(inputs));

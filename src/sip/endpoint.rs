@@ -225,6 +225,11 @@ impl Endpoint {
     }
 
     /// Number of live transactions of all kinds.
+    /// The SIP Call-ID of `call`'s dialog, while the endpoint knows it.
+    pub fn sip_call_id(&self, call: CallId) -> Option<String> {
+        self.calls.get(&call).map(|d| d.call_id.clone())
+    }
+
     pub fn transactions(&self) -> usize {
         self.invites.len() + self.others.len() + self.clients.len() + self.outgoing.len()
     }

@@ -175,6 +175,26 @@ pub fn test_plan(idle_s: u32, max_s: u32, notify_port: Option<u16>) -> String {
     )
 }
 
+/// Stores a voice mail from +14255550199 for alice straight into `gw`'s Maildir, its audio
+/// `signal`, received at 1 795 700 000 s; its message id.
+pub fn seed_voice_mail(gw: &Gateway, signal: &[i16]) -> String {
+    use umgw::store::Mailbox;
+    let store = umgw::store::Maildir::open(gw.dir.path().join("data/mailboxes")).unwrap();
+    let wav = gw.dir.path().join("seed.wav");
+    write_wav(&wav, signal);
+    store
+        .deposit(
+            &umgw::store::MailboxId::new("alice").unwrap(),
+            &voice_mail_for_alice(
+                Some("+14255550199"),
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_700_000),
+                &wav,
+                "seed",
+            ),
+        )
+        .unwrap()
+}
+
 /// A one-second voice mail for alice of [`test_plan`], to seed straight into a store: from
 /// `caller` (an unknown caller if `None`), received at `received`, its audio the WAV `wav`.
 pub fn voice_mail_for_alice(
@@ -839,6 +859,21 @@ impl Ua {
     pub fn ok(&self, req: &Message) {
         let resp = Message::response_to(req, 200, "OK", Some("uas"));
         self.sip.send_to(&resp.to_bytes(), self.gw).unwrap();
+    }
+
+    /// Answers an INVITE the gateway sent us with 200 and PCMU (+ telephone-event) at `rtp`.
+    pub fn answer_invite(&self, invite: &Message, rtp: &UdpSocket) {
+        let addr = rtp.local_addr().unwrap();
+        let sdp = format!(
+            "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+            addr.port()
+        );
+        let mut ok = Message::response_to(invite, 200, "OK", Some("leg-b"));
+        ok.push("Contact", format!("<sip:alice@{}>", self.local()));
+        ok.push("Content-Type", "application/sdp");
+        ok.body = sdp.into_bytes();
+        self.sip.send_to(&ok.to_bytes(), self.gw).unwrap();
     }
 
     /// Waits for a request with `method` (answering nothing); panics after `timeout`.

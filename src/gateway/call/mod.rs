@@ -13,6 +13,7 @@
 
 pub(crate) mod attendant;
 pub(crate) mod deposit;
+pub(crate) mod play;
 pub(crate) mod subscriber;
 pub(crate) mod transfer;
 
@@ -37,6 +38,7 @@ use crate::store::Counts;
 
 use attendant::AttendantFlow;
 use deposit::{DepositFlow, Prepared};
+use play::{PlayFlow, PlayTarget};
 use subscriber::SubscriberFlow;
 
 /// What the core tells a call.
@@ -98,6 +100,8 @@ pub(crate) enum FlowSetup {
         index: usize,
         pilot_uri: String,
     },
+    /// A call we placed to play a message to its user (play on phone).
+    Play(PlayTarget),
 }
 
 /// A mailbox's lamp to set (RFC 3842 NOTIFY to its notify target).
@@ -289,6 +293,7 @@ enum Flow {
     Preparing(Box<DepositTarget>),
     Subscriber(Box<SubscriberFlow>),
     Attendant(Box<AttendantFlow>),
+    Play(Box<PlayFlow>),
     /// A transfer answered on a second leg: media is relayed until either side hangs up.
     Bridged(Box<Bridge>),
     Over,
@@ -411,6 +416,9 @@ impl Call {
                     Flow::Over
                 }
             },
+            (FlowSetup::Play(target), _) => {
+                Flow::Play(Box::new(PlayFlow::start(&mut io, now, target)))
+            }
         };
         call.pump(now);
         call
@@ -551,6 +559,7 @@ impl Call {
             Flow::Deposit(d) => d.poll_timeout(),
             Flow::Subscriber(s) => s.poll_timeout(),
             Flow::Attendant(a) => a.poll_timeout(),
+            Flow::Play(p) => p.poll_timeout(),
             Flow::Preparing(_) | Flow::Bridged(_) | Flow::Over => None,
         };
         match (flow, self.media.poll_timeout()) {
@@ -614,6 +623,7 @@ impl Call {
             Flow::Deposit(d) => d.handle(&mut io, now, event),
             Flow::Subscriber(s) => s.handle(&mut io, now, event),
             Flow::Attendant(a) => a.handle(&mut io, now, event),
+            Flow::Play(p) => p.handle(&mut io, now, event),
             Flow::Preparing(_) | Flow::Bridged(_) | Flow::Over => Transition::Stay,
         };
         match transition {

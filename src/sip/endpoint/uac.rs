@@ -1,8 +1,10 @@
 //! The endpoint as a UAC: an outgoing INVITE (the second leg of a bridged transfer, when the
-//! caller's side does not accept REFER), its dialog, and CANCEL.
+//! caller's side does not accept REFER; a call the gateway places itself, play on phone), its
+//! dialog, and CANCEL.
 //!
-//! The leg goes to the peer the first call came from (the call server routes it, as it
-//! would have routed the REFER's INVITE), so no DNS and no new trust decision is involved.
+//! A second leg goes to the peer the first call came from (the call server routes it, as it
+//! would have routed the REFER's INVITE), so no DNS and no new trust decision is involved; a
+//! call of our own goes where the driver located and connected it.
 
 use std::time::Instant;
 
@@ -37,6 +39,19 @@ impl Endpoint {
         sdp: Vec<u8>,
     ) -> Option<CallId> {
         let remote = self.calls.get(&first_leg)?.remote;
+        Some(self.invite_to(now, remote, target, from, sdp))
+    }
+
+    /// Calls `target` through `remote` (a call the gateway places on its own: play on
+    /// phone), offering `sdp`, as `from`. Progress arrives as `Outgoing*` events.
+    pub fn invite_to(
+        &mut self,
+        now: Instant,
+        remote: Remote,
+        target: &Uri,
+        from: &Uri,
+        sdp: Vec<u8>,
+    ) -> CallId {
         let call = CallId(self.next_id);
         self.next_id += 1;
         let local_tag = self.token();
@@ -101,7 +116,7 @@ impl Endpoint {
             },
         );
         self.drain_outgoing(now, &branch);
-        Some(call)
+        call
     }
 
     /// A response to one of our INVITEs; false if it is not for one.
