@@ -640,3 +640,38 @@ pub fn named_greeting(prompts: &(impl PromptSource + ?Sized), name: &[i16]) -> O
     samples.extend_from_slice(&rest);
     Some(Arc::from(samples))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The merge case: an en-US prompt added without its German translation is named once,
+    /// at the first key that makes the plans use German.
+    #[test]
+    fn a_shipped_prompt_missing_in_german_is_named_at_the_plan_line() {
+        let plan = "Name = \"de\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\n\
+            CountryOrRegionCode = \"49\"\nDefaultLanguage = \"de-DE\"\n\
+            [[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n\
+            [[Mailbox]]\nId = \"b\"\nExtension = \"1002\"\nLanguage = \"de-DE\"\n";
+        let plans = crate::dialplan::load_files([(Path::new("de.toml"), plan)]).unwrap();
+        let mut sets = assets::prompt_sets().unwrap();
+        assert_eq!(missing_prompts(&plans, &sets), Vec::<String>::new());
+        let german = sets.library(Language::DeDe);
+        let mut without = PromptLibrary::new();
+        for name in german.names().into_iter().filter(|n| *n != "vm-saved") {
+            without.insert(name, german.get(name).unwrap());
+        }
+        sets.set(Language::DeDe, without);
+        assert_eq!(
+            missing_prompts(&plans, &sets),
+            ["de.toml:5: error: prompt \"vm-saved\" is missing in language de-DE (audio/de-DE/ or de-DE/ of [paths] prompts); its callers hear it in en-US"]
+        );
+        // What the callers hear meanwhile: the English prompt.
+        assert_eq!(
+            sets.voice(Language::DeDe).get("vm-saved"),
+            sets.base().get("vm-saved")
+        );
+    }
+}

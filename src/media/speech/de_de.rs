@@ -191,10 +191,6 @@ mod tests {
 
     use super::*;
 
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| (*x).to_owned()).collect()
-    }
-
     #[test]
     fn numbers() {
         let table: &[(u64, &[&str])] = &[
@@ -224,7 +220,7 @@ mod tests {
             (2_000_001, &["n-2", "n-millions", "n-1"]),
         ];
         for (n, want) in table {
-            assert_eq!(DeDe.number(*n), s(want), "{n}");
+            assert_eq!(DeDe.number(*n), *want, "{n}");
         }
     }
 
@@ -232,7 +228,7 @@ mod tests {
     fn counts_and_durations() {
         assert_eq!(
             DeDe.counts(2, 1),
-            s(&[
+            [
                 "w-you-have",
                 "n-2",
                 "w-new",
@@ -241,11 +237,11 @@ mod tests {
                 "n-eine",
                 "w-saved",
                 "w-message"
-            ])
+            ]
         );
         assert_eq!(
             DeDe.counts(0, 21),
-            s(&[
+            [
                 "w-you-have",
                 "w-no-new",
                 "w-messages",
@@ -255,21 +251,21 @@ mod tests {
                 "n-20",
                 "w-saved",
                 "w-messages"
-            ])
+            ]
         );
         assert_eq!(
             DeDe.duration(Duration::from_secs(125)),
-            s(&["n-2", "w-minutes", "n-5", "w-seconds"])
+            ["n-2", "w-minutes", "n-5", "w-seconds"]
         );
         assert_eq!(
             DeDe.duration(Duration::from_secs(61)),
-            s(&["n-eine", "w-minute", "n-eine", "w-second"])
+            ["n-eine", "w-minute", "n-eine", "w-second"]
         );
         assert_eq!(
             DeDe.duration(Duration::from_secs(21)),
-            s(&["n-ein", "w-and", "n-20", "w-seconds"])
+            ["n-ein", "w-and", "n-20", "w-seconds"]
         );
-        assert_eq!(DeDe.duration(Duration::ZERO), s(&["n-0", "w-seconds"]));
+        assert_eq!(DeDe.duration(Duration::ZERO), ["n-0", "w-seconds"]);
     }
 
     #[test]
@@ -292,7 +288,7 @@ mod tests {
             ),
         ];
         for ((h, m), want) in table {
-            assert_eq!(time_of_day(*h, *m), s(want), "{h}:{m}");
+            assert_eq!(time_of_day(*h, *m), *want, "{h}:{m}");
         }
     }
 
@@ -309,38 +305,38 @@ mod tests {
         // "heute um 14 Uhr 5": 13:05 UTC is 14:05 in Berlin (CET, UTC+1).
         assert_eq!(
             said("2026-12-14T13:05:00Z"),
-            s(&["w-today", "w-at", "n-14", "t-oclock", "n-5"])
+            ["w-today", "w-at", "n-14", "t-oclock", "n-5"]
         );
         // 23:30 UTC on Sunday is already Monday 00:30 in Berlin: today, "null Uhr dreißig".
         assert_eq!(
             said("2026-12-13T23:30:00Z"),
-            s(&["w-today", "w-at", "n-0", "t-oclock", "n-30"])
+            ["w-today", "w-at", "n-0", "t-oclock", "n-30"]
         );
         assert_eq!(
             said("2026-12-13T08:00:00Z"),
-            s(&["w-yesterday", "w-at", "n-9", "t-oclock"])
+            ["w-yesterday", "w-at", "n-9", "t-oclock"]
         );
         // "am Dienstag um 8 Uhr 15".
         assert_eq!(
             said("2026-12-08T07:15:00Z"),
-            s(&["w-on", "day-tuesday", "w-at", "n-8", "t-oclock", "n-15"])
+            ["w-on", "day-tuesday", "w-at", "n-8", "t-oclock", "n-15"]
         );
         // "am siebten Dezember um ein Uhr": a week ago and more, the date.
         assert_eq!(
             said("2026-12-07T00:00:00Z"),
-            s(&[
+            [
                 "w-on",
                 "ord-7",
                 "month-december",
                 "w-at",
                 "n-ein",
                 "t-oclock"
-            ])
+            ]
         );
         // Summer time: 2026-07-01 12:00 UTC is 14:00 CEST (UTC+2).
         assert_eq!(
             said("2026-07-01T12:00:00Z"),
-            s(&["w-on", "ord-1", "month-july", "w-at", "n-14", "t-oclock"])
+            ["w-on", "ord-1", "month-july", "w-at", "n-14", "t-oclock"]
         );
         let e = DeDe.envelope(
             Some("+49 30 1"),
@@ -351,7 +347,7 @@ mod tests {
         );
         assert_eq!(
             e,
-            s(&[
+            [
                 "w-message",
                 "w-from",
                 "digit-4",
@@ -367,11 +363,11 @@ mod tests {
                 "n-5",
                 "n-eine",
                 "w-second"
-            ])
+            ]
         );
         assert_eq!(
             DeDe.when(UNIX_EPOCH, now, &berlin)[..3],
-            s(&["w-on", "ord-1", "month-january"])
+            ["w-on", "ord-1", "month-january"]
         );
     }
 }
