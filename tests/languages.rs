@@ -1,7 +1,8 @@
 //! Prompt languages end to end against the real gateway: a caller leaving a message for a
 //! mailbox with `Language = "de-DE"` hears the German default greeting, and its user, once
 //! logged on to subscriber access, hears the German counts ("Sie haben zwei neue
-//! Nachrichten ..."), while subscriber access speaks the plan's en-US before log-on. The
+//! Nachrichten ..."), while subscriber access speaks the plan's en-US before log-on; an auto
+//! attendant with its own `Language = "de-DE"` greets in German. The
 //! expected audio is built from the WAVs in audio/ and audio/de-DE/ as the gateway sends
 //! them (PCMU), and found byte for byte in what arrives over RTP.
 
@@ -16,6 +17,7 @@ use umgw::store::pin::{PinPolicy, PinStore};
 use umgw::store::{Mailbox, MailboxId, Maildir};
 
 const PILOT: &str = "+14255550100";
+const ATTENDANT: &str = "+14255550150";
 
 /// The test plan (en-US) with a subscriber-access pilot and hans (1002) speaking German.
 fn plan() -> String {
@@ -25,7 +27,10 @@ fn plan() -> String {
         "{head}PilotIdentifiers = [\"{PILOT}\"]\nDefaultLanguage = \"en-US\"\n\n\
          [[Mailbox]]{mailboxes}\n\
          [[Mailbox]]\nId = \"hans\"\nExtension = \"1002\"\nSipAddress = \"sip:hans@contoso.com\"\n\
-         DisplayName = \"Hans Huber\"\nLanguage = \"de-DE\"\n"
+         DisplayName = \"Hans Huber\"\nLanguage = \"de-DE\"\n\n\
+         [[AutoAttendant]]\nName = \"Zentrale\"\nPilotIdentifiers = [\"{ATTENDANT}\"]\n\
+         Language = \"de-DE\"\nBusinessHoursGreeting = \"aa-welcome\"\n\
+         BusinessHoursKeyMapping = [{{ Key = \"1\", Action = \"Mailbox\", Target = \"1002\" }}]\n"
     )
 }
 
@@ -66,15 +71,30 @@ fn hang_up(ua: &mut Ua) {
     );
 }
 
-/// One gateway for both halves: a deposit for hans, then hans listening.
+/// One gateway for all three: a deposit for hans, hans listening, the German attendant.
 #[test]
-fn a_german_mailbox_is_greeted_and_counted_in_german() {
+fn german_mailbox_and_attendant_speak_german() {
     let gw = Gateway::start(GatewayOptions {
         plan: plan(),
         ..GatewayOptions::default()
     });
     deposit_hears_the_german_default_greeting(&gw);
     subscriber_access_counts_in_german_after_log_on(&gw);
+    the_attendant_greets_in_its_own_language(&gw);
+}
+
+fn the_attendant_greets_in_its_own_language(gw: &Gateway) {
+    let welcome = prompt(Some("de-DE"), "aa-welcome");
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    ua.call(gw, &format!("sip:{ATTENDANT}@{};user=phone", gw.sip), "");
+    let heard = ua.pcmu_payloads(welcome.len() / 160 + 10);
+    hang_up(&mut ua);
+    assert!(
+        contains_audio(&heard, &pcmu(&welcome)),
+        "\"Willkommen.\" from the attendant whose Language is de-DE; log:\n{}",
+        gw.log()
+    );
+    assert!(!contains_audio(&heard, &pcmu(&prompt(None, "aa-welcome"))));
 }
 
 fn deposit_hears_the_german_default_greeting(gw: &Gateway) {
