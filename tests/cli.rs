@@ -1,5 +1,7 @@
 //! The `umgw` command line: `check` reports dial-plan errors as file:line:column.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -222,5 +224,83 @@ fn the_embedded_default_starts_quiet() {
     assert!(
         dir.path().join("umgw-data/mailboxes").is_dir(),
         "the data directory is made where it runs:\n{log}"
+    );
+}
+
+#[test]
+fn check_refuses_languages_that_are_not_shipped() {
+    let (_dir, file, stderr) = check_failing(
+        "lang.toml",
+        "Name = \"lang\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\n\
+         CountryOrRegionCode = \"49\"\nDefaultLanguage = \"xx-YY\"\n\
+         [[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\nLanguage = \"de-DE\"\n\
+         [[Mailbox]]\nId = \"b\"\nExtension = \"1002\"\nLanguage = \"Deutsch\"\n",
+    );
+    let file = file.display();
+    for want in [
+        format!("{file}:5:19: error: DefaultLanguage \"xx-YY\" is not a shipped prompt language; umgw has en-US, de-DE"),
+        format!("{file}:13:12: error: Language \"Deutsch\" is not a language tag such as \"en-US\""),
+    ] {
+        assert!(stderr.contains(&want), "missing {want:?} in\n{stderr}");
+    }
+    assert!(stderr.trim_end().ends_with("2 error(s)"), "{stderr}");
+}
+
+/// A prompt the German callers would hear in English is named with the plan's line, and goes
+/// away once the operator adds the translation under `[paths] prompts`/de-DE/.
+#[test]
+fn check_lists_prompts_missing_in_a_language_the_plans_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plans, prompts) = (dir.path().join("plans"), dir.path().join("prompts"));
+    std::fs::create_dir_all(prompts.join("de-DE")).unwrap();
+    std::fs::create_dir(&plans).unwrap();
+    support::write_wav(&prompts.join("aa-contoso.wav"), &support::test_signal(1000));
+    let plan = plans.join("de.toml");
+    std::fs::write(
+        &plan,
+        "Name = \"de\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\n\
+         CountryOrRegionCode = \"49\"\nDefaultLanguage = \"en-US\"\n\
+         [[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\nLanguage = \"de-DE\"\n\
+         [[AutoAttendant]]\nName = \"Zentrale\"\nPilotIdentifiers = [\"5000\"]\n\
+         Language = \"de-DE\"\nBusinessHoursGreeting = \"aa-contoso\"\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("umgw.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[paths]\ndialplans = {:?}\nprompts = {:?}\n",
+            plans.display().to_string(),
+            prompts.display().to_string()
+        ),
+    )
+    .unwrap();
+    let check = || {
+        umgw()
+            .args(["check", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // The shipped German set is complete: only the operator's prompt is missing, named at
+    // the attendant that plays it.
+    let want = format!(
+        "{}:10: error: prompt \"aa-contoso\" of auto attendant \"Zentrale\" is missing in language de-DE",
+        plan.display()
+    );
+    assert!(stderr.contains(&want), "missing {want:?} in\n{stderr}");
+    assert!(stderr.trim_end().ends_with("1 error(s)"), "{stderr}");
+    support::write_wav(
+        &prompts.join("de-DE").join("aa-contoso.wav"),
+        &support::test_signal(1000),
+    );
+    let out = check();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

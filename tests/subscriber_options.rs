@@ -228,17 +228,17 @@ fn the_envelope_is_told_in_the_mailbox_time_zone_across_a_dst_change() {
 
     let heard = listen_to_new_messages(&gw, 2, frames);
     assert!(
-        contains(&heard[0], &seattle[0]),
+        contains_audio(&heard[0], &seattle[0]),
         "alice hears 1:59 AM (PST) for the message before the change; log:\n{}",
         gw.log()
     );
     assert!(
-        contains(&heard[1], &seattle[1]),
+        contains_audio(&heard[1], &seattle[1]),
         "alice hears 3:01 AM (PDT) for the message after it"
     );
     for (k, heard) in heard.iter().enumerate() {
-        assert!(!contains(heard, &berlin[k]), "not her plan's time");
-        assert!(!contains(heard, &utc[k]), "not UTC");
+        assert!(!contains_audio(heard, &berlin[k]), "not her plan's time");
+        assert!(!contains_audio(heard, &utc[k]), "not UTC");
     }
 }
 
@@ -250,22 +250,18 @@ fn pcmu(lib: &PromptLibrary, names: &[String]) -> Vec<u8> {
     out
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 /// Logs in as alice and listens to `n` new messages: "1" plays the first, "#" each next one
 /// (barging in on the message menu). Returns, per message, the PCMU bytes of the first
 /// `frames` packets after its key.
 fn listen_to_new_messages(gw: &Gateway, n: usize, frames: usize) -> Vec<Vec<u8>> {
     let (mut ua, media, mut ts) = log_in(gw);
     // Drop what was queued, then wait for the main menu to be playing before barging in.
-    drain(&ua);
-    packets(&ua, 25);
+    ua.drain_rtp();
+    ua.pcmu_payloads(25);
     let mut heard = Vec::new();
     for k in 0..n {
         ua.keys(media, if k == 0 { "1" } else { "#" }, &mut ts);
-        heard.push(packets(&ua, frames));
+        heard.push(ua.pcmu_payloads(frames));
     }
     ua.bye();
     assert_eq!(
@@ -273,29 +269,4 @@ fn listen_to_new_messages(gw: &Gateway, n: usize, frames: usize) -> Vec<Vec<u8>>
         Some(200)
     );
     heard
-}
-
-/// Drops the packets of the prompts that were cut short, waiting in the socket.
-fn drain(ua: &Ua) {
-    ua.rtp
-        .set_read_timeout(Some(Duration::from_millis(1)))
-        .unwrap();
-    let mut buf = [0u8; 1500];
-    while ua.rtp.recv(&mut buf).is_ok() {}
-}
-
-/// The payloads of the next `count` PCMU packets the gateway sends.
-fn packets(ua: &Ua, count: usize) -> Vec<u8> {
-    ua.rtp
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut buf = [0u8; 1500];
-    let mut out = Vec::new();
-    for _ in 0..count {
-        let n = ua.rtp.recv(&mut buf).expect("the gateway keeps talking");
-        let p = umgw::media::rtp::parse(&buf[..n]).expect("valid RTP");
-        assert_eq!(p.payload_type, 0, "PCMU");
-        out.extend_from_slice(p.payload);
-    }
-    out
 }

@@ -25,7 +25,7 @@ use jiff::tz::TimeZone;
 use toml::Spanned;
 
 use super::items::{array_of_tables, check_pilot, Entries};
-use super::model::{AttendantMenu, AutoAttendant, KeyAction, KeyMapping};
+use super::model::{AttendantMenu, AutoAttendant, KeyAction, KeyMapping, LanguageKey};
 use super::parse::{AttendantPos, Ctx, Node, Table, TargetPos};
 use super::schedule::{self, Schedule};
 
@@ -43,6 +43,7 @@ const ATTENDANT_KEYS: &[&str] = &[
     "AfterHoursMenuPrompt",
     "AfterHoursKeyMapping",
     "HolidayGreeting",
+    "Language",
     "Menu",
 ];
 
@@ -62,6 +63,7 @@ pub(crate) fn parse_attendant(
     span: Range<usize>,
     entries: &Entries,
     plan_zone: &TimeZone,
+    plan_language: LanguageKey,
 ) -> Option<(AutoAttendant, AttendantPos)> {
     let mut t = Table::new(" in [[AutoAttendant]]", span.clone(), entries);
     let name = t.string(cx, "Name", true);
@@ -77,6 +79,7 @@ pub(crate) fn parse_attendant(
     let ah_prompt = prompt(cx, &mut t, "AfterHoursMenuPrompt");
     let ah_keys = t.take("AfterHoursKeyMapping");
     let holiday_greeting = prompt(cx, &mut t, "HolidayGreeting");
+    let language = t.language(cx, "Language").unwrap_or(plan_language);
     let menus_node = t.take("Menu");
     t.finish(cx, ATTENDANT_KEYS);
     if let Some(n) = &name {
@@ -190,6 +193,7 @@ pub(crate) fn parse_attendant(
         business_hours,
         after_hours,
         holiday_greeting,
+        language,
         menus,
         line: cx.pos(span).line,
     };

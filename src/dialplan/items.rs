@@ -6,7 +6,7 @@ use std::ops::Range;
 use jiff::tz::TimeZone;
 use toml::Spanned;
 
-use super::model::{MailboxEntry, PeerEntry, Severity, VoipSecurity};
+use super::model::{LanguageKey, MailboxEntry, PeerEntry, Severity, VoipSecurity};
 use super::parse::{check_id, Ctx, MailboxPos, Node, Pos, Table};
 use super::resolve::{normalise, parse_sip_uri};
 use super::values::is_host_name;
@@ -23,6 +23,7 @@ const MAILBOX_KEYS: &[&str] = &[
     "VoiceMailPreviewEnabled",
     "NotifyEmail",
     "NotifyEmailAttachAudio",
+    "Language",
 ];
 
 const PEER_KEYS: &[&str] = &["Address", "Name", "CertificateName"];
@@ -81,14 +82,23 @@ pub(crate) fn check_pilot(cx: &mut Ctx<'_>, key: &str, p: &Spanned<String>) -> b
     problem.is_none()
 }
 
+/// What a mailbox takes from its plan where it has no key of its own.
+pub(crate) struct PlanDefaults<'a> {
+    /// `TimeZone`.
+    pub zone: &'a TimeZone,
+    /// `VoiceMailPreviewEnabled`.
+    pub preview: bool,
+    /// `DefaultLanguage`.
+    pub language: LanguageKey,
+}
+
 pub(crate) fn parse_mailbox(
     cx: &mut Ctx<'_>,
     span: Range<usize>,
     entries: &Entries,
     digits: Option<usize>,
     cc: Option<&Spanned<String>>,
-    plan_zone: &TimeZone,
-    plan_preview: bool,
+    plan: &PlanDefaults<'_>,
 ) -> Option<(MailboxEntry, MailboxPos)> {
     let mut t = Table::new(" in [[Mailbox]]", span.clone(), entries);
     let id = t.string(cx, "Id", true);
@@ -98,9 +108,10 @@ pub(crate) fn parse_mailbox(
     let display = t.string(cx, "DisplayName", false);
     let notify = t.string(cx, "NotifyTarget", false);
     let time_zone = t.time_zone(cx, "TimeZone");
-    let preview = t.bool(cx, "VoiceMailPreviewEnabled", plan_preview);
+    let preview = t.bool(cx, "VoiceMailPreviewEnabled", plan.preview);
     let email = t.string(cx, "NotifyEmail", false);
     let email_audio = t.optional_bool(cx, "NotifyEmailAttachAudio");
+    let language = t.language(cx, "Language").unwrap_or(plan.language);
     t.finish(cx, MAILBOX_KEYS);
 
     if let Some(id) = &id {
@@ -194,12 +205,13 @@ pub(crate) fn parse_mailbox(
         sip_address: sip.map(Spanned::into_inner),
         display_name: display.map(Spanned::into_inner),
         notify_target: notify.map(Spanned::into_inner),
-        time_zone: time_zone.unwrap_or_else(|| plan_zone.clone()),
+        time_zone: time_zone.unwrap_or_else(|| plan.zone.clone()),
         voice_mail_preview: preview,
         notify_email: email.map(|e| crate::email::Recipient {
             address: e.into_inner(),
             attach_audio: email_audio.map(Spanned::into_inner),
         }),
+        language,
         line: cx.pos(span).line,
     };
     Some((entry, pos))

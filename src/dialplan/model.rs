@@ -8,6 +8,7 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 
 use crate::acl::{self, IpNet};
+use crate::media::speech::Language;
 
 /// How the call server addresses users in this plan (Exchange UM `UriType`).
 /// Informational for resolution, which accepts every form (see `resolve`).
@@ -83,6 +84,17 @@ pub enum AudioCodec {
     Wav,
 }
 
+/// A prompt language as a plan names it: `DefaultLanguage` of the plan, `Language` of a
+/// mailbox or auto attendant (which inherit the plan's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LanguageKey {
+    /// The language (default en-US).
+    pub language: Language,
+    /// 1-based line of the key that names it in the plan file (for an inherited language,
+    /// the plan's `DefaultLanguage`); 0 where no key names it (the en-US default).
+    pub line: usize,
+}
+
 /// One `[[AutoAttendant]]` of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AutoAttendant {
@@ -101,6 +113,8 @@ pub struct AutoAttendant {
     pub after_hours: AttendantMenu,
     /// `HolidayGreeting`: played instead of the after-hours greeting on a holiday.
     pub holiday_greeting: Option<String>,
+    /// `Language`: the prompts callers hear; the attendant's own key, else the plan's.
+    pub language: LanguageKey,
     /// `[[AutoAttendant.Menu]]`: submenus a key can open, by `Name`.
     pub menus: Vec<AttendantMenu>,
     /// 1-based line of the `[[AutoAttendant]]` header.
@@ -249,8 +263,9 @@ pub struct DialPlan {
     pub pin_policy: crate::domain::PinPolicy,
     /// `OperatorExtension`: a mailbox of this plan (checked at load).
     pub operator_extension: Option<String>,
-    /// `DefaultLanguage` (default `en-US`).
-    pub default_language: String,
+    /// `DefaultLanguage` (default `en-US`): the prompts of subscriber access before log-on,
+    /// and of mailboxes and auto attendants without a `Language` of their own.
+    pub default_language: LanguageKey,
     /// `TimeZone` (an IANA name; default UTC): the zone the plan's users live in, which
     /// mailboxes and auto attendants without a `TimeZone` of their own inherit.
     pub time_zone: TimeZone,
@@ -292,6 +307,9 @@ pub struct MailboxEntry {
     /// `NotifyEmail` (and `NotifyEmailAttachAudio`): where a copy of each new message is
     /// e-mailed (`[email]`).
     pub notify_email: Option<crate::email::Recipient>,
+    /// `Language`: what callers depositing here and the signed-in user hear; the mailbox's
+    /// own key, else the plan's `DefaultLanguage` (resolved at load).
+    pub language: LanguageKey,
     /// 1-based line of the `[[Mailbox]]` header in the plan file.
     pub line: usize,
 }

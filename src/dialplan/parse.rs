@@ -14,11 +14,10 @@ use jiff::tz::TimeZone;
 use toml::Spanned;
 
 use super::attendant::parse_attendant;
-use super::items::{array_of_tables, parse_mailbox, parse_peer};
+use super::items::{array_of_tables, parse_mailbox, parse_peer, PlanDefaults};
 use super::model::{AudioCodec, Diagnostic, DialPlan, Severity, UriType, VoipSecurity};
 pub(crate) use super::table::{Ctx, Node, Pos, Table};
 use super::table::{MILLIS, MINUTES, SECONDS};
-use super::values::is_language_tag;
 use crate::domain::PinPolicy;
 
 /// Positions of a mailbox's unique keys: Id, Extension, E164, SipAddress.
@@ -156,7 +155,7 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
         ..defaults
     };
     let operator = t.string(&mut cx, "OperatorExtension", false);
-    let language = t.string(&mut cx, "DefaultLanguage", false);
+    let language = t.language(&mut cx, "DefaultLanguage").unwrap_or_default();
     let time_zone = t.time_zone(&mut cx, "TimeZone").unwrap_or(TimeZone::UTC);
     let codec = t.string(&mut cx, "AudioCodec", false);
     let preview = t.bool(&mut cx, "VoiceMailPreviewEnabled", true);
@@ -261,15 +260,6 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
             3
         }
     });
-    if let Some(l) = &language {
-        if !is_language_tag(l.get_ref()) {
-            let msg = format!(
-                "DefaultLanguage \"{}\" is not a language tag such as \"en-US\"",
-                l.get_ref()
-            );
-            cx.error(l.span(), msg);
-        }
-    }
     let mut pilot_identifiers = Vec::new();
     let mut pilot_pos = Vec::new();
     for p in pilots {
@@ -281,16 +271,14 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
 
     let mut mailboxes = Vec::new();
     let mut mailbox_pos = Vec::new();
+    let defaults = PlanDefaults {
+        zone: &time_zone,
+        preview,
+        language,
+    };
     for (span, entries) in array_of_tables(&mut cx, "Mailbox", mailbox_node) {
-        if let Some((m, p)) = parse_mailbox(
-            &mut cx,
-            span,
-            entries,
-            digits,
-            cc.as_ref(),
-            &time_zone,
-            preview,
-        ) {
+        if let Some((m, p)) = parse_mailbox(&mut cx, span, entries, digits, cc.as_ref(), &defaults)
+        {
             mailboxes.push(m);
             mailbox_pos.push(p);
         }
@@ -305,7 +293,7 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
     let mut auto_attendants = Vec::new();
     let mut attendant_pos = Vec::new();
     for (span, entries) in array_of_tables(&mut cx, "AutoAttendant", attendant_node) {
-        if let Some((a, p)) = parse_attendant(&mut cx, span, entries, &time_zone) {
+        if let Some((a, p)) = parse_attendant(&mut cx, span, entries, &time_zone, language) {
             auto_attendants.push(a);
             attendant_pos.push(p);
         }
@@ -348,7 +336,7 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
             input_failures_before_disconnect: failures,
             pin_policy,
             operator_extension: operator.map(Spanned::into_inner),
-            default_language: language.map_or_else(|| "en-US".to_string(), Spanned::into_inner),
+            default_language: language,
             time_zone,
             audio_codec: AudioCodec::Wav,
             voice_mail_preview_enabled: preview,
@@ -446,7 +434,7 @@ mod tests {
                 "p.toml:16:13: error: extension \"10a2\" must contain only digits 0-9".to_string(),
                 "p.toml:17:16: error: NotifyTarget \"mailto:bob\" is not a sip: or sips: URI".to_string(),
                 "p.toml:18:15: error: DisplayName must not contain control characters".to_string(),
-                "p.toml:19:1: error: unknown key Pin in [[Mailbox]]; expected one of Id, Extension, E164, SipAddress, DisplayName, NotifyTarget, TimeZone, VoiceMailPreviewEnabled, NotifyEmail, NotifyEmailAttachAudio".to_string(),
+                "p.toml:19:1: error: unknown key Pin in [[Mailbox]]; expected one of Id, Extension, E164, SipAddress, DisplayName, NotifyTarget, TimeZone, VoiceMailPreviewEnabled, NotifyEmail, NotifyEmailAttachAudio, Language".to_string(),
                 "p.toml:21:1: error: missing required key Id in [[Mailbox]]".to_string(),
                 "p.toml:22:13: error: Extension must be a string, found an integer".to_string(),
             ]
@@ -495,7 +483,7 @@ mod tests {
         assert_eq!(p.voip_security, VoipSecurity::Unsecured);
         assert_eq!(p.max_call_duration, Duration::from_secs(30 * 60));
         assert_eq!(p.input_failures_before_disconnect, 3);
-        assert_eq!(p.default_language, "en-US");
+        assert_eq!(p.default_language, crate::dialplan::LanguageKey::default());
         assert_eq!(p.audio_codec, AudioCodec::Wav);
         assert!(
             p.pilot_identifiers.is_empty() && p.peers.is_empty() && p.auto_attendants.is_empty()
@@ -512,7 +500,7 @@ mod tests {
     #[test]
     fn new_keys_values_and_units() {
         let text = format!(
-            "{HEAD}OutsideLineAccessCode = \"9\"\nPilotIdentifiers = [\"+14255550100\", \"sip:sa@contoso.com\"]\nVoIPSecurity = \"SIPSecured\"\nMaxCallDuration = \"1h\"\nMaxRecordingDuration = \"20m\"\nRecordingIdleTimeout = \"10s\"\nMinimumMessageDuration = \"1s 500ms\"\nInputFailuresBeforeDisconnect = 5\nOperatorExtension = \"1001\"\nDefaultLanguage = \"fr-CA\"\nAudioCodec = \"G711\"\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n[[AutoAttendant]]\nName = \"Main Menu\"\nPilotIdentifiers = \"+14255550000\"\n[[Peer]]\nAddress = \"10.1.0.0/16\"\nName = \"pool\"\nCertificateName = \"Pool.Contoso.com\"\n"
+            "{HEAD}OutsideLineAccessCode = \"9\"\nPilotIdentifiers = [\"+14255550100\", \"sip:sa@contoso.com\"]\nVoIPSecurity = \"SIPSecured\"\nMaxCallDuration = \"1h\"\nMaxRecordingDuration = \"20m\"\nRecordingIdleTimeout = \"10s\"\nMinimumMessageDuration = \"1s 500ms\"\nInputFailuresBeforeDisconnect = 5\nOperatorExtension = \"1001\"\nDefaultLanguage = \"de-DE\"\nAudioCodec = \"G711\"\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n[[AutoAttendant]]\nName = \"Main Menu\"\nPilotIdentifiers = \"+14255550000\"\n[[Peer]]\nAddress = \"10.1.0.0/16\"\nName = \"pool\"\nCertificateName = \"Pool.Contoso.com\"\n"
         );
         let p = load_str(Path::new("p.toml"), &text).unwrap();
         assert_eq!(p.outside_line_access_code.as_deref(), Some("9"));
@@ -524,7 +512,10 @@ mod tests {
         assert_eq!(p.minimum_message_duration, Duration::from_millis(1500));
         assert_eq!(p.input_failures_before_disconnect, 5);
         assert_eq!(p.operator_extension.as_deref(), Some("1001"));
-        assert_eq!(p.default_language, "fr-CA");
+        assert_eq!(
+            (p.default_language.language.tag(), p.default_language.line),
+            ("de-DE", 14)
+        );
         let aa = &p.auto_attendants[0];
         assert_eq!(
             (aa.name.as_str(), aa.pilot_identifiers.as_slice(), aa.line),
@@ -581,7 +572,7 @@ mod tests {
                 "p.toml:14:14: error: AudioCodec \"Mp3\" is not supported: umgw records WAV (G.711 decoded to 16-bit PCM); use \"Wav\" or \"G711\"",
                 "p.toml:18:1: error: missing required key Name in [[AutoAttendant]]",
                 "p.toml:18:1: error: PilotIdentifiers of an AutoAttendant must not be empty",
-                "p.toml:20:1: error: unknown key Colour in [[AutoAttendant]]; expected one of Name, PilotIdentifiers, OperatorExtension, TimeZone, BusinessHoursSchedule, HolidaySchedule, BusinessHoursGreeting, BusinessHoursMenuPrompt, BusinessHoursKeyMapping, AfterHoursGreeting, AfterHoursMenuPrompt, AfterHoursKeyMapping, HolidayGreeting, Menu",
+                "p.toml:20:1: error: unknown key Colour in [[AutoAttendant]]; expected one of Name, PilotIdentifiers, OperatorExtension, TimeZone, BusinessHoursSchedule, HolidaySchedule, BusinessHoursGreeting, BusinessHoursMenuPrompt, BusinessHoursKeyMapping, AfterHoursGreeting, AfterHoursMenuPrompt, AfterHoursKeyMapping, HolidayGreeting, Language, Menu",
                 "p.toml:22:11: error: Peer Address \"10.0.0.1/8\" has host bits set; the network is 10.0.0.0/8",
                 "p.toml:23:19: error: CertificateName \"*.contoso.com\" must be the peer's FQDN, without wildcards (Lync and Exchange reject wildcard certificates)",
                 "p.toml:24:1: error: missing required key Address in [[Peer]]",
@@ -614,6 +605,33 @@ mod tests {
         let plans = load_files([(Path::new("a.toml"), a.as_str())]).unwrap();
         let w: Vec<String> = plans.warnings().iter().map(ToString::to_string).collect();
         assert_eq!(w, vec!["a.toml:8:8: warning: E164 \"+442079460001\" does not start with CountryOrRegionCode 1; national dialled forms will not reach it"]);
+    }
+
+    #[test]
+    fn languages_of_the_plan_its_mailboxes_and_attendants() {
+        use crate::media::speech::Language;
+        let text = format!(
+            "{HEAD}DefaultLanguage = \"de-DE\"\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n[[Mailbox]]\nId = \"b\"\nExtension = \"1002\"\nLanguage = \"en-us\"\n[[AutoAttendant]]\nName = \"Main\"\nPilotIdentifiers = \"5000\"\n[[AutoAttendant]]\nName = \"US\"\nPilotIdentifiers = \"5001\"\nLanguage = \"en-US\"\n"
+        );
+        let p = load_str(Path::new("p.toml"), &text).unwrap();
+        let key = |k: crate::dialplan::LanguageKey| (k.language, k.line);
+        assert_eq!(key(p.default_language), (Language::DeDe, 5));
+        // Inherited: the plan's, and its line; an own key (any case) wins.
+        assert_eq!(key(p.mailboxes[0].language), (Language::DeDe, 5));
+        assert_eq!(key(p.mailboxes[1].language), (Language::EnUs, 12));
+        assert_eq!(key(p.auto_attendants[0].language), (Language::DeDe, 5));
+        assert_eq!(key(p.auto_attendants[1].language), (Language::EnUs, 19));
+        let bad = format!(
+            "{HEAD}DefaultLanguage = \"xx-YY\"\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\nLanguage = \"German\"\n[[AutoAttendant]]\nName = \"Main\"\nPilotIdentifiers = \"5000\"\nLanguage = \"fr-FR\"\n"
+        );
+        assert_eq!(
+            lint(&bad),
+            vec![
+                "p.toml:5:19: error: DefaultLanguage \"xx-YY\" is not a shipped prompt language; umgw has en-US, de-DE (docs/OPERATIONS.md: adding a language)",
+                "p.toml:9:12: error: Language \"German\" is not a language tag such as \"en-US\"",
+                "p.toml:13:12: error: Language \"fr-FR\" is not a shipped prompt language; umgw has en-US, de-DE (docs/OPERATIONS.md: adding a language)",
+            ]
+        );
     }
 
     #[test]

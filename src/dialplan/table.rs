@@ -9,9 +9,10 @@ use jiff::tz::TimeZone;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
-use super::model::{Diagnostic, Severity};
+use super::model::{Diagnostic, LanguageKey, Severity};
 use super::schedule::parse_time_zone;
-use super::values::parse_duration;
+use super::values::{is_language_tag, parse_duration};
+use crate::media::speech::Language;
 
 /// A TOML value with spans on every nested key and value.
 #[derive(Debug)]
@@ -279,6 +280,27 @@ impl<'n> Table<'n> {
         parse_time_zone(name.get_ref())
             .map_err(|e| cx.error(name.span(), e))
             .ok()
+    }
+
+    /// An optional `Language`/`DefaultLanguage`: a shipped language's tag (`de-DE`, compared
+    /// case-insensitively). A malformed or not shipped tag: an error and `None`.
+    pub(crate) fn language(&mut self, cx: &mut Ctx<'_>, key: &str) -> Option<LanguageKey> {
+        let tag = self.string(cx, key, false)?;
+        let s = tag.get_ref();
+        let Some(language) = Language::from_tag(s) else {
+            let msg = if is_language_tag(s) {
+                format!(
+                    "{key} \"{s}\" is not a shipped prompt language; umgw has {} (docs/OPERATIONS.md: adding a language)",
+                    Language::shipped()
+                )
+            } else {
+                format!("{key} \"{s}\" is not a language tag such as \"en-US\"")
+            };
+            cx.error(tag.span(), msg);
+            return None;
+        };
+        let line = cx.pos(tag.span()).line;
+        Some(LanguageKey { language, line })
     }
 
     pub(crate) fn string_list(

@@ -1,5 +1,6 @@
 //! Files the binary carries so `umgw run` works with no configuration: the sample dial plans
-//! and the shipped prompts (audio/*.wav, 8 kHz mono 16-bit).
+//! and the shipped prompts (audio/*.wav, 8 kHz mono 16-bit: en-US; audio/<tag>/*.wav: the
+//! other languages, listed by build.rs).
 
 use std::io::Cursor;
 use std::path::Path;
@@ -7,6 +8,8 @@ use std::sync::Arc;
 
 use crate::dialplan::{self, Diagnostic, DialPlans};
 use crate::media::prompts::{PromptError, PromptLibrary};
+use crate::media::speech::Language;
+use crate::media::voices::PromptSets;
 
 /// The sample dial plans in `dialplans/`, by file name.
 pub const DIALPLANS: &[(&str, &str)] = &[
@@ -192,24 +195,55 @@ pub const PROMPTS: &[(&str, &[u8])] = prompts![
     "key-pound",
 ];
 
+/// The prompts of one shipped language besides en-US.
+#[derive(Debug)]
+pub struct LanguagePrompts {
+    /// The language tag, the folder's name (`de-DE`).
+    pub tag: &'static str,
+    /// The WAVs, by name (file stem).
+    pub prompts: &'static [(&'static str, &'static [u8])],
+}
+
+/// The other shipped languages: every `audio/<tag>/*.wav` (listed by build.rs).
+pub const LANGUAGE_PROMPTS: &[LanguagePrompts] =
+    include!(concat!(env!("OUT_DIR"), "/language_prompts.rs"));
+
 /// Loads the embedded sample dial plans.
 pub fn dialplans() -> Result<DialPlans, Vec<Diagnostic>> {
     dialplan::load_files(DIALPLANS.iter().map(|(p, t)| (Path::new(*p), *t)))
 }
 
-/// Decodes the embedded prompts.
+/// Decodes the embedded en-US prompts.
 pub fn prompts() -> Result<PromptLibrary, PromptError> {
+    decode_all(Path::new("audio"), PROMPTS)
+}
+
+/// Decodes the embedded prompts of every shipped language.
+pub fn prompt_sets() -> Result<PromptSets, PromptError> {
+    let mut sets = PromptSets::new(prompts()?);
+    for shipped in LANGUAGE_PROMPTS {
+        // A folder without a speaker is not a language (the test below keeps them in step).
+        let Some(language) = Language::from_tag(shipped.tag) else {
+            continue;
+        };
+        let dir = Path::new("audio").join(shipped.tag);
+        sets.set(language, decode_all(&dir, shipped.prompts)?);
+    }
+    Ok(sets)
+}
+
+fn decode_all(dir: &Path, files: &[(&str, &[u8])]) -> Result<PromptLibrary, PromptError> {
     let mut lib = PromptLibrary::new();
-    for (name, bytes) in PROMPTS {
-        let samples = decode_wav(name, bytes)?;
+    for (name, bytes) in files {
+        let samples = decode_wav(&dir.join(format!("{name}.wav")), bytes)?;
         lib.insert(name, Arc::from(samples));
     }
     Ok(lib)
 }
 
-fn decode_wav(name: &str, bytes: &[u8]) -> Result<Vec<i16>, PromptError> {
+fn decode_wav(path: &Path, bytes: &[u8]) -> Result<Vec<i16>, PromptError> {
     let bad = |why: String| PromptError::Decode {
-        path: Path::new("audio").join(format!("{name}.wav")),
+        path: path.to_path_buf(),
         reason: why,
     };
     let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
@@ -241,6 +275,33 @@ mod tests {
             let p = lib.get(name).unwrap();
             assert!(p.len() > 1000, "{name} too short");
             assert!(p.iter().any(|s| s.unsigned_abs() > 3000), "{name} silent");
+        }
+    }
+
+    #[test]
+    fn every_language_folder_is_a_complete_shipped_language() {
+        let sets = prompt_sets().unwrap();
+        let tags: Vec<&str> = LANGUAGE_PROMPTS.iter().map(|l| l.tag).collect();
+        let others: Vec<&str> = Language::ALL[1..].iter().map(|l| l.tag()).collect();
+        assert_eq!(
+            tags, others,
+            "audio/<tag>/ folders and media::speech::Language"
+        );
+        let shipped = PROMPTS.iter().map(|(n, _)| *n);
+        for language in Language::ALL {
+            assert_eq!(
+                sets.missing(language, shipped.clone()),
+                Vec::<String>::new(),
+                "{language}"
+            );
+            for name in sets.library(language).names() {
+                let p = sets.library(language).get(name).unwrap();
+                assert!(p.len() > 1000, "{language} {name} too short");
+                assert!(
+                    p.iter().any(|s| s.unsigned_abs() > 3000),
+                    "{language} {name} silent"
+                );
+            }
         }
     }
 }

@@ -309,6 +309,10 @@ impl Driver {
                 for w in plans.warnings() {
                     warn!("{w}");
                 }
+                // As at start: prompts the plans name that are missing, or untranslated.
+                for missing in super::missing_prompts(&plans, &self.shared.prompts) {
+                    warn!("{missing}");
+                }
                 let mailboxes: usize = plans.plans().iter().map(|p| p.mailboxes.len()).sum();
                 let count = plans.plans().len();
                 let (trusted, names) = super::plan_peers(&self.config, &plans);

@@ -31,6 +31,8 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::dialplan::DialPlans;
 use crate::media::prompts::PromptLibrary;
+use crate::media::speech::{Language, PromptSource};
+use crate::media::voices::PromptSets;
 use crate::net::limits::{Admission, FloodLimits};
 use crate::net::{Inbound, Network};
 use crate::store::{Mailbox, Maildir};
@@ -52,7 +54,7 @@ pub struct PlayRequest {
 /// Everything a running gateway needs besides its config.
 pub struct Resources {
     pub dialplans: DialPlans,
-    pub prompts: PromptLibrary,
+    pub prompts: PromptSets,
     pub store: Arc<dyn Mailbox>,
     /// Recordings in progress (and recordings kept after a failed deposit).
     pub spool: Arc<spool::Spool>,
@@ -71,8 +73,13 @@ impl Resources {
             anyhow::anyhow!("dial plans have errors:\n{}", lines.join("\n"))
         })?;
         let prompts = prompt_library(config)?;
+        info!(
+            languages = %Language::shipped(),
+            decoded_bytes = prompts.sample_bytes(),
+            "prompts loaded"
+        );
         for missing in missing_prompts(&dialplans, &prompts) {
-            warn!("{missing}; it will be skipped");
+            warn!("{missing}");
         }
         let data = data_dir(config);
         let mailboxes_dir = mailboxes_dir(config);
@@ -257,7 +264,8 @@ pub fn mailboxes_dir(config: &Config) -> PathBuf {
 /// What calls share: prompts, the store, the spool. Dial plans stay with the core, so a
 /// reload never changes a call in progress.
 pub(crate) struct Shared {
-    pub prompts: PromptLibrary,
+    /// Every language's prompts; a call speaks through one `voice`.
+    pub prompts: PromptSets,
     pub store: Arc<dyn Mailbox>,
     pub spool: Arc<spool::Spool>,
     /// `store.max_messages` / `store.max_bytes`.
@@ -553,37 +561,81 @@ pub async fn start(config: Config, resources: Resources) -> anyhow::Result<Runni
     })
 }
 
-/// The shipped prompts, overridden and extended by the operator's `[paths] prompts`.
-pub fn prompt_library(config: &Config) -> anyhow::Result<PromptLibrary> {
-    let mut prompts = assets::prompts().context("embedded prompts")?;
+/// The shipped prompts of every language, overridden and extended by the operator's
+/// `[paths] prompts`: its files for en-US, its `<tag>/` folders (`de-DE/`) for the others.
+pub fn prompt_library(config: &Config) -> anyhow::Result<PromptSets> {
+    let mut prompts = assets::prompt_sets().context("embedded prompts")?;
     if let Some(dir) = &config.paths.prompts {
-        let custom = PromptLibrary::load_dir(dir)?;
-        for name in custom.names() {
-            if let Some(p) = custom.get(name) {
-                prompts.insert(name, p);
+        for language in Language::ALL {
+            let dir = match language {
+                Language::EnUs => dir.clone(),
+                other => dir.join(other.tag()),
+            };
+            if language != Language::EnUs && !dir.is_dir() {
+                continue;
+            }
+            let custom = PromptLibrary::load_dir(&dir)?;
+            let lib = prompts.library_mut(language);
+            for name in custom.names() {
+                if let Some(p) = custom.get(name) {
+                    lib.insert(name, p);
+                }
             }
         }
     }
     Ok(prompts)
 }
 
-/// One line per prompt an auto attendant names that the library lacks, with the plan file
-/// and the attendant's line.
-pub fn missing_prompts(plans: &DialPlans, prompts: &PromptLibrary) -> Vec<String> {
+/// Problems with the prompts the plans need, one line each with the plan file and line:
+/// a prompt an auto attendant names that no library has; and, for each language other than
+/// en-US that a plan, mailbox or attendant names, each prompt that language lacks (the
+/// gateway's prompts, its speaker's words, its attendants' prompts), which its callers
+/// would hear in en-US. `umgw check` fails on them; `umgw run` logs them.
+pub fn missing_prompts(plans: &DialPlans, prompts: &PromptSets) -> Vec<String> {
+    use std::collections::BTreeMap;
     let mut out = Vec::new();
+    // Where each language is first named, and the attendant prompts it needs.
+    let mut used: BTreeMap<Language, (String, usize)> = BTreeMap::new();
+    let mut attendant_prompts = Vec::new();
     for plan in plans.plans() {
+        let file = plan.source.display().to_string();
+        let keys = std::iter::once(&plan.default_language)
+            .chain(plan.mailboxes.iter().map(|m| &m.language))
+            .chain(plan.auto_attendants.iter().map(|a| &a.language));
+        for key in keys.filter(|k| k.language != Language::EnUs) {
+            used.entry(key.language)
+                .or_insert_with(|| (file.clone(), key.line));
+        }
         for a in &plan.auto_attendants {
+            let voice = prompts.voice(a.language.language);
             for name in a.prompt_names() {
-                if prompts.get(name).is_none() {
+                if voice.get(name).is_none() {
                     out.push(format!(
-                        "{}:{}: error: prompt \"{name}\" of auto attendant \"{}\" is not in the prompt library (shipped prompts or [paths] prompts)",
-                        plan.source.display(),
+                        "{file}:{}: error: prompt \"{name}\" of auto attendant \"{}\" is not in the prompt library (shipped prompts or [paths] prompts); it will be skipped",
                         a.line,
                         a.name
                     ));
+                } else if prompts.library(a.language.language).get(name).is_none()
+                    && !assets::PROMPTS.iter().any(|(n, _)| *n == name)
+                {
+                    attendant_prompts.push((a.language.language, name, file.clone(), a));
                 }
             }
         }
+    }
+    for (language, (file, line)) in &used {
+        let shipped = assets::PROMPTS.iter().map(|(n, _)| *n);
+        for name in prompts.missing(*language, shipped) {
+            out.push(format!(
+                "{file}:{line}: error: prompt \"{name}\" is missing in language {language} (audio/{language}/ or {language}/ of [paths] prompts); its callers hear it in en-US"
+            ));
+        }
+    }
+    for (language, name, file, a) in attendant_prompts {
+        out.push(format!(
+            "{file}:{}: error: prompt \"{name}\" of auto attendant \"{}\" is missing in language {language} ({language}/ of [paths] prompts); its callers hear it in en-US",
+            a.line, a.name
+        ));
     }
     out
 }
@@ -595,18 +647,18 @@ pub(crate) fn free_bytes(path: &std::path::Path) -> Option<u64> {
 
 /// The greeting for a mailbox without its own, composed from shipped prompts:
 /// "The person at extension 1 0 0 1 is not available. After the tone, please record...".
-pub fn default_greeting(prompts: &PromptLibrary, extension: &str) -> Arc<[i16]> {
+pub fn default_greeting(prompts: &(impl PromptSource + ?Sized), extension: &str) -> Arc<[i16]> {
     let parts = std::iter::once("vm-person-at-extension".to_owned())
         .chain(extension.chars().map(|d| format!("digit-{d}")))
         .chain(std::iter::once("vm-not-available".to_owned()));
     let mut samples: Vec<i16> = Vec::new();
     for part in parts {
-        match prompts.get(&part) {
+        match prompts.prompt(&part) {
             Some(p) => samples.extend_from_slice(&p),
             // A missing prompt must not leave the caller in silence.
             None => {
                 return prompts
-                    .get("vm-default-greeting")
+                    .prompt("vm-default-greeting")
                     .unwrap_or_else(|| Arc::from(Vec::new()))
             }
         }
@@ -616,12 +668,47 @@ pub fn default_greeting(prompts: &PromptLibrary, extension: &str) -> Arc<[i16]> 
 
 /// The default greeting with the user's recorded name: "[name] is not available. After the
 /// tone...". `None` if the shipped prompt is missing.
-pub fn named_greeting(prompts: &PromptLibrary, name: &[i16]) -> Option<Arc<[i16]>> {
-    let rest = prompts.get("vm-not-available")?;
+pub fn named_greeting(prompts: &(impl PromptSource + ?Sized), name: &[i16]) -> Option<Arc<[i16]>> {
+    let rest = prompts.prompt("vm-not-available")?;
     // The name as recorded, a short pause, then the shipped sentence.
     let mut samples = Vec::with_capacity(name.len() + 1600 + rest.len());
     samples.extend_from_slice(name);
     samples.resize(samples.len() + 1600, 0);
     samples.extend_from_slice(&rest);
     Some(Arc::from(samples))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The merge case: an en-US prompt added without its German translation is named once,
+    /// at the first key that makes the plans use German.
+    #[test]
+    fn a_shipped_prompt_missing_in_german_is_named_at_the_plan_line() {
+        let plan = "Name = \"de\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\n\
+            CountryOrRegionCode = \"49\"\nDefaultLanguage = \"de-DE\"\n\
+            [[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n\
+            [[Mailbox]]\nId = \"b\"\nExtension = \"1002\"\nLanguage = \"de-DE\"\n";
+        let plans = crate::dialplan::load_files([(Path::new("de.toml"), plan)]).unwrap();
+        let mut sets = assets::prompt_sets().unwrap();
+        assert_eq!(missing_prompts(&plans, &sets), Vec::<String>::new());
+        let german = sets.library(Language::DeDe);
+        let mut without = PromptLibrary::new();
+        for name in german.names().into_iter().filter(|n| *n != "vm-saved") {
+            without.insert(name, german.get(name).unwrap());
+        }
+        sets.set(Language::DeDe, without);
+        assert_eq!(
+            missing_prompts(&plans, &sets),
+            ["de.toml:5: error: prompt \"vm-saved\" is missing in language de-DE (audio/de-DE/ or de-DE/ of [paths] prompts); its callers hear it in en-US"]
+        );
+        // What the callers hear meanwhile: the English prompt.
+        assert_eq!(
+            sets.voice(Language::DeDe).get("vm-saved"),
+            sets.base().get("vm-saved")
+        );
+    }
 }

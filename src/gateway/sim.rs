@@ -149,7 +149,7 @@ impl Sim {
             .unwrap_or_else(|e| panic!("plan: {e:?}"));
         let store = crate::store::Maildir::with_host(&mailboxes_dir, "sim").expect("maildir");
         let shared = Arc::new(Shared {
-            prompts: super::assets::prompts().expect("prompts"),
+            prompts: super::assets::prompt_sets().expect("prompts"),
             store: Arc::new(store),
             spool: super::spool::Spool::open(&dir.path().join("spool")).expect("spool"),
             quota: crate::store::Quota::default(),

@@ -406,3 +406,67 @@ fn an_ack_whose_answer_does_not_fit_our_offer_ends_the_call_and_leaves_nothing()
         "the deposit's spool entry is gone: {left:?}"
     );
 }
+
+/// The PCMU payloads of `heard`, joined.
+fn payloads(heard: &[Heard]) -> Vec<u8> {
+    heard
+        .iter()
+        .filter_map(|h| crate::media::rtp::parse(&h.bytes).ok())
+        .flat_map(|p| p.payload.to_vec())
+        .collect()
+}
+
+/// The named prompts of `language` as the gateway sends them: joined, PCMU-encoded.
+fn said(sim: &Sim, language: crate::media::speech::Language, names: &[String]) -> Vec<u8> {
+    let pcm = crate::media::speech::render(&sim.shared.prompts.voice(language), names).unwrap();
+    let mut out = vec![0u8; pcm.len()];
+    crate::media::g711::G711::Pcmu.encode(&pcm, &mut out);
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn subscriber_access_speaks_the_plans_language_until_log_on_then_the_users() {
+    use crate::media::speech::Language;
+    // The plan speaks German; alice, English.
+    let plan = plan()
+        .replacen(
+            "PilotIdentifiers = [\"5000\"]\n",
+            "PilotIdentifiers = [\"5000\"]\nDefaultLanguage = \"de-DE\"\n",
+            1,
+        )
+        .replace(
+            "SipAddress = \"sip:alice@contoso.com\"\n",
+            "SipAddress = \"sip:alice@contoso.com\"\nLanguage = \"en-US\"\n",
+        );
+    let mut sim = Sim::new(&plan, &greeting());
+    let policy = crate::store::pin::PinPolicy::default();
+    sim.shared
+        .store
+        .set_pin(&alice(), "582914", "1001", &policy)
+        .unwrap();
+    // Caller ID names alice: asked for her PIN, in the plan's German.
+    let (_dialog, media) = call(&mut sim, "sip:5000@contoso.com", "sip:+14255551001@x", "");
+    let before =
+        payloads(&sim.listen_until_quiet(Duration::from_millis(300), Duration::from_secs(10)));
+    let pin_prompt = ["sa-enter-pin".to_owned()];
+    assert!(contains(&before, &said(&sim, Language::DeDe, &pin_prompt)));
+    assert!(!contains(&before, &said(&sim, Language::EnUs, &pin_prompt)));
+    // From the first key on: the answer starts while the last key is still being sent.
+    let mark = sim.rtp.len();
+    let (mut seq, mut ts) = (1u16, 0u32);
+    for key in "582914#".chars() {
+        ts += 1600;
+        sim.press(media, key, &mut seq, ts);
+    }
+    // Logged on: "You have zero new messages and zero saved messages", in her English.
+    sim.listen_until_quiet(Duration::from_millis(300), Duration::from_secs(40));
+    let after = payloads(&sim.rtp[mark..]);
+    let counts = Language::EnUs.speaker().counts(0, 0);
+    assert!(contains(&after, &said(&sim, Language::EnUs, &counts)));
+    let german = Language::DeDe.speaker().counts(0, 0);
+    assert!(!contains(&after, &said(&sim, Language::DeDe, &german)));
+}

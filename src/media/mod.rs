@@ -21,5 +21,6 @@ pub mod srtp;
 pub mod stats;
 pub mod stun;
 pub mod vad;
+pub mod voices;
 
 pub use crate::audio::{FRAME, FRAME_SAMPLES, SAMPLE_RATE};

@@ -421,6 +421,11 @@ impl PromptLibrary {
         v
     }
 
+    /// Bytes of decoded audio held (16-bit samples).
+    pub fn sample_bytes(&self) -> usize {
+        self.prompts.values().map(|p| p.len() * 2).sum()
+    }
+
     /// Number of prompts.
     pub fn len(&self) -> usize {
         self.prompts.len()

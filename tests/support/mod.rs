@@ -902,6 +902,31 @@ impl Ua {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
+    /// The payloads of the next `count` PCMU packets the gateway sends, joined.
+    pub fn pcmu_payloads(&self, count: usize) -> Vec<u8> {
+        self.rtp
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 1500];
+        let mut out = Vec::new();
+        for _ in 0..count {
+            let n = self.rtp.recv(&mut buf).expect("the gateway keeps talking");
+            let p = rtp::parse(&buf[..n]).expect("valid RTP");
+            assert_eq!(p.payload_type, 0, "PCMU");
+            out.extend_from_slice(p.payload);
+        }
+        out
+    }
+
+    /// Drops the RTP packets waiting in the socket (prompts a key cut short).
+    pub fn drain_rtp(&self) {
+        self.rtp
+            .set_read_timeout(Some(Duration::from_millis(1)))
+            .unwrap();
+        let mut buf = [0u8; 1500];
+        while self.rtp.recv(&mut buf).is_ok() {}
+    }
+
     /// Receives RTP until none has arrived for `quiet` (after at least one packet) or `max`.
     pub fn recv_rtp_until_quiet(&self, quiet: Duration, max: Duration) -> Vec<OwnedRtp> {
         let deadline = Instant::now() + max;
@@ -1184,6 +1209,11 @@ pub fn through_pcmu(samples: &[i16]) -> Vec<i16> {
     let mut dec = vec![0i16; samples.len()];
     G711::Pcmu.decode(&enc, &mut dec);
     dec
+}
+
+/// Whether the audio bytes `needle` (e.g. PCMU) occur in `haystack`, byte for byte.
+pub fn contains_audio(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Best normalised cross-correlation of `a` against `b` over lags in ±`max_lag` samples.

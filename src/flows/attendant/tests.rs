@@ -38,6 +38,7 @@ fn attendant() -> AutoAttendant {
             keys: keys(&[('1', KeyAction::Mailbox("1001".into()))]),
         },
         holiday_greeting: None,
+        language: Default::default(),
         menus: vec![AttendantMenu {
             name: "Sales".into(),
             greeting: None,

@@ -14,7 +14,7 @@ use super::{CallContext, CallRequest, Event, Io, Transition};
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::attendant::{Attendant, AttendantLimits, Command, Input, Say};
 use crate::media::session::MediaEvent;
-use crate::media::speech;
+use crate::media::speech::{self, Language};
 use crate::sip::endpoint::CallId;
 
 /// Where the caller goes when the attendant's part ends.
@@ -38,6 +38,8 @@ pub(crate) struct AttendantFlow {
     transfer: Option<PendingTransfer>,
     outcome: Outcome,
     started: Instant,
+    /// The attendant's `Language` (its own, else the plan's).
+    language: Language,
 }
 
 impl AttendantFlow {
@@ -63,7 +65,9 @@ impl AttendantFlow {
             plan.operator_extension.as_deref(),
             limits,
         );
+        let language = attendant.language.language;
         let mut a = AttendantFlow {
+            language,
             flow,
             plan,
             pilot_uri,
@@ -139,7 +143,7 @@ impl AttendantFlow {
     fn command(&mut self, io: &mut Io<'_>, now: Instant, cmd: Command) {
         match cmd {
             Command::Play(says) => {
-                if let Some(audio) = render(io.cx, &says) {
+                if let Some(audio) = render(io.cx, self.language, &says) {
                     io.media.play(audio);
                 }
             }
@@ -195,7 +199,7 @@ impl AttendantFlow {
 }
 
 /// Audio for what the flow says; missing prompts are logged and skipped.
-fn render(cx: &CallContext, says: &[Say]) -> Option<Arc<[i16]>> {
+fn render(cx: &CallContext, language: Language, says: &[Say]) -> Option<Arc<[i16]>> {
     let mut names = Vec::new();
     for say in says {
         match say {
@@ -203,7 +207,7 @@ fn render(cx: &CallContext, says: &[Say]) -> Option<Arc<[i16]>> {
             Say::Digits(d) => names.extend(speech::digits(d)),
         }
     }
-    let prompts = &cx.shared.prompts;
+    let prompts = cx.shared.prompts.voice(language);
     names.retain(|n| {
         let ok = prompts.get(n).is_some();
         if !ok {
@@ -211,5 +215,5 @@ fn render(cx: &CallContext, says: &[Say]) -> Option<Arc<[i16]>> {
         }
         ok
     });
-    speech::render(prompts, &names).ok()
+    speech::render(&prompts, &names).ok()
 }

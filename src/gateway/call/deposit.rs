@@ -303,7 +303,8 @@ impl DepositFlow {
     fn command(&mut self, io: &mut Io<'_>, cmd: Command, now: Instant) {
         match cmd {
             Command::Play(prompt) => {
-                let prompts = &io.cx.shared.prompts;
+                // The called mailbox's language (its own, else its plan's).
+                let prompts = io.cx.shared.prompts.voice(self.mailbox.language.language);
                 let audio = match prompt {
                     Prompt::Greeting => Some(self.greeting.clone()),
                     Prompt::Beep => Some(io.cx.beep.clone()),
@@ -509,9 +510,10 @@ fn greeting(shared: &Shared, mailbox: &MailboxEntry) -> Arc<[i16]> {
     if let Some(greeting) = load(GreetingKind::Away).or_else(|| load(GreetingKind::Personal)) {
         return Arc::from(greeting);
     }
+    let voice = shared.prompts.voice(mailbox.language.language);
     load(GreetingKind::Name)
-        .and_then(|name| crate::gateway::named_greeting(&shared.prompts, &name))
-        .unwrap_or_else(|| crate::gateway::default_greeting(&shared.prompts, &mailbox.extension))
+        .and_then(|name| crate::gateway::named_greeting(&voice, &name))
+        .unwrap_or_else(|| crate::gateway::default_greeting(&voice, &mailbox.extension))
 }
 
 /// Whether the mailbox is over `store.max_messages` / `store.max_bytes`. A store that cannot

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use jiff::tz::TimeZone;
 use tracing::{info, warn};
 
 use super::{CallContext, CallRequest, Event, Io, Transition};
@@ -99,8 +98,8 @@ impl PlayFlow {
                     self.target.message_id.clone(),
                 )),
                 Command::Play(says) => {
-                    let zone = &self.target.mailbox.time_zone;
-                    if let Some(audio) = render(io.cx, self.loaded.as_ref(), &says, zone) {
+                    let loaded = self.loaded.as_ref();
+                    if let Some(audio) = render(io.cx, &self.target.mailbox, loaded, &says) {
                         io.media.play(audio);
                     }
                 }
@@ -141,28 +140,29 @@ fn load(store: Arc<dyn crate::store::Mailbox>, mailbox: String, id: String) -> J
     })
 }
 
-/// Audio for what the flow says, in one piece; missing prompts are logged and skipped.
+/// Audio for what the flow says, in one piece, in the user's language; missing prompts are
+/// logged and skipped.
 fn render(
     cx: &CallContext,
+    mailbox: &MailboxEntry,
     loaded: Option<&Loaded>,
     says: &[Say],
-    zone: &TimeZone,
 ) -> Option<Arc<[i16]>> {
-    let prompts = &cx.shared.prompts;
+    let voice = cx.shared.prompts.voice(mailbox.language.language);
     let mut audio: Vec<i16> = Vec::new();
     for say in says {
         let piece = match (say, loaded) {
-            (Say::Prompt(name), _) => prompts.get(name),
+            (Say::Prompt(name), _) => voice.get(name),
             (Say::Audio, Some(l)) => Some(l.audio.clone()),
             (Say::Envelope, Some(l)) => {
-                let names = speech::envelope(
+                let names = voice.speaker().envelope(
                     l.caller.as_deref(),
                     l.received,
                     l.duration,
                     SystemTime::now(),
-                    zone,
+                    &mailbox.time_zone,
                 );
-                speech::render(prompts, &names)
+                speech::render(&voice, &names)
                     .map_err(|missing| warn!(%missing, "prompt missing"))
                     .ok()
             }

@@ -23,6 +23,7 @@ use crate::gateway::jobs::{Job, JobResult};
 use crate::media::recorder::Recorder;
 use crate::media::session::MediaEvent;
 use crate::media::speech;
+use crate::media::voices::Voice;
 use crate::sip::endpoint::CallId;
 use crate::store::pin::LogOn;
 use crate::store::{MailboxId, MessageKind};
@@ -68,6 +69,8 @@ pub(crate) struct SubscriberFlow {
     /// the call ends.
     mailbox_session: Option<MailboxSession>,
     started: Instant,
+    /// The PIN was accepted: the user's `Language` applies (before, the plan's).
+    signed_in: bool,
 }
 
 impl SubscriberFlow {
@@ -98,6 +101,7 @@ impl SubscriberFlow {
             bridged: None,
             mailbox_session: None,
             started: now,
+            signed_in: false,
         };
         s.flow.handle(now, Input::Answered, &mut s.out);
         s.execute(io, now);
@@ -125,6 +129,9 @@ impl SubscriberFlow {
             Event::Job(JobResult::Subscriber(r)) => {
                 if let Some(l) = r.loaded {
                     self.loaded = l;
+                }
+                if r.input == Input::Pin(PinCheck::Ok) {
+                    self.signed_in = true;
                 }
                 self.flow.handle(now, r.input, &mut self.out);
             }
@@ -208,8 +215,14 @@ impl SubscriberFlow {
                     .mailbox
                     .as_ref()
                     .map_or(&self.plan.time_zone, |m| &m.time_zone);
+                // The signed-in user's language; before log-on, the plan's.
+                let language = match (&self.mailbox, self.signed_in) {
+                    (Some(m), true) => m.language.language,
+                    _ => self.plan.default_language.language,
+                };
+                let voice = cx.shared.prompts.voice(language);
                 for say in says {
-                    if let Some(audio) = render(cx, &self.loaded, &say, zone) {
+                    if let Some(audio) = render(cx, &voice, &self.loaded, &say, zone) {
                         io.media.play(audio);
                     }
                 }
@@ -455,30 +468,24 @@ fn audit_log_on(mailbox: &str, source: SocketAddr, outcome: LogOn, max: u32) -> 
     }
 }
 
-/// Audio for one thing the flow says; dates and times are told in `zone`.
-fn render(cx: &CallContext, loaded: &Loaded, say: &Say, zone: &TimeZone) -> Option<Arc<[i16]>> {
-    let prompts = &cx.shared.prompts;
+/// Audio for one thing the flow says in `voice`; dates and times are told in `zone`.
+fn render(
+    cx: &CallContext,
+    voice: &Voice<'_>,
+    loaded: &Loaded,
+    say: &Say,
+    zone: &TimeZone,
+) -> Option<Arc<[i16]>> {
+    let speaker = voice.speaker();
     let names = match say {
-        Say::Prompt(name) => return prompts.get(name),
+        Say::Prompt(name) => return voice.get(name),
         Say::Beep => return Some(cx.beep.clone()),
         Say::Audio(i) => return loaded.audio.get(*i).cloned(),
-        Say::Number(n) => speech::number(u64::from(*n)),
-        Say::Counts { new, saved } => {
-            let word = |n: u32| if n == 1 { "w-message" } else { "w-messages" };
-            let mut names = vec!["w-you-have".to_owned()];
-            names.extend(speech::number(u64::from(*new)));
-            names.extend([
-                "w-new".to_owned(),
-                word(*new).to_owned(),
-                "w-and".to_owned(),
-            ]);
-            names.extend(speech::number(u64::from(*saved)));
-            names.extend(["w-saved".to_owned(), word(*saved).to_owned()]);
-            names
-        }
+        Say::Number(n) => speaker.number(u64::from(*n)),
+        Say::Counts { new, saved } => speaker.counts(*new, *saved),
         Say::Envelope(i) => {
             let m = loaded.refs.get(*i)?;
-            speech::envelope(
+            speaker.envelope(
                 m.caller.as_deref(),
                 m.received,
                 m.duration,
@@ -487,10 +494,10 @@ fn render(cx: &CallContext, loaded: &Loaded, say: &Say, zone: &TimeZone) -> Opti
             )
         }
     };
-    match speech::render(prompts, &names) {
+    match speech::render(voice, &names) {
         Ok(a) => Some(a),
         Err(missing) => {
-            warn!(%missing, "prompt missing");
+            warn!(%missing, language = %voice.language(), "prompt missing");
             None
         }
     }
