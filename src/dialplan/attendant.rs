@@ -25,7 +25,7 @@ use jiff::tz::TimeZone;
 use toml::Spanned;
 
 use super::items::{array_of_tables, check_pilot, Entries};
-use super::model::{AttendantMenu, AutoAttendant, KeyAction, KeyMapping};
+use super::model::{AttendantMenu, AutoAttendant, KeyAction, KeyMapping, NameMatch};
 use super::parse::{AttendantPos, Ctx, Node, Table, TargetPos};
 use super::schedule::{self, Schedule};
 
@@ -43,6 +43,9 @@ const ATTENDANT_KEYS: &[&str] = &[
     "AfterHoursMenuPrompt",
     "AfterHoursKeyMapping",
     "HolidayGreeting",
+    "NameLookupEnabled",
+    "CallSomeoneEnabled",
+    "SendVoiceMsgEnabled",
     "Menu",
 ];
 
@@ -54,6 +57,7 @@ const ACTIONS: &[&str] = &[
     "Menu",
     "Operator",
     "DialByExtension",
+    "DialByName",
     "MainMenu",
 ];
 
@@ -77,6 +81,22 @@ pub(crate) fn parse_attendant(
     let ah_prompt = prompt(cx, &mut t, "AfterHoursMenuPrompt");
     let ah_keys = t.take("AfterHoursKeyMapping");
     let holiday_greeting = prompt(cx, &mut t, "HolidayGreeting");
+    // Exchange's directory switches: dial by name at all, and what a match does.
+    let name_lookup_enabled = t.bool(cx, "NameLookupEnabled", true);
+    let call_someone = t.bool(cx, "CallSomeoneEnabled", true);
+    let send_voice_msg = t.bool(cx, "SendVoiceMsgEnabled", false);
+    let name_match = match (call_someone, send_voice_msg) {
+        (true, _) => Some(NameMatch::Transfer),
+        (false, true) => Some(NameMatch::LeaveMessage),
+        (false, false) => None,
+    };
+    let by_name = Keys {
+        no_dial_by_name: match (name_lookup_enabled, name_match) {
+            (false, _) => Some("NameLookupEnabled is false"),
+            (true, None) => Some("CallSomeoneEnabled and SendVoiceMsgEnabled are both false"),
+            (true, Some(_)) => None,
+        },
+    };
     let menus_node = t.take("Menu");
     t.finish(cx, ATTENDANT_KEYS);
     if let Some(n) = &name {
@@ -132,7 +152,7 @@ pub(crate) fn parse_attendant(
         let keys = mt.take("KeyMapping");
         mt.finish(cx, MENU_KEYS);
         let mut refs = Vec::new();
-        let keys = key_mappings(cx, "KeyMapping", keys, &mut pos.targets, &mut refs);
+        let keys = by_name.mappings(cx, "KeyMapping", keys, &mut pos.targets, &mut refs);
         let Some(mname) = mname else { continue };
         submenu_refs.append(&mut refs);
         let s = mname.get_ref();
@@ -159,7 +179,7 @@ pub(crate) fn parse_attendant(
         name: "BusinessHours".into(),
         greeting: bh_greeting,
         prompt: bh_prompt,
-        keys: key_mappings(
+        keys: by_name.mappings(
             cx,
             "BusinessHoursKeyMapping",
             bh_keys,
@@ -171,7 +191,7 @@ pub(crate) fn parse_attendant(
         name: "AfterHours".into(),
         greeting: ah_greeting,
         prompt: ah_prompt,
-        keys: key_mappings(
+        keys: by_name.mappings(
             cx,
             "AfterHoursKeyMapping",
             ah_keys,
@@ -191,6 +211,8 @@ pub(crate) fn parse_attendant(
         after_hours,
         holiday_greeting,
         menus,
+        name_lookup_enabled,
+        name_match,
         line: cx.pos(span).line,
     };
     Some((attendant, pos))
@@ -246,93 +268,113 @@ fn parse_schedule(
     s
 }
 
-/// Parses a `KeyMapping` array; records mailbox-bearing targets in `targets` and the
-/// `Target`s of kept `Menu` mappings in `menu_refs`, for their error positions.
-fn key_mappings(
-    cx: &mut Ctx<'_>,
-    key: &str,
-    node: Option<&Spanned<Node>>,
-    targets: &mut Vec<TargetPos>,
-    menu_refs: &mut Vec<Spanned<String>>,
-) -> Vec<KeyMapping> {
-    let mut out: Vec<KeyMapping> = Vec::new();
-    for (span, entries) in array_of_tables(cx, key, node) {
-        let mut t = Table::new(" in a KeyMapping entry", span.clone(), entries);
-        let k = t.string(cx, "Key", true);
-        let action = t.string(cx, "Action", true);
-        let target = t.string(cx, "Target", false);
-        t.finish(cx, MAPPING_KEYS);
-        let digit = k.as_ref().and_then(|k| {
-            let s = k.get_ref();
-            let mut chars = s.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c @ ('0'..='9' | '*' | '#')), None) => {
-                    if out.iter().any(|m| m.key == c) {
-                        cx.error(k.span(), format!("Key \"{c}\" is mapped twice in {key}"));
+/// What the attendant's settings allow its key mappings.
+struct Keys {
+    /// Why a `DialByName` key would do nothing, if it would.
+    no_dial_by_name: Option<&'static str>,
+}
+
+impl Keys {
+    /// Parses a `KeyMapping` array; records mailbox-bearing targets in `targets` and the
+    /// `Target`s of kept `Menu` mappings in `menu_refs`, for their error positions.
+    fn mappings(
+        &self,
+        cx: &mut Ctx<'_>,
+        key: &str,
+        node: Option<&Spanned<Node>>,
+        targets: &mut Vec<TargetPos>,
+        menu_refs: &mut Vec<Spanned<String>>,
+    ) -> Vec<KeyMapping> {
+        let mut out: Vec<KeyMapping> = Vec::new();
+        for (span, entries) in array_of_tables(cx, key, node) {
+            let mut t = Table::new(" in a KeyMapping entry", span.clone(), entries);
+            let k = t.string(cx, "Key", true);
+            let action = t.string(cx, "Action", true);
+            let target = t.string(cx, "Target", false);
+            t.finish(cx, MAPPING_KEYS);
+            let digit = k.as_ref().and_then(|k| {
+                let s = k.get_ref();
+                let mut chars = s.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c @ ('0'..='9' | '*' | '#')), None) => {
+                        if out.iter().any(|m| m.key == c) {
+                            cx.error(k.span(), format!("Key \"{c}\" is mapped twice in {key}"));
+                            None
+                        } else {
+                            Some(c)
+                        }
+                    }
+                    _ => {
+                        let msg = format!("Key \"{s}\" must be one of 0-9, * or #");
+                        cx.error(k.span(), msg);
                         None
-                    } else {
-                        Some(c)
                     }
                 }
-                _ => {
-                    let msg = format!("Key \"{s}\" must be one of 0-9, * or #");
-                    cx.error(k.span(), msg);
+            });
+            let Some(action) = action else { continue };
+            let known = ACTIONS.contains(&action.get_ref().as_str());
+            let needs_target = matches!(action.get_ref().as_str(), "Transfer" | "Mailbox" | "Menu");
+            let target_text = match (&target, needs_target) {
+                _ if !known => target.as_ref().map(|t| t.get_ref().clone()),
+                (Some(t), true) if !t.get_ref().trim().is_empty() => Some(t.get_ref().clone()),
+                (None, true) | (Some(_), true) => {
+                    let msg = format!("Action \"{}\" needs a Target", action.get_ref());
+                    cx.error(span.clone(), msg);
                     None
                 }
+                (Some(t), false) => {
+                    let msg = format!("Action \"{}\" takes no Target", action.get_ref());
+                    cx.error(t.span(), msg);
+                    None
+                }
+                (None, false) => None,
+            };
+            let parsed = match (action.get_ref().as_str(), target_text) {
+                ("Transfer", Some(t)) => Some(KeyAction::Transfer(t)),
+                ("Mailbox", Some(t)) => Some(KeyAction::Mailbox(t)),
+                ("Menu", Some(t)) => Some(KeyAction::Menu(t)),
+                ("Operator", None) => Some(KeyAction::Operator),
+                ("DialByExtension", None) => Some(KeyAction::DialByExtension),
+                ("DialByName", None) => match self.no_dial_by_name {
+                    Some(why) => {
+                        cx.error(
+                            action.span(),
+                            format!("Action \"DialByName\" is mapped but {why}"),
+                        );
+                        None
+                    }
+                    None => Some(KeyAction::DialByName),
+                },
+                ("MainMenu", None) => Some(KeyAction::MainMenu),
+                (a, _) if !ACTIONS.contains(&a) => {
+                    let hint = ACTIONS
+                        .iter()
+                        .find(|n| n.eq_ignore_ascii_case(a))
+                        .map_or(String::new(), |n| format!("; did you mean \"{n}\"?"));
+                    let msg = format!("Action \"{a}\" is not one of {}{hint}", ACTIONS.join(", "));
+                    cx.error(action.span(), msg);
+                    None
+                }
+                _ => None,
+            };
+            if let (Some(KeyAction::Transfer(t) | KeyAction::Mailbox(t)), Some(ts)) =
+                (&parsed, &target)
+            {
+                targets.push(TargetPos {
+                    pos: cx.pos(ts.span()),
+                    target: t.clone(),
+                    must_be_mailbox: matches!(parsed, Some(KeyAction::Mailbox(_))),
+                });
             }
-        });
-        let Some(action) = action else { continue };
-        let known = ACTIONS.contains(&action.get_ref().as_str());
-        let needs_target = matches!(action.get_ref().as_str(), "Transfer" | "Mailbox" | "Menu");
-        let target_text = match (&target, needs_target) {
-            _ if !known => target.as_ref().map(|t| t.get_ref().clone()),
-            (Some(t), true) if !t.get_ref().trim().is_empty() => Some(t.get_ref().clone()),
-            (None, true) | (Some(_), true) => {
-                let msg = format!("Action \"{}\" needs a Target", action.get_ref());
-                cx.error(span.clone(), msg);
-                None
+            if let (Some(key), Some(action)) = (digit, parsed) {
+                if let (KeyAction::Menu(_), Some(ts)) = (&action, &target) {
+                    menu_refs.push(ts.clone());
+                }
+                out.push(KeyMapping { key, action });
             }
-            (Some(t), false) => {
-                let msg = format!("Action \"{}\" takes no Target", action.get_ref());
-                cx.error(t.span(), msg);
-                None
-            }
-            (None, false) => None,
-        };
-        let parsed = match (action.get_ref().as_str(), target_text) {
-            ("Transfer", Some(t)) => Some(KeyAction::Transfer(t)),
-            ("Mailbox", Some(t)) => Some(KeyAction::Mailbox(t)),
-            ("Menu", Some(t)) => Some(KeyAction::Menu(t)),
-            ("Operator", None) => Some(KeyAction::Operator),
-            ("DialByExtension", None) => Some(KeyAction::DialByExtension),
-            ("MainMenu", None) => Some(KeyAction::MainMenu),
-            (a, _) if !ACTIONS.contains(&a) => {
-                let hint = ACTIONS
-                    .iter()
-                    .find(|n| n.eq_ignore_ascii_case(a))
-                    .map_or(String::new(), |n| format!("; did you mean \"{n}\"?"));
-                let msg = format!("Action \"{a}\" is not one of {}{hint}", ACTIONS.join(", "));
-                cx.error(action.span(), msg);
-                None
-            }
-            _ => None,
-        };
-        if let (Some(KeyAction::Transfer(t) | KeyAction::Mailbox(t)), Some(ts)) = (&parsed, &target)
-        {
-            targets.push(TargetPos {
-                pos: cx.pos(ts.span()),
-                target: t.clone(),
-                must_be_mailbox: matches!(parsed, Some(KeyAction::Mailbox(_))),
-            });
         }
-        if let (Some(key), Some(action)) = (digit, parsed) {
-            if let (KeyAction::Menu(_), Some(ts)) = (&action, &target) {
-                menu_refs.push(ts.clone());
-            }
-            out.push(KeyMapping { key, action });
-        }
+        out
     }
-    out
 }
 
 /// Every `Menu` action names a submenu of the attendant; `refs` are the actions' `Target`s.
@@ -404,7 +446,7 @@ mod tests {
             "p.toml:17:26: error: BusinessHoursSchedule entry \"Mon-Fri 18:00-08:00\": the range ends before it starts",
             "p.toml:18:20: error: HolidaySchedule entry \"2026-13-01\" is not a date YYYY-MM-DD",
             "p.toml:19:25: error: BusinessHoursGreeting \"../etc/passwd\" must be a prompt name",
-            "p.toml:21:25: error: Action \"transfer\" is not one of Transfer, Mailbox, Menu, Operator, DialByExtension, MainMenu; did you mean \"Transfer\"?",
+            "p.toml:21:25: error: Action \"transfer\" is not one of Transfer, Mailbox, Menu, Operator, DialByExtension, DialByName, MainMenu; did you mean \"Transfer\"?",
             "p.toml:22:11: error: Key \"11\" must be one of 0-9, * or #",
             "p.toml:24:42: error: Menu \"Nope\" is not a [[AutoAttendant.Menu]] of this attendant",
             "p.toml:25:11: error: Key \"3\" is mapped twice in BusinessHoursKeyMapping",
@@ -448,6 +490,53 @@ mod tests {
         assert_eq!(
             lint(&text),
             ["p.toml:17:45: error: Target \"1777\" of auto attendant \"Main\" is not a mailbox of plan \"contoso\""]
+        );
+    }
+
+    #[test]
+    fn dial_by_name_keys_and_what_a_match_does() {
+        use crate::dialplan::{NameMatch, NameOrder};
+        let aa = |settings: &str| {
+            format!("DialByNamePrimary = \"FirstLast\"\nDialByNameSecondary = \"None\"\n{HEAD}[[AutoAttendant]]\nName = \"Main\"\nPilotIdentifiers = [\"5000\"]\n{settings}BusinessHoursKeyMapping = [{{ Key = \"8\", Action = \"DialByName\" }}]\n")
+        };
+        let p = load_str(Path::new("p.toml"), &aa("")).unwrap();
+        assert_eq!(p.dial_by_name_primary, NameOrder::FirstLast);
+        assert_eq!(p.dial_by_name_secondary, None);
+        let a = &p.auto_attendants[0];
+        assert_eq!(a.business_hours.action('8'), Some(&KeyAction::DialByName));
+        assert!(a.name_lookup_enabled);
+        assert_eq!(a.name_match, Some(NameMatch::Transfer));
+        let p = load_str(
+            Path::new("p.toml"),
+            &aa("CallSomeoneEnabled = false\nSendVoiceMsgEnabled = true\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            p.auto_attendants[0].name_match,
+            Some(NameMatch::LeaveMessage)
+        );
+        // Exchange's defaults: LastFirst, then the SMTP alias.
+        let p = load_str(Path::new("p.toml"), HEAD).unwrap();
+        assert_eq!(
+            (p.dial_by_name_primary, p.dial_by_name_secondary),
+            (NameOrder::LastFirst, Some(NameOrder::SmtpAddress))
+        );
+        assert_eq!(
+            lint(&aa("NameLookupEnabled = false\n")),
+            ["p.toml:19:50: error: Action \"DialByName\" is mapped but NameLookupEnabled is false"]
+        );
+        assert_eq!(
+            lint(&aa("CallSomeoneEnabled = false\n")),
+            ["p.toml:19:50: error: Action \"DialByName\" is mapped but CallSomeoneEnabled and SendVoiceMsgEnabled are both false"]
+        );
+        let text =
+            format!("DialByNamePrimary = \"None\"\nDialByNameSecondary = \"smtpaddress\"\n{HEAD}");
+        assert_eq!(
+            lint(&text),
+            [
+                "p.toml:1:21: error: DialByNamePrimary \"None\" is not one of LastFirst, FirstLast, SMTPAddress",
+                "p.toml:2:23: error: DialByNameSecondary \"smtpaddress\" is not one of LastFirst, FirstLast, SMTPAddress, None; did you mean \"SMTPAddress\"?",
+            ]
         );
     }
 }

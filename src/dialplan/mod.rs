@@ -28,7 +28,8 @@ use std::path::Path;
 
 pub use model::{
     AttendantMenu, AudioCodec, AutoAttendant, Diagnostic, DialPlan, DialPlans, KeyAction,
-    KeyMapping, MailboxEntry, PeerEntry, Resolved, Route, Severity, UriType, VoipSecurity,
+    KeyMapping, MailboxEntry, NameMatch, NameOrder, PeerEntry, Resolved, Route, Severity, UriType,
+    VoipSecurity,
 };
 pub use number::{e164_to_extension, normalise_to_e164};
 

@@ -2,4 +2,5 @@
 
 pub mod attendant;
 pub mod deposit;
+pub mod directory;
 pub mod subscriber;

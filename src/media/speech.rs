@@ -187,9 +187,11 @@ pub fn envelope(
     out
 }
 
+/// Silence between two prompts of a sentence (80 ms at 8 kHz).
+pub const GAP: usize = 640;
+
 /// Joins the named prompts with 80 ms pauses; `Err(name)` for the first one missing.
 pub fn render(lib: &PromptLibrary, names: &[String]) -> Result<Arc<[i16]>, String> {
-    const GAP: usize = 640;
     let mut out: Vec<i16> = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let p = lib.get(name).ok_or_else(|| name.clone())?;

@@ -1,7 +1,8 @@
 //! An auto-attendant call: the call's part around the sans-IO `flows::attendant`. It renders
 //! the menus into the call's media session, feeds the flow DTMF, carries out transfers (REFER
 //! through the core, a bridged leg when REFER is refused) and hands the caller to a deposit
-//! on the same call (same media session) when a mailbox is chosen.
+//! on the same call (same media session) when a mailbox is chosen. Dial by name asks it
+//! which users have a recorded name, and plays those recordings.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,9 +14,11 @@ use super::transfer::{refer_target, PendingTransfer, TransferResult};
 use super::{CallContext, CallRequest, Event, Io, Transition};
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::attendant::{Attendant, AttendantLimits, Command, Input, Say};
+use crate::flows::directory::{self, DirectorySettings};
 use crate::media::session::MediaEvent;
 use crate::media::speech;
 use crate::sip::endpoint::CallId;
+use crate::store::{GreetingKind, MailboxId};
 
 /// Where the caller goes when the attendant's part ends.
 #[derive(Debug)]
@@ -62,6 +65,10 @@ impl AttendantFlow {
             period,
             plan.operator_extension.as_deref(),
             limits,
+        )
+        .with_directory(
+            directory::listings(&plan),
+            DirectorySettings::for_plan(&plan, limits.digit_timeout),
         );
         let mut a = AttendantFlow {
             flow,
@@ -150,6 +157,14 @@ impl AttendantFlow {
                 self.flow
                     .handle(now, Input::Extension(found), &mut self.out);
             }
+            Command::FindRecordedNames(ids) => {
+                let recorded = ids
+                    .iter()
+                    .map(|id| recorded_name(io.cx, id).is_some())
+                    .collect();
+                self.flow
+                    .handle(now, Input::RecordedNames(recorded), &mut self.out);
+            }
             Command::Transfer { target } => {
                 let refer_to = refer_target(&self.plan, &target, &self.pilot_uri);
                 self.transfer = Some(PendingTransfer::start(
@@ -194,22 +209,68 @@ impl AttendantFlow {
     }
 }
 
-/// Audio for what the flow says; missing prompts are logged and skipped.
+/// Audio for what the flow says; missing prompts are logged and skipped. A recorded name
+/// that cannot be read is skipped too (the directory only offers those the store has).
 fn render(cx: &CallContext, says: &[Say]) -> Option<Arc<[i16]>> {
+    let prompts = &cx.shared.prompts;
+    let mut audio: Vec<i16> = Vec::new();
     let mut names = Vec::new();
+    // Prompts are joined by speech::render; a recording goes between two runs of them.
+    let flush = |names: &mut Vec<String>, audio: &mut Vec<i16>| {
+        names.retain(|n| {
+            let ok = prompts.get(n).is_some();
+            if !ok {
+                warn!(prompt = %n, "prompt missing: skipped");
+            }
+            ok
+        });
+        if let Ok(run) = speech::render(prompts, names) {
+            append(audio, &run);
+        }
+        names.clear();
+    };
     for say in says {
         match say {
             Say::Prompt(p) => names.push(p.clone()),
             Say::Digits(d) => names.extend(speech::digits(d)),
+            Say::RecordedName(id) => {
+                flush(&mut names, &mut audio);
+                if let Some(name) = recorded_name(cx, id) {
+                    append(&mut audio, &name);
+                }
+            }
         }
     }
-    let prompts = &cx.shared.prompts;
-    names.retain(|n| {
-        let ok = prompts.get(n).is_some();
-        if !ok {
-            warn!(prompt = %n, "prompt missing: skipped");
+    flush(&mut names, &mut audio);
+    Some(Arc::from(audio))
+}
+
+/// The recorded name (`GreetingKind::Name`) of mailbox `id`, if it has a usable one. Read
+/// on the call's task like the deposit's greeting: one small WAV from the local store.
+pub(crate) fn recorded_name(cx: &CallContext, id: &str) -> Option<Vec<i16>> {
+    let mailbox = MailboxId::new(id).ok()?;
+    let path = cx
+        .shared
+        .store
+        .greeting(&mailbox, GreetingKind::Name)
+        .ok()??;
+    match crate::media::prompts::load(&path) {
+        Ok(samples) if !samples.is_empty() => Some(samples),
+        Ok(_) => None,
+        Err(e) => {
+            warn!(error = %e, mailbox = %id, "recorded name unusable; spelled instead");
+            None
         }
-        ok
-    });
-    speech::render(prompts, &names).ok()
+    }
+}
+
+/// `more` after `audio`, with the gap speech::render leaves between prompts.
+fn append(audio: &mut Vec<i16>, more: &[i16]) {
+    if more.is_empty() {
+        return;
+    }
+    if !audio.is_empty() {
+        audio.resize(audio.len() + speech::GAP, 0);
+    }
+    audio.extend_from_slice(more);
 }
