@@ -1,20 +1,37 @@
 //! Dial by name against the real gateway: an auto attendant over a dial plan of 60 mailboxes
 //! with look-alike names (Smith / Smyth / Smit, Johnson / Johnston). The caller presses the
 //! DialByName key, spells on the keypad (RFC 4733), hears the matches — a recorded name where
-//! the user has one — and is REFERred to the user picked. One gateway serves every test.
+//! the user has one — and is REFERred to the user picked. The same plan's dialing rules let
+//! transfers and call-backs reach local numbers (rewritten) and refuse international and
+//! premium ones. One gateway serves every test.
 
 mod support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use support::*;
 use umgw::sip::message::{Message, Method};
+use umgw::store::pin::{PinPolicy, PinStore};
+use umgw::store::{Mailbox, MailboxId, Maildir};
 
 const PILOT: &str = "+14255550000";
 /// The attendant whose matches leave a message instead of ringing.
 const MESSAGE_PILOT: &str = "+14255550001";
+/// Subscriber access.
+const ACCESS_PILOT: &str = "+14255550100";
+/// Local numbers may be called (dialled as 9 1 …), premium and international ones not.
+const DIALING_RULES: &str = "ConfiguredInCountryOrRegionGroups = [\n\
+  { Name = \"Local\", NumberMask = \"425xxxxxxx\", DialedNumber = \"91425xxxxxxx\", Comment = \"Seattle\" },\n\
+  { Name = \"Premium\", NumberMask = \"900*\", DialedNumber = \"91900*\" },\n\
+]\n\
+ConfiguredInternationalGroups = [{ Name = \"UK\", NumberMask = \"44*\", DialedNumber = \"901144*\" }]\n\
+AllowedInCountryOrRegionGroups = [\"Local\"]\n";
+const LOCAL: &str = "+14255550123";
+const INTERNATIONAL: &str = "+442079460123";
+const PREMIUM: &str = "+19005550123";
+const PIN: &str = "135790";
 
 /// (id, DisplayName): the users whose names look alike.
 const PEOPLE: &[(&str, &str)] = &[
@@ -35,9 +52,15 @@ fn plan() -> String {
     let mut text = format!(
         "Name = \"dir\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\n\
          CountryOrRegionCode = \"1\"\nDomain = \"contoso.com\"\n\
+         PilotIdentifiers = [\"{ACCESS_PILOT}\"]\n{DIALING_RULES}\
          [[AutoAttendant]]\nName = \"Main\"\nPilotIdentifiers = [\"{PILOT}\"]\n\
          BusinessHoursMenuPrompt = \"aa-welcome\"\nAfterHoursMenuPrompt = \"aa-welcome\"\n\
-         BusinessHoursKeyMapping = [{{ Key = \"8\", Action = \"DialByName\" }}]\n\
+         BusinessHoursKeyMapping = [\n\
+           {{ Key = \"8\", Action = \"DialByName\" }},\n\
+           {{ Key = \"5\", Action = \"Transfer\", Target = \"{PREMIUM}\" }},\n\
+           {{ Key = \"6\", Action = \"Transfer\", Target = \"{LOCAL}\" }},\n\
+           {{ Key = \"7\", Action = \"Transfer\", Target = \"{INTERNATIONAL}\" }},\n\
+         ]\n\
          AfterHoursKeyMapping = [{{ Key = \"8\", Action = \"DialByName\" }}]\n\
          [[AutoAttendant]]\nName = \"Messages\"\nPilotIdentifiers = [\"{MESSAGE_PILOT}\"]\n\
          CallSomeoneEnabled = false\nSendVoiceMsgEnabled = true\n\
@@ -80,6 +103,20 @@ fn gateway() -> Arc<Gateway> {
     let dir = gw.mailbox_dir("rjohnson");
     std::fs::create_dir_all(&dir).unwrap();
     write_wav(&dir.join("name.wav"), &recorded_name());
+    // Call-back: Alice Smith (2000) has a message from abroad, Bob Smith (2001) a local one.
+    let store = Maildir::open(gw.dir.path().join("data/mailboxes")).unwrap();
+    let wav = gw.dir.path().join("m.wav");
+    write_wav(&wav, &test_signal(1000));
+    for (id, extension, caller) in [("asmith", "2000", INTERNATIONAL), ("bsmith", "2001", LOCAL)] {
+        let received = UNIX_EPOCH + Duration::from_secs(1_795_700_000);
+        let message = voice_mail_for_alice(Some(caller), received, &wav, id);
+        store
+            .deposit(&MailboxId::new(id).unwrap(), &message)
+            .unwrap();
+        let mut pins = PinStore::default();
+        pins.set(PIN, extension, &PinPolicy::default()).unwrap();
+        pins.save(&gw.mailbox_dir(id)).unwrap();
+    }
     let gw = Arc::new(gw);
     *shared = Arc::downgrade(&gw);
     gw
@@ -223,4 +260,94 @@ fn an_attendant_that_sends_voice_messages_takes_a_message_for_the_user_found() {
     assert_eq!(messages.len(), 1, "log:\n{}", gw.log());
     let wav = messages[0].audio_wav.as_deref().expect("audio");
     assert_audio_matches(&said, wav, 0.9);
+}
+
+/// The refused-number prompt, as the gateway has it.
+fn refusal_prompt() -> Vec<i16> {
+    let prompts = umgw::gateway::assets::prompts().unwrap();
+    prompts.get("dial-refused").expect("shipped").to_vec()
+}
+
+/// Presses `key` once the menu has finished; returns what the attendant says next.
+fn press_after_menu(ua: &Ua, media: SocketAddr, key: &str) -> Vec<i16> {
+    ua.recv_rtp_until_quiet(Duration::from_millis(400), Duration::from_secs(10));
+    let mut ts = 0;
+    ua.keys(media, key, &mut ts);
+    decode_pcmu(&ua.recv_rtp_until_quiet(Duration::from_millis(500), Duration::from_secs(10)))
+}
+
+#[test]
+fn attendant_transfers_to_international_and_premium_numbers_are_refused_and_not_dialled() {
+    let gw = gateway();
+    for key in ["7", "5"] {
+        let mut ua = Ua::new("127.0.0.1", gw.sip);
+        let media = call(&gw, &mut ua, PILOT);
+        let heard = press_after_menu(&ua, media, key);
+        no_refer(&ua, Duration::from_millis(500));
+        // "Sorry, that number cannot be dialled.", then the menu again.
+        let prompt = refusal_prompt();
+        assert!(heard.len() > prompt.len(), "log:\n{}", gw.log());
+        let (corr, _) = best_correlation(&through_pcmu(&prompt), &heard[..prompt.len()], 400);
+        assert!(corr > 0.9, "key {key}: the refusal prompt ({corr})");
+        // The call goes on: a local number still goes through.
+        ua.keys(media, "6", &mut 100_000);
+        let (_, refer_to) = expect_refer(&ua, &gw);
+        assert_eq!(refer_to, "<sip:914255550123@contoso.com;user=phone>");
+        hang_up(&mut ua);
+    }
+    let log = gw.log();
+    assert!(
+        log.contains("transfer refused by the dial plan's dialing rules")
+            && log.contains("+442079460123 is in no allowed international group")
+            && log.contains("+19005550123 is in no allowed in-country/region group"),
+        "log:\n{log}"
+    );
+}
+
+#[test]
+fn an_allowed_local_number_is_referred_rewritten_by_its_group() {
+    let gw = gateway();
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let media = call(&gw, &mut ua, PILOT);
+    let mut ts = 0;
+    ua.keys(media, "6", &mut ts);
+    let (_, refer_to) = expect_refer(&ua, &gw);
+    assert_eq!(refer_to, "<sip:914255550123@contoso.com;user=phone>");
+    hang_up(&mut ua);
+}
+
+/// Logs in to subscriber access as `extension`, plays the first message and presses 4
+/// (call the sender back).
+fn call_back(gw: &Gateway, extension: &str) -> Ua {
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let media = ua.call(gw, &format!("sip:{ACCESS_PILOT}@{};user=phone", gw.sip), "");
+    let mut ts = 0;
+    std::thread::sleep(Duration::from_millis(300));
+    ua.keys(media, &format!("{extension}#"), &mut ts);
+    std::thread::sleep(Duration::from_millis(400));
+    ua.keys(media, &format!("{PIN}#"), &mut ts);
+    std::thread::sleep(Duration::from_millis(1500));
+    ua.keys(media, "1", &mut ts);
+    std::thread::sleep(Duration::from_millis(800));
+    ua.keys(media, "4", &mut ts);
+    ua
+}
+
+#[test]
+fn call_back_to_an_international_caller_is_refused_and_to_a_local_one_rewritten() {
+    let gw = gateway();
+    let mut ua = call_back(&gw, "2000");
+    no_refer(&ua, Duration::from_millis(1500));
+    // Still in subscriber access: "That line is not available" and the message menu.
+    let said = ua.recv_rtp_until_quiet(Duration::from_millis(500), Duration::from_secs(10));
+    assert!(said.len() > 50, "log:\n{}", gw.log());
+    hang_up(&mut ua);
+
+    let mut ua = call_back(&gw, "2001");
+    let refer = ua.expect_request(Method::Refer, Duration::from_secs(5));
+    assert_eq!(
+        refer.header("Refer-To"),
+        Some("<sip:914255550123@contoso.com;user=phone>")
+    );
+    hang_up(&mut ua);
 }

@@ -13,6 +13,7 @@
 //! file is reported in one run — see `parse`).
 
 mod attendant;
+mod dialing;
 mod items;
 mod lint;
 mod model;
@@ -26,6 +27,7 @@ mod values;
 
 use std::path::Path;
 
+pub use dialing::{DialRefused, Dialing, DialingRule, DialingRules};
 pub use model::{
     AttendantMenu, AudioCodec, AutoAttendant, Diagnostic, DialPlan, DialPlans, KeyAction,
     KeyMapping, MailboxEntry, NameMatch, NameOrder, PeerEntry, Resolved, Route, Severity, UriType,

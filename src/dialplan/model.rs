@@ -306,6 +306,9 @@ pub struct DialPlan {
     /// `SMTPAddress`; `None` turns it off): what a caller spells to find a user.
     pub dial_by_name_primary: NameOrder,
     pub dial_by_name_secondary: Option<NameOrder>,
+    /// `ConfiguredInCountryOrRegionGroups`, `ConfiguredInternationalGroups` and the
+    /// `Allowed*Groups`: where call-back and transfers may dial outside the plan.
+    pub dialing_rules: super::dialing::DialingRules,
     /// `[[Mailbox]]` entries in file order.
     pub mailboxes: Vec<MailboxEntry>,
     /// `[[AutoAttendant]]` entries in file order.

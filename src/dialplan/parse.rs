@@ -92,6 +92,10 @@ const PLAN_KEYS: &[&str] = &[
     "VoiceMailPreviewEnabled",
     "DialByNamePrimary",
     "DialByNameSecondary",
+    "ConfiguredInCountryOrRegionGroups",
+    "ConfiguredInternationalGroups",
+    "AllowedInCountryOrRegionGroups",
+    "AllowedInternationalGroups",
     "Mailbox",
     "AutoAttendant",
     "Peer",
@@ -164,6 +168,7 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
     let preview = t.bool(&mut cx, "VoiceMailPreviewEnabled", true);
     let by_name_primary = name_order(&mut cx, &mut t, "DialByNamePrimary", false);
     let by_name_secondary = name_order(&mut cx, &mut t, "DialByNameSecondary", true);
+    let dialing_rules = super::dialing::parse_dialing_rules(&mut cx, &mut t);
     let mailbox_node = t.take("Mailbox");
     let attendant_node = t.take("AutoAttendant");
     let peer_node = t.take("Peer");
@@ -358,6 +363,7 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
             voice_mail_preview_enabled: preview,
             dial_by_name_primary: by_name_primary.flatten().unwrap_or(NameOrder::LastFirst),
             dial_by_name_secondary: by_name_secondary.unwrap_or(Some(NameOrder::SmtpAddress)),
+            dialing_rules,
             mailboxes,
             auto_attendants,
             peers,
@@ -472,7 +478,7 @@ mod tests {
         assert_eq!(
             lint(&text),
             vec![
-                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, OperatorExtension, DefaultLanguage, TimeZone, AudioCodec, VoiceMailPreviewEnabled, DialByNamePrimary, DialByNameSecondary, Mailbox, AutoAttendant, Peer".to_string(),
+                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, OperatorExtension, DefaultLanguage, TimeZone, AudioCodec, VoiceMailPreviewEnabled, DialByNamePrimary, DialByNameSecondary, ConfiguredInCountryOrRegionGroups, ConfiguredInternationalGroups, AllowedInCountryOrRegionGroups, AllowedInternationalGroups, Mailbox, AutoAttendant, Peer".to_string(),
                 "p.toml:6:24: error: MaxRecordingDuration 0 must be between 1 and 6000 (seconds)".to_string(),
                 "p.toml:9:6: error: Id \"../x\" must be 1-64 of A-Z a-z 0-9 . _ - and not start with '.'".to_string(),
                 "p.toml:10:13: error: extension \"101\" has 3 digits; NumberOfDigitsInExtension is 4".to_string(),

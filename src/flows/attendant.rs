@@ -74,6 +74,9 @@ pub enum Input {
     TransferFailed {
         has_mailbox: bool,
     },
+    /// The transfer target is an outside number the dial plan's dialing rules refuse: it
+    /// was not dialled.
+    TransferRefused,
     /// Answer to [`Command::FindRecordedNames`], in its order.
     RecordedNames(Vec<bool>),
 }
@@ -414,6 +417,10 @@ impl Attendant {
             },
             (State::Transferring { .. }, Input::Transferred) => {
                 self.state = State::Done;
+            }
+            (State::Transferring { .. }, Input::TransferRefused) => {
+                out.push(Command::StopPlayback);
+                self.offer_menu(self.current, vec![prompt("dial-refused")], out);
             }
             (State::Transferring { target }, Input::TransferFailed { has_mailbox }) => {
                 if has_mailbox {

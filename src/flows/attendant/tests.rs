@@ -400,3 +400,13 @@ fn dial_by_name_can_leave_a_message_directly_and_star_returns_to_the_menu() {
         "too many failures end the call"
     );
 }
+
+#[test]
+fn a_transfer_the_dialing_rules_refuse_says_so_and_returns_to_the_menu() {
+    let (mut h, _) = Harness::answered(Period::BusinessHours);
+    h.feed(Input::Dtmf('1'));
+    let out = h.feed(Input::TransferRefused);
+    assert_eq!(out[0], Command::StopPlayback);
+    assert_eq!(played(&out)[..2], ["dial-refused", "w-for"]);
+    assert!(!h.flow.is_done());
+}

@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use tracing::{info, warn};
 
-use super::transfer::{refer_target, PendingTransfer, TransferResult};
+use super::transfer::{PendingTransfer, TransferResult};
 use super::{CallContext, CallRequest, Event, Io, Transition};
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::attendant::{Attendant, AttendantLimits, Command, Input, Say};
@@ -166,14 +166,11 @@ impl AttendantFlow {
                     .handle(now, Input::RecordedNames(recorded), &mut self.out);
             }
             Command::Transfer { target } => {
-                let refer_to = refer_target(&self.plan, &target, &self.pilot_uri);
-                self.transfer = Some(PendingTransfer::start(
-                    now,
-                    target,
-                    refer_to,
-                    &self.pilot_uri,
-                    io.requests,
-                ));
+                match PendingTransfer::place(now, &self.plan, target, &self.pilot_uri, io.requests)
+                {
+                    Ok(t) => self.transfer = Some(t),
+                    Err(_) => self.flow.handle(now, Input::TransferRefused, &mut self.out),
+                }
             }
             Command::Deposit { target } => match self.plan.mailbox_for_target(&target) {
                 Some(m) => self.outcome = Outcome::Deposit(m.clone()),
