@@ -48,6 +48,8 @@ pub(crate) enum JobResult {
     Stored(StoreOutcome),
     /// A subscriber-access store or PIN operation.
     Subscriber(Box<SubscriberResult>),
+    /// Dial by name: each mailbox asked about (by `Id`) with its recorded name, if it has one.
+    RecordedNames(Vec<(String, Option<std::sync::Arc<[i16]>>)>),
     /// A mailbox's counts for the lamp, if it has a lamp to light and the store could say.
     Counted(Option<Mwi>),
     /// Nothing to report (clean-up).

@@ -4,6 +4,7 @@
 //! on the same call (same media session) when a mailbox is chosen. Dial by name asks it
 //! which users have a recorded name, and plays those recordings.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -15,6 +16,8 @@ use super::{CallContext, CallRequest, Event, Io, Transition};
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::attendant::{Attendant, AttendantLimits, Command, Input, Say};
 use crate::flows::directory::{self, DirectorySettings};
+use crate::gateway::jobs::{Job, JobResult};
+use crate::gateway::Shared;
 use crate::media::session::MediaEvent;
 use crate::media::speech;
 use crate::sip::endpoint::CallId;
@@ -41,6 +44,8 @@ pub(crate) struct AttendantFlow {
     transfer: Option<PendingTransfer>,
     outcome: Outcome,
     started: Instant,
+    /// Recorded names the directory's lists say, by mailbox `Id`, as loaded by a job.
+    names: HashMap<String, Arc<[i16]>>,
 }
 
 impl AttendantFlow {
@@ -78,6 +83,7 @@ impl AttendantFlow {
             transfer: None,
             outcome: Outcome::Over,
             started: now,
+            names: HashMap::new(),
         };
         a.flow.handle(now, Input::Answered, &mut a.out);
         a.execute(io, now);
@@ -96,6 +102,13 @@ impl AttendantFlow {
             }
             Event::Media(MediaEvent::PlaybackDone) => {
                 self.flow.handle(now, Input::PlaybackDone, &mut self.out)
+            }
+            Event::Job(JobResult::RecordedNames(found)) => {
+                let recorded = found.iter().map(|(_, name)| name.is_some()).collect();
+                self.names
+                    .extend(found.into_iter().filter_map(|(id, name)| Some((id, name?))));
+                self.flow
+                    .handle(now, Input::RecordedNames(recorded), &mut self.out);
             }
             Event::Media(_) | Event::Job(_) => {}
             Event::CallerGone => self.flow.handle(now, Input::CallerHungUp, &mut self.out),
@@ -146,7 +159,7 @@ impl AttendantFlow {
     fn command(&mut self, io: &mut Io<'_>, now: Instant, cmd: Command) {
         match cmd {
             Command::Play(says) => {
-                if let Some(audio) = render(io.cx, &says) {
+                if let Some(audio) = render(io.cx, &self.names, &says) {
                     io.media.play(audio);
                 }
             }
@@ -157,13 +170,20 @@ impl AttendantFlow {
                 self.flow
                     .handle(now, Input::Extension(found), &mut self.out);
             }
+            // Off the media path (the store may be a mail server); the answer comes back as
+            // a job result, and the recordings stay for the list to play.
             Command::FindRecordedNames(ids) => {
-                let recorded = ids
-                    .iter()
-                    .map(|id| recorded_name(io.cx, id).is_some())
-                    .collect();
-                self.flow
-                    .handle(now, Input::RecordedNames(recorded), &mut self.out);
+                let shared = io.cx.shared.clone();
+                io.jobs.push(Job::new(move || {
+                    let found = ids
+                        .into_iter()
+                        .map(|id| {
+                            let name = recorded_name(&shared, &id);
+                            (id, name)
+                        })
+                        .collect();
+                    JobResult::RecordedNames(found)
+                }));
             }
             Command::Transfer { target } => {
                 match PendingTransfer::place(now, &self.plan, target, &self.pilot_uri, io.requests)
@@ -208,7 +228,11 @@ impl AttendantFlow {
 
 /// Audio for what the flow says; missing prompts are logged and skipped. A recorded name
 /// that cannot be read is skipped too (the directory only offers those the store has).
-fn render(cx: &CallContext, says: &[Say]) -> Option<Arc<[i16]>> {
+fn render(
+    cx: &CallContext,
+    names_recorded: &HashMap<String, Arc<[i16]>>,
+    says: &[Say],
+) -> Option<Arc<[i16]>> {
     let prompts = &cx.shared.prompts;
     let mut audio: Vec<i16> = Vec::new();
     let mut names = Vec::new();
@@ -232,8 +256,8 @@ fn render(cx: &CallContext, says: &[Say]) -> Option<Arc<[i16]>> {
             Say::Digits(d) => names.extend(speech::digits(d)),
             Say::RecordedName(id) => {
                 flush(&mut names, &mut audio);
-                if let Some(name) = recorded_name(cx, id) {
-                    append(&mut audio, &name);
+                if let Some(name) = names_recorded.get(id) {
+                    append(&mut audio, name);
                 }
             }
         }
@@ -242,17 +266,13 @@ fn render(cx: &CallContext, says: &[Say]) -> Option<Arc<[i16]>> {
     Some(Arc::from(audio))
 }
 
-/// The recorded name (`GreetingKind::Name`) of mailbox `id`, if it has a usable one. Read
-/// on the call's task like the deposit's greeting: one small WAV from the local store.
-pub(crate) fn recorded_name(cx: &CallContext, id: &str) -> Option<Vec<i16>> {
+/// The recorded name (`GreetingKind::Name`) of mailbox `id`, if it has a usable one. Blocking
+/// (the store): run it in a job.
+pub(crate) fn recorded_name(shared: &Shared, id: &str) -> Option<Arc<[i16]>> {
     let mailbox = MailboxId::new(id).ok()?;
-    let path = cx
-        .shared
-        .store
-        .greeting(&mailbox, GreetingKind::Name)
-        .ok()??;
+    let path = shared.store.greeting(&mailbox, GreetingKind::Name).ok()??;
     match crate::media::prompts::load(&path) {
-        Ok(samples) if !samples.is_empty() => Some(samples),
+        Ok(samples) if !samples.is_empty() => Some(Arc::from(samples)),
         Ok(_) => None,
         Err(e) => {
             warn!(error = %e, mailbox = %id, "recorded name unusable; spelled instead");
