@@ -152,7 +152,14 @@ pub(crate) fn parse_attendant(
         let keys = mt.take("KeyMapping");
         mt.finish(cx, MENU_KEYS);
         let mut refs = Vec::new();
-        let keys = by_name.mappings(cx, "KeyMapping", keys, &mut pos.targets, &mut refs);
+        let keys = key_mappings(
+            cx,
+            "KeyMapping",
+            keys,
+            &mut pos.targets,
+            &mut refs,
+            &by_name,
+        );
         let Some(mname) = mname else { continue };
         submenu_refs.append(&mut refs);
         let s = mname.get_ref();
@@ -179,24 +186,26 @@ pub(crate) fn parse_attendant(
         name: "BusinessHours".into(),
         greeting: bh_greeting,
         prompt: bh_prompt,
-        keys: by_name.mappings(
+        keys: key_mappings(
             cx,
             "BusinessHoursKeyMapping",
             bh_keys,
             &mut pos.targets,
             &mut menu_refs,
+            &by_name,
         ),
     };
     let after_hours = AttendantMenu {
         name: "AfterHours".into(),
         greeting: ah_greeting,
         prompt: ah_prompt,
-        keys: by_name.mappings(
+        keys: key_mappings(
             cx,
             "AfterHoursKeyMapping",
             ah_keys,
             &mut pos.targets,
             &mut menu_refs,
+            &by_name,
         ),
     };
     menu_refs.append(&mut submenu_refs);
@@ -274,107 +283,104 @@ struct Keys {
     no_dial_by_name: Option<&'static str>,
 }
 
-impl Keys {
-    /// Parses a `KeyMapping` array; records mailbox-bearing targets in `targets` and the
-    /// `Target`s of kept `Menu` mappings in `menu_refs`, for their error positions.
-    fn mappings(
-        &self,
-        cx: &mut Ctx<'_>,
-        key: &str,
-        node: Option<&Spanned<Node>>,
-        targets: &mut Vec<TargetPos>,
-        menu_refs: &mut Vec<Spanned<String>>,
-    ) -> Vec<KeyMapping> {
-        let mut out: Vec<KeyMapping> = Vec::new();
-        for (span, entries) in array_of_tables(cx, key, node) {
-            let mut t = Table::new(" in a KeyMapping entry", span.clone(), entries);
-            let k = t.string(cx, "Key", true);
-            let action = t.string(cx, "Action", true);
-            let target = t.string(cx, "Target", false);
-            t.finish(cx, MAPPING_KEYS);
-            let digit = k.as_ref().and_then(|k| {
-                let s = k.get_ref();
-                let mut chars = s.chars();
-                match (chars.next(), chars.next()) {
-                    (Some(c @ ('0'..='9' | '*' | '#')), None) => {
-                        if out.iter().any(|m| m.key == c) {
-                            cx.error(k.span(), format!("Key \"{c}\" is mapped twice in {key}"));
-                            None
-                        } else {
-                            Some(c)
-                        }
-                    }
-                    _ => {
-                        let msg = format!("Key \"{s}\" must be one of 0-9, * or #");
-                        cx.error(k.span(), msg);
+/// Parses a `KeyMapping` array; records mailbox-bearing targets in `targets` and the
+/// `Target`s of kept `Menu` mappings in `menu_refs`, for their error positions.
+fn key_mappings(
+    cx: &mut Ctx<'_>,
+    key: &str,
+    node: Option<&Spanned<Node>>,
+    targets: &mut Vec<TargetPos>,
+    menu_refs: &mut Vec<Spanned<String>>,
+    by_name: &Keys,
+) -> Vec<KeyMapping> {
+    let mut out: Vec<KeyMapping> = Vec::new();
+    for (span, entries) in array_of_tables(cx, key, node) {
+        let mut t = Table::new(" in a KeyMapping entry", span.clone(), entries);
+        let k = t.string(cx, "Key", true);
+        let action = t.string(cx, "Action", true);
+        let target = t.string(cx, "Target", false);
+        t.finish(cx, MAPPING_KEYS);
+        let digit = k.as_ref().and_then(|k| {
+            let s = k.get_ref();
+            let mut chars = s.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c @ ('0'..='9' | '*' | '#')), None) => {
+                    if out.iter().any(|m| m.key == c) {
+                        cx.error(k.span(), format!("Key \"{c}\" is mapped twice in {key}"));
                         None
+                    } else {
+                        Some(c)
                     }
                 }
+                _ => {
+                    let msg = format!("Key \"{s}\" must be one of 0-9, * or #");
+                    cx.error(k.span(), msg);
+                    None
+                }
+            }
+        });
+        let Some(action) = action else { continue };
+        let known = ACTIONS.contains(&action.get_ref().as_str());
+        let needs_target = matches!(action.get_ref().as_str(), "Transfer" | "Mailbox" | "Menu");
+        let target_text = match (&target, needs_target) {
+            _ if !known => target.as_ref().map(|t| t.get_ref().clone()),
+            (Some(t), true) if !t.get_ref().trim().is_empty() => Some(t.get_ref().clone()),
+            (None, true) | (Some(_), true) => {
+                let msg = format!("Action \"{}\" needs a Target", action.get_ref());
+                cx.error(span.clone(), msg);
+                None
+            }
+            (Some(t), false) => {
+                let msg = format!("Action \"{}\" takes no Target", action.get_ref());
+                cx.error(t.span(), msg);
+                None
+            }
+            (None, false) => None,
+        };
+        let parsed = match (action.get_ref().as_str(), target_text) {
+            ("Transfer", Some(t)) => Some(KeyAction::Transfer(t)),
+            ("Mailbox", Some(t)) => Some(KeyAction::Mailbox(t)),
+            ("Menu", Some(t)) => Some(KeyAction::Menu(t)),
+            ("Operator", None) => Some(KeyAction::Operator),
+            ("DialByExtension", None) => Some(KeyAction::DialByExtension),
+            ("DialByName", None) => match by_name.no_dial_by_name {
+                Some(why) => {
+                    cx.error(
+                        action.span(),
+                        format!("Action \"DialByName\" is mapped but {why}"),
+                    );
+                    None
+                }
+                None => Some(KeyAction::DialByName),
+            },
+            ("MainMenu", None) => Some(KeyAction::MainMenu),
+            (a, _) if !ACTIONS.contains(&a) => {
+                let hint = ACTIONS
+                    .iter()
+                    .find(|n| n.eq_ignore_ascii_case(a))
+                    .map_or(String::new(), |n| format!("; did you mean \"{n}\"?"));
+                let msg = format!("Action \"{a}\" is not one of {}{hint}", ACTIONS.join(", "));
+                cx.error(action.span(), msg);
+                None
+            }
+            _ => None,
+        };
+        if let (Some(KeyAction::Transfer(t) | KeyAction::Mailbox(t)), Some(ts)) = (&parsed, &target)
+        {
+            targets.push(TargetPos {
+                pos: cx.pos(ts.span()),
+                target: t.clone(),
+                must_be_mailbox: matches!(parsed, Some(KeyAction::Mailbox(_))),
             });
-            let Some(action) = action else { continue };
-            let known = ACTIONS.contains(&action.get_ref().as_str());
-            let needs_target = matches!(action.get_ref().as_str(), "Transfer" | "Mailbox" | "Menu");
-            let target_text = match (&target, needs_target) {
-                _ if !known => target.as_ref().map(|t| t.get_ref().clone()),
-                (Some(t), true) if !t.get_ref().trim().is_empty() => Some(t.get_ref().clone()),
-                (None, true) | (Some(_), true) => {
-                    let msg = format!("Action \"{}\" needs a Target", action.get_ref());
-                    cx.error(span.clone(), msg);
-                    None
-                }
-                (Some(t), false) => {
-                    let msg = format!("Action \"{}\" takes no Target", action.get_ref());
-                    cx.error(t.span(), msg);
-                    None
-                }
-                (None, false) => None,
-            };
-            let parsed = match (action.get_ref().as_str(), target_text) {
-                ("Transfer", Some(t)) => Some(KeyAction::Transfer(t)),
-                ("Mailbox", Some(t)) => Some(KeyAction::Mailbox(t)),
-                ("Menu", Some(t)) => Some(KeyAction::Menu(t)),
-                ("Operator", None) => Some(KeyAction::Operator),
-                ("DialByExtension", None) => Some(KeyAction::DialByExtension),
-                ("DialByName", None) => match self.no_dial_by_name {
-                    Some(why) => {
-                        cx.error(
-                            action.span(),
-                            format!("Action \"DialByName\" is mapped but {why}"),
-                        );
-                        None
-                    }
-                    None => Some(KeyAction::DialByName),
-                },
-                ("MainMenu", None) => Some(KeyAction::MainMenu),
-                (a, _) if !ACTIONS.contains(&a) => {
-                    let hint = ACTIONS
-                        .iter()
-                        .find(|n| n.eq_ignore_ascii_case(a))
-                        .map_or(String::new(), |n| format!("; did you mean \"{n}\"?"));
-                    let msg = format!("Action \"{a}\" is not one of {}{hint}", ACTIONS.join(", "));
-                    cx.error(action.span(), msg);
-                    None
-                }
-                _ => None,
-            };
-            if let (Some(KeyAction::Transfer(t) | KeyAction::Mailbox(t)), Some(ts)) =
-                (&parsed, &target)
-            {
-                targets.push(TargetPos {
-                    pos: cx.pos(ts.span()),
-                    target: t.clone(),
-                    must_be_mailbox: matches!(parsed, Some(KeyAction::Mailbox(_))),
-                });
-            }
-            if let (Some(key), Some(action)) = (digit, parsed) {
-                if let (KeyAction::Menu(_), Some(ts)) = (&action, &target) {
-                    menu_refs.push(ts.clone());
-                }
-                out.push(KeyMapping { key, action });
-            }
         }
-        out
+        if let (Some(key), Some(action)) = (digit, parsed) {
+            if let (KeyAction::Menu(_), Some(ts)) = (&action, &target) {
+                menu_refs.push(ts.clone());
+            }
+            out.push(KeyMapping { key, action });
+        }
     }
+    out
 }
 
 /// Every `Menu` action names a submenu of the attendant; `refs` are the actions' `Target`s.
