@@ -48,14 +48,7 @@ fn start(schedule: &str) -> Gateway {
 
 /// Calls the attendant; returns the gateway's media address once the menu is playing.
 fn call(gw: &Gateway, ua: &mut Ua) -> SocketAddr {
-    let media = ua.call(gw, &format!("sip:{PILOT}@{};user=phone", gw.sip), "");
-    // The first packet of the greeting/menu: the attendant is talking.
-    let mut buf = [0u8; 1500];
-    ua.rtp
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    ua.rtp.recv_from(&mut buf).expect("menu audio");
-    media
+    ua.call_menu(gw, &format!("sip:{PILOT}@{};user=phone", gw.sip))
 }
 
 /// Answers `req` with `code`.

@@ -25,7 +25,7 @@ use jiff::tz::TimeZone;
 use toml::Spanned;
 
 use super::items::{array_of_tables, check_pilot, Entries};
-use super::model::{AttendantMenu, AutoAttendant, KeyAction, KeyMapping, LanguageKey};
+use super::model::{AttendantMenu, AutoAttendant, KeyAction, KeyMapping, LanguageKey, NameMatch};
 use super::parse::{AttendantPos, Ctx, Node, Table, TargetPos};
 use super::schedule::{self, Schedule};
 
@@ -44,6 +44,9 @@ const ATTENDANT_KEYS: &[&str] = &[
     "AfterHoursKeyMapping",
     "HolidayGreeting",
     "Language",
+    "NameLookupEnabled",
+    "CallSomeoneEnabled",
+    "SendVoiceMsgEnabled",
     "Menu",
 ];
 
@@ -55,6 +58,7 @@ const ACTIONS: &[&str] = &[
     "Menu",
     "Operator",
     "DialByExtension",
+    "DialByName",
     "MainMenu",
 ];
 
@@ -80,6 +84,22 @@ pub(crate) fn parse_attendant(
     let ah_keys = t.take("AfterHoursKeyMapping");
     let holiday_greeting = prompt(cx, &mut t, "HolidayGreeting");
     let language = t.language(cx, "Language").unwrap_or(plan_language);
+    // Exchange's directory switches: dial by name at all, and what a match does.
+    let name_lookup_enabled = t.bool(cx, "NameLookupEnabled", true);
+    let call_someone = t.bool(cx, "CallSomeoneEnabled", true);
+    let send_voice_msg = t.bool(cx, "SendVoiceMsgEnabled", false);
+    let name_match = match (call_someone, send_voice_msg) {
+        (true, _) => Some(NameMatch::Transfer),
+        (false, true) => Some(NameMatch::LeaveMessage),
+        (false, false) => None,
+    };
+    let by_name = Keys {
+        no_dial_by_name: match (name_lookup_enabled, name_match) {
+            (false, _) => Some("NameLookupEnabled is false"),
+            (true, None) => Some("CallSomeoneEnabled and SendVoiceMsgEnabled are both false"),
+            (true, Some(_)) => None,
+        },
+    };
     let menus_node = t.take("Menu");
     t.finish(cx, ATTENDANT_KEYS);
     if let Some(n) = &name {
@@ -135,7 +155,14 @@ pub(crate) fn parse_attendant(
         let keys = mt.take("KeyMapping");
         mt.finish(cx, MENU_KEYS);
         let mut refs = Vec::new();
-        let keys = key_mappings(cx, "KeyMapping", keys, &mut pos.targets, &mut refs);
+        let keys = key_mappings(
+            cx,
+            "KeyMapping",
+            keys,
+            &mut pos.targets,
+            &mut refs,
+            &by_name,
+        );
         let Some(mname) = mname else { continue };
         submenu_refs.append(&mut refs);
         let s = mname.get_ref();
@@ -168,6 +195,7 @@ pub(crate) fn parse_attendant(
             bh_keys,
             &mut pos.targets,
             &mut menu_refs,
+            &by_name,
         ),
     };
     let after_hours = AttendantMenu {
@@ -180,6 +208,7 @@ pub(crate) fn parse_attendant(
             ah_keys,
             &mut pos.targets,
             &mut menu_refs,
+            &by_name,
         ),
     };
     menu_refs.append(&mut submenu_refs);
@@ -195,6 +224,8 @@ pub(crate) fn parse_attendant(
         holiday_greeting,
         language,
         menus,
+        name_lookup_enabled,
+        name_match,
         line: cx.pos(span).line,
     };
     Some((attendant, pos))
@@ -250,6 +281,12 @@ fn parse_schedule(
     s
 }
 
+/// What the attendant's settings allow its key mappings.
+struct Keys {
+    /// Why a `DialByName` key would do nothing, if it would.
+    no_dial_by_name: Option<&'static str>,
+}
+
 /// Parses a `KeyMapping` array; records mailbox-bearing targets in `targets` and the
 /// `Target`s of kept `Menu` mappings in `menu_refs`, for their error positions.
 fn key_mappings(
@@ -258,6 +295,7 @@ fn key_mappings(
     node: Option<&Spanned<Node>>,
     targets: &mut Vec<TargetPos>,
     menu_refs: &mut Vec<Spanned<String>>,
+    by_name: &Keys,
 ) -> Vec<KeyMapping> {
     let mut out: Vec<KeyMapping> = Vec::new();
     for (span, entries) in array_of_tables(cx, key, node) {
@@ -309,6 +347,16 @@ fn key_mappings(
             ("Menu", Some(t)) => Some(KeyAction::Menu(t)),
             ("Operator", None) => Some(KeyAction::Operator),
             ("DialByExtension", None) => Some(KeyAction::DialByExtension),
+            ("DialByName", None) => match by_name.no_dial_by_name {
+                Some(why) => {
+                    cx.error(
+                        action.span(),
+                        format!("Action \"DialByName\" is mapped but {why}"),
+                    );
+                    None
+                }
+                None => Some(KeyAction::DialByName),
+            },
             ("MainMenu", None) => Some(KeyAction::MainMenu),
             (a, _) if !ACTIONS.contains(&a) => {
                 let hint = ACTIONS
@@ -408,7 +456,7 @@ mod tests {
             "p.toml:17:26: error: BusinessHoursSchedule entry \"Mon-Fri 18:00-08:00\": the range ends before it starts",
             "p.toml:18:20: error: HolidaySchedule entry \"2026-13-01\" is not a date YYYY-MM-DD",
             "p.toml:19:25: error: BusinessHoursGreeting \"../etc/passwd\" must be a prompt name",
-            "p.toml:21:25: error: Action \"transfer\" is not one of Transfer, Mailbox, Menu, Operator, DialByExtension, MainMenu; did you mean \"Transfer\"?",
+            "p.toml:21:25: error: Action \"transfer\" is not one of Transfer, Mailbox, Menu, Operator, DialByExtension, DialByName, MainMenu; did you mean \"Transfer\"?",
             "p.toml:22:11: error: Key \"11\" must be one of 0-9, * or #",
             "p.toml:24:42: error: Menu \"Nope\" is not a [[AutoAttendant.Menu]] of this attendant",
             "p.toml:25:11: error: Key \"3\" is mapped twice in BusinessHoursKeyMapping",
@@ -452,6 +500,53 @@ mod tests {
         assert_eq!(
             lint(&text),
             ["p.toml:17:45: error: Target \"1777\" of auto attendant \"Main\" is not a mailbox of plan \"contoso\""]
+        );
+    }
+
+    #[test]
+    fn dial_by_name_keys_and_what_a_match_does() {
+        use crate::dialplan::{NameMatch, NameOrder};
+        let aa = |settings: &str| {
+            format!("DialByNamePrimary = \"FirstLast\"\nDialByNameSecondary = \"None\"\n{HEAD}[[AutoAttendant]]\nName = \"Main\"\nPilotIdentifiers = [\"5000\"]\n{settings}BusinessHoursKeyMapping = [{{ Key = \"8\", Action = \"DialByName\" }}]\n")
+        };
+        let p = load_str(Path::new("p.toml"), &aa("")).unwrap();
+        assert_eq!(p.dial_by_name_primary, NameOrder::FirstLast);
+        assert_eq!(p.dial_by_name_secondary, None);
+        let a = &p.auto_attendants[0];
+        assert_eq!(a.business_hours.action('8'), Some(&KeyAction::DialByName));
+        assert!(a.name_lookup_enabled);
+        assert_eq!(a.name_match, Some(NameMatch::Transfer));
+        let p = load_str(
+            Path::new("p.toml"),
+            &aa("CallSomeoneEnabled = false\nSendVoiceMsgEnabled = true\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            p.auto_attendants[0].name_match,
+            Some(NameMatch::LeaveMessage)
+        );
+        // Exchange's defaults: LastFirst, then the SMTP alias.
+        let p = load_str(Path::new("p.toml"), HEAD).unwrap();
+        assert_eq!(
+            (p.dial_by_name_primary, p.dial_by_name_secondary),
+            (NameOrder::LastFirst, Some(NameOrder::SmtpAddress))
+        );
+        assert_eq!(
+            lint(&aa("NameLookupEnabled = false\n")),
+            ["p.toml:19:50: error: Action \"DialByName\" is mapped but NameLookupEnabled is false"]
+        );
+        assert_eq!(
+            lint(&aa("CallSomeoneEnabled = false\n")),
+            ["p.toml:19:50: error: Action \"DialByName\" is mapped but CallSomeoneEnabled and SendVoiceMsgEnabled are both false"]
+        );
+        let text =
+            format!("DialByNamePrimary = \"None\"\nDialByNameSecondary = \"smtpaddress\"\n{HEAD}");
+        assert_eq!(
+            lint(&text),
+            [
+                "p.toml:1:21: error: DialByNamePrimary \"None\" is not one of LastFirst, FirstLast, SMTPAddress",
+                "p.toml:2:23: error: DialByNameSecondary \"smtpaddress\" is not one of LastFirst, FirstLast, SMTPAddress, None; did you mean \"SMTPAddress\"?",
+            ]
         );
     }
 }

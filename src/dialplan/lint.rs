@@ -271,6 +271,16 @@ fn check_operators(plans: &[ParsedPlan]) -> Vec<Diagnostic> {
                 let why = match (n, t.must_be_mailbox) {
                     (0, true) => "is not a mailbox",
                     (2.., _) => "matches several mailboxes",
+                    (0, false) => {
+                        if let Err(refused) = plan.outside_dialing(&t.target) {
+                            let msg = format!(
+                                "Target \"{}\" of auto attendant \"{}\" cannot be dialled: {refused} of plan \"{}\"; the key will say so",
+                                t.target, a.name, plan.name
+                            );
+                            diags.push(diag(&plan.source, t.pos, Severity::Warning, msg));
+                        }
+                        continue;
+                    }
                     _ => continue,
                 };
                 let msg = format!(

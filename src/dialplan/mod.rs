@@ -13,6 +13,7 @@
 //! file is reported in one run — see `parse`).
 
 mod attendant;
+mod dialing;
 mod items;
 mod lint;
 mod model;
@@ -26,10 +27,11 @@ mod values;
 
 use std::path::Path;
 
+pub use dialing::{DialRefused, Dialing, DialingRule, DialingRules};
 pub use model::{
     AttendantMenu, AudioCodec, AutoAttendant, Diagnostic, DialPlan, DialPlans, KeyAction,
-    KeyMapping, LanguageKey, MailboxEntry, PeerEntry, Resolved, Route, Severity, UriType,
-    VoipSecurity,
+    KeyMapping, LanguageKey, MailboxEntry, NameMatch, NameOrder, PeerEntry, Resolved, Route,
+    Severity, UriType, VoipSecurity,
 };
 pub use number::{e164_to_extension, normalise_to_e164};
 

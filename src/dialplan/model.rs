@@ -117,6 +117,11 @@ pub struct AutoAttendant {
     pub language: LanguageKey,
     /// `[[AutoAttendant.Menu]]`: submenus a key can open, by `Name`.
     pub menus: Vec<AttendantMenu>,
+    /// `NameLookupEnabled` (default true): `DialByName` keys may be mapped.
+    pub name_lookup_enabled: bool,
+    /// What a dial-by-name match does: `CallSomeoneEnabled` (default true) transfers to the
+    /// user, else `SendVoiceMsgEnabled` leaves a message; `None` when both are off.
+    pub name_match: Option<NameMatch>,
     /// 1-based line of the `[[AutoAttendant]]` header.
     pub line: usize,
 }
@@ -182,8 +187,46 @@ pub enum KeyAction {
     Operator,
     /// `DialByExtension`: ask for an extension and transfer to it.
     DialByExtension,
+    /// `DialByName`: spell a name and reach the user it finds (the attendant's `NameMatch`).
+    DialByName,
     /// `MainMenu`: back to the top-level menu.
     MainMenu,
+}
+
+/// What reaching a user found by name does (Exchange's auto-attendant features).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameMatch {
+    /// `CallSomeoneEnabled`: transfer to the user; a failed transfer leaves a message.
+    Transfer,
+    /// `SendVoiceMsgEnabled` alone: leave the user a message without ringing.
+    LeaveMessage,
+}
+
+/// How the directory spells a user (Exchange's `DialByNamePrimary`/`DialByNameSecondary`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameOrder {
+    /// `LastFirst`: last name, then first name.
+    LastFirst,
+    /// `FirstLast`: first name, then last name.
+    FirstLast,
+    /// `SMTPAddress`: the alias, the user part of the mailbox's `SipAddress` (Lync users'
+    /// SIP address is their e-mail address), else its `Id`.
+    SmtpAddress,
+}
+
+impl NameOrder {
+    /// The Exchange spellings, in order.
+    pub const NAMES: [&'static str; 3] = ["LastFirst", "FirstLast", "SMTPAddress"];
+
+    /// Parses the Exchange spelling.
+    pub fn from_name(s: &str) -> Option<NameOrder> {
+        match s {
+            "LastFirst" => Some(NameOrder::LastFirst),
+            "FirstLast" => Some(NameOrder::FirstLast),
+            "SMTPAddress" => Some(NameOrder::SmtpAddress),
+            _ => None,
+        }
+    }
 }
 
 /// One `[[Peer]]`: an IP gateway or pool that routes calls into the plan.
@@ -274,6 +317,13 @@ pub struct DialPlan {
     /// `VoiceMailPreviewEnabled` (default true): voice mails get a transcript preview when
     /// a `[transcription]` engine is configured; mailboxes may override it.
     pub voice_mail_preview_enabled: bool,
+    /// `DialByNamePrimary` (default `LastFirst`) and `DialByNameSecondary` (default
+    /// `SMTPAddress`; `None` turns it off): what a caller spells to find a user.
+    pub dial_by_name_primary: NameOrder,
+    pub dial_by_name_secondary: Option<NameOrder>,
+    /// `ConfiguredInCountryOrRegionGroups`, `ConfiguredInternationalGroups` and the
+    /// `Allowed*Groups`: where call-back and transfers may dial outside the plan.
+    pub dialing_rules: super::dialing::DialingRules,
     /// `[[Mailbox]]` entries in file order.
     pub mailboxes: Vec<MailboxEntry>,
     /// `[[AutoAttendant]]` entries in file order.

@@ -15,7 +15,7 @@ use toml::Spanned;
 
 use super::attendant::parse_attendant;
 use super::items::{array_of_tables, parse_mailbox, parse_peer, PlanDefaults};
-use super::model::{AudioCodec, Diagnostic, DialPlan, Severity, UriType, VoipSecurity};
+use super::model::{AudioCodec, Diagnostic, DialPlan, NameOrder, Severity, UriType, VoipSecurity};
 pub(crate) use super::table::{Ctx, Node, Pos, Table};
 use super::table::{MILLIS, MINUTES, SECONDS};
 use crate::domain::PinPolicy;
@@ -89,6 +89,12 @@ const PLAN_KEYS: &[&str] = &[
     "TimeZone",
     "AudioCodec",
     "VoiceMailPreviewEnabled",
+    "DialByNamePrimary",
+    "DialByNameSecondary",
+    "ConfiguredInCountryOrRegionGroups",
+    "ConfiguredInternationalGroups",
+    "AllowedInCountryOrRegionGroups",
+    "AllowedInternationalGroups",
     "Mailbox",
     "AutoAttendant",
     "Peer",
@@ -159,6 +165,9 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
     let time_zone = t.time_zone(&mut cx, "TimeZone").unwrap_or(TimeZone::UTC);
     let codec = t.string(&mut cx, "AudioCodec", false);
     let preview = t.bool(&mut cx, "VoiceMailPreviewEnabled", true);
+    let by_name_primary = name_order(&mut cx, &mut t, "DialByNamePrimary", false);
+    let by_name_secondary = name_order(&mut cx, &mut t, "DialByNameSecondary", true);
+    let dialing_rules = super::dialing::parse_dialing_rules(&mut cx, &mut t);
     let mailbox_node = t.take("Mailbox");
     let attendant_node = t.take("AutoAttendant");
     let peer_node = t.take("Peer");
@@ -340,6 +349,9 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
             time_zone,
             audio_codec: AudioCodec::Wav,
             voice_mail_preview_enabled: preview,
+            dial_by_name_primary: by_name_primary.flatten().unwrap_or(NameOrder::LastFirst),
+            dial_by_name_secondary: by_name_secondary.unwrap_or(Some(NameOrder::SmtpAddress)),
+            dialing_rules,
             mailboxes,
             auto_attendants,
             peers,
@@ -352,6 +364,35 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
         operator_pos,
     };
     (Some(plan), cx.diags)
+}
+
+/// `DialByNamePrimary`/`DialByNameSecondary`: `None` when absent (or wrong), `Some(None)` for
+/// the secondary's `"None"`.
+fn name_order(
+    cx: &mut Ctx<'_>,
+    t: &mut Table<'_>,
+    key: &str,
+    may_be_none: bool,
+) -> Option<Option<NameOrder>> {
+    let v = t.string(cx, key, false)?;
+    let s = v.get_ref();
+    if may_be_none && s == "None" {
+        return Some(None);
+    }
+    let parsed = NameOrder::from_name(s);
+    if parsed.is_none() {
+        let mut names = NameOrder::NAMES.to_vec();
+        if may_be_none {
+            names.push("None");
+        }
+        let msg = format!(
+            "{key} \"{s}\" is not one of {}{}",
+            names.join(", "),
+            case_hint(s, &names)
+        );
+        cx.error(v.span(), msg);
+    }
+    parsed.map(Some)
 }
 
 fn check_digits(cx: &mut Ctx<'_>, key: &str, v: &Spanned<String>, len: RangeInclusive<usize>) {
@@ -425,7 +466,7 @@ mod tests {
         assert_eq!(
             lint(&text),
             vec![
-                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, OperatorExtension, DefaultLanguage, TimeZone, AudioCodec, VoiceMailPreviewEnabled, Mailbox, AutoAttendant, Peer".to_string(),
+                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, OperatorExtension, DefaultLanguage, TimeZone, AudioCodec, VoiceMailPreviewEnabled, DialByNamePrimary, DialByNameSecondary, ConfiguredInCountryOrRegionGroups, ConfiguredInternationalGroups, AllowedInCountryOrRegionGroups, AllowedInternationalGroups, Mailbox, AutoAttendant, Peer".to_string(),
                 "p.toml:6:24: error: MaxRecordingDuration 0 must be between 1 and 6000 (seconds)".to_string(),
                 "p.toml:9:6: error: Id \"../x\" must be 1-64 of A-Z a-z 0-9 . _ - and not start with '.'".to_string(),
                 "p.toml:10:13: error: extension \"101\" has 3 digits; NumberOfDigitsInExtension is 4".to_string(),
@@ -572,7 +613,7 @@ mod tests {
                 "p.toml:14:14: error: AudioCodec \"Mp3\" is not supported: umgw records WAV (G.711 decoded to 16-bit PCM); use \"Wav\" or \"G711\"",
                 "p.toml:18:1: error: missing required key Name in [[AutoAttendant]]",
                 "p.toml:18:1: error: PilotIdentifiers of an AutoAttendant must not be empty",
-                "p.toml:20:1: error: unknown key Colour in [[AutoAttendant]]; expected one of Name, PilotIdentifiers, OperatorExtension, TimeZone, BusinessHoursSchedule, HolidaySchedule, BusinessHoursGreeting, BusinessHoursMenuPrompt, BusinessHoursKeyMapping, AfterHoursGreeting, AfterHoursMenuPrompt, AfterHoursKeyMapping, HolidayGreeting, Language, Menu",
+                "p.toml:20:1: error: unknown key Colour in [[AutoAttendant]]; expected one of Name, PilotIdentifiers, OperatorExtension, TimeZone, BusinessHoursSchedule, HolidaySchedule, BusinessHoursGreeting, BusinessHoursMenuPrompt, BusinessHoursKeyMapping, AfterHoursGreeting, AfterHoursMenuPrompt, AfterHoursKeyMapping, HolidayGreeting, Language, NameLookupEnabled, CallSomeoneEnabled, SendVoiceMsgEnabled, Menu",
                 "p.toml:22:11: error: Peer Address \"10.0.0.1/8\" has host bits set; the network is 10.0.0.0/8",
                 "p.toml:23:19: error: CertificateName \"*.contoso.com\" must be the peer's FQDN, without wildcards (Lync and Exchange reject wildcard certificates)",
                 "p.toml:24:1: error: missing required key Address in [[Peer]]",

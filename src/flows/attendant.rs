@@ -7,11 +7,15 @@
 //! comes back as [`Input::TransferFailed`]; if the target has a mailbox the caller leaves a
 //! message there ([`Command::Deposit`]), the field failure to avoid being a failed transfer that
 //! lands back in the attendant.
+//!
+//! A `DialByName` key hands the call to the [`Directory`] sub-flow; the user it finds is
+//! transferred to (or, with the attendant's `NameMatch::LeaveMessage`, left a message).
 
 use std::time::{Duration, Instant};
 
 use crate::dialplan::schedule::Period;
-use crate::dialplan::{AttendantMenu, AutoAttendant, KeyAction};
+use crate::dialplan::{AttendantMenu, AutoAttendant, KeyAction, NameMatch};
+use crate::flows::directory::{self, Directory, DirectorySettings, Listing};
 
 /// Limits from the dial plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +41,17 @@ pub enum Say {
     Prompt(String),
     /// Digits spoken one by one ("one zero zero one").
     Digits(String),
+    /// A mailbox's recorded name, by mailbox `Id` (dial by name).
+    RecordedName(String),
+}
+
+impl From<directory::Say> for Say {
+    fn from(s: directory::Say) -> Self {
+        match s {
+            directory::Say::Prompt(p) => Say::Prompt(p),
+            directory::Say::RecordedName(id) => Say::RecordedName(id),
+        }
+    }
 }
 
 fn prompt(name: &str) -> Say {
@@ -59,6 +74,11 @@ pub enum Input {
     TransferFailed {
         has_mailbox: bool,
     },
+    /// The transfer target is an outside number the dial plan's dialing rules refuse: it
+    /// was not dialled.
+    TransferRefused,
+    /// Answer to [`Command::FindRecordedNames`], in its order.
+    RecordedNames(Vec<bool>),
 }
 
 /// What the shell must do.
@@ -67,6 +87,9 @@ pub enum Command {
     Play(Vec<Say>),
     StopPlayback,
     LookupExtension(String),
+    /// Which of these mailboxes (by `Id`) have a recorded name? Answer with
+    /// [`Input::RecordedNames`].
+    FindRecordedNames(Vec<String>),
     /// Transfer the caller to `target` (an extension, number or URI of the plan).
     Transfer {
         target: String,
@@ -89,6 +112,8 @@ enum State {
     Extension {
         digits: String,
     },
+    /// Dial by name: the directory has the call (`Attendant::directory`).
+    Directory,
     /// Waiting for the shell (lookup or transfer).
     Waiting,
     Transferring {
@@ -114,6 +139,12 @@ pub struct Attendant {
     input_deadline: Option<Instant>,
     /// The extension a lookup in flight is for.
     last_lookup: Option<String>,
+    /// Dial by name: the plan's users, how to search them, what a match does.
+    listings: Vec<Listing>,
+    directory_settings: Option<DirectorySettings>,
+    name_match: Option<NameMatch>,
+    /// The search in progress (in `State::Directory`).
+    directory: Option<Directory>,
 }
 
 impl Attendant {
@@ -165,7 +196,18 @@ impl Attendant {
             playing: false,
             input_deadline: None,
             last_lookup: None,
+            listings: Vec::new(),
+            directory_settings: None,
+            name_match: attendant.name_match,
+            directory: None,
         }
+    }
+
+    /// Gives `DialByName` keys the plan's directory (`directory::listings`).
+    pub fn with_directory(mut self, listings: Vec<Listing>, settings: DirectorySettings) -> Self {
+        self.listings = listings;
+        self.directory_settings = Some(settings);
+        self
     }
 
     pub fn is_done(&self) -> bool {
@@ -174,7 +216,10 @@ impl Attendant {
 
     /// The next instant the flow needs a `Tick`.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.input_deadline
+        match &self.directory {
+            Some(d) => d.poll_timeout(),
+            None => self.input_deadline,
+        }
     }
 
     fn menu(&self, index: Option<usize>) -> &AttendantMenu {
@@ -195,6 +240,7 @@ impl Attendant {
                 KeyAction::Menu(_) => vec![prompt("w-for"), prompt("aa-more-options")],
                 KeyAction::Operator => vec![prompt("w-for"), prompt("aa-the-operator")],
                 KeyAction::DialByExtension => vec![prompt("aa-know-extension")],
+                KeyAction::DialByName => vec![prompt("aa-know-name")],
                 KeyAction::MainMenu => vec![prompt("aa-main-menu-return")],
             };
             say.extend(lead);
@@ -234,7 +280,11 @@ impl Attendant {
     }
 
     fn transfer(&mut self, target: String, out: &mut Vec<Command>) {
-        self.play(vec![prompt("aa-transferring")], out);
+        self.transfer_saying(target, vec![prompt("aa-transferring")], out);
+    }
+
+    fn transfer_saying(&mut self, target: String, say: Vec<Say>, out: &mut Vec<Command>) {
+        self.play(say, out);
         out.push(Command::Transfer {
             target: target.clone(),
         });
@@ -242,6 +292,22 @@ impl Attendant {
     }
 
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Command>) {
+        if self.state == State::Directory {
+            let forwarded = match input {
+                Input::PlaybackDone => directory::Input::PlaybackDone,
+                Input::Dtmf(c) => directory::Input::Dtmf(c),
+                Input::Tick => directory::Input::Tick,
+                Input::RecordedNames(r) => directory::Input::RecordedNames(r),
+                Input::CallerHungUp => {
+                    self.directory = None;
+                    self.state = State::Done;
+                    return;
+                }
+                _ => return,
+            };
+            self.directory_step(now, forwarded, out);
+            return;
+        }
         match &input {
             Input::CallerHungUp => {
                 self.state = State::Done;
@@ -312,6 +378,17 @@ impl Attendant {
                         };
                     }
                     KeyAction::MainMenu => self.offer_menu(None, Vec::new(), out),
+                    KeyAction::DialByName => {
+                        let settings = self.directory_settings.unwrap_or(DirectorySettings {
+                            primary: crate::dialplan::NameOrder::LastFirst,
+                            secondary: None,
+                            input_failures: self.limits.input_failures,
+                            digit_timeout: self.limits.digit_timeout,
+                        });
+                        self.directory = Some(Directory::new(self.listings.clone(), settings));
+                        self.state = State::Directory;
+                        self.directory_step(now, directory::Input::Start, out);
+                    }
                 }
             }
             (State::Extension { mut digits }, Input::Dtmf(c)) => match c {
@@ -341,6 +418,10 @@ impl Attendant {
             (State::Transferring { .. }, Input::Transferred) => {
                 self.state = State::Done;
             }
+            (State::Transferring { .. }, Input::TransferRefused) => {
+                out.push(Command::StopPlayback);
+                self.offer_menu(self.current, vec![prompt("dial-refused")], out);
+            }
             (State::Transferring { target }, Input::TransferFailed { has_mailbox }) => {
                 if has_mailbox {
                     self.state = State::Done;
@@ -352,6 +433,51 @@ impl Attendant {
                 }
             }
             (state, _) => self.state = state,
+        }
+    }
+
+    /// Feeds the directory and carries out what it asks, in the attendant's terms.
+    fn directory_step(&mut self, now: Instant, input: directory::Input, out: &mut Vec<Command>) {
+        let Some(d) = self.directory.as_mut() else {
+            return;
+        };
+        let mut asked = Vec::new();
+        d.handle(now, input, &mut asked);
+        for cmd in asked {
+            match cmd {
+                directory::Command::Play(say) => {
+                    out.push(Command::Play(say.into_iter().map(Say::from).collect()))
+                }
+                directory::Command::StopPlayback => out.push(Command::StopPlayback),
+                directory::Command::FindRecordedNames(ids) => {
+                    out.push(Command::FindRecordedNames(ids))
+                }
+                directory::Command::Finished(outcome) => {
+                    self.directory = None;
+                    self.playing = false;
+                    self.found(outcome, out);
+                }
+            }
+        }
+    }
+
+    /// What the directory found.
+    fn found(&mut self, outcome: directory::Outcome, out: &mut Vec<Command>) {
+        match outcome {
+            directory::Outcome::Chosen { mailbox, name } => match self.name_match {
+                Some(NameMatch::LeaveMessage) => {
+                    self.state = State::Done;
+                    out.push(Command::Deposit { target: mailbox });
+                }
+                // `umgw check` refuses DialByName keys with no NameMatch.
+                Some(NameMatch::Transfer) | None => {
+                    let mut say = vec![prompt("dir-transferring-to")];
+                    say.extend(name.into_iter().map(Say::from));
+                    self.transfer_saying(mailbox, say, out);
+                }
+            },
+            directory::Outcome::Cancelled => self.offer_menu(self.current, Vec::new(), out),
+            directory::Outcome::TooManyFailures => self.goodbye(out),
         }
     }
 

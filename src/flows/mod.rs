@@ -2,5 +2,6 @@
 
 pub mod attendant;
 pub mod deposit;
+pub mod directory;
 pub mod play;
 pub mod subscriber;

@@ -50,6 +50,8 @@ pub(crate) enum JobResult {
     Subscriber(Box<SubscriberResult>),
     /// Play on phone: the message read and decoded (`None`: not found or no recording).
     Played(Option<Box<crate::gateway::call::play::Loaded>>),
+    /// Dial by name: each mailbox asked about (by `Id`) with its recorded name, if it has one.
+    RecordedNames(Vec<(String, Option<std::sync::Arc<[i16]>>)>),
     /// A mailbox's counts for the lamp, if it has a lamp to light and the store could say.
     Counted(Option<Mwi>),
     /// Nothing to report (clean-up).

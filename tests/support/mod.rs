@@ -723,6 +723,18 @@ impl Ua {
         Ua::media_target(&ok)
     }
 
+    /// Calls a menu (an auto attendant's pilot `ruri`) and returns the gateway's media address
+    /// once the first packet of its greeting or menu has arrived: the menu is talking.
+    pub fn call_menu(&mut self, gw: &Gateway, ruri: &str) -> SocketAddr {
+        let media = self.call(gw, ruri, "");
+        let mut buf = [0u8; 1500];
+        self.rtp
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        self.rtp.recv_from(&mut buf).expect("menu audio");
+        media
+    }
+
     /// Presses `keys` as RFC 4733 events, each with its own timestamp (advancing `ts`).
     pub fn keys(&self, media: SocketAddr, keys: &str, ts: &mut u32) {
         for k in keys.chars() {

@@ -48,6 +48,8 @@ fn attendant() -> AutoAttendant {
                 ('*', KeyAction::MainMenu),
             ]),
         }],
+        name_lookup_enabled: true,
+        name_match: Some(NameMatch::Transfer),
         line: 1,
     }
 }
@@ -96,6 +98,7 @@ fn played(cmds: &[Command]) -> Vec<String> {
         .map(|s| match s {
             Say::Prompt(p) => p,
             Say::Digits(d) => format!("<{d}>"),
+            Say::RecordedName(id) => format!("[{id}]"),
         })
         .collect()
 }
@@ -291,4 +294,120 @@ fn hang_up_ends_at_once() {
     let (mut h, _) = Harness::answered(Period::BusinessHours);
     assert!(h.feed(Input::CallerHungUp).is_empty());
     assert!(h.flow.is_done());
+}
+
+/// The attendant with `8` for dial by name over three users, matches doing `name_match`.
+fn by_name(name_match: NameMatch) -> Harness {
+    let mut a = attendant();
+    a.business_hours.keys.push(KeyMapping {
+        key: '8',
+        action: KeyAction::DialByName,
+    });
+    a.name_match = Some(name_match);
+    let listings = vec![
+        Listing::new("rjohnson", "Robert Johnson", "rj"),
+        Listing::new("ljohnston", "Lisa Johnston", "lj"),
+        Listing::new("bob", "Bob Baker", "bob"),
+    ];
+    let settings = DirectorySettings {
+        primary: crate::dialplan::NameOrder::LastFirst,
+        secondary: None,
+        input_failures: 3,
+        digit_timeout: Duration::from_secs(5),
+    };
+    let mut h = Harness {
+        flow: Attendant::new(&a, Period::BusinessHours, None, AttendantLimits::default())
+            .with_directory(listings, settings),
+        now: Instant::now(),
+    };
+    let menu = h.feed(Input::Answered);
+    assert!(played(&menu).ends_with(&["aa-know-name", "w-press", "digit-8"].map(String::from)));
+    h.feed(Input::PlaybackDone);
+    h
+}
+
+#[test]
+fn dial_by_name_transfers_to_the_picked_user_with_their_recorded_name() {
+    let mut h = by_name(NameMatch::Transfer);
+    assert_eq!(played(&h.feed(Input::Dtmf('8'))), ["dir-spell-last"]);
+    h.feed(Input::PlaybackDone);
+    for k in "56467#".chars() {
+        h.feed(Input::Dtmf(k));
+    }
+    // '#' asked the shell about recorded names; Lisa has one.
+    let out = h.feed(Input::RecordedNames(vec![false, true]));
+    assert!(played(&out).contains(&"[ljohnston]".to_string()));
+    h.feed(Input::PlaybackDone);
+    let out = h.feed(Input::Dtmf('2'));
+    assert_eq!(
+        out,
+        [
+            Command::Play(vec![
+                Say::Prompt("dir-transferring-to".into()),
+                Say::RecordedName("ljohnston".into())
+            ]),
+            Command::Transfer {
+                target: "ljohnston".into()
+            }
+        ]
+    );
+    // A failed transfer to a user found by name leaves them a message, as other transfers.
+    let out = h.feed(Input::TransferFailed { has_mailbox: true });
+    assert!(out.contains(&Command::Deposit {
+        target: "ljohnston".into()
+    }));
+    assert!(h.flow.is_done());
+}
+
+#[test]
+fn dial_by_name_can_leave_a_message_directly_and_star_returns_to_the_menu() {
+    let mut h = by_name(NameMatch::LeaveMessage);
+    h.feed(Input::Dtmf('8'));
+    h.feed(Input::PlaybackDone);
+    for k in "22537#".chars() {
+        h.feed(Input::Dtmf(k));
+    }
+    // One match: chosen at once, no ringing.
+    let out = h.feed(Input::RecordedNames(vec![false]));
+    assert_eq!(
+        out,
+        [Command::Deposit {
+            target: "bob".into()
+        }]
+    );
+
+    let mut h = by_name(NameMatch::Transfer);
+    h.feed(Input::Dtmf('8'));
+    h.feed(Input::PlaybackDone);
+    let out = h.feed(Input::Dtmf('*'));
+    assert_eq!(
+        played(&out)[0],
+        "w-for",
+        "the menu again, without the greeting"
+    );
+    // The directory's time-outs drive the attendant's deadline while it runs.
+    h.feed(Input::PlaybackDone);
+    h.feed(Input::Dtmf('8'));
+    h.feed(Input::PlaybackDone);
+    assert_eq!(h.flow.poll_timeout(), Some(h.now + Duration::from_secs(5)));
+    h.advance(Duration::from_secs(5));
+    h.feed(Input::PlaybackDone);
+    h.advance(Duration::from_secs(5));
+    h.feed(Input::PlaybackDone);
+    let out = h.advance(Duration::from_secs(5));
+    assert_eq!(
+        played(&out),
+        ["vm-goodbye"],
+        "too many failures end the call"
+    );
+}
+
+#[test]
+fn a_transfer_the_dialing_rules_refuse_says_so_and_returns_to_the_menu() {
+    let (mut h, _) = Harness::answered(Period::BusinessHours);
+    h.feed(Input::Dtmf('1'));
+    let out = h.feed(Input::TransferRefused);
+    assert_eq!(out[0], Command::StopPlayback);
+    assert_eq!(played(&out)[..2], ["dial-refused", "w-for"]);
+    assert!(!h.flow.is_done());
 }

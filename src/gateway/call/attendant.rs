@@ -1,21 +1,27 @@
 //! An auto-attendant call: the call's part around the sans-IO `flows::attendant`. It renders
 //! the menus into the call's media session, feeds the flow DTMF, carries out transfers (REFER
 //! through the core, a bridged leg when REFER is refused) and hands the caller to a deposit
-//! on the same call (same media session) when a mailbox is chosen.
+//! on the same call (same media session) when a mailbox is chosen. Dial by name asks it
+//! which users have a recorded name, and plays those recordings.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tracing::{info, warn};
 
-use super::transfer::{refer_target, PendingTransfer, TransferResult};
+use super::transfer::{PendingTransfer, TransferResult};
 use super::{CallContext, CallRequest, Event, Io, Transition};
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::attendant::{Attendant, AttendantLimits, Command, Input, Say};
+use crate::flows::directory::{self, DirectorySettings};
+use crate::gateway::jobs::{Job, JobResult};
+use crate::gateway::Shared;
 use crate::media::session::MediaEvent;
 use crate::media::speech::{self, Language};
 use crate::sip::endpoint::CallId;
+use crate::store::{GreetingKind, MailboxId};
 
 /// Where the caller goes when the attendant's part ends.
 #[derive(Debug)]
@@ -40,6 +46,8 @@ pub(crate) struct AttendantFlow {
     started: Instant,
     /// The attendant's `Language` (its own, else the plan's).
     language: Language,
+    /// Recorded names the directory's lists say, by mailbox `Id`, as loaded by a job.
+    names: HashMap<String, Arc<[i16]>>,
 }
 
 impl AttendantFlow {
@@ -64,6 +72,10 @@ impl AttendantFlow {
             period,
             plan.operator_extension.as_deref(),
             limits,
+        )
+        .with_directory(
+            directory::listings(&plan),
+            DirectorySettings::for_plan(&plan, limits.digit_timeout),
         );
         let language = attendant.language.language;
         let mut a = AttendantFlow {
@@ -75,6 +87,7 @@ impl AttendantFlow {
             transfer: None,
             outcome: Outcome::Over,
             started: now,
+            names: HashMap::new(),
         };
         a.flow.handle(now, Input::Answered, &mut a.out);
         a.execute(io, now);
@@ -93,6 +106,13 @@ impl AttendantFlow {
             }
             Event::Media(MediaEvent::PlaybackDone) => {
                 self.flow.handle(now, Input::PlaybackDone, &mut self.out)
+            }
+            Event::Job(JobResult::RecordedNames(found)) => {
+                let recorded = found.iter().map(|(_, name)| name.is_some()).collect();
+                self.names
+                    .extend(found.into_iter().filter_map(|(id, name)| Some((id, name?))));
+                self.flow
+                    .handle(now, Input::RecordedNames(recorded), &mut self.out);
             }
             Event::Media(_) | Event::Job(_) => {}
             Event::CallerGone => self.flow.handle(now, Input::CallerHungUp, &mut self.out),
@@ -143,7 +163,7 @@ impl AttendantFlow {
     fn command(&mut self, io: &mut Io<'_>, now: Instant, cmd: Command) {
         match cmd {
             Command::Play(says) => {
-                if let Some(audio) = render(io.cx, self.language, &says) {
+                if let Some(audio) = render(io.cx, self.language, &self.names, &says) {
                     io.media.play(audio);
                 }
             }
@@ -154,15 +174,27 @@ impl AttendantFlow {
                 self.flow
                     .handle(now, Input::Extension(found), &mut self.out);
             }
+            // Off the media path (the store may be a mail server); the answer comes back as
+            // a job result, and the recordings stay for the list to play.
+            Command::FindRecordedNames(ids) => {
+                let shared = io.cx.shared.clone();
+                io.jobs.push(Job::new(move || {
+                    let found = ids
+                        .into_iter()
+                        .map(|id| {
+                            let name = recorded_name(&shared, &id);
+                            (id, name)
+                        })
+                        .collect();
+                    JobResult::RecordedNames(found)
+                }));
+            }
             Command::Transfer { target } => {
-                let refer_to = refer_target(&self.plan, &target, &self.pilot_uri);
-                self.transfer = Some(PendingTransfer::start(
-                    now,
-                    target,
-                    refer_to,
-                    &self.pilot_uri,
-                    io.requests,
-                ));
+                match PendingTransfer::place(now, &self.plan, target, &self.pilot_uri, io.requests)
+                {
+                    Ok(t) => self.transfer = Some(t),
+                    Err(_) => self.flow.handle(now, Input::TransferRefused, &mut self.out),
+                }
             }
             Command::Deposit { target } => match self.plan.mailbox_for_target(&target) {
                 Some(m) => self.outcome = Outcome::Deposit(m.clone()),
@@ -198,22 +230,70 @@ impl AttendantFlow {
     }
 }
 
-/// Audio for what the flow says; missing prompts are logged and skipped.
-fn render(cx: &CallContext, language: Language, says: &[Say]) -> Option<Arc<[i16]>> {
+/// Audio for what the flow says, in `language`; missing prompts are logged and skipped. A
+/// recorded name that cannot be read is skipped too (the directory only offers those the
+/// store has).
+fn render(
+    cx: &CallContext,
+    language: Language,
+    names_recorded: &HashMap<String, Arc<[i16]>>,
+    says: &[Say],
+) -> Option<Arc<[i16]>> {
+    let prompts = cx.shared.prompts.voice(language);
+    let mut audio: Vec<i16> = Vec::new();
     let mut names = Vec::new();
+    // Prompts are joined by speech::render; a recording goes between two runs of them.
+    let flush = |names: &mut Vec<String>, audio: &mut Vec<i16>| {
+        names.retain(|n| {
+            let ok = prompts.get(n).is_some();
+            if !ok {
+                warn!(prompt = %n, "prompt missing: skipped");
+            }
+            ok
+        });
+        if let Ok(run) = speech::render(&prompts, names) {
+            append(audio, &run);
+        }
+        names.clear();
+    };
     for say in says {
         match say {
             Say::Prompt(p) => names.push(p.clone()),
             Say::Digits(d) => names.extend(speech::digits(d)),
+            Say::RecordedName(id) => {
+                flush(&mut names, &mut audio);
+                if let Some(name) = names_recorded.get(id) {
+                    append(&mut audio, name);
+                }
+            }
         }
     }
-    let prompts = cx.shared.prompts.voice(language);
-    names.retain(|n| {
-        let ok = prompts.get(n).is_some();
-        if !ok {
-            warn!(prompt = %n, "prompt missing: skipped");
+    flush(&mut names, &mut audio);
+    Some(Arc::from(audio))
+}
+
+/// The recorded name (`GreetingKind::Name`) of mailbox `id`, if it has a usable one. Blocking
+/// (the store): run it in a job.
+pub(crate) fn recorded_name(shared: &Shared, id: &str) -> Option<Arc<[i16]>> {
+    let mailbox = MailboxId::new(id).ok()?;
+    let path = shared.store.greeting(&mailbox, GreetingKind::Name).ok()??;
+    match crate::media::prompts::load(&path) {
+        Ok(samples) if !samples.is_empty() => Some(Arc::from(samples)),
+        Ok(_) => None,
+        Err(e) => {
+            warn!(error = %e, mailbox = %id, "recorded name unusable; spelled instead");
+            None
         }
-        ok
-    });
-    speech::render(&prompts, &names).ok()
+    }
+}
+
+/// `more` after `audio`, with the gap speech::render leaves between prompts.
+fn append(audio: &mut Vec<i16>, more: &[i16]) {
+    if more.is_empty() {
+        return;
+    }
+    if !audio.is_empty() {
+        audio.resize(audio.len() + speech::GAP, 0);
+    }
+    audio.extend_from_slice(more);
 }

@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime};
 use jiff::tz::TimeZone;
 use tracing::{debug, error, info, warn};
 
-use super::transfer::{refer_target, PendingTransfer, TransferResult};
+use super::transfer::{PendingTransfer, TransferResult};
 use super::{mailbox_address, CallContext, CallRequest, Event, Io, Mwi, Transition};
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::subscriber::{
@@ -358,15 +358,13 @@ impl SubscriberFlow {
                 let ok = mailbox_id.is_some_and(|mb| store.delete_greeting(&mb, kind).is_ok());
                 (Input::StoreDone(ok), None)
             })),
+            // A number the dialing rules refuse is not dialled: the flow hears a failure.
             Command::CallBack { number } => {
-                let refer_to = refer_target(&self.plan, &number, &self.pilot_uri);
-                self.transfer = Some(PendingTransfer::start(
-                    now,
-                    number,
-                    refer_to,
-                    &self.pilot_uri,
-                    io.requests,
-                ));
+                match PendingTransfer::place(now, &self.plan, number, &self.pilot_uri, io.requests)
+                {
+                    Ok(t) => self.transfer = Some(t),
+                    Err(_) => self.flow.handle(now, Input::TransferFailed, &mut self.out),
+                }
             }
             // Bridged, the user talks to the caller through us: the flow's goodbye must not
             // hang up the call.

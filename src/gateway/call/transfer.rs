@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::{BridgeUpdate, CallRequest, Event, TransferUpdate};
+use crate::dialplan::{DialPlan, DialRefused, Dialing};
 use crate::media::g711::G711;
 use crate::sip::endpoint::CallId;
 
@@ -42,6 +43,31 @@ impl PendingTransfer {
     /// How long a transfer the peer accepted may take before it counts as failed (the
     /// target's phone rings out in about 30 s on Lync and most PBXs).
     const TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// Transfers the caller to `target` (an extension, number or URI of `plan`) if the plan's
+    /// dialing rules allow it: the one check every transfer to an outside number passes
+    /// (attendant keys, subscriber call-back). An allowed outside number is dialled as its
+    /// group rewrites it; a refused one is logged and never dialled.
+    pub fn place(
+        now: Instant,
+        plan: &DialPlan,
+        target: String,
+        pilot_uri: &str,
+        out: &mut Vec<CallRequest>,
+    ) -> Result<Self, DialRefused> {
+        let refer_to = match plan.outside_dialing(&target) {
+            Ok(Dialing::Allowed { group, number }) => {
+                tracing::info!(%target, %group, dialled = %number, "outside number allowed by the dialing rules");
+                number_uri(plan, &number, pilot_uri)
+            }
+            Ok(Dialing::Inside | Dialing::Unrestricted) => refer_target(plan, &target, pilot_uri),
+            Err(why) => {
+                tracing::warn!(%target, %why, plan = %plan.name, "transfer refused by the dial plan's dialing rules: not dialled");
+                return Err(why);
+            }
+        };
+        Ok(Self::start(now, target, refer_to, pilot_uri, out))
+    }
 
     /// Asks for the caller to be referred to `refer_to` (the transfer of `target`).
     pub fn start(
@@ -156,18 +182,12 @@ impl PendingTransfer {
 
 /// The URI a transfer to `target` goes to: a mailbox's SIP address (Lync users), else its
 /// number or the number itself at the plan's domain (or the pilot's host), `user=phone`.
-pub(crate) fn refer_target(
-    plan: &crate::dialplan::DialPlan,
-    target: &str,
-    pilot_uri: &str,
-) -> String {
-    let host = plan.domain.clone().unwrap_or_else(|| uri_host(pilot_uri));
+pub(crate) fn refer_target(plan: &DialPlan, target: &str, pilot_uri: &str) -> String {
     if let Some(m) = plan.mailbox_for_target(target) {
         if let Some(sip) = &m.sip_address {
             return sip.clone();
         }
-        let number = m.e164.as_deref().unwrap_or(&m.extension);
-        return format!("sip:{number}@{host};user=phone");
+        return number_uri(plan, m.e164.as_deref().unwrap_or(&m.extension), pilot_uri);
     }
     let lower = target.to_ascii_lowercase();
     if ["sip:", "sips:", "tel:"]
@@ -176,7 +196,14 @@ pub(crate) fn refer_target(
     {
         return target.to_owned();
     }
-    let number: String = target
+    number_uri(plan, target, pilot_uri)
+}
+
+/// `sip:NUMBER@host;user=phone` for `number` (separators dropped) at the plan's domain, else
+/// the pilot's host.
+fn number_uri(plan: &DialPlan, number: &str, pilot_uri: &str) -> String {
+    let host = plan.domain.clone().unwrap_or_else(|| uri_host(pilot_uri));
+    let number: String = number
         .chars()
         .filter(|c| c.is_ascii_digit() || *c == '+')
         .collect();
@@ -217,6 +244,30 @@ mod tests {
             refer_target(&plan, "sip:desk@elsewhere.net", pilot),
             "sip:desk@elsewhere.net"
         );
+    }
+
+    #[test]
+    fn place_refers_allowed_numbers_rewritten_and_never_dials_refused_ones() {
+        let text = "Name = \"c\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\nCountryOrRegionCode = \"1\"\nDomain = \"contoso.com\"\nConfiguredInCountryOrRegionGroups = [{ Name = \"Local\", NumberMask = \"425xxxxxxx\", DialedNumber = \"91425xxxxxxx\" }]\nAllowedInCountryOrRegionGroups = [\"Local\"]\n[[Mailbox]]\nId = \"alice\"\nExtension = \"1001\"\nSipAddress = \"sip:alice@contoso.com\"\n";
+        let plan = crate::dialplan::load_str(std::path::Path::new("p.toml"), text).unwrap();
+        let (t0, pilot) = (Instant::now(), "sip:5000@pbx.example.net");
+        let mut out = Vec::new();
+        let refer_to = |out: &mut Vec<CallRequest>| match out.pop() {
+            Some(CallRequest::Transfer { refer_to, .. }) => refer_to,
+            other => panic!("{other:?}"),
+        };
+        let t = PendingTransfer::place(t0, &plan, "+1 425 555 0123".into(), pilot, &mut out);
+        assert_eq!(t.unwrap().target, "+1 425 555 0123");
+        assert_eq!(
+            refer_to(&mut out),
+            "sip:914255550123@contoso.com;user=phone"
+        );
+        PendingTransfer::place(t0, &plan, "1001".into(), pilot, &mut out).unwrap();
+        assert_eq!(refer_to(&mut out), "sip:alice@contoso.com");
+        for refused in ["+442079460123", "+19005550123"] {
+            assert!(PendingTransfer::place(t0, &plan, refused.into(), pilot, &mut out).is_err());
+            assert!(out.is_empty(), "{refused} was dialled");
+        }
     }
 
     #[test]
