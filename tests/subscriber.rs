@@ -8,6 +8,7 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use support::dovecot::{Backend, Dovecot};
+use support::Gateway;
 use support::*;
 use umgw::sip::message::Method;
 use umgw::store::pin::PinPolicy;
@@ -35,7 +36,9 @@ fn log_in_listen_delete_and_record_a_greeting_on_imap() {
     log_in_listen_delete_and_record_a_greeting(imap());
 }
 
-fn log_in_listen_delete_and_record_a_greeting(backend: Backend) {
+/// A gateway on `backend` with alice's lamp on the returned socket (its start-up refresh
+/// read: (0, 0)); the NOTIFYs seen so far.
+fn gateway_with_lamp(backend: &Backend) -> (Gateway, UdpSocket, Vec<String>) {
     let mwi = UdpSocket::bind("127.0.0.1:0").unwrap();
     mwi.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let gw = backend.gateway(
@@ -47,6 +50,11 @@ fn log_in_listen_delete_and_record_a_greeting(backend: Backend) {
     );
     let mut seen = Vec::new();
     assert_eq!(next_mwi(&mwi, &mut seen), (0, 0), "start-up refresh");
+    (gw, mwi, seen)
+}
+
+fn log_in_listen_delete_and_record_a_greeting(backend: Backend) {
+    let (gw, mwi, mut seen) = gateway_with_lamp(&backend);
 
     // Two voice mails for alice, and her PIN.
     let mailboxes = gw.dir.path().join("data/mailboxes");
@@ -191,4 +199,260 @@ fn wrong_pins_lock_the_mailbox(backend: Backend) {
     assert!(attempts >= max);
     // Even the right PIN is refused now.
     assert!(gw.log().contains("mailbox locked after failed log-ons"));
+}
+
+// ---- while a message plays: skip, pause, save, delete and undelete, mark unread ----
+
+/// Segments of the tone message: segment `k` (second `k`) is a pure tone of `tone_hz(k)`.
+const SEGMENTS: usize = 20;
+
+fn tone_hz(k: usize) -> f64 {
+    500.0 + 150.0 * k as f64
+}
+
+/// A 20 s message whose every second is a tone of its own, so a position in it can be heard.
+fn tone_message() -> Vec<i16> {
+    (0..SEGMENTS * 8000)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            (9000.0 * (2.0 * std::f64::consts::PI * tone_hz(i / 8000) * t).sin()) as i16
+        })
+        .collect()
+}
+
+/// The segment a 20 ms frame of the tone message is from, if it is one (Goertzel over the
+/// segments' tones; the strongest must carry most of the frame's energy).
+fn segment_of(frame: &[i16]) -> Option<usize> {
+    let total: f64 = frame.iter().map(|&s| (s as f64).powi(2)).sum();
+    if total < 1e6 * frame.len() as f64 / 160.0 {
+        return None;
+    }
+    let power = |hz: f64| {
+        let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
+        let (mut s1, mut s2) = (0f64, 0f64);
+        for &x in frame {
+            let s0 = x as f64 + 2.0 * w.cos() * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) * 2.0 / frame.len() as f64
+    };
+    let (k, p) = (0..SEGMENTS)
+        .map(|k| (k, power(tone_hz(k))))
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    (p > 0.5 * total).then_some(k)
+}
+
+/// What the gateway sends, frame by frame, as it arrives: (arrival, segment of the tone
+/// message if the frame is one).
+struct Heard {
+    rx: std::sync::mpsc::Receiver<(Instant, Option<usize>)>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Heard {
+    fn start(ua: &Ua) -> Heard {
+        let sock = ua.rtp.try_clone().unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(n) = sock.recv(&mut buf) else { continue };
+                let p = umgw::media::rtp::parse(&buf[..n]).unwrap();
+                let mut pcm = vec![0i16; p.payload.len()];
+                umgw::media::g711::G711::Pcmu.decode(p.payload, &mut pcm);
+                if tx.send((Instant::now(), segment_of(&pcm))).is_err() {
+                    return;
+                }
+            }
+        });
+        Heard { rx, stop }
+    }
+
+    /// Waits (at most `max`) for a frame of the tone message from segment `min` on; its
+    /// segment.
+    fn until_segment(&self, min: usize, max: Duration) -> usize {
+        let deadline = Instant::now() + max;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok((_, Some(k))) if k >= min => return k,
+                Ok(_) => {}
+                Err(_) => panic!("no segment {min} or later heard within {max:?}"),
+            }
+        }
+    }
+
+    /// Frames from now for `span`: (arrival, segment).
+    fn for_span(&self, span: Duration) -> Vec<(Instant, Option<usize>)> {
+        let deadline = Instant::now() + span;
+        let mut out = Vec::new();
+        while let Ok(f) = self
+            .rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            out.push(f);
+        }
+        out
+    }
+
+    /// Drops what arrived so far.
+    fn drain(&self) {
+        while self.rx.try_recv().is_ok() {}
+    }
+}
+
+impl Drop for Heard {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Presses `key` after the message played up to segment `at`: the segments heard before and
+/// after the key (the first tone frame at least 100 ms after it).
+fn skip(
+    ua: &Ua,
+    media: std::net::SocketAddr,
+    ts: &mut u32,
+    heard: &Heard,
+    key: &str,
+) -> (usize, usize) {
+    let before = heard.until_segment(0, Duration::from_secs(10));
+    heard.drain();
+    ua.keys(media, key, ts);
+    let pressed = Instant::now();
+    let after = heard
+        .for_span(Duration::from_millis(600))
+        .into_iter()
+        .find_map(|(at, k)| k.filter(|_| at >= pressed + Duration::from_millis(100)))
+        .expect("the message goes on after the skip");
+    (before, after)
+}
+
+#[test]
+fn message_keys_skip_pause_save_delete_undelete_unread_on_maildir() {
+    message_keys(Backend::Maildir);
+}
+
+#[test]
+fn message_keys_skip_pause_save_delete_undelete_unread_on_imap() {
+    message_keys(imap());
+}
+
+/// One call through the message keys: skips and pause heard in the RTP, every store change
+/// in the MWI NOTIFY at once, the deletes settled at hang-up.
+fn message_keys(backend: Backend) {
+    let (gw, mwi, mut seen) = gateway_with_lamp(&backend);
+    let store = backend.store(&gw);
+    let alice = MailboxId::new("alice").unwrap();
+    // A: the tone message; B: a short one after it.
+    let (wav_a, wav_b) = (gw.dir.path().join("a.wav"), gw.dir.path().join("b.wav"));
+    write_wav(&wav_a, &tone_message());
+    write_wav(&wav_b, &test_signal(1000));
+    let mut ids = Vec::new();
+    for (k, wav) in [&wav_a, &wav_b].into_iter().enumerate() {
+        let received = UNIX_EPOCH + Duration::from_secs(1_795_700_000 + k as u64 * 60);
+        let msg = voice_mail_for_alice(Some("+14255550199"), received, wav, &format!("s{k}"));
+        ids.push(store.deposit(&alice, &msg).unwrap());
+    }
+    let (a, b) = (ids[0].clone(), ids[1].clone());
+    store
+        .set_pin(&alice, "135790", "1001", &PinPolicy::default())
+        .unwrap();
+
+    let (ua, media) = answered_call(&gw, &format!("sip:{PILOT}@{};user=phone", gw.sip));
+    let heard = Heard::start(&ua);
+    let mut ts = 0u32;
+    std::thread::sleep(Duration::from_millis(300));
+    ua.keys(media, "1001#", &mut ts);
+    std::thread::sleep(Duration::from_millis(400));
+    ua.keys(media, "135790#", &mut ts);
+    std::thread::sleep(Duration::from_millis(1500));
+    ua.keys(media, "1", &mut ts);
+
+    // A plays after its envelope. 9 skips 5 s ahead, 7 back 5 s.
+    heard.until_segment(2, Duration::from_secs(20));
+    let (before, after) = skip(&ua, media, &mut ts, &heard, "9");
+    assert!(
+        (before + 5..=before + 6).contains(&after),
+        "9 at segment {before}: went on at {after}"
+    );
+    let (before, after) = skip(&ua, media, &mut ts, &heard, "7");
+    assert!(
+        (before.saturating_sub(5)..=before - 4).contains(&after),
+        "7 at segment {before}: went on at {after}"
+    );
+    // 8 pauses: nothing is sent; 8 again resumes where it stopped.
+    let at = heard.until_segment(0, Duration::from_secs(5));
+    ua.keys(media, "8", &mut ts);
+    let paused = Instant::now();
+    let during = heard.for_span(Duration::from_millis(1500));
+    let late: Vec<_> = during
+        .iter()
+        .filter(|(t, _)| *t > paused + Duration::from_millis(200))
+        .collect();
+    assert!(late.is_empty(), "{} frames sent while paused", late.len());
+    ua.keys(media, "8", &mut ts);
+    let resumed = heard.until_segment(0, Duration::from_secs(3));
+    assert!(
+        (at..=at + 1).contains(&resumed),
+        "paused at segment {at}, resumed at {resumed}"
+    );
+
+    // 2 saves A (MWI at once), B plays; 3 deletes B: out of the counts and lists at once.
+    ua.keys(media, "2", &mut ts);
+    assert_eq!(next_mwi(&mwi, &mut seen), (1, 1), "A saved");
+    std::thread::sleep(Duration::from_millis(300));
+    ua.keys(media, "3", &mut ts);
+    assert_eq!(next_mwi(&mwi, &mut seen), (0, 1), "B deleted");
+    let listed: Vec<String> = store
+        .list(&alice)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(listed, std::slice::from_ref(&a), "B is out of the list");
+    // No more messages: main menu. 2 lists saved messages: A; 0 marks it unread.
+    std::thread::sleep(Duration::from_millis(1500));
+    ua.keys(media, "2", &mut ts);
+    std::thread::sleep(Duration::from_millis(800));
+    ua.keys(media, "0", &mut ts);
+    assert_eq!(next_mwi(&mwi, &mut seen), (1, 0), "A unread");
+    // Main menu: 8 lists what was deleted in this call (B); 3 restores it.
+    std::thread::sleep(Duration::from_millis(1500));
+    ua.keys(media, "8", &mut ts);
+    std::thread::sleep(Duration::from_millis(800));
+    ua.keys(media, "3", &mut ts);
+    assert_eq!(next_mwi(&mwi, &mut seen), (2, 0), "B restored");
+    // Main menu: 1 lists A and B; 3 deletes A. Then the caller hangs up.
+    std::thread::sleep(Duration::from_millis(1500));
+    ua.keys(media, "1", &mut ts);
+    std::thread::sleep(Duration::from_millis(800));
+    ua.keys(media, "3", &mut ts);
+    assert_eq!(next_mwi(&mwi, &mut seen), (1, 0), "A deleted");
+    drop(heard);
+    let mut ua = ua;
+    ua.bye();
+    // At hang-up A goes for good; B, restored, stays.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.read(&alice, &a).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "A not purged; log:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<String> = store
+        .list(&alice)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(left, std::slice::from_ref(&b), "B restored and kept");
+    assert!(!store.list(&alice).unwrap()[0].seen, "B is new again");
 }

@@ -13,6 +13,7 @@ use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use crate::domain::GreetingKind;
+use listening::{Mark, Part};
 
 /// Limits from the dial plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,8 +85,11 @@ pub enum Say {
     },
     /// The envelope of message `i` of the current list (caller, when, how long).
     Envelope(usize),
-    /// The audio of message `i`.
-    Audio(usize),
+    /// The audio of message `index` of the current list, from `from` on (skip and resume).
+    Audio {
+        index: usize,
+        from: Duration,
+    },
     /// A number, spoken ("twelve").
     Number(u32),
     Beep,
@@ -141,9 +145,21 @@ pub enum Command {
         id: String,
         seen: bool,
     },
+    /// Delete a message, pending until the call ends: it stops counting (MWI, lists) at once
+    /// and can be restored with [`Command::Undelete`] until then.
     Delete {
         id: String,
     },
+    /// Restore a message deleted during this call.
+    Undelete {
+        id: String,
+    },
+    /// The call is over: remove the messages still deleted for good.
+    Purge {
+        ids: Vec<String>,
+    },
+    /// Load these messages (the ones deleted during this call) as the list to listen to.
+    LoadDeleted(Vec<String>),
     StartRecording,
     /// Stop and store the recording as the mailbox's recording of this kind.
     SaveGreeting(GreetingKind),
@@ -170,9 +186,11 @@ enum State {
     /// Waiting for the shell's answer to a command.
     Waiting,
     MainMenu,
+    /// Message `index` of `list`: its envelope, audio or menu ([`Part`]).
     Listening {
         list: Vec<MessageRef>,
         index: usize,
+        part: Part,
     },
     /// The record prompt and beep are playing.
     GreetingPrompt {
@@ -201,11 +219,13 @@ enum Entry {
 /// What a store operation in flight leads to.
 #[derive(Debug, Clone, PartialEq)]
 enum Pending {
-    /// After save/delete: say `said`, then the next message of `list` after `index`.
+    /// After save/delete/undelete/mark unread: say `said`, then the next message of `list`
+    /// after `index`; `mark` is what the flow notes of the message once the store agreed.
     NextMessage {
         list: Vec<MessageRef>,
         index: usize,
         said: &'static str,
+        mark: Mark,
     },
     Greeting(GreetingKind),
     AwayOff,
@@ -224,6 +244,9 @@ pub struct Subscriber {
     /// The question to repeat after a time-out or a wrong key.
     reprompt: Vec<Say>,
     pending: Option<Pending>,
+    /// Messages deleted during this call, oldest deletion first: restorable until it ends,
+    /// then purged.
+    deleted: Vec<MessageRef>,
 }
 
 impl Subscriber {
@@ -238,6 +261,7 @@ impl Subscriber {
             input_deadline: None,
             reprompt: Vec::new(),
             pending: None,
+            deleted: Vec::new(),
         }
     }
 
@@ -309,21 +333,6 @@ impl Subscriber {
         self.play(say, out);
     }
 
-    fn message(
-        &mut self,
-        list: Vec<MessageRef>,
-        index: usize,
-        lead: Option<&'static str>,
-        out: &mut Vec<Command>,
-    ) {
-        let mut say: Vec<Say> = lead.map(Say::Prompt).into_iter().collect();
-        say.extend([Say::Envelope(index), Say::Audio(index)]);
-        self.reprompt = vec![Say::Prompt("sa-message-menu")];
-        say.push(Say::Prompt("sa-message-menu"));
-        self.play(say, out);
-        self.state = State::Listening { list, index };
-    }
-
     fn submit(&mut self, purpose: Entry, digits: String, out: &mut Vec<Command>) {
         self.state = State::Waiting;
         match purpose {
@@ -339,21 +348,25 @@ impl Subscriber {
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Command>) {
         match &input {
             Input::CallerHungUp => {
-                self.state = State::Done;
+                self.end(out);
                 return;
             }
             Input::PlaybackDone => {
                 self.playing = false;
+                if let State::Listening { .. } = self.state {
+                    self.message_part_done(now, out);
+                    return;
+                }
                 match self.state {
                     State::Goodbye => {
-                        self.state = State::Done;
+                        self.end(out);
                         out.push(Command::HangUp);
                     }
                     State::GreetingPrompt { kind } => {
                         self.state = State::RecordingGreeting { started: now, kind };
                         out.push(Command::StartRecording);
                     }
-                    State::Entry { .. } | State::MainMenu | State::Listening { .. } => {
+                    State::Entry { .. } | State::MainMenu => {
                         self.input_deadline = Some(now + self.limits.digit_timeout);
                     }
                     _ => {}
@@ -452,6 +465,9 @@ impl Subscriber {
                     self.pending = Some(Pending::AwayOff);
                     out.push(Command::DeleteGreeting(GreetingKind::Away));
                 }
+                '8' => out.push(Command::LoadDeleted(
+                    self.deleted.iter().map(|m| m.id.clone()).collect(),
+                )),
                 '*' => self.goodbye("vm-goodbye", out),
                 _ => {
                     self.state = State::MainMenu;
@@ -466,44 +482,8 @@ impl Subscriber {
                     self.message(list, 0, None, out);
                 }
             }
-            (State::Listening { list, index }, Input::Dtmf(c)) => {
-                let id = list[index].id.clone();
-                match c {
-                    '1' => self.message(list, index, None, out),
-                    '2' => {
-                        out.push(Command::SetSeen { id, seen: true });
-                        self.pending = Some(Pending::NextMessage {
-                            list,
-                            index,
-                            said: "sa-message-saved",
-                        });
-                    }
-                    '3' => {
-                        out.push(Command::Delete { id });
-                        self.pending = Some(Pending::NextMessage {
-                            list,
-                            index,
-                            said: "sa-message-deleted",
-                        });
-                    }
-                    '4' => match list[index].caller.clone() {
-                        Some(number) => {
-                            out.push(Command::CallBack { number });
-                            self.play(vec![Say::Prompt("aa-transferring")], out);
-                            self.state = State::CallingBack { list, index };
-                        }
-                        None => {
-                            self.state = State::Listening { list, index };
-                            self.failure("sa-no-caller-id", out);
-                        }
-                    },
-                    '#' => self.next_message(list, index, None, out),
-                    '*' => out.push(Command::LoadCounts),
-                    _ => {
-                        self.state = State::Listening { list, index };
-                        self.failure("sa-invalid", out);
-                    }
-                }
+            (State::Listening { list, index, part }, Input::Dtmf(c)) => {
+                self.message_key(now, list, index, part, c, out)
             }
             (State::RecordingGreeting { kind, .. }, Input::Dtmf('#')) => {
                 self.pending = Some(Pending::Greeting(kind));
@@ -511,25 +491,27 @@ impl Subscriber {
             }
             (State::CallingBack { .. }, Input::Transferred) => {
                 // The user is talking to the caller now; this call is over.
-                self.state = State::Done;
+                self.end(out);
                 out.push(Command::HangUp);
             }
             (State::CallingBack { list, index }, Input::TransferFailed) => {
                 out.push(Command::StopPlayback);
-                self.reprompt = vec![Say::Prompt("sa-message-menu")];
-                self.play(
-                    vec![
-                        Say::Prompt("aa-line-unavailable"),
-                        Say::Prompt("sa-message-menu"),
-                    ],
-                    out,
-                );
-                self.state = State::Listening { list, index };
+                self.message_menu(list, index, Some("aa-line-unavailable"), out);
             }
             (State::Waiting, Input::StoreDone(ok)) => match self.pending.take() {
-                Some(Pending::NextMessage { list, index, said }) => {
+                Some(Pending::NextMessage {
+                    list,
+                    index,
+                    said,
+                    mark,
+                }) => {
                     out.push(Command::UpdateMwi);
-                    let said = if ok { said } else { "vm-not-saved" };
+                    let said = if ok {
+                        self.note(mark, &list[index]);
+                        said
+                    } else {
+                        "vm-not-saved"
+                    };
                     self.next_message(list, index, Some(said), out);
                 }
                 Some(Pending::Greeting(kind)) => {
@@ -582,25 +564,20 @@ impl Subscriber {
         self.state = State::GreetingPrompt { kind };
     }
 
-    fn next_message(
-        &mut self,
-        list: Vec<MessageRef>,
-        index: usize,
-        lead: Option<&'static str>,
-        out: &mut Vec<Command>,
-    ) {
-        if index + 1 < list.len() {
-            self.message(list, index + 1, lead, out);
-        } else {
-            let mut say: Vec<Say> = lead.map(Say::Prompt).into_iter().collect();
-            say.push(Say::Prompt("sa-no-more-messages"));
-            self.play(say, out);
-            self.state = State::Waiting;
-            out.push(Command::LoadCounts);
+    /// The flow is over (hang-up, goodbye, a call-back that went through): messages still
+    /// deleted go for good.
+    fn end(&mut self, out: &mut Vec<Command>) {
+        self.state = State::Done;
+        if !self.deleted.is_empty() {
+            let ids = self.deleted.drain(..).map(|m| m.id).collect();
+            out.push(Command::Purge { ids });
         }
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Command>) {
+        if self.paused_too_long(now, out) {
+            return;
+        }
         if let State::RecordingGreeting { started, kind } = self.state {
             if now >= started + self.limits.max_greeting {
                 self.state = State::Waiting;
@@ -625,5 +602,6 @@ impl Subscriber {
     }
 }
 
+mod listening;
 #[cfg(test)]
 mod tests;

@@ -169,6 +169,8 @@ pub const PROMPTS: &[(&str, &[u8])] = prompts![
     "sa-away-off",
     "sa-name-saved",
     "sa-no-caller-id",
+    "sa-message-restored",
+    "sa-message-unread",
     "sa-invalid",
     "aa-enter-extension",
     "aa-transferring",

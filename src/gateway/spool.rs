@@ -618,6 +618,12 @@ mod tests {
         fn delete(&self, m: &MailboxId, id: &str) -> Result<(), StoreError> {
             self.inner.delete(m, id)
         }
+        fn set_deleted(&self, m: &MailboxId, id: &str, on: bool) -> Result<(), StoreError> {
+            self.inner.set_deleted(m, id, on)
+        }
+        fn purge(&self, m: &MailboxId, id: &str) -> Result<(), StoreError> {
+            self.inner.purge(m, id)
+        }
         fn save_greeting(
             &self,
             m: &MailboxId,

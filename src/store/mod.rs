@@ -155,6 +155,16 @@ pub trait Mailbox: Send + Sync {
     /// Removes a message. A message that is already gone is not an error.
     fn delete(&self, mailbox: &MailboxId, id: &str) -> Result<(), StoreError>;
 
+    /// Marks a message deleted, or not any more (subscriber access's delete and undelete,
+    /// pending until the call ends): a deleted message is out of lists and counts at once but
+    /// still stored (Maildir `T` flag, IMAP `\Deleted`), so a crash before [`Mailbox::purge`]
+    /// loses nothing and never brings it back as new.
+    fn set_deleted(&self, mailbox: &MailboxId, id: &str, deleted: bool) -> Result<(), StoreError>;
+
+    /// Removes a message if it is still marked deleted ([`Mailbox::set_deleted`]); one that
+    /// was restored meanwhile (or is gone) is left as it is.
+    fn purge(&self, mailbox: &MailboxId, id: &str) -> Result<(), StoreError>;
+
     /// Replaces the mailbox's recording of `kind` with the WAV at `wav` (copied atomically;
     /// the source stays where it is).
     fn save_greeting(

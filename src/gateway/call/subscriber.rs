@@ -8,13 +8,14 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use jiff::tz::TimeZone;
 use tracing::{debug, error, info, warn};
 
 use super::transfer::{refer_target, PendingTransfer, TransferResult};
 use super::{mailbox_address, CallContext, CallRequest, Event, Io, Mwi, Transition};
+use crate::audio::SAMPLE_RATE;
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::subscriber::{
     Command, Folder, Input, MessageRef, PinCheck, Say, Subscriber, SubscriberLimits,
@@ -274,9 +275,25 @@ impl SubscriberFlow {
                 let ok = mailbox_id.is_some_and(|mb| store.set_seen(&mb, &id, seen).is_ok());
                 (Input::StoreDone(ok), None)
             })),
-            Command::Delete { id } => io.jobs.push(job(move || {
-                let ok = mailbox_id.is_some_and(|mb| store.delete(&mb, &id).is_ok());
-                (Input::StoreDone(ok), None)
+            Command::Delete { id } => io.jobs.push(set_deleted(store, mailbox_id, id, true)),
+            Command::Undelete { id } => io.jobs.push(set_deleted(store, mailbox_id, id, false)),
+            Command::Purge { ids } => io.jobs.push(Job::new(move || {
+                let Some(mb) = mailbox_id else {
+                    return JobResult::Done;
+                };
+                for id in ids {
+                    // Left marked deleted on an error: out of counts, and nothing is lost.
+                    if let Err(e) = store.purge(&mb, &id) {
+                        warn!(mailbox = %mb, message = %id, error = %e, "deleted message not purged");
+                    }
+                }
+                JobResult::Done
+            })),
+            Command::LoadDeleted(ids) => io.jobs.push(job(move || {
+                let loaded = mailbox_id
+                    .map(|mb| load(&*store, &mb, ids))
+                    .unwrap_or_default();
+                (Input::Messages(loaded.refs.clone()), Some(loaded))
             })),
             Command::StartRecording => {
                 // Unique among this process's calls and recordings (a file a crash left with
@@ -361,6 +378,19 @@ impl SubscriberFlow {
             Command::HangUp => io.requests.push(CallRequest::HangUp),
         }
     }
+}
+
+/// Marks message `id` deleted (pending until the call ends) or restores it.
+fn set_deleted(
+    store: Arc<dyn crate::store::Mailbox>,
+    mailbox: Option<MailboxId>,
+    id: String,
+    deleted: bool,
+) -> Job {
+    job(move || {
+        let ok = mailbox.is_some_and(|mb| store.set_deleted(&mb, &id, deleted).is_ok());
+        (Input::StoreDone(ok), None)
+    })
 }
 
 /// Takes one of the sessions of mailbox `id` for this call, or says why not.
@@ -461,7 +491,20 @@ fn render(cx: &CallContext, loaded: &Loaded, say: &Say, zone: &TimeZone) -> Opti
     let names = match say {
         Say::Prompt(name) => return prompts.get(name),
         Say::Beep => return Some(cx.beep.clone()),
-        Say::Audio(i) => return loaded.audio.get(*i).cloned(),
+        Say::Audio { index, from } => {
+            // Always some audio, if empty (skipped past the end): the flow hears the end.
+            let audio = loaded
+                .audio
+                .get(*index)
+                .cloned()
+                .unwrap_or_else(|| Arc::from([]));
+            let start = usize::try_from(from.as_millis() * u128::from(SAMPLE_RATE) / 1000)
+                .unwrap_or(usize::MAX);
+            return Some(match start {
+                0 => audio,
+                n => Arc::from(audio.get(n..).unwrap_or_default()),
+            });
+        }
         Say::Number(n) => speech::number(u64::from(*n)),
         Say::Counts { new, saved } => {
             let word = |n: u32| if n == 1 { "w-message" } else { "w-messages" };
@@ -503,9 +546,19 @@ fn load_messages(store: &dyn crate::store::Mailbox, id: &MailboxId, folder: Fold
     };
     list.retain(|m| m.kind == MessageKind::VoiceMail && m.seen == (folder == Folder::Saved));
     list.sort_by_key(|m| m.received);
+    load(store, id, list.into_iter().map(|m| m.id))
+}
+
+/// Messages `ids` of mailbox `id`, in that order, with their audio decoded; those that
+/// cannot be read are left out.
+fn load(
+    store: &dyn crate::store::Mailbox,
+    id: &MailboxId,
+    ids: impl IntoIterator<Item = String>,
+) -> Loaded {
     let mut loaded = Loaded::default();
-    for m in list {
-        let Ok(raw) = store.read(id, &m.id) else {
+    for message in ids {
+        let Ok(raw) = store.read(id, &message) else {
             continue;
         };
         let Ok(parsed) = crate::store::message::parse(&raw) else {
@@ -516,11 +569,16 @@ fn load_messages(store: &dyn crate::store::Mailbox, id: &MailboxId, folder: Fold
             .as_deref()
             .and_then(crate::store::audio::wav_samples)
             .unwrap_or_default();
+        // The audio's own length: positions in it (skips, pauses) are counted against it.
+        let duration = match audio.len() {
+            0 => parsed.duration,
+            n => Duration::from_millis(n as u64 * 1000 / u64::from(SAMPLE_RATE)),
+        };
         loaded.refs.push(MessageRef {
-            id: m.id.clone(),
+            id: message,
             caller: parsed.caller.clone(),
             received: parsed.received,
-            duration: parsed.duration,
+            duration,
         });
         loaded.audio.push(Arc::from(audio));
     }
