@@ -31,6 +31,7 @@ fn voice_mail(wav: &std::path::Path, delivery: Option<&str>, k: u64) -> NewMessa
         media_stats: Some("packets=50; lost=0".into()),
         cut_short: None,
         preview: None,
+        forwarded: None,
     }
 }
 

@@ -12,7 +12,7 @@ use support::Gateway;
 use support::*;
 use umgw::sip::message::Method;
 use umgw::store::pin::PinPolicy;
-use umgw::store::{GreetingKind, MailboxId};
+use umgw::store::{GreetingKind, Mailbox, MailboxId, ParsedMessage};
 
 const PILOT: &str = "+14255550100";
 
@@ -333,6 +333,20 @@ fn skip(
     (before, after)
 }
 
+/// Calls the pilot, logs on as alice (extension 1001, PIN 135790) and presses 1 (new
+/// messages): the call, the gateway's RTP address and the DTMF timestamp.
+fn new_messages_of_alice(gw: &Gateway) -> (Ua, std::net::SocketAddr, u32) {
+    let (ua, media) = answered_call(gw, &format!("sip:{PILOT}@{};user=phone", gw.sip));
+    let mut ts = 0u32;
+    std::thread::sleep(Duration::from_millis(300));
+    ua.keys(media, "1001#", &mut ts);
+    std::thread::sleep(Duration::from_millis(400));
+    ua.keys(media, "135790#", &mut ts);
+    std::thread::sleep(Duration::from_millis(1500));
+    ua.keys(media, "1", &mut ts);
+    (ua, media, ts)
+}
+
 #[test]
 fn message_keys_skip_pause_save_delete_undelete_unread_on_maildir() {
     message_keys(Backend::Maildir);
@@ -364,15 +378,8 @@ fn message_keys(backend: Backend) {
         .set_pin(&alice, "135790", "1001", &PinPolicy::default())
         .unwrap();
 
-    let (ua, media) = answered_call(&gw, &format!("sip:{PILOT}@{};user=phone", gw.sip));
+    let (ua, media, mut ts) = new_messages_of_alice(&gw);
     let heard = Heard::start(&ua);
-    let mut ts = 0u32;
-    std::thread::sleep(Duration::from_millis(300));
-    ua.keys(media, "1001#", &mut ts);
-    std::thread::sleep(Duration::from_millis(400));
-    ua.keys(media, "135790#", &mut ts);
-    std::thread::sleep(Duration::from_millis(1500));
-    ua.keys(media, "1", &mut ts);
 
     // A plays after its envelope. 9 skips 5 s ahead, 7 back 5 s.
     heard.until_segment(2, Duration::from_secs(20));
@@ -455,4 +462,136 @@ fn message_keys(backend: Backend) {
         .collect();
     assert_eq!(left, std::slice::from_ref(&b), "B restored and kept");
     assert!(!store.list(&alice).unwrap()[0].seen, "B is new again");
+}
+
+// ---- forward (with a comment) and reply ----
+
+/// [`plan`] with carol's lamp at `carol_port` too.
+fn plan_with_carol_lamp(alice_port: u16, carol_port: u16) -> String {
+    plan(alice_port).replace(
+        "SipAddress = \"sip:carol@contoso.com\"\n",
+        &format!(
+            "SipAddress = \"sip:carol@contoso.com\"\nNotifyTarget = \"sip:mwi@127.0.0.1:{carol_port}\"\n"
+        ),
+    )
+}
+
+/// alice forwards a message from an outside caller to carol (extension 1003) with a spoken
+/// comment, then replies to a message carol left her: carol's mailbox gets both, her lamp
+/// follows each, and the forwarded audio is the comment, half a second of silence, then the
+/// original, exactly.
+#[test]
+fn forward_with_a_comment_and_reply_to_an_internal_sender() {
+    let socket = || {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    let (alice_lamp, carol_lamp) = (socket(), socket());
+    let port = |s: &UdpSocket| s.local_addr().unwrap().port();
+    let gw = Gateway::start(GatewayOptions {
+        plan: plan_with_carol_lamp(port(&alice_lamp), port(&carol_lamp)),
+        ..GatewayOptions::default()
+    });
+    let (mut alice_seen, mut carol_seen) = (Vec::new(), Vec::new());
+    assert_eq!(next_mwi(&alice_lamp, &mut alice_seen), (0, 0));
+    assert_eq!(next_mwi(&carol_lamp, &mut carol_seen), (0, 0));
+    let store = umgw::store::Maildir::open(gw.dir.path().join("data/mailboxes")).unwrap();
+    let alice = MailboxId::new("alice").unwrap();
+    let original = test_signal(1500);
+    let wav = gw.dir.path().join("m.wav");
+    write_wav(&wav, &original);
+    // An outside caller's message, then carol's.
+    for (k, caller) in ["+14255550199", "sip:carol@contoso.com"].iter().enumerate() {
+        let received = UNIX_EPOCH + Duration::from_secs(1_795_700_000 + k as u64 * 60);
+        let msg = voice_mail_for_alice(Some(caller), received, &wav, &format!("s{k}"));
+        store.deposit(&alice, &msg).unwrap();
+    }
+    store
+        .set_pin(&alice, "135790", "1001", &PinPolicy::default())
+        .unwrap();
+
+    let (mut ua, media, mut ts) = new_messages_of_alice(&gw);
+    std::thread::sleep(Duration::from_millis(800));
+    // 6: forward; the extension; the comment prompt and beep, then the comment and #.
+    ua.keys(media, "6", &mut ts);
+    std::thread::sleep(Duration::from_millis(300));
+    ua.keys(media, "1003#", &mut ts);
+    ua.recv_rtp_until_quiet(Duration::from_millis(400), Duration::from_secs(15));
+    let comment = test_signal(1200);
+    let (mut seq, mut ats) = (1u16, 0u32);
+    ua.send_audio(media, &comment, 77, &mut seq, &mut ats);
+    ua.keys(media, "#", &mut ts);
+    assert_eq!(
+        next_mwi(&carol_lamp, &mut carol_seen),
+        (1, 0),
+        "carol's lamp after the forward; log:\n{}",
+        gw.log()
+    );
+    // The same message's menu: # goes to carol's message; 5 replies to her.
+    std::thread::sleep(Duration::from_millis(500));
+    ua.keys(media, "#", &mut ts);
+    std::thread::sleep(Duration::from_millis(500));
+    ua.keys(media, "5", &mut ts);
+    ua.recv_rtp_until_quiet(Duration::from_millis(400), Duration::from_secs(15));
+    let reply = test_signal(1000);
+    ua.send_audio(media, &reply, 77, &mut seq, &mut ats);
+    ua.keys(media, "#", &mut ts);
+    assert_eq!(
+        next_mwi(&carol_lamp, &mut carol_seen),
+        (2, 0),
+        "carol's lamp after the reply"
+    );
+    ua.bye();
+
+    let mut got = gw.wait_messages("carol", 2, Duration::from_secs(5));
+    got.sort_by_key(|m| m.received);
+    let header = |m: &ParsedMessage, name: &str| {
+        m.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    // The forward: from alice (number, name), the original's caller and time kept.
+    let fwd = &got[0];
+    assert_eq!(fwd.caller.as_deref(), Some("+14255551001"));
+    assert_eq!(
+        header(fwd, "X-VoiceMessageSenderName").as_deref(),
+        Some("Alice Anders")
+    );
+    assert_eq!(
+        header(fwd, "X-UMGW-Forwarded-By").as_deref(),
+        Some("sip:alice@contoso.com")
+    );
+    assert_eq!(
+        header(fwd, "X-UMGW-Original-Caller").as_deref(),
+        Some("+14255550199")
+    );
+    assert_eq!(
+        header(fwd, "X-UMGW-Original-Received").as_deref(),
+        Some("1795700000000")
+    );
+    assert!(fwd.subject.contains("forwarded"), "{}", fwd.subject);
+    // Its audio: the comment, 0.5 s of silence, the original exactly.
+    let audio = read_wav(fwd.audio_wav.as_deref().expect("audio"));
+    assert!(
+        audio.len() > original.len() + 4000,
+        "{} samples",
+        audio.len()
+    );
+    let (head, tail) = audio.split_at(audio.len() - original.len());
+    assert_eq!(tail, &original[..], "the original, unchanged, at the end");
+    let (spoken, pause) = head.split_at(head.len() - 4000);
+    assert!(pause.iter().all(|&s| s == 0), "half a second of silence");
+    let (corr, _) = best_correlation(&through_pcmu(&comment), spoken, 3200);
+    assert!(corr > 0.9, "comment correlation {corr}");
+    // The reply: from alice, her recording, no forwarding headers.
+    let rep = &got[1];
+    assert_eq!(rep.caller.as_deref(), Some("+14255551001"));
+    assert_eq!(header(rep, "X-UMGW-Forwarded-By"), None);
+    let audio = read_wav(rep.audio_wav.as_deref().expect("audio"));
+    let (corr, _) = best_correlation(&through_pcmu(&reply), &audio, 3200);
+    assert!(corr > 0.9, "reply correlation {corr}");
+    // alice's own messages are as they were.
+    assert_eq!(store.list(&alice).unwrap().len(), 2);
 }

@@ -13,6 +13,7 @@ use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use crate::domain::GreetingKind;
+use compose::Compose;
 use listening::{Mark, Part};
 
 /// Limits from the dial plan.
@@ -118,6 +119,9 @@ pub enum Input {
     PinSet(bool),
     /// A store operation (seen, delete, greeting) finished.
     StoreDone(bool),
+    /// Answer to [`Command::LookupRecipient`] and [`Command::LookupSender`]: the mailbox id,
+    /// if there is one.
+    Recipient(Option<String>),
     /// The call-back transfer went through.
     Transferred,
     /// The call-back transfer failed (refused, not answered).
@@ -165,6 +169,22 @@ pub enum Command {
     SaveGreeting(GreetingKind),
     /// Remove a recording (the away greeting: turn it off).
     DeleteGreeting(GreetingKind),
+    /// The mailbox of the plan with this extension, to forward to.
+    LookupRecipient(String),
+    /// The mailbox of the plan this caller (a message's sender) is, to reply to.
+    LookupSender(String),
+    /// Forward message `index` of the current list to mailbox `to` as a new voice mail from
+    /// the user; with `comment`, the recording (stopped now) goes first.
+    Forward {
+        index: usize,
+        to: String,
+        comment: bool,
+    },
+    /// Stop the recording and deposit it in mailbox `to` (the sender of the message being
+    /// heard) as a voice mail from the user.
+    Reply {
+        to: String,
+    },
     /// Transfer the user to the caller of the message being heard (REFER).
     CallBack {
         number: String,
@@ -200,6 +220,17 @@ enum State {
         started: Instant,
         kind: GreetingKind,
     },
+    /// The record prompt (and beep) of a forward's comment or a reply plays.
+    ComposePrompt {
+        purpose: Compose,
+        to: String,
+    },
+    /// Recording a forward's comment or a reply.
+    ComposeRecording {
+        purpose: Compose,
+        to: String,
+        started: Instant,
+    },
     /// Calling back the sender of message `index`.
     CallingBack {
         list: Vec<MessageRef>,
@@ -214,6 +245,15 @@ enum Entry {
     Extension,
     Pin,
     NewPin,
+    /// The extension of the mailbox to forward to.
+    Recipient,
+}
+
+/// The message a forward or a reply is about, held to come back to its menu.
+#[derive(Debug, Clone, PartialEq)]
+struct Held {
+    list: Vec<MessageRef>,
+    index: usize,
 }
 
 /// What a store operation in flight leads to.
@@ -229,6 +269,10 @@ enum Pending {
     },
     Greeting(GreetingKind),
     AwayOff,
+    /// A lookup for a forward or a reply is out.
+    Recipient(Compose),
+    /// A forward or a reply is being stored.
+    Sent(Compose),
 }
 
 /// The subscriber-access flow. Feed it with [`Subscriber::handle`].
@@ -247,6 +291,8 @@ pub struct Subscriber {
     /// Messages deleted during this call, oldest deletion first: restorable until it ends,
     /// then purged.
     deleted: Vec<MessageRef>,
+    /// The message a forward or a reply is about.
+    held: Option<Held>,
 }
 
 impl Subscriber {
@@ -262,6 +308,7 @@ impl Subscriber {
             reprompt: Vec::new(),
             pending: None,
             deleted: Vec::new(),
+            held: None,
         }
     }
 
@@ -275,13 +322,18 @@ impl Subscriber {
     }
 
     pub fn is_recording(&self) -> bool {
-        matches!(self.state, State::RecordingGreeting { .. })
+        matches!(
+            self.state,
+            State::RecordingGreeting { .. } | State::ComposeRecording { .. }
+        )
     }
 
     /// The next instant the flow needs a `Tick`.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::RecordingGreeting { started, .. } => Some(started + self.limits.max_greeting),
+            State::RecordingGreeting { started, .. } | State::ComposeRecording { started, .. } => {
+                Some(started + self.limits.max_greeting)
+            }
             _ => self.input_deadline,
         }
     }
@@ -303,6 +355,7 @@ impl Subscriber {
             Entry::Extension => "sa-enter-extension",
             Entry::Pin => "sa-enter-pin",
             Entry::NewPin => "sa-new-pin",
+            Entry::Recipient => "sa-forward-extension",
         };
         self.ask(vec![Say::Prompt(prompt)], out);
         self.state = State::Entry {
@@ -342,6 +395,7 @@ impl Subscriber {
                 pin: Pin(digits),
             }),
             Entry::NewPin => out.push(Command::SetPin(Pin(digits))),
+            Entry::Recipient => self.recipient_entered(digits, out),
         }
     }
 
@@ -365,6 +419,13 @@ impl Subscriber {
                     State::GreetingPrompt { kind } => {
                         self.state = State::RecordingGreeting { started: now, kind };
                         out.push(Command::StartRecording);
+                    }
+                    State::ComposePrompt { .. } => {
+                        if let State::ComposePrompt { purpose, to } =
+                            std::mem::replace(&mut self.state, State::Waiting)
+                        {
+                            self.compose_record(now, purpose, to, out);
+                        }
                     }
                     State::Entry { .. } | State::MainMenu => {
                         self.input_deadline = Some(now + self.limits.digit_timeout);
@@ -485,6 +546,16 @@ impl Subscriber {
             (State::Listening { list, index, part }, Input::Dtmf(c)) => {
                 self.message_key(now, list, index, part, c, out)
             }
+            (State::Waiting, Input::Recipient(to)) => match self.pending.take() {
+                Some(Pending::Recipient(purpose)) => self.recipient(purpose, to, out),
+                other => self.pending = other,
+            },
+            (State::ComposePrompt { purpose, to }, Input::Dtmf(c)) => {
+                self.compose_prompt_key(purpose, to, c, out)
+            }
+            (State::ComposeRecording { purpose, to, .. }, Input::Dtmf('#')) => {
+                self.send(purpose, to, true, out)
+            }
             (State::RecordingGreeting { kind, .. }, Input::Dtmf('#')) => {
                 self.pending = Some(Pending::Greeting(kind));
                 out.push(Command::SaveGreeting(kind));
@@ -524,12 +595,13 @@ impl Subscriber {
                     self.play(vec![Say::Prompt(said)], out);
                     out.push(Command::LoadCounts);
                 }
+                Some(Pending::Sent(purpose)) => self.sent(purpose, ok, out),
                 Some(Pending::AwayOff) => {
                     let said = if ok { "sa-away-off" } else { "vm-not-saved" };
                     self.play(vec![Say::Prompt(said)], out);
                     out.push(Command::LoadCounts);
                 }
-                None => {}
+                Some(Pending::Recipient(_)) | None => {}
             },
             (State::Waiting, Input::PinSet(accepted)) => {
                 if accepted {
@@ -586,6 +658,16 @@ impl Subscriber {
             }
             return;
         }
+        if let State::ComposeRecording { started, .. } = self.state {
+            if now >= started + self.limits.max_greeting {
+                if let State::ComposeRecording { purpose, to, .. } =
+                    std::mem::replace(&mut self.state, State::Waiting)
+                {
+                    self.send(purpose, to, true, out);
+                }
+            }
+            return;
+        }
         if self.input_deadline.is_none_or(|d| now < d) {
             return;
         }
@@ -602,6 +684,7 @@ impl Subscriber {
     }
 }
 
+mod compose;
 mod listening;
 #[cfg(test)]
 mod tests;

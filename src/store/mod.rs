@@ -109,6 +109,20 @@ pub struct NewMessage {
     pub cut_short: Option<String>,
     /// The Voice Mail Preview (a transcript) to open the message's text with, if one was made.
     pub preview: Option<crate::domain::Preview>,
+    /// A voice mail a user forwarded from their mailbox (subscriber access): the original's
+    /// sender and time, kept beside the forwarding user (`caller`).
+    pub forwarded: Option<Forwarded>,
+}
+
+/// Where a forwarded voice mail came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forwarded {
+    /// The forwarding user's address (e.g. `sip:alice@contoso.com`).
+    pub by: String,
+    /// The original message's caller, if known. Caller-controlled.
+    pub caller: Option<String>,
+    /// When the original message arrived.
+    pub received: SystemTime,
 }
 
 /// One message as listed by [`Mailbox::list`].

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Command, MessageRef, Pending, Say, State, Subscriber};
+use super::{Command, Held, MessageRef, Pending, Say, State, Subscriber};
 
 /// How far 7 and 9 move in the message (Exchange and most voice-mail systems: 5 s).
 pub(super) const SKIP: Duration = Duration::from_secs(5);
@@ -190,6 +190,8 @@ impl Subscriber {
                     self.failure("sa-no-caller-id", out);
                 }
             },
+            '5' => self.reply(Held { list, index }, out),
+            '6' => self.choose_recipient(Held { list, index }, out),
             '7' => self.message_audio(now, list, index, at.saturating_sub(SKIP), out),
             '8' => match part {
                 Part::Paused { at } => self.message_audio(now, list, index, at, out),

@@ -609,3 +609,144 @@ fn next_message_key_skips_to_the_next() {
         [Command::StopPlayback, Command::Play(vec![Say::Envelope(1)])]
     );
 }
+
+#[test]
+fn forward_with_a_comment_to_an_extension_then_back_to_the_message() {
+    let mut s = Sim::listening(vec![msg("a"), msg("b")]);
+    s.send(Input::PlaybackDone);
+    assert_eq!(
+        s.send(Input::Dtmf('6')),
+        [Command::StopPlayback, play(&["sa-forward-extension"])]
+    );
+    assert_eq!(s.keys("1003#"), [Command::LookupRecipient("1003".into())]);
+    // Not a mailbox: said so, asked again.
+    assert_eq!(
+        s.send(Input::Recipient(None)),
+        [play(&["sa-invalid", "sa-forward-extension"])]
+    );
+    s.keys("1002#");
+    assert_eq!(
+        s.send(Input::Recipient(Some("bob".into()))),
+        [Command::Play(vec![
+            Say::Prompt("sa-forward-comment"),
+            Say::Beep
+        ])]
+    );
+    assert_eq!(s.send(Input::PlaybackDone), [Command::StartRecording]);
+    assert!(s.flow.is_recording());
+    assert_eq!(
+        s.send(Input::Dtmf('#')),
+        [Command::Forward {
+            index: 0,
+            to: "bob".into(),
+            comment: true
+        }]
+    );
+    // Stored: said so, and the same message's menu again.
+    assert_eq!(
+        s.send(Input::StoreDone(true)),
+        [play(&["sa-message-forwarded", "sa-message-menu"])]
+    );
+    assert_eq!(
+        s.keys("2"),
+        [Command::SetSeen {
+            id: "a".into(),
+            seen: true
+        }]
+    );
+}
+
+#[test]
+fn forward_without_a_comment_and_a_comment_cut_at_the_longest() {
+    let mut s = Sim::listening(vec![msg("a")]);
+    s.hear_to_menu();
+    s.keys("6");
+    s.keys("1002#");
+    s.send(Input::Recipient(Some("bob".into())));
+    // # over the prompt: no comment.
+    assert_eq!(
+        s.send(Input::Dtmf('#')),
+        [
+            Command::StopPlayback,
+            Command::Forward {
+                index: 0,
+                to: "bob".into(),
+                comment: false
+            }
+        ]
+    );
+    assert_eq!(
+        s.send(Input::StoreDone(false)),
+        [play(&["vm-not-saved", "sa-message-menu"])]
+    );
+    // A comment as long as a greeting may be is sent when it reaches that length.
+    s.keys("6");
+    s.keys("1002#");
+    s.send(Input::Recipient(Some("bob".into())));
+    s.send(Input::PlaybackDone);
+    assert_eq!(
+        s.flow.poll_timeout(),
+        Some(s.now + Duration::from_secs(300))
+    );
+    s.now += Duration::from_secs(300);
+    assert_eq!(
+        s.send(Input::Tick),
+        [Command::Forward {
+            index: 0,
+            to: "bob".into(),
+            comment: true
+        }]
+    );
+}
+
+#[test]
+fn reply_to_an_internal_sender_records_and_sends() {
+    let mut s = Sim::listening(vec![msg("a")]);
+    s.hear_to_menu();
+    assert_eq!(s.keys("5"), [Command::LookupSender("+14255550199".into())]);
+    assert_eq!(
+        s.send(Input::Recipient(Some("bob".into()))),
+        [Command::Play(vec![
+            Say::Prompt("sa-record-reply"),
+            Say::Beep
+        ])]
+    );
+    assert_eq!(s.send(Input::PlaybackDone), [Command::StartRecording]);
+    assert_eq!(
+        s.send(Input::Dtmf('#')),
+        [Command::Reply { to: "bob".into() }]
+    );
+    assert_eq!(
+        s.send(Input::StoreDone(true)),
+        [play(&["sa-reply-sent", "sa-message-menu"])]
+    );
+}
+
+#[test]
+fn reply_to_an_outside_caller_is_refused() {
+    let mut s = Sim::listening(vec![msg("a")]);
+    s.hear_to_menu();
+    s.keys("5");
+    assert_eq!(
+        s.send(Input::Recipient(None)),
+        [play(&["sa-reply-external", "sa-message-menu"])]
+    );
+    // No caller ID at all: refused without a lookup.
+    let mut anonymous = msg("b");
+    anonymous.caller = None;
+    let mut s = Sim::listening(vec![anonymous]);
+    s.hear_to_menu();
+    assert_eq!(
+        s.keys("5"),
+        [play(&["sa-reply-external", "sa-message-menu"])]
+    );
+    // # over the record prompt: nothing sent, back to the message.
+    let mut s = Sim::listening(vec![msg("a")]);
+    s.hear_to_menu();
+    s.keys("5");
+    s.send(Input::Recipient(Some("bob".into())));
+    assert_eq!(
+        s.send(Input::Dtmf('#')),
+        [Command::StopPlayback, play(&["sa-message-menu"])]
+    );
+}

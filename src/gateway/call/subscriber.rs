@@ -26,7 +26,7 @@ use crate::media::session::MediaEvent;
 use crate::media::speech;
 use crate::sip::endpoint::CallId;
 use crate::store::pin::LogOn;
-use crate::store::{MailboxId, MessageKind};
+use crate::store::{Forwarded, MailboxId, MessageKind, NewMessage};
 
 /// Messages loaded for listening: what the flow sees, and their audio.
 #[derive(Debug, Default)]
@@ -35,18 +35,24 @@ pub(crate) struct Loaded {
     audio: Vec<Arc<[i16]>>,
 }
 
-/// What a subscriber-access job came to: the flow's input, and the messages it loaded.
+/// What a subscriber-access job came to: the flow's input, the messages it loaded, and a
+/// lamp to set (another mailbox's, after a forward or a reply).
 #[derive(Debug)]
 pub(crate) struct SubscriberResult {
     input: Input,
     loaded: Option<Loaded>,
+    mwi: Option<Mwi>,
 }
 
 /// Runs `work` off the media path; its answer reaches the flow as an input.
 fn job(work: impl FnOnce() -> (Input, Option<Loaded>) + Send + 'static) -> Job {
     Job::new(move || {
         let (input, loaded) = work();
-        JobResult::Subscriber(Box::new(SubscriberResult { input, loaded }))
+        JobResult::Subscriber(Box::new(SubscriberResult {
+            input,
+            loaded,
+            mwi: None,
+        }))
     })
 }
 
@@ -72,6 +78,36 @@ pub(crate) struct SubscriberFlow {
 }
 
 impl SubscriberFlow {
+    /// A voice mail from this call's user to mailbox `to` of the plan, its audio to come.
+    fn outgoing(&self, cx: &CallContext, to: &str) -> Option<Outgoing> {
+        let user = self.mailbox.as_ref()?;
+        let to = self.plan.mailboxes.iter().find(|m| m.id == to)?.clone();
+        let from_address = mailbox_address(user);
+        let msg = NewMessage {
+            kind: MessageKind::VoiceMail,
+            // The user's number, so the recipient can call back or reply.
+            caller: Some(user.e164.clone().unwrap_or_else(|| user.extension.clone())),
+            caller_name: user.display_name.clone(),
+            mailbox_address: mailbox_address(&to),
+            mailbox_name: to.display_name.clone(),
+            received: SystemTime::now(),
+            duration: Duration::ZERO,
+            call_id: cx.sip_call_id.clone(),
+            audio: None,
+            delivery_id: None,
+            recovered: false,
+            media_stats: None,
+            cut_short: None,
+            preview: None,
+            forwarded: None,
+        };
+        Some(Outgoing {
+            to,
+            from_address,
+            msg,
+        })
+    }
+
     /// Subscriber access through a pilot of `plan`, answered at `now`; `known` is the caller's
     /// own mailbox when caller ID identified one.
     pub fn start(
@@ -126,6 +162,9 @@ impl SubscriberFlow {
             Event::Job(JobResult::Subscriber(r)) => {
                 if let Some(l) = r.loaded {
                     self.loaded = l;
+                }
+                if let Some(mwi) = r.mwi {
+                    io.requests.push(CallRequest::Mwi(mwi));
                 }
                 self.flow.handle(now, r.input, &mut self.out);
             }
@@ -362,6 +401,70 @@ impl SubscriberFlow {
                 let ok = mailbox_id.is_some_and(|mb| store.delete_greeting(&mb, kind).is_ok());
                 (Input::StoreDone(ok), None)
             })),
+            Command::LookupRecipient(extension) => {
+                let to = self
+                    .plan
+                    .mailboxes
+                    .iter()
+                    .find(|m| m.extension == extension)
+                    .map(|m| m.id.clone());
+                self.flow.handle(now, Input::Recipient(to), &mut self.out);
+            }
+            Command::LookupSender(caller) => {
+                let plan = std::slice::from_ref(&self.plan);
+                let to = crate::dialplan::resolve_in(plan, &caller).map(|r| r.mailbox.id.clone());
+                self.flow.handle(now, Input::Recipient(to), &mut self.out);
+            }
+            Command::Forward { index, to, comment } => {
+                let comment = comment
+                    .then(|| io.media.stop_recording().zip(self.recording.take()))
+                    .flatten();
+                let original = self.loaded.audio.get(index).cloned();
+                let source = self.loaded.refs.get(index).cloned();
+                let outgoing = self.outgoing(cx, &to);
+                self.recordings += 1;
+                let wav = cx
+                    .shared
+                    .spool
+                    .dir()
+                    .join(format!("forward-{}-{}.wav", cx.id.0, self.recordings));
+                io.jobs.push(Job::new(move || {
+                    let (Some(mut out), Some(original), Some(source)) = (outgoing, original, source)
+                    else {
+                        return sent(Err("the message or the recipient is gone".into()));
+                    };
+                    let Some(samples) = with_comment(comment, &original) else {
+                        return sent(Err("the comment cannot be read back".into()));
+                    };
+                    out.msg.forwarded = Some(Forwarded {
+                        by: out.from_address.clone(),
+                        caller: source.caller,
+                        received: source.received,
+                    });
+                    let written = write_wav(&wav, &samples);
+                    let result = written.and_then(|()| out.deliver(&*store, &wav, samples.len()));
+                    let _ = std::fs::remove_file(&wav);
+                    sent(result)
+                }));
+            }
+            Command::Reply { to } => {
+                let rec = io.media.stop_recording().zip(self.recording.take());
+                let outgoing = self.outgoing(cx, &to);
+                io.jobs.push(Job::new(move || {
+                    let (Some((r, path)), Some(out)) = (rec, outgoing) else {
+                        return sent(Err("no recording, or the recipient is gone".into()));
+                    };
+                    let result = r
+                        .finish(None)
+                        .map_err(|e| e.to_string())
+                        .and_then(|info| {
+                            let samples = usize::try_from(info.samples).unwrap_or(usize::MAX);
+                            out.deliver(&*store, &path, samples)
+                        });
+                    let _ = std::fs::remove_file(&path);
+                    sent(result)
+                }));
+            }
             Command::CallBack { number } => {
                 let refer_to = refer_target(&self.plan, &number, &self.pilot_uri);
                 self.transfer = Some(PendingTransfer::start(
@@ -378,6 +481,85 @@ impl SubscriberFlow {
             Command::HangUp => io.requests.push(CallRequest::HangUp),
         }
     }
+}
+
+/// The answer to a forward or a reply: stored (and the recipient's lamp) or why not.
+fn sent(result: Result<Option<Mwi>, String>) -> JobResult {
+    let (ok, mwi) = match result {
+        Ok(mwi) => (true, mwi),
+        Err(e) => {
+            warn!(error = %e, "voice mail from subscriber access not stored");
+            (false, None)
+        }
+    };
+    JobResult::Subscriber(Box::new(SubscriberResult {
+        input: Input::StoreDone(ok),
+        loaded: None,
+        mwi,
+    }))
+}
+
+/// A voice mail from the user to another mailbox of the plan (a forward or a reply), before
+/// its audio.
+struct Outgoing {
+    to: MailboxEntry,
+    from_address: String,
+    msg: NewMessage,
+}
+
+impl Outgoing {
+    /// Stores the message with the WAV at `wav` (`samples` long) in the recipient's mailbox;
+    /// the recipient's lamp, if it has one.
+    fn deliver(
+        mut self,
+        store: &dyn crate::store::Mailbox,
+        wav: &std::path::Path,
+        samples: usize,
+    ) -> Result<Option<Mwi>, String> {
+        let id = MailboxId::new(&self.to.id).map_err(|e| e.to_string())?;
+        self.msg.audio = Some(wav.to_owned());
+        self.msg.duration = Duration::from_millis(samples as u64 * 1000 / u64::from(SAMPLE_RATE));
+        let stored = store.deposit(&id, &self.msg).map_err(|e| e.to_string())?;
+        info!(to = %self.to.id, id = %stored, forwarded = self.msg.forwarded.is_some(), "voice mail sent from subscriber access");
+        let Some(target) = self.to.notify_target.clone() else {
+            return Ok(None);
+        };
+        Ok(store.counts(&id).ok().map(|counts| Mwi {
+            target,
+            account: mailbox_address(&self.to),
+            counts,
+        }))
+    }
+}
+
+/// The comment (its recorder and file), half a second of silence, then `original`; just
+/// `original` without a comment. `None` if the comment cannot be read back.
+fn with_comment(comment: Option<(Recorder, PathBuf)>, original: &[i16]) -> Option<Vec<i16>> {
+    let Some((r, path)) = comment else {
+        return Some(original.to_vec());
+    };
+    let read = r
+        .finish(None)
+        .ok()
+        .and_then(|_| std::fs::read(&path).ok())
+        .and_then(|bytes| crate::store::audio::wav_samples(&bytes));
+    let _ = std::fs::remove_file(&path);
+    let mut samples = read?;
+    samples.extend(std::iter::repeat_n(0, SAMPLE_RATE as usize / 2));
+    samples.extend_from_slice(original);
+    Some(samples)
+}
+
+/// Writes `samples` as the 8 kHz mono 16-bit WAV every recording is.
+fn write_wav(path: &std::path::Path, samples: &[i16]) -> Result<(), String> {
+    let write = || -> Result<(), hound::Error> {
+        let mut w = hound::WavWriter::create(path, crate::media::recorder::wav_spec())?;
+        for &s in samples {
+            w.write_sample(s)?;
+        }
+        w.finalize()
+    };
+    write().map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Marks message `id` deleted (pending until the call ends) or restores it.

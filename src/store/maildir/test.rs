@@ -32,6 +32,7 @@ fn msg(kind: MessageKind, audio: Option<PathBuf>) -> NewMessage {
         media_stats: None,
         cut_short: None,
         preview: None,
+        forwarded: None,
     }
 }
 
