@@ -595,3 +595,124 @@ fn forward_with_a_comment_and_reply_to_an_internal_sender() {
     // alice's own messages are as they were.
     assert_eq!(store.list(&alice).unwrap().len(), 2);
 }
+
+// ---- PIN lifetime and the first log-on after an administrator's PIN ----
+
+/// `umgw mailbox ARGS` in the gateway's directory: its standard output (it must succeed).
+fn umgw_mailbox(gw: &Gateway, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_umgw"))
+        .current_dir(gw.dir.path())
+        .args(["mailbox", "--config", "umgw.toml"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Logs on as alice with `pin`, then types `new_pin`: only a forced change takes it as the
+/// new PIN (at the main menu its digits are menu keys). Hangs up after.
+fn log_on_and_type(gw: &Gateway, pin: &str, new_pin: &str) {
+    let (mut ua, media) = answered_call(gw, &format!("sip:{PILOT}@{};user=phone", gw.sip));
+    let mut ts = 0u32;
+    std::thread::sleep(Duration::from_millis(300));
+    ua.keys(media, "1001#", &mut ts);
+    std::thread::sleep(Duration::from_millis(400));
+    ua.keys(media, &format!("{pin}#"), &mut ts);
+    std::thread::sleep(Duration::from_millis(1500));
+    ua.keys(media, &format!("{new_pin}#"), &mut ts);
+    std::thread::sleep(Duration::from_millis(1500));
+    ua.bye();
+}
+
+/// `reset-pin` prints a random PIN that meets the policy; logging on with it leads straight
+/// to choosing a new PIN. A PIN older than PINLifetime works once more, for the same.
+#[test]
+fn forced_pin_change_after_reset_pin_and_after_the_pin_expired() {
+    let gw = Gateway::start(GatewayOptions {
+        plan: plan(1),
+        ..GatewayOptions::default()
+    });
+    let store = umgw::store::Maildir::open(gw.dir.path().join("data/mailboxes")).unwrap();
+    let alice = MailboxId::new("alice").unwrap();
+    let policy = PinPolicy::default();
+
+    let out = umgw_mailbox(&gw, &["reset-pin", "alice"]);
+    let pin = out
+        .lines()
+        .find_map(|l| l.strip_prefix("new PIN for mailbox alice: "))
+        .unwrap_or_else(|| panic!("no PIN in {out:?}"))
+        .trim()
+        .to_owned();
+    policy.check(&pin, "1001", &[]).unwrap();
+    let state = store.pin_state(&alice, &policy).unwrap();
+    assert!(state.verify(&pin) && state.must_change);
+    // A second reset gives another PIN.
+    let again = umgw_mailbox(&gw, &["reset-pin", "alice"]);
+    let pin = again
+        .lines()
+        .find_map(|l| l.strip_prefix("new PIN for mailbox alice: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(!state.verify(&pin), "a new PIN each time");
+
+    log_on_and_type(&gw, &pin, "975318");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !store.pin_state(&alice, &policy).unwrap().verify("975318") {
+        assert!(
+            Instant::now() < deadline,
+            "new PIN not taken; log:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let state = store.pin_state(&alice, &policy).unwrap();
+    assert!(!state.must_change, "the user's own PIN now");
+    assert!(
+        gw.log().contains("reason=SetByAdministrator"),
+        "{}",
+        gw.log()
+    );
+
+    // 61 days later (PINLifetime 60): the PIN still logs on, to choose a new one.
+    let dir = gw.dir.path().join("data/mailboxes/alice");
+    let mut pins = umgw::store::pin::PinStore::load(&dir).unwrap();
+    pins.set_at = Some(pins.set_at.unwrap() - 61 * 86_400);
+    pins.save(&dir).unwrap();
+    log_on_and_type(&gw, "975318", "824051");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !store.pin_state(&alice, &policy).unwrap().verify("824051") {
+        assert!(
+            Instant::now() < deadline,
+            "expired PIN not replaced; log:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gw.log().contains("reason=Expired"), "{}", gw.log());
+    // (Not the random PIN: six random digits may turn up in a timestamp.)
+    for secret in ["975318", "824051"] {
+        assert!(!gw.log().contains(secret), "a PIN in the log");
+    }
+
+    // set-pin is an administrator's PIN too, unless told otherwise.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_umgw"))
+        .current_dir(gw.dir.path())
+        .args(["mailbox", "--config", "umgw.toml", "set-pin", "alice"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            writeln!(c.stdin.take().unwrap(), "730162")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("must choose a new PIN"));
+    assert!(store.pin_state(&alice, &policy).unwrap().must_change);
+}

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-pub use crate::domain::GreetingKind;
+pub use crate::domain::{GreetingKind, PinChange};
 use compose::Compose;
 use listening::{Mark, Part};
 
@@ -70,6 +70,8 @@ pub enum Folder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinCheck {
     Ok,
+    /// The PIN is right, but the user must choose a new one before anything else.
+    MustChange(PinChange),
     Wrong,
     /// Too many failures: the mailbox is locked (an administrator resets it).
     Locked,
@@ -498,6 +500,21 @@ impl Subscriber {
                 PinCheck::Ok => {
                     self.failures = 0;
                     out.push(Command::LoadCounts);
+                }
+                // Straight to the new PIN: the menus (and the messages) only after it is set,
+                // and hanging up leaves the PIN to be changed at the next log-on.
+                PinCheck::MustChange(why) => {
+                    self.failures = 0;
+                    let why = match why {
+                        PinChange::Expired => "sa-pin-expired",
+                        PinChange::SetByAdministrator => "sa-pin-must-change",
+                    };
+                    self.state = State::Entry {
+                        purpose: Entry::NewPin,
+                        digits: String::new(),
+                    };
+                    self.reprompt = vec![Say::Prompt("sa-new-pin")];
+                    self.play(vec![Say::Prompt(why), Say::Prompt("sa-new-pin")], out);
                 }
                 PinCheck::Wrong => {
                     self.state = State::Entry {

@@ -177,6 +177,8 @@ pub const PROMPTS: &[(&str, &[u8])] = prompts![
     "sa-record-reply",
     "sa-reply-sent",
     "sa-reply-external",
+    "sa-pin-expired",
+    "sa-pin-must-change",
     "sa-invalid",
     "aa-enter-extension",
     "aa-transferring",

@@ -660,6 +660,15 @@ mod tests {
         ) -> Result<(), StoreError> {
             self.inner.set_pin(m, pin, extension, policy)
         }
+        fn set_admin_pin(
+            &self,
+            m: &MailboxId,
+            pin: &str,
+            extension: &str,
+            policy: &crate::store::pin::PinPolicy,
+        ) -> Result<(), StoreError> {
+            self.inner.set_admin_pin(m, pin, extension, policy)
+        }
         fn unlock(
             &self,
             m: &MailboxId,

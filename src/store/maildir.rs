@@ -463,6 +463,20 @@ impl Mailbox for Maildir {
         })?)
     }
 
+    fn set_admin_pin(
+        &self,
+        mailbox: &MailboxId,
+        pin: &str,
+        extension: &str,
+        policy: &PinPolicy,
+    ) -> Result<(), StoreError> {
+        Ok(PinStore::update(&self.mailbox_dir(mailbox), |p| {
+            p.set(pin, extension, policy)?;
+            p.must_change = true;
+            Ok(())
+        })?)
+    }
+
     fn unlock(&self, mailbox: &MailboxId, _policy: &PinPolicy) -> Result<(u32, bool), StoreError> {
         Ok(PinStore::update(&self.mailbox_dir(mailbox), |p| {
             let before = (p.failed_attempts, p.locked);

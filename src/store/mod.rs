@@ -220,6 +220,16 @@ pub trait Mailbox: Send + Sync {
         policy: &PinPolicy,
     ) -> Result<(), StoreError>;
 
+    /// [`Mailbox::set_pin`] by an administrator (`umgw mailbox set-pin`, `reset-pin`): the
+    /// same, and the user must choose a new PIN at the next log-on.
+    fn set_admin_pin(
+        &self,
+        mailbox: &MailboxId,
+        pin: &str,
+        extension: &str,
+        policy: &PinPolicy,
+    ) -> Result<(), StoreError>;
+
     /// Clears the failure count and the lock, keeping the PIN (`umgw mailbox unlock`);
     /// returns the failure count and whether it was locked.
     fn unlock(&self, mailbox: &MailboxId, policy: &PinPolicy) -> Result<(u32, bool), StoreError>;

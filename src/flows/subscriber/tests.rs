@@ -76,6 +76,16 @@ fn audio_ms(index: usize, from_ms: u64) -> Command {
     }])
 }
 
+/// "That PIN is not allowed ... at least 6 digits ...", then the new-PIN question again.
+fn pin_rules_then_new_pin() -> Command {
+    Command::Play(vec![
+        Say::Prompt("sa-pin-rejected"),
+        Say::Number(6),
+        Say::Prompt("sa-pin-digits"),
+        Say::Prompt("sa-new-pin"),
+    ])
+}
+
 fn play(names: &[&'static str]) -> Command {
     Command::Play(names.iter().map(|n| Say::Prompt(n)).collect())
 }
@@ -274,15 +284,7 @@ fn change_pin_with_policy_refusal() {
     let mut s = Sim::logged_in("alice");
     assert_eq!(s.keys("5"), [play(&["sa-new-pin"])]);
     assert_eq!(s.keys("123456#"), [Command::SetPin(Pin("123456".into()))]);
-    assert_eq!(
-        s.send(Input::PinSet(false)),
-        [Command::Play(vec![
-            Say::Prompt("sa-pin-rejected"),
-            Say::Number(6),
-            Say::Prompt("sa-pin-digits"),
-            Say::Prompt("sa-new-pin")
-        ])]
-    );
+    assert_eq!(s.send(Input::PinSet(false)), [pin_rules_then_new_pin()]);
     s.keys("975318#");
     assert_eq!(
         s.send(Input::PinSet(true)),
@@ -749,4 +751,37 @@ fn reply_to_an_outside_caller_is_refused() {
         s.send(Input::Dtmf('#')),
         [Command::StopPlayback, play(&["sa-message-menu"])]
     );
+}
+
+#[test]
+fn a_pin_that_must_change_goes_straight_to_the_new_pin() {
+    for (why, said) in [
+        (PinChange::Expired, "sa-pin-expired"),
+        (PinChange::SetByAdministrator, "sa-pin-must-change"),
+    ] {
+        let mut s = Sim::at_pin_prompt("alice");
+        s.keys("135790#");
+        assert_eq!(
+            s.send(Input::Pin(PinCheck::MustChange(why))),
+            [play(&[said, "sa-new-pin"])]
+        );
+        // No way round it: a menu key is not a PIN, and the question comes again.
+        assert_eq!(s.keys("1"), []);
+        s.now += Duration::from_secs(5);
+        assert_eq!(s.send(Input::Tick), [Command::SetPin(Pin("1".into()))]);
+        assert_eq!(s.send(Input::PinSet(false)), [pin_rules_then_new_pin()]);
+        assert_eq!(s.keys("*"), [play(&["sa-invalid", "sa-new-pin"])]);
+        // The third failure ends the call before any menu.
+        s.keys("975318#");
+        assert_eq!(s.send(Input::PinSet(false)), [play(&["vm-goodbye"])]);
+        // A new PIN accepted: the counts and the main menu.
+        let mut s = Sim::at_pin_prompt("alice");
+        s.keys("135790#");
+        s.send(Input::Pin(PinCheck::MustChange(why)));
+        assert_eq!(s.keys("975318#"), [Command::SetPin(Pin("975318".into()))]);
+        assert_eq!(
+            s.send(Input::PinSet(true)),
+            [play(&["sa-pin-changed"]), Command::LoadCounts]
+        );
+    }
 }

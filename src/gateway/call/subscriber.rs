@@ -25,7 +25,7 @@ use crate::media::recorder::Recorder;
 use crate::media::session::MediaEvent;
 use crate::media::speech;
 use crate::sip::endpoint::CallId;
-use crate::store::pin::LogOn;
+use crate::store::pin::{LogOn, PinChange};
 use crate::store::{Forwarded, MailboxId, MessageKind, NewMessage};
 
 /// Messages loaded for listening: what the flow sees, and their audio.
@@ -281,6 +281,13 @@ impl SubscriberFlow {
                     // The store makes the check and the count one step (across gateway nodes
                     // on IMAP): parallel calls cannot lose a count or verify past the limit.
                     let check = match store.log_on(&mb, &pin.0, &policy) {
+                        Ok(LogOn::Accepted) => must_change(&*store, &mb, &policy).map_or_else(
+                            || audit_log_on(&id, source, LogOn::Accepted, policy.max_failed_attempts),
+                            |why| {
+                                info!(mailbox = %id, %source, reason = ?why, "log-on accepted; the user must choose a new PIN");
+                                PinCheck::MustChange(why)
+                            },
+                        ),
                         Ok(outcome) => {
                             audit_log_on(&id, source, outcome, policy.max_failed_attempts)
                         }
@@ -636,6 +643,23 @@ impl Drop for MailboxSession {
             if *n == 0 {
                 open.remove(&self.mailbox);
             }
+        }
+    }
+}
+
+/// Why the user who just logged on to `mailbox` must choose a new PIN first, if they must
+/// (PINLifetime passed, or an administrator set it). A PIN state that cannot be read asks
+/// for nothing more: the log-on itself was checked.
+fn must_change(
+    store: &dyn crate::store::Mailbox,
+    mailbox: &MailboxId,
+    policy: &crate::store::pin::PinPolicy,
+) -> Option<PinChange> {
+    match store.pin_state(mailbox, policy) {
+        Ok(pins) => pins.change_required(SystemTime::now(), policy),
+        Err(e) => {
+            warn!(%mailbox, error = %e, "PIN state unreadable after log-on: no PIN change asked");
+            None
         }
     }
 }

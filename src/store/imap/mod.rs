@@ -534,7 +534,17 @@ impl Mailbox for Imap {
         extension: &str,
         policy: &PinPolicy,
     ) -> Result<(), StoreError> {
-        self.shared_set_pin(mailbox, pin, extension, policy)
+        self.shared_set_pin(mailbox, pin, extension, policy, false)
+    }
+
+    fn set_admin_pin(
+        &self,
+        mailbox: &MailboxId,
+        pin: &str,
+        extension: &str,
+        policy: &PinPolicy,
+    ) -> Result<(), StoreError> {
+        self.shared_set_pin(mailbox, pin, extension, policy, true)
     }
 
     fn unlock(&self, mailbox: &MailboxId, policy: &PinPolicy) -> Result<(u32, bool), StoreError> {
