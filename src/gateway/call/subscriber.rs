@@ -26,7 +26,10 @@ use crate::media::session::MediaEvent;
 use crate::media::speech;
 use crate::sip::endpoint::CallId;
 use crate::store::pin::{LogOn, PinChange};
-use crate::store::{Forwarded, MailboxId, MessageKind, NewMessage};
+use crate::store::{Forwarded, MailboxId, MessageKind};
+
+mod outgoing;
+use outgoing::{sent, with_comment, write_wav};
 
 /// Messages loaded for listening: what the flow sees, and their audio.
 #[derive(Debug, Default)]
@@ -78,36 +81,6 @@ pub(crate) struct SubscriberFlow {
 }
 
 impl SubscriberFlow {
-    /// A voice mail from this call's user to mailbox `to` of the plan, its audio to come.
-    fn outgoing(&self, cx: &CallContext, to: &str) -> Option<Outgoing> {
-        let user = self.mailbox.as_ref()?;
-        let to = self.plan.mailboxes.iter().find(|m| m.id == to)?.clone();
-        let from_address = mailbox_address(user);
-        let msg = NewMessage {
-            kind: MessageKind::VoiceMail,
-            // The user's number, so the recipient can call back or reply.
-            caller: Some(user.e164.clone().unwrap_or_else(|| user.extension.clone())),
-            caller_name: user.display_name.clone(),
-            mailbox_address: mailbox_address(&to),
-            mailbox_name: to.display_name.clone(),
-            received: SystemTime::now(),
-            duration: Duration::ZERO,
-            call_id: cx.sip_call_id.clone(),
-            audio: None,
-            delivery_id: None,
-            recovered: false,
-            media_stats: None,
-            cut_short: None,
-            preview: None,
-            forwarded: None,
-        };
-        Some(Outgoing {
-            to,
-            from_address,
-            msg,
-        })
-    }
-
     /// Subscriber access through a pilot of `plan`, answered at `now`; `known` is the caller's
     /// own mailbox when caller ID identified one.
     pub fn start(
@@ -428,7 +401,7 @@ impl SubscriberFlow {
                     .flatten();
                 let original = self.loaded.audio.get(index).cloned();
                 let source = self.loaded.refs.get(index).cloned();
-                let outgoing = self.outgoing(cx, &to);
+                let outgoing = outgoing::outgoing(cx, &self.plan, self.mailbox.as_ref(), &to);
                 self.recordings += 1;
                 let wav = cx
                     .shared
@@ -456,7 +429,7 @@ impl SubscriberFlow {
             }
             Command::Reply { to } => {
                 let rec = io.media.stop_recording().zip(self.recording.take());
-                let outgoing = self.outgoing(cx, &to);
+                let outgoing = outgoing::outgoing(cx, &self.plan, self.mailbox.as_ref(), &to);
                 io.jobs.push(Job::new(move || {
                     let (Some((r, path)), Some(out)) = (rec, outgoing) else {
                         return sent(Err("no recording, or the recipient is gone".into()));
@@ -488,85 +461,6 @@ impl SubscriberFlow {
             Command::HangUp => io.requests.push(CallRequest::HangUp),
         }
     }
-}
-
-/// The answer to a forward or a reply: stored (and the recipient's lamp) or why not.
-fn sent(result: Result<Option<Mwi>, String>) -> JobResult {
-    let (ok, mwi) = match result {
-        Ok(mwi) => (true, mwi),
-        Err(e) => {
-            warn!(error = %e, "voice mail from subscriber access not stored");
-            (false, None)
-        }
-    };
-    JobResult::Subscriber(Box::new(SubscriberResult {
-        input: Input::StoreDone(ok),
-        loaded: None,
-        mwi,
-    }))
-}
-
-/// A voice mail from the user to another mailbox of the plan (a forward or a reply), before
-/// its audio.
-struct Outgoing {
-    to: MailboxEntry,
-    from_address: String,
-    msg: NewMessage,
-}
-
-impl Outgoing {
-    /// Stores the message with the WAV at `wav` (`samples` long) in the recipient's mailbox;
-    /// the recipient's lamp, if it has one.
-    fn deliver(
-        mut self,
-        store: &dyn crate::store::Mailbox,
-        wav: &std::path::Path,
-        samples: usize,
-    ) -> Result<Option<Mwi>, String> {
-        let id = MailboxId::new(&self.to.id).map_err(|e| e.to_string())?;
-        self.msg.audio = Some(wav.to_owned());
-        self.msg.duration = Duration::from_millis(samples as u64 * 1000 / u64::from(SAMPLE_RATE));
-        let stored = store.deposit(&id, &self.msg).map_err(|e| e.to_string())?;
-        info!(to = %self.to.id, id = %stored, forwarded = self.msg.forwarded.is_some(), "voice mail sent from subscriber access");
-        let Some(target) = self.to.notify_target.clone() else {
-            return Ok(None);
-        };
-        Ok(store.counts(&id).ok().map(|counts| Mwi {
-            target,
-            account: mailbox_address(&self.to),
-            counts,
-        }))
-    }
-}
-
-/// The comment (its recorder and file), half a second of silence, then `original`; just
-/// `original` without a comment. `None` if the comment cannot be read back.
-fn with_comment(comment: Option<(Recorder, PathBuf)>, original: &[i16]) -> Option<Vec<i16>> {
-    let Some((r, path)) = comment else {
-        return Some(original.to_vec());
-    };
-    let read = r
-        .finish(None)
-        .ok()
-        .and_then(|_| std::fs::read(&path).ok())
-        .and_then(|bytes| crate::store::audio::wav_samples(&bytes));
-    let _ = std::fs::remove_file(&path);
-    let mut samples = read?;
-    samples.extend(std::iter::repeat_n(0, SAMPLE_RATE as usize / 2));
-    samples.extend_from_slice(original);
-    Some(samples)
-}
-
-/// Writes `samples` as the 8 kHz mono 16-bit WAV every recording is.
-fn write_wav(path: &std::path::Path, samples: &[i16]) -> Result<(), String> {
-    let write = || -> Result<(), hound::Error> {
-        let mut w = hound::WavWriter::create(path, crate::media::recorder::wav_spec())?;
-        for &s in samples {
-            w.write_sample(s)?;
-        }
-        w.finalize()
-    };
-    write().map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Marks message `id` deleted (pending until the call ends) or restores it.
