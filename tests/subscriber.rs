@@ -632,12 +632,26 @@ fn log_on_and_type(gw: &Gateway, pin: &str, new_pin: &str) {
 /// `reset-pin` prints a random PIN that meets the policy; logging on with it leads straight
 /// to choosing a new PIN. A PIN older than PINLifetime works once more, for the same.
 #[test]
-fn forced_pin_change_after_reset_pin_and_after_the_pin_expired() {
-    let gw = Gateway::start(GatewayOptions {
-        plan: plan(1),
-        ..GatewayOptions::default()
-    });
-    let store = umgw::store::Maildir::open(gw.dir.path().join("data/mailboxes")).unwrap();
+fn forced_pin_change_after_reset_pin_and_after_the_pin_expired_on_maildir() {
+    forced_pin_change(Backend::Maildir);
+}
+
+/// On IMAP the PIN record on the server carries the administrator's mark (the expiry part
+/// needs to age the record, which only the Maildir files allow from a test).
+#[test]
+fn forced_pin_change_after_reset_pin_on_imap() {
+    forced_pin_change(imap());
+}
+
+fn forced_pin_change(backend: Backend) {
+    let gw = backend.gateway(
+        GatewayOptions {
+            plan: plan(1),
+            ..GatewayOptions::default()
+        },
+        "",
+    );
+    let store = backend.store(&gw);
     let alice = MailboxId::new("alice").unwrap();
     let policy = PinPolicy::default();
 
@@ -679,25 +693,10 @@ fn forced_pin_change_after_reset_pin_and_after_the_pin_expired() {
         gw.log()
     );
 
-    // 61 days later (PINLifetime 60): the PIN still logs on, to choose a new one.
-    let dir = gw.dir.path().join("data/mailboxes/alice");
-    let mut pins = umgw::store::pin::PinStore::load(&dir).unwrap();
-    pins.set_at = Some(pins.set_at.unwrap() - 61 * 86_400);
-    pins.save(&dir).unwrap();
-    log_on_and_type(&gw, "975318", "824051");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !store.pin_state(&alice, &policy).unwrap().verify("824051") {
-        assert!(
-            Instant::now() < deadline,
-            "expired PIN not replaced; log:\n{}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(gw.log().contains("reason=Expired"), "{}", gw.log());
     // (Not the random PIN: six random digits may turn up in a timestamp.)
-    for secret in ["975318", "824051"] {
-        assert!(!gw.log().contains(secret), "a PIN in the log");
+    assert!(!gw.log().contains("975318"), "a PIN in the log");
+    if backend.name() == "maildir" {
+        expired_pin_logs_on_to_be_changed(&gw, &*store);
     }
 
     // set-pin is an administrator's PIN too, unless told otherwise.
@@ -715,4 +714,26 @@ fn forced_pin_change_after_reset_pin_and_after_the_pin_expired() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("must choose a new PIN"));
     assert!(store.pin_state(&alice, &policy).unwrap().must_change);
+}
+
+/// A PIN made 61 days old (PINLifetime 60) still logs on, to choose a new one at once.
+fn expired_pin_logs_on_to_be_changed(gw: &Gateway, store: &dyn Mailbox) {
+    let alice = MailboxId::new("alice").unwrap();
+    let policy = PinPolicy::default();
+    let dir = gw.dir.path().join("data/mailboxes/alice");
+    let mut pins = umgw::store::pin::PinStore::load(&dir).unwrap();
+    pins.set_at = Some(pins.set_at.unwrap() - 61 * 86_400);
+    pins.save(&dir).unwrap();
+    log_on_and_type(gw, "975318", "824051");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !store.pin_state(&alice, &policy).unwrap().verify("824051") {
+        assert!(
+            Instant::now() < deadline,
+            "expired PIN not replaced; log:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gw.log().contains("reason=Expired"), "{}", gw.log());
+    assert!(!gw.log().contains("824051"), "a PIN in the log");
 }
