@@ -158,14 +158,19 @@ fn wrong_pins_lock_the_mailbox_on_imap() {
     wrong_pins_lock_the_mailbox(imap());
 }
 
-fn wrong_pins_lock_the_mailbox(backend: Backend) {
-    let gw = backend.gateway(
+/// A gateway on `backend` whose lamps go nowhere that answers.
+fn gateway_without_lamp(backend: &Backend) -> Gateway {
+    backend.gateway(
         GatewayOptions {
             plan: plan(1),
             ..GatewayOptions::default()
         },
         "",
-    );
+    )
+}
+
+fn wrong_pins_lock_the_mailbox(backend: Backend) {
+    let gw = gateway_without_lamp(&backend);
     let store = backend.store(&gw);
     let alice = MailboxId::new("alice").unwrap();
     let policy = PinPolicy::default();
@@ -644,13 +649,7 @@ fn forced_pin_change_after_reset_pin_on_imap() {
 }
 
 fn forced_pin_change(backend: Backend) {
-    let gw = backend.gateway(
-        GatewayOptions {
-            plan: plan(1),
-            ..GatewayOptions::default()
-        },
-        "",
-    );
+    let gw = gateway_without_lamp(&backend);
     let store = backend.store(&gw);
     let alice = MailboxId::new("alice").unwrap();
     let policy = PinPolicy::default();
