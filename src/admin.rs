@@ -234,12 +234,44 @@ impl Admin {
         Ok(path)
     }
 
-    /// Checks `pin` against the PIN policy and stores its argon2id hash for mailbox `id`.
-    pub fn set_pin(&self, id: &str, pin: &str) -> anyhow::Result<()> {
+    /// Checks `pin` against the PIN policy and stores its argon2id hash for mailbox `id`; with
+    /// `change_required` the user must choose a new PIN at the first log-on (an
+    /// administrator's PIN is not the user's own).
+    pub fn set_pin(&self, id: &str, pin: &str, change_required: bool) -> anyhow::Result<()> {
         let entry = self.entry(id)?;
         let policy = self.pin_policy(&entry.id);
         let extension = entry.extension.clone();
-        self.change_pins(id, |mail, mb| mail.set_pin(mb, pin, &extension, &policy))
+        self.change_pins(id, |mail, mb| match change_required {
+            true => mail.set_admin_pin(mb, pin, &extension, &policy),
+            false => mail.set_pin(mb, pin, &extension, &policy),
+        })
+    }
+
+    /// Gives mailbox `id` a random PIN that meets its plan's policy, to be changed at the
+    /// first log-on; returns it (to be told to the user once, never logged).
+    pub fn reset_pin(&self, id: &str) -> anyhow::Result<String> {
+        let entry = self.entry(id)?;
+        let policy = self.pin_policy(&entry.id);
+        let extension = entry.extension.clone();
+        // A random PIN that happens to be one of the last few is drawn again.
+        for _ in 0..16 {
+            let pin = crate::store::pin::random_pin(&policy, &extension);
+            let set = self.change_pins(id, |mail, mb| {
+                mail.set_admin_pin(mb, &pin, &extension, &policy)
+            });
+            match set {
+                Ok(()) => return Ok(pin),
+                Err(e)
+                    if matches!(
+                        e.downcast_ref::<crate::store::StoreError>(),
+                        Some(crate::store::StoreError::Pin(
+                            crate::store::pin::PinError::Reused { .. }
+                        ))
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        bail!("no new PIN found for mailbox {id} that differs from its recent PINs")
     }
 
     /// Clears mailbox `id`'s failed log-on count and lock; the PIN stays. Returns how many

@@ -86,6 +86,18 @@ pub struct PinPolicy {
     pub allow_common_patterns: bool,
     /// Failed log-ons before the mailbox locks \[MaxLogonAttempts\]; default 15.
     pub max_failed_attempts: u32,
+    /// Days a PIN lasts before the user must change it at log-on \[PINLifetime\]; default
+    /// 60; 0: it never expires.
+    pub lifetime_days: u32,
+}
+
+/// Why a user must choose a new PIN at this log-on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinChange {
+    /// Older than the plan's PINLifetime.
+    Expired,
+    /// Set by an administrator (`umgw mailbox set-pin`, `reset-pin`): the user chooses their own.
+    SetByAdministrator,
 }
 
 impl Default for PinPolicy {
@@ -96,6 +108,7 @@ impl Default for PinPolicy {
             history: 5,
             allow_common_patterns: false,
             max_failed_attempts: 15,
+            lifetime_days: 60,
         }
     }
 }

@@ -38,6 +38,7 @@ EXAMPLES:
     umgw mailbox delete alice 1764236400.M52P901R7f3a.gw1
     umgw play alice 1764236400.M52P901R7f3a.gw1 --out /tmp/msg.wav
     umgw mailbox set-pin alice < pin.txt
+    umgw mailbox reset-pin alice
     umgw mailbox unlock alice
     umgw transcribe /tmp/msg.wav
 
@@ -97,6 +98,7 @@ safe beside a running gateway: only committed messages are seen, and a deletion 
     umgw mailbox export alice --out /tmp/alice-mail
     umgw mailbox delete alice 1764236400.M52P901R7f3a.gw1
     printf '582914\\n' | umgw mailbox set-pin alice
+    umgw mailbox reset-pin alice
     umgw mailbox unlock alice
     umgw mailbox migrate-state"
     )]
@@ -194,8 +196,20 @@ enum MailboxCmd {
     /// have at least 6 digits, not be one digit repeated or a run like 123456 or 987654, not
     /// contain the mailbox's extension, and differ from the last 5 PINs. Only an argon2id
     /// hash is stored (<data_dir>/mailboxes/<id>/pin, mode 0600, or on the IMAP server with
-    /// store.backend = "imap"); the PIN is never logged.
+    /// store.backend = "imap"); the PIN is never logged. The user must choose a new PIN at
+    /// the first log-on unless --no-change-required.
     SetPin {
+        /// Mailbox id.
+        mailbox: String,
+        /// Let the user keep this PIN: by default they must choose a new one at the first
+        /// log-on (Exchange's Set-UMMailboxPIN -PinExpired $false).
+        #[arg(long)]
+        no_change_required: bool,
+    },
+    /// Give the mailbox a random PIN that meets its dial plan's PIN policy and print it once
+    /// (it is stored only as a hash and never logged); the user must choose a new PIN at the
+    /// first log-on. Also unlocks a locked mailbox.
+    ResetPin {
         /// Mailbox id.
         mailbox: String,
     },
@@ -427,10 +441,24 @@ fn mailbox(config_path: Option<PathBuf>, command: MailboxCmd) -> anyhow::Result<
             let path = admin.delete(&mailbox, &message)?;
             writeln!(out, "deleted {}", path.display())?;
         }
-        MailboxCmd::SetPin { mailbox } => {
+        MailboxCmd::SetPin {
+            mailbox,
+            no_change_required,
+        } => {
             let pin = read_pin()?;
-            admin.set_pin(&mailbox, &pin)?;
-            writeln!(out, "PIN set for mailbox {mailbox}")?;
+            admin.set_pin(&mailbox, &pin, !no_change_required)?;
+            let then = match no_change_required {
+                true => "",
+                false => "; the user must choose a new PIN at the first log-on",
+            };
+            writeln!(out, "PIN set for mailbox {mailbox}{then}")?;
+        }
+        MailboxCmd::ResetPin { mailbox } => {
+            let pin = admin.reset_pin(&mailbox)?;
+            writeln!(
+                out,
+                "new PIN for mailbox {mailbox}: {pin}\n(the user must choose a new PIN at the first log-on)"
+            )?;
         }
         MailboxCmd::Unlock { mailbox } => {
             let (failed, locked) = admin.unlock(&mailbox)?;

@@ -80,6 +80,7 @@ impl Site {
             media_stats: None,
             cut_short: None,
             preview: None,
+            forwarded: None,
         };
         self.store()
             .deposit(&MailboxId::new(mailbox).unwrap(), &msg)

@@ -31,6 +31,7 @@ fn voice_mail(wav: &std::path::Path, delivery: Option<&str>, k: u64) -> NewMessa
         media_stats: Some("packets=50; lost=0".into()),
         cut_short: None,
         preview: None,
+        forwarded: None,
     }
 }
 
@@ -1072,7 +1073,7 @@ fn three_nodes_behind_kamailio_on_one_dovecot_share_pins_lockout_and_greetings()
     // records her greeting there (main menu 3, # ends it).
     let out = umgw_on(
         &nodes[A],
-        &["mailbox", "set-pin", "alice"],
+        &["mailbox", "set-pin", "--no-change-required", "alice"],
         &format!("{PIN}\n"),
     );
     assert!(out.contains("PIN set for mailbox alice"), "{out}");

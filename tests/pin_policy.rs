@@ -32,7 +32,14 @@ fn gateway() -> Gateway {
 fn set_pin(gw: &Gateway, pin: &str) -> (bool, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_umgw"))
         .current_dir(gw.dir.path())
-        .args(["mailbox", "--config", "umgw.toml", "set-pin", "alice"])
+        .args([
+            "mailbox",
+            "--config",
+            "umgw.toml",
+            "set-pin",
+            "--no-change-required",
+            "alice",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

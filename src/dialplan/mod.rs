@@ -20,6 +20,7 @@ mod model;
 mod number;
 mod parse;
 mod resolve;
+pub use resolve::resolve_in;
 mod route;
 pub mod schedule;
 mod table;

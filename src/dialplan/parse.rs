@@ -84,6 +84,7 @@ const PLAN_KEYS: &[&str] = &[
     "PINHistoryCount",
     "AllowCommonPatterns",
     "MaxLogonAttempts",
+    "PINLifetime",
     "OperatorExtension",
     "DefaultLanguage",
     "TimeZone",
@@ -158,6 +159,8 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
         history: t.int_in(&mut cx, "PINHistoryCount", 1..=20, 5) as usize,
         allow_common_patterns: t.bool(&mut cx, "AllowCommonPatterns", false),
         max_failed_attempts: t.int_in(&mut cx, "MaxLogonAttempts", 1..=999, 15) as u32,
+        // Days; 0 (Exchange's "Unlimited") never expires.
+        lifetime_days: t.int_in(&mut cx, "PINLifetime", 0..=999, 60) as u32,
         ..defaults
     };
     let operator = t.string(&mut cx, "OperatorExtension", false);
@@ -466,7 +469,7 @@ mod tests {
         assert_eq!(
             lint(&text),
             vec![
-                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, OperatorExtension, DefaultLanguage, TimeZone, AudioCodec, VoiceMailPreviewEnabled, DialByNamePrimary, DialByNameSecondary, ConfiguredInCountryOrRegionGroups, ConfiguredInternationalGroups, AllowedInCountryOrRegionGroups, AllowedInternationalGroups, Mailbox, AutoAttendant, Peer".to_string(),
+                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, PINLifetime, OperatorExtension, DefaultLanguage, TimeZone, AudioCodec, VoiceMailPreviewEnabled, DialByNamePrimary, DialByNameSecondary, ConfiguredInCountryOrRegionGroups, ConfiguredInternationalGroups, AllowedInCountryOrRegionGroups, AllowedInternationalGroups, Mailbox, AutoAttendant, Peer".to_string(),
                 "p.toml:6:24: error: MaxRecordingDuration 0 must be between 1 and 6000 (seconds)".to_string(),
                 "p.toml:9:6: error: Id \"../x\" must be 1-64 of A-Z a-z 0-9 . _ - and not start with '.'".to_string(),
                 "p.toml:10:13: error: extension \"101\" has 3 digits; NumberOfDigitsInExtension is 4".to_string(),
@@ -729,9 +732,10 @@ mod tests {
     fn pin_policy_keys() {
         let p = load_str(
             Path::new("p.toml"),
-            &format!("{HEAD}MinPINLength = 8\nPINHistoryCount = 2\nAllowCommonPatterns = true\nMaxLogonAttempts = 4\n"),
+            &format!("{HEAD}MinPINLength = 8\nPINHistoryCount = 2\nAllowCommonPatterns = true\nMaxLogonAttempts = 4\nPINLifetime = 0\n"),
         )
         .unwrap();
+        assert_eq!(p.pin_policy.lifetime_days, 0);
         assert_eq!(p.pin_policy.min_length, 8);
         assert_eq!(p.pin_policy.history, 2);
         assert!(p.pin_policy.allow_common_patterns);
@@ -739,13 +743,14 @@ mod tests {
         let d = load_str(Path::new("p.toml"), HEAD).unwrap().pin_policy;
         assert_eq!(d, crate::domain::PinPolicy::default());
         assert_eq!(
-            lint(&format!("{HEAD}MinPINLength = 3\nPINHistoryCount = 0\nAllowCommonPatterns = \"no\"\nMaxLogonAttempts = 1000\n")),
+            lint(&format!("{HEAD}MinPINLength = 3\nPINHistoryCount = 0\nAllowCommonPatterns = \"no\"\nMaxLogonAttempts = 1000\nPINLifetime = 1000\n")),
             [
                 "p.toml:1:1: warning: plan has no [[Mailbox]] entries",
                 "p.toml:5:16: error: MinPINLength 3 must be between 4 and 24",
                 "p.toml:6:19: error: PINHistoryCount 0 must be between 1 and 20",
                 "p.toml:7:23: error: AllowCommonPatterns must be true or false, found a string",
                 "p.toml:8:20: error: MaxLogonAttempts 1000 must be between 1 and 999",
+                "p.toml:9:15: error: PINLifetime 1000 must be between 0 and 999",
             ]
         );
     }

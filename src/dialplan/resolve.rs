@@ -179,58 +179,63 @@ impl DialPlans {
     /// The mailbox a call to `called_uri` is for (see the module docs for the
     /// rules), or `None` if no mailbox matches.
     pub fn resolve(&self, called_uri: &str) -> Option<Resolved<'_>> {
-        let called = normalise(called_uri);
-        if let Some(c) = called.sip.as_ref().filter(|c| c.user.is_some()) {
-            let hit = self.find(|_, m| {
-                m.sip_address
-                    .as_deref()
-                    .and_then(parse_sip_uri)
-                    .is_some_and(|u| &u == c)
-            });
-            if hit.is_some() {
-                return hit;
-            }
-        }
-        let number = called.number?;
-        if number.starts_with('+') {
-            return self.find(|_, m| m.e164.as_deref() == Some(number.as_str()));
-        }
-        // Every plan's prefixes may apply (a caller can sit in any plan), so
-        // collect all E.164 readings; two different mailboxes is ambiguous.
-        let forms: Vec<String> = self
-            .plans
-            .iter()
-            .flat_map(|p| dialled_forms(p, &number))
-            .collect();
-        let mut hits = self.plans.iter().flat_map(|plan| {
-            plan.mailboxes
-                .iter()
-                .filter(|m| m.e164.as_ref().is_some_and(|e| forms.contains(e)))
-                .map(move |mailbox| Resolved { plan, mailbox })
-        });
-        if let Some(first) = hits.next() {
-            return hits.next().is_none().then_some(first);
-        }
-        // Extensions may repeat across plans with disjoint peers (see `lint`);
-        // without the peer, such an extension is ambiguous.
-        let mut hits = self.plans.iter().flat_map(|plan| {
-            plan.mailboxes
-                .iter()
-                .filter(|m| {
-                    number.len() == plan.number_of_digits_in_extension && m.extension == number
-                })
-                .map(move |mailbox| Resolved { plan, mailbox })
-        });
-        let first = hits.next()?;
-        hits.next().is_none().then_some(first)
+        resolve_in(&self.plans, called_uri)
     }
+}
 
-    fn find(&self, pred: impl Fn(&DialPlan, &MailboxEntry) -> bool) -> Option<Resolved<'_>> {
-        self.plans.iter().find_map(|plan| {
-            let mailbox = plan.mailboxes.iter().find(|m| pred(plan, m))?;
+/// [`DialPlans::resolve`] among `plans` only (a call's own plan: who sent a message, for a
+/// reply).
+pub fn resolve_in<'a>(
+    plans: &'a [std::sync::Arc<DialPlan>],
+    called_uri: &str,
+) -> Option<Resolved<'a>> {
+    let find = |pred: &dyn Fn(&MailboxEntry) -> bool| {
+        plans.iter().find_map(|plan| {
+            let mailbox = plan.mailboxes.iter().find(|m| pred(m))?;
             Some(Resolved { plan, mailbox })
         })
+    };
+    let called = normalise(called_uri);
+    if let Some(c) = called.sip.as_ref().filter(|c| c.user.is_some()) {
+        let hit = find(&|m| {
+            m.sip_address
+                .as_deref()
+                .and_then(parse_sip_uri)
+                .is_some_and(|u| &u == c)
+        });
+        if hit.is_some() {
+            return hit;
+        }
     }
+    let number = called.number?;
+    if number.starts_with('+') {
+        return find(&|m| m.e164.as_deref() == Some(number.as_str()));
+    }
+    // Every plan's prefixes may apply (a caller can sit in any plan), so
+    // collect all E.164 readings; two different mailboxes is ambiguous.
+    let forms: Vec<String> = plans
+        .iter()
+        .flat_map(|p| dialled_forms(p, &number))
+        .collect();
+    let mut hits = plans.iter().flat_map(|plan| {
+        plan.mailboxes
+            .iter()
+            .filter(|m| m.e164.as_ref().is_some_and(|e| forms.contains(e)))
+            .map(move |mailbox| Resolved { plan, mailbox })
+    });
+    if let Some(first) = hits.next() {
+        return hits.next().is_none().then_some(first);
+    }
+    // Extensions may repeat across plans with disjoint peers (see `lint`);
+    // without the peer, such an extension is ambiguous.
+    let mut hits = plans.iter().flat_map(|plan| {
+        plan.mailboxes
+            .iter()
+            .filter(|m| number.len() == plan.number_of_digits_in_extension && m.extension == number)
+            .map(move |mailbox| Resolved { plan, mailbox })
+    });
+    let first = hits.next()?;
+    hits.next().is_none().then_some(first)
 }
 
 #[cfg(test)]

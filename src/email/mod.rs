@@ -428,6 +428,7 @@ mod tests {
             media_stats: None,
             cut_short: None,
             preview: None,
+            forwarded: None,
         };
         let a = notice_name(&msg(9_000, "alice-1"));
         let b = notice_name(&msg(10_000, "alice-2"));

@@ -12,7 +12,9 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-pub use crate::domain::GreetingKind;
+pub use crate::domain::{GreetingKind, PinChange};
+use compose::Compose;
+use listening::{Mark, Part};
 
 /// Limits from the dial plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +70,8 @@ pub enum Folder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinCheck {
     Ok,
+    /// The PIN is right, but the user must choose a new one before anything else.
+    MustChange(PinChange),
     Wrong,
     /// Too many failures: the mailbox is locked (an administrator resets it).
     Locked,
@@ -84,8 +88,11 @@ pub enum Say {
     },
     /// The envelope of message `i` of the current list (caller, when, how long).
     Envelope(usize),
-    /// The audio of message `i`.
-    Audio(usize),
+    /// The audio of message `index` of the current list, from `from` on (skip and resume).
+    Audio {
+        index: usize,
+        from: Duration,
+    },
     /// A number, spoken ("twelve").
     Number(u32),
     Beep,
@@ -114,6 +121,9 @@ pub enum Input {
     PinSet(bool),
     /// A store operation (seen, delete, greeting) finished.
     StoreDone(bool),
+    /// Answer to [`Command::LookupRecipient`] and [`Command::LookupSender`]: the mailbox id,
+    /// if there is one.
+    Recipient(Option<String>),
     /// The call-back transfer went through.
     Transferred,
     /// The call-back transfer failed (refused, not answered).
@@ -141,14 +151,42 @@ pub enum Command {
         id: String,
         seen: bool,
     },
+    /// Delete a message, pending until the call ends: it stops counting (MWI, lists) at once
+    /// and can be restored with [`Command::Undelete`] until then.
     Delete {
         id: String,
     },
+    /// Restore a message deleted during this call.
+    Undelete {
+        id: String,
+    },
+    /// The call is over: remove the messages still deleted for good.
+    Purge {
+        ids: Vec<String>,
+    },
+    /// Load these messages (the ones deleted during this call) as the list to listen to.
+    LoadDeleted(Vec<String>),
     StartRecording,
     /// Stop and store the recording as the mailbox's recording of this kind.
     SaveGreeting(GreetingKind),
     /// Remove a recording (the away greeting: turn it off).
     DeleteGreeting(GreetingKind),
+    /// The mailbox of the plan with this extension, to forward to.
+    LookupRecipient(String),
+    /// The mailbox of the plan this caller (a message's sender) is, to reply to.
+    LookupSender(String),
+    /// Forward message `index` of the current list to mailbox `to` as a new voice mail from
+    /// the user; with `comment`, the recording (stopped now) goes first.
+    Forward {
+        index: usize,
+        to: String,
+        comment: bool,
+    },
+    /// Stop the recording and deposit it in mailbox `to` (the sender of the message being
+    /// heard) as a voice mail from the user.
+    Reply {
+        to: String,
+    },
     /// Transfer the user to the caller of the message being heard (REFER).
     CallBack {
         number: String,
@@ -170,9 +208,11 @@ enum State {
     /// Waiting for the shell's answer to a command.
     Waiting,
     MainMenu,
+    /// Message `index` of `list`: its envelope, audio or menu ([`Part`]).
     Listening {
         list: Vec<MessageRef>,
         index: usize,
+        part: Part,
     },
     /// The record prompt and beep are playing.
     GreetingPrompt {
@@ -181,6 +221,17 @@ enum State {
     RecordingGreeting {
         started: Instant,
         kind: GreetingKind,
+    },
+    /// The record prompt (and beep) of a forward's comment or a reply plays.
+    ComposePrompt {
+        purpose: Compose,
+        to: String,
+    },
+    /// Recording a forward's comment or a reply.
+    ComposeRecording {
+        purpose: Compose,
+        to: String,
+        started: Instant,
     },
     /// Calling back the sender of message `index`.
     CallingBack {
@@ -196,19 +247,34 @@ enum Entry {
     Extension,
     Pin,
     NewPin,
+    /// The extension of the mailbox to forward to.
+    Recipient,
+}
+
+/// The message a forward or a reply is about, held to come back to its menu.
+#[derive(Debug, Clone, PartialEq)]
+struct Held {
+    list: Vec<MessageRef>,
+    index: usize,
 }
 
 /// What a store operation in flight leads to.
 #[derive(Debug, Clone, PartialEq)]
 enum Pending {
-    /// After save/delete: say `said`, then the next message of `list` after `index`.
+    /// After save/delete/undelete/mark unread: say `said`, then the next message of `list`
+    /// after `index`; `mark` is what the flow notes of the message once the store agreed.
     NextMessage {
         list: Vec<MessageRef>,
         index: usize,
         said: &'static str,
+        mark: Mark,
     },
     Greeting(GreetingKind),
     AwayOff,
+    /// A lookup for a forward or a reply is out.
+    Recipient(Compose),
+    /// A forward or a reply is being stored.
+    Sent(Compose),
 }
 
 /// The subscriber-access flow. Feed it with [`Subscriber::handle`].
@@ -224,6 +290,11 @@ pub struct Subscriber {
     /// The question to repeat after a time-out or a wrong key.
     reprompt: Vec<Say>,
     pending: Option<Pending>,
+    /// Messages deleted during this call, oldest deletion first: restorable until it ends,
+    /// then purged.
+    deleted: Vec<MessageRef>,
+    /// The message a forward or a reply is about.
+    held: Option<Held>,
 }
 
 impl Subscriber {
@@ -238,6 +309,8 @@ impl Subscriber {
             input_deadline: None,
             reprompt: Vec::new(),
             pending: None,
+            deleted: Vec::new(),
+            held: None,
         }
     }
 
@@ -251,13 +324,18 @@ impl Subscriber {
     }
 
     pub fn is_recording(&self) -> bool {
-        matches!(self.state, State::RecordingGreeting { .. })
+        matches!(
+            self.state,
+            State::RecordingGreeting { .. } | State::ComposeRecording { .. }
+        )
     }
 
     /// The next instant the flow needs a `Tick`.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::RecordingGreeting { started, .. } => Some(started + self.limits.max_greeting),
+            State::RecordingGreeting { started, .. } | State::ComposeRecording { started, .. } => {
+                Some(started + self.limits.max_greeting)
+            }
             _ => self.input_deadline,
         }
     }
@@ -279,6 +357,7 @@ impl Subscriber {
             Entry::Extension => "sa-enter-extension",
             Entry::Pin => "sa-enter-pin",
             Entry::NewPin => "sa-new-pin",
+            Entry::Recipient => "sa-forward-extension",
         };
         self.ask(vec![Say::Prompt(prompt)], out);
         self.state = State::Entry {
@@ -309,21 +388,6 @@ impl Subscriber {
         self.play(say, out);
     }
 
-    fn message(
-        &mut self,
-        list: Vec<MessageRef>,
-        index: usize,
-        lead: Option<&'static str>,
-        out: &mut Vec<Command>,
-    ) {
-        let mut say: Vec<Say> = lead.map(Say::Prompt).into_iter().collect();
-        say.extend([Say::Envelope(index), Say::Audio(index)]);
-        self.reprompt = vec![Say::Prompt("sa-message-menu")];
-        say.push(Say::Prompt("sa-message-menu"));
-        self.play(say, out);
-        self.state = State::Listening { list, index };
-    }
-
     fn submit(&mut self, purpose: Entry, digits: String, out: &mut Vec<Command>) {
         self.state = State::Waiting;
         match purpose {
@@ -333,27 +397,39 @@ impl Subscriber {
                 pin: Pin(digits),
             }),
             Entry::NewPin => out.push(Command::SetPin(Pin(digits))),
+            Entry::Recipient => self.recipient_entered(digits, out),
         }
     }
 
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Command>) {
         match &input {
             Input::CallerHungUp => {
-                self.state = State::Done;
+                self.end(out);
                 return;
             }
             Input::PlaybackDone => {
                 self.playing = false;
+                if let State::Listening { .. } = self.state {
+                    self.message_part_done(now, out);
+                    return;
+                }
                 match self.state {
                     State::Goodbye => {
-                        self.state = State::Done;
+                        self.end(out);
                         out.push(Command::HangUp);
                     }
                     State::GreetingPrompt { kind } => {
                         self.state = State::RecordingGreeting { started: now, kind };
                         out.push(Command::StartRecording);
                     }
-                    State::Entry { .. } | State::MainMenu | State::Listening { .. } => {
+                    State::ComposePrompt { .. } => {
+                        if let State::ComposePrompt { purpose, to } =
+                            std::mem::replace(&mut self.state, State::Waiting)
+                        {
+                            self.compose_record(now, purpose, to, out);
+                        }
+                    }
+                    State::Entry { .. } | State::MainMenu => {
                         self.input_deadline = Some(now + self.limits.digit_timeout);
                     }
                     _ => {}
@@ -425,6 +501,21 @@ impl Subscriber {
                     self.failures = 0;
                     out.push(Command::LoadCounts);
                 }
+                // Straight to the new PIN: the menus (and the messages) only after it is set,
+                // and hanging up leaves the PIN to be changed at the next log-on.
+                PinCheck::MustChange(why) => {
+                    self.failures = 0;
+                    let why = match why {
+                        PinChange::Expired => "sa-pin-expired",
+                        PinChange::SetByAdministrator => "sa-pin-must-change",
+                    };
+                    self.state = State::Entry {
+                        purpose: Entry::NewPin,
+                        digits: String::new(),
+                    };
+                    self.reprompt = vec![Say::Prompt("sa-new-pin")];
+                    self.play(vec![Say::Prompt(why), Say::Prompt("sa-new-pin")], out);
+                }
                 PinCheck::Wrong => {
                     self.state = State::Entry {
                         purpose: Entry::Pin,
@@ -452,6 +543,9 @@ impl Subscriber {
                     self.pending = Some(Pending::AwayOff);
                     out.push(Command::DeleteGreeting(GreetingKind::Away));
                 }
+                '8' => out.push(Command::LoadDeleted(
+                    self.deleted.iter().map(|m| m.id.clone()).collect(),
+                )),
                 '*' => self.goodbye("vm-goodbye", out),
                 _ => {
                     self.state = State::MainMenu;
@@ -466,44 +560,18 @@ impl Subscriber {
                     self.message(list, 0, None, out);
                 }
             }
-            (State::Listening { list, index }, Input::Dtmf(c)) => {
-                let id = list[index].id.clone();
-                match c {
-                    '1' => self.message(list, index, None, out),
-                    '2' => {
-                        out.push(Command::SetSeen { id, seen: true });
-                        self.pending = Some(Pending::NextMessage {
-                            list,
-                            index,
-                            said: "sa-message-saved",
-                        });
-                    }
-                    '3' => {
-                        out.push(Command::Delete { id });
-                        self.pending = Some(Pending::NextMessage {
-                            list,
-                            index,
-                            said: "sa-message-deleted",
-                        });
-                    }
-                    '4' => match list[index].caller.clone() {
-                        Some(number) => {
-                            out.push(Command::CallBack { number });
-                            self.play(vec![Say::Prompt("aa-transferring")], out);
-                            self.state = State::CallingBack { list, index };
-                        }
-                        None => {
-                            self.state = State::Listening { list, index };
-                            self.failure("sa-no-caller-id", out);
-                        }
-                    },
-                    '#' => self.next_message(list, index, None, out),
-                    '*' => out.push(Command::LoadCounts),
-                    _ => {
-                        self.state = State::Listening { list, index };
-                        self.failure("sa-invalid", out);
-                    }
-                }
+            (State::Listening { list, index, part }, Input::Dtmf(c)) => {
+                self.message_key(now, list, index, part, c, out)
+            }
+            (State::Waiting, Input::Recipient(to)) => match self.pending.take() {
+                Some(Pending::Recipient(purpose)) => self.recipient(purpose, to, out),
+                other => self.pending = other,
+            },
+            (State::ComposePrompt { purpose, to }, Input::Dtmf(c)) => {
+                self.compose_prompt_key(purpose, to, c, out)
+            }
+            (State::ComposeRecording { purpose, to, .. }, Input::Dtmf('#')) => {
+                self.send(purpose, to, true, out)
             }
             (State::RecordingGreeting { kind, .. }, Input::Dtmf('#')) => {
                 self.pending = Some(Pending::Greeting(kind));
@@ -511,25 +579,27 @@ impl Subscriber {
             }
             (State::CallingBack { .. }, Input::Transferred) => {
                 // The user is talking to the caller now; this call is over.
-                self.state = State::Done;
+                self.end(out);
                 out.push(Command::HangUp);
             }
             (State::CallingBack { list, index }, Input::TransferFailed) => {
                 out.push(Command::StopPlayback);
-                self.reprompt = vec![Say::Prompt("sa-message-menu")];
-                self.play(
-                    vec![
-                        Say::Prompt("aa-line-unavailable"),
-                        Say::Prompt("sa-message-menu"),
-                    ],
-                    out,
-                );
-                self.state = State::Listening { list, index };
+                self.message_menu(list, index, Some("aa-line-unavailable"), out);
             }
             (State::Waiting, Input::StoreDone(ok)) => match self.pending.take() {
-                Some(Pending::NextMessage { list, index, said }) => {
+                Some(Pending::NextMessage {
+                    list,
+                    index,
+                    said,
+                    mark,
+                }) => {
                     out.push(Command::UpdateMwi);
-                    let said = if ok { said } else { "vm-not-saved" };
+                    let said = if ok {
+                        self.note(mark, &list[index]);
+                        said
+                    } else {
+                        "vm-not-saved"
+                    };
                     self.next_message(list, index, Some(said), out);
                 }
                 Some(Pending::Greeting(kind)) => {
@@ -542,12 +612,13 @@ impl Subscriber {
                     self.play(vec![Say::Prompt(said)], out);
                     out.push(Command::LoadCounts);
                 }
+                Some(Pending::Sent(purpose)) => self.sent(purpose, ok, out),
                 Some(Pending::AwayOff) => {
                     let said = if ok { "sa-away-off" } else { "vm-not-saved" };
                     self.play(vec![Say::Prompt(said)], out);
                     out.push(Command::LoadCounts);
                 }
-                None => {}
+                Some(Pending::Recipient(_)) | None => {}
             },
             (State::Waiting, Input::PinSet(accepted)) => {
                 if accepted {
@@ -582,30 +653,35 @@ impl Subscriber {
         self.state = State::GreetingPrompt { kind };
     }
 
-    fn next_message(
-        &mut self,
-        list: Vec<MessageRef>,
-        index: usize,
-        lead: Option<&'static str>,
-        out: &mut Vec<Command>,
-    ) {
-        if index + 1 < list.len() {
-            self.message(list, index + 1, lead, out);
-        } else {
-            let mut say: Vec<Say> = lead.map(Say::Prompt).into_iter().collect();
-            say.push(Say::Prompt("sa-no-more-messages"));
-            self.play(say, out);
-            self.state = State::Waiting;
-            out.push(Command::LoadCounts);
+    /// The flow is over (hang-up, goodbye, a call-back that went through): messages still
+    /// deleted go for good.
+    fn end(&mut self, out: &mut Vec<Command>) {
+        self.state = State::Done;
+        if !self.deleted.is_empty() {
+            let ids = self.deleted.drain(..).map(|m| m.id).collect();
+            out.push(Command::Purge { ids });
         }
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Command>) {
+        if self.paused_too_long(now, out) {
+            return;
+        }
         if let State::RecordingGreeting { started, kind } = self.state {
             if now >= started + self.limits.max_greeting {
                 self.state = State::Waiting;
                 self.pending = Some(Pending::Greeting(kind));
                 out.push(Command::SaveGreeting(kind));
+            }
+            return;
+        }
+        if let State::ComposeRecording { started, .. } = self.state {
+            if now >= started + self.limits.max_greeting {
+                if let State::ComposeRecording { purpose, to, .. } =
+                    std::mem::replace(&mut self.state, State::Waiting)
+                {
+                    self.send(purpose, to, true, out);
+                }
             }
             return;
         }
@@ -625,5 +701,7 @@ impl Subscriber {
     }
 }
 
+mod compose;
+mod listening;
 #[cfg(test)]
 mod tests;

@@ -226,6 +226,7 @@ fn a_subscriber_logs_in_listens_and_saves_the_message() {
         media_stats: None,
         cut_short: None,
         preview: None,
+        forwarded: None,
     };
     sim.shared.store.deposit(&alice(), &msg).unwrap();
     // alice calls the pilot from her own number: caller ID names the mailbox.

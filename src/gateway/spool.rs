@@ -345,6 +345,7 @@ fn deliver(
         media_stats: None,
         cut_short: None,
         preview: None,
+        forwarded: None,
     };
     let stored = MailboxId::new(&meta.mailbox_id).and_then(|id| store.deposit(&id, &msg))?;
     info!(
@@ -674,6 +675,12 @@ mod tests {
         fn delete(&self, m: &MailboxId, id: &str) -> Result<(), StoreError> {
             self.inner.delete(m, id)
         }
+        fn set_deleted(&self, m: &MailboxId, id: &str, on: bool) -> Result<(), StoreError> {
+            self.inner.set_deleted(m, id, on)
+        }
+        fn purge(&self, m: &MailboxId, id: &str) -> Result<(), StoreError> {
+            self.inner.purge(m, id)
+        }
         fn save_greeting(
             &self,
             m: &MailboxId,
@@ -708,6 +715,15 @@ mod tests {
             policy: &crate::store::pin::PinPolicy,
         ) -> Result<(), StoreError> {
             self.inner.set_pin(m, pin, extension, policy)
+        }
+        fn set_admin_pin(
+            &self,
+            m: &MailboxId,
+            pin: &str,
+            extension: &str,
+            policy: &crate::store::pin::PinPolicy,
+        ) -> Result<(), StoreError> {
+            self.inner.set_admin_pin(m, pin, extension, policy)
         }
         fn unlock(
             &self,

@@ -191,6 +191,43 @@ impl Maildir {
         Ok((list, vanished))
     }
 
+    /// Sets (`on`) or clears Maildir flag `flag` of message `id`, moving it into `cur/`.
+    fn set_flag(
+        &self,
+        mailbox: &MailboxId,
+        id: &str,
+        flag: char,
+        on: bool,
+    ) -> Result<(), StoreError> {
+        validate_id(id)?;
+        let dir = self.mailbox_dir(mailbox);
+        let Some(path) = self.locate(mailbox, id)? else {
+            return Err(StoreError::NotFound {
+                mailbox: mailbox.to_string(),
+                id: id.chars().take(80).collect(),
+            });
+        };
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(id)
+            .to_owned();
+        let (base, flags) = split_info(&name);
+        // Maildir flags are kept sorted (ASCII order).
+        let mut flags: Vec<char> = flags.chars().filter(|&c| c != flag).collect();
+        if on {
+            flags.push(flag);
+        }
+        flags.sort_unstable();
+        let flags: String = flags.into_iter().collect();
+        let target = dir.join("cur").join(format!("{base}:2,{flags}"));
+        if target != path {
+            fs::rename(&path, &target).map_err(StoreError::io("rename", &path))?;
+            sync_dir(&dir.join("cur"))?;
+        }
+        Ok(())
+    }
+
     /// Finds the file of message `id` in `new/` or `cur/`.
     fn locate(&self, mailbox: &MailboxId, id: &str) -> Result<Option<PathBuf>, StoreError> {
         let dir = self.mailbox_dir(mailbox);
@@ -328,33 +365,25 @@ impl Mailbox for Maildir {
     }
 
     fn set_seen(&self, mailbox: &MailboxId, id: &str, seen: bool) -> Result<(), StoreError> {
+        self.set_flag(mailbox, id, 'S', seen)
+    }
+
+    fn set_deleted(&self, mailbox: &MailboxId, id: &str, deleted: bool) -> Result<(), StoreError> {
+        self.set_flag(mailbox, id, 'T', deleted)
+    }
+
+    fn purge(&self, mailbox: &MailboxId, id: &str) -> Result<(), StoreError> {
         validate_id(id)?;
-        let dir = self.mailbox_dir(mailbox);
         let Some(path) = self.locate(mailbox, id)? else {
-            return Err(StoreError::NotFound {
-                mailbox: mailbox.to_string(),
-                id: id.chars().take(80).collect(),
-            });
+            return Ok(());
         };
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(id)
-            .to_owned();
-        let (base, flags) = split_info(&name);
-        // Maildir flags are kept sorted (ASCII order); only S is ours to change.
-        let mut flags: Vec<char> = flags.chars().filter(|&c| c != 'S').collect();
-        if seen {
-            flags.push('S');
+        let trashed = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            path.parent().is_some_and(|p| p.ends_with("cur")) && split_info(n).1.contains('T')
+        });
+        if !trashed {
+            return Ok(());
         }
-        flags.sort_unstable();
-        let flags: String = flags.into_iter().collect();
-        let target = dir.join("cur").join(format!("{base}:2,{flags}"));
-        if target != path {
-            fs::rename(&path, &target).map_err(StoreError::io("rename", &path))?;
-            sync_dir(&dir.join("cur"))?;
-        }
-        Ok(())
+        self.delete(mailbox, id)
     }
 
     fn delete(&self, mailbox: &MailboxId, id: &str) -> Result<(), StoreError> {
@@ -431,6 +460,20 @@ impl Mailbox for Maildir {
     ) -> Result<(), StoreError> {
         Ok(PinStore::update(&self.mailbox_dir(mailbox), |p| {
             p.set(pin, extension, policy)
+        })?)
+    }
+
+    fn set_admin_pin(
+        &self,
+        mailbox: &MailboxId,
+        pin: &str,
+        extension: &str,
+        policy: &PinPolicy,
+    ) -> Result<(), StoreError> {
+        Ok(PinStore::update(&self.mailbox_dir(mailbox), |p| {
+            p.set(pin, extension, policy)?;
+            p.must_change = true;
+            Ok(())
         })?)
     }
 

@@ -109,6 +109,20 @@ pub struct NewMessage {
     pub cut_short: Option<String>,
     /// The Voice Mail Preview (a transcript) to open the message's text with, if one was made.
     pub preview: Option<crate::domain::Preview>,
+    /// A voice mail a user forwarded from their mailbox (subscriber access): the original's
+    /// sender and time, kept beside the forwarding user (`caller`).
+    pub forwarded: Option<Forwarded>,
+}
+
+/// Where a forwarded voice mail came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forwarded {
+    /// The forwarding user's address (e.g. `sip:alice@contoso.com`).
+    pub by: String,
+    /// The original message's caller, if known. Caller-controlled.
+    pub caller: Option<String>,
+    /// When the original message arrived.
+    pub received: SystemTime,
 }
 
 /// One message as listed by [`Mailbox::list`].
@@ -155,6 +169,16 @@ pub trait Mailbox: Send + Sync {
     /// Removes a message. A message that is already gone is not an error.
     fn delete(&self, mailbox: &MailboxId, id: &str) -> Result<(), StoreError>;
 
+    /// Marks a message deleted, or not any more (subscriber access's delete and undelete,
+    /// pending until the call ends): a deleted message is out of lists and counts at once but
+    /// still stored (Maildir `T` flag, IMAP `\Deleted`), so a crash before [`Mailbox::purge`]
+    /// loses nothing and never brings it back as new.
+    fn set_deleted(&self, mailbox: &MailboxId, id: &str, deleted: bool) -> Result<(), StoreError>;
+
+    /// Removes a message if it is still marked deleted ([`Mailbox::set_deleted`]); one that
+    /// was restored meanwhile (or is gone) is left as it is.
+    fn purge(&self, mailbox: &MailboxId, id: &str) -> Result<(), StoreError>;
+
     /// Replaces the mailbox's recording of `kind` with the WAV at `wav` (copied atomically;
     /// the source stays where it is).
     fn save_greeting(
@@ -189,6 +213,16 @@ pub trait Mailbox: Send + Sync {
     /// ([`PinStore::set`]); clears the failure count and the lock. A refused PIN is
     /// [`StoreError::Pin`].
     fn set_pin(
+        &self,
+        mailbox: &MailboxId,
+        pin: &str,
+        extension: &str,
+        policy: &PinPolicy,
+    ) -> Result<(), StoreError>;
+
+    /// [`Mailbox::set_pin`] by an administrator (`umgw mailbox set-pin`, `reset-pin`): the
+    /// same, and the user must choose a new PIN at the next log-on.
+    fn set_admin_pin(
         &self,
         mailbox: &MailboxId,
         pin: &str,

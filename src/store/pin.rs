@@ -5,7 +5,8 @@
 //! - `pin`: the current PIN as one argon2id PHC string (`$argon2id$v=19$m=...`);
 //! - `pin-history`: the PHC strings of the last [`PinPolicy::history`] PINs (current one
 //!   included), newest last, one per line;
-//! - `pin-state`: `failed_attempts` and `locked` for subscriber access (log-on lockout);
+//! - `pin-state`: `failed_attempts` and `locked` for subscriber access (log-on lockout), and
+//!   about the current PIN `set_at` (Unix seconds) and `must_change` (set by an administrator);
 //! - `pin.lock`: empty; held with `flock(2)` by whoever reads-and-changes the files
 //!   ([`PinStore::update`], [`PinStore::save`]), so a check-and-count of a PIN attempt is
 //!   atomic per mailbox across threads and processes (the gateway's calls and `umgw mailbox`
@@ -32,7 +33,7 @@ pub const STATE_FILE: &str = "pin-state";
 /// Name of the lock file in a mailbox directory (see the module documentation).
 pub const LOCK_FILE: &str = "pin.lock";
 
-pub use crate::domain::PinPolicy;
+pub use crate::domain::{PinChange, PinPolicy};
 
 /// Why a PIN was refused or the PIN files could not be used. Never contains the PIN.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +152,22 @@ impl PinPolicy {
     }
 }
 
+/// A random PIN of `policy.min_length` digits that meets `policy` for the mailbox with
+/// `extension` (the history aside: [`PinStore::set`] checks that), from the OS's generator
+/// (`umgw mailbox reset-pin`).
+pub fn random_pin(policy: &PinPolicy, extension: &str) -> String {
+    let mut rng = rand::rngs::OsRng;
+    loop {
+        let pin: String = (0..policy.min_length)
+            .map(|_| char::from(b'0' + (rng.next_u32() % 10) as u8))
+            .collect();
+        // A refusal (a run, a repeated digit, the extension) is rare: draw again.
+        if policy.check(&pin, extension, &[]).is_ok() {
+            return pin;
+        }
+    }
+}
+
 /// Hashes `pin` with argon2id (default parameters: 19 MiB, 2 passes) and a random 16-byte salt;
 /// returns the PHC string.
 pub fn hash(pin: &str) -> Result<String, PinError> {
@@ -186,6 +203,11 @@ pub struct PinStore {
     /// Locked out: log-on refused (the PIN unchecked) until an administrator sets a new PIN
     /// or unlocks the mailbox.
     pub locked: bool,
+    /// When the current PIN was set, Unix seconds; `None` for a PIN set before this was
+    /// recorded (it does not expire until changed).
+    pub set_at: Option<u64>,
+    /// An administrator set the PIN: the user must choose a new one at the next log-on.
+    pub must_change: bool,
 }
 
 impl PinStore {
@@ -229,6 +251,14 @@ impl PinStore {
                     "locked" => {
                         store.locked = value.trim().parse().map_err(|_| corrupt("not a bool"))?
                     }
+                    "set_at" => {
+                        store.set_at =
+                            Some(value.trim().parse().map_err(|_| corrupt("not a time"))?)
+                    }
+                    "must_change" => {
+                        store.must_change =
+                            value.trim().parse().map_err(|_| corrupt("not a bool"))?
+                    }
                     _ => return Err(corrupt("unknown key")),
                 }
             }
@@ -238,7 +268,8 @@ impl PinStore {
 
     /// The PIN and its history as one text record, for stores that keep them in one place
     /// (IMAP: a message in the state folder): `pin = PHC` and `history = PHC` lines, newest
-    /// history last. The failure count and the lock are not part of it.
+    /// history last, then `set_at` and `must_change`. The failure count and the lock are not
+    /// part of it.
     pub fn record(&self) -> String {
         let mut text = String::new();
         if let Some(h) = &self.hash {
@@ -246,6 +277,12 @@ impl PinStore {
         }
         for h in &self.history {
             text.push_str(&format!("history = {h}\n"));
+        }
+        if let Some(t) = self.set_at {
+            text.push_str(&format!("set_at = {t}\n"));
+        }
+        if self.must_change {
+            text.push_str("must_change = true\n");
         }
         text
     }
@@ -262,6 +299,17 @@ impl PinStore {
                 .split_once('=')
                 .ok_or_else(|| corrupt("expected key = value"))?;
             let value = value.trim();
+            match key.trim() {
+                "set_at" => {
+                    store.set_at = Some(value.parse().map_err(|_| corrupt("not a time"))?);
+                    continue;
+                }
+                "must_change" => {
+                    store.must_change = value.parse().map_err(|_| corrupt("not a bool"))?;
+                    continue;
+                }
+                _ => {}
+            }
             if PasswordHash::new(value).is_err() {
                 return Err(corrupt("not a PHC password-hash string"));
             }
@@ -313,17 +361,21 @@ impl PinStore {
             history.push('\n');
         }
         write_atomic(dir, HISTORY_FILE, history.as_bytes())?;
-        let state = format!(
-            "failed_attempts = {}\nlocked = {}\n",
-            self.failed_attempts, self.locked
+        let mut state = format!(
+            "failed_attempts = {}\nlocked = {}\nmust_change = {}\n",
+            self.failed_attempts, self.locked, self.must_change
         );
+        if let Some(t) = self.set_at {
+            state.push_str(&format!("set_at = {t}\n"));
+        }
         write_atomic(dir, STATE_FILE, state.as_bytes())?;
         fsync_dir(dir)
     }
 
     /// Replaces the PIN after checking it against `policy` and the history; unlocks the mailbox
-    /// and resets the failure counter. Persist with [`PinStore::update`] (or
-    /// [`PinStore::save`] for a new mailbox).
+    /// and resets the failure counter; the PIN's lifetime starts now, and it is the user's own
+    /// (no change required: an administrator's PIN sets [`PinStore::must_change`] after).
+    /// Persist with [`PinStore::update`] (or [`PinStore::save`] for a new mailbox).
     pub fn set(&mut self, pin: &str, extension: &str, policy: &PinPolicy) -> Result<(), PinError> {
         let mut recent = self.history.clone();
         if let Some(current) = &self.hash {
@@ -340,7 +392,31 @@ impl PinStore {
         self.hash = Some(h);
         self.failed_attempts = 0;
         self.locked = false;
+        self.set_at = Some(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        );
+        self.must_change = false;
         Ok(())
+    }
+
+    /// Why the user must choose a new PIN when logging on at `now`, if they must: set by an
+    /// administrator, or older than `policy.lifetime_days` (0: never too old).
+    pub fn change_required(
+        &self,
+        now: std::time::SystemTime,
+        policy: &PinPolicy,
+    ) -> Option<PinChange> {
+        if self.must_change {
+            return Some(PinChange::SetByAdministrator);
+        }
+        let set_at = self.set_at.filter(|_| policy.lifetime_days > 0)?;
+        let age = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .saturating_sub(set_at);
+        (age >= u64::from(policy.lifetime_days) * 86_400).then_some(PinChange::Expired)
     }
 
     /// Whether `pin` is the current PIN (false if none is set or the mailbox is locked).

@@ -218,6 +218,7 @@ pub fn voice_mail_for_alice(
         media_stats: None,
         cut_short: None,
         preview: None,
+        forwarded: None,
     }
 }
 

@@ -395,6 +395,7 @@ impl DepositFlow {
             media_stats: Some(media.stats().to_string()),
             cut_short: self.write_error.take(),
             preview: None,
+            forwarded: None,
         };
         let previews = cx
             .shared

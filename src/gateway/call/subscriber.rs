@@ -8,13 +8,14 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use jiff::tz::TimeZone;
 use tracing::{debug, error, info, warn};
 
 use super::transfer::{PendingTransfer, TransferResult};
 use super::{mailbox_address, CallContext, CallRequest, Event, Io, Mwi, Transition};
+use crate::audio::SAMPLE_RATE;
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::subscriber::{
     Command, Folder, Input, MessageRef, PinCheck, Say, Subscriber, SubscriberLimits,
@@ -25,8 +26,11 @@ use crate::media::session::MediaEvent;
 use crate::media::speech;
 use crate::media::voices::Voice;
 use crate::sip::endpoint::CallId;
-use crate::store::pin::LogOn;
-use crate::store::{MailboxId, MessageKind};
+use crate::store::pin::{LogOn, PinChange};
+use crate::store::{Forwarded, MailboxId, MessageKind};
+
+mod outgoing;
+use outgoing::{sent, with_comment, write_wav};
 
 /// Messages loaded for listening: what the flow sees, and their audio.
 #[derive(Debug, Default)]
@@ -35,18 +39,24 @@ pub(crate) struct Loaded {
     audio: Vec<Arc<[i16]>>,
 }
 
-/// What a subscriber-access job came to: the flow's input, and the messages it loaded.
+/// What a subscriber-access job came to: the flow's input, the messages it loaded, and a
+/// lamp to set (another mailbox's, after a forward or a reply).
 #[derive(Debug)]
 pub(crate) struct SubscriberResult {
     input: Input,
     loaded: Option<Loaded>,
+    mwi: Option<Mwi>,
 }
 
 /// Runs `work` off the media path; its answer reaches the flow as an input.
 fn job(work: impl FnOnce() -> (Input, Option<Loaded>) + Send + 'static) -> Job {
     Job::new(move || {
         let (input, loaded) = work();
-        JobResult::Subscriber(Box::new(SubscriberResult { input, loaded }))
+        JobResult::Subscriber(Box::new(SubscriberResult {
+            input,
+            loaded,
+            mwi: None,
+        }))
     })
 }
 
@@ -130,8 +140,12 @@ impl SubscriberFlow {
                 if let Some(l) = r.loaded {
                     self.loaded = l;
                 }
-                if r.input == Input::Pin(PinCheck::Ok) {
+                // The right PIN (a change may still be due): the user's language from now on.
+                if matches!(r.input, Input::Pin(PinCheck::Ok | PinCheck::MustChange(_))) {
                     self.signed_in = true;
+                }
+                if let Some(mwi) = r.mwi {
+                    io.requests.push(CallRequest::Mwi(mwi));
                 }
                 self.flow.handle(now, r.input, &mut self.out);
             }
@@ -254,6 +268,13 @@ impl SubscriberFlow {
                     // The store makes the check and the count one step (across gateway nodes
                     // on IMAP): parallel calls cannot lose a count or verify past the limit.
                     let check = match store.log_on(&mb, &pin.0, &policy) {
+                        Ok(LogOn::Accepted) => must_change(&*store, &mb, &policy).map_or_else(
+                            || audit_log_on(&id, source, LogOn::Accepted, policy.max_failed_attempts),
+                            |why| {
+                                info!(mailbox = %id, %source, reason = ?why, "log-on accepted; the user must choose a new PIN");
+                                PinCheck::MustChange(why)
+                            },
+                        ),
                         Ok(outcome) => {
                             audit_log_on(&id, source, outcome, policy.max_failed_attempts)
                         }
@@ -287,9 +308,25 @@ impl SubscriberFlow {
                 let ok = mailbox_id.is_some_and(|mb| store.set_seen(&mb, &id, seen).is_ok());
                 (Input::StoreDone(ok), None)
             })),
-            Command::Delete { id } => io.jobs.push(job(move || {
-                let ok = mailbox_id.is_some_and(|mb| store.delete(&mb, &id).is_ok());
-                (Input::StoreDone(ok), None)
+            Command::Delete { id } => io.jobs.push(set_deleted(store, mailbox_id, id, true)),
+            Command::Undelete { id } => io.jobs.push(set_deleted(store, mailbox_id, id, false)),
+            Command::Purge { ids } => io.jobs.push(Job::new(move || {
+                let Some(mb) = mailbox_id else {
+                    return JobResult::Done;
+                };
+                for id in ids {
+                    // Left marked deleted on an error: out of counts, and nothing is lost.
+                    if let Err(e) = store.purge(&mb, &id) {
+                        warn!(mailbox = %mb, message = %id, error = %e, "deleted message not purged");
+                    }
+                }
+                JobResult::Done
+            })),
+            Command::LoadDeleted(ids) => io.jobs.push(job(move || {
+                let loaded = mailbox_id
+                    .map(|mb| load(&*store, &mb, ids))
+                    .unwrap_or_default();
+                (Input::Messages(loaded.refs.clone()), Some(loaded))
             })),
             Command::StartRecording => {
                 // Unique among this process's calls and recordings (a file a crash left with
@@ -358,6 +395,70 @@ impl SubscriberFlow {
                 let ok = mailbox_id.is_some_and(|mb| store.delete_greeting(&mb, kind).is_ok());
                 (Input::StoreDone(ok), None)
             })),
+            Command::LookupRecipient(extension) => {
+                let to = self
+                    .plan
+                    .mailboxes
+                    .iter()
+                    .find(|m| m.extension == extension)
+                    .map(|m| m.id.clone());
+                self.flow.handle(now, Input::Recipient(to), &mut self.out);
+            }
+            Command::LookupSender(caller) => {
+                let plan = std::slice::from_ref(&self.plan);
+                let to = crate::dialplan::resolve_in(plan, &caller).map(|r| r.mailbox.id.clone());
+                self.flow.handle(now, Input::Recipient(to), &mut self.out);
+            }
+            Command::Forward { index, to, comment } => {
+                let comment = comment
+                    .then(|| io.media.stop_recording().zip(self.recording.take()))
+                    .flatten();
+                let original = self.loaded.audio.get(index).cloned();
+                let source = self.loaded.refs.get(index).cloned();
+                let outgoing = outgoing::outgoing(cx, &self.plan, self.mailbox.as_ref(), &to);
+                self.recordings += 1;
+                let wav = cx
+                    .shared
+                    .spool
+                    .dir()
+                    .join(format!("forward-{}-{}.wav", cx.id.0, self.recordings));
+                io.jobs.push(Job::new(move || {
+                    let (Some(mut out), Some(original), Some(source)) = (outgoing, original, source)
+                    else {
+                        return sent(Err("the message or the recipient is gone".into()));
+                    };
+                    let Some(samples) = with_comment(comment, &original) else {
+                        return sent(Err("the comment cannot be read back".into()));
+                    };
+                    out.msg.forwarded = Some(Forwarded {
+                        by: out.from_address.clone(),
+                        caller: source.caller,
+                        received: source.received,
+                    });
+                    let written = write_wav(&wav, &samples);
+                    let result = written.and_then(|()| out.deliver(&*store, &wav, samples.len()));
+                    let _ = std::fs::remove_file(&wav);
+                    sent(result)
+                }));
+            }
+            Command::Reply { to } => {
+                let rec = io.media.stop_recording().zip(self.recording.take());
+                let outgoing = outgoing::outgoing(cx, &self.plan, self.mailbox.as_ref(), &to);
+                io.jobs.push(Job::new(move || {
+                    let (Some((r, path)), Some(out)) = (rec, outgoing) else {
+                        return sent(Err("no recording, or the recipient is gone".into()));
+                    };
+                    let result = r
+                        .finish(None)
+                        .map_err(|e| e.to_string())
+                        .and_then(|info| {
+                            let samples = usize::try_from(info.samples).unwrap_or(usize::MAX);
+                            out.deliver(&*store, &path, samples)
+                        });
+                    let _ = std::fs::remove_file(&path);
+                    sent(result)
+                }));
+            }
             // A number the dialing rules refuse is not dialled: the flow hears a failure.
             Command::CallBack { number } => {
                 match PendingTransfer::place(now, &self.plan, number, &self.pilot_uri, io.requests)
@@ -372,6 +473,19 @@ impl SubscriberFlow {
             Command::HangUp => io.requests.push(CallRequest::HangUp),
         }
     }
+}
+
+/// Marks message `id` deleted (pending until the call ends) or restores it.
+fn set_deleted(
+    store: Arc<dyn crate::store::Mailbox>,
+    mailbox: Option<MailboxId>,
+    id: String,
+    deleted: bool,
+) -> Job {
+    job(move || {
+        let ok = mailbox.is_some_and(|mb| store.set_deleted(&mb, &id, deleted).is_ok());
+        (Input::StoreDone(ok), None)
+    })
 }
 
 /// Takes one of the sessions of mailbox `id` for this call, or says why not.
@@ -439,6 +553,23 @@ impl Drop for MailboxSession {
     }
 }
 
+/// Why the user who just logged on to `mailbox` must choose a new PIN first, if they must
+/// (PINLifetime passed, or an administrator set it). A PIN state that cannot be read asks
+/// for nothing more: the log-on itself was checked.
+fn must_change(
+    store: &dyn crate::store::Mailbox,
+    mailbox: &MailboxId,
+    policy: &crate::store::pin::PinPolicy,
+) -> Option<PinChange> {
+    match store.pin_state(mailbox, policy) {
+        Ok(pins) => pins.change_required(SystemTime::now(), policy),
+        Err(e) => {
+            warn!(%mailbox, error = %e, "PIN state unreadable after log-on: no PIN change asked");
+            None
+        }
+    }
+}
+
 /// Logs a log-on attempt for the audit trail (the call's span adds the Call-ID; never the PIN)
 /// and tells the flow what it came to.
 fn audit_log_on(mailbox: &str, source: SocketAddr, outcome: LogOn, max: u32) -> PinCheck {
@@ -478,7 +609,20 @@ fn render(
     let names = match say {
         Say::Prompt(name) => return voice.get(name),
         Say::Beep => return Some(cx.beep.clone()),
-        Say::Audio(i) => return loaded.audio.get(*i).cloned(),
+        Say::Audio { index, from } => {
+            // Always some audio, if empty (skipped past the end): the flow hears the end.
+            let audio = loaded
+                .audio
+                .get(*index)
+                .cloned()
+                .unwrap_or_else(|| Arc::from([]));
+            let start = usize::try_from(from.as_millis() * u128::from(SAMPLE_RATE) / 1000)
+                .unwrap_or(usize::MAX);
+            return Some(match start {
+                0 => audio,
+                n => Arc::from(audio.get(n..).unwrap_or_default()),
+            });
+        }
         Say::Number(n) => speaker.number(u64::from(*n)),
         Say::Counts { new, saved } => speaker.counts(*new, *saved),
         Say::Envelope(i) => {
@@ -508,9 +652,19 @@ fn load_messages(store: &dyn crate::store::Mailbox, id: &MailboxId, folder: Fold
     };
     list.retain(|m| m.kind == MessageKind::VoiceMail && m.seen == (folder == Folder::Saved));
     list.sort_by_key(|m| m.received);
+    load(store, id, list.into_iter().map(|m| m.id))
+}
+
+/// Messages `ids` of mailbox `id`, in that order, with their audio decoded; those that
+/// cannot be read are left out.
+fn load(
+    store: &dyn crate::store::Mailbox,
+    id: &MailboxId,
+    ids: impl IntoIterator<Item = String>,
+) -> Loaded {
     let mut loaded = Loaded::default();
-    for m in list {
-        let Ok(raw) = store.read(id, &m.id) else {
+    for message in ids {
+        let Ok(raw) = store.read(id, &message) else {
             continue;
         };
         let Ok(parsed) = crate::store::message::parse(&raw) else {
@@ -521,11 +675,16 @@ fn load_messages(store: &dyn crate::store::Mailbox, id: &MailboxId, folder: Fold
             .as_deref()
             .and_then(crate::store::audio::wav_samples)
             .unwrap_or_default();
+        // The audio's own length: positions in it (skips, pauses) are counted against it.
+        let duration = match audio.len() {
+            0 => parsed.duration,
+            n => Duration::from_millis(n as u64 * 1000 / u64::from(SAMPLE_RATE)),
+        };
         loaded.refs.push(MessageRef {
-            id: m.id.clone(),
+            id: message,
             caller: parsed.caller.clone(),
             received: parsed.received,
-            duration: parsed.duration,
+            duration,
         });
         loaded.audio.push(Arc::from(audio));
     }

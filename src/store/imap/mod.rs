@@ -296,6 +296,33 @@ impl Imap {
     }
 
     /// Whether message `uid` exists (not expunged) in the open folder.
+    /// Sets (`on`) or clears the system flag `flag` of message `id`.
+    fn set_flag(
+        &self,
+        mailbox: &MailboxId,
+        id: &str,
+        flag: &str,
+        on: bool,
+    ) -> Result<(), StoreError> {
+        let (validity, uid) = Self::parse_id(id)?;
+        let found = self.with_conn(mailbox, |c| {
+            if self.open_folder(c, true)? != validity || !Self::exists(c, uid)? {
+                return Ok(false);
+            }
+            let sign = if on { '+' } else { '-' };
+            c.command(
+                "UID STORE",
+                &format!("UID STORE {uid} {sign}FLAGS.SILENT ({flag})"),
+            )?;
+            Ok(true)
+        })?;
+        if found {
+            Ok(())
+        } else {
+            Err(Self::not_found(mailbox, id))
+        }
+    }
+
     fn exists(c: &mut Conn, uid: u32) -> Result<bool, ConnError> {
         let reply = c.command("UID FETCH", &format!("UID FETCH {uid} (UID)"))?;
         let found = fetched(&reply).any(|(u, ..)| u == uid);
@@ -437,23 +464,24 @@ impl Mailbox for Imap {
     }
 
     fn set_seen(&self, mailbox: &MailboxId, id: &str, seen: bool) -> Result<(), StoreError> {
+        self.set_flag(mailbox, id, "\\Seen", seen)
+    }
+
+    fn set_deleted(&self, mailbox: &MailboxId, id: &str, deleted: bool) -> Result<(), StoreError> {
+        self.set_flag(mailbox, id, "\\Deleted", deleted)
+    }
+
+    fn purge(&self, mailbox: &MailboxId, id: &str) -> Result<(), StoreError> {
         let (validity, uid) = Self::parse_id(id)?;
-        let found = self.with_conn(mailbox, |c| {
-            if self.open_folder(c, true)? != validity || !Self::exists(c, uid)? {
-                return Ok(false);
+        self.with_conn(mailbox, |c| {
+            if self.open_folder(c, true)? != validity {
+                return Ok(());
             }
-            let sign = if seen { '+' } else { '-' };
-            c.command(
-                "UID STORE",
-                &format!("UID STORE {uid} {sign}FLAGS.SILENT (\\Seen)"),
-            )?;
-            Ok(true)
-        })?;
-        if found {
+            // UID EXPUNGE removes the message only if it still has \Deleted: one restored
+            // meanwhile (by this gateway or a mail client) stays.
+            c.command("UID EXPUNGE", &format!("UID EXPUNGE {uid}"))?;
             Ok(())
-        } else {
-            Err(Self::not_found(mailbox, id))
-        }
+        })
     }
 
     fn delete(&self, mailbox: &MailboxId, id: &str) -> Result<(), StoreError> {
@@ -506,7 +534,17 @@ impl Mailbox for Imap {
         extension: &str,
         policy: &PinPolicy,
     ) -> Result<(), StoreError> {
-        self.shared_set_pin(mailbox, pin, extension, policy)
+        self.shared_set_pin(mailbox, pin, extension, policy, false)
+    }
+
+    fn set_admin_pin(
+        &self,
+        mailbox: &MailboxId,
+        pin: &str,
+        extension: &str,
+        policy: &PinPolicy,
+    ) -> Result<(), StoreError> {
+        self.shared_set_pin(mailbox, pin, extension, policy, true)
     }
 
     fn unlock(&self, mailbox: &MailboxId, policy: &PinPolicy) -> Result<(u32, bool), StoreError> {

@@ -296,12 +296,14 @@ impl Imap {
         Ok(outcome?)
     }
 
+    /// Sets the PIN; `must_change`: an administrator's, to be changed at the next log-on.
     pub(super) fn shared_set_pin(
         &self,
         mailbox: &MailboxId,
         pin: &str,
         extension: &str,
         policy: &PinPolicy,
+        must_change: bool,
     ) -> Result<(), StoreError> {
         let result = self.with_conn(mailbox, |c| {
             self.open_state(c)?;
@@ -312,6 +314,7 @@ impl Imap {
             if let Err(e) = pins.set(pin, extension, policy) {
                 return Ok(Err(e));
             }
+            pins.must_change = must_change;
             self.replace_state(c, PIN_RECORD, &Self::pin_message(&pins))?;
             let attempts = records(c, ATTEMPT)?;
             expunge(c, &attempts)?;

@@ -32,6 +32,7 @@ fn msg(kind: MessageKind, audio: Option<PathBuf>) -> NewMessage {
         media_stats: None,
         cut_short: None,
         preview: None,
+        forwarded: None,
     }
 }
 
@@ -155,12 +156,7 @@ fn a_seeded_store_repeats_its_random_parts() {
 fn counts_follow_flags_and_kinds() {
     let (_t, store, mb, wav_path, _) = setup();
     assert_eq!(store.counts(&mb).unwrap(), Counts::default());
-    let a = store
-        .deposit(&mb, &msg(MessageKind::VoiceMail, Some(wav_path.clone())))
-        .unwrap();
-    let b = store
-        .deposit(&mb, &msg(MessageKind::VoiceMail, Some(wav_path.clone())))
-        .unwrap();
+    let [a, b] = voice_mails(&store, &mb, &wav_path);
     let c = store
         .deposit(&mb, &msg(MessageKind::VoiceMail, None))
         .unwrap();
@@ -307,15 +303,57 @@ fn read_validates_ids_and_reports_missing() {
     ));
 }
 
+/// Two voice mails with the recording `wav`: their ids.
+fn voice_mails(store: &Maildir, mb: &MailboxId, wav: &Path) -> [String; 2] {
+    [0, 1].map(|_| {
+        store
+            .deposit(mb, &msg(MessageKind::VoiceMail, Some(wav.to_owned())))
+            .unwrap()
+    })
+}
+
+/// A pending delete (subscriber access): out of counts and lists at once, still on disk
+/// (a crash loses nothing and never brings it back as new), restorable, purged only while
+/// still deleted.
+#[test]
+fn pending_delete_undelete_and_purge() {
+    let (_t, store, mb, wav_path, _) = setup();
+    let [a, b] = voice_mails(&store, &mb, &wav_path);
+    store.set_seen(&mb, &b, true).unwrap();
+    store.set_deleted(&mb, &a, true).unwrap();
+    store.set_deleted(&mb, &b, true).unwrap();
+    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 0, old: 0 });
+    assert!(store.list(&mb).unwrap().is_empty());
+    // Still stored (as a crash would leave it): readable, flagged T, in cur/.
+    assert!(!store.read(&mb, &a).unwrap().is_empty());
+    let cur: Vec<String> = fs::read_dir(store.mailbox_dir(&mb).join("cur"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(cur.contains(&format!("{a}:2,T")), "{cur:?}");
+    assert!(cur.contains(&format!("{b}:2,ST")), "{cur:?}");
+    // Undelete restores it as it was: a seen one stays seen, a new one new.
+    store.set_deleted(&mb, &b, false).unwrap();
+    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 0, old: 1 });
+    store.set_deleted(&mb, &a, false).unwrap();
+    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 1, old: 1 });
+    // Purge removes only what is still deleted.
+    store.set_deleted(&mb, &a, true).unwrap();
+    store.purge(&mb, &a).unwrap();
+    store.purge(&mb, &b).unwrap();
+    assert!(matches!(
+        store.read(&mb, &a),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 0, old: 1 });
+    // Gone already: not an error.
+    store.purge(&mb, &a).unwrap();
+}
+
 #[test]
 fn seen_delete_and_greeting_update_counts() {
     let (t, store, mb, wav_path, wav) = setup();
-    let a = store
-        .deposit(&mb, &msg(MessageKind::VoiceMail, Some(wav_path.clone())))
-        .unwrap();
-    let b = store
-        .deposit(&mb, &msg(MessageKind::VoiceMail, Some(wav_path.clone())))
-        .unwrap();
+    let [a, b] = voice_mails(&store, &mb, &wav_path);
     assert_eq!(store.counts(&mb).unwrap(), Counts { new: 2, old: 0 });
     store.set_seen(&mb, &a, true).unwrap();
     assert_eq!(store.counts(&mb).unwrap(), Counts { new: 1, old: 1 });

@@ -46,6 +46,12 @@ pub const H_MEDIA_STATS: &str = "X-UMGW-Media-Stats";
 /// Present on a recording that stopped before the caller did because it could not be written;
 /// the value says why (`write failed: No space left on device`).
 pub const H_CUT_SHORT: &str = "X-UMGW-Cut-Short";
+/// A forwarded voice mail: the address of the user who forwarded it (the message's caller).
+pub const H_FORWARDED_BY: &str = "X-UMGW-Forwarded-By";
+/// A forwarded voice mail: who called in the original message, if known.
+pub const H_ORIGINAL_CALLER: &str = "X-UMGW-Original-Caller";
+/// A forwarded voice mail: when the original arrived, milliseconds since the Unix epoch.
+pub const H_ORIGINAL_RECEIVED: &str = "X-UMGW-Original-Received";
 
 /// `Content-Class` ([MS-OXCMAIL] 2.1.3.2.2): the message class a MIME reader gives the message.
 pub const H_CONTENT_CLASS: &str = "Content-Class";

@@ -60,6 +60,10 @@ pub fn render_to(
     let boundary = format!("umgw-{:032x}", rng.gen::<u128>());
 
     let subject = match msg.kind {
+        MessageKind::VoiceMail if msg.forwarded.is_some() => format!(
+            "Voice mail forwarded by {who}, {}",
+            short_duration(duration_ms)
+        ),
         MessageKind::VoiceMail => format!("Voice mail from {who}, {}", short_duration(duration_ms)),
         MessageKind::MissedCall => format!("Missed call from {who}"),
     };
@@ -109,6 +113,16 @@ pub fn render_to(
     }
     if let Some(why) = non_blank(msg.cut_short.as_deref()) {
         h.push_str(&unstructured(H_CUT_SHORT, why));
+    }
+    if let Some(f) = &msg.forwarded {
+        h.push_str(&unstructured(H_FORWARDED_BY, &f.by));
+        if let Some(c) = non_blank(f.caller.as_deref()) {
+            h.push_str(&unstructured(H_ORIGINAL_CALLER, c));
+        }
+        h.push_str(&format!(
+            "{H_ORIGINAL_RECEIVED}: {}\r\n",
+            unix_ms(f.received)
+        ));
     }
     h.push_str(&format!(
         "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
@@ -373,6 +387,16 @@ fn body_text(msg: &NewMessage, who: &str, date: &str, duration_ms: u64, audio: b
     t.push_str(&format!("Received: {date}\r\n"));
     if msg.kind == MessageKind::VoiceMail {
         t.push_str(&format!("Length:   {}\r\n", words_duration(duration_ms)));
+    }
+    if let Some(f) = &msg.forwarded {
+        let original = non_blank(f.caller.as_deref()).map_or_else(
+            || "an unknown caller".to_owned(),
+            |c| clean_display(&display_number(c)),
+        );
+        let when = format_rfc5322_date(unix_ms(f.received) / 1000);
+        t.push_str(&format!(
+            "\r\n{who} forwarded this voice mail (a comment of theirs, if any, comes first).\r\nThe original is from {original}, received {when}.\r\n"
+        ));
     }
     if msg
         .cut_short

@@ -37,6 +37,7 @@ fn sample(kind: MessageKind) -> NewMessage {
         media_stats: None,
         cut_short: None,
         preview: None,
+        forwarded: None,
     }
 }
 
@@ -74,6 +75,7 @@ fn a_recording_cut_short_says_so_and_why() {
     let msg = NewMessage {
         cut_short: Some("write failed: No space left on device (os error 28)".into()),
         preview: None,
+        forwarded: None,
         ..sample(MessageKind::VoiceMail)
     };
     let bytes = render(&msg, Some(&wav), "umgw.test", &mut rng());
@@ -944,6 +946,7 @@ fn a_preview_opens_the_text_wrapped_and_marked_and_the_audio_still_parses() {
     // Without a preview the text is as before.
     let msg = NewMessage {
         preview: None,
+        forwarded: None,
         ..msg
     };
     let plain = render(&msg, Some(&wav), "umgw.test", &mut rng());

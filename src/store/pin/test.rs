@@ -352,10 +352,12 @@ fn the_record_round_trips_and_refuses_what_is_not_a_hash() {
     pins.set("582914", "1001", &policy).unwrap();
     pins.set("730146", "1001", &policy).unwrap();
     let text = pins.record();
-    assert_eq!(text.lines().count(), 3, "{text}");
+    // The PIN, two in the history, when it was set.
+    assert_eq!(text.lines().count(), 4, "{text}");
     let back = PinStore::parse_record(&text, "imap:UMGW-State").unwrap();
     assert_eq!(back.hash, pins.hash);
     assert_eq!(back.history, pins.history);
+    assert_eq!(back.set_at, pins.set_at);
     assert!(back.verify("730146") && !back.verify("582914"));
     assert_eq!(
         PinStore::parse_record("", "x").unwrap(),
@@ -369,4 +371,70 @@ fn the_record_round_trips_and_refuses_what_is_not_a_hash() {
         "{e}"
     );
     assert!(PinStore::parse_record("locked = true\n", "x").is_err());
+}
+
+#[test]
+fn pin_lifetime_and_an_administrators_pin_require_a_change() {
+    let policy = PinPolicy::default();
+    let mut p = PinStore::default();
+    p.set("582914", "1001", &policy).unwrap();
+    let set_at = p.set_at.expect("the time a PIN is set is kept");
+    let at = |secs: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    assert_eq!(p.change_required(at(set_at), &policy), None);
+    assert_eq!(
+        p.change_required(at(set_at + 60 * 86_400 - 1), &policy),
+        None
+    );
+    assert_eq!(
+        p.change_required(at(set_at + 60 * 86_400), &policy),
+        Some(PinChange::Expired)
+    );
+    // PINLifetime 0: never.
+    let forever = PinPolicy {
+        lifetime_days: 0,
+        ..PinPolicy::default()
+    };
+    assert_eq!(
+        p.change_required(at(set_at + 9_999 * 86_400), &forever),
+        None
+    );
+    // A PIN from before the time was kept does not expire.
+    let mut legacy = p.clone();
+    legacy.set_at = None;
+    assert_eq!(legacy.change_required(at(u64::MAX / 2), &policy), None);
+    // An administrator's PIN: changed at the first log-on; the user's own new PIN is theirs.
+    p.must_change = true;
+    assert_eq!(
+        p.change_required(at(set_at), &policy),
+        Some(PinChange::SetByAdministrator)
+    );
+    p.set("730162", "1001", &policy).unwrap();
+    assert!(!p.must_change);
+}
+
+#[test]
+fn set_at_and_must_change_survive_files_and_records() {
+    let t = tempfile::tempdir().unwrap();
+    let mut p = PinStore::default();
+    p.set("582914", "1001", &PinPolicy::default()).unwrap();
+    p.must_change = true;
+    p.set_at = Some(1_700_000_000);
+    p.save(t.path()).unwrap();
+    assert_eq!(PinStore::load(t.path()).unwrap(), p);
+    let back = PinStore::parse_record(&p.record(), "t").unwrap();
+    assert_eq!((back.set_at, back.must_change), (Some(1_700_000_000), true));
+    assert_eq!(back.hash, p.hash);
+}
+
+#[test]
+fn random_pins_meet_the_policy() {
+    let policy = PinPolicy {
+        min_length: 8,
+        ..PinPolicy::default()
+    };
+    for _ in 0..50 {
+        let pin = random_pin(&policy, "1001");
+        assert_eq!(pin.len(), 8);
+        policy.check(&pin, "1001", &[]).unwrap();
+    }
 }
