@@ -80,6 +80,7 @@ impl Site {
             media_stats: None,
             cut_short: None,
             preview: None,
+            marks: umgw::domain::Marks::default(),
         };
         self.store()
             .deposit(&MailboxId::new(mailbox).unwrap(), &msg)

@@ -55,6 +55,7 @@ fn gateway() -> Gateway {
                 media_stats: None,
                 cut_short: None,
                 preview: None,
+                marks: umgw::domain::Marks::default(),
             },
         )
         .unwrap();

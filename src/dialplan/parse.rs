@@ -16,6 +16,7 @@ use toml::Spanned;
 use super::attendant::parse_attendant;
 use super::items::{array_of_tables, parse_mailbox, parse_peer};
 use super::model::{AudioCodec, Diagnostic, DialPlan, Severity, UriType, VoipSecurity};
+use super::resolve::parse_sip_uri;
 pub(crate) use super::table::{Ctx, Node, Pos, Table};
 use super::table::{MILLIS, MINUTES, SECONDS};
 use super::values::is_language_tag;
@@ -90,6 +91,9 @@ const PLAN_KEYS: &[&str] = &[
     "TimeZone",
     "AudioCodec",
     "VoiceMailPreviewEnabled",
+    "CallerReviewEnabled",
+    "FaxServerURI",
+    "FaxDetectionWindow",
     "Mailbox",
     "AutoAttendant",
     "Peer",
@@ -160,6 +164,20 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
     let time_zone = t.time_zone(&mut cx, "TimeZone").unwrap_or(TimeZone::UTC);
     let codec = t.string(&mut cx, "AudioCodec", false);
     let preview = t.bool(&mut cx, "VoiceMailPreviewEnabled", true);
+    // The caller's side of a deposit: options after `#`, and where a fax goes.
+    let caller_review = t.bool(&mut cx, "CallerReviewEnabled", true);
+    let fax_server = t.string(&mut cx, "FaxServerURI", false);
+    let (fax_window, _) = t.duration(&mut cx, "FaxDetectionWindow", 0..=60, 10, SECONDS);
+    if let Some(f) = fax_server
+        .as_ref()
+        .filter(|f| parse_sip_uri(f.get_ref()).is_none())
+    {
+        let msg = format!(
+            "FaxServerURI \"{}\" is not a sip: or sips: URI",
+            f.get_ref()
+        );
+        cx.error(f.span(), msg);
+    }
     let mailbox_node = t.take("Mailbox");
     let attendant_node = t.take("AutoAttendant");
     let peer_node = t.take("Peer");
@@ -352,6 +370,9 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
             time_zone,
             audio_codec: AudioCodec::Wav,
             voice_mail_preview_enabled: preview,
+            caller_review_enabled: caller_review,
+            fax_server_uri: fax_server.map(Spanned::into_inner),
+            fax_detection_window: fax_window,
             mailboxes,
             auto_attendants,
             peers,
@@ -437,7 +458,7 @@ mod tests {
         assert_eq!(
             lint(&text),
             vec![
-                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, OperatorExtension, DefaultLanguage, TimeZone, AudioCodec, VoiceMailPreviewEnabled, Mailbox, AutoAttendant, Peer".to_string(),
+                "p.toml:5:1: error: unknown key Colour; expected one of Name, UriType, NumberOfDigitsInExtension, CountryOrRegionCode, NationalNumberPrefix, InternationalAccessCode, OutsideLineAccessCode, Domain, PilotIdentifiers, VoIPSecurity, MaxCallDuration, MaxRecordingDuration, RecordingIdleTimeout, MinimumMessageDuration, InputFailuresBeforeDisconnect, MinPINLength, PINHistoryCount, AllowCommonPatterns, MaxLogonAttempts, OperatorExtension, DefaultLanguage, TimeZone, AudioCodec, VoiceMailPreviewEnabled, CallerReviewEnabled, FaxServerURI, FaxDetectionWindow, Mailbox, AutoAttendant, Peer".to_string(),
                 "p.toml:6:24: error: MaxRecordingDuration 0 must be between 1 and 6000 (seconds)".to_string(),
                 "p.toml:9:6: error: Id \"../x\" must be 1-64 of A-Z a-z 0-9 . _ - and not start with '.'".to_string(),
                 "p.toml:10:13: error: extension \"101\" has 3 digits; NumberOfDigitsInExtension is 4".to_string(),

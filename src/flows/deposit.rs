@@ -6,10 +6,16 @@
 //! recording step reacts to `#`. During the greeting, as in Exchange UM and every voice-mail
 //! system: `#` skips to the tone, `*` signs in to this mailbox (subscriber access, PIN asked),
 //! `0` transfers to the plan's operator (back to the tone if that fails).
+//!
+//! `#` during the recording opens the caller's options before the message is sent (Exchange's
+//! "press the pound key for more options", Asterisk's `review`): 1 listen, 2 re-record, 3 mark
+//! urgent, 4 mark private, `#` send. Nothing is lost there: a hang-up, the call's time limit
+//! or InputFailuresBeforeDisconnect wrong keys and time-outs send the message as it stands.
+//! A recording ended any other way (hang-up, silence, maximum length) is sent at once.
 
 use std::time::{Duration, Instant};
 
-use crate::domain::MessageKind;
+use crate::domain::{Marks, MessageKind};
 
 /// Limits of one deposit, taken from the dial plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +28,13 @@ pub struct DepositLimits {
     pub min_message: Duration,
     /// The whole call ends here, greeting included (MaxCallDuration, default 30 min).
     pub max_call: Duration,
+    /// Wrong keys and time-outs in the caller's options before the message is sent anyway
+    /// (InputFailuresBeforeDisconnect, default 3).
+    pub input_failures: u32,
+    /// How long the options wait for a key once said (5 s, as the other menus).
+    pub digit_timeout: Duration,
+    /// `#` offers the caller's options (CallerReviewEnabled); else it sends at once.
+    pub review: bool,
 }
 
 impl Default for DepositLimits {
@@ -31,6 +44,9 @@ impl Default for DepositLimits {
             idle_timeout: Duration::from_secs(5),
             min_message: Duration::from_secs(1),
             max_call: Duration::from_secs(30 * 60),
+            input_failures: 3,
+            digit_timeout: Duration::from_secs(5),
+            review: true,
         }
     }
 }
@@ -49,6 +65,16 @@ pub enum Prompt {
     Goodbye,
     /// "Sorry, the mailbox ... is full and cannot take a message. Please try again later."
     MailboxFull,
+    /// The caller's options after `#`: "To listen to your message, press 1. ..."
+    ReviewOptions,
+    /// The caller's own recording, played back from the spool.
+    Recording,
+    /// "Marked urgent." / "Urgent removed."
+    Urgent(bool),
+    /// "Marked private." / "Private removed."
+    Private(bool),
+    /// "Sorry, that is not a valid choice."
+    Invalid,
 }
 
 /// Why the recording ended (logged, and kept in the message metadata).
@@ -110,6 +136,9 @@ pub enum Command {
     },
     /// Discard the recording (nothing worth keeping).
     DiscardRecording,
+    /// Discard the stopped recording and make its file ready to record again (the caller
+    /// chose to re-record); `StartRecording` follows after the beep.
+    Rerecord,
     /// Deposit a message of this kind (with the recording for a voice mail).
     Store(MessageKind),
     /// The caller signs in to this mailbox (subscriber access); the deposit is over without a
@@ -128,6 +157,8 @@ enum State {
     Transferring,
     Beep,
     Recording(Recording),
+    /// The caller's options after `#`: the recording is stopped and kept.
+    Review(Review),
     Storing {
         farewell: bool,
     },
@@ -144,6 +175,24 @@ struct Recording {
     voiced_until: u64,
 }
 
+/// Where the caller's options are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Review {
+    /// Wrong keys and time-outs so far.
+    failures: u32,
+    step: ReviewStep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ReviewStep {
+    /// The options (or a confirmation before them) are being said.
+    Saying,
+    /// The recording plays back; the options follow.
+    Listening,
+    /// The options were said at this instant; waiting for a key.
+    Waiting(Instant),
+}
+
 /// The deposit flow. Feed it with [`Deposit::handle`]; read `out` after each call.
 #[derive(Debug)]
 pub struct Deposit {
@@ -157,6 +206,8 @@ pub struct Deposit {
     full: bool,
     /// The plan has an operator `0` can reach.
     operator: bool,
+    /// What the caller marked the message as in the options.
+    marks: Marks,
 }
 
 /// Samples of trailing silence kept after the last speech when trimming (200 ms).
@@ -175,6 +226,7 @@ impl Deposit {
             kind: None,
             full: false,
             operator: false,
+            marks: Marks::default(),
         }
     }
 
@@ -208,6 +260,11 @@ impl Deposit {
         self.kind
     }
 
+    /// What the caller marked the message as (urgent, private) in the options.
+    pub fn marks(&self) -> Marks {
+        self.marks
+    }
+
     /// The next instant the flow needs a `Tick` (idle or maximum-length deadline).
     pub fn poll_timeout(&self) -> Option<Instant> {
         let call_end = self.answered.map(|a| a + self.limits.max_call);
@@ -216,6 +273,10 @@ impl Deposit {
                 (r.last_voice + self.limits.idle_timeout)
                     .min(r.started + self.limits.max_recording + MAX_SLACK),
             ),
+            State::Review(Review {
+                step: ReviewStep::Waiting(since),
+                ..
+            }) => Some(since + self.limits.digit_timeout),
             _ => None,
         };
         match (call_end, recording) {
@@ -248,6 +309,11 @@ impl Deposit {
             // MaxCallDuration: a recording is kept as if the caller had pressed '#'.
             (State::Recording(r), Input::Tick) if call_over => {
                 self.stop(r, EndReason::MaxLength, out)
+            }
+            // Out of time in the options: the message goes as it stands.
+            (State::Review(_), Input::Tick) if call_over => {
+                out.push(Command::StopPlayback);
+                self.send(out, true)
             }
             (State::Greeting | State::Transferring | State::Beep, Input::Tick) if call_over => {
                 out.push(Command::StopPlayback);
@@ -315,11 +381,12 @@ impl Deposit {
                     self.check_limits(now, r, out)
                 }
                 Input::Tick => self.check_limits(now, r, out),
-                Input::Dtmf('#') => self.stop(r, EndReason::Pound, out),
+                Input::Dtmf('#') => self.review(r, out),
                 Input::RecordFailed => self.stop(r, EndReason::StorageError, out),
                 Input::CallerHungUp => self.stop(r, EndReason::CallerHungUp, out),
                 _ => State::Recording(r),
             },
+            (State::Review(review), input) => self.handle_review(now, review, input, out),
             (State::Storing { farewell }, Input::Stored { ok }) => {
                 if !farewell {
                     State::Done
@@ -343,6 +410,108 @@ impl Deposit {
             }
             (state, _) => state,
         };
+    }
+
+    /// `#` ended the recording: the caller's options, unless it is too short to be a message
+    /// (then a missed call, as before).
+    fn review(&mut self, r: Recording, out: &mut Vec<Command>) -> State {
+        let min_samples = self.limits.min_message.as_millis() as u64 * 8;
+        if !self.limits.review || r.recorded < min_samples {
+            return self.stop(r, EndReason::Pound, out);
+        }
+        self.end_reason = Some(EndReason::Pound);
+        out.push(Command::StopRecording { keep_samples: None });
+        out.push(Command::Play(Prompt::ReviewOptions));
+        State::Review(Review {
+            failures: 0,
+            step: ReviewStep::Saying,
+        })
+    }
+
+    fn handle_review(
+        &mut self,
+        now: Instant,
+        mut review: Review,
+        input: Input,
+        out: &mut Vec<Command>,
+    ) -> State {
+        match (review.step, input) {
+            // Nothing is lost: a caller who hangs up in the options sends the message.
+            (_, Input::CallerHungUp) => {
+                out.push(Command::StopPlayback);
+                self.send(out, false)
+            }
+            (ReviewStep::Listening, Input::PlaybackDone) => {
+                out.push(Command::Play(Prompt::ReviewOptions));
+                review.step = ReviewStep::Saying;
+                State::Review(review)
+            }
+            (ReviewStep::Saying, Input::PlaybackDone) => {
+                review.step = ReviewStep::Waiting(now);
+                State::Review(review)
+            }
+            (ReviewStep::Waiting(since), Input::Tick)
+                if now >= since + self.limits.digit_timeout =>
+            {
+                self.review_failure(review, out)
+            }
+            (step, Input::Dtmf(key)) => {
+                // A key cuts short whatever is being said (barge-in).
+                if !matches!(step, ReviewStep::Waiting(_)) {
+                    out.push(Command::StopPlayback);
+                }
+                match key {
+                    '1' => {
+                        out.push(Command::Play(Prompt::Recording));
+                        review.step = ReviewStep::Listening;
+                        State::Review(review)
+                    }
+                    '2' => {
+                        out.push(Command::Rerecord);
+                        out.push(Command::Play(Prompt::Beep));
+                        self.end_reason = None;
+                        State::Beep
+                    }
+                    '3' => {
+                        self.marks.urgent = !self.marks.urgent;
+                        out.push(Command::Play(Prompt::Urgent(self.marks.urgent)));
+                        out.push(Command::Play(Prompt::ReviewOptions));
+                        review.step = ReviewStep::Saying;
+                        State::Review(review)
+                    }
+                    '4' => {
+                        self.marks.private = !self.marks.private;
+                        out.push(Command::Play(Prompt::Private(self.marks.private)));
+                        out.push(Command::Play(Prompt::ReviewOptions));
+                        review.step = ReviewStep::Saying;
+                        State::Review(review)
+                    }
+                    '#' => self.send(out, true),
+                    _ => self.review_failure(review, out),
+                }
+            }
+            (_, _) => State::Review(review),
+        }
+    }
+
+    /// A wrong key or a time-out in the options: say them again, or after
+    /// InputFailuresBeforeDisconnect send the message and say goodbye.
+    fn review_failure(&mut self, mut review: Review, out: &mut Vec<Command>) -> State {
+        review.failures += 1;
+        if review.failures >= self.limits.input_failures {
+            return self.send(out, true);
+        }
+        out.push(Command::Play(Prompt::Invalid));
+        out.push(Command::Play(Prompt::ReviewOptions));
+        review.step = ReviewStep::Saying;
+        State::Review(review)
+    }
+
+    /// Sends the reviewed (stopped, kept) recording.
+    fn send(&mut self, out: &mut Vec<Command>, farewell: bool) -> State {
+        self.kind = Some(MessageKind::VoiceMail);
+        out.push(Command::Store(MessageKind::VoiceMail));
+        State::Storing { farewell }
     }
 
     fn check_limits(&mut self, now: Instant, r: Recording, out: &mut Vec<Command>) -> State {
@@ -424,6 +593,11 @@ mod tests {
             }
             all
         }
+        /// The store answers `ok`: the caller hears `prompt`, then the gateway hangs up.
+        fn farewell(&mut self, ok: bool, prompt: Prompt) {
+            assert_eq!(self.send(Input::Stored { ok }), [Command::Play(prompt)]);
+            assert_eq!(self.send(Input::PlaybackDone), [Command::HangUp]);
+        }
         fn enter_recording(&mut self) {
             assert_eq!(
                 self.send(Input::Answered),
@@ -438,11 +612,287 @@ mod tests {
         }
     }
 
-    #[test]
-    fn pound_ends_recording_stores_voicemail_and_says_goodbye() {
-        let mut s = Sim::new();
+    /// Records 3 s and presses `#`: the options.
+    fn enter_review(s: &mut Sim) {
         s.enter_recording();
         assert!(s.audio(3000, false).is_empty());
+        assert_eq!(
+            s.send(Input::Dtmf('#')),
+            [
+                Command::StopRecording { keep_samples: None },
+                Command::Play(Prompt::ReviewOptions)
+            ]
+        );
+        assert!(!s.flow.is_recording());
+        assert!(s.send(Input::PlaybackDone).is_empty());
+    }
+
+    #[test]
+    fn pound_offers_the_options_and_pound_again_sends() {
+        let mut s = Sim::new();
+        enter_review(&mut s);
+        assert_eq!(
+            s.send(Input::Dtmf('#')),
+            [Command::Store(MessageKind::VoiceMail)]
+        );
+        s.farewell(true, Prompt::Saved);
+        assert!(s.flow.is_done());
+        assert_eq!(s.flow.end_reason(), Some(EndReason::Pound));
+        assert_eq!(s.flow.marks(), Marks::default());
+    }
+
+    #[test]
+    fn listen_plays_the_recording_then_the_options_again() {
+        let mut s = Sim::new();
+        enter_review(&mut s);
+        assert_eq!(s.send(Input::Dtmf('1')), [Command::Play(Prompt::Recording)]);
+        assert_eq!(
+            s.flow.poll_timeout(),
+            Some(s.now + DepositLimits::default().max_call - Duration::from_secs(3)),
+            "no key time-out while the recording plays"
+        );
+        assert_eq!(
+            s.send(Input::PlaybackDone),
+            [Command::Play(Prompt::ReviewOptions)]
+        );
+        s.send(Input::PlaybackDone);
+        // A key during the playback cuts it short.
+        s.send(Input::Dtmf('1'));
+        assert_eq!(
+            s.send(Input::Dtmf('#')),
+            [
+                Command::StopPlayback,
+                Command::Store(MessageKind::VoiceMail)
+            ]
+        );
+    }
+
+    #[test]
+    fn urgent_and_private_toggle_and_reach_the_message() {
+        let mut s = Sim::new();
+        enter_review(&mut s);
+        assert_eq!(
+            s.send(Input::Dtmf('3')),
+            [
+                Command::Play(Prompt::Urgent(true)),
+                Command::Play(Prompt::ReviewOptions)
+            ]
+        );
+        assert_eq!(
+            s.send(Input::Dtmf('3')),
+            [
+                Command::StopPlayback,
+                Command::Play(Prompt::Urgent(false)),
+                Command::Play(Prompt::ReviewOptions)
+            ]
+        );
+        s.send(Input::Dtmf('3'));
+        assert_eq!(
+            s.send(Input::Dtmf('4')),
+            [
+                Command::StopPlayback,
+                Command::Play(Prompt::Private(true)),
+                Command::Play(Prompt::ReviewOptions)
+            ]
+        );
+        s.send(Input::PlaybackDone);
+        assert_eq!(
+            s.flow.marks(),
+            Marks {
+                urgent: true,
+                private: true
+            }
+        );
+        assert_eq!(
+            s.send(Input::Dtmf('#')),
+            [Command::Store(MessageKind::VoiceMail)]
+        );
+        assert!(s.flow.marks().urgent);
+    }
+
+    #[test]
+    fn rerecord_discards_beeps_and_records_again() {
+        let mut s = Sim::new();
+        enter_review(&mut s);
+        s.send(Input::Dtmf('3'));
+        assert_eq!(
+            s.send(Input::Dtmf('2')),
+            [
+                Command::StopPlayback,
+                Command::Rerecord,
+                Command::Play(Prompt::Beep)
+            ]
+        );
+        assert_eq!(s.send(Input::PlaybackDone), [Command::StartRecording]);
+        assert!(s.flow.is_recording());
+        s.recorded = 0;
+        assert!(s.audio(2000, false).is_empty());
+        // The second take ends in the options too; the mark is kept.
+        assert_eq!(
+            s.send(Input::Dtmf('#')),
+            [
+                Command::StopRecording { keep_samples: None },
+                Command::Play(Prompt::ReviewOptions)
+            ]
+        );
+        assert!(s.flow.marks().urgent);
+        // Hanging up in the second take keeps it as a voice mail, no farewell.
+        let mut s = Sim::new();
+        enter_review(&mut s);
+        s.send(Input::Dtmf('2'));
+        s.send(Input::PlaybackDone);
+        s.recorded = 0;
+        s.audio(2000, false);
+        assert_eq!(
+            s.send(Input::CallerHungUp),
+            [
+                Command::StopRecording { keep_samples: None },
+                Command::Store(MessageKind::VoiceMail)
+            ]
+        );
+    }
+
+    #[test]
+    fn hangup_during_a_rerecord_before_the_tone_is_a_missed_call_never_an_empty_message() {
+        let mut s = Sim::new();
+        enter_review(&mut s);
+        s.send(Input::Dtmf('2'));
+        assert_eq!(
+            s.send(Input::CallerHungUp),
+            [
+                Command::StopPlayback,
+                Command::Store(MessageKind::MissedCall)
+            ]
+        );
+        // A take too short to keep, likewise.
+        let mut s = Sim::new();
+        enter_review(&mut s);
+        s.send(Input::Dtmf('2'));
+        s.send(Input::PlaybackDone);
+        s.recorded = 0;
+        s.audio(400, false);
+        assert_eq!(
+            s.send(Input::CallerHungUp),
+            [
+                Command::DiscardRecording,
+                Command::Store(MessageKind::MissedCall)
+            ]
+        );
+    }
+
+    #[test]
+    fn hangup_in_the_options_sends_the_message_as_it_stands() {
+        // While the options are said, while waiting, while listening.
+        for setup in ["saying", "waiting", "listening"] {
+            let mut s = Sim::new();
+            s.enter_recording();
+            s.audio(3000, false);
+            s.send(Input::Dtmf('#'));
+            s.send(Input::Dtmf('4'));
+            match setup {
+                "saying" => {}
+                "waiting" => {
+                    s.send(Input::PlaybackDone);
+                }
+                _ => {
+                    s.send(Input::Dtmf('1'));
+                }
+            }
+            let out = s.send(Input::CallerHungUp);
+            assert_eq!(
+                out,
+                [
+                    Command::StopPlayback,
+                    Command::Store(MessageKind::VoiceMail)
+                ],
+                "{setup}"
+            );
+            assert!(s.flow.marks().private);
+            assert!(s.send(Input::Stored { ok: true }).is_empty(), "no farewell");
+            assert!(s.flow.is_done());
+        }
+    }
+
+    #[test]
+    fn time_outs_and_wrong_keys_in_the_options_send_after_input_failures() {
+        let mut s = Sim::new();
+        enter_review(&mut s);
+        let limits = DepositLimits::default();
+        assert_eq!(s.flow.poll_timeout(), Some(s.now + limits.digit_timeout));
+        // Not yet.
+        s.now += limits.digit_timeout - Duration::from_millis(20);
+        assert!(s.send(Input::Tick).is_empty());
+        s.now += Duration::from_millis(20);
+        assert_eq!(
+            s.send(Input::Tick),
+            [
+                Command::Play(Prompt::Invalid),
+                Command::Play(Prompt::ReviewOptions)
+            ]
+        );
+        s.send(Input::PlaybackDone);
+        // A wrong key counts too.
+        assert_eq!(
+            s.send(Input::Dtmf('9')),
+            [
+                Command::Play(Prompt::Invalid),
+                Command::Play(Prompt::ReviewOptions)
+            ]
+        );
+        s.send(Input::PlaybackDone);
+        s.now += limits.digit_timeout;
+        // The third failure: sent, with the farewell.
+        assert_eq!(
+            s.send(Input::Tick),
+            [Command::Store(MessageKind::VoiceMail)]
+        );
+        s.farewell(true, Prompt::Saved);
+    }
+
+    #[test]
+    fn max_call_duration_in_the_options_sends() {
+        let mut s = Sim::new();
+        s.flow = Deposit::new(DepositLimits {
+            max_call: Duration::from_secs(10),
+            ..DepositLimits::default()
+        });
+        s.enter_recording();
+        s.audio(3000, false);
+        s.send(Input::Dtmf('#'));
+        s.send(Input::Dtmf('1'));
+        s.now += Duration::from_secs(8);
+        assert_eq!(
+            s.send(Input::Tick),
+            [
+                Command::StopPlayback,
+                Command::Store(MessageKind::VoiceMail)
+            ]
+        );
+    }
+
+    #[test]
+    fn pound_on_a_too_short_recording_is_a_missed_call_without_options() {
+        let mut s = Sim::new();
+        s.enter_recording();
+        s.audio(400, false);
+        assert_eq!(
+            s.send(Input::Dtmf('#')),
+            [
+                Command::DiscardRecording,
+                Command::Store(MessageKind::MissedCall)
+            ]
+        );
+    }
+
+    #[test]
+    fn without_review_pound_sends_at_once() {
+        let mut s = Sim::new();
+        s.flow = Deposit::new(DepositLimits {
+            review: false,
+            ..DepositLimits::default()
+        });
+        s.enter_recording();
+        s.audio(3000, false);
         assert_eq!(
             s.send(Input::Dtmf('#')),
             [
@@ -454,9 +904,19 @@ mod tests {
             s.send(Input::Stored { ok: true }),
             [Command::Play(Prompt::Saved)]
         );
-        assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
-        assert!(s.flow.is_done());
-        assert_eq!(s.flow.end_reason(), Some(EndReason::Pound));
+    }
+
+    #[test]
+    fn other_ends_of_the_recording_send_at_once() {
+        // Idle time-out and maximum length are tested below; neither offers options.
+        let mut s = Sim::new();
+        s.enter_recording();
+        s.audio(2000, false);
+        let out = s.audio(6000, true);
+        assert!(matches!(
+            out[..],
+            [Command::StopRecording { .. }, Command::Store(_)]
+        ));
     }
 
     #[test]
@@ -629,6 +1089,7 @@ mod tests {
         s.enter_recording();
         s.audio(2000, false);
         s.send(Input::Dtmf('#'));
+        s.send(Input::Dtmf('#'));
         assert_eq!(
             s.send(Input::Stored { ok: false }),
             [Command::Play(Prompt::NotSaved)]
@@ -648,11 +1109,7 @@ mod tests {
             ]
         );
         assert_eq!(s.flow.end_reason(), Some(EndReason::StorageError));
-        assert_eq!(
-            s.send(Input::Stored { ok: true }),
-            [Command::Play(Prompt::NotSaved)]
-        );
-        assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
+        s.farewell(true, Prompt::NotSaved);
     }
 
     #[test]
@@ -713,11 +1170,7 @@ mod tests {
             s.send(Input::PlaybackDone).is_empty(),
             "waits for the store"
         );
-        assert_eq!(
-            s.send(Input::Stored { ok: true }),
-            [Command::Play(Prompt::Goodbye)]
-        );
-        assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
+        s.farewell(true, Prompt::Goodbye);
         assert!(s.flow.is_done());
         assert_eq!(s.flow.kind(), Some(MessageKind::MissedCall));
         assert_eq!(s.flow.end_reason(), Some(EndReason::MailboxFull));

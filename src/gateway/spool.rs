@@ -336,6 +336,7 @@ fn deliver(
         media_stats: None,
         cut_short: None,
         preview: None,
+        marks: crate::domain::Marks::default(),
     };
     let stored = MailboxId::new(&meta.mailbox_id).and_then(|id| store.deposit(&id, &msg))?;
     info!(

@@ -20,7 +20,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-pub use crate::domain::{Counts, GreetingKind, MessageKind};
+pub use crate::domain::{Counts, GreetingKind, Marks, MessageKind};
 pub use ids::IdRng;
 pub use imap::Imap;
 pub use maildir::Maildir;
@@ -109,6 +109,8 @@ pub struct NewMessage {
     pub cut_short: Option<String>,
     /// The Voice Mail Preview (a transcript) to open the message's text with, if one was made.
     pub preview: Option<crate::domain::Preview>,
+    /// What the caller marked it as in the options after `#` (urgent, private).
+    pub marks: crate::domain::Marks,
 }
 
 /// One message as listed by [`Mailbox::list`].
@@ -120,6 +122,8 @@ pub struct StoredMessage {
     pub kind: MessageKind,
     /// Whether the user has seen it.
     pub seen: bool,
+    /// Marked urgent by the caller (counted in MWI's urgent counts).
+    pub urgent: bool,
     /// Caller from `X-UMGW-Caller`, if present.
     pub caller: Option<String>,
     /// Arrival time from `X-UMGW-Received`, if present.

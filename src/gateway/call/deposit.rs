@@ -109,12 +109,22 @@ fn prepare_now(
 /// The recording once the flow stopped it: finished (truncate, fsync) or discarded by the
 /// store job, never on the media path.
 #[derive(Debug)]
-enum Closing {
+pub(crate) enum Closing {
     Keep {
         recorder: Recorder,
         keep_samples: Option<u64>,
     },
     Discard(Recorder),
+}
+
+/// What a job on the recording under review (the caller's options) came to.
+#[derive(Debug)]
+pub(crate) enum Reviewed {
+    /// The recording made readable (flushed, its header up to date) and its audio to play
+    /// back; the recorder keeps going into the message.
+    Listened { closing: Closing, audio: Arc<[i16]> },
+    /// The recording discarded for a re-record: its file, empty and ready to record again.
+    Fresh(Option<Recorder>),
 }
 
 /// What storing the message came to.
@@ -150,6 +160,12 @@ pub(crate) struct DepositFlow {
     /// Why the recording could not be written, once it could not: the message says so.
     write_error: Option<String>,
     greeting: Arc<[i16]>,
+    /// A job has the stopped recording (playing it back, or re-recording): the commands that
+    /// need it wait here until it comes back.
+    review_job: bool,
+    held: Vec<Command>,
+    /// The caller still wants to hear the recording once its job is back (no key since).
+    listen_wanted: bool,
 }
 
 impl DepositFlow {
@@ -184,6 +200,9 @@ impl DepositFlow {
             samples: 0,
             write_error: None,
             greeting: prepared.greeting,
+            review_job: false,
+            held: Vec::new(),
+            listen_wanted: false,
         };
         d.flow.handle(now, Input::Answered, &mut d.out);
         d.execute(io, now);
@@ -230,6 +249,10 @@ impl DepositFlow {
                 let result =
                     PendingTransfer::news(&mut self.transfer, now, codec, news, io.requests);
                 self.settle(io, result)
+            }
+            Event::Job(JobResult::Review(reviewed)) => {
+                self.reviewed(io, *reviewed);
+                None
             }
             Event::Job(_) => None,
         };
@@ -279,6 +302,77 @@ impl DepositFlow {
         })
     }
 
+    /// A review job is back with the recording: play it (if still wanted), or keep the fresh
+    /// file for the re-record; then what waited for it.
+    fn reviewed(&mut self, io: &mut Io<'_>, reviewed: Reviewed) {
+        self.review_job = false;
+        match reviewed {
+            Reviewed::Listened { closing, audio } => {
+                self.closing = Some(closing);
+                if std::mem::take(&mut self.listen_wanted) {
+                    io.media.play(audio);
+                }
+            }
+            Reviewed::Fresh(recorder) => {
+                self.idle = recorder;
+                self.samples = 0;
+                self.write_error = None;
+            }
+        }
+        self.out.append(&mut self.held);
+    }
+
+    /// Plays the stopped recording back: a job flushes it and reads it.
+    fn listen(&mut self, io: &mut Io<'_>) {
+        let Some(closing) = self.closing.take() else {
+            io.media.play(Arc::from(Vec::new()));
+            return;
+        };
+        self.review_job = true;
+        self.listen_wanted = true;
+        io.jobs.push(Job::new(move || {
+            let mut closing = closing;
+            let audio = match &mut closing {
+                Closing::Keep { recorder, .. } => recorder
+                    .flush()
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| {
+                        crate::media::prompts::load(recorder.path()).map_err(|e| e.to_string())
+                    })
+                    .unwrap_or_else(|e| {
+                        warn!(error = %e, "cannot play the recording back");
+                        Vec::new()
+                    }),
+                Closing::Discard(_) => Vec::new(),
+            };
+            JobResult::Review(Box::new(Reviewed::Listened {
+                closing,
+                audio: Arc::from(audio),
+            }))
+        }));
+    }
+
+    /// Discards the stopped recording for a re-record: a job empties its file and opens it
+    /// again.
+    fn rerecord(&mut self, io: &mut Io<'_>) {
+        let closing = self.closing.take();
+        self.review_job = true;
+        io.jobs.push(Job::new(move || {
+            let path = match closing {
+                Some(Closing::Keep { recorder, .. } | Closing::Discard(recorder)) => {
+                    let path = recorder.path().to_owned();
+                    drop(recorder);
+                    path
+                }
+                None => return JobResult::Review(Box::new(Reviewed::Fresh(None))),
+            };
+            let fresh = Recorder::create(&path)
+                .inspect_err(|e| error!(error = %e, "cannot record again"))
+                .ok();
+            JobResult::Review(Box::new(Reviewed::Fresh(fresh)))
+        }));
+    }
+
     /// The spool entry of a deposit that ends without a message, emptied and removed.
     fn discard(&mut self) -> Option<Job> {
         let entry = self.spool.take()?;
@@ -300,7 +394,20 @@ impl DepositFlow {
     }
 
     fn command(&mut self, io: &mut Io<'_>, cmd: Command, now: Instant) {
+        let needs_recording = matches!(
+            cmd,
+            Command::Play(Prompt::Recording)
+                | Command::Rerecord
+                | Command::Store(_)
+                | Command::StartRecording
+        );
+        if self.review_job && needs_recording {
+            self.held.push(cmd);
+            return;
+        }
         match cmd {
+            Command::Play(Prompt::Recording) => self.listen(io),
+            Command::Rerecord => self.rerecord(io),
             Command::Play(prompt) => {
                 let prompts = &io.cx.shared.prompts;
                 let audio = match prompt {
@@ -310,12 +417,23 @@ impl DepositFlow {
                     Prompt::NotSaved => prompts.get("vm-not-saved"),
                     Prompt::Goodbye => prompts.get("vm-goodbye"),
                     Prompt::MailboxFull => prompts.get("vm-mailbox-full"),
+                    Prompt::ReviewOptions => prompts.get("vm-review-options"),
+                    Prompt::Urgent(true) => prompts.get("vm-marked-urgent"),
+                    Prompt::Urgent(false) => prompts.get("vm-urgent-removed"),
+                    Prompt::Private(true) => prompts.get("vm-marked-private"),
+                    Prompt::Private(false) => prompts.get("vm-private-removed"),
+                    Prompt::Invalid => prompts.get("sa-invalid"),
+                    // Played by `listen`, above.
+                    Prompt::Recording => None,
                 };
                 // A missing prompt finishes at once (the session says so).
                 io.media
                     .play(audio.unwrap_or_else(|| Arc::from(Vec::new())));
             }
-            Command::StopPlayback => io.media.stop_playback(),
+            Command::StopPlayback => {
+                self.listen_wanted = false;
+                io.media.stop_playback();
+            }
             Command::StartRecording => match self.idle.take() {
                 Some(r) => io.media.record_to(r),
                 None => {
@@ -393,6 +511,7 @@ impl DepositFlow {
             media_stats: Some(media.stats().to_string()),
             cut_short: self.write_error.take(),
             preview: None,
+            marks: self.flow.marks(),
         };
         let previews = cx
             .shared

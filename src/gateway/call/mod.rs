@@ -693,6 +693,9 @@ pub(crate) fn deposit_limits(plan: &DialPlan) -> DepositLimits {
         idle_timeout: plan.recording_idle_timeout,
         min_message: plan.minimum_message_duration,
         max_call: plan.max_call_duration,
+        input_failures: plan.input_failures_before_disconnect,
+        review: plan.caller_review_enabled,
+        ..DepositLimits::default()
     }
 }
 

@@ -1,0 +1,155 @@
+//! The caller's side of a deposit against the real `umgw` binary, driven with RFC 4733 keys:
+//! the options after `#` (listen, re-record, urgent, private, send), the busy greeting, and a
+//! fax caller sent to the plan's fax server. The tests share one gateway while they run.
+
+mod support;
+
+use std::net::UdpSocket;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use support::*;
+use umgw::domain::Marks;
+use umgw::sip::message::Method;
+use umgw::store::MessageKind;
+
+/// The gateway the tests of this file share, and the lamp alice's NOTIFYs reach.
+struct Shared {
+    gw: Gateway,
+    mwi: UdpSocket,
+}
+
+/// The shared gateway, started by the first test that needs it and stopped when the last one
+/// running lets go (no process outlives the tests).
+fn shared() -> Arc<Shared> {
+    static SHARED: Mutex<Weak<Shared>> = Mutex::new(Weak::new());
+    let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = slot.upgrade() {
+        return s;
+    }
+    let mwi = UdpSocket::bind("127.0.0.1:0").unwrap();
+    mwi.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let plan = test_plan(5, 1200, Some(mwi.local_addr().unwrap().port()))
+        .replace("CallerReviewEnabled = false", "CallerReviewEnabled = true");
+    let gw = Gateway::start(GatewayOptions {
+        plan,
+        greetings: vec![
+            ("alice".into(), umgw::media::prompts::tone(800.0, 400, 0.3)),
+            ("carol".into(), umgw::media::prompts::tone(800.0, 400, 0.3)),
+        ],
+        ..GatewayOptions::default()
+    });
+    let s = Arc::new(Shared { gw, mwi });
+    *slot = Arc::downgrade(&s);
+    s
+}
+
+/// A voice mail reviewed: listened to (the recording comes back), marked urgent, sent. The
+/// stored message carries the urgent headers and the lamp's urgent count is 1.
+#[test]
+fn review_listen_mark_urgent_and_send() {
+    let s = shared();
+    let gw = &s.gw;
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let (media, _) = diverted_call(gw, &mut ua, "sip:alice@contoso.com", 480);
+    let sent = test_signal(1500);
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &sent, 0x99, &mut seq, &mut ts);
+    let mut keys = ts;
+    ua.keys(media, "#", &mut keys);
+    // The options, said in full; nothing is stored meanwhile.
+    let options = ua.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(20));
+    assert!(options.len() > 200, "{} packets of options", options.len());
+    assert!(
+        gw.messages("alice").is_empty(),
+        "stored before the caller chose"
+    );
+    // 1: the recording, played back from the spool, then the options again.
+    ua.keys(media, "1", &mut keys);
+    let played =
+        decode_pcmu(&ua.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(25)));
+    assert!(played.len() > sent.len(), "{} samples heard", played.len());
+    let (corr, _) = best_correlation(&through_pcmu(&sent), &played[..sent.len() + 800], 800);
+    assert!(corr > 0.9, "the recording played back: correlation {corr}");
+    // 3: "marked urgent", then #: sent, "saved, goodbye", and the gateway hangs up.
+    ua.keys(media, "3", &mut keys);
+    std::thread::sleep(Duration::from_millis(400));
+    ua.keys(media, "#", &mut keys);
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(10));
+    ua.ok(&bye);
+    let msgs = gw.wait_messages("alice", 1, Duration::from_secs(5));
+    let m = &msgs[0];
+    assert_eq!(m.kind, MessageKind::VoiceMail);
+    assert_eq!(
+        m.marks,
+        Marks {
+            urgent: true,
+            private: false
+        }
+    );
+    let header = |name: &str| {
+        m.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("Importance"), Some("High"));
+    assert_eq!(header("Priority"), Some("Urgent"));
+    assert_eq!(header("X-Priority"), Some("1"));
+    assert_eq!(header("Sensitivity"), None);
+    assert_audio_matches(&sent, m.audio_wav.as_ref().unwrap(), 0.9);
+    // The lamp: one new voice mail, urgent (the start-up refresh said 0/0 first).
+    let mut seen = Vec::new();
+    let lamp = loop {
+        let summary = next_mwi_summary(&s.mwi, &mut seen);
+        if summary.voice_new > 0 {
+            break summary;
+        }
+    };
+    assert_eq!(
+        (
+            lamp.voice_new,
+            lamp.voice_old,
+            lamp.voice_urgent_new,
+            lamp.voice_urgent_old
+        ),
+        (1, 0, 1, 0)
+    );
+}
+
+/// A caller who hangs up in the options loses nothing: the message is stored as it stands
+/// (marked private here), without a farewell.
+#[test]
+fn hang_up_in_the_options_sends_the_message_as_it_stands() {
+    let s = shared();
+    let gw = &s.gw;
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let (media, _) = diverted_call(gw, &mut ua, "sip:carol@contoso.com", 480);
+    let sent = test_signal(1200);
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &sent, 0x77, &mut seq, &mut ts);
+    let mut keys = ts;
+    ua.keys(media, "#", &mut keys);
+    std::thread::sleep(Duration::from_millis(300));
+    ua.keys(media, "4", &mut keys);
+    std::thread::sleep(Duration::from_millis(500));
+    ua.bye();
+    assert_eq!(
+        ua.final_response(Duration::from_secs(2)).status(),
+        Some(200)
+    );
+    let msgs = gw.wait_messages("carol", 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].kind, MessageKind::VoiceMail);
+    assert_eq!(
+        msgs[0].marks,
+        Marks {
+            urgent: false,
+            private: true
+        }
+    );
+    assert!(msgs[0]
+        .headers
+        .iter()
+        .any(|(n, v)| n == "Sensitivity" && v == "Private"));
+    assert_audio_matches(&sent, msgs[0].audio_wav.as_ref().unwrap(), 0.9);
+}
