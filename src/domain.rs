@@ -58,6 +58,9 @@ pub enum GreetingKind {
     /// The user's recorded name, spoken in the default greeting ("Alice Anders is not
     /// available...").
     Name,
+    /// The busy greeting: callers diverted because the user was on the phone (Diversion
+    /// `reason=user-busy`, cause 486) hear it instead of the personal greeting.
+    Busy,
 }
 
 impl GreetingKind {
@@ -67,6 +70,7 @@ impl GreetingKind {
             GreetingKind::Personal => "greeting.wav",
             GreetingKind::Away => "away.wav",
             GreetingKind::Name => "name.wav",
+            GreetingKind::Busy => "busy.wav",
         }
     }
 }

@@ -11,7 +11,14 @@ use std::time::Duration;
 use support::*;
 use umgw::domain::Marks;
 use umgw::sip::message::Method;
+use umgw::store::pin::{PinPolicy, PinStore};
 use umgw::store::MessageKind;
+
+/// Subscriber access.
+const PILOT: &str = "+14255550100";
+/// dave: a busy greeting recorded in the tests, no lamp.
+const DAVE: &str = "sip:dave@contoso.com";
+const DAVE_PIN: &str = "135790";
 
 /// The gateway the tests of this file share, and the lamp alice's NOTIFYs reach.
 struct Shared {
@@ -29,16 +36,24 @@ fn shared() -> Arc<Shared> {
     }
     let mwi = UdpSocket::bind("127.0.0.1:0").unwrap();
     mwi.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let plan = test_plan(5, 1200, Some(mwi.local_addr().unwrap().port()))
+    let base = test_plan(5, 1200, Some(mwi.local_addr().unwrap().port()))
         .replace("CallerReviewEnabled = false", "CallerReviewEnabled = true");
+    let (head, mailboxes) = base.split_once("[[Mailbox]]").unwrap();
+    let plan = format!(
+        "{head}PilotIdentifiers = [\"{PILOT}\"]\n\n[[Mailbox]]{mailboxes}\n\
+         [[Mailbox]]\nId = \"dave\"\nExtension = \"1004\"\nSipAddress = \"{DAVE}\"\n"
+    );
+    let tone = umgw::media::prompts::tone(800.0, 400, 0.3);
     let gw = Gateway::start(GatewayOptions {
         plan,
-        greetings: vec![
-            ("alice".into(), umgw::media::prompts::tone(800.0, 400, 0.3)),
-            ("carol".into(), umgw::media::prompts::tone(800.0, 400, 0.3)),
-        ],
+        greetings: ["alice", "carol", "dave"]
+            .map(|m| (m.to_owned(), tone.clone()))
+            .to_vec(),
         ..GatewayOptions::default()
     });
+    let mut pins = PinStore::default();
+    pins.set(DAVE_PIN, "1004", &PinPolicy::default()).unwrap();
+    pins.save(&gw.mailbox_dir("dave")).unwrap();
     let s = Arc::new(Shared { gw, mwi });
     *slot = Arc::downgrade(&s);
     s
@@ -152,4 +167,56 @@ fn hang_up_in_the_options_sends_the_message_as_it_stands() {
         .iter()
         .any(|(n, v)| n == "Sensitivity" && v == "Private"));
     assert_audio_matches(&sent, msgs[0].audio_wav.as_ref().unwrap(), 0.9);
+}
+
+/// dave records a busy greeting with key 8 of subscriber access; a call diverted because he
+/// was busy (History-Info cause 486) hears it, one for another reason his usual greeting.
+#[test]
+fn a_busy_diverted_call_hears_the_busy_greeting_recorded_with_key_8() {
+    let s = shared();
+    let gw = &s.gw;
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let media = ua.call(gw, &format!("sip:{PILOT}@{};user=phone", gw.sip), "");
+    let mut ts = 0;
+    std::thread::sleep(Duration::from_millis(300));
+    ua.keys(media, "1004#", &mut ts);
+    std::thread::sleep(Duration::from_millis(400));
+    ua.keys(media, &format!("{DAVE_PIN}#"), &mut ts);
+    std::thread::sleep(Duration::from_millis(1500));
+    // 8: "Record your busy greeting after the tone...", the beep, then the greeting and #.
+    ua.keys(media, "8", &mut ts);
+    ua.recv_rtp_until_quiet(Duration::from_millis(300), Duration::from_secs(15));
+    let spoken = test_signal(1200);
+    let (mut seq, mut ats) = (1u16, 0u32);
+    ua.send_audio(media, &spoken, 77, &mut seq, &mut ats);
+    ua.keys(media, "#", &mut ts);
+    let busy_wav = gw.mailbox_dir("dave").join("busy.wav");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !busy_wav.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stored = read_wav(&std::fs::read(&busy_wav).expect("busy greeting stored"));
+    assert_samples_match(&spoken, &stored, 0.9);
+    ua.bye();
+
+    // Busy: the busy greeting (as stored, through G.711 once more), then the beep.
+    let mut caller = Ua::new("127.0.0.1", gw.sip);
+    let (_, heard) = diverted_call(gw, &mut caller, DAVE, 486);
+    let heard = decode_pcmu(&heard);
+    let (corr, _) = best_correlation(&through_pcmu(&stored), &heard[..stored.len()], 800);
+    assert!(corr > 0.9, "busy greeting heard: correlation {corr}");
+    caller.bye();
+    // No answer: the personal greeting (a 400 ms tone), not the busy one.
+    let mut caller = Ua::new("127.0.0.1", gw.sip);
+    let (_, heard) = diverted_call(gw, &mut caller, DAVE, 480);
+    let heard = decode_pcmu(&heard);
+    let (corr, _) = best_correlation(&through_pcmu(&stored), &heard[..3200], 800);
+    assert!(
+        corr < 0.5,
+        "the busy greeting is for busy calls only: correlation {corr}"
+    );
+    let tone = through_pcmu(&umgw::media::prompts::tone(800.0, 400, 0.3));
+    let (corr, _) = best_correlation(&tone, &heard[..4000], 400);
+    assert!(corr > 0.9, "personal greeting heard: correlation {corr}");
+    caller.bye();
 }

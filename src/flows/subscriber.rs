@@ -448,6 +448,7 @@ impl Subscriber {
                 '4' => self.record(GreetingKind::Away, out),
                 '5' => self.ask_entry(Entry::NewPin, out),
                 '6' => self.record(GreetingKind::Name, out),
+                '8' => self.record(GreetingKind::Busy, out),
                 '7' => {
                     self.pending = Some(Pending::AwayOff);
                     out.push(Command::DeleteGreeting(GreetingKind::Away));
@@ -538,6 +539,7 @@ impl Subscriber {
                         (true, GreetingKind::Personal) => "sa-greeting-saved",
                         (true, GreetingKind::Away) => "sa-away-on",
                         (true, GreetingKind::Name) => "sa-name-saved",
+                        (true, GreetingKind::Busy) => "sa-busy-saved",
                     };
                     self.play(vec![Say::Prompt(said)], out);
                     out.push(Command::LoadCounts);
@@ -577,6 +579,7 @@ impl Subscriber {
             GreetingKind::Personal => "sa-record-greeting",
             GreetingKind::Away => "sa-record-away",
             GreetingKind::Name => "sa-record-name",
+            GreetingKind::Busy => "sa-record-busy",
         };
         self.play(vec![Say::Prompt(prompt), Say::Beep], out);
         self.state = State::GreetingPrompt { kind };

@@ -173,6 +173,8 @@ pub const PROMPTS: &[(&str, &[u8])] = prompts![
     "sa-away-on",
     "sa-away-off",
     "sa-name-saved",
+    "sa-record-busy",
+    "sa-busy-saved",
     "sa-no-caller-id",
     "sa-invalid",
     "aa-enter-extension",

@@ -590,6 +590,7 @@ impl<E: Env> GatewayCore<E> {
                     mailbox,
                     limits,
                     &caller,
+                    plan.busy,
                     unique,
                 ))
             }

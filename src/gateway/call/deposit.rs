@@ -63,18 +63,20 @@ impl Prepared {
 /// Prepares the deposit of a message for `mailbox`: the greeting, the quota, and the spool
 /// entry with its (empty) WAV. `JobResult::Prepared(None)` (logged) when the spool entry
 /// cannot be made: nothing could be recorded, not even a missed-call notice kept safe.
-/// `unique` makes the spool id (from the core's or the call's seeded generator).
+/// `unique` makes the spool id (from the core's or the call's seeded generator). `busy`: the
+/// call was diverted because the user was busy (their busy greeting plays, if recorded).
 pub(crate) fn prepare(
     shared: &Arc<Shared>,
     mailbox: &MailboxEntry,
     limits: &DepositLimits,
     caller: &Caller,
+    busy: bool,
     unique: u64,
 ) -> Job {
     let received = SystemTime::now();
     let meta = spool_meta(caller, mailbox, received, limits.min_message, unique);
     let (shared, mailbox) = (shared.clone(), mailbox.clone());
-    Job::new(move || JobResult::Prepared(prepare_now(&shared, &mailbox, &meta, received)))
+    Job::new(move || JobResult::Prepared(prepare_now(&shared, &mailbox, &meta, received, busy)))
 }
 
 fn prepare_now(
@@ -82,6 +84,7 @@ fn prepare_now(
     mailbox: &MailboxEntry,
     meta: &(String, SpoolMeta),
     received: SystemTime,
+    busy: bool,
 ) -> Option<Box<Prepared>> {
     let entry = match shared.spool.create(&meta.0, &meta.1) {
         Ok(entry) => entry,
@@ -100,7 +103,7 @@ fn prepare_now(
     };
     Some(Box::new(Prepared {
         received,
-        greeting: greeting(shared, mailbox),
+        greeting: greeting(shared, mailbox, busy),
         mailbox_full: mailbox_full(shared, mailbox),
         spool: (entry, recorder),
     }))
@@ -603,10 +606,11 @@ fn close_recording(closing: Option<Closing>) -> Option<u64> {
     }
 }
 
-/// The mailbox's away greeting while it is on, else its own greeting, else the default built
-/// from shipped prompts: "Alice Anders [her recorded name] is not available. After the tone..."
+/// The mailbox's away greeting while it is on, else (`busy`: the call was diverted because the
+/// user was busy) its busy greeting, else its own greeting, else the default built from
+/// shipped prompts: "Alice Anders [her recorded name] is not available. After the tone..."
 /// or, without a recorded name, "The person at extension 1 0 0 1 is not available...".
-fn greeting(shared: &Shared, mailbox: &MailboxEntry) -> Arc<[i16]> {
+fn greeting(shared: &Shared, mailbox: &MailboxEntry, busy: bool) -> Arc<[i16]> {
     let load = |kind: GreetingKind| -> Option<Vec<i16>> {
         let id = MailboxId::new(&mailbox.id).ok()?;
         let path = shared.store.greeting(&id, kind).ok()??;
@@ -619,7 +623,11 @@ fn greeting(shared: &Shared, mailbox: &MailboxEntry) -> Arc<[i16]> {
             }
         }
     };
-    if let Some(greeting) = load(GreetingKind::Away).or_else(|| load(GreetingKind::Personal)) {
+    let busy_greeting = || busy.then(|| load(GreetingKind::Busy)).flatten();
+    if let Some(greeting) = load(GreetingKind::Away)
+        .or_else(busy_greeting)
+        .or_else(|| load(GreetingKind::Personal))
+    {
         return Arc::from(greeting);
     }
     load(GreetingKind::Name)

@@ -645,11 +645,13 @@ impl Call {
                     name: self.cx.caller_name.clone(),
                     sip_call_id: self.cx.sip_call_id.clone(),
                 };
+                // Handed over by the attendant: the user was not busy on this call.
                 self.jobs.push(deposit::prepare(
                     &self.cx.shared,
                     &mailbox,
                     &limits,
                     &caller,
+                    false,
                     self.rng.gen(),
                 ));
                 self.flow = Flow::Preparing(Box::new(DepositTarget {
