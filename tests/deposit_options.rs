@@ -19,6 +19,10 @@ const PILOT: &str = "+14255550100";
 /// dave: a busy greeting recorded in the tests, no lamp.
 const DAVE: &str = "sip:dave@contoso.com";
 const DAVE_PIN: &str = "135790";
+/// erin: fax calls.
+const ERIN: &str = "sip:erin@contoso.com";
+/// The plan's fax partner.
+const FAX: &str = "sip:fax@contoso.com";
 
 /// The gateway the tests of this file share, and the lamp alice's NOTIFYs reach.
 struct Shared {
@@ -40,13 +44,15 @@ fn shared() -> Arc<Shared> {
         .replace("CallerReviewEnabled = false", "CallerReviewEnabled = true");
     let (head, mailboxes) = base.split_once("[[Mailbox]]").unwrap();
     let plan = format!(
-        "{head}PilotIdentifiers = [\"{PILOT}\"]\n\n[[Mailbox]]{mailboxes}\n\
-         [[Mailbox]]\nId = \"dave\"\nExtension = \"1004\"\nSipAddress = \"{DAVE}\"\n"
+        "{head}PilotIdentifiers = [\"{PILOT}\"]\nFaxServerURI = \"{FAX}\"\n\n\
+         [[Mailbox]]{mailboxes}\n\
+         [[Mailbox]]\nId = \"dave\"\nExtension = \"1004\"\nSipAddress = \"{DAVE}\"\n\
+         [[Mailbox]]\nId = \"erin\"\nExtension = \"1005\"\nSipAddress = \"{ERIN}\"\n"
     );
     let tone = umgw::media::prompts::tone(800.0, 400, 0.3);
     let gw = Gateway::start(GatewayOptions {
         plan,
-        greetings: ["alice", "carol", "dave"]
+        greetings: ["alice", "carol", "dave", "erin"]
             .map(|m| (m.to_owned(), tone.clone()))
             .to_vec(),
         ..GatewayOptions::default()
@@ -219,4 +225,33 @@ fn a_busy_diverted_call_hears_the_busy_greeting_recorded_with_key_8() {
     let (corr, _) = best_correlation(&tone, &heard[..4000], 400);
     assert!(corr > 0.9, "personal greeting heard: correlation {corr}");
     caller.bye();
+}
+
+/// A fax machine calling erin (its CNG, 1100 Hz for 0.5 s, heard in the recording) is
+/// referred to the plan's FaxServerURI; nothing is stored.
+#[test]
+fn a_fax_caller_is_referred_to_the_fax_server_and_nothing_is_stored() {
+    let s = shared();
+    let gw = &s.gw;
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    let (media, _) = diverted_call(gw, &mut ua, ERIN, 480);
+    let mut cng = umgw::media::prompts::tone(1100.0, 500, 0.3);
+    cng.extend(std::iter::repeat_n(0i16, 8 * 500));
+    let (mut seq, mut ts) = (1u16, 0u32);
+    ua.send_audio(media, &cng, 0xFA, &mut seq, &mut ts);
+    let refer = ua.expect_request(Method::Refer, Duration::from_secs(5));
+    assert_eq!(refer.call_id(), Some(ua.call_id.as_str()), "in the dialog");
+    assert_eq!(refer.header("Refer-To"), Some(format!("<{FAX}>").as_str()));
+    ua.transfer_done(&refer);
+    let bye = ua.expect_request(Method::Bye, Duration::from_secs(5));
+    ua.ok(&bye);
+    gw.wait_log("fax calling tone (CNG) heard", Duration::from_secs(2));
+    // Neither a voice mail of the screech nor a notice; its spool entry is gone.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(gw.messages("erin").is_empty());
+    assert!(
+        !gw.spool_entries().iter().any(|e| e.starts_with("erin-")),
+        "{:?}",
+        gw.spool_entries()
+    );
 }

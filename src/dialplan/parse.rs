@@ -612,6 +612,37 @@ mod tests {
     }
 
     #[test]
+    fn caller_options_and_fax_keys() {
+        let mailbox = "[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n";
+        let p = load_str(Path::new("p.toml"), &format!("{HEAD}{mailbox}")).unwrap();
+        assert!(p.caller_review_enabled);
+        assert_eq!(
+            (p.fax_server_uri, p.fax_detection_window),
+            (None, Duration::from_secs(10))
+        );
+        let set = format!(
+            "{HEAD}CallerReviewEnabled = false\nFaxServerURI = \"sip:fax@contoso.com\"\n\
+             FaxDetectionWindow = 0\n{mailbox}"
+        );
+        let p = load_str(Path::new("p.toml"), &set).unwrap();
+        assert!(!p.caller_review_enabled);
+        assert_eq!(p.fax_server_uri.as_deref(), Some("sip:fax@contoso.com"));
+        assert_eq!(p.fax_detection_window, Duration::ZERO);
+        let bad = format!(
+            "{HEAD}CallerReviewEnabled = 1\nFaxServerURI = \"fax.contoso.com\"\n\
+             FaxDetectionWindow = 61\n{mailbox}"
+        );
+        assert_eq!(
+            lint(&bad),
+            vec![
+                "p.toml:5:23: error: CallerReviewEnabled must be true or false, found an integer",
+                "p.toml:6:16: error: FaxServerURI \"fax.contoso.com\" is not a sip: or sips: URI",
+                "p.toml:7:22: error: FaxDetectionWindow 61 must be between 0 and 60 (seconds)",
+            ]
+        );
+    }
+
+    #[test]
     fn sip_name_needs_domain_and_secured_peers_need_certificates() {
         let text = "Name = \"lync\"\nUriType = \"SipName\"\nNumberOfDigitsInExtension = 4\nCountryOrRegionCode = \"1\"\n[[Mailbox]]\nId = \"a\"\nExtension = \"1001\"\n";
         assert_eq!(lint(text), vec!["p.toml:2:11: error: UriType SipName needs Domain, the SIP domain of the plan's users"]);

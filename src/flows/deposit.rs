@@ -12,6 +12,10 @@
 //! urgent, 4 mark private, `#` send. Nothing is lost there: a hang-up, the call's time limit
 //! or InputFailuresBeforeDisconnect wrong keys and time-outs send the message as it stands.
 //! A recording ended any other way (hang-up, silence, maximum length) is sent at once.
+//!
+//! A fax's calling tone (CNG) heard in the greeting or the recording (the shell listens for it
+//! in the plan's FaxDetectionWindow) transfers the call to the plan's fax server, or without
+//! one hangs up leaving a missed-call notice: no screech is recorded.
 
 use std::time::{Duration, Instant};
 
@@ -92,6 +96,9 @@ pub enum EndReason {
     SignIn,
     /// The caller pressed `0` in the greeting and reached the operator: no message.
     Transferred,
+    /// The caller is a fax machine (CNG heard): sent to the fax server, or hung up on with a
+    /// missed-call notice.
+    Fax,
 }
 
 /// Something that happened on the call.
@@ -121,6 +128,8 @@ pub enum Input {
     Transferred,
     /// The transfer to the operator failed (refused, not answered).
     TransferFailed,
+    /// The caller's audio carries a fax calling tone (CNG).
+    FaxTone,
 }
 
 /// What the shell must do.
@@ -146,6 +155,9 @@ pub enum Command {
     SignIn,
     /// Transfer the caller to the plan's operator; `Transferred` or `TransferFailed` follows.
     TransferToOperator,
+    /// Transfer the (fax) caller to the plan's fax server; `Transferred` or `TransferFailed`
+    /// follows.
+    TransferToFax,
     HangUp,
 }
 
@@ -155,6 +167,8 @@ enum State {
     Greeting,
     /// The caller pressed `0`: waiting to hear whether the operator took the call.
     Transferring,
+    /// A fax: waiting to hear whether the fax server took the call.
+    FaxTransferring,
     Beep,
     Recording(Recording),
     /// The caller's options after `#`: the recording is stopped and kept.
@@ -208,6 +222,10 @@ pub struct Deposit {
     operator: bool,
     /// What the caller marked the message as in the options.
     marks: Marks,
+    /// The plan has a fax server a fax caller is transferred to.
+    fax_server: bool,
+    /// A fax caller is hung up on once its missed-call notice is stored.
+    hang_up_after_store: bool,
 }
 
 /// Samples of trailing silence kept after the last speech when trimming (200 ms).
@@ -227,12 +245,19 @@ impl Deposit {
             full: false,
             operator: false,
             marks: Marks::default(),
+            fax_server: false,
+            hang_up_after_store: false,
         }
     }
 
     /// The plan has an operator (call before `Answered`): `0` in the greeting transfers there.
     pub fn set_operator(&mut self) {
         self.operator = true;
+    }
+
+    /// The plan has a fax server (call before `Answered`): a fax caller is transferred there.
+    pub fn set_fax_server(&mut self) {
+        self.fax_server = true;
     }
 
     /// The mailbox is over its quota (call before `Answered`): the caller hears "mailbox
@@ -315,7 +340,10 @@ impl Deposit {
                 out.push(Command::StopPlayback);
                 self.send(out, true)
             }
-            (State::Greeting | State::Transferring | State::Beep, Input::Tick) if call_over => {
+            (
+                State::Greeting | State::Transferring | State::FaxTransferring | State::Beep,
+                Input::Tick,
+            ) if call_over => {
                 out.push(Command::StopPlayback);
                 self.kind = Some(MessageKind::MissedCall);
                 self.end_reason = Some(EndReason::MaxLength);
@@ -323,7 +351,11 @@ impl Deposit {
                 State::Storing { farewell: true }
             }
             (
-                State::Ringing | State::Greeting | State::Transferring | State::Beep,
+                State::Ringing
+                | State::Greeting
+                | State::Transferring
+                | State::FaxTransferring
+                | State::Beep,
                 Input::CallerHungUp,
             ) => {
                 // Hung up before the tone: a missed call, never an empty voice mail.
@@ -333,6 +365,10 @@ impl Deposit {
                 out.push(Command::Store(MessageKind::MissedCall));
                 State::Storing { farewell: false }
             }
+            (State::Greeting | State::Beep | State::Recording(_), Input::FaxTone) => self.fax(out),
+            (State::FaxTransferring, Input::Transferred) => State::Done,
+            // The fax server could not be reached: hang up, noting the call.
+            (State::FaxTransferring, Input::TransferFailed) => self.fax_missed(out),
             (State::Greeting, Input::Dtmf('#')) => {
                 out.push(Command::StopPlayback);
                 out.push(Command::Play(Prompt::Beep));
@@ -389,6 +425,9 @@ impl Deposit {
             (State::Review(review), input) => self.handle_review(now, review, input, out),
             (State::Storing { farewell }, Input::Stored { ok }) => {
                 if !farewell {
+                    if self.hang_up_after_store {
+                        out.push(Command::HangUp);
+                    }
                     State::Done
                 } else {
                     let storage_failed = self.end_reason == Some(EndReason::StorageError);
@@ -401,7 +440,10 @@ impl Deposit {
                     State::Farewell
                 }
             }
-            (State::Storing { .. }, Input::CallerHungUp) => State::Storing { farewell: false },
+            (State::Storing { .. }, Input::CallerHungUp) => {
+                self.hang_up_after_store = false;
+                State::Storing { farewell: false }
+            }
             (State::Farewell, Input::PlaybackDone | Input::CallerHungUp) => {
                 if !hung_up {
                     out.push(Command::HangUp);
@@ -410,6 +452,29 @@ impl Deposit {
             }
             (state, _) => state,
         };
+    }
+
+    /// CNG heard: no recording; the fax server, else a missed-call notice and hang up.
+    fn fax(&mut self, out: &mut Vec<Command>) -> State {
+        out.push(Command::StopPlayback);
+        if self.is_recording() {
+            out.push(Command::DiscardRecording);
+        }
+        self.end_reason = Some(EndReason::Fax);
+        if self.fax_server {
+            out.push(Command::TransferToFax);
+            State::FaxTransferring
+        } else {
+            self.fax_missed(out)
+        }
+    }
+
+    /// A fax call that ends here: a missed-call notice, then hang up.
+    fn fax_missed(&mut self, out: &mut Vec<Command>) -> State {
+        self.kind = Some(MessageKind::MissedCall);
+        self.hang_up_after_store = true;
+        out.push(Command::Store(MessageKind::MissedCall));
+        State::Storing { farewell: false }
     }
 
     /// `#` ended the recording: the caller's options, unless it is too short to be a message
@@ -904,6 +969,71 @@ mod tests {
             s.send(Input::Stored { ok: true }),
             [Command::Play(Prompt::Saved)]
         );
+    }
+
+    #[test]
+    fn a_fax_tone_transfers_to_the_fax_server_without_a_message() {
+        // In the greeting.
+        let mut s = Sim::new();
+        s.flow.set_fax_server();
+        s.send(Input::Answered);
+        assert_eq!(
+            s.send(Input::FaxTone),
+            [Command::StopPlayback, Command::TransferToFax]
+        );
+        assert!(s.send(Input::Dtmf('#')).is_empty(), "keys mean nothing now");
+        assert!(s.send(Input::Transferred).is_empty());
+        assert!(s.flow.is_done());
+        assert_eq!(s.flow.end_reason(), Some(EndReason::Fax));
+        assert_eq!(s.flow.kind(), None, "nothing stored");
+        // In the recording: what was recorded is discarded.
+        let mut s = Sim::new();
+        s.flow.set_fax_server();
+        s.enter_recording();
+        s.audio(800, false);
+        assert_eq!(
+            s.send(Input::FaxTone),
+            [
+                Command::StopPlayback,
+                Command::DiscardRecording,
+                Command::TransferToFax
+            ]
+        );
+        assert!(!s.flow.is_recording());
+        // The fax server cannot be reached: a missed-call notice, then hang up.
+        assert_eq!(
+            s.send(Input::TransferFailed),
+            [Command::Store(MessageKind::MissedCall)]
+        );
+        assert_eq!(s.send(Input::Stored { ok: true }), [Command::HangUp]);
+        assert!(s.flow.is_done());
+    }
+
+    #[test]
+    fn a_fax_tone_without_a_fax_server_hangs_up_leaving_a_missed_call() {
+        let mut s = Sim::new();
+        s.send(Input::Answered);
+        s.send(Input::PlaybackDone);
+        assert_eq!(
+            s.send(Input::FaxTone),
+            [
+                Command::StopPlayback,
+                Command::Store(MessageKind::MissedCall)
+            ]
+        );
+        assert_eq!(s.send(Input::Stored { ok: true }), [Command::HangUp]);
+        assert_eq!(s.flow.end_reason(), Some(EndReason::Fax));
+        assert_eq!(s.flow.kind(), Some(MessageKind::MissedCall));
+        // A fax that hangs up first is not hung up on again.
+        let mut s = Sim::new();
+        s.send(Input::Answered);
+        s.send(Input::FaxTone);
+        s.send(Input::CallerHungUp);
+        assert!(s.send(Input::Stored { ok: true }).is_empty());
+        // A tone after the recording stopped (in the options) changes nothing.
+        let mut s = Sim::new();
+        enter_review(&mut s);
+        assert!(s.send(Input::FaxTone).is_empty());
     }
 
     #[test]

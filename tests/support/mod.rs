@@ -736,6 +736,26 @@ impl Ua {
         Ua::media_target(&ok)
     }
 
+    /// Accepts the gateway's `refer` (202) and reports the transfer done, as a transferee
+    /// does (RFC 3515 NOTIFY with a `SIP/2.0 200 OK` sipfrag): the gateway then hangs up.
+    pub fn transfer_done(&self, refer: &Message) {
+        let accepted = Message::response_to(refer, 202, "Accepted", Some("uas"));
+        self.sip.send_to(&accepted.to_bytes(), self.gw).unwrap();
+        let to = self.to.clone().expect("in a dialog");
+        let body = "SIP/2.0 200 OK\r\n";
+        self.send(&format!(
+            "NOTIFY sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-td-{ft}\r\n\
+             Max-Forwards: 70\r\nFrom: {CALLER};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\n\
+             CSeq: 3 NOTIFY\r\nEvent: refer\r\nSubscription-State: terminated\r\n\
+             Content-Type: message/sipfrag\r\nContent-Length: {len}\r\n\r\n{body}",
+            gw = self.gw,
+            l = self.local(),
+            ft = self.from_tag,
+            cid = self.call_id,
+            len = body.len()
+        ));
+    }
+
     /// Presses `keys` as RFC 4733 events, each with its own timestamp (advancing `ts`).
     pub fn keys(&self, media: SocketAddr, keys: &str, ts: &mut u32) {
         for k in keys.chars() {

@@ -169,6 +169,9 @@ pub(crate) struct DepositFlow {
     held: Vec<Command>,
     /// The caller still wants to hear the recording once its job is back (no key since).
     listen_wanted: bool,
+    /// Until when the caller's audio is listened to for a fax's calling tone (the plan's
+    /// FaxDetectionWindow from the answer).
+    fax_until: Option<Instant>,
 }
 
 impl DepositFlow {
@@ -187,6 +190,14 @@ impl DepositFlow {
         if plan.operator_extension.is_some() {
             flow.set_operator();
         }
+        if plan.fax_server_uri.is_some() {
+            flow.set_fax_server();
+        }
+        let window = plan.fax_detection_window;
+        let fax_until = (!window.is_zero()).then(|| {
+            io.media.listen_for_fax(true);
+            now + window
+        });
         let (spool, idle) = prepared.spool;
         let mut d = DepositFlow {
             mailbox,
@@ -206,6 +217,7 @@ impl DepositFlow {
             review_job: false,
             held: Vec::new(),
             listen_wanted: false,
+            fax_until,
         };
         d.flow.handle(now, Input::Answered, &mut d.out);
         d.execute(io, now);
@@ -213,11 +225,19 @@ impl DepositFlow {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        PendingTransfer::earliest(self.flow.poll_timeout(), self.transfer.as_ref())
+        let flow = match (self.flow.poll_timeout(), self.fax_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        PendingTransfer::earliest(flow, self.transfer.as_ref())
     }
 
     /// Feeds one event to the flow and carries out what it asks.
     pub fn handle(&mut self, io: &mut Io<'_>, now: Instant, event: Event) -> Transition {
+        if self.fax_until.is_some_and(|until| now >= until) {
+            io.media.listen_for_fax(false);
+            self.fax_until = None;
+        }
         let input = match event {
             Event::Media(MediaEvent::Digit(digit)) => {
                 debug!(%digit, "DTMF");
@@ -227,6 +247,11 @@ impl DepositFlow {
                 Some(Input::Audio { silent, recorded })
             }
             Event::Media(MediaEvent::PlaybackDone) => Some(Input::PlaybackDone),
+            Event::Media(MediaEvent::FaxTone) => {
+                info!("fax calling tone (CNG) heard");
+                self.fax_until = None;
+                Some(Input::FaxTone)
+            }
             Event::Media(MediaEvent::RecordFailed) => {
                 // Disk full or failing: stop recording, keep what was written, tell the caller.
                 let why = io.media.record_error().unwrap_or("write failed");
@@ -276,7 +301,8 @@ impl DepositFlow {
                     called: self.called.clone(),
                 }
             }
-            Some(EndReason::Transferred) => {
+            // No message (a fax left its missed-call notice, whose store took the entry).
+            Some(EndReason::Transferred | EndReason::Fax) => {
                 io.jobs.extend(self.discard());
                 match self.bridged {
                     Some((leg, remote)) => Transition::Bridge { leg, remote },
@@ -379,7 +405,10 @@ impl DepositFlow {
     /// The spool entry of a deposit that ends without a message, emptied and removed.
     fn discard(&mut self) -> Option<Job> {
         let entry = self.spool.take()?;
-        let recorder = self.idle.take();
+        // A fax's recording was stopped (discarded) before its transfer: it goes too.
+        let recorder = self.idle.take().or_else(|| match self.closing.take()? {
+            Closing::Keep { recorder, .. } | Closing::Discard(recorder) => Some(recorder),
+        });
         Some(Job::new(move || {
             drop(recorder);
             entry.remove();
@@ -465,6 +494,19 @@ impl DepositFlow {
             Command::Store(kind) => io.jobs.push(self.store(io.cx, io.media, kind)),
             // The flow is over; `handle` turns it into subscriber access on this call.
             Command::SignIn => {}
+            Command::TransferToFax => {
+                let Some(fax) = self.plan.fax_server_uri.clone() else {
+                    self.flow.handle(now, Input::TransferFailed, &mut self.out);
+                    return;
+                };
+                self.transfer = Some(PendingTransfer::start(
+                    now,
+                    "fax server".to_owned(),
+                    fax,
+                    &self.called,
+                    io.requests,
+                ));
+            }
             Command::TransferToOperator => {
                 let Some(operator) = self.plan.operator_extension.clone() else {
                     self.flow.handle(now, Input::TransferFailed, &mut self.out);
@@ -552,6 +594,7 @@ impl DepositFlow {
         let outcome = match (self.flow.kind(), self.flow.end_reason()) {
             (_, Some(EndReason::SignIn)) => "signed_in",
             (_, Some(EndReason::Transferred)) => "transferred",
+            (_, Some(EndReason::Fax)) => "fax",
             (_, Some(EndReason::StorageError)) => "failed",
             (_, Some(EndReason::MailboxFull)) => "mailbox_full",
             (Some(MessageKind::VoiceMail), _) => "voicemail",
