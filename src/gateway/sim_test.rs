@@ -445,6 +445,49 @@ fn the_caller_reviews_hears_the_recording_marks_it_urgent_and_sends() {
 }
 
 #[test]
+fn a_rerecorded_message_keeps_only_the_second_take() {
+    let reviewing = plan().replace("CallerReviewEnabled = false", "CallerReviewEnabled = true");
+    let mut sim = Sim::new(&reviewing, &greeting());
+    let (_dialog, media) = call(&mut sim, "sip:alice@contoso.com", "sip:+14255550199@x", "");
+    sim.listen_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    let first = signal(3000);
+    let (mut seq, mut ts) = (100u16, 0u32);
+    sim.send_audio(media, &first, &mut seq, &mut ts);
+    sim.press(media, '#', &mut seq, ts);
+    // 2 at once (cutting the options short): the take goes, a beep, record again.
+    sim.press(media, '2', &mut seq, ts + 800);
+    let beep = sim.listen_until_quiet(Duration::from_millis(100), Duration::from_secs(5));
+    assert!(!beep.is_empty());
+    let second: Vec<i16> = (0..8 * 1500)
+        .map(|i| {
+            let t = f64::from(i) / 8000.0;
+            let s = (std::f64::consts::TAU * 500.0 * t).sin()
+                + 0.5 * (std::f64::consts::TAU * 930.0 * t).sin();
+            (s * (0.2 + 0.8 * (t * 4.0).fract()) * 9000.0) as i16
+        })
+        .collect();
+    ts += 1600;
+    sim.send_audio(media, &second, &mut seq, &mut ts);
+    // # and # again: sent.
+    sim.press(media, '#', &mut seq, ts);
+    sim.press(media, '#', &mut seq, ts + 800);
+    sim.expect_sip(Duration::from_secs(10), |m| {
+        m.method() == Some(&Method::Bye)
+    });
+    let list = sim.shared.store.list(&alice()).unwrap();
+    assert_eq!(list.len(), 1);
+    let (_, audio) = recorded(&sim, &list[0].id);
+    let diff_ms = (audio.len() as i64 - second.len() as i64).abs() / 8;
+    assert!(
+        diff_ms <= 60,
+        "recorded {} ms, the second take is 1500",
+        audio.len() / 8
+    );
+    assert!(correlation(&second, &audio, 400) > 0.8);
+    assert!(correlation(&first[..second.len()], &audio, 400) < 0.5);
+}
+
+#[test]
 fn an_ack_whose_answer_does_not_fit_our_offer_ends_the_call_and_leaves_nothing() {
     let secured = plan().replace("Domain =", "VoIPSecurity = \"Secured\"\nDomain =");
     let mut sim = Sim::new(&secured, &greeting());
