@@ -1,11 +1,12 @@
-//! The per-packet media path: parse RTP, decode G.711, level detection, DTMF, record to WAV,
-//! and the outbound pacer. Each is measured per 20 ms packet.
+//! The per-packet media path: parse RTP, decode G.711, level detection, fax tone detection,
+//! DTMF, record to WAV, and the outbound pacer. Each is measured per 20 ms packet.
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use umgw::media::cng::CngDetector;
 use umgw::media::dtmf::{DtmfReceiver, TelephoneEvent};
 use umgw::media::g711::G711;
 use umgw::media::pacer::{RtpSender, PACKET_LEN};
@@ -43,6 +44,10 @@ fn receive_path(c: &mut Criterion) {
     g.bench_function("silence_detect_160", |b| {
         b.iter(|| vad.is_silent(black_box(&frame)))
     });
+    // The fax (CNG) detector on a 20 ms frame of speech-like audio, as in the first seconds
+    // of a deposit.
+    let mut cng = CngDetector::new();
+    g.bench_function("cng_detect_160", |b| b.iter(|| cng.push(black_box(&frame))));
     let ev = [11u8, 0x0a, 0x00, 0xa0];
     let mut dtmf = DtmfReceiver::new();
     let mut ts = 0u32;

@@ -37,6 +37,17 @@ impl MessageKind {
     }
 }
 
+/// What the caller marked a voice mail as in the options after `#` (Exchange's caller
+/// options, Asterisk's `review`): the stored message's `Importance`/`Priority` and
+/// `Sensitivity` headers, and the urgent counts of MWI.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// Urgent (high importance); counted in the lamp's urgent counts.
+    pub urgent: bool,
+    /// Private (sensitivity private): mail clients refuse to forward it.
+    pub private: bool,
+}
+
 /// The recordings a user keeps besides messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GreetingKind {
@@ -47,6 +58,9 @@ pub enum GreetingKind {
     /// The user's recorded name, spoken in the default greeting ("Alice Anders is not
     /// available...").
     Name,
+    /// The busy greeting: callers diverted because the user was on the phone (Diversion
+    /// `reason=user-busy`, cause 486) hear it instead of the personal greeting.
+    Busy,
 }
 
 impl GreetingKind {
@@ -56,6 +70,7 @@ impl GreetingKind {
             GreetingKind::Personal => "greeting.wav",
             GreetingKind::Away => "away.wav",
             GreetingKind::Name => "name.wav",
+            GreetingKind::Busy => "busy.wav",
         }
     }
 }
@@ -64,12 +79,18 @@ impl GreetingKind {
 ///
 /// Only voice mails count: `new` = unseen voice mails, `old` = seen voice mails. Missed-call
 /// notices and trashed messages are not counted, so a missed call never lights the lamp.
+/// The urgent counts (`Voice-Message: new/old (urgent_new/urgent_old)`) are the part of each
+/// that the caller marked urgent ([`Marks::urgent`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Unseen voice mails.
     pub new: u32,
     /// Seen voice mails.
     pub old: u32,
+    /// Unseen voice mails marked urgent (part of `new`).
+    pub urgent_new: u32,
+    /// Seen voice mails marked urgent (part of `old`).
+    pub urgent_old: u32,
 }
 
 /// Rules a new PIN must satisfy (Exchange UM mailbox policy names in brackets).

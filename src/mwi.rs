@@ -2,9 +2,9 @@
 //!
 //! Counts come from the store ([`crate::store::Mailbox::counts`]), never from gateway memory, so
 //! a restart re-sends the right lamp state. Only voice mails are counted (missed-call notices are
-//! not `Voice-Message`s). Urgent counts are always 0/0: no flow marks a message urgent and the
-//! store keeps no such flag, so none is ever urgent; they are written all the same, the form
-//! RFC 3842 §5.2 gives and phones and Lync read.
+//! not `Voice-Message`s). The urgent counts are the voice mails the caller marked urgent in the
+//! options after `#` (`Voice-Message: new/old (urgent_new/urgent_old)`, RFC 3842 §5.2), always
+//! written, the form phones and Lync read.
 
 use crate::domain::Counts;
 use crate::sip::endpoint::Notification;
@@ -20,6 +20,10 @@ pub struct MessageSummary {
     pub voice_new: u32,
     /// Old voice messages.
     pub voice_old: u32,
+    /// New urgent voice messages (`(urgent_new/urgent_old)`; 0 if absent).
+    pub voice_urgent_new: u32,
+    /// Old urgent voice messages.
+    pub voice_urgent_old: u32,
 }
 
 /// Why a message-summary body was rejected.
@@ -74,7 +78,7 @@ pub fn notification(body: String) -> Notification {
 /// The body of a message-summary NOTIFY for `account` (e.g. `sip:alice@contoso.com`):
 /// `Messages-Waiting: yes|no` (yes iff `counts.new > 0`), `Message-Account`, `Voice-Message:
 /// new/old (urgent new/urgent old)`, CRLF line ends, as Exchange UM sends it to Lync (with the
-/// urgent counts RFC 3842 §5.2 allows, always 0/0). Control characters in `account` are
+/// urgent counts RFC 3842 §5.2 allows). Control characters in `account` are
 /// dropped; a blank account omits the optional `Message-Account` line.
 pub fn message_summary_body(account: &str, counts: Counts) -> String {
     let waiting = if counts.new > 0 { "yes" } else { "no" };
@@ -85,19 +89,19 @@ pub fn message_summary_body(account: &str, counts: Counts) -> String {
         body.push_str(&format!("Message-Account: {account}\r\n"));
     }
     body.push_str(&format!(
-        "Voice-Message: {}/{} (0/0)\r\n",
-        counts.new, counts.old
+        "Voice-Message: {}/{} ({}/{})\r\n",
+        counts.new, counts.old, counts.urgent_new, counts.urgent_old
     ));
     body
 }
 
 /// Parses a message-summary body: case-insensitive names, LF or CRLF, optional urgent counts
-/// (`8/3 (1/0)`, ignored), other message classes and unknown fields ignored, and parsing stops
+/// (`8/3 (1/0)`), other message classes and unknown fields ignored, and parsing stops
 /// at the blank line before optional message headers.
 pub fn parse_message_summary(body: &str) -> Result<MessageSummary, MwiError> {
     let mut waiting: Option<bool> = None;
     let mut account: Option<String> = None;
-    let mut voice: Option<(u32, u32)> = None;
+    let mut voice: Option<[u32; 4]> = None;
     for (idx, raw) in body.split('\n').enumerate() {
         let line_no = idx + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -157,12 +161,14 @@ pub fn parse_message_summary(body: &str) -> Result<MessageSummary, MwiError> {
         // Other classes (Fax-Message, ...) and extension fields are not ours to interpret.
     }
     let waiting = waiting.ok_or(MwiError::MissingMessagesWaiting)?;
-    let (voice_new, voice_old) = voice.unwrap_or((0, 0));
+    let [voice_new, voice_old, voice_urgent_new, voice_urgent_old] = voice.unwrap_or([0; 4]);
     Ok(MessageSummary {
         waiting,
         account,
         voice_new,
         voice_old,
+        voice_urgent_new,
+        voice_urgent_old,
     })
 }
 
@@ -174,16 +180,19 @@ fn bad_value(line: usize, name: &'static str, value: &str) -> MwiError {
     }
 }
 
-/// `N/M` optionally followed by `(U/V)` urgent counts, which must be well-formed too.
-fn parse_counts(value: &str) -> Option<(u32, u32)> {
+/// `N/M` optionally followed by `(U/V)` urgent counts, which must be well-formed too:
+/// `[new, old, urgent new, urgent old]`.
+fn parse_counts(value: &str) -> Option<[u32; 4]> {
     let (main, urgent) = match value.split_once('(') {
         Some((m, rest)) => (m.trim(), Some(rest.strip_suffix(')')?)),
         None => (value, None),
     };
-    if let Some(u) = urgent {
-        pair(u)?;
-    }
-    pair(main)
+    let (urgent_new, urgent_old) = match urgent {
+        Some(u) => pair(u)?,
+        None => (0, 0),
+    };
+    let (new, old) = pair(main)?;
+    Some([new, old, urgent_new, urgent_old])
 }
 
 fn pair(s: &str) -> Option<(u32, u32)> {
@@ -207,23 +216,55 @@ mod tests {
 
     #[test]
     fn exact_body_bytes() {
-        let b = message_summary_body("sip:alice@contoso.com", Counts { new: 8, old: 3 });
+        let b = message_summary_body(
+            "sip:alice@contoso.com",
+            Counts {
+                new: 8,
+                old: 3,
+                ..Counts::default()
+            },
+        );
         assert_eq!(
             b,
             "Messages-Waiting: yes\r\nMessage-Account: sip:alice@contoso.com\r\nVoice-Message: 8/3 (0/0)\r\n"
         );
-        let b = message_summary_body("sip:bob@contoso.com", Counts { new: 0, old: 2 });
+        let b = message_summary_body(
+            "sip:bob@contoso.com",
+            Counts {
+                new: 0,
+                old: 2,
+                ..Counts::default()
+            },
+        );
         assert_eq!(
             b,
             "Messages-Waiting: no\r\nMessage-Account: sip:bob@contoso.com\r\nVoice-Message: 0/2 (0/0)\r\n"
         );
         let b = message_summary_body("", Counts::default());
         assert_eq!(b, "Messages-Waiting: no\r\nVoice-Message: 0/0 (0/0)\r\n");
+        let urgent = Counts {
+            new: 3,
+            old: 2,
+            urgent_new: 1,
+            urgent_old: 2,
+        };
+        let b = message_summary_body("sip:carol@contoso.com", urgent);
+        assert_eq!(
+            b,
+            "Messages-Waiting: yes\r\nMessage-Account: sip:carol@contoso.com\r\nVoice-Message: 3/2 (1/2)\r\n"
+        );
     }
 
     #[test]
     fn account_cannot_inject_lines() {
-        let b = message_summary_body("sip:a@b\r\nVoice-Message: 9/9", Counts { new: 1, old: 0 });
+        let b = message_summary_body(
+            "sip:a@b\r\nVoice-Message: 9/9",
+            Counts {
+                new: 1,
+                old: 0,
+                ..Counts::default()
+            },
+        );
         assert_eq!(b.matches("\r\n").count(), 3, "{b:?}");
         let s = parse_message_summary(&b).unwrap();
         assert_eq!((s.voice_new, s.voice_old), (1, 0));
@@ -241,7 +282,9 @@ mod tests {
                 waiting: true,
                 account: Some("sip:alice@vmail.example.com".into()),
                 voice_new: 2,
-                voice_old: 8
+                voice_old: 8,
+                voice_urgent_new: 0,
+                voice_urgent_old: 2,
             }
         );
     }
@@ -307,12 +350,17 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trip(new in any::<u32>(), old in any::<u32>(), user in "[a-z0-9.]{1,20}") {
+        fn round_trip(
+            new in any::<u32>(), old in any::<u32>(), un in any::<u32>(), uo in any::<u32>(),
+            user in "[a-z0-9.]{1,20}",
+        ) {
             let account = format!("sip:{user}@contoso.com");
-            let body = message_summary_body(&account, Counts { new, old });
+            let counts = Counts { new, old, urgent_new: un, urgent_old: uo };
+            let body = message_summary_body(&account, counts);
             let s = parse_message_summary(&body).unwrap();
             prop_assert_eq!(s, MessageSummary {
                 waiting: new > 0, account: Some(account), voice_new: new, voice_old: old,
+                voice_urgent_new: un, voice_urgent_old: uo,
             });
         }
 

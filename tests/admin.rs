@@ -81,6 +81,7 @@ impl Site {
             cut_short: None,
             preview: None,
             forwarded: None,
+            marks: umgw::domain::Marks::default(),
         };
         self.store()
             .deposit(&MailboxId::new(mailbox).unwrap(), &msg)

@@ -29,21 +29,7 @@ fn short_greeting_gateway(idle_s: u32, max_s: u32) -> Gateway {
 }
 
 fn establish(gw: &Gateway, ua: &mut Ua) -> (SocketAddr, Vec<OwnedRtp>) {
-    let offer = ua.g711_offer();
-    ua.invite(
-        &format!("sip:vm@{}", gw.sip),
-        &format!(
-            "History-Info: <{ALICE}?Reason=SIP%3Bcause%3D480>;index=1, <sip:vm@{}>;index=1.1\r\n",
-            gw.sip
-        ),
-        &offer,
-    );
-    let ok = ua.final_response(Duration::from_secs(5));
-    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
-    ua.ack(&ok);
-    let media = Ua::media_target(&ok);
-    let prompt = ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
-    (media, prompt)
+    diverted_call(gw, ua, ALICE, 480)
 }
 
 #[test]

@@ -32,6 +32,7 @@ fn voice_mail(wav: &std::path::Path, delivery: Option<&str>, k: u64) -> NewMessa
         cut_short: None,
         preview: None,
         forwarded: None,
+        marks: umgw::domain::Marks::default(),
     }
 }
 
@@ -130,6 +131,34 @@ fn imap_store_deposits_lists_reads_flags_and_deletes() {
         .list(&MailboxId::new("carol").unwrap())
         .unwrap()
         .is_empty());
+}
+
+/// An urgent voice mail is appended with the `$Important` keyword and its `Importance`
+/// header: the lamp's urgent counts follow it, new and then old.
+#[test]
+fn imap_store_counts_urgent_voice_mails() {
+    let dc = Dovecot::start(&["alice"]);
+    let t = tempfile::tempdir().unwrap();
+    let store = Imap::open(&dc.imap_config(), t.path().join("local")).unwrap();
+    let alice = MailboxId::new("alice").unwrap();
+    let wav = t.path().join("m.wav");
+    write_wav(&wav, &test_signal(1000));
+    let mut urgent = voice_mail(&wav, None, 0);
+    urgent.marks.urgent = true;
+    let id = store.deposit(&alice, &urgent).unwrap();
+    store.deposit(&alice, &voice_mail(&wav, None, 60)).unwrap();
+    let c = store.counts(&alice).unwrap();
+    assert_eq!((c.new, c.old, c.urgent_new, c.urgent_old), (2, 0, 1, 0));
+    store.set_seen(&alice, &id, true).unwrap();
+    let c = store.counts(&alice).unwrap();
+    assert_eq!((c.new, c.old, c.urgent_new, c.urgent_old), (1, 1, 0, 1));
+    let list = store.list(&alice).unwrap();
+    assert_eq!(
+        list.iter().map(|m| m.urgent).collect::<Vec<_>>(),
+        [true, false]
+    );
+    let read = parse(&store.read(&alice, &id).unwrap()).unwrap();
+    assert!(read.marks.urgent);
 }
 
 #[test]

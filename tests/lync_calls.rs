@@ -56,6 +56,7 @@ fn gateway() -> Gateway {
                 cut_short: None,
                 preview: None,
                 forwarded: None,
+                marks: umgw::domain::Marks::default(),
             },
         )
         .unwrap();

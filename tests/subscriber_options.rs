@@ -11,7 +11,7 @@ use support::*;
 use umgw::media::g711::G711;
 use umgw::media::prompts::PromptLibrary;
 use umgw::media::speech;
-use umgw::sip::message::{Message, Method};
+use umgw::sip::message::Method;
 use umgw::store::pin::{PinPolicy, PinStore};
 use umgw::store::{Mailbox, MailboxId, Maildir};
 
@@ -147,21 +147,7 @@ fn call_back_refers_the_user_to_the_caller() {
         refer.header("Refer-To"),
         Some("<sip:+14255550199@contoso.com;user=phone>")
     );
-    let accepted = Message::response_to(&refer, 202, "Accepted", Some("uas"));
-    ua.sip.send_to(&accepted.to_bytes(), ua.gw).unwrap();
-    let to = ua.to.clone().unwrap();
-    let body = "SIP/2.0 200 OK\r\n";
-    ua.send(&format!(
-        "NOTIFY sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-cb-{ft}\r\n\
-         Max-Forwards: 70\r\nFrom: {CALLER};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\n\
-         CSeq: 3 NOTIFY\r\nEvent: refer\r\nSubscription-State: terminated\r\n\
-         Content-Type: message/sipfrag\r\nContent-Length: {len}\r\n\r\n{body}",
-        gw = ua.gw,
-        l = ua.local(),
-        ft = ua.from_tag,
-        cid = ua.call_id,
-        len = body.len()
-    ));
+    ua.transfer_done(&refer);
     let bye = ua.expect_request(Method::Bye, Duration::from_secs(5));
     ua.ok(&bye);
 }

@@ -324,6 +324,16 @@ pub struct DialPlan {
     /// `ConfiguredInCountryOrRegionGroups`, `ConfiguredInternationalGroups` and the
     /// `Allowed*Groups`: where call-back and transfers may dial outside the plan.
     pub dialing_rules: super::dialing::DialingRules,
+    /// `CallerReviewEnabled` (default true): `#` ending a recording offers the caller's
+    /// options (listen, re-record, urgent, private, send) as Exchange UM does; false sends at
+    /// once (Asterisk's `review=no`).
+    pub caller_review_enabled: bool,
+    /// `FaxServerURI` (Exchange's fax partner): a call whose caller sends the CNG fax tone is
+    /// transferred here; without one it is hung up with a missed-call notice.
+    pub fax_server_uri: Option<String>,
+    /// `FaxDetectionWindow` (TOML integer: seconds, 0-60, default 10; 0 turns detection
+    /// off): how long from the answer the caller's audio is listened to for the CNG tone.
+    pub fax_detection_window: Duration,
     /// `[[Mailbox]]` entries in file order.
     pub mailboxes: Vec<MailboxEntry>,
     /// `[[AutoAttendant]]` entries in file order.

@@ -429,6 +429,7 @@ mod tests {
             cut_short: None,
             preview: None,
             forwarded: None,
+            marks: Default::default(),
         };
         let a = notice_name(&msg(9_000, "alice-1"));
         let b = notice_name(&msg(10_000, "alice-2"));

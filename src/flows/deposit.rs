@@ -6,10 +6,20 @@
 //! recording step reacts to `#`. During the greeting, as in Exchange UM and every voice-mail
 //! system: `#` skips to the tone, `*` signs in to this mailbox (subscriber access, PIN asked),
 //! `0` transfers to the plan's operator (back to the tone if that fails).
+//!
+//! `#` during the recording opens the caller's options before the message is sent (Exchange's
+//! "press the pound key for more options", Asterisk's `review`): 1 listen, 2 re-record, 3 mark
+//! urgent, 4 mark private, `#` send. Nothing is lost there: a hang-up, the call's time limit
+//! or InputFailuresBeforeDisconnect wrong keys and time-outs send the message as it stands.
+//! A recording ended any other way (hang-up, silence, maximum length) is sent at once.
+//!
+//! A fax's calling tone (CNG) heard in the greeting or the recording (the shell listens for it
+//! in the plan's FaxDetectionWindow) transfers the call to the plan's fax server, or without
+//! one hangs up leaving a missed-call notice: no screech is recorded.
 
 use std::time::{Duration, Instant};
 
-use crate::domain::MessageKind;
+use crate::domain::{Marks, MessageKind};
 
 /// Limits of one deposit, taken from the dial plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +32,13 @@ pub struct DepositLimits {
     pub min_message: Duration,
     /// The whole call ends here, greeting included (MaxCallDuration, default 30 min).
     pub max_call: Duration,
+    /// Wrong keys and time-outs in the caller's options before the message is sent anyway
+    /// (InputFailuresBeforeDisconnect, default 3).
+    pub input_failures: u32,
+    /// How long the options wait for a key once said (5 s, as the other menus).
+    pub digit_timeout: Duration,
+    /// `#` offers the caller's options (CallerReviewEnabled); else it sends at once.
+    pub review: bool,
 }
 
 impl Default for DepositLimits {
@@ -31,6 +48,9 @@ impl Default for DepositLimits {
             idle_timeout: Duration::from_secs(5),
             min_message: Duration::from_secs(1),
             max_call: Duration::from_secs(30 * 60),
+            input_failures: 3,
+            digit_timeout: Duration::from_secs(5),
+            review: true,
         }
     }
 }
@@ -49,6 +69,16 @@ pub enum Prompt {
     Goodbye,
     /// "Sorry, the mailbox ... is full and cannot take a message. Please try again later."
     MailboxFull,
+    /// The caller's options after `#`: "To listen to your message, press 1. ..."
+    ReviewOptions,
+    /// The caller's own recording, played back from the spool.
+    Recording,
+    /// "Marked urgent." / "Urgent removed."
+    Urgent(bool),
+    /// "Marked private." / "Private removed."
+    Private(bool),
+    /// "Sorry, that is not a valid choice."
+    Invalid,
 }
 
 /// Why the recording ended (logged, and kept in the message metadata).
@@ -66,6 +96,9 @@ pub enum EndReason {
     SignIn,
     /// The caller pressed `0` in the greeting and reached the operator: no message.
     Transferred,
+    /// The caller is a fax machine (CNG heard): sent to the fax server, or hung up on with a
+    /// missed-call notice.
+    Fax,
 }
 
 /// Something that happened on the call.
@@ -95,6 +128,8 @@ pub enum Input {
     Transferred,
     /// The transfer to the operator failed (refused, not answered).
     TransferFailed,
+    /// The caller's audio carries a fax calling tone (CNG).
+    FaxTone,
 }
 
 /// What the shell must do.
@@ -110,6 +145,9 @@ pub enum Command {
     },
     /// Discard the recording (nothing worth keeping).
     DiscardRecording,
+    /// Discard the stopped recording and make its file ready to record again (the caller
+    /// chose to re-record); `StartRecording` follows after the beep.
+    Rerecord,
     /// Deposit a message of this kind (with the recording for a voice mail).
     Store(MessageKind),
     /// The caller signs in to this mailbox (subscriber access); the deposit is over without a
@@ -117,6 +155,9 @@ pub enum Command {
     SignIn,
     /// Transfer the caller to the plan's operator; `Transferred` or `TransferFailed` follows.
     TransferToOperator,
+    /// Transfer the (fax) caller to the plan's fax server; `Transferred` or `TransferFailed`
+    /// follows.
+    TransferToFax,
     HangUp,
 }
 
@@ -126,8 +167,12 @@ enum State {
     Greeting,
     /// The caller pressed `0`: waiting to hear whether the operator took the call.
     Transferring,
+    /// A fax: waiting to hear whether the fax server took the call.
+    FaxTransferring,
     Beep,
     Recording(Recording),
+    /// The caller's options after `#`: the recording is stopped and kept.
+    Review(Review),
     Storing {
         farewell: bool,
     },
@@ -144,6 +189,24 @@ struct Recording {
     voiced_until: u64,
 }
 
+/// Where the caller's options are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Review {
+    /// Wrong keys and time-outs so far.
+    failures: u32,
+    step: ReviewStep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ReviewStep {
+    /// The options (or a confirmation before them) are being said.
+    Saying,
+    /// The recording plays back; the options follow.
+    Listening,
+    /// The options were said at this instant; waiting for a key.
+    Waiting(Instant),
+}
+
 /// The deposit flow. Feed it with [`Deposit::handle`]; read `out` after each call.
 #[derive(Debug)]
 pub struct Deposit {
@@ -157,6 +220,12 @@ pub struct Deposit {
     full: bool,
     /// The plan has an operator `0` can reach.
     operator: bool,
+    /// What the caller marked the message as in the options.
+    marks: Marks,
+    /// The plan has a fax server a fax caller is transferred to.
+    fax_server: bool,
+    /// A fax caller is hung up on once its missed-call notice is stored.
+    hang_up_after_store: bool,
 }
 
 /// Samples of trailing silence kept after the last speech when trimming (200 ms).
@@ -175,12 +244,20 @@ impl Deposit {
             kind: None,
             full: false,
             operator: false,
+            marks: Marks::default(),
+            fax_server: false,
+            hang_up_after_store: false,
         }
     }
 
     /// The plan has an operator (call before `Answered`): `0` in the greeting transfers there.
     pub fn set_operator(&mut self) {
         self.operator = true;
+    }
+
+    /// The plan has a fax server (call before `Answered`): a fax caller is transferred there.
+    pub fn set_fax_server(&mut self) {
+        self.fax_server = true;
     }
 
     /// The mailbox is over its quota (call before `Answered`): the caller hears "mailbox
@@ -208,6 +285,11 @@ impl Deposit {
         self.kind
     }
 
+    /// What the caller marked the message as (urgent, private) in the options.
+    pub fn marks(&self) -> Marks {
+        self.marks
+    }
+
     /// The next instant the flow needs a `Tick` (idle or maximum-length deadline).
     pub fn poll_timeout(&self) -> Option<Instant> {
         let call_end = self.answered.map(|a| a + self.limits.max_call);
@@ -216,6 +298,10 @@ impl Deposit {
                 (r.last_voice + self.limits.idle_timeout)
                     .min(r.started + self.limits.max_recording + MAX_SLACK),
             ),
+            State::Review(Review {
+                step: ReviewStep::Waiting(since),
+                ..
+            }) => Some(since + self.limits.digit_timeout),
             _ => None,
         };
         match (call_end, recording) {
@@ -249,7 +335,15 @@ impl Deposit {
             (State::Recording(r), Input::Tick) if call_over => {
                 self.stop(r, EndReason::MaxLength, out)
             }
-            (State::Greeting | State::Transferring | State::Beep, Input::Tick) if call_over => {
+            // Out of time in the options: the message goes as it stands.
+            (State::Review(_), Input::Tick) if call_over => {
+                out.push(Command::StopPlayback);
+                self.send(out, true)
+            }
+            (
+                State::Greeting | State::Transferring | State::FaxTransferring | State::Beep,
+                Input::Tick,
+            ) if call_over => {
                 out.push(Command::StopPlayback);
                 self.kind = Some(MessageKind::MissedCall);
                 self.end_reason = Some(EndReason::MaxLength);
@@ -257,7 +351,11 @@ impl Deposit {
                 State::Storing { farewell: true }
             }
             (
-                State::Ringing | State::Greeting | State::Transferring | State::Beep,
+                State::Ringing
+                | State::Greeting
+                | State::Transferring
+                | State::FaxTransferring
+                | State::Beep,
                 Input::CallerHungUp,
             ) => {
                 // Hung up before the tone: a missed call, never an empty voice mail.
@@ -267,6 +365,10 @@ impl Deposit {
                 out.push(Command::Store(MessageKind::MissedCall));
                 State::Storing { farewell: false }
             }
+            (State::Greeting | State::Beep | State::Recording(_), Input::FaxTone) => self.fax(out),
+            (State::FaxTransferring, Input::Transferred) => State::Done,
+            // The fax server could not be reached: hang up, noting the call.
+            (State::FaxTransferring, Input::TransferFailed) => self.fax_missed(out),
             (State::Greeting, Input::Dtmf('#')) => {
                 out.push(Command::StopPlayback);
                 out.push(Command::Play(Prompt::Beep));
@@ -315,13 +417,17 @@ impl Deposit {
                     self.check_limits(now, r, out)
                 }
                 Input::Tick => self.check_limits(now, r, out),
-                Input::Dtmf('#') => self.stop(r, EndReason::Pound, out),
+                Input::Dtmf('#') => self.review(r, out),
                 Input::RecordFailed => self.stop(r, EndReason::StorageError, out),
                 Input::CallerHungUp => self.stop(r, EndReason::CallerHungUp, out),
                 _ => State::Recording(r),
             },
+            (State::Review(review), input) => self.handle_review(now, review, input, out),
             (State::Storing { farewell }, Input::Stored { ok }) => {
                 if !farewell {
+                    if self.hang_up_after_store {
+                        out.push(Command::HangUp);
+                    }
                     State::Done
                 } else {
                     let storage_failed = self.end_reason == Some(EndReason::StorageError);
@@ -334,7 +440,10 @@ impl Deposit {
                     State::Farewell
                 }
             }
-            (State::Storing { .. }, Input::CallerHungUp) => State::Storing { farewell: false },
+            (State::Storing { .. }, Input::CallerHungUp) => {
+                self.hang_up_after_store = false;
+                State::Storing { farewell: false }
+            }
             (State::Farewell, Input::PlaybackDone | Input::CallerHungUp) => {
                 if !hung_up {
                     out.push(Command::HangUp);
@@ -343,6 +452,131 @@ impl Deposit {
             }
             (state, _) => state,
         };
+    }
+
+    /// CNG heard: no recording; the fax server, else a missed-call notice and hang up.
+    fn fax(&mut self, out: &mut Vec<Command>) -> State {
+        out.push(Command::StopPlayback);
+        if self.is_recording() {
+            out.push(Command::DiscardRecording);
+        }
+        self.end_reason = Some(EndReason::Fax);
+        if self.fax_server {
+            out.push(Command::TransferToFax);
+            State::FaxTransferring
+        } else {
+            self.fax_missed(out)
+        }
+    }
+
+    /// A fax call that ends here: a missed-call notice, then hang up.
+    fn fax_missed(&mut self, out: &mut Vec<Command>) -> State {
+        self.kind = Some(MessageKind::MissedCall);
+        self.hang_up_after_store = true;
+        out.push(Command::Store(MessageKind::MissedCall));
+        State::Storing { farewell: false }
+    }
+
+    /// `#` ended the recording: the caller's options, unless it is too short to be a message
+    /// (then a missed call, as before).
+    fn review(&mut self, r: Recording, out: &mut Vec<Command>) -> State {
+        let min_samples = self.limits.min_message.as_millis() as u64 * 8;
+        if !self.limits.review || r.recorded < min_samples {
+            return self.stop(r, EndReason::Pound, out);
+        }
+        self.end_reason = Some(EndReason::Pound);
+        out.push(Command::StopRecording { keep_samples: None });
+        out.push(Command::Play(Prompt::ReviewOptions));
+        State::Review(Review {
+            failures: 0,
+            step: ReviewStep::Saying,
+        })
+    }
+
+    fn handle_review(
+        &mut self,
+        now: Instant,
+        mut review: Review,
+        input: Input,
+        out: &mut Vec<Command>,
+    ) -> State {
+        match (review.step, input) {
+            // Nothing is lost: a caller who hangs up in the options sends the message.
+            (_, Input::CallerHungUp) => {
+                out.push(Command::StopPlayback);
+                self.send(out, false)
+            }
+            (ReviewStep::Listening, Input::PlaybackDone) => {
+                out.push(Command::Play(Prompt::ReviewOptions));
+                review.step = ReviewStep::Saying;
+                State::Review(review)
+            }
+            (ReviewStep::Saying, Input::PlaybackDone) => {
+                review.step = ReviewStep::Waiting(now);
+                State::Review(review)
+            }
+            (ReviewStep::Waiting(since), Input::Tick)
+                if now >= since + self.limits.digit_timeout =>
+            {
+                self.review_failure(review, out)
+            }
+            (step, Input::Dtmf(key)) => {
+                // A key cuts short whatever is being said (barge-in).
+                if !matches!(step, ReviewStep::Waiting(_)) {
+                    out.push(Command::StopPlayback);
+                }
+                match key {
+                    '1' => {
+                        out.push(Command::Play(Prompt::Recording));
+                        review.step = ReviewStep::Listening;
+                        State::Review(review)
+                    }
+                    '2' => {
+                        out.push(Command::Rerecord);
+                        out.push(Command::Play(Prompt::Beep));
+                        self.end_reason = None;
+                        State::Beep
+                    }
+                    '3' => {
+                        self.marks.urgent = !self.marks.urgent;
+                        out.push(Command::Play(Prompt::Urgent(self.marks.urgent)));
+                        out.push(Command::Play(Prompt::ReviewOptions));
+                        review.step = ReviewStep::Saying;
+                        State::Review(review)
+                    }
+                    '4' => {
+                        self.marks.private = !self.marks.private;
+                        out.push(Command::Play(Prompt::Private(self.marks.private)));
+                        out.push(Command::Play(Prompt::ReviewOptions));
+                        review.step = ReviewStep::Saying;
+                        State::Review(review)
+                    }
+                    '#' => self.send(out, true),
+                    _ => self.review_failure(review, out),
+                }
+            }
+            (_, _) => State::Review(review),
+        }
+    }
+
+    /// A wrong key or a time-out in the options: say them again, or after
+    /// InputFailuresBeforeDisconnect send the message and say goodbye.
+    fn review_failure(&mut self, mut review: Review, out: &mut Vec<Command>) -> State {
+        review.failures += 1;
+        if review.failures >= self.limits.input_failures {
+            return self.send(out, true);
+        }
+        out.push(Command::Play(Prompt::Invalid));
+        out.push(Command::Play(Prompt::ReviewOptions));
+        review.step = ReviewStep::Saying;
+        State::Review(review)
+    }
+
+    /// Sends the reviewed (stopped, kept) recording.
+    fn send(&mut self, out: &mut Vec<Command>, farewell: bool) -> State {
+        self.kind = Some(MessageKind::VoiceMail);
+        out.push(Command::Store(MessageKind::VoiceMail));
+        State::Storing { farewell }
     }
 
     fn check_limits(&mut self, now: Instant, r: Recording, out: &mut Vec<Command>) -> State {
@@ -384,342 +618,4 @@ impl Deposit {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Sim {
-        flow: Deposit,
-        now: Instant,
-        recorded: u64,
-        out: Vec<Command>,
-    }
-
-    impl Sim {
-        fn new() -> Self {
-            Self {
-                flow: Deposit::new(DepositLimits::default()),
-                now: Instant::now(),
-                recorded: 0,
-                out: Vec::new(),
-            }
-        }
-        fn send(&mut self, input: Input) -> Vec<Command> {
-            self.out.clear();
-            self.flow.handle(self.now, input, &mut self.out);
-            std::mem::take(&mut self.out)
-        }
-        /// Feeds `ms` of audio frames, then returns every command emitted.
-        fn audio(&mut self, ms: u64, silent: bool) -> Vec<Command> {
-            let mut all = Vec::new();
-            for _ in 0..ms / 20 {
-                if !self.flow.is_recording() {
-                    break;
-                }
-                self.now += Duration::from_millis(20);
-                self.recorded += 160;
-                all.extend(self.send(Input::Audio {
-                    silent,
-                    recorded: self.recorded,
-                }));
-            }
-            all
-        }
-        fn enter_recording(&mut self) {
-            assert_eq!(
-                self.send(Input::Answered),
-                [Command::Play(Prompt::Greeting)]
-            );
-            assert_eq!(
-                self.send(Input::PlaybackDone),
-                [Command::Play(Prompt::Beep)]
-            );
-            assert_eq!(self.send(Input::PlaybackDone), [Command::StartRecording]);
-            assert!(self.flow.is_recording());
-        }
-    }
-
-    #[test]
-    fn pound_ends_recording_stores_voicemail_and_says_goodbye() {
-        let mut s = Sim::new();
-        s.enter_recording();
-        assert!(s.audio(3000, false).is_empty());
-        assert_eq!(
-            s.send(Input::Dtmf('#')),
-            [
-                Command::StopRecording { keep_samples: None },
-                Command::Store(MessageKind::VoiceMail)
-            ]
-        );
-        assert_eq!(
-            s.send(Input::Stored { ok: true }),
-            [Command::Play(Prompt::Saved)]
-        );
-        assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
-        assert!(s.flow.is_done());
-        assert_eq!(s.flow.end_reason(), Some(EndReason::Pound));
-    }
-
-    #[test]
-    fn star_in_the_greeting_signs_in_without_a_message() {
-        let mut s = Sim::new();
-        s.send(Input::Answered);
-        assert_eq!(
-            s.send(Input::Dtmf('*')),
-            [Command::StopPlayback, Command::SignIn]
-        );
-        assert!(s.flow.is_done());
-        assert_eq!(s.flow.end_reason(), Some(EndReason::SignIn));
-        assert_eq!(s.flow.kind(), None, "nothing stored");
-    }
-
-    #[test]
-    fn zero_in_the_greeting_reaches_the_operator_or_falls_back_to_the_tone() {
-        // Without an operator, 0 is just a key.
-        let mut s = Sim::new();
-        s.send(Input::Answered);
-        assert!(s.send(Input::Dtmf('0')).is_empty());
-        // With one: the transfer, then its outcome.
-        for (outcome, done) in [(Input::Transferred, true), (Input::TransferFailed, false)] {
-            let mut s = Sim::new();
-            s.flow.set_operator();
-            s.send(Input::Answered);
-            assert_eq!(
-                s.send(Input::Dtmf('0')),
-                [Command::StopPlayback, Command::TransferToOperator]
-            );
-            // Keys mean nothing while the transfer is in progress.
-            assert!(s.send(Input::Dtmf('#')).is_empty());
-            let out = s.send(outcome);
-            assert_eq!(s.flow.is_done(), done);
-            if done {
-                assert!(out.is_empty());
-                assert_eq!(s.flow.end_reason(), Some(EndReason::Transferred));
-            } else {
-                assert_eq!(out, [Command::Play(Prompt::Beep)]);
-                assert_eq!(s.send(Input::PlaybackDone), [Command::StartRecording]);
-            }
-        }
-        // Hanging up while being transferred leaves a missed call.
-        let mut s = Sim::new();
-        s.flow.set_operator();
-        s.send(Input::Answered);
-        s.send(Input::Dtmf('0'));
-        assert_eq!(
-            s.send(Input::CallerHungUp),
-            [
-                Command::StopPlayback,
-                Command::Store(MessageKind::MissedCall)
-            ]
-        );
-    }
-
-    #[test]
-    fn other_digits_do_not_end_recording() {
-        let mut s = Sim::new();
-        s.enter_recording();
-        assert!(s.send(Input::Dtmf('5')).is_empty());
-        assert!(s.flow.is_recording());
-    }
-
-    #[test]
-    fn hangup_mid_recording_keeps_message_without_farewell() {
-        let mut s = Sim::new();
-        s.enter_recording();
-        s.audio(2000, false);
-        assert_eq!(
-            s.send(Input::CallerHungUp),
-            [
-                Command::StopRecording { keep_samples: None },
-                Command::Store(MessageKind::VoiceMail)
-            ]
-        );
-        assert!(s.send(Input::Stored { ok: true }).is_empty());
-        assert!(s.flow.is_done());
-    }
-
-    #[test]
-    fn idle_timeout_trims_trailing_silence() {
-        let mut s = Sim::new();
-        s.enter_recording();
-        s.audio(2000, false);
-        let cmds = s.audio(6000, true);
-        assert_eq!(
-            cmds,
-            [
-                Command::StopRecording {
-                    keep_samples: Some(16000 + TRIM_TAIL)
-                },
-                Command::Store(MessageKind::VoiceMail)
-            ]
-        );
-        assert_eq!(s.flow.end_reason(), Some(EndReason::IdleTimeout));
-        // Exactly at 5 s of silence.
-        assert_eq!(s.recorded, 16000 + 5 * 8000);
-    }
-
-    #[test]
-    fn idle_timeout_without_any_rtp_fires_on_tick() {
-        let mut s = Sim::new();
-        s.enter_recording();
-        assert_eq!(s.flow.poll_timeout(), Some(s.now + Duration::from_secs(5)));
-        s.now += Duration::from_secs(5);
-        assert_eq!(
-            s.send(Input::Tick),
-            [
-                Command::DiscardRecording,
-                Command::Store(MessageKind::MissedCall)
-            ]
-        );
-        assert_eq!(
-            s.send(Input::Stored { ok: true }),
-            [Command::Play(Prompt::Goodbye)]
-        );
-    }
-
-    #[test]
-    fn max_length_stops_recording() {
-        let mut s = Sim::new();
-        s.flow = Deposit::new(DepositLimits {
-            max_recording: Duration::from_secs(3),
-            ..DepositLimits::default()
-        });
-        s.enter_recording();
-        let cmds = s.audio(4000, false);
-        assert_eq!(
-            cmds,
-            [
-                Command::StopRecording { keep_samples: None },
-                Command::Store(MessageKind::VoiceMail)
-            ]
-        );
-        assert_eq!(s.recorded, 3 * 8000);
-        assert_eq!(s.flow.end_reason(), Some(EndReason::MaxLength));
-    }
-
-    #[test]
-    fn too_short_becomes_missed_call() {
-        let mut s = Sim::new();
-        s.enter_recording();
-        s.audio(600, false);
-        assert_eq!(
-            s.send(Input::CallerHungUp),
-            [
-                Command::DiscardRecording,
-                Command::Store(MessageKind::MissedCall)
-            ]
-        );
-    }
-
-    #[test]
-    fn hangup_during_greeting_is_missed_call() {
-        let mut s = Sim::new();
-        s.send(Input::Answered);
-        assert_eq!(
-            s.send(Input::CallerHungUp),
-            [
-                Command::StopPlayback,
-                Command::Store(MessageKind::MissedCall)
-            ]
-        );
-    }
-
-    #[test]
-    fn store_failure_tells_the_caller() {
-        let mut s = Sim::new();
-        s.enter_recording();
-        s.audio(2000, false);
-        s.send(Input::Dtmf('#'));
-        assert_eq!(
-            s.send(Input::Stored { ok: false }),
-            [Command::Play(Prompt::NotSaved)]
-        );
-    }
-
-    #[test]
-    fn recording_failure_keeps_what_was_written_and_tells_the_caller() {
-        let mut s = Sim::new();
-        s.enter_recording();
-        s.audio(2000, false);
-        assert_eq!(
-            s.send(Input::RecordFailed),
-            [
-                Command::StopRecording { keep_samples: None },
-                Command::Store(MessageKind::VoiceMail)
-            ]
-        );
-        assert_eq!(s.flow.end_reason(), Some(EndReason::StorageError));
-        assert_eq!(
-            s.send(Input::Stored { ok: true }),
-            [Command::Play(Prompt::NotSaved)]
-        );
-        assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
-    }
-
-    #[test]
-    fn max_call_duration_ends_the_call() {
-        let mut s = Sim::new();
-        s.flow = Deposit::new(DepositLimits {
-            max_call: Duration::from_secs(10),
-            ..DepositLimits::default()
-        });
-        s.enter_recording();
-        s.audio(3000, false);
-        assert_eq!(s.flow.poll_timeout(), Some(s.now + Duration::from_secs(5)));
-        // Still talking at the call limit (idle never fires): stopped and kept.
-        let mut cmds = Vec::new();
-        for _ in 0..10 {
-            cmds = s.audio(1000, false);
-            if !cmds.is_empty() {
-                break;
-            }
-        }
-        assert!(
-            cmds.is_empty(),
-            "audio inputs do not end the call by themselves"
-        );
-        assert_eq!(
-            s.send(Input::Tick),
-            [
-                Command::StopRecording { keep_samples: None },
-                Command::Store(MessageKind::VoiceMail)
-            ]
-        );
-    }
-
-    #[test]
-    fn pound_skips_greeting() {
-        let mut s = Sim::new();
-        s.send(Input::Answered);
-        assert_eq!(
-            s.send(Input::Dtmf('#')),
-            [Command::StopPlayback, Command::Play(Prompt::Beep)]
-        );
-    }
-
-    #[test]
-    fn full_mailbox_says_so_records_nothing_and_notes_a_missed_call() {
-        let mut s = Sim::new();
-        s.flow.set_mailbox_full();
-        assert_eq!(
-            s.send(Input::Answered),
-            [
-                Command::Play(Prompt::MailboxFull),
-                Command::Store(MessageKind::MissedCall)
-            ]
-        );
-        assert!(!s.flow.is_recording());
-        assert!(s.send(Input::Dtmf('#')).is_empty(), "no way to record");
-        assert!(
-            s.send(Input::PlaybackDone).is_empty(),
-            "waits for the store"
-        );
-        assert_eq!(
-            s.send(Input::Stored { ok: true }),
-            [Command::Play(Prompt::Goodbye)]
-        );
-        assert_eq!(s.send(Input::PlaybackDone), [Command::HangUp]);
-        assert!(s.flow.is_done());
-        assert_eq!(s.flow.kind(), Some(MessageKind::MissedCall));
-        assert_eq!(s.flow.end_reason(), Some(EndReason::MailboxFull));
-    }
-}
+mod tests;

@@ -546,6 +546,7 @@ impl Subscriber {
                 '8' => out.push(Command::LoadDeleted(
                     self.deleted.iter().map(|m| m.id.clone()).collect(),
                 )),
+                '9' => self.record(GreetingKind::Busy, out),
                 '*' => self.goodbye("vm-goodbye", out),
                 _ => {
                     self.state = State::MainMenu;
@@ -608,6 +609,7 @@ impl Subscriber {
                         (true, GreetingKind::Personal) => "sa-greeting-saved",
                         (true, GreetingKind::Away) => "sa-away-on",
                         (true, GreetingKind::Name) => "sa-name-saved",
+                        (true, GreetingKind::Busy) => "sa-busy-saved",
                     };
                     self.play(vec![Say::Prompt(said)], out);
                     out.push(Command::LoadCounts);
@@ -648,6 +650,7 @@ impl Subscriber {
             GreetingKind::Personal => "sa-record-greeting",
             GreetingKind::Away => "sa-record-away",
             GreetingKind::Name => "sa-record-name",
+            GreetingKind::Busy => "sa-record-busy",
         };
         self.play(vec![Say::Prompt(prompt), Say::Beep], out);
         self.state = State::GreetingPrompt { kind };

@@ -38,6 +38,8 @@ pub(crate) struct CallPlan {
     pub called: String,
     pub caller: Option<String>,
     pub caller_name: Option<String>,
+    /// Diverted because the called user was busy: a deposit plays the busy greeting.
+    pub busy: bool,
     /// How media must be protected under the plan's VoIPSecurity.
     pub policy: sdp::MediaSecurity,
     /// The SDP offer to answer (one part of a Lync multipart body); `None` for an INVITE
@@ -127,7 +129,9 @@ pub(crate) fn admit(
         }
     }
     let ruri = request.request_uri().unwrap_or_default().to_owned();
-    let diverted = diverted_from(request);
+    let divert = diverted_from(request);
+    let busy = divert.as_ref().is_some_and(|d| d.busy);
+    let diverted = divert.map(|d| d.user);
     let called = diverted.clone().unwrap_or_else(|| ruri.clone());
     let caller_header = request
         .header("P-Asserted-Identity")
@@ -221,6 +225,7 @@ pub(crate) fn admit(
         called,
         caller,
         caller_name,
+        busy,
         policy,
         offer,
     })
@@ -271,16 +276,36 @@ fn sdp_offer(
     sdp::select_offer_for(ctype, &request.body, policy).map(Some)
 }
 
+/// Who a diverted call was for, and whether it was diverted because they were busy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diverted {
+    /// The user's URI.
+    pub user: String,
+    /// The user was busy: History-Info cause 486 (the user's entry's Reason, or an RFC 4458
+    /// `cause=` on a later entry), Diversion `reason=user-busy`, or the Request-URI's RFC 4458
+    /// `cause=486`.
+    pub busy: bool,
+}
+
 /// The user a diverted call was for: History-Info (RFC 7044), else Diversion (RFC 5806), else
 /// the Request-URI's RFC 4458 `target`. `None` for a direct call (to a pilot, or to a user's
 /// own voice-mail URI).
-pub fn diverted_from(request: &Message) -> Option<String> {
+pub fn diverted_from(request: &Message) -> Option<Diverted> {
+    let ruri = request.request_uri().unwrap_or_default();
+    let ruri_busy = headers::cause_from_uri_params(ruri) == Some(headers::CAUSE_BUSY);
     let hi: Vec<&str> = request.headers_named("History-Info").collect();
     if !hi.is_empty() {
         match headers::parse_history_info(&hi) {
             Ok(entries) => {
                 if let Some(e) = headers::called_from_history_info(&entries) {
-                    return Some(e.uri.to_string());
+                    let busy = e.cause == Some(headers::CAUSE_BUSY)
+                        || entries
+                            .iter()
+                            .any(|x| x.uri.cause() == Some(headers::CAUSE_BUSY));
+                    return Some(Diverted {
+                        user: e.uri.to_string(),
+                        busy: busy || ruri_busy,
+                    });
                 }
             }
             Err(e) => warn!(error = %e, "ignoring unparseable History-Info"),
@@ -291,13 +316,23 @@ pub fn diverted_from(request: &Message) -> Option<String> {
         match headers::parse_diversion(&div) {
             Ok(entries) => {
                 if let Some(e) = headers::called_from_diversion(&entries) {
-                    return Some(e.uri.to_string());
+                    let busy = e
+                        .reason
+                        .as_deref()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(headers::REASON_USER_BUSY));
+                    return Some(Diverted {
+                        user: e.uri.to_string(),
+                        busy: busy || ruri_busy,
+                    });
                 }
             }
             Err(e) => warn!(error = %e, "ignoring unparseable Diversion"),
         }
     }
-    headers::target_from_uri_params(request.request_uri().unwrap_or_default())
+    headers::target_from_uri_params(ruri).map(|user| Diverted {
+        user,
+        busy: ruri_busy,
+    })
 }
 
 /// The caller as a number where the URI's user part is one, else the URI.

@@ -260,12 +260,66 @@ fn called_party_precedence() {
         "History-Info: <sip:alice@contoso.com?Reason=SIP%3Bcause%3D480>;index=1,\
          <sip:vm@umgw.contoso.com>;index=1.1\r\nDiversion: <tel:+14255551002>;reason=no-answer\r\n",
     );
-    assert_eq!(diverted_from(&hi).as_deref(), Some("sip:alice@contoso.com"));
+    let user = |r: &Message| diverted_from(r).map(|d| d.user);
+    assert_eq!(user(&hi).as_deref(), Some("sip:alice@contoso.com"));
     let div = invite_with(
         "Diversion: <tel:1002>;reason=no-answer;counter=1\r\nDiversion: <tel:1001>;reason=unconditional\r\n",
     );
-    assert_eq!(diverted_from(&div).as_deref(), Some("tel:1002"));
+    assert_eq!(user(&div).as_deref(), Some("tel:1002"));
     assert_eq!(diverted_from(&invite_with("")), None);
+}
+
+#[test]
+fn busy_diversions_are_told_apart() {
+    let busy = |headers: &str| diverted_from(&invite_with(headers)).map(|d| d.busy);
+    // History-Info: the user's entry failed with 486 (RFC 7044 Reason)...
+    assert_eq!(
+        busy("History-Info: <sip:alice@contoso.com?Reason=SIP%3Bcause%3D486>;index=1,<sip:vm@u>;index=1.1\r\n"),
+        Some(true)
+    );
+    assert_eq!(
+        busy("History-Info: <sip:alice@contoso.com?Reason=SIP%3Bcause%3D480>;index=1,<sip:vm@u>;index=1.1\r\n"),
+        Some(false)
+    );
+    // ... or the voice-mail entry says why with RFC 4458's cause= (RFC 7044 section 9).
+    assert_eq!(
+        busy("History-Info: <sip:alice@contoso.com>;index=1,<sip:vm@u;target=alice;cause=486>;index=1.1;mp=1\r\n"),
+        Some(true)
+    );
+    // A Q.850 cause is not SIP's 486.
+    assert_eq!(
+        busy("History-Info: <sip:alice@contoso.com?Reason=Q.850%3Bcause%3D486>;index=1,<sip:vm@u>;index=1.1\r\n"),
+        Some(false)
+    );
+    // Diversion: the topmost entry's reason.
+    assert_eq!(
+        busy("Diversion: <tel:1002>;reason=user-busy\r\n"),
+        Some(true)
+    );
+    assert_eq!(
+        busy("Diversion: <tel:1002>;reason=\"User-Busy\";counter=1\r\n"),
+        Some(true)
+    );
+    assert_eq!(
+        busy(
+            "Diversion: <tel:1002>;reason=no-answer\r\nDiversion: <tel:1001>;reason=user-busy\r\n"
+        ),
+        Some(false)
+    );
+    // RFC 4458 in the Request-URI.
+    let r = invite(
+        "sip:vm@umgw.contoso.com;target=sip:alice%40contoso.com;cause=486",
+        "",
+        "application/sdp",
+        "",
+    );
+    assert_eq!(
+        diverted_from(&r),
+        Some(Diverted {
+            user: "sip:alice@contoso.com".into(),
+            busy: true
+        })
+    );
 }
 
 #[test]

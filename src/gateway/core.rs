@@ -602,6 +602,7 @@ impl<E: Env> GatewayCore<E> {
                     mailbox,
                     limits,
                     &caller,
+                    plan.busy,
                     unique,
                 ))
             }

@@ -5,7 +5,7 @@
 
 use tracing::Span;
 
-use super::call::deposit::{Prepared, StoreOutcome};
+use super::call::deposit::{Prepared, Reviewed, StoreOutcome};
 use super::call::subscriber::SubscriberResult;
 use super::call::Mwi;
 
@@ -46,6 +46,8 @@ pub(crate) enum JobResult {
     Prepared(Option<Box<Prepared>>),
     /// A deposit's message was stored (or kept for retry).
     Stored(StoreOutcome),
+    /// The recording the caller reviews, played back or made ready to record again.
+    Review(Box<Reviewed>),
     /// A subscriber-access store or PIN operation.
     Subscriber(Box<SubscriberResult>),
     /// Play on phone: the message read and decoded (`None`: not found or no recording).

@@ -7,7 +7,7 @@ fn plan() -> String {
     format!(
         "Name = \"sim\"\nUriType = \"SipName\"\nNumberOfDigitsInExtension = 4\n\
          CountryOrRegionCode = \"1\"\nDomain = \"contoso.com\"\nPilotIdentifiers = [\"5000\"]\n\
-         MinimumMessageDuration = 1000\n\
+         MinimumMessageDuration = 1000\nCallerReviewEnabled = false\n\
          [[AutoAttendant]]\nName = \"Main\"\nPilotIdentifiers = [\"5100\"]\n\
          BusinessHoursSchedule = [\"Mon-Sun 00:00-24:00\"]\n\
          BusinessHoursKeyMapping = [{{ Key = \"1\", Action = \"Transfer\", Target = \"1001\" }}]\n\
@@ -227,6 +227,7 @@ fn a_subscriber_logs_in_listens_and_saves_the_message() {
         cut_short: None,
         preview: None,
         forwarded: None,
+        marks: crate::domain::Marks::default(),
     };
     sim.shared.store.deposit(&alice(), &msg).unwrap();
     // alice calls the pilot from her own number: caller ID names the mailbox.
@@ -380,6 +381,111 @@ fn a_delayed_offer_under_a_secured_plan_offers_srtp_and_records_through_it() {
     let (_, audio) = recorded(&sim, &list[0].id);
     let corr = correlation(&sent, &audio, 200);
     assert!(corr > 0.9, "correlation {corr}");
+}
+
+/// The PCMU audio of what the caller heard.
+fn heard_audio(heard: &[crate::gateway::sim::Heard]) -> Vec<i16> {
+    let mut out = Vec::new();
+    for h in heard {
+        let p = crate::media::rtp::parse(&h.bytes).unwrap();
+        let mut pcm = vec![0i16; p.payload.len()];
+        G711::Pcmu.decode(p.payload, &mut pcm);
+        out.extend(pcm);
+    }
+    out
+}
+
+#[test]
+fn the_caller_reviews_hears_the_recording_marks_it_urgent_and_sends() {
+    let reviewing = plan().replace("CallerReviewEnabled = false", "CallerReviewEnabled = true");
+    let mut sim = Sim::new(&reviewing, &greeting());
+    let (_dialog, media) = call(&mut sim, "sip:alice@contoso.com", "sip:+14255550199@x", "");
+    sim.listen_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    let sent = signal(2000);
+    let (mut seq, mut ts) = (100u16, 0u32);
+    sim.send_audio(media, &sent, &mut seq, &mut ts);
+    // '#': the options, said in full (nothing is stored yet).
+    sim.press(media, '#', &mut seq, ts);
+    let options = sim.listen_until_quiet(Duration::from_millis(300), Duration::from_secs(30));
+    assert!(options.len() > 100, "{} packets of options", options.len());
+    assert!(sim.shared.store.list(&alice()).unwrap().is_empty());
+    // '1': the recording played back (read from the spool by a job).
+    sim.press(media, '1', &mut seq, ts + 1000);
+    let played = sim.listen_until_quiet(Duration::from_millis(100), Duration::from_secs(10));
+    let audio = heard_audio(&played);
+    let corr = correlation(&sent, &audio[..sent.len().min(audio.len())], 400);
+    assert!(corr > 0.8, "played back: correlation {corr}");
+    // The options again after it; '3' marks it urgent (confirmation, then the options).
+    sim.listen_until_quiet(Duration::from_millis(300), Duration::from_secs(30));
+    sim.press(media, '3', &mut seq, ts + 2000);
+    sim.listen_until_quiet(Duration::from_millis(300), Duration::from_secs(30));
+    // '#': sent; "saved, goodbye", BYE, and the lamp with its urgent count.
+    sim.press(media, '#', &mut seq, ts + 3000);
+    sim.expect_sip(Duration::from_secs(10), |m| {
+        m.method() == Some(&Method::Bye)
+    });
+    let notify = sim.expect_sip(Duration::from_secs(2), |m| {
+        m.method() == Some(&Method::Notify)
+    });
+    let summary =
+        crate::mwi::parse_message_summary(std::str::from_utf8(&notify.body).unwrap()).unwrap();
+    assert_eq!(
+        (
+            summary.voice_new,
+            summary.voice_old,
+            summary.voice_urgent_new
+        ),
+        (1, 0, 1)
+    );
+    let list = sim.shared.store.list(&alice()).unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(list[0].urgent);
+    let (m, audio) = recorded(&sim, &list[0].id);
+    assert!(m.marks.urgent && !m.marks.private);
+    assert!(correlation(&sent, &audio, 400) > 0.8);
+}
+
+#[test]
+fn a_rerecorded_message_keeps_only_the_second_take() {
+    let reviewing = plan().replace("CallerReviewEnabled = false", "CallerReviewEnabled = true");
+    let mut sim = Sim::new(&reviewing, &greeting());
+    let (_dialog, media) = call(&mut sim, "sip:alice@contoso.com", "sip:+14255550199@x", "");
+    sim.listen_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    let first = signal(3000);
+    let (mut seq, mut ts) = (100u16, 0u32);
+    sim.send_audio(media, &first, &mut seq, &mut ts);
+    sim.press(media, '#', &mut seq, ts);
+    // 2 at once (cutting the options short): the take goes, a beep, record again.
+    sim.press(media, '2', &mut seq, ts + 800);
+    let beep = sim.listen_until_quiet(Duration::from_millis(100), Duration::from_secs(5));
+    assert!(!beep.is_empty());
+    let second: Vec<i16> = (0..8 * 1500)
+        .map(|i| {
+            let t = f64::from(i) / 8000.0;
+            let s = (std::f64::consts::TAU * 500.0 * t).sin()
+                + 0.5 * (std::f64::consts::TAU * 930.0 * t).sin();
+            (s * (0.2 + 0.8 * (t * 4.0).fract()) * 9000.0) as i16
+        })
+        .collect();
+    ts += 1600;
+    sim.send_audio(media, &second, &mut seq, &mut ts);
+    // # and # again: sent.
+    sim.press(media, '#', &mut seq, ts);
+    sim.press(media, '#', &mut seq, ts + 800);
+    sim.expect_sip(Duration::from_secs(10), |m| {
+        m.method() == Some(&Method::Bye)
+    });
+    let list = sim.shared.store.list(&alice()).unwrap();
+    assert_eq!(list.len(), 1);
+    let (_, audio) = recorded(&sim, &list[0].id);
+    let diff_ms = (audio.len() as i64 - second.len() as i64).abs() / 8;
+    assert!(
+        diff_ms <= 60,
+        "recorded {} ms, the second take is 1500",
+        audio.len() / 8
+    );
+    assert!(correlation(&second, &audio, 400) > 0.8);
+    assert!(correlation(&first[..second.len()], &audio, 400) < 0.5);
 }
 
 #[test]

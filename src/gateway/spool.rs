@@ -346,6 +346,7 @@ fn deliver(
         cut_short: None,
         preview: None,
         forwarded: None,
+        marks: crate::domain::Marks::default(),
     };
     let stored = MailboxId::new(&meta.mailbox_id).and_then(|id| store.deposit(&id, &msg))?;
     info!(

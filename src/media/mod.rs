@@ -5,6 +5,7 @@
 //! [`dtmf::DtmfReceiver::handle`], [`pacer::RtpSender::poll_transmit`],
 //! [`recorder::Recorder::push`]) is allocation-free; the state machines never read the clock.
 
+pub mod cng;
 pub mod dtmf;
 pub mod g711;
 pub mod ice;

@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::cng::CngDetector;
 use super::dtmf::{DtmfReceiver, TelephoneEvent};
 use super::g711::G711;
 use super::ice::{Check, IceLite};
@@ -53,6 +54,8 @@ pub enum MediaEvent {
     /// The recording could not be written (disk full or failing): it takes nothing more;
     /// what was written stays ([`Session::stop_recording`] hands it back).
     RecordFailed,
+    /// The caller's audio carries a fax calling tone (CNG, [`Session::listen_for_fax`]).
+    FaxTone,
 }
 
 /// A packet [`Session::poll_transmit`] wrote into the caller's buffer.
@@ -107,6 +110,8 @@ pub struct Session {
     playing: bool,
     recorder: Option<Recorder>,
     record_error: Option<String>,
+    /// Listening for a fax's CNG in the caller's audio, while set.
+    cng: Option<CngDetector>,
     events: VecDeque<MediaEvent>,
     packets_in: u64,
     srtp_failures: u64,
@@ -138,6 +143,7 @@ impl Session {
             playing: false,
             recorder: None,
             record_error: None,
+            cng: None,
             events: VecDeque::with_capacity(EVENT_ROOM),
             packets_in: 0,
             srtp_failures: 0,
@@ -283,6 +289,12 @@ impl Session {
         self.player.is_playing()
     }
 
+    /// Listens (`true`) or stops listening for a fax's calling tone in the caller's audio,
+    /// recorded or not; [`MediaEvent::FaxTone`] reports it once.
+    pub fn listen_for_fax(&mut self, on: bool) {
+        self.cng = on.then(CngDetector::new);
+    }
+
     /// From now on the caller's audio is written to `recorder`.
     pub fn record_to(&mut self, recorder: Recorder) {
         self.record_error = None;
@@ -416,6 +428,7 @@ impl Session {
             vad,
             recorder,
             record_error,
+            cng,
             events,
             ..
         } = self;
@@ -428,7 +441,24 @@ impl Session {
                 }
                 continue;
             }
-            if pkt.payload_type != *payload_type || record_error.is_some() {
+            if pkt.payload_type != *payload_type {
+                continue;
+            }
+            if let Some(detector) = cng.as_mut() {
+                // Before the tone nothing is decoded for the recording: decode for the
+                // detector (the first seconds of a call only).
+                let mut frame = [0i16; FRAME_SAMPLES];
+                for chunk in pkt.payload.chunks(FRAME_SAMPLES) {
+                    let frame = &mut frame[..chunk.len()];
+                    codec.decode(chunk, frame);
+                    detector.push(frame);
+                }
+                if detector.detected() {
+                    events.push_back(MediaEvent::FaxTone);
+                    *cng = None;
+                }
+            }
+            if record_error.is_some() {
                 continue;
             }
             let Some(rec) = recorder.as_mut() else {

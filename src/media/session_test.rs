@@ -298,3 +298,48 @@ fn with_ice_a_nominated_check_moves_media_and_the_latch_and_stun_skips_srtp() {
     assert_eq!(s.packets_in(), 1);
     assert_eq!(s.foreign(), 1);
 }
+
+#[test]
+fn a_fax_tone_is_reported_once_while_listening_recorded_or_not() {
+    let t0 = Instant::now();
+    let cng = crate::media::prompts::tone(1100.0, 500, 0.3);
+    let silence = vec![0i16; 1600];
+    let mut s = Session::new(t0, params(false));
+    let mut p = Peer::new(false);
+    let mut send = |s: &mut Session, seq: &mut u16, samples: &[i16]| {
+        for frame in samples.chunks(160) {
+            let mut enc = vec![0u8; frame.len()];
+            G711::Pcmu.encode(frame, &mut enc);
+            let mut pkt = p.packet(0, *seq, u32::from(*seq) * 160, &enc);
+            s.handle_datagram(t0 + u32::from(*seq) * 20 * MS, peer(), &mut pkt);
+            *seq += 1;
+        }
+    };
+    // Not listening: nothing (and nothing recorded either).
+    let mut seq = 1u16;
+    send(&mut s, &mut seq, &cng);
+    send(&mut s, &mut seq, &silence);
+    assert!(events(&mut s).is_empty());
+    // Listening, before any recording: one FaxTone at the end of the burst.
+    s.listen_for_fax(true);
+    send(&mut s, &mut seq, &cng);
+    send(&mut s, &mut seq, &silence);
+    assert_eq!(events(&mut s), [MediaEvent::FaxTone]);
+    // Once heard it is not reported again.
+    send(&mut s, &mut seq, &cng);
+    send(&mut s, &mut seq, &silence);
+    assert!(events(&mut s).is_empty());
+    // While recording, among the recording's frames.
+    let dir = tempfile::tempdir().unwrap();
+    s.record_to(recorder(&dir));
+    s.listen_for_fax(true);
+    send(&mut s, &mut seq, &cng);
+    send(&mut s, &mut seq, &silence);
+    let heard = events(&mut s);
+    assert_eq!(
+        heard.iter().filter(|e| **e == MediaEvent::FaxTone).count(),
+        1,
+        "{heard:?}"
+    );
+    assert_eq!(s.recorded_samples(), (cng.len() + silence.len()) as u64);
+}

@@ -544,6 +544,13 @@ pub fn called_from_diversion(entries: &[DiversionEntry]) -> Option<&DiversionEnt
 
 // ------------------------------------------------------- RFC 4458 URI params
 
+/// The SIP cause that says the user was busy (486 Busy Here): in a History-Info Reason
+/// (RFC 7044) or an RFC 4458 `cause=` URI parameter.
+pub const CAUSE_BUSY: u16 = 486;
+
+/// The Diversion reason that says the user was busy (RFC 5806).
+pub const REASON_USER_BUSY: &str = "user-busy";
+
 /// The URI a Request-URI or header value names: the inside of `<...>`, else the whole text
 /// (a Request-URI's `;params` are the URI's own).
 fn request_uri_of(text: &str) -> Option<Uri> {

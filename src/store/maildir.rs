@@ -179,6 +179,7 @@ impl Maildir {
                         id: id.to_owned(),
                         kind: info.kind,
                         seen: in_cur && flags.contains('S'),
+                        urgent: info.urgent,
                         caller: info.caller,
                         received: info.received,
                         size: info.size,
@@ -299,6 +300,14 @@ impl Mailbox for Maildir {
             }
             let slot = if m.seen { &mut c.old } else { &mut c.new };
             *slot = slot.saturating_add(1);
+            if m.urgent {
+                let slot = if m.seen {
+                    &mut c.urgent_old
+                } else {
+                    &mut c.urgent_new
+                };
+                *slot = slot.saturating_add(1);
+            }
         }
         Ok(c)
     }
@@ -554,6 +563,7 @@ struct HeaderInfo {
     kind: MessageKind,
     caller: Option<String>,
     received: Option<SystemTime>,
+    urgent: bool,
     size: u64,
 }
 
@@ -580,6 +590,7 @@ fn read_header_info(path: &Path) -> io::Result<Option<HeaderInfo>> {
         kind: MessageKind::VoiceMail,
         caller: None,
         received: None,
+        urgent: false,
         size: file.metadata()?.len(),
     };
     let mut buf = Vec::with_capacity(4096);
@@ -611,6 +622,8 @@ fn read_header_info(path: &Path) -> io::Result<Option<HeaderInfo>> {
         info.kind = kind;
     }
     info.caller = get(H_CALLER).map(str::to_owned);
+    // Counting reads these headers anyway (for the kind): urgency costs no further I/O.
+    info.urgent = message::marks_from_headers(get).urgent;
     info.received = get(H_RECEIVED)
         .and_then(|v| v.parse::<u64>().ok())
         .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));

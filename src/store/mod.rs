@@ -20,7 +20,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-pub use crate::domain::{Counts, GreetingKind, MessageKind};
+pub use crate::domain::{Counts, GreetingKind, Marks, MessageKind};
 pub use ids::IdRng;
 pub use imap::Imap;
 pub use maildir::Maildir;
@@ -112,6 +112,8 @@ pub struct NewMessage {
     /// A voice mail a user forwarded from their mailbox (subscriber access): the original's
     /// sender and time, kept beside the forwarding user (`caller`).
     pub forwarded: Option<Forwarded>,
+    /// What the caller marked it as in the options after `#` (urgent, private).
+    pub marks: crate::domain::Marks,
 }
 
 /// Where a forwarded voice mail came from.
@@ -134,6 +136,8 @@ pub struct StoredMessage {
     pub kind: MessageKind,
     /// Whether the user has seen it.
     pub seen: bool,
+    /// Marked urgent by the caller (counted in MWI's urgent counts).
+    pub urgent: bool,
     /// Caller from `X-UMGW-Caller`, if present.
     pub caller: Option<String>,
     /// Arrival time from `X-UMGW-Received`, if present.

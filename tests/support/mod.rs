@@ -159,7 +159,8 @@ impl Pki {
     }
 }
 
-/// A one-plan dial plan with alice (1001) and carol (1003, no notify target).
+/// A one-plan dial plan with alice (1001) and carol (1003, no notify target). `#` sends at
+/// once (`CallerReviewEnabled = false`): the tests of the caller's options turn them on.
 pub fn test_plan(idle_s: u32, max_s: u32, notify_port: Option<u16>) -> String {
     let notify = notify_port
         .map(|p| format!("NotifyTarget = \"sip:mwi@127.0.0.1:{p}\"\n"))
@@ -168,7 +169,8 @@ pub fn test_plan(idle_s: u32, max_s: u32, notify_port: Option<u16>) -> String {
         "Name = \"test\"\nUriType = \"SipName\"\nNumberOfDigitsInExtension = 4\n\
          CountryOrRegionCode = \"1\"\nDomain = \"contoso.com\"\n\
          MaxRecordingDuration = {max_s}\nRecordingIdleTimeout = {idle_s}\n\
-         MinimumMessageDuration = 1000\n\n\
+         MinimumMessageDuration = 1000\n\
+         CallerReviewEnabled = false\n\n\
          [[Mailbox]]\nId = \"alice\"\nExtension = \"1001\"\nE164 = \"+14255551001\"\n\
          SipAddress = \"sip:alice@contoso.com\"\nDisplayName = \"Alice Anders\"\n{notify}\n\
          [[Mailbox]]\nId = \"carol\"\nExtension = \"1003\"\nSipAddress = \"sip:carol@contoso.com\"\n"
@@ -219,11 +221,18 @@ pub fn voice_mail_for_alice(
         cut_short: None,
         preview: None,
         forwarded: None,
+        marks: umgw::domain::Marks::default(),
     }
 }
 
 /// Next MWI NOTIFY body as (new, old), answering it; retransmissions are skipped.
 pub fn next_mwi(sock: &UdpSocket, seen: &mut Vec<String>) -> (u32, u32) {
+    let s = next_mwi_summary(sock, seen);
+    (s.voice_new, s.voice_old)
+}
+
+/// Next MWI NOTIFY body, parsed (urgent counts too), answering it; retransmissions skipped.
+pub fn next_mwi_summary(sock: &UdpSocket, seen: &mut Vec<String>) -> umgw::mwi::MessageSummary {
     let mut buf = [0u8; 4096];
     loop {
         let (n, from) = sock.recv_from(&mut buf).expect("MWI NOTIFY");
@@ -235,10 +244,35 @@ pub fn next_mwi(sock: &UdpSocket, seen: &mut Vec<String>) -> (u32, u32) {
             continue; // a retransmission
         }
         seen.push(call_id);
-        let s =
-            umgw::mwi::parse_message_summary(std::str::from_utf8(&notify.body).unwrap()).unwrap();
-        return (s.voice_new, s.voice_old);
+        return umgw::mwi::parse_message_summary(std::str::from_utf8(&notify.body).unwrap())
+            .unwrap();
     }
+}
+
+/// Calls the gateway's voice mail as a call to `user` (a URI) diverted there with History-Info
+/// cause `cause` (480 unavailable, 486 busy), expects 200 and ACKs it; returns the gateway's
+/// RTP address and the greeting and beep heard.
+pub fn diverted_call(
+    gw: &Gateway,
+    ua: &mut Ua,
+    user: &str,
+    cause: u16,
+) -> (SocketAddr, Vec<OwnedRtp>) {
+    let offer = ua.g711_offer();
+    ua.invite(
+        &format!("sip:vm@{}", gw.sip),
+        &format!(
+            "History-Info: <{user}?Reason=SIP%3Bcause%3D{cause}>;index=1, <sip:vm@{}>;index=1.1\r\n",
+            gw.sip
+        ),
+        &offer,
+    );
+    let ok = ua.final_response(Duration::from_secs(5));
+    assert_eq!(ok.status(), Some(200), "log:\n{}", gw.log());
+    ua.ack(&ok);
+    let media = Ua::media_target(&ok);
+    let heard = ua.recv_rtp_until_quiet(Duration::from_millis(200), Duration::from_secs(5));
+    (media, heard)
 }
 
 /// Calls `ruri` from 127.0.0.1, expects 200 and ACKs it; the UA and the gateway's RTP address.
@@ -734,6 +768,26 @@ impl Ua {
             .unwrap();
         self.rtp.recv_from(&mut buf).expect("menu audio");
         media
+    }
+
+    /// Accepts the gateway's `refer` (202) and reports the transfer done, as a transferee
+    /// does (RFC 3515 NOTIFY with a `SIP/2.0 200 OK` sipfrag): the gateway then hangs up.
+    pub fn transfer_done(&self, refer: &Message) {
+        let accepted = Message::response_to(refer, 202, "Accepted", Some("uas"));
+        self.sip.send_to(&accepted.to_bytes(), self.gw).unwrap();
+        let to = self.to.clone().expect("in a dialog");
+        let body = "SIP/2.0 200 OK\r\n";
+        self.send(&format!(
+            "NOTIFY sip:umgw@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-td-{ft}\r\n\
+             Max-Forwards: 70\r\nFrom: {CALLER};tag={ft}\r\nTo: {to}\r\nCall-ID: {cid}\r\n\
+             CSeq: 3 NOTIFY\r\nEvent: refer\r\nSubscription-State: terminated\r\n\
+             Content-Type: message/sipfrag\r\nContent-Length: {len}\r\n\r\n{body}",
+            gw = self.gw,
+            l = self.local(),
+            ft = self.from_tag,
+            cid = self.call_id,
+            len = body.len()
+        ));
     }
 
     /// Presses `keys` as RFC 4733 events, each with its own timestamp (advancing `ts`).

@@ -6,18 +6,14 @@
 //! engine. The spool entry is removed only after the store has committed the message: audio
 //! is never lost to an error.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use super::transfer::{refer_target, PendingTransfer, TransferResult};
 use super::{mailbox_address, CallContext, CallRequest, DepositTarget, Event, Io, Mwi, Transition};
 use crate::dialplan::{DialPlan, MailboxEntry};
-use crate::domain::Preview;
-use crate::email::{Notifier, Recipient};
 use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
 use crate::gateway::jobs::{Job, JobResult};
 use crate::gateway::spool::{SpoolEntry, SpoolMeta};
@@ -25,9 +21,13 @@ use crate::gateway::Shared;
 use crate::media::recorder::Recorder;
 use crate::media::session::{MediaEvent, Session};
 use crate::sip::endpoint::CallId;
-use crate::store::{GreetingKind, Mailbox, MailboxId, MessageKind, NewMessage};
+use crate::store::{GreetingKind, MailboxId, MessageKind, NewMessage};
 use crate::telemetry;
-use crate::transcribe::queue::{Deliver, PreviewQueue};
+
+mod delivery;
+
+use delivery::Delivery;
+pub(crate) use delivery::Previews;
 
 /// Who called, as the message and its spool entry record it.
 #[derive(Debug, Clone)]
@@ -64,18 +64,20 @@ impl Prepared {
 /// Prepares the deposit of a message for `mailbox`: the greeting, the quota, and the spool
 /// entry with its (empty) WAV. `JobResult::Prepared(None)` (logged) when the spool entry
 /// cannot be made: nothing could be recorded, not even a missed-call notice kept safe.
-/// `unique` makes the spool id (from the core's or the call's seeded generator).
+/// `unique` makes the spool id (from the core's or the call's seeded generator). `busy`: the
+/// call was diverted because the user was busy (their busy greeting plays, if recorded).
 pub(crate) fn prepare(
     shared: &Arc<Shared>,
     mailbox: &MailboxEntry,
     limits: &DepositLimits,
     caller: &Caller,
+    busy: bool,
     unique: u64,
 ) -> Job {
     let received = SystemTime::now();
     let meta = spool_meta(caller, mailbox, received, limits.min_message, unique);
     let (shared, mailbox) = (shared.clone(), mailbox.clone());
-    Job::new(move || JobResult::Prepared(prepare_now(&shared, &mailbox, &meta, received)))
+    Job::new(move || JobResult::Prepared(prepare_now(&shared, &mailbox, &meta, received, busy)))
 }
 
 fn prepare_now(
@@ -83,6 +85,7 @@ fn prepare_now(
     mailbox: &MailboxEntry,
     meta: &(String, SpoolMeta),
     received: SystemTime,
+    busy: bool,
 ) -> Option<Box<Prepared>> {
     let entry = match shared.spool.create(&meta.0, &meta.1) {
         Ok(entry) => entry,
@@ -101,7 +104,7 @@ fn prepare_now(
     };
     Some(Box::new(Prepared {
         received,
-        greeting: greeting(shared, mailbox),
+        greeting: greeting(shared, mailbox, busy),
         mailbox_full: mailbox_full(shared, mailbox),
         spool: (entry, recorder),
     }))
@@ -110,12 +113,22 @@ fn prepare_now(
 /// The recording once the flow stopped it: finished (truncate, fsync) or discarded by the
 /// store job, never on the media path.
 #[derive(Debug)]
-enum Closing {
+pub(crate) enum Closing {
     Keep {
         recorder: Recorder,
         keep_samples: Option<u64>,
     },
     Discard(Recorder),
+}
+
+/// What a job on the recording under review (the caller's options) came to.
+#[derive(Debug)]
+pub(crate) enum Reviewed {
+    /// The recording made readable (flushed, its header up to date) and its audio to play
+    /// back; the recorder keeps going into the message.
+    Listened { closing: Closing, audio: Arc<[i16]> },
+    /// The recording discarded for a re-record: its file, empty and ready to record again.
+    Fresh(Option<Recorder>),
 }
 
 /// What storing the message came to.
@@ -151,6 +164,15 @@ pub(crate) struct DepositFlow {
     /// Why the recording could not be written, once it could not: the message says so.
     write_error: Option<String>,
     greeting: Arc<[i16]>,
+    /// A job has the stopped recording (playing it back, or re-recording): the commands that
+    /// need it wait here until it comes back.
+    review_job: bool,
+    held: Vec<Command>,
+    /// The caller still wants to hear the recording once its job is back (no key since).
+    listen_wanted: bool,
+    /// Until when the caller's audio is listened to for a fax's calling tone (the plan's
+    /// FaxDetectionWindow from the answer).
+    fax_until: Option<Instant>,
 }
 
 impl DepositFlow {
@@ -169,6 +191,14 @@ impl DepositFlow {
         if plan.operator_extension.is_some() {
             flow.set_operator();
         }
+        if plan.fax_server_uri.is_some() {
+            flow.set_fax_server();
+        }
+        let window = plan.fax_detection_window;
+        let fax_until = (!window.is_zero()).then(|| {
+            io.media.listen_for_fax(true);
+            now + window
+        });
         let (spool, idle) = prepared.spool;
         let mut d = DepositFlow {
             mailbox,
@@ -185,6 +215,10 @@ impl DepositFlow {
             samples: 0,
             write_error: None,
             greeting: prepared.greeting,
+            review_job: false,
+            held: Vec::new(),
+            listen_wanted: false,
+            fax_until,
         };
         d.flow.handle(now, Input::Answered, &mut d.out);
         d.execute(io, now);
@@ -192,11 +226,19 @@ impl DepositFlow {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        PendingTransfer::earliest(self.flow.poll_timeout(), self.transfer.as_ref())
+        let flow = match (self.flow.poll_timeout(), self.fax_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        PendingTransfer::earliest(flow, self.transfer.as_ref())
     }
 
     /// Feeds one event to the flow and carries out what it asks.
     pub fn handle(&mut self, io: &mut Io<'_>, now: Instant, event: Event) -> Transition {
+        if self.fax_until.is_some_and(|until| now >= until) {
+            io.media.listen_for_fax(false);
+            self.fax_until = None;
+        }
         let input = match event {
             Event::Media(MediaEvent::Digit(digit)) => {
                 debug!(%digit, "DTMF");
@@ -206,6 +248,11 @@ impl DepositFlow {
                 Some(Input::Audio { silent, recorded })
             }
             Event::Media(MediaEvent::PlaybackDone) => Some(Input::PlaybackDone),
+            Event::Media(MediaEvent::FaxTone) => {
+                info!("fax calling tone (CNG) heard");
+                self.fax_until = None;
+                Some(Input::FaxTone)
+            }
             Event::Media(MediaEvent::RecordFailed) => {
                 // Disk full or failing: stop recording, keep what was written, tell the caller.
                 let why = io.media.record_error().unwrap_or("write failed");
@@ -232,6 +279,10 @@ impl DepositFlow {
                     PendingTransfer::news(&mut self.transfer, now, codec, news, io.requests);
                 self.settle(io, result)
             }
+            Event::Job(JobResult::Review(reviewed)) => {
+                self.reviewed(io, *reviewed);
+                None
+            }
             Event::Job(_) => None,
         };
         if let Some(input) = input {
@@ -251,7 +302,8 @@ impl DepositFlow {
                     called: self.called.clone(),
                 }
             }
-            Some(EndReason::Transferred) => {
+            // No message (a fax left its missed-call notice, whose store took the entry).
+            Some(EndReason::Transferred | EndReason::Fax) => {
                 io.jobs.extend(self.discard());
                 match self.bridged {
                     Some((leg, remote)) => Transition::Bridge { leg, remote },
@@ -280,10 +332,84 @@ impl DepositFlow {
         })
     }
 
+    /// A review job is back with the recording: play it (if still wanted), or keep the fresh
+    /// file for the re-record; then what waited for it.
+    fn reviewed(&mut self, io: &mut Io<'_>, reviewed: Reviewed) {
+        self.review_job = false;
+        match reviewed {
+            Reviewed::Listened { closing, audio } => {
+                self.closing = Some(closing);
+                if std::mem::take(&mut self.listen_wanted) {
+                    io.media.play(audio);
+                }
+            }
+            Reviewed::Fresh(recorder) => {
+                self.idle = recorder;
+                self.samples = 0;
+                self.write_error = None;
+            }
+        }
+        self.out.append(&mut self.held);
+    }
+
+    /// Plays the stopped recording back: a job flushes it and reads it.
+    fn listen(&mut self, io: &mut Io<'_>) {
+        let Some(closing) = self.closing.take() else {
+            io.media.play(Arc::from(Vec::new()));
+            return;
+        };
+        self.review_job = true;
+        self.listen_wanted = true;
+        io.jobs.push(Job::new(move || {
+            let mut closing = closing;
+            let audio = match &mut closing {
+                Closing::Keep { recorder, .. } => recorder
+                    .flush()
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| {
+                        crate::media::prompts::load(recorder.path()).map_err(|e| e.to_string())
+                    })
+                    .unwrap_or_else(|e| {
+                        warn!(error = %e, "cannot play the recording back");
+                        Vec::new()
+                    }),
+                Closing::Discard(_) => Vec::new(),
+            };
+            JobResult::Review(Box::new(Reviewed::Listened {
+                closing,
+                audio: Arc::from(audio),
+            }))
+        }));
+    }
+
+    /// Discards the stopped recording for a re-record: a job empties its file and opens it
+    /// again.
+    fn rerecord(&mut self, io: &mut Io<'_>) {
+        let closing = self.closing.take();
+        self.review_job = true;
+        io.jobs.push(Job::new(move || {
+            let path = match closing {
+                Some(Closing::Keep { recorder, .. } | Closing::Discard(recorder)) => {
+                    let path = recorder.path().to_owned();
+                    drop(recorder);
+                    path
+                }
+                None => return JobResult::Review(Box::new(Reviewed::Fresh(None))),
+            };
+            let fresh = Recorder::create(&path)
+                .inspect_err(|e| error!(error = %e, "cannot record again"))
+                .ok();
+            JobResult::Review(Box::new(Reviewed::Fresh(fresh)))
+        }));
+    }
+
     /// The spool entry of a deposit that ends without a message, emptied and removed.
     fn discard(&mut self) -> Option<Job> {
         let entry = self.spool.take()?;
-        let recorder = self.idle.take();
+        // A fax's recording was stopped (discarded) before its transfer: it goes too.
+        let recorder = self.idle.take().or_else(|| match self.closing.take()? {
+            Closing::Keep { recorder, .. } | Closing::Discard(recorder) => Some(recorder),
+        });
         Some(Job::new(move || {
             drop(recorder);
             entry.remove();
@@ -301,7 +427,20 @@ impl DepositFlow {
     }
 
     fn command(&mut self, io: &mut Io<'_>, cmd: Command, now: Instant) {
+        let needs_recording = matches!(
+            cmd,
+            Command::Play(Prompt::Recording)
+                | Command::Rerecord
+                | Command::Store(_)
+                | Command::StartRecording
+        );
+        if self.review_job && needs_recording {
+            self.held.push(cmd);
+            return;
+        }
         match cmd {
+            Command::Play(Prompt::Recording) => self.listen(io),
+            Command::Rerecord => self.rerecord(io),
             Command::Play(prompt) => {
                 // The called mailbox's language (its own, else its plan's).
                 let prompts = io.cx.shared.prompts.voice(self.mailbox.language.language);
@@ -312,12 +451,23 @@ impl DepositFlow {
                     Prompt::NotSaved => prompts.get("vm-not-saved"),
                     Prompt::Goodbye => prompts.get("vm-goodbye"),
                     Prompt::MailboxFull => prompts.get("vm-mailbox-full"),
+                    Prompt::ReviewOptions => prompts.get("vm-review-options"),
+                    Prompt::Urgent(true) => prompts.get("vm-marked-urgent"),
+                    Prompt::Urgent(false) => prompts.get("vm-urgent-removed"),
+                    Prompt::Private(true) => prompts.get("vm-marked-private"),
+                    Prompt::Private(false) => prompts.get("vm-private-removed"),
+                    Prompt::Invalid => prompts.get("sa-invalid"),
+                    // Played by `listen`, above.
+                    Prompt::Recording => None,
                 };
                 // A missing prompt finishes at once (the session says so).
                 io.media
                     .play(audio.unwrap_or_else(|| Arc::from(Vec::new())));
             }
-            Command::StopPlayback => io.media.stop_playback(),
+            Command::StopPlayback => {
+                self.listen_wanted = false;
+                io.media.stop_playback();
+            }
             Command::StartRecording => match self.idle.take() {
                 Some(r) => io.media.record_to(r),
                 None => {
@@ -346,6 +496,19 @@ impl DepositFlow {
             Command::Store(kind) => io.jobs.push(self.store(io.cx, io.media, kind)),
             // The flow is over; `handle` turns it into subscriber access on this call.
             Command::SignIn => {}
+            Command::TransferToFax => {
+                let Some(fax) = self.plan.fax_server_uri.clone() else {
+                    self.flow.handle(now, Input::TransferFailed, &mut self.out);
+                    return;
+                };
+                self.transfer = Some(PendingTransfer::start(
+                    now,
+                    "fax server".to_owned(),
+                    fax,
+                    &self.called,
+                    io.requests,
+                ));
+            }
             Command::TransferToOperator => {
                 let Some(operator) = self.plan.operator_extension.clone() else {
                     self.flow.handle(now, Input::TransferFailed, &mut self.out);
@@ -396,6 +559,7 @@ impl DepositFlow {
             cut_short: self.write_error.take(),
             preview: None,
             forwarded: None,
+            marks: self.flow.marks(),
         };
         let previews = cx
             .shared
@@ -438,6 +602,7 @@ impl DepositFlow {
         let outcome = match (self.flow.kind(), self.flow.end_reason()) {
             (_, Some(EndReason::SignIn)) => "signed_in",
             (_, Some(EndReason::Transferred)) => "transferred",
+            (_, Some(EndReason::Fax)) => "fax",
             (_, Some(EndReason::StorageError)) => "failed",
             (_, Some(EndReason::MailboxFull)) => "mailbox_full",
             (Some(MessageKind::VoiceMail), _) => "voicemail",
@@ -492,10 +657,11 @@ fn close_recording(closing: Option<Closing>) -> Option<u64> {
     }
 }
 
-/// The mailbox's away greeting while it is on, else its own greeting, else the default built
-/// from shipped prompts: "Alice Anders [her recorded name] is not available. After the tone..."
+/// The mailbox's away greeting while it is on, else (`busy`: the call was diverted because the
+/// user was busy) its busy greeting, else its own greeting, else the default built from
+/// shipped prompts: "Alice Anders [her recorded name] is not available. After the tone..."
 /// or, without a recorded name, "The person at extension 1 0 0 1 is not available...".
-fn greeting(shared: &Shared, mailbox: &MailboxEntry) -> Arc<[i16]> {
+fn greeting(shared: &Shared, mailbox: &MailboxEntry, busy: bool) -> Arc<[i16]> {
     let load = |kind: GreetingKind| -> Option<Vec<i16>> {
         let id = MailboxId::new(&mailbox.id).ok()?;
         let path = shared.store.greeting(&id, kind).ok()??;
@@ -508,7 +674,11 @@ fn greeting(shared: &Shared, mailbox: &MailboxEntry) -> Arc<[i16]> {
             }
         }
     };
-    if let Some(greeting) = load(GreetingKind::Away).or_else(|| load(GreetingKind::Personal)) {
+    let busy_greeting = || busy.then(|| load(GreetingKind::Busy)).flatten();
+    if let Some(greeting) = load(GreetingKind::Away)
+        .or_else(busy_greeting)
+        .or_else(|| load(GreetingKind::Personal))
+    {
         return Arc::from(greeting);
     }
     let voice = shared.prompts.voice(mailbox.language.language);
@@ -566,156 +736,4 @@ fn spool_meta(
         notify_email: mailbox.notify_email.clone(),
     };
     (id, meta)
-}
-
-/// A message handed over by its call: what the deposit job needs once the recording is
-/// finished.
-struct Delivery {
-    store: Arc<dyn Mailbox>,
-    mailbox_id: String,
-    /// The mailbox's address, for MWI.
-    address: String,
-    notify_target: Option<String>,
-    /// The notifier and the mailbox's `NotifyEmail`, when both are set.
-    email: Option<(Arc<Notifier>, Recipient)>,
-    entry: Option<SpoolEntry>,
-    msg: NewMessage,
-}
-
-/// The preview queue of the gateway's deposits.
-pub(crate) type Previews = PreviewQueue<Queued>;
-
-/// A message in the preview queue: its delivery, the recording to transcribe, and the way to
-/// the lamp (its call is over by the time it lands).
-pub(crate) struct Queued {
-    delivery: Delivery,
-    wav: PathBuf,
-    mwi: mpsc::Sender<Mwi>,
-}
-
-impl Deliver for Queued {
-    fn recording(&self) -> &Path {
-        &self.wav
-    }
-
-    fn deliver(self, preview: Option<Preview>) {
-        if let Some(lamp) = self.delivery.deliver(preview).mwi {
-            if let Err(e) = self.mwi.try_send(lamp) {
-                warn!(error = %e, "cannot queue MWI after a deposit with preview");
-            }
-        }
-    }
-}
-
-impl Delivery {
-    /// The deposit, with `preview` if there is one; the spool entry is removed once the store
-    /// committed, or kept and marked for retry. A crash before the deposit leaves the entry,
-    /// which start-up recovery delivers (without a preview).
-    fn deliver(self, preview: Option<Preview>) -> StoreOutcome {
-        let Delivery {
-            store,
-            mailbox_id,
-            address,
-            notify_target,
-            email,
-            entry,
-            mut msg,
-        } = self;
-        msg.preview = preview;
-        let kind = msg.kind;
-        let deposited = (|| {
-            let started = Instant::now();
-            let id = MailboxId::new(&mailbox_id)?;
-            let stored = store.deposit(&id, &msg)?;
-            metrics::histogram!(telemetry::STORE_LATENCY).record(started.elapsed().as_secs_f64());
-            let kind_label = match kind {
-                MessageKind::VoiceMail => "voicemail",
-                MessageKind::MissedCall => "missed_call",
-            };
-            metrics::counter!(telemetry::DEPOSITS, "kind" => kind_label).increment(1);
-            // Counting lists the mailbox: only worth it when a lamp is told.
-            let counts = notify_target.is_some().then(|| store.counts(&id));
-            Ok::<_, crate::store::StoreError>((stored, counts))
-        })();
-        match deposited {
-            Ok((stored, counts)) => {
-                info!(
-                    id = %stored, ?kind, seconds = msg.duration.as_secs_f32(),
-                    preview = msg.preview.is_some(), "message deposited"
-                );
-                if let Some((notifier, to)) = &email {
-                    notifier.notify(to, &msg);
-                }
-                if let Some(entry) = &entry {
-                    entry.remove();
-                }
-                let mwi = match (counts, notify_target) {
-                    (Some(Ok(counts)), Some(target)) => Some(Mwi {
-                        target,
-                        account: address,
-                        counts,
-                    }),
-                    (Some(Err(e)), _) => {
-                        warn!(error = %e, "cannot count messages for MWI");
-                        None
-                    }
-                    _ => None,
-                };
-                StoreOutcome { ok: true, mwi }
-            }
-            Err(e) => StoreOutcome {
-                ok: keep_for_retry(entry.as_ref(), &e, msg.audio.as_deref()),
-                mwi: None,
-            },
-        }
-    }
-
-    /// Hands the message to the preview queue, which delivers it by its deadline (with a
-    /// preview if one is ready) and sets the lamp: the caller hears "saved" at once, as the
-    /// finished recording is safe in the spool (as after a failed deposit), and no thread
-    /// waits for the transcription. A full queue: delivered here, without a preview.
-    fn queue(
-        self,
-        previews: &Previews,
-        hung_up: Instant,
-        wav: PathBuf,
-        mwi: mpsc::Sender<Mwi>,
-    ) -> StoreOutcome {
-        let queued = Queued {
-            delivery: self,
-            wav,
-            mwi,
-        };
-        match previews.submit(hung_up, queued) {
-            Ok(()) => StoreOutcome {
-                ok: true,
-                mwi: None,
-            },
-            Err(refused) => refused.delivery.deliver(None),
-        }
-    }
-}
-
-/// After a failed deposit: the spool entry stays, marked for the background retry
-/// (`spool::Retry`). True when the message is safe to promise to the caller ("saved").
-fn keep_for_retry(
-    entry: Option<&SpoolEntry>,
-    e: &crate::store::StoreError,
-    audio: Option<&std::path::Path>,
-) -> bool {
-    let marked = entry.map(|en| en.mark_pending(false));
-    match marked {
-        Some(Ok(())) => {
-            warn!(error = %e, spool = ?audio, "deposit failed; recording kept in spool, delivered when the store is back");
-            true
-        }
-        Some(Err(me)) => {
-            error!(error = %e, mark_error = %me, spool = ?audio, "deposit failed; recording kept in spool for the next start");
-            false
-        }
-        None => {
-            error!(error = %e, "deposit failed; nothing spooled to retry");
-            false
-        }
-    }
 }

@@ -655,11 +655,13 @@ impl Call {
                     name: self.cx.caller_name.clone(),
                     sip_call_id: self.cx.sip_call_id.clone(),
                 };
+                // Handed over by the attendant: the user was not busy on this call.
                 self.jobs.push(deposit::prepare(
                     &self.cx.shared,
                     &mailbox,
                     &limits,
                     &caller,
+                    false,
                     self.rng.gen(),
                 ));
                 self.flow = Flow::Preparing(Box::new(DepositTarget {
@@ -703,6 +705,9 @@ pub(crate) fn deposit_limits(plan: &DialPlan) -> DepositLimits {
         idle_timeout: plan.recording_idle_timeout,
         min_message: plan.minimum_message_duration,
         max_call: plan.max_call_duration,
+        input_failures: plan.input_failures_before_disconnect,
+        review: plan.caller_review_enabled,
+        ..DepositLimits::default()
     }
 }
 

@@ -134,7 +134,7 @@ impl SubscriberFlow {
             Event::Media(MediaEvent::RecordFailed) => {
                 warn!(error = ?io.media.record_error(), "greeting recording failed")
             }
-            Event::Media(MediaEvent::Audio { .. }) => {}
+            Event::Media(MediaEvent::Audio { .. } | MediaEvent::FaxTone) => {}
             Event::CallerGone => self.flow.handle(now, Input::CallerHungUp, &mut self.out),
             Event::Job(JobResult::Subscriber(r)) => {
                 if let Some(l) = r.loaded {

@@ -76,7 +76,14 @@ fn reinvite(ok: &Message, cseq: u32, sdp: &str) -> String {
 
 /// An MWI NOTIFY sent to `target` about `account` from an endpoint on 127.0.0.1:5060.
 fn mwi_notify(ep: &mut Endpoint, t0: Instant, target: &str, account: &str) -> RequestId {
-    let body = crate::mwi::message_summary_body(account, crate::store::Counts { new: 1, old: 2 });
+    let body = crate::mwi::message_summary_body(
+        account,
+        crate::store::Counts {
+            new: 1,
+            old: 2,
+            ..Default::default()
+        },
+    );
     let content = crate::mwi::notification(body);
     ep.send_notify(t0, peer("10.0.0.5"), &uri(target), account, content)
 }

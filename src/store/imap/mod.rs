@@ -40,6 +40,8 @@ use super::{
 use crate::config::ImapConfig;
 
 /// First reconnect back-off after a failed connect.
+/// The keyword an urgent voice mail carries (RFC 8457 `$Important`), set at deposit.
+const URGENT_KEYWORD: &str = "$Important";
 const BACKOFF_INITIAL: Duration = Duration::from_millis(250);
 
 /// The IMAP store.
@@ -371,7 +373,10 @@ impl Mailbox for Imap {
             if let Some(uid) = self.find_delivery(c, &delivery)? {
                 return Ok(format!("{validity}.{uid}"));
             }
-            let reply = c.append(&self.folder, "", &bytes)?;
+            // Urgent also as the `$Important` keyword (RFC 8457): the lamp's urgent count is
+            // then a flag search the server answers from its index.
+            let flags = if msg.marks.urgent { URGENT_KEYWORD } else { "" };
+            let reply = c.append(&self.folder, flags, &bytes)?;
             if let Some((v, u)) = proto::append_uid(reply.code.as_ref()) {
                 return Ok(format!("{v}.{u}"));
             }
@@ -395,9 +400,27 @@ impl Mailbox for Imap {
                 c,
                 &format!("UID SEARCH UNDELETED SEEN HEADER {H_KIND} \"{kind}\""),
             )?;
+            let urgent = search(
+                c,
+                &format!(
+                    "UID SEARCH UNDELETED KEYWORD {URGENT_KEYWORD} HEADER {H_KIND} \"{kind}\""
+                ),
+            )?;
+            let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            // `search` returns UIDs sorted.
+            let urgent_in = |set: &[u32]| {
+                count(
+                    urgent
+                        .iter()
+                        .filter(|u| set.binary_search(u).is_ok())
+                        .count(),
+                )
+            };
             Ok(Counts {
-                new: u32::try_from(new.len()).unwrap_or(u32::MAX),
-                old: u32::try_from(old.len()).unwrap_or(u32::MAX),
+                new: count(new.len()),
+                old: count(old.len()),
+                urgent_new: urgent_in(&new),
+                urgent_old: urgent_in(&old),
             })
         })
     }
@@ -429,6 +452,7 @@ impl Mailbox for Imap {
                         id: format!("{validity}.{uid}"),
                         kind,
                         seen: flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")),
+                        urgent: flags.iter().any(|f| f.eq_ignore_ascii_case(URGENT_KEYWORD)),
                         caller: header(&headers, H_CALLER).map(str::to_owned),
                         received: header(&headers, H_RECEIVED)
                             .and_then(|v| v.parse::<u64>().ok())

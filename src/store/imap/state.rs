@@ -46,6 +46,7 @@ fn greeting_record(kind: GreetingKind) -> &'static str {
         GreetingKind::Personal => "greeting-personal",
         GreetingKind::Away => "greeting-away",
         GreetingKind::Name => "greeting-name",
+        GreetingKind::Busy => "greeting-busy",
     }
 }
 
@@ -461,6 +462,7 @@ impl Imap {
             (GreetingKind::Personal, "personal greeting"),
             (GreetingKind::Away, "away greeting"),
             (GreetingKind::Name, "recorded name"),
+            (GreetingKind::Busy, "busy greeting"),
         ] {
             let path = dir.join(kind.file_name());
             let outcome = match fs::read(&path) {
@@ -518,6 +520,7 @@ fn greeting_message(kind: GreetingKind, audio: &[u8]) -> Vec<u8> {
         GreetingKind::Personal => "Voice mail greeting",
         GreetingKind::Away => "Voice mail away greeting",
         GreetingKind::Name => "Voice mail recorded name",
+        GreetingKind::Busy => "Voice mail busy greeting",
     };
     render(greeting_record(kind), subject, audio, true)
 }
@@ -598,6 +601,7 @@ mod tests {
             greeting_record(GreetingKind::Personal),
             greeting_record(GreetingKind::Away),
             greeting_record(GreetingKind::Name),
+            greeting_record(GreetingKind::Busy),
         ];
         for a in all {
             for b in all {

@@ -33,6 +33,16 @@ fn msg(kind: MessageKind, audio: Option<PathBuf>) -> NewMessage {
         cut_short: None,
         preview: None,
         forwarded: None,
+        marks: crate::domain::Marks::default(),
+    }
+}
+
+/// Counts of `new` and `old` voice mails, none urgent.
+fn voice_counts(new: u32, old: u32) -> Counts {
+    Counts {
+        new,
+        old,
+        ..Counts::default()
     }
 }
 
@@ -125,7 +135,7 @@ fn ids_follow_maildir_convention_and_are_unique() {
     ids.dedup();
     assert_eq!(ids.len(), 40);
     assert_eq!(names(&store.mailbox_dir(&mb).join("new")).len(), 40);
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 40, old: 0 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(40, 0));
 }
 
 #[test]
@@ -163,7 +173,7 @@ fn counts_follow_flags_and_kinds() {
     let m = store
         .deposit(&mb, &msg(MessageKind::MissedCall, None))
         .unwrap();
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 3, old: 0 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(3, 0));
 
     let dir = store.mailbox_dir(&mb);
     let mv = |id: &str, info: &str| {
@@ -174,12 +184,12 @@ fn counts_follow_flags_and_kinds() {
         .unwrap()
     };
     mv(&a, ":2,S");
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 2, old: 1 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(2, 1));
     mv(&b, ":2,"); // in cur/ but not seen: still new
     mv(&m, ":2,S"); // a seen missed call counts nowhere
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 2, old: 1 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(2, 1));
     mv(&c, ":2,FST"); // trashed
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 1, old: 1 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(1, 1));
     // Dotfiles and directories are not messages.
     fs::write(
         dir.join("new").join(".hidden"),
@@ -192,7 +202,7 @@ fn counts_follow_flags_and_kinds() {
         store.read(&mb, "9.M1P1R1.fifo"),
         Err(StoreError::NotFound { .. })
     ));
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 1, old: 1 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(1, 1));
 
     let list = store.list(&mb).unwrap();
     let view: Vec<(&str, MessageKind, bool)> = list
@@ -231,7 +241,7 @@ fn classification_reads_only_headers_and_defaults_to_voice_mail() {
     fs::write(new.join("3.M1P1R1.other"), b"\x00\x01 no colon\n").unwrap();
     let list = store.list(&mb).unwrap();
     assert_eq!(list.len(), 4);
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 2, old: 0 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(2, 0));
     let big_entry = list.iter().find(|s| s.id == "2.M1P1R1.other").unwrap();
     assert_eq!(
         (big_entry.kind, big_entry.size),
@@ -322,7 +332,7 @@ fn pending_delete_undelete_and_purge() {
     store.set_seen(&mb, &b, true).unwrap();
     store.set_deleted(&mb, &a, true).unwrap();
     store.set_deleted(&mb, &b, true).unwrap();
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 0, old: 0 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(0, 0));
     assert!(store.list(&mb).unwrap().is_empty());
     // Still stored (as a crash would leave it): readable, flagged T, in cur/.
     assert!(!store.read(&mb, &a).unwrap().is_empty());
@@ -334,9 +344,9 @@ fn pending_delete_undelete_and_purge() {
     assert!(cur.contains(&format!("{b}:2,ST")), "{cur:?}");
     // Undelete restores it as it was: a seen one stays seen, a new one new.
     store.set_deleted(&mb, &b, false).unwrap();
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 0, old: 1 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(0, 1));
     store.set_deleted(&mb, &a, false).unwrap();
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 1, old: 1 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(1, 1));
     // Purge removes only what is still deleted.
     store.set_deleted(&mb, &a, true).unwrap();
     store.purge(&mb, &a).unwrap();
@@ -345,7 +355,7 @@ fn pending_delete_undelete_and_purge() {
         store.read(&mb, &a),
         Err(StoreError::NotFound { .. })
     ));
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 0, old: 1 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(0, 1));
     // Gone already: not an error.
     store.purge(&mb, &a).unwrap();
 }
@@ -354,17 +364,17 @@ fn pending_delete_undelete_and_purge() {
 fn seen_delete_and_greeting_update_counts() {
     let (t, store, mb, wav_path, wav) = setup();
     let [a, b] = voice_mails(&store, &mb, &wav_path);
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 2, old: 0 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(2, 0));
     store.set_seen(&mb, &a, true).unwrap();
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 1, old: 1 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(1, 1));
     // Idempotent, and readable by id after the move to cur/.
     store.set_seen(&mb, &a, true).unwrap();
     assert!(!store.read(&mb, &a).unwrap().is_empty());
     store.set_seen(&mb, &a, false).unwrap();
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 2, old: 0 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(2, 0));
     store.delete(&mb, &b).unwrap();
     store.delete(&mb, &b).unwrap();
-    assert_eq!(store.counts(&mb).unwrap(), Counts { new: 1, old: 0 });
+    assert_eq!(store.counts(&mb).unwrap(), voice_counts(1, 0));
     assert!(store.set_seen(&mb, &b, true).is_err());
     assert!(store.delete(&mb, "../x").is_err());
 
@@ -430,4 +440,36 @@ fn open_creates_root_and_reports_errors_with_path() {
         text.contains("create store root") && text.contains("file/x"),
         "{text}"
     );
+}
+
+#[test]
+fn urgent_voice_mails_raise_the_urgent_counts_new_and_old() {
+    let (_t, store, mb, wav_path, _) = setup();
+    let urgent = |kind| NewMessage {
+        marks: crate::domain::Marks {
+            urgent: true,
+            private: false,
+        },
+        ..msg(kind, Some(wav_path.clone()))
+    };
+    let a = store.deposit(&mb, &urgent(MessageKind::VoiceMail)).unwrap();
+    store.deposit(&mb, &urgent(MessageKind::VoiceMail)).unwrap();
+    store
+        .deposit(&mb, &msg(MessageKind::VoiceMail, Some(wav_path.clone())))
+        .unwrap();
+    // A missed call is never urgent in the lamp, whatever its headers say.
+    store
+        .deposit(&mb, &urgent(MessageKind::MissedCall))
+        .unwrap();
+    let want = |new, old, urgent_new, urgent_old| Counts {
+        new,
+        old,
+        urgent_new,
+        urgent_old,
+    };
+    assert_eq!(store.counts(&mb).unwrap(), want(3, 0, 2, 0));
+    store.set_seen(&mb, &a, true).unwrap();
+    assert_eq!(store.counts(&mb).unwrap(), want(2, 1, 1, 1));
+    let listed = store.list(&mb).unwrap();
+    assert_eq!(listed.iter().filter(|m| m.urgent).count(), 3);
 }

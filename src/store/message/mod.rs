@@ -21,7 +21,7 @@ pub use parse::{header_section_len, parse, parse_header_section};
 pub(crate) use render::base64_lines;
 pub use render::{format_rfc5322_date, render, render_to, Addressing, PREVIEW_HEADING};
 
-use crate::domain::MessageKind;
+use crate::domain::{Marks, MessageKind};
 
 /// Header names written by [`render`] and read by [`parse`].
 pub const H_KIND: &str = "X-UMGW-Kind";
@@ -66,6 +66,18 @@ pub const H_ATTACHMENT_ORDER: &str = "X-AttachmentOrder";
 /// The call's identifier, the SIP Call-ID ([MS-OXOUM] 2.2.5.11-12).
 pub const H_UM_CALL_ID: &str = "X-CallID";
 
+/// `Importance: High` on a message the caller marked urgent ([MS-OXCMAIL] 2.2.3.2.5:
+/// PidTagImportance 2, high); with `Priority: Urgent` and `X-Priority: 1`, which the same
+/// section maps to high importance too, for the mail clients that read only those.
+pub const H_IMPORTANCE: &str = "Importance";
+/// `Priority: Urgent` (see [`H_IMPORTANCE`]).
+pub const H_PRIORITY: &str = "Priority";
+/// `X-Priority: 1` (see [`H_IMPORTANCE`]).
+pub const H_X_PRIORITY: &str = "X-Priority";
+/// `Sensitivity: Private` on a message the caller marked private (PidTagSensitivity 2,
+/// [MS-OXCMSG] 2.2.1.13): Outlook shows it as private.
+pub const H_SENSITIVITY: &str = "Sensitivity";
+
 /// The file name of a voice mail's audio attachment.
 pub const AUDIO_FILE_NAME: &str = "voicemail.wav";
 
@@ -106,6 +118,18 @@ impl UmHeaders {
     }
 }
 
+/// The caller's marks as a message's headers say them: urgent is `Importance: high`,
+/// private `Sensitivity: private` (case-insensitive); `header` looks a header up by name.
+pub fn marks_from_headers<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Marks {
+    let is = |name: &str, value: &str| {
+        header(name).is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
+    };
+    Marks {
+        urgent: is(H_IMPORTANCE, "high"),
+        private: is(H_SENSITIVITY, "private"),
+    }
+}
+
 /// The `Content-Class` a MIME writer gives a kind of message ([MS-OXCMAIL] 2.1.3.2.2): the
 /// message class Exchange UM gives it ([MS-OXOUM] 2.2.2.1; a voice mail taken by call answering,
 /// a missed-call notification) mapped back.
@@ -142,6 +166,8 @@ pub struct ParsedMessage {
     pub audio_wav: Option<Vec<u8>>,
     /// That part's file name (Content-Disposition `filename`, else Content-Type `name`).
     pub audio_file_name: Option<String>,
+    /// Urgent from `Importance: High`, private from `Sensitivity: Private`.
+    pub marks: Marks,
     /// The Exchange UM headers.
     pub um: UmHeaders,
     /// All top-level headers in order: unfolded, trimmed, RFC 2047 decoded.

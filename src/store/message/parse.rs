@@ -49,6 +49,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedMessage, MessageError> {
     };
     let preview = message.as_ref().and_then(find_preview);
     let um = um_headers(&headers);
+    let marks = marks_from_headers(|name| first(&headers, name));
 
     Ok(ParsedMessage {
         kind,
@@ -62,6 +63,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedMessage, MessageError> {
         preview,
         audio_wav,
         audio_file_name,
+        marks,
         um,
         headers,
     })

@@ -206,6 +206,14 @@ fn um_headers(h: &mut String, msg: &NewMessage, duration_ms: u64, audio: bool) {
     if let Some(id) = non_blank(Some(&msg.call_id)) {
         h.push_str(&unstructured(H_UM_CALL_ID, id));
     }
+    if msg.marks.urgent {
+        h.push_str(&format!(
+            "{H_IMPORTANCE}: High\r\n{H_PRIORITY}: Urgent\r\n{H_X_PRIORITY}: 1\r\n"
+        ));
+    }
+    if msg.marks.private {
+        h.push_str(&format!("{H_SENSITIVITY}: Private\r\n"));
+    }
 }
 
 /// `X-VoiceMessageDuration`: whole seconds rounded half up (22.6 s is 23, as the Subject's

@@ -38,6 +38,7 @@ fn sample(kind: MessageKind) -> NewMessage {
         cut_short: None,
         preview: None,
         forwarded: None,
+        marks: crate::domain::Marks::default(),
     }
 }
 
@@ -952,4 +953,53 @@ fn a_preview_opens_the_text_wrapped_and_marked_and_the_audio_still_parses() {
     let plain = render(&msg, Some(&wav), "umgw.test", &mut rng());
     assert_eq!(parse(&plain).unwrap().preview, None);
     assert!(!String::from_utf8(plain).unwrap().contains("Preview"));
+}
+
+#[test]
+fn urgent_and_private_marks_are_written_as_mail_clients_read_them_and_parse_back() {
+    let wav = wav_bytes(800);
+    let plain = render(
+        &sample(MessageKind::VoiceMail),
+        Some(&wav),
+        "umgw.test",
+        &mut rng(),
+    );
+    let head = header_section(&plain).to_owned();
+    for name in [H_IMPORTANCE, H_PRIORITY, H_X_PRIORITY, H_SENSITIVITY] {
+        assert!(!head.contains(&format!("{name}:")), "{head}");
+    }
+    assert_eq!(parse(&plain).unwrap().marks, Marks::default());
+    for (urgent, private) in [(true, false), (false, true), (true, true)] {
+        let msg = NewMessage {
+            marks: Marks { urgent, private },
+            ..sample(MessageKind::VoiceMail)
+        };
+        let bytes = render(&msg, Some(&wav), "umgw.test", &mut rng());
+        assert_well_formed(&bytes);
+        let head = header_section(&bytes);
+        assert_eq!(head.contains("\r\nImportance: High\r\n"), urgent, "{head}");
+        assert_eq!(head.contains("\r\nPriority: Urgent\r\n"), urgent, "{head}");
+        assert_eq!(head.contains("\r\nX-Priority: 1\r\n"), urgent, "{head}");
+        assert_eq!(
+            head.contains("\r\nSensitivity: Private\r\n"),
+            private,
+            "{head}"
+        );
+        let parsed = parse(&bytes).unwrap();
+        assert_eq!(parsed.marks, Marks { urgent, private });
+        assert_eq!(parsed.audio_wav.as_deref(), Some(&wav[..]));
+    }
+    // Read back leniently, as a mail client may have rewritten them.
+    let relaxed = String::from_utf8(plain).unwrap().replacen(
+        "MIME-Version: 1.0\r\n",
+        "MIME-Version: 1.0\r\nimportance:  high \r\nSENSITIVITY: private\r\n",
+        1,
+    );
+    assert_eq!(
+        parse(relaxed.as_bytes()).unwrap().marks,
+        Marks {
+            urgent: true,
+            private: true
+        }
+    );
 }

@@ -42,11 +42,13 @@ pub(super) fn outgoing(
         cut_short: None,
         preview: None,
         forwarded: None,
+        marks: Default::default(),
     };
     Some(Outgoing {
         to,
         from_address,
         msg,
+        email: cx.shared.email.clone(),
     })
 }
 
@@ -72,6 +74,8 @@ pub(super) struct Outgoing {
     to: MailboxEntry,
     pub(super) from_address: String,
     pub(super) msg: NewMessage,
+    /// The recipient's `NotifyEmail` gets it too, as any new message.
+    email: Option<std::sync::Arc<crate::email::Notifier>>,
 }
 
 impl Outgoing {
@@ -88,6 +92,9 @@ impl Outgoing {
         self.msg.duration = Duration::from_millis(samples as u64 * 1000 / u64::from(SAMPLE_RATE));
         let stored = store.deposit(&id, &self.msg).map_err(|e| e.to_string())?;
         info!(to = %self.to.id, id = %stored, forwarded = self.msg.forwarded.is_some(), "voice mail sent from subscriber access");
+        if let (Some(email), Some(to)) = (&self.email, &self.to.notify_email) {
+            email.notify(to, &self.msg);
+        }
         let Some(target) = self.to.notify_target.clone() else {
             return Ok(None);
         };
