@@ -242,10 +242,15 @@ fn check_warns_about_notify_email_without_an_smtp_server() {
     let out = check();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    // The 1-based line of alice's [[Mailbox]] header: the 0-based index of the line after it.
+    let line = plan()
+        .lines()
+        .position(|l| l == "Id = \"alice\"")
+        .expect("alice in the plan");
     assert!(
-        stderr.contains(
-            "test.toml:10: warning: mailbox alice has NotifyEmail but email.smtp_server is not set"
-        ),
+        stderr.contains(&format!(
+            "test.toml:{line}: warning: mailbox alice has NotifyEmail but email.smtp_server is not set"
+        )),
         "{stderr}"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 warning(s)"));

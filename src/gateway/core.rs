@@ -456,9 +456,11 @@ impl<E: Env> GatewayCore<E> {
                     self.bridge_answered(now, call, &sdp);
                 }
             }
-            EndpointEvent::OutgoingFailed { call, status }
-                if self.outbound_failed(now, call, status) => {}
+            // Ours (play on phone), else a bridged transfer's second leg.
             EndpointEvent::OutgoingFailed { call, status } => {
+                if self.outbound_failed(now, call, status) {
+                    return;
+                }
                 if let Some((a, ..)) = self.bridges.remove(&call) {
                     info!(leg = ?call, ?status, "second leg failed");
                     self.signal(a, CallSignal::Bridge(BridgeUpdate::Failed(status)));

@@ -224,12 +224,12 @@ impl Endpoint {
         self.calls.len()
     }
 
-    /// Number of live transactions of all kinds.
     /// The SIP Call-ID of `call`'s dialog, while the endpoint knows it.
     pub fn sip_call_id(&self, call: CallId) -> Option<String> {
         self.calls.get(&call).map(|d| d.call_id.clone())
     }
 
+    /// Number of live transactions of all kinds.
     pub fn transactions(&self) -> usize {
         self.invites.len() + self.others.len() + self.clients.len() + self.outgoing.len()
     }
