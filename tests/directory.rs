@@ -3,7 +3,9 @@
 //! DialByName key, spells on the keypad (RFC 4733), hears the matches — a recorded name where
 //! the user has one — and is REFERred to the user picked. The same plan's dialing rules let
 //! transfers and call-backs reach local numbers (rewritten) and refuse international and
-//! premium ones. One gateway serves every test.
+//! premium ones. A caller in a user's greeting finds someone else by name (`9`), and a user
+//! forwards a message to a mailbox found by name (`6`, then `*`). One gateway serves every
+//! test; each test leaves messages only in mailboxes no other test counts.
 
 mod support;
 
@@ -103,11 +105,16 @@ fn gateway() -> Arc<Gateway> {
     let dir = gw.mailbox_dir("rjohnson");
     std::fs::create_dir_all(&dir).unwrap();
     write_wav(&dir.join("name.wav"), &recorded_name());
-    // Call-back: Alice Smith (2000) has a message from abroad, Bob Smith (2001) a local one.
+    // Call-back: Alice Smith (2000) has a message from abroad, Bob Smith (2001) a local one;
+    // Carol Smith (2002) forwards hers.
     let store = Maildir::open(gw.dir.path().join("data/mailboxes")).unwrap();
     let wav = gw.dir.path().join("m.wav");
     write_wav(&wav, &test_signal(1000));
-    for (id, extension, caller) in [("asmith", "2000", INTERNATIONAL), ("bsmith", "2001", LOCAL)] {
+    for (id, extension, caller) in [
+        ("asmith", "2000", INTERNATIONAL),
+        ("bsmith", "2001", LOCAL),
+        ("csmith", "2002", LOCAL),
+    ] {
         let received = UNIX_EPOCH + Duration::from_secs(1_795_700_000);
         let message = voice_mail_for_alice(Some(caller), received, &wav, id);
         store
@@ -316,9 +323,9 @@ fn an_allowed_local_number_is_referred_rewritten_by_its_group() {
     hang_up(&mut ua);
 }
 
-/// Logs in to subscriber access as `extension`, plays the first message and presses 4
-/// (call the sender back).
-fn call_back(gw: &Gateway, extension: &str) -> Ua {
+/// Logs in to subscriber access as `extension` and plays the first new message; returns
+/// the call, the gateway's media address and the DTMF timestamp so far.
+fn listen_to_first(gw: &Gateway, extension: &str) -> (Ua, SocketAddr, u32) {
     let mut ua = Ua::new("127.0.0.1", gw.sip);
     let media = ua.call(gw, &format!("sip:{ACCESS_PILOT}@{};user=phone", gw.sip), "");
     let mut ts = 0;
@@ -329,6 +336,14 @@ fn call_back(gw: &Gateway, extension: &str) -> Ua {
     std::thread::sleep(Duration::from_millis(1500));
     ua.keys(media, "1", &mut ts);
     std::thread::sleep(Duration::from_millis(800));
+    (ua, media, ts)
+}
+
+/// Logs in as `extension`, plays the first message and presses 4 (call the sender back).
+fn call_back(gw: &Gateway, extension: &str) -> Ua {
+    let (ua, media, mut ts) = listen_to_first(gw, extension);
+    // What was said so far goes: what follows the key is the answer to it.
+    ua.drain_rtp();
     ua.keys(media, "4", &mut ts);
     ua
 }
@@ -338,9 +353,17 @@ fn call_back_to_an_international_caller_is_refused_and_to_a_local_one_rewritten(
     let gw = gateway();
     let mut ua = call_back(&gw, "2000");
     no_refer(&ua, Duration::from_millis(1500));
-    // Still in subscriber access: "That line is not available" and the message menu.
-    let said = ua.recv_rtp_until_quiet(Duration::from_millis(500), Duration::from_secs(10));
-    assert!(said.len() > 50, "log:\n{}", gw.log());
+    // Still in subscriber access: "Sorry, that number cannot be dialled", the message menu.
+    let said = ua.recv_rtp_until_quiet(Duration::from_millis(500), Duration::from_secs(30));
+    let heard = decode_pcmu(&said);
+    let prompt = refusal_prompt();
+    assert!(heard.len() > prompt.len(), "log:\n{}", gw.log());
+    let (corr, lag) = best_correlation(&through_pcmu(&prompt), &heard[..prompt.len()], 1600);
+    assert!(
+        corr > 0.9,
+        "the refusal prompt first ({corr} at {lag}); log:\n{}",
+        gw.log()
+    );
     hang_up(&mut ua);
 
     let mut ua = call_back(&gw, "2001");
@@ -350,4 +373,72 @@ fn call_back_to_an_international_caller_is_refused_and_to_a_local_one_rewritten(
         Some("<sip:914255550123@contoso.com;user=phone>")
     );
     hang_up(&mut ua);
+}
+
+#[test]
+fn in_a_greeting_nine_finds_someone_by_name_and_a_declined_transfer_leaves_them_a_message() {
+    let gw = gateway();
+    let mut ua = Ua::new("127.0.0.1", gw.sip);
+    // Pat Filler07's voice mail (extension 2017): the default greeting is playing.
+    let media = ua.call_menu(&gw, &format!("sip:2017@{};user=phone", gw.sip));
+    let mut ts = 0;
+    ua.keys(media, "9", &mut ts);
+    // J-O-H-N-S: Mary Johnson, Robert Johnson (recorded name), Lisa Johnston.
+    ua.keys(media, "56467#", &mut ts);
+    let list =
+        decode_pcmu(&ua.recv_rtp_until_quiet(Duration::from_millis(700), Duration::from_secs(40)));
+    assert!(
+        tone_share(&list, 1900.0) > 0.8,
+        "Robert Johnson's recorded name is in the list; log:\n{}",
+        gw.log()
+    );
+    ua.keys(media, "3", &mut ts);
+    let (refer, refer_to) = expect_refer(&ua, &gw);
+    assert_eq!(refer_to, "<sip:ljohnston@contoso.com>");
+    let declined = Message::response_to(&refer, 603, "Declined", Some("uas"));
+    ua.sip.send_to(&declined.to_bytes(), ua.gw).unwrap();
+    // Lisa Johnston's greeting and the beep, then the message.
+    ua.recv_rtp_until_quiet(Duration::from_millis(400), Duration::from_secs(20));
+    let said = test_signal(1500);
+    let (mut seq, mut ts) = (300u16, 400_000u32);
+    ua.send_audio(media, &said, 0x4243, &mut seq, &mut ts);
+    hang_up(&mut ua);
+    let messages = gw.wait_messages("ljohnston", 1, Duration::from_secs(10));
+    let wav = messages[0].audio_wav.as_deref().expect("a voice mail");
+    assert_audio_matches(&said, wav, 0.9);
+    assert!(
+        gw.messages("user07").is_empty(),
+        "no message, not even a missed call, for the mailbox first called"
+    );
+}
+
+#[test]
+fn a_message_is_forwarded_to_a_user_found_by_name() {
+    let gw = gateway();
+    let (mut ua, media, mut ts) = listen_to_first(&gw, "2002");
+    // 6 forward, * by name, A-N-D-E: only "Anders, Alice"; then # over the record prompt
+    // (no comment).
+    ua.keys(media, "6", &mut ts);
+    std::thread::sleep(Duration::from_millis(300));
+    ua.keys(media, "*", &mut ts);
+    std::thread::sleep(Duration::from_millis(300));
+    ua.keys(media, "2633#", &mut ts);
+    std::thread::sleep(Duration::from_millis(700));
+    ua.keys(media, "#", &mut ts);
+    let messages = gw.wait_messages("aanders", 1, Duration::from_secs(10));
+    hang_up(&mut ua);
+    let m = &messages[0];
+    let forwarded_by = m
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("X-UMGW-Forwarded-By"))
+        .map(|(_, v)| v.as_str());
+    assert_eq!(
+        forwarded_by,
+        Some("sip:csmith@contoso.com"),
+        "{:?}",
+        m.headers
+    );
+    let wav = m.audio_wav.as_deref().expect("the forwarded audio");
+    assert_audio_matches(&test_signal(1000), wav, 0.9);
 }

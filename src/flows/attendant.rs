@@ -54,6 +54,16 @@ impl From<directory::Say> for Say {
     }
 }
 
+impl From<directory::Asked> for Command {
+    fn from(asked: directory::Asked) -> Self {
+        match asked {
+            directory::Asked::Play(say) => Command::Play(say.into_iter().map(Say::from).collect()),
+            directory::Asked::StopPlayback => Command::StopPlayback,
+            directory::Asked::FindRecordedNames(ids) => Command::FindRecordedNames(ids),
+        }
+    }
+}
+
 fn prompt(name: &str) -> Say {
     Say::Prompt(name.to_owned())
 }
@@ -436,28 +446,15 @@ impl Attendant {
         }
     }
 
-    /// Feeds the directory and carries out what it asks, in the attendant's terms.
+    /// Feeds the directory; acts on what it found once it is done.
     fn directory_step(&mut self, now: Instant, input: directory::Input, out: &mut Vec<Command>) {
         let Some(d) = self.directory.as_mut() else {
             return;
         };
-        let mut asked = Vec::new();
-        d.handle(now, input, &mut asked);
-        for cmd in asked {
-            match cmd {
-                directory::Command::Play(say) => {
-                    out.push(Command::Play(say.into_iter().map(Say::from).collect()))
-                }
-                directory::Command::StopPlayback => out.push(Command::StopPlayback),
-                directory::Command::FindRecordedNames(ids) => {
-                    out.push(Command::FindRecordedNames(ids))
-                }
-                directory::Command::Finished(outcome) => {
-                    self.directory = None;
-                    self.playing = false;
-                    self.found(outcome, out);
-                }
-            }
+        if let Some(outcome) = d.step(now, input, out) {
+            self.directory = None;
+            self.playing = false;
+            self.found(outcome, out);
         }
     }
 

@@ -5,7 +5,10 @@
 //! call shell to execute (play a prompt, start/stop the recorder, store, hang up). Only the
 //! recording step reacts to `#`. During the greeting, as in Exchange UM and every voice-mail
 //! system: `#` skips to the tone, `*` signs in to this mailbox (subscriber access, PIN asked),
-//! `0` transfers to the plan's operator (back to the tone if that fails).
+//! `0` transfers to the plan's operator (back to the tone if that fails), `9` finds someone
+//! else by name (the [`Directory`] sub-flow, when the plan lists names): the caller is
+//! transferred to the user chosen, and leaves that user a message if the transfer fails; `*`
+//! with nothing spelled comes back to the greeting.
 //!
 //! `#` during the recording opens the caller's options before the message is sent (Exchange's
 //! "press the pound key for more options", Asterisk's `review`): 1 listen, 2 re-record, 3 mark
@@ -20,6 +23,7 @@
 use std::time::{Duration, Instant};
 
 use crate::domain::{Marks, MessageKind};
+use crate::flows::directory::{self, Directory, DirectorySettings, Listing};
 
 /// Limits of one deposit, taken from the dial plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,13 +100,16 @@ pub enum EndReason {
     SignIn,
     /// The caller pressed `0` in the greeting and reached the operator: no message.
     Transferred,
+    /// The caller found someone else by name in the greeting (`9`): transferred to them,
+    /// or handed to their mailbox. No message here.
+    Redirected,
     /// The caller is a fax machine (CNG heard): sent to the fax server, or hung up on with a
     /// missed-call notice.
     Fax,
 }
 
 /// Something that happened on the call.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// The call is up (ACK received).
     Answered,
@@ -130,12 +137,29 @@ pub enum Input {
     TransferFailed,
     /// The caller's audio carries a fax calling tone (CNG).
     FaxTone,
+    /// Answer to [`Command::FindRecordedNames`], in its order.
+    RecordedNames(Vec<bool>),
 }
 
 /// What the shell must do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Play(Prompt),
+    /// Say what the directory says (prompts and recorded names).
+    Say(Vec<directory::Say>),
+    /// Which of these mailboxes (by `Id`) have a recorded name? Answer with
+    /// [`Input::RecordedNames`].
+    FindRecordedNames(Vec<String>),
+    /// Transfer the caller to the user of mailbox `mailbox` (an `Id` of the plan), found by
+    /// name; `Transferred` or `TransferFailed` follows.
+    TransferToUser {
+        mailbox: String,
+    },
+    /// The caller leaves a message for mailbox `mailbox` instead (its transfer failed);
+    /// this deposit is over without one.
+    DepositFor {
+        mailbox: String,
+    },
     StopPlayback,
     StartRecording,
     /// Finish the recording file, keeping only the first `keep_samples` if set (trailing
@@ -161,12 +185,26 @@ pub enum Command {
     HangUp,
 }
 
+impl From<directory::Asked> for Command {
+    fn from(asked: directory::Asked) -> Self {
+        match asked {
+            directory::Asked::Play(say) => Command::Say(say),
+            directory::Asked::StopPlayback => Command::StopPlayback,
+            directory::Asked::FindRecordedNames(ids) => Command::FindRecordedNames(ids),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
     Ringing,
     Greeting,
     /// The caller pressed `0`: waiting to hear whether the operator took the call.
     Transferring,
+    /// Dial by name: the directory has the call (`Deposit::directory`).
+    Directory,
+    /// The user found by name is being transferred to (`Deposit::chosen`).
+    TransferringToUser,
     /// A fax: waiting to hear whether the fax server took the call.
     FaxTransferring,
     Beep,
@@ -226,6 +264,13 @@ pub struct Deposit {
     fax_server: bool,
     /// A fax caller is hung up on once its missed-call notice is stored.
     hang_up_after_store: bool,
+    /// Dial by name from the greeting: the plan's users and how to search them (`None`: the
+    /// plan lists no names, `9` means nothing).
+    directory_source: Option<(Vec<Listing>, DirectorySettings)>,
+    /// The search in progress (in `State::Directory`).
+    directory: Option<Directory>,
+    /// The mailbox found by name, while its user is being transferred to.
+    chosen: Option<String>,
 }
 
 /// Samples of trailing silence kept after the last speech when trimming (200 ms).
@@ -247,6 +292,17 @@ impl Deposit {
             marks: Marks::default(),
             fax_server: false,
             hang_up_after_store: false,
+            directory_source: None,
+            directory: None,
+            chosen: None,
+        }
+    }
+
+    /// The plan's directory (call before `Answered`): `9` in the greeting finds someone by
+    /// name. Without listings the key means nothing.
+    pub fn set_directory(&mut self, listings: Vec<Listing>, settings: DirectorySettings) {
+        if !listings.is_empty() {
+            self.directory_source = Some((listings, settings));
         }
     }
 
@@ -302,6 +358,7 @@ impl Deposit {
                 step: ReviewStep::Waiting(since),
                 ..
             }) => Some(since + self.limits.digit_timeout),
+            State::Directory => self.directory.as_ref().and_then(Directory::poll_timeout),
             _ => None,
         };
         match (call_end, recording) {
@@ -315,6 +372,17 @@ impl Deposit {
         let call_over = self
             .answered
             .is_some_and(|a| now >= a + self.limits.max_call);
+        if self.state == State::Directory && !hung_up && !call_over {
+            let forwarded = match input {
+                Input::PlaybackDone => directory::Input::PlaybackDone,
+                Input::Dtmf(c) => directory::Input::Dtmf(c),
+                Input::Tick => directory::Input::Tick,
+                Input::RecordedNames(r) => directory::Input::RecordedNames(r),
+                _ => return,
+            };
+            self.directory_step(now, forwarded, out);
+            return;
+        }
         self.state = match (self.state, input) {
             (State::Done, _) => State::Done,
             (State::Ringing, Input::Answered) if self.full => {
@@ -341,9 +409,15 @@ impl Deposit {
                 self.send(out, true)
             }
             (
-                State::Greeting | State::Transferring | State::FaxTransferring | State::Beep,
+                State::Greeting
+                | State::Transferring
+                | State::FaxTransferring
+                | State::Directory
+                | State::TransferringToUser
+                | State::Beep,
                 Input::Tick,
             ) if call_over => {
+                self.directory = None;
                 out.push(Command::StopPlayback);
                 self.kind = Some(MessageKind::MissedCall);
                 self.end_reason = Some(EndReason::MaxLength);
@@ -355,9 +429,12 @@ impl Deposit {
                 | State::Greeting
                 | State::Transferring
                 | State::FaxTransferring
+                | State::Directory
+                | State::TransferringToUser
                 | State::Beep,
                 Input::CallerHungUp,
             ) => {
+                self.directory = None;
                 // Hung up before the tone: a missed call, never an empty voice mail.
                 out.push(Command::StopPlayback);
                 self.kind = Some(MessageKind::MissedCall);
@@ -384,6 +461,28 @@ impl Deposit {
                 out.push(Command::StopPlayback);
                 out.push(Command::TransferToOperator);
                 State::Transferring
+            }
+            (State::Greeting, Input::Dtmf('9')) if self.directory_source.is_some() => {
+                out.push(Command::StopPlayback);
+                if let Some((listings, settings)) = &self.directory_source {
+                    self.directory = Some(Directory::new(listings.clone(), *settings));
+                }
+                self.state = State::Directory;
+                self.directory_step(now, directory::Input::Start, out);
+                return;
+            }
+            (State::TransferringToUser, Input::Transferred) => {
+                self.end_reason = Some(EndReason::Redirected);
+                State::Done
+            }
+            // The user found could not be reached: the caller leaves them a message.
+            (State::TransferringToUser, Input::TransferFailed) => {
+                out.push(Command::StopPlayback);
+                self.end_reason = Some(EndReason::Redirected);
+                if let Some(mailbox) = self.chosen.take() {
+                    out.push(Command::DepositFor { mailbox });
+                }
+                State::Done
             }
             (State::Transferring, Input::Transferred) => {
                 self.end_reason = Some(EndReason::Transferred);
@@ -452,6 +551,43 @@ impl Deposit {
             }
             (state, _) => state,
         };
+    }
+
+    /// Feeds the directory; acts on what it found once it is done.
+    fn directory_step(&mut self, now: Instant, input: directory::Input, out: &mut Vec<Command>) {
+        let Some(d) = self.directory.as_mut() else {
+            return;
+        };
+        if let Some(outcome) = d.step(now, input, out) {
+            self.directory = None;
+            self.state = self.found(outcome, out);
+        }
+    }
+
+    /// What the directory found: the user to transfer to, back to the greeting, or (too
+    /// many failures) goodbye with a missed-call notice for this mailbox.
+    fn found(&mut self, outcome: directory::Outcome, out: &mut Vec<Command>) -> State {
+        match outcome {
+            directory::Outcome::Chosen { mailbox, name } => {
+                let mut say = vec![directory::Say::Prompt("dir-transferring-to".into())];
+                say.extend(name);
+                out.push(Command::Say(say));
+                out.push(Command::TransferToUser {
+                    mailbox: mailbox.clone(),
+                });
+                self.chosen = Some(mailbox);
+                State::TransferringToUser
+            }
+            directory::Outcome::Cancelled => {
+                out.push(Command::Play(Prompt::Greeting));
+                State::Greeting
+            }
+            directory::Outcome::TooManyFailures => {
+                self.kind = Some(MessageKind::MissedCall);
+                out.push(Command::Store(MessageKind::MissedCall));
+                State::Storing { farewell: true }
+            }
+        }
     }
 
     /// CNG heard: no recording; the fax server, else a missed-call notice and hang up.

@@ -1,6 +1,6 @@
 //! Dial by name: the caller spells a name on the keypad (2=ABC … 9=WXYZ) and picks the user
-//! from the matches. A sans-IO sub-flow that a parent flow embeds (the auto attendant today;
-//! the deposit greeting and subscriber "forward" can do the same): the parent creates a
+//! from the matches. A sans-IO sub-flow that a parent flow embeds (the auto attendant, the
+//! deposit greeting, a subscriber's forward): the parent creates a
 //! [`Directory`], sends it [`Input::Start`], forwards its own inputs while the directory runs,
 //! carries out its [`Command`]s, and acts on [`Command::Finished`] — transfer to the chosen
 //! mailbox, leave it a message, forward to it — so the directory never decides that itself.
@@ -218,6 +218,15 @@ pub enum Command {
     Finished(Outcome),
 }
 
+/// What the directory asks of its parent while it runs: its [`Command`]s but `Finished`, for
+/// parents whose own commands convert from it ([`Directory::step`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    Play(Vec<Say>),
+    StopPlayback,
+    FindRecordedNames(Vec<String>),
+}
+
 /// How a directory search ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -400,6 +409,32 @@ impl Directory {
         }
         say.push(p("dir-spell-again"));
         say
+    }
+
+    /// [`Directory::handle`] for a parent flow: what the directory asks goes to `out` as the
+    /// parent's own commands; the outcome comes back once the search is over.
+    pub fn step<C: From<Asked>>(
+        &mut self,
+        now: Instant,
+        input: Input,
+        out: &mut Vec<C>,
+    ) -> Option<Outcome> {
+        let mut asked = Vec::new();
+        self.handle(now, input, &mut asked);
+        let mut finished = None;
+        for cmd in asked {
+            let asked = match cmd {
+                Command::Play(say) => Asked::Play(say),
+                Command::StopPlayback => Asked::StopPlayback,
+                Command::FindRecordedNames(ids) => Asked::FindRecordedNames(ids),
+                Command::Finished(outcome) => {
+                    finished = Some(outcome);
+                    continue;
+                }
+            };
+            out.push(C::from(asked));
+        }
+        finished
     }
 
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Command>) {

@@ -13,6 +13,7 @@ use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use crate::domain::{GreetingKind, PinChange};
+use crate::flows::directory::{self, Directory, DirectorySettings, Listing};
 use compose::Compose;
 use listening::{Mark, Part};
 
@@ -96,6 +97,8 @@ pub enum Say {
     /// A number, spoken ("twelve").
     Number(u32),
     Beep,
+    /// What the directory says (dial by name): its prompts and recorded names.
+    Directory(Vec<directory::Say>),
 }
 
 /// Something that happened.
@@ -128,6 +131,11 @@ pub enum Input {
     Transferred,
     /// The call-back transfer failed (refused, not answered).
     TransferFailed,
+    /// The call-back number is outside the plan and its dialing rules refuse it: it was not
+    /// dialled.
+    CallBackRefused,
+    /// Answer to [`Command::FindRecordedNames`], in its order.
+    RecordedNames(Vec<bool>),
 }
 
 /// What the shell must do.
@@ -191,6 +199,9 @@ pub enum Command {
     CallBack {
         number: String,
     },
+    /// Which of these mailboxes (by `Id`) have a recorded name? Answer with
+    /// [`Input::RecordedNames`].
+    FindRecordedNames(Vec<String>),
     SetPin(Pin),
     /// Counts changed: send the message-waiting NOTIFY now.
     UpdateMwi,
@@ -233,6 +244,9 @@ enum State {
         to: String,
         started: Instant,
     },
+    /// Dial by name for a forward's recipient: the directory has the call
+    /// (`Subscriber::directory`).
+    Directory,
     /// Calling back the sender of message `index`.
     CallingBack {
         list: Vec<MessageRef>,
@@ -295,6 +309,11 @@ pub struct Subscriber {
     deleted: Vec<MessageRef>,
     /// The message a forward or a reply is about.
     held: Option<Held>,
+    /// Dial by name for a forward's recipient: the plan's users and how to search them
+    /// (`None`: the plan lists no names).
+    directory_source: Option<(Vec<Listing>, DirectorySettings)>,
+    /// The search in progress (in `State::Directory`).
+    directory: Option<Directory>,
 }
 
 impl Subscriber {
@@ -311,7 +330,18 @@ impl Subscriber {
             pending: None,
             deleted: Vec::new(),
             held: None,
+            directory_source: None,
+            directory: None,
         }
+    }
+
+    /// The plan's directory: a forward's recipient can be found by name (`*` when asked for
+    /// the extension). Without listings only the extension is asked.
+    pub fn with_directory(mut self, listings: Vec<Listing>, settings: DirectorySettings) -> Self {
+        if !listings.is_empty() {
+            self.directory_source = Some((listings, settings));
+        }
+        self
     }
 
     pub fn is_done(&self) -> bool {
@@ -336,6 +366,7 @@ impl Subscriber {
             State::RecordingGreeting { started, .. } | State::ComposeRecording { started, .. } => {
                 Some(started + self.limits.max_greeting)
             }
+            State::Directory => self.directory.as_ref().and_then(Directory::poll_timeout),
             _ => self.input_deadline,
         }
     }
@@ -359,7 +390,11 @@ impl Subscriber {
             Entry::NewPin => "sa-new-pin",
             Entry::Recipient => "sa-forward-extension",
         };
-        self.ask(vec![Say::Prompt(prompt)], out);
+        let mut say = vec![Say::Prompt(prompt)];
+        if purpose == Entry::Recipient && self.directory_source.is_some() {
+            say.push(Say::Prompt("sa-forward-by-name"));
+        }
+        self.ask(say, out);
         self.state = State::Entry {
             purpose,
             digits: String::new(),
@@ -402,6 +437,10 @@ impl Subscriber {
     }
 
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Command>) {
+        if self.state == State::Directory && input != Input::CallerHungUp {
+            self.directory_input(now, input, out);
+            return;
+        }
         match &input {
             Input::CallerHungUp => {
                 self.end(out);
@@ -462,6 +501,12 @@ impl Subscriber {
                 Input::Dtmf(c),
             ) => match c {
                 '#' if !digits.is_empty() => self.submit(purpose, digits, out),
+                '*' if purpose == Entry::Recipient
+                    && digits.is_empty()
+                    && self.directory_source.is_some() =>
+                {
+                    self.find_recipient(now, out)
+                }
                 '0'..='9' if digits.len() < 32 => {
                     digits.push(c);
                     self.state = State::Entry { purpose, digits };
@@ -586,6 +631,10 @@ impl Subscriber {
             (State::CallingBack { list, index }, Input::TransferFailed) => {
                 out.push(Command::StopPlayback);
                 self.message_menu(list, index, Some("aa-line-unavailable"), out);
+            }
+            (State::CallingBack { list, index }, Input::CallBackRefused) => {
+                out.push(Command::StopPlayback);
+                self.message_menu(list, index, Some("dial-refused"), out);
             }
             (State::Waiting, Input::StoreDone(ok)) => match self.pending.take() {
                 Some(Pending::NextMessage {

@@ -185,6 +185,7 @@ pub const PROMPTS: &[(&str, &[u8])] = prompts![
     "sa-message-restored",
     "sa-message-unread",
     "sa-forward-extension",
+    "sa-forward-by-name",
     "sa-forward-comment",
     "sa-message-forwarded",
     "sa-record-reply",

@@ -684,3 +684,160 @@ fn full_mailbox_says_so_records_nothing_and_notes_a_missed_call() {
     assert_eq!(s.flow.kind(), Some(MessageKind::MissedCall));
     assert_eq!(s.flow.end_reason(), Some(EndReason::MailboxFull));
 }
+
+fn settings() -> DirectorySettings {
+    DirectorySettings {
+        primary: crate::dialplan::NameOrder::LastFirst,
+        secondary: None,
+        input_failures: 3,
+        digit_timeout: Duration::from_secs(5),
+    }
+}
+
+/// A deposit whose plan lists three users: two Smiths and Jane Smyth.
+fn with_directory() -> Sim {
+    let mut s = Sim::new();
+    let listings = vec![
+        Listing::new("asmith", "Alice Smith", "asmith"),
+        Listing::new("bsmith", "Bob Smith", "bsmith"),
+        Listing::new("jsmyth", "Jane Smyth", "jsmyth"),
+    ];
+    s.flow.set_directory(listings, settings());
+    s.send(Input::Answered);
+    s
+}
+
+fn says(out: &[Command]) -> Vec<directory::Say> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Say(say) => Some(say.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn nine_in_the_greeting_finds_someone_by_name_and_transfers_to_them() {
+    let mut s = with_directory();
+    let out = s.send(Input::Dtmf('9'));
+    assert_eq!(out[0], Command::StopPlayback);
+    assert_eq!(
+        says(&out),
+        [directory::Say::Prompt("dir-spell-last".into())]
+    );
+    for key in "769#".chars() {
+        s.send(Input::Dtmf(key));
+    }
+    // S-M-Y: only Jane Smyth; is her name recorded?
+    assert_eq!(
+        s.flow.poll_timeout(),
+        s.flow.answered.map(|a| a + s.flow.limits.max_call),
+        "no key deadline while the shell looks"
+    );
+    let out = s.send(Input::RecordedNames(vec![true]));
+    assert_eq!(
+        out,
+        [
+            Command::Say(vec![
+                directory::Say::Prompt("dir-transferring-to".into()),
+                directory::Say::RecordedName("jsmyth".into()),
+            ]),
+            Command::TransferToUser {
+                mailbox: "jsmyth".into()
+            },
+        ]
+    );
+    // Keys mean nothing while the transfer is in progress.
+    assert!(s.send(Input::Dtmf('#')).is_empty());
+    assert!(s.send(Input::Transferred).is_empty());
+    assert!(s.flow.is_done());
+    assert_eq!(s.flow.end_reason(), Some(EndReason::Redirected));
+    assert_eq!(
+        s.flow.kind(),
+        None,
+        "no message for the mailbox first called"
+    );
+}
+
+#[test]
+fn a_user_found_by_name_who_does_not_answer_is_left_a_message() {
+    let mut s = with_directory();
+    s.send(Input::Dtmf('9'));
+    for key in "7648#".chars() {
+        s.send(Input::Dtmf(key));
+    }
+    // Two Smiths: the list, then 2 picks Bob.
+    let out = s.send(Input::RecordedNames(vec![false, false]));
+    let list = says(&out);
+    assert!(list.contains(&directory::Say::Prompt("letter-b".into())));
+    s.send(Input::PlaybackDone);
+    let out = s.send(Input::Dtmf('2'));
+    assert_eq!(
+        out.last(),
+        Some(&Command::TransferToUser {
+            mailbox: "bsmith".into()
+        })
+    );
+    assert_eq!(
+        s.send(Input::TransferFailed),
+        [
+            Command::StopPlayback,
+            Command::DepositFor {
+                mailbox: "bsmith".into()
+            }
+        ]
+    );
+    assert!(s.flow.is_done());
+    assert_eq!(s.flow.end_reason(), Some(EndReason::Redirected));
+}
+
+#[test]
+fn star_in_the_directory_returns_to_the_greeting_and_the_message_goes_on() {
+    let mut s = with_directory();
+    s.send(Input::Dtmf('9'));
+    s.send(Input::PlaybackDone);
+    assert_eq!(s.send(Input::Dtmf('*')), [Command::Play(Prompt::Greeting)]);
+    assert_eq!(s.send(Input::PlaybackDone), [Command::Play(Prompt::Beep)]);
+    assert_eq!(s.send(Input::PlaybackDone), [Command::StartRecording]);
+}
+
+#[test]
+fn giving_up_in_the_directory_or_hanging_up_leaves_a_missed_call() {
+    // Three spellings nobody has: goodbye, and the call is noted.
+    let mut s = with_directory();
+    s.send(Input::Dtmf('9'));
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        s.send(Input::Dtmf('2'));
+        out = s.send(Input::Dtmf('#'));
+    }
+    assert_eq!(out, [Command::Store(MessageKind::MissedCall)]);
+    s.farewell(true, Prompt::Goodbye);
+    assert_eq!(s.flow.kind(), Some(MessageKind::MissedCall));
+
+    let mut s = with_directory();
+    s.send(Input::Dtmf('9'));
+    assert_eq!(
+        s.send(Input::CallerHungUp),
+        [
+            Command::StopPlayback,
+            Command::Store(MessageKind::MissedCall)
+        ]
+    );
+    // The call's time limit holds in the directory too.
+    let mut s = with_directory();
+    s.send(Input::Dtmf('9'));
+    s.now += DepositLimits::default().max_call;
+    let out = s.send(Input::Tick);
+    assert_eq!(out.last(), Some(&Command::Store(MessageKind::MissedCall)));
+}
+
+#[test]
+fn without_names_in_the_plan_nine_is_just_a_key() {
+    let mut s = Sim::new();
+    s.flow.set_directory(Vec::new(), settings());
+    s.send(Input::Answered);
+    assert!(s.send(Input::Dtmf('9')).is_empty());
+    assert_eq!(s.send(Input::PlaybackDone), [Command::Play(Prompt::Beep)]);
+}

@@ -2,13 +2,15 @@
 //! comment put before it) and replying to its sender with a voice message.
 //!
 //! Both start from the message menu and come back to it: choose the recipient (forward: the
-//! extension the user types; reply: the sender, if the message's caller is a mailbox of the
-//! plan), then the record prompt and the beep, then the recording up to `#`. The shell makes
-//! and stores the message ([`Command::Forward`], [`Command::Reply`]).
+//! extension the user types, or, with `*`, the user found by name in the plan's directory;
+//! reply: the sender, if the message's caller is a mailbox of the plan), then the record
+//! prompt and the beep, then the recording up to `#`. The shell makes and stores the message
+//! ([`Command::Forward`], [`Command::Reply`]).
 
 use std::time::Instant;
 
-use super::{Command, Entry, Held, Pending, Say, State, Subscriber};
+use super::{Command, Entry, Held, Input, Pending, Say, State, Subscriber};
+use crate::flows::directory::{self, Directory};
 
 /// What the user is sending about the message being heard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,13 +24,54 @@ pub(super) enum Compose {
 impl Subscriber {
     /// 6 on a message: choose who gets it.
     ///
-    /// The seam for choosing a mailbox: this asks for an extension (`Entry::Recipient`, then
-    /// [`Command::LookupRecipient`]); whatever chooses instead (a directory search by name)
-    /// must end the same way, with `Input::Recipient` in `State::Waiting` while
-    /// `Pending::Recipient(Compose::Forward)` is set.
+    /// This asks for an extension (`Entry::Recipient`, then [`Command::LookupRecipient`]);
+    /// `*` there searches the directory by name instead ([`Subscriber::find_recipient`]).
     pub(super) fn choose_recipient(&mut self, held: Held, out: &mut Vec<Command>) {
         self.held = Some(held);
         self.ask_entry(Entry::Recipient, out);
+    }
+
+    /// `*` when asked for the extension: find the recipient by name instead.
+    pub(super) fn find_recipient(&mut self, now: Instant, out: &mut Vec<Command>) {
+        let Some((listings, settings)) = &self.directory_source else {
+            return;
+        };
+        self.directory = Some(Directory::new(listings.clone(), *settings));
+        self.state = State::Directory;
+        self.directory_step(now, directory::Input::Start, out);
+    }
+
+    /// An input while the directory has the call (a hang-up is the flow's own).
+    pub(super) fn directory_input(&mut self, now: Instant, input: Input, out: &mut Vec<Command>) {
+        let forwarded = match input {
+            Input::PlaybackDone => directory::Input::PlaybackDone,
+            Input::Dtmf(c) => directory::Input::Dtmf(c),
+            Input::Tick => directory::Input::Tick,
+            Input::RecordedNames(r) => directory::Input::RecordedNames(r),
+            _ => return,
+        };
+        self.directory_step(now, forwarded, out);
+    }
+
+    /// Feeds the directory; once it is done, the user found is the recipient, as if the
+    /// extension had been typed.
+    fn directory_step(&mut self, now: Instant, input: directory::Input, out: &mut Vec<Command>) {
+        let Some(d) = self.directory.as_mut() else {
+            return;
+        };
+        let Some(outcome) = d.step(now, input, out) else {
+            return;
+        };
+        self.directory = None;
+        self.playing = false;
+        self.state = State::Waiting;
+        match outcome {
+            directory::Outcome::Chosen { mailbox, .. } => {
+                self.recipient(Compose::Forward, Some(mailbox), out)
+            }
+            directory::Outcome::Cancelled => self.ask_entry(Entry::Recipient, out),
+            directory::Outcome::TooManyFailures => self.goodbye("vm-goodbye", out),
+        }
     }
 
     /// 5 on a message: a reply goes to its sender, if the sender is a mailbox of the plan.
@@ -147,6 +190,16 @@ impl Subscriber {
         match self.held.take() {
             Some(Held { list, index }) => self.message_menu(list, index, lead, out),
             None => out.push(Command::LoadCounts),
+        }
+    }
+}
+
+impl From<directory::Asked> for Command {
+    fn from(asked: directory::Asked) -> Self {
+        match asked {
+            directory::Asked::Play(say) => Command::Play(vec![Say::Directory(say)]),
+            directory::Asked::StopPlayback => Command::StopPlayback,
+            directory::Asked::FindRecordedNames(ids) => Command::FindRecordedNames(ids),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Subscriber-access scenarios on a fake clock.
 
 use super::*;
+use crate::flows::directory;
 
 struct Sim {
     flow: Subscriber,
@@ -373,6 +374,18 @@ fn call_back_transfers_and_a_failure_returns_to_the_message() {
     );
     // The message is still the current one: 3 deletes it.
     assert_eq!(s.keys("3"), [Command::Delete { id: "m1".into() }]);
+    // A number the dialing rules refuse: "Sorry, that number cannot be dialled", the menu.
+    let mut s = Sim::listening(vec![msg("m1")]);
+    s.hear_to_menu();
+    s.keys("4");
+    assert_eq!(
+        s.send(Input::CallBackRefused),
+        [
+            Command::StopPlayback,
+            play(&["dial-refused", "sa-message-menu"])
+        ]
+    );
+    assert!(!s.flow.is_done());
     // Success ends subscriber access.
     let mut s = Sim::logged_in("alice");
     s.keys("1");
@@ -784,4 +797,114 @@ fn a_pin_that_must_change_goes_straight_to_the_new_pin() {
             [play(&["sa-pin-changed"]), Command::LoadCounts]
         );
     }
+}
+
+/// Listening to one message, with a plan directory of two Smiths and Jane Smyth.
+fn listening_with_directory() -> Sim {
+    let mut s = Sim::new(Some("alice"));
+    let listings = vec![
+        directory::Listing::new("asmith", "Alice Smith", "asmith"),
+        directory::Listing::new("bsmith", "Bob Smith", "bsmith"),
+        directory::Listing::new("jsmyth", "Jane Smyth", "jsmyth"),
+    ];
+    let settings = DirectorySettings {
+        primary: crate::dialplan::NameOrder::LastFirst,
+        secondary: None,
+        input_failures: 3,
+        digit_timeout: Duration::from_secs(5),
+    };
+    s.flow = Subscriber::new(SubscriberLimits::default(), Some("alice".into()))
+        .with_directory(listings, settings);
+    s.send(Input::Answered);
+    s.send(Input::Session(true));
+    s.keys("135790#");
+    s.send(Input::Pin(PinCheck::Ok));
+    s.send(Input::Counts { new: 1, saved: 0 });
+    s.keys("1");
+    s.send(Input::Messages(vec![msg("a")]));
+    s.hear_to_menu();
+    s
+}
+
+fn directory_prompt(name: &str) -> Say {
+    Say::Directory(vec![directory::Say::Prompt(name.into())])
+}
+
+#[test]
+fn forward_to_a_user_found_by_name() {
+    let mut s = listening_with_directory();
+    // Asked for the extension, told star finds by name.
+    assert_eq!(
+        s.keys("6"),
+        [play(&["sa-forward-extension", "sa-forward-by-name"])]
+    );
+    assert_eq!(
+        s.keys("*"),
+        [Command::Play(vec![directory_prompt("dir-spell-last")])]
+    );
+    // S-M-I: the two Smiths; 2 is Bob.
+    let out = s.keys("764#");
+    assert_eq!(
+        out,
+        [Command::FindRecordedNames(vec![
+            "asmith".into(),
+            "bsmith".into()
+        ])]
+    );
+    let out = s.send(Input::RecordedNames(vec![true, false]));
+    let Command::Play(list) = &out[0] else {
+        panic!("{out:?}")
+    };
+    let Say::Directory(said) = &list[0] else {
+        panic!("{list:?}")
+    };
+    assert!(said.contains(&directory::Say::RecordedName("asmith".into())));
+    assert!(said.contains(&directory::Say::Prompt("letter-b".into())));
+    assert_eq!(
+        s.keys("2"),
+        [Command::Play(vec![
+            Say::Prompt("sa-forward-comment"),
+            Say::Beep
+        ])]
+    );
+    // `#` over the record prompt: forwarded without a comment.
+    assert_eq!(
+        s.send(Input::Dtmf('#')),
+        [
+            Command::StopPlayback,
+            Command::Forward {
+                index: 0,
+                to: "bsmith".into(),
+                comment: false
+            }
+        ]
+    );
+}
+
+#[test]
+fn star_in_the_directory_asks_for_the_extension_again_and_a_hang_up_ends_the_call() {
+    let mut s = listening_with_directory();
+    s.keys("6");
+    s.keys("*");
+    assert_eq!(
+        s.keys("*"),
+        [play(&["sa-forward-extension", "sa-forward-by-name"])]
+    );
+    // The extension still works.
+    assert_eq!(s.keys("1002#"), [Command::LookupRecipient("1002".into())]);
+
+    let mut s = listening_with_directory();
+    s.keys("6");
+    s.keys("*");
+    s.keys("76");
+    assert_eq!(s.send(Input::CallerHungUp), []);
+    assert!(s.flow.is_done());
+}
+
+#[test]
+fn without_names_in_the_plan_star_is_a_wrong_key_for_the_recipient() {
+    let mut s = Sim::listening(vec![msg("a")]);
+    s.hear_to_menu();
+    s.keys("6");
+    assert_eq!(s.keys("*"), [play(&["sa-invalid", "sa-forward-extension"])]);
 }

@@ -4,24 +4,22 @@
 //! on the same call (same media session) when a mailbox is chosen. Dial by name asks it
 //! which users have a recorded name, and plays those recordings.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tracing::{info, warn};
 
+use super::names::{self, RecordedNames};
 use super::transfer::{PendingTransfer, TransferResult};
-use super::{CallContext, CallRequest, Event, Io, Transition};
+use super::{CallRequest, Event, Io, Transition};
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::attendant::{Attendant, AttendantLimits, Command, Input, Say};
 use crate::flows::directory::{self, DirectorySettings};
-use crate::gateway::jobs::{Job, JobResult};
-use crate::gateway::Shared;
+use crate::gateway::jobs::JobResult;
 use crate::media::session::MediaEvent;
 use crate::media::speech::{self, Language};
 use crate::sip::endpoint::CallId;
-use crate::store::{GreetingKind, MailboxId};
 
 /// Where the caller goes when the attendant's part ends.
 #[derive(Debug)]
@@ -46,8 +44,8 @@ pub(crate) struct AttendantFlow {
     started: Instant,
     /// The attendant's `Language` (its own, else the plan's).
     language: Language,
-    /// Recorded names the directory's lists say, by mailbox `Id`, as loaded by a job.
-    names: HashMap<String, Arc<[i16]>>,
+    /// Recorded names the directory's lists say.
+    names: RecordedNames,
 }
 
 impl AttendantFlow {
@@ -87,7 +85,7 @@ impl AttendantFlow {
             transfer: None,
             outcome: Outcome::Over,
             started: now,
-            names: HashMap::new(),
+            names: RecordedNames::default(),
         };
         a.flow.handle(now, Input::Answered, &mut a.out);
         a.execute(io, now);
@@ -108,9 +106,7 @@ impl AttendantFlow {
                 self.flow.handle(now, Input::PlaybackDone, &mut self.out)
             }
             Event::Job(JobResult::RecordedNames(found)) => {
-                let recorded = found.iter().map(|(_, name)| name.is_some()).collect();
-                self.names
-                    .extend(found.into_iter().filter_map(|(id, name)| Some((id, name?))));
+                let recorded = self.names.keep(found);
                 self.flow
                     .handle(now, Input::RecordedNames(recorded), &mut self.out);
             }
@@ -163,9 +159,9 @@ impl AttendantFlow {
     fn command(&mut self, io: &mut Io<'_>, now: Instant, cmd: Command) {
         match cmd {
             Command::Play(says) => {
-                if let Some(audio) = render(io.cx, self.language, &self.names, &says) {
-                    io.media.play(audio);
-                }
+                let voice = io.cx.shared.prompts.voice(self.language);
+                io.media
+                    .play(self.names.render(&voice, &directory_says(says)));
             }
             Command::StopPlayback => io.media.stop_playback(),
             Command::LookupExtension(digits) => {
@@ -174,21 +170,7 @@ impl AttendantFlow {
                 self.flow
                     .handle(now, Input::Extension(found), &mut self.out);
             }
-            // Off the media path (the store may be a mail server); the answer comes back as
-            // a job result, and the recordings stay for the list to play.
-            Command::FindRecordedNames(ids) => {
-                let shared = io.cx.shared.clone();
-                io.jobs.push(Job::new(move || {
-                    let found = ids
-                        .into_iter()
-                        .map(|id| {
-                            let name = recorded_name(&shared, &id);
-                            (id, name)
-                        })
-                        .collect();
-                    JobResult::RecordedNames(found)
-                }));
-            }
+            Command::FindRecordedNames(ids) => io.jobs.push(names::find(&io.cx.shared, ids)),
             Command::Transfer { target } => {
                 match PendingTransfer::place(now, &self.plan, target, &self.pilot_uri, io.requests)
                 {
@@ -230,70 +212,17 @@ impl AttendantFlow {
     }
 }
 
-/// Audio for what the flow says, in `language`; missing prompts are logged and skipped. A
-/// recorded name that cannot be read is skipped too (the directory only offers those the
-/// store has).
-fn render(
-    cx: &CallContext,
-    language: Language,
-    names_recorded: &HashMap<String, Arc<[i16]>>,
-    says: &[Say],
-) -> Option<Arc<[i16]>> {
-    let prompts = cx.shared.prompts.voice(language);
-    let mut audio: Vec<i16> = Vec::new();
-    let mut names = Vec::new();
-    // Prompts are joined by speech::render; a recording goes between two runs of them.
-    let flush = |names: &mut Vec<String>, audio: &mut Vec<i16>| {
-        names.retain(|n| {
-            let ok = prompts.get(n).is_some();
-            if !ok {
-                warn!(prompt = %n, "prompt missing: skipped");
-            }
-            ok
-        });
-        if let Ok(run) = speech::render(&prompts, names) {
-            append(audio, &run);
-        }
-        names.clear();
-    };
+/// What the attendant says, in the directory's terms (digits as their prompts).
+fn directory_says(says: Vec<Say>) -> Vec<directory::Say> {
+    let mut out = Vec::with_capacity(says.len());
     for say in says {
         match say {
-            Say::Prompt(p) => names.push(p.clone()),
-            Say::Digits(d) => names.extend(speech::digits(d)),
-            Say::RecordedName(id) => {
-                flush(&mut names, &mut audio);
-                if let Some(name) = names_recorded.get(id) {
-                    append(&mut audio, name);
-                }
+            Say::Prompt(p) => out.push(directory::Say::Prompt(p)),
+            Say::Digits(d) => {
+                out.extend(speech::digits(&d).into_iter().map(directory::Say::Prompt))
             }
+            Say::RecordedName(id) => out.push(directory::Say::RecordedName(id)),
         }
     }
-    flush(&mut names, &mut audio);
-    Some(Arc::from(audio))
-}
-
-/// The recorded name (`GreetingKind::Name`) of mailbox `id`, if it has a usable one. Blocking
-/// (the store): run it in a job.
-pub(crate) fn recorded_name(shared: &Shared, id: &str) -> Option<Arc<[i16]>> {
-    let mailbox = MailboxId::new(id).ok()?;
-    let path = shared.store.greeting(&mailbox, GreetingKind::Name).ok()??;
-    match crate::media::prompts::load(&path) {
-        Ok(samples) if !samples.is_empty() => Some(Arc::from(samples)),
-        Ok(_) => None,
-        Err(e) => {
-            warn!(error = %e, mailbox = %id, "recorded name unusable; spelled instead");
-            None
-        }
-    }
-}
-
-/// `more` after `audio`, with the gap speech::render leaves between prompts.
-fn append(audio: &mut Vec<i16>, more: &[i16]) {
-    if more.is_empty() {
-        return;
-    }
-    if !audio.is_empty() {
-        audio.resize(audio.len() + speech::GAP, 0);
-    }
-    audio.extend_from_slice(more);
+    out
 }

@@ -11,10 +11,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::{debug, error, info, warn};
 
+use super::names::{self, RecordedNames};
 use super::transfer::{refer_target, PendingTransfer, TransferResult};
 use super::{mailbox_address, CallContext, CallRequest, DepositTarget, Event, Io, Mwi, Transition};
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
+use crate::flows::directory::{self, DirectorySettings};
 use crate::gateway::jobs::{Job, JobResult};
 use crate::gateway::spool::{SpoolEntry, SpoolMeta};
 use crate::gateway::Shared;
@@ -173,6 +175,10 @@ pub(crate) struct DepositFlow {
     /// Until when the caller's audio is listened to for a fax's calling tone (the plan's
     /// FaxDetectionWindow from the answer).
     fax_until: Option<Instant>,
+    /// Dial by name from the greeting: the recorded names its lists say, and the mailbox
+    /// the caller goes on to leave a message in when the user found could not be reached.
+    names: RecordedNames,
+    redirect: Option<MailboxEntry>,
 }
 
 impl DepositFlow {
@@ -194,6 +200,10 @@ impl DepositFlow {
         if plan.fax_server_uri.is_some() {
             flow.set_fax_server();
         }
+        flow.set_directory(
+            directory::listings(&plan),
+            DirectorySettings::for_plan(&plan, limits.digit_timeout),
+        );
         let window = plan.fax_detection_window;
         let fax_until = (!window.is_zero()).then(|| {
             io.media.listen_for_fax(true);
@@ -219,6 +229,8 @@ impl DepositFlow {
             held: Vec::new(),
             listen_wanted: false,
             fax_until,
+            names: RecordedNames::default(),
+            redirect: None,
         };
         d.flow.handle(now, Input::Answered, &mut d.out);
         d.execute(io, now);
@@ -283,6 +295,9 @@ impl DepositFlow {
                 self.reviewed(io, *reviewed);
                 None
             }
+            Event::Job(JobResult::RecordedNames(found)) => {
+                Some(Input::RecordedNames(self.names.keep(found)))
+            }
             Event::Job(_) => None,
         };
         if let Some(input) = input {
@@ -303,11 +318,17 @@ impl DepositFlow {
                 }
             }
             // No message (a fax left its missed-call notice, whose store took the entry).
-            Some(EndReason::Transferred | EndReason::Fax) => {
+            Some(EndReason::Transferred | EndReason::Fax | EndReason::Redirected) => {
                 io.jobs.extend(self.discard());
-                match self.bridged {
-                    Some((leg, remote)) => Transition::Bridge { leg, remote },
-                    None => Transition::Done,
+                match (self.bridged, self.redirect.take()) {
+                    (Some((leg, remote)), _) => Transition::Bridge { leg, remote },
+                    (None, Some(mailbox)) => Transition::Deposit {
+                        mailbox,
+                        limits: super::deposit_limits(&self.plan),
+                        plan: self.plan.clone(),
+                        called: self.called.clone(),
+                    },
+                    (None, None) => Transition::Done,
                 }
             }
             _ => Transition::Done,
@@ -468,6 +489,22 @@ impl DepositFlow {
                 self.listen_wanted = false;
                 io.media.stop_playback();
             }
+            Command::Say(says) => {
+                let voice = io.cx.shared.prompts.voice(self.mailbox.language.language);
+                io.media.play(self.names.render(&voice, &says));
+            }
+            Command::FindRecordedNames(ids) => io.jobs.push(names::find(&io.cx.shared, ids)),
+            Command::TransferToUser { mailbox } => {
+                match PendingTransfer::place(now, &self.plan, mailbox, &self.called, io.requests) {
+                    Ok(t) => self.transfer = Some(t),
+                    Err(_) => self.flow.handle(now, Input::TransferFailed, &mut self.out),
+                }
+            }
+            Command::DepositFor { mailbox } => match self.plan.mailbox_for_target(&mailbox) {
+                Some(m) => self.redirect = Some(m.clone()),
+                // A reload took the user away meanwhile: the call ends.
+                None => warn!(%mailbox, "the user found by name is no longer a mailbox"),
+            },
             Command::StartRecording => match self.idle.take() {
                 Some(r) => io.media.record_to(r),
                 None => {
@@ -601,7 +638,7 @@ impl DepositFlow {
         let stats = media.stats();
         let outcome = match (self.flow.kind(), self.flow.end_reason()) {
             (_, Some(EndReason::SignIn)) => "signed_in",
-            (_, Some(EndReason::Transferred)) => "transferred",
+            (_, Some(EndReason::Transferred | EndReason::Redirected)) => "transferred",
             (_, Some(EndReason::Fax)) => "fax",
             (_, Some(EndReason::StorageError)) => "failed",
             (_, Some(EndReason::MailboxFull)) => "mailbox_full",

@@ -13,6 +13,7 @@
 
 pub(crate) mod attendant;
 pub(crate) mod deposit;
+mod names;
 pub(crate) mod play;
 pub(crate) mod subscriber;
 pub(crate) mod transfer;
@@ -649,7 +650,7 @@ impl Call {
                 plan,
                 called,
             } => {
-                info!(mailbox = %mailbox.id, "auto attendant hands the caller to voice mail");
+                info!(mailbox = %mailbox.id, "the caller is handed to voice mail");
                 let caller = deposit::Caller {
                     number: self.cx.caller.clone(),
                     name: self.cx.caller_name.clone(),

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant, SystemTime};
 use jiff::tz::TimeZone;
 use tracing::{debug, error, info, warn};
 
+use super::names::{self, RecordedNames};
 use super::transfer::{PendingTransfer, TransferResult};
 use super::{mailbox_address, CallContext, CallRequest, Event, Io, Mwi, Transition};
 use crate::audio::SAMPLE_RATE;
 use crate::dialplan::{DialPlan, MailboxEntry};
+use crate::flows::directory::{self, DirectorySettings};
 use crate::flows::subscriber::{
     Command, Folder, Input, MessageRef, PinCheck, Say, Subscriber, SubscriberLimits,
 };
@@ -81,6 +83,8 @@ pub(crate) struct SubscriberFlow {
     started: Instant,
     /// The PIN was accepted: the user's `Language` applies (before, the plan's).
     signed_in: bool,
+    /// Recorded names the directory's lists say (a forward's recipient found by name).
+    names: RecordedNames,
 }
 
 impl SubscriberFlow {
@@ -98,8 +102,12 @@ impl SubscriberFlow {
             min_pin_length: plan.pin_policy.min_length as u32,
             ..SubscriberLimits::default()
         };
+        let flow = Subscriber::new(limits, known.as_ref().map(|m| m.id.clone())).with_directory(
+            directory::listings(&plan),
+            DirectorySettings::for_plan(&plan, limits.digit_timeout),
+        );
         let mut s = SubscriberFlow {
-            flow: Subscriber::new(limits, known.as_ref().map(|m| m.id.clone())),
+            flow,
             plan,
             pilot_uri,
             mailbox: known,
@@ -112,6 +120,7 @@ impl SubscriberFlow {
             mailbox_session: None,
             started: now,
             signed_in: false,
+            names: RecordedNames::default(),
         };
         s.flow.handle(now, Input::Answered, &mut s.out);
         s.execute(io, now);
@@ -150,6 +159,11 @@ impl SubscriberFlow {
                 self.flow.handle(now, r.input, &mut self.out);
             }
             Event::Job(JobResult::Counted(Some(mwi))) => io.requests.push(CallRequest::Mwi(mwi)),
+            Event::Job(JobResult::RecordedNames(found)) => {
+                let recorded = self.names.keep(found);
+                self.flow
+                    .handle(now, Input::RecordedNames(recorded), &mut self.out);
+            }
             Event::Job(_) => {}
             news @ (Event::Transfer(_) | Event::Bridge(_)) => {
                 let codec = io.media.codec();
@@ -236,7 +250,8 @@ impl SubscriberFlow {
                 };
                 let voice = cx.shared.prompts.voice(language);
                 for say in says {
-                    if let Some(audio) = render(cx, &voice, &self.loaded, &say, zone) {
+                    if let Some(audio) = render(cx, &voice, &self.loaded, &self.names, &say, zone)
+                    {
                         io.media.play(audio);
                     }
                 }
@@ -459,14 +474,15 @@ impl SubscriberFlow {
                     sent(result)
                 }));
             }
-            // A number the dialing rules refuse is not dialled: the flow hears a failure.
+            // A number the dialing rules refuse is not dialled (`place` logs why).
             Command::CallBack { number } => {
                 match PendingTransfer::place(now, &self.plan, number, &self.pilot_uri, io.requests)
                 {
                     Ok(t) => self.transfer = Some(t),
-                    Err(_) => self.flow.handle(now, Input::TransferFailed, &mut self.out),
+                    Err(_) => self.flow.handle(now, Input::CallBackRefused, &mut self.out),
                 }
             }
+            Command::FindRecordedNames(ids) => io.jobs.push(names::find(&cx.shared, ids)),
             // Bridged, the user talks to the caller through us: the flow's goodbye must not
             // hang up the call.
             Command::HangUp if self.bridged.is_some() => {}
@@ -602,12 +618,14 @@ fn render(
     cx: &CallContext,
     voice: &Voice<'_>,
     loaded: &Loaded,
+    recorded_names: &RecordedNames,
     say: &Say,
     zone: &TimeZone,
 ) -> Option<Arc<[i16]>> {
     let speaker = voice.speaker();
     let names = match say {
         Say::Prompt(name) => return voice.get(name),
+        Say::Directory(says) => return Some(recorded_names.render(voice, says)),
         Say::Beep => return Some(cx.beep.clone()),
         Say::Audio { index, from } => {
             // Always some audio, if empty (skipped past the end): the flow hears the end.
