@@ -14,6 +14,7 @@
 
 mod attendant;
 mod dialing;
+pub mod directory;
 mod items;
 mod lint;
 mod model;

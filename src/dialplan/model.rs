@@ -324,6 +324,9 @@ pub struct DialPlan {
     /// `ConfiguredInCountryOrRegionGroups`, `ConfiguredInternationalGroups` and the
     /// `Allowed*Groups`: where call-back and transfers may dial outside the plan.
     pub dialing_rules: super::dialing::DialingRules,
+    /// The plan's users as dial by name finds them (every mailbox with a `DisplayName`),
+    /// listed once at load and shared by every search.
+    pub directory: std::sync::Arc<[super::directory::Listing]>,
     /// `CallerReviewEnabled` (default true): `#` ending a recording offers the caller's
     /// options (listen, re-record, urgent, private, send) as Exchange UM does; false sends at
     /// once (Asterisk's `review=no`).

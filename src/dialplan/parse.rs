@@ -376,6 +376,7 @@ pub(crate) fn parse_plan(file: &Path, text: &str) -> (Option<ParsedPlan>, Vec<Di
             caller_review_enabled: caller_review,
             fax_server_uri: fax_server.map(Spanned::into_inner),
             fax_detection_window: fax_window,
+            directory: super::directory::listings(&mailboxes).into(),
             mailboxes,
             auto_attendants,
             peers,

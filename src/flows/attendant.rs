@@ -11,6 +11,7 @@
 //! A `DialByName` key hands the call to the [`Directory`] sub-flow; the user it finds is
 //! transferred to (or, with the attendant's `NameMatch::LeaveMessage`, left a message).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dialplan::schedule::Period;
@@ -150,7 +151,7 @@ pub struct Attendant {
     /// The extension a lookup in flight is for.
     last_lookup: Option<String>,
     /// Dial by name: the plan's users, how to search them, what a match does.
-    listings: Vec<Listing>,
+    listings: Arc<[Listing]>,
     directory_settings: Option<DirectorySettings>,
     name_match: Option<NameMatch>,
     /// The search in progress (in `State::Directory`).
@@ -206,16 +207,20 @@ impl Attendant {
             playing: false,
             input_deadline: None,
             last_lookup: None,
-            listings: Vec::new(),
+            listings: Arc::from([]),
             directory_settings: None,
             name_match: attendant.name_match,
             directory: None,
         }
     }
 
-    /// Gives `DialByName` keys the plan's directory (`directory::listings`).
-    pub fn with_directory(mut self, listings: Vec<Listing>, settings: DirectorySettings) -> Self {
-        self.listings = listings;
+    /// Gives `DialByName` keys the plan's directory (`DialPlan::directory`).
+    pub fn with_directory(
+        mut self,
+        listings: impl Into<Arc<[Listing]>>,
+        settings: DirectorySettings,
+    ) -> Self {
+        self.listings = listings.into();
         self.directory_settings = Some(settings);
         self
     }

@@ -20,6 +20,7 @@
 //! in the plan's FaxDetectionWindow) transfers the call to the plan's fax server, or without
 //! one hangs up leaving a missed-call notice: no screech is recorded.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::domain::{Marks, MessageKind};
@@ -266,7 +267,7 @@ pub struct Deposit {
     hang_up_after_store: bool,
     /// Dial by name from the greeting: the plan's users and how to search them (`None`: the
     /// plan lists no names, `9` means nothing).
-    directory_source: Option<(Vec<Listing>, DirectorySettings)>,
+    directory_source: Option<(Arc<[Listing]>, DirectorySettings)>,
     /// The search in progress (in `State::Directory`).
     directory: Option<Directory>,
     /// The mailbox found by name, while its user is being transferred to.
@@ -300,7 +301,12 @@ impl Deposit {
 
     /// The plan's directory (call before `Answered`): `9` in the greeting finds someone by
     /// name. Without listings the key means nothing.
-    pub fn set_directory(&mut self, listings: Vec<Listing>, settings: DirectorySettings) {
+    pub fn set_directory(
+        &mut self,
+        listings: impl Into<Arc<[Listing]>>,
+        settings: DirectorySettings,
+    ) {
+        let listings = listings.into();
         if !listings.is_empty() {
             self.directory_source = Some((listings, settings));
         }

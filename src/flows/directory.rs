@@ -13,132 +13,21 @@
 //! silence counts as a failure; after InputFailuresBeforeDisconnect of them the directory
 //! finishes with [`Outcome::TooManyFailures`].
 //!
-//! Names come from the dial plan's `DisplayName`s (see [`Listing::new`] for how they split
-//! into first and last name); mailboxes without one are not in the directory.
+//! Names come from the dial plan's `DisplayName`s, listed once per plan (`DialPlan::directory`;
+//! see [`Listing::new`] for how they split into first and last name); mailboxes without one
+//! are not in the directory.
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+pub use crate::dialplan::directory::Listing;
 use crate::dialplan::{DialPlan, NameOrder};
 
 /// Matches read out per page; `9` is the key for the next page.
 const PAGE: usize = 8;
 /// Longest spelling kept (a name longer than this is matched on its first letters).
 const MAX_SPELLING: usize = 32;
-
-/// One user the directory can find.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listing {
-    /// The mailbox `Id`: what the directory returns.
-    pub mailbox: String,
-    /// The `DisplayName` as written.
-    pub display_name: String,
-    /// Letters of the first name, the last name and the alias, upper case, A-Z only.
-    first: String,
-    last: String,
-    alias: String,
-}
-
-impl Listing {
-    /// A user called `display_name`, reached as `mailbox`, with e-mail alias `alias`.
-    ///
-    /// "Last, First" (a comma) is taken as written; otherwise the last word is the last name
-    /// and every word before it the first name, so "Mary Ann Evans" is first name "Mary Ann"
-    /// (spelled MARYANN) and last name "Evans", and "Ludwig van Beethoven" has last name
-    /// "Beethoven". One word is a last name. Letters are folded to A-Z (é → E, ß → SS);
-    /// anything else (spaces, hyphens, apostrophes, digits) is skipped when spelling.
-    pub fn new(mailbox: &str, display_name: &str, alias: &str) -> Self {
-        let (first, last) = match display_name.split_once(',') {
-            Some((last, first)) => (first, last),
-            None => {
-                let trimmed = display_name.trim();
-                match trimmed.rsplit_once(char::is_whitespace) {
-                    Some((first, last)) => (first, last),
-                    None => ("", trimmed),
-                }
-            }
-        };
-        Self {
-            mailbox: mailbox.to_owned(),
-            display_name: display_name.to_owned(),
-            first: letters(first),
-            last: letters(last),
-            alias: letters(alias),
-        }
-    }
-
-    /// The letters a caller spells for this user in `order`.
-    fn spelling(&self, order: NameOrder) -> String {
-        match order {
-            NameOrder::LastFirst => format!("{}{}", self.last, self.first),
-            NameOrder::FirstLast => format!("{}{}", self.first, self.last),
-            NameOrder::SmtpAddress => self.alias.clone(),
-        }
-    }
-
-    /// How matches in `order` are sorted: by last then first name (or the reverse), so
-    /// every Smit comes before the Smiths.
-    fn sort_key(&self, order: NameOrder) -> (&str, &str) {
-        match order {
-            NameOrder::LastFirst => (&self.last, &self.first),
-            NameOrder::FirstLast => (&self.first, &self.last),
-            NameOrder::SmtpAddress => (&self.alias, ""),
-        }
-    }
-
-    /// The name spelled out, first name then last name, one letter prompt each.
-    fn spelled(&self) -> Vec<Say> {
-        self.first
-            .chars()
-            .chain(self.last.chars())
-            .map(|c| Say::Prompt(format!("letter-{}", c.to_ascii_lowercase())))
-            .collect()
-    }
-}
-
-/// The listings of `plan`: every mailbox with a `DisplayName`, in file order. The alias is
-/// the user part of the mailbox's `SipAddress` (Lync's SIP address is the e-mail address),
-/// else its `Id`.
-pub fn listings(plan: &DialPlan) -> Vec<Listing> {
-    plan.mailboxes
-        .iter()
-        .filter_map(|m| {
-            let name = m.display_name.as_deref()?;
-            let alias = m
-                .sip_address
-                .as_deref()
-                .and_then(|s| s.split_once(':'))
-                .and_then(|(_, rest)| rest.split_once('@'))
-                .map_or(m.id.as_str(), |(user, _)| user);
-            Some(Listing::new(&m.id, name, alias))
-        })
-        .collect()
-}
-
-/// `s` as upper-case A-Z letters, accents folded, everything else dropped.
-fn letters(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        let folded = match c {
-            'À'..='Å' | 'à'..='å' => "A",
-            'Æ' | 'æ' => "AE",
-            'Ç' | 'ç' => "C",
-            'È'..='Ë' | 'è'..='ë' => "E",
-            'Ì'..='Ï' | 'ì'..='ï' => "I",
-            'Ñ' | 'ñ' => "N",
-            'Ò'..='Ö' | 'Ø' | 'ò'..='ö' | 'ø' => "O",
-            'Ù'..='Ü' | 'ù'..='ü' => "U",
-            'Ý' | 'ý' | 'ÿ' => "Y",
-            'ß' => "SS",
-            c if c.is_ascii_alphabetic() => {
-                out.push(c.to_ascii_uppercase());
-                continue;
-            }
-            _ => continue,
-        };
-        out.push_str(folded);
-    }
-    out
-}
 
 /// The key a letter is on (ITU E.161: 2=ABC, 3=DEF, …, 7=PQRS, 9=WXYZ).
 pub fn keypad_digit(letter: char) -> Option<char> {
@@ -154,6 +43,14 @@ pub fn keypad_digit(letter: char) -> Option<char> {
         _ => return None,
     };
     Some(d)
+}
+
+/// `listing`'s name spelled out, one letter prompt each.
+fn spelled(listing: &Listing) -> Vec<Say> {
+    listing
+        .letters()
+        .map(|c| Say::Prompt(format!("letter-{}", c.to_ascii_lowercase())))
+        .collect()
 }
 
 fn keys(letters: &str) -> String {
@@ -262,7 +159,7 @@ enum State {
 /// One dial-by-name search.
 #[derive(Debug)]
 pub struct Directory {
-    listings: Vec<Listing>,
+    listings: Arc<[Listing]>,
     settings: DirectorySettings,
     state: State,
     failures: u32,
@@ -271,9 +168,10 @@ pub struct Directory {
 }
 
 impl Directory {
-    pub fn new(listings: Vec<Listing>, settings: DirectorySettings) -> Self {
+    /// A search of `listings` (the plan's `directory`, shared).
+    pub fn new(listings: impl Into<Arc<[Listing]>>, settings: DirectorySettings) -> Self {
         Self {
-            listings,
+            listings: listings.into(),
             settings,
             state: State::Idle,
             failures: 0,
@@ -391,7 +289,7 @@ impl Directory {
         if recorded {
             vec![Say::RecordedName(l.mailbox.clone())]
         } else {
-            l.spelled()
+            spelled(l)
         }
     }
 

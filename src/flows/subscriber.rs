@@ -10,6 +10,7 @@
 //! prompt plays stop it and count (barge-in), as callers expect.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use crate::domain::{GreetingKind, PinChange};
@@ -311,7 +312,7 @@ pub struct Subscriber {
     held: Option<Held>,
     /// Dial by name for a forward's recipient: the plan's users and how to search them
     /// (`None`: the plan lists no names).
-    directory_source: Option<(Vec<Listing>, DirectorySettings)>,
+    directory_source: Option<(Arc<[Listing]>, DirectorySettings)>,
     /// The search in progress (in `State::Directory`).
     directory: Option<Directory>,
 }
@@ -337,7 +338,12 @@ impl Subscriber {
 
     /// The plan's directory: a forward's recipient can be found by name (`*` when asked for
     /// the extension). Without listings only the extension is asked.
-    pub fn with_directory(mut self, listings: Vec<Listing>, settings: DirectorySettings) -> Self {
+    pub fn with_directory(
+        mut self,
+        listings: impl Into<Arc<[Listing]>>,
+        settings: DirectorySettings,
+    ) -> Self {
+        let listings = listings.into();
         if !listings.is_empty() {
             self.directory_source = Some((listings, settings));
         }

@@ -533,7 +533,7 @@ fn accents_and_punctuation_are_spelled_as_plain_letters() {
 fn listings_come_from_the_plan_display_names() {
     let text = "Name = \"c\"\nUriType = \"TelExtn\"\nNumberOfDigitsInExtension = 4\nCountryOrRegionCode = \"1\"\nDialByNamePrimary = \"FirstLast\"\nDialByNameSecondary = \"None\"\n[[Mailbox]]\nId = \"alice\"\nExtension = \"1001\"\nSipAddress = \"sip:alice.anders@contoso.com\"\nDisplayName = \"Alice Anders\"\n[[Mailbox]]\nId = \"nobody\"\nExtension = \"1002\"\n[[Mailbox]]\nId = \"bob\"\nExtension = \"1003\"\nDisplayName = \"Bob Baker\"\n";
     let plan = crate::dialplan::load_str(std::path::Path::new("p.toml"), text).unwrap();
-    let l = super::listings(&plan);
+    let l = &plan.directory;
     assert_eq!(l.len(), 2, "no DisplayName, not listed");
     assert_eq!(
         (l[0].mailbox.as_str(), l[0].alias.as_str()),

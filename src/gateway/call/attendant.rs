@@ -72,7 +72,7 @@ impl AttendantFlow {
             limits,
         )
         .with_directory(
-            directory::listings(&plan),
+            plan.directory.clone(),
             DirectorySettings::for_plan(&plan, limits.digit_timeout),
         );
         let language = attendant.language.language;

@@ -16,7 +16,7 @@ use super::transfer::{refer_target, PendingTransfer, TransferResult};
 use super::{mailbox_address, CallContext, CallRequest, DepositTarget, Event, Io, Mwi, Transition};
 use crate::dialplan::{DialPlan, MailboxEntry};
 use crate::flows::deposit::{Command, Deposit, DepositLimits, EndReason, Input, Prompt};
-use crate::flows::directory::{self, DirectorySettings};
+use crate::flows::directory::DirectorySettings;
 use crate::gateway::jobs::{Job, JobResult};
 use crate::gateway::spool::{SpoolEntry, SpoolMeta};
 use crate::gateway::Shared;
@@ -201,7 +201,7 @@ impl DepositFlow {
             flow.set_fax_server();
         }
         flow.set_directory(
-            directory::listings(&plan),
+            plan.directory.clone(),
             DirectorySettings::for_plan(&plan, limits.digit_timeout),
         );
         let window = plan.fax_detection_window;

@@ -18,7 +18,7 @@ use super::transfer::{PendingTransfer, TransferResult};
 use super::{mailbox_address, CallContext, CallRequest, Event, Io, Mwi, Transition};
 use crate::audio::SAMPLE_RATE;
 use crate::dialplan::{DialPlan, MailboxEntry};
-use crate::flows::directory::{self, DirectorySettings};
+use crate::flows::directory::DirectorySettings;
 use crate::flows::subscriber::{
     Command, Folder, Input, MessageRef, PinCheck, Say, Subscriber, SubscriberLimits,
 };
@@ -103,7 +103,7 @@ impl SubscriberFlow {
             ..SubscriberLimits::default()
         };
         let flow = Subscriber::new(limits, known.as_ref().map(|m| m.id.clone())).with_directory(
-            directory::listings(&plan),
+            plan.directory.clone(),
             DirectorySettings::for_plan(&plan, limits.digit_timeout),
         );
         let mut s = SubscriberFlow {
