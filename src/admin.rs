@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::dialplan::{DialPlans, MailboxEntry};
 use crate::store::imap::Migrated;
 use crate::store::message::{self, H_DURATION_MS};
-use crate::store::pin::{PinPolicy, HISTORY_FILE, LOCK_FILE, PIN_FILE, STATE_FILE};
+use crate::store::pin::{PinPolicy, PinSetter, HISTORY_FILE, LOCK_FILE, PIN_FILE, STATE_FILE};
 use crate::store::{Imap, Mailbox, MailboxId, Maildir, MessageKind};
 
 /// Longest accepted message id (a Maildir file name without its `:2,` info).
@@ -241,9 +241,12 @@ impl Admin {
         let entry = self.entry(id)?;
         let policy = self.pin_policy(&entry.id);
         let extension = entry.extension.clone();
-        self.change_pins(id, |mail, mb| match change_required {
-            true => mail.set_admin_pin(mb, pin, &extension, &policy),
-            false => mail.set_pin(mb, pin, &extension, &policy),
+        let by = match change_required {
+            true => PinSetter::Administrator,
+            false => PinSetter::User,
+        };
+        self.change_pins(id, |mail, mb| {
+            mail.set_pin(mb, pin, &extension, &policy, by)
         })
     }
 
@@ -257,7 +260,7 @@ impl Admin {
         for _ in 0..16 {
             let pin = crate::store::pin::random_pin(&policy, &extension);
             let set = self.change_pins(id, |mail, mb| {
-                mail.set_admin_pin(mb, &pin, &extension, &policy)
+                mail.set_pin(mb, &pin, &extension, &policy, PinSetter::Administrator)
             });
             match set {
                 Ok(()) => return Ok(pin),

@@ -13,6 +13,7 @@ use support::kamailio::{Answered, Kamailio};
 use support::sipp::*;
 use support::*;
 use umgw::store::message::parse;
+use umgw::store::pin::PinSetter;
 use umgw::store::{Imap, Mailbox, MailboxId, MessageKind, NewMessage, StoreError};
 
 fn voice_mail(wav: &std::path::Path, delivery: Option<&str>, k: u64) -> NewMessage {
@@ -679,13 +680,15 @@ fn per_user_state_is_on_the_server_and_counted_exactly_across_nodes() {
     assert!(!lines.iter().any(|l| l.contains("UMGW-State")), "{lines:?}");
 
     // A PIN set through node 0 logs on through node 1; the policy sees the shared history.
-    nodes[0].set_pin(&alice, "582914", "1001", &policy).unwrap();
+    nodes[0]
+        .set_pin(&alice, "582914", "1001", &policy, PinSetter::User)
+        .unwrap();
     assert_eq!(
         nodes[1].log_on(&alice, "582914", &policy).unwrap(),
         LogOn::Accepted
     );
     let reused = nodes[2]
-        .set_pin(&alice, "582914", "1001", &policy)
+        .set_pin(&alice, "582914", "1001", &policy, PinSetter::User)
         .unwrap_err();
     assert!(reused.to_string().contains("used recently"), "{reused}");
     assert!(!reused.to_string().contains("582914"));
@@ -928,7 +931,9 @@ fn migrate_state_copies_local_pins_and_greetings_once() {
     assert_eq!(folder_size(), before, "the second run wrote nothing");
     // A PIN changed on the server since is not overwritten by the old local files.
     store.unlock(&alice, &policy).unwrap();
-    store.set_pin(&alice, "730146", "1001", &policy).unwrap();
+    store
+        .set_pin(&alice, "730146", "1001", &policy, PinSetter::User)
+        .unwrap();
     migrate();
     assert!(store
         .log_on(&alice, "730146", &policy)

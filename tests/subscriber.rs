@@ -11,7 +11,7 @@ use support::dovecot::{Backend, Dovecot};
 use support::Gateway;
 use support::*;
 use umgw::sip::message::Method;
-use umgw::store::pin::PinPolicy;
+use umgw::store::pin::{PinPolicy, PinSetter};
 use umgw::store::{GreetingKind, Mailbox, MailboxId, ParsedMessage};
 
 const PILOT: &str = "+14255550100";
@@ -76,7 +76,13 @@ fn log_in_listen_delete_and_record_a_greeting(backend: Backend) {
             .unwrap();
     }
     store
-        .set_pin(&alice, "135790", "1001", &PinPolicy::default())
+        .set_pin(
+            &alice,
+            "135790",
+            "1001",
+            &PinPolicy::default(),
+            PinSetter::User,
+        )
         .unwrap();
 
     let mut ua = Ua::new("127.0.0.1", gw.sip);
@@ -174,7 +180,9 @@ fn wrong_pins_lock_the_mailbox(backend: Backend) {
     let store = backend.store(&gw);
     let alice = MailboxId::new("alice").unwrap();
     let policy = PinPolicy::default();
-    store.set_pin(&alice, "135790", "1001", &policy).unwrap();
+    store
+        .set_pin(&alice, "135790", "1001", &policy, PinSetter::User)
+        .unwrap();
     let max = policy.max_failed_attempts;
     let mut attempts = 0;
     // Each call allows InputFailuresBeforeDisconnect (3) tries; keep calling until locked.
@@ -380,7 +388,13 @@ fn message_keys(backend: Backend) {
     }
     let (a, b) = (ids[0].clone(), ids[1].clone());
     store
-        .set_pin(&alice, "135790", "1001", &PinPolicy::default())
+        .set_pin(
+            &alice,
+            "135790",
+            "1001",
+            &PinPolicy::default(),
+            PinSetter::User,
+        )
         .unwrap();
 
     let (ua, media, mut ts) = new_messages_of_alice(&gw);
@@ -513,7 +527,13 @@ fn forward_with_a_comment_and_reply_to_an_internal_sender() {
         store.deposit(&alice, &msg).unwrap();
     }
     store
-        .set_pin(&alice, "135790", "1001", &PinPolicy::default())
+        .set_pin(
+            &alice,
+            "135790",
+            "1001",
+            &PinPolicy::default(),
+            PinSetter::User,
+        )
         .unwrap();
 
     let (mut ua, media, mut ts) = new_messages_of_alice(&gw);

@@ -209,7 +209,13 @@ fn a_subscriber_logs_in_listens_and_saves_the_message() {
     let policy = crate::store::pin::PinPolicy::default();
     sim.shared
         .store
-        .set_pin(&alice(), "582914", "1001", &policy)
+        .set_pin(
+            &alice(),
+            "582914",
+            "1001",
+            &policy,
+            crate::store::pin::PinSetter::User,
+        )
         .unwrap();
     let msg = crate::store::NewMessage {
         kind: MessageKind::VoiceMail,
@@ -553,7 +559,13 @@ fn subscriber_access_speaks_the_plans_language_until_log_on_then_the_users() {
     let policy = crate::store::pin::PinPolicy::default();
     sim.shared
         .store
-        .set_pin(&alice(), "582914", "1001", &policy)
+        .set_pin(
+            &alice(),
+            "582914",
+            "1001",
+            &policy,
+            crate::store::pin::PinSetter::User,
+        )
         .unwrap();
     // Caller ID names alice: asked for her PIN, in the plan's German.
     let (_dialog, media) = call(&mut sim, "sip:5000@contoso.com", "sip:+14255551001@x", "");

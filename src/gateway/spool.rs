@@ -714,17 +714,9 @@ mod tests {
             pin: &str,
             extension: &str,
             policy: &crate::store::pin::PinPolicy,
+            by: crate::store::pin::PinSetter,
         ) -> Result<(), StoreError> {
-            self.inner.set_pin(m, pin, extension, policy)
-        }
-        fn set_admin_pin(
-            &self,
-            m: &MailboxId,
-            pin: &str,
-            extension: &str,
-            policy: &crate::store::pin::PinPolicy,
-        ) -> Result<(), StoreError> {
-            self.inner.set_admin_pin(m, pin, extension, policy)
+            self.inner.set_pin(m, pin, extension, policy, by)
         }
         fn unlock(
             &self,

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::message::{self, H_CALLER, H_KIND, H_RECEIVED};
-use super::pin::{LogOn, PinPolicy, PinStore};
+use super::pin::{LogOn, PinPolicy, PinSetter, PinStore};
 use super::{
     valid_delivery_id, Counts, GreetingKind, IdRng, Mailbox, MailboxId, MessageKind, NewMessage,
     StoreError, StoredMessage,
@@ -466,22 +466,11 @@ impl Mailbox for Maildir {
         pin: &str,
         extension: &str,
         policy: &PinPolicy,
-    ) -> Result<(), StoreError> {
-        Ok(PinStore::update(&self.mailbox_dir(mailbox), |p| {
-            p.set(pin, extension, policy)
-        })?)
-    }
-
-    fn set_admin_pin(
-        &self,
-        mailbox: &MailboxId,
-        pin: &str,
-        extension: &str,
-        policy: &PinPolicy,
+        by: PinSetter,
     ) -> Result<(), StoreError> {
         Ok(PinStore::update(&self.mailbox_dir(mailbox), |p| {
             p.set(pin, extension, policy)?;
-            p.must_change = true;
+            p.must_change = by == PinSetter::Administrator;
             Ok(())
         })?)
     }

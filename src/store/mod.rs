@@ -25,7 +25,7 @@ pub use ids::IdRng;
 pub use imap::Imap;
 pub use maildir::Maildir;
 pub use message::{MessageError, ParsedMessage};
-use pin::{LogOn, PinError, PinPolicy, PinStore};
+use pin::{LogOn, PinError, PinPolicy, PinSetter, PinStore};
 
 /// Longest accepted mailbox id, in bytes.
 const MAILBOX_ID_MAX: usize = 64;
@@ -214,24 +214,16 @@ pub trait Mailbox: Send + Sync {
     ) -> Result<LogOn, StoreError>;
 
     /// Replaces the PIN after checking it against `policy` and the PIN history
-    /// ([`PinStore::set`]); clears the failure count and the lock. A refused PIN is
-    /// [`StoreError::Pin`].
+    /// ([`PinStore::set`]); clears the failure count and the lock. A PIN an administrator
+    /// set (`umgw mailbox set-pin`, `reset-pin`) must be changed by the user at the next
+    /// log-on. A refused PIN is [`StoreError::Pin`].
     fn set_pin(
         &self,
         mailbox: &MailboxId,
         pin: &str,
         extension: &str,
         policy: &PinPolicy,
-    ) -> Result<(), StoreError>;
-
-    /// [`Mailbox::set_pin`] by an administrator (`umgw mailbox set-pin`, `reset-pin`): the
-    /// same, and the user must choose a new PIN at the next log-on.
-    fn set_admin_pin(
-        &self,
-        mailbox: &MailboxId,
-        pin: &str,
-        extension: &str,
-        policy: &PinPolicy,
+        by: PinSetter,
     ) -> Result<(), StoreError>;
 
     /// Clears the failure count and the lock, keeping the PIN (`umgw mailbox unlock`);

@@ -191,6 +191,14 @@ pub fn verify(pin: &str, hash: &str) -> bool {
     }
 }
 
+/// Who sets a PIN: the user (their own choice), or an administrator (the user must choose a
+/// new one at the next log-on: an administrator's PIN is not the user's own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinSetter {
+    User,
+    Administrator,
+}
+
 /// The PIN files of one mailbox, in memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PinStore {

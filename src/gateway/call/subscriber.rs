@@ -28,7 +28,7 @@ use crate::media::session::MediaEvent;
 use crate::media::speech;
 use crate::media::voices::Voice;
 use crate::sip::endpoint::CallId;
-use crate::store::pin::{LogOn, PinChange};
+use crate::store::pin::{LogOn, PinChange, PinSetter};
 use crate::store::{Forwarded, MailboxId, MessageKind};
 
 mod outgoing;
@@ -384,7 +384,7 @@ impl SubscriberFlow {
                     let Some(mb) = mailbox_id else {
                         return (Input::PinSet(false), None);
                     };
-                    let result = store.set_pin(&mb, &pin.0, &extension, &policy);
+                    let result = store.set_pin(&mb, &pin.0, &extension, &policy, PinSetter::User);
                     if let Err(e) = &result {
                         info!(error = %e, "new PIN not set");
                     }

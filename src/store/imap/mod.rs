@@ -32,7 +32,7 @@ use conn::{Conn, ConnError, Endpoint, Reply};
 use proto::{AttributeValue, MailboxDatum, MessageSection, Response, ResponseCode, SectionPath};
 
 use super::message::{self, H_CALLER, H_DELIVERY_ID, H_KIND, H_RECEIVED};
-use super::pin::{LogOn, PinPolicy, PinStore};
+use super::pin::{LogOn, PinPolicy, PinSetter, PinStore};
 use super::{
     Counts, GreetingKind, IdRng, Mailbox, MailboxId, Maildir, MessageKind, NewMessage, StoreError,
     StoredMessage,
@@ -557,18 +557,9 @@ impl Mailbox for Imap {
         pin: &str,
         extension: &str,
         policy: &PinPolicy,
+        by: PinSetter,
     ) -> Result<(), StoreError> {
-        self.shared_set_pin(mailbox, pin, extension, policy, false)
-    }
-
-    fn set_admin_pin(
-        &self,
-        mailbox: &MailboxId,
-        pin: &str,
-        extension: &str,
-        policy: &PinPolicy,
-    ) -> Result<(), StoreError> {
-        self.shared_set_pin(mailbox, pin, extension, policy, true)
+        self.shared_set_pin(mailbox, pin, extension, policy, by)
     }
 
     fn unlock(&self, mailbox: &MailboxId, policy: &PinPolicy) -> Result<(u32, bool), StoreError> {

@@ -30,7 +30,7 @@ use base64::Engine;
 use super::conn::{self, Conn, ConnError, Reply};
 use super::{fetched_body, search, select, uid_set, Imap};
 use crate::store::message;
-use crate::store::pin::{self, LogOn, PinError, PinPolicy, PinStore};
+use crate::store::pin::{self, LogOn, PinError, PinPolicy, PinSetter, PinStore};
 use crate::store::{GreetingKind, MailboxId, StoreError};
 
 /// Header naming what a state message is.
@@ -304,7 +304,7 @@ impl Imap {
         pin: &str,
         extension: &str,
         policy: &PinPolicy,
-        must_change: bool,
+        by: PinSetter,
     ) -> Result<(), StoreError> {
         let result = self.with_conn(mailbox, |c| {
             self.open_state(c)?;
@@ -315,7 +315,7 @@ impl Imap {
             if let Err(e) = pins.set(pin, extension, policy) {
                 return Ok(Err(e));
             }
-            pins.must_change = must_change;
+            pins.must_change = by == PinSetter::Administrator;
             self.replace_state(c, PIN_RECORD, &Self::pin_message(&pins))?;
             let attempts = records(c, ATTEMPT)?;
             expunge(c, &attempts)?;
