@@ -149,8 +149,8 @@ pub(crate) struct DepositFlow {
     plan: std::sync::Arc<DialPlan>,
     /// The URI the caller called (a transfer's host when the plan names no domain).
     called: String,
-    /// `0` in the greeting: the transfer to the operator, and its bridged leg if it came to
-    /// that.
+    /// A transfer from the greeting (`0` the operator, `9` a user found by name; a fax to
+    /// the fax server), and its bridged leg if it came to that.
     transfer: Option<PendingTransfer>,
     bridged: Option<(CallId, std::net::SocketAddr)>,
     received: SystemTime,
@@ -335,7 +335,7 @@ impl DepositFlow {
         }
     }
 
-    /// What the operator transfer's outcome means for the flow, once known.
+    /// What a transfer's outcome means for the flow, once known.
     fn settle(&mut self, io: &mut Io<'_>, result: Option<TransferResult>) -> Option<Input> {
         let result = result?;
         self.transfer = None;
