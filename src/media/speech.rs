@@ -23,8 +23,7 @@ use jiff::Timestamp;
 use super::prompts::PromptLibrary;
 
 pub use de_de::DeDe;
-// The English functions stay reachable by their old paths for code that speaks only English.
-pub use en_us::{counts, duration, envelope, number, time_of_day, when, EnUs};
+pub use en_us::EnUs;
 
 /// A prompt language the gateway ships (`DefaultLanguage` of a dial plan, `Language` of a
 /// mailbox or auto attendant).

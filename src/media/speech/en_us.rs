@@ -146,18 +146,6 @@ pub fn when(t: SystemTime, now: SystemTime, zone: &TimeZone) -> Vec<String> {
     out
 }
 
-/// A message envelope: "message from 4 2 5 5 5 5 0 1 9 9, received today at 4 oh 5 P M,
-/// 2 minutes 5 seconds", the time told in the mailbox's `zone`.
-pub fn envelope(
-    caller: Option<&str>,
-    received: SystemTime,
-    length: Duration,
-    now: SystemTime,
-    zone: &TimeZone,
-) -> Vec<String> {
-    EnUs.envelope(caller, received, length, now, zone)
-}
-
 /// "You have 2 new messages and 1 saved message."
 pub fn counts(new: u32, saved: u32) -> Vec<String> {
     let word = |n: u32| if n == 1 { "w-message" } else { "w-messages" };
@@ -280,7 +268,7 @@ mod tests {
             when(h(24 * 30), now, &utc)[..2],
             s(&["month-october", "ord-28"])
         );
-        let e = envelope(
+        let e = EnUs.envelope(
             Some("+1 (425) 555-0199"),
             h(1),
             Duration::from_secs(5),
@@ -314,11 +302,11 @@ mod tests {
             ])
         );
         assert_eq!(
-            envelope(None, h(1), Duration::ZERO, now, &utc)[2],
+            EnUs.envelope(None, h(1), Duration::ZERO, now, &utc)[2],
             "w-unknown-caller"
         );
         // The same message in Seattle (PST, UTC-8): 05:30 in the morning, the same Friday.
-        let e = envelope(None, h(1), Duration::ZERO, now, &los_angeles());
+        let e = EnUs.envelope(None, h(1), Duration::ZERO, now, &los_angeles());
         assert_eq!(
             e[3..9],
             s(&["w-received", "w-today", "w-at", "n-5", "n-30", "t-am"])
@@ -409,7 +397,7 @@ mod tests {
                 let t = now - Duration::from_secs(days * 86_400 + hour * 3600 + 7 * 60);
                 render(
                     &lib,
-                    &envelope(
+                    &EnUs.envelope(
                         Some("1002"),
                         t,
                         Duration::from_secs(days * 7),
