@@ -165,24 +165,14 @@ fn hang_up(ua: &mut Ua) {
 /// Share of `samples`' energy at `hz` in its most tonal 100 ms window (Goertzel): close to
 /// 1 for a pure tone, small for speech.
 fn tone_share(samples: &[i16], hz: f64) -> f64 {
-    let n = 800;
-    let k = 2.0 * (2.0 * std::f64::consts::PI * hz / 8000.0).cos();
     samples
-        .chunks_exact(n)
+        .chunks_exact(800)
         .map(|w| {
-            let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
-            for &x in w {
-                let x = f64::from(x);
-                let s0 = x + k * s1 - s2;
-                s2 = s1;
-                s1 = s0;
-                energy += x * x;
-            }
-            let power = s1 * s1 + s2 * s2 - k * s1 * s2;
+            let energy: f64 = w.iter().map(|&x| f64::from(x).powi(2)).sum();
             if energy == 0.0 {
                 0.0
             } else {
-                2.0 * power / (n as f64 * energy)
+                tone_power(w, hz) / energy
             }
         })
         .fold(0.0, f64::max)

@@ -240,18 +240,8 @@ fn segment_of(frame: &[i16]) -> Option<usize> {
     if total < 1e6 * frame.len() as f64 / 160.0 {
         return None;
     }
-    let power = |hz: f64| {
-        let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
-        let (mut s1, mut s2) = (0f64, 0f64);
-        for &x in frame {
-            let s0 = x as f64 + 2.0 * w.cos() * s1 - s2;
-            s2 = s1;
-            s1 = s0;
-        }
-        (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) * 2.0 / frame.len() as f64
-    };
     let (k, p) = (0..SEGMENTS)
-        .map(|k| (k, power(tone_hz(k))))
+        .map(|k| (k, tone_power(frame, tone_hz(k))))
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
     (p > 0.5 * total).then_some(k)
 }

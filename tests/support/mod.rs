@@ -1309,6 +1309,19 @@ pub fn best_correlation(a: &[i16], b: &[i16], max_lag: usize) -> (f64, isize) {
     best
 }
 
+/// The power of `samples` (8 kHz) at `hz`, by the Goertzel recurrence, scaled so that a pure
+/// tone's equals its energy (the sum of its squared samples).
+pub fn tone_power(samples: &[i16], hz: f64) -> f64 {
+    let k = 2.0 * (2.0 * std::f64::consts::PI * hz / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    2.0 * (s1 * s1 + s2 * s2 - k * s1 * s2) / samples.len() as f64
+}
+
 /// Per-20 ms-frame RMS levels.
 pub fn frame_energy(samples: &[i16]) -> Vec<f64> {
     samples
